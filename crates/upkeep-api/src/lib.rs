@@ -1,0 +1,1 @@
+//! upkeep's resources, `upkeep.dev/v1alpha1`.

@@ -1,0 +1,28 @@
+//! The pure domain of upkeep: every decision it makes, and nothing else.
+//!
+//! upkeep is worth running only if two answers are right every time: *which* version a policy
+//! allows, and *when* a change may happen. Both live here, as plain functions over plain
+//! values, so that they can be tested exhaustively, simulated over months in milliseconds and
+//! shared unchanged by the CLI and the controller.
+//!
+//! The rules for this crate, and why:
+//!
+//! - **No I/O, no async, no clock.** Callers gather a snapshot (tags, schedules, clusters)
+//!   and pass `now` in. A function here that wanted to read a file or the time would make
+//!   `upkeep plan --at T` a lie and every test a race.
+//! - **No Kubernetes types.** `upkeep-api` converts resources into the values defined here at
+//!   its boundary; a change to a CRD never ripples into a decision.
+//! - **Errors are `thiserror` enums** whose variant names are stable enough to become condition
+//!   reasons and metric labels.
+//!
+//! Modules:
+//! - [`version`]: tag parsing, the Masterminds/semver constraint language, policies, selection.
+//! - [`schedule`]: maintenance windows as RFC 5545 recurrences in IANA time zones, exclusions,
+//!   freezes; "is it allowed at t" and "the next N allowed intervals".
+//! - [`selector`]: which clusters a matcher or label selector picks.
+//! - [`manifest`]: finding the version fields that upkeep markers point at.
+
+pub mod manifest;
+pub mod schedule;
+pub mod selector;
+pub mod version;

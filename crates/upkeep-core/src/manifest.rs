@@ -1,0 +1,1 @@
+//! Manifests: the version fields that upkeep markers point at.

@@ -1,0 +1,1 @@
+//! Selectors: which clusters a ClusterUpgrade or a schedule applies to.

@@ -1,0 +1,2 @@
+//! The `upkeep` binary.
+fn main() {}
