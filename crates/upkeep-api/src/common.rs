@@ -65,7 +65,10 @@ pub(crate) fn regex(
         Ok(r) => Some(r),
         Err(e) => {
             let detail = match &e {
-                regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim().to_owned(),
+                regex::Error::Syntax(s) => {
+                    let last = s.lines().last().unwrap_or(s).trim();
+                    last.strip_prefix("error: ").unwrap_or(last).to_owned()
+                }
                 other => other.to_string(),
             };
             errors.push(

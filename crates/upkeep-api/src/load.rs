@@ -137,14 +137,8 @@ struct SerdeMessage {
 /// Splits `path: message at line L column C` and turns serde's wording into field, message
 /// and hint (`unknown field` gets a "did you mean").
 fn parse_serde_message(full: &str) -> SerdeMessage {
-    let mut text = full;
-    if let Some(i) = text.rfind(" at line ")
-        && text[i + " at line ".len()..]
-            .split(" column ")
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    {
-        text = &text[..i];
-    }
+    let stripped = strip_location(full);
+    let text = stripped.as_str();
     let (path, message) = match text.split_once(": ") {
         Some((p, m)) if !p.is_empty() && !p.contains(char::is_whitespace) => (Some(p), m),
         _ => (None, text),
@@ -199,7 +193,13 @@ fn parse_serde_message(full: &str) -> SerdeMessage {
     }
     let hint = message
         .split_once(", expected ")
-        .map(|(_, want)| format!("expected {want}"));
+        .map(|(_, want)| format!("expected {want}"))
+        .or_else(|| {
+            path.is_none().then(|| {
+                "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character"
+                    .to_owned()
+            })
+        });
     let message = message
         .split_once(", expected ")
         .map_or(message, |(m, _)| m)
@@ -209,6 +209,26 @@ fn parse_serde_message(full: &str) -> SerdeMessage {
         message,
         hint,
     }
+}
+
+/// Removes serde_yaml's ` at line L column C` (it may sit mid-message, before `, while …`).
+fn strip_location(full: &str) -> String {
+    let mut out = full.to_owned();
+    if let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let n = digits(rest);
+        if n > 0
+            && let Some(after) = rest[n..].strip_prefix(" column ")
+        {
+            let m = digits(after);
+            if m > 0 {
+                let end = i + " at line ".len() + n + " column ".len() + m;
+                out.replace_range(i..end, "");
+            }
+        }
+    }
+    out
 }
 
 fn backticked(s: &str) -> Vec<&str> {
@@ -486,6 +506,7 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
             });
         }
     }
+    loaded.diagnostics.sort_by_key(|d| d.offset);
     loaded
 }
 
@@ -573,7 +594,9 @@ mod tests {
 
     #[test]
     fn parses_serde_messages() {
-        let cases: &[(&str, Option<&str>, &str, Option<&str>, &str)] = &[
+        // (serde message, field, message, hint, reason)
+        type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<&'a str>, &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 "spec: unknown field `maintenanceWindow`, expected one of `timeZone`, `maintenanceWindows` at line 7 column 3",
                 Some("spec.maintenanceWindow"),
@@ -594,6 +617,15 @@ mod tests {
                 "invalid type: string \"yes\"",
                 Some("expected a boolean"),
                 "the message's own colon is not a path",
+            ),
+            (
+                "did not find expected ',' or ']' at line 2 column 2, while parsing a flow sequence",
+                None,
+                "did not find expected ',' or ']', while parsing a flow sequence",
+                Some(
+                    "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character",
+                ),
+                "syntax errors lose the embedded location and get a generic hint",
             ),
             (
                 "invalid type: string \"x\", expected struct Foo",

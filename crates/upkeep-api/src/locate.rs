@@ -185,20 +185,21 @@ impl Builder<'_> {
                 entries,
                 pending_key,
                 ..
-            }) => match pending_key.take() {
-                Some((key, key_at)) => entries.push(Entry {
-                    key,
-                    key_at,
-                    value: node,
-                }),
-                None => {
+            }) => {
+                if let Some((key, key_at)) = pending_key.take() {
+                    entries.push(Entry {
+                        key,
+                        key_at,
+                        value: node,
+                    });
+                } else {
                     let key = match &node {
                         Node::Scalar { value, .. } => value.clone(),
                         _ => String::new(),
                     };
                     *pending_key = Some((key, node.at()));
                 }
-            },
+            }
         }
     }
 }

@@ -119,13 +119,16 @@ pub struct NextWindow {
     pub window: Option<String>,
 }
 
+const TIME_HINT: &str = "RFC 3339, e.g. 2025-01-07T02:00:00 (in timeZone) or 2025-01-07T02:00:00Z";
+const RRULE_HINT: &str =
+    "an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=TU,TH or FREQ=MONTHLY;BYDAY=1SA";
+
 fn time(path: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<TimeSpec> {
     match TimeSpec::parse(value) {
         Ok(t) => Some(t),
         Err(e) => {
-            errors.push(FieldError::new(path, schedule_message(&e)).with_hint(Some(
-                "RFC 3339, e.g. 2025-01-07T02:00:00 (in timeZone) or 2025-01-07T02:00:00Z",
-            )));
+            let hint = e.hint().unwrap_or_else(|| TIME_HINT.to_owned());
+            errors.push(FieldError::new(path, schedule_message(&e)).with_hint(Some(hint)));
             None
         }
     }
@@ -135,48 +138,45 @@ fn recurrence(
     path: &str,
     value: Option<&str>,
     errors: &mut Vec<FieldError>,
-) -> Option<Option<RRule>> {
+) -> Result<Option<RRule>, ()> {
     let Some(value) = value else {
-        return Some(None);
+        return Ok(None);
     };
     match RRule::parse(value) {
-        Ok(r) => Some(Some(r)),
+        Ok(r) => Ok(Some(r)),
         Err(e) => {
-            errors.push(FieldError::new(path, e.to_string()).with_hint(Some(
-                "an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=TU,TH or FREQ=MONTHLY;BYDAY=1SA",
-            )));
-            None
+            let hint = e.hint().unwrap_or_else(|| RRULE_HINT.to_owned());
+            errors.push(FieldError::new(path, e.to_string()).with_hint(Some(hint)));
+            Err(())
         }
     }
 }
 
+/// The core's message without the `field: ` prefix it carries (the diagnostic names the field).
 fn schedule_message(e: &ScheduleError) -> String {
-    e.to_string()
-}
-
-/// The field a whole-schedule error is about, relative to `spec`, when the core names one.
-fn schedule_error_field(e: &ScheduleError) -> Option<String> {
-    let _ = e;
-    None
+    let text = e.to_string();
+    match e.field() {
+        Some(field) => text
+            .strip_prefix(&format!("{field}: "))
+            .map_or_else(|| text.clone(), ToOwned::to_owned),
+        None => text,
+    }
 }
 
 impl MaintenanceScheduleSpec {
     /// Parses each field into the core's [`ScheduleSpec`], collecting every error.
     pub fn to_core_spec(&self) -> Result<ScheduleSpec, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let time_zone = match TimeZone::get(self.time_zone.trim()) {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                errors.push(
-                    FieldError::new(
-                        "spec.timeZone",
-                        format!("unknown time zone {:?}", self.time_zone),
-                    )
-                    .with_hint(Some("an IANA name such as Europe/Berlin")),
-                );
-                None
-            }
-        };
+        let time_zone = TimeZone::get(self.time_zone.trim()).ok();
+        if time_zone.is_none() {
+            errors.push(
+                FieldError::new(
+                    "spec.timeZone",
+                    format!("unknown time zone {:?}", self.time_zone),
+                )
+                .with_hint(Some("an IANA name such as Europe/Berlin")),
+            );
+        }
         let mut windows = Vec::new();
         for (i, w) in self.maintenance_windows.iter().enumerate() {
             let base = format!("spec.maintenanceWindows[{i}]");
@@ -187,7 +187,7 @@ impl MaintenanceScheduleSpec {
                 w.recurrence.as_deref(),
                 &mut errors,
             );
-            if let (Some(start), Some(end), Some(recurrence)) = (start, end, rec) {
+            if let (Some(start), Some(end), Ok(recurrence)) = (start, end, rec) {
                 windows.push(core::Window {
                     name: w.name.clone(),
                     start,
@@ -206,7 +206,7 @@ impl MaintenanceScheduleSpec {
                 x.recurrence.as_deref(),
                 &mut errors,
             );
-            if let (Some(start), Some(end), Some(recurrence)) = (start, end, rec) {
+            if let (Some(start), Some(end), Ok(recurrence)) = (start, end, rec) {
                 exclusions.push(core::Exclusion {
                     name: x.name.clone(),
                     start,
@@ -251,9 +251,10 @@ impl MaintenanceSchedule {
             return Err(errors);
         }
         Schedule::new(spec).map_err(|e| {
-            let path =
-                schedule_error_field(&e).map_or_else(|| "spec".to_owned(), |f| format!("spec.{f}"));
-            vec![FieldError::new(path, schedule_message(&e))]
+            let path = e
+                .field()
+                .map_or_else(|| "spec".to_owned(), |f| format!("spec.{f}"));
+            vec![FieldError::new(path, schedule_message(&e)).with_hint(e.hint())]
         })
     }
 }

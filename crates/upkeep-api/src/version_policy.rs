@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use upkeep_core::version::{Constraints, Order, Policy, PolicyKind, TagFilter};
+use upkeep_core::version::{Constraints, FilterError, Order, Policy, PolicyKind, TagFilter};
 
 use crate::FieldError;
 use crate::common::{self, NamespacedRef};
@@ -129,13 +129,14 @@ impl VersionPolicySpec {
                 Ok(c) => Some(PolicyKind::SemverRange(c)),
                 Err(e) => {
                     errors.push(
-                        FieldError::new("spec.policy.semver.range", e.to_string())
-                            .with_hint(e.hint().or_else(|| {
-                            Some(
+                        FieldError::new("spec.policy.semver.range", e.to_string()).with_hint(
+                            e.hint().or_else(|| {
+                                Some(
                                 "a Masterminds/semver range such as \">=1.2.0 <2.0.0\" or \"~1.4\""
                                     .to_owned(),
                             )
-                        })),
+                            }),
+                        ),
                     );
                     None
                 }
@@ -147,6 +148,25 @@ impl VersionPolicySpec {
         p.numerical
             .as_ref()
             .map(|n| PolicyKind::Numerical(n.order.into()))
+    }
+}
+
+fn filter_error(e: &FilterError) -> FieldError {
+    match e {
+        FilterError::MissingGroup { groups, .. } => {
+            let hint = if groups.is_empty() {
+                "the pattern has no groups; add one, e.g. (?P<ts>[0-9]+), or remove extract"
+                    .to_owned()
+            } else {
+                format!("the pattern's groups: {}", groups.join(", "))
+            };
+            FieldError::new("spec.filterTags.extract", e.to_string()).with_hint(Some(hint))
+        }
+        FilterError::InvalidPattern { .. } => {
+            FieldError::new("spec.filterTags.pattern", e.to_string()).with_hint(Some(
+                "a regex with named groups, e.g. ^main-[a-f0-9]+-(?P<ts>[0-9]+), and extract: $ts",
+            ))
+        }
     }
 }
 
@@ -168,9 +188,7 @@ impl VersionPolicy {
             match TagFilter::new(&f.pattern, extract) {
                 Ok(filter) => Some(filter),
                 Err(e) => {
-                    errors.push(FieldError::new("spec.filterTags.pattern", e.to_string()).with_hint(
-                        Some("a regex with named groups, e.g. ^main-[a-f0-9]+-(?P<ts>[0-9]+), and extract: $ts"),
-                    ));
+                    errors.push(filter_error(&e));
                     None
                 }
             }

@@ -53,7 +53,12 @@ fn resolve(tz: &TimeZone, dt: civil::DateTime) -> Option<Timestamp> {
 
 impl Source {
     /// The occurrences of this source that end at or after `lo`, in start order.
-    pub(super) fn stream<'a>(&'a self, tz: &'a TimeZone, lo: Timestamp, idx: usize) -> SourceStream<'a> {
+    pub(super) fn stream<'a>(
+        &'a self,
+        tz: &'a TimeZone,
+        lo: Timestamp,
+        idx: usize,
+    ) -> SourceStream<'a> {
         match &self.rec {
             Rec::OneOff { start, end } => SourceStream::Fixed((*end >= lo).then_some(Member {
                 start: *start,
@@ -278,7 +283,11 @@ impl Iterator for Allowed<'_> {
                 self.current = None;
                 continue;
             }
-            while self.excl_head.as_ref().is_some_and(|e| e.end <= self.cursor) {
+            while self
+                .excl_head
+                .as_ref()
+                .is_some_and(|e| e.end <= self.cursor)
+            {
                 self.excl_head = self.excl.next();
             }
             if let Some(e) = &self.excl_head {

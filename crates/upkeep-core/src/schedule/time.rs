@@ -41,7 +41,12 @@ pub(super) fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
     let day = digits(b, 8, 2).ok_or_else(bad)?;
     match b.get(10) {
         Some(b'T' | b't' | b' ') => {}
-        None => return Err(err(s, "a date alone is not a time; add the time of day, e.g. T22:00:00")),
+        None => {
+            return Err(err(
+                s,
+                "a date alone is not a time; add the time of day, e.g. T22:00:00",
+            ));
+        }
         _ => return Err(bad()),
     }
     let hour = digits(b, 11, 2).ok_or_else(bad)?;

@@ -183,7 +183,9 @@ pub enum FilterError {
     #[error("invalid filterTags pattern {pattern:?}: {reason}")]
     InvalidPattern { pattern: String, reason: String },
     /// `extract` names a group that the pattern does not have.
-    #[error("filterTags extract {extract:?} refers to group {name:?}, which the pattern does not define")]
+    #[error(
+        "filterTags extract {extract:?} refers to group {name:?}, which the pattern does not define"
+    )]
     MissingGroup {
         name: String,
         extract: String,
