@@ -24,6 +24,7 @@ fn default_interval() -> String {
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "AppUpgradeAutomation",
+    doc = "Writes allowed app versions into a Git repository.",
     namespaced,
     status = "AppUpgradeAutomationStatus",
     shortname = "aua"

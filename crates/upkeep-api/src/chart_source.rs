@@ -29,6 +29,7 @@ fn default_exclusion_list() -> Vec<String> {
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "ChartSource",
+    doc = "Where versions come from: an OCI repository, a Helm HTTP repository or an OCI layout directory.",
     namespaced,
     status = "ChartSourceStatus",
     shortname = "cs"

@@ -36,6 +36,7 @@ pub struct ClusterMatcher {
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "ClusterUpgrade",
+    doc = "One upgrade campaign over a set of Cluster API clusters.",
     namespaced,
     status = "ClusterUpgradeStatus",
     shortname = "cu"
@@ -231,7 +232,10 @@ pub(crate) fn zero_concurrency(path: &str) -> FieldError {
 impl ClusterUpgrade {
     /// The target version, when given as `targetVersion` (and valid).
     pub fn target_version(&self) -> Option<Version> {
-        self.spec.target_version.as_deref().and_then(Version::parse)
+        self.spec
+            .target_version
+            .as_deref()
+            .and_then(|v| Version::parse(v.trim()))
     }
 
     /// Validates the spec.

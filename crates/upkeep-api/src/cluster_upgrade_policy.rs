@@ -20,6 +20,7 @@ use crate::common::{self, LocalRef};
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "ClusterUpgradePolicy",
+    doc = "Creates ClusterUpgrades when a newly allowed release appears.",
     namespaced,
     status = "ClusterUpgradePolicyStatus",
     shortname = "cup"

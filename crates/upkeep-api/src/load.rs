@@ -308,9 +308,8 @@ fn head(
             return Head::Bad;
         }
     };
-    if let Some((group, version)) = api_version.split_once('/')
-        && group == "upkeep.dev"
-    {
+    let (group, version) = api_version.split_once('/').unwrap_or((api_version, ""));
+    if group == "upkeep.dev" {
         if version != "v1alpha1" {
             out.push(ctx.diag(
                 ctx.at_path(index, "apiVersion"),

@@ -24,6 +24,7 @@ fn default_time_zone() -> String {
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "MaintenanceSchedule",
+    doc = "When changes may happen: windows, exclusions and freezes in an IANA time zone.",
     namespaced,
     status = "MaintenanceScheduleStatus",
     shortname = "ms"

@@ -18,6 +18,7 @@ use crate::common::{self, NamespacedRef};
     group = "upkeep.dev",
     version = "v1alpha1",
     kind = "VersionPolicy",
+    doc = "Which version of a ChartSource is allowed.",
     namespaced,
     status = "VersionPolicyStatus",
     shortname = "vp"

@@ -42,8 +42,11 @@ fn check(name: &str, text: &str, got: &Diagnostic, want: &Want, reason: &str) {
         "hint should contain {:?}, {ctx}",
         want.hint
     );
+    let at = want
+        .at
+        .replace('\n', if text.contains('\r') { "\r\n" } else { "\n" });
     assert!(
-        text[got.offset..].starts_with(want.at),
+        text[got.offset..].starts_with(&at),
         "offset {} should point at {:?} but points at {:?}, {ctx}",
         got.offset,
         want.at,
@@ -195,6 +198,12 @@ fn error_cases() -> Vec<(&'static str, String, Want, &'static str)> {
             "the hint lists the kinds that exist",
         ),
         (
+            "upkeep group without version",
+            "apiVersion: upkeep.dev\nkind: VersionPolicy\nmetadata: {name: p}\n".to_owned(),
+            Want { line: 1, column: 13, field: "apiVersion", message: "unknown upkeep.dev version \"\"", hint: "upkeep.dev/v1alpha1", at: "upkeep.dev\n" },
+            "a bare group is an upkeep mistake, not some other kind to pass through",
+        ),
+        (
             "unknown upkeep version",
             "apiVersion: upkeep.dev/v1\nkind: VersionPolicy\nmetadata: {name: p}\n".to_owned(),
             Want { line: 1, column: 13, field: "apiVersion", message: "unknown upkeep.dev version \"v1\"", hint: "upkeep.dev/v1alpha1", at: "upkeep.dev/v1\n" },
@@ -223,37 +232,50 @@ fn error_cases() -> Vec<(&'static str, String, Want, &'static str)> {
 
 #[test]
 fn each_mistake_is_located_with_field_and_hint() {
+    // Every case also runs as a CRLF file and as a CRLF file with a BOM (as Windows editors
+    // save): lines, columns and fields must not change, and offsets must still hit the text.
+    let variants: [(&str, fn(&str) -> String); 3] = [
+        ("LF", str::to_owned),
+        ("CRLF", |t| t.replace('\n', "\r\n")),
+        ("BOM+CRLF", |t| {
+            format!("\u{feff}{}", t.replace('\n', "\r\n"))
+        }),
+    ];
     for (name, text, want, reason) in error_cases() {
-        let loaded = load(&text);
-        assert!(
-            loaded.documents.is_empty(),
-            "case {name:?}: a document with a diagnostic is left out ({reason})"
-        );
-        assert_eq!(
-            loaded.diagnostics.len(),
-            1,
-            "case {name:?} ({reason}): expected one diagnostic, got:\n{}",
-            loaded
-                .diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let got = &loaded.diagnostics[0];
-        if want.field.is_empty() {
-            assert_eq!(
-                got.field, None,
-                "case {name:?}: syntax errors have no field"
-            );
-            assert_eq!(got.line, want.line, "case {name:?}: {got}");
-            assert!(got.message.contains(want.message), "case {name:?}: {got}");
+        for (variant, transform) in variants {
+            let name = &format!("{name} [{variant}]");
+            let text = transform(&text);
+            let loaded = load(&text);
             assert!(
-                got.hint.as_deref().unwrap_or("").contains(want.hint),
-                "case {name:?}: {got}"
+                loaded.documents.is_empty(),
+                "case {name:?}: a document with a diagnostic is left out ({reason})"
             );
-        } else {
-            check(name, &text, got, &want, reason);
+            assert_eq!(
+                loaded.diagnostics.len(),
+                1,
+                "case {name:?} ({reason}): expected one diagnostic, got:\n{}",
+                loaded
+                    .diagnostics
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            let got = &loaded.diagnostics[0];
+            if want.field.is_empty() {
+                assert_eq!(
+                    got.field, None,
+                    "case {name:?}: syntax errors have no field"
+                );
+                assert_eq!(got.line, want.line, "case {name:?}: {got}");
+                assert!(got.message.contains(want.message), "case {name:?}: {got}");
+                assert!(
+                    got.hint.as_deref().unwrap_or("").contains(want.hint),
+                    "case {name:?}: {got}"
+                );
+            } else {
+                check(name, &text, got, &want, reason);
+            }
         }
     }
 }
@@ -762,6 +784,25 @@ fn load_path_walks_directories_in_sorted_order() {
         missing.diagnostics[0].message.starts_with("cannot read"),
         "a missing file is a diagnostic, not a panic"
     );
+}
+
+#[test]
+fn truncated_input_never_panics() {
+    // Every prefix of a valid multi-kind file (cut mid-key, mid-value, mid-document) must
+    // come back as documents and diagnostics, never a panic; and a cut file is never silently
+    // accepted with more documents than it has.
+    let mut boundaries: Vec<usize> = VALID.char_indices().map(|(i, _)| i).step_by(13).collect();
+    boundaries.push(VALID.len());
+    for cut in boundaries {
+        let loaded = load(&VALID[..cut]);
+        assert!(loaded.documents.len() <= 10, "cut at {cut}");
+        for d in &loaded.diagnostics {
+            assert!(
+                d.offset <= cut && d.line >= 1 && d.column >= 1,
+                "cut at {cut}: {d}"
+            );
+        }
+    }
 }
 
 #[test]
