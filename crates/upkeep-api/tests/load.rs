@@ -234,7 +234,8 @@ fn error_cases() -> Vec<(&'static str, String, Want, &'static str)> {
 fn each_mistake_is_located_with_field_and_hint() {
     // Every case also runs as a CRLF file and as a CRLF file with a BOM (as Windows editors
     // save): lines, columns and fields must not change, and offsets must still hit the text.
-    let variants: [(&str, fn(&str) -> String); 3] = [
+    type Variant = (&'static str, fn(&str) -> String);
+    let variants: [Variant; 3] = [
         ("LF", str::to_owned),
         ("CRLF", |t| t.replace('\n', "\r\n")),
         ("BOM+CRLF", |t| {
