@@ -1,1 +1,114 @@
-//! upkeep's resources, `upkeep.dev/v1alpha1`.
+//! upkeep's resources, `upkeep.dev/v1alpha1`: types, loading, validation, conversion.
+//!
+//! The same manifests are read from files by the CLI and from the API server by the
+//! controller, so this crate has two halves that never mix:
+//!
+//! - **Types and conversion** ([`chart_source`], [`version_policy`], …): kube
+//!   `CustomResource` types (CRDs come from them) and per-kind `to_core`/`validate` fns that
+//!   turn an object into `upkeep-core` values or a list of [`FieldError`]s, each naming a field
+//!   path. Nothing here knows about files.
+//! - **Loading** ([`load_str`], [`load_path`]): YAML files with many documents, dispatched on
+//!   `apiVersion`/`kind`, every problem a [`Diagnostic`] with file, line, column and field.
+//!
+//! Conversion happens once, at the boundary: a loaded [`Resource`] carries the object and the
+//! core value made from it, so callers never convert twice and never see an invalid object.
+
+pub mod app_upgrade_automation;
+pub mod chart_source;
+pub mod cluster;
+pub mod cluster_upgrade;
+pub mod cluster_upgrade_policy;
+mod common;
+mod diagnostic;
+pub mod duration;
+mod load;
+mod locate;
+pub mod maintenance_schedule;
+pub mod version_policy;
+
+pub use app_upgrade_automation::AppUpgradeAutomation;
+pub use chart_source::{ChartSource, SourceSettings};
+pub use cluster::ClusterObject;
+pub use cluster_upgrade::ClusterUpgrade;
+pub use cluster_upgrade_policy::ClusterUpgradePolicy;
+pub use common::{LocalRef, NamespacedRef};
+pub use diagnostic::{Diagnostic, FieldError};
+pub use load::{API_VERSION, Document, KINDS, Loaded, load_path, load_str};
+pub use maintenance_schedule::MaintenanceSchedule;
+pub use version_policy::VersionPolicy;
+
+use upkeep_core::schedule::Schedule;
+use upkeep_core::version::Policy;
+
+/// One loaded, validated resource. Variants with a core value carry it beside the object.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    ChartSource {
+        object: Box<ChartSource>,
+        settings: Box<SourceSettings>,
+    },
+    VersionPolicy {
+        object: Box<VersionPolicy>,
+        policy: Box<Policy>,
+    },
+    AppUpgradeAutomation(Box<AppUpgradeAutomation>),
+    MaintenanceSchedule {
+        object: Box<MaintenanceSchedule>,
+        schedule: Box<Schedule>,
+    },
+    ClusterUpgrade(Box<ClusterUpgrade>),
+    ClusterUpgradePolicy(Box<ClusterUpgradePolicy>),
+    /// A Cluster API `Cluster` (v1beta1 or v1beta2).
+    Cluster(ClusterObject),
+    /// Any other Kubernetes object (App, HelmRelease, Kustomization, …): not upkeep's.
+    Other {
+        api_version: String,
+        kind: String,
+        name: Option<String>,
+    },
+}
+
+impl Resource {
+    /// The `kind:` of the resource.
+    pub fn kind(&self) -> &str {
+        match self {
+            Resource::ChartSource { .. } => "ChartSource",
+            Resource::VersionPolicy { .. } => "VersionPolicy",
+            Resource::AppUpgradeAutomation(_) => "AppUpgradeAutomation",
+            Resource::MaintenanceSchedule { .. } => "MaintenanceSchedule",
+            Resource::ClusterUpgrade(_) => "ClusterUpgrade",
+            Resource::ClusterUpgradePolicy(_) => "ClusterUpgradePolicy",
+            Resource::Cluster(_) => "Cluster",
+            Resource::Other { kind, .. } => kind,
+        }
+    }
+
+    /// `metadata.name` (always present for all but `Other`).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Resource::ChartSource { object, .. } => object.metadata.name.as_deref(),
+            Resource::VersionPolicy { object, .. } => object.metadata.name.as_deref(),
+            Resource::AppUpgradeAutomation(o) => o.metadata.name.as_deref(),
+            Resource::MaintenanceSchedule { object, .. } => object.metadata.name.as_deref(),
+            Resource::ClusterUpgrade(o) => o.metadata.name.as_deref(),
+            Resource::ClusterUpgradePolicy(o) => o.metadata.name.as_deref(),
+            Resource::Cluster(c) => Some(&c.name),
+            Resource::Other { name, .. } => name.as_deref(),
+        }
+    }
+}
+
+/// The CustomResourceDefinitions of every upkeep kind, in [`KINDS`] order.
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    use kube::CustomResourceExt;
+    vec![
+        ChartSource::crd(),
+        VersionPolicy::crd(),
+        AppUpgradeAutomation::crd(),
+        MaintenanceSchedule::crd(),
+        ClusterUpgrade::crd(),
+        ClusterUpgradePolicy::crd(),
+    ]
+}

@@ -1,0 +1,215 @@
+//! `AppUpgradeAutomation`: writes app versions into Git.
+//!
+//! Shaped after Flux's `ImageUpdateAutomation` (`git.commit`, `git.push`, `update.path`,
+//! `policySelector`), flattened one level because upkeep has no separate GitRepository source:
+//! the repository is named here.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::FieldError;
+use crate::common::{self, LocalRef};
+
+fn default_interval() -> String {
+    "10m".to_owned()
+}
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[kube(
+    group = "upkeep.dev",
+    version = "v1alpha1",
+    kind = "AppUpgradeAutomation",
+    doc = "Writes allowed app versions into a Git repository.",
+    namespaced,
+    status = "AppUpgradeAutomationStatus",
+    shortname = "aua"
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppUpgradeAutomationSpec {
+    pub git: GitSpec,
+    /// Directory in the repository to scan for markers, relative (default: the root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Which `VersionPolicy` objects apply; default: all in the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_selector: Option<LabelSelector>,
+    pub commit: CommitSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_ref: Option<LocalRef>,
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitSpec {
+    pub url: String,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<GitRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalRef>,
+}
+
+/// At most one of the three; none means the remote's default branch.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommitSpec {
+    pub author: Author,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKey>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningKey {
+    pub secret_ref: LocalRef,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PushSpec {
+    /// Push to this branch instead of the checked-out one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestSpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestSpec {
+    pub provider: Provider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// API token; default: the git secret's `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Github,
+    Gitlab,
+    Gitea,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppUpgradeAutomationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_push_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestStatus>,
+    /// `namespace/policy` → the version last written for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed_policies: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestStatus {
+    pub url: String,
+    pub number: u64,
+}
+
+impl AppUpgradeAutomation {
+    /// Validates the spec.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        common::check_name(&self.metadata, &mut errors);
+        let spec = &self.spec;
+        if spec.git.url.trim().is_empty() {
+            errors.push(
+                FieldError::new("spec.git.url", "empty repository URL").with_hint(Some(
+                    "e.g. https://github.com/org/fleet.git or file:///srv/git/fleet",
+                )),
+            );
+        }
+        if let Some(r) = &spec.git.reference {
+            let given = [&r.branch, &r.tag, &r.commit]
+                .iter()
+                .filter(|x| x.is_some())
+                .count();
+            if given > 1 {
+                errors.push(
+                    FieldError::new(
+                        "spec.git.ref",
+                        "more than one of branch, tag and commit given",
+                    )
+                    .with_hint(Some("give one of branch, tag or commit")),
+                );
+            }
+        }
+        if let Some(path) = &spec.path {
+            let p = Path::new(path);
+            if p.is_absolute() || path.starts_with('/') {
+                errors.push(
+                    FieldError::new(
+                        "spec.path",
+                        format!("path {path:?} must be relative to the repository root"),
+                    )
+                    .with_hint(Some("e.g. ./clusters/production")),
+                );
+            } else if p.components().any(|c| c == Component::ParentDir) {
+                errors.push(
+                    FieldError::new("spec.path", format!("path {path:?} must not contain .."))
+                        .with_hint(Some("paths stay inside the repository")),
+                );
+            }
+        }
+        if spec.commit.author.email.trim().is_empty() {
+            errors.push(FieldError::new(
+                "spec.commit.author.email",
+                "empty author email",
+            ));
+        }
+        if spec.commit.author.name.trim().is_empty() {
+            errors.push(FieldError::new(
+                "spec.commit.author.name",
+                "empty author name",
+            ));
+        }
+        common::duration("spec.interval", &spec.interval, &mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}

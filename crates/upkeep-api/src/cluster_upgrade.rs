@@ -1,0 +1,305 @@
+//! `ClusterUpgrade`: one upgrade campaign over a set of clusters.
+//!
+//! Field names follow the design notes (`matchers`, `targetVersion`, `startTime`, the status
+//! fields) so that manifests written against them load unchanged. Matchers are shared with
+//! `ClusterUpgradePolicy`; a regex matcher must match the whole value, so it is compiled
+//! anchored and validated here rather than surprising anyone at rollout time.
+
+use std::collections::HashSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use upkeep_core::version::Version;
+
+use crate::FieldError;
+use crate::common::{self, LocalRef};
+
+/// Selects clusters by name (no `key`) or by the value of a label (`key`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterMatcher {
+    /// A name for this matcher, for messages.
+    pub name: String,
+    /// Label key; without it the cluster name is matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub value: String,
+    /// `value` is a regex that must match the whole name/label value.
+    #[serde(default)]
+    pub is_regex: bool,
+}
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[kube(
+    group = "upkeep.dev",
+    version = "v1alpha1",
+    kind = "ClusterUpgrade",
+    doc = "One upgrade campaign over a set of Cluster API clusters.",
+    namespaced,
+    status = "ClusterUpgradeStatus",
+    shortname = "cu"
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterUpgradeSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<ClusterMatcher>,
+    /// The release to upgrade to; exactly one of this and `releaseRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_ref: Option<LocalRef>,
+    /// Do not start before this RFC 3339 instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_schedule_ref: Option<LocalRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// Start only after these upgrades succeeded and soaked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<After>,
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Where the current version is read and written; default: the operator's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_source: Option<VersionSource>,
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Strategy {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// How long one cluster may take before it counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<ClusterMatcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Wait this long after the stage succeeded before the next starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum FailurePolicy {
+    #[default]
+    Halt,
+    Continue,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct After {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Trigger {
+    /// Patch the cluster's release label / topology version in the management cluster.
+    #[default]
+    Direct,
+    /// Commit the new version to the GitOps repository.
+    GitOps,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionSource {
+    /// The `release.giantswarm.io/version` label.
+    Label,
+    /// `spec.topology.version`.
+    Topology,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterUpgradeStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_release: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_release: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_release: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_release: Option<String>,
+}
+
+/// Checks a list of matchers at `base` (`spec.matchers`), compiling regex values anchored.
+pub(crate) fn check_matchers(
+    base: &str,
+    matchers: &[ClusterMatcher],
+    errors: &mut Vec<FieldError>,
+) {
+    for (i, m) in matchers.iter().enumerate() {
+        if m.is_regex {
+            common::regex(&format!("{base}[{i}].value"), &m.value, true, errors);
+        }
+        if m.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            errors.push(
+                FieldError::new(format!("{base}[{i}].key"), "empty label key").with_hint(Some(
+                    "remove key to match cluster names, or give a label key",
+                )),
+            );
+        }
+    }
+}
+
+/// Checks that stage names are unique, reporting each repeat at its own `name`.
+pub(crate) fn check_unique_names<'a>(
+    base: &str,
+    names: impl Iterator<Item = &'a str>,
+    errors: &mut Vec<FieldError>,
+) {
+    let mut seen = HashSet::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            errors.push(FieldError::new(
+                format!("{base}[{i}].name"),
+                "empty stage name",
+            ));
+        } else if !seen.insert(name) {
+            errors.push(
+                FieldError::new(
+                    format!("{base}[{i}].name"),
+                    format!("duplicate stage name {name:?}"),
+                )
+                .with_hint(Some("stage names must be unique")),
+            );
+        }
+    }
+}
+
+fn check_stages(base: &str, stages: &[Stage], errors: &mut Vec<FieldError>) {
+    check_unique_names(base, stages.iter().map(|s| s.name.as_str()), errors);
+    for (i, s) in stages.iter().enumerate() {
+        check_matchers(&format!("{base}[{i}].matchers"), &s.matchers, errors);
+        common::opt_duration(&format!("{base}[{i}].soak"), s.soak.as_deref(), errors);
+        if s.max_concurrency == Some(0) {
+            errors.push(zero_concurrency(&format!("{base}[{i}].maxConcurrency")));
+        }
+    }
+}
+
+pub(crate) fn zero_concurrency(path: &str) -> FieldError {
+    FieldError::new(path, "maxConcurrency 0 would never upgrade anything")
+        .with_hint(Some("use 1 or more, or remove the field for no limit"))
+}
+
+impl ClusterUpgrade {
+    /// The target version, when given as `targetVersion` (and valid).
+    pub fn target_version(&self) -> Option<Version> {
+        self.spec
+            .target_version
+            .as_deref()
+            .and_then(|v| Version::parse(v.trim()))
+    }
+
+    /// Validates the spec.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        common::check_name(&self.metadata, &mut errors);
+        let spec = &self.spec;
+        check_matchers("spec.matchers", &spec.matchers, &mut errors);
+        match (&spec.target_version, &spec.release_ref) {
+            (Some(_), Some(_)) => errors.push(
+                FieldError::new("spec.releaseRef", "both targetVersion and releaseRef given")
+                    .with_hint(Some("give exactly one of targetVersion and releaseRef")),
+            ),
+            (None, None) => errors.push(
+                FieldError::new(
+                    "spec.targetVersion",
+                    "neither targetVersion nor releaseRef given",
+                )
+                .with_hint(Some("give exactly one of targetVersion and releaseRef")),
+            ),
+            (Some(v), None) => {
+                if Version::parse(v.trim()).is_none() {
+                    errors.push(
+                        FieldError::new("spec.targetVersion", format!("invalid version {v:?}"))
+                            .with_hint(Some("a SemVer version such as 30.1.2 or v30.1.2")),
+                    );
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        if let Some(t) = &spec.start_time
+            && t.trim().parse::<jiff::Timestamp>().is_err()
+        {
+            errors.push(
+                FieldError::new("spec.startTime", format!("invalid RFC 3339 time {t:?}"))
+                    .with_hint(Some(
+                        "with an offset, e.g. 2025-03-01T09:00:00Z or 2025-03-01T10:00:00+01:00",
+                    )),
+            );
+        }
+        if let Some(s) = &spec.strategy {
+            check_stages("spec.strategy.stages", &s.stages, &mut errors);
+            common::opt_duration("spec.strategy.timeout", s.timeout.as_deref(), &mut errors);
+            if s.max_concurrency == Some(0) {
+                errors.push(zero_concurrency("spec.strategy.maxConcurrency"));
+            }
+        }
+        for (i, a) in spec.after.iter().enumerate() {
+            if a.name.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("spec.after[{i}].name"),
+                    "empty ClusterUpgrade name",
+                ));
+            }
+            common::opt_duration(
+                &format!("spec.after[{i}].soak"),
+                a.soak.as_deref(),
+                &mut errors,
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}

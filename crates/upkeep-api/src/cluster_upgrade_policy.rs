@@ -1,0 +1,116 @@
+//! `ClusterUpgradePolicy`: the scheduler that turns a newly allowed release into
+//! `ClusterUpgrade` objects.
+//!
+//! It reuses `ClusterUpgrade`'s matcher type and checks, so a matcher means the same thing in
+//! a hand-written upgrade and a generated one.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::FieldError;
+use crate::cluster_upgrade::{
+    ClusterMatcher, Trigger, check_matchers, check_unique_names, zero_concurrency,
+};
+use crate::common::{self, LocalRef};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[kube(
+    group = "upkeep.dev",
+    version = "v1alpha1",
+    kind = "ClusterUpgradePolicy",
+    doc = "Creates ClusterUpgrades when a newly allowed release appears.",
+    namespaced,
+    status = "ClusterUpgradePolicyStatus",
+    shortname = "cup"
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterUpgradePolicySpec {
+    /// A `VersionPolicy` over the cluster release chart.
+    pub policy_ref: LocalRef,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<ClusterMatcher>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<PolicyStage>,
+    #[serde(default)]
+    pub approval: Approval,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_schedule_ref: Option<LocalRef>,
+    #[serde(default)]
+    pub trigger: Trigger,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyStage {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<ClusterMatcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+}
+
+/// Whether generated upgrades start on their own (`Automatic`) or are created suspended
+/// (`Manual`) until someone unsuspends them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Approval {
+    #[default]
+    Automatic,
+    Manual,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterUpgradePolicyStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Name of the last `ClusterUpgrade` created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_created: Option<String>,
+}
+
+impl ClusterUpgradePolicy {
+    /// Validates the spec.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        common::check_name(&self.metadata, &mut errors);
+        let spec = &self.spec;
+        if spec.policy_ref.name.trim().is_empty() {
+            errors.push(FieldError::new(
+                "spec.policyRef.name",
+                "empty VersionPolicy name",
+            ));
+        }
+        check_matchers("spec.matchers", &spec.matchers, &mut errors);
+        check_unique_names(
+            "spec.stages",
+            spec.stages.iter().map(|s| s.name.as_str()),
+            &mut errors,
+        );
+        for (i, s) in spec.stages.iter().enumerate() {
+            check_matchers(
+                &format!("spec.stages[{i}].matchers"),
+                &s.matchers,
+                &mut errors,
+            );
+            common::opt_duration(
+                &format!("spec.stages[{i}].soak"),
+                s.soak.as_deref(),
+                &mut errors,
+            );
+            if s.max_concurrency == Some(0) {
+                errors.push(zero_concurrency(&format!(
+                    "spec.stages[{i}].maxConcurrency"
+                )));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}

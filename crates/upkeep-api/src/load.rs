@@ -1,0 +1,676 @@
+//! Loading manifests from YAML text, files and directory trees, with located errors.
+//!
+//! Each file is read twice by serde_yaml — once into a `Value` to learn each document's
+//! `apiVersion` and `kind`, once into the typed resource — because a typed deserializer is
+//! the only thing that locates type errors, and it must be chosen before it runs. A third,
+//! event-level read (yaml-rust2, see `locate`) maps validation paths back to positions. Files
+//! are small; being exact about where a mistake is matters more than one parse.
+//!
+//! Documents that are not Kubernetes objects (no `apiVersion` and no `kind`, e.g. Helm values
+//! files in a GitOps tree) are skipped silently; a document with only one of the two is a
+//! mistake and reported.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
+use crate::locate::{DocPositions, LineIndex, Pos, positions};
+use crate::{
+    AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
+    FieldError, MaintenanceSchedule, Resource, VersionPolicy,
+};
+
+/// The API group and version of every upkeep kind.
+pub const API_VERSION: &str = "upkeep.dev/v1alpha1";
+/// The upkeep kinds, as written in `kind:`.
+pub const KINDS: [&str; 6] = [
+    "ChartSource",
+    "VersionPolicy",
+    "AppUpgradeAutomation",
+    "MaintenanceSchedule",
+    "ClusterUpgrade",
+    "ClusterUpgradePolicy",
+];
+
+const TOP_LEVEL_KEYS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
+
+/// One resource read from a file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: PathBuf,
+    /// Position of the document in its file's stream, 0-based (empty documents count).
+    pub index: usize,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    pub resource: Resource,
+}
+
+/// The valid documents and the problems found. A document with any diagnostic is left out.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub documents: Vec<Document>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn is_ok(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+
+    fn extend(&mut self, other: Loaded) {
+        self.documents.extend(other.documents);
+        self.diagnostics.extend(other.diagnostics);
+    }
+}
+
+/// Context for one file.
+struct FileCtx<'a> {
+    file: &'a Path,
+    lines: LineIndex<'a>,
+    /// Byte length of a stripped BOM, added to offsets so they index the original text.
+    bom: usize,
+    docs: Option<Vec<DocPositions>>,
+}
+
+impl FileCtx<'_> {
+    fn doc(&self, index: usize) -> Option<&DocPositions> {
+        self.docs.as_ref().and_then(|d| d.get(index))
+    }
+
+    fn diag(
+        &self,
+        pos: Pos,
+        field: Option<String>,
+        message: String,
+        hint: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            offset: pos.offset + self.bom,
+            field,
+            message,
+            hint,
+        }
+    }
+
+    fn doc_start(&self, index: usize) -> Pos {
+        self.doc(index)
+            .map_or_else(|| self.lines.pos(1, 1), DocPositions::start)
+    }
+
+    fn at_path(&self, index: usize, path: &str) -> Pos {
+        self.doc(index)
+            .map_or_else(|| self.lines.pos(1, 1), |d| d.locate(path))
+    }
+
+    fn field_error(&self, index: usize, e: FieldError) -> Diagnostic {
+        let pos = self.at_path(index, &e.path);
+        self.diag(pos, Some(e.path), e.message, e.hint)
+    }
+
+    fn serde_error(&self, index: usize, e: &serde_yaml::Error) -> Diagnostic {
+        let parsed = parse_serde_message(&e.to_string());
+        let pos = match e.location() {
+            Some(l) => self.lines.pos(l.line(), l.column()),
+            None => parsed
+                .field
+                .as_deref()
+                .map_or_else(|| self.doc_start(index), |f| self.at_path(index, f)),
+        };
+        self.diag(pos, parsed.field, parsed.message, parsed.hint)
+    }
+}
+
+/// The pieces of a serde_yaml error message.
+#[derive(Debug, PartialEq, Eq)]
+struct SerdeMessage {
+    field: Option<String>,
+    message: String,
+    hint: Option<String>,
+}
+
+/// Splits `path: message at line L column C` and turns serde's wording into field, message
+/// and hint (`unknown field` gets a "did you mean").
+fn parse_serde_message(full: &str) -> SerdeMessage {
+    let stripped = strip_location(full);
+    let text = stripped.as_str();
+    let (path, message) = match text.split_once(": ") {
+        Some((p, m)) if !p.is_empty() && !p.contains(char::is_whitespace) => (Some(p), m),
+        _ => (None, text),
+    };
+    let path = path.map(|p| p.trim_start_matches('.').to_owned());
+    let join = |name: &str| match &path {
+        Some(p) => format!("{p}.{name}"),
+        None => name.to_owned(),
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, tail)) = rest.split_once('`')
+    {
+        let expected = backticked(tail);
+        let hint = match closest(name, &expected) {
+            Some(best) => Some(format!("did you mean `{best}`?")),
+            None if expected.is_empty() => None,
+            None => Some(format!("expected one of: {}", expected.join(", "))),
+        };
+        return SerdeMessage {
+            field: Some(join(name)),
+            message: format!("unknown field `{name}`"),
+            hint,
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return SerdeMessage {
+            field: Some(join(name)),
+            message: format!("missing field `{name}`"),
+            hint: Some(format!("add `{name}`")),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((name, tail)) = rest.split_once('`')
+    {
+        let expected = backticked(tail);
+        let hint = closest(name, &expected).map_or_else(
+            || (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", "))),
+            |best| {
+                Some(format!(
+                    "did you mean `{best}`? (one of: {})",
+                    expected.join(", ")
+                ))
+            },
+        );
+        return SerdeMessage {
+            field: path,
+            message: format!("unknown value `{name}`"),
+            hint,
+        };
+    }
+    let hint = message
+        .split_once(", expected ")
+        .map(|(_, want)| format!("expected {want}"))
+        .or_else(|| {
+            path.is_none().then(|| {
+                "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character"
+                    .to_owned()
+            })
+        });
+    let message = message
+        .split_once(", expected ")
+        .map_or(message, |(m, _)| m)
+        .to_owned();
+    SerdeMessage {
+        field: path,
+        message,
+        hint,
+    }
+}
+
+/// Removes serde_yaml's ` at line L column C` (it may sit mid-message, before `, while …`).
+fn strip_location(full: &str) -> String {
+    let mut out = full.to_owned();
+    if let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let n = digits(rest);
+        if n > 0
+            && let Some(after) = rest[n..].strip_prefix(" column ")
+        {
+            let m = digits(after);
+            if m > 0 {
+                let end = i + " at line ".len() + n + " column ".len() + m;
+                out.replace_range(i..end, "");
+            }
+        }
+    }
+    out
+}
+
+fn backticked(s: &str) -> Vec<&str> {
+    s.split('`').skip(1).step_by(2).collect()
+}
+
+/// The candidate nearest to `name` by edit distance, if near enough to be a typo.
+fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// What the first pass learned about a document.
+enum Head {
+    /// Empty or not a Kubernetes object: skipped.
+    Skip,
+    /// Already diagnosed.
+    Bad,
+    Upkeep(&'static str),
+    Cluster,
+    Other(Resource),
+}
+
+fn str_field<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(serde_yaml::Value::as_str)
+}
+
+fn head(
+    ctx: &FileCtx<'_>,
+    index: usize,
+    value: &serde_yaml::Value,
+    out: &mut Vec<Diagnostic>,
+) -> Head {
+    let Some(map) = value.as_mapping() else {
+        return Head::Skip;
+    };
+    let api_version = str_field(value, "apiVersion");
+    let kind = str_field(value, "kind");
+    let (api_version, kind) = match (api_version, kind) {
+        (Some(a), Some(k)) => (a, k),
+        (None, None) if !map.contains_key("apiVersion") && !map.contains_key("kind") => {
+            return Head::Skip;
+        }
+        (a, _) => {
+            let missing = if a.is_none() { "apiVersion" } else { "kind" };
+            let pos = if map.contains_key(missing) {
+                ctx.at_path(index, missing)
+            } else {
+                ctx.doc_start(index)
+            };
+            out.push(ctx.diag(
+                pos,
+                Some(missing.to_owned()),
+                format!("missing or non-string `{missing}`"),
+                Some("every resource needs apiVersion and kind, e.g. apiVersion: upkeep.dev/v1alpha1".to_owned()),
+            ));
+            return Head::Bad;
+        }
+    };
+    let (group, version) = api_version.split_once('/').unwrap_or((api_version, ""));
+    if group == "upkeep.dev" {
+        if version != "v1alpha1" {
+            out.push(ctx.diag(
+                ctx.at_path(index, "apiVersion"),
+                Some("apiVersion".to_owned()),
+                format!("unknown upkeep.dev version {version:?}"),
+                Some(format!("use apiVersion: {API_VERSION}")),
+            ));
+            return Head::Bad;
+        }
+        let Some(known) = KINDS.iter().find(|k| **k == kind) else {
+            let hint = match closest(kind, &KINDS) {
+                Some(best) => format!(
+                    "did you mean {best}? upkeep.dev kinds: {}",
+                    KINDS.join(", ")
+                ),
+                None => format!("upkeep.dev kinds: {}", KINDS.join(", ")),
+            };
+            out.push(ctx.diag(
+                ctx.at_path(index, "kind"),
+                Some("kind".to_owned()),
+                format!("unknown upkeep.dev kind {kind:?}"),
+                Some(hint),
+            ));
+            return Head::Bad;
+        };
+        let mut bad = false;
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or("?");
+            if !TOP_LEVEL_KEYS.contains(&name) {
+                let hint = closest(name, &TOP_LEVEL_KEYS).map_or_else(
+                    || format!("expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
+                    |b| format!("did you mean `{b}`?"),
+                );
+                out.push(ctx.diag(
+                    ctx.at_path(index, name),
+                    Some(name.to_owned()),
+                    format!("unknown field `{name}`"),
+                    Some(hint),
+                ));
+                bad = true;
+            }
+        }
+        return if bad { Head::Bad } else { Head::Upkeep(known) };
+    }
+    if kind == "Cluster"
+        && api_version
+            .split_once('/')
+            .is_some_and(|(g, v)| g == CLUSTER_API_GROUP && (v == "v1beta1" || v == "v1beta2"))
+    {
+        return Head::Cluster;
+    }
+    Head::Other(Resource::Other {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        name: value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(serde_yaml::Value::as_str)
+            .map(ToOwned::to_owned),
+    })
+}
+
+fn typed<T: DeserializeOwned>(
+    ctx: &FileCtx<'_>,
+    index: usize,
+    de: serde_yaml::Deserializer<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match T::deserialize(de) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            out.push(ctx.serde_error(index, &e));
+            None
+        }
+    }
+}
+
+fn convert(
+    ctx: &FileCtx<'_>,
+    index: usize,
+    kind: &str,
+    de: serde_yaml::Deserializer<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Resource> {
+    let result: Result<Resource, Vec<FieldError>> = match kind {
+        "ChartSource" => {
+            let object: ChartSource = typed(ctx, index, de, out)?;
+            object.to_core().map(|settings| Resource::ChartSource {
+                object: Box::new(object),
+                settings: Box::new(settings),
+            })
+        }
+        "VersionPolicy" => {
+            let object: VersionPolicy = typed(ctx, index, de, out)?;
+            object.to_core().map(|policy| Resource::VersionPolicy {
+                object: Box::new(object),
+                policy: Box::new(policy),
+            })
+        }
+        "AppUpgradeAutomation" => {
+            let object: AppUpgradeAutomation = typed(ctx, index, de, out)?;
+            object
+                .validate()
+                .map(|()| Resource::AppUpgradeAutomation(Box::new(object)))
+        }
+        "MaintenanceSchedule" => {
+            let object: MaintenanceSchedule = typed(ctx, index, de, out)?;
+            object
+                .to_core()
+                .map(|schedule| Resource::MaintenanceSchedule {
+                    object: Box::new(object),
+                    schedule: Box::new(schedule),
+                })
+        }
+        "ClusterUpgrade" => {
+            let object: ClusterUpgrade = typed(ctx, index, de, out)?;
+            object
+                .validate()
+                .map(|()| Resource::ClusterUpgrade(Box::new(object)))
+        }
+        "ClusterUpgradePolicy" => {
+            let object: ClusterUpgradePolicy = typed(ctx, index, de, out)?;
+            object
+                .validate()
+                .map(|()| Resource::ClusterUpgradePolicy(Box::new(object)))
+        }
+        _ => {
+            let raw: RawCluster = typed(ctx, index, de, out)?;
+            raw.into_object()
+                .map(Resource::Cluster)
+                .map_err(|e| vec![e])
+        }
+    };
+    match result {
+        Ok(r) => Some(r),
+        Err(errors) => {
+            out.extend(errors.into_iter().map(|e| ctx.field_error(index, e)));
+            None
+        }
+    }
+}
+
+/// Loads every document of one YAML text. `file` is used only in diagnostics.
+pub fn load_str(file: &Path, text: &str) -> Loaded {
+    let (bom, body) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => ('\u{feff}'.len_utf8(), rest),
+        None => (0, text),
+    };
+    let lines = LineIndex::new(body);
+    let docs = positions(body, &lines);
+    let ctx = FileCtx {
+        file,
+        lines,
+        bom,
+        docs,
+    };
+    let mut loaded = Loaded::default();
+
+    let mut heads = Vec::new();
+    for (index, de) in serde_yaml::Deserializer::from_str(body).enumerate() {
+        match serde_yaml::Value::deserialize(de) {
+            Ok(serde_yaml::Value::Null) => heads.push(Head::Skip),
+            Ok(value) => heads.push(head(&ctx, index, &value, &mut loaded.diagnostics)),
+            Err(e) => {
+                loaded.diagnostics.push(ctx.serde_error(index, &e));
+                heads.push(Head::Bad);
+                break;
+            }
+        }
+    }
+    // The positions tree is only trusted when both parsers saw the same documents.
+    let ctx = FileCtx {
+        docs: ctx.docs.filter(|d| d.len() == heads.len()),
+        ..ctx
+    };
+
+    for ((index, de), head) in serde_yaml::Deserializer::from_str(body)
+        .enumerate()
+        .zip(heads)
+    {
+        let resource = match head {
+            Head::Skip | Head::Bad => continue,
+            Head::Other(resource) => Some(resource),
+            Head::Upkeep(kind) => convert(&ctx, index, kind, de, &mut loaded.diagnostics),
+            Head::Cluster => convert(&ctx, index, "Cluster", de, &mut loaded.diagnostics),
+        };
+        if let Some(resource) = resource {
+            loaded.documents.push(Document {
+                file: file.to_path_buf(),
+                index,
+                line: ctx.doc_start(index).line,
+                resource,
+            });
+        }
+    }
+    loaded.diagnostics.sort_by_key(|d| d.offset);
+    loaded
+}
+
+/// Loads a file, or every `*.yaml`/`*.yml` under a directory (recursively, sorted by path,
+/// hidden entries skipped). I/O errors become diagnostics at line 1.
+pub fn load_path(path: &Path) -> Loaded {
+    let mut loaded = Loaded::default();
+    let io_error = |p: &Path, e: &std::io::Error| Diagnostic {
+        file: p.to_path_buf(),
+        line: 1,
+        column: 1,
+        offset: 0,
+        field: None,
+        message: format!("cannot read: {e}"),
+        hint: None,
+    };
+    if path.is_dir() {
+        let mut files = Vec::new();
+        if let Err((p, e)) = collect(path, &mut files) {
+            loaded.diagnostics.push(io_error(&p, &e));
+        }
+        files.sort();
+        for f in files {
+            loaded.extend(load_file(&f));
+        }
+    } else {
+        loaded.extend(load_file(path));
+    }
+    loaded
+}
+
+fn load_file(path: &Path) -> Loaded {
+    match fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => load_str(path, &text),
+            Err(e) => Loaded {
+                documents: Vec::new(),
+                diagnostics: vec![Diagnostic {
+                    file: path.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    offset: e.utf8_error().valid_up_to(),
+                    field: None,
+                    message: "file is not UTF-8".to_owned(),
+                    hint: Some("save the file as UTF-8".to_owned()),
+                }],
+            },
+        },
+        Err(e) => Loaded {
+            documents: Vec::new(),
+            diagnostics: vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                offset: 0,
+                field: None,
+                message: format!("cannot read: {e}"),
+                hint: None,
+            }],
+        },
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
+    let entries = fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let file_type = entry.file_type().map_err(|e| (path.clone(), e))?;
+        if file_type.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_serde_messages() {
+        // (serde message, field, message, hint, reason)
+        type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<&'a str>, &'a str);
+        let cases: &[Case<'_>] = &[
+            (
+                "spec: unknown field `maintenanceWindow`, expected one of `timeZone`, `maintenanceWindows` at line 7 column 3",
+                Some("spec.maintenanceWindow"),
+                "unknown field `maintenanceWindow`",
+                Some("did you mean `maintenanceWindows`?"),
+                "a typo gets the nearest expected field",
+            ),
+            (
+                "spec.maintenanceWindows[0]: missing field `endTime` at line 8 column 5",
+                Some("spec.maintenanceWindows[0].endTime"),
+                "missing field `endTime`",
+                Some("add `endTime`"),
+                "missing field is named under its parent",
+            ),
+            (
+                "spec.alwaysAllowed: invalid type: string \"yes\", expected a boolean at line 3 column 18",
+                Some("spec.alwaysAllowed"),
+                "invalid type: string \"yes\"",
+                Some("expected a boolean"),
+                "the message's own colon is not a path",
+            ),
+            (
+                "did not find expected ',' or ']' at line 2 column 2, while parsing a flow sequence",
+                None,
+                "did not find expected ',' or ']', while parsing a flow sequence",
+                Some(
+                    "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character",
+                ),
+                "syntax errors lose the embedded location and get a generic hint",
+            ),
+            (
+                "invalid type: string \"x\", expected struct Foo",
+                None,
+                "invalid type: string \"x\"",
+                Some("expected struct Foo"),
+                "no path, no location",
+            ),
+            (
+                "spec.maintenanceExclusions[0].scope: unknown variant `NoUpgrade`, expected one of `NoUpgrades`, `NoMinorUpgrades` at line 1 column 1",
+                Some("spec.maintenanceExclusions[0].scope"),
+                "unknown value `NoUpgrade`",
+                Some("did you mean `NoUpgrades`? (one of: NoUpgrades, NoMinorUpgrades)"),
+                "enum typos get a suggestion",
+            ),
+        ];
+        for &(input, field, message, hint, reason) in cases {
+            let got = parse_serde_message(input);
+            assert_eq!(
+                got,
+                SerdeMessage {
+                    field: field.map(ToOwned::to_owned),
+                    message: message.to_owned(),
+                    hint: hint.map(ToOwned::to_owned),
+                },
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn closest_only_suggests_near_misses() {
+        let cands = ["maintenanceWindows", "timeZone", "freeze"];
+        assert_eq!(
+            closest("maintenanceWindow", &cands),
+            Some("maintenanceWindows")
+        );
+        assert_eq!(
+            closest("timezone", &cands),
+            Some("timeZone"),
+            "case differences are typos"
+        );
+        assert_eq!(
+            closest("banana", &cands),
+            None,
+            "unrelated names get no suggestion"
+        );
+    }
+}

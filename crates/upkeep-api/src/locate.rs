@@ -1,0 +1,321 @@
+//! Mapping a field path (`spec.maintenanceWindows[0].recurrence`) back to a line and column.
+//!
+//! serde_yaml locates its own errors, but validation happens after deserialization, on typed
+//! values that no longer know where they came from. So the loader also reads each file as
+//! marked YAML events (yaml-rust2) and keeps a small tree of positions per document; a path is
+//! walked down that tree, falling back to the deepest part that exists (a missing field is
+//! reported at its parent).
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// A 1-based line and column plus the byte offset they correspond to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) offset: usize,
+}
+
+/// Line starts of a text, to turn (line, character column) into a byte offset and back.
+#[derive(Debug)]
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    /// Position of 1-based `line` and 1-based character `column`, clamped into the text.
+    pub(crate) fn pos(&self, line: usize, column: usize) -> Pos {
+        let line = line.clamp(1, self.starts.len());
+        let start = self.starts[line - 1];
+        let end = self.starts.get(line).copied().unwrap_or(self.text.len());
+        let offset = self.text[start..end]
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(end, |(i, _)| start + i);
+        Pos {
+            line,
+            column: column.max(1),
+            offset,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Node {
+    Scalar { at: Pos, value: String },
+    Map { at: Pos, entries: Vec<Entry> },
+    Seq { at: Pos, items: Vec<Node> },
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    key_at: Pos,
+    value: Node,
+}
+
+impl Node {
+    fn at(&self) -> Pos {
+        match self {
+            Node::Scalar { at, .. } | Node::Map { at, .. } | Node::Seq { at, .. } => *at,
+        }
+    }
+}
+
+/// Positions of one YAML document.
+#[derive(Debug)]
+pub(crate) struct DocPositions {
+    start: Pos,
+    root: Option<Node>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Segment<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.find('[').map_or((part, ""), |i| part.split_at(i));
+        if !key.is_empty() {
+            out.push(Segment::Key(key));
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let Some(close) = stripped.find(']') else {
+                break;
+            };
+            match stripped[..close].parse() {
+                Ok(i) => out.push(Segment::Index(i)),
+                Err(_) => out.push(Segment::Key(&stripped[..close])),
+            }
+            rest = &stripped[close + 1..];
+        }
+    }
+    out
+}
+
+impl DocPositions {
+    /// Where the document's content starts.
+    pub(crate) fn start(&self) -> Pos {
+        self.root.as_ref().map_or(self.start, Node::at)
+    }
+
+    /// Where `path` was written: a scalar's value, a collection's key (or item); for a path
+    /// that does not exist, the deepest existing parent.
+    pub(crate) fn locate(&self, path: &str) -> Pos {
+        let Some(mut node) = self.root.as_ref() else {
+            return self.start;
+        };
+        let mut best = node.at();
+        for seg in segments(path) {
+            let next = match (seg, node) {
+                (Segment::Key(k), Node::Map { entries, .. }) => entries
+                    .iter()
+                    .find(|e| e.key == k)
+                    .map(|e| (&e.value, e.key_at)),
+                (Segment::Index(i), Node::Seq { items, .. }) => items.get(i).map(|n| (n, n.at())),
+                _ => None,
+            };
+            let Some((child, key_at)) = next else {
+                return best;
+            };
+            node = child;
+            best = match child {
+                Node::Scalar { at, .. } => *at,
+                _ => key_at,
+            };
+        }
+        best
+    }
+
+    /// The string value at a top-level key of the root mapping, if it is a scalar.
+    #[cfg(test)]
+    pub(crate) fn scalar(&self, key: &str) -> Option<&str> {
+        match &self.root {
+            Some(Node::Map { entries, .. }) => entries.iter().find_map(|e| match &e.value {
+                Node::Scalar { value, .. } if e.key == key => Some(value.as_str()),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+enum Frame {
+    Map {
+        at: Pos,
+        entries: Vec<Entry>,
+        pending_key: Option<(String, Pos)>,
+    },
+    Seq {
+        at: Pos,
+        items: Vec<Node>,
+    },
+}
+
+struct Builder<'t> {
+    lines: &'t LineIndex<'t>,
+    docs: Vec<DocPositions>,
+    doc_start: Pos,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+}
+
+impl Builder<'_> {
+    fn pos(&self, mark: Marker) -> Pos {
+        // yaml-rust2 reports 1-based lines and 0-based columns.
+        self.lines.pos(mark.line(), mark.col() + 1)
+    }
+
+    fn push_node(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => {
+                if let Some((key, key_at)) = pending_key.take() {
+                    entries.push(Entry {
+                        key,
+                        key_at,
+                        value: node,
+                    });
+                } else {
+                    let key = match &node {
+                        Node::Scalar { value, .. } => value.clone(),
+                        _ => String::new(),
+                    };
+                    *pending_key = Some((key, node.at()));
+                }
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let at = self.pos(mark);
+        match ev {
+            Event::DocumentStart => {
+                self.doc_start = at;
+                self.root = None;
+                self.stack.clear();
+            }
+            Event::DocumentEnd => self.docs.push(DocPositions {
+                start: self.doc_start,
+                root: self.root.take(),
+            }),
+            Event::Scalar(value, ..) => self.push_node(Node::Scalar { at, value }),
+            Event::Alias(_) => self.push_node(Node::Scalar {
+                at,
+                value: String::new(),
+            }),
+            Event::MappingStart(..) => self.stack.push(Frame::Map {
+                at,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceStart(..) => self.stack.push(Frame::Seq {
+                at,
+                items: Vec::new(),
+            }),
+            Event::MappingEnd | Event::SequenceEnd => {
+                let node = match self.stack.pop() {
+                    // A block mapping's start mark is not always on its first key; the
+                    // first key is where a reader looks.
+                    Some(Frame::Map { at, entries, .. }) => Node::Map {
+                        at: entries.first().map_or(at, |e| e.key_at),
+                        entries,
+                    },
+                    Some(Frame::Seq { at, items }) => Node::Seq { at, items },
+                    None => return,
+                };
+                self.push_node(node);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
+        }
+    }
+}
+
+/// Positions of every document in `text`, in stream order; `None` if yaml-rust2 cannot parse
+/// the text (serde_yaml's own error is reported then; positions fall back to line 1).
+pub(crate) fn positions(text: &str, lines: &LineIndex<'_>) -> Option<Vec<DocPositions>> {
+    let mut builder = Builder {
+        lines,
+        docs: Vec::new(),
+        doc_start: lines.pos(1, 1),
+        stack: Vec::new(),
+        root: None,
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, true).ok()?;
+    Some(builder.docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(
+            segments("spec.maintenanceWindows[0].recurrence"),
+            vec![
+                Segment::Key("spec"),
+                Segment::Key("maintenanceWindows"),
+                Segment::Index(0),
+                Segment::Key("recurrence"),
+            ]
+        );
+        assert_eq!(
+            segments("a[1][2]"),
+            vec![Segment::Key("a"), Segment::Index(1), Segment::Index(2)]
+        );
+    }
+
+    #[test]
+    fn locates_paths() {
+        let text = "a: 1\nspec:\n  list:\n  - x: hello\n    y: [1, 2]\n---\nkind: B\n";
+        let lines = LineIndex::new(text);
+        let docs = positions(text, &lines).unwrap();
+        assert_eq!(docs.len(), 2);
+        let cases: &[(usize, &str, (usize, usize), &str)] = &[
+            (0, "a", (1, 4), "a scalar value is located at the value"),
+            (0, "spec.list[0].x", (4, 8), "through a sequence item"),
+            (0, "spec.list[0].y[1]", (5, 12), "flow sequences too"),
+            (0, "spec.list", (3, 3), "a collection is located at its key"),
+            (
+                0,
+                "spec.list[0].missing",
+                (4, 5),
+                "missing field falls back to its parent item",
+            ),
+            (
+                0,
+                "spec.nothing.deeper",
+                (2, 1),
+                "missing field falls back to the parent key",
+            ),
+            (1, "kind", (7, 7), "second document lines are absolute"),
+        ];
+        for &(doc, path, (line, column), reason) in cases {
+            let p = docs[doc].locate(path);
+            assert_eq!((p.line, p.column), (line, column), "{path}: {reason}");
+            assert_eq!(p.offset, lines.pos(line, column).offset);
+        }
+        assert_eq!(docs[1].scalar("kind"), Some("B"));
+        assert_eq!(docs[1].start().line, 7);
+    }
+}
