@@ -1,2 +1,66 @@
-//! The `upkeep` binary.
-fn main() {}
+//! The `upkeep` binary: the command-line shell around `upkeep-core`.
+//!
+//! Commands gather a snapshot (files, tag lists, the time), call pure functions in the core and
+//! print what they decided. Data goes to stdout (tables, JSON), messages to stderr, so
+//! `upkeep versions … --output json | jq` always works. Exit codes are part of the interface:
+//! 0 success, 1 "no" (nothing selected, window closed, invalid manifests found), 2 bad usage or
+//! unreadable input.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cmd;
+mod render;
+mod timearg;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps Kubernetes clusters and their apps up to date, inside their maintenance windows.
+#[derive(Debug, Parser)]
+#[command(name = "upkeep", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what upkeep would upgrade in the bundled example fleet, to which version, and when.
+    Quickstart(cmd::quickstart::Args),
+    /// Select the latest allowed version from a list of tags.
+    Versions(cmd::versions::Args),
+    /// List the allowed intervals of a MaintenanceSchedule, or say whether it is open at a time.
+    Windows(cmd::windows::Args),
+    /// Check manifests: parse, validate, and report errors with file, line and field.
+    Validate(cmd::validate::Args),
+}
+
+/// How a command ended; mapped onto the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// 0: done, something selected, window open, manifests valid.
+    Success,
+    /// 1: a definite "no": nothing selected, window closed, invalid manifests.
+    No,
+    /// 2: the input could not be used at all.
+    Invalid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Quickstart(a) => cmd::quickstart::run(&a),
+        Command::Versions(a) => cmd::versions::run(&a),
+        Command::Windows(a) => cmd::windows::run(&a),
+        Command::Validate(a) => cmd::validate::run(&a),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::No) => ExitCode::from(1),
+        Ok(Outcome::Invalid) => ExitCode::from(2),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! One module per command, each with `Args` and `run`.
+
+pub(crate) mod quickstart;
+pub(crate) mod validate;
+pub(crate) mod versions;
+pub(crate) mod windows;
+
+use clap::ValueEnum;
+
+/// `--output`: text for people, JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Output {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,0 +1,592 @@
+//! `upkeep quickstart`: the example fleet, what upkeep would upgrade, to which version, and when.
+//!
+//! Everything comes from `examples/quickstart`: the manifests under `fleet/` (sources,
+//! policies, schedules, automations, Cluster API clusters, marked app manifests) and, standing
+//! in for registry scans, the tag lists under `tags/`. No network, no cluster, nothing written.
+//! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, matchers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use miette::{IntoDiagnostic, WrapErr, miette};
+use upkeep_api::{ClusterObject, Resource, load_path};
+use upkeep_core::manifest::find_markers;
+use upkeep_core::schedule::{Schedule, Verdict};
+use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
+use upkeep_core::version::{Policy, TagInfo, UpgradeKind, Version};
+
+use crate::Outcome;
+use crate::cmd::windows::closed_reason;
+use crate::render::{Table, local, relative};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// The example directory (default: the bundled examples/quickstart).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
+const FREEZE_REASON: &str = "upkeep.dev/freeze-reason";
+
+/// A policy's decision over its tag list.
+#[derive(Debug)]
+struct Decision {
+    range: String,
+    selected: Option<String>,
+    considered: usize,
+    ignored: usize,
+    /// A newer version held back by `minimumReleaseAge`, and until when.
+    held: Option<(String, Timestamp)>,
+}
+
+#[derive(Debug)]
+struct NamedSchedule {
+    name: String,
+    namespace: String,
+    schedule: Schedule,
+    selector: Option<LabelSelector>,
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let dir = example_dir(args.dir.as_deref())?;
+    let now = match &args.at {
+        Some(s) => match crate::timearg::parse(s, &TimeZone::UTC) {
+            Ok(t) => t,
+            Err(e) => {
+                crate::render::error_with_hint(&format!("--at: {e}"), None);
+                return Ok(Outcome::Invalid);
+            }
+        },
+        None => Timestamp::now(),
+    };
+    let fleet_dir = dir.join("fleet");
+    let loaded = load_path(&fleet_dir);
+    if !loaded.diagnostics.is_empty() {
+        crate::cmd::validate::print_diagnostics(&loaded.diagnostics);
+        return Ok(Outcome::Invalid);
+    }
+
+    let mut policies = BTreeMap::new();
+    let mut schedules = Vec::new();
+    let mut automations = Vec::new();
+    let mut cluster_policies = Vec::new();
+    let mut clusters = Vec::new();
+    for doc in loaded.documents {
+        match doc.resource {
+            Resource::VersionPolicy { object, policy } => {
+                let ns = object
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                let name = object.metadata.name.clone().unwrap_or_default();
+                let source_ns = object
+                    .spec
+                    .source_ref
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| ns.clone());
+                let tags_file = dir
+                    .join("tags")
+                    .join(format!("{source_ns}.{}.tags", object.spec.source_ref.name));
+                let range = object
+                    .spec
+                    .policy
+                    .semver
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |s| s.range.clone());
+                let decision = decide(&policy, &tags_file, now, range)?;
+                policies.insert((ns, name), decision);
+            }
+            Resource::MaintenanceSchedule { object, schedule } => {
+                let selector = match &object.spec.cluster_selector {
+                    None => None,
+                    Some(sel) => Some(
+                        LabelSelector::new(
+                            sel.match_labels.clone().unwrap_or_default(),
+                            sel.match_expressions.iter().flatten().map(|e| {
+                                (
+                                    e.key.clone(),
+                                    e.operator.clone(),
+                                    e.values.clone().unwrap_or_default(),
+                                )
+                            }),
+                        )
+                        .map_err(|e| miette!("schedule clusterSelector: {e}"))?,
+                    ),
+                };
+                schedules.push(NamedSchedule {
+                    name: object.metadata.name.clone().unwrap_or_default(),
+                    namespace: object
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into()),
+                    schedule: *schedule,
+                    selector,
+                });
+            }
+            Resource::AppUpgradeAutomation(a) => automations.push(a),
+            Resource::ClusterUpgradePolicy(p) => cluster_policies.push(p),
+            Resource::Cluster(c) => clusters.push(c),
+            _ => {}
+        }
+    }
+
+    println!(
+        "upkeep quickstart: the example fleet in {}, at {}",
+        dir.display(),
+        local(now, &TimeZone::UTC)
+    );
+    println!("(offline: the tag lists in tags/ stand in for registry scans; nothing is changed)");
+    println!();
+
+    // Versions.
+    println!("Versions: what each policy allows");
+    let mut t = Table::new(&[
+        "POLICY",
+        "RANGE",
+        "SELECTED",
+        "CONSIDERED",
+        "IGNORED",
+        "HELD BACK",
+    ]);
+    for ((ns, name), d) in &policies {
+        t.row(vec![
+            format!("{ns}/{name}"),
+            d.range.clone(),
+            d.selected.clone().unwrap_or_else(|| "(none)".into()),
+            d.considered.to_string(),
+            d.ignored.to_string(),
+            d.held.as_ref().map_or_else(String::new, |(tag, until)| {
+                format!("{tag}: too young until {}", local(*until, &TimeZone::UTC))
+            }),
+        ]);
+    }
+    print!("{}", t.render("  "));
+    println!();
+
+    // Apps.
+    println!("Apps: marked versions in the GitOps repository");
+    let mut t = Table::new(&["FIELD", "POLICY", "CURRENT → TARGET", "KIND", "WHEN"]);
+    for a in &automations {
+        let ns = a
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let schedule = a.spec.schedule_ref.as_ref().and_then(|r| {
+            schedules
+                .iter()
+                .find(|s| s.name == r.name && s.namespace == ns)
+        });
+        let root = fleet_dir.join(a.spec.path.as_deref().unwrap_or("."));
+        for file in yaml_files(&root)? {
+            let text = std::fs::read_to_string(&file)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("reading {}", file.display()))?;
+            let (markers, errors) = find_markers(&text);
+            let rel = file
+                .strip_prefix(&fleet_dir)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            for e in errors {
+                t.row(vec![
+                    format!("{rel}:{}", e.line()),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    format!("unusable marker: {e}"),
+                ]);
+            }
+            for m in markers {
+                let key = (m.namespace.clone(), m.policy.clone());
+                let field = format!("{rel}:{}", m.line);
+                let policy = format!("{}/{}", m.namespace, m.policy);
+                let Some(d) = policies.get(&key) else {
+                    t.row(vec![
+                        field,
+                        policy,
+                        "-".into(),
+                        "-".into(),
+                        "no such VersionPolicy".into(),
+                    ]);
+                    continue;
+                };
+                let current = m.current_version().to_owned();
+                t.row(plan_row(
+                    field,
+                    policy,
+                    &current,
+                    d.selected.as_deref(),
+                    schedule,
+                    None,
+                    now,
+                ));
+            }
+        }
+    }
+    print!("{}", t.render("  "));
+    println!();
+
+    // Clusters.
+    for p in &cluster_policies {
+        let ns = p
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let pname = p.metadata.name.clone().unwrap_or_default();
+        let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
+        let target = decision.and_then(|d| d.selected.clone());
+        println!(
+            "Clusters: ClusterUpgradePolicy {ns}/{pname} (release {} → {}, stages {})",
+            p.spec.policy_ref.name,
+            target.as_deref().unwrap_or("(none)"),
+            p.spec
+                .stages
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        );
+        let selected = matchers(&p.spec.matchers)?;
+        let stages: Vec<(String, Matchers, Option<SignedDuration>)> = p
+            .spec
+            .stages
+            .iter()
+            .map(|s| {
+                let soak = s
+                    .soak
+                    .as_deref()
+                    .map(upkeep_api::duration::parse_duration)
+                    .transpose()
+                    .map_err(|e| miette!("stage {} soak: {e}", s.name))?;
+                Ok((s.name.clone(), matchers(&s.matchers)?, soak))
+            })
+            .collect::<miette::Result<_>>()?;
+        let mut t = Table::new(&["CLUSTER", "STAGE", "CURRENT → TARGET", "KIND", "WHEN"]);
+        // The earliest a stage may start: the previous stage's planned starts plus its soak.
+        let mut not_before: Option<Timestamp> = None;
+        for (stage_name, stage_matchers, soak) in &stages {
+            let mut stage_latest: Option<Timestamp> = None;
+            let stage_not_before = match (not_before, soak) {
+                (Some(t0), Some(s)) => Some(t0.saturating_add(*s).unwrap_or(t0)),
+                (t0, _) => t0,
+            };
+            for c in clusters
+                .iter()
+                .filter(|c| c.namespace.as_deref().unwrap_or("default") == ns)
+            {
+                let labels = ClusterLabels {
+                    name: &c.name,
+                    labels: &c.labels,
+                };
+                if !selected.matches(labels) || !stage_matchers.matches(labels) {
+                    continue;
+                }
+                let schedule = p
+                    .spec
+                    .maintenance_schedule_ref
+                    .as_ref()
+                    .and_then(|r| {
+                        schedules
+                            .iter()
+                            .find(|s| s.name == r.name && s.namespace == ns)
+                    })
+                    .or_else(|| {
+                        schedules.iter().find(|s| {
+                            s.namespace == ns
+                                && s.selector
+                                    .as_ref()
+                                    .is_some_and(|sel| sel.matches(&c.labels))
+                        })
+                    });
+                let gate = Gate::for_cluster(c, stage_not_before, stage_name, &stages, now);
+                let current = c.release_version.clone().unwrap_or_default();
+                let row = plan_row(
+                    c.name.clone(),
+                    stage_name.clone(),
+                    &current,
+                    target.as_deref(),
+                    schedule,
+                    Some(&gate),
+                    now,
+                );
+                if let Some(start) =
+                    planned_start(&current, target.as_deref(), schedule, &gate, now)
+                {
+                    stage_latest = Some(stage_latest.map_or(start, |l: Timestamp| l.max(start)));
+                }
+                t.row(row);
+            }
+            if stage_latest.is_some() {
+                not_before = stage_latest;
+            }
+        }
+        print!("{}", t.render("  "));
+        println!();
+    }
+    println!(
+        "Try: upkeep windows {} --name prod-eu",
+        fleet_dir.join("upkeep/schedules.yaml").display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// Things that hold a cluster back besides its schedule: a freeze annotation, an earlier stage.
+#[derive(Debug)]
+struct Gate {
+    frozen: Option<(Timestamp, Option<String>)>,
+    after_stage: Option<(String, Timestamp)>,
+}
+
+impl Gate {
+    fn for_cluster(
+        c: &ClusterObject,
+        stage_not_before: Option<Timestamp>,
+        stage: &str,
+        stages: &[(String, Matchers, Option<SignedDuration>)],
+        now: Timestamp,
+    ) -> Gate {
+        let frozen = c
+            .annotations
+            .get(FREEZE_UNTIL)
+            .and_then(|u| u.parse::<Timestamp>().ok())
+            .filter(|u| *u > now)
+            .map(|u| (u, c.annotations.get(FREEZE_REASON).cloned()));
+        let prev = stages
+            .iter()
+            .position(|(n, _, _)| n == stage)
+            .and_then(|i| i.checked_sub(1))
+            .map(|i| stages[i].0.clone());
+        let after_stage = match (prev, stage_not_before) {
+            (Some(p), Some(t)) if t > now => Some((p, t)),
+            _ => None,
+        };
+        Gate {
+            frozen,
+            after_stage,
+        }
+    }
+
+    /// The earliest time the gate lets an upgrade start.
+    fn opens(&self, now: Timestamp) -> Timestamp {
+        let mut t = now;
+        if let Some((u, _)) = &self.frozen {
+            t = t.max(*u);
+        }
+        if let Some((_, u)) = &self.after_stage {
+            t = t.max(*u);
+        }
+        t
+    }
+}
+
+fn planned_start(
+    current: &str,
+    target: Option<&str>,
+    schedule: Option<&NamedSchedule>,
+    gate: &Gate,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let kind = UpgradeKind::between(&Version::parse(current)?, &Version::parse(target?)?)?;
+    let from = gate.opens(now);
+    let s = schedule?;
+    match s.schedule.check(from, kind) {
+        Verdict::Open { .. } => Some(from),
+        Verdict::Closed { next_open, .. } => next_open,
+    }
+}
+
+/// One row: what moves, how big the step is, and when it may start and why.
+fn plan_row(
+    what: String,
+    policy: String,
+    current: &str,
+    target: Option<&str>,
+    schedule: Option<&NamedSchedule>,
+    gate: Option<&Gate>,
+    now: Timestamp,
+) -> Vec<String> {
+    let Some(target) = target else {
+        return vec![
+            what,
+            policy,
+            current.to_owned(),
+            "-".into(),
+            "no version allowed".into(),
+        ];
+    };
+    let step = format!("{current} → {target}");
+    let (Some(from_v), Some(to_v)) = (Version::parse(current), Version::parse(target)) else {
+        return vec![
+            what,
+            policy,
+            step,
+            "-".into(),
+            "current value is not a version".into(),
+        ];
+    };
+    let Some(kind) = UpgradeKind::between(&from_v, &to_v) else {
+        return vec![
+            what,
+            policy,
+            format!("{current} (up to date)"),
+            "-".into(),
+            "-".into(),
+        ];
+    };
+    let kind_s = format!("{kind:?}").to_lowercase();
+    let Some(s) = schedule else {
+        return vec![
+            what,
+            policy,
+            step,
+            kind_s,
+            "no maintenance schedule applies: held".into(),
+        ];
+    };
+    let tz = s.schedule.time_zone().clone();
+    let mut prefix = String::new();
+    let mut from = now;
+    if let Some(g) = gate {
+        if let Some((until, reason)) = &g.frozen {
+            prefix = format!(
+                "frozen until {}{}; then ",
+                local(*until, &tz),
+                reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        } else if let Some((stage, t)) = &g.after_stage {
+            prefix = format!("after stage {stage} + soak ({}); then ", local(*t, &tz));
+        }
+        from = g.opens(now);
+    }
+    let when = match s.schedule.check(from, kind) {
+        Verdict::Open { window, until } if from == now => match until {
+            Some(u) => format!(
+                "now: window {window} of {} open until {}",
+                s.name,
+                local(u, &tz)
+            ),
+            None => format!("now: {} allows upgrades at any time", s.name),
+        },
+        Verdict::Open { window, .. } => format!(
+            "{prefix}{} ({}, window {window})",
+            local(from, &tz),
+            relative(from, now)
+        ),
+        Verdict::Closed { reason, next_open } => {
+            let why = if prefix.is_empty() {
+                format!("{}; next ", closed_reason(&reason, &tz))
+            } else {
+                prefix
+            };
+            match next_open {
+                Some(n) => format!("{why}{} ({}) [{}]", local(n, &tz), relative(n, now), s.name),
+                None => format!("{why}no allowed time ahead [{}]", s.name),
+            }
+        }
+    };
+    vec![what, policy, step, kind_s, when]
+}
+
+/// Selects with the policy over the tag list, noting a newer version held back by its age.
+fn decide(
+    policy: &Policy,
+    tags_file: &Path,
+    now: Timestamp,
+    range: String,
+) -> miette::Result<Decision> {
+    let text = std::fs::read_to_string(tags_file)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("reading the tag list {}", tags_file.display()))?;
+    let mut tags = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let tag = parts.next().unwrap_or_default();
+        let age = parts
+            .next()
+            .map(upkeep_api::duration::parse_duration)
+            .transpose()
+            .map_err(|e| miette!("{}:{}: the age of {tag:?}: {e}", tags_file.display(), i + 1))?;
+        let first_seen = age.map(|a| now.saturating_sub(a).unwrap_or(now));
+        tags.push(TagInfo { tag, first_seen });
+    }
+    let selection = policy.select(&tags, now);
+    let held = selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until));
+    Ok(Decision {
+        range,
+        selected: selection.selected.map(str::to_owned),
+        considered: selection.considered,
+        ignored: selection.ignored,
+        held,
+    })
+}
+
+fn matchers(list: &[upkeep_api::cluster_upgrade::ClusterMatcher]) -> miette::Result<Matchers> {
+    list.iter()
+        .map(|m| {
+            Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex)
+                .map_err(|e| miette!("matcher {}: {e}", m.name))
+        })
+        .collect::<miette::Result<Vec<_>>>()
+        .map(Matchers)
+}
+
+fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading {}", dir.display()))?;
+        for e in entries {
+            let p = e.into_diagnostic()?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn example_dir(given: Option<&Path>) -> miette::Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match given {
+        Some(d) => vec![d.to_path_buf()],
+        None => vec![
+            PathBuf::from("examples/quickstart"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart"),
+        ],
+    };
+    for c in &candidates {
+        if c.join("fleet").is_dir() {
+            return Ok(c.clone());
+        }
+    }
+    Err(miette!(
+        help = "run it from the repository root, or pass --dir path/to/examples/quickstart",
+        "the example fleet was not found (looked in {})",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}

@@ -1,0 +1,167 @@
+//! `upkeep validate`: parse and validate manifests, reporting each problem where it is.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use upkeep_api::{Diagnostic, Loaded, Resource, load_path};
+use upkeep_core::schedule::Schedule;
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when every manifest is valid, 1 when any is not, 2 when a path cannot be read."
+)]
+pub(crate) struct Args {
+    /// Files or directories (searched recursively for *.yaml and *.yml).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let mut total = Loaded::default();
+    for path in &args.paths {
+        if !path.exists() {
+            crate::render::error_with_hint(
+                &format!("{}: no such file or directory", path.display()),
+                None,
+            );
+            return Ok(Outcome::Invalid);
+        }
+        let loaded = load_path(path);
+        total.documents.extend(loaded.documents);
+        total.diagnostics.extend(loaded.diagnostics);
+    }
+    print_diagnostics(&total.diagnostics);
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for d in &total.documents {
+        let kind = d.resource.kind();
+        match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    if total.diagnostics.is_empty() {
+        eprintln!(
+            "valid: {} document(s) ({})",
+            total.documents.len(),
+            summary.join(", ")
+        );
+        Ok(Outcome::Success)
+    } else {
+        eprintln!(
+            "invalid: {} problem(s); {} valid document(s)",
+            total.diagnostics.len(),
+            total.documents.len()
+        );
+        Ok(Outcome::No)
+    }
+}
+
+/// Prints each diagnostic as `error: file:line:col: field: message`, the source line with a
+/// caret under the column, and the hint.
+pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
+    for d in diagnostics {
+        let text = sources
+            .entry(d.file.clone())
+            .or_insert_with(|| std::fs::read_to_string(&d.file).ok());
+        eprint!("{}", render(d, text.as_deref()));
+    }
+}
+
+fn render(d: &Diagnostic, text: Option<&str>) -> String {
+    let mut out = String::new();
+    let field = d
+        .field
+        .as_deref()
+        .map(|f| format!("{f}: "))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "error: {}:{}:{}: {field}{}",
+        d.file.display(),
+        d.line,
+        d.column,
+        d.message
+    );
+    if let Some(line) = text.and_then(|t| t.lines().nth(d.line.saturating_sub(1))) {
+        let num = d.line.to_string();
+        let gutter = " ".repeat(num.len());
+        let caret_at: usize = line
+            .chars()
+            .take(d.column.saturating_sub(1))
+            .map(|_| 1)
+            .sum();
+        let _ = writeln!(out, " {gutter} |");
+        let _ = writeln!(out, " {num} | {}", line.trim_end_matches('\r'));
+        let _ = writeln!(out, " {gutter} | {}^", " ".repeat(caret_at));
+    }
+    if let Some(h) = &d.hint {
+        let _ = writeln!(out, "  hint: {h}");
+    }
+    out
+}
+
+/// Loads the MaintenanceSchedule named `name` (or the only one) from `path`. Prints the
+/// problems and returns `None` when the file is invalid or the choice is ambiguous.
+pub(crate) fn load_schedule(
+    path: &Path,
+    name: Option<&str>,
+) -> miette::Result<Option<(String, String, Schedule)>> {
+    if !path.exists() {
+        crate::render::error_with_hint(
+            &format!("{}: no such file or directory", path.display()),
+            None,
+        );
+        return Ok(None);
+    }
+    let loaded = load_path(path);
+    if !loaded.diagnostics.is_empty() {
+        print_diagnostics(&loaded.diagnostics);
+        return Ok(None);
+    }
+    let schedules: Vec<_> = loaded
+        .documents
+        .into_iter()
+        .filter_map(|d| match d.resource {
+            Resource::MaintenanceSchedule { object, schedule } => Some((object, schedule)),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<String> = schedules
+        .iter()
+        .map(|(o, _)| o.metadata.name.clone().unwrap_or_default())
+        .collect();
+    let pick = match name {
+        Some(n) => names.iter().position(|x| x == n),
+        None if schedules.len() == 1 => Some(0),
+        None => None,
+    };
+    let Some(i) = pick else {
+        let (msg, hint) = match (name, schedules.len()) {
+            (_, 0) => (
+                format!("{}: no MaintenanceSchedule found", path.display()),
+                "the file needs a document with `apiVersion: upkeep.dev/v1alpha1` and `kind: MaintenanceSchedule`".to_owned(),
+            ),
+            (Some(n), _) => (
+                format!("{}: no MaintenanceSchedule named {n:?}", path.display()),
+                format!("the file has: {}", names.join(", ")),
+            ),
+            (None, _) => (
+                format!("{}: holds {} schedules", path.display(), schedules.len()),
+                format!("choose one with --name ({})", names.join(", ")),
+            ),
+        };
+        crate::render::error_with_hint(&msg, Some(hint));
+        return Ok(None);
+    };
+    let (object, schedule) = schedules.into_iter().nth(i).expect("index from position");
+    Ok(Some((
+        names[i].clone(),
+        object.spec.time_zone.clone(),
+        *schedule,
+    )))
+}

@@ -1,0 +1,359 @@
+//! `upkeep windows`: the allowed intervals of a MaintenanceSchedule, or whether it is open now.
+
+use std::path::PathBuf;
+
+use jiff::{Timestamp, ToSpan, civil, tz::TimeZone};
+use miette::IntoDiagnostic;
+use serde::Serialize;
+use upkeep_core::schedule::{ClosedReason, ExclusionScope, Interval, Schedule, Verdict};
+use upkeep_core::version::UpgradeKind;
+
+use super::Output;
+use crate::Outcome;
+use crate::render::{Table, local, relative, span, utc};
+
+/// `--for`: the kind of upgrade to ask about; exclusions apply by their scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Kind {
+    #[default]
+    Major,
+    Minor,
+    Patch,
+}
+
+impl From<Kind> for UpgradeKind {
+    fn from(k: Kind) -> UpgradeKind {
+        match k {
+            Kind::Major => UpgradeKind::Major,
+            Kind::Minor => UpgradeKind::Minor,
+            Kind::Patch => UpgradeKind::Patch,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Times (--from, --at) are `now`, RFC 3339 (`2026-12-24T18:00:00Z`) or a wall-clock \
+time without offset (`2026-12-24T18:00`, `2026-12-24`) read in the schedule's time zone.\n\n\
+Exit status: 0 when listed or open at --at, 1 when closed at --at, 2 on invalid input.\n\n\
+Examples:\n  upkeep windows examples/quickstart/fleet/upkeep/schedules.yaml --name prod-eu --next 5\n  \
+upkeep windows schedule.yaml --at 2026-12-24T10:00 --for patch\n  \
+upkeep windows schedule.yaml --from 2027-01-01 --output json"
+)]
+pub(crate) struct Args {
+    /// A YAML file (or directory) holding the MaintenanceSchedule.
+    file: PathBuf,
+    /// Which schedule, when the file holds several.
+    #[arg(long)]
+    name: Option<String>,
+    /// List intervals that end after this time (default: now). A running interval is listed whole.
+    #[arg(long, value_name = "TIME", conflicts_with = "at")]
+    from: Option<String>,
+    /// How many intervals to list.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    next: usize,
+    /// Say whether an upgrade may start at this time, and if not, why and when it may.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// The kind of upgrade: exclusions scoped NoMinorUpgrades/NoMajorUpgrades let smaller ones through.
+    #[arg(long = "for", value_enum, default_value_t, value_name = "KIND")]
+    kind: Kind,
+    /// Days shown in the timeline (text output).
+    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    timeline_days: u16,
+    #[arg(long, short, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonInterval {
+    start: String,
+    end: Option<String>,
+    window: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonVerdict {
+    open: bool,
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_open: Option<String>,
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let Some(found) = crate::cmd::validate::load_schedule(&args.file, args.name.as_deref())? else {
+        return Ok(Outcome::Invalid);
+    };
+    let (name, tz_name, schedule) = found;
+    let tz = schedule.time_zone().clone();
+    let kind: UpgradeKind = args.kind.into();
+
+    if let Some(at) = &args.at {
+        let at = match crate::timearg::parse(at, &tz) {
+            Ok(t) => t,
+            Err(e) => {
+                crate::render::error_with_hint(&format!("--at: {e}"), None);
+                return Ok(Outcome::Invalid);
+            }
+        };
+        return Ok(print_verdict(&schedule, &tz, at, kind, args.output)?);
+    }
+
+    let from = match crate::timearg::parse(args.from.as_deref().unwrap_or("now"), &tz) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::render::error_with_hint(&format!("--from: {e}"), None);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let intervals = schedule.next_intervals(from, args.next, kind);
+    match args.output {
+        Output::Json => {
+            let json: Vec<JsonInterval> = intervals
+                .iter()
+                .map(|i| JsonInterval {
+                    start: i.start.to_string(),
+                    end: i.end.map(|e| e.to_string()),
+                    window: i.windows.join(", "),
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+        }
+        Output::Text => {
+            println!(
+                "{name} ({tz_name}): next {} allowed interval(s) for a {} upgrade, from {}",
+                args.next,
+                kind_word(kind),
+                local(from, &tz)
+            );
+            println!();
+            if intervals.is_empty() {
+                println!("  none: no allowed time within the search horizon");
+            } else {
+                print!("{}", interval_table(&intervals, &tz, from));
+            }
+            println!();
+            print!(
+                "{}",
+                timeline(&schedule, &tz, from, kind, usize::from(args.timeline_days))
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn kind_word(kind: UpgradeKind) -> &'static str {
+    match kind {
+        UpgradeKind::Major => "major",
+        UpgradeKind::Minor => "minor",
+        UpgradeKind::Patch => "patch",
+    }
+}
+
+pub(crate) fn scope_word(scope: ExclusionScope) -> &'static str {
+    match scope {
+        ExclusionScope::NoUpgrades => "NoUpgrades",
+        ExclusionScope::NoMinorUpgrades => "NoMinorUpgrades",
+        ExclusionScope::NoMajorUpgrades => "NoMajorUpgrades",
+    }
+}
+
+/// One line saying why an upgrade may not start, e.g. `excluded by holidays (NoMinorUpgrades) until …`.
+pub(crate) fn closed_reason(reason: &ClosedReason, tz: &TimeZone) -> String {
+    match reason {
+        ClosedReason::OutsideWindows => "outside every maintenance window".to_owned(),
+        ClosedReason::Excluded { name, scope, until } => format!(
+            "excluded by {name} ({}) until {}",
+            scope_word(*scope),
+            local(*until, tz)
+        ),
+        ClosedReason::Frozen { until, reason } => match reason {
+            Some(r) => format!("frozen until {} ({r})", local(*until, tz)),
+            None => format!("frozen until {}", local(*until, tz)),
+        },
+    }
+}
+
+fn print_verdict(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    at: Timestamp,
+    kind: UpgradeKind,
+    output: Output,
+) -> miette::Result<Outcome> {
+    let verdict = schedule.check(at, kind);
+    if output == Output::Json {
+        let json = match &verdict {
+            Verdict::Open { window, until } => JsonVerdict {
+                open: true,
+                at: at.to_string(),
+                window: Some(window.clone()),
+                until: until.map(|u| u.to_string()),
+                reason: None,
+                next_open: None,
+            },
+            Verdict::Closed { reason, next_open } => JsonVerdict {
+                open: false,
+                at: at.to_string(),
+                window: None,
+                until: None,
+                reason: Some(closed_reason(reason, &TimeZone::UTC)),
+                next_open: next_open.map(|n| n.to_string()),
+            },
+        };
+        println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+    } else {
+        match &verdict {
+            Verdict::Open { window, until } => {
+                let until = until.map_or_else(
+                    || "with no end".to_owned(),
+                    |u| format!("until {} ({})", local(u, tz), utc(u)),
+                );
+                println!(
+                    "open at {} for a {} upgrade: window {window}, {until}",
+                    local(at, tz),
+                    kind_word(kind)
+                );
+            }
+            Verdict::Closed { reason, next_open } => {
+                println!(
+                    "closed at {} for a {} upgrade: {}",
+                    local(at, tz),
+                    kind_word(kind),
+                    closed_reason(reason, tz)
+                );
+                match next_open {
+                    Some(n) => println!(
+                        "next opening: {} ({}, {})",
+                        local(*n, tz),
+                        utc(*n),
+                        relative(*n, at)
+                    ),
+                    None => println!("next opening: none within the search horizon"),
+                }
+            }
+        }
+    }
+    Ok(match verdict {
+        Verdict::Open { .. } => Outcome::Success,
+        Verdict::Closed { .. } => Outcome::No,
+    })
+}
+
+fn interval_table(intervals: &[Interval], tz: &TimeZone, from: Timestamp) -> String {
+    let mut t = Table::new(&[
+        "START (local)",
+        "END (local)",
+        "LENGTH",
+        "START (UTC)",
+        "END (UTC)",
+        "WINDOW",
+    ]);
+    for i in intervals {
+        let note = if i.start <= from { " (open now)" } else { "" };
+        t.row(vec![
+            local(i.start, tz),
+            i.end.map_or_else(|| "-".to_owned(), |e| local(e, tz)),
+            i.end
+                .map_or_else(|| "unbounded".to_owned(), |e| span(i.start, e)),
+            utc(i.start),
+            i.end.map_or_else(|| "-".to_owned(), utc),
+            format!("{}{note}", i.windows.join(", ")),
+        ]);
+    }
+    t.render("  ")
+}
+
+/// An hour-by-hour picture of the coming days in the schedule's zone.
+fn timeline(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    from: Timestamp,
+    kind: UpgradeKind,
+    days: usize,
+) -> String {
+    if days == 0 {
+        return String::new();
+    }
+    let first_day: civil::Date = from.to_zoned(tz.clone()).date();
+    let day_start = |d: civil::Date| -> Timestamp {
+        tz.to_ambiguous_timestamp(d.to_datetime(civil::Time::midnight()))
+            .compatible()
+            .unwrap_or(from)
+    };
+    let Ok(last_day) = first_day.checked_add(i32::try_from(days).unwrap_or(14).days()) else {
+        return String::new();
+    };
+    let start = day_start(first_day);
+    let end = day_start(last_day);
+    // Enough intervals to cover the period; next_intervals is lazy and cheap.
+    let mut intervals = Vec::new();
+    let mut cursor = start;
+    while cursor < end {
+        let batch = schedule.next_intervals(cursor, 64, kind);
+        let Some(last) = batch.last() else { break };
+        let next_cursor = match last.end {
+            Some(e) if e > cursor => e,
+            _ => end,
+        };
+        intervals.extend(batch.into_iter().filter(|i| i.start < end));
+        cursor = next_cursor;
+    }
+    let allowed = |a: Timestamp, b: Timestamp| {
+        intervals
+            .iter()
+            .any(|i| i.start < b && i.end.is_none_or(|e| e > a))
+    };
+
+    let mut out = format!(
+        "  timeline ({}, one cell per hour; █ allowed, x excluded, f frozen, · outside windows):\n",
+        tz.iana_name().unwrap_or("local")
+    );
+    out.push_str(&" ".repeat(14));
+    for g in 0..8 {
+        out.push_str(&format!("{:<4}", g * 3));
+    }
+    out.push('\n');
+    for d in 0..days {
+        let Ok(date) = first_day.checked_add(i32::try_from(d).unwrap_or(0).days()) else {
+            break;
+        };
+        let mut line = format!("  {}   ", date.strftime("%a %m-%d"));
+        for h in 0..24 {
+            let dt = date.to_datetime(civil::time(h, 0, 0, 0));
+            let Ok(a) = tz.to_ambiguous_timestamp(dt).compatible() else {
+                continue;
+            };
+            let b = Timestamp::from_second(a.as_second() + 3600).unwrap_or(a);
+            let cell = if allowed(a, b) {
+                '█'
+            } else {
+                match schedule.check(a, kind) {
+                    Verdict::Closed {
+                        reason: ClosedReason::Excluded { .. },
+                        ..
+                    } => 'x',
+                    Verdict::Closed {
+                        reason: ClosedReason::Frozen { .. },
+                        ..
+                    } => 'f',
+                    _ => '·',
+                }
+            };
+            line.push(cell);
+            if h % 3 == 2 {
+                line.push(' ');
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,267 @@
+//! The `upkeep` binary as a user runs it: arguments in, stdout/stderr/exit code out.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn upkeep(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the upkeep binary runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn versions_json_shape_and_exit_codes() {
+    // (range, tags, expected stdout JSON, exit code, reason)
+    let cases: &[(&str, &str, &str, i32, &str)] = &[
+        (
+            "^1.2",
+            "v1.2.3\n1.3.0\n1.4.0-rc.1\nlatest\n\n",
+            r#"{"selected":"1.3.0","considered":3,"ignored":1}"#,
+            0,
+            "highest stable version in range; the prerelease is excluded; blank lines are not tags",
+        ),
+        (
+            ">=1.4.0-0",
+            "v1.2.3\n1.3.0\n1.4.0-rc.1\n",
+            r#"{"selected":"1.4.0-rc.1","considered":3,"ignored":0}"#,
+            0,
+            "a prerelease comparator admits prereleases",
+        ),
+        (
+            "^2",
+            "1.0.0\n1.5.0\n",
+            r#"{"selected":null,"considered":2,"ignored":0}"#,
+            1,
+            "nothing in range exits 1 with selected null",
+        ),
+        (
+            "*",
+            "v2.0.0\n",
+            r#"{"selected":"v2.0.0","considered":1,"ignored":0}"#,
+            0,
+            "the original tag, with its v, is returned",
+        ),
+    ];
+    for (range, tags, want, code, reason) in cases {
+        let out = upkeep(
+            &[
+                "versions",
+                "--range",
+                range,
+                "--tags-from",
+                "-",
+                "--output",
+                "json",
+            ],
+            Some(tags),
+        );
+        assert_eq!(text(&out.stdout).trim(), *want, "{reason}");
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{reason}: stderr {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn versions_text_prints_the_tag_on_stdout_and_the_summary_on_stderr() {
+    let out = upkeep(
+        &["versions", "--range", "~1.2", "--tags-from", "-"],
+        Some("1.2.0\n1.2.9\n1.3.0\n"),
+    );
+    assert_eq!(text(&out.stdout), "1.2.9\n");
+    assert!(
+        text(&out.stderr).contains("3 version(s) considered"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn versions_invalid_range_exits_2_with_a_hint() {
+    let out = upkeep(
+        &["versions", "--range", ">=1.2 <<2", "--tags-from", "-"],
+        Some("1.2.0\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--range"), "names the argument: {err}");
+    assert!(err.contains("hint:"), "offers a fix: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn versions_missing_file_exits_2_naming_it() {
+    let out = upkeep(&["versions", "--tags-from", "no/such/tags.txt"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no/such/tags.txt"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn windows_json_merges_touching_windows_and_skips_exclusions() {
+    let out = upkeep(
+        &[
+            "windows",
+            "tests/data/berlin-weekends.yaml",
+            "--from",
+            "2026-12-19T12:00:00Z",
+            "--next",
+            "3",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = serde_json::json!([
+        // Sat 22:00 CET → Sun 08:00 CET: the two windows touch at 04:00 and are merged.
+        {"start": "2026-12-19T21:00:00Z", "end": "2026-12-20T07:00:00Z", "window": "saturday-night, sunday-morning"},
+        // 26/27 December: Saturday night starts at 22:00 on the 26th, inside christmas (until the 27th 00:00).
+        {"start": "2026-12-26T23:00:00Z", "end": "2026-12-27T07:00:00Z", "window": "saturday-night, sunday-morning"},
+        // January is closed to majors (NoMajorUpgrades), so the next major slot is in February.
+        {"start": "2027-02-06T21:00:00Z", "end": "2027-02-07T07:00:00Z", "window": "saturday-night, sunday-morning"},
+    ]);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn windows_at_says_closed_why_and_when_next() {
+    let out = upkeep(
+        &[
+            "windows",
+            "tests/data/berlin-weekends.yaml",
+            "--at",
+            "2027-01-09T23:00",
+            "--for",
+            "major",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "closed exits 1");
+    let s = text(&out.stdout);
+    assert!(s.contains("excluded by no-majors-in-january"), "{s}");
+    assert!(s.contains("next opening: Sat 2027-02-06 22:00 CET"), "{s}");
+
+    let out = upkeep(
+        &[
+            "windows",
+            "tests/data/berlin-weekends.yaml",
+            "--at",
+            "2027-01-09T23:00",
+            "--for",
+            "minor",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a minor upgrade is let through NoMajorUpgrades"
+    );
+    assert!(
+        text(&out.stdout).contains("until Sun 2027-01-10 08:00 CET"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn windows_text_has_local_and_utc_times_and_a_timeline() {
+    let out = upkeep(
+        &[
+            "windows",
+            "tests/data/berlin-weekends.yaml",
+            "--from",
+            "2026-12-19T12:00:00Z",
+            "--next",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("Sat 2026-12-19 22:00 CET"), "local start: {s}");
+    assert!(s.contains("2026-12-19 21:00Z"), "UTC start: {s}");
+    assert!(s.contains("timeline (Europe/Berlin"), "{s}");
+    assert!(s.contains("Sat 12-19"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("  Thu 12-24") && l.contains('x')),
+        "christmas shown as excluded? {s}"
+    );
+}
+
+#[test]
+fn invalid_schedule_is_reported_with_file_line_and_field() {
+    let out = upkeep(&["validate", "tests/data/bad-schedule.yaml"], None);
+    assert_eq!(out.status.code(), Some(1), "invalid manifests exit 1");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad-schedule.yaml:19"),
+        "file and line of the recurrence: {err}"
+    );
+    assert!(
+        err.contains("spec.maintenanceWindows[0].recurrence"),
+        "field path: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+
+    let out = upkeep(
+        &[
+            "windows",
+            "tests/data/bad-schedule.yaml",
+            "--name",
+            "broken",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "windows refuses an invalid schedule"
+    );
+}
+
+#[test]
+fn validate_accepts_the_quickstart_fleet() {
+    let out = upkeep(&["validate", "../../examples/quickstart/fleet"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn quickstart_runs_offline_and_explains_each_decision() {
+    let out = upkeep(&["quickstart", "--at", "2026-11-21T10:00:00Z"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "4.10.1 → 4.11.3", // ingress-nginx in prod: 4.12.0 is held by minimumReleaseAge
+        "too young",
+        "v1.15.4",      // cert-manager ~1.15 picks the newest 1.15
+        "6.7.0-rc.2",   // podinfo admits prereleases
+        "29.4.0",       // cluster-aws ^29
+        "frozen until", // prod-ohio is frozen by annotation
+        "prod-dublin",
+    ] {
+        assert!(s.contains(want), "quickstart output lacks {want:?}:\n{s}");
+    }
+}
