@@ -1,15 +1,46 @@
 //! Schedules: when a change may happen.
 //!
-//! CONTRACT (skeleton): the public names below are what `upkeep-api`, the CLI and later
-//! crates call. Implementations may add items but must keep these signatures.
+//! A [`Schedule`] is a validated `MaintenanceSchedule`: windows (one-off or recurring),
+//! exclusions with a scope, an optional freeze, in one IANA time zone. The questions asked of
+//! it are "may an upgrade of kind K start at t?" ([`Schedule::check`]) and "when are the next
+//! N allowed intervals?" ([`Schedule::next_intervals`]).
+//!
+//! Shape, and why:
+//! - Recurrences expand on **wall-clock time** (DESIGN "Time semantics (pinned)"): an
+//!   occurrence starts at the rule's wall-clock date and `startTime`'s time of day and lasts
+//!   the wall-clock span `endTime − startTime`; both ends are then resolved to instants with
+//!   jiff's `compatible` disambiguation (ambiguous → earlier offset, gap → moved forward).
+//!   A 22:00–02:00 window over a DST change therefore lasts 3 or 5 real hours. An occurrence
+//!   that resolves to nothing (e.g. 02:00–03:00 inside a spring-forward gap) is dropped.
+//! - Everything is **lazy streams**: each window/exclusion yields its occurrences in order,
+//!   the streams are merged and coalesced, and the exclusions (plus the freeze) are swept out
+//!   of the windows. Asking for the next 10 intervals expands only what those 10 need, which
+//!   is what makes 10k schedules cheap (see `engine.rs`).
+//! - **Search limits** (documented, not silent): intervals starting more than
+//!   [`HORIZON_DAYS`] days after `from` are not returned, and the start of an interval
+//!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
+//!   interval that began earlier is reported from where the look-back found it
+//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion).
 
+mod engine;
+mod expand;
 mod rrule;
+mod time;
 
-pub use rrule::{RRule, RRuleError};
+pub use expand::Occurrences;
+pub use rrule::{Frequency, RRule, RRuleError, Until, WeekdayNum};
 
-use jiff::{Timestamp, civil, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
 
 use crate::version::UpgradeKind;
+
+/// How far after `from` [`Schedule::next_intervals`] and [`Schedule::check`] look for allowed
+/// intervals (10 years).
+pub const HORIZON_DAYS: i64 = 3653;
+/// How far before `from` the start of an interval running at `from` is looked for.
+pub const LOOKBACK_DAYS: i64 = 400;
+/// The window name reported for time allowed by `alwaysAllowed: true`.
+pub const ALWAYS_ALLOWED: &str = "alwaysAllowed";
 
 /// A `startTime`/`endTime`/`until` as written: RFC 3339 with an offset is an instant; without
 /// one it is a wall-clock time in the schedule's `timeZone`.
@@ -20,9 +51,29 @@ pub enum TimeSpec {
 }
 
 impl TimeSpec {
+    /// Parses RFC 3339 `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]`. Without the offset the
+    /// value is a wall-clock time. Also accepted: `t` or a space instead of `T`, lower-case
+    /// `z`, and a missing `:SS` (`2025-01-04T22:00`), which RFC 3339 does not allow but people
+    /// write.
     pub fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
-        let _ = s;
-        panic!("CONTRACT placeholder")
+        time::parse(s)
+    }
+
+    /// This time as a wall-clock time in `tz`.
+    pub fn to_civil(self, tz: &TimeZone) -> civil::DateTime {
+        match self {
+            TimeSpec::Absolute(ts) => tz.to_datetime(ts),
+            TimeSpec::Civil(dt) => dt,
+        }
+    }
+
+    /// This time as an instant; a wall-clock time is resolved in `tz` (ambiguous → earlier
+    /// offset, gap → moved forward). Fails only outside jiff's supported range.
+    pub fn to_timestamp(self, tz: &TimeZone) -> Option<Timestamp> {
+        match self {
+            TimeSpec::Absolute(ts) => Some(ts),
+            TimeSpec::Civil(dt) => tz.to_ambiguous_timestamp(dt).compatible().ok(),
+        }
     }
 }
 
@@ -71,7 +122,10 @@ pub struct Freeze {
 /// A validated MaintenanceSchedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    _p: (),
+    spec: ScheduleSpec,
+    windows: Vec<engine::Source>,
+    exclusions: Vec<(engine::Source, ExclusionScope)>,
+    freeze: Option<(Timestamp, Option<String>)>,
 }
 
 /// The parts of a schedule before validation.
@@ -91,6 +145,13 @@ pub struct Interval {
     pub end: Option<Timestamp>,
     /// Names of the windows merged into this interval, in order of first appearance.
     pub windows: Vec<String>,
+}
+
+impl Interval {
+    /// Whether `t` lies in `[start, end)`.
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.start <= t && self.end.is_none_or(|e| t < e)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,31 +180,406 @@ pub enum ClosedReason {
     },
 }
 
+/// What an [`Occurrence`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OccurrenceKind {
+    Window,
+    Exclusion(ExclusionScope),
+}
+
+/// One raw occurrence of a window or an exclusion (for timelines), before any merging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub name: String,
+    pub kind: OccurrenceKind,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+fn at(field: Option<&String>) -> String {
+    field.map(|f| format!("{f}: ")).unwrap_or_default()
+}
+
+/// Why a schedule is invalid. Variant names are stable (condition reasons, metric labels);
+/// [`ScheduleError::field`] locates the problem relative to `spec`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
+    /// Kept for callers' own checks (e.g. an unknown `timeZone` name); this module does not
+    /// produce it.
     #[error("invalid schedule: {0}")]
     Invalid(String),
+    #[error("{}invalid time {text:?}: {problem}", at(.field.as_ref()))]
+    InvalidTime {
+        field: Option<String>,
+        text: String,
+        problem: &'static str,
+    },
+    #[error("{field}: endTime {end} is not after startTime {start}")]
+    EndNotAfterStart {
+        field: String,
+        start: String,
+        end: String,
+    },
+    #[error("maintenanceWindows: the schedule has no windows and alwaysAllowed is not set")]
+    Empty,
+    #[error("{field}: {source}")]
+    Recurrence {
+        field: String,
+        #[source]
+        source: RRuleError,
+    },
+    #[error("{field}: time {text} is outside the supported range")]
+    OutOfRange { field: String, text: String },
+}
+
+impl ScheduleError {
+    /// Where in the spec the problem is, e.g. `maintenanceWindows[1].endTime`.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            ScheduleError::Invalid(_) => None,
+            ScheduleError::InvalidTime { field, .. } => field.clone(),
+            ScheduleError::EndNotAfterStart { field, .. }
+            | ScheduleError::Recurrence { field, .. }
+            | ScheduleError::OutOfRange { field, .. } => Some(field.clone()),
+            ScheduleError::Empty => Some("maintenanceWindows".to_owned()),
+        }
+    }
+
+    /// Attaches the location to an error that does not have one yet (e.g. from
+    /// [`TimeSpec::parse`], which does not know which field it parsed).
+    #[must_use]
+    pub fn with_field(self, location: impl Into<String>) -> ScheduleError {
+        match self {
+            ScheduleError::InvalidTime {
+                field: None,
+                text,
+                problem,
+            } => ScheduleError::InvalidTime {
+                field: Some(location.into()),
+                text,
+                problem,
+            },
+            other => other,
+        }
+    }
+
+    /// A suggestion for fixing the spec, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ScheduleError::Invalid(_) | ScheduleError::OutOfRange { .. } => None,
+            ScheduleError::InvalidTime { .. } => Some(
+                "write RFC 3339, e.g. 2025-01-04T22:00:00 (wall clock in timeZone) or 2025-01-04T22:00:00Z"
+                    .to_owned(),
+            ),
+            ScheduleError::EndNotAfterStart { .. } => Some(
+                "a window crossing midnight ends on the next day, e.g. startTime 2025-01-04T22:00:00, endTime 2025-01-05T02:00:00"
+                    .to_owned(),
+            ),
+            ScheduleError::Empty => Some(
+                "add a maintenance window, or set alwaysAllowed: true to allow any time outside exclusions"
+                    .to_owned(),
+            ),
+            ScheduleError::Recurrence { source, .. } => source.hint(),
+        }
+    }
+}
+
+fn compile(
+    tz: &TimeZone,
+    prefix: &str,
+    name: &str,
+    start: TimeSpec,
+    end: TimeSpec,
+    recurrence: Option<&RRule>,
+) -> Result<engine::Source, ScheduleError> {
+    let show = |t: TimeSpec| match t {
+        TimeSpec::Absolute(ts) => ts.to_string(),
+        TimeSpec::Civil(dt) => dt.to_string(),
+    };
+    let not_after = || ScheduleError::EndNotAfterStart {
+        field: format!("{prefix}.endTime"),
+        start: show(start),
+        end: show(end),
+    };
+    let rec = match recurrence {
+        Some(rule) => {
+            let (s, e) = (start.to_civil(tz), end.to_civil(tz));
+            if e <= s {
+                return Err(not_after());
+            }
+            engine::Rec::Recurring {
+                rule: rule.clone(),
+                dtstart: s,
+                span: e.duration_since(s),
+            }
+        }
+        None => {
+            let resolve = |t: TimeSpec, f: &str| {
+                t.to_timestamp(tz).ok_or_else(|| ScheduleError::OutOfRange {
+                    field: format!("{prefix}.{f}"),
+                    text: show(t),
+                })
+            };
+            let (s, e) = (resolve(start, "startTime")?, resolve(end, "endTime")?);
+            if e <= s {
+                return Err(not_after());
+            }
+            engine::Rec::OneOff { start: s, end: e }
+        }
+    };
+    Ok(engine::Source {
+        name: name.to_owned(),
+        rec,
+    })
 }
 
 impl Schedule {
     /// Validates (`endTime` > `startTime`, not empty unless `always_allowed`, …).
     /// Errors name the window/exclusion by index and field so callers can locate them.
+    ///
+    /// For a recurring window `endTime > startTime` is checked on wall-clock time (it is the
+    /// span every occurrence lasts); for a one-off window, on the resolved instants.
     pub fn new(spec: ScheduleSpec) -> Result<Schedule, ScheduleError> {
-        let _ = spec;
-        panic!("CONTRACT placeholder")
+        if spec.windows.is_empty() && !spec.always_allowed {
+            return Err(ScheduleError::Empty);
+        }
+        let tz = &spec.time_zone;
+        let windows = spec
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                compile(
+                    tz,
+                    &format!("maintenanceWindows[{i}]"),
+                    &w.name,
+                    w.start,
+                    w.end,
+                    w.recurrence.as_ref(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let exclusions = spec
+            .exclusions
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                compile(
+                    tz,
+                    &format!("maintenanceExclusions[{i}]"),
+                    &x.name,
+                    x.start,
+                    x.end,
+                    x.recurrence.as_ref(),
+                )
+                .map(|s| (s, x.scope))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let freeze = match &spec.freeze {
+            None => None,
+            Some(f) => {
+                let until = f
+                    .until
+                    .to_timestamp(tz)
+                    .ok_or_else(|| ScheduleError::OutOfRange {
+                        field: "freeze.until".to_owned(),
+                        text: format!("{:?}", f.until),
+                    })?;
+                Some((until, f.reason.clone()))
+            }
+        };
+        Ok(Schedule {
+            spec,
+            windows,
+            exclusions,
+            freeze,
+        })
     }
+
     pub fn time_zone(&self) -> &TimeZone {
-        panic!("CONTRACT placeholder")
+        &self.spec.time_zone
     }
+
+    /// The spec this schedule was built from.
+    pub fn spec(&self) -> &ScheduleSpec {
+        &self.spec
+    }
+
     /// Is an upgrade of `kind` allowed to *start* at `at`?
+    ///
+    /// Closed reasons in priority order: `Frozen` (at < freeze.until), `Excluded` (an
+    /// applicable exclusion covers `at`; `until` is the end of the covering occurrence that
+    /// ends last), `OutsideWindows`. `next_open` is the start of the next allowed interval
+    /// within [`HORIZON_DAYS`].
     pub fn check(&self, at: Timestamp, kind: UpgradeKind) -> Verdict {
-        let _ = (at, kind);
-        panic!("CONTRACT placeholder")
+        let hi = horizon(at);
+        let first = engine::Allowed::new(self, at, kind)
+            .find(|p| p.end > at)
+            .filter(|p| p.start < hi);
+        if let Some(p) = &first {
+            if p.start <= at {
+                let window = p
+                    .members
+                    .iter()
+                    .find(|m| m.start <= at && at < m.end)
+                    .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |m| self.window_name(m.idx));
+                return Verdict::Open {
+                    window,
+                    until: engine::finite(p.end),
+                };
+            }
+        }
+        let next_open = first.map(|p| p.start);
+        if let Some((until, reason)) = &self.freeze {
+            if at < *until {
+                return Verdict::Closed {
+                    reason: ClosedReason::Frozen {
+                        until: *until,
+                        reason: reason.clone(),
+                    },
+                    next_open,
+                };
+            }
+        }
+        let mut best: Option<(usize, Timestamp)> = None;
+        for (i, (src, scope)) in self.exclusions.iter().enumerate() {
+            if !scope.applies_to(kind) {
+                continue;
+            }
+            let covering = src
+                .stream(self.time_zone(), at, i)
+                .take_while(|m| m.start <= at)
+                .filter(|m| at < m.end)
+                .map(|m| m.end)
+                .max();
+            if let Some(end) = covering {
+                if best.is_none_or(|(_, e)| end > e) {
+                    best = Some((i, end));
+                }
+            }
+        }
+        let reason = match best {
+            Some((i, until)) => ClosedReason::Excluded {
+                name: self.exclusions[i].0.name.clone(),
+                scope: self.exclusions[i].1,
+                until,
+            },
+            None => ClosedReason::OutsideWindows,
+        };
+        Verdict::Closed { reason, next_open }
     }
+
     /// The next `n` allowed intervals for `kind` that end after `from`; one running at `from`
     /// is returned whole. Sorted, disjoint, overlapping or touching intervals merged.
+    ///
+    /// Only intervals starting within [`HORIZON_DAYS`] of `from` are returned; the start of
+    /// one running at `from` is searched at most [`LOOKBACK_DAYS`] back.
     pub fn next_intervals(&self, from: Timestamp, n: usize, kind: UpgradeKind) -> Vec<Interval> {
-        let _ = (from, n, kind);
-        panic!("CONTRACT placeholder")
+        if n == 0 {
+            return Vec::new();
+        }
+        let hi = horizon(from);
+        let floor = from
+            .checked_sub(SignedDuration::from_hours(LOOKBACK_DAYS * 24))
+            .unwrap_or(Timestamp::MIN);
+        let mut lo = from;
+        loop {
+            let mut out: Vec<engine::Piece> = Vec::with_capacity(n);
+            for p in engine::Allowed::new(self, lo, kind) {
+                if p.end <= from {
+                    continue;
+                }
+                if p.start >= hi {
+                    break;
+                }
+                out.push(p);
+                if out.len() == n {
+                    break;
+                }
+            }
+            if let Some(first) = out.first() {
+                if first.start < lo && lo > floor {
+                    // The interval running at `from` may have begun before `lo`: look further
+                    // back (doubling the distance) until its start is exact or the floor.
+                    let back = from
+                        .duration_since(first.start)
+                        .max(SignedDuration::from_hours(24));
+                    lo = first
+                        .start
+                        .checked_sub(back)
+                        .unwrap_or(Timestamp::MIN)
+                        .max(floor);
+                    continue;
+                }
+            }
+            return out
+                .into_iter()
+                .map(|p| Interval {
+                    start: p.start,
+                    end: engine::finite(p.end),
+                    windows: p.names(self),
+                })
+                .collect();
+        }
     }
+
+    /// The raw occurrences of every window and every exclusion that applies to `kind`,
+    /// overlapping `[from, to)`, sorted by start (for timelines). The freeze is not included;
+    /// see [`Schedule::freeze_until`].
+    pub fn occurrences_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        kind: UpgradeKind,
+    ) -> Vec<Occurrence> {
+        let tz = self.time_zone();
+        let mut out = Vec::new();
+        for (i, w) in self.windows.iter().enumerate() {
+            out.extend(
+                w.stream(tz, from, i)
+                    .take_while(|m| m.start < to)
+                    .filter(|m| m.end > from)
+                    .map(|m| Occurrence {
+                        name: w.name.clone(),
+                        kind: OccurrenceKind::Window,
+                        start: m.start,
+                        end: m.end,
+                    }),
+            );
+        }
+        for (i, (x, scope)) in self.exclusions.iter().enumerate() {
+            if !scope.applies_to(kind) {
+                continue;
+            }
+            out.extend(
+                x.stream(tz, from, i)
+                    .take_while(|m| m.start < to)
+                    .filter(|m| m.end > from)
+                    .map(|m| Occurrence {
+                        name: x.name.clone(),
+                        kind: OccurrenceKind::Exclusion(*scope),
+                        start: m.start,
+                        end: m.end,
+                    }),
+            );
+        }
+        out.sort_by_key(|o| (o.start, o.end));
+        out
+    }
+
+    /// The instant the freeze ends, if the schedule has one.
+    pub fn freeze_until(&self) -> Option<Timestamp> {
+        self.freeze.as_ref().map(|(t, _)| *t)
+    }
+
+    fn window_name(&self, idx: usize) -> String {
+        self.windows
+            .get(idx)
+            .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |w| w.name.clone())
+    }
+}
+
+fn horizon(from: Timestamp) -> Timestamp {
+    from.checked_add(SignedDuration::from_hours(HORIZON_DAYS * 24))
+        .unwrap_or(Timestamp::MAX)
 }

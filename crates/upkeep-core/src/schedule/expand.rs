@@ -1,0 +1,465 @@
+//! Lazy expansion of an [`RRule`] on wall-clock dates, following python-dateutil's `rrule`.
+//!
+//! The expansion walks *periods* (a year, a month, a week starting on WKST, or a day,
+//! stepping by INTERVAL), lists the days of each period that pass every BY* filter, applies
+//! BYSETPOS to that list, and yields the survivors at DTSTART's time of day. This is
+//! dateutil's algorithm, including its defaults (a MONTHLY rule without BYDAY/BYMONTHDAY
+//! repeats on DTSTART's day, so day 31 skips short months instead of clamping; DTSTART is
+//! yielded only when the rule produces it).
+//!
+//! Two places where we follow RFC 5545 instead of dateutil 2.9 (both tested):
+//! - BYDAY mixing plain and ordinal days (`BYDAY=MO,1FR`) is a union, as the RFC says;
+//!   dateutil intersects the two lists and yields nothing.
+//! - With FREQ=WEEKLY and BYSETPOS, the first week is the whole week containing DTSTART;
+//!   dateutil cuts it at DTSTART, which shifts the positions of that first week.
+//!
+//! Day arithmetic is done on plain day numbers (days since 1970-01-01) because it is in the
+//! hot loop of `next_intervals`; jiff is only used at the edges (building a `DateTime`,
+//! resolving a `UNTIL=…Z`).
+//!
+//! Termination: every calendar pattern repeats after one 400-year Gregorian cycle
+//! (146 097 days), so a rule that produced nothing for that long never will; the iterator
+//! then ends. It also ends at the end of year 9999, at COUNT, and once a period starts after
+//! UNTIL. A rule that can never match (BYMONTHDAY=31;BYMONTH=2) therefore costs one cycle
+//! of scanning (about a millisecond), once per iterator.
+
+use jiff::{civil, tz::TimeZone};
+
+use super::rrule::{Frequency, RRule, Until};
+
+/// One 400-year Gregorian cycle, in days. No occurrence in this span means none ever.
+pub(super) const CYCLE_DAYS: i64 = 146_097;
+const MAX_YEAR: i32 = 9999;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub(super) fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
+    let y = i64::from(y) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+pub(super) fn civil_from_days(z: i64) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // The ranges are bounded by the arithmetic above; conversions cannot fail for jiff's years.
+    (
+        i32::try_from(y).unwrap_or(i32::MAX),
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// Monday = 0 … Sunday = 6.
+fn weekday_of(day: i64) -> u32 {
+    // 1970-01-01 was a Thursday (3).
+    u32::try_from((day + 3).rem_euclid(7)).unwrap_or(0)
+}
+
+fn is_leap(y: i32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn month_len(y: i32, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn wd_index(w: civil::Weekday) -> u32 {
+    u32::from(w.to_monday_zero_offset().unsigned_abs())
+}
+
+pub(super) fn date_days(d: civil::Date) -> i64 {
+    days_from_civil(
+        i32::from(d.year()),
+        u32::from(d.month().unsigned_abs()),
+        u32::from(d.day().unsigned_abs()),
+    )
+}
+
+/// Adds the days in `lo..=hi` picked by ordinal BYDAY entries (`1SA`, `-1FR`).
+fn push_nth(nth: &[(u32, i32)], lo: i64, hi: i64, out: &mut Vec<i64>) {
+    for &(w, n) in nth {
+        let day = if n > 0 {
+            let d = lo + i64::from(n - 1) * 7;
+            d + (i64::from(w) - i64::from(weekday_of(d))).rem_euclid(7)
+        } else {
+            let d = hi + i64::from(n + 1) * 7;
+            d - (i64::from(weekday_of(d)) - i64::from(w)).rem_euclid(7)
+        };
+        if (lo..=hi).contains(&day) {
+            out.push(day);
+        }
+    }
+}
+
+/// The BY* filters with dateutil's DTSTART-derived defaults filled in.
+#[derive(Debug, Clone)]
+struct Plan {
+    freq: Frequency,
+    interval: i64,
+    /// Bit m set for each allowed month; 0 = any month.
+    months: u16,
+    /// Bit d set for BYMONTHDAY=d; `mday_neg` bit d for BYMONTHDAY=-d.
+    mday_pos: u32,
+    mday_neg: u32,
+    yday: Vec<i16>,
+    /// Bit w set for plain BYDAY weekdays (Monday = 0).
+    wdays: u8,
+    /// Ordinal BYDAY entries: (weekday, n).
+    nth: Vec<(u32, i32)>,
+    has_day: bool,
+    setpos: Vec<i16>,
+}
+
+impl Plan {
+    fn new(rule: &RRule, dtstart: civil::DateTime) -> Plan {
+        let mut plan = Plan {
+            freq: rule.freq,
+            interval: i64::from(rule.interval),
+            months: rule.by_month.iter().fold(0u16, |m, &x| m | (1 << x)),
+            mday_pos: 0,
+            mday_neg: 0,
+            yday: rule.by_yearday.clone(),
+            wdays: 0,
+            nth: Vec::new(),
+            has_day: !rule.by_day.is_empty(),
+            setpos: rule.by_setpos.clone(),
+        };
+        for &d in &rule.by_monthday {
+            if d > 0 {
+                plan.mday_pos |= 1 << d;
+            } else {
+                plan.mday_neg |= 1 << (-d);
+            }
+        }
+        for d in &rule.by_day {
+            let w = wd_index(d.weekday);
+            match d.ordinal {
+                None => plan.wdays |= 1 << w,
+                Some(n) => plan.nth.push((w, i32::from(n))),
+            }
+        }
+        if rule.by_day.is_empty() && rule.by_monthday.is_empty() && rule.by_yearday.is_empty() {
+            let day = u32::from(dtstart.day().unsigned_abs());
+            match rule.freq {
+                Frequency::Yearly => {
+                    if plan.months == 0 {
+                        plan.months = 1 << dtstart.month();
+                    }
+                    plan.mday_pos = 1 << day;
+                }
+                Frequency::Monthly => plan.mday_pos = 1 << day,
+                Frequency::Weekly => {
+                    plan.wdays = 1 << wd_index(dtstart.weekday());
+                    plan.has_day = true;
+                }
+                Frequency::Daily => {}
+            }
+        }
+        plan
+    }
+}
+
+/// Wall-clock occurrences of a rule, lazily, in increasing order. Created by
+/// [`RRule::occurrences`] and [`RRule::occurrences_from`].
+#[derive(Debug, Clone)]
+pub struct Occurrences {
+    plan: Plan,
+    dtstart: civil::DateTime,
+    until: Option<Until>,
+    /// The last day a period may start on and still produce something before UNTIL.
+    until_day: Option<i64>,
+    tz: TimeZone,
+    remaining: Option<u32>,
+    after: Option<civil::DateTime>,
+    /// Year, month index (y*12+m-1), first day of week, or day of DTSTART's period.
+    base: i64,
+    period: i64,
+    buf: Vec<i64>,
+    buf_pos: usize,
+    progress_day: i64,
+    stop_day: Option<i64>,
+    done: bool,
+}
+
+impl RRule {
+    /// Every occurrence of the rule starting at `dtstart` (wall clock), in order. `tz` is
+    /// only used to compare occurrences with a `UNTIL=…Z` instant.
+    pub fn occurrences(&self, dtstart: civil::DateTime, tz: &TimeZone) -> Occurrences {
+        let plan = Plan::new(self, dtstart);
+        let start_day = date_days(dtstart.date());
+        let base = match self.freq {
+            Frequency::Yearly => i64::from(dtstart.year()),
+            Frequency::Monthly => i64::from(dtstart.year()) * 12 + i64::from(dtstart.month()) - 1,
+            Frequency::Weekly => {
+                let back = (i64::from(wd_index(dtstart.weekday())) - i64::from(wd_index(self.wkst)))
+                    .rem_euclid(7);
+                start_day - back
+            }
+            Frequency::Daily => start_day,
+        };
+        let until_day = match self.until {
+            None => None,
+            Some(Until::Floating(dt)) => Some(date_days(dt.date())),
+            Some(Until::Utc(ts)) => Some(date_days(tz.to_datetime(ts).date()) + 1),
+        };
+        Occurrences {
+            plan,
+            dtstart,
+            until: self.until,
+            until_day,
+            tz: tz.clone(),
+            remaining: self.count,
+            after: None,
+            base,
+            period: 0,
+            buf: Vec::new(),
+            buf_pos: 0,
+            progress_day: start_day,
+            stop_day: None,
+            done: false,
+        }
+    }
+
+    /// The occurrences at or after `after`. Without COUNT this jumps straight to the period
+    /// containing `after`, so it costs the same 10 years after DTSTART as on the first day.
+    pub fn occurrences_from(
+        &self,
+        dtstart: civil::DateTime,
+        tz: &TimeZone,
+        after: civil::DateTime,
+    ) -> Occurrences {
+        let mut it = self.occurrences(dtstart, tz);
+        it.after = Some(after);
+        if self.count.is_none() && after > dtstart {
+            let a = after.date();
+            let k = match self.freq {
+                Frequency::Yearly => i64::from(a.year()) - it.base,
+                Frequency::Monthly => i64::from(a.year()) * 12 + i64::from(a.month()) - 1 - it.base,
+                Frequency::Weekly => (date_days(a) - it.base).div_euclid(7),
+                Frequency::Daily => date_days(a) - it.base,
+            };
+            let k = k.div_euclid(it.plan.interval).max(0);
+            it.period = k;
+            it.progress_day = it.period_first_day(k);
+        }
+        it
+    }
+}
+
+impl Occurrences {
+    /// Stops the scan once a period starts after `limit` (wall clock), even if the rule
+    /// could still produce occurrences. Occurrences up to `limit` are unaffected.
+    #[must_use]
+    pub fn stop_after(mut self, limit: civil::DateTime) -> Occurrences {
+        self.stop_day = Some(date_days(limit.date()));
+        self
+    }
+
+    fn period_first_day(&self, k: i64) -> i64 {
+        let step = k * self.plan.interval;
+        match self.plan.freq {
+            Frequency::Yearly => {
+                days_from_civil(i32::try_from(self.base + step).unwrap_or(i32::MAX), 1, 1)
+            }
+            Frequency::Monthly => {
+                let idx = self.base + step;
+                days_from_civil(
+                    i32::try_from(idx.div_euclid(12)).unwrap_or(i32::MAX),
+                    u32::try_from(idx.rem_euclid(12) + 1).unwrap_or(1),
+                    1,
+                )
+            }
+            Frequency::Weekly => self.base + step * 7,
+            Frequency::Daily => self.base + step,
+        }
+    }
+
+    /// Fills `buf` with the matching days of the next period. Returns false when done.
+    fn fill(&mut self) -> bool {
+        self.buf.clear();
+        self.buf_pos = 0;
+        let first = self.period_first_day(self.period);
+        let (year, _, _) = civil_from_days(first);
+        if year > MAX_YEAR
+            || first > self.progress_day + CYCLE_DAYS
+            || self.until_day.is_some_and(|u| first > u)
+            || self.stop_day.is_some_and(|s| first > s)
+        {
+            return false;
+        }
+        let plan = &self.plan;
+        let (_, first_month, _) = civil_from_days(first);
+        let months: Vec<u32> = match plan.freq {
+            Frequency::Yearly => (1..=12)
+                .filter(|m| plan.months == 0 || plan.months & (1 << m) != 0)
+                .collect(),
+            Frequency::Monthly => vec![first_month],
+            Frequency::Weekly | Frequency::Daily => Vec::new(),
+        };
+        let mut nth_days: Vec<i64> = Vec::new();
+        if !plan.nth.is_empty() {
+            if plan.freq == Frequency::Yearly && plan.months == 0 {
+                let lo = days_from_civil(year, 1, 1);
+                let hi = days_from_civil(year + 1, 1, 1) - 1;
+                push_nth(&plan.nth, lo, hi, &mut nth_days);
+            } else {
+                for &m in &months {
+                    let lo = days_from_civil(year, m, 1);
+                    push_nth(&plan.nth, lo, lo + i64::from(month_len(year, m)) - 1, &mut nth_days);
+                }
+            }
+        }
+        let buf = &mut self.buf;
+        let mut consider = |y: i32, m: u32, d: u32, day: i64, ylen: i64, year_first: i64| {
+            if plan.months != 0 && plan.months & (1 << m) == 0 {
+                return;
+            }
+            if plan.has_day
+                && plan.wdays & (1 << weekday_of(day)) == 0
+                && !nth_days.contains(&day)
+            {
+                return;
+            }
+            if plan.mday_pos | plan.mday_neg != 0 {
+                let neg = month_len(y, m) - d + 1;
+                if plan.mday_pos & (1 << d) == 0 && plan.mday_neg & (1 << neg) == 0 {
+                    return;
+                }
+            }
+            if !plan.yday.is_empty() {
+                let yd = day - year_first + 1;
+                let neg = yd - ylen - 1;
+                if !plan
+                    .yday
+                    .iter()
+                    .any(|&x| i64::from(x) == yd || i64::from(x) == neg)
+                {
+                    return;
+                }
+            }
+            buf.push(day);
+        };
+        match plan.freq {
+            Frequency::Yearly | Frequency::Monthly => {
+                let y = year;
+                let year_first = days_from_civil(y, 1, 1);
+                let ylen = if is_leap(y) { 366 } else { 365 };
+                for m in months {
+                    let lo = days_from_civil(y, m, 1);
+                    for d in 1..=month_len(y, m) {
+                        consider(y, m, d, lo + i64::from(d) - 1, ylen, year_first);
+                    }
+                }
+            }
+            Frequency::Weekly | Frequency::Daily => {
+                let n = if plan.freq == Frequency::Weekly { 7 } else { 1 };
+                for day in first..first + n {
+                    let (y, m, d) = civil_from_days(day);
+                    let year_first = days_from_civil(y, 1, 1);
+                    let ylen = if is_leap(y) { 366 } else { 365 };
+                    consider(y, m, d, day, ylen, year_first);
+                }
+            }
+        }
+        if !plan.setpos.is_empty() {
+            let len = i64::try_from(buf.len()).unwrap_or(i64::MAX);
+            let mut picked: Vec<i64> = plan
+                .setpos
+                .iter()
+                .filter_map(|&p| {
+                    let p = i64::from(p);
+                    let idx = if p > 0 { p - 1 } else { len + p };
+                    usize::try_from(idx).ok().and_then(|i| buf.get(i).copied())
+                })
+                .collect();
+            picked.sort_unstable();
+            picked.dedup();
+            *buf = picked;
+        }
+        self.period += 1;
+        true
+    }
+
+    fn make(&self, day: i64) -> Option<civil::DateTime> {
+        let (y, m, d) = civil_from_days(day);
+        let date = civil::Date::new(
+            i16::try_from(y).ok()?,
+            i8::try_from(m).ok()?,
+            i8::try_from(d).ok()?,
+        )
+        .ok()?;
+        Some(date.to_datetime(self.dtstart.time()))
+    }
+}
+
+impl Iterator for Occurrences {
+    type Item = civil::DateTime;
+
+    fn next(&mut self) -> Option<civil::DateTime> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if self.buf_pos >= self.buf.len() {
+                if !self.fill() {
+                    self.done = true;
+                }
+                continue;
+            }
+            let day = self.buf[self.buf_pos];
+            self.buf_pos += 1;
+            let Some(dt) = self.make(day) else {
+                self.done = true;
+                continue;
+            };
+            let past_until = match self.until {
+                None => false,
+                Some(Until::Floating(u)) => dt > u,
+                Some(Until::Utc(u)) => self
+                    .tz
+                    .to_ambiguous_timestamp(dt)
+                    .compatible()
+                    .map_or(true, |ts| ts > u),
+            };
+            if past_until {
+                self.done = true;
+                continue;
+            }
+            if dt < self.dtstart {
+                continue;
+            }
+            if let Some(r) = self.remaining.as_mut() {
+                *r -= 1;
+                if *r == 0 {
+                    // Yield this one, then stop without scanning further.
+                    self.buf.clear();
+                    self.buf_pos = 0;
+                    self.done = true;
+                }
+            }
+            self.progress_day = day;
+            if self.after.is_some_and(|a| dt < a) {
+                continue;
+            }
+            return Some(dt);
+        }
+    }
+}

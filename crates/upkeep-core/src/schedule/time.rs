@@ -1,0 +1,109 @@
+//! Parsing `startTime`/`endTime`/`until`: RFC 3339, with or without an offset.
+//!
+//! Hand-written rather than jiff's parser because jiff accepts far more (ISO 8601 week
+//! dates, bracketed time zone annotations, …) and a schedule should mean one thing. The one
+//! leniency: seconds may be left out (`22:00`), since people write that and it is
+//! unambiguous.
+
+use jiff::{Timestamp, civil, tz::Offset};
+
+use super::{ScheduleError, TimeSpec};
+
+const EXPECTED: &str = "expected YYYY-MM-DDTHH:MM[:SS[.fraction]] with an optional Z or ±HH:MM";
+
+fn err(s: &str, problem: &'static str) -> ScheduleError {
+    ScheduleError::InvalidTime {
+        field: None,
+        text: s.to_owned(),
+        problem,
+    }
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i32> {
+    let part = b.get(at..at + n)?;
+    if !part.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        part.iter()
+            .fold(0i32, |acc, c| acc * 10 + i32::from(c - b'0')),
+    )
+}
+
+pub(super) fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
+    let b = s.trim().as_bytes();
+    let bad = || err(s, EXPECTED);
+    let year = digits(b, 0, 4).ok_or_else(bad)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return Err(bad());
+    }
+    let month = digits(b, 5, 2).ok_or_else(bad)?;
+    let day = digits(b, 8, 2).ok_or_else(bad)?;
+    match b.get(10) {
+        Some(b'T' | b't' | b' ') => {}
+        None => return Err(err(s, "a date alone is not a time; add the time of day, e.g. T22:00:00")),
+        _ => return Err(bad()),
+    }
+    let hour = digits(b, 11, 2).ok_or_else(bad)?;
+    if b.get(13) != Some(&b':') {
+        return Err(bad());
+    }
+    let minute = digits(b, 14, 2).ok_or_else(bad)?;
+    let mut i = 16;
+    let mut second = 0;
+    let mut nanos = 0i32;
+    if b.get(i) == Some(&b':') {
+        second = digits(b, i + 1, 2).ok_or_else(bad)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                if i - start < 9 {
+                    nanos = nanos * 10 + i32::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return Err(bad());
+            }
+            for _ in n..9 {
+                nanos *= 10;
+            }
+        }
+    }
+    let small = |v: i32| i8::try_from(v).map_err(|_| err(s, "field out of range"));
+    let date = civil::Date::new(
+        i16::try_from(year).map_err(|_| bad())?,
+        small(month)?,
+        small(day)?,
+    )
+    .map_err(|_| err(s, "no such date"))?;
+    if second == 60 {
+        return Err(err(s, "leap seconds are not supported"));
+    }
+    let time = civil::Time::new(small(hour)?, small(minute)?, small(second)?, nanos)
+        .map_err(|_| err(s, "no such time of day"))?;
+    let dt = date.to_datetime(time);
+    let rest = &b[i..];
+    let offset_secs = match rest {
+        [] => return Ok(TimeSpec::Civil(dt)),
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let h = digits(rest, 1, 2).ok_or_else(bad)?;
+            let m = digits(rest, 4, 2).ok_or_else(bad)?;
+            if h > 23 || m > 59 {
+                return Err(err(s, "offset out of range"));
+            }
+            let secs = h * 3600 + m * 60;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return Err(bad()),
+    };
+    let offset = Offset::from_seconds(offset_secs).map_err(|_| err(s, "offset out of range"))?;
+    let ts: Timestamp = offset
+        .to_timestamp(dt)
+        .map_err(|_| err(s, "outside the supported range"))?;
+    Ok(TimeSpec::Absolute(ts))
+}
