@@ -74,14 +74,20 @@ class Rule:
         if self.rrule is None:
             s = self.start if isinstance(self.start, int) else localise(self.start, zone)
             e = self.end if isinstance(self.end, int) else localise(self.end, zone)
-            yield (s, e)
+            if e > s:
+                yield (s, e)
             return
         span = self.span
         limit = from_wall + HORIZON
         for wall in self.rrule.xafter(from_wall - span - MARGIN, inc=True):
             if wall > limit:
                 return
-            yield (localise(wall, zone), localise(wall + span, zone))
+            s = localise(wall, zone)
+            e = localise(wall + span, zone)
+            # A window that falls wholly into a DST gap (start and end both move to the gap's
+            # end) is empty: no allowed time, so no interval.
+            if e > s:
+                yield (s, e)
 
 
 def union(streams):
