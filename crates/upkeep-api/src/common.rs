@@ -64,13 +64,7 @@ pub(crate) fn regex(
     match compiled {
         Ok(r) => Some(r),
         Err(e) => {
-            let detail = match &e {
-                regex::Error::Syntax(s) => {
-                    let last = s.lines().last().unwrap_or(s).trim();
-                    last.strip_prefix("error: ").unwrap_or(last).to_owned()
-                }
-                other => other.to_string(),
-            };
+            let detail = upkeep_core::regex_error_reason(&e);
             errors.push(
                 FieldError::new(path, format!("invalid regex {pattern:?}: {detail}")).with_hint(
                     Some("regexes use Rust/RE2 syntax; escape literal characters such as . ( [ with \\"),

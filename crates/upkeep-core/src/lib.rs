@@ -26,3 +26,20 @@ pub mod manifest;
 pub mod schedule;
 pub mod selector;
 pub mod version;
+
+/// The reason of a regex compile error on one line: the `regex` crate's syntax errors come as a
+/// multi-line caret diagram, which does not fit a status condition or an `error:` line.
+pub fn regex_error_reason(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => {
+            let last = s
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(s)
+                .trim();
+            last.strip_prefix("error: ").unwrap_or(last).to_owned()
+        }
+        other => other.to_string(),
+    }
+}

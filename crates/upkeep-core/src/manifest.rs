@@ -162,19 +162,13 @@ pub fn set_version(text: &str, marker: &Marker, version: &str) -> Result<String,
 fn encode(value: &str, quote: Quote) -> Option<String> {
     let safe = |c: char| c.is_ascii_alphanumeric() || "._-+:/@".contains(c);
     match quote {
-        Quote::Plain if !value.is_empty() && value.chars().all(safe) && !value.ends_with(':') => {
-            Some(value.to_owned())
-        }
-        Quote::Plain => None,
+        Quote::Plain => (!value.is_empty() && value.chars().all(safe) && !value.ends_with(':'))
+            .then(|| value.to_owned()),
         Quote::Single => Some(value.replace('\'', "''")),
-        Quote::Double
-            if value
-                .chars()
-                .all(|c| c != '"' && c != '\\' && !c.is_control()) =>
-        {
-            Some(value.to_owned())
-        }
-        Quote::Double => None,
+        Quote::Double => value
+            .chars()
+            .all(|c| c != '"' && c != '\\' && !c.is_control())
+            .then(|| value.to_owned()),
     }
 }
 
@@ -215,9 +209,10 @@ fn parse_marked(
         reference: reference.to_owned(),
     };
     let (namespace, policy, field) = match (syntax, parts.as_slice()) {
-        (MarkerSyntax::Upkeep, [ns, name]) => (*ns, *name, MarkerField::Version),
+        (MarkerSyntax::Upkeep, [ns, name]) | (MarkerSyntax::FluxImagePolicy, [ns, name, "tag"]) => {
+            (*ns, *name, MarkerField::Version)
+        }
         (MarkerSyntax::FluxImagePolicy, [ns, name]) => (*ns, *name, MarkerField::ImageWithTag),
-        (MarkerSyntax::FluxImagePolicy, [ns, name, "tag"]) => (*ns, *name, MarkerField::Version),
         (MarkerSyntax::FluxImagePolicy, [ns, name, "name"]) => (*ns, *name, MarkerField::ImageName),
         _ => return Err(bad()),
     };
@@ -278,10 +273,10 @@ fn split_key(before: &str) -> (Option<String>, usize) {
         body = rest;
     }
     // A key ends at the first ": " outside quotes (keys are plain here).
-    if !body.starts_with(['"', '\'']) {
-        if let Some(i) = body.find(": ") {
-            return (Some(body[..i].trim().to_owned()), start + i + 2);
-        }
+    if !body.starts_with(['"', '\''])
+        && let Some(i) = body.find(": ")
+    {
+        return (Some(body[..i].trim().to_owned()), start + i + 2);
     }
     (None, start)
 }

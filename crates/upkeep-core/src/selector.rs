@@ -90,7 +90,7 @@ impl Matcher {
             Pattern::Regex(
                 Regex::new(&anchored).map_err(|e| SelectorError::InvalidRegex {
                     value: value.to_owned(),
-                    reason: first_line(&e.to_string()),
+                    reason: crate::regex_error_reason(&e),
                 })?,
             )
         } else {
@@ -219,16 +219,6 @@ impl LabelSelector {
                 }
             })
     }
-}
-
-fn first_line(s: &str) -> String {
-    // regex errors are multi-line with a caret diagram; the last line holds the reason.
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]

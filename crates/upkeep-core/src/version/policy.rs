@@ -101,7 +101,7 @@ impl TagFilter {
     pub fn new(pattern: &str, extract: Option<&str>) -> Result<TagFilter, FilterError> {
         let regex = Regex::new(pattern).map_err(|e| FilterError::InvalidPattern {
             pattern: pattern.to_owned(),
-            reason: e.to_string(),
+            reason: crate::regex_error_reason(&e),
         })?;
         let template = match extract {
             None | Some("") => None,

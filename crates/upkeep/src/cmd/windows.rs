@@ -316,10 +316,11 @@ fn timeline(
         "  timeline ({}, one cell per hour; █ allowed, x excluded, f frozen, · outside windows):\n",
         tz.iana_name().unwrap_or("local")
     );
-    out.push_str(&" ".repeat(14));
+    let mut header = " ".repeat(14);
     for g in 0..8 {
-        out.push_str(&format!("{:<4}", g * 3));
+        header.push_str(&format!("{:<4}", g * 3));
     }
+    out.push_str(header.trim_end());
     out.push('\n');
     for d in 0..days {
         let Ok(date) = first_day.checked_add(i32::try_from(d).unwrap_or(0).days()) else {
