@@ -1,0 +1,1 @@
+//! Tag discovery (skeleton).
