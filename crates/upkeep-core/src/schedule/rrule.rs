@@ -260,7 +260,8 @@ impl RRule {
                 freq: freq.as_str(),
             });
         }
-        if freq == Frequency::Monthly {
+        // Within a month (MONTHLY, or YEARLY with BYMONTH) only ordinals up to 5 can match.
+        if freq == Frequency::Monthly || (freq == Frequency::Yearly && !rule.by_month.is_empty()) {
             if let Some(d) = rule
                 .by_day
                 .iter()
@@ -269,7 +270,7 @@ impl RRule {
                 return Err(invalid(
                     "BYDAY",
                     &format_weekday_num(*d),
-                    "an ordinal from 1 to 5 (or -5 to -1) with FREQ=MONTHLY",
+                    "an ordinal from 1 to 5 (or -5 to -1) within a month (FREQ=MONTHLY, or BYMONTH)",
                 ));
             }
         }
