@@ -20,7 +20,9 @@
 //!   [`HORIZON_DAYS`] days after `from` are not returned, and the start of an interval
 //!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
 //!   interval that began earlier is reported from where the look-back found it
-//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion).
+//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion). Windows
+//!   that chain without a gap (a daily 25-hour window) are merged up to the horizon; such an
+//!   interval ends at the first occurrence end past the horizon.
 
 mod engine;
 mod expand;
@@ -413,7 +415,7 @@ impl Schedule {
     /// within [`HORIZON_DAYS`].
     pub fn check(&self, at: Timestamp, kind: UpgradeKind) -> Verdict {
         let hi = horizon(at);
-        let first = engine::Allowed::new(self, at, kind)
+        let first = engine::Allowed::new(self, at, hi, kind)
             .find(|p| p.end > at)
             .filter(|p| p.start < hi);
         if let Some(p) = &first {
@@ -485,7 +487,7 @@ impl Schedule {
         let mut lo = from;
         loop {
             let mut out: Vec<engine::Piece> = Vec::with_capacity(n);
-            for p in engine::Allowed::new(self, lo, kind) {
+            for p in engine::Allowed::new(self, lo, hi, kind) {
                 if p.end <= from {
                     continue;
                 }
