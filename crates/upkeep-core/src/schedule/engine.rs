@@ -53,7 +53,12 @@ fn resolve(tz: &TimeZone, dt: civil::DateTime) -> Option<Timestamp> {
 
 impl Source {
     /// The occurrences of this source that end at or after `lo`, in start order.
-    pub(super) fn stream<'a>(&'a self, tz: &'a TimeZone, lo: Timestamp, idx: usize) -> SourceStream<'a> {
+    pub(super) fn stream<'a>(
+        &'a self,
+        tz: &'a TimeZone,
+        lo: Timestamp,
+        idx: usize,
+    ) -> SourceStream<'a> {
         match &self.rec {
             Rec::OneOff { start, end } => SourceStream::Fixed((*end >= lo).then_some(Member {
                 start: *start,
@@ -74,7 +79,7 @@ impl Source {
                     .and_then(|d| d.checked_sub(SignedDuration::from_hours(48)))
                     .unwrap_or(*dtstart);
                 SourceStream::Rec {
-                    occ: rule.occurrences_from(*dtstart, tz, after),
+                    occ: Box::new(rule.occurrences_from(*dtstart, tz, after)),
                     tz,
                     span: *span,
                     lo,
@@ -89,7 +94,7 @@ impl Source {
 pub(super) enum SourceStream<'a> {
     Fixed(Option<Member>),
     Rec {
-        occ: Occurrences,
+        occ: Box<Occurrences>,
         tz: &'a TimeZone,
         span: SignedDuration,
         lo: Timestamp,
@@ -294,14 +299,18 @@ impl Iterator for Allowed<'_> {
                 self.current = None;
                 continue;
             }
-            while self.excl_head.as_ref().is_some_and(|e| e.end <= self.cursor) {
+            while self
+                .excl_head
+                .as_ref()
+                .is_some_and(|e| e.end <= self.cursor)
+            {
                 self.excl_head = self.excl.next();
             }
-            if let Some(e) = &self.excl_head {
-                if e.start <= self.cursor {
-                    self.cursor = e.end;
-                    continue;
-                }
+            if let Some(e) = &self.excl_head
+                && e.start <= self.cursor
+            {
+                self.cursor = e.end;
+                continue;
             }
             let cut = match &self.excl_head {
                 Some(e) if e.start < cur.end => e.start,

@@ -209,8 +209,9 @@ impl RRule {
             Frequency::Yearly => i64::from(dtstart.year()),
             Frequency::Monthly => i64::from(dtstart.year()) * 12 + i64::from(dtstart.month()) - 1,
             Frequency::Weekly => {
-                let back = (i64::from(wd_index(dtstart.weekday())) - i64::from(wd_index(self.wkst)))
-                    .rem_euclid(7);
+                let back = (i64::from(wd_index(dtstart.weekday()))
+                    - i64::from(wd_index(self.wkst)))
+                .rem_euclid(7);
                 start_day - back
             }
             Frequency::Daily => start_day,
@@ -323,7 +324,12 @@ impl Occurrences {
             } else {
                 for &m in &months {
                     let lo = days_from_civil(year, m, 1);
-                    push_nth(&plan.nth, lo, lo + i64::from(month_len(year, m)) - 1, &mut nth_days);
+                    push_nth(
+                        &plan.nth,
+                        lo,
+                        lo + i64::from(month_len(year, m)) - 1,
+                        &mut nth_days,
+                    );
                 }
             }
         }
@@ -332,9 +338,7 @@ impl Occurrences {
             if plan.months != 0 && plan.months & (1 << m) == 0 {
                 return;
             }
-            if plan.has_day
-                && plan.wdays & (1 << weekday_of(day)) == 0
-                && !nth_days.contains(&day)
+            if plan.has_day && plan.wdays & (1 << weekday_of(day)) == 0 && !nth_days.contains(&day)
             {
                 return;
             }

@@ -119,7 +119,9 @@ impl RRuleError {
             RRuleError::DuplicatePart { .. } => {
                 "give each part once; list several values with commas, e.g. BYDAY=SA,SU"
             }
-            RRuleError::MalformedPart { .. } => "separate parts with ';', e.g. FREQ=WEEKLY;BYDAY=SA",
+            RRuleError::MalformedPart { .. } => {
+                "separate parts with ';', e.g. FREQ=WEEKLY;BYDAY=SA"
+            }
             RRuleError::InvalidValue { .. } => return None,
             RRuleError::CountWithUntil => "keep either COUNT or UNTIL",
             RRuleError::SetposWithoutBy => {
@@ -139,7 +141,9 @@ impl RRuleError {
                 "BYHOUR" | "BYMINUTE" | "BYSECOND" => {
                     "put the time of day in startTime; use one window per time of day"
                 }
-                _ => "express the weeks with BYMONTH/BYMONTHDAY/BYDAY, or use one window per period",
+                _ => {
+                    "express the weeks with BYMONTH/BYMONTHDAY/BYDAY, or use one window per period"
+                }
             },
         };
         Some(h.to_owned())
@@ -212,13 +216,28 @@ impl RRule {
             match name {
                 "FREQ" => freq = Some(parse_freq(value)?),
                 "INTERVAL" => rule.interval = parse_int(name, value, 1, 10_000, "a number from 1")?,
-                "COUNT" => rule.count = Some(parse_int(name, value, 1, 1_000_000, "a number from 1")?),
+                "COUNT" => {
+                    rule.count = Some(parse_int(name, value, 1, 1_000_000, "a number from 1")?);
+                }
                 "UNTIL" => rule.until = Some(parse_until(value)?),
-                "WKST" => rule.wkst = parse_weekday(value).ok_or_else(|| invalid(name, value, "a weekday: MO, TU, WE, TH, FR, SA or SU"))?,
+                "WKST" => {
+                    rule.wkst = parse_weekday(value).ok_or_else(|| {
+                        invalid(name, value, "a weekday: MO, TU, WE, TH, FR, SA or SU")
+                    })?;
+                }
                 "BYMONTH" => rule.by_month = parse_list(name, value, 1, 12, false, "months 1..12")?,
-                "BYMONTHDAY" => rule.by_monthday = parse_list(name, value, 1, 31, true, "days 1..31 or -31..-1")?,
-                "BYYEARDAY" => rule.by_yearday = parse_list(name, value, 1, 366, true, "days 1..366 or -366..-1")?,
-                "BYSETPOS" => rule.by_setpos = parse_list(name, value, 1, 366, true, "positions 1..366 or -366..-1")?,
+                "BYMONTHDAY" => {
+                    rule.by_monthday =
+                        parse_list(name, value, 1, 31, true, "days 1..31 or -31..-1")?;
+                }
+                "BYYEARDAY" => {
+                    rule.by_yearday =
+                        parse_list(name, value, 1, 366, true, "days 1..366 or -366..-1")?;
+                }
+                "BYSETPOS" => {
+                    rule.by_setpos =
+                        parse_list(name, value, 1, 366, true, "positions 1..366 or -366..-1")?;
+                }
                 "BYDAY" => rule.by_day = parse_by_day(value)?,
                 _ => unreachable!("all known parts are handled"),
             }
@@ -240,13 +259,13 @@ impl RRule {
         {
             return Err(RRuleError::SetposWithoutBy);
         }
-        if matches!(freq, Frequency::Weekly | Frequency::Daily) {
-            if let Some(d) = rule.by_day.iter().find(|d| d.ordinal.is_some()) {
-                return Err(RRuleError::OrdinalNotAllowed {
-                    value: format_weekday_num(*d),
-                    freq: freq.as_str(),
-                });
-            }
+        if matches!(freq, Frequency::Weekly | Frequency::Daily)
+            && let Some(d) = rule.by_day.iter().find(|d| d.ordinal.is_some())
+        {
+            return Err(RRuleError::OrdinalNotAllowed {
+                value: format_weekday_num(*d),
+                freq: freq.as_str(),
+            });
         }
         if freq == Frequency::Weekly && !rule.by_monthday.is_empty() {
             return Err(RRuleError::PartNotAllowed {
@@ -261,18 +280,19 @@ impl RRule {
             });
         }
         // Within a month (MONTHLY, or YEARLY with BYMONTH) only ordinals up to 5 can match.
-        if freq == Frequency::Monthly || (freq == Frequency::Yearly && !rule.by_month.is_empty()) {
-            if let Some(d) = rule
+        let in_month =
+            freq == Frequency::Monthly || (freq == Frequency::Yearly && !rule.by_month.is_empty());
+        if in_month
+            && let Some(d) = rule
                 .by_day
                 .iter()
                 .find(|d| d.ordinal.is_some_and(|n| n.unsigned_abs() > 5))
-            {
-                return Err(invalid(
-                    "BYDAY",
-                    &format_weekday_num(*d),
-                    "an ordinal from 1 to 5 (or -5 to -1) within a month (FREQ=MONTHLY, or BYMONTH)",
-                ));
-            }
+        {
+            return Err(invalid(
+                "BYDAY",
+                &format_weekday_num(*d),
+                "an ordinal from 1 to 5 (or -5 to -1) within a month (FREQ=MONTHLY, or BYMONTH)",
+            ));
         }
         Ok(rule)
     }
@@ -311,9 +331,9 @@ fn parse_freq(value: &str) -> Result<Frequency, RRuleError> {
         "MONTHLY" => Ok(Frequency::Monthly),
         "WEEKLY" => Ok(Frequency::Weekly),
         "DAILY" => Ok(Frequency::Daily),
-        f @ ("HOURLY" | "MINUTELY" | "SECONDLY") => Err(RRuleError::SubDailyFrequency {
-            freq: f.to_owned(),
-        }),
+        f @ ("HOURLY" | "MINUTELY" | "SECONDLY") => {
+            Err(RRuleError::SubDailyFrequency { freq: f.to_owned() })
+        }
         _ => Err(RRuleError::UnknownFrequency {
             value: value.to_owned(),
         }),
@@ -328,9 +348,7 @@ fn parse_int<T: TryFrom<i64>>(
     expected: &'static str,
 ) -> Result<T, RRuleError> {
     let digits = value.strip_prefix('+').unwrap_or(value);
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| invalid(part, value, expected))?;
+    let n: i64 = digits.parse().map_err(|_| invalid(part, value, expected))?;
     if n < min || n > max {
         return Err(invalid(part, value, expected));
     }
@@ -376,7 +394,8 @@ fn parse_weekday(s: &str) -> Option<civil::Weekday> {
 }
 
 fn weekday_code(w: civil::Weekday) -> &'static str {
-    ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][usize::from(w.to_monday_zero_offset().unsigned_abs())]
+    ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+        [usize::from(w.to_monday_zero_offset().unsigned_abs())]
 }
 
 fn format_weekday_num(d: WeekdayNum) -> String {
@@ -429,8 +448,12 @@ fn parse_until(value: &str) -> Result<Until, RRuleError> {
     if b.len() < 8 {
         return Err(bad());
     }
-    let date = civil::Date::new(num(0..4)?, i8::try_from(num(4..6)?).map_err(|_| bad())?, i8::try_from(num(6..8)?).map_err(|_| bad())?)
-        .map_err(|_| bad())?;
+    let date = civil::Date::new(
+        num(0..4)?,
+        i8::try_from(num(4..6)?).map_err(|_| bad())?,
+        i8::try_from(num(6..8)?).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
     if b.len() == 8 {
         return Ok(Until::Floating(date.to_datetime(civil::Time::midnight())));
     }
@@ -438,13 +461,16 @@ fn parse_until(value: &str) -> Result<Until, RRuleError> {
         return Err(bad());
     }
     let small = |r| -> Result<i8, RRuleError> { i8::try_from(num(r)?).map_err(|_| bad()) };
-    let time = civil::Time::new(small(9..11)?, small(11..13)?, small(13..15)?, 0).map_err(|_| bad())?;
+    let time =
+        civil::Time::new(small(9..11)?, small(11..13)?, small(13..15)?, 0).map_err(|_| bad())?;
     let dt = date.to_datetime(time);
     if b.len() == 16 {
         if !b[15].eq_ignore_ascii_case(&b'Z') {
             return Err(bad());
         }
-        let ts = jiff::tz::TimeZone::UTC.to_timestamp(dt).map_err(|_| bad())?;
+        let ts = jiff::tz::TimeZone::UTC
+            .to_timestamp(dt)
+            .map_err(|_| bad())?;
         return Ok(Until::Utc(ts));
     }
     Ok(Until::Floating(dt))
