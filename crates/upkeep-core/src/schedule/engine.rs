@@ -79,7 +79,7 @@ impl Source {
                     .and_then(|d| d.checked_sub(SignedDuration::from_hours(48)))
                     .unwrap_or(*dtstart);
                 SourceStream::Rec {
-                    occ: rule.occurrences_from(*dtstart, tz, after),
+                    occ: Box::new(rule.occurrences_from(*dtstart, tz, after)),
                     tz,
                     span: *span,
                     lo,
@@ -94,7 +94,7 @@ impl Source {
 pub(super) enum SourceStream<'a> {
     Fixed(Option<Member>),
     Rec {
-        occ: Occurrences,
+        occ: Box<Occurrences>,
         tz: &'a TimeZone,
         span: SignedDuration,
         lo: Timestamp,
@@ -160,15 +160,19 @@ pub(super) struct Union<'a> {
     streams: Vec<SourceStream<'a>>,
     heads: Vec<Option<Member>>,
     keep_members: bool,
+    /// Coalescing stops once a piece reaches past this (the search horizon): windows that
+    /// chain forever (a daily 25-hour window) must not be followed forever.
+    limit: Timestamp,
 }
 
 impl<'a> Union<'a> {
-    fn new(mut streams: Vec<SourceStream<'a>>, keep_members: bool) -> Union<'a> {
+    fn new(mut streams: Vec<SourceStream<'a>>, keep_members: bool, limit: Timestamp) -> Union<'a> {
         let heads = streams.iter_mut().map(Iterator::next).collect();
         Union {
             streams,
             heads,
             keep_members,
+            limit,
         }
     }
 
@@ -202,7 +206,7 @@ impl Iterator for Union<'_> {
         if self.keep_members {
             piece.members.push(first);
         }
-        while self.peek_start().is_some_and(|s| s <= piece.end) {
+        while piece.end <= self.limit && self.peek_start().is_some_and(|s| s <= piece.end) {
             let Some(m) = self.pop_min() else { break };
             piece.end = piece.end.max(m.end);
             if self.keep_members {
@@ -225,8 +229,14 @@ pub(super) struct Allowed<'a> {
 
 impl<'a> Allowed<'a> {
     /// Allowed pieces computed from sources that end at or after `lo`. Pieces are exact on
-    /// `[lo, ∞)`; a piece starting before `lo` may have begun earlier still.
-    pub(super) fn new(schedule: &'a Schedule, lo: Timestamp, kind: UpgradeKind) -> Allowed<'a> {
+    /// `[lo, limit]`; a piece starting before `lo` may have begun earlier still, and one
+    /// reaching past `limit` ends at the first member end past it.
+    pub(super) fn new(
+        schedule: &'a Schedule,
+        lo: Timestamp,
+        limit: Timestamp,
+        kind: UpgradeKind,
+    ) -> Allowed<'a> {
         let tz = schedule.time_zone();
         let windows = if schedule.spec.always_allowed {
             vec![SourceStream::Fixed(Some(Member {
@@ -250,16 +260,18 @@ impl<'a> Allowed<'a> {
             .map(|(i, (x, _))| x.stream(tz, lo, i))
             .collect();
         if let Some((until, _)) = &schedule.freeze {
-            excl.push(SourceStream::Fixed((*until >= lo).then_some(Member {
+            // Always included, even when it ended before `lo`: a look-back that stops at its
+            // floor must still never report allowed time before the freeze's end.
+            excl.push(SourceStream::Fixed(Some(Member {
                 start: Timestamp::MIN,
                 end: *until,
                 idx: usize::MAX,
             })));
         }
-        let mut excl = Union::new(excl, false);
+        let mut excl = Union::new(excl, false, limit);
         let excl_head = excl.next();
         Allowed {
-            windows: Union::new(windows, true),
+            windows: Union::new(windows, true, limit),
             excl,
             excl_head,
             current: None,
@@ -275,6 +287,10 @@ impl Iterator for Allowed<'_> {
         loop {
             let Some(cur) = &self.current else {
                 let p = self.windows.next()?;
+                // Past the horizon: stop, even if exclusions hid every window so far.
+                if p.start >= self.windows.limit {
+                    return None;
+                }
                 self.cursor = p.start;
                 self.current = Some(p);
                 continue;
@@ -290,11 +306,11 @@ impl Iterator for Allowed<'_> {
             {
                 self.excl_head = self.excl.next();
             }
-            if let Some(e) = &self.excl_head {
-                if e.start <= self.cursor {
-                    self.cursor = e.end;
-                    continue;
-                }
+            if let Some(e) = &self.excl_head
+                && e.start <= self.cursor
+            {
+                self.cursor = e.end;
+                continue;
             }
             let cut = match &self.excl_head {
                 Some(e) if e.start < cur.end => e.start,

@@ -20,7 +20,9 @@
 //!   [`HORIZON_DAYS`] days after `from` are not returned, and the start of an interval
 //!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
 //!   interval that began earlier is reported from where the look-back found it
-//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion).
+//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion). Windows
+//!   that chain without a gap (a daily 25-hour window) are merged up to the horizon; such an
+//!   interval ends at the first occurrence end past the horizon.
 
 mod engine;
 mod expand;
@@ -301,31 +303,28 @@ fn compile(
         start: show(start),
         end: show(end),
     };
-    let rec = match recurrence {
-        Some(rule) => {
-            let (s, e) = (start.to_civil(tz), end.to_civil(tz));
-            if e <= s {
-                return Err(not_after());
-            }
-            engine::Rec::Recurring {
-                rule: rule.clone(),
-                dtstart: s,
-                span: e.duration_since(s),
-            }
+    let rec = if let Some(rule) = recurrence {
+        let (s, e) = (start.to_civil(tz), end.to_civil(tz));
+        if e <= s {
+            return Err(not_after());
         }
-        None => {
-            let resolve = |t: TimeSpec, f: &str| {
-                t.to_timestamp(tz).ok_or_else(|| ScheduleError::OutOfRange {
-                    field: format!("{prefix}.{f}"),
-                    text: show(t),
-                })
-            };
-            let (s, e) = (resolve(start, "startTime")?, resolve(end, "endTime")?);
-            if e <= s {
-                return Err(not_after());
-            }
-            engine::Rec::OneOff { start: s, end: e }
+        engine::Rec::Recurring {
+            rule: rule.clone(),
+            dtstart: s,
+            span: e.duration_since(s),
         }
+    } else {
+        let resolve = |t: TimeSpec, f: &str| {
+            t.to_timestamp(tz).ok_or_else(|| ScheduleError::OutOfRange {
+                field: format!("{prefix}.{f}"),
+                text: show(t),
+            })
+        };
+        let (s, e) = (resolve(start, "startTime")?, resolve(end, "endTime")?);
+        if e <= s {
+            return Err(not_after());
+        }
+        engine::Rec::OneOff { start: s, end: e }
     };
     Ok(engine::Source {
         name: name.to_owned(),
@@ -413,33 +412,33 @@ impl Schedule {
     /// within [`HORIZON_DAYS`].
     pub fn check(&self, at: Timestamp, kind: UpgradeKind) -> Verdict {
         let hi = horizon(at);
-        let first = engine::Allowed::new(self, at, kind)
+        let first = engine::Allowed::new(self, at, hi, kind)
             .find(|p| p.end > at)
             .filter(|p| p.start < hi);
-        if let Some(p) = &first {
-            if p.start <= at {
-                let window = p
-                    .members
-                    .iter()
-                    .find(|m| m.start <= at && at < m.end)
-                    .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |m| self.window_name(m.idx));
-                return Verdict::Open {
-                    window,
-                    until: engine::finite(p.end),
-                };
-            }
+        if let Some(p) = &first
+            && p.start <= at
+        {
+            let window = p
+                .members
+                .iter()
+                .find(|m| m.start <= at && at < m.end)
+                .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |m| self.window_name(m.idx));
+            return Verdict::Open {
+                window,
+                until: engine::finite(p.end),
+            };
         }
         let next_open = first.map(|p| p.start);
-        if let Some((until, reason)) = &self.freeze {
-            if at < *until {
-                return Verdict::Closed {
-                    reason: ClosedReason::Frozen {
-                        until: *until,
-                        reason: reason.clone(),
-                    },
-                    next_open,
-                };
-            }
+        if let Some((until, reason)) = &self.freeze
+            && at < *until
+        {
+            return Verdict::Closed {
+                reason: ClosedReason::Frozen {
+                    until: *until,
+                    reason: reason.clone(),
+                },
+                next_open,
+            };
         }
         let mut best: Option<(usize, Timestamp)> = None;
         for (i, (src, scope)) in self.exclusions.iter().enumerate() {
@@ -452,10 +451,10 @@ impl Schedule {
                 .filter(|m| at < m.end)
                 .map(|m| m.end)
                 .max();
-            if let Some(end) = covering {
-                if best.is_none_or(|(_, e)| end > e) {
-                    best = Some((i, end));
-                }
+            if let Some(end) = covering
+                && best.is_none_or(|(_, e)| end > e)
+            {
+                best = Some((i, end));
             }
         }
         let reason = match best {
@@ -485,7 +484,7 @@ impl Schedule {
         let mut lo = from;
         loop {
             let mut out: Vec<engine::Piece> = Vec::with_capacity(n);
-            for p in engine::Allowed::new(self, lo, kind) {
+            for p in engine::Allowed::new(self, lo, hi, kind) {
                 if p.end <= from {
                     continue;
                 }
@@ -497,20 +496,21 @@ impl Schedule {
                     break;
                 }
             }
-            if let Some(first) = out.first() {
-                if first.start < lo && lo > floor {
-                    // The interval running at `from` may have begun before `lo`: look further
-                    // back (doubling the distance) until its start is exact or the floor.
-                    let back = from
-                        .duration_since(first.start)
-                        .max(SignedDuration::from_hours(24));
-                    lo = first
-                        .start
-                        .checked_sub(back)
-                        .unwrap_or(Timestamp::MIN)
-                        .max(floor);
-                    continue;
-                }
+            if let Some(first) = out.first()
+                && first.start < lo
+                && lo > floor
+            {
+                // The interval running at `from` may have begun before `lo`: look further
+                // back (doubling the distance) until its start is exact or the floor.
+                let back = from
+                    .duration_since(first.start)
+                    .max(SignedDuration::from_hours(24));
+                lo = first
+                    .start
+                    .checked_sub(back)
+                    .unwrap_or(Timestamp::MIN)
+                    .max(floor);
+                continue;
             }
             return out
                 .into_iter()

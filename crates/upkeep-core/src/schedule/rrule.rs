@@ -217,26 +217,26 @@ impl RRule {
                 "FREQ" => freq = Some(parse_freq(value)?),
                 "INTERVAL" => rule.interval = parse_int(name, value, 1, 10_000, "a number from 1")?,
                 "COUNT" => {
-                    rule.count = Some(parse_int(name, value, 1, 1_000_000, "a number from 1")?)
+                    rule.count = Some(parse_int(name, value, 1, 1_000_000, "a number from 1")?);
                 }
                 "UNTIL" => rule.until = Some(parse_until(value)?),
                 "WKST" => {
                     rule.wkst = parse_weekday(value).ok_or_else(|| {
                         invalid(name, value, "a weekday: MO, TU, WE, TH, FR, SA or SU")
-                    })?
+                    })?;
                 }
                 "BYMONTH" => rule.by_month = parse_list(name, value, 1, 12, false, "months 1..12")?,
                 "BYMONTHDAY" => {
                     rule.by_monthday =
-                        parse_list(name, value, 1, 31, true, "days 1..31 or -31..-1")?
+                        parse_list(name, value, 1, 31, true, "days 1..31 or -31..-1")?;
                 }
                 "BYYEARDAY" => {
                     rule.by_yearday =
-                        parse_list(name, value, 1, 366, true, "days 1..366 or -366..-1")?
+                        parse_list(name, value, 1, 366, true, "days 1..366 or -366..-1")?;
                 }
                 "BYSETPOS" => {
                     rule.by_setpos =
-                        parse_list(name, value, 1, 366, true, "positions 1..366 or -366..-1")?
+                        parse_list(name, value, 1, 366, true, "positions 1..366 or -366..-1")?;
                 }
                 "BYDAY" => rule.by_day = parse_by_day(value)?,
                 _ => unreachable!("all known parts are handled"),
@@ -259,13 +259,13 @@ impl RRule {
         {
             return Err(RRuleError::SetposWithoutBy);
         }
-        if matches!(freq, Frequency::Weekly | Frequency::Daily) {
-            if let Some(d) = rule.by_day.iter().find(|d| d.ordinal.is_some()) {
-                return Err(RRuleError::OrdinalNotAllowed {
-                    value: format_weekday_num(*d),
-                    freq: freq.as_str(),
-                });
-            }
+        if matches!(freq, Frequency::Weekly | Frequency::Daily)
+            && let Some(d) = rule.by_day.iter().find(|d| d.ordinal.is_some())
+        {
+            return Err(RRuleError::OrdinalNotAllowed {
+                value: format_weekday_num(*d),
+                freq: freq.as_str(),
+            });
         }
         if freq == Frequency::Weekly && !rule.by_monthday.is_empty() {
             return Err(RRuleError::PartNotAllowed {
@@ -279,18 +279,20 @@ impl RRule {
                 freq: freq.as_str(),
             });
         }
-        if freq == Frequency::Monthly {
-            if let Some(d) = rule
+        // Within a month (MONTHLY, or YEARLY with BYMONTH) only ordinals up to 5 can match.
+        let in_month =
+            freq == Frequency::Monthly || (freq == Frequency::Yearly && !rule.by_month.is_empty());
+        if in_month
+            && let Some(d) = rule
                 .by_day
                 .iter()
                 .find(|d| d.ordinal.is_some_and(|n| n.unsigned_abs() > 5))
-            {
-                return Err(invalid(
-                    "BYDAY",
-                    &format_weekday_num(*d),
-                    "an ordinal from 1 to 5 (or -5 to -1) with FREQ=MONTHLY",
-                ));
-            }
+        {
+            return Err(invalid(
+                "BYDAY",
+                &format_weekday_num(*d),
+                "an ordinal from 1 to 5 (or -5 to -1) within a month (FREQ=MONTHLY, or BYMONTH)",
+            ));
         }
         Ok(rule)
     }

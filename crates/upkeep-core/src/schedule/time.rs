@@ -30,16 +30,17 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i32> {
     )
 }
 
-pub(super) fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
-    let b = s.trim().as_bytes();
+pub(super) fn parse(input: &str) -> Result<TimeSpec, ScheduleError> {
+    let s = input;
+    let bytes = s.trim().as_bytes();
     let bad = || err(s, EXPECTED);
-    let year = digits(b, 0, 4).ok_or_else(bad)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+    let year = digits(bytes, 0, 4).ok_or_else(bad)?;
+    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
         return Err(bad());
     }
-    let month = digits(b, 5, 2).ok_or_else(bad)?;
-    let day = digits(b, 8, 2).ok_or_else(bad)?;
-    match b.get(10) {
+    let month = digits(bytes, 5, 2).ok_or_else(bad)?;
+    let day = digits(bytes, 8, 2).ok_or_else(bad)?;
+    match bytes.get(10) {
         Some(b'T' | b't' | b' ') => {}
         None => {
             return Err(err(
@@ -49,23 +50,23 @@ pub(super) fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
         }
         _ => return Err(bad()),
     }
-    let hour = digits(b, 11, 2).ok_or_else(bad)?;
-    if b.get(13) != Some(&b':') {
+    let hour = digits(bytes, 11, 2).ok_or_else(bad)?;
+    if bytes.get(13) != Some(&b':') {
         return Err(bad());
     }
-    let minute = digits(b, 14, 2).ok_or_else(bad)?;
+    let minute = digits(bytes, 14, 2).ok_or_else(bad)?;
     let mut i = 16;
     let mut second = 0;
     let mut nanos = 0i32;
-    if b.get(i) == Some(&b':') {
-        second = digits(b, i + 1, 2).ok_or_else(bad)?;
+    if bytes.get(i) == Some(&b':') {
+        second = digits(bytes, i + 1, 2).ok_or_else(bad)?;
         i += 3;
-        if b.get(i) == Some(&b'.') {
+        if bytes.get(i) == Some(&b'.') {
             i += 1;
             let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
                 if i - start < 9 {
-                    nanos = nanos * 10 + i32::from(b[i] - b'0');
+                    nanos = nanos * 10 + i32::from(bytes[i] - b'0');
                 }
                 i += 1;
             }
@@ -91,7 +92,7 @@ pub(super) fn parse(s: &str) -> Result<TimeSpec, ScheduleError> {
     let time = civil::Time::new(small(hour)?, small(minute)?, small(second)?, nanos)
         .map_err(|_| err(s, "no such time of day"))?;
     let dt = date.to_datetime(time);
-    let rest = &b[i..];
+    let rest = &bytes[i..];
     let offset_secs = match rest {
         [] => return Ok(TimeSpec::Civil(dt)),
         [b'Z' | b'z'] => 0,

@@ -72,13 +72,16 @@ def expand(case):
     until = rule._until
     rule = rule.replace(until=limit if until is None else min(until, limit))
     out = []
-    for occ in rule:
-        if len(out) >= case["count"]:
-            break
-        inst = to_utc(occ, zone)
-        if until_utc is not None and inst > until_utc:
-            break
-        out.append(inst.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        for occ in rule:
+            if len(out) >= case["count"]:
+                break
+            inst = to_utc(occ, zone)
+            if until_utc is not None and inst > until_utc:
+                break
+            out.append(inst.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    except Exception as e:  # dateutil itself failed on this rule
+        return {"error": "dateutil raised %s: %s" % (type(e).__name__, e)}
     return out
 
 
