@@ -411,12 +411,12 @@ mod tests {
                 "Flux :tag marker addresses the whole scalar",
             ),
             (
-                r#"  version: 1.2.3 # pinned by hand"#,
+                "  version: 1.2.3 # pinned by hand",
                 None,
                 "an ordinary comment is not a marker",
             ),
             (
-                r##"  note: "a # {\"$upkeep\": \"x:y\"}""##,
+                r#"  note: "a # {"$upkeep": "x:y"}""#,
                 None,
                 "a marker inside a quoted string is not a comment",
             ),

@@ -10,6 +10,8 @@
 //! - The exact English of `Validate` messages: we do not produce per-comparator messages.
 //!   Every row of those tables is still checked for its verdict (the version must fail).
 //! - JSON/text marshalling round trips beyond the normal form (no serde here).
+// Table rows are tuples on purpose (one row per line, reason last).
+#![allow(clippy::type_complexity)]
 
 use upkeep_core::version::{ConstraintError, Constraints, Op, Version};
 

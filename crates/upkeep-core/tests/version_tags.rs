@@ -1,5 +1,7 @@
 //! Tag parsing (Flux `ParseVersion` = optional `v` + Masterminds `StrictNewVersion`),
 //! precedence (Masterminds `Compare`) and `UpgradeKind`.
+// Table rows are tuples on purpose (one row per line, reason last).
+#![allow(clippy::type_complexity)]
 
 use std::cmp::Ordering;
 

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Command::Quickstart(a) => cmd::quickstart::run(&a),
         Command::Versions(a) => cmd::versions::run(&a),
         Command::Windows(a) => cmd::windows::run(&a),
-        Command::Validate(a) => cmd::validate::run(&a),
+        Command::Validate(a) => Ok(cmd::validate::run(&a)),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -19,7 +19,7 @@ pub(crate) struct Args {
     paths: Vec<PathBuf>,
 }
 
-pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+pub(crate) fn run(args: &Args) -> Outcome {
     let mut total = Loaded::default();
     for path in &args.paths {
         if !path.exists() {
@@ -27,7 +27,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 &format!("{}: no such file or directory", path.display()),
                 None,
             );
-            return Ok(Outcome::Invalid);
+            return Outcome::Invalid;
         }
         let loaded = load_path(path);
         total.documents.extend(loaded.documents);
@@ -49,14 +49,14 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             total.documents.len(),
             summary.join(", ")
         );
-        Ok(Outcome::Success)
+        Outcome::Success
     } else {
         eprintln!(
             "invalid: {} problem(s); {} valid document(s)",
             total.diagnostics.len(),
             total.documents.len()
         );
-        Ok(Outcome::No)
+        Outcome::No
     }
 }
 
@@ -107,21 +107,18 @@ fn render(d: &Diagnostic, text: Option<&str>) -> String {
 
 /// Loads the MaintenanceSchedule named `name` (or the only one) from `path`. Prints the
 /// problems and returns `None` when the file is invalid or the choice is ambiguous.
-pub(crate) fn load_schedule(
-    path: &Path,
-    name: Option<&str>,
-) -> miette::Result<Option<(String, String, Schedule)>> {
+pub(crate) fn load_schedule(path: &Path, name: Option<&str>) -> Option<(String, String, Schedule)> {
     if !path.exists() {
         crate::render::error_with_hint(
             &format!("{}: no such file or directory", path.display()),
             None,
         );
-        return Ok(None);
+        return None;
     }
     let loaded = load_path(path);
     if !loaded.diagnostics.is_empty() {
         print_diagnostics(&loaded.diagnostics);
-        return Ok(None);
+        return None;
     }
     let schedules: Vec<_> = loaded
         .documents
@@ -156,12 +153,8 @@ pub(crate) fn load_schedule(
             ),
         };
         crate::render::error_with_hint(&msg, Some(hint));
-        return Ok(None);
+        return None;
     };
     let (object, schedule) = schedules.into_iter().nth(i).expect("index from position");
-    Ok(Some((
-        names[i].clone(),
-        object.spec.time_zone.clone(),
-        *schedule,
-    )))
+    Some((names[i].clone(), object.spec.time_zone.clone(), *schedule))
 }

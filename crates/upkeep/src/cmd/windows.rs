@@ -1,5 +1,6 @@
 //! `upkeep windows`: the allowed intervals of a MaintenanceSchedule, or whether it is open now.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use jiff::{Timestamp, ToSpan, civil, tz::TimeZone};
@@ -88,7 +89,7 @@ struct JsonVerdict {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
-    let Some(found) = crate::cmd::validate::load_schedule(&args.file, args.name.as_deref())? else {
+    let Some(found) = crate::cmd::validate::load_schedule(&args.file, args.name.as_deref()) else {
         return Ok(Outcome::Invalid);
     };
     let (name, tz_name, schedule) = found;
@@ -103,7 +104,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 return Ok(Outcome::Invalid);
             }
         };
-        return Ok(print_verdict(&schedule, &tz, at, kind, args.output)?);
+        return print_verdict(&schedule, &tz, at, kind, args.output);
     }
 
     let from = match crate::timearg::parse(args.from.as_deref().unwrap_or("now"), &tz) {
@@ -318,7 +319,7 @@ fn timeline(
     );
     let mut header = " ".repeat(14);
     for g in 0..8 {
-        header.push_str(&format!("{:<4}", g * 3));
+        let _ = write!(header, "{:<4}", g * 3);
     }
     out.push_str(header.trim_end());
     out.push('\n');
