@@ -416,7 +416,7 @@ mod tests {
         let state = State {
             upstream: Url::parse("http://127.0.0.1:1").unwrap(),
             front: "http://127.0.0.1:2".to_owned(),
-            client: reqwest::Client::new(),
+            client: crate::http_client(None, Duration::from_secs(1)).unwrap(),
             fault: Mutex::new((Fault::None, 0)),
             log: Mutex::new(Vec::new()),
         };
