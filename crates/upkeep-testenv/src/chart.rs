@@ -5,6 +5,8 @@
 //! pulling in compression crates: the bytes are a valid `.tgz` that `tar -xzf` and Helm read,
 //! and they are deterministic, so the same chart always has the same digest.
 
+use std::fmt::Write as _;
+
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -30,7 +32,7 @@ pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
     for b in hash {
-        out.push_str(&format!("{b:02x}"));
+        let _ = write!(out, "{b:02x}");
     }
     out
 }

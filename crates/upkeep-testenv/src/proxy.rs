@@ -1,7 +1,14 @@
 //! A fault-injecting HTTP proxy in front of a real registry. Plain HTTP on the front, any
 //! registry (HTTP or HTTPS with a given CA) behind. Faults apply to tag listings
 //! (`GET /v2/<name>/tags/list`) only, so auth, manifests and blobs keep working and a test can
-//! push through the proxy. Every request is logged (method, path+query, status) so tests can
+//! push through the proxy.
+//!
+//! Distribution 2.8 ignores `n` and `last` on tag listings and returns tags unsorted, so the
+//! proxy pages listings itself as the distribution spec describes (lexical order, `last`
+//! exclusive, at most `n`, `Link: <…?n=N&last=X>; rel="next"` while more remain). Pagination
+//! tests therefore go through a proxy, with `Fault::None` for the well-behaved case.
+//!
+//! Every request is logged (method, path+query, status) so tests can
 //! assert retry counts and pagination. The fault can be changed while the proxy runs.
 
 use std::path::Path;
@@ -292,24 +299,32 @@ impl State {
                 query,
                 truncate,
                 link_loop,
-            } => match self.forward(req, &path, query.as_deref()).await {
-                Ok(mut response) => {
-                    if truncate {
-                        let cut = response.body().len() / 2;
-                        let cut_body = response.body().slice(..cut);
-                        *response.body_mut() = cut_body;
+            } => {
+                let tags = is_tags_list(&path);
+                // Distribution 2.8 ignores `n`/`last`: fetch the whole list and page it here.
+                let upstream_query = if tags { None } else { query.clone() };
+                match self.forward(req, &path, upstream_query.as_deref()).await {
+                    Ok(mut response) => {
+                        if tags && response.status() == http::StatusCode::OK {
+                            paginate(&mut response, &path, query.as_deref());
+                        }
+                        if truncate {
+                            let cut = response.body().len() / 2;
+                            let cut_body = response.body().slice(..cut);
+                            *response.body_mut() = cut_body;
+                        }
+                        if link_loop
+                            && let Ok(value) = http::HeaderValue::from_str(&format!(
+                                "<{path_and_query}>; rel=\"next\""
+                            ))
+                        {
+                            response.headers_mut().insert(http::header::LINK, value);
+                        }
+                        (response.status().as_u16(), response.map(Full::new))
                     }
-                    if link_loop
-                        && let Ok(value) = http::HeaderValue::from_str(&format!(
-                            "<{path_and_query}>; rel=\"next\""
-                        ))
-                    {
-                        response.headers_mut().insert(http::header::LINK, value);
-                    }
-                    (response.status().as_u16(), response.map(Full::new))
+                    Err(message) => (502, respond(502, "text/plain", message)),
                 }
-                Err(message) => (502, respond(502, "text/plain", message)),
-            },
+            }
         };
         self.record(method.as_str(), path_and_query, status);
         response
@@ -371,6 +386,51 @@ impl State {
             response.headers_mut().append(name, value);
         }
         Ok(response)
+    }
+}
+
+/// Pages a full tag list the way the distribution spec describes (lexical order, `last`
+/// exclusive, at most `n`, `Link` to the next page when more remain).
+fn paginate(response: &mut Response<Bytes>, path: &str, query: Option<&str>) {
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
+        return;
+    };
+    let Some(all) = json["tags"].as_array() else {
+        return;
+    };
+    let mut tags: Vec<String> = all
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    tags.sort();
+    let pairs = split_query(query);
+    let n = pairs
+        .iter()
+        .find(|(k, _)| k == "n")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let last = pairs
+        .iter()
+        .find(|(k, _)| k == "last")
+        .map(|(_, v)| v.clone());
+    if let Some(last) = &last {
+        tags.retain(|t| t > last);
+    }
+    let mut link = None;
+    if let Some(n) = n
+        && tags.len() > n
+    {
+        tags.truncate(n);
+        if let Some(last_of_page) = tags.last() {
+            link = Some(format!("<{path}?n={n}&last={last_of_page}>; rel=\"next\""));
+        }
+    }
+    json["tags"] = serde_json::json!(tags);
+    *response.body_mut() = Bytes::from(json.to_string());
+    response.headers_mut().remove(http::header::LINK);
+    if let Some(link) = link
+        && let Ok(value) = http::HeaderValue::from_str(&link)
+    {
+        response.headers_mut().insert(http::header::LINK, value);
     }
 }
 
@@ -456,7 +516,7 @@ mod tests {
             *lock(&state.fault) = (fault.clone(), 0);
             match state.decide("/v2/a/b/tags/list", query) {
                 Action::Forward { query, .. } => {
-                    assert_eq!(query.as_deref(), want, "{fault:?} {query:?}: {reason}")
+                    assert_eq!(query.as_deref(), want, "{fault:?} {query:?}: {reason}");
                 }
                 _ => panic!("{fault:?}: {reason}: expected a forward"),
             }

@@ -315,7 +315,7 @@ mod tests {
                 "distribution's exact format, with a comma inside the quoted scope",
             ),
             (
-                r#"realm=https://x/t, service=svc"#,
+                "realm=https://x/t, service=svc",
                 vec![("realm", "https://x/t"), ("service", "svc")],
                 "unquoted values and spaces after commas",
             ),

@@ -132,7 +132,7 @@ impl Signer {
             .flat_map(|(_, v)| v.split(' '))
             .filter_map(|scope| grant(scope, account.is_some()))
             .collect();
-        match self.sign(account.as_deref().unwrap_or(""), access) {
+        match self.sign(account.as_deref().unwrap_or(""), &access) {
             Ok(token) => respond(
                 200,
                 "application/json",
@@ -147,7 +147,7 @@ impl Signer {
         }
     }
 
-    fn sign(&self, subject: &str, access: Vec<serde_json::Value>) -> Result<String, String> {
+    fn sign(&self, subject: &str, access: &[serde_json::Value]) -> Result<String, String> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| e.to_string())?
