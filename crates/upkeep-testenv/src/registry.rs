@@ -391,6 +391,47 @@ impl Registry {
         pusher.tag_all(&artifact.manifest, &tags[1..]).await?;
         Ok(digest)
     }
+
+    /// Like [`Registry::push_tags`], but only the first tag goes through the API; the others
+    /// are written straight into the registry's filesystem storage as the tag links
+    /// distribution itself writes (`_manifests/tags/<tag>/{current,index/sha256/<hex>}/link`).
+    /// The registry then lists and serves them like pushed tags. Seconds faster for 10,000 tags
+    /// (the API path costs about 2–3 ms of registry CPU per tag).
+    pub async fn seed_tags(&self, repo: &str, tags: &[String]) -> Result<String, TestEnvError> {
+        let Some(first) = tags.first() else {
+            return Err(TestEnvError::invalid("tag list", "empty"));
+        };
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        let artifact = crate::chart::build(name, first, None)?;
+        let digest = self.pusher(repo)?.push(&artifact, first).await?;
+        let hex = digest.trim_start_matches("sha256:");
+        let tags_dir = self
+            .dir
+            .path()
+            .join("storage/docker/registry/v2/repositories")
+            .join(repo)
+            .join("_manifests/tags");
+        for tag in &tags[1..] {
+            let valid = !tag.is_empty()
+                && tag.len() <= 128
+                && !tag.starts_with(['.', '-'])
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if !valid {
+                return Err(TestEnvError::invalid("tag", tag.clone()));
+            }
+            for dir in [
+                tags_dir.join(tag).join("current"),
+                tags_dir.join(tag).join("index/sha256").join(hex),
+            ] {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| TestEnvError::io(format!("creating {}", dir.display()), e))?;
+                write(&dir.join("link"), digest.as_bytes())?;
+            }
+        }
+        Ok(digest)
+    }
 }
 
 async fn wait_ready(

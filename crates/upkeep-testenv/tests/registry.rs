@@ -442,6 +442,49 @@ async fn push_tags_puts_one_manifest_under_many_tags() {
 }
 
 #[tokio::test]
+async fn seeded_tags_list_and_resolve_like_pushed_ones() {
+    let registry = start(RegistryKind::Plain).await;
+    let tags: Vec<String> = (0..2_000)
+        .map(|i| format!("2.{}.{}", i / 100, i % 100))
+        .collect();
+    let digest = registry.seed_tags("charts/seeded", &tags).await.unwrap();
+    let listed = get(&registry, "/v2/charts/seeded/tags/list", None, None)
+        .await
+        .json_value()
+        .await;
+    let mut listed: Vec<String> = serde_json::from_value(listed["tags"].clone()).unwrap();
+    listed.sort();
+    let mut want = tags.clone();
+    want.sort();
+    assert_eq!(listed, want, "the registry lists every seeded tag");
+    let manifest = get(
+        &registry,
+        "/v2/charts/seeded/manifests/2.19.99",
+        None,
+        Some(OCI_MANIFEST_MEDIA_TYPE),
+    )
+    .await;
+    assert_eq!(manifest.status(), 200, "a seeded tag resolves");
+    assert_eq!(
+        manifest.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap(),
+        digest,
+        "to the pushed manifest"
+    );
+    let bad = registry
+        .seed_tags(
+            "charts/seeded",
+            &["1.0.0".to_owned(), "../escape".to_owned()],
+        )
+        .await;
+    assert!(
+        bad.is_err(),
+        "a tag that is not a tag is refused before touching the disk"
+    );
+}
+
+#[tokio::test]
 async fn docker_config_json_carries_the_credentials() {
     let cases = [
         (
