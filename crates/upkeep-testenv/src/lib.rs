@@ -1,1 +1,65 @@
-//! Test environment (skeleton).
+//! Dev-only test environment: starts the REAL components upkeep's tests talk to on
+//! 127.0.0.1 — never mocks of them.
+//!
+//! Why it is shaped this way:
+//! - Each component is a value whose `Drop` stops it, so a test owns exactly what it started
+//!   and nothing outlives the test binary (the registry is additionally watched through a pipe,
+//!   so even a killed test process takes its registry down).
+//! - The helper servers written here (the token server, the fault proxy) run on their own thread
+//!   with their own Tokio runtime. A component may therefore be shared between `#[tokio::test]`s
+//!   (each of which has its own runtime) and keeps working after the runtime that started it
+//!   is gone.
+//! - Readiness is polled against a deadline, never waited for with fixed sleeps, and start errors
+//!   carry the tail of the component's log.
+//! - Missing Debian packages are errors that say which package to install, so tests fail with a
+//!   fix instead of skipping.
+
+mod background;
+mod chart;
+mod error;
+mod pki;
+mod proxy;
+mod push;
+mod registry;
+mod token;
+
+pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
+pub use error::TestEnvError;
+pub use proxy::{Fault, FaultProxy, RequestRecord};
+pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
+
+/// Installs rustls' ring crypto provider as the process default (once; a provider installed
+/// earlier by anyone else is kept). reqwest is built with `rustls-no-provider`, so every
+/// client in tests needs this before it is built.
+pub fn install_crypto_provider() {
+    // An error means a provider is already installed, which is exactly what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client for tests: trusts the given CA PEM file (if any) in addition to nothing
+/// else that matters here, does not follow redirects, and times out after `timeout`.
+pub fn http_client(
+    ca_pem_path: Option<&std::path::Path>,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, TestEnvError> {
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(path) = ca_pem_path {
+        let pem = std::fs::read(path).map_err(|source| TestEnvError::Io {
+            what: format!("reading CA file {}", path.display()),
+            source,
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|source| TestEnvError::Http {
+            what: format!("parsing CA file {}", path.display()),
+            source,
+        })?;
+        builder = builder.tls_certs_merge([cert]);
+    }
+    builder.build().map_err(|source| TestEnvError::Http {
+        what: "building an HTTP client".to_owned(),
+        source,
+    })
+}
