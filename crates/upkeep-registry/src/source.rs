@@ -386,6 +386,10 @@ impl Source {
         let mut visited: HashSet<String> = HashSet::new();
         visited.insert(url.to_string());
         let mut all: Vec<String> = Vec::new();
+        // Hashes of tags seen so far: pages may overlap, and a registry that ignores `last=`
+        // answers the same page again, which ends the listing rather than looping.
+        let mut seen_tags: HashSet<u64> = HashSet::new();
+        let mut by_last = false;
         let mut pages = 0usize;
         loop {
             pages += 1;
@@ -426,7 +430,11 @@ impl Source {
                 });
             }
             let last_tag = got.last().cloned().unwrap_or_default();
-            all.extend(got);
+            let before = all.len();
+            all.extend(got.into_iter().filter(|t| seen_tags.insert(hash_str(t))));
+            if by_last && all.len() == before {
+                break;
+            }
             let link = fetched
                 .headers
                 .get_all(http::header::LINK)
@@ -449,10 +457,12 @@ impl Source {
                             ),
                         });
                     }
+                    by_last = false;
                     next
                 }
                 // No Link: a full page may mean the registry paginates without telling.
                 None if self.options.page_size.is_some_and(|n| n as usize == count) => {
+                    by_last = true;
                     tags_url(Some(&last_tag))
                 }
                 None => break,

@@ -82,7 +82,8 @@ impl std::fmt::Debug for Client {
 pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-    tokens: Mutex<HashMap<(String, String), (Secret, Instant)>>,
+    /// (host, scope, credential fingerprint) → token and expiry.
+    tokens: Mutex<HashMap<(String, String, u64), (Secret, Instant)>>,
     pools: Mutex<HashMap<Option<Vec<u8>>, reqwest::Client>>,
 }
 
@@ -161,10 +162,10 @@ impl Client {
         self.host_semaphore(host).available_permits()
     }
 
-    fn cached_token(&self, host: &str, scope: &str) -> Option<Secret> {
+    fn cached_token(&self, host: &str, scope: &str, who: u64) -> Option<Secret> {
         let tokens = lock(&self.inner.tokens);
         tokens
-            .get(&(host.to_owned(), scope.to_owned()))
+            .get(&(host.to_owned(), scope.to_owned(), who))
             .filter(|(_, exp)| *exp > Instant::now())
             .map(|(t, _)| t.clone())
     }
@@ -239,7 +240,10 @@ impl Endpoint {
     ) -> Result<Fetched, RegistryError> {
         let host = host_of(url);
         let scope_key = scope.unwrap_or("");
-        let mut auth = match self.client.cached_token(&host, scope_key) {
+        // Tokens are cached per identity: an anonymous source must not reuse a token that
+        // was issued to credentials.
+        let who = fingerprint(self.basic(&host).await?.as_ref());
+        let mut auth = match self.client.cached_token(&host, scope_key, who) {
             Some(t) => Auth::Bearer(t),
             None => Auth::None,
         };
@@ -268,7 +272,7 @@ impl Endpoint {
                         .fetch_token(url, realm, b.param("service"), want_scope)
                         .await?;
                     lock(&self.client.inner.tokens).insert(
-                        (host.clone(), scope_key.to_owned()),
+                        (host.clone(), scope_key.to_owned(), who),
                         (token.0.clone(), token.1),
                     );
                     auth = Auth::Bearer(token.0);
@@ -651,6 +655,17 @@ pub fn backoff(cfg: &ClientConfig, attempt: u32, random: u64) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     let pick = if nanos == 0 { 0 } else { random % (nanos + 1) };
     Duration::from_nanos(pick).max(Duration::from_millis(1))
+}
+
+/// A process-local fingerprint of an identity (never stored or shown).
+fn fingerprint(creds: Option<&BasicAuth>) -> u64 {
+    use std::hash::{BuildHasherDefault, DefaultHasher};
+    match creds {
+        None => 0,
+        Some(b) => BuildHasherDefault::<DefaultHasher>::default()
+            .hash_one((&b.username, b.password.expose()))
+            .max(1),
+    }
 }
 
 fn random_u64() -> u64 {
