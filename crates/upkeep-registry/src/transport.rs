@@ -79,11 +79,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// (host, scope, credential fingerprint).
+type TokenKey = (String, String, u64);
+
 pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// (host, scope, credential fingerprint) → token and expiry.
-    tokens: Mutex<HashMap<(String, String, u64), (Secret, Instant)>>,
+    tokens: Mutex<HashMap<TokenKey, (Secret, Instant)>>,
     pools: Mutex<HashMap<Option<Vec<u8>>, reqwest::Client>>,
 }
 
