@@ -11,6 +11,8 @@ use upkeep_registry::{
 };
 use upkeep_testenv::{Fault, FaultProxy, Registry, RegistryKind};
 
+type Check = fn(&Result<Vec<String>, RegistryError>, &[String]) -> bool;
+
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn fast_client() -> Client {
@@ -284,7 +286,6 @@ async fn faults_end_in_the_right_result() {
         reg.push_tags("f/app", &pushed).await.expect("push");
         pushed.sort();
         let proxy = FaultProxy::for_registry(&reg, Fault::None);
-        type Check = fn(&Result<Vec<String>, RegistryError>, &[String]) -> bool;
         let ok: Check = |r, p| r.as_ref().is_ok_and(|t| t == p);
         let cases: Vec<(Fault, Option<u32>, Check, &str)> = vec![
             (Fault::None, None, ok, "no fault: plain listing"),
@@ -353,7 +354,6 @@ async fn faults_end_in_the_right_result() {
                 assert!(!e.to_string().is_empty() && e.to_string().contains(proxy.host()), "{reason}: error names the server: {e}");
             }
         }
-        pushed.clear();
     })
     .await
     .expect("test finished within its time limit");
