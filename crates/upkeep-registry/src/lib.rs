@@ -37,3 +37,6 @@ pub use location::{Location, redact_location};
 pub use scan::{ScanResult, scan_all};
 pub use source::{CaBundle, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next};
 pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};
+
+#[cfg(test)]
+mod tests;
