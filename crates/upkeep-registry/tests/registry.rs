@@ -257,7 +257,8 @@ async fn ten_thousand_tags_list_completely() {
                 "page size {page_size:?}: same tags as pushed"
             );
         }
-        // Through a proxy that caps pages at 700: pagination must still list everything.
+        // Through a proxy that caps n at 700 (distribution 2.8 ignores n and last, so the real
+        // paginating behaviour is covered by tests/pagination.rs): the listing stays complete.
         let proxy = FaultProxy::for_registry(&reg, Fault::CapPageSize(700));
         let got = list_sorted(
             &client,
@@ -332,8 +333,8 @@ async fn faults_end_in_the_right_result() {
                 |r, _| matches!(r, Err(RegistryError::InvalidResponse { detail, .. }) if detail.contains("pagination loop")),
                 "a Link to the same page is a pagination loop",
             ),
-            (Fault::CapPageSize(7), Some(1000), ok, "a registry capping n at 7 still lists all"),
-            (Fault::CapPageSize(7), None, ok, "capping without n asked"),
+            (Fault::CapPageSize(7), Some(1000), ok, "n capped at 7 (distribution 2.8 ignores n, so this checks we accept pages larger than asked)"),
+            (Fault::CapPageSize(7), None, ok, "n forced when we ask none: still one complete listing"),
             (Fault::IgnorePageSize, Some(10), ok, "a registry ignoring n still lists all"),
         ];
         for (fault, page_size, check, reason) in cases {
@@ -420,6 +421,90 @@ async fn scan_many_repositories_with_bounded_connections() {
             2,
             "all permits returned"
         );
+    })
+    .await
+    .expect("test finished within its time limit");
+}
+
+#[tokio::test]
+async fn caps_and_overall_timeout() {
+    tokio::time::timeout(LIMIT, async {
+        let reg = Registry::start(RegistryKind::Plain)
+            .await
+            .expect("registry");
+        reg.push_tags("c/app", &tags("3.0.", 30))
+            .await
+            .expect("push");
+        let proxy = FaultProxy::for_registry(&reg, Fault::None);
+        let base = SourceOptions {
+            insecure: true,
+            ..SourceOptions::default()
+        };
+        let cases: Vec<(SourceOptions, Fault, fn(&RegistryError) -> bool, &str)> = vec![
+            (
+                SourceOptions {
+                    limits: upkeep_registry::SizeLimits {
+                        tags_page: 64,
+                        ..Default::default()
+                    },
+                    ..base.clone()
+                },
+                Fault::None,
+                |e| {
+                    matches!(
+                        e,
+                        RegistryError::TooLarge {
+                            unit: "bytes",
+                            limit: 64,
+                            ..
+                        }
+                    )
+                },
+                "a tags page over its byte cap is TooLarge, not buffered",
+            ),
+            (
+                SourceOptions {
+                    max_pages: 1,
+                    page_size: Some(30),
+                    ..base.clone()
+                },
+                Fault::None,
+                |e| matches!(e, RegistryError::TooLarge { unit: "pages", .. }),
+                "a full page of 30 asks for a second page (last=), beyond a 1-page cap",
+            ),
+            (
+                SourceOptions {
+                    max_tags: 10,
+                    ..base.clone()
+                },
+                Fault::None,
+                |e| matches!(e, RegistryError::TooLarge { unit: "tags", .. }),
+                "more tags than max_tags",
+            ),
+            (
+                SourceOptions {
+                    request_timeout: Duration::from_secs(60),
+                    timeout: Duration::from_millis(500),
+                    ..base.clone()
+                },
+                Fault::Stall,
+                |e| matches!(e, RegistryError::Timeout { after, .. } if after.as_millis() == 500),
+                "the overall timeout ends a stall even when the request timeout is long",
+            ),
+        ];
+        for (opts, fault, check, why) in cases {
+            proxy.set_fault(fault);
+            let err = list_sorted(
+                &fast_client(),
+                proxy.host(),
+                "c/app",
+                opts,
+                &Credentials::Anonymous,
+            )
+            .await
+            .expect_err(why);
+            assert!(check(&err), "{why}: {err:?}");
+        }
     })
     .await
     .expect("test finished within its time limit");
