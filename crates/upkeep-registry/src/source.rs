@@ -191,7 +191,12 @@ impl Source {
         let (key, kind) = match loc {
             Location::Oci { host, repository } => {
                 let scheme = if options.insecure { "http" } else { "https" };
-                let base = Url::parse(&format!("{scheme}://{host}/")).map_err(|e| {
+                // Docker Hub's API lives on another host than its name (as Docker resolves it).
+                let api_host = match host.as_str() {
+                    "docker.io" | "index.docker.io" => "registry-1.docker.io",
+                    h => h,
+                };
+                let base = Url::parse(&format!("{scheme}://{api_host}/")).map_err(|e| {
                     RegistryError::InvalidLocation {
                         location: location.to_owned(),
                         detail: format!("`{host}` is not a valid host: {e}"),

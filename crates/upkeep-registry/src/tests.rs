@@ -922,3 +922,33 @@ async fn credential_helpers() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn sources_are_send_and_sync_and_docker_hub_maps_to_its_api_host() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<Source>();
+    assert_sync::<Client>();
+    let src = Source::new(
+        &Client::default(),
+        "oci://docker.io/bitnamicharts/nginx",
+        None,
+        SourceOptions::default(),
+        &Credentials::Anonymous,
+    )
+    .expect("source");
+    // The listing future must be spawnable on a multi-threaded runtime (controller, scan).
+    let fut = src.list_tags();
+    assert_send(&fut);
+    drop(fut);
+    assert_eq!(
+        src.host().as_deref(),
+        Some("registry-1.docker.io"),
+        "Docker Hub API host"
+    );
+    assert_eq!(
+        src.key(),
+        "oci://docker.io/bitnamicharts/nginx",
+        "key keeps the user's name"
+    );
+}
