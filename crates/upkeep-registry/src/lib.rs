@@ -1,1 +1,42 @@
-//! Tag discovery (skeleton).
+//! Tag discovery for upkeep: OCI distribution registries, Helm HTTP repositories and OCI
+//! image-layout directories behind one [`Source`] interface.
+//!
+//! Shape and why:
+//! - We speak the OCI distribution API directly over `reqwest` instead of using `oci-client`:
+//!   tag listing needs `Link` pagination (relative and absolute) with a `last=` fallback,
+//!   loop detection and page/tag caps, `429`/`Retry-After` handling, response size caps
+//!   enforced while streaming, and connection limits per host shared by many repositories.
+//! - One TLS stack: rustls with the ring provider ([`install_crypto_provider`]).
+//! - A shared [`Client`] owns connection pools, per-host semaphores and the bearer-token
+//!   cache; [`Source`]s are cheap views over it, so [`scan_all`] of hundreds of repositories
+//!   keeps connections bounded.
+//! - Secrets are typed ([`Secret`]) and redacted in `Debug`; errors name server and request
+//!   but never credentials.
+//! - First-seen bookkeeping ([`FirstSeenStore`]) takes `now` as a parameter, like the core.
+
+mod auth;
+mod error;
+mod first_seen;
+mod helm;
+mod layout;
+mod location;
+mod scan;
+mod source;
+mod transport;
+
+pub use auth::{
+    BasicAuth, Challenge, Credentials, DockerConfig, Secret, normalize_host, parse_www_authenticate,
+};
+pub use error::RegistryError;
+pub use first_seen::{
+    FirstSeenStore, MemoryFirstSeen, SeenTag, merge_first_seen, tag_infos, unseen,
+};
+pub use helm::{IndexEntry, parse_index};
+pub use layout::{blob_path, split_ref_name};
+pub use location::{Location, redact_location};
+pub use scan::{ScanResult, scan_all};
+pub use source::{CaBundle, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next};
+pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};
+
+#[cfg(test)]
+mod tests;
