@@ -186,6 +186,12 @@ impl RegistryError {
             RegistryError::Connect { server, .. } => {
                 format!("check that {server} is reachable from here (DNS, firewall, proxy)")
             }
+            RegistryError::Tls { detail, .. }
+                if detail.contains("corrupt message") || detail.contains("InvalidContentType") =>
+            {
+                "the server does not speak TLS: if it is a plain-HTTP registry, set `insecure: true` (or pass --insecure)"
+                    .to_owned()
+            }
             RegistryError::Tls { .. } => {
                 "if the registry uses a private CA, give its certificate (certSecretRef / --ca-file); use `insecure` only for plain-HTTP registries"
                     .to_owned()

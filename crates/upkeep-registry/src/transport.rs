@@ -528,7 +528,10 @@ fn classify(host: &str, url: &Url, e: &reqwest::Error) -> Attempt {
         src = s.source();
     }
     let lower = detail.to_ascii_lowercase();
-    if tls || lower.contains("certificate") || lower.contains("handshake") {
+    // A plain-HTTP server answering a TLS ClientHello shows up as a corrupt TLS record.
+    let plain_http_answer =
+        lower.contains("corrupt message") || lower.contains("invalidcontenttype");
+    if tls || plain_http_answer || lower.contains("certificate") || lower.contains("handshake") {
         return Attempt::Fatal(RegistryError::Tls {
             server: host.to_owned(),
             request: describe(url),

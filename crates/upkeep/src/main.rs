@@ -8,6 +8,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd;
+mod discover;
+mod out;
 mod render;
 mod timearg;
 
@@ -33,6 +35,8 @@ enum Command {
     Windows(cmd::windows::Args),
     /// Check manifests: parse, validate, and report errors with file, line and field.
     Validate(cmd::validate::Args),
+    /// List the tags of every ChartSource under a directory and what each policy allows.
+    Scan(cmd::scan::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Versions(a) => cmd::versions::run(&a),
         Command::Windows(a) => cmd::windows::run(&a),
         Command::Validate(a) => Ok(cmd::validate::run(&a)),
+        Command::Scan(a) => cmd::scan::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! One module per command, each with `Args` and `run`.
 
 pub(crate) mod quickstart;
+pub(crate) mod scan;
 pub(crate) mod validate;
 pub(crate) mod versions;
 pub(crate) mod windows;

@@ -1,20 +1,23 @@
 //! `upkeep quickstart`: the example fleet, what upkeep would upgrade, to which version, and when.
 //!
 //! Everything comes from `examples/quickstart`: the manifests under `fleet/` (sources,
-//! policies, schedules, automations, Cluster API clusters, marked app manifests) and, standing
-//! in for registry scans, the tag lists under `tags/`. No network, no cluster, nothing written.
+//! policies, schedules, automations, Cluster API clusters, marked app manifests), and the chart
+//! versions scanned from the OCI image layouts under `charts/` that the ChartSources point at.
+//! No network, no cluster, nothing written.
 //! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, matchers.
 
+use crate::out::{out, outln};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use miette::{IntoDiagnostic, WrapErr, miette};
-use upkeep_api::{ClusterObject, Resource, load_path};
+use upkeep_api::{ChartSource, ClusterObject, Resource, SourceSettings, load_path};
 use upkeep_core::manifest::find_markers;
 use upkeep_core::schedule::{Schedule, Verdict};
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
-use upkeep_core::version::{Policy, TagInfo, UpgradeKind, Version};
+use upkeep_core::version::{Policy, UpgradeKind, Version};
+use upkeep_registry::{Credentials, TagList, scan_all, tag_infos};
 
 use crate::Outcome;
 use crate::cmd::windows::closed_reason;
@@ -29,6 +32,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
+
+/// ChartSources by (namespace, name), with the manifest file each came from.
+type ChartSources = BTreeMap<(String, String), (Box<ChartSource>, Box<SourceSettings>, PathBuf)>;
 
 const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
 const FREEZE_REASON: &str = "upkeep.dev/freeze-reason";
@@ -72,36 +78,23 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     }
 
     let mut policies = BTreeMap::new();
+    let mut policy_objects = Vec::new();
+    let mut chart_sources = ChartSources::new();
     let mut schedules = Vec::new();
     let mut automations = Vec::new();
     let mut cluster_policies = Vec::new();
     let mut clusters = Vec::new();
     for doc in loaded.documents {
         match doc.resource {
-            Resource::VersionPolicy { object, policy } => {
+            Resource::VersionPolicy { object, policy } => policy_objects.push((object, policy)),
+            Resource::ChartSource { object, settings } => {
                 let ns = object
                     .metadata
                     .namespace
                     .clone()
                     .unwrap_or_else(|| "default".into());
                 let name = object.metadata.name.clone().unwrap_or_default();
-                let source_ns = object
-                    .spec
-                    .source_ref
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| ns.clone());
-                let tags_file = dir
-                    .join("tags")
-                    .join(format!("{source_ns}.{}.tags", object.spec.source_ref.name));
-                let range = object
-                    .spec
-                    .policy
-                    .semver
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-                let decision = decide(&policy, &tags_file, now, range)?;
-                policies.insert((ns, name), decision);
+                chart_sources.insert((ns, name), (object, settings, doc.file));
             }
             Resource::MaintenanceSchedule { object, schedule } => {
                 let selector = match &object.spec.cluster_selector {
@@ -138,16 +131,44 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         }
     }
 
-    println!(
+    let listed = scan_sources(&chart_sources)?;
+    for (object, policy) in policy_objects {
+        let ns = object
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let source_ns = object
+            .spec
+            .source_ref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| ns.clone());
+        let Some(list) = listed.get(&(source_ns, object.spec.source_ref.name.clone())) else {
+            return Err(miette!(
+                "VersionPolicy {ns}/{name}: its ChartSource is not in the example"
+            ));
+        };
+        let range = object
+            .spec
+            .policy
+            .semver
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |s| s.range.clone());
+        policies.insert((ns, name), decide(&policy, list, now, range));
+    }
+
+    outln!(
         "upkeep quickstart: the example fleet in {}, at {}",
         dir.display(),
         local(now, &TimeZone::UTC)
     );
-    println!("(offline: the tag lists in tags/ stand in for registry scans; nothing is changed)");
-    println!();
+    outln!("(offline: the charts are scanned from the OCI layouts in charts/; nothing is changed)");
+    outln!();
 
     // Versions.
-    println!("Versions: what each policy allows");
+    outln!("Versions: what each policy allows");
     let mut t = Table::new(&[
         "POLICY",
         "RANGE",
@@ -168,11 +189,11 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             }),
         ]);
     }
-    print!("{}", t.render("  "));
-    println!();
+    out!("{}", t.render("  "));
+    outln!();
 
     // Apps.
-    println!("Apps: marked versions in the GitOps repository");
+    outln!("Apps: marked versions in the GitOps repository");
     let mut t = Table::new(&["FIELD", "POLICY", "CURRENT → TARGET", "KIND", "WHEN"]);
     for a in &automations {
         let ns = a
@@ -232,8 +253,8 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             }
         }
     }
-    print!("{}", t.render("  "));
-    println!();
+    out!("{}", t.render("  "));
+    outln!();
 
     // Clusters.
     for p in &cluster_policies {
@@ -245,7 +266,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         let pname = p.metadata.name.clone().unwrap_or_default();
         let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
         let target = decision.and_then(|d| d.selected.clone());
-        println!(
+        outln!(
             "Clusters: ClusterUpgradePolicy {ns}/{pname} (release {} → {}, stages {})",
             p.spec.policy_ref.name,
             target.as_deref().unwrap_or("(none)"),
@@ -330,10 +351,10 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 not_before = stage_latest;
             }
         }
-        print!("{}", t.render("  "));
-        println!();
+        out!("{}", t.render("  "));
+        outln!();
     }
-    println!(
+    outln!(
         "Try: upkeep windows {} --name prod-eu",
         fleet_dir.join("upkeep/schedules.yaml").display()
     );
@@ -500,41 +521,50 @@ fn plan_row(
     vec![what, policy, step, kind_s, when]
 }
 
-/// Selects with the policy over the tag list, noting a newer version held back by its age.
+/// Lists every ChartSource of the example (bundled OCI layouts: no network) at once.
+fn scan_sources(
+    chart_sources: &ChartSources,
+) -> miette::Result<BTreeMap<(String, String), (String, TagList)>> {
+    let client = crate::discover::client();
+    let mut keys = Vec::new();
+    let mut sources = Vec::new();
+    for (key, (object, settings, file)) in chart_sources {
+        let source =
+            crate::discover::source_for(&client, object, settings, file, &Credentials::Anonymous)
+                .map_err(|e| miette!("ChartSource {}/{}: {e}", key.0, key.1))?;
+        keys.push(key.clone());
+        sources.push(source);
+    }
+    let rt = crate::discover::runtime().into_diagnostic()?;
+    let results = rt.block_on(scan_all(&sources, 8, |_| {}));
+    let mut out = BTreeMap::new();
+    for (key, r) in keys.into_iter().zip(results) {
+        let list = r
+            .result
+            .map_err(|e| miette!("scanning ChartSource {}/{}: {e}", key.0, key.1))?;
+        out.insert(key, (r.key, list));
+    }
+    Ok(out)
+}
+
+/// Selects with the policy over a scan (first seen = the chart's `created` time), noting a
+/// newer version held back by `minimumReleaseAge`.
 fn decide(
     policy: &Policy,
-    tags_file: &Path,
+    (key, list): &(String, TagList),
     now: Timestamp,
     range: String,
-) -> miette::Result<Decision> {
-    let text = std::fs::read_to_string(tags_file)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("reading the tag list {}", tags_file.display()))?;
-    let mut tags = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let tag = parts.next().unwrap_or_default();
-        let age = parts
-            .next()
-            .map(upkeep_api::duration::parse_duration)
-            .transpose()
-            .map_err(|e| miette!("{}:{}: the age of {tag:?}: {e}", tags_file.display(), i + 1))?;
-        let first_seen = age.map(|a| now.saturating_sub(a).unwrap_or(now));
-        tags.push(TagInfo { tag, first_seen });
-    }
-    let selection = policy.select(&tags, now);
-    let held = selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until));
-    Ok(Decision {
+) -> Decision {
+    let seen = crate::discover::seen(key, list, now);
+    let infos = tag_infos(&seen);
+    let selection = policy.select(&infos, now);
+    Decision {
         range,
         selected: selection.selected.map(str::to_owned),
         considered: selection.considered,
         ignored: selection.ignored,
-        held,
-    })
+        held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
+    }
 }
 
 fn matchers(list: &[upkeep_api::cluster_upgrade::ClusterMatcher]) -> miette::Result<Matchers> {

@@ -1,5 +1,6 @@
 //! `upkeep windows`: the allowed intervals of a MaintenanceSchedule, or whether it is open now.
 
+use crate::out::{out, outln};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -125,23 +126,23 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                     window: i.windows.join(", "),
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+            outln!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
         }
         Output::Text => {
-            println!(
+            outln!(
                 "{name} ({tz_name}): next {} allowed interval(s) for a {} upgrade, from {}",
                 args.next,
                 kind_word(kind),
                 local(from, &tz)
             );
-            println!();
+            outln!();
             if intervals.is_empty() {
-                println!("  none: no allowed time within the search horizon");
+                outln!("  none: no allowed time within the search horizon");
             } else {
-                print!("{}", interval_table(&intervals, &tz, from));
+                out!("{}", interval_table(&intervals, &tz, from));
             }
-            println!();
-            print!(
+            outln!();
+            out!(
                 "{}",
                 timeline(&schedule, &tz, from, kind, usize::from(args.timeline_days))
             );
@@ -209,7 +210,7 @@ fn print_verdict(
                 next_open: next_open.map(|n| n.to_string()),
             },
         };
-        println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+        outln!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
     } else {
         match &verdict {
             Verdict::Open { window, until } => {
@@ -217,27 +218,27 @@ fn print_verdict(
                     || "with no end".to_owned(),
                     |u| format!("until {} ({})", local(u, tz), utc(u)),
                 );
-                println!(
+                outln!(
                     "open at {} for a {} upgrade: window {window}, {until}",
                     local(at, tz),
                     kind_word(kind)
                 );
             }
             Verdict::Closed { reason, next_open } => {
-                println!(
+                outln!(
                     "closed at {} for a {} upgrade: {}",
                     local(at, tz),
                     kind_word(kind),
                     closed_reason(reason, tz)
                 );
                 match next_open {
-                    Some(n) => println!(
+                    Some(n) => outln!(
                         "next opening: {} ({}, {})",
                         local(*n, tz),
                         utc(*n),
                         relative(*n, at)
                     ),
-                    None => println!("next opening: none within the search horizon"),
+                    None => outln!("next opening: none within the search horizon"),
                 }
             }
         }
