@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Show what upkeep would upgrade in the bundled example fleet, to which version, and when.
     Quickstart(cmd::quickstart::Args),
-    /// Select the latest allowed version from a list of tags.
+    /// List the tags of a registry, Helm repository or OCI layout (or a tag list) and select the latest allowed.
     Versions(cmd::versions::Args),
     /// List the allowed intervals of a MaintenanceSchedule, or say whether it is open at a time.
     Windows(cmd::windows::Args),

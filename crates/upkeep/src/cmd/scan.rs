@@ -34,6 +34,7 @@ pub(crate) struct Args {
     /// A Docker config.json with registry credentials.
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
+    /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
 }

@@ -55,6 +55,7 @@ pub(crate) struct Args {
     /// Compare this template of the filter's groups instead of the whole tag (`$version`, `${1}`).
     #[arg(long, value_name = "TEMPLATE", requires = "filter")]
     extract: Option<String>,
+    /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
 }

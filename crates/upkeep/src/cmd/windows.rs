@@ -63,6 +63,7 @@ pub(crate) struct Args {
     /// Days shown in the timeline (text output).
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
     timeline_days: u16,
+    /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
 }
