@@ -16,6 +16,7 @@
 //!   what nginx really served as [`RequestRecord`]s.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,14 @@ use crate::{RequestRecord, TestEnvError};
 const READY_PATH: &str = "/.upkeep-testenv-ready";
 const REQUESTS_DEADLINE: Duration = Duration::from_secs(5);
 const REQUESTS_POLL: Duration = Duration::from_millis(10);
+
+const NGINX_CANDIDATES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
+
+/// `$UPKEEP_TESTENV_NGINX`, else the first of `candidates` that exists; else an error telling
+/// to install Debian's `nginx`.
+fn find_nginx(candidates: &[&str]) -> Result<PathBuf, TestEnvError> {
+    find_binary("UPKEEP_TESTENV_NGINX", candidates, "nginx", "nginx")
+}
 
 /// A running nginx; dropping it stops the process and deletes its tempdir.
 #[derive(Debug)]
@@ -74,12 +83,7 @@ impl Nginx {
         dir: tempfile::TempDir,
         server_body: &str,
     ) -> Result<Self, TestEnvError> {
-        let binary = find_binary(
-            "UPKEEP_TESTENV_NGINX",
-            &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"],
-            "nginx",
-            "nginx",
-        )?;
+        let binary = find_nginx(NGINX_CANDIDATES)?;
         let root = dir.path().to_path_buf();
         let temp = root.join("temp");
         std::fs::create_dir_all(&temp)
@@ -94,10 +98,11 @@ impl Nginx {
         );
         let mut temp_paths = String::new();
         for kind in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-            temp_paths.push_str(&format!(
-                "    {kind}_temp_path {};\n",
+            let _ = writeln!(
+                temp_paths,
+                "    {kind}_temp_path {};",
                 quote_path(&temp.join(kind))?
-            ));
+            );
         }
         let client = crate::http_client(None, Duration::from_secs(2))?;
         let launch = Launch {
@@ -219,6 +224,17 @@ http {{
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_nginx_says_how_to_install_it() {
+        let err = find_nginx(&["/nonexistent/sbin/nginx"]).expect_err("no such binary");
+        assert!(
+            err.to_string()
+                .contains("install nginx (the README test command ./scripts/test does)"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/nonexistent/sbin/nginx"), "{err}");
+    }
 
     #[test]
     fn quoting_paths() {
