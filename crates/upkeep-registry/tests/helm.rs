@@ -1,82 +1,32 @@
-//! Helm HTTP repositories. A Helm repository is only static files (`index.yaml`), and the
-//! test environment has no static file server, so these tests use a minimal stand-in HTTP/1.1
-//! server written here that serves one `index.yaml`, optionally behind basic auth. It
-//! implements only what a chart repository does: GET of a file, 401 with a `Basic` challenge.
+//! Helm HTTP repositories against a real web server: Debian's nginx, started by
+//! `upkeep-testenv` (`StaticServer`) on 127.0.0.1, serving `index.yaml` files written into its
+//! own directory, optionally behind basic auth (an htpasswd file checked by nginx). A Helm repository
+//! is only static files, so this is the same server shape as a production chart repository;
+//! nothing here is a stand-in.
 
 // Table rows are tuples of (input, expected, reason); naming each tuple type adds nothing.
 #![allow(clippy::type_complexity)]
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use upkeep_registry::{
     BasicAuth, Client, ClientConfig, Credentials, RegistryError, SizeLimits, Source, SourceOptions,
 };
+use upkeep_testenv::StaticServer;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct StandIn {
-    base: String,
-    hits: Arc<AtomicUsize>,
-}
-
-/// Serves `body` at `/charts/index.yaml`; with `auth`, requires that `Authorization` value.
-async fn serve(body: String, auth: Option<String>) -> StandIn {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Serves `body` at `/charts/index.yaml` through nginx; with `auth`, behind basic auth.
+async fn serve(body: &str, auth: Option<(&str, &str)>) -> StaticServer {
+    StaticServer::with_files(&[("charts/index.yaml", body.as_bytes())], auth)
         .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let body = body.clone();
-            let auth = auth.clone();
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req).to_string();
-                let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let authorized = auth.as_ref().is_none_or(|want| {
-                    text.lines().any(|l| {
-                        l.to_ascii_lowercase().starts_with("authorization:")
-                            && l[14..].trim() == want
-                    })
-                });
-                let (status, extra, payload) = if !authorized {
-                    (
-                        "401 Unauthorized",
-                        "WWW-Authenticate: Basic realm=\"charts\"\r\n",
-                        String::new(),
-                    )
-                } else if path == "/charts/index.yaml" {
-                    ("200 OK", "", body.to_string())
-                } else {
-                    ("404 Not Found", "", String::new())
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    payload.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(payload.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    StandIn { base, hits }
+        .unwrap_or_else(|e| {
+            panic!(
+                "starting nginx: {e}{}",
+                e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default()
+            )
+        })
 }
 
 fn index() -> String {
@@ -114,10 +64,11 @@ fn client() -> Client {
 #[tokio::test]
 async fn helm_repository_lists_one_chart() {
     tokio::time::timeout(LIMIT, async {
-        let server = serve(index(), None).await;
+        let served = serve(&index(), None).await;
+        let base = served.base_url();
         let src = Source::new(
             &client(),
-            &format!("{}/charts/", server.base),
+            &format!("{base}/charts/"),
             Some("app"),
             opts(),
             &Credentials::Anonymous,
@@ -143,7 +94,7 @@ async fn helm_repository_lists_one_chart() {
             ],
             "only `app`, with created times converted to UTC"
         );
-        assert_eq!(src.key(), format!("{}/charts#app", server.base));
+        assert_eq!(src.key(), format!("{base}/charts#app"));
 
         let cases: &[(&str, &str, fn(&RegistryError) -> bool, &str)] = &[
             (
@@ -162,7 +113,7 @@ async fn helm_repository_lists_one_chart() {
         for (path, chart, check, why) in cases {
             let src = Source::new(
                 &client(),
-                &format!("{}{path}", server.base),
+                &format!("{base}{path}"),
                 Some(chart),
                 opts(),
                 &Credentials::Anonymous,
@@ -181,7 +132,7 @@ async fn helm_repository_lists_one_chart() {
         };
         let src = Source::new(
             &client(),
-            &format!("{}/charts", server.base),
+            &format!("{base}/charts"),
             Some("app"),
             small,
             &Credentials::Anonymous,
@@ -201,12 +152,8 @@ async fn helm_repository_lists_one_chart() {
 async fn helm_repository_basic_auth_challenge() {
     tokio::time::timeout(LIMIT, async {
         let secret = "helm-p4ss";
-        let want = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("chartuser:{secret}"))
-        );
-        let server = serve(index(), Some(want)).await;
-        let url = format!("{}/charts", server.base);
+        let served = serve(&index(), Some(("chartuser", secret))).await;
+        let url = format!("{}/charts", served.base_url());
         let ok = Source::new(
             &client(),
             &url,
@@ -219,8 +166,27 @@ async fn helm_repository_basic_auth_challenge() {
         .await
         .expect("basic auth after the challenge");
         assert_eq!(ok.tags.len(), 3);
-        let hits_before = server.hits.load(Ordering::SeqCst);
-        assert!(hits_before >= 2, "challenge then authorized request");
+        let seen: Vec<(u16, String)> = served
+            .wait_for_requests(2)
+            .await
+            .into_iter()
+            .map(|r| (r.status, r.path))
+            .collect();
+        assert!(
+            seen.len() >= 2,
+            "challenge then authorized request: {seen:?}\n{}",
+            served.log_tail()
+        );
+        assert_eq!(
+            seen.first(),
+            Some(&(401, "/charts/index.yaml".to_owned())),
+            "the first request is challenged"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&(200, "/charts/index.yaml".to_owned())),
+            "the answer to the challenge is served"
+        );
 
         let wrong = Credentials::Basic(BasicAuth::new("chartuser", "wrong-s3cret"));
         let err = Source::new(&client(), &url, Some("app"), opts(), &wrong)

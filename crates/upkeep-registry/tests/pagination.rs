@@ -1,94 +1,44 @@
-//! Tag-list pagination against registries that really paginate.
+//! Tag-list pagination against a real registry that pages.
 //!
-//! Debian's `docker-registry` (distribution 2.8) ignores `n` and `last` and always returns
-//! every tag, so the paginating behaviours of newer registries (distribution 3, GHCR, Harbor,
-//! Quay…) cannot be produced by the real server. This file uses a minimal stand-in that
-//! implements only `GET /v2/<name>/tags/list` with `n`/`last` over a sorted tag list, in the
-//! variants registries actually ship: relative `Link`, absolute `Link`, no `Link` at all,
-//! a hard page cap, a `Link` to another host.
+//! The tags come from a real Debian `docker-registry` (distribution 2.8) started by
+//! `upkeep-testenv`, pushed there by `Registry::seed_tags`. Distribution 2.8 ignores `n` and
+//! `last` and always returns every tag, so the paging itself is done by `upkeep-testenv`'s
+//! `FaultProxy` in front of it, which sorts, cuts pages at `n` after `last`, and writes `Link`
+//! as its `LinkStyle` says — covering what registries actually ship (distribution 3, GHCR,
+//! Harbor, Quay…): relative `Link`, absolute `Link`, no `Link` at all (the client continues
+//! with `last=`), a hard page cap (`Fault::CapPageSize`), a `Link` to another host.
 
 // Table rows are tuples of (input, expected, reason); naming each tuple type adds nothing.
 #![allow(clippy::type_complexity)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use upkeep_registry::{Client, ClientConfig, Credentials, RegistryError, Source, SourceOptions};
+use upkeep_testenv::{Fault, FaultProxy, LinkStyle, Registry, RegistryKind};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Mode {
     RelativeLink,
     AbsoluteLink,
     NoLink,
-    Cap(usize),
+    Cap(u32),
     ForeignLink,
 }
 
-async fn serve(tags: Arc<Vec<String>>, mode: Mode, hits: Arc<AtomicUsize>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let host = listener.local_addr().expect("addr").to_string();
-    let me = host.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let tags = tags.clone();
-            let me = me.clone();
-            hits.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req).to_string();
-                let target = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let url = url::Url::parse(&format!("http://x{target}")).expect("request target");
-                let q = |k: &str| {
-                    url.query_pairs()
-                        .find(|(n, _)| n == k)
-                        .map(|(_, v)| v.to_string())
-                };
-                let mut n = q("n").and_then(|n| n.parse::<usize>().ok()).unwrap_or(100);
-                if let Mode::Cap(c) = mode {
-                    n = n.min(c);
-                }
-                let start =
-                    q("last").map_or(0, |l| tags.partition_point(|t| t.as_str() <= l.as_str()));
-                let page: Vec<&String> = tags.iter().skip(start).take(n).collect();
-                let more = start + page.len() < tags.len();
-                let body = serde_json::json!({"name": "p/app", "tags": page}).to_string();
-                let next = format!(
-                    "/v2/p/app/tags/list?n={n}&last={}",
-                    page.last().map_or("", |s| s.as_str())
-                );
-                let link = match mode {
-                    _ if !more => String::new(),
-                    Mode::NoLink => String::new(),
-                    Mode::RelativeLink | Mode::Cap(_) => {
-                        format!("Link: <{next}>; rel=\"next\"\r\n")
-                    }
-                    Mode::AbsoluteLink => format!("Link: <http://{me}{next}>; rel=\"next\"\r\n"),
-                    Mode::ForeignLink => {
-                        format!("Link: <http://elsewhere.invalid{next}>; rel=\"next\"\r\n")
-                    }
-                };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(body.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
+impl Mode {
+    /// The proxy settings that make the registry page this way.
+    fn proxy_settings(&self) -> (Fault, LinkStyle) {
+        match self {
+            Self::RelativeLink => (Fault::None, LinkStyle::Relative),
+            Self::AbsoluteLink => (Fault::None, LinkStyle::Absolute),
+            Self::NoLink => (Fault::None, LinkStyle::None),
+            Self::Cap(cap) => (Fault::CapPageSize(*cap), LinkStyle::Relative),
+            Self::ForeignLink => (
+                Fault::None,
+                LinkStyle::OtherHost("elsewhere.invalid".to_owned()),
+            ),
         }
-    });
-    host
+    }
 }
 
 #[tokio::test]
@@ -97,8 +47,15 @@ async fn paginating_registries_list_everything() {
         let mut tags: Vec<String> = (0..2345)
             .map(|i| format!("1.{}.{}", i / 100, i % 100))
             .collect();
+        let registry = Registry::start(RegistryKind::Plain)
+            .await
+            .unwrap_or_else(|e| panic!("starting the registry: {e}"));
+        registry
+            .seed_tags("p/app", &tags)
+            .await
+            .unwrap_or_else(|e| panic!("pushing tags: {e}\n{}", registry.log_tail()));
+        // What every listing must return: everything pushed, in the registry's lexical order.
         tags.sort();
-        let tags = Arc::new(tags);
         let client = Client::new(ClientConfig::default());
         let cases: &[(Mode, Option<u32>, Result<usize, &str>, &str)] = &[
             (
@@ -145,8 +102,11 @@ async fn paginating_registries_list_everything() {
             ),
         ];
         for (mode, page_size, want, why) in cases {
-            let hits = Arc::new(AtomicUsize::new(0));
-            let host = serve(tags.clone(), *mode, hits.clone()).await;
+            let proxy = FaultProxy::for_registry(&registry, Fault::None);
+            let (fault, style) = mode.proxy_settings();
+            proxy.set_fault(fault);
+            proxy.set_link_style(style);
+            let host = proxy.host();
             let opts = SourceOptions {
                 insecure: true,
                 page_size: *page_size,
@@ -169,11 +129,12 @@ async fn paginating_registries_list_everything() {
                         "{why}: all tags in order"
                     );
                     assert_eq!(list.pages, *pages, "{why}: pages");
-                    assert_eq!(
-                        hits.load(Ordering::SeqCst),
-                        *pages,
-                        "{why}: one request per page"
+                    let requests = proxy.requests();
+                    assert!(
+                        requests.iter().all(|r| r.is_tags_list() && r.status == 200),
+                        "{why}: only tag listings, all answered: {requests:?}"
                     );
+                    assert_eq!(requests.len(), *pages, "{why}: one request per page");
                 }
                 (Err(e), Err(w)) => {
                     assert!(

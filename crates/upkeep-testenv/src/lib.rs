@@ -3,8 +3,9 @@
 //!
 //! Why it is shaped this way:
 //! - Each component is a value whose `Drop` stops it, so a test owns exactly what it started
-//!   and nothing outlives the test binary (the registry is additionally watched through a pipe,
-//!   so even a killed test process takes its registry down).
+//!   and nothing outlives the test binary (process-backed components — the registry, nginx —
+//!   are additionally watched through a pipe, so even a killed test process takes them down;
+//!   see `process.rs`, shared by all of them).
 //! - The helper servers written here (the token server, the fault proxy) run on their own thread
 //!   with their own Tokio runtime. A component may therefore be shared between `#[tokio::test]`s
 //!   (each of which has its own runtime) and keeps working after the runtime that started it
@@ -17,16 +18,20 @@
 mod background;
 mod chart;
 mod error;
+mod nginx;
 mod pki;
+mod process;
 mod proxy;
 mod push;
 mod registry;
+mod static_files;
 mod token;
 
 pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
 pub use error::TestEnvError;
-pub use proxy::{Fault, FaultProxy, RequestRecord};
+pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};
 pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use static_files::StaticServer;
 
 /// Installs rustls' ring crypto provider as the process default (once; a provider installed
 /// earlier by anyone else is kept). reqwest is built with `rustls-no-provider`, so every

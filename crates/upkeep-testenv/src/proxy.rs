@@ -8,6 +8,13 @@
 //! exclusive, at most `n`, `Link: <…?n=N&last=X>; rel="next"` while more remain). Pagination
 //! tests therefore go through a proxy, with `Fault::None` for the well-behaved case.
 //!
+//! How that `Link` is written is a separate setting, [`LinkStyle`], because registries differ
+//! there independently of any fault: relative (distribution 3, the default), absolute on the
+//! proxy's own origin, absent (the client must continue with `last=` while pages are full), or
+//! pointing at another host. Combined with [`Fault::CapPageSize`] this reproduces the
+//! registries that cap `n`. Only the paging is the proxy's; every tag comes from the real
+//! registry behind it.
+//!
 //! Every request is logged (method, path+query, status) so tests can
 //! assert retry counts and pagination. The fault can be changed while the proxy runs.
 
@@ -45,7 +52,23 @@ pub enum Fault {
     IgnorePageSize,
 }
 
-/// One request the proxy saw.
+/// How the proxy's own tag-list pagination points to the next page (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LinkStyle {
+    /// `Link: </v2/<name>/tags/list?n=N&last=X>; rel="next"` (distribution 3, Harbor).
+    #[default]
+    Relative,
+    /// `Link: <http://127.0.0.1:PORT/v2/…>; rel="next"` on the proxy's own origin.
+    Absolute,
+    /// No `Link` header at all: pages are still cut at `n`, and a client must ask again with
+    /// `last=` (the last tag it got) while pages come back full.
+    None,
+    /// `Link: <http://HOST/v2/…>; rel="next"` with another host (`HOST` as given, e.g.
+    /// `elsewhere.invalid`), which a client must refuse to follow with its credentials.
+    OtherHost(String),
+}
+
+/// One request the proxy (or another test server) saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
     /// `GET`, `HEAD`, …
@@ -69,6 +92,7 @@ struct State {
     client: reqwest::Client,
     /// The fault and how many tag listings it has hit.
     fault: Mutex<(Fault, u32)>,
+    link_style: Mutex<LinkStyle>,
     log: Mutex<Vec<RequestRecord>>,
 }
 
@@ -136,6 +160,7 @@ impl FaultProxy {
             front: base_url.clone(),
             client: crate::http_client(ca_pem_path, Duration::from_secs(60))?,
             fault: Mutex::new((fault, 0)),
+            link_style: Mutex::new(LinkStyle::default()),
             log: Mutex::new(Vec::new()),
         });
         let handler_state = state.clone();
@@ -169,6 +194,16 @@ impl FaultProxy {
     /// The fault in force.
     pub fn fault(&self) -> Fault {
         lock(&self.state.fault).0.clone()
+    }
+
+    /// Sets how pages of tag listings point to the next one (default [`LinkStyle::Relative`]).
+    pub fn set_link_style(&self, style: LinkStyle) {
+        *lock(&self.state.link_style) = style;
+    }
+
+    /// The link style in force.
+    pub fn link_style(&self) -> LinkStyle {
+        lock(&self.state.link_style).clone()
     }
 
     /// Every request seen so far, in arrival order of their answers (stalled ones when they
@@ -306,7 +341,12 @@ impl State {
                 match self.forward(req, &path, upstream_query.as_deref()).await {
                     Ok(mut response) => {
                         if tags && response.status() == http::StatusCode::OK {
-                            paginate(&mut response, &path, query.as_deref());
+                            let next = NextPage {
+                                style: &lock(&self.link_style).clone(),
+                                front: &self.front,
+                                path: &path,
+                            };
+                            paginate(&mut response, &next, query.as_deref());
                         }
                         if truncate {
                             let cut = response.body().len() / 2;
@@ -389,9 +429,32 @@ impl State {
     }
 }
 
+/// Where the next page lives and how to say so.
+struct NextPage<'a> {
+    style: &'a LinkStyle,
+    /// `http://127.0.0.1:PORT` of the proxy.
+    front: &'a str,
+    /// `/v2/<name>/tags/list`.
+    path: &'a str,
+}
+
+impl NextPage<'_> {
+    fn link(&self, n: usize, last: &str) -> Option<String> {
+        let target = format!("{}?n={n}&last={last}", self.path);
+        let url = match self.style {
+            LinkStyle::Relative => target,
+            LinkStyle::Absolute => format!("{}{target}", self.front),
+            LinkStyle::None => return None,
+            LinkStyle::OtherHost(host) => format!("http://{host}{target}"),
+        };
+        Some(format!("<{url}>; rel=\"next\""))
+    }
+}
+
 /// Pages a full tag list the way the distribution spec describes (lexical order, `last`
-/// exclusive, at most `n`, `Link` to the next page when more remain).
-fn paginate(response: &mut Response<Bytes>, path: &str, query: Option<&str>) {
+/// exclusive, at most `n`, `Link` to the next page when more remain, written as `next.style`
+/// says).
+fn paginate(response: &mut Response<Bytes>, next: &NextPage<'_>, query: Option<&str>) {
     let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
         return;
     };
@@ -421,7 +484,7 @@ fn paginate(response: &mut Response<Bytes>, path: &str, query: Option<&str>) {
     {
         tags.truncate(n);
         if let Some(last_of_page) = tags.last() {
-            link = Some(format!("<{path}?n={n}&last={last_of_page}>; rel=\"next\""));
+            link = next.link(n, last_of_page);
         }
     }
     json["tags"] = serde_json::json!(tags);
@@ -478,6 +541,7 @@ mod tests {
             front: "http://127.0.0.1:2".to_owned(),
             client: crate::http_client(None, Duration::from_secs(1)).unwrap(),
             fault: Mutex::new((Fault::None, 0)),
+            link_style: Mutex::new(LinkStyle::default()),
             log: Mutex::new(Vec::new()),
         };
         let cases = [
@@ -526,5 +590,70 @@ mod tests {
             matches!(state.decide("/v2/a/manifests/1", Some("n=5")), Action::Forward { query: Some(q), .. } if q == "n=5"),
             "faults touch tag listings only"
         );
+    }
+
+    #[test]
+    fn pages_and_links() {
+        let full = r#"{"name":"p/app","tags":["c","a","e","b","d"]}"#;
+        let cases = [
+            (
+                LinkStyle::Relative,
+                Some("n=2"),
+                "[\"a\",\"b\"]",
+                Some("</v2/p/app/tags/list?n=2&last=b>; rel=\"next\""),
+                "relative Link, sorted first page",
+            ),
+            (
+                LinkStyle::Absolute,
+                Some("n=2&last=b"),
+                "[\"c\",\"d\"]",
+                Some("<http://127.0.0.1:2/v2/p/app/tags/list?n=2&last=d>; rel=\"next\""),
+                "absolute Link on the proxy's origin, last exclusive",
+            ),
+            (
+                LinkStyle::None,
+                Some("n=2"),
+                "[\"a\",\"b\"]",
+                None,
+                "full page but no Link",
+            ),
+            (
+                LinkStyle::OtherHost("elsewhere.invalid".to_owned()),
+                Some("n=3"),
+                "[\"a\",\"b\",\"c\"]",
+                Some("<http://elsewhere.invalid/v2/p/app/tags/list?n=3&last=c>; rel=\"next\""),
+                "Link to another host",
+            ),
+            (
+                LinkStyle::Relative,
+                Some("n=2&last=d"),
+                "[\"e\"]",
+                None,
+                "last page: no Link",
+            ),
+            (
+                LinkStyle::Relative,
+                None,
+                "[\"a\",\"b\",\"c\",\"d\",\"e\"]",
+                None,
+                "no n: everything, no Link",
+            ),
+        ];
+        for (style, query, want_tags, want_link, reason) in cases {
+            let mut response = Response::new(Bytes::from(full));
+            let next = NextPage {
+                style: &style,
+                front: "http://127.0.0.1:2",
+                path: "/v2/p/app/tags/list",
+            };
+            paginate(&mut response, &next, query);
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(body["tags"].to_string(), want_tags, "{reason}");
+            let link = response
+                .headers()
+                .get(http::header::LINK)
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(link.as_deref(), want_link, "{reason}");
+        }
     }
 }

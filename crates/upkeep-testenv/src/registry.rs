@@ -1,22 +1,22 @@
 //! The real OCI registry: Debian's `docker-registry` (CNCF distribution 2.8) on a free
 //! 127.0.0.1 port, storage in a tempdir, in four set-ups (plain, htpasswd, TLS, token).
 //!
-//! The process runs under a tiny `sh` watchdog that holds our end of a pipe: when the
-//! `Registry` is dropped — or the test process dies — the pipe closes and the watchdog kills
-//! the registry, so no registry outlives its test binary. A port taken between choosing and
-//! binding it is retried with another port.
+//! Process handling (watchdog, free port with retry, readiness against a deadline) is shared
+//! with the other process-backed components in [`crate::process`]; this module only writes the
+//! registry's configuration and knows how to push to it.
 
-use std::io::Write as _;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
 
 use crate::TestEnvError;
-use crate::background::bind_free;
 use crate::pki::TestCa;
+use crate::process::{
+    Launch, Watched, find_binary, htpasswd_line, start_on_free_port, tail, write,
+};
 use crate::push::Pusher;
 use crate::token::TokenServer;
 
@@ -28,10 +28,6 @@ pub const TEST_PASSWORD: &str = "upkeep-test-password";
 pub const TOKEN_SERVICE: &str = "upkeep-testenv-registry";
 /// `auth.token.issuer` of the `Token` kind (the `iss` of its tokens).
 pub const TOKEN_ISSUER: &str = "upkeep-testenv-token-server";
-
-const READY_DEADLINE: Duration = Duration::from_secs(15);
-const READY_POLL: Duration = Duration::from_millis(25);
-const START_ATTEMPTS: u32 = 3;
 
 /// How the registry is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,85 +62,6 @@ pub struct Registry {
     token_server: Option<TokenServer>,
     // Dropped last: the storage and log live here.
     dir: tempfile::TempDir,
-}
-
-/// The watchdog shell; dropping it closes the pipe (which kills the registry) and reaps it.
-#[derive(Debug)]
-struct Watched(Child);
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
-}
-
-/// The watchdog: starts the registry, kills it when stdin (our pipe) reaches EOF, and exits
-/// with the registry's status when the registry exits on its own.
-const WATCHDOG: &str = r#"exec 3<&0
-"$0" serve "$1" </dev/null 3<&- &
-pid=$!
-( cat <&3 >/dev/null 2>&1; kill -9 "$pid" 2>/dev/null ) &
-exec 3<&-
-wait "$pid""#;
-
-fn find_binary(
-    env: &str,
-    candidates: &[&str],
-    package: &str,
-    name: &str,
-) -> Result<PathBuf, TestEnvError> {
-    let mut looked = Vec::new();
-    if let Ok(path) = std::env::var(env) {
-        if Path::new(&path).is_file() {
-            return Ok(PathBuf::from(path));
-        }
-        looked.push(format!("${env}={path}"));
-    }
-    for candidate in candidates {
-        if Path::new(candidate).is_file() {
-            return Ok(PathBuf::from(candidate));
-        }
-        looked.push((*candidate).to_owned());
-    }
-    Err(TestEnvError::MissingBinary {
-        binary: name.to_owned(),
-        package: package.to_owned(),
-        looked: looked.join(", "),
-    })
-}
-
-fn write(path: &Path, contents: &[u8]) -> Result<(), TestEnvError> {
-    std::fs::write(path, contents)
-        .map_err(|e| TestEnvError::io(format!("writing {}", path.display()), e))
-}
-
-fn htpasswd_line(user: &str, password: &str) -> Result<String, TestEnvError> {
-    let bin = find_binary(
-        "UPKEEP_TESTENV_HTPASSWD",
-        &["/usr/bin/htpasswd", "/usr/local/bin/htpasswd"],
-        "apache2-utils",
-        "htpasswd",
-    )?;
-    let output = std::process::Command::new(&bin)
-        .args(["-Bbn", user, password])
-        .output()
-        .map_err(|e| TestEnvError::io(format!("running {}", bin.display()), e))?;
-    let line = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    if !output.status.success() || !line.starts_with(&format!("{user}:$2")) {
-        return Err(TestEnvError::invalid(
-            "htpasswd output",
-            format!("{line} {}", String::from_utf8_lossy(&output.stderr)),
-        ));
-    }
-    Ok(line + "\n")
-}
-
-/// The last `lines` lines of a log file (empty when unreadable).
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl Registry {
@@ -228,68 +145,40 @@ impl Registry {
         };
         let client = crate::http_client(ca_pem_path.as_deref(), Duration::from_secs(2))?;
         let log_path = root.join("registry.log");
-        let mut last_error = None;
-        for attempt in 0..START_ATTEMPTS {
-            let port = bind_free()?
-                .local_addr()
-                .map_err(|e| TestEnvError::io("reading a free port", e))?
-                .port();
-            let host = format!("127.0.0.1:{port}");
+        let config_path = root.join("config.yml");
+        let launch = Launch {
+            component: "docker-registry",
+            log_path: &log_path,
+            client: &client,
+            scheme,
+            probe_path: "/v2/",
+            ready: |status| matches!(status, 200 | 401),
+        };
+        let started = start_on_free_port(&launch, |host, attempt| {
             let config = format!(
                 "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {host}\n  secret: upkeep-testenv-secret\n{tls_yaml}{auth_yaml}",
                 root.join("storage").display()
             );
-            let config_path = root.join("config.yml");
             write(&config_path, config.as_bytes())?;
-            let mut log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .map_err(|e| TestEnvError::io(format!("opening {}", log_path.display()), e))?;
-            let _ = writeln!(
-                log,
-                "--- upkeep-testenv: start attempt {} on {host} ---",
-                attempt + 1
-            );
-            let log_err = log
-                .try_clone()
-                .map_err(|e| TestEnvError::io("duplicating the log file handle", e))?;
-            let child = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(WATCHDOG)
-                .arg(&binary)
-                .arg(&config_path)
-                .stdin(Stdio::piped())
-                .stdout(log)
-                .stderr(log_err)
-                .spawn()
-                .map_err(|e| TestEnvError::io(format!("starting {}", binary.display()), e))?;
-            let mut process = Watched(child);
-            let base_url = format!("{scheme}://{host}");
-            match wait_ready(&client, &base_url, &mut process, &log_path).await {
-                Ok(()) => {
-                    return Ok(Self {
-                        kind,
-                        host,
-                        base_url,
-                        credentials,
-                        ca_pem_path,
-                        log_path,
-                        _process: process,
-                        token_server,
-                        dir,
-                    });
-                }
-                Err(e @ TestEnvError::Exited { .. })
-                    if tail(&log_path, 5).contains("address already in use") =>
-                {
-                    last_error = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error
-            .unwrap_or_else(|| TestEnvError::invalid("registry start", "no attempt made")))
+            Watched::spawn(
+                &binary,
+                &[OsString::from("serve"), config_path.clone().into_os_string()],
+                &log_path,
+                &format!("start attempt {attempt} on {host}"),
+            )
+        })
+        .await?;
+        Ok(Self {
+            kind,
+            host: started.host,
+            base_url: started.base_url,
+            credentials,
+            ca_pem_path,
+            log_path,
+            _process: started.process,
+            token_server,
+            dir,
+        })
     }
 
     /// `127.0.0.1:PORT`, as used in image references and Docker's `auths`.
@@ -431,38 +320,5 @@ impl Registry {
             }
         }
         Ok(digest)
-    }
-}
-
-async fn wait_ready(
-    client: &reqwest::Client,
-    base_url: &str,
-    process: &mut Watched,
-    log_path: &Path,
-) -> Result<(), TestEnvError> {
-    let started = Instant::now();
-    let url = format!("{base_url}/v2/");
-    loop {
-        if let Ok(Some(status)) = process.0.try_wait() {
-            return Err(TestEnvError::Exited {
-                component: "docker-registry".to_owned(),
-                status: status.to_string(),
-                log_tail: tail(log_path, 40),
-            });
-        }
-        if let Ok(response) = client.get(&url).send().await
-            && matches!(response.status().as_u16(), 200 | 401)
-        {
-            return Ok(());
-        }
-        if started.elapsed() > READY_DEADLINE {
-            return Err(TestEnvError::NotReady {
-                component: "docker-registry".to_owned(),
-                url,
-                waited_ms: started.elapsed().as_millis(),
-                log_tail: tail(log_path, 40),
-            });
-        }
-        tokio::time::sleep(READY_POLL).await;
     }
 }
