@@ -497,6 +497,43 @@ fn freeze_wins_over_exclusions_and_windows() {
 }
 
 #[test]
+fn a_running_interval_older_than_the_look_back_never_spans_an_exclusion() {
+    // Found by the property test on a clean checkout: alwaysAllowed, a freeze that ended on
+    // 2025-01-01 and a one-off exclusion on 2025-01-23 that ends just before the look-back
+    // floor (`from` − 400 days). The engine cannot see that exclusion from the floor, so it
+    // must not report the running interval as starting at the freeze's end, across it.
+    let mut sp = spec("Europe/Berlin", Vec::new());
+    sp.always_allowed = true;
+    sp.freeze = Some(Freeze {
+        until: t("2025-01-01T00:00:00Z"),
+        reason: None,
+    });
+    sp.exclusions.push(exclusion(
+        "x0",
+        "2025-01-23T00:00:00",
+        "2025-01-23T05:01:00",
+        None,
+        ExclusionScope::NoUpgrades,
+    ));
+    let s = Schedule::new(sp).unwrap();
+    let from = ts("2025-01-01T00:00:00Z")
+        .checked_add(SignedDuration::from_hours(10_133))
+        .unwrap();
+    let i = s.next_intervals(from, 1, UpgradeKind::Major);
+    let floor = from
+        .checked_sub(SignedDuration::from_hours(
+            upkeep_core::schedule::LOOKBACK_DAYS * 24,
+        ))
+        .unwrap();
+    assert_eq!(i[0].start, floor, "reported from the look-back limit");
+    assert!(
+        i[0].start >= ts("2025-01-23T04:01:00Z"),
+        "never across the exclusion that ended at 04:01Z"
+    );
+    assert_eq!(i[0].end, None);
+}
+
+#[test]
 fn always_allowed() {
     let mut sp = spec("Europe/Berlin", Vec::new());
     sp.always_allowed = true;

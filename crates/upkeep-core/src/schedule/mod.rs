@@ -19,8 +19,9 @@
 //! - **Search limits** (documented, not silent): intervals starting more than
 //!   [`HORIZON_DAYS`] days after `from` are not returned, and the start of an interval
 //!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
-//!   interval that began earlier is reported from where the look-back found it
-//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with no earlier exclusion). Windows
+//!   interval that began earlier is reported as starting at that limit when an exclusion
+//!   could have cut it before, and at its true start otherwise ([`Timestamp::MIN`] for an
+//!   `alwaysAllowed` schedule with no exclusion and no freeze). Windows
 //!   that chain without a gap (a daily 25-hour window) are merged up to the horizon; such an
 //!   interval ends at the first occurrence end past the horizon.
 
@@ -512,10 +513,17 @@ impl Schedule {
                     .max(floor);
                 continue;
             }
+            // At the look-back floor the engine cannot see exclusions that ended before it, so
+            // a start before the floor is only known when no exclusion could have cut it.
+            let clamp = lo <= floor
+                && self
+                    .exclusions
+                    .iter()
+                    .any(|(_, scope)| scope.applies_to(kind));
             return out
                 .into_iter()
                 .map(|p| Interval {
-                    start: p.start,
+                    start: if clamp { p.start.max(lo) } else { p.start },
                     end: engine::finite(p.end),
                     windows: p.names(self),
                 })
