@@ -348,52 +348,49 @@ impl Response {
     /// registry sends on this benchmark is handled (no pipelining, no trailers, no HEAD); a
     /// chunked body ends at `\r\n0\r\n\r\n`, which JSON tag lists cannot contain.
     fn feed(&mut self, bytes: &[u8]) -> bool {
-        {
-            match self {
-                Response::Head(buf) => {
-                    buf.extend_from_slice(bytes);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        return false;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let rest = buf[end + 4..].to_vec();
-                    let header = |name: &str| {
-                        head.lines()
-                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                            .map(|v| v.trim().to_owned())
-                    };
-                    let no_body = head.split_ascii_whitespace().nth(1).is_some_and(|code| {
-                        code.starts_with('1') || code == "204" || code == "304"
-                    });
-                    *self = if no_body {
-                        Response::Length(0)
-                    } else if let Some(n) = header("content-length").and_then(|v| v.parse().ok()) {
-                        Response::Length(n)
-                    } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-                        Response::Chunked(b"\r\n".to_vec())
-                    } else {
-                        Response::UntilClose
-                    };
-                    if matches!(self, Response::Length(0)) {
-                        return true;
-                    }
-                    if rest.is_empty() {
-                        return false;
-                    }
-                    return self.feed(&rest);
+        match self {
+            Response::Head(buf) => {
+                buf.extend_from_slice(bytes);
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return false;
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let rest = buf[end + 4..].to_vec();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                        .map(|v| v.trim().to_owned())
+                };
+                let no_body = head
+                    .split_ascii_whitespace()
+                    .nth(1)
+                    .is_some_and(|code| code.starts_with('1') || code == "204" || code == "304");
+                *self = if no_body {
+                    Response::Length(0)
+                } else if let Some(n) = header("content-length").and_then(|v| v.parse().ok()) {
+                    Response::Length(n)
+                } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+                    Response::Chunked(b"\r\n".to_vec())
+                } else {
+                    Response::UntilClose
+                };
+                if matches!(self, Response::Length(0)) {
+                    true
+                } else {
+                    !rest.is_empty() && self.feed(&rest)
                 }
-                Response::Length(left) => {
-                    *left -= bytes.len().min(*left);
-                    return *left == 0;
-                }
-                Response::Chunked(tail) => {
-                    tail.extend_from_slice(bytes);
-                    let keep = tail.len().saturating_sub(7);
-                    tail.drain(..keep);
-                    return tail.ends_with(b"\r\n0\r\n\r\n");
-                }
-                Response::UntilClose => return false,
             }
+            Response::Length(left) => {
+                *left -= bytes.len().min(*left);
+                *left == 0
+            }
+            Response::Chunked(tail) => {
+                tail.extend_from_slice(bytes);
+                let keep = tail.len().saturating_sub(7);
+                tail.drain(..keep);
+                tail.ends_with(b"\r\n0\r\n\r\n")
+            }
+            Response::UntilClose => false,
         }
     }
 }
