@@ -395,6 +395,9 @@ impl Source {
         // answers the same page again, which ends the listing rather than looping.
         let mut seen_tags: HashSet<u64> = HashSet::new();
         let mut by_last = false;
+        // A registry that paginates with `Link` omits it on the last page: once one was seen,
+        // a page without it is the end (no `last=` probe, which would cost a request).
+        let mut links_seen = false;
         let mut pages = 0usize;
         loop {
             pages += 1;
@@ -463,10 +466,13 @@ impl Source {
                         });
                     }
                     by_last = false;
+                    links_seen = true;
                     next
                 }
                 // No Link: a full page may mean the registry paginates without telling.
-                None if self.options.page_size.is_some_and(|n| n as usize == count) => {
+                None if !links_seen
+                    && self.options.page_size.is_some_and(|n| n as usize == count) =>
+                {
                     by_last = true;
                     tags_url(Some(&last_tag))
                 }

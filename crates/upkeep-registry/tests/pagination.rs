@@ -65,6 +65,12 @@ async fn paginating_registries_list_everything() {
                 "relative Link (distribution 3)",
             ),
             (
+                Mode::RelativeLink,
+                Some(469),
+                Ok(5),
+                "Link and the total a multiple of n: the last page has no Link and ends it, no last= probe",
+            ),
+            (
                 Mode::AbsoluteLink,
                 Some(1000),
                 Ok(3),

@@ -17,13 +17,14 @@
 //!   of the windows. Asking for the next 10 intervals expands only what those 10 need, which
 //!   is what makes 10k schedules cheap (see `engine.rs`).
 //! - **Search limits** (documented, not silent): intervals starting more than
-//!   [`HORIZON_DAYS`] days after `from` are not returned, and the start of an interval
+//!   [`HORIZON_DAYS`] days after `from` are not returned, an interval that reaches past the
+//!   horizon (windows that chain without a gap) is reported open-ended (`end: None`) and
+//!   last, and the start of an interval
 //!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
 //!   interval that began earlier is reported as starting at that limit when an exclusion
 //!   could have cut it before, and at its true start otherwise ([`Timestamp::MIN`] for an
-//!   `alwaysAllowed` schedule with no exclusion and no freeze). Windows
-//!   that chain without a gap (a daily 25-hour window) are merged up to the horizon; such an
-//!   interval ends at the first occurrence end past the horizon.
+//!   `alwaysAllowed` schedule with no exclusion and no freeze). Windows that chain without
+//!   a gap (a daily 25-hour window) thus give one open-ended interval.
 
 mod engine;
 mod expand;
@@ -426,7 +427,7 @@ impl Schedule {
                 .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |m| self.window_name(m.idx));
             return Verdict::Open {
                 window,
-                until: engine::finite(p.end),
+                until: past_horizon(p.end, hi),
             };
         }
         let next_open = first.map(|p| p.start);
@@ -492,8 +493,11 @@ impl Schedule {
                 if p.start >= hi {
                     break;
                 }
+                // A piece reaching past the horizon is open-ended as far as we look; nothing
+                // after it can be listed reliably (chained windows are cut there).
+                let open_ended = p.end >= hi;
                 out.push(p);
-                if out.len() == n {
+                if out.len() == n || open_ended {
                     break;
                 }
             }
@@ -524,7 +528,7 @@ impl Schedule {
                 .into_iter()
                 .map(|p| Interval {
                     start: if clamp { p.start.max(lo) } else { p.start },
-                    end: engine::finite(p.end),
+                    end: past_horizon(p.end, hi),
                     windows: p.names(self),
                 })
                 .collect();
@@ -585,6 +589,12 @@ impl Schedule {
             .get(idx)
             .map_or_else(|| ALWAYS_ALLOWED.to_owned(), |w| w.name.clone())
     }
+}
+
+/// `None` for an end at or past the horizon (unbounded, or a chain of windows that goes on
+/// past where we look); the instant otherwise.
+fn past_horizon(end: Timestamp, hi: Timestamp) -> Option<Timestamp> {
+    if end >= hi { None } else { engine::finite(end) }
 }
 
 fn horizon(from: Timestamp) -> Timestamp {
