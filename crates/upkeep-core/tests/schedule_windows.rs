@@ -975,14 +975,13 @@ proptest! {
             prop_assert_eq!(matches!(v, Verdict::Open { .. }), inside, "at {} got {:?}; intervals {:?}", t, v, iv);
             if let Verdict::Open { until, .. } = &v {
                 let i = iv.iter().find(|i| i.contains(t)).unwrap();
-                match i.end {
-                    Some(_) => prop_assert_eq!(*until, i.end, "until is the end of the containing interval"),
+                if i.end.is_some() {
+                    prop_assert_eq!(*until, i.end, "until is the end of the containing interval");
+                } else {
                     // Open-ended from `from`: check at a later `t` looks further ahead, so it may
                     // find the end of a chain only past `from`'s horizon.
-                    None => {
-                        let hi = from + SignedDuration::from_hours(upkeep_core::schedule::HORIZON_DAYS * 24);
-                        prop_assert!(until.is_none_or(|u| u >= hi), "until {:?} inside the horizon of an open-ended interval", until);
-                    }
+                    let hi = from + SignedDuration::from_hours(upkeep_core::schedule::HORIZON_DAYS * 24);
+                    prop_assert!(until.is_none_or(|u| u >= hi), "until {:?} inside the horizon of an open-ended interval", until);
                 }
             }
             if let Verdict::Closed { next_open: Some(n), .. } = &v {
