@@ -105,21 +105,27 @@ impl StoreError {
         let path = path.to_path_buf();
         match err.into() {
             redb::Error::Io(source) => {
-                // redb reads the header with `read_exact`: a file shorter than a header is
-                // not a redb database rather than an I/O failure.
-                if source.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Self::Corrupt {
+                // redb reports a file that does not start with its magic number (including
+                // one shorter than that) as `InvalidData`, and a truncated header as
+                // `UnexpectedEof`: both mean "not a redb database", not an I/O failure.
+                match source.kind() {
+                    std::io::ErrorKind::InvalidData => Self::Corrupt {
                         path,
-                        detail: "the file is too short to be a redb database".to_owned(),
-                    }
-                } else {
-                    Self::Io { path, source }
+                        detail: "it is not a redb database (it does not start with redb's \
+                                 magic number)"
+                            .to_owned(),
+                    },
+                    std::io::ErrorKind::UnexpectedEof => Self::Corrupt {
+                        path,
+                        detail: "it is too short to be a redb database".to_owned(),
+                    },
+                    _ => Self::Io { path, source },
                 }
             }
             redb::Error::Corrupted(detail) => Self::Corrupt {
                 path,
                 detail: if detail.contains("magic number") {
-                    format!("the file is not a redb database ({detail})")
+                    format!("it is not a redb database ({detail})")
                 } else {
                     detail
                 },
