@@ -21,11 +21,17 @@ fn t(secs: i64) -> Timestamp {
 // ---------------------------------------------------------------------------------------------
 // first-seen
 
+/// One batch of `(source, tag, seconds)`.
+type Entries = &'static [(&'static str, &'static str, i64)];
+/// `(source, tag, expected seconds)`.
+type Queries = &'static [(&'static str, &'static str, Option<i64>)];
+/// `(tag, seconds)`.
+type Batch = &'static [(&'static str, i64)];
+
 #[test]
 fn first_seen_table() {
-    type Entries = &'static [(&'static str, &'static str, i64)];
     // (recorded batches, one per transaction: (source, tag, t)), queries (source, tag, expected), reason
-    let cases: &[(&[Entries], &[(&str, &str, Option<i64>)], &str)] = &[
+    let cases: &[(&[Entries], Queries, &str)] = &[
         (
             &[&[("s", "1.0.0", 10)]],
             &[("s", "1.0.0", Some(10))],
@@ -128,7 +134,7 @@ fn first_seen_table() {
 #[test]
 fn record_first_seen_reports_writes() {
     let store = Store::open_in_memory().unwrap();
-    let cases: &[(&[(&str, i64)], usize, &str)] = &[
+    let cases: &[(Batch, usize, &str)] = &[
         (&[("a", 10), ("b", 10)], 2, "two new tags are two writes"),
         (
             &[("a", 20), ("b", 10)],
@@ -222,6 +228,8 @@ fn change(secs: i64, repo: &str, file: &str, policy: &str, subject: Option<&str>
     }
 }
 
+type Query<'a> = &'a dyn Fn(&Store) -> Result<Vec<upkeep_store::Change>, StoreError>;
+
 #[test]
 fn change_queries_table() {
     let store = Store::open_in_memory().unwrap();
@@ -259,7 +267,6 @@ fn change_queries_table() {
         "ids are 1.. and monotonic"
     );
 
-    type Query<'a> = &'a dyn Fn(&Store) -> Result<Vec<upkeep_store::Change>, StoreError>;
     let cases: &[(Query, &[u64], &str)] = &[
         (
             &|s| s.changes(10),
