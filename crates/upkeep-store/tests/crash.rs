@@ -7,7 +7,8 @@
 //! batches), reopens the file and checks:
 //! - every batch the child reported is fully present (durability of committed transactions);
 //! - every batch is all-or-nothing, per transaction (atomicity: no partial batch visible);
-//! - the batches present are a prefix 0..k (no hole), and change ids are dense.
+//! - the batches present are a prefix 0..k (no hole), and change ids are dense;
+//! - while the writer is alive, opening the file from this process fails with `Locked`.
 //!
 //! The harness is off (`harness = false` in Cargo.toml) so the child's stdout carries only its
 //! own lines. Synchronisation is on those lines alone: no sleeps.
@@ -112,6 +113,12 @@ fn crash_and_recover() {
             let n: u64 = line.strip_prefix("committed ").unwrap().parse().unwrap();
             last_reported = Some(n);
         }
+        // While the writer lives, another process cannot open the file.
+        let err = Store::open(&path).expect_err("the writer holds the lock");
+        assert!(
+            matches!(err, upkeep_store::StoreError::Locked { .. }),
+            "round {round}: a second process gets Locked, got {err:?}"
+        );
         child.kill().unwrap(); // SIGKILL on Unix: no destructors, no flush, mid-transaction
         let status = child.wait().unwrap();
         assert!(
