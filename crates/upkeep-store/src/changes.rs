@@ -1,0 +1,262 @@
+//! The log of changes upkeep made, for `upkeep history`.
+//!
+//! An append-only table keyed by a monotonic id (a counter in `meta`, never reused even if
+//! entries are pruned later), so "newest first" is a reverse range scan. Records are JSON so
+//! fields can be added without a migration. Lookups by repository, file, policy and subject go
+//! through one secondary index whose keys are `(field, scope, value, id)`: the id is last so
+//! each lookup is one reverse range scan that yields newest first and stops at `limit`.
+//!
+//! A change's *subject* is a free-form key for "what this change was about" beyond the file:
+//! cluster upgrades (a later issue) record `cluster/<name>` through [`cluster_subject`], so
+//! [`Store::history_for_cluster`] works without another table.
+
+use jiff::Timestamp;
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::runs::RunId;
+use crate::{NEXT_CHANGE_KEY, Store, StoreError};
+
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+const CHANGE_INDEX: TableDefinition<(u8, &str, &str, u64), ()> =
+    TableDefinition::new("change_index");
+
+const BY_REPOSITORY: u8 = 1;
+const BY_FILE: u8 = 2;
+const BY_POLICY: u8 = 3;
+const BY_SUBJECT: u8 = 4;
+
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(CHANGES)?;
+    txn.open_table(CHANGE_INDEX).map(drop)
+}
+
+/// The id of a recorded change; later changes have larger ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChangeId(pub u64);
+
+impl std::fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What was changed inside the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum ObjectRef {
+    /// A Kubernetes object (an App CR, a HelmRelease, an Argo CD Application…).
+    Resource {
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        name: String,
+    },
+    /// A YAML path in a file that is not a Kubernetes object (`Chart.yaml`, values files).
+    Path { path: String },
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Resource {
+                kind,
+                namespace: Some(ns),
+                name,
+            } => write!(f, "{kind}/{ns}/{name}"),
+            Self::Resource {
+                kind,
+                namespace: None,
+                name,
+            } => write!(f, "{kind}/{name}"),
+            Self::Path { path } => f.write_str(path),
+        }
+    }
+}
+
+/// A change to record; the store assigns its [`ChangeId`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewChange {
+    /// When the change was made (committed or applied).
+    pub at: Timestamp,
+    /// The repository URL or directory.
+    pub repository: String,
+    /// The file, relative to the repository root.
+    pub file: String,
+    pub object: ObjectRef,
+    pub old: String,
+    pub new: String,
+    /// The policy that allowed it, as `<namespace>:<policy>`.
+    pub policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<String>,
+    /// The run that made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunId>,
+    /// What the change was about beyond the file, e.g. [`cluster_subject`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// A recorded change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub id: ChangeId,
+    #[serde(flatten)]
+    pub change: NewChange,
+}
+
+/// The subject key under which changes to cluster `name` are recorded.
+pub fn cluster_subject(name: &str) -> String {
+    format!("cluster/{name}")
+}
+
+impl Store {
+    /// Appends `changes` in one transaction (all or none) and returns their ids, in order.
+    pub fn append_changes(&self, changes: &[NewChange]) -> Result<Vec<ChangeId>, StoreError> {
+        let txn = self.write()?;
+        let first = self.next_id(&txn, NEXT_CHANGE_KEY, changes.len() as u64)?;
+        let mut ids = Vec::with_capacity(changes.len());
+        {
+            let mut table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
+            let mut index = txn.open_table(CHANGE_INDEX).map_err(|e| self.err(e))?;
+            for (id, c) in (first..).zip(changes) {
+                let bytes = serde_json::to_vec(c).map_err(|e| StoreError::Database {
+                    path: self.path.clone(),
+                    detail: format!("change {id} cannot be encoded: {e}"),
+                })?;
+                table
+                    .insert(id, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+                let mut keys = vec![
+                    (BY_REPOSITORY, "", c.repository.as_str()),
+                    (BY_FILE, c.repository.as_str(), c.file.as_str()),
+                    (BY_POLICY, "", c.policy.as_str()),
+                ];
+                if let Some(s) = &c.subject {
+                    keys.push((BY_SUBJECT, "", s.as_str()));
+                }
+                for (field, scope, value) in keys {
+                    index
+                        .insert((field, scope, value, id), ())
+                        .map_err(|e| self.err(e))?;
+                }
+                ids.push(ChangeId(id));
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Appends one change; see [`Store::append_changes`].
+    pub fn append_change(&self, change: &NewChange) -> Result<ChangeId, StoreError> {
+        let ids = self.append_changes(std::slice::from_ref(change))?;
+        Ok(ids[0])
+    }
+
+    /// One change by id.
+    pub fn change(&self, id: ChangeId) -> Result<Option<Change>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
+        let got = table.get(id.0).map_err(|e| self.err(e))?;
+        got.map(|g| self.decode_change(id.0, g.value())).transpose()
+    }
+
+    /// The newest `limit` changes, newest first.
+    pub fn changes(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.err(e))?.rev().take(limit) {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            out.push(self.decode_change(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Changes to files of `repository`, newest first.
+    pub fn changes_for_repository(
+        &self,
+        repository: &str,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.indexed(BY_REPOSITORY, "", repository, limit)
+    }
+
+    /// Changes to `file` in `repository`, newest first.
+    pub fn changes_for_file(
+        &self,
+        repository: &str,
+        file: &str,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.indexed(BY_FILE, repository, file, limit)
+    }
+
+    /// Changes allowed by `policy` (`<namespace>:<policy>`), newest first.
+    pub fn changes_for_policy(
+        &self,
+        policy: &str,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.indexed(BY_POLICY, "", policy, limit)
+    }
+
+    /// Changes recorded with `subject`, newest first.
+    pub fn history_for_subject(
+        &self,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.indexed(BY_SUBJECT, "", subject, limit)
+    }
+
+    /// Changes recorded for cluster `name` (subject [`cluster_subject`]), newest first.
+    pub fn history_for_cluster(&self, name: &str, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.history_for_subject(&cluster_subject(name), limit)
+    }
+
+    fn indexed(
+        &self,
+        field: u8,
+        scope: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let txn = self.read()?;
+        let index = txn.open_table(CHANGE_INDEX).map_err(|e| self.err(e))?;
+        let table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
+        let range = index
+            .range((field, scope, value, 0)..=(field, scope, value, u64::MAX))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in range.rev().take(limit) {
+            let (k, ()) = entry
+                .map(|(k, v)| (k, v.value()))
+                .map_err(|e| self.err(e))?;
+            let id = k.value().3;
+            let Some(bytes) = table.get(id).map_err(|e| self.err(e))? else {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("the change index names change {id}, which is missing"),
+                });
+            };
+            out.push(self.decode_change(id, bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    fn decode_change(&self, id: u64, bytes: &[u8]) -> Result<Change, StoreError> {
+        let change = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("change {id} cannot be decoded: {e}"),
+        })?;
+        Ok(Change {
+            id: ChangeId(id),
+            change,
+        })
+    }
+}
