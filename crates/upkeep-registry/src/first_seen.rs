@@ -1,66 +1,13 @@
-//! First-seen times for `minimumReleaseAge`.
+//! First-seen times for `minimumReleaseAge`: merging a listing into a [`FirstSeenStore`].
 //!
-//! The store is a trait because its home differs per shape (redb in the standalone shape,
-//! resource status in-cluster); an in-memory implementation serves tests and one-shot runs.
-//! Nothing here reads the clock: `now` is a parameter, as everywhere in the decision path.
-
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::Mutex;
+//! The store trait lives in `upkeep-core` (it is pure), so stores (`upkeep-store`'s redb, an
+//! in-memory one, resource status in-cluster) need not depend on this HTTP crate. Nothing here
+//! reads the clock: `now` is a parameter, as everywhere in the decision path.
 
 use jiff::Timestamp;
-use upkeep_core::version::TagInfo;
+use upkeep_core::version::{FirstSeenStore, TagInfo};
 
 use crate::source::TagList;
-
-/// Remembers when each (source, tag) was first seen.
-pub trait FirstSeenStore {
-    type Error: std::error::Error + Send + Sync + 'static;
-    /// The recorded times of `tags` under `source`, in the same order.
-    fn get_many(&self, source: &str, tags: &[&str]) -> Result<Vec<Option<Timestamp>>, Self::Error>;
-    /// Records (or overwrites) times.
-    fn record_many(&self, source: &str, entries: &[(&str, Timestamp)]) -> Result<(), Self::Error>;
-}
-
-/// A process-local store.
-#[derive(Debug, Default)]
-pub struct MemoryFirstSeen {
-    map: Mutex<HashMap<String, HashMap<String, Timestamp>>>,
-}
-
-impl MemoryFirstSeen {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl FirstSeenStore for MemoryFirstSeen {
-    type Error = Infallible;
-
-    fn get_many(&self, source: &str, tags: &[&str]) -> Result<Vec<Option<Timestamp>>, Infallible> {
-        let map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let per = map.get(source);
-        Ok(tags
-            .iter()
-            .map(|t| per.and_then(|p| p.get(*t)).copied())
-            .collect())
-    }
-
-    fn record_many(&self, source: &str, entries: &[(&str, Timestamp)]) -> Result<(), Infallible> {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let per = map.entry(source.to_owned()).or_default();
-        for (t, at) in entries {
-            per.insert((*t).to_owned(), *at);
-        }
-        Ok(())
-    }
-}
 
 /// A tag with the time `minimumReleaseAge` counts from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,9 +48,10 @@ pub fn unseen<'a, S: FirstSeenStore>(
 
 /// Merges a listing into the store and returns each tag's first-seen time.
 ///
-/// Rules: a `created` time from the source wins when it is not in the future (`<= now`);
-/// otherwise the recorded time stands; a tag never seen before is first seen `now`. Only
-/// new or changed times are written.
+/// Rules: a `created` time from the source wins when it is not in the future (`<= now`): it is
+/// the release time, read afresh on every scan; otherwise the recorded time stands; a tag never
+/// seen before is first seen `now`. The store records only first sightings (its times never
+/// move), so a scan of known tags writes nothing.
 pub fn merge_first_seen<S: FirstSeenStore>(
     store: &S,
     source: &str,
@@ -120,7 +68,7 @@ pub fn merge_first_seen<S: FirstSeenStore>(
             (None, Some(r)) => r,
             (None, None) => now,
         };
-        if recorded != Some(at) {
+        if recorded.is_none() {
             writes.push((tag, at));
         }
         out.push(SeenTag {

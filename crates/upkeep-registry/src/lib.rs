@@ -28,15 +28,15 @@ pub use auth::{
     BasicAuth, Challenge, Credentials, DockerConfig, Secret, normalize_host, parse_www_authenticate,
 };
 pub use error::RegistryError;
-pub use first_seen::{
-    FirstSeenStore, MemoryFirstSeen, SeenTag, merge_first_seen, tag_infos, unseen,
-};
+pub use first_seen::{SeenTag, merge_first_seen, tag_infos, unseen};
 pub use helm::{IndexEntry, parse_index};
 pub use layout::{blob_path, split_ref_name};
 pub use location::{Location, redact_location};
 pub use scan::{ScanResult, scan_all};
 pub use source::{CaBundle, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next};
 pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};
+/// Re-exported from `upkeep-core`, where the trait lives.
+pub use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen};
 
 #[cfg(test)]
 mod tests;

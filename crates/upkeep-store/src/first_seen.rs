@@ -9,7 +9,7 @@
 
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
-use upkeep_registry::FirstSeenStore;
+use upkeep_core::version::FirstSeenStore;
 
 use crate::{Store, StoreError};
 

@@ -15,8 +15,9 @@
 //!   records that will grow fields over time (changes, runs, run errors) are JSON, so a newer
 //!   field can be added with `#[serde(default)]` without a migration. A schema version in the
 //!   `meta` table guards the layout itself: a store from a newer upkeep is refused, not misread.
-//! - This crate is an adapter beside `upkeep-registry` and depends on it only for the
-//!   [`upkeep_registry::FirstSeenStore`] trait it implements.
+//! - This crate is an adapter: it depends only on `upkeep-core`, for the pure
+//!   [`upkeep_core::version::FirstSeenStore`] trait it implements (the HTTP stack of
+//!   `upkeep-registry` stays out of it).
 
 mod changes;
 mod error;

@@ -4,7 +4,7 @@
 //! matter, real files where it does (persistence, locking, corrupt files, schema version).
 
 use jiff::Timestamp;
-use upkeep_registry::FirstSeenStore;
+use upkeep_core::version::FirstSeenStore;
 use upkeep_store::{
     ChangeId, NewChange, ObjectRef, Outcome, RunError, RunId, SCHEMA_VERSION, Store, StoreError,
     cluster_subject,

@@ -9,10 +9,12 @@
 //! Everything here is pure and takes `now` as a parameter.
 
 mod constraint;
+mod first_seen;
 mod policy;
 mod semver;
 
 pub use constraint::{Comparator, ConstraintError, Constraints, Op};
+pub use first_seen::{FirstSeenStore, MemoryFirstSeen};
 pub use policy::{
     FilterError, Held, Order, Policy, PolicyKind, Rejection, Selection, TagFilter, TagInfo,
 };
