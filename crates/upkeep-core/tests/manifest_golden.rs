@@ -103,7 +103,9 @@ fn golden_cases() {
         let mut got_errors = Vec::new();
         for (path, bytes) in &original {
             let text = std::str::from_utf8(bytes).expect("testdata is UTF-8");
-            let want = expected.get(path).map(|b| String::from_utf8_lossy(b).into_owned());
+            let want = expected
+                .get(path)
+                .map(|b| String::from_utf8_lossy(b).into_owned());
             let got = match apply(text, &updates) {
                 Ok(edited) => {
                     // Every change points at the new bytes, and the old version was there.

@@ -320,9 +320,8 @@ fn read_flow(
                     )
                 };
                 let after = skip_ws(b, end);
-                let is_key = after < b.len()
-                    && is_colon_indicator(b, after, true)
-                    && pending_key.is_none();
+                let is_key =
+                    after < b.len() && is_colon_indicator(b, after, true) && pending_key.is_none();
                 if is_key {
                     pending_key = Some(s.value);
                     j = after + 1;

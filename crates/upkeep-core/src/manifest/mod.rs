@@ -143,9 +143,13 @@ pub enum MarkerError {
         value: String,
         quote: Quote,
     },
-    #[error("line {line}: comment {comment:?} names a marker but is not {{\"$upkeep\": \"<namespace>:<policy>\"}}")]
+    #[error(
+        "line {line}: comment {comment:?} names a marker but is not {{\"$upkeep\": \"<namespace>:<policy>\"}}"
+    )]
     MalformedMarker { line: usize, comment: String },
-    #[error("line {line}: marker follows a flow collection with {count} values; it must mark exactly one")]
+    #[error(
+        "line {line}: marker follows a flow collection with {count} values; it must mark exactly one"
+    )]
     AmbiguousFlow { line: usize, count: usize },
     #[error("line {line}: marked value {value:?} holds an unresolved variable")]
     VariableValue { line: usize, value: String },
@@ -530,8 +534,8 @@ fn scan_line(
     let read = match read_line(line) {
         Ok(r) => r,
         Err(line::Unreadable(at)) => {
-            // Only lines with something that looks like a marker comment are worth an error.
-            return line.contains(" #").then(|| {
+            // A marker word with no `#` on the line sits inside a value, not in a comment.
+            return line.contains('#').then(|| {
                 Err(MarkerError::Unreadable {
                     line: line_no,
                     near: line[at..].chars().take(40).collect(),
@@ -554,12 +558,7 @@ fn scan_line(
         }));
     };
     Some(parse_marked(
-        read,
-        line_start,
-        line_no,
-        document,
-        syntax,
-        reference,
+        read, line_start, line_no, document, syntax, reference,
     ))
 }
 
@@ -597,8 +596,16 @@ fn parse_marked(
         Value::Scalar(s) => (read.key, s),
         Value::Flow(mut items) => match items.len() {
             0 => return Err(MarkerError::NoValue { line: line_no }),
-            1 => items.pop().map(|(k, s)| (k.or(read.key), s)).expect("one item"),
-            count => return Err(MarkerError::AmbiguousFlow { line: line_no, count }),
+            1 => items
+                .pop()
+                .map(|(k, s)| (k.or(read.key), s))
+                .expect("one item"),
+            count => {
+                return Err(MarkerError::AmbiguousFlow {
+                    line: line_no,
+                    count,
+                });
+            }
         },
         Value::None | Value::Alias => return Err(MarkerError::NoValue { line: line_no }),
     };
@@ -638,7 +645,11 @@ fn parse_marker_json(s: &str) -> Option<(MarkerSyntax, &str)> {
         .trim_start()
         .strip_prefix('"')?;
     let (reference, s) = s.split_once('"')?;
-    s.trim_start().strip_prefix('}')?.trim().is_empty().then_some((syntax, reference))
+    s.trim_start()
+        .strip_prefix('}')?
+        .trim()
+        .is_empty()
+        .then_some((syntax, reference))
 }
 #[cfg(test)]
 mod tests {
