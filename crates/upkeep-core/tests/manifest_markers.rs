@@ -170,6 +170,11 @@ fn marker_lines() {
             "escaped quote inside a double-quoted value",
         ),
         (
+            r#"v: "\é1.2.3" # {"$upkeep": "a:b"}"#,
+            Marker(Some("v"), "\\é1.2.3", Double, Version, "a:b"),
+            "an unknown escape before a multi-byte character is kept as written",
+        ),
+        (
             r#"# version: 1.2.3 # {"$upkeep": "a:b"}"#,
             Nothing,
             "commented-out line",
@@ -185,7 +190,7 @@ fn marker_lines() {
             "no marker word at all",
         ),
         (
-            r#"version: 1.2.3 # see $upkeep docs"#,
+            "version: 1.2.3 # see $upkeep docs",
             Error("MalformedMarker"),
             "comment names the marker but is not its JSON",
         ),
@@ -446,7 +451,8 @@ fn apply_contract() {
 
 #[test]
 fn update_parse_table() {
-    let cases: &[(&str, Option<(&str, &str, &str)>, &str)] = &[
+    type Parts<'a> = Option<(&'a str, &'a str, &'a str)>;
+    let cases: &[(&str, Parts<'_>, &str)] = &[
         (
             "flux-system:podinfo=6.7.0",
             Some(("flux-system", "podinfo", "6.7.0")),

@@ -190,7 +190,7 @@ fn read_value(line: &str, i: usize) -> Result<(Value, usize), Unreadable> {
         b'@' | b'`' | b'%' | b',' | b']' | b'}' => Err(Unreadable(i)),
         _ => {
             let mut j = i;
-            while j < b.len() && !(b[j] == b'#' && is_ws(b[j - 1])) {
+            while j < b.len() && !(b[j] == b'#' && j > i && is_ws(b[j - 1])) {
                 // `a: b: c` is not YAML.
                 if is_colon_indicator(b, j, false) {
                     return Err(Unreadable(j));
@@ -214,12 +214,12 @@ fn read_value(line: &str, i: usize) -> Result<(Value, usize), Unreadable> {
 /// closing quote. A scalar that does not close on this line is unreadable here.
 fn read_quoted(line: &str, i: usize) -> Result<(Scalar, usize), Unreadable> {
     let b = line.as_bytes();
-    let q = b[i];
+    let quote = b[i];
     let mut j = i + 1;
     let mut value = String::new();
     let mut run = j;
     while j < b.len() {
-        if q == b'\'' && b[j] == b'\'' {
+        if quote == b'\'' && b[j] == b'\'' {
             if b.get(j + 1) == Some(&b'\'') {
                 value.push_str(&line[run..=j]);
                 j += 2;
@@ -236,23 +236,29 @@ fn read_quoted(line: &str, i: usize) -> Result<(Scalar, usize), Unreadable> {
                 j + 1,
             ));
         }
-        if q == b'"' && b[j] == b'\\' {
+        if quote == b'"' && b[j] == b'\\' {
             value.push_str(&line[run..j]);
-            let Some(&e) = b.get(j + 1) else {
+            let Some(&escaped) = b.get(j + 1) else {
                 return Err(Unreadable(j));
             };
-            match e {
-                b'"' | b'\\' | b'/' => value.push(char::from(e)),
+            match escaped {
+                b'"' | b'\\' | b'/' => value.push(char::from(escaped)),
                 b't' => value.push('\t'),
                 b'n' => value.push('\n'),
-                // Other escapes are kept as written; versions never hold them.
-                _ => value.push_str(&line[j..j + 2]),
+                // Other escapes are kept as written (the escaped character, which may be
+                // several bytes long, is copied by the next run); versions never hold them.
+                _ => {
+                    value.push('\\');
+                    j += 1;
+                    run = j;
+                    continue;
+                }
             }
             j += 2;
             run = j;
             continue;
         }
-        if q == b'"' && b[j] == b'"' {
+        if quote == b'"' && b[j] == b'"' {
             value.push_str(&line[run..j]);
             return Ok((
                 Scalar {
@@ -281,10 +287,10 @@ fn read_flow(
     let mut pending_key: Option<String> = None;
     loop {
         j = skip_ws(b, j);
-        let Some(&c) = b.get(j) else {
+        let Some(&byte) = b.get(j) else {
             return Err(Unreadable(i));
         };
-        match c {
+        match byte {
             c if c == close => return Ok(j + 1),
             b',' => {
                 // `{key,}`: a key with a null value; nothing to edit.
@@ -298,18 +304,18 @@ fn read_flow(
             }
             b'}' | b']' | b'#' => return Err(Unreadable(j)),
             _ => {
-                let (s, end) = if c == b'"' || c == b'\'' {
+                let (scalar, end) = if byte == b'"' || byte == b'\'' {
                     read_quoted(line, j)?
                 } else {
-                    let mut k = j;
-                    while k < b.len()
-                        && !matches!(b[k], b',' | b'[' | b']' | b'{' | b'}')
-                        && !is_colon_indicator(b, k, true)
-                        && !(b[k] == b'#' && is_ws(b[k - 1]))
+                    let mut stop = j;
+                    while stop < b.len()
+                        && !matches!(b[stop], b',' | b'[' | b']' | b'{' | b'}')
+                        && !is_colon_indicator(b, stop, true)
+                        && (b[stop] != b'#' || !is_ws(b[stop - 1]))
                     {
-                        k += 1;
+                        stop += 1;
                     }
-                    let end = j + line[j..k].trim_end().len();
+                    let end = j + line[j..stop].trim_end().len();
                     (
                         Scalar {
                             quote: Quote::Plain,
@@ -323,10 +329,10 @@ fn read_flow(
                 let is_key =
                     after < b.len() && is_colon_indicator(b, after, true) && pending_key.is_none();
                 if is_key {
-                    pending_key = Some(s.value);
+                    pending_key = Some(scalar.value);
                     j = after + 1;
                 } else {
-                    out.push((pending_key.take(), s));
+                    out.push((pending_key.take(), scalar));
                     j = end;
                 }
             }
