@@ -99,7 +99,8 @@ impl Origin {
 
 impl Resource {
     /// Where the resource came from when it was read from a Flux object; `None` for upkeep's
-    /// own kinds and everything else.
+    /// own kinds and everything else. Read from [`ORIGIN_ANNOTATION`], so an upkeep object
+    /// that sets that annotation by hand claims a Flux origin too (it changes no behaviour).
     pub fn origin(&self) -> Option<Origin> {
         match self {
             Resource::ChartSource { object, .. } => Origin::from_meta(&object.metadata),
