@@ -21,6 +21,7 @@ pub mod cluster_upgrade_policy;
 mod common;
 mod diagnostic;
 pub mod duration;
+pub mod flux;
 mod load;
 mod locate;
 pub mod maintenance_schedule;
@@ -33,6 +34,7 @@ pub use cluster_upgrade::ClusterUpgrade;
 pub use cluster_upgrade_policy::ClusterUpgradePolicy;
 pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError};
+pub use flux::Origin;
 pub use load::{API_VERSION, Document, KINDS, Loaded, load_path, load_str};
 pub use maintenance_schedule::MaintenanceSchedule;
 pub use version_policy::VersionPolicy;
@@ -41,6 +43,9 @@ use upkeep_core::schedule::Schedule;
 use upkeep_core::version::Policy;
 
 /// One loaded, validated resource. Variants with a core value carry it beside the object.
+///
+/// Flux `ImageRepository`/`ImagePolicy` objects load as `ChartSource`/`VersionPolicy` (their
+/// `kind()` is the upkeep kind); [`Resource::origin`] tells them apart (see [`flux`]).
 #[derive(Debug, Clone)]
 pub enum Resource {
     ChartSource {

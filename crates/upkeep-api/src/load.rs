@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
+use crate::flux;
 use crate::locate::{DocPositions, LineIndex, Pos, positions};
 use crate::{
     AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
@@ -268,6 +269,8 @@ enum Head {
     /// Already diagnosed.
     Bad,
     Upkeep(&'static str),
+    /// A Flux image kind at a version read as an upkeep kind: (kind, version).
+    Flux(&'static str, &'static str),
     Cluster,
     Other(Resource),
 }
@@ -354,6 +357,23 @@ fn head(
         }
         return if bad { Head::Bad } else { Head::Upkeep(known) };
     }
+    if group == flux::GROUP
+        && let Some(flux_kind) = flux::KINDS.iter().find(|k| **k == kind)
+    {
+        if let Some(v) = flux::VERSIONS.iter().find(|v| **v == version) {
+            return Head::Flux(flux_kind, v);
+        }
+        out.push(ctx.diag(
+            ctx.at_path(index, "apiVersion"),
+            Some("apiVersion".to_owned()),
+            format!("unsupported {group} version {version:?} for {kind}"),
+            Some(format!(
+                "upkeep reads {kind} at {group}/v1 and {group}/v1beta2; Flux removed older versions \
+                 (run `flux migrate`), change apiVersion to {group}/v1"
+            )),
+        ));
+        return Head::Bad;
+    }
     if kind == "Cluster"
         && api_version
             .split_once('/')
@@ -391,6 +411,7 @@ fn convert(
     ctx: &FileCtx<'_>,
     index: usize,
     kind: &str,
+    version: &str,
     de: serde_yaml::Deserializer<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Resource> {
@@ -435,6 +456,24 @@ fn convert(
             object
                 .validate()
                 .map(|()| Resource::ClusterUpgradePolicy(Box::new(object)))
+        }
+        "ImageRepository" => {
+            let repository: flux::ImageRepository = typed(ctx, index, de, out)?;
+            repository
+                .to_core(&format!("{}/{version}", flux::GROUP))
+                .map(|(object, settings)| Resource::ChartSource {
+                    object: Box::new(object),
+                    settings: Box::new(settings),
+                })
+        }
+        "ImagePolicy" => {
+            let image_policy: flux::ImagePolicy = typed(ctx, index, de, out)?;
+            image_policy
+                .to_core(&format!("{}/{version}", flux::GROUP))
+                .map(|(object, policy)| Resource::VersionPolicy {
+                    object: Box::new(object),
+                    policy: Box::new(policy),
+                })
         }
         _ => {
             let raw: RawCluster = typed(ctx, index, de, out)?;
@@ -493,8 +532,11 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         let resource = match head {
             Head::Skip | Head::Bad => continue,
             Head::Other(resource) => Some(resource),
-            Head::Upkeep(kind) => convert(&ctx, index, kind, de, &mut loaded.diagnostics),
-            Head::Cluster => convert(&ctx, index, "Cluster", de, &mut loaded.diagnostics),
+            Head::Upkeep(kind) => convert(&ctx, index, kind, "", de, &mut loaded.diagnostics),
+            Head::Flux(kind, version) => {
+                convert(&ctx, index, kind, version, de, &mut loaded.diagnostics)
+            }
+            Head::Cluster => convert(&ctx, index, "Cluster", "", de, &mut loaded.diagnostics),
         };
         if let Some(resource) = resource {
             loaded.documents.push(Document {
