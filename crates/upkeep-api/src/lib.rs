@@ -117,3 +117,16 @@ pub fn crds()
         ClusterUpgradePolicy::crd(),
     ]
 }
+
+/// `(namespace, name)` of an object; a manifest without a namespace is in `default`, as
+/// `kubectl apply` would place it.
+pub fn namespaced_name(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (String, String) {
+    (
+        meta.namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+        meta.name.clone().unwrap_or_default(),
+    )
+}

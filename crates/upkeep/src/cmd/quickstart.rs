@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use miette::{IntoDiagnostic, WrapErr, miette};
-use upkeep_api::{ChartSource, ClusterObject, Resource, SourceSettings, load_path};
+use upkeep_api::{
+    ChartSource, ClusterObject, Resource, SourceSettings, load_path, namespaced_name,
+};
 use upkeep_core::manifest::find_markers;
 use upkeep_core::schedule::{Schedule, Verdict};
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
@@ -88,12 +90,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         match doc.resource {
             Resource::VersionPolicy { object, policy } => policy_objects.push((object, policy)),
             Resource::ChartSource { object, settings } => {
-                let ns = object
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
-                let name = object.metadata.name.clone().unwrap_or_default();
+                let (ns, name) = namespaced_name(&object.metadata);
                 chart_sources.insert((ns, name), (object, settings, doc.file));
             }
             Resource::MaintenanceSchedule { object, schedule } => {
@@ -115,11 +112,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 };
                 schedules.push(NamedSchedule {
                     name: object.metadata.name.clone().unwrap_or_default(),
-                    namespace: object
-                        .metadata
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| "default".into()),
+                    namespace: namespaced_name(&object.metadata).0,
                     schedule: *schedule,
                     selector,
                 });
@@ -133,12 +126,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     let listed = scan_sources(&chart_sources)?;
     for (object, policy) in policy_objects {
-        let ns = object
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let name = object.metadata.name.clone().unwrap_or_default();
+        let (ns, name) = namespaced_name(&object.metadata);
         let source_ns = object
             .spec
             .source_ref
@@ -196,11 +184,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     outln!("Apps: marked versions in the GitOps repository");
     let mut t = Table::new(&["FIELD", "POLICY", "CURRENT → TARGET", "KIND", "WHEN"]);
     for a in &automations {
-        let ns = a
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
+        let (ns, _) = namespaced_name(&a.metadata);
         let schedule = a.spec.schedule_ref.as_ref().and_then(|r| {
             schedules
                 .iter()
@@ -258,12 +242,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     // Clusters.
     for p in &cluster_policies {
-        let ns = p
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let pname = p.metadata.name.clone().unwrap_or_default();
+        let (ns, pname) = namespaced_name(&p.metadata);
         let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
         let target = decision.and_then(|d| d.selected.clone());
         outln!(

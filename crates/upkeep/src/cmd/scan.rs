@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use miette::IntoDiagnostic;
 use serde::Serialize;
-use upkeep_api::{Resource, load_path};
+use upkeep_api::{Resource, load_path, namespaced_name};
 use upkeep_core::version::Policy;
 use upkeep_registry::{RegistryError, Source, TagList, redact_location, scan_all, tag_infos};
 
@@ -93,12 +93,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     for doc in loaded.documents {
         match doc.resource {
             Resource::ChartSource { object, settings } => {
-                let ns = object
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
-                let name = object.metadata.name.clone().unwrap_or_default();
+                let (ns, name) = namespaced_name(&object.metadata);
                 let source = crate::discover::source_for(
                     &client,
                     &object,
@@ -122,18 +117,14 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         }
     }
     for (object, policy) in policies {
-        let ns = object
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
+        let (ns, policy_name) = namespaced_name(&object.metadata);
         let source_ns = object
             .spec
             .source_ref
             .namespace
             .clone()
             .unwrap_or_else(|| ns.clone());
-        let name = format!("{ns}/{}", object.metadata.name.clone().unwrap_or_default());
+        let name = format!("{ns}/{policy_name}");
         if let Some(e) = entries.get_mut(&(source_ns, object.spec.source_ref.name.clone())) {
             e.policies.push((name, *policy));
         } else {
