@@ -9,6 +9,7 @@
 
 mod cmd;
 mod discover;
+mod fleet;
 mod out;
 mod render;
 mod timearg;
@@ -37,6 +38,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// List the tags of every ChartSource under a directory and what each policy allows.
     Scan(cmd::scan::Args),
+    /// Show every marked version field in a GitOps repository, what it would become and when, and the diff.
+    Plan(cmd::plan::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Windows(a) => cmd::windows::run(&a),
         Command::Validate(a) => Ok(cmd::validate::run(&a)),
         Command::Scan(a) => cmd::scan::run(&a),
+        Command::Plan(a) => cmd::plan::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

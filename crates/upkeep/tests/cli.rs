@@ -265,3 +265,139 @@ fn quickstart_runs_offline_and_explains_each_decision() {
         assert!(s.contains(want), "quickstart output lacks {want:?}:\n{s}");
     }
 }
+
+#[test]
+fn plan_lists_each_field_with_its_action_and_reason() {
+    let out = upkeep(
+        &[
+            "plan",
+            "--repo",
+            "../../examples/quickstart/fleet",
+            "--at",
+            "2026-11-21T10:00:00Z",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fields = plan["fields"].as_array().unwrap();
+    let by_file = |f: &str| {
+        fields
+            .iter()
+            .find(|x| x["file"] == f)
+            .unwrap_or_else(|| panic!("{f} in {plan}"))
+    };
+    // (file, action, target, reason fragment, why)
+    let cases = [
+        (
+            "apps/dev/podinfo.yaml",
+            "write",
+            "6.7.0-rc.2",
+            "allowed at any time",
+            "dev schedule is alwaysAllowed",
+        ),
+        (
+            "apps/dev/cert-manager.yaml",
+            "write",
+            "v1.15.4",
+            "dev-anytime",
+            "patch in dev",
+        ),
+        (
+            "apps/prod/ingress-nginx.yaml",
+            "held",
+            "4.11.3",
+            "outside every maintenance window",
+            "prod window closed on Saturday",
+        ),
+        (
+            "apps/prod/ingress-nginx.yaml",
+            "held",
+            "4.11.3",
+            "4.12.0 too young until",
+            "the newer release is held by minimumReleaseAge",
+        ),
+    ];
+    for (file, action, target, reason, why) in cases {
+        let f = by_file(file);
+        assert_eq!(f["action"], action, "{why}: {f}");
+        assert_eq!(f["target"], target, "{why}: {f}");
+        assert!(f["reason"].as_str().unwrap().contains(reason), "{why}: {f}");
+    }
+    let diff = plan["diff"].as_str().unwrap();
+    assert!(diff.contains("-    targetRevision: '6.5.4' # {\"$upkeep\": \"flux-system:podinfo\"}\n+    targetRevision: '6.7.0-rc.2' # {\"$upkeep\": \"flux-system:podinfo\"}"), "{diff}");
+    assert!(
+        !diff.contains("ingress-nginx"),
+        "held changes are not in the diff: {diff}"
+    );
+
+    // Inside Tuesday's window, with 4.12.0 old enough by then, production moves too.
+    let out = upkeep(
+        &[
+            "plan",
+            "--repo",
+            "../../examples/quickstart/fleet",
+            "--at",
+            "2026-11-24T22:30:00+01:00",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = plan["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["file"] == "apps/prod/ingress-nginx.yaml")
+        .unwrap();
+    assert_eq!(
+        (
+            f["action"].as_str(),
+            f["target"].as_str(),
+            f["kind"].as_str()
+        ),
+        (Some("write"), Some("4.12.0"), Some("minor")),
+        "{f}"
+    );
+}
+
+#[test]
+fn plan_reports_unusable_markers_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("upkeep-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("app.yaml"),
+        "spec:\n  version: 1.0.0 # {\"$upkeep\": \"${NS}:app\"}\n  other: 2.0.0 # {\"$upkeep\": \"default:missing\"}\n",
+    )
+    .unwrap();
+    let out = upkeep(
+        &["plan", "--repo", dir.to_str().unwrap(), "--output", "json"],
+        None,
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fields = plan["fields"].as_array().unwrap();
+    assert!(
+        fields.iter().any(|f| f["line"] == 2
+            && f["action"] == "error"
+            && f["reason"].as_str().unwrap().contains("unresolved")),
+        "{plan}"
+    );
+    assert!(
+        fields.iter().any(|f| f["line"] == 3
+            && f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no VersionPolicy default/missing")),
+        "{plan}"
+    );
+    assert!(
+        text(&out.stderr).contains("no AppUpgradeAutomation"),
+        "{}",
+        text(&out.stderr)
+    );
+}

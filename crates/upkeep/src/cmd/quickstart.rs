@@ -7,22 +7,20 @@
 //! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, matchers.
 
 use crate::out::{out, outln};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use miette::{IntoDiagnostic, WrapErr, miette};
-use upkeep_api::{
-    ChartSource, ClusterObject, Resource, SourceSettings, load_path, namespaced_name,
-};
+use upkeep_api::{ClusterObject, namespaced_name};
 use upkeep_core::manifest::find_markers;
-use upkeep_core::schedule::{Schedule, Verdict};
-use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
-use upkeep_core::version::{Policy, UpgradeKind, Version};
-use upkeep_registry::{Credentials, TagList, scan_all, tag_infos};
+use upkeep_core::schedule::Verdict;
+use upkeep_core::selector::{ClusterLabels, Matcher, Matchers};
+use upkeep_core::version::{UpgradeKind, Version};
+use upkeep_registry::Credentials;
 
 use crate::Outcome;
 use crate::cmd::windows::closed_reason;
+use crate::fleet::{Fleet, NamedSchedule};
 use crate::render::{Table, local, relative};
 
 #[derive(Debug, clap::Args)]
@@ -35,30 +33,8 @@ pub(crate) struct Args {
     dir: Option<PathBuf>,
 }
 
-/// ChartSources by (namespace, name), with the manifest file each came from.
-type ChartSources = BTreeMap<(String, String), (Box<ChartSource>, Box<SourceSettings>, PathBuf)>;
-
 const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
 const FREEZE_REASON: &str = "upkeep.dev/freeze-reason";
-
-/// A policy's decision over its tag list.
-#[derive(Debug)]
-struct Decision {
-    range: String,
-    selected: Option<String>,
-    considered: usize,
-    ignored: usize,
-    /// A newer version held back by `minimumReleaseAge`, and until when.
-    held: Option<(String, Timestamp)>,
-}
-
-#[derive(Debug)]
-struct NamedSchedule {
-    name: String,
-    namespace: String,
-    schedule: Schedule,
-    selector: Option<LabelSelector>,
-}
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     let dir = example_dir(args.dir.as_deref())?;
@@ -73,79 +49,17 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         None => Timestamp::now(),
     };
     let fleet_dir = dir.join("fleet");
-    let loaded = load_path(&fleet_dir);
-    if !loaded.diagnostics.is_empty() {
-        crate::cmd::validate::print_diagnostics(&loaded.diagnostics);
-        return Ok(Outcome::Invalid);
-    }
-
-    let mut policies = BTreeMap::new();
-    let mut policy_objects = Vec::new();
-    let mut chart_sources = ChartSources::new();
-    let mut schedules = Vec::new();
-    let mut automations = Vec::new();
-    let mut cluster_policies = Vec::new();
-    let mut clusters = Vec::new();
-    for doc in loaded.documents {
-        match doc.resource {
-            Resource::VersionPolicy { object, policy } => policy_objects.push((object, policy)),
-            Resource::ChartSource { object, settings } => {
-                let (ns, name) = namespaced_name(&object.metadata);
-                chart_sources.insert((ns, name), (object, settings, doc.file));
-            }
-            Resource::MaintenanceSchedule { object, schedule } => {
-                let selector = match &object.spec.cluster_selector {
-                    None => None,
-                    Some(sel) => Some(
-                        LabelSelector::new(
-                            sel.match_labels.clone().unwrap_or_default(),
-                            sel.match_expressions.iter().flatten().map(|e| {
-                                (
-                                    e.key.clone(),
-                                    e.operator.clone(),
-                                    e.values.clone().unwrap_or_default(),
-                                )
-                            }),
-                        )
-                        .map_err(|e| miette!("schedule clusterSelector: {e}"))?,
-                    ),
-                };
-                schedules.push(NamedSchedule {
-                    name: object.metadata.name.clone().unwrap_or_default(),
-                    namespace: namespaced_name(&object.metadata).0,
-                    schedule: *schedule,
-                    selector,
-                });
-            }
-            Resource::AppUpgradeAutomation(a) => automations.push(a),
-            Resource::ClusterUpgradePolicy(p) => cluster_policies.push(p),
-            Resource::Cluster(c) => clusters.push(c),
-            _ => {}
-        }
-    }
-
-    let listed = scan_sources(&chart_sources)?;
-    for (object, policy) in policy_objects {
-        let (ns, name) = namespaced_name(&object.metadata);
-        let source_ns = object
-            .spec
-            .source_ref
-            .namespace
-            .clone()
-            .unwrap_or_else(|| ns.clone());
-        let Some(list) = listed.get(&(source_ns, object.spec.source_ref.name.clone())) else {
-            return Err(miette!(
-                "VersionPolicy {ns}/{name}: its ChartSource is not in the example"
-            ));
-        };
-        let range = object
-            .spec
-            .policy
-            .semver
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-        policies.insert((ns, name), decide(&policy, list, now, range));
-    }
+    let fleet = match Fleet::load(&fleet_dir, now, &Credentials::Anonymous)? {
+        Ok(f) => f,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Fleet {
+        policies,
+        schedules,
+        automations,
+        cluster_policies,
+        clusters,
+    } = &fleet;
 
     outln!(
         "upkeep quickstart: the example fleet in {}, at {}",
@@ -165,7 +79,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         "IGNORED",
         "HELD BACK",
     ]);
-    for ((ns, name), d) in &policies {
+    for ((ns, name), d) in policies {
         t.row(vec![
             format!("{ns}/{name}"),
             d.range.clone(),
@@ -183,7 +97,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     // Apps.
     outln!("Apps: marked versions in the GitOps repository");
     let mut t = Table::new(&["FIELD", "POLICY", "CURRENT → TARGET", "KIND", "WHEN"]);
-    for a in &automations {
+    for a in automations {
         let (ns, _) = namespaced_name(&a.metadata);
         let schedule = a.spec.schedule_ref.as_ref().and_then(|r| {
             schedules
@@ -191,7 +105,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 .find(|s| s.name == r.name && s.namespace == ns)
         });
         let root = fleet_dir.join(a.spec.path.as_deref().unwrap_or("."));
-        for file in yaml_files(&root)? {
+        for file in crate::fleet::yaml_files(&root)? {
             let text = std::fs::read_to_string(&file)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("reading {}", file.display()))?;
@@ -241,7 +155,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     outln!();
 
     // Clusters.
-    for p in &cluster_policies {
+    for p in cluster_policies {
         let (ns, pname) = namespaced_name(&p.metadata);
         let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
         let target = decision.and_then(|d| d.selected.clone());
@@ -500,52 +414,6 @@ fn plan_row(
     vec![what, policy, step, kind_s, when]
 }
 
-/// Lists every ChartSource of the example (bundled OCI layouts: no network) at once.
-fn scan_sources(
-    chart_sources: &ChartSources,
-) -> miette::Result<BTreeMap<(String, String), (String, TagList)>> {
-    let client = crate::discover::client();
-    let mut keys = Vec::new();
-    let mut sources = Vec::new();
-    for (key, (object, settings, file)) in chart_sources {
-        let source =
-            crate::discover::source_for(&client, object, settings, file, &Credentials::Anonymous)
-                .map_err(|e| miette!("ChartSource {}/{}: {e}", key.0, key.1))?;
-        keys.push(key.clone());
-        sources.push(source);
-    }
-    let rt = crate::discover::runtime().into_diagnostic()?;
-    let results = rt.block_on(scan_all(&sources, 8, |_| {}));
-    let mut out = BTreeMap::new();
-    for (key, r) in keys.into_iter().zip(results) {
-        let list = r
-            .result
-            .map_err(|e| miette!("scanning ChartSource {}/{}: {e}", key.0, key.1))?;
-        out.insert(key, (r.key, list));
-    }
-    Ok(out)
-}
-
-/// Selects with the policy over a scan (first seen = the chart's `created` time), noting a
-/// newer version held back by `minimumReleaseAge`.
-fn decide(
-    policy: &Policy,
-    (key, list): &(String, TagList),
-    now: Timestamp,
-    range: String,
-) -> Decision {
-    let seen = crate::discover::seen(key, list, now);
-    let infos = tag_infos(&seen);
-    let selection = policy.select(&infos, now);
-    Decision {
-        range,
-        selected: selection.selected.map(str::to_owned),
-        considered: selection.considered,
-        ignored: selection.ignored,
-        held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
-    }
-}
-
 fn matchers(list: &[upkeep_api::cluster_upgrade::ClusterMatcher]) -> miette::Result<Matchers> {
     list.iter()
         .map(|m| {
@@ -554,26 +422,6 @@ fn matchers(list: &[upkeep_api::cluster_upgrade::ClusterMatcher]) -> miette::Res
         })
         .collect::<miette::Result<Vec<_>>>()
         .map(Matchers)
-}
-
-fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("reading {}", dir.display()))?;
-        for e in entries {
-            let p = e.into_diagnostic()?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn example_dir(given: Option<&Path>) -> miette::Result<PathBuf> {

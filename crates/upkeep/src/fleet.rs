@@ -1,0 +1,237 @@
+//! A fleet as the standalone commands see it: the manifests under a directory, with every
+//! ChartSource scanned once and every VersionPolicy decided, at a given `now`.
+//!
+//! `quickstart` and `plan` read the same things the same way; this is where they do it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use miette::{IntoDiagnostic, WrapErr, miette};
+use upkeep_api::{
+    AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgradePolicy, Resource,
+    SourceSettings, load_path, namespaced_name,
+};
+use upkeep_core::schedule::Schedule;
+use upkeep_core::selector::LabelSelector;
+use upkeep_core::version::Policy;
+use upkeep_registry::{Credentials, TagList, scan_all, tag_infos};
+
+use crate::Outcome;
+
+/// A policy's decision over its source's tags.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    pub(crate) range: String,
+    pub(crate) selected: Option<String>,
+    pub(crate) considered: usize,
+    pub(crate) ignored: usize,
+    /// A newer version held back by `minimumReleaseAge`, and until when.
+    pub(crate) held: Option<(String, Timestamp)>,
+    /// The policy pins a version.
+    pub(crate) pinned: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct NamedSchedule {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) schedule: Schedule,
+    pub(crate) selector: Option<LabelSelector>,
+}
+
+/// ChartSources by (namespace, name), with the manifest file each came from.
+type ChartSources = BTreeMap<(String, String), (Box<ChartSource>, Box<SourceSettings>, PathBuf)>;
+
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    /// Decisions by the policy's (namespace, name).
+    pub(crate) policies: BTreeMap<(String, String), Decision>,
+    pub(crate) schedules: Vec<NamedSchedule>,
+    pub(crate) automations: Vec<AppUpgradeAutomation>,
+    pub(crate) cluster_policies: Vec<ClusterUpgradePolicy>,
+    pub(crate) clusters: Vec<ClusterObject>,
+}
+
+impl Fleet {
+    /// Loads `dir`, scans its sources and decides its policies. Invalid manifests are printed
+    /// and give `Err(Outcome::Invalid)`.
+    pub(crate) fn load(
+        dir: &Path,
+        now: Timestamp,
+        credentials: &Credentials,
+    ) -> miette::Result<Result<Fleet, Outcome>> {
+        if !dir.exists() {
+            crate::render::error_with_hint(
+                &format!("{}: no such file or directory", dir.display()),
+                None,
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+        let loaded = load_path(dir);
+        if !loaded.diagnostics.is_empty() {
+            crate::cmd::validate::print_diagnostics(&loaded.diagnostics);
+            return Ok(Err(Outcome::Invalid));
+        }
+        let mut policy_objects = Vec::new();
+        let mut chart_sources = ChartSources::new();
+        let mut fleet = Fleet {
+            policies: BTreeMap::new(),
+            schedules: Vec::new(),
+            automations: Vec::new(),
+            cluster_policies: Vec::new(),
+            clusters: Vec::new(),
+        };
+        for doc in loaded.documents {
+            match doc.resource {
+                Resource::VersionPolicy { object, policy } => policy_objects.push((object, policy)),
+                Resource::ChartSource { object, settings } => {
+                    chart_sources.insert(
+                        namespaced_name(&object.metadata),
+                        (object, settings, doc.file),
+                    );
+                }
+                Resource::MaintenanceSchedule { object, schedule } => {
+                    let selector = object
+                        .spec
+                        .cluster_selector
+                        .as_ref()
+                        .map(|sel| {
+                            LabelSelector::new(
+                                sel.match_labels.clone().unwrap_or_default(),
+                                sel.match_expressions.iter().flatten().map(|e| {
+                                    (
+                                        e.key.clone(),
+                                        e.operator.clone(),
+                                        e.values.clone().unwrap_or_default(),
+                                    )
+                                }),
+                            )
+                        })
+                        .transpose()
+                        .map_err(|e| miette!("schedule clusterSelector: {e}"))?;
+                    let (namespace, name) = namespaced_name(&object.metadata);
+                    fleet.schedules.push(NamedSchedule {
+                        name,
+                        namespace,
+                        schedule: *schedule,
+                        selector,
+                    });
+                }
+                Resource::AppUpgradeAutomation(a) => fleet.automations.push(*a),
+                Resource::ClusterUpgradePolicy(p) => fleet.cluster_policies.push(*p),
+                Resource::Cluster(c) => fleet.clusters.push(c),
+                _ => {}
+            }
+        }
+
+        let listed = scan_sources(&chart_sources, credentials)?;
+        for (object, policy) in policy_objects {
+            let (ns, name) = namespaced_name(&object.metadata);
+            let source_ns = object
+                .spec
+                .source_ref
+                .namespace
+                .clone()
+                .unwrap_or_else(|| ns.clone());
+            let Some(list) = listed.get(&(source_ns, object.spec.source_ref.name.clone())) else {
+                return Err(miette!(
+                    help = "add the ChartSource to the directory, or fix spec.sourceRef",
+                    "VersionPolicy {ns}/{name}: its ChartSource {} is not in {}",
+                    object.spec.source_ref.name,
+                    dir.display()
+                ));
+            };
+            let range = object
+                .spec
+                .policy
+                .semver
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |s| s.range.clone());
+            fleet
+                .policies
+                .insert((ns, name), decide(&policy, list, now, range));
+        }
+        Ok(Ok(fleet))
+    }
+
+    /// The schedule named `name` in `namespace`.
+    pub(crate) fn schedule(&self, namespace: &str, name: &str) -> Option<&NamedSchedule> {
+        self.schedules
+            .iter()
+            .find(|s| s.name == name && s.namespace == namespace)
+    }
+}
+
+/// Lists every ChartSource at once (bounded concurrency, per-host connection limits).
+fn scan_sources(
+    chart_sources: &ChartSources,
+    credentials: &Credentials,
+) -> miette::Result<BTreeMap<(String, String), (String, TagList)>> {
+    let client = crate::discover::client();
+    let mut keys = Vec::new();
+    let mut sources = Vec::new();
+    for (key, (object, settings, file)) in chart_sources {
+        let source = crate::discover::source_for(&client, object, settings, file, credentials)
+            .map_err(|e| miette!("ChartSource {}/{}: {e}", key.0, key.1))?;
+        keys.push(key.clone());
+        sources.push(source);
+    }
+    let rt = crate::discover::runtime().into_diagnostic()?;
+    let results = rt.block_on(scan_all(&sources, 8, |_| {}));
+    let mut out = BTreeMap::new();
+    for (key, r) in keys.into_iter().zip(results) {
+        let list = r
+            .result
+            .map_err(|e| miette!("scanning ChartSource {}/{}: {e}", key.0, key.1))?;
+        out.insert(key, (r.key, list));
+    }
+    Ok(out)
+}
+
+/// Selects with the policy over a scan (first seen = the chart's `created` time when the source
+/// has one), noting a newer version held back by `minimumReleaseAge`.
+fn decide(
+    policy: &Policy,
+    (key, list): &(String, TagList),
+    now: Timestamp,
+    range: String,
+) -> Decision {
+    let seen = crate::discover::seen(key, list, now);
+    let infos = tag_infos(&seen);
+    let selection = policy.select(&infos, now);
+    Decision {
+        range,
+        selected: selection.selected.map(str::to_owned),
+        considered: selection.considered,
+        ignored: selection.ignored,
+        held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
+        pinned: policy.pin.is_some(),
+    }
+}
+
+/// Every `*.yaml`/`*.yml` file under `root`, sorted; hidden directories skipped.
+pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading {}", dir.display()))?;
+        for e in entries {
+            let p = e.into_diagnostic()?.path();
+            let hidden = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if p.is_dir() {
+                if !hidden {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
