@@ -401,3 +401,44 @@ fn plan_reports_unusable_markers_and_exits_1() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn versions_reads_an_oci_layout_directory() {
+    let out = upkeep(
+        &[
+            "versions",
+            "oci-layout:../../examples/quickstart/charts/ingress-nginx",
+            "--range",
+            ">=4.10 <5",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["selected"], "4.12.0",
+        "no minimumReleaseAge here: the newest in range"
+    );
+    let tags: Vec<&str> = json["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags.first(), Some(&"5.0.0-alpha.1"), "newest first");
+    assert!(
+        !tags.contains(&"4.12.0.sig"),
+        "signature tags are excluded by default"
+    );
+    assert_eq!(tags.len(), 14, "15 tags in the layout, one excluded");
+
+    let out = upkeep(&["versions", "oci-layout:no/such/dir"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no/such/dir"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -271,3 +271,78 @@ spec:
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_gets_credentials_from_a_docker_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let reg = registry_with_podinfo(RegistryKind::Htpasswd).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (user, password) = reg.credentials().unwrap();
+    // A real helper executable, as `docker login` with a credential store leaves behind: it
+    // reads the server on stdin and prints {"Username", "Secret"}; it logs what it was asked.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-upkeeptest");
+    let log = dir.path().join("helper.log");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\necho \"$server\" >> {log}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' \"$server\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let url = format!("oci://{}/charts/podinfo", reg.host());
+
+    // (config, why)
+    let cases = [
+        (
+            serde_json::json!({"credHelpers": {reg.host(): "upkeeptest"}}),
+            "credHelpers for this registry",
+        ),
+        (
+            serde_json::json!({"credsStore": "upkeeptest"}),
+            "credsStore for every registry",
+        ),
+    ];
+    for (config, why) in cases {
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args([
+                "versions",
+                &url,
+                "--insecure",
+                "--docker-config",
+                file.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{why}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("\"selected\":\"v6.6.1\""),
+            "{why}"
+        );
+        assert!(
+            !text(&out.stderr).contains(&password),
+            "{why}: the secret never shows"
+        );
+        let asked = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            asked.contains(reg.host()),
+            "{why}: the helper was asked for the registry: {asked}"
+        );
+        std::fs::remove_file(&log).ok();
+    }
+}
