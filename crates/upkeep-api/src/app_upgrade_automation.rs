@@ -35,7 +35,8 @@ pub struct AppUpgradeAutomationSpec {
     /// Directory in the repository to scan for markers, relative (default: the root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Which `VersionPolicy` objects apply; default: all in the namespace.
+    /// Which `VersionPolicy` objects (by their labels) may be written by this automation;
+    /// default: every policy the markers name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_selector: Option<LabelSelector>,
     pub commit: CommitSpec,

@@ -30,6 +30,8 @@ pub(crate) struct Decision {
     pub(crate) held: Option<(String, Timestamp)>,
     /// The policy pins a version.
     pub(crate) pinned: bool,
+    /// The VersionPolicy's labels (for an automation's `policySelector`).
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -96,18 +98,7 @@ impl Fleet {
                         .spec
                         .cluster_selector
                         .as_ref()
-                        .map(|sel| {
-                            LabelSelector::new(
-                                sel.match_labels.clone().unwrap_or_default(),
-                                sel.match_expressions.iter().flatten().map(|e| {
-                                    (
-                                        e.key.clone(),
-                                        e.operator.clone(),
-                                        e.values.clone().unwrap_or_default(),
-                                    )
-                                }),
-                            )
-                        })
+                        .map(label_selector)
                         .transpose()
                         .map_err(|e| miette!("schedule clusterSelector: {e}"))?;
                     let (namespace, name) = namespaced_name(&object.metadata);
@@ -148,9 +139,9 @@ impl Fleet {
                 .semver
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-            fleet
-                .policies
-                .insert((ns, name), decide(&policy, list, now, range));
+            let mut decision = decide(&policy, list, now, range);
+            decision.labels = object.metadata.labels.clone().unwrap_or_default();
+            fleet.policies.insert((ns, name), decision);
         }
         Ok(Ok(fleet))
     }
@@ -207,7 +198,24 @@ fn decide(
         ignored: selection.ignored,
         held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
         pinned: policy.pin.is_some(),
+        labels: BTreeMap::new(),
     }
+}
+
+/// A Kubernetes label selector as the core evaluates it.
+pub(crate) fn label_selector(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Result<LabelSelector, upkeep_core::selector::SelectorError> {
+    LabelSelector::new(
+        sel.match_labels.clone().unwrap_or_default(),
+        sel.match_expressions.iter().flatten().map(|e| {
+            (
+                e.key.clone(),
+                e.operator.clone(),
+                e.values.clone().unwrap_or_default(),
+            )
+        }),
+    )
 }
 
 /// Every `*.yaml`/`*.yml` file under `root`, sorted; hidden directories skipped.

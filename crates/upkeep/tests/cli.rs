@@ -442,3 +442,87 @@ fn versions_reads_an_oci_layout_directory() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn plan_holds_fields_whose_policy_the_policy_selector_leaves_out() {
+    let charts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/charts");
+    let charts = charts.canonicalize().unwrap();
+    let dir = std::env::temp_dir().join(format!("upkeep-plan-selector-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("apps")).unwrap();
+    std::fs::write(
+        dir.join("upkeep.yaml"),
+        format!(
+            r#"apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {{name: podinfo, namespace: apps}}
+spec: {{url: "oci-layout:{podinfo}"}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {{name: certs, namespace: apps}}
+spec: {{url: "oci-layout:{certs}"}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {{name: podinfo, namespace: apps, labels: {{tier: stable}}}}
+spec: {{sourceRef: {{name: podinfo}}, policy: {{semver: {{range: "^6"}}}}}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {{name: certs, namespace: apps, labels: {{tier: edge}}}}
+spec: {{sourceRef: {{name: certs}}, policy: {{semver: {{range: "*"}}}}}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: AppUpgradeAutomation
+metadata: {{name: stable-only, namespace: apps}}
+spec:
+  git: {{url: "file:///srv/git/fleet"}}
+  path: ./apps
+  commit: {{author: {{name: upkeep, email: upkeep@example.com}}}}
+  policySelector: {{matchLabels: {{tier: stable}}}}
+"#,
+            podinfo = charts.join("podinfo").display(),
+            certs = charts.join("cert-manager").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("apps/values.yaml"),
+        "podinfo: 6.5.3 # {\"$upkeep\": \"apps:podinfo\"}\ncerts: v1.14.4 # {\"$upkeep\": \"apps:certs\"}\n",
+    )
+    .unwrap();
+    let out = upkeep(
+        &["plan", "--repo", dir.to_str().unwrap(), "--output", "json"],
+        None,
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = |line: i64| {
+        plan["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["line"] == line)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        f(1)["action"],
+        "write",
+        "the selected policy is written (no schedule): {plan}"
+    );
+    assert_eq!(f(1)["target"], "6.6.1");
+    assert_eq!(f(2)["action"], "held", "{plan}");
+    assert!(
+        f(2)["reason"].as_str().unwrap().contains("policySelector"),
+        "{plan}"
+    );
+    let diff = plan["diff"].as_str().unwrap();
+    assert!(diff.contains("+podinfo: 6.6.1 #"), "{diff}");
+    assert!(
+        !diff.contains("-certs:") && !diff.contains("+certs:"),
+        "held fields are not changed: {diff}"
+    );
+}

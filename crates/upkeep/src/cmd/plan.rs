@@ -13,6 +13,7 @@ use serde::Serialize;
 use upkeep_api::{AppUpgradeAutomation, namespaced_name};
 use upkeep_core::manifest::{Update, apply, find_markers};
 use upkeep_core::schedule::Verdict;
+use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::{UpgradeKind, Version};
 
 use super::Output;
@@ -121,6 +122,19 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             .unwrap_or(&file)
             .display()
             .to_string();
+        let selector = match automation.and_then(|a| a.spec.policy_selector.as_ref()) {
+            None => None,
+            Some(sel) => match crate::fleet::label_selector(sel) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    crate::render::error_with_hint(
+                        &format!("{rel}: its AppUpgradeAutomation's policySelector: {e}"),
+                        e.hint(),
+                    );
+                    return Ok(Outcome::Invalid);
+                }
+            },
+        };
         let schedule = automation.and_then(|a| {
             let (ns, _) = namespaced_name(&a.metadata);
             a.spec
@@ -148,7 +162,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         }
         let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
         for m in markers {
-            let field = plan_field(&fleet, &rel, &m, schedule.as_ref(), now);
+            let field = plan_field(&fleet, &rel, &m, schedule.as_ref(), selector.as_ref(), now);
             if field.action == Action::Write
                 && let Some(t) = &field.target
             {
@@ -302,6 +316,7 @@ fn plan_field(
     file: &str,
     m: &upkeep_core::manifest::Marker,
     schedule: Option<&(String, Option<&NamedSchedule>)>,
+    selector: Option<&LabelSelector>,
     now: Timestamp,
 ) -> Field {
     let current = m.current_version().to_owned();
@@ -324,6 +339,11 @@ fn plan_field(
         );
         return field;
     };
+    if selector.is_some_and(|s| !s.matches(&d.labels)) {
+        field.action = Action::Held;
+        field.reason = "the automation's policySelector does not select this policy".into();
+        return field;
+    }
     let Some(target) = d.selected.clone() else {
         field.action = Action::Held;
         field.reason = "the policy allows no version".into();

@@ -251,6 +251,10 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         "Try: upkeep windows {} --name prod-eu",
         fleet_dir.join("upkeep/schedules.yaml").display()
     );
+    outln!(
+        "     upkeep plan --repo {}   (the diff upkeep would write now)",
+        fleet_dir.display()
+    );
     Ok(Outcome::Success)
 }
 
