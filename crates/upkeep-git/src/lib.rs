@@ -1,0 +1,28 @@
+//! Git for upkeep: clone or open a GitOps repository, fetch, reset to the remote branch, write
+//! files inside the work tree, commit only what changed, and push without ever forcing.
+//!
+//! Why it is shaped this way:
+//! - One TLS stack. git2 is built from vendored libgit2 WITHOUT its `https`/`ssh` features
+//!   (which would bring OpenSSL and libssh2 next to rustls). `http://` and `https://` remotes go
+//!   through upkeep's own smart-HTTP subtransport ([`transport`]) backed by reqwest on rustls;
+//!   `file://` and local paths use libgit2's built-in local transport.
+//! - Credentials are per operation ([`Auth`]), handed to the transport through a thread-local
+//!   session that lives exactly as long as the libgit2 call; they never appear in URLs, logs,
+//!   errors or `Debug` output.
+//! - A push that the server (or libgit2's own fast-forward check) turns down is not an error
+//!   but [`PushOutcome::Rejected`], because the caller's answer is a plan — fetch, reset,
+//!   re-apply, push again — not a failure report. libgit2 reports a server-side rejection only
+//!   through the `push_update_reference` callback, so that callback is always installed.
+//! - All operations are blocking; call them from a plain thread (or `spawn_blocking`), never
+//!   from inside an async task: the HTTP transport drives its own small Tokio runtime.
+
+mod auth;
+mod error;
+mod paths;
+mod repo;
+pub mod transport;
+
+pub use auth::Auth;
+pub use error::GitError;
+pub use git2::Oid;
+pub use repo::{PushOutcome, Repo};
