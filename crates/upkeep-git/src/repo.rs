@@ -33,7 +33,7 @@ pub enum PushOutcome {
 
 /// A work-tree clone with `origin` as its remote.
 pub struct Repo {
-    repo: Repository,
+    inner: Repository,
     workdir: PathBuf,
     url: String,
 }
@@ -152,7 +152,7 @@ impl Repo {
             source,
         })?;
         Ok(Self {
-            repo,
+            inner: repo,
             workdir,
             url: url.to_owned(),
         })
@@ -167,7 +167,7 @@ impl Repo {
     pub fn fetch(&self, auth: &Auth) -> Result<(), GitError> {
         check_url(&self.url, auth)?;
         let mut remote = self
-            .repo
+            .inner
             .find_remote(REMOTE)
             .map_err(|e| GitError::git("finding remote origin", &e))?;
         with_session(
@@ -183,25 +183,25 @@ impl Repo {
         check_branch(branch)?;
         let remote_ref = format!("refs/remotes/{REMOTE}/{branch}");
         let oid = self
-            .repo
+            .inner
             .refname_to_id(&remote_ref)
             .map_err(|_| GitError::BranchNotFound {
                 branch: branch.to_owned(),
             })?;
         let local = format!("refs/heads/{branch}");
-        self.repo
+        self.inner
             .reference(&local, oid, true, "upkeep: reset to remote")
             .map_err(|e| GitError::git(format!("updating {local}"), &e))?;
-        self.repo
+        self.inner
             .set_head(&local)
             .map_err(|e| GitError::git(format!("checking out {local}"), &e))?;
         let object = self
-            .repo
+            .inner
             .find_object(oid, None)
             .map_err(|e| GitError::git(format!("reading {oid}"), &e))?;
         let mut checkout = git2::build::CheckoutBuilder::new();
         checkout.force().remove_untracked(true);
-        self.repo
+        self.inner
             .reset(&object, git2::ResetType::Hard, Some(&mut checkout))
             .map_err(|e| GitError::git(format!("resetting to {remote_ref}"), &e))
     }
@@ -233,7 +233,7 @@ impl Repo {
         author_email: &str,
         message: &str,
     ) -> Result<Option<git2::Oid>, GitError> {
-        let mut index = self.repo.index().map_err(wrap("reading the index"))?;
+        let mut index = self.inner.index().map_err(wrap("reading the index"))?;
         index
             .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
             .map_err(wrap("staging changes"))?;
@@ -242,7 +242,7 @@ impl Repo {
             .map_err(wrap("staging deletions"))?;
         index.write().map_err(wrap("writing the index"))?;
         let tree_id = index.write_tree().map_err(wrap("writing the tree"))?;
-        let parent = match self.repo.head() {
+        let parent = match self.inner.head() {
             Ok(head) => Some(head.peel_to_commit().map_err(wrap("reading HEAD"))?),
             Err(e) if e.code() == git2::ErrorCode::UnbornBranch => None,
             Err(e) => return Err(GitError::git("reading HEAD", &e)),
@@ -251,14 +251,14 @@ impl Repo {
             return Ok(None);
         }
         let tree = self
-            .repo
+            .inner
             .find_tree(tree_id)
             .map_err(wrap("reading the tree"))?;
         let signature = git2::Signature::now(author_name, author_email)
             .map_err(wrap("building the author signature"))?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let oid = self
-            .repo
+            .inner
             .commit(
                 Some("HEAD"),
                 &signature,
@@ -283,7 +283,7 @@ impl Repo {
         check_branch(remote_branch)?;
         let refspec = format!("refs/heads/{local_branch}:refs/heads/{remote_branch}");
         let mut remote = self
-            .repo
+            .inner
             .find_remote(REMOTE)
             .map_err(|e| GitError::git("finding remote origin", &e))?;
         let rejected: RefCell<Option<String>> = RefCell::new(None);

@@ -18,6 +18,7 @@
 mod background;
 mod chart;
 mod error;
+mod git_server;
 mod nginx;
 mod pki;
 mod process;
@@ -29,6 +30,7 @@ mod token;
 
 pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
 pub use error::TestEnvError;
+pub use git_server::{GitServer, create_bare_repo, git};
 pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};
 pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
 pub use static_files::StaticServer;
