@@ -97,8 +97,7 @@ fn wrap(what: &'static str) -> impl Fn(git2::Error) -> GitError {
     move |e| GitError::git(what, &e)
 }
 
-fn fetch_options(auth: &Auth) -> FetchOptions<'static> {
-    let _ = auth;
+fn fetch_options() -> FetchOptions<'static> {
     let mut options = FetchOptions::new();
     options.update_fetchhead(false);
     options
@@ -137,7 +136,7 @@ impl Repo {
                 || {
                     git2::build::RepoBuilder::new()
                         .branch(branch)
-                        .fetch_options(fetch_options(auth))
+                        .fetch_options(fetch_options())
                         .clone(url, dir)
                 },
                 |e| GitError::git(format!("cloning {url}"), e),
@@ -172,7 +171,7 @@ impl Repo {
             .map_err(|e| GitError::git("finding remote origin", &e))?;
         with_session(
             auth,
-            || remote.fetch::<&str>(&[], Some(&mut fetch_options(auth)), None),
+            || remote.fetch::<&str>(&[], Some(&mut fetch_options()), None),
             |e| GitError::git(format!("fetching {}", self.url), e),
         )
     }

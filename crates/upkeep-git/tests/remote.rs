@@ -117,6 +117,15 @@ fn refused_access_is_typed_and_never_shows_the_secret() {
             "plain http is refused unless allowed: the password would travel in clear",
         ),
         (
+            url.clone(),
+            Auth::basic(USER, PASSWORD)
+                .allow_insecure_http()
+                .with_ca_pem(b"not a certificate".to_vec()),
+            |e| matches!(e, GitError::InvalidCa { .. }),
+            PASSWORD,
+            "a CA option that holds no certificate is an error, not silently the system roots",
+        ),
+        (
             url.replace("http://", &format!("http://{USER}:{PASSWORD}@")),
             http_auth(),
             |e| matches!(e, GitError::InvalidUrl { .. }),
@@ -235,6 +244,13 @@ fn two_writers_race_the_second_is_rejected_then_retries() {
 
     // The retry loop upkeep runs: fetch, reset to the remote, re-apply, push.
     second.fetch(&http_auth()).expect("fetch");
+    let still = second
+        .push("main", "main", &http_auth())
+        .expect("push b after fetch");
+    assert!(
+        matches!(still, PushOutcome::Rejected { .. }),
+        "knowing a's commit does not make b a fast-forward; never forced: {still:?}"
+    );
     second.reset_to_remote("main").expect("reset");
     let b = change(&second, "# from b\n", "writer b, again");
     assert_eq!(
