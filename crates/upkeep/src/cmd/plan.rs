@@ -52,7 +52,7 @@ pub(crate) struct Args {
 /// What happens to one marked field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-enum Action {
+pub(crate) enum Action {
     Write,
     Held,
     UpToDate,
@@ -61,7 +61,7 @@ enum Action {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Field {
+pub(crate) struct Field {
     file: String,
     line: usize,
     key: Option<String>,
@@ -111,14 +111,46 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         );
     }
 
+    let (fields, diff) = match plan_repo(&args.repo, &fleet, now)? {
+        Ok(planned) => planned,
+        Err(outcome) => return Ok(outcome),
+    };
+
+    let problems = fields.iter().filter(|f| f.action == Action::Error).count();
+    match args.output {
+        Output::Json => {
+            let json = Json {
+                at: now.to_string(),
+                fields: &fields,
+                diff: if args.no_diff { String::new() } else { diff },
+            };
+            outln!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+        }
+        Output::Text => print_text(&fields, &diff, args, now),
+    }
+    Ok(if problems == 0 {
+        Outcome::Success
+    } else {
+        Outcome::No
+    })
+}
+
+/// Plans every marked field in the files under each automation's path (every file when there
+/// is no automation): the fields with their action and reason, and the diff of what would be
+/// written. A policySelector that does not compile gives `Err(Outcome::Invalid)`.
+pub(crate) fn plan_repo(
+    repo: &Path,
+    fleet: &Fleet,
+    now: Timestamp,
+) -> miette::Result<Result<(Vec<Field>, String), Outcome>> {
     let mut fields = Vec::new();
     let mut diff = String::new();
-    for (file, automation) in covered_files(&args.repo, &fleet.automations)? {
+    for (file, automation) in covered_files(repo, &fleet.automations)? {
         let text = std::fs::read_to_string(&file)
             .into_diagnostic()
             .wrap_err_with(|| format!("reading {}", file.display()))?;
         let rel = file
-            .strip_prefix(&args.repo)
+            .strip_prefix(repo)
             .unwrap_or(&file)
             .display()
             .to_string();
@@ -131,7 +163,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                         &format!("{rel}: its AppUpgradeAutomation's policySelector: {e}"),
                         e.hint(),
                     );
-                    return Ok(Outcome::Invalid);
+                    return Ok(Err(Outcome::Invalid));
                 }
             },
         };
@@ -162,7 +194,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         }
         let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
         for m in markers {
-            let field = plan_field(&fleet, &rel, &m, schedule.as_ref(), selector.as_ref(), now);
+            let field = plan_field(fleet, &rel, &m, schedule.as_ref(), selector.as_ref(), now);
             if field.action == Action::Write
                 && let Some(t) = &field.target
             {
@@ -200,33 +232,12 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             }),
         }
     }
-
-    let problems = fields.iter().filter(|f| f.action == Action::Error).count();
-    match args.output {
-        Output::Json => {
-            let json = Json {
-                at: now.to_string(),
-                fields: &fields,
-                diff: if args.no_diff { String::new() } else { diff },
-            };
-            outln!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
-        }
-        Output::Text => print_text(&fields, &diff, args, now),
-    }
-    Ok(if problems == 0 {
-        Outcome::Success
-    } else {
-        Outcome::No
-    })
+    Ok(Ok((fields, diff)))
 }
 
-fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
-    outln!(
-        "Plan at {} for {}",
-        local(now, &TimeZone::UTC),
-        args.repo.display()
-    );
-    outln!();
+/// The fields as a table, one row each: where, which policy, the step, its kind, the action
+/// and why.
+pub(crate) fn fields_table(fields: &[Field]) -> String {
     let mut t = Table::new(&[
         "FIELD",
         "POLICY",
@@ -255,7 +266,17 @@ fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
             f.reason.clone(),
         ]);
     }
-    out!("{}", t.render("  "));
+    t.render("  ")
+}
+
+fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
+    outln!(
+        "Plan at {} for {}",
+        local(now, &TimeZone::UTC),
+        args.repo.display()
+    );
+    outln!();
+    out!("{}", fields_table(fields));
     let writes = fields.iter().filter(|f| f.action == Action::Write).count();
     let held = fields.iter().filter(|f| f.action == Action::Held).count();
     outln!();

@@ -10,9 +10,8 @@ use crate::out::{out, outln};
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use miette::{IntoDiagnostic, WrapErr, miette};
+use miette::miette;
 use upkeep_api::{ClusterObject, namespaced_name};
-use upkeep_core::manifest::find_markers;
 use upkeep_core::schedule::Verdict;
 use upkeep_core::selector::{ClusterLabels, Matcher, Matchers};
 use upkeep_core::version::{UpgradeKind, Version};
@@ -56,7 +55,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     let Fleet {
         policies,
         schedules,
-        automations,
+        automations: _,
         cluster_policies,
         clusters,
     } = &fleet;
@@ -94,64 +93,13 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     out!("{}", t.render("  "));
     outln!();
 
-    // Apps.
-    outln!("Apps: marked versions in the GitOps repository");
-    let mut t = Table::new(&["FIELD", "POLICY", "CURRENT → TARGET", "KIND", "WHEN"]);
-    for a in automations {
-        let (ns, _) = namespaced_name(&a.metadata);
-        let schedule = a.spec.schedule_ref.as_ref().and_then(|r| {
-            schedules
-                .iter()
-                .find(|s| s.name == r.name && s.namespace == ns)
-        });
-        let root = fleet_dir.join(a.spec.path.as_deref().unwrap_or("."));
-        for file in crate::fleet::yaml_files(&root)? {
-            let text = std::fs::read_to_string(&file)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("reading {}", file.display()))?;
-            let (markers, errors) = find_markers(&text);
-            let rel = file
-                .strip_prefix(&fleet_dir)
-                .unwrap_or(&file)
-                .display()
-                .to_string();
-            for e in errors {
-                t.row(vec![
-                    format!("{rel}:{}", e.line()),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    format!("unusable marker: {e}"),
-                ]);
-            }
-            for m in markers {
-                let key = (m.namespace.clone(), m.policy.clone());
-                let field = format!("{rel}:{}", m.line);
-                let policy = format!("{}/{}", m.namespace, m.policy);
-                let Some(d) = policies.get(&key) else {
-                    t.row(vec![
-                        field,
-                        policy,
-                        "-".into(),
-                        "-".into(),
-                        "no such VersionPolicy".into(),
-                    ]);
-                    continue;
-                };
-                let current = m.current_version().to_owned();
-                t.row(plan_row(
-                    field,
-                    policy,
-                    &current,
-                    d.selected.as_deref(),
-                    schedule,
-                    None,
-                    now,
-                ));
-            }
-        }
-    }
-    out!("{}", t.render("  "));
+    // Apps: the same planning as `upkeep plan`.
+    outln!("Apps: marked versions in the GitOps repository (as `upkeep plan` sees them)");
+    let (fields, _diff) = match crate::cmd::plan::plan_repo(&fleet_dir, &fleet, now)? {
+        Ok(planned) => planned,
+        Err(outcome) => return Ok(outcome),
+    };
+    out!("{}", crate::cmd::plan::fields_table(&fields));
     outln!();
 
     // Clusters.
