@@ -35,6 +35,12 @@ pub enum GitError {
     InvalidBranch { branch: String },
     #[error("remote branch `origin/{branch}` not found")]
     BranchNotFound { branch: String },
+    #[error("push to `{branch}` still rejected after {attempts} attempt(s): {reason}")]
+    PushRetriesExhausted {
+        branch: String,
+        attempts: u32,
+        reason: String,
+    },
     #[error("{dir} is a clone of `{found}`, not of `{expected}`")]
     RemoteMismatch {
         dir: String,
@@ -64,6 +70,9 @@ impl GitError {
                 "write only relative paths inside the repository, without `..`, `.git` or symlinks leading out",
             ),
             Self::BranchNotFound { .. } => Some("check the branch name, or fetch first"),
+            Self::PushRetriesExhausted { .. } => Some(
+                "another writer keeps moving the branch, or a server hook refuses the push; the next run tries again",
+            ),
             Self::RemoteMismatch { .. } => {
                 Some("use another directory, or remove the existing clone")
             }

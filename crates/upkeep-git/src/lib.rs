@@ -18,11 +18,19 @@
 
 mod auth;
 mod error;
+mod message;
 mod paths;
 mod repo;
 pub mod transport;
+mod tree;
+mod writer;
 
 pub use auth::Auth;
 pub use error::GitError;
 pub use git2::Oid;
+pub use message::{
+    ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, MessageTemplate, TemplateError, pull_request_body,
+};
 pub use repo::{PushOutcome, Repo};
+pub use tree::{Author, Lease, TreeFile};
+pub use writer::{Branches, Prepared, Written, write_and_push};

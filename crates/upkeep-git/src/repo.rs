@@ -11,16 +11,15 @@
 //!   it too (reported only through `push_update_reference`); both become
 //!   [`PushOutcome::Rejected`].
 
-use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use git2::{FetchOptions, PushOptions, RemoteCallbacks, Repository};
+use git2::{FetchOptions, Repository};
 
 use crate::transport::with_session;
 use crate::{Auth, GitError, paths};
 
-const REMOTE: &str = "origin";
+pub(crate) const REMOTE: &str = "origin";
 
 /// How a push ended when the transport itself worked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +32,10 @@ pub enum PushOutcome {
 
 /// A work-tree clone with `origin` as its remote.
 pub struct Repo {
-    inner: Repository,
+    pub(crate) inner: Repository,
     workdir: PathBuf,
-    url: String,
+    /// `origin`'s URL; empty for a checkout without `origin` (see [`Repo::open`]).
+    pub(crate) url: String,
 }
 
 impl fmt::Debug for Repo {
@@ -49,7 +49,7 @@ impl fmt::Debug for Repo {
 
 /// Checks the remote URL: `file://`, `https://`, `http://` only when allowed, or a local path;
 /// never user info (credentials belong in [`Auth`]).
-fn check_url(url: &str, auth: &Auth) -> Result<(), GitError> {
+pub(crate) fn check_url(url: &str, auth: &Auth) -> Result<(), GitError> {
     let invalid = |reason: &str| GitError::InvalidUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),
@@ -83,7 +83,7 @@ fn check_url(url: &str, auth: &Auth) -> Result<(), GitError> {
     }
 }
 
-fn check_branch(branch: &str) -> Result<(), GitError> {
+pub(crate) fn check_branch(branch: &str) -> Result<(), GitError> {
     if git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
         Ok(())
     } else {
@@ -142,6 +142,14 @@ impl Repo {
                 |e| GitError::git(format!("cloning {url}"), e),
             )?
         };
+        Self::from_repository(repo, Some(url.to_owned()), dir)
+    }
+
+    pub(crate) fn from_repository(
+        repo: Repository,
+        url: Option<String>,
+        dir: &Path,
+    ) -> Result<Self, GitError> {
         let workdir = repo.workdir().ok_or_else(|| GitError::Git {
             what: format!("opening {}", dir.display()),
             message: "bare repository has no work tree".to_owned(),
@@ -153,7 +161,7 @@ impl Repo {
         Ok(Self {
             inner: repo,
             workdir,
-            url: url.to_owned(),
+            url: url.unwrap_or_default(),
         })
     }
 
@@ -164,6 +172,7 @@ impl Repo {
 
     /// Fetches every branch of `origin` into `refs/remotes/origin/*`.
     pub fn fetch(&self, auth: &Auth) -> Result<(), GitError> {
+        self.require_origin()?;
         check_url(&self.url, auth)?;
         let mut remote = self
             .inner
@@ -281,45 +290,6 @@ impl Repo {
         check_branch(local_branch)?;
         check_branch(remote_branch)?;
         let refspec = format!("refs/heads/{local_branch}:refs/heads/{remote_branch}");
-        let mut remote = self
-            .inner
-            .find_remote(REMOTE)
-            .map_err(|e| GitError::git("finding remote origin", &e))?;
-        let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let not_fast_forward = std::cell::Cell::new(false);
-        let result = {
-            let mut callbacks = RemoteCallbacks::new();
-            callbacks.push_update_reference(|reference, status| {
-                if let Some(status) = status {
-                    rejected
-                        .borrow_mut()
-                        .get_or_insert_with(|| format!("{reference}: {status}"));
-                }
-                Ok(())
-            });
-            let mut options = PushOptions::new();
-            options.remote_callbacks(callbacks);
-            with_session(
-                auth,
-                || remote.push(&[refspec.as_str()], Some(&mut options)),
-                |e| {
-                    if e.code() == git2::ErrorCode::NotFastForward {
-                        not_fast_forward.set(true);
-                    }
-                    GitError::git(format!("pushing to {}", self.url), e)
-                },
-            )
-        };
-        match result {
-            Ok(()) => Ok(match rejected.into_inner() {
-                Some(reason) => PushOutcome::Rejected { reason },
-                None => PushOutcome::Pushed,
-            }),
-            // libgit2's own check: the remote tip is not an ancestor of (or unknown to) ours.
-            Err(GitError::Git { message, .. }) if not_fast_forward.get() => {
-                Ok(PushOutcome::Rejected { reason: message })
-            }
-            Err(e) => Err(e),
-        }
+        self.push_refspec(&refspec, crate::Lease::FastForward, auth)
     }
 }
