@@ -19,10 +19,15 @@
 mod auth;
 mod error;
 mod paths;
+pub mod pr;
 mod repo;
 pub mod transport;
 
 pub use auth::Auth;
 pub use error::GitError;
 pub use git2::Oid;
+pub use pr::{
+    PrError, PrRequest, PrTarget, ProviderKind, PullRequest, Token, api_base_for,
+    ensure_pull_request,
+};
 pub use repo::{PushOutcome, Repo};
