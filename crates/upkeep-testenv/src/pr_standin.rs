@@ -142,7 +142,7 @@ impl PrStandIn {
                 let body = body
                     .collect()
                     .await
-                    .map(|b| b.to_bytes())
+                    .map(http_body_util::Collected::to_bytes)
                     .unwrap_or_default();
                 let mut state = lock(&state);
                 let response = state.answer(&parts, &body);
@@ -330,23 +330,23 @@ fn decode_segment(segment: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A JSON request body, if it is one.
-fn json_body(parts: &http::request::Parts, body: &[u8]) -> Result<Value, Answer> {
+/// A JSON request body, if it is one (the refusal is boxed: a response is large).
+fn json_body(parts: &http::request::Parts, body: &[u8]) -> Result<Value, Box<Answer>> {
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.starts_with("application/json") {
-        return Err(message(
+        return Err(Box::new(message(
             415,
             "the stand-in only takes application/json bodies",
-        ));
+        )));
     }
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
-        .ok_or_else(|| message(400, "Problems parsing JSON"))
+        .ok_or_else(|| Box::new(message(400, "Problems parsing JSON")))
 }
 
 fn string_field<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
@@ -512,7 +512,7 @@ impl State {
             ("POST", ["pulls"]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let (Some(title), Some(head), Some(base)) = (
                     string_field(&input, "title"),
@@ -536,7 +536,7 @@ impl State {
             ("PATCH", ["pulls", number]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let Some(pull) = find_pull(repo, number) else {
                     return message(404, "Not Found");
@@ -552,7 +552,7 @@ impl State {
             ("POST", ["issues", number, "labels"]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let Some(names) = input.get("labels").and_then(Value::as_array) else {
                     return message(422, "Validation Failed: labels must be an array");
@@ -639,7 +639,7 @@ impl State {
             ("POST", ["merge_requests"]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let (Some(title), Some(head), Some(base)) = (
                     string_field(&input, "title"),
@@ -668,7 +668,7 @@ impl State {
             ("PUT", ["merge_requests", iid]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let Some(pull) = find_pull(repo, iid) else {
                     return message(404, "404 Not found");
@@ -750,16 +750,19 @@ impl State {
                 "labels": label_json(labels, &p.labels),
             })
         };
-        let names_of = |labels: &[(u64, String)], ids: &[Value]| -> Result<Vec<String>, Answer> {
-            ids.iter()
-                .map(|id| {
-                    id.as_u64()
-                        .and_then(|id| labels.iter().find(|(l, _)| *l == id))
-                        .map(|(_, n)| n.clone())
-                        .ok_or_else(|| message(422, &format!("label {id} does not exist")))
-                })
-                .collect()
-        };
+        let names_of =
+            |labels: &[(u64, String)], ids: &[Value]| -> Result<Vec<String>, Box<Answer>> {
+                ids.iter()
+                    .map(|id| {
+                        id.as_u64()
+                            .and_then(|id| labels.iter().find(|(l, _)| *l == id))
+                            .map(|(_, n)| n.clone())
+                            .ok_or_else(|| {
+                                Box::new(message(422, &format!("label {id} does not exist")))
+                            })
+                    })
+                    .collect()
+            };
         match (method, tail) {
             ("GET", ["labels"]) => {
                 let list: Vec<Value> = repo
@@ -791,7 +794,7 @@ impl State {
             ("POST", ["pulls"]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let (Some(title), Some(head), Some(base)) = (
                     string_field(&input, "title"),
@@ -810,7 +813,7 @@ impl State {
                     .unwrap_or_default();
                 let labels = match names_of(&repo.labels, &ids) {
                     Ok(names) => names,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let text = string_field(&input, "body").unwrap_or("");
                 let number = repo.insert(head, base, title, text, labels);
@@ -824,12 +827,12 @@ impl State {
             ("PATCH", ["pulls", number]) => {
                 let input = match json_body(parts, body) {
                     Ok(v) => v,
-                    Err(answer) => return answer,
+                    Err(answer) => return *answer,
                 };
                 let labels = match input.get("labels").and_then(Value::as_array) {
                     Some(ids) => match names_of(&repo.labels, ids) {
                         Ok(names) => Some(names),
-                        Err(answer) => return answer,
+                        Err(answer) => return *answer,
                     },
                     None => None,
                 };

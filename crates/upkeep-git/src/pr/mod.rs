@@ -177,6 +177,15 @@ pub fn ensure_pull_request(target: &PrTarget, request: &PrRequest) -> Result<Pul
         labels,
         ..request.clone()
     };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Blocking on a runtime from inside another one would panic; say so instead.
+        return Err(PrError::Client {
+            what: "ensure_pull_request".to_owned(),
+            message:
+                "called from inside an async runtime; run it on a plain thread or in spawn_blocking"
+                    .to_owned(),
+        });
+    }
     let api = http::Api::new(target)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -318,7 +327,7 @@ pub fn api_base_for(kind: ProviderKind, git_url: &str) -> Result<(url::Url, Stri
                 return Err(invalid("a Gitea repository path is `owner/name`"));
             }
             let split = segments.len() - 2;
-            let prefix: String = segments[..split].iter().map(|s| format!("/{s}")).collect();
+            let prefix: String = segments[..split].iter().flat_map(|s| ["/", s]).collect();
             (
                 format!("{origin}{prefix}/api/v1"),
                 segments[split..].join("/"),
@@ -379,7 +388,14 @@ mod tests {
 
     #[test]
     fn labels_are_trimmed_and_deduplicated() {
-        let cases: [(ProviderKind, &[&str], Result<&[&str], ()>, &str); 3] = [
+        /// (provider, labels given, labels sent or refused, reason)
+        type Case = (
+            ProviderKind,
+            &'static [&'static str],
+            Result<&'static [&'static str], ()>,
+            &'static str,
+        );
+        let cases: [Case; 3] = [
             (
                 ProviderKind::Github,
                 &[" a ", "b", "a", ""],
