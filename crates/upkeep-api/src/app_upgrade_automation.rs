@@ -113,6 +113,10 @@ pub struct PullRequestSpec {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The provider's API base, for self-hosted instances whose API is not where the Git
+    /// URL's host suggests (default: derived from `spec.git.url`, e.g. `https://api.github.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
     /// API token; default: the git secret's `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,

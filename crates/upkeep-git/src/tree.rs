@@ -90,6 +90,13 @@ impl Repo {
         })
     }
 
+    /// The full message of a commit (given as a hex id).
+    pub fn commit_message(&self, commit: &str) -> Option<String> {
+        let oid = Oid::from_str(commit).ok()?;
+        let c = self.inner.find_commit(oid).ok()?;
+        c.message().ok().map(str::to_owned)
+    }
+
     /// The URL of `origin`, when the checkout has one.
     pub fn origin_url(&self) -> Option<&str> {
         (!self.url.is_empty()).then_some(self.url.as_str())

@@ -87,7 +87,7 @@ pub struct NewChange {
     pub object: ObjectRef,
     pub old: String,
     pub new: String,
-    /// The policy that allowed it, as `<namespace>:<policy>`.
+    /// The policy that allowed it, as `<namespace>/<policy>`.
     pub policy: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -196,7 +196,7 @@ impl Store {
         self.indexed(BY_FILE, repository, file, limit)
     }
 
-    /// Changes allowed by `policy` (`<namespace>:<policy>`), newest first.
+    /// Changes allowed by `policy` (`<namespace>/<policy>`), newest first.
     pub fn changes_for_policy(
         &self,
         policy: &str,

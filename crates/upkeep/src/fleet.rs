@@ -55,6 +55,8 @@ pub(crate) struct Fleet {
     pub(crate) automations: Vec<AppUpgradeAutomation>,
     pub(crate) cluster_policies: Vec<ClusterUpgradePolicy>,
     pub(crate) clusters: Vec<ClusterObject>,
+    /// The shortest `interval` of any ChartSource or AppUpgradeAutomation (for `upkeep run`).
+    pub(crate) min_interval: Option<jiff::SignedDuration>,
 }
 
 impl Fleet {
@@ -99,6 +101,7 @@ impl Fleet {
             automations: Vec::new(),
             cluster_policies: Vec::new(),
             clusters: Vec::new(),
+            min_interval: None,
         };
         for doc in loaded.documents {
             let origin = doc.resource.origin();
@@ -138,6 +141,16 @@ impl Fleet {
             }
         }
 
+        let intervals = chart_sources
+            .values()
+            .map(|(_, settings, _)| settings.interval)
+            .chain(
+                fleet
+                    .automations
+                    .iter()
+                    .filter_map(|a| upkeep_api::duration::parse_duration(&a.spec.interval).ok()),
+            );
+        fleet.min_interval = intervals.min();
         let listed = scan_sources(&chart_sources, credentials)?;
         for (object, policy, suspended) in policy_objects {
             let (ns, name) = namespaced_name(&object.metadata);

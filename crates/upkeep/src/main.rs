@@ -43,6 +43,10 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Carry out the plan: write the allowed versions and commit them, or push them (and open pull requests).
     Apply(cmd::apply::Args),
+    /// Scan, plan and apply on each source's interval (or once), pushing to the repository.
+    Run(cmd::run::Args),
+    /// What upkeep changed, when, and by which commit and pull request.
+    History(cmd::history::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(&a),
         Command::Plan(a) => cmd::plan::run(&a),
         Command::Apply(a) => cmd::apply::run(&a),
+        Command::Run(a) => cmd::run::run(&a),
+        Command::History(a) => cmd::history::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use miette::IntoDiagnostic;
+use upkeep_api::app_upgrade_automation::{Provider, PullRequestSpec};
 use upkeep_git::{
-    Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, Prepared, Repo, TemplateError,
-    Written, write_and_push,
+    Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
+    ProviderKind, Repo, TemplateError, Token, Written, api_base_for, ensure_pull_request,
+    pull_request_body, write_and_push,
 };
 use upkeep_store::{NewChange, ObjectRef, Store};
 
@@ -126,7 +128,13 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Ok(r) => r,
         Err(outcome) => return Ok(outcome),
     };
-    record(&store, &args.repo.display().to_string(), now, &results)?;
+    record(
+        &store,
+        &args.repo.display().to_string(),
+        now,
+        &results,
+        None,
+    )?;
     print_results(&results, now);
     Ok(outcome_of(&results))
 }
@@ -450,14 +458,16 @@ fn push_scopes(
         );
         let (fields, changes) = last;
         result.fields = fields;
+        let mut branch = None;
         match written {
             Ok(Written::Pushed {
                 commit,
                 attempts,
                 rebuilt,
                 foreign_commits,
-                ..
+                base,
             }) => {
+                branch = Some((base, commit));
                 result.changes = changes;
                 result.commit = Some(commit.to_string());
                 let mut note = format!("pushed to origin {push}");
@@ -472,16 +482,133 @@ fn push_scopes(
                 }
                 result.note = note;
             }
-            Ok(Written::UpToDate { .. }) => {
+            Ok(Written::UpToDate { base, tip }) => {
+                branch = Some((base, tip));
                 result.note = format!("origin {push} is up to date");
             }
             Err(WriteFailure::Git(e)) => result.error = Some(git_error(&e)),
             Err(WriteFailure::Template(e)) => result.error = Some(e.to_string()),
         }
-        let _ = settings.pull_request;
+        let pr_spec = automation
+            .and_then(|a| a.spec.push.as_ref())
+            .and_then(|p| p.pull_request.as_ref());
+        if settings.pull_request
+            && let Some((base, tip)) = branch
+            && base != tip
+            && push != checkout
+        {
+            match pr_spec {
+                Some(spec) => match pull_request(&repo, scope, spec, &checkout, &push, base, tip) {
+                    Ok(Some(pr)) => {
+                        result.pull_request = Some(format!(
+                            "#{} {} ({})",
+                            pr.number,
+                            pr.url,
+                            if pr.created { "opened" } else { "updated" }
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(e) => result.error = Some(e),
+                },
+                None => {
+                    result
+                        .note
+                        .push_str("; no spec.push.pullRequest, so no pull request");
+                }
+            }
+        }
         results.push(result);
     }
     Ok(Ok(results))
+}
+
+/// Opens or updates the automation's pull request for everything on `push` that is not on
+/// `checkout` (`base..tip`). `Ok(None)` when the branch holds no marked change.
+fn pull_request(
+    repo: &Repo,
+    scope: &Scope<'_>,
+    spec: &PullRequestSpec,
+    checkout: &str,
+    push: &str,
+    base: upkeep_git::Oid,
+    tip: upkeep_git::Oid,
+) -> Result<Option<upkeep_git::PullRequest>, String> {
+    let mut changes = Vec::new();
+    for file in repo.changed_files(base, tip).map_err(|e| git_error(&e))? {
+        let read = |c| {
+            repo.read_file_at(c, &file)
+                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                .map_err(|e| git_error(&e))
+        };
+        if let (Some(old), Some(new)) = (read(base)?, read(tip)?) {
+            changes.extend(gitops::changes_between(&file, &old, &new));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let kind = match spec.provider {
+        Provider::Github => ProviderKind::Github,
+        Provider::Gitlab => ProviderKind::Gitlab,
+        Provider::Gitea => ProviderKind::Gitea,
+    };
+    let url = repo.origin_url().unwrap_or_default();
+    let (api_base, repository) = api_base_for(kind, url).map_err(|e| pr_error(&e))?;
+    let api_base = match &spec.api_url {
+        Some(u) => {
+            url::Url::parse(u).map_err(|e| format!("spec.push.pullRequest.apiUrl {u:?}: {e}"))?
+        }
+        None => api_base,
+    };
+    let token = pr_token(kind).ok_or_else(|| {
+        format!(
+            "no token for the {kind} API: set UPKEEP_PR_TOKEN (or {}_TOKEN)",
+            kind.as_str().to_uppercase()
+        )
+    })?;
+    let ca_pem = match std::env::var_os("UPKEEP_GIT_CA_FILE") {
+        Some(f) => Some(std::fs::read(&f).map_err(|e| format!("UPKEEP_GIT_CA_FILE: {e}"))?),
+        None => None,
+    };
+    let target = PrTarget {
+        kind,
+        api_base,
+        repository,
+        token: Token::new(token),
+        ca_pem,
+    };
+    let request = PrRequest {
+        base: checkout.to_owned(),
+        head: push.to_owned(),
+        title: spec
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Upgrades by upkeep ({})", scope.name())),
+        body: pull_request_body(&scope.name(), &changes),
+        labels: spec.labels.clone(),
+    };
+    ensure_pull_request(&target, &request)
+        .map(Some)
+        .map_err(|e| pr_error(&e))
+}
+
+fn pr_error(e: &upkeep_git::PrError) -> String {
+    match e.hint() {
+        Some(h) => format!("pull request: {e} (hint: {h})"),
+        None => format!("pull request: {e}"),
+    }
+}
+
+/// The API token: `UPKEEP_PR_TOKEN`, else the provider's usual variable, else the Git password.
+fn pr_token(kind: ProviderKind) -> Option<String> {
+    let usual = match kind {
+        ProviderKind::Github => "GITHUB_TOKEN",
+        ProviderKind::Gitlab => "GITLAB_TOKEN",
+        ProviderKind::Gitea => "GITEA_TOKEN",
+    };
+    ["UPKEEP_PR_TOKEN", usual, "UPKEEP_GIT_PASSWORD"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
 }
 
 /// Plans the files of `start` that `scope` owns: fields, changes and new contents.
@@ -540,6 +667,7 @@ pub(crate) fn record(
     repository: &str,
     at: Timestamp,
     results: &[ScopeResult],
+    run: Option<upkeep_store::RunId>,
 ) -> miette::Result<()> {
     let mut records = Vec::new();
     for r in results {
@@ -557,7 +685,7 @@ pub(crate) fn record(
                 policy: c.policy.clone(),
                 commit: r.commit.clone(),
                 pull_request: r.pull_request.clone(),
-                run: None,
+                run,
                 subject: None,
             });
         }

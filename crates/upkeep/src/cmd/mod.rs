@@ -1,8 +1,10 @@
 //! One module per command, each with `Args` and `run`.
 
 pub(crate) mod apply;
+pub(crate) mod history;
 pub(crate) mod plan;
 pub(crate) mod quickstart;
+pub(crate) mod run;
 pub(crate) mod scan;
 pub(crate) mod validate;
 pub(crate) mod versions;

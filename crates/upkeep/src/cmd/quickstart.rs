@@ -3,7 +3,9 @@
 //! Everything comes from `examples/quickstart`: the manifests under `fleet/` (sources,
 //! policies, schedules, automations, Cluster API clusters, marked app manifests), and the chart
 //! versions scanned from the OCI image layouts under `charts/` that the ChartSources point at.
-//! No network, no cluster, nothing written.
+//! The fleet is copied into a scratch Git repository (the bundled example is never changed);
+//! the allowed app upgrades are committed there exactly as `upkeep apply` commits them, and
+//! recorded in a scratch store that `upkeep history` reads. No network, no cluster.
 //! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, matchers.
 
 use crate::out::{out, outln};
@@ -30,6 +32,10 @@ pub(crate) struct Args {
     /// The example directory (default: the bundled examples/quickstart).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Where to create the scratch GitOps repository and store (must not exist yet; default: a
+    /// new directory under the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    scratch: Option<PathBuf>,
 }
 
 const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
@@ -47,25 +53,43 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         },
         None => Timestamp::now(),
     };
-    let fleet_dir = dir.join("fleet");
-    let fleet = match Fleet::load(&fleet_dir, now, &Credentials::Anonymous)? {
+    let scratch = match make_scratch(&dir, args.scratch.as_deref()) {
+        Ok(s) => s,
+        Err(message) => {
+            crate::render::error_with_hint(
+                &message,
+                Some("pass --scratch with a path that does not exist yet".into()),
+            );
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let fleet_dir = scratch.join("fleet");
+    let store_path = scratch.join("state.redb");
+    let store = match crate::cmd::apply::open_store(Some(&store_path)) {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let fleet = match Fleet::load_with(&fleet_dir, now, &Credentials::Anonymous, &store)? {
         Ok(f) => f,
         Err(outcome) => return Ok(outcome),
     };
     let Fleet {
         policies,
         schedules,
-        automations: _,
         cluster_policies,
         clusters,
+        ..
     } = &fleet;
 
     outln!(
-        "upkeep quickstart: the example fleet in {}, at {}",
+        "upkeep quickstart: the example fleet from {}, at {}",
         dir.display(),
         local(now, &TimeZone::UTC)
     );
-    outln!("(offline: the charts are scanned from the OCI layouts in charts/; nothing is changed)");
+    outln!(
+        "(offline: the charts are scanned from the OCI layouts in charts/; the fleet is a scratch Git repository in {})",
+        fleet_dir.display()
+    );
     outln!();
 
     // Versions.
@@ -100,6 +124,64 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Err(outcome) => return Ok(outcome),
     };
     out!("{}", crate::cmd::plan::fields_table(&fields));
+    outln!();
+
+    // Apply: commit what may change now, as `upkeep apply` does.
+    outln!(
+        "Apply: the allowed upgrades, committed to the scratch repository (as `upkeep apply` does)"
+    );
+    let settings = crate::cmd::apply::Settings {
+        push: false,
+        pull_request: false,
+        max_attempts: 1,
+        auth: upkeep_git::Auth::none(),
+    };
+    let results = match crate::cmd::apply::apply_fleet(&fleet_dir, &fleet, now, &settings)? {
+        Ok(r) => r,
+        Err(outcome) => return Ok(outcome),
+    };
+    crate::cmd::apply::record(
+        &store,
+        &fleet_dir.display().to_string(),
+        now,
+        &results,
+        None,
+    )?;
+    let repo = upkeep_git::Repo::open(&fleet_dir).map_err(|e| miette!("{e}"))?;
+    let mut committed = 0;
+    for r in &results {
+        if let Some(c) = &r.commit {
+            committed += 1;
+            outln!(
+                "  commit {} ({}, {})",
+                &c[..12.min(c.len())],
+                r.scope,
+                r.note
+            );
+            let message = repo.commit_message(c).unwrap_or_default();
+            for line in message.lines() {
+                outln!("{}", format!("    {line}").trim_end());
+            }
+        } else if let Some(e) = &r.error {
+            outln!("  {}: failed: {e}", r.scope);
+        } else {
+            outln!("  {}: nothing to write now", r.scope);
+        }
+    }
+    if committed == 0 {
+        outln!("  (nothing may change at this time)");
+    }
+    outln!();
+    outln!(
+        "History: what upkeep changed (upkeep history --store {})",
+        store_path.display()
+    );
+    let history = store.changes(20).map_err(|e| miette!("{e}"))?;
+    if history.is_empty() {
+        outln!("  (no changes yet)");
+    } else {
+        out!("{}", crate::cmd::history::table(&history));
+    }
     outln!();
 
     // Clusters.
@@ -200,10 +282,62 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         fleet_dir.join("upkeep/schedules.yaml").display()
     );
     outln!(
-        "     upkeep plan --repo {}   (the diff upkeep would write now)",
+        "     upkeep plan --repo {}   (what would change now, with the diff)",
         fleet_dir.display()
     );
+    outln!(
+        "     git -C {} log -p -1   (upkeep's commit)",
+        fleet_dir.display()
+    );
+    outln!("     upkeep history --store {}", store_path.display());
     Ok(Outcome::Success)
+}
+
+/// Copies the example fleet into a new scratch directory as a Git repository with one commit,
+/// and links the bundled charts next to it (the ChartSources point at `../../charts/…`).
+fn make_scratch(example: &Path, given: Option<&Path>) -> Result<PathBuf, String> {
+    let root = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::temp_dir().join(format!(
+            "upkeep-quickstart-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_millisecond()
+        )),
+    };
+    if root.exists() {
+        return Err(format!("{} already exists", root.display()));
+    }
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", root.display());
+    std::fs::create_dir_all(&root).map_err(|e| fail("creating", &e))?;
+    copy_tree(&example.join("fleet"), &root.join("fleet"))
+        .map_err(|e| fail("copying the fleet into", &e))?;
+    let charts = std::fs::canonicalize(example.join("charts"))
+        .map_err(|e| fail("finding the charts for", &e))?;
+    std::os::unix::fs::symlink(charts, root.join("charts"))
+        .map_err(|e| fail("linking the charts into", &e))?;
+    let repo = upkeep_git::Repo::init(&root.join("fleet"), "main")
+        .map_err(|e| fail("creating a repository in", &e))?;
+    repo.commit(
+        "quickstart",
+        "quickstart@upkeep.invalid",
+        "Import the example fleet\n",
+    )
+    .map_err(|e| fail("committing in", &e))?;
+    Ok(root)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Things that hold a cluster back besides its schedule: a freeze annotation, an earlier stage.

@@ -1,0 +1,101 @@
+//! `upkeep history`: what upkeep changed, when, and by which commit and pull request, newest
+//! first, from the standalone store.
+
+use std::path::PathBuf;
+
+use jiff::tz::TimeZone;
+use miette::IntoDiagnostic;
+use upkeep_store::Change;
+
+use super::Output;
+use crate::Outcome;
+use crate::out::{out, outln};
+use crate::render::{Table, local};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when changes were listed, 1 when none matched, 2 when the store cannot be read."
+)]
+pub(crate) struct Args {
+    /// The state file `apply` and `run` write (default: $XDG_STATE_HOME/upkeep/state.redb).
+    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// Only changes to this repository (as given to apply/run).
+    #[arg(long, value_name = "REPO")]
+    repo: Option<String>,
+    /// Only changes to this file (path from the repository root; needs --repo).
+    #[arg(long, value_name = "PATH", requires = "repo")]
+    file: Option<String>,
+    /// Only changes allowed by this policy (`namespace/name`).
+    #[arg(long, value_name = "POLICY", conflicts_with_all = ["repo", "file"])]
+    policy: Option<String>,
+    /// At most this many changes.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    limit: usize,
+    /// `text` for people, `json` for programs.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: Output,
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let store = match crate::cmd::apply::open_store(args.store.as_deref()) {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let listed = match (&args.repo, &args.file, &args.policy) {
+        (Some(repo), Some(file), _) => store.changes_for_file(repo, file, args.limit),
+        (Some(repo), None, _) => store.changes_for_repository(repo, args.limit),
+        (None, _, Some(policy)) => store.changes_for_policy(policy, args.limit),
+        _ => store.changes(args.limit),
+    };
+    let changes = match listed {
+        Ok(c) => c,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    };
+    match args.output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&changes).into_diagnostic()?
+        ),
+        Output::Text if changes.is_empty() => {
+            eprintln!("no changes recorded in {}", store.path().display());
+        }
+        Output::Text => out!("{}", table(&changes)),
+    }
+    Ok(if changes.is_empty() {
+        Outcome::No
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The changes as a table, one row each.
+pub(crate) fn table(changes: &[Change]) -> String {
+    let mut t = Table::new(&[
+        "WHEN",
+        "FILE",
+        "OBJECT",
+        "CHANGE",
+        "POLICY",
+        "COMMIT",
+        "PULL REQUEST",
+    ]);
+    for c in changes {
+        let c = &c.change;
+        t.row(vec![
+            local(c.at, &TimeZone::UTC),
+            c.file.clone(),
+            c.object.to_string(),
+            format!("{} → {}", c.old, c.new),
+            c.policy.clone(),
+            c.commit
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |s| s[..s.len().min(12)].to_owned()),
+            c.pull_request.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    t.render("")
+}

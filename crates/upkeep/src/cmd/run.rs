@@ -1,0 +1,218 @@
+//! `upkeep run`: the standalone runner. Each pass scans every source, plans and applies, and
+//! records the run, its changes and its errors in the store; then it sleeps until the shortest
+//! `interval` of the fleet's sources and automations has passed (or stops after one pass with
+//! `--once`, for cron and CI).
+//!
+//! Given a URL, upkeep keeps its own clone (in `--workdir`) and resets it to the remote branch
+//! before each pass, so the manifests it reads are the remote's; given a directory, it reads
+//! that work tree and pushes when the checkout has an `origin` (commits locally otherwise).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use upkeep_git::Repo;
+use upkeep_store::{Outcome as RunOutcome, Store};
+
+use crate::Outcome;
+use crate::cmd::apply::{self, Settings, apply_fleet, outcome_of, print_results, record};
+use crate::fleet::Fleet;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Each pass: fetch (for a URL), scan every ChartSource, plan every marked field, write what is \
+allowed now, push (and open or update pull requests where spec.push.pullRequest says so), record \
+the run in the store. Credentials come from the environment as for `upkeep apply`.\n\n\
+Exit status (with --once): 0 when the pass succeeded, 1 when a field or a push failed, 2 on \
+invalid input.")]
+pub(crate) struct Args {
+    /// The GitOps repository: a URL (https://, ssh://, file://) or a local checkout.
+    #[arg(long, default_value = ".", value_name = "URL|DIR")]
+    repo: String,
+    /// The branch to clone when --repo is a URL.
+    #[arg(long, default_value = "main", value_name = "BRANCH")]
+    branch: String,
+    /// Where upkeep keeps its clone of a URL (default: $XDG_CACHE_HOME/upkeep/checkouts/…).
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+    /// One pass, then exit.
+    #[arg(long)]
+    once: bool,
+    /// Time between passes (default: the shortest interval of the fleet's sources and automations).
+    #[arg(long, value_name = "DURATION")]
+    interval: Option<String>,
+    /// A Docker config.json with registry credentials.
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Attempts per push when the remote keeps moving.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_attempts: u32,
+    /// Allow plain http:// remotes.
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// The state file (first-seen times, history, runs).
+    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+}
+
+fn is_url(repo: &str) -> bool {
+    repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
+}
+
+fn default_workdir(url: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let name: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    base.join("upkeep/checkouts").join(name)
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let fixed_interval = match args
+        .interval
+        .as_deref()
+        .map(upkeep_api::duration::parse_duration)
+    {
+        None => None,
+        Some(Ok(d)) if d.is_positive() => Some(d),
+        Some(Ok(_)) => {
+            crate::render::error_with_hint("--interval must be positive", None);
+            return Ok(Outcome::Invalid);
+        }
+        Some(Err(e)) => {
+            crate::render::error_with_hint(&format!("--interval: {e}"), None);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let credentials = match crate::discover::credentials(args.docker_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let auth = match apply::git_auth(args.allow_insecure_http) {
+        Ok(a) => a,
+        Err(message) => {
+            crate::render::error_with_hint(&message, None);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let store = match apply::open_store(args.store.as_deref()) {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    loop {
+        let started = Timestamp::now();
+        let (outcome, next) = pass(args, &store, &credentials, &auth, started)?;
+        if args.once || outcome == Outcome::Invalid {
+            return Ok(outcome);
+        }
+        let wait = fixed_interval
+            .or(next)
+            .unwrap_or(SignedDuration::from_mins(10));
+        let at = started.checked_add(wait).unwrap_or(started);
+        eprintln!("next pass at {}", crate::render::utc(at));
+        let left = at.duration_since(Timestamp::now());
+        if left.is_positive() {
+            std::thread::sleep(Duration::try_from(left).unwrap_or(Duration::from_secs(600)));
+        }
+    }
+}
+
+/// One pass; the outcome and the fleet's shortest interval.
+fn pass(
+    args: &Args,
+    store: &Store,
+    credentials: &upkeep_registry::Credentials,
+    auth: &upkeep_git::Auth,
+    now: Timestamp,
+) -> miette::Result<(Outcome, Option<SignedDuration>)> {
+    let run = store.begin_run(now).map_err(|e| miette::miette!("{e}"))?;
+    let finish = |outcome: RunOutcome, error: Option<&str>| {
+        if let Some(e) = error {
+            let _ = store.record_run_error(run, Timestamp::now(), e);
+        }
+        store
+            .finish_run(run, Timestamp::now(), outcome, error)
+            .map_err(|e| miette::miette!("{e}"))
+    };
+    let (dir, push) = if is_url(&args.repo) {
+        let workdir = args
+            .workdir
+            .clone()
+            .unwrap_or_else(|| default_workdir(&args.repo));
+        let checkout = Repo::clone_or_open(&args.repo, &workdir, &args.branch, auth)
+            .and_then(|r| r.fetch(auth).map(|()| r))
+            .and_then(|r| r.reset_to_remote(&args.branch));
+        if let Err(e) = checkout {
+            let message = format!("{}: {e}", args.repo);
+            crate::render::error_with_hint(&message, e.hint().map(str::to_owned));
+            finish(RunOutcome::Failed, Some(&message))?;
+            return Ok((Outcome::No, None));
+        }
+        (workdir, true)
+    } else {
+        let dir = PathBuf::from(&args.repo);
+        let push = Repo::open(&dir).is_ok_and(|r| r.origin_url().is_some());
+        (dir, push)
+    };
+    let fleet = match Fleet::load_with(&dir, now, credentials, store)? {
+        Ok(f) => f,
+        Err(outcome) => {
+            finish(RunOutcome::Failed, Some("the manifests are invalid"))?;
+            return Ok((outcome, None));
+        }
+    };
+    let settings = Settings {
+        push,
+        pull_request: push,
+        max_attempts: args.max_attempts,
+        auth: auth.clone(),
+    };
+    let results = match apply_fleet(&dir, &fleet, now, &settings)? {
+        Ok(r) => r,
+        Err(outcome) => {
+            finish(
+                RunOutcome::Failed,
+                Some("nothing was applied (see the error above)"),
+            )?;
+            return Ok((outcome, fleet.min_interval));
+        }
+    };
+    record(store, &args.repo, now, &results, Some(run))?;
+    print_results(&results, now);
+    let outcome = outcome_of(&results);
+    let errors: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.scope)))
+        .collect();
+    for e in &errors {
+        let _ = store.record_run_error(run, Timestamp::now(), e);
+    }
+    let run_outcome = match (outcome, errors.len()) {
+        (Outcome::Success, _) => RunOutcome::Succeeded,
+        (_, n) if n == results.len() && n > 0 => RunOutcome::Failed,
+        _ => RunOutcome::PartiallyFailed,
+    };
+    store
+        .finish_run(
+            run,
+            Timestamp::now(),
+            run_outcome,
+            errors.first().map(String::as_str),
+        )
+        .map_err(|e| miette::miette!("{e}"))?;
+    Ok((outcome, fleet.min_interval))
+}
