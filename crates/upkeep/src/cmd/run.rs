@@ -38,6 +38,9 @@ pub(crate) struct Args {
     /// One pass, then exit.
     #[arg(long)]
     once: bool,
+    /// Decide the first pass as if it were this time (RFC 3339, or a UTC wall-clock time).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
     /// Time between passes (default: the shortest interval of the fleet's sources and automations).
     #[arg(long, value_name = "DURATION")]
     interval: Option<String>,
@@ -113,8 +116,18 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };
+    let mut at = match &args.at {
+        None => None,
+        Some(s) => match crate::timearg::parse(s, &jiff::tz::TimeZone::UTC) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                crate::render::error_with_hint(&format!("--at: {e}"), None);
+                return Ok(Outcome::Invalid);
+            }
+        },
+    };
     loop {
-        let started = Timestamp::now();
+        let started = at.take().unwrap_or_else(Timestamp::now);
         let (outcome, next) = pass(args, &store, &credentials, &auth, started)?;
         if args.once || outcome == Outcome::Invalid {
             return Ok(outcome);

@@ -1,0 +1,523 @@
+//! `upkeep apply`, `run` and `history` as a user runs them, against real Git: a local
+//! checkout, and `git http-backend` behind nginx with basic auth (upkeep-testenv). Pull
+//! requests go to the testenv's GitLab-flavoured stand-in (there is no real forge here).
+//!
+//! The fleet is the quickstart's, copied, with the bundled OCI layouts linked next to it; at
+//! 2026-11-21T10:00Z the dev automation may write two upgrades and production is held.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
+
+const AT: &str = "2026-11-21T10:00:00Z";
+const USER: &str = "upkeep-bot";
+const PASSWORD: &str = "git-pa55word-never-printed";
+const TOKEN: &str = "pr-t0ken-never-printed";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
+}
+
+fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("UPKEEP_STORE")
+        .output()
+        .expect("the upkeep binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every file of the example fleet, as (path, contents); `edit` may change one.
+fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).expect("read fleet") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("prefix");
+                out.push((
+                    rel.to_string_lossy().into_owned(),
+                    std::fs::read(&p).expect("read"),
+                ));
+            }
+        }
+    }
+    let root = examples().join("fleet");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out.into_iter()
+        .map(|(p, b)| {
+            let t = edit(&p, String::from_utf8(b).expect("utf-8"));
+            (p, t.into_bytes())
+        })
+        .collect()
+}
+
+/// A scratch directory with `charts` linked in, so `oci-layout:../../charts/…` resolves from
+/// `<dir>/<checkout>/upkeep/sources.yaml`.
+fn scratch() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(examples().join("charts")).expect("charts"),
+        tmp.path().join("charts"),
+    )
+    .expect("link charts");
+    tmp
+}
+
+fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
+    for (p, b) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, b).expect("write");
+    }
+}
+
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    git(args, Some(dir)).expect("git")
+}
+
+#[test]
+fn apply_commits_allowed_upgrades_in_the_checkout_and_history_lists_them() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    write_tree(&fleet, &fleet_files(|_, t| t));
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let store = tmp.path().join("state.redb");
+    let store = store.to_str().expect("utf-8");
+    let repo = fleet.to_str().expect("utf-8");
+
+    let out = upkeep(
+        &["apply", "--repo", repo, "--at", AT, "--store", store],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("org-acme/dev-apps: 2 change(s), commit"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("outside every maintenance window"),
+        "held fields are shown: {stdout}"
+    );
+
+    let log = git_in(&fleet, &["log", "--format=%an <%ae>|%s", "-2"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "upkeep <upkeep@example.com>|Upgrade 2 versions",
+            "upkeep-testenv <testenv@upkeep.invalid>|import"
+        ],
+        "one commit by the automation's author on top of the user's"
+    );
+    let changed = git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"]);
+    assert_eq!(
+        changed.lines().collect::<Vec<_>>(),
+        ["apps/dev/cert-manager.yaml", "apps/dev/podinfo.yaml"],
+        "only the dev files change; production is outside its window"
+    );
+    let diff = git_in(&fleet, &["show", "--format=", "HEAD"]);
+    assert!(diff.contains("-    targetRevision: '6.5.4' # {\"$upkeep\": \"flux-system:podinfo\"}\n+    targetRevision: '6.7.0-rc.2' # {\"$upkeep\": \"flux-system:podinfo\"}"), "{diff}");
+    assert_eq!(
+        git_in(&fleet, &["status", "--porcelain"]),
+        "",
+        "the work tree matches the commit"
+    );
+    let head = git_in(&fleet, &["rev-parse", "HEAD"]).trim().to_owned();
+
+    let out = upkeep(&["history", "--store", store, "-o", "json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = history.as_array().expect("array");
+    assert_eq!(rows.len(), 2, "{history}");
+    for row in rows {
+        assert_eq!(row["commit"], head.as_str(), "{row}");
+        assert_eq!(row["repository"], repo, "{row}");
+    }
+    assert!(
+        rows.iter().any(|r| r["file"] == "apps/dev/podinfo.yaml"
+            && r["old"] == "6.5.4"
+            && r["new"] == "6.7.0-rc.2"
+            && r["object"]["kind"] == "Application"),
+        "{history}"
+    );
+
+    let again = upkeep(
+        &["apply", "--repo", repo, "--at", AT, "--store", store],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(
+        git_in(&fleet, &["rev-parse", "HEAD"]).trim(),
+        head,
+        "nothing new: no second commit"
+    );
+}
+
+#[test]
+fn apply_never_touches_files_with_uncommitted_changes() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    write_tree(&fleet, &fleet_files(|_, t| t));
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let podinfo = fleet.join("apps/dev/podinfo.yaml");
+    let edited = format!(
+        "{}# my unsaved note\n",
+        std::fs::read_to_string(&podinfo).expect("read")
+    );
+    std::fs::write(&podinfo, &edited).expect("write");
+    let store = tmp.path().join("state.redb");
+
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            store.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("uncommitted changes in apps/dev/podinfo.yaml"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&podinfo).expect("read"),
+        edited,
+        "the user's edit is kept"
+    );
+    assert_eq!(
+        git_in(&fleet, &["rev-list", "--count", "HEAD"]).trim(),
+        "1",
+        "no commit"
+    );
+}
+
+#[test]
+fn a_broken_commit_template_is_an_input_error_naming_field_and_line() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    write_tree(
+        &fleet,
+        &fleet_files(|p, t| {
+            if p == "upkeep/automation.yaml" {
+                t.replacen(
+                    "      email: upkeep@example.com\n",
+                    "      email: upkeep@example.com\n    messageTemplate: |\n      Bump\n      {{ changes[0].nwe }}\n",
+                    1,
+                )
+            } else {
+                t
+            }
+        }),
+    );
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            tmp.path().join("s.redb").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("spec.commit.messageTemplate") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+}
+
+/// The fleet with the dev automation pushing to an upgrade branch with a merge request.
+fn fleet_with_pull_requests(api: &str) -> Vec<(String, Vec<u8>)> {
+    fleet_files(|p, t| {
+        if p == "upkeep/automation.yaml" {
+            t.replacen(
+                "  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n",
+                &format!("  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n  push:\n    branch: upkeep/dev-apps\n    pullRequest:\n      provider: gitlab\n      apiUrl: {api}\n      labels: [upkeep, dev]\n"),
+                1,
+            )
+        } else {
+            t
+        }
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_request() {
+    let rt = runtime();
+    let server = rt
+        .block_on(GitServer::start(Some((USER, PASSWORD))))
+        .expect("git server");
+    let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
+    forge.create_repository("git/fleet");
+    let files = fleet_with_pull_requests(&forge.api_base());
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let url = server.create_repo("fleet", &borrowed).expect("repo");
+    let bare = server.bare_path("fleet");
+    let main_before = git(
+        &[
+            "--git-dir",
+            bare.to_str().expect("utf-8"),
+            "rev-parse",
+            "main",
+        ],
+        None,
+    )
+    .expect("rev");
+
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    git(
+        &[
+            "clone",
+            "-q",
+            &format!(
+                "http://{USER}:{PASSWORD}@{}",
+                url.trim_start_matches("http://")
+            ),
+            fleet.to_str().expect("utf-8"),
+        ],
+        None,
+    )
+    .expect("clone");
+    git_in(&fleet, &["remote", "set-url", "origin", &url]);
+    let store = tmp.path().join("state.redb");
+    let env = [
+        ("UPKEEP_GIT_USERNAME", USER),
+        ("UPKEEP_GIT_PASSWORD", PASSWORD),
+        ("UPKEEP_PR_TOKEN", TOKEN),
+    ];
+    let args = [
+        "apply",
+        "--repo",
+        fleet.to_str().expect("utf-8"),
+        "--at",
+        AT,
+        "--store",
+        store.to_str().expect("utf-8"),
+        "--push",
+        "--pull-request",
+        "--allow-insecure-http",
+    ];
+    let out = upkeep(&args, &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{stderr}\n{}",
+        server.log_tail()
+    );
+    for secret in [PASSWORD, TOKEN] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "a secret leaked:\n{stdout}\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("pushed to origin upkeep/dev-apps"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(opened)"), "{stdout}");
+
+    let bare_git = |args: &[&str]| {
+        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        git(&all, None).expect("git")
+    };
+    assert_eq!(
+        bare_git(&["rev-parse", "main"]),
+        main_before,
+        "main is not touched"
+    );
+    assert_eq!(
+        bare_git(&["rev-parse", "upkeep/dev-apps~1"]),
+        main_before,
+        "one commit on main"
+    );
+    assert_eq!(
+        bare_git(&["show", "--name-only", "--format=%ae", "upkeep/dev-apps"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>(),
+        [
+            "upkeep@example.com",
+            "apps/dev/cert-manager.yaml",
+            "apps/dev/podinfo.yaml"
+        ]
+    );
+    assert_eq!(
+        git_in(&fleet, &["status", "--porcelain"]),
+        "",
+        "the checkout is not changed by --push"
+    );
+
+    let prs = forge.pull_requests("git/fleet");
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(
+        (prs[0].head.as_str(), prs[0].base.as_str()),
+        ("upkeep/dev-apps", "main")
+    );
+    assert_eq!(prs[0].labels, ["upkeep", "dev"]);
+    assert!(
+        prs[0].body.contains("| `apps/dev/podinfo.yaml:12` | Application argocd/podinfo | `6.5.4` | `6.7.0-rc.2` | minor | flux-system/podinfo |"),
+        "{}",
+        prs[0].body
+    );
+
+    // Again: the branch already holds everything; the merge request is updated, not doubled.
+    let out = upkeep(&args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("origin upkeep/dev-apps is up to date") && stdout.contains("(updated)"),
+        "{stdout}"
+    );
+    assert_eq!(forge.pull_requests("git/fleet").len(), 1);
+
+    let out = upkeep(
+        &[
+            "history",
+            "--store",
+            store.to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = history.as_array().expect("array");
+    assert_eq!(
+        rows.len(),
+        2,
+        "only the run that pushed recorded changes: {history}"
+    );
+    assert!(
+        rows.iter().all(|r| r["pullRequest"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("#1 "))),
+        "{history}"
+    );
+}
+
+#[test]
+fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
+    let rt = runtime();
+    let server = rt
+        .block_on(GitServer::start(Some((USER, PASSWORD))))
+        .expect("git server");
+    let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
+    forge.create_repository("git/fleet");
+    let files = fleet_with_pull_requests(&forge.api_base());
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let url = server.create_repo("fleet", &borrowed).expect("repo");
+    let tmp = scratch();
+    let workdir = tmp.path().join("fleet");
+    let store = tmp.path().join("state.redb");
+    let env = [
+        ("UPKEEP_GIT_USERNAME", USER),
+        ("UPKEEP_GIT_PASSWORD", PASSWORD),
+        ("UPKEEP_PR_TOKEN", TOKEN),
+    ];
+    let out = upkeep(
+        &[
+            "run",
+            "--once",
+            "--repo",
+            &url,
+            "--workdir",
+            workdir.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--allow-insecure-http",
+        ],
+        &env,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("pushed to origin upkeep/dev-apps"),
+        "{stdout}"
+    );
+    assert_eq!(forge.pull_requests("git/fleet").len(), 1);
+    let bare = server.bare_path("fleet");
+    let branches = git(
+        &[
+            "--git-dir",
+            bare.to_str().expect("utf-8"),
+            "branch",
+            "--list",
+        ],
+        None,
+    )
+    .expect("git");
+    assert!(branches.contains("upkeep/dev-apps"), "{branches}");
+
+    // A wrong password: the run fails, says why without the secret, and is recorded.
+    let out = upkeep(
+        &[
+            "run",
+            "--once",
+            "--repo",
+            &url,
+            "--workdir",
+            workdir.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--allow-insecure-http",
+        ],
+        &[
+            ("UPKEEP_GIT_USERNAME", USER),
+            ("UPKEEP_GIT_PASSWORD", "wrong-secret-zzz"),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("401") && !stderr.contains("wrong-secret-zzz"),
+        "{stderr}"
+    );
+}
