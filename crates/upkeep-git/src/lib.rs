@@ -20,6 +20,7 @@ mod auth;
 mod error;
 mod paths;
 mod repo;
+mod ssh;
 pub mod transport;
 
 pub use auth::Auth;
