@@ -227,7 +227,11 @@ fn ssh_path(path: &Path) -> String {
 }
 
 /// The arguments of the `ssh` command line (without the program).
-fn ssh_args(settings: &SshSettings, target: &Target, service: &str) -> Result<Vec<String>, GitError> {
+fn ssh_args(
+    settings: &SshSettings,
+    target: &Target,
+    service: &str,
+) -> Result<Vec<String>, GitError> {
     let mut args: Vec<String> = Vec::new();
     let mut option = |value: String| {
         args.push("-o".to_owned());
@@ -325,10 +329,7 @@ impl SshStream {
             })?;
         }
         let args = ssh_args(settings, target, service)?;
-        let program = settings
-            .program
-            .clone()
-            .unwrap_or_else(|| "ssh".into());
+        let program = settings.program.clone().unwrap_or_else(|| "ssh".into());
         let mut child = Command::new(&program)
             .args(&args)
             .stdin(Stdio::piped())
@@ -393,24 +394,20 @@ impl SshStream {
             drop(self.stdin.take());
             let status = self.wait_exit();
             let stderr = self.stderr.finish();
-            let verdict = match status {
-                Some(status) if status.success() && pipe_error.is_none() => Ok(()),
-                _ => Err(()),
-            };
-            self.ended = Some(match verdict {
-                Ok(()) => Ok(()),
-                Err(()) => {
-                    let error = classify(
-                        &stderr,
-                        status,
-                        pipe_error,
-                        &self.session.ssh,
-                        &self.server,
-                        &self.host,
-                        self.port,
-                    );
-                    Err(self.session.fail(error).to_string())
-                }
+            let failed = pipe_error.is_some() || !status.is_some_and(|s| s.success());
+            self.ended = Some(if failed {
+                let error = classify(
+                    &stderr,
+                    status,
+                    pipe_error,
+                    &self.session.ssh,
+                    &self.server,
+                    &self.host,
+                    self.port,
+                );
+                Err(self.session.fail(error).to_string())
+            } else {
+                Ok(())
             });
         }
         match &self.ended {
@@ -593,7 +590,12 @@ mod tests {
         let cases = [
             (
                 "ssh://git@example.com:2222/srv/git/fleet.git",
-                Some(target(Some("git"), "example.com", Some(2222), "/srv/git/fleet.git")),
+                Some(target(
+                    Some("git"),
+                    "example.com",
+                    Some(2222),
+                    "/srv/git/fleet.git",
+                )),
                 "user, port and absolute path",
             ),
             (
@@ -663,8 +665,16 @@ mod tests {
     fn scp_like_detection() {
         let cases = [
             ("git@host:repo.git", true, "user@host:path"),
-            ("host:repo.git", true, "host:path without a user is scp-like in Git too"),
-            ("./dir:x/repo", false, "a `/` before the `:` makes it a path"),
+            (
+                "host:repo.git",
+                true,
+                "host:path without a user is scp-like in Git too",
+            ),
+            (
+                "./dir:x/repo",
+                false,
+                "a `/` before the `:` makes it a path",
+            ),
             ("relative/path", false, "no `:` at all"),
             (":repo", false, "no host"),
         ];
@@ -677,9 +687,21 @@ mod tests {
     fn quoting_for_the_remote_shell() {
         let cases = [
             ("/srv/git/fleet.git", "'/srv/git/fleet.git'", "plain path"),
-            ("/srv/it's.git", r"'/srv/it'\''s.git'", "an embedded quote is closed, escaped, reopened"),
-            ("/srv/$(rm -rf ~)`x`;y", "'/srv/$(rm -rf ~)`x`;y'", "shell syntax stays literal"),
-            ("/srv/wow!.git", r"'/srv/wow'\!'.git'", "`!` is escaped for csh, as Git does"),
+            (
+                "/srv/it's.git",
+                r"'/srv/it'\''s.git'",
+                "an embedded quote is closed, escaped, reopened",
+            ),
+            (
+                "/srv/$(rm -rf ~)`x`;y",
+                "'/srv/$(rm -rf ~)`x`;y'",
+                "shell syntax stays literal",
+            ),
+            (
+                "/srv/wow!.git",
+                r"'/srv/wow'\!'.git'",
+                "`!` is escaped for csh, as Git does",
+            ),
         ];
         for (path, want, reason) in cases {
             assert_eq!(shell_quote(path), want, "{path}: {reason}");
@@ -704,7 +726,10 @@ mod tests {
         for (part, reason) in [
             ("-o BatchMode=yes", "never prompt"),
             ("-o IdentitiesOnly=yes", "only the given key"),
-            ("-o StrictHostKeyChecking=yes", "host keys are always checked"),
+            (
+                "-o StrictHostKeyChecking=yes",
+                "host keys are always checked",
+            ),
             (
                 "-o UserKnownHostsFile=\"/etc/upkeep/known hosts\"",
                 "quoted: ssh splits values at spaces",
@@ -728,6 +753,9 @@ mod tests {
         assert!(!args.contains("-i "), "no key: ssh's defaults: {args}");
     }
 
+    /// ssh's stderr, the expected error, why.
+    type Case = (&'static str, fn(&GitError) -> bool, &'static str);
+
     #[test]
     fn classifying_ssh_failures() {
         let settings = SshSettings {
@@ -735,7 +763,7 @@ mod tests {
             known_hosts: Some("/k/known_hosts".into()),
             ..SshSettings::default()
         };
-        let cases: [(&str, fn(&GitError) -> bool, &str); 5] = [
+        let cases: [Case; 5] = [
             (
                 "git@127.0.0.1: Permission denied (publickey).\n",
                 |e| matches!(e, GitError::Unauthorized { detail, .. } if detail.contains("Permission denied (publickey)")),
@@ -763,7 +791,15 @@ mod tests {
             ),
         ];
         for (stderr, expected, reason) in cases {
-            let error = classify(stderr, None, None, &settings, "127.0.0.1:2222", "127.0.0.1", 2222);
+            let error = classify(
+                stderr,
+                None,
+                None,
+                &settings,
+                "127.0.0.1:2222",
+                "127.0.0.1",
+                2222,
+            );
             assert!(expected(&error), "{reason}: {error:?}");
             assert!(error.hint().is_some(), "{reason}: has a hint");
         }
@@ -777,7 +813,10 @@ mod tests {
             2222,
         );
         assert_eq!(
-            host_key.hint().as_deref().map(|h| h.contains("`ssh-keyscan -p 2222 127.0.0.1 >> /k/known_hosts`")),
+            host_key
+                .hint()
+                .as_deref()
+                .map(|h| h.contains("`ssh-keyscan -p 2222 127.0.0.1 >> /k/known_hosts`")),
             Some(true),
             "the hint spells out the command: {:?}",
             host_key.hint()

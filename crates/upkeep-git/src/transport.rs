@@ -8,12 +8,14 @@
 //!   therefore buffers every write and sends the request on the first read (stateless RPC).
 //! - Registering a transport with libgit2 is `unsafe` (a global table, not thread-safe, must
 //!   happen before any transport use), so it happens exactly once, behind a `Once`, in
-//!   [`ensure_registered`] — the only `unsafe` in the crate.
-//! - Per-operation settings (credentials, CA, insecure http) reach the stream through a
-//!   thread-local [`Session`]: libgit2 calls the subtransport on the thread that started the
-//!   operation, so concurrent operations on other threads never see each other's secrets.
-//!   A failure the stream can name precisely (401, bad status) is stored in the session and
-//!   returned instead of libgit2's generic message.
+//!   [`ensure_registered`] — the only `unsafe` in the crate. The same registration installs
+//!   the `ssh` transport of `ssh.rs` (the system OpenSSH client).
+//! - Per-operation settings (credentials, CA, insecure http, the SSH key and host-key policy)
+//!   reach the stream through a thread-local [`Session`], shared by the HTTP and SSH
+//!   transports: libgit2 calls the subtransport on the thread that started the operation, so
+//!   concurrent operations on other threads never see each other's secrets. A failure the
+//!   stream can name precisely (401, an untrusted certificate, ssh's "Permission denied") is
+//!   stored in the session and returned instead of libgit2's generic message.
 //! - Each session owns a current-thread Tokio runtime on which the async reqwest client runs
 //!   (reqwest's `blocking` feature is not enabled in the workspace; a runtime per session keeps
 //!   the client's connection pool alive for all requests of one fetch or push).
@@ -28,6 +30,15 @@ use crate::auth::SshSettings;
 use crate::{Auth, GitError};
 
 const MAX_REDIRECTS: usize = 5;
+
+/// How rustls' errors begin (its `Display`), for causes whose type is hidden behind a box.
+const RUSTLS_WORDING: &[&str] = &[
+    "invalid peer certificate",
+    "received fatal alert",
+    "peer is incompatible",
+    "peer misbehaved",
+    "no server certificate chain",
+];
 
 static REGISTER: Once = Once::new();
 
@@ -196,11 +207,14 @@ fn request_failure(server: String, error: reqwest::Error) -> GitError {
         let io_inner = current
             .downcast_ref::<io::Error>()
             .and_then(|io| io.get_ref());
-        if current.is::<rustls::Error>() || io_inner.is_some_and(|inner| inner.is::<rustls::Error>())
+        let text = current.to_string();
+        // The type when it is reachable; rustls' own wording when a wrapper hides it.
+        if current.is::<rustls::Error>()
+            || io_inner.is_some_and(<dyn std::error::Error + Send + Sync>::is::<rustls::Error>)
+            || RUSTLS_WORDING.iter().any(|w| text.contains(w))
         {
             tls = true;
         }
-        let text = current.to_string();
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);

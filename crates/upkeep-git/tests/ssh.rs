@@ -44,9 +44,14 @@ fn clone_commit_and_push_over_ssh() {
     assert!(url.starts_with("ssh://"), "{url}");
     let tmp = tempfile::tempdir().expect("tempdir");
     let auth = ssh_auth(&server);
-    let repo = Repo::clone_or_open(&url, &tmp.path().join("c"), "main", &auth).unwrap_or_else(
-        |e| panic!("clone over ssh: {e} (hint: {:?})\n{}", e.hint(), server.log_tail()),
-    );
+    let repo =
+        Repo::clone_or_open(&url, &tmp.path().join("c"), "main", &auth).unwrap_or_else(|e| {
+            panic!(
+                "clone over ssh: {e} (hint: {:?})\n{}",
+                e.hint(),
+                server.log_tail()
+            )
+        });
     assert_eq!(
         std::fs::read(repo.workdir().join(FILE)).expect("file"),
         ORIGINAL
@@ -54,12 +59,16 @@ fn clone_commit_and_push_over_ssh() {
     let oid = change(&repo, "# bumped\n", "podinfo 6.5.0 -> 6.5.1");
     let outcome = repo.push("main", "main", &auth).expect("push over ssh");
     assert_eq!(outcome, PushOutcome::Pushed);
-    let log = bare_git(&server.bare_path("fleet"), &["log", "--format=%H %s", "main"]);
+    let log = bare_git(
+        &server.bare_path("fleet"),
+        &["log", "--format=%H %s", "main"],
+    );
     assert!(
         log.starts_with(&format!("{oid} podinfo 6.5.0 -> 6.5.1\n")),
         "the server's main is our commit: {log}"
     );
-    repo.fetch(&auth).expect("a fetch with nothing new works too");
+    repo.fetch(&auth)
+        .expect("a fetch with nothing new works too");
     assert!(
         server.log_tail().contains("Accepted publickey"),
         "sshd authenticated the key: {}",
@@ -130,7 +139,9 @@ fn a_server_side_rejection_over_ssh_comes_through_the_callback() {
     let auth = ssh_auth(&server);
     let repo = Repo::clone_or_open(&url, &tmp.path().join("c"), "main", &auth).expect("clone");
     change(&repo, "# x\n", "declined by the hook");
-    let outcome = repo.push("main", "main", &auth).expect("push reaches the server");
+    let outcome = repo
+        .push("main", "main", &auth)
+        .expect("push reaches the server");
     assert!(
         matches!(&outcome, PushOutcome::Rejected { reason } if reason.contains("refs/heads/main")),
         "the update hook refused the ref: {outcome:?}"
@@ -204,6 +215,9 @@ fn a_new_host_key_is_accepted_only_when_asked() {
         .expect("once recorded, strict checking passes");
 }
 
+/// URL, access, expected error, reason.
+type RefusalCase = (String, Auth, fn(&GitError) -> bool, &'static str);
+
 #[test]
 fn refused_ssh_access_is_typed_and_never_shows_key_contents() {
     let server = server();
@@ -217,7 +231,7 @@ fn refused_ssh_access_is_typed_and_never_shows_key_contents() {
     std::fs::write(&empty_known_hosts, "").expect("empty known_hosts");
     let missing_repo = url.replace("fleet.git", "nope.git");
 
-    let cases: Vec<(String, Auth, fn(&GitError) -> bool, &str)> = vec![
+    let cases: Vec<RefusalCase> = vec![
         (
             url.clone(),
             Auth::ssh_key(&stranger).with_known_hosts(server.known_hosts()),
@@ -271,12 +285,7 @@ fn refused_ssh_access_is_typed_and_never_shows_key_contents() {
     ];
     let key_body = std::fs::read_to_string(server.client_key()).expect("key");
     let stranger_body = std::fs::read_to_string(&stranger).expect("key");
-    let secret_line = |body: &str| {
-        body.lines()
-            .nth(1)
-            .expect("a key body line")
-            .to_owned()
-    };
+    let secret_line = |body: &str| body.lines().nth(1).expect("a key body line").to_owned();
     let secrets = [
         secret_line(&key_body),
         secret_line(&stranger_body),
@@ -286,10 +295,20 @@ fn refused_ssh_access_is_typed_and_never_shows_key_contents() {
         let dir = tmp.path().join(format!("clone-{i}"));
         let err = Repo::clone_or_open(&url, &dir, "main", &auth).expect_err(reason);
         assert!(expected(&err), "{reason}: got {err:?}");
-        let hint = err.hint().unwrap_or_else(|| panic!("{reason}: a hint is offered"));
-        for shown in [err.to_string(), format!("{err:?}"), format!("{auth:?}"), hint] {
+        let hint = err
+            .hint()
+            .unwrap_or_else(|| panic!("{reason}: a hint is offered"));
+        for shown in [
+            err.to_string(),
+            format!("{err:?}"),
+            format!("{auth:?}"),
+            hint,
+        ] {
             for secret in &secrets {
-                assert!(!shown.contains(secret.as_str()), "{reason}: secret leaked in {shown}");
+                assert!(
+                    !shown.contains(secret.as_str()),
+                    "{reason}: secret leaked in {shown}"
+                );
             }
         }
     }
@@ -316,8 +335,8 @@ fn hints_name_the_concrete_fix() {
     assert!(hint.contains(&command), "{hint}");
 
     let missing = Auth::ssh_key(server.client_key()).with_ssh_program("/nonexistent/ssh");
-    let err = Repo::clone_or_open(&url, &tmp.path().join("d"), "main", &missing)
-        .expect_err("no ssh");
+    let err =
+        Repo::clone_or_open(&url, &tmp.path().join("d"), "main", &missing).expect_err("no ssh");
     assert!(
         err.hint().is_some_and(|h| h.contains("openssh-client")),
         "{:?}",
@@ -335,7 +354,10 @@ fn debug_of_ssh_auth_shows_the_key_path_only() {
         .with_known_hosts(tmp.path().join("known_hosts"))
         .accept_new_host_keys();
     let shown = format!("{auth:?}");
-    assert!(shown.contains(&key.display().to_string()), "the path is shown: {shown}");
+    assert!(
+        shown.contains(&key.display().to_string()),
+        "the path is shown: {shown}"
+    );
     assert!(shown.contains("accept_new_host_keys: true"), "{shown}");
     for line in body.lines().filter(|l| !l.starts_with("-----")) {
         assert!(!shown.contains(line), "key contents leaked: {shown}");

@@ -58,7 +58,16 @@ pub fn generate_ssh_key(path: &Path) -> Result<(), TestEnvError> {
         "ssh-keygen",
     )?;
     let output = std::process::Command::new(&keygen)
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "upkeep-testenv", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "upkeep-testenv",
+            "-f",
+        ])
         .arg(path)
         .output()
         .map_err(|e| TestEnvError::io(format!("running {}", keygen.display()), e))?;
@@ -127,7 +136,10 @@ impl SshServer {
             .tempdir()
             .map_err(|e| TestEnvError::io("creating the sshd tempdir", e))?;
         let root = dir.path().to_path_buf();
-        if root.to_str().is_none_or(|s| s.contains(char::is_whitespace)) {
+        if root
+            .to_str()
+            .is_none_or(|s| s.contains(char::is_whitespace))
+        {
             return Err(TestEnvError::invalid(
                 "sshd tempdir (not UTF-8 or with spaces)",
                 root.display().to_string(),
@@ -225,8 +237,7 @@ MaxStartups 100
                 Err(e) => return Err(e),
             }
         }
-        Err(last_error
-            .unwrap_or_else(|| TestEnvError::invalid("sshd start", "no attempt made")))
+        Err(last_error.unwrap_or_else(|| TestEnvError::invalid("sshd start", "no attempt made")))
     }
 
     /// Creates the bare repository `<name>.git` (see [`create_bare_repo`]) and returns its
@@ -252,11 +263,7 @@ MaxStartups 100
     /// The scp-like form `USER@127.0.0.1:/ABSOLUTE/PATH/<name>.git`. It cannot carry the port:
     /// the client has to add `-p` [`SshServer::port`] itself.
     pub fn scp_url(&self, name: &str) -> String {
-        format!(
-            "{}@127.0.0.1:{}",
-            self.user,
-            self.bare_path(name).display()
-        )
+        format!("{}@127.0.0.1:{}", self.user, self.bare_path(name).display())
     }
 
     /// The port sshd listens on (127.0.0.1).
