@@ -2,7 +2,11 @@
 //! offending text, and a [`GitError::hint`] where a fix can be suggested.
 //!
 //! No variant carries a credential: HTTP failures name the server (`host:port`), never the
-//! `Authorization` header, and URLs with embedded user info are refused up front.
+//! `Authorization` header, and URLs with embedded user info are refused up front. SSH failures
+//! carry the last lines of `ssh`'s own stderr (which names key *files*, never key contents),
+//! because "Permission denied (publickey)" or "Host key verification failed" is exactly what
+//! the operator needs to read. The hint is a `String` so it can spell out the concrete fix
+//! (e.g. the `ssh-keyscan` command for this host, port and known_hosts file).
 
 /// Everything that can go wrong in upkeep-git.
 #[derive(Debug, thiserror::Error)]
@@ -11,16 +15,37 @@ pub enum GitError {
     InvalidUrl { url: String, reason: String },
     #[error("refusing plain http:// remote `{url}`")]
     InsecureHttp { url: String },
-    #[error("{server} refused the credentials (HTTP 401)")]
-    Unauthorized { server: String },
+    /// The server refused the credentials: HTTP 401, or ssh's "Permission denied".
+    #[error("{server} refused the credentials ({detail})")]
+    Unauthorized { server: String, detail: String },
     #[error("{url} answered HTTP {status}")]
     HttpStatus { url: String, status: u16 },
     #[error("{url} is not a smart-HTTP Git server (content type `{content_type}`)")]
     NotSmartHttp { url: String, content_type: String },
     #[error("HTTP request to {server} failed: {message}")]
     Http { server: String, message: String },
+    /// The TLS handshake failed, typically because the server's certificate is not trusted.
+    #[error("TLS connection to {server} failed: {message}")]
+    Tls { server: String, message: String },
     #[error("invalid CA certificate PEM: {message}")]
     InvalidCa { message: String },
+    /// ssh could not verify the server's host key against the known_hosts file.
+    #[error("host key of {host}:{port} not verified (known hosts: {known_hosts}): {message}")]
+    HostKey {
+        host: String,
+        port: u16,
+        known_hosts: String,
+        message: String,
+    },
+    /// The SSH private key file is missing, unreadable or refused by ssh.
+    #[error("SSH key file `{path}`: {message}")]
+    SshKey { path: String, message: String },
+    /// The `ssh` client is not installed (or the configured program does not exist).
+    #[error("`{program}` not found: SSH remotes run the system OpenSSH client")]
+    SshNotFound { program: String },
+    /// ssh or the remote git command failed for another reason.
+    #[error("ssh to {server} failed: {message}")]
+    Ssh { server: String, message: String },
     #[error("{what}: {message}")]
     Git { what: String, message: String },
     #[error("{what}: {source}")]
@@ -51,33 +76,54 @@ pub enum GitError {
 
 impl GitError {
     /// A suggested fix, when there is one.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::InvalidUrl { .. } => Some(
-                "use file://, https:// (or http:// with insecure allowed); put credentials in the Auth, not in the URL",
-            ),
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            Self::InvalidUrl { .. } => {
+                "use file://, https:// (or http:// with insecure allowed), ssh://[user@]host[:port]/path or user@host:path; put passwords in the Auth, not in the URL"
+            }
             Self::InsecureHttp { .. } => {
-                Some("use https://, or allow insecure http explicitly for this repository")
+                "use https://, or allow insecure http explicitly for this repository"
             }
-            Self::Unauthorized { .. } => Some(
-                "check the user name and password or token; a token needs read (and, to push, write) access to the repository",
-            ),
+            Self::Unauthorized { .. } => {
+                "HTTP: check the user name and password or token (it needs read and, to push, write access); SSH: check the key file and that its public key is authorized for this user on the server (with write access to push)"
+            }
             Self::NotSmartHttp { .. } => {
-                Some("point the URL at the repository itself (the path that serves info/refs)")
+                "point the URL at the repository itself (the path that serves info/refs)"
             }
-            Self::InvalidCa { .. } => Some("give the CA as PEM (-----BEGIN CERTIFICATE-----)"),
-            Self::PathEscapes { .. } => Some(
-                "write only relative paths inside the repository, without `..`, `.git` or symlinks leading out",
-            ),
-            Self::BranchNotFound { .. } => Some("check the branch name, or fetch first"),
-            Self::PushRetriesExhausted { .. } => Some(
-                "another writer keeps moving the branch, or a server hook refuses the push; the next run tries again",
-            ),
-            Self::RemoteMismatch { .. } => {
-                Some("use another directory, or remove the existing clone")
+            Self::Tls { .. } => {
+                "if the server's certificate is signed by a private CA, give that CA as PEM (Auth::with_ca_pem, the repository's CA setting); otherwise check the host name and the server's certificate"
             }
-            _ => None,
-        }
+            Self::InvalidCa { .. } => "give the CA as PEM (-----BEGIN CERTIFICATE-----)",
+            Self::HostKey {
+                host,
+                port,
+                known_hosts,
+                ..
+            } => {
+                return Some(format!(
+                    "add the server's host key to the known_hosts file, after comparing its fingerprint with the one the server's admin publishes: `ssh-keyscan -p {port} {host} >> {known_hosts}`; a key that changed unexpectedly may be an attack"
+                ));
+            }
+            Self::SshKey { .. } => {
+                "give the path of an existing, passphrase-less private key file readable only by this user (chmod 600)"
+            }
+            Self::SshNotFound { .. } => {
+                "install the OpenSSH client (Debian/Ubuntu: `apt-get install openssh-client`)"
+            }
+            Self::Ssh { .. } => {
+                "read ssh's message above: check the host, port and repository path (absolute on the server)"
+            }
+            Self::PathEscapes { .. } => {
+                "write only relative paths inside the repository, without `..`, `.git` or symlinks leading out"
+            }
+            Self::BranchNotFound { .. } => "check the branch name, or fetch first",
+            Self::PushRetriesExhausted { .. } => {
+                "another writer keeps moving the branch, or a server hook refuses the push; the next run tries again"
+            }
+            Self::RemoteMismatch { .. } => "use another directory, or remove the existing clone",
+            _ => return None,
+        };
+        Some(text.to_owned())
     }
 
     pub(crate) fn git(what: impl Into<String>, error: &git2::Error) -> Self {

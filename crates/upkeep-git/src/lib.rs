@@ -5,7 +5,9 @@
 //! - One TLS stack. git2 is built from vendored libgit2 WITHOUT its `https`/`ssh` features
 //!   (which would bring OpenSSL and libssh2 next to rustls). `http://` and `https://` remotes go
 //!   through upkeep's own smart-HTTP subtransport ([`transport`]) backed by reqwest on rustls;
-//!   `file://` and local paths use libgit2's built-in local transport.
+//!   `ssh://` and scp-like `user@host:path` remotes run the system OpenSSH client (`ssh.rs`,
+//!   strict host-key checking, registered with the HTTP one); `file://` and local paths use
+//!   libgit2's built-in local transport.
 //! - Credentials are per operation ([`Auth`]), handed to the transport through a thread-local
 //!   session that lives exactly as long as the libgit2 call; they never appear in URLs, logs,
 //!   errors or `Debug` output.
@@ -22,6 +24,7 @@ mod message;
 mod paths;
 pub mod pr;
 mod repo;
+mod ssh;
 pub mod transport;
 mod tree;
 mod writer;

@@ -47,8 +47,9 @@ impl fmt::Debug for Repo {
     }
 }
 
-/// Checks the remote URL: `file://`, `https://`, `http://` only when allowed, or a local path;
-/// never user info (credentials belong in [`Auth`]).
+/// Checks the remote URL: `file://`, `https://`, `http://` only when allowed, `ssh://` or
+/// scp-like `user@host:path` (a user name but no password), or a local path; never a password
+/// or token in it (credentials belong in [`Auth`]).
 pub(crate) fn check_url(url: &str, auth: &Auth) -> Result<(), GitError> {
     let invalid = |reason: &str| GitError::InvalidUrl {
         url: url.to_owned(),
@@ -57,11 +58,16 @@ pub(crate) fn check_url(url: &str, auth: &Auth) -> Result<(), GitError> {
     if !url.contains("://") {
         return if Path::new(url).is_absolute() {
             Ok(())
+        } else if crate::ssh::is_scp_like(url) {
+            crate::ssh::check_url(url)
         } else {
             Err(invalid("neither a URL nor an absolute path"))
         };
     }
     let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    if parsed.scheme() == "ssh" {
+        return crate::ssh::check_url(url);
+    }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         // Do not echo the URL: it holds the credentials.
         return Err(GitError::InvalidUrl {

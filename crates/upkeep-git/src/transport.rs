@@ -8,12 +8,14 @@
 //!   therefore buffers every write and sends the request on the first read (stateless RPC).
 //! - Registering a transport with libgit2 is `unsafe` (a global table, not thread-safe, must
 //!   happen before any transport use), so it happens exactly once, behind a `Once`, in
-//!   [`ensure_registered`] — the only `unsafe` in the crate.
-//! - Per-operation settings (credentials, CA, insecure http) reach the stream through a
-//!   thread-local [`Session`]: libgit2 calls the subtransport on the thread that started the
-//!   operation, so concurrent operations on other threads never see each other's secrets.
-//!   A failure the stream can name precisely (401, bad status) is stored in the session and
-//!   returned instead of libgit2's generic message.
+//!   [`ensure_registered`] — the only `unsafe` in the crate. The same registration installs
+//!   the `ssh` transport of `ssh.rs` (the system OpenSSH client).
+//! - Per-operation settings (credentials, CA, insecure http, the SSH key and host-key policy)
+//!   reach the stream through a thread-local [`Session`], shared by the HTTP and SSH
+//!   transports: libgit2 calls the subtransport on the thread that started the operation, so
+//!   concurrent operations on other threads never see each other's secrets. A failure the
+//!   stream can name precisely (401, an untrusted certificate, ssh's "Permission denied") is
+//!   stored in the session and returned instead of libgit2's generic message.
 //! - Each session owns a current-thread Tokio runtime on which the async reqwest client runs
 //!   (reqwest's `blocking` feature is not enabled in the workspace; a runtime per session keeps
 //!   the client's connection pool alive for all requests of one fetch or push).
@@ -24,47 +26,66 @@ use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, Once};
 
+use crate::auth::SshSettings;
 use crate::{Auth, GitError};
 
 const MAX_REDIRECTS: usize = 5;
 
+/// How rustls' errors begin (its `Display`), for causes whose type is hidden behind a box.
+const RUSTLS_WORDING: &[&str] = &[
+    "invalid peer certificate",
+    "received fatal alert",
+    "peer is incompatible",
+    "peer misbehaved",
+    "no server certificate chain",
+];
+
 static REGISTER: Once = Once::new();
 
-/// Registers upkeep's smart-HTTP transport for `http://` and `https://` with libgit2; safe to
-/// call any number of times from any thread (only the first call registers).
+/// Registers upkeep's transports with libgit2 — smart HTTP for `http://` and `https://`, and
+/// the system `ssh` client for `ssh://` (libgit2 also routes scp-like `user@host:path` remotes
+/// to the `ssh` transport) — safe to call any number of times from any thread (only the first
+/// call registers).
 pub fn ensure_registered() {
     REGISTER.call_once(|| {
-        for prefix in ["http", "https"] {
-            // SAFETY: `git2::transport::register` is unsafe because libgit2's transport table
-            // is a global that is not synchronised and must be set before any transport is
-            // used. This call runs exactly once per process (inside `Once::call_once`, which
-            // blocks every other caller until it is done), and every upkeep-git operation
-            // calls `ensure_registered` before touching a remote.
-            #[allow(unsafe_code)]
-            let registered = unsafe {
-                git2::transport::register(prefix, |remote| {
-                    git2::transport::Transport::smart(remote, true, HttpSubtransport)
-                })
-            };
-            // Registration fails only when the prefix is taken, i.e. someone else registered
-            // it first; libgit2 then uses theirs and our operations will say so on use.
-            drop(registered);
-        }
+        // SAFETY: `git2::transport::register` is unsafe because libgit2's transport table is a
+        // global that is not synchronised and must be set before any transport is used. These
+        // three calls run exactly once per process (inside `Once::call_once`, which blocks
+        // every other caller until it is done), one after the other on one thread, and every
+        // upkeep-git operation calls `ensure_registered` before touching a remote.
+        #[allow(unsafe_code)]
+        let registered = unsafe {
+            [
+                git2::transport::register("http", http_transport),
+                git2::transport::register("https", http_transport),
+                git2::transport::register("ssh", crate::ssh::transport),
+            ]
+        };
+        // Registration fails only when the prefix is taken, i.e. someone else registered it
+        // first; libgit2 then uses theirs and our operations will say so on use.
+        drop(registered);
     });
+}
+
+fn http_transport(remote: &git2::Remote<'_>) -> Result<git2::transport::Transport, git2::Error> {
+    git2::transport::Transport::smart(remote, true, HttpSubtransport)
 }
 
 /// Settings and failure slot of one remote operation on this thread.
 #[derive(Clone)]
-struct Session {
+pub(crate) struct Session {
     client: reqwest::Client,
     runtime: Arc<tokio::runtime::Runtime>,
     basic: Option<(String, String)>,
     allow_insecure_http: bool,
+    pub(crate) ssh: SshSettings,
     failure: Arc<Mutex<Option<GitError>>>,
 }
 
 impl Session {
-    fn fail(&self, error: GitError) -> io::Error {
+    /// Records `error` as the operation's failure (the first one wins) and returns an
+    /// `io::Error` with the same message for libgit2.
+    pub(crate) fn fail(&self, error: GitError) -> io::Error {
         let message = error.to_string();
         if let Ok(mut slot) = self.failure.lock() {
             slot.get_or_insert(error);
@@ -75,6 +96,11 @@ impl Session {
 
 thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// The session of the upkeep-git operation running on this thread, if any.
+pub(crate) fn current_session() -> Option<Session> {
+    SESSION.with(|slot| slot.borrow().clone())
 }
 
 /// Runs `operation` (a libgit2 call) with `auth` available to the HTTP transport on this
@@ -154,6 +180,7 @@ fn new_session(auth: &Auth) -> Result<Session, GitError> {
         runtime: Arc::new(runtime),
         basic: auth.basic.clone(),
         allow_insecure_http: auth.allow_insecure_http,
+        ssh: auth.ssh.clone(),
         failure: Arc::new(Mutex::new(None)),
     })
 }
@@ -167,6 +194,40 @@ fn server_of(url: &reqwest::Url) -> String {
     }
 }
 
+/// A failed request as a [`GitError`]: [`GitError::Tls`] when rustls refused the handshake
+/// (an untrusted certificate, most often), else [`GitError::Http`]. reqwest's own message is
+/// only "error sending request", so the causes are appended (hyper's, then rustls' or the
+/// socket's), which is where "invalid peer certificate: UnknownIssuer" is.
+fn request_failure(server: String, error: reqwest::Error) -> GitError {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut tls = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&error);
+    while let Some(current) = cause {
+        let io_inner = current
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref());
+        let text = current.to_string();
+        // The type when it is reachable; rustls' own wording when a wrapper hides it.
+        if current.is::<rustls::Error>()
+            || io_inner.is_some_and(<dyn std::error::Error + Send + Sync>::is::<rustls::Error>)
+            || RUSTLS_WORDING.iter().any(|w| text.contains(w))
+        {
+            tls = true;
+        }
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = current.source();
+    }
+    if tls {
+        GitError::Tls { server, message }
+    } else {
+        GitError::Http { server, message }
+    }
+}
+
 struct HttpSubtransport;
 
 impl git2::transport::SmartSubtransport for HttpSubtransport {
@@ -176,7 +237,7 @@ impl git2::transport::SmartSubtransport for HttpSubtransport {
         action: git2::transport::Service,
     ) -> Result<Box<dyn git2::transport::SmartSubtransportStream>, git2::Error> {
         use git2::transport::Service;
-        let session = SESSION.with(|slot| slot.borrow().clone()).ok_or_else(|| {
+        let session = current_session().ok_or_else(|| {
             git2::Error::from_str("upkeep's HTTP transport used outside an upkeep-git operation")
         })?;
         let base = url.trim_end_matches('/');
@@ -262,15 +323,17 @@ impl HttpStream {
             request = request.basic_auth(user, Some(password));
         }
         let server = server_of(&self.url);
-        let response = self.session.runtime.block_on(request.send()).map_err(|e| {
-            self.session.fail(GitError::Http {
-                server: server.clone(),
-                message: e.without_url().to_string(),
-            })
-        })?;
+        let response = self
+            .session
+            .runtime
+            .block_on(request.send())
+            .map_err(|e| self.session.fail(request_failure(server.clone(), e)))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(self.session.fail(GitError::Unauthorized { server }));
+            return Err(self.session.fail(GitError::Unauthorized {
+                server,
+                detail: "HTTP 401".to_owned(),
+            }));
         }
         if !status.is_success() {
             let mut shown = self.url.clone();
@@ -318,12 +381,7 @@ impl Read for HttpStream {
             match self.session.runtime.block_on(response.chunk()) {
                 Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
                 Ok(None) => self.finished = true,
-                Err(e) => {
-                    return Err(self.session.fail(GitError::Http {
-                        server,
-                        message: e.without_url().to_string(),
-                    }));
-                }
+                Err(e) => return Err(self.session.fail(request_failure(server, e))),
             }
         }
         let n = buf.len().min(self.pending.len());

@@ -10,6 +10,8 @@
 //!   `auth_basic` covers the whole `/git/` location (reads and pushes), as on a private server.
 //! - Each bare repository gets `http.receivepack true` (pushes allowed even without auth) and
 //!   `receive.denyNonFastForwards true` (the server refuses what a force-push would do).
+//! - [`GitServer::start_tls`] serves the same over HTTPS with a certificate from a fresh test
+//!   CA, so the client's custom-CA path is tested against nginx's real TLS.
 //! - Repositories are prepared with the `git` CLI ([`create_bare_repo`]); that is set-up, not
 //!   the code under test.
 
@@ -116,6 +118,17 @@ impl GitServer {
     /// Fails with [`TestEnvError::MissingBinary`] when nginx, fcgiwrap, git (http-backend) or,
     /// with auth, htpasswd is not installed.
     pub async fn start(basic_auth: Option<(&str, &str)>) -> Result<Self, TestEnvError> {
+        Self::start_with(basic_auth, false).await
+    }
+
+    /// Like [`GitServer::start`], but over HTTPS only (`https://127.0.0.1:PORT/git/…`), with a
+    /// certificate for `127.0.0.1` and `localhost` from a fresh test CA: clients must trust
+    /// [`GitServer::ca_pem`].
+    pub async fn start_tls(basic_auth: Option<(&str, &str)>) -> Result<Self, TestEnvError> {
+        Self::start_with(basic_auth, true).await
+    }
+
+    async fn start_with(basic_auth: Option<(&str, &str)>, tls: bool) -> Result<Self, TestEnvError> {
         let fcgiwrap = find_binary(
             "UPKEEP_TESTENV_FCGIWRAP",
             &["/usr/sbin/fcgiwrap", "/usr/bin/fcgiwrap"],
@@ -187,7 +200,11 @@ impl GitServer {
             backend = quote_path(&backend)?,
             root = quote_path(&root)?,
         );
-        let nginx = Nginx::start(dir, &server_body).await?;
+        let nginx = if tls {
+            Nginx::start_tls(dir, &server_body).await?
+        } else {
+            Nginx::start(dir, &server_body).await?
+        };
         Ok(Self {
             _fcgiwrap: process,
             nginx,
@@ -205,9 +222,14 @@ impl GitServer {
         Ok(self.url(name))
     }
 
-    /// `http://127.0.0.1:PORT/git/<name>.git`.
+    /// `http://127.0.0.1:PORT/git/<name>.git` (`https://…` when started with TLS).
     pub fn url(&self, name: &str) -> String {
         format!("{}/git/{name}.git", self.nginx.base_url())
+    }
+
+    /// The CA certificate (PEM) that signed the server's certificate; `None` without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.nginx.ca_pem()
     }
 
     /// Where the bare repository `<name>.git` is on disk.

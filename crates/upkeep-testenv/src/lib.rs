@@ -3,7 +3,7 @@
 //!
 //! Why it is shaped this way:
 //! - Each component is a value whose `Drop` stops it, so a test owns exactly what it started
-//!   and nothing outlives the test binary (process-backed components — the registry, nginx —
+//!   and nothing outlives the test binary (process-backed components — the registry, nginx, sshd —
 //!   are additionally watched through a pipe, so even a killed test process takes them down;
 //!   see `process.rs`, shared by all of them).
 //! - The helper servers written here (the token server, the fault proxy) run on their own thread
@@ -26,6 +26,7 @@ mod process;
 mod proxy;
 mod push;
 mod registry;
+mod ssh_server;
 mod static_files;
 mod token;
 
@@ -35,6 +36,7 @@ pub use git_server::{GitServer, create_bare_repo, git};
 pub use pr_standin::{ForgeFlavor, InjectedFailure, PrStandIn, StandInPr, StandInPrState};
 pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};
 pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use ssh_server::{SshServer, generate_ssh_key};
 pub use static_files::StaticServer;
 
 /// Installs rustls' ring crypto provider as the process default (once; a provider installed

@@ -12,6 +12,9 @@
 //! - `-g 'daemon off;'` keeps it in the foreground under the watchdog; `-e` points the start-up error log into the tempdir too (Debian's compiled-in default is
 //!   stderr, which we capture anyway), and all five `*_temp_path`s are set because Debian's
 //!   defaults under `/var/lib/nginx` are not writable by an ordinary user.
+//! - TLS ([`Nginx::start_tls`]) uses a fresh CA from [`crate::pki`] per server and a
+//!   certificate for `127.0.0.1` and `localhost`; the readiness probe trusts exactly that CA,
+//!   so a server that came up with a broken TLS set-up fails its start, not the test after it.
 //! - The access log uses a fixed three-field format (`status method uri`) so tests can read
 //!   what nginx really served as [`RequestRecord`]s.
 
@@ -20,6 +23,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::pki::TestCa;
 use crate::process::{Launch, Watched, find_binary, start_on_free_port, tail, write};
 use crate::{RequestRecord, TestEnvError};
 
@@ -42,6 +46,8 @@ fn find_nginx(candidates: &[&str]) -> Result<PathBuf, TestEnvError> {
 pub(crate) struct Nginx {
     host: String,
     base_url: String,
+    /// The CA that signed the server certificate (PEM), when serving TLS.
+    ca_pem: Option<String>,
     log_path: PathBuf,
     access_log_path: PathBuf,
     _process: Watched,
@@ -83,8 +89,47 @@ impl Nginx {
         dir: tempfile::TempDir,
         server_body: &str,
     ) -> Result<Self, TestEnvError> {
+        Self::start_with(dir, server_body, false).await
+    }
+
+    /// Like [`Nginx::start`], but serving HTTPS only, with a certificate for `127.0.0.1` and
+    /// `localhost` issued by a fresh test CA ([`Nginx::ca_pem`]).
+    pub(crate) async fn start_tls(
+        dir: tempfile::TempDir,
+        server_body: &str,
+    ) -> Result<Self, TestEnvError> {
+        Self::start_with(dir, server_body, true).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        server_body: &str,
+        tls: bool,
+    ) -> Result<Self, TestEnvError> {
         let binary = find_nginx(NGINX_CANDIDATES)?;
         let root = dir.path().to_path_buf();
+        let (mut ca_pem, mut ca_path, mut listen_suffix, mut tls_lines) =
+            (None, None, "", String::new());
+        if tls {
+            let ca = TestCa::new("upkeep testenv nginx CA")?;
+            let leaf = ca.issue("127.0.0.1", &["127.0.0.1", "localhost"])?;
+            let (ca_file, cert_file, key_file) = (
+                root.join("ca.pem"),
+                root.join("server.pem"),
+                root.join("server-key.pem"),
+            );
+            write(&ca_file, ca.pem.as_bytes())?;
+            write(&cert_file, leaf.cert_pem.as_bytes())?;
+            write(&key_file, leaf.key_pem.as_bytes())?;
+            tls_lines = format!(
+                "        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;\n",
+                quote_path(&cert_file)?,
+                quote_path(&key_file)?
+            );
+            listen_suffix = " ssl";
+            ca_pem = Some(ca.pem);
+            ca_path = Some(ca_file);
+        }
         let temp = root.join("temp");
         std::fs::create_dir_all(&temp)
             .map_err(|e| TestEnvError::io("creating the nginx temp dir", e))?;
@@ -104,12 +149,12 @@ impl Nginx {
                 quote_path(&temp.join(kind))?
             );
         }
-        let client = crate::http_client(None, Duration::from_secs(2))?;
+        let client = crate::http_client(ca_path.as_deref(), Duration::from_secs(2))?;
         let launch = Launch {
             component: "nginx",
             log_path: &log_path,
             client: &client,
-            scheme: "http",
+            scheme: if tls { "https" } else { "http" },
             probe_path: READY_PATH,
             ready: |status| status == 204,
         };
@@ -134,9 +179,9 @@ http {{
     default_type application/octet-stream;
     server_tokens off;
     server {{
-        listen {host};
+        listen {host}{listen_suffix};
         server_name 127.0.0.1;
-        location = {READY_PATH} {{
+{tls_lines}        location = {READY_PATH} {{
             access_log off;
             return 204;
         }}
@@ -167,6 +212,7 @@ http {{
         Ok(Self {
             host: started.host,
             base_url: started.base_url,
+            ca_pem,
             log_path,
             access_log_path,
             _process: started.process,
@@ -180,6 +226,11 @@ http {{
 
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The CA certificate (PEM) clients must trust, when serving TLS.
+    pub(crate) fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The last 40 lines of nginx's error log (start-up output included).

@@ -1,5 +1,5 @@
 //! Test PKI made with rcgen: one self-signed CA per component, a server certificate for
-//! 127.0.0.1/localhost (TLS registry) and a signing certificate for the token server, whose
+//! 127.0.0.1/localhost (TLS registry, TLS nginx) and a signing certificate for the token server, whose
 //! certificate travels in the JWT `x5c` header and chains to the registry's `rootcertbundle`.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};

@@ -79,7 +79,7 @@ impl Watched {
         Ok(Self(child))
     }
 
-    fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
         self.0.try_wait().ok().flatten()
     }
 }

@@ -34,7 +34,9 @@ With --push: fetches `origin`, builds each automation's commit on its checkout b
 the checkout branch) without ever forcing the checkout branch; a rejected push is retried on the \
 new remote tip. The checkout itself is not changed.\n\n\
 Credentials come from the environment: UPKEEP_GIT_USERNAME and UPKEEP_GIT_PASSWORD (a password \
-or token) for HTTPS remotes; UPKEEP_GIT_CA_FILE for a private CA.\n\n\
+or token) for HTTPS remotes, UPKEEP_GIT_CA_FILE for a private CA; UPKEEP_GIT_SSH_KEY (a private \
+key file) and UPKEEP_GIT_KNOWN_HOSTS for SSH remotes (through the system `ssh`); UPKEEP_PR_TOKEN \
+(or GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN) for pull requests.\n\n\
 Exit status: 0 when everything due was written, 1 when a field or a push failed, 2 on invalid \
 input.")]
 pub(crate) struct Args {
@@ -188,8 +190,14 @@ pub(crate) fn git_auth(allow_insecure_http: bool) -> Result<Auth, String> {
         (Some(_), None) => {
             return Err("UPKEEP_GIT_USERNAME is set but UPKEEP_GIT_PASSWORD is not".into());
         }
-        (None, None) => Auth::none(),
+        (None, None) => match std::env::var_os("UPKEEP_GIT_SSH_KEY") {
+            Some(key) => Auth::ssh_key(PathBuf::from(key)),
+            None => Auth::none(),
+        },
     };
+    if let Some(known_hosts) = std::env::var_os("UPKEEP_GIT_KNOWN_HOSTS") {
+        auth = auth.with_known_hosts(PathBuf::from(known_hosts));
+    }
     if let Some(ca) = std::env::var_os("UPKEEP_GIT_CA_FILE") {
         let pem = std::fs::read(&ca)
             .map_err(|e| format!("UPKEEP_GIT_CA_FILE {}: {e}", Path::new(&ca).display()))?;

@@ -171,7 +171,7 @@ fn pass(
             .and_then(|r| r.reset_to_remote(&args.branch));
         if let Err(e) = checkout {
             let message = format!("{}: {e}", args.repo);
-            crate::render::error_with_hint(&message, e.hint().map(str::to_owned));
+            crate::render::error_with_hint(&message, e.hint());
             finish(RunOutcome::Failed, Some(&message))?;
             return Ok((Outcome::No, None));
         }
