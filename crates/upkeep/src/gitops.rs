@@ -270,7 +270,7 @@ fn plan_field(
     }
     if let Some(why) = &d.suspended {
         field.action = Action::Held;
-        field.reason = why.clone();
+        field.reason.clone_from(why);
         return field;
     }
     let Some(target) = d.selected.clone() else {

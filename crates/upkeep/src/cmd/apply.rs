@@ -4,6 +4,7 @@
 //! (to its upgrade branch when it has one), with a pull request when asked. Every change is
 //! recorded in the store for `upkeep history`.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -248,7 +249,9 @@ pub(crate) fn apply_fleet(
         }
     }
     if settings.push {
-        push_scopes(repo_dir, fleet, now, settings, &scopes, &templates)
+        Ok(push_scopes(
+            repo_dir, fleet, now, settings, &scopes, &templates,
+        ))
     } else {
         commit_in_checkout(repo_dir, fleet, now, &scopes, &templates)
     }
@@ -402,7 +405,7 @@ fn push_scopes(
     settings: &Settings,
     scopes: &[Scope<'_>],
     templates: &[MessageTemplate],
-) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
+) -> Result<Vec<ScopeResult>, Outcome> {
     let repo = match Repo::open(repo_dir) {
         Ok(r) if r.origin_url().is_some() => r,
         Ok(_) => {
@@ -410,14 +413,14 @@ fn push_scopes(
                 &format!("{}: no `origin` remote to push to", repo_dir.display()),
                 Some("add one with `git remote add origin URL`, or run without --push".into()),
             );
-            return Ok(Err(Outcome::Invalid));
+            return Err(Outcome::Invalid);
         }
         Err(e) => {
             crate::render::error_with_hint(
                 &format!("--push: {}: {e}", repo_dir.display()),
                 Some("--push needs a Git checkout with an `origin` remote".into()),
             );
-            return Ok(Err(Outcome::Invalid));
+            return Err(Outcome::Invalid);
         }
     };
     let mut results = Vec::with_capacity(scopes.len());
@@ -480,10 +483,10 @@ fn push_scopes(
                 result.commit = Some(commit.to_string());
                 let mut note = format!("pushed to origin {push}");
                 if attempts > 1 {
-                    note.push_str(&format!(" after {attempts} attempts"));
+                    let _ = write!(note, " after {attempts} attempts");
                 }
                 if rebuilt {
-                    note.push_str(&format!(" (rebuilt on {checkout})"));
+                    let _ = write!(note, " (rebuilt on {checkout})");
                 }
                 if foreign_commits {
                     note.push_str(" (the branch has commits by others: added on top, not rebuilt)");
@@ -527,7 +530,7 @@ fn push_scopes(
         }
         results.push(result);
     }
-    Ok(Ok(results))
+    Ok(results)
 }
 
 /// Opens or updates the automation's pull request for everything on `push` that is not on
