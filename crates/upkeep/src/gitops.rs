@@ -259,6 +259,11 @@ fn plan_field(
         );
         return field;
     };
+    if scope.automation.is_some_and(|a| a.spec.suspend) {
+        field.action = Action::Held;
+        field.reason = "the AppUpgradeAutomation is suspended (spec.suspend: true)".into();
+        return field;
+    }
     if scope
         .selector
         .as_ref()

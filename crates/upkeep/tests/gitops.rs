@@ -521,3 +521,50 @@ fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_suspended_automation_writes_nothing_and_says_so() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    write_tree(
+        &fleet,
+        &fleet_files(|p, t| {
+            if p == "upkeep/automation.yaml" {
+                t.replacen(
+                    "  scheduleRef:\n    name: dev-anytime\n",
+                    "  scheduleRef:\n    name: dev-anytime\n  suspend: true\n",
+                    1,
+                )
+            } else {
+                t
+            }
+        }),
+    );
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            tmp.path().join("s.redb").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("org-acme/dev-apps: nothing to write")
+            && stdout.contains("the AppUpgradeAutomation is suspended"),
+        "{stdout}"
+    );
+    assert_eq!(
+        git_in(&fleet, &["rev-list", "--count", "HEAD"]).trim(),
+        "1",
+        "no commit"
+    );
+}

@@ -228,6 +228,15 @@ pub(crate) fn apply_fleet(
     };
     let mut templates = Vec::with_capacity(scopes.len());
     for scope in &scopes {
+        if scope
+            .automation
+            .is_some_and(|a| a.spec.commit.signing_key.is_some())
+        {
+            eprintln!(
+                "warning: AppUpgradeAutomation {}: spec.commit.signingKey is not supported yet; its commits are not signed",
+                scope.name()
+            );
+        }
         let source = scope
             .automation
             .and_then(|a| a.spec.commit.message_template.as_deref());
