@@ -70,6 +70,7 @@ pub enum Resource {
         api_version: String,
         kind: String,
         name: Option<String>,
+        namespace: Option<String>,
     },
 }
 

@@ -389,6 +389,11 @@ fn head(
             .and_then(|m| m.get("name"))
             .and_then(serde_yaml::Value::as_str)
             .map(ToOwned::to_owned),
+        namespace: value
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(serde_yaml::Value::as_str)
+            .map(ToOwned::to_owned),
     })
 }
 

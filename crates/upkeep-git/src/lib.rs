@@ -20,6 +20,7 @@ mod auth;
 mod error;
 mod message;
 mod paths;
+pub mod pr;
 mod repo;
 pub mod transport;
 mod tree;
@@ -30,6 +31,10 @@ pub use error::GitError;
 pub use git2::Oid;
 pub use message::{
     ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, MessageTemplate, TemplateError, pull_request_body,
+};
+pub use pr::{
+    PrError, PrRequest, PrTarget, ProviderKind, PullRequest, Token, api_base_for,
+    ensure_pull_request,
 };
 pub use repo::{PushOutcome, Repo};
 pub use tree::{Author, Lease, TreeFile};

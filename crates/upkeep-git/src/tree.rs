@@ -69,6 +69,27 @@ impl Repo {
         Self::from_repository(inner, url, dir)
     }
 
+    /// Creates a repository in `dir` (which may hold files already) with `branch` as its
+    /// unborn initial branch and no remote.
+    pub fn init(dir: &Path, branch: &str) -> Result<Self, GitError> {
+        check_branch(branch)?;
+        let mut options = git2::RepositoryInitOptions::new();
+        options.initial_head(branch);
+        let inner = Repository::init_opts(dir, &options).map_err(|e| {
+            GitError::git(format!("creating a repository in {}", dir.display()), &e)
+        })?;
+        Self::from_repository(inner, None, dir)
+    }
+
+    /// The author Git's configuration names for this repository (`user.name`/`user.email`).
+    pub fn configured_author(&self) -> Option<Author> {
+        let signature = self.inner.signature().ok()?;
+        Some(Author {
+            name: signature.name().ok()?.to_owned(),
+            email: signature.email().ok()?.to_owned(),
+        })
+    }
+
     /// The URL of `origin`, when the checkout has one.
     pub fn origin_url(&self) -> Option<&str> {
         (!self.url.is_empty()).then_some(self.url.as_str())

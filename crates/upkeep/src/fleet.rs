@@ -14,8 +14,8 @@ use upkeep_api::{
 };
 use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::LabelSelector;
-use upkeep_core::version::Policy;
-use upkeep_registry::{Credentials, TagList, scan_all, tag_infos};
+use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy};
+use upkeep_registry::{Credentials, TagList, merge_first_seen, scan_all, tag_infos};
 
 use crate::Outcome;
 
@@ -32,6 +32,8 @@ pub(crate) struct Decision {
     pub(crate) pinned: bool,
     /// The VersionPolicy's labels (for an automation's `policySelector`).
     pub(crate) labels: BTreeMap<String, String>,
+    /// Why no field of this policy may be written (a suspended Flux `ImagePolicy`).
+    pub(crate) suspended: Option<String>,
 }
 
 #[derive(Debug)]
@@ -63,6 +65,20 @@ impl Fleet {
         now: Timestamp,
         credentials: &Credentials,
     ) -> miette::Result<Result<Fleet, Outcome>> {
+        Self::load_with(dir, now, credentials, &MemoryFirstSeen::default())
+    }
+
+    /// [`Fleet::load`], remembering when each tag was first seen in `first_seen` (the
+    /// standalone store, so `minimumReleaseAge` counts from the first scan that saw a tag).
+    pub(crate) fn load_with<S: FirstSeenStore>(
+        dir: &Path,
+        now: Timestamp,
+        credentials: &Credentials,
+        first_seen: &S,
+    ) -> miette::Result<Result<Fleet, Outcome>>
+    where
+        S::Error: std::fmt::Display,
+    {
         if !dir.exists() {
             crate::render::error_with_hint(
                 &format!("{}: no such file or directory", dir.display()),
@@ -85,8 +101,14 @@ impl Fleet {
             clusters: Vec::new(),
         };
         for doc in loaded.documents {
+            let origin = doc.resource.origin();
             match doc.resource {
-                Resource::VersionPolicy { object, policy } => policy_objects.push((object, policy)),
+                Resource::VersionPolicy { object, policy } => {
+                    let suspended = origin
+                        .filter(upkeep_api::Origin::suspended)
+                        .map(|o| format!("the Flux {} is suspended (spec.suspend: true)", o.kind));
+                    policy_objects.push((object, policy, suspended));
+                }
                 Resource::ChartSource { object, settings } => {
                     chart_sources.insert(
                         namespaced_name(&object.metadata),
@@ -117,7 +139,7 @@ impl Fleet {
         }
 
         let listed = scan_sources(&chart_sources, credentials)?;
-        for (object, policy) in policy_objects {
+        for (object, policy, suspended) in policy_objects {
             let (ns, name) = namespaced_name(&object.metadata);
             let source_ns = object
                 .spec
@@ -139,8 +161,9 @@ impl Fleet {
                 .semver
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-            let mut decision = decide(&policy, list, now, range);
+            let mut decision = decide(&policy, list, now, range, first_seen)?;
             decision.labels = object.metadata.labels.clone().unwrap_or_default();
+            decision.suspended = suspended;
             fleet.policies.insert((ns, name), decision);
         }
         Ok(Ok(fleet))
@@ -182,16 +205,21 @@ fn scan_sources(
 
 /// Selects with the policy over a scan (first seen = the chart's `created` time when the source
 /// has one), noting a newer version held back by `minimumReleaseAge`.
-fn decide(
+fn decide<S: FirstSeenStore>(
     policy: &Policy,
     (key, list): &(String, TagList),
     now: Timestamp,
     range: String,
-) -> Decision {
-    let seen = crate::discover::seen(key, list, now);
+    first_seen: &S,
+) -> miette::Result<Decision>
+where
+    S::Error: std::fmt::Display,
+{
+    let seen = merge_first_seen(first_seen, key, list, now)
+        .map_err(|e| miette!("recording when the tags of {key} were first seen: {e}"))?;
     let infos = tag_infos(&seen);
     let selection = policy.select(&infos, now);
-    Decision {
+    Ok(Decision {
         range,
         selected: selection.selected.map(str::to_owned),
         considered: selection.considered,
@@ -199,7 +227,8 @@ fn decide(
         held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
         pinned: policy.pin.is_some(),
         labels: BTreeMap::new(),
-    }
+        suspended: None,
+    })
 }
 
 /// A Kubernetes label selector as the core evaluates it.

@@ -10,6 +10,7 @@
 mod cmd;
 mod discover;
 mod fleet;
+mod gitops;
 mod out;
 mod render;
 mod timearg;
@@ -40,6 +41,8 @@ enum Command {
     Scan(cmd::scan::Args),
     /// Show every marked version field in a GitOps repository, what it would become and when, and the diff.
     Plan(cmd::plan::Args),
+    /// Carry out the plan: write the allowed versions and commit them, or push them (and open pull requests).
+    Apply(cmd::apply::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => Ok(cmd::validate::run(&a)),
         Command::Scan(a) => cmd::scan::run(&a),
         Command::Plan(a) => cmd::plan::run(&a),
+        Command::Apply(a) => cmd::apply::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

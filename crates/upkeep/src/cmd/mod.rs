@@ -1,5 +1,6 @@
 //! One module per command, each with `Args` and `run`.
 
+pub(crate) mod apply;
 pub(crate) mod plan;
 pub(crate) mod quickstart;
 pub(crate) mod scan;

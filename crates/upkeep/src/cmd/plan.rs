@@ -10,18 +10,13 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use miette::{IntoDiagnostic, WrapErr};
 use serde::Serialize;
-use upkeep_api::{AppUpgradeAutomation, namespaced_name};
-use upkeep_core::manifest::{Update, apply, find_markers};
-use upkeep_core::schedule::Verdict;
-use upkeep_core::selector::LabelSelector;
-use upkeep_core::version::{UpgradeKind, Version};
 
 use super::Output;
 use crate::Outcome;
-use crate::cmd::windows::closed_reason;
-use crate::fleet::{Fleet, NamedSchedule};
+use crate::fleet::Fleet;
+use crate::gitops::{self, Scope};
 use crate::out::{out, outln};
-use crate::render::{Table, local, relative};
+use crate::render::{Table, local};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -59,20 +54,38 @@ pub(crate) enum Action {
     Error,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Field {
-    file: String,
-    line: usize,
-    key: Option<String>,
-    policy: String,
-    current: String,
-    target: Option<String>,
-    kind: Option<&'static str>,
-    action: Action,
-    reason: String,
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) key: Option<String>,
+    pub(crate) policy: String,
+    pub(crate) current: String,
+    pub(crate) target: Option<String>,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) action: Action,
+    pub(crate) reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    next_window: Option<String>,
+    pub(crate) next_window: Option<String>,
+}
+
+impl Field {
+    /// A field (or a whole file, at line 0) that could not be planned.
+    pub(crate) fn error(file: &str, line: usize, reason: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            line,
+            key: None,
+            policy: "-".into(),
+            current: String::new(),
+            target: None,
+            kind: None,
+            action: Action::Error,
+            reason,
+            next_window: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -143,96 +156,60 @@ pub(crate) fn plan_repo(
     fleet: &Fleet,
     now: Timestamp,
 ) -> miette::Result<Result<(Vec<Field>, String), Outcome>> {
+    let scopes = match gitops::scopes(fleet) {
+        Ok(s) => s,
+        Err((message, hint)) => {
+            crate::render::error_with_hint(&message, hint);
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
     let mut fields = Vec::new();
     let mut diff = String::new();
-    for (file, automation) in covered_files(repo, &fleet.automations)? {
-        let text = std::fs::read_to_string(&file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("reading {}", file.display()))?;
+    for (rel, text, scope) in work_tree_files(repo, &scopes)? {
+        let plan = gitops::plan_text(&rel, &text, scope, fleet, now);
+        if let Some(new) = &plan.new_text {
+            diff.push_str(&unified_diff(&rel, &text, new));
+        }
+        fields.extend(plan.fields);
+    }
+    Ok(Ok((fields, diff)))
+}
+
+/// The manifest files in the work tree that each scope covers (the first scope listing a file
+/// owns it), with their text, as `(path from the root, text, scope)`.
+pub(crate) fn work_tree_files<'s, 'a>(
+    repo: &Path,
+    scopes: &'s [Scope<'a>],
+) -> miette::Result<Vec<(String, String, &'s Scope<'a>)>> {
+    let mut owner: BTreeMap<PathBuf, &Scope<'_>> = BTreeMap::new();
+    for scope in scopes {
+        let root = repo.join(scope.path());
+        if !root.is_dir() {
+            eprintln!(
+                "warning: AppUpgradeAutomation {}: path {} is not a directory in {}",
+                scope.name(),
+                scope.path(),
+                repo.display()
+            );
+            continue;
+        }
+        for f in crate::fleet::yaml_files(&root)? {
+            owner.entry(f).or_insert(scope);
+        }
+    }
+    let mut out = Vec::with_capacity(owner.len());
+    for (file, scope) in owner {
         let rel = file
             .strip_prefix(repo)
             .unwrap_or(&file)
-            .display()
-            .to_string();
-        let selector = match automation.and_then(|a| a.spec.policy_selector.as_ref()) {
-            None => None,
-            Some(sel) => match crate::fleet::label_selector(sel) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    crate::render::error_with_hint(
-                        &format!("{rel}: its AppUpgradeAutomation's policySelector: {e}"),
-                        e.hint(),
-                    );
-                    return Ok(Err(Outcome::Invalid));
-                }
-            },
-        };
-        let schedule = automation.and_then(|a| {
-            let (ns, _) = namespaced_name(&a.metadata);
-            a.spec
-                .schedule_ref
-                .as_ref()
-                .map(|r| (r.name.clone(), fleet.schedule(&ns, &r.name)))
-        });
-        let (markers, errors) = find_markers(&text);
-        for e in errors {
-            fields.push(Field {
-                file: rel.clone(),
-                line: e.line(),
-                key: None,
-                policy: "-".into(),
-                current: String::new(),
-                target: None,
-                kind: None,
-                action: Action::Error,
-                reason: match e.hint() {
-                    Some(h) => format!("{e} (hint: {h})"),
-                    None => e.to_string(),
-                },
-                next_window: None,
-            });
-        }
-        let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
-        for m in markers {
-            let field = plan_field(fleet, &rel, &m, schedule.as_ref(), selector.as_ref(), now);
-            if field.action == Action::Write
-                && let Some(t) = &field.target
-            {
-                writes.insert((m.namespace.clone(), m.policy.clone()), t.clone());
-            }
-            fields.push(field);
-        }
-        if writes.is_empty() {
-            continue;
-        }
-        let updates: Vec<Update<'_>> = writes
-            .iter()
-            .map(|((namespace, policy), version)| Update {
-                namespace,
-                policy,
-                version,
-            })
-            .collect();
-        match apply(&text, &updates) {
-            Ok(edited) if edited.is_changed() => {
-                diff.push_str(&unified_diff(&rel, &text, &edited.text));
-            }
-            Ok(_) => {}
-            Err(e) => fields.push(Field {
-                file: rel.clone(),
-                line: 0,
-                key: None,
-                policy: "-".into(),
-                current: String::new(),
-                target: None,
-                kind: None,
-                action: Action::Error,
-                reason: format!("the file would be left unchanged: {e}"),
-                next_window: None,
-            }),
-        }
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading {}", file.display()))?;
+        out.push((rel, text, scope));
     }
-    Ok(Ok((fields, diff)))
+    Ok(out)
 }
 
 /// The fields as a table, one row each: where, which policy, the step, its kind, the action
@@ -294,158 +271,9 @@ fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
     }
 }
 
-/// The files each automation covers (the first automation listing a file owns it); without
-/// automations, every file under the repository.
-fn covered_files<'a>(
-    repo: &Path,
-    automations: &'a [AppUpgradeAutomation],
-) -> miette::Result<Vec<(PathBuf, Option<&'a AppUpgradeAutomation>)>> {
-    if automations.is_empty() {
-        return Ok(crate::fleet::yaml_files(repo)?
-            .into_iter()
-            .map(|f| (f, None))
-            .collect());
-    }
-    let mut owner: BTreeMap<PathBuf, &AppUpgradeAutomation> = BTreeMap::new();
-    for a in automations {
-        if a.spec.policy_selector.is_some() {
-            let (ns, name) = namespaced_name(&a.metadata);
-            eprintln!(
-                "warning: AppUpgradeAutomation {ns}/{name}: policySelector is not applied by `plan` yet; every marker under its path is planned"
-            );
-        }
-        let root = repo.join(a.spec.path.as_deref().unwrap_or("."));
-        if !root.is_dir() {
-            let (ns, name) = namespaced_name(&a.metadata);
-            eprintln!(
-                "warning: AppUpgradeAutomation {ns}/{name}: path {} is not a directory in {}",
-                a.spec.path.as_deref().unwrap_or("."),
-                repo.display()
-            );
-            continue;
-        }
-        for f in crate::fleet::yaml_files(&root)? {
-            owner.entry(f).or_insert(a);
-        }
-    }
-    Ok(owner.into_iter().map(|(f, a)| (f, Some(a))).collect())
-}
-
-/// Decides one marked field: target, kind, and whether it may be written now.
-fn plan_field(
-    fleet: &Fleet,
-    file: &str,
-    m: &upkeep_core::manifest::Marker,
-    schedule: Option<&(String, Option<&NamedSchedule>)>,
-    selector: Option<&LabelSelector>,
-    now: Timestamp,
-) -> Field {
-    let current = m.current_version().to_owned();
-    let mut field = Field {
-        file: file.to_owned(),
-        line: m.line,
-        key: m.key.clone(),
-        policy: format!("{}/{}", m.namespace, m.policy),
-        current: current.clone(),
-        target: None,
-        kind: None,
-        action: Action::Error,
-        reason: String::new(),
-        next_window: None,
-    };
-    let Some(d) = fleet.policies.get(&(m.namespace.clone(), m.policy.clone())) else {
-        field.reason = format!(
-            "no VersionPolicy {}/{} in the repository",
-            m.namespace, m.policy
-        );
-        return field;
-    };
-    if selector.is_some_and(|s| !s.matches(&d.labels)) {
-        field.action = Action::Held;
-        field.reason = "the automation's policySelector does not select this policy".into();
-        return field;
-    }
-    let Some(target) = d.selected.clone() else {
-        field.action = Action::Held;
-        field.reason = "the policy allows no version".into();
-        return field;
-    };
-    field.target = Some(target.clone());
-    let age_note = d
-        .held
-        .as_ref()
-        .map(|(tag, until)| format!("; {tag} too young until {}", local(*until, &TimeZone::UTC)))
-        .unwrap_or_default();
-    if target == current {
-        field.action = Action::UpToDate;
-        field.reason = format!(
-            "{}{age_note}",
-            if d.pinned { "pinned" } else { "latest allowed" }
-        );
-        return field;
-    }
-    // A change that is not an upgrade (a downgrade, or tags that are not SemVer) is scheduled
-    // as strictly as a major upgrade.
-    let step = Version::parse(&current)
-        .zip(Version::parse(&target))
-        .and_then(|(a, b)| UpgradeKind::between(&a, &b));
-    field.kind = Some(match step {
-        Some(UpgradeKind::Patch) => "patch",
-        Some(UpgradeKind::Minor) => "minor",
-        Some(UpgradeKind::Major) => "major",
-        None => "change",
-    });
-    let kind = step.unwrap_or(UpgradeKind::Major);
-    let pin = if d.pinned { "pinned; " } else { "" };
-    match schedule {
-        None => {
-            field.action = Action::Write;
-            field.reason = format!("{pin}no schedule{age_note}");
-        }
-        Some((name, None)) => {
-            field.action = Action::Held;
-            field.reason = format!("scheduleRef {name} is not in the repository");
-        }
-        Some((name, Some(s))) => {
-            let tz = s.schedule.time_zone().clone();
-            match s.schedule.check(now, kind) {
-                Verdict::Open { window, until } => {
-                    field.action = Action::Write;
-                    field.reason = match until {
-                        Some(u) => format!(
-                            "{pin}{name}: window {window} open until {}{age_note}",
-                            local(u, &tz)
-                        ),
-                        None => format!("{pin}{name}: allowed at any time{age_note}"),
-                    };
-                }
-                Verdict::Closed { reason, next_open } => {
-                    field.action = Action::Held;
-                    field.reason = match next_open {
-                        Some(n) => {
-                            field.next_window = Some(n.to_string());
-                            format!(
-                                "{name}: {} until {} ({}){age_note}",
-                                closed_reason(&reason, &tz),
-                                local(n, &tz),
-                                relative(n, now)
-                            )
-                        }
-                        None => format!(
-                            "{name}: {}; no allowed time ahead{age_note}",
-                            closed_reason(&reason, &tz)
-                        ),
-                    };
-                }
-            }
-        }
-    }
-    field
-}
-
 /// A unified diff of a rewrite that changed whole lines in place (the line count never
 /// changes: upkeep edits scalars, never adds or removes lines), with 3 lines of context.
-fn unified_diff(path: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified_diff(path: &str, old: &str, new: &str) -> String {
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
     let changed: Vec<usize> = (0..a.len().max(b.len()))

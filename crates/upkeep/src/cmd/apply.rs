@@ -1,0 +1,628 @@
+//! `upkeep apply`: carry out the plan. Without `--push`, the allowed upgrades are written into
+//! the checkout and committed on its current branch (files with uncommitted changes are never
+//! touched); with `--push`, each automation's commit is built on the remote branch and pushed
+//! (to its upgrade branch when it has one), with a pull request when asked. Every change is
+//! recorded in the store for `upkeep history`.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use miette::IntoDiagnostic;
+use upkeep_git::{
+    Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, Prepared, Repo, TemplateError,
+    Written, write_and_push,
+};
+use upkeep_store::{NewChange, ObjectRef, Store};
+
+use crate::Outcome;
+use crate::cmd::plan::{Action, Field, fields_table, work_tree_files};
+use crate::fleet::Fleet;
+use crate::gitops::{self, Scope};
+use crate::out::{out, outln};
+use crate::render::local;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Without --push: writes the allowed upgrades into the checkout's files and commits them on its \
+current branch, one commit per AppUpgradeAutomation (refusing files with uncommitted changes); \
+a directory that is not a Git repository just gets its files written.\n\n\
+With --push: fetches `origin`, builds each automation's commit on its checkout branch \
+(spec.git.ref.branch, default: the current branch) and pushes it to spec.push.branch (default: \
+the checkout branch) without ever forcing the checkout branch; a rejected push is retried on the \
+new remote tip. The checkout itself is not changed.\n\n\
+Credentials come from the environment: UPKEEP_GIT_USERNAME and UPKEEP_GIT_PASSWORD (a password \
+or token) for HTTPS remotes; UPKEEP_GIT_CA_FILE for a private CA.\n\n\
+Exit status: 0 when everything due was written, 1 when a field or a push failed, 2 on invalid \
+input.")]
+pub(crate) struct Args {
+    /// The GitOps repository (a checkout, or any directory without --push).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    repo: PathBuf,
+    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// A Docker config.json with registry credentials.
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Push each automation's commit to the remote instead of committing in the checkout.
+    #[arg(long)]
+    push: bool,
+    /// Open or update each automation's pull request (needs --push and push.pullRequest).
+    #[arg(long, requires = "push")]
+    pull_request: bool,
+    /// Attempts per push when the remote keeps moving.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_attempts: u32,
+    /// Allow plain http:// remotes.
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// The state file (first-seen times, history).
+    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+}
+
+/// How one automation's write went, for the summary and the store.
+#[derive(Debug)]
+pub(crate) struct ScopeResult {
+    pub(crate) scope: String,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) changes: Vec<ChangeRecord>,
+    pub(crate) commit: Option<String>,
+    pub(crate) note: String,
+    pub(crate) pull_request: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+/// Settings that do not come from the manifests.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) push: bool,
+    pub(crate) pull_request: bool,
+    pub(crate) max_attempts: u32,
+    pub(crate) auth: Auth,
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    let now = match &args.at {
+        Some(s) => match crate::timearg::parse(s, &TimeZone::UTC) {
+            Ok(t) => t,
+            Err(e) => {
+                crate::render::error_with_hint(&format!("--at: {e}"), None);
+                return Ok(Outcome::Invalid);
+            }
+        },
+        None => Timestamp::now(),
+    };
+    let credentials = match crate::discover::credentials(args.docker_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let store = match open_store(args.store.as_deref()) {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let fleet = match Fleet::load_with(&args.repo, now, &credentials, &store)? {
+        Ok(f) => f,
+        Err(outcome) => return Ok(outcome),
+    };
+    let auth = match git_auth(args.allow_insecure_http) {
+        Ok(a) => a,
+        Err(message) => {
+            crate::render::error_with_hint(&message, None);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let settings = Settings {
+        push: args.push,
+        pull_request: args.pull_request,
+        max_attempts: args.max_attempts,
+        auth,
+    };
+    let results = match apply_fleet(&args.repo, &fleet, now, &settings)? {
+        Ok(r) => r,
+        Err(outcome) => return Ok(outcome),
+    };
+    record(&store, &args.repo.display().to_string(), now, &results)?;
+    print_results(&results, now);
+    Ok(outcome_of(&results))
+}
+
+/// 0 when everything was written; 1 when a field, a commit or a push failed.
+pub(crate) fn outcome_of(results: &[ScopeResult]) -> Outcome {
+    let failed = results
+        .iter()
+        .any(|r| r.error.is_some() || r.fields.iter().any(|f| f.action == Action::Error));
+    if failed {
+        Outcome::No
+    } else {
+        Outcome::Success
+    }
+}
+
+/// The store at `path`, or at the default place (`$XDG_STATE_HOME/upkeep/state.redb`).
+pub(crate) fn open_store(path: Option<&Path>) -> Result<Store, Outcome> {
+    let path = path.map_or_else(default_store_path, Path::to_path_buf);
+    if let Some(parent) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        crate::render::error_with_hint(
+            &format!("creating {}: {e}", parent.display()),
+            Some("choose another place with --store or UPKEEP_STORE".into()),
+        );
+        return Err(Outcome::Invalid);
+    }
+    Store::open(&path).map_err(|e| {
+        crate::render::error_with_hint(&e.to_string(), e.hint());
+        Outcome::Invalid
+    })
+}
+
+fn default_store_path() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("upkeep/state.redb")
+}
+
+/// Credentials for remotes, from the environment.
+pub(crate) fn git_auth(allow_insecure_http: bool) -> Result<Auth, String> {
+    let user = std::env::var("UPKEEP_GIT_USERNAME").ok();
+    let password = std::env::var("UPKEEP_GIT_PASSWORD").ok();
+    let mut auth = match (user, password) {
+        (Some(u), Some(p)) => Auth::basic(u, p),
+        (None, Some(p)) => Auth::basic("git", p),
+        (Some(_), None) => {
+            return Err("UPKEEP_GIT_USERNAME is set but UPKEEP_GIT_PASSWORD is not".into());
+        }
+        (None, None) => Auth::none(),
+    };
+    if let Some(ca) = std::env::var_os("UPKEEP_GIT_CA_FILE") {
+        let pem = std::fs::read(&ca)
+            .map_err(|e| format!("UPKEEP_GIT_CA_FILE {}: {e}", Path::new(&ca).display()))?;
+        auth = auth.with_ca_pem(pem);
+    }
+    if allow_insecure_http {
+        auth = auth.allow_insecure_http();
+    }
+    Ok(auth)
+}
+
+/// Writes what the plan allows, scope by scope. `Err(Outcome)` for input problems that were
+/// already printed (a policySelector that does not compile, a template that does not render,
+/// uncommitted changes in the files to write).
+pub(crate) fn apply_fleet(
+    repo_dir: &Path,
+    fleet: &Fleet,
+    now: Timestamp,
+    settings: &Settings,
+) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
+    let scopes = match gitops::scopes(fleet) {
+        Ok(s) => s,
+        Err((message, hint)) => {
+            crate::render::error_with_hint(&message, hint);
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let mut templates = Vec::with_capacity(scopes.len());
+    for scope in &scopes {
+        let source = scope
+            .automation
+            .and_then(|a| a.spec.commit.message_template.as_deref());
+        match source.map_or_else(
+            || Ok(MessageTemplate::default_template()),
+            MessageTemplate::new,
+        ) {
+            Ok(t) => templates.push(t),
+            Err(e) => {
+                crate::render::error_with_hint(
+                    &format!(
+                        "AppUpgradeAutomation {}: spec.commit.messageTemplate: {e}",
+                        scope.name()
+                    ),
+                    Some(e.hint().into()),
+                );
+                return Ok(Err(Outcome::Invalid));
+            }
+        }
+    }
+    if settings.push {
+        push_scopes(repo_dir, fleet, now, settings, &scopes, &templates)
+    } else {
+        commit_in_checkout(repo_dir, fleet, now, &scopes, &templates)
+    }
+}
+
+fn author_for(scope: &Scope<'_>, repo: Option<&Repo>) -> Author {
+    if let Some(a) = scope.automation {
+        return Author {
+            name: a.spec.commit.author.name.clone(),
+            email: a.spec.commit.author.email.clone(),
+        };
+    }
+    repo.and_then(Repo::configured_author)
+        .unwrap_or_else(|| Author {
+            name: "upkeep".to_owned(),
+            email: "upkeep@localhost".to_owned(),
+        })
+}
+
+fn new_result(scope: &Scope<'_>) -> ScopeResult {
+    ScopeResult {
+        scope: scope.name(),
+        fields: Vec::new(),
+        changes: Vec::new(),
+        commit: None,
+        note: String::new(),
+        pull_request: None,
+        error: None,
+    }
+}
+
+/// Local mode: plan on the work tree, commit each scope's files on `HEAD`, then check them out.
+fn commit_in_checkout(
+    repo_dir: &Path,
+    fleet: &Fleet,
+    now: Timestamp,
+    scopes: &[Scope<'_>],
+    templates: &[MessageTemplate],
+) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
+    let repo = Repo::open(repo_dir).ok();
+    let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
+    let mut writes: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); scopes.len()];
+    for (rel, text, scope) in work_tree_files(repo_dir, scopes)? {
+        let i = scopes
+            .iter()
+            .position(|s| std::ptr::eq(s, scope))
+            .unwrap_or_default();
+        let plan = gitops::plan_text(&rel, &text, scope, fleet, now);
+        results[i].fields.extend(plan.fields);
+        results[i].changes.extend(plan.changes);
+        if let Some(new) = plan.new_text {
+            writes[i].push((rel, new.into_bytes()));
+        }
+    }
+    let all_paths: Vec<String> = writes.iter().flatten().map(|(p, _)| p.clone()).collect();
+    let Some(repo) = repo else {
+        for (path, contents) in writes.iter().flatten() {
+            write_atomically(&repo_dir.join(path), contents)?;
+        }
+        for r in &mut results {
+            if !r.changes.is_empty() {
+                r.note = "written (not a Git repository: nothing committed)".into();
+            }
+        }
+        return Ok(Ok(results));
+    };
+    let dirty = repo.modified(&all_paths).into_diagnostic()?;
+    if !dirty.is_empty() {
+        crate::render::error_with_hint(
+            &format!(
+                "{}: uncommitted changes in {}; nothing was written",
+                repo_dir.display(),
+                dirty.join(", ")
+            ),
+            Some("commit or stash them, then run apply again".into()),
+        );
+        return Ok(Err(Outcome::No));
+    }
+    for (i, scope) in scopes.iter().enumerate() {
+        if writes[i].is_empty() {
+            continue;
+        }
+        let Some(head) = repo.head_commit() else {
+            results[i].error = Some("the repository has no commit yet".into());
+            continue;
+        };
+        let message = match templates[i].render(&scope.name(), &results[i].changes) {
+            Ok(m) => m,
+            Err(e) => {
+                results[i].error = Some(e.to_string());
+                continue;
+            }
+        };
+        let author = author_for(scope, Some(&repo));
+        let paths: Vec<String> = writes[i].iter().map(|(p, _)| p.clone()).collect();
+        let committed = repo
+            .commit_files(head, &writes[i], &author, &message)
+            .and_then(|c| match c {
+                Some(c) => repo.advance_head(c, &paths).map(|()| Some(c)),
+                None => Ok(None),
+            });
+        match committed {
+            Ok(Some(c)) => {
+                results[i].commit = Some(c.to_string());
+                results[i].note = format!(
+                    "committed on {}",
+                    repo.head_branch().unwrap_or_else(|| "HEAD".into())
+                );
+            }
+            Ok(None) => results[i].note = "nothing to commit".into(),
+            Err(e) => results[i].error = Some(git_error(&e)),
+        }
+    }
+    Ok(Ok(results))
+}
+
+fn git_error(e: &GitError) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} (hint: {h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash leaves the old or the new file.
+fn write_atomically(path: &Path, contents: &[u8]) -> miette::Result<()> {
+    let tmp = path.with_extension("upkeep-tmp");
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .into_diagnostic()
+        .map_err(|e| miette::miette!("writing {}: {e}", path.display()))
+}
+
+/// An edit that failed for a reason a retry cannot fix.
+#[derive(Debug)]
+enum WriteFailure {
+    Git(GitError),
+    Template(TemplateError),
+}
+
+impl From<GitError> for WriteFailure {
+    fn from(e: GitError) -> Self {
+        Self::Git(e)
+    }
+}
+
+/// Push mode: each scope's commit is built on its checkout branch's remote tip and pushed.
+fn push_scopes(
+    repo_dir: &Path,
+    fleet: &Fleet,
+    now: Timestamp,
+    settings: &Settings,
+    scopes: &[Scope<'_>],
+    templates: &[MessageTemplate],
+) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
+    let repo = match Repo::open(repo_dir) {
+        Ok(r) if r.origin_url().is_some() => r,
+        Ok(_) => {
+            crate::render::error_with_hint(
+                &format!("{}: no `origin` remote to push to", repo_dir.display()),
+                Some("add one with `git remote add origin URL`, or run without --push".into()),
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+        Err(e) => {
+            crate::render::error_with_hint(
+                &format!("--push: {}: {e}", repo_dir.display()),
+                Some("--push needs a Git checkout with an `origin` remote".into()),
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let mut results = Vec::with_capacity(scopes.len());
+    for (i, scope) in scopes.iter().enumerate() {
+        let mut result = new_result(scope);
+        let automation = scope.automation;
+        let checkout = automation
+            .and_then(|a| a.spec.git.reference.as_ref())
+            .and_then(|r| r.branch.clone())
+            .or_else(|| repo.head_branch());
+        let Some(checkout) = checkout else {
+            result.error = Some(
+                "no branch to start from: set spec.git.ref.branch, or check out a branch".into(),
+            );
+            results.push(result);
+            continue;
+        };
+        let push = automation
+            .and_then(|a| a.spec.push.as_ref())
+            .and_then(|p| p.branch.clone())
+            .unwrap_or_else(|| checkout.clone());
+        let author = author_for(scope, Some(&repo));
+        let branches = Branches {
+            checkout: &checkout,
+            push: &push,
+        };
+        let mut last = (Vec::new(), Vec::new());
+        let written = write_and_push(
+            &repo,
+            &settings.auth,
+            branches,
+            &author,
+            settings.max_attempts,
+            |repo: &Repo, start| -> Result<Prepared, WriteFailure> {
+                let (fields, changes, files) = plan_tree(repo, start, scope, scopes, fleet, now)?;
+                let message = if changes.is_empty() {
+                    String::new()
+                } else {
+                    templates[i]
+                        .render(&scope.name(), &changes)
+                        .map_err(WriteFailure::Template)?
+                };
+                last = (fields, changes);
+                Ok(Prepared { files, message })
+            },
+        );
+        let (fields, changes) = last;
+        result.fields = fields;
+        match written {
+            Ok(Written::Pushed {
+                commit,
+                attempts,
+                rebuilt,
+                foreign_commits,
+                ..
+            }) => {
+                result.changes = changes;
+                result.commit = Some(commit.to_string());
+                let mut note = format!("pushed to origin {push}");
+                if attempts > 1 {
+                    note.push_str(&format!(" after {attempts} attempts"));
+                }
+                if rebuilt {
+                    note.push_str(&format!(" (rebuilt on {checkout})"));
+                }
+                if foreign_commits {
+                    note.push_str(" (the branch has commits by others: added on top, not rebuilt)");
+                }
+                result.note = note;
+            }
+            Ok(Written::UpToDate { .. }) => {
+                result.note = format!("origin {push} is up to date");
+            }
+            Err(WriteFailure::Git(e)) => result.error = Some(git_error(&e)),
+            Err(WriteFailure::Template(e)) => result.error = Some(e.to_string()),
+        }
+        let _ = settings.pull_request;
+        results.push(result);
+    }
+    Ok(Ok(results))
+}
+
+/// Plans the files of `start` that `scope` owns: fields, changes and new contents.
+type TreePlan = (Vec<Field>, Vec<ChangeRecord>, Vec<(String, Vec<u8>)>);
+
+fn plan_tree(
+    repo: &Repo,
+    start: upkeep_git::Oid,
+    scope: &Scope<'_>,
+    scopes: &[Scope<'_>],
+    fleet: &Fleet,
+    now: Timestamp,
+) -> Result<TreePlan, GitError> {
+    let mut fields = Vec::new();
+    let mut changes = Vec::new();
+    let mut files = Vec::new();
+    for f in repo.files(start, &scope.path())? {
+        if !gitops::is_manifest_path(&f.path) || !owns(scope, scopes, &f.path) {
+            continue;
+        }
+        let bytes = repo.read_blob(f.blob)?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        if !upkeep_core::manifest::may_have_markers(&text) {
+            continue;
+        }
+        let plan = gitops::plan_text(&f.path, &text, scope, fleet, now);
+        fields.extend(plan.fields);
+        changes.extend(plan.changes);
+        if let Some(new) = plan.new_text {
+            files.push((f.path, new.into_bytes()));
+        }
+    }
+    Ok((fields, changes, files))
+}
+
+/// Whether `scope` is the first scope whose path covers `rel`.
+fn owns(scope: &Scope<'_>, scopes: &[Scope<'_>], rel: &str) -> bool {
+    let covers = |s: &Scope<'_>| {
+        let p = s.path();
+        p.is_empty()
+            || rel
+                .strip_prefix(p.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    };
+    scopes
+        .iter()
+        .find(|s| covers(s))
+        .is_some_and(|s| std::ptr::eq(s, scope))
+}
+
+/// Appends every change made to the store.
+pub(crate) fn record(
+    store: &Store,
+    repository: &str,
+    at: Timestamp,
+    results: &[ScopeResult],
+) -> miette::Result<()> {
+    let mut records = Vec::new();
+    for r in results {
+        if r.commit.is_none() && !r.note.starts_with("written") {
+            continue;
+        }
+        for c in &r.changes {
+            records.push(NewChange {
+                at,
+                repository: repository.to_owned(),
+                file: c.file.clone(),
+                object: object_ref(&c.object),
+                old: c.old.clone(),
+                new: c.new.clone(),
+                policy: c.policy.clone(),
+                commit: r.commit.clone(),
+                pull_request: r.pull_request.clone(),
+                run: None,
+                subject: None,
+            });
+        }
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    store
+        .append_changes(&records)
+        .map(drop)
+        .map_err(|e| miette::miette!("recording the changes in {}: {e}", store.path().display()))
+}
+
+/// `Kind namespace/name` (as [`ChangeRecord::object`] holds it) back into an [`ObjectRef`].
+fn object_ref(object: &str) -> ObjectRef {
+    match object.split_once(' ') {
+        Some((kind, rest)) => {
+            let (namespace, name) = match rest.split_once('/') {
+                Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+                None => (None, rest.to_owned()),
+            };
+            ObjectRef::Resource {
+                kind: kind.to_owned(),
+                namespace,
+                name,
+            }
+        }
+        None => ObjectRef::Path {
+            path: object.to_owned(),
+        },
+    }
+}
+
+pub(crate) fn print_results(results: &[ScopeResult], now: Timestamp) {
+    outln!("Applied at {}", local(now, &TimeZone::UTC));
+    for r in results {
+        outln!();
+        let name = if r.scope.is_empty() {
+            "(no AppUpgradeAutomation)"
+        } else {
+            r.scope.as_str()
+        };
+        let what = match (&r.error, &r.commit) {
+            (Some(e), _) => format!("failed: {e}"),
+            (None, Some(c)) => format!(
+                "{} change(s), commit {} {}",
+                r.changes.len(),
+                &c[..c.len().min(12)],
+                r.note
+            ),
+            (None, None) if !r.note.is_empty() => r.note.clone(),
+            (None, None) => "nothing to write".to_owned(),
+        };
+        outln!("{name}: {what}");
+        if let Some(pr) = &r.pull_request {
+            outln!("  pull request: {pr}");
+        }
+        let shown: Vec<Field> = r
+            .fields
+            .iter()
+            .filter(|f| f.action != Action::UpToDate)
+            .map(Field::clone)
+            .collect();
+        if !shown.is_empty() {
+            out!("{}", fields_table(&shown));
+        }
+    }
+}

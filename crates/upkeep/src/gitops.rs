@@ -1,0 +1,372 @@
+//! Planning marked fields file by file, for `plan` (the work tree), `apply` and `run` (the work
+//! tree, or a commit's tree when pushing).
+//!
+//! One answer to "may this field change now, and to what": [`plan_text`] takes a file's text
+//! and the automation that owns it, and returns every marked field with its action and reason,
+//! the new text when anything is written, and the change records the commit message, the pull
+//! request and the history are made from. Where the text came from (a file on disk, a blob of
+//! the remote branch) is the caller's business, so a retry after a rejected push plans again
+//! on what the remote holds now.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use upkeep_api::{AppUpgradeAutomation, Resource, namespaced_name};
+use upkeep_core::manifest::{Update, apply, find_markers};
+use upkeep_core::schedule::Verdict;
+use upkeep_core::selector::LabelSelector;
+use upkeep_core::version::{UpgradeKind, Version};
+use upkeep_git::ChangeRecord;
+
+use crate::cmd::plan::{Action, Field};
+use crate::cmd::windows::closed_reason;
+use crate::fleet::{Fleet, NamedSchedule};
+use crate::render::{local, relative};
+
+/// An automation with its policy selector compiled and its schedule looked up; `automation`
+/// is `None` for a repository without automations (every marker, no schedule).
+#[derive(Debug)]
+pub(crate) struct Scope<'a> {
+    pub(crate) automation: Option<&'a AppUpgradeAutomation>,
+    selector: Option<LabelSelector>,
+    /// `scheduleRef` name, and the schedule when the repository has it.
+    schedule: Option<(String, Option<&'a NamedSchedule>)>,
+}
+
+impl Scope<'_> {
+    /// `namespace/name` of the automation, or empty.
+    pub(crate) fn name(&self) -> String {
+        self.automation
+            .map(|a| {
+                let (ns, name) = namespaced_name(&a.metadata);
+                format!("{ns}/{name}")
+            })
+            .unwrap_or_default()
+    }
+
+    /// The directory the automation covers, relative to the repository root (`""` = all).
+    pub(crate) fn path(&self) -> String {
+        let p = self
+            .automation
+            .and_then(|a| a.spec.path.as_deref())
+            .unwrap_or("");
+        let p = p.trim_start_matches("./").trim_matches('/');
+        if p == "." {
+            String::new()
+        } else {
+            p.to_owned()
+        }
+    }
+}
+
+/// One scope per automation (in file order), or a single automation-less scope. A
+/// `policySelector` that does not compile is an error naming the automation.
+pub(crate) fn scopes(fleet: &Fleet) -> Result<Vec<Scope<'_>>, (String, Option<String>)> {
+    if fleet.automations.is_empty() {
+        return Ok(vec![Scope {
+            automation: None,
+            selector: None,
+            schedule: None,
+        }]);
+    }
+    fleet
+        .automations
+        .iter()
+        .map(|a| {
+            let (ns, name) = namespaced_name(&a.metadata);
+            let selector = match a.spec.policy_selector.as_ref() {
+                None => None,
+                Some(sel) => Some(crate::fleet::label_selector(sel).map_err(|e| {
+                    (
+                        format!("AppUpgradeAutomation {ns}/{name}: spec.policySelector: {e}"),
+                        e.hint(),
+                    )
+                })?),
+            };
+            let schedule = a
+                .spec
+                .schedule_ref
+                .as_ref()
+                .map(|r| (r.name.clone(), fleet.schedule(&ns, &r.name)));
+            Ok(Scope {
+                automation: Some(a),
+                selector,
+                schedule,
+            })
+        })
+        .collect()
+}
+
+/// Whether `rel` (a `/`-separated path from the repository root) is a manifest file upkeep
+/// reads: `*.yaml`/`*.yml`, not under a hidden directory.
+pub(crate) fn is_manifest_path(rel: &str) -> bool {
+    let hidden = rel
+        .split('/')
+        .any(|c| c.starts_with('.') && c != "." && c != "..");
+    !hidden
+        && Path::new(rel)
+            .extension()
+            .is_some_and(|x| x == "yaml" || x == "yml")
+}
+
+/// What planning one file gave.
+#[derive(Debug, Default)]
+pub(crate) struct FilePlan {
+    pub(crate) fields: Vec<Field>,
+    /// The new text, when any field is written.
+    pub(crate) new_text: Option<String>,
+    pub(crate) changes: Vec<ChangeRecord>,
+}
+
+/// Plans every marked field of `text` (the file `rel`) under `scope`.
+pub(crate) fn plan_text(
+    rel: &str,
+    text: &str,
+    scope: &Scope<'_>,
+    fleet: &Fleet,
+    now: Timestamp,
+) -> FilePlan {
+    let mut plan = FilePlan::default();
+    let (markers, errors) = find_markers(text);
+    for e in errors {
+        plan.fields.push(Field::error(
+            rel,
+            e.line(),
+            match e.hint() {
+                Some(h) => format!("{e} (hint: {h})"),
+                None => e.to_string(),
+            },
+        ));
+    }
+    let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
+    for m in &markers {
+        let field = plan_field(fleet, rel, m, scope, now);
+        if field.action == Action::Write
+            && let Some(t) = &field.target
+        {
+            writes.insert((m.namespace.clone(), m.policy.clone()), t.clone());
+        }
+        plan.fields.push(field);
+    }
+    if writes.is_empty() {
+        return plan;
+    }
+    let updates: Vec<Update<'_>> = writes
+        .iter()
+        .map(|((namespace, policy), version)| Update {
+            namespace,
+            policy,
+            version,
+        })
+        .collect();
+    match apply(text, &updates) {
+        Ok(edited) if edited.is_changed() => {
+            let objects = object_names(rel, text);
+            plan.changes = edited
+                .changes
+                .iter()
+                .map(|c| ChangeRecord {
+                    file: rel.to_owned(),
+                    line: c.line,
+                    object: objects
+                        .get(&c.document)
+                        .cloned()
+                        .or_else(|| c.key.clone())
+                        .unwrap_or_else(|| rel.to_owned()),
+                    old: c.old.clone(),
+                    new: c.new.clone(),
+                    policy: format!("{}/{}", c.namespace, c.policy),
+                    kind: step_kind(&c.old, &c.new).0.to_owned(),
+                })
+                .collect();
+            plan.new_text = Some(edited.text.into_owned());
+        }
+        Ok(_) => {}
+        Err(e) => {
+            // All or nothing per file: nothing of it is written.
+            for f in &mut plan.fields {
+                if f.action == Action::Write {
+                    f.action = Action::Held;
+                    f.reason = "the file cannot be edited (see the error below)".into();
+                }
+            }
+            plan.fields.push(Field::error(
+                rel,
+                0,
+                format!("the file would be left unchanged: {e}"),
+            ));
+        }
+    }
+    plan
+}
+
+/// `Kind namespace/name` of each Kubernetes object in the file, by document index.
+fn object_names(rel: &str, text: &str) -> BTreeMap<usize, String> {
+    let loaded = upkeep_api::load_str(Path::new(rel), text);
+    loaded
+        .documents
+        .iter()
+        .filter_map(|d| {
+            let name = d.resource.name()?;
+            let namespace = match &d.resource {
+                Resource::Other { namespace, .. } => namespace.clone(),
+                _ => None,
+            };
+            Some((
+                d.index,
+                match namespace {
+                    Some(ns) => format!("{} {ns}/{name}", d.resource.kind()),
+                    None => format!("{} {name}", d.resource.kind()),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The kind of a step, and the kind its schedule is checked for: a change that is not an
+/// upgrade (a downgrade, or tags that are not SemVer) is scheduled as strictly as a major.
+fn step_kind(current: &str, target: &str) -> (&'static str, UpgradeKind) {
+    let step = Version::parse(current)
+        .zip(Version::parse(target))
+        .and_then(|(a, b)| UpgradeKind::between(&a, &b));
+    match step {
+        Some(UpgradeKind::Patch) => ("patch", UpgradeKind::Patch),
+        Some(UpgradeKind::Minor) => ("minor", UpgradeKind::Minor),
+        Some(UpgradeKind::Major) => ("major", UpgradeKind::Major),
+        None => ("change", UpgradeKind::Major),
+    }
+}
+
+/// Decides one marked field: target, kind, and whether it may be written now.
+fn plan_field(
+    fleet: &Fleet,
+    file: &str,
+    m: &upkeep_core::manifest::Marker,
+    scope: &Scope<'_>,
+    now: Timestamp,
+) -> Field {
+    let current = m.current_version().to_owned();
+    let mut field = Field::error(file, m.line, String::new());
+    field.key.clone_from(&m.key);
+    field.policy = format!("{}/{}", m.namespace, m.policy);
+    field.current.clone_from(&current);
+    let Some(d) = fleet.policies.get(&(m.namespace.clone(), m.policy.clone())) else {
+        field.reason = format!(
+            "no VersionPolicy {}/{} in the repository",
+            m.namespace, m.policy
+        );
+        return field;
+    };
+    if scope
+        .selector
+        .as_ref()
+        .is_some_and(|s| !s.matches(&d.labels))
+    {
+        field.action = Action::Held;
+        field.reason = "the automation's policySelector does not select this policy".into();
+        return field;
+    }
+    if let Some(why) = &d.suspended {
+        field.action = Action::Held;
+        field.reason = why.clone();
+        return field;
+    }
+    let Some(target) = d.selected.clone() else {
+        field.action = Action::Held;
+        field.reason = "the policy allows no version".into();
+        return field;
+    };
+    field.target = Some(target.clone());
+    let age_note = d
+        .held
+        .as_ref()
+        .map(|(tag, until)| format!("; {tag} too young until {}", local(*until, &TimeZone::UTC)))
+        .unwrap_or_default();
+    if target == current {
+        field.action = Action::UpToDate;
+        field.reason = format!(
+            "{}{age_note}",
+            if d.pinned { "pinned" } else { "latest allowed" }
+        );
+        return field;
+    }
+    let (kind_name, kind) = step_kind(&current, &target);
+    field.kind = Some(kind_name);
+    let pin = if d.pinned { "pinned; " } else { "" };
+    match &scope.schedule {
+        None => {
+            field.action = Action::Write;
+            field.reason = format!("{pin}no schedule{age_note}");
+        }
+        Some((name, None)) => {
+            field.action = Action::Held;
+            field.reason = format!("scheduleRef {name} is not in the repository");
+        }
+        Some((name, Some(s))) => {
+            let tz = s.schedule.time_zone().clone();
+            match s.schedule.check(now, kind) {
+                Verdict::Open { window, until } => {
+                    field.action = Action::Write;
+                    field.reason = match until {
+                        Some(u) => format!(
+                            "{pin}{name}: window {window} open until {}{age_note}",
+                            local(u, &tz)
+                        ),
+                        None => format!("{pin}{name}: allowed at any time{age_note}"),
+                    };
+                }
+                Verdict::Closed { reason, next_open } => {
+                    field.action = Action::Held;
+                    field.reason = match next_open {
+                        Some(n) => {
+                            field.next_window = Some(n.to_string());
+                            format!(
+                                "{name}: {} until {} ({}){age_note}",
+                                closed_reason(&reason, &tz),
+                                local(n, &tz),
+                                relative(n, now)
+                            )
+                        }
+                        None => format!(
+                            "{name}: {}; no allowed time ahead{age_note}",
+                            closed_reason(&reason, &tz)
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    field
+}
+
+/// The marked fields that differ between two versions of a file (for a pull request's table
+/// of everything on its branch): pairs markers by position and policy.
+pub(crate) fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
+    let (before, _) = find_markers(old);
+    let (after, _) = find_markers(new);
+    let objects = object_names(rel, new);
+    after
+        .iter()
+        .filter_map(|m| {
+            let was = before
+                .iter()
+                .find(|b| b.line == m.line && b.namespace == m.namespace && b.policy == m.policy)?;
+            let (o, n) = (was.current_version(), m.current_version());
+            (o != n).then(|| ChangeRecord {
+                file: rel.to_owned(),
+                line: m.line,
+                object: objects
+                    .get(&m.document)
+                    .cloned()
+                    .or_else(|| m.key.clone())
+                    .unwrap_or_else(|| rel.to_owned()),
+                old: o.to_owned(),
+                new: n.to_owned(),
+                policy: format!("{}/{}", m.namespace, m.policy),
+                kind: step_kind(o, n).0.to_owned(),
+            })
+        })
+        .collect()
+}
