@@ -175,7 +175,7 @@ def gitops_section(out, problems):
     fields = plan["fields"]
     targets = {name: p["target"] for name, p in meta["policies"].items()}
     bad = [f for f in fields if f["action"] != "write"
-           or f.get("target") != targets.get(f["policy"].split(":")[-1])]
+           or f.get("target") != targets.get(f["policy"].replace(":", "/").split("/")[-1])]
     if len(fields) != marked or bad:
         problems.append(f"gitops plan: {len(fields)} fields (want {marked}), "
                         f"{len(bad)} not `write` to the generated target")
