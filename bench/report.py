@@ -6,10 +6,13 @@ Usage: report.py OUT_DIR [GROUP ...]
 GROUPs (default: all): `select` reads OUT_DIR/select-{upkeep,go,node}.json; `windows` reads
 OUT_DIR/windows-{upkeep,python}.json and, when the checksums differ, the per-interval dumps
 OUT_DIR/windows-{upkeep,python}.txt to show where; `registry` reads OUT_DIR/registry.json
-(written by crates/upkeep-registry/examples/bench_registry.rs). Data (the tables) goes to
+(written by crates/upkeep-registry/examples/bench_registry.rs); `gitops` reads
+OUT_DIR/gitops-runs.tsv (one line per timed run, written by bench/run), OUT_DIR/gitops-mode.txt,
+OUT_DIR/gitops-plan.json and OUT_DIR/gitops/meta.json (gen_gitops.py). Data (the tables) goes to
 stdout; a one-line disagreement notice also to stderr.
 Exit status: 0 when every peer agrees with upkeep, 1 when any result disagrees (a different
-answer, different tag lists, or more requests in flight than the per-host bound). Timing
+answer, different tag lists, more requests in flight than the per-host bound, or different Git
+trees after the same rewrite). Timing
 targets are reported, never enforced: this is a benchmark, not a test.
 """
 
@@ -142,6 +145,90 @@ def registry_rows(out, rows, problems):
     return notes, lines, reg
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2
+
+
+def gitops_section(out, problems):
+    """The rewrite-and-commit benchmark: its own table (the ratio is upkeep / peer, target at
+    most 3x) and notes. Appends to problems; returns the lines to print."""
+    with open(os.path.join(out, "gitops", "meta.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    with open(os.path.join(out, "gitops-mode.txt"), encoding="utf-8") as f:
+        mode = f.read().strip()
+    runs = []
+    with open(os.path.join(out, "gitops-runs.tsv"), encoding="utf-8") as f:
+        for line in f:
+            tool, run, us, tree, files, rss = line.rstrip("\n").split("\t")
+            runs.append({"tool": "upkeep" if tool.startswith("upkeep") else "peer",
+                         "run": int(run), "ms": int(us) / 1000, "tree": tree,
+                         "files": int(files), "rss": None if rss == "-" else int(rss)})
+    timed = [r for r in runs if r["run"] > 0]
+    ours = [r for r in timed if r["tool"] == "upkeep"]
+    theirs = [r for r in timed if r["tool"] == "peer"]
+    marked = meta["marked"]
+
+    # upkeep's plan must be the generated change: every marker, all `write`, the same targets.
+    plan = load(out, "gitops-plan")
+    fields = plan["fields"]
+    targets = {name: p["target"] for name, p in meta["policies"].items()}
+    bad = [f for f in fields if f["action"] != "write"
+           or f.get("target") != targets.get(f["policy"].replace(":", "/").split("/")[-1])]
+    if len(fields) != marked or bad:
+        problems.append(f"gitops plan: {len(fields)} fields (want {marked}), "
+                        f"{len(bad)} not `write` to the generated target")
+        for f in bad[:5]:
+            problems.append(f"  {f['file']}:{f['line']} {f['policy']} {f['current']} -> "
+                            f"{f.get('target')} ({f['action']}: {f['reason']})")
+
+    peer_trees = sorted({r["tree"] for r in runs if r["tool"] == "peer"})
+    our_trees = sorted({r["tree"] for r in runs if r["tool"] == "upkeep"})
+    for r in runs:
+        if r["tool"] == "peer" or mode == "apply":
+            if r["files"] != marked:
+                problems.append(f"gitops {r['tool']} run {r['run']}: {r['files']} files "
+                                f"changed, want {marked}")
+    if len(peer_trees) != 1:
+        problems.append(f"gitops peer: runs ended with different trees {peer_trees}")
+    if mode == "apply":
+        agree_ok = our_trees == peer_trees
+        agree = "yes (same tree)" if agree_ok else "NO: trees differ"
+        if not agree_ok:
+            problems.append(f"gitops trees: upkeep {our_trees}, peer {peer_trees}")
+        name = "rewrite 1k of 10k files + commit"
+        tree_line = f"trees: upkeep {' '.join(our_trees)}, peer {' '.join(peer_trees)}"
+    else:
+        agree = "plan only (no tree)"
+        name = "PLAN ONLY: scan 10k files, 1k fields"
+        tree_line = (f"trees: upkeep - (plan writes nothing), peer {' '.join(peer_trees)}; "
+                     "PLUMBING RUN: this upkeep has no `apply`, so `plan --no-diff` was timed "
+                     "(same scan and decisions, no write, no commit)")
+
+    up, pe = median([r["ms"] for r in ours]), median([r["ms"] for r in theirs])
+    rss = [r["rss"] for r in ours if r["rss"] is not None]
+    ratio = up / pe if pe > 0 else float("inf")
+    header = ("benchmark", "peer", "upkeep ms", "peer ms", "ratio", "target", "met", "agree",
+              "upkeep max RSS")
+    table = [header, (name, "git grep -l | sed -i | git commit", f"{up:.1f}", f"{pe:.1f}",
+                      f"{ratio:.2f}x", "<=3x", "yes" if ratio <= 3 else "no", agree,
+                      f"{max(rss) / 1024:.1f} MiB" if rss else "-")]
+    lines = format_table(table)
+    lines.append("")
+    lines.append(f"ratio = upkeep ms / peer ms (medians of {len(ours)} and {len(theirs)} "
+                 "processes, interleaved, after one warm-up each, same run)")
+    lines.append(f"input: {meta['files']} files ({meta['bytes'] / 1e6:.1f} MB) in "
+                 f"{meta['clusters']} clusters, {marked} marked fields, "
+                 f"{len(meta['policies'])} policies over OCI layouts; each run from the "
+                 "initial commit (reset, clean, prune, refresh: untimed)")
+    each = {tool: " ".join(f"{r['ms']:.1f}" for r in rs)
+            for tool, rs in (("upkeep", ours), ("peer", theirs))}
+    lines.append(f"runs ms: upkeep {each['upkeep']}; peer {each['peer']}")
+    lines.append(tree_line)
+    return lines
+
+
 def format_table(table):
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
     lines = []
@@ -152,7 +239,7 @@ def format_table(table):
     return lines
 
 
-GROUPS = ("select", "windows", "registry")
+GROUPS = ("select", "windows", "registry", "gitops")
 
 
 def main():
@@ -202,21 +289,33 @@ def main():
         footer.append(f"list: {reg['skopeo_version']}; {reg['registry']}; both timed as "
                       f"processes, interleaved, median of {reg['runs']}")
 
+    gitops_lines = []
+    if "gitops" in groups:
+        before = len(problems)
+        gitops_lines = gitops_section(out, problems)
+        ok &= len(problems) == before
+
     header = ("benchmark", "peer", "upkeep ms", "peer ms", "ratio", "target", "met", "agree")
     table = [header]
     for name, peer, ours, theirs, target, agree, _good in rows:
         ratio = theirs / ours if ours > 0 else float("inf")
         table.append((name, peer, f"{ours:.2f}", f"{theirs:.2f}", f"{ratio:.2f}x",
                       f">={target}x", "yes" if ratio >= target else "no", agree))
-    for line in format_table(table):
-        print(line)
-    print()
-    print("ratio = peer ms / upkeep ms (medians, same input, same run)")
-    for line in footer:
-        print(line)
+    if rows:
+        for line in format_table(table):
+            print(line)
+        print()
+        print("ratio = peer ms / upkeep ms (medians, same input, same run)")
+        for line in footer:
+            print(line)
     if scan_lines:
         print()
         for line in scan_lines:
+            print(line)
+    if gitops_lines:
+        if rows or scan_lines:
+            print()
+        for line in gitops_lines:
             print(line)
 
     if not ok:
