@@ -57,6 +57,33 @@ fn wrap(what: &'static str) -> impl Fn(git2::Error) -> GitError {
 
 const TEMP_REF_PREFIX: &str = "refs/upkeep/push/";
 
+/// An index entry for a file just written: the stat data Git compares to notice changes.
+fn index_entry(path: &str, id: Oid, mode: i32, meta: &std::fs::Metadata) -> git2::IndexEntry {
+    use std::os::unix::fs::MetadataExt;
+    let time = |secs: i64, nanos: i64| {
+        git2::IndexTime::new(
+            i32::try_from(secs).unwrap_or(i32::MAX),
+            u32::try_from(nanos).unwrap_or(0),
+        )
+    };
+    // Truncation is what Git does: the index stores 32-bit stat fields.
+    #[allow(clippy::cast_possible_truncation)]
+    git2::IndexEntry {
+        ctime: time(meta.ctime(), meta.ctime_nsec()),
+        mtime: time(meta.mtime(), meta.mtime_nsec()),
+        dev: meta.dev() as u32,
+        ino: meta.ino() as u32,
+        mode: u32::try_from(mode).unwrap_or(0o100_644),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        file_size: meta.size() as u32,
+        id,
+        flags: u16::try_from(path.len().min(0xfff)).unwrap_or(0xfff),
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
 impl Repo {
     /// Opens an existing checkout (any remote, or none).
     pub fn open(dir: &Path) -> Result<Self, GitError> {
@@ -344,12 +371,13 @@ impl Repo {
         Ok(Some(oid))
     }
 
-    /// Moves `branch` (a local branch) to `commit`, which must descend from where it is now,
-    /// and updates the work tree and index for `paths` (files changed by `commit`). Used after
-    /// [`Repo::commit_files`] on `HEAD` to make a local commit visible in the checkout.
-    pub fn advance_head(&self, commit: Oid, paths: &[String]) -> Result<(), GitError> {
-        let head = self.head_commit();
-        if let Some(head) = head
+    /// Moves the current branch to `commit` (which must descend from `HEAD`, e.g. made by
+    /// [`Repo::commit_files`] on `HEAD` with these `files`), writes `files` into the work tree
+    /// (each through a temporary file and a rename, refusing paths that leave the work tree)
+    /// and points their index entries at the new blobs. Nothing else in the work tree is read
+    /// or written, so the cost is that of the changed files, not of the repository.
+    pub fn advance_head(&self, commit: Oid, files: &[(String, Vec<u8>)]) -> Result<(), GitError> {
+        if let Some(head) = self.head_commit()
             && !self.is_ancestor(head, commit)?
         {
             return Err(GitError::Git {
@@ -357,42 +385,68 @@ impl Repo {
                 message: format!("{commit} does not descend from HEAD {head}"),
             });
         }
-        let head_ref = self.inner.head().map_err(wrap("reading HEAD"))?;
-        let name = head_ref.name().unwrap_or("HEAD").to_owned();
-        self.inner
-            .reference(&name, commit, true, "upkeep: commit")
-            .map_err(|e| GitError::git(format!("updating {name}"), &e))?;
         let tree = self
             .inner
             .find_commit(commit)
             .and_then(|c| c.tree())
             .map_err(wrap("reading the tree"))?;
-        let mut checkout = git2::build::CheckoutBuilder::new();
-        checkout.force();
-        for p in paths {
-            checkout.path(p);
-        }
-        self.inner
-            .checkout_tree(tree.as_object(), Some(&mut checkout))
-            .map_err(wrap("checking out the changed files"))?;
         let mut index = self.inner.index().map_err(wrap("reading the index"))?;
-        for p in paths {
-            index
-                .add_path(Path::new(p))
-                .map_err(wrap("staging a file"))?;
+        let mut entries = Vec::with_capacity(files.len());
+        for (p, contents) in files {
+            let entry = tree
+                .get_path(Path::new(p))
+                .map_err(|e| GitError::git(format!("finding {p} in {commit}"), &e))?;
+            let path = crate::paths::inside(self.workdir(), p)?;
+            let tmp = path.with_file_name(format!(
+                ".{}.upkeep-tmp",
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            std::fs::write(&tmp, contents)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|source| GitError::Io {
+                    what: format!("writing {}", path.display()),
+                    source,
+                })?;
+            let meta = std::fs::metadata(&path).map_err(|source| GitError::Io {
+                what: format!("reading {}", path.display()),
+                source,
+            })?;
+            entries.push(index_entry(p, entry.id(), entry.filemode(), &meta));
         }
-        index.write().map_err(wrap("writing the index"))
+        let head_ref = self.inner.head().map_err(wrap("reading HEAD"))?;
+        let name = head_ref.name().unwrap_or("HEAD").to_owned();
+        for e in &entries {
+            index.add(e).map_err(wrap("staging a file"))?;
+        }
+        index.write().map_err(wrap("writing the index"))?;
+        self.inner
+            .reference(&name, commit, true, "upkeep: commit")
+            .map_err(|e| GitError::git(format!("updating {name}"), &e))?;
+        Ok(())
     }
 
-    /// Paths (of `paths`) that differ between the work tree or index and `HEAD`.
-    pub fn modified(&self, paths: &[String]) -> Result<Vec<String>, GitError> {
+    /// Paths of `files` (work-tree contents the caller read) whose contents or index entry
+    /// differ from `HEAD`: uncommitted changes. Compares object ids in memory; reads only the
+    /// index.
+    pub fn uncommitted(&self, files: &[(String, &[u8])]) -> Result<Vec<String>, GitError> {
+        let Some(head) = self.head_commit() else {
+            return Ok(files.iter().map(|(p, _)| p.clone()).collect());
+        };
+        let tree = self
+            .inner
+            .find_commit(head)
+            .and_then(|c| c.tree())
+            .map_err(wrap("reading the tree"))?;
+        let index = self.inner.index().map_err(wrap("reading the index"))?;
         let mut out = Vec::new();
-        for p in paths {
-            let status = self
-                .inner
-                .status_file(Path::new(p))
-                .map_err(|e| GitError::git(format!("reading the status of {p}"), &e))?;
-            if !status.is_empty() && status != git2::Status::IGNORED {
+        for (p, contents) in files {
+            let committed = tree.get_path(Path::new(p)).ok().map(|e| e.id());
+            let staged = index.get_path(Path::new(p), 0).map(|e| e.id);
+            let worktree = Oid::hash_object(git2::ObjectType::Blob, contents)
+                .map_err(wrap("hashing a file"))?;
+            if committed.is_none() || committed != staged || committed != Some(worktree) {
                 out.push(p.clone());
             }
         }

@@ -303,6 +303,8 @@ fn commit_in_checkout(
     let repo = Repo::open(repo_dir).ok();
     let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
     let mut writes: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); scopes.len()];
+    // What the files to write hold now, to check they have no uncommitted changes.
+    let mut originals: Vec<(String, Vec<u8>)> = Vec::new();
     for (rel, text, scope) in work_tree_files(repo_dir, scopes)? {
         let i = scopes
             .iter()
@@ -312,10 +314,10 @@ fn commit_in_checkout(
         results[i].fields.extend(plan.fields);
         results[i].changes.extend(plan.changes);
         if let Some(new) = plan.new_text {
+            originals.push((rel.clone(), text.into_bytes()));
             writes[i].push((rel, new.into_bytes()));
         }
     }
-    let all_paths: Vec<String> = writes.iter().flatten().map(|(p, _)| p.clone()).collect();
     let Some(repo) = repo else {
         for (path, contents) in writes.iter().flatten() {
             write_atomically(&repo_dir.join(path), contents)?;
@@ -327,7 +329,11 @@ fn commit_in_checkout(
         }
         return Ok(Ok(results));
     };
-    let dirty = repo.modified(&all_paths).into_diagnostic()?;
+    let current: Vec<(String, &[u8])> = originals
+        .iter()
+        .map(|(p, b)| (p.clone(), b.as_slice()))
+        .collect();
+    let dirty = repo.uncommitted(&current).into_diagnostic()?;
     if !dirty.is_empty() {
         crate::render::error_with_hint(
             &format!(
@@ -355,11 +361,10 @@ fn commit_in_checkout(
             }
         };
         let author = author_for(scope, Some(&repo));
-        let paths: Vec<String> = writes[i].iter().map(|(p, _)| p.clone()).collect();
         let committed = repo
             .commit_files(head, &writes[i], &author, &message)
             .and_then(|c| match c {
-                Some(c) => repo.advance_head(c, &paths).map(|()| Some(c)),
+                Some(c) => repo.advance_head(c, &writes[i]).map(|()| Some(c)),
                 None => Ok(None),
             });
         match committed {
