@@ -27,7 +27,11 @@ fn default_interval() -> String {
     doc = "Writes allowed app versions into a Git repository.",
     namespaced,
     status = "AppUpgradeAutomationStatus",
-    shortname = "aua"
+    shortname = "aua",
+    printcolumn = r#"{"name":"Last Run","type":"date","jsonPath":".status.lastRun"}"#,
+    printcolumn = r#"{"name":"Last Commit","type":"string","jsonPath":".status.lastPushCommit"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppUpgradeAutomationSpec {

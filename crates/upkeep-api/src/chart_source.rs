@@ -32,7 +32,12 @@ fn default_exclusion_list() -> Vec<String> {
     doc = "Where versions come from: an OCI repository, a Helm HTTP repository or an OCI layout directory.",
     namespaced,
     status = "ChartSourceStatus",
-    shortname = "cs"
+    shortname = "cs",
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Tags","type":"integer","jsonPath":".status.lastScan.tagCount"}"#,
+    printcolumn = r#"{"name":"Last Scan","type":"date","jsonPath":".status.lastScan.time"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChartSourceSpec {

@@ -39,7 +39,12 @@ pub struct ClusterMatcher {
     doc = "One upgrade campaign over a set of Cluster API clusters.",
     namespaced,
     status = "ClusterUpgradeStatus",
-    shortname = "cu"
+    shortname = "cu",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.targetVersion"}"#,
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Outcome","type":"string","jsonPath":".status.outcome"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterUpgradeSpec {

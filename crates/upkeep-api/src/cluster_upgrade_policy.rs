@@ -23,7 +23,11 @@ use crate::common::{self, LocalRef};
     doc = "Creates ClusterUpgrades when a newly allowed release appears.",
     namespaced,
     status = "ClusterUpgradePolicyStatus",
-    shortname = "cup"
+    shortname = "cup",
+    printcolumn = r#"{"name":"Policy","type":"string","jsonPath":".spec.policyRef.name"}"#,
+    printcolumn = r#"{"name":"Last Created","type":"string","jsonPath":".status.lastCreated"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterUpgradePolicySpec {

@@ -27,7 +27,11 @@ fn default_time_zone() -> String {
     doc = "When changes may happen: windows, exclusions and freezes in an IANA time zone.",
     namespaced,
     status = "MaintenanceScheduleStatus",
-    shortname = "ms"
+    shortname = "ms",
+    printcolumn = r#"{"name":"Time Zone","type":"string","jsonPath":".spec.timeZone"}"#,
+    printcolumn = r#"{"name":"Active Window","type":"string","jsonPath":".status.activeWindow"}"#,
+    printcolumn = r#"{"name":"Next Window","type":"date","jsonPath":".status.nextWindows[0].start"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaintenanceScheduleSpec {

@@ -21,7 +21,11 @@ use crate::common::{self, NamespacedRef};
     doc = "Which version of a ChartSource is allowed.",
     namespaced,
     status = "VersionPolicyStatus",
-    shortname = "vp"
+    shortname = "vp",
+    printcolumn = r#"{"name":"Source","type":"string","jsonPath":".spec.sourceRef.name"}"#,
+    printcolumn = r#"{"name":"Latest","type":"string","jsonPath":".status.latestVersion"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionPolicySpec {

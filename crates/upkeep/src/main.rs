@@ -47,6 +47,8 @@ enum Command {
     Run(cmd::run::Args),
     /// What upkeep changed, when, and by which commit and pull request.
     History(cmd::history::Args),
+    /// Print the CustomResourceDefinitions of upkeep's kinds (for the in-cluster controller).
+    Crds(cmd::crds::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Apply(a) => cmd::apply::run(&a),
         Command::Run(a) => cmd::run::run(&a),
         Command::History(a) => cmd::history::run(&a),
+        Command::Crds(a) => cmd::crds::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -526,3 +526,31 @@ spec:
         "held fields are not changed: {diff}"
     );
 }
+
+#[test]
+fn deploy_crds_are_what_upkeep_crds_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = upkeep(&["crds", "--out", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let checked_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let mut generated: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    generated.sort();
+    let mut present: Vec<_> = std::fs::read_dir(&checked_in)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    present.sort();
+    let hint = "deploy/crds is stale: run `cargo run -- crds --out deploy/crds` and commit it";
+    assert_eq!(generated, present, "{hint}");
+    for name in generated {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&name)).unwrap(),
+            std::fs::read_to_string(checked_in.join(&name)).unwrap(),
+            "{}: {hint}",
+            name.to_string_lossy()
+        );
+    }
+}
