@@ -1,0 +1,139 @@
+//! kstatus conditions (`Ready`, `Reconciling`, `Stalled`) as pure functions over a status's
+//! condition list: a condition's `lastTransitionTime` changes only when its status does, so a
+//! reconcile that finds nothing new writes an identical status (and the API server sees no
+//! change).
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// `Ready`: the object is reconciled and its status is current.
+pub const READY: &str = "Ready";
+/// `Stalled`: the spec cannot be acted on until it changes.
+pub const STALLED: &str = "Stalled";
+/// `Reconciling`: work is under way.
+pub const RECONCILING: &str = "Reconciling";
+
+/// The conditions of one outcome, replacing `Ready`/`Stalled`/`Reconciling` in `existing` and
+/// keeping any other condition.
+pub fn with_outcome(
+    existing: &[Condition],
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let (ready, stalled, reason, message) = match outcome {
+        Outcome::Ready { reason, message } => ("True", None, reason, message),
+        Outcome::Stalled { reason, message } => ("False", Some("True"), reason, message),
+    };
+    let mut out: Vec<Condition> = existing
+        .iter()
+        .filter(|c| c.type_ != READY && c.type_ != STALLED && c.type_ != RECONCILING)
+        .cloned()
+        .collect();
+    out.push(condition(
+        existing, READY, ready, reason, message, generation, now,
+    ));
+    if let Some(s) = stalled {
+        out.push(condition(
+            existing, STALLED, s, reason, message, generation, now,
+        ));
+    }
+    out.sort_by(|a, b| a.type_.cmp(&b.type_));
+    out
+}
+
+/// What a reconcile concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ready { reason: String, message: String },
+    Stalled { reason: String, message: String },
+}
+
+fn condition(
+    existing: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let since = existing
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| Time(now), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time: since,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    /// (conditions, Ready status, Stalled status, Ready since, reason)
+    type Case<'a> = (&'a [Condition], &'a str, Option<&'a str>, &'a str, &'a str);
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_does() {
+        let ready = Outcome::Ready {
+            reason: "Open".into(),
+            message: "window a".into(),
+        };
+        let stalled = Outcome::Stalled {
+            reason: "InvalidSpec".into(),
+            message: "spec.timeZone: unknown".into(),
+        };
+        let first = with_outcome(&[], &ready, Some(1), ts("2026-01-01T00:00:00Z"));
+        let again = with_outcome(&first, &ready, Some(2), ts("2026-01-02T00:00:00Z"));
+        let broken = with_outcome(&again, &stalled, Some(3), ts("2026-01-03T00:00:00Z"));
+        let cases: &[Case<'_>] = &[
+            (
+                &first,
+                "True",
+                None,
+                "2026-01-01T00:00:00Z",
+                "first reconcile: Ready now",
+            ),
+            (
+                &again,
+                "True",
+                None,
+                "2026-01-01T00:00:00Z",
+                "still Ready: the transition time stays",
+            ),
+            (
+                &broken,
+                "False",
+                Some("True"),
+                "2026-01-03T00:00:00Z",
+                "invalid spec: Stalled, Ready false from now",
+            ),
+        ];
+        for (conditions, ready_status, stalled_status, since, reason) in cases {
+            let get = |t: &str| conditions.iter().find(|c| c.type_ == t);
+            let r = get(READY).expect("Ready");
+            assert_eq!(r.status, *ready_status, "{reason}");
+            assert_eq!(r.last_transition_time.0, ts(since), "{reason}");
+            assert_eq!(
+                get(STALLED).map(|c| c.status.as_str()),
+                *stalled_status,
+                "{reason}"
+            );
+        }
+        assert_eq!(
+            again[0].observed_generation,
+            Some(2),
+            "observedGeneration follows the spec"
+        );
+    }
+}
