@@ -12,4 +12,5 @@
 //!   closing, an exclusion or freeze ending), never by polling.
 
 pub mod conditions;
+pub mod reconcile;
 pub mod schedule;

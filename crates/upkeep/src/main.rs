@@ -49,6 +49,8 @@ enum Command {
     History(cmd::history::Args),
     /// Print the CustomResourceDefinitions of upkeep's kinds (for the in-cluster controller).
     Crds(cmd::crds::Args),
+    /// Run inside the management cluster: reconcile upkeep's custom resources.
+    Controller(cmd::controller::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(&a),
         Command::History(a) => cmd::history::run(&a),
         Command::Crds(a) => cmd::crds::run(&a),
+        Command::Controller(a) => cmd::controller::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

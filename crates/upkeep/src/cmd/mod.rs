@@ -1,6 +1,7 @@
 //! One module per command, each with `Args` and `run`.
 
 pub(crate) mod apply;
+pub(crate) mod controller;
 pub(crate) mod crds;
 pub(crate) mod history;
 pub(crate) mod plan;
