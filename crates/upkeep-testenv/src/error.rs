@@ -14,6 +14,13 @@ pub enum TestEnvError {
         package: String,
         looked: String,
     },
+    /// A component that is built from source (not packaged) has not been built yet.
+    #[error("`{binary}` not found (looked at {looked}): build it with {script}")]
+    NotBuilt {
+        binary: String,
+        script: String,
+        looked: String,
+    },
     /// A file-system or process operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -64,6 +71,9 @@ impl TestEnvError {
         match self {
             Self::MissingBinary { package, .. } => Some(format!(
                 "run ./scripts/test once, or `apt-get install -y {package}`"
+            )),
+            Self::NotBuilt { script, .. } => Some(format!(
+                "run {script} once (about 5 minutes; ./scripts/test does it), or point the environment variable named above at a binary"
             )),
             Self::Exited { .. } | Self::NotReady { .. } => {
                 Some("read the log tail above; a port clash is retried, anything else is a setup problem".to_owned())

@@ -3,9 +3,9 @@
 //!
 //! Why it is shaped this way:
 //! - Each component is a value whose `Drop` stops it, so a test owns exactly what it started
-//!   and nothing outlives the test binary (process-backed components — the registry, nginx, sshd —
-//!   are additionally watched through a pipe, so even a killed test process takes them down;
-//!   see `process.rs`, shared by all of them).
+//!   and nothing outlives the test binary (process-backed components — the registry, nginx, sshd,
+//!   etcd and kube-apiserver — are additionally watched through a pipe, so even a killed test
+//!   process takes them down; see `process.rs`, shared by all of them).
 //! - The helper servers written here (the token server, the fault proxy) run on their own thread
 //!   with their own Tokio runtime. A component may therefore be shared between `#[tokio::test]`s
 //!   (each of which has its own runtime) and keeps working after the runtime that started it
@@ -19,6 +19,7 @@ mod background;
 mod chart;
 mod error;
 mod git_server;
+mod kube;
 mod nginx;
 mod pki;
 mod pr_standin;
@@ -33,6 +34,9 @@ mod token;
 pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
 pub use error::TestEnvError;
 pub use git_server::{GitServer, create_bare_repo, git};
+pub use kube::{
+    KUBE_ADMIN_USER, KUBE_APISERVER_VERSION, KUBE_CONTROLLER_USER, KubeApiServer, KubeUser,
+};
 pub use pr_standin::{ForgeFlavor, InjectedFailure, PrStandIn, StandInPr, StandInPrState};
 pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};
 pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
