@@ -1,0 +1,162 @@
+//! The MaintenanceSchedule controller against a real kube-apiserver 1.20.2 + etcd
+//! (upkeep-testenv): the generated CRDs are accepted by the server, status is written at the
+//! controller's clock, an invalid spec is Stalled, and a fixed clock makes the result exact.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use upkeep_api::MaintenanceSchedule;
+use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_testenv::{KubeApiServer, KubeUser};
+
+const SCHEDULE: &str = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: prod, namespace: default}
+spec:
+  timeZone: Europe/Berlin
+  maintenanceWindows:
+    - name: tuesday-night
+      startTime: 2026-01-06T22:00:00
+      endTime: 2026-01-07T02:00:00
+      recurrence: FREQ=WEEKLY;BYDAY=TU
+";
+
+async fn client(server: &KubeApiServer) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
+        .expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// Polls `get` until `done` holds for its result, or fails after 30 s with the last value.
+async fn eventually<T: std::fmt::Debug>(
+    mut get: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = get().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {value:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_get_their_status_from_the_controller_clock() {
+    let server = KubeApiServer::start().await.expect("kube-apiserver");
+    let crds: String = upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, y)| y)
+        .collect();
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .unwrap_or_else(|e| panic!("the API server accepts every generated CRD: {e}"));
+    server
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/maintenanceschedules.upkeep.dev",
+            "--timeout=30s",
+        ])
+        .expect("established");
+    let client = client(&server).await;
+    let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), "default");
+    let object: MaintenanceSchedule =
+        match upkeep_api::load_str(std::path::Path::new("s.yaml"), SCHEDULE)
+            .documents
+            .into_iter()
+            .next()
+            .map(|d| d.resource)
+        {
+            Some(upkeep_api::Resource::MaintenanceSchedule { object, .. }) => *object,
+            other => panic!("{other:?}"),
+        };
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create");
+    let mut broken = object.clone();
+    broken.metadata.name = Some("broken".into());
+    broken.spec.time_zone = "Mars/Olympus".into();
+    api.create(&PostParams::default(), &broken)
+        .await
+        .expect("create broken");
+
+    // Saturday 2026-11-21 10:00Z: closed until Tuesday 22:00 Berlin.
+    let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        now: Arc::new(move || now),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run_schedules(ctx, async move {
+        let _ = stopped.await;
+    }));
+
+    let prod = eventually(
+        async || api.get("prod").await.expect("get").status,
+        |s| s.as_ref().is_some_and(|s| !s.next_windows.is_empty()),
+        "prod gets nextWindows",
+    )
+    .await
+    .expect("status");
+    assert_eq!(prod.active_window, None);
+    assert_eq!(
+        prod.next_windows[0].start.0,
+        "2026-11-24T21:00:00Z".parse::<Timestamp>().unwrap(),
+        "the next window opens Tuesday 22:00 CET"
+    );
+    let ready = prod
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Closed")
+    );
+
+    let broken = eventually(
+        async || api.get("broken").await.expect("get").status,
+        |s| s.as_ref().is_some_and(|s| !s.conditions.is_empty()),
+        "broken gets conditions",
+    )
+    .await
+    .expect("status");
+    let stalled = broken
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .expect("Stalled");
+    assert!(
+        stalled.message.contains("spec.timeZone"),
+        "{}",
+        stalled.message
+    );
+
+    // The printer columns the CRD declares are served.
+    let table = server
+        .kubectl(&["get", "maintenanceschedules.upkeep.dev", "prod"])
+        .expect("kubectl get");
+    assert!(
+        table.contains("NEXT WINDOW") && table.contains("Europe/Berlin") && table.contains("True"),
+        "{table}"
+    );
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), controller)
+        .await
+        .expect("the controller stops on shutdown")
+        .expect("no panic");
+}
