@@ -54,6 +54,9 @@ pub struct Document {
 pub struct Loaded {
     pub documents: Vec<Document>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Files that are not valid YAML at all (their diagnostics are in `diagnostics`): callers
+    /// that edit files leave these alone.
+    pub unparsable: Vec<PathBuf>,
 }
 
 impl Loaded {
@@ -64,6 +67,7 @@ impl Loaded {
     fn extend(&mut self, other: Loaded) {
         self.documents.extend(other.documents);
         self.diagnostics.extend(other.diagnostics);
+        self.unparsable.extend(other.unparsable);
     }
 }
 
@@ -519,6 +523,7 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
             Ok(value) => heads.push(head(&ctx, index, &value, &mut loaded.diagnostics)),
             Err(e) => {
                 loaded.diagnostics.push(ctx.serde_error(index, &e));
+                loaded.unparsable.push(file.to_path_buf());
                 heads.push(Head::Bad);
                 break;
             }
@@ -599,6 +604,7 @@ fn load_file(path: &Path) -> Loaded {
                     message: "file is not UTF-8".to_owned(),
                     hint: Some("save the file as UTF-8".to_owned()),
                 }],
+                unparsable: vec![path.to_path_buf()],
             },
         },
         Err(e) => Loaded {
@@ -612,6 +618,7 @@ fn load_file(path: &Path) -> Loaded {
                 message: format!("cannot read: {e}"),
                 hint: None,
             }],
+            unparsable: vec![path.to_path_buf()],
         },
     }
 }

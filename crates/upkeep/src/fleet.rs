@@ -55,6 +55,9 @@ pub(crate) struct Fleet {
     pub(crate) automations: Vec<AppUpgradeAutomation>,
     pub(crate) cluster_policies: Vec<ClusterUpgradePolicy>,
     pub(crate) clusters: Vec<ClusterObject>,
+    /// Files that are not valid YAML (reported when loading), as `/`-separated paths from
+    /// the fleet's directory; never planned or edited.
+    pub(crate) unparsable: Vec<String>,
     /// The shortest `interval` of any ChartSource or AppUpgradeAutomation (for `upkeep run`).
     pub(crate) min_interval: Option<jiff::SignedDuration>,
 }
@@ -89,9 +92,20 @@ impl Fleet {
             return Ok(Err(Outcome::Invalid));
         }
         let loaded = load_path(dir);
-        if !loaded.diagnostics.is_empty() {
-            crate::cmd::validate::print_diagnostics(&loaded.diagnostics);
+        // A file that is not YAML at all is reported and left alone; an invalid upkeep
+        // resource stops everything (acting on a half-read fleet could write wrong versions).
+        let (broken, invalid): (Vec<_>, Vec<_>) = loaded
+            .diagnostics
+            .iter()
+            .cloned()
+            .partition(|d| loaded.unparsable.contains(&d.file));
+        if !invalid.is_empty() {
+            crate::cmd::validate::print_diagnostics(&invalid);
             return Ok(Err(Outcome::Invalid));
+        }
+        if !broken.is_empty() {
+            eprintln!("warning: these files are not valid YAML; upkeep leaves them alone:");
+            crate::cmd::validate::print_diagnostics(&broken);
         }
         let mut policy_objects = Vec::new();
         let mut chart_sources = ChartSources::new();
@@ -102,6 +116,16 @@ impl Fleet {
             cluster_policies: Vec::new(),
             clusters: Vec::new(),
             min_interval: None,
+            unparsable: loaded
+                .unparsable
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(dir)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                })
+                .collect(),
         };
         for doc in loaded.documents {
             let origin = doc.resource.origin();

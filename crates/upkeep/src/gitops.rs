@@ -129,6 +129,16 @@ pub(crate) fn plan_text(
     now: Timestamp,
 ) -> FilePlan {
     let mut plan = FilePlan::default();
+    if fleet.unparsable.iter().any(|u| u == rel) {
+        if upkeep_core::manifest::may_have_markers(text) {
+            plan.fields.push(Field::error(
+                rel,
+                0,
+                "not valid YAML (see the warning above): its markers are left alone".to_owned(),
+            ));
+        }
+        return plan;
+    }
     let (markers, errors) = find_markers(text);
     for e in errors {
         plan.fields.push(Field::error(

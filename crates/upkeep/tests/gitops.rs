@@ -568,3 +568,57 @@ fn a_suspended_automation_writes_nothing_and_says_so() {
         "no commit"
     );
 }
+
+#[test]
+fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    let mut files = fleet_files(|_, t| t);
+    let broken =
+        "spec:\n  version: 6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n   bad: [indent\n";
+    files.push((
+        "apps/dev/broken.yaml".to_owned(),
+        broken.as_bytes().to_vec(),
+    ));
+    write_tree(&fleet, &files);
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            tmp.path().join("s.redb").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "reported as a problem:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("not valid YAML") && stderr.contains("broken.yaml:"),
+        "the warning names the file and line: {stderr}"
+    );
+    assert!(
+        stdout.contains("org-acme/dev-apps: 2 change(s)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fleet.join("apps/dev/broken.yaml")).expect("read"),
+        broken,
+        "left alone byte for byte"
+    );
+    assert_eq!(
+        git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"])
+            .lines()
+            .collect::<Vec<_>>(),
+        ["apps/dev/cert-manager.yaml", "apps/dev/podinfo.yaml"]
+    );
+}
