@@ -178,6 +178,7 @@ impl Error {
 }
 
 /// Transient errors back off for [`Discovery::retry_after`] before the object is tried again.
+#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` expects
 pub fn error_policy<K>(_object: Arc<K>, error: &Error, d: Arc<Discovery>) -> Action {
     tracing::warn!(%error, reason = error.reason(), "discovery reconcile failed; retrying");
     Action::requeue(d.retry_after)

@@ -221,6 +221,10 @@ pub async fn reconcile_policy(
                 source,
             })?
     };
+    if source.is_none() {
+        // A deleted source's tags are of no use to anyone.
+        d.tags.remove(&key);
+    }
     let scan = d.tags.get(&key);
     let state = match &source {
         None => SourceState::Missing,
@@ -325,8 +329,8 @@ mod tests {
             "apiVersion": "upkeep.dev/v1alpha1",
             "kind": "VersionPolicy",
             "metadata": {"name": "podinfo", "namespace": "apps", "generation": 4},
-            "spec": spec,
         });
+        object["spec"] = spec;
         if let Some(status) = status {
             object["status"] = status;
         }
@@ -359,6 +363,21 @@ mod tests {
             })
     }
 
+    // (spec, status, source, latest, previous, Ready (status, reason), message contains,
+    //  next, event, reason)
+    type Case<'a> = (
+        serde_json::Value,
+        Option<serde_json::Value>,
+        SourceState<'a>,
+        Option<&'a str>,
+        Option<&'a str>,
+        (&'a str, &'a str),
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+
     #[test]
     fn decisions() {
         let now = ts("2026-11-21T10:00:00Z");
@@ -377,20 +396,6 @@ mod tests {
         let was = |latest: &str| {
             Some(serde_json::json!({"latestVersion": latest, "previousVersion": "6.0.0"}))
         };
-        // (spec, status, source, latest, previous, Ready (status, reason), message contains,
-        //  next, event, reason)
-        type Case<'a> = (
-            serde_json::Value,
-            Option<serde_json::Value>,
-            SourceState<'a>,
-            Option<&'a str>,
-            Option<&'a str>,
-            (&'a str, &'a str),
-            &'a str,
-            Option<&'a str>,
-            Option<&'a str>,
-            &'a str,
-        );
         let cases: Vec<Case<'_>> = vec![
             (
                 range(">=6.5.0 <7.0.0"),

@@ -225,12 +225,11 @@ async fn scan(
             )
             .await
             .map_err(Failure::Transient)?;
-            let origin = format!("Secret {namespace}/{}", r.name);
-            let config = DockerConfig::from_json(&bytes, &origin).map_err(|e| {
+            let config = docker_config(&bytes, &namespace, &r.name).map_err(|detail| {
                 Failure::Transient(Error::Secret {
                     source_ref: source_ref.clone(),
                     secret: r.name.clone(),
-                    detail: format!("spec.secretRef: {e}"),
+                    detail,
                 })
             })?;
             Credentials::DockerConfig(Arc::new(config))
@@ -292,6 +291,25 @@ async fn scan(
     })
 }
 
+/// Parses a `.dockerconfigjson` value. The error names the Secret, never its content: a JSON
+/// type error quotes the offending value (`invalid type: string "…"`), which may be a
+/// credential, so parse errors are reported by kind only.
+pub fn docker_config(bytes: &[u8], namespace: &str, name: &str) -> Result<DockerConfig, String> {
+    let origin = format!("Secret {namespace}/{name}");
+    DockerConfig::from_json(bytes, &origin).map_err(|e| {
+        match &e {
+            RegistryError::Credentials { detail, .. }
+                if detail.starts_with("not valid Docker config JSON") =>
+            {
+                format!(
+                    "spec.secretRef: key {DOCKER_CONFIG_KEY} of Secret {name:?} is not a Docker config.json ({{\"auths\": {{\"host\": {{\"auth\": \"base64(user:password)\"}}}}}}); the parser's message is withheld because it may quote the Secret"
+                )
+            }
+            other => format!("spec.secretRef: {other}"),
+        }
+    })
+}
+
 /// The bytes under `key` of Secret `name`; errors name the Secret and the key, never a value.
 async fn secret_value(
     secrets: &Api<Secret>,
@@ -348,6 +366,58 @@ mod tests {
         s.parse().expect("timestamp")
     }
 
+    // (last scan, uid, generation, ready, now, expected, reason)
+    type Case<'a> = (
+        Option<&'a Scan>,
+        &'a str,
+        i64,
+        bool,
+        &'a str,
+        Option<Timestamp>,
+        &'a str,
+    );
+
+    #[test]
+    fn docker_config_errors_never_quote_the_secret() {
+        let cases: &[(&str, Result<(), &str>, &str)] = &[
+            (
+                r#"{"auths": {"r.example": {"auth": "dXNlcjpzM2NyZXQ="}}}"#,
+                Ok(()),
+                "a well-formed config parses",
+            ),
+            (
+                r#"{"auths": "s3cret-as-a-string"}"#,
+                Err("is not a Docker config.json"),
+                "a type error would quote the value: withheld",
+            ),
+            (
+                "s3cret-not-json",
+                Err("is not a Docker config.json"),
+                "not JSON at all",
+            ),
+            (
+                r#"{"auths": {"r.example": {"auth": "%%s3cret%%"}}}"#,
+                Err("auth is not base64"),
+                "a bad auth entry is named by its host, not its value",
+            ),
+        ];
+        for (json, want, reason) in cases {
+            let got = docker_config(json.as_bytes(), "ns", "regcred");
+            match (got, want) {
+                (Ok(_), Ok(())) => {}
+                (Err(message), Err(part)) => {
+                    assert!(message.contains(part), "{reason}: {message}");
+                    assert!(
+                        message.contains("regcred") || message.contains("ns/regcred"),
+                        "{reason}: names the Secret: {message}"
+                    );
+                    assert!(!message.contains("s3cret"), "{reason}: leaks: {message}");
+                }
+                (got, want) => panic!("{reason}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
+    }
+
     #[test]
     fn scans_when_due_and_not_before() {
         let last = Scan {
@@ -359,16 +429,6 @@ mod tests {
         };
         let interval = SignedDuration::from_mins(10);
         let later = ts("2026-01-01T10:10:00Z");
-        // (last scan, uid, generation, ready, now, expected, reason)
-        type Case<'a> = (
-            Option<&'a Scan>,
-            &'a str,
-            i64,
-            bool,
-            &'a str,
-            Option<Timestamp>,
-            &'a str,
-        );
         let cases: &[Case<'_>] = &[
             (
                 None,
