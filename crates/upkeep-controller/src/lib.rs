@@ -12,5 +12,9 @@
 //!   closing, an exclusion or freeze ending), never by polling.
 
 pub mod conditions;
+pub mod discovery;
+pub mod policy;
 pub mod reconcile;
 pub mod schedule;
+pub mod source;
+pub mod tags;

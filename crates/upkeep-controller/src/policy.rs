@@ -1,0 +1,547 @@
+//! VersionPolicy: the latest allowed version among its ChartSource's cached tags, chosen by the
+//! core's `Policy::select` at the controller's `now`.
+//!
+//! Why it is shaped this way:
+//! - The decision is the pure [`desired_status`] (object, what is known of the source, `now`)
+//!   → (status, when to look again, Event note); the reconciler only looks the source up,
+//!   writes status and publishes the Event.
+//! - A policy is re-run when its source changes: the controller watches ChartSources and maps
+//!   each to the policies that refer to it (from the controller's own store of policies), so
+//!   there is no polling. The source reconciler fills the tag cache before it writes the
+//!   source's status, so the watch event finds the new tags.
+//! - `minimumReleaseAge`: when a better version is held back, the policy is requeued at exactly
+//!   the moment it becomes old enough.
+//! - `latestVersion` is kept when nothing is allowed any more (the consumer keeps running what
+//!   it has); `previousVersion` is the old `latestVersion` whenever it changes, and a
+//!   `NewVersion` Event says so.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use upkeep_api::version_policy::VersionPolicyStatus;
+use upkeep_api::{ChartSource, VersionPolicy};
+use upkeep_registry::tag_infos;
+
+use crate::conditions::{Outcome, READY, with_outcome};
+use crate::discovery::{
+    Discovery, Error, error_policy, not_ready, spec_message, until, write_status,
+};
+use crate::reconcile::FIELD_MANAGER;
+use crate::tags::{Scan, SourceKey};
+
+/// The reason of the Event published when `latestVersion` changes.
+pub const NEW_VERSION: &str = "NewVersion";
+
+/// What the policy reconciler knows of the policy's source.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceState<'a> {
+    /// No ChartSource of that name.
+    Missing,
+    /// The ChartSource exists but this process has no scan of it yet; `message` is its Ready
+    /// condition's message when that is False (why the scan fails).
+    NotScanned {
+        message: Option<&'a str>,
+    },
+    Scanned(&'a Scan),
+}
+
+/// What a reconcile of a VersionPolicy concluded.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub status: VersionPolicyStatus,
+    /// When to look again without a change (a held version becoming old enough).
+    pub next: Option<Timestamp>,
+    /// The note of a `NewVersion` Event, when `latestVersion` changed.
+    pub event: Option<String>,
+}
+
+/// The ChartSource a policy refers to (its own namespace unless `sourceRef.namespace` is set).
+pub fn source_of(policy: &VersionPolicy) -> SourceKey {
+    SourceKey::new(
+        policy
+            .spec
+            .source_ref
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| policy.namespace())
+            .unwrap_or_default(),
+        policy.spec.source_ref.name.clone(),
+    )
+}
+
+/// The status a VersionPolicy should have at `now`, given what is known of its source.
+pub fn desired_status(object: &VersionPolicy, source: SourceState<'_>, now: Timestamp) -> Decision {
+    let current = object.status.clone().unwrap_or_default();
+    let existing = current.conditions.as_slice();
+    let generation = object.metadata.generation;
+    let keep = |conditions: Vec<Condition>| VersionPolicyStatus {
+        latest_version: current.latest_version.clone(),
+        previous_version: current.previous_version.clone(),
+        observed_generation: generation,
+        conditions,
+    };
+    let waiting = |conditions| Decision {
+        status: keep(conditions),
+        next: None,
+        event: None,
+    };
+    let policy = match object.to_core() {
+        Ok(p) => p,
+        Err(errors) => {
+            return waiting(with_outcome(
+                existing,
+                &Outcome::Stalled {
+                    reason: "InvalidSpec".into(),
+                    message: spec_message(&errors),
+                },
+                generation,
+                now,
+            ));
+        }
+    };
+    let source_key = source_of(object);
+    let scan = match source {
+        SourceState::Missing => {
+            return waiting(not_ready(
+                existing,
+                "SourceNotFound",
+                &format!("waiting for ChartSource {source_key}: not found"),
+                generation,
+                now,
+            ));
+        }
+        SourceState::NotScanned { message } => {
+            let message = match message {
+                Some(m) => format!("waiting for ChartSource {source_key} to be scanned: {m}"),
+                None => format!("waiting for ChartSource {source_key} to be scanned"),
+            };
+            return waiting(not_ready(
+                existing,
+                "SourceNotReady",
+                &message,
+                generation,
+                now,
+            ));
+        }
+        SourceState::Scanned(scan) => scan,
+    };
+
+    let infos = tag_infos(&scan.tags);
+    let selection = policy.select(&infos, now);
+    let held = selection
+        .held
+        .map(|h| format!("; {} is held by minimumReleaseAge until {}", h.tag, h.until))
+        .unwrap_or_default();
+    let next = selection.held.map(|h| h.until);
+    let Some(selected) = selection.selected else {
+        return Decision {
+            status: keep(not_ready(
+                existing,
+                "NoMatch",
+                &format!(
+                    "no tag of ChartSource {source_key} is allowed ({} tags, {} not versions for this policy){held}",
+                    scan.tags.len(),
+                    selection.ignored,
+                ),
+                generation,
+                now,
+            )),
+            next,
+            event: None,
+        };
+    };
+    let changed = current.latest_version.as_deref() != Some(selected);
+    let (previous, event) = if changed {
+        let name = object.name_any();
+        let note = match &current.latest_version {
+            Some(old) => format!("{name}: {old} → {selected}"),
+            None => format!("{name}: {selected} (first selection)"),
+        };
+        (
+            current
+                .latest_version
+                .clone()
+                .or(current.previous_version.clone()),
+            Some(note),
+        )
+    } else {
+        (current.previous_version.clone(), None)
+    };
+    Decision {
+        status: VersionPolicyStatus {
+            latest_version: Some(selected.to_owned()),
+            previous_version: previous,
+            observed_generation: generation,
+            conditions: with_outcome(
+                existing,
+                &Outcome::Ready {
+                    reason: "Succeeded".into(),
+                    message: format!(
+                        "latest version {selected} of {} tags from ChartSource {source_key}{held}",
+                        scan.tags.len()
+                    ),
+                },
+                generation,
+                now,
+            ),
+        },
+        next,
+        event,
+    }
+}
+
+/// Reconciles one VersionPolicy: select over the source's cached tags, write status, publish
+/// an Event when the version changed, requeue when a held version becomes old enough.
+pub async fn reconcile_policy(
+    object: Arc<VersionPolicy>,
+    d: Arc<Discovery>,
+) -> Result<Action, Error> {
+    let now = d.now();
+    let key = source_of(&object);
+    let sources: Api<ChartSource> = Api::namespaced(d.client(), &key.namespace);
+    let source = if key.name.trim().is_empty() {
+        None
+    } else {
+        sources
+            .get_opt(&key.name)
+            .await
+            .map_err(|source| Error::Read {
+                kind: "ChartSource",
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                source,
+            })?
+    };
+    if source.is_none() {
+        // A deleted source's tags are of no use to anyone.
+        d.tags.remove(&key);
+    }
+    let scan = d.tags.get(&key);
+    let state = match &source {
+        None => SourceState::Missing,
+        Some(s) => match scan.as_deref() {
+            Some(scan) if scan.uid == s.metadata.uid => SourceState::Scanned(scan),
+            _ => SourceState::NotScanned {
+                message: s
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.conditions.iter().find(|c| c.type_ == READY))
+                    .filter(|c| c.status == "False")
+                    .map(|c| c.message.as_str()),
+            },
+        },
+    };
+    let decision = desired_status(&object, state, now);
+    write_status(
+        d.client(),
+        object.as_ref(),
+        object.status.as_ref(),
+        &decision.status,
+    )
+    .await?;
+    if let Some(note) = &decision.event {
+        publish_new_version(&d, &object, note).await;
+    }
+    Ok(match decision.next {
+        Some(at) => Action::requeue(until(now, at)),
+        None => Action::await_change(),
+    })
+}
+
+/// Publishes a `NewVersion` Event. A failure is logged, not retried: the status already says
+/// what changed, and retrying would write the Event twice.
+async fn publish_new_version(d: &Discovery, object: &VersionPolicy, note: &str) {
+    // A recorder per Event: the recorder's de-duplication folds Events of one object and reason
+    // into a series that keeps the first note, and each version change needs its own note.
+    let recorder = Recorder::new(
+        d.client(),
+        Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: d.instance.clone(),
+        },
+    );
+    let event = Event {
+        type_: EventType::Normal,
+        reason: NEW_VERSION.to_owned(),
+        note: Some(note.to_owned()),
+        action: "SelectVersion".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, policy = %SourceKey::of(object), "publishing the NewVersion Event");
+    }
+}
+
+/// Runs the VersionPolicy controller until `shutdown` resolves. A change of a ChartSource
+/// (its status after a scan, or its deletion) re-runs the policies that refer to it.
+pub async fn run_policies(
+    d: Arc<Discovery>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let policies: Api<VersionPolicy> = Api::all(d.client());
+    let sources: Api<ChartSource> = Api::all(d.client());
+    let controller = Controller::new(policies, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .watches(
+            sources,
+            watcher::Config::default(),
+            move |source: ChartSource| {
+                let key = SourceKey::of(&source);
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|p| source_of(p) == key)
+                    .map(|p| ObjectRef::from_obj(p.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_policy, error_policy, d)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "VersionPolicy reconcile");
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use upkeep_registry::SeenTag;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn policy(spec: serde_json::Value, status: Option<serde_json::Value>) -> VersionPolicy {
+        let mut object = serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1",
+            "kind": "VersionPolicy",
+            "metadata": {"name": "podinfo", "namespace": "apps", "generation": 4},
+        });
+        object["spec"] = spec;
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        serde_json::from_value(object).expect("a VersionPolicy")
+    }
+
+    fn scan(tags: &[(&str, &str)]) -> Scan {
+        Scan {
+            uid: Some("u".into()),
+            generation: Some(1),
+            location: "oci-layout:/charts/podinfo".into(),
+            time: ts("2026-11-21T10:00:00Z"),
+            tags: tags
+                .iter()
+                .map(|(t, at)| SeenTag {
+                    tag: (*t).to_owned(),
+                    first_seen: ts(at),
+                })
+                .collect(),
+        }
+    }
+
+    fn ready(status: &VersionPolicyStatus) -> (&str, &str, &str) {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map_or(("-", "-", "-"), |c| {
+                (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+            })
+    }
+
+    // (spec, status, source, latest, previous, Ready (status, reason), message contains,
+    //  next, event, reason)
+    type Case<'a> = (
+        serde_json::Value,
+        Option<serde_json::Value>,
+        SourceState<'a>,
+        Option<&'a str>,
+        Option<&'a str>,
+        (&'a str, &'a str),
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+
+    #[test]
+    fn decisions() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let tags = scan(&[
+            ("6.5.4", "2026-09-02T10:00:00Z"),
+            ("6.6.0", "2026-10-12T10:00:00Z"),
+            ("6.6.1", "2026-11-01T10:00:00Z"),
+            ("6.7.0-rc.1", "2026-11-15T10:00:00Z"),
+        ]);
+        let range = |r: &str| serde_json::json!({"sourceRef": {"name": "podinfo"}, "policy": {"semver": {"range": r}}});
+        let aged = serde_json::json!({
+            "sourceRef": {"name": "podinfo"},
+            "policy": {"semver": {"range": ">=6.0.0"}},
+            "minimumReleaseAge": "720h",
+        });
+        let was = |latest: &str| {
+            Some(serde_json::json!({"latestVersion": latest, "previousVersion": "6.0.0"}))
+        };
+        let cases: Vec<Case<'_>> = vec![
+            (
+                range(">=6.5.0 <7.0.0"),
+                None,
+                SourceState::Scanned(&tags),
+                Some("6.6.1"),
+                None,
+                ("True", "Succeeded"),
+                "latest version 6.6.1 of 4 tags",
+                None,
+                Some("podinfo: 6.6.1 (first selection)"),
+                "first selection: the highest stable version in range, and an Event",
+            ),
+            (
+                range(">=6.5.0 <7.0.0"),
+                was("6.6.1"),
+                SourceState::Scanned(&tags),
+                Some("6.6.1"),
+                Some("6.0.0"),
+                ("True", "Succeeded"),
+                "6.6.1",
+                None,
+                None,
+                "unchanged: no Event, previousVersion stays",
+            ),
+            (
+                range("~6.5"),
+                was("6.6.1"),
+                SourceState::Scanned(&tags),
+                Some("6.5.4"),
+                Some("6.6.1"),
+                ("True", "Succeeded"),
+                "6.5.4",
+                None,
+                Some("podinfo: 6.6.1 → 6.5.4"),
+                "a change (even down): the old latest becomes previousVersion",
+            ),
+            (
+                aged,
+                None,
+                SourceState::Scanned(&tags),
+                Some("6.6.0"),
+                None,
+                ("True", "Succeeded"),
+                "6.6.1 is held by minimumReleaseAge until 2026-12-01T10:00:00Z",
+                Some("2026-12-01T10:00:00Z"),
+                Some("podinfo: 6.6.0 (first selection)"),
+                "a too-young version is held; requeue exactly when it is old enough",
+            ),
+            (
+                range(">=7.0.0"),
+                was("6.6.1"),
+                SourceState::Scanned(&tags),
+                Some("6.6.1"),
+                Some("6.0.0"),
+                ("False", "NoMatch"),
+                "no tag of ChartSource apps/podinfo is allowed",
+                None,
+                None,
+                "nothing allowed: Ready False, latestVersion kept",
+            ),
+            (
+                range(">= banana"),
+                was("6.6.1"),
+                SourceState::Scanned(&tags),
+                Some("6.6.1"),
+                Some("6.0.0"),
+                ("False", "InvalidSpec"),
+                "spec.policy.semver.range",
+                None,
+                None,
+                "invalid range: Stalled, naming the field",
+            ),
+            (
+                range(">=6.0.0"),
+                None,
+                SourceState::NotScanned {
+                    message: Some("Secret \"regcred\" not found"),
+                },
+                None,
+                None,
+                ("False", "SourceNotReady"),
+                "waiting for ChartSource apps/podinfo to be scanned: Secret \"regcred\" not found",
+                None,
+                None,
+                "source not scanned yet: waiting, and why",
+            ),
+            (
+                range(">=6.0.0"),
+                None,
+                SourceState::Missing,
+                None,
+                None,
+                ("False", "SourceNotFound"),
+                "waiting for ChartSource apps/podinfo: not found",
+                None,
+                None,
+                "no such source: waiting for it",
+            ),
+        ];
+        for (spec, status, source, latest, previous, (rs, rr), message, next, event, reason) in
+            cases
+        {
+            let d = desired_status(&policy(spec, status), source, now);
+            assert_eq!(d.status.latest_version.as_deref(), latest, "{reason}");
+            assert_eq!(d.status.previous_version.as_deref(), previous, "{reason}");
+            assert_eq!(d.status.observed_generation, Some(4), "{reason}");
+            let (s, r, m) = ready(&d.status);
+            assert_eq!((s, r), (rs, rr), "{reason}: {m}");
+            assert!(m.contains(message), "{reason}: {m}");
+            assert_eq!(d.next, next.map(ts), "{reason}");
+            assert_eq!(d.event.as_deref(), event, "{reason}");
+            let stalled = d.status.conditions.iter().any(|c| c.type_ == "Stalled");
+            assert_eq!(
+                stalled,
+                rr == "InvalidSpec",
+                "{reason}: only an invalid spec stalls"
+            );
+        }
+    }
+
+    #[test]
+    fn the_source_is_in_the_policy_namespace_unless_named() {
+        let cases = [
+            (
+                serde_json::json!({"name": "podinfo"}),
+                "apps/podinfo",
+                "default: the policy's namespace",
+            ),
+            (
+                serde_json::json!({"name": "podinfo", "namespace": "flux-system"}),
+                "flux-system/podinfo",
+                "explicit namespace",
+            ),
+            (
+                serde_json::json!({"name": "podinfo", "namespace": ""}),
+                "apps/podinfo",
+                "an empty namespace means the default",
+            ),
+        ];
+        for (source_ref, want, reason) in cases {
+            let p = policy(
+                serde_json::json!({"sourceRef": source_ref, "policy": {"numerical": {}}}),
+                None,
+            );
+            assert_eq!(source_of(&p).to_string(), want, "{reason}");
+        }
+    }
+}
