@@ -184,9 +184,10 @@ fn apply_all(server: &KubeApiServer) -> BTreeSet<String> {
     applied
 }
 
-/// Copies of the shipped bindings for the test's user: same roleRef, the user as the subject.
-/// Also checks that each shipped binding is to the ServiceAccount the Deployment runs as.
-fn bindings_for_the_test_user(server: &KubeApiServer) -> Vec<Value> {
+/// Copies of the shipped bindings for the test's user: same roleRef, the user as the subject;
+/// each with a probe (the first thing its role grants) that tells when the authorizer has seen
+/// it. Also checks that each shipped binding is to the ServiceAccount the Deployment runs as.
+fn bindings_for_the_test_user(server: &KubeApiServer) -> Vec<(Value, ResourceAttributes)> {
     let rbac = file_objects(server, &deploy_dir().join("rbac.yaml"));
     let bindings: Vec<&Value> = rbac
         .iter()
@@ -221,10 +222,27 @@ fn bindings_for_the_test_user(server: &KubeApiServer) -> Vec<Value> {
                     "name": KUBE_CONTROLLER_USER,
                 }],
             });
-            if let Some(namespace) = binding["metadata"].get("namespace") {
-                copy["metadata"]["namespace"] = namespace.clone();
+            let namespace = binding["metadata"]["namespace"].as_str();
+            if let Some(namespace) = namespace {
+                copy["metadata"]["namespace"] = json!(namespace);
             }
-            copy
+            let role = rbac
+                .iter()
+                .find(|o| {
+                    o["kind"] == binding["roleRef"]["kind"]
+                        && o["metadata"]["name"] == binding["roleRef"]["name"]
+                })
+                .unwrap_or_else(|| panic!("rbac.yaml holds the role {}", binding["roleRef"]));
+            let rule = &role["rules"][0];
+            let first = |key: &str| rule[key][0].as_str().map(str::to_owned);
+            let probe = ResourceAttributes {
+                verb: first("verbs"),
+                group: first("apiGroups"),
+                resource: first("resources"),
+                namespace: namespace.map(str::to_owned),
+                ..ResourceAttributes::default()
+            };
+            (copy, probe)
         })
         .collect()
 }
@@ -341,10 +359,10 @@ fn table() -> Vec<(Ask, bool, &'static str)> {
 }
 
 /// Asks the authorizer as the controller user itself (its own token, as `kubectl auth can-i`).
-async fn user_may(controller: &kube::Client, ask: Ask) -> bool {
+async fn user_may(controller: &kube::Client, ask: ResourceAttributes) -> bool {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ask.attributes()),
+            resource_attributes: Some(ask.clone()),
             ..SelfSubjectAccessReviewSpec::default()
         },
         ..SelfSubjectAccessReview::default()
@@ -352,13 +370,13 @@ async fn user_may(controller: &kube::Client, ask: Ask) -> bool {
     Api::<SelfSubjectAccessReview>::all(controller.clone())
         .create(&PostParams::default(), &review)
         .await
-        .unwrap_or_else(|e| panic!("SelfSubjectAccessReview {ask}: {e}"))
+        .unwrap_or_else(|e| panic!("SelfSubjectAccessReview {ask:?}: {e}"))
         .status
         .is_some_and(|s| s.allowed)
 }
 
 /// Asks the authorizer, as the admin, about the shipped ServiceAccount.
-async fn service_account_may(admin: &kube::Client, ask: Ask) -> bool {
+async fn service_account_may(admin: &kube::Client, ask: ResourceAttributes) -> bool {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(format!(
@@ -369,7 +387,7 @@ async fn service_account_may(admin: &kube::Client, ask: Ask) -> bool {
                 format!("system:serviceaccounts:{NAMESPACE}"),
                 "system:authenticated".to_owned(),
             ]),
-            resource_attributes: Some(ask.attributes()),
+            resource_attributes: Some(ask.clone()),
             ..SubjectAccessReviewSpec::default()
         },
         ..SubjectAccessReview::default()
@@ -377,7 +395,7 @@ async fn service_account_may(admin: &kube::Client, ask: Ask) -> bool {
     Api::<SubjectAccessReview>::all(admin.clone())
         .create(&PostParams::default(), &review)
         .await
-        .unwrap_or_else(|e| panic!("SubjectAccessReview {ask}: {e}"))
+        .unwrap_or_else(|e| panic!("SubjectAccessReview {ask:?}: {e}"))
         .status
         .is_some_and(|s| s.allowed)
 }
@@ -450,7 +468,8 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
     );
 
     // 3. The test's user gets the shipped roles, by the shipped roleRefs.
-    let bindings = bindings_for_the_test_user(&server);
+    let (bindings, probes): (Vec<Value>, Vec<ResourceAttributes>) =
+        bindings_for_the_test_user(&server).into_iter().unzip();
     server
         .kubectl_stdin(
             &["apply", "-f", "-"],
@@ -462,21 +481,36 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
         .expect("tenant namespace");
     let admin = client(&server, KubeUser::Admin).await;
     let controller = client(&server, KubeUser::Controller).await;
-    // RBAC reaches the authorizer through an informer: wait until the bindings are seen.
-    eventually(
-        async || {
-            user_may(
-                &controller,
-                status("patch", "maintenanceschedules", "tenant-a"),
-            )
-            .await
-        },
-        |allowed| *allowed,
-        "the test bindings take effect",
-    )
-    .await;
+    // RBAC reaches the authorizer through an informer: wait until every binding, shipped and
+    // copied, grants the first thing its role lists.
+    for probe in probes {
+        eventually(
+            async || {
+                user_may(&controller, probe.clone()).await
+                    && service_account_may(&admin, probe.clone()).await
+            },
+            |allowed| *allowed,
+            &format!("the bindings take effect ({probe:?} is granted)"),
+        )
+        .await;
+    }
 
-    // 4. The real controller, with those permissions only, writes a schedule's status.
+    // 4. May and may-not, for the test user and for the shipped ServiceAccount.
+    let mut wrong = Vec::new();
+    for (ask, allowed, why) in table() {
+        let user = user_may(&controller, ask.attributes()).await;
+        let account = service_account_may(&admin, ask.attributes()).await;
+        for (who, got) in [("user", user), ("service account", account)] {
+            if got != allowed {
+                wrong.push(format!(
+                    "{who}: {ask}: allowed={got}, expected {allowed} ({why})"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "RBAC differs:\n{}", wrong.join("\n"));
+
+    // 5. The real controller, with those permissions only, writes a schedule's status.
     let schedules: Api<MaintenanceSchedule> = Api::namespaced(admin.clone(), "tenant-a");
     schedules
         .create(&PostParams::default(), &schedule())
@@ -508,21 +542,6 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
         .await
         .expect("the controller stops on shutdown")
         .expect("no panic");
-
-    // 5. May and may-not, for the test user and for the shipped ServiceAccount.
-    let mut wrong = Vec::new();
-    for (ask, allowed, why) in table() {
-        let user = user_may(&controller, ask).await;
-        let account = service_account_may(&admin, ask).await;
-        for (who, got) in [("user", user), ("service account", account)] {
-            if got != allowed {
-                wrong.push(format!(
-                    "{who}: {ask}: allowed={got}, expected {allowed} ({why})"
-                ));
-            }
-        }
-    }
-    assert!(wrong.is_empty(), "RBAC differs:\n{}", wrong.join("\n"));
 
     // 6. The reviews tell the truth: two refusals, tried for real with the controller's token.
     let secrets = Api::<Secret>::namespaced(controller.clone(), "tenant-a")
