@@ -4,8 +4,10 @@
 //!
 //! Why it is shaped this way:
 //! - The test reads the manifests from the repository, so a broken or pruned manifest fails it.
-//!   A 1.20 server drops unknown fields without a word (field validation came in 1.25), hence
-//!   the check that every field of each file is still there when read back.
+//!   A 1.20 server prunes what it does not know without a word (server-side field validation
+//!   came in 1.25; kubectl's client-side check is only as good as its schema), hence the check
+//!   that every field of each file is still there, unchanged, when read back. The Deployment is
+//!   stored but never runs: there is no kubelet.
 //! - The test API server has no kubelet and no token controller, so the ServiceAccount cannot
 //!   log in. The test's unprivileged *user* `upkeep-controller` is bound to the same roles by
 //!   copies of the shipped bindings (roleRef read from `deploy/rbac.yaml`, subjects swapped),
@@ -99,7 +101,7 @@ fn objects(json: &str, what: &str) -> Vec<Value> {
         let value = value.unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {json}"));
         match value.get("items") {
             Some(Value::Array(items)) if value["kind"] == "List" => {
-                out.extend(items.iter().cloned())
+                out.extend(items.iter().cloned());
             }
             _ => out.push(value),
         }
