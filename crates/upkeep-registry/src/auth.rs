@@ -141,8 +141,19 @@ impl DockerConfig {
         let raw: RawConfig =
             serde_json::from_slice(bytes).map_err(|e| RegistryError::Credentials {
                 path: origin.to_owned(),
-                // serde_json messages name the position and the expected type, not the content.
-                detail: format!("not valid Docker config JSON: {e}"),
+                // Only the category and position: serde_json's message quotes the offending
+                // value (`invalid type: string "…"`), which may be a password.
+                detail: format!(
+                    "not valid Docker config JSON ({} error at line {}, column {})",
+                    match e.classify() {
+                        serde_json::error::Category::Io => "read",
+                        serde_json::error::Category::Syntax => "syntax",
+                        serde_json::error::Category::Data => "type",
+                        serde_json::error::Category::Eof => "unexpected end",
+                    },
+                    e.line(),
+                    e.column()
+                ),
             })?;
         let mut auths = Vec::new();
         for (key, a) in raw.auths {
@@ -454,5 +465,41 @@ fn utf8_len(first: u8) -> usize {
         0xE0..=0xEF => 3,
         0xC0..=0xDF => 2,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_docker_config_errors_never_quote_the_content() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                r#"{"auths": "s3cr3t-pa55"}"#,
+                "type",
+                "a value of the wrong type is quoted by serde_json; the error must not be",
+            ),
+            (
+                r#"{"auths": {"r.example": {"password": 123, "username": "s3cr3t-pa55"}}}"#,
+                "type",
+                "a number where a password string belongs",
+            ),
+            (
+                r#"{"auths": {"s3cr3t-pa55""#,
+                "unexpected end",
+                "a truncated file",
+            ),
+        ];
+        for (json, category, reason) in cases {
+            let err =
+                DockerConfig::from_json(json.as_bytes(), "secret ns/creds").expect_err(reason);
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("s3cr3t"), "{reason}: {text}");
+            assert!(
+                text.contains(category) && text.contains("ns/creds"),
+                "{reason}: {text}"
+            );
+        }
     }
 }
