@@ -22,6 +22,7 @@
 //! - [`selector`]: which clusters a matcher or label selector picks.
 //! - [`manifest`]: finding the version fields that upkeep markers point at.
 
+pub mod describe;
 pub mod manifest;
 pub mod schedule;
 pub mod selector;

@@ -22,6 +22,7 @@ mod auth;
 mod error;
 mod message;
 mod paths;
+pub mod plan;
 pub mod pr;
 mod repo;
 mod ssh;

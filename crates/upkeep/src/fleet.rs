@@ -15,6 +15,7 @@ use upkeep_api::{
 use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy};
+use upkeep_git::plan::{Lookup, PolicyDecision};
 use upkeep_registry::{Credentials, TagList, merge_first_seen, scan_all, tag_infos};
 
 use crate::Outcome;
@@ -23,17 +24,10 @@ use crate::Outcome;
 #[derive(Debug)]
 pub(crate) struct Decision {
     pub(crate) range: String,
-    pub(crate) selected: Option<String>,
     pub(crate) considered: usize,
     pub(crate) ignored: usize,
-    /// A newer version held back by `minimumReleaseAge`, and until when.
-    pub(crate) held: Option<(String, Timestamp)>,
-    /// The policy pins a version.
-    pub(crate) pinned: bool,
-    /// The VersionPolicy's labels (for an automation's `policySelector`).
-    pub(crate) labels: BTreeMap<String, String>,
-    /// Why no field of this policy may be written (a suspended Flux `ImagePolicy`).
-    pub(crate) suspended: Option<String>,
+    /// What planning needs: the selected version, a held newer one, pin, labels, suspension.
+    pub(crate) allow: PolicyDecision,
 }
 
 #[derive(Debug)]
@@ -199,8 +193,8 @@ impl Fleet {
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |s| s.range.clone());
             let mut decision = decide(&policy, list, now, range, first_seen)?;
-            decision.labels = object.metadata.labels.clone().unwrap_or_default();
-            decision.suspended = suspended;
+            decision.allow.labels = object.metadata.labels.clone().unwrap_or_default();
+            decision.allow.suspended = suspended;
             fleet.policies.insert((ns, name), decision);
         }
         Ok(Ok(fleet))
@@ -211,6 +205,22 @@ impl Fleet {
         self.schedules
             .iter()
             .find(|s| s.name == name && s.namespace == namespace)
+    }
+}
+
+impl Lookup for Fleet {
+    fn policy(&self, namespace: &str, name: &str) -> Option<&PolicyDecision> {
+        self.policies
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|d| &d.allow)
+    }
+
+    fn schedule(&self, namespace: &str, name: &str) -> Option<&Schedule> {
+        Fleet::schedule(self, namespace, name).map(|s| &s.schedule)
+    }
+
+    fn unparsable(&self, rel: &str) -> bool {
+        self.unparsable.iter().any(|u| u == rel)
     }
 }
 
@@ -258,31 +268,19 @@ where
     let selection = policy.select(&infos, now);
     Ok(Decision {
         range,
-        selected: selection.selected.map(str::to_owned),
         considered: selection.considered,
         ignored: selection.ignored,
-        held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
-        pinned: policy.pin.is_some(),
-        labels: BTreeMap::new(),
-        suspended: None,
+        allow: PolicyDecision {
+            selected: selection.selected.map(str::to_owned),
+            held: selection.held.as_ref().map(|h| (h.tag.to_owned(), h.until)),
+            pinned: policy.pin.is_some(),
+            labels: BTreeMap::new(),
+            suspended: None,
+        },
     })
 }
 
-/// A Kubernetes label selector as the core evaluates it.
-pub(crate) fn label_selector(
-    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-) -> Result<LabelSelector, upkeep_core::selector::SelectorError> {
-    LabelSelector::new(
-        sel.match_labels.clone().unwrap_or_default(),
-        sel.match_expressions.iter().flatten().map(|e| {
-            (
-                e.key.clone(),
-                e.operator.clone(),
-                e.values.clone().unwrap_or_default(),
-            )
-        }),
-    )
-}
+pub(crate) use upkeep_git::plan::label_selector;
 
 /// Every `*.yaml`/`*.yml` file under `root`, sorted; hidden directories skipped.
 pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {

@@ -10,7 +10,6 @@
 mod cmd;
 mod discover;
 mod fleet;
-mod gitops;
 mod out;
 mod render;
 mod timearg;

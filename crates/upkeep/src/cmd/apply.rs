@@ -19,11 +19,11 @@ use upkeep_git::{
 use upkeep_store::{NewChange, ObjectRef, Store};
 
 use crate::Outcome;
-use crate::cmd::plan::{Action, Field, fields_table, work_tree_files};
+use crate::cmd::plan::{fields_table, work_tree_files};
 use crate::fleet::Fleet;
-use crate::gitops::{self, Scope};
 use crate::out::{out, outln};
 use crate::render::local;
+use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -219,7 +219,7 @@ pub(crate) fn apply_fleet(
     now: Timestamp,
     settings: &Settings,
 ) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
-    let scopes = match gitops::scopes(fleet) {
+    let scopes = match gitops::scopes(&fleet.automations, fleet) {
         Ok(s) => s,
         Err((message, hint)) => {
             crate::render::error_with_hint(&message, hint);

@@ -14,9 +14,9 @@ use serde::Serialize;
 use super::Output;
 use crate::Outcome;
 use crate::fleet::Fleet;
-use crate::gitops::{self, Scope};
 use crate::out::{out, outln};
 use crate::render::{Table, local};
+use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -42,50 +42,6 @@ pub(crate) struct Args {
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
-}
-
-/// What happens to one marked field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Action {
-    Write,
-    Held,
-    UpToDate,
-    Error,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Field {
-    pub(crate) file: String,
-    pub(crate) line: usize,
-    pub(crate) key: Option<String>,
-    pub(crate) policy: String,
-    pub(crate) current: String,
-    pub(crate) target: Option<String>,
-    pub(crate) kind: Option<&'static str>,
-    pub(crate) action: Action,
-    pub(crate) reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) next_window: Option<String>,
-}
-
-impl Field {
-    /// A field (or a whole file, at line 0) that could not be planned.
-    pub(crate) fn error(file: &str, line: usize, reason: String) -> Self {
-        Self {
-            file: file.to_owned(),
-            line,
-            key: None,
-            policy: "-".into(),
-            current: String::new(),
-            target: None,
-            kind: None,
-            action: Action::Error,
-            reason,
-            next_window: None,
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -156,7 +112,7 @@ pub(crate) fn plan_repo(
     fleet: &Fleet,
     now: Timestamp,
 ) -> miette::Result<Result<(Vec<Field>, String), Outcome>> {
-    let scopes = match gitops::scopes(fleet) {
+    let scopes = match gitops::scopes(&fleet.automations, fleet) {
         Ok(s) => s,
         Err((message, hint)) => {
             crate::render::error_with_hint(&message, hint);

@@ -106,12 +106,15 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         t.row(vec![
             format!("{ns}/{name}"),
             d.range.clone(),
-            d.selected.clone().unwrap_or_else(|| "(none)".into()),
+            d.allow.selected.clone().unwrap_or_else(|| "(none)".into()),
             d.considered.to_string(),
             d.ignored.to_string(),
-            d.held.as_ref().map_or_else(String::new, |(tag, until)| {
-                format!("{tag}: too young until {}", local(*until, &TimeZone::UTC))
-            }),
+            d.allow
+                .held
+                .as_ref()
+                .map_or_else(String::new, |(tag, until)| {
+                    format!("{tag}: too young until {}", local(*until, &TimeZone::UTC))
+                }),
         ]);
     }
     out!("{}", t.render("  "));
@@ -188,7 +191,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     for p in cluster_policies {
         let (ns, pname) = namespaced_name(&p.metadata);
         let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
-        let target = decision.and_then(|d| d.selected.clone());
+        let target = decision.and_then(|d| d.allow.selected.clone());
         outln!(
             "Clusters: ClusterUpgradePolicy {ns}/{pname} (release {} → {}, stages {})",
             p.spec.policy_ref.name,

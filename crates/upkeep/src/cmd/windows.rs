@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use jiff::{Timestamp, ToSpan, civil, tz::TimeZone};
 use miette::IntoDiagnostic;
 use serde::Serialize;
-use upkeep_core::schedule::{ClosedReason, ExclusionScope, Interval, Schedule, Verdict};
+use upkeep_core::schedule::{ClosedReason, Interval, Schedule, Verdict};
 use upkeep_core::version::UpgradeKind;
 
 use super::Output;
@@ -160,29 +160,7 @@ fn kind_word(kind: UpgradeKind) -> &'static str {
     }
 }
 
-pub(crate) fn scope_word(scope: ExclusionScope) -> &'static str {
-    match scope {
-        ExclusionScope::NoUpgrades => "NoUpgrades",
-        ExclusionScope::NoMinorUpgrades => "NoMinorUpgrades",
-        ExclusionScope::NoMajorUpgrades => "NoMajorUpgrades",
-    }
-}
-
-/// One line saying why an upgrade may not start, e.g. `excluded by holidays (NoMinorUpgrades) until …`.
-pub(crate) fn closed_reason(reason: &ClosedReason, tz: &TimeZone) -> String {
-    match reason {
-        ClosedReason::OutsideWindows => "outside every maintenance window".to_owned(),
-        ClosedReason::Excluded { name, scope, until } => format!(
-            "excluded by {name} ({}) until {}",
-            scope_word(*scope),
-            local(*until, tz)
-        ),
-        ClosedReason::Frozen { until, reason } => match reason {
-            Some(r) => format!("frozen until {} ({r})", local(*until, tz)),
-            None => format!("frozen until {}", local(*until, tz)),
-        },
-    }
-}
+pub(crate) use upkeep_core::describe::closed_reason;
 
 fn print_verdict(
     schedule: &Schedule,

@@ -1,43 +1,114 @@
-//! Planning marked fields file by file, for `plan` (the work tree), `apply` and `run` (the work
-//! tree, or a commit's tree when pushing).
+//! Planning marked fields file by file: for `upkeep plan` (the work tree), `apply` and `run`
+//! (the work tree, or a commit's tree when pushing), and the in-cluster AppUpgradeAutomation
+//! controller.
 //!
 //! One answer to "may this field change now, and to what": [`plan_text`] takes a file's text
 //! and the automation that owns it, and returns every marked field with its action and reason,
 //! the new text when anything is written, and the change records the commit message, the pull
 //! request and the history are made from. Where the text came from (a file on disk, a blob of
 //! the remote branch) is the caller's business, so a retry after a rejected push plans again
-//! on what the remote holds now.
+//! on what the remote holds now. What the policies allow and when schedules are open comes in
+//! through [`Lookup`]: the CLI answers it from a scan of the repository, the controller from
+//! VersionPolicy and MaintenanceSchedule objects.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use serde::Serialize;
 use upkeep_api::{AppUpgradeAutomation, Resource, namespaced_name};
+use upkeep_core::describe::{closed_reason, local, relative};
 use upkeep_core::manifest::{Update, apply, find_markers};
-use upkeep_core::schedule::Verdict;
+use upkeep_core::schedule::{Schedule, Verdict};
 use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::{UpgradeKind, Version};
-use upkeep_git::ChangeRecord;
 
-use crate::cmd::plan::{Action, Field};
-use crate::cmd::windows::closed_reason;
-use crate::fleet::{Fleet, NamedSchedule};
-use crate::render::{local, relative};
+use crate::ChangeRecord;
+
+/// What a VersionPolicy allows, as planning needs it.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyDecision {
+    /// The version the policy selects.
+    pub selected: Option<String>,
+    /// A newer version held back by `minimumReleaseAge`, and until when.
+    pub held: Option<(String, Timestamp)>,
+    /// The policy pins a version.
+    pub pinned: bool,
+    /// The VersionPolicy's labels (for an automation's `policySelector`).
+    pub labels: BTreeMap<String, String>,
+    /// Why no field of this policy may be written (e.g. a suspended Flux `ImagePolicy`).
+    pub suspended: Option<String>,
+}
+
+/// Where planning finds policies, schedules and files to leave alone.
+pub trait Lookup {
+    /// The decision of VersionPolicy `namespace/name`.
+    fn policy(&self, namespace: &str, name: &str) -> Option<&PolicyDecision>;
+    /// MaintenanceSchedule `namespace/name`.
+    fn schedule(&self, namespace: &str, name: &str) -> Option<&Schedule>;
+    /// Whether the file (`/`-separated path from the root) is not valid YAML and must be left
+    /// alone.
+    fn unparsable(&self, rel: &str) -> bool;
+}
+
+/// What happens to one marked field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Write,
+    Held,
+    UpToDate,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub file: String,
+    pub line: usize,
+    pub key: Option<String>,
+    pub policy: String,
+    pub current: String,
+    pub target: Option<String>,
+    pub kind: Option<&'static str>,
+    pub action: Action,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<String>,
+}
+
+impl Field {
+    /// A field (or a whole file, at line 0) that could not be planned.
+    pub fn error(file: &str, line: usize, reason: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            line,
+            key: None,
+            policy: "-".into(),
+            current: String::new(),
+            target: None,
+            kind: None,
+            action: Action::Error,
+            reason,
+            next_window: None,
+        }
+    }
+}
 
 /// An automation with its policy selector compiled and its schedule looked up; `automation`
 /// is `None` for a repository without automations (every marker, no schedule).
 #[derive(Debug)]
-pub(crate) struct Scope<'a> {
-    pub(crate) automation: Option<&'a AppUpgradeAutomation>,
+pub struct Scope<'a> {
+    pub automation: Option<&'a AppUpgradeAutomation>,
     selector: Option<LabelSelector>,
     /// `scheduleRef` name, and the schedule when the repository has it.
-    schedule: Option<(String, Option<&'a NamedSchedule>)>,
+    schedule: Option<(String, Option<&'a Schedule>)>,
 }
 
 impl Scope<'_> {
     /// `namespace/name` of the automation, or empty.
-    pub(crate) fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.automation
             .map(|a| {
                 let (ns, name) = namespaced_name(&a.metadata);
@@ -47,7 +118,7 @@ impl Scope<'_> {
     }
 
     /// The directory the automation covers, relative to the repository root (`""` = all).
-    pub(crate) fn path(&self) -> String {
+    pub fn path(&self) -> String {
         let p = self
             .automation
             .and_then(|a| a.spec.path.as_deref())
@@ -63,22 +134,24 @@ impl Scope<'_> {
 
 /// One scope per automation (in file order), or a single automation-less scope. A
 /// `policySelector` that does not compile is an error naming the automation.
-pub(crate) fn scopes(fleet: &Fleet) -> Result<Vec<Scope<'_>>, (String, Option<String>)> {
-    if fleet.automations.is_empty() {
+pub fn scopes<'a>(
+    automations: &'a [AppUpgradeAutomation],
+    lookup: &'a dyn Lookup,
+) -> Result<Vec<Scope<'a>>, (String, Option<String>)> {
+    if automations.is_empty() {
         return Ok(vec![Scope {
             automation: None,
             selector: None,
             schedule: None,
         }]);
     }
-    fleet
-        .automations
+    automations
         .iter()
         .map(|a| {
             let (ns, name) = namespaced_name(&a.metadata);
             let selector = match a.spec.policy_selector.as_ref() {
                 None => None,
-                Some(sel) => Some(crate::fleet::label_selector(sel).map_err(|e| {
+                Some(sel) => Some(label_selector(sel).map_err(|e| {
                     (
                         format!("AppUpgradeAutomation {ns}/{name}: spec.policySelector: {e}"),
                         e.hint(),
@@ -89,7 +162,7 @@ pub(crate) fn scopes(fleet: &Fleet) -> Result<Vec<Scope<'_>>, (String, Option<St
                 .spec
                 .schedule_ref
                 .as_ref()
-                .map(|r| (r.name.clone(), fleet.schedule(&ns, &r.name)));
+                .map(|r| (r.name.clone(), lookup.schedule(&ns, &r.name)));
             Ok(Scope {
                 automation: Some(a),
                 selector,
@@ -101,7 +174,7 @@ pub(crate) fn scopes(fleet: &Fleet) -> Result<Vec<Scope<'_>>, (String, Option<St
 
 /// Whether `rel` (a `/`-separated path from the repository root) is a manifest file upkeep
 /// reads: `*.yaml`/`*.yml`, not under a hidden directory.
-pub(crate) fn is_manifest_path(rel: &str) -> bool {
+pub fn is_manifest_path(rel: &str) -> bool {
     let hidden = rel
         .split('/')
         .any(|c| c.starts_with('.') && c != "." && c != "..");
@@ -113,23 +186,23 @@ pub(crate) fn is_manifest_path(rel: &str) -> bool {
 
 /// What planning one file gave.
 #[derive(Debug, Default)]
-pub(crate) struct FilePlan {
-    pub(crate) fields: Vec<Field>,
+pub struct FilePlan {
+    pub fields: Vec<Field>,
     /// The new text, when any field is written.
-    pub(crate) new_text: Option<String>,
-    pub(crate) changes: Vec<ChangeRecord>,
+    pub new_text: Option<String>,
+    pub changes: Vec<ChangeRecord>,
 }
 
 /// Plans every marked field of `text` (the file `rel`) under `scope`.
-pub(crate) fn plan_text(
+pub fn plan_text(
     rel: &str,
     text: &str,
     scope: &Scope<'_>,
-    fleet: &Fleet,
+    lookup: &dyn Lookup,
     now: Timestamp,
 ) -> FilePlan {
     let mut plan = FilePlan::default();
-    if fleet.unparsable.iter().any(|u| u == rel) {
+    if lookup.unparsable(rel) {
         if upkeep_core::manifest::may_have_markers(text) {
             plan.fields.push(Field::error(
                 rel,
@@ -152,7 +225,7 @@ pub(crate) fn plan_text(
     }
     let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
     for m in &markers {
-        let field = plan_field(fleet, rel, m, scope, now);
+        let field = plan_field(lookup, rel, m, scope, now);
         if field.action == Action::Write
             && let Some(t) = &field.target
         {
@@ -251,7 +324,7 @@ fn step_kind(current: &str, target: &str) -> (&'static str, UpgradeKind) {
 
 /// Decides one marked field: target, kind, and whether it may be written now.
 fn plan_field(
-    fleet: &Fleet,
+    lookup: &dyn Lookup,
     file: &str,
     m: &upkeep_core::manifest::Marker,
     scope: &Scope<'_>,
@@ -262,7 +335,7 @@ fn plan_field(
     field.key.clone_from(&m.key);
     field.policy = format!("{}/{}", m.namespace, m.policy);
     field.current.clone_from(&current);
-    let Some(d) = fleet.policies.get(&(m.namespace.clone(), m.policy.clone())) else {
+    let Some(d) = lookup.policy(&m.namespace, &m.policy) else {
         field.reason = format!(
             "no VersionPolicy {}/{} in the repository",
             m.namespace, m.policy
@@ -320,8 +393,8 @@ fn plan_field(
             field.reason = format!("scheduleRef {name} is not in the repository");
         }
         Some((name, Some(s))) => {
-            let tz = s.schedule.time_zone().clone();
-            match s.schedule.check(now, kind) {
+            let tz = s.time_zone().clone();
+            match s.check(now, kind) {
                 Verdict::Open { window, until } => {
                     field.action = Action::Write;
                     field.reason = match until {
@@ -358,7 +431,7 @@ fn plan_field(
 
 /// The marked fields that differ between two versions of a file (for a pull request's table
 /// of everything on its branch): pairs markers by position and policy.
-pub(crate) fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
+pub fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
     let (before, _) = find_markers(old);
     let (after, _) = find_markers(new);
     let objects = object_names(rel, new);
@@ -384,4 +457,20 @@ pub(crate) fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeReco
             })
         })
         .collect()
+}
+
+/// A Kubernetes label selector as the core evaluates it.
+pub fn label_selector(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Result<LabelSelector, upkeep_core::selector::SelectorError> {
+    LabelSelector::new(
+        sel.match_labels.clone().unwrap_or_default(),
+        sel.match_expressions.iter().flatten().map(|e| {
+            (
+                e.key.clone(),
+                e.operator.clone(),
+                e.values.clone().unwrap_or_default(),
+            )
+        }),
+    )
 }
