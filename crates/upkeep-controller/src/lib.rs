@@ -11,6 +11,7 @@
 //! - A MaintenanceSchedule is requeued exactly at its next boundary (a window opening or
 //!   closing, an exclusion or freeze ending), never by polling.
 
+pub mod automation;
 pub mod conditions;
 pub mod discovery;
 pub mod policy;

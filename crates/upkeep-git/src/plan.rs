@@ -459,6 +459,26 @@ pub fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
         .collect()
 }
 
+/// Every marked field that differs between `base` and `tip` (for a pull request's table of
+/// everything on its branch).
+pub fn branch_changes(
+    repo: &crate::Repo,
+    base: git2::Oid,
+    tip: git2::Oid,
+) -> Result<Vec<ChangeRecord>, crate::GitError> {
+    let mut changes = Vec::new();
+    for file in repo.changed_files(base, tip)? {
+        let read = |c| {
+            repo.read_file_at(c, &file)
+                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        if let (Some(old), Some(new)) = (read(base)?, read(tip)?) {
+            changes.extend(changes_between(&file, &old, &new));
+        }
+    }
+    Ok(changes)
+}
+
 /// A Kubernetes label selector as the core evaluates it.
 pub fn label_selector(
     sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,

@@ -558,17 +558,7 @@ fn pull_request(
     base: upkeep_git::Oid,
     tip: upkeep_git::Oid,
 ) -> Result<Option<upkeep_git::PullRequest>, String> {
-    let mut changes = Vec::new();
-    for file in repo.changed_files(base, tip).map_err(|e| git_error(&e))? {
-        let read = |c| {
-            repo.read_file_at(c, &file)
-                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
-                .map_err(|e| git_error(&e))
-        };
-        if let (Some(old), Some(new)) = (read(base)?, read(tip)?) {
-            changes.extend(gitops::changes_between(&file, &old, &new));
-        }
-    }
+    let changes = gitops::branch_changes(repo, base, tip).map_err(|e| git_error(&e))?;
     if changes.is_empty() {
         return Ok(None);
     }

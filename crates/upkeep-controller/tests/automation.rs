@@ -1,0 +1,250 @@
+//! The AppUpgradeAutomation controller against a real kube-apiserver 1.20.2 + etcd and a real
+//! `git http-backend` with basic auth (upkeep-testenv); the merge request goes to the testenv's
+//! GitLab-flavoured stand-in (there is no real forge here). The VersionPolicy's status is set
+//! by the test as the policy reconciler would, so this test is about the writer alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use upkeep_api::{AppUpgradeAutomation, VersionPolicy};
+use upkeep_controller::automation::{Writer, run_automations};
+use upkeep_controller::reconcile::Context;
+use upkeep_testenv::{ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git};
+
+const USER: &str = "bot";
+const PASSWORD: &str = "git-pa55-never-shown";
+const TOKEN: &str = "forge-t0ken-never-shown";
+const APP: &str = "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: apps
+spec:
+  chart:
+    spec:
+      chart: podinfo
+      version: \"6.5.4\" # {\"$upkeep\": \"default:podinfo\"}
+";
+
+async fn client(server: &KubeApiServer) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
+        .expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+async fn eventually<T: std::fmt::Debug>(
+    mut get: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = get().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {value:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The test's objects, written as JSON.
+fn object<T: serde::de::DeserializeOwned>(json: &str) -> T {
+    serde_json::from_str(json).expect("object")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
+    let server = KubeApiServer::start().await.expect("kube-apiserver");
+    let crds: String = upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, y)| y)
+        .collect();
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .expect("crds");
+    server
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/appupgradeautomations.upkeep.dev",
+            "crd/versionpolicies.upkeep.dev",
+            "--timeout=30s",
+        ])
+        .expect("established");
+    let git_server = GitServer::start(Some((USER, PASSWORD)))
+        .await
+        .expect("git server");
+    let url = git_server
+        .create_repo(
+            "fleet",
+            &[
+                ("apps/podinfo.yaml", APP.as_bytes()),
+                ("README.md", b"fleet\n"),
+            ],
+        )
+        .expect("repo");
+    let bare = git_server.bare_path("fleet");
+    let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
+    forge.create_repository("git/fleet");
+
+    let client = client(&server).await;
+    server
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "git-creds",
+            "--from-literal=username=bot",
+            &format!("--from-literal=password={PASSWORD}"),
+        ])
+        .expect("git secret");
+    server
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "forge",
+            &format!("--from-literal=token={TOKEN}"),
+        ])
+        .expect("forge secret");
+    let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
+    let policy: VersionPolicy = object(
+        r#"{"apiVersion": "upkeep.dev/v1alpha1", "kind": "VersionPolicy",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {"sourceRef": {"name": "podinfo"}, "policy": {"semver": {"range": ">=6.0.0"}}}}"#,
+    );
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("policy");
+    let set_latest = async |v: &str| {
+        policies
+            .patch_status(
+                "podinfo",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": {"latestVersion": v}})),
+            )
+            .await
+            .expect("policy status");
+    };
+    set_latest("6.6.0").await;
+
+    let automations: Api<AppUpgradeAutomation> = Api::namespaced(client.clone(), "default");
+    let automation: AppUpgradeAutomation = object(&format!(
+        r#"{{"apiVersion": "upkeep.dev/v1alpha1", "kind": "AppUpgradeAutomation",
+            "metadata": {{"name": "apps", "namespace": "default"}},
+            "spec": {{"git": {{"url": "{url}", "ref": {{"branch": "main"}}, "secretRef": {{"name": "git-creds"}}}},
+                     "path": "./apps", "interval": "1h",
+                     "commit": {{"author": {{"name": "upkeep", "email": "upkeep@example.com"}}}},
+                     "push": {{"branch": "upkeep/apps",
+                              "pullRequest": {{"provider": "gitlab", "apiUrl": "{api}", "labels": ["upkeep"], "secretRef": {{"name": "forge"}}}}}}}}}}"#,
+        api = forge.api_base()
+    ));
+    automations
+        .create(&PostParams::default(), &automation)
+        .await
+        .expect("automation");
+
+    let workdir = tempfile::tempdir().expect("workdir");
+    let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+    let writer = Arc::new(Writer {
+        ctx: Arc::new(Context {
+            client: client.clone(),
+            now: Arc::new(move || now),
+        }),
+        workdir: workdir.path().to_path_buf(),
+        retry_after: Duration::from_secs(1),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run_automations(writer, async move {
+        let _ = stopped.await;
+    }));
+
+    let bare_git = |args: &[&str]| {
+        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        git(&all, None).unwrap_or_default()
+    };
+    let status = eventually(
+        async || automations.get("apps").await.expect("get").status,
+        |s| s.as_ref().is_some_and(|s| s.pull_request.is_some()),
+        "the automation pushes and opens the merge request",
+    )
+    .await
+    .expect("status");
+    let first = status.last_push_commit.clone().expect("lastPushCommit");
+    assert_eq!(bare_git(&["rev-parse", "upkeep/apps"]).trim(), first);
+    assert!(
+        bare_git(&["show", "upkeep/apps:apps/podinfo.yaml"])
+            .contains("version: \"6.6.0\" # {\"$upkeep\": \"default:podinfo\"}"),
+        "the marked scalar is rewritten, quotes kept"
+    );
+    assert_eq!(
+        status
+            .observed_policies
+            .get("default/podinfo")
+            .map(String::as_str),
+        Some("6.6.0")
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Pushed"),
+        "{ready:?}"
+    );
+    let prs = forge.pull_requests("git/fleet");
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(
+        (prs[0].head.as_str(), prs[0].base.as_str()),
+        ("upkeep/apps", "main")
+    );
+    let shown = serde_json::to_string(&status).expect("json");
+    assert!(
+        !shown.contains(PASSWORD) && !shown.contains(TOKEN),
+        "no secret in status: {shown}"
+    );
+
+    // A new version: the policy's change re-runs the automation (a watch, not the 1h interval).
+    set_latest("6.6.1").await;
+    let status = eventually(
+        async || automations.get("apps").await.expect("get").status,
+        |s| {
+            s.as_ref()
+                .and_then(|s| s.last_push_commit.clone())
+                .is_some_and(|c| c != first)
+        },
+        "the automation pushes the newer version",
+    )
+    .await
+    .expect("status");
+    let second = status.last_push_commit.expect("commit");
+    assert_eq!(
+        bare_git(&["rev-parse", "upkeep/apps~1"]).trim(),
+        first,
+        "built on top of its own branch"
+    );
+    assert_eq!(bare_git(&["rev-parse", "upkeep/apps"]).trim(), second);
+    let prs = forge.pull_requests("git/fleet");
+    assert_eq!(prs.len(), 1, "updated, not doubled: {prs:?}");
+    assert!(prs[0].body.contains("`6.6.1`"), "{}", prs[0].body);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), controller)
+        .await
+        .expect("the controller stops on shutdown")
+        .expect("no panic");
+}
