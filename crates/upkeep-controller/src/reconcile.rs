@@ -104,7 +104,11 @@ pub async fn run_schedules(
     let api: Api<MaintenanceSchedule> = Api::all(ctx.client.clone());
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_schedule, error_policy, ctx)
+        .run(
+            crate::metrics::instrumented("MaintenanceSchedule", reconcile_schedule),
+            error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");
