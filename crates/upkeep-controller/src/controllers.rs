@@ -190,7 +190,11 @@ impl Running {
             match tokio::time::timeout_at(deadline, &mut *task).await {
                 Ok(_) => tracing::info!(kind = *kind, "controller stopped"),
                 Err(_) => {
-                    tracing::warn!(kind = *kind, ?grace, "controller did not stop in time; aborting");
+                    tracing::warn!(
+                        kind = *kind,
+                        ?grace,
+                        "controller did not stop in time; aborting"
+                    );
                     task.abort();
                 }
             }

@@ -85,9 +85,9 @@ impl LeaseError {
     /// A suggested fix, where there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Timing(_) => Some(
-                "keep renew interval < renew deadline < lease duration, all above zero".into(),
-            ),
+            Self::Timing(_) => {
+                Some("keep renew interval < renew deadline < lease duration, all above zero".into())
+            }
             Self::Read {
                 namespace, source, ..
             }
@@ -205,7 +205,12 @@ impl Record {
 /// Decides what to do with `record` (`None`: no Lease), when this version of it has been
 /// unchanged for `unchanged_for` of our own time. `fallback` is used when the record carries no
 /// usable duration.
-pub fn decide(record: Option<&Record>, me: &str, unchanged_for: Duration, fallback: Duration) -> Step {
+pub fn decide(
+    record: Option<&Record>,
+    me: &str,
+    unchanged_for: Duration,
+    fallback: Duration,
+) -> Step {
     let Some(record) = record else {
         return Step::Create;
     };
@@ -247,7 +252,9 @@ impl Sightings {
     /// count at zero.
     pub fn observe(&mut self, version: Option<&str>, now: Instant) -> Duration {
         match &self.last {
-            Some((seen, since)) if seen.as_deref() == version => now.saturating_duration_since(*since),
+            Some((seen, since)) if seen.as_deref() == version => {
+                now.saturating_duration_since(*since)
+            }
             _ => {
                 self.last = Some((version.map(str::to_owned), now));
                 Duration::ZERO
@@ -308,13 +315,15 @@ impl LeaderElector {
 
     /// One look at the Lease: read it, decide, and write if the decision says so.
     pub async fn try_acquire_or_renew(&mut self) -> Result<Attempt, LeaseError> {
-        let current = self.api.get_opt(&self.config.name).await.map_err(|source| {
-            LeaseError::Read {
+        let current = self
+            .api
+            .get_opt(&self.config.name)
+            .await
+            .map_err(|source| LeaseError::Read {
                 namespace: self.config.namespace.clone(),
                 name: self.config.name.clone(),
                 source,
-            }
-        })?;
+            })?;
         let record = current.as_ref().map(Record::of);
         let version = record.as_ref().and_then(|r| r.resource_version.as_deref());
         let unchanged_for = self.sightings.observe(version, Instant::now());
@@ -375,13 +384,15 @@ impl LeaderElector {
 
     /// Gives the Lease up if we hold it: clears the holder so a candidate takes it at once.
     pub async fn release(&mut self) -> Result<bool, LeaseError> {
-        let current = self.api.get_opt(&self.config.name).await.map_err(|source| {
-            LeaseError::Read {
+        let current = self
+            .api
+            .get_opt(&self.config.name)
+            .await
+            .map_err(|source| LeaseError::Read {
                 namespace: self.config.namespace.clone(),
                 name: self.config.name.clone(),
                 source,
-            }
-        })?;
+            })?;
         let Some(mut lease) = current else {
             return Ok(false);
         };
@@ -442,7 +453,9 @@ impl LeaderElector {
             metrics.set_leader(false);
             health.set_leader(false);
             match &end {
-                TermEnd::Shutdown => tracing::info!(%identity, "shutting down: controllers stopped"),
+                TermEnd::Shutdown => {
+                    tracing::info!(%identity, "shutting down: controllers stopped")
+                }
                 TermEnd::Lost(holder) => {
                     tracing::warn!(%identity, %holder, "lost the Lease: controllers stopped");
                 }
@@ -561,7 +574,10 @@ pub fn default_identity() -> String {
 
 /// [`default_identity`] from its inputs.
 pub fn identity_from(pod_name: Option<String>, hostname: Option<String>, pid: u32) -> String {
-    if let Some(pod) = pod_name.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+    if let Some(pod) = pod_name
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+    {
         return pod;
     }
     let host = hostname
@@ -592,7 +608,12 @@ mod tests {
         let s = Duration::from_secs;
         let fallback = s(15);
         let cases: &[(Option<Record>, Duration, Step, &str)] = &[
-            (None, s(0), Step::Create, "no Lease yet: create it held by us"),
+            (
+                None,
+                s(0),
+                Step::Create,
+                "no Lease yet: create it held by us",
+            ),
             (
                 Some(record(Some("me"), Some(15), Some(3))),
                 s(100),
@@ -614,13 +635,19 @@ mod tests {
             (
                 Some(record(Some("other"), Some(15), Some(1))),
                 s(0),
-                Step::Follow { holder: "other".into(), remaining: s(15) },
+                Step::Follow {
+                    holder: "other".into(),
+                    remaining: s(15),
+                },
                 "just seen: the full duration remains",
             ),
             (
                 Some(record(Some("other"), Some(15), Some(1))),
                 s(14),
-                Step::Follow { holder: "other".into(), remaining: s(1) },
+                Step::Follow {
+                    holder: "other".into(),
+                    remaining: s(1),
+                },
                 "one second before expiry: still follow",
             ),
             (
@@ -632,7 +659,10 @@ mod tests {
             (
                 Some(record(Some("other"), None, Some(1))),
                 s(10),
-                Step::Follow { holder: "other".into(), remaining: s(5) },
+                Step::Follow {
+                    holder: "other".into(),
+                    remaining: s(5),
+                },
                 "no duration in the record: our own duration applies",
             ),
             (
@@ -644,13 +674,18 @@ mod tests {
             (
                 Some(record(Some("other"), Some(60), Some(1))),
                 s(30),
-                Step::Follow { holder: "other".into(), remaining: s(30) },
+                Step::Follow {
+                    holder: "other".into(),
+                    remaining: s(30),
+                },
                 "the holder's longer declared duration is respected",
             ),
             (
                 Some(record(Some("other"), Some(15), Some(i32::MAX))),
                 s(20),
-                Step::Acquire { transitions: i32::MAX },
+                Step::Acquire {
+                    transitions: i32::MAX,
+                },
                 "transitions saturate instead of overflowing",
             ),
         ];
@@ -671,12 +706,27 @@ mod tests {
         let script: &[(Option<&str>, u64, Duration, &str)] = &[
             (Some("1"), 0, s(0), "first look: nothing known yet"),
             (Some("1"), 5, s(5), "same version 5 s later"),
-            (Some("1"), 9, s(9), "the count is from the first sighting, not the last"),
-            (Some("2"), 10, s(0), "a renewal (new version) restarts the count"),
+            (
+                Some("1"),
+                9,
+                s(9),
+                "the count is from the first sighting, not the last",
+            ),
+            (
+                Some("2"),
+                10,
+                s(0),
+                "a renewal (new version) restarts the count",
+            ),
             (Some("2"), 26, s(16), "unchanged since 10 s"),
             (None, 27, s(0), "the Lease was deleted: a change"),
             (None, 28, s(1), "still absent"),
-            (Some("2"), 29, s(0), "a version seen before, but not just before: a change"),
+            (
+                Some("2"),
+                29,
+                s(0),
+                "a version seen before, but not just before: a change",
+            ),
         ];
         let mut sightings = Sightings::default();
         for (version, at, want, why) in script {
@@ -692,16 +742,31 @@ mod tests {
         // A renewal sent at t0 reaches the server at t0 + latency; a candidate sees it no
         // earlier than that and waits the lease duration from its sighting.
         let cases: &[(Duration, Duration, &str)] = &[
-            (ms(0), ms(0), "instant network: the candidate sees the renewal at once"),
+            (
+                ms(0),
+                ms(0),
+                "instant network: the candidate sees the renewal at once",
+            ),
             (ms(2_000), ms(0), "slow write, immediate sighting"),
-            (ms(0), ms(1_999), "the candidate polls just before its next retry"),
-            (ms(9_999), ms(0), "a renewal that took almost the whole deadline"),
+            (
+                ms(0),
+                ms(1_999),
+                "the candidate polls just before its next retry",
+            ),
+            (
+                ms(9_999),
+                ms(0),
+                "a renewal that took almost the whole deadline",
+            ),
         ];
         for (latency, sighting_delay, why) in cases {
             let seen = t0 + *latency + *sighting_delay;
             let candidate_may_take = seen + config.lease_duration;
             let holder_stops = t0 + config.renew_deadline;
-            assert!(deadline_passed(t0, holder_stops, config.renew_deadline), "{why}");
+            assert!(
+                deadline_passed(t0, holder_stops, config.renew_deadline),
+                "{why}"
+            );
             assert!(
                 !deadline_passed(t0, holder_stops - ms(1), config.renew_deadline),
                 "{why}: leads until the deadline"
@@ -716,14 +781,29 @@ mod tests {
 
     #[test]
     fn timing_is_validated() {
-        let s = Duration::from_secs;
         let base = LeaseConfig::new("l", "ns", "me");
         let cases: &[(fn(&mut LeaseConfig), bool, &str)] = &[
             (|_| {}, true, "the defaults are valid"),
-            (|c| c.identity.clear(), false, "an empty identity could match a released Lease"),
-            (|c| c.renew_interval = s(10), false, "renewing only at the deadline is too late"),
-            (|c| c.renew_deadline = s(15), false, "the deadline must leave a margin before expiry"),
-            (|c| c.retry_period = Duration::ZERO, false, "a zero retry period spins"),
+            (
+                |c| c.identity.clear(),
+                false,
+                "an empty identity could match a released Lease",
+            ),
+            (
+                |c| c.renew_interval = Duration::from_secs(10),
+                false,
+                "renewing only at the deadline is too late",
+            ),
+            (
+                |c| c.renew_deadline = Duration::from_secs(15),
+                false,
+                "the deadline must leave a margin before expiry",
+            ),
+            (
+                |c| c.retry_period = Duration::ZERO,
+                false,
+                "a zero retry period spins",
+            ),
             (
                 |c| c.lease_duration = Duration::from_millis(15_500),
                 false,
@@ -731,8 +811,8 @@ mod tests {
             ),
             (
                 |c| {
-                    c.lease_duration = s(3);
-                    c.renew_deadline = s(2);
+                    c.lease_duration = Duration::from_secs(3);
+                    c.renew_deadline = Duration::from_secs(2);
                     c.renew_interval = Duration::from_millis(500);
                     c.retry_period = Duration::from_millis(200);
                 },
@@ -751,9 +831,24 @@ mod tests {
     fn identities() {
         let some = |s: &str| Some(s.to_owned());
         let cases = [
-            (some("upkeep-7d9f-abc"), some("node1"), "upkeep-7d9f-abc", "the pod name wins"),
-            (some("  "), some("node1\n"), "node1-42", "blank pod name: hostname (trimmed) and pid"),
-            (None, None, "upkeep-42", "nothing known: a fixed prefix and the pid"),
+            (
+                some("upkeep-7d9f-abc"),
+                some("node1"),
+                "upkeep-7d9f-abc",
+                "the pod name wins",
+            ),
+            (
+                some("  "),
+                some("node1\n"),
+                "node1-42",
+                "blank pod name: hostname (trimmed) and pid",
+            ),
+            (
+                None,
+                None,
+                "upkeep-42",
+                "nothing known: a fixed prefix and the pid",
+            ),
         ];
         for (pod, host, want, why) in cases {
             assert_eq!(identity_from(pod, host, 42), want, "{why}");

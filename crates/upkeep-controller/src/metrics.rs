@@ -138,7 +138,9 @@ impl Metrics {
             .get_or_create(&KindLabels { kind })
             .observe(elapsed.as_secs_f64());
         if let Some(error) = error {
-            self.errors.get_or_create(&ErrorLabels { kind, error }).inc();
+            self.errors
+                .get_or_create(&ErrorLabels { kind, error })
+                .inc();
         }
     }
 
@@ -239,7 +241,11 @@ mod tests {
             ),
             ("Serialise(Error(\"x\"))", "Serialise", "tuple variant"),
             ("Timeout", "Timeout", "unit variant"),
-            ("Not_Found_2 {}", "Not_Found_2", "underscores and digits stay"),
+            (
+                "Not_Found_2 {}",
+                "Not_Found_2",
+                "underscores and digits stay",
+            ),
             ("", "Unknown", "empty Debug output"),
             ("\"a string\"", "Unknown", "a Debug that is not a variant"),
             ("42", "Unknown", "a number is not a variant name"),

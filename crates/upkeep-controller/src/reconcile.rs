@@ -65,7 +65,7 @@ pub async fn reconcile_schedule(
         api.patch_status(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": wanted })),
+            &Patch::Merge(serde_json::json!({ "status": status_patch(&current, &wanted) })),
         )
         .await
         .map_err(|source| Error::WriteStatus {
@@ -79,6 +79,20 @@ pub async fn reconcile_schedule(
         Some(at) => Action::requeue(until(now, at)),
         None => Action::await_change(),
     })
+}
+
+/// The merge patch that turns the `current` status into `wanted`: `wanted` itself, plus an
+/// explicit `null` for every top-level field that `current` has and `wanted` leaves out
+/// (statuses skip empty fields when serialised, and a JSON merge patch keeps absent fields,
+/// so without the nulls a closed window would stay `activeWindow` forever).
+pub fn status_patch(current: &serde_json::Value, wanted: &serde_json::Value) -> serde_json::Value {
+    let mut patch = wanted.clone();
+    if let (Some(current), Some(fields)) = (current.as_object(), patch.as_object_mut()) {
+        for key in current.keys() {
+            fields.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    patch
 }
 
 /// The wait from `now` to `at` (at least a second, so a boundary reached early by timer skew
@@ -115,4 +129,38 @@ pub async fn run_schedules(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::status_patch;
+
+    #[test]
+    fn status_patches_clear_fields_that_went_away() {
+        let cases = [
+            (
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                json!({"nextWindows": [2]}),
+                json!({"activeWindow": null, "nextWindows": [2]}),
+                "a closed window is removed, not kept",
+            ),
+            (
+                json!(null),
+                json!({"nextWindows": [2]}),
+                json!({"nextWindows": [2]}),
+                "no status yet: the wanted status as is",
+            ),
+            (
+                json!({"nextWindows": [1]}),
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                "a new field is simply set",
+            ),
+        ];
+        for (current, wanted, patch, why) in cases {
+            assert_eq!(status_patch(&current, &wanted), patch, "{why}");
+        }
+    }
 }

@@ -147,7 +147,10 @@ async fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response
                 ),
             }
         }
-        _ => text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz, /readyz\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /healthz, /readyz\n",
+        ),
     }
 }
 
@@ -170,8 +173,18 @@ mod tests {
         let cases = [
             (false, false, true, "a follower is a ready standby"),
             (true, true, true, "a leader with running controllers"),
-            (true, false, false, "a leader whose controllers are not running"),
-            (false, true, true, "stopping controllers after losing the Lease"),
+            (
+                true,
+                false,
+                false,
+                "a leader whose controllers are not running",
+            ),
+            (
+                false,
+                true,
+                true,
+                "stopping controllers after losing the Lease",
+            ),
         ];
         for (leader, running, ready, why) in cases {
             let health = Health::new();
