@@ -88,25 +88,26 @@ impl Metrics {
         let durations: DurationFamily = Family::new_with_constructor(duration_histogram);
         let errors = Family::<ErrorLabels, Counter>::default();
         let leader = Gauge::default();
-        // prometheus-client appends `_total` to counters.
+        // prometheus-client appends `_total` to counters and a full stop to help texts; a
+        // family without samples is left out of the exposition.
         registry.register(
             "upkeep_reconcile",
-            "Reconciles by kind and result (success or error).",
+            "Reconciles by kind and result (success or error)",
             reconciles.clone(),
         );
         registry.register(
             "upkeep_reconcile_duration_seconds",
-            "Time spent in one reconcile, by kind.",
+            "Time spent in one reconcile, by kind",
             durations.clone(),
         );
         registry.register(
             "upkeep_reconcile_errors",
-            "Failed reconciles by kind and error variant.",
+            "Failed reconciles by kind and error variant",
             errors.clone(),
         );
         registry.register(
             "upkeep_leader",
-            "1 while this process holds the leader Lease (or runs without leader election), else 0.",
+            "1 while this process holds the leader Lease (or runs without leader election), else 0",
             leader.clone(),
         );
         Self {

@@ -102,6 +102,7 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
         .await
         .into_diagnostic()
         .wrap_err_with(|| format!("listening on --metrics-addr {}", args.metrics_addr))?;
+    let addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let server = tokio::spawn(serve(
         listener,
         Endpoints {
@@ -111,7 +112,7 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
         },
         shutdown.clone(),
     ));
-    tracing::info!(addr = %args.metrics_addr, "serving /metrics, /healthz, /readyz");
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
     let ctx = Arc::new(Context {
         client: client.clone(),
