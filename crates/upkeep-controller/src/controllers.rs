@@ -187,16 +187,15 @@ impl Running {
         self.trigger.trigger();
         let deadline = tokio::time::Instant::now() + grace;
         for (kind, task) in &mut self.tasks {
-            match tokio::time::timeout_at(deadline, &mut *task).await {
-                Ok(_) => tracing::info!(kind = *kind, "controller stopped"),
-                Err(_) => {
-                    tracing::warn!(
-                        kind = *kind,
-                        ?grace,
-                        "controller did not stop in time; aborting"
-                    );
-                    task.abort();
-                }
+            if tokio::time::timeout_at(deadline, &mut *task).await.is_ok() {
+                tracing::info!(kind = *kind, "controller stopped");
+            } else {
+                tracing::warn!(
+                    kind = *kind,
+                    ?grace,
+                    "controller did not stop in time; aborting"
+                );
+                task.abort();
             }
         }
     }

@@ -233,7 +233,7 @@ pub fn decide(
             } else {
                 Step::Follow {
                     holder: holder.to_owned(),
-                    remaining: duration - unchanged_for,
+                    remaining: duration.saturating_sub(unchanged_for),
                 }
             }
         }
@@ -454,7 +454,7 @@ impl LeaderElector {
             health.set_leader(false);
             match &end {
                 TermEnd::Shutdown => {
-                    tracing::info!(%identity, "shutting down: controllers stopped")
+                    tracing::info!(%identity, "shutting down: controllers stopped");
                 }
                 TermEnd::Lost(holder) => {
                     tracing::warn!(%identity, %holder, "lost the Lease: controllers stopped");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use tokio::task::JoinHandle;
 use upkeep_api::MaintenanceSchedule;
 use upkeep_controller::controllers::{Controllers, Shutdown, ShutdownTrigger};
@@ -182,7 +182,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     let first = eventually(
         Duration::from_secs(20),
         async || holder(&leases).await,
-        |h| h.is_some(),
+        Option::is_some,
         "someone takes the Lease",
     )
     .await
@@ -278,7 +278,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     .await;
     let takeover = crashed_at.elapsed();
     assert!(
-        takeover >= LEASE_DURATION - Duration::from_millis(600),
+        takeover >= LEASE_DURATION.saturating_sub(Duration::from_millis(600)),
         "an unreleased Lease is not taken before it expires (last renewal ≤ 500 ms before the crash): took {takeover:?}"
     );
     assert!(
