@@ -763,7 +763,11 @@ pub async fn run_automations(
             move |s: MaintenanceSchedule| in_namespace(&store2, s.meta().namespace.clone()),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_automation, error_policy, w)
+        .run(
+            crate::metrics::instrumented("AppUpgradeAutomation", reconcile_automation),
+            error_policy,
+            w,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "AppUpgradeAutomation reconcile");

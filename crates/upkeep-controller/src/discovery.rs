@@ -219,13 +219,7 @@ pub fn spec_message(errors: &[upkeep_api::FieldError]) -> String {
         .join("; ")
 }
 
-/// The wait from `now` to `at` (at least a second, so a time reached early by timer skew does
-/// not spin).
-pub fn until(now: Timestamp, at: Timestamp) -> Duration {
-    Duration::try_from(at.duration_since(now))
-        .unwrap_or(Duration::ZERO)
-        .max(Duration::from_secs(1))
-}
+pub use crate::reconcile::until;
 
 /// Writes `wanted` as the object's status with a merge patch, only when it differs from
 /// `current`. Returns whether it wrote.
@@ -253,7 +247,9 @@ where
     api.patch_status(
         &name,
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({ "status": wanted })),
+        &Patch::Merge(serde_json::json!({
+            "status": crate::reconcile::status_patch(&current, &wanted)
+        })),
     )
     .await
     .map_err(|source| Error::WriteStatus {

@@ -10,12 +10,19 @@
 //!   retry storm); a transient failure returns an error and backs off.
 //! - A MaintenanceSchedule is requeued exactly at its next boundary (a window opening or
 //!   closing, an exclusion or freeze ending), never by polling.
+//! - Operations live beside the reconcilers, not in them: [`leader`] runs the list of
+//!   [`controllers`] only while holding a Lease, [`metrics`] wraps reconcile functions to count
+//!   and time them, [`serve`] answers `/metrics`, `/healthz` and `/readyz`.
 
 pub mod automation;
 pub mod conditions;
+pub mod controllers;
 pub mod discovery;
+pub mod leader;
+pub mod metrics;
 pub mod policy;
 pub mod reconcile;
 pub mod schedule;
+pub mod serve;
 pub mod source;
 pub mod tags;

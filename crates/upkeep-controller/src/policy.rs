@@ -306,7 +306,11 @@ pub async fn run_policies(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_policy, error_policy, d)
+        .run(
+            crate::metrics::instrumented("VersionPolicy", reconcile_policy),
+            error_policy,
+            d,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "VersionPolicy reconcile");

@@ -65,7 +65,7 @@ pub async fn reconcile_schedule(
         api.patch_status(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": wanted })),
+            &Patch::Merge(serde_json::json!({ "status": status_patch(&current, &wanted) })),
         )
         .await
         .map_err(|source| Error::WriteStatus {
@@ -81,9 +81,23 @@ pub async fn reconcile_schedule(
     })
 }
 
+/// The merge patch that turns the `current` status into `wanted`: `wanted` itself, plus an
+/// explicit `null` for every top-level field that `current` has and `wanted` leaves out
+/// (statuses skip empty fields when serialised, and a JSON merge patch keeps absent fields,
+/// so without the nulls a closed window would stay `activeWindow` forever).
+pub fn status_patch(current: &serde_json::Value, wanted: &serde_json::Value) -> serde_json::Value {
+    let mut patch = wanted.clone();
+    if let (Some(current), Some(fields)) = (current.as_object(), patch.as_object_mut()) {
+        for key in current.keys() {
+            fields.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    patch
+}
+
 /// The wait from `now` to `at` (at least a second, so a boundary reached early by timer skew
 /// does not spin).
-fn until(now: Timestamp, at: Timestamp) -> Duration {
+pub fn until(now: Timestamp, at: Timestamp) -> Duration {
     let wait = at.duration_since(now);
     Duration::try_from(wait)
         .unwrap_or(Duration::ZERO)
@@ -104,11 +118,49 @@ pub async fn run_schedules(
     let api: Api<MaintenanceSchedule> = Api::all(ctx.client.clone());
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_schedule, error_policy, ctx)
+        .run(
+            crate::metrics::instrumented("MaintenanceSchedule", reconcile_schedule),
+            error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::status_patch;
+
+    #[test]
+    fn status_patches_clear_fields_that_went_away() {
+        let cases = [
+            (
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                json!({"nextWindows": [2]}),
+                json!({"activeWindow": null, "nextWindows": [2]}),
+                "a closed window is removed, not kept",
+            ),
+            (
+                json!(null),
+                json!({"nextWindows": [2]}),
+                json!({"nextWindows": [2]}),
+                "no status yet: the wanted status as is",
+            ),
+            (
+                json!({"nextWindows": [1]}),
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                json!({"activeWindow": "w", "nextWindows": [1]}),
+                "a new field is simply set",
+            ),
+        ];
+        for (current, wanted, patch, why) in cases {
+            assert_eq!(status_patch(&current, &wanted), patch, "{why}");
+        }
+    }
 }

@@ -349,7 +349,11 @@ pub async fn run_sources(
     let api: Api<ChartSource> = Api::all(d.client());
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_source, error_policy, d)
+        .run(
+            crate::metrics::instrumented("ChartSource", reconcile_source),
+            error_policy,
+            d,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "ChartSource reconcile");

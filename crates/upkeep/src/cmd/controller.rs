@@ -1,22 +1,95 @@
 //! `upkeep controller`: the in-cluster shape. Connects with the in-cluster service account or
-//! the kubeconfig (`KUBECONFIG`, `~/.kube/config`) and runs the reconcilers until SIGINT or
-//! SIGTERM.
+//! the kubeconfig (`KUBECONFIG`, `~/.kube/config`), campaigns for a Lease and, while holding it,
+//! runs the reconcilers; serves `/metrics`, `/healthz` and `/readyz`; logs JSON lines to stderr.
+//!
+//! The list of controllers is [`controllers`]: adding one is one `.with(…)` line. SIGTERM or
+//! SIGINT stops the controllers (in-flight reconciles finish, bounded), releases the Lease so a
+//! standby takes over at once, stops the HTTP server and exits 0.
 
+use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr};
+use upkeep_controller::automation::{Writer, run_automations};
+use upkeep_controller::controllers::{Controllers, Shutdown};
+use upkeep_controller::discovery::run_discovery;
+use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
+use upkeep_controller::metrics::Metrics;
 use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::serve::{Endpoints, Health, bind, serve};
 
 use crate::Outcome;
 
+/// How long controllers get to finish in-flight reconciles when leader election is off.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Reconciles MaintenanceSchedules (activeWindow, activeExclusion, nextWindows, requeued at each boundary). Install the CRDs first: `upkeep crds | kubectl apply -f -`."
+    after_help = "Reconciles MaintenanceSchedules (activeWindow, activeExclusion, nextWindows, requeued at each boundary). Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
 )]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Run the reconcilers only while holding the Lease (use `--leader-elect=false` for a
+    /// single replica outside a cluster).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    leader_elect: bool,
+    /// Name of the coordination.k8s.io/v1 Lease.
+    #[arg(long, default_value = "upkeep-controller", value_name = "NAME")]
+    lease_name: String,
+    /// Namespace of the Lease.
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "upkeep-system",
+        value_name = "NAMESPACE"
+    )]
+    lease_namespace: String,
+    /// Address for /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    metrics_addr: SocketAddr,
+    /// Where AppUpgradeAutomations keep their clones (writable; an emptyDir in the Deployment).
+    #[arg(long, default_value = "/tmp/upkeep", value_name = "DIR")]
+    workdir: std::path::PathBuf,
+    /// Log format on stderr [default: json, or text on a terminal].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
 
-pub(crate) fn run(_args: &Args) -> miette::Result<Outcome> {
+/// The controllers this binary runs. One line per kind.
+fn controllers(workdir: &std::path::Path) -> Controllers {
+    let workdir = workdir.to_path_buf();
+    Controllers::new()
+        .with("MaintenanceSchedule", run_schedules)
+        .with("ChartSource+VersionPolicy", run_discovery)
+        .with("AppUpgradeAutomation", move |ctx, stop| {
+            let writer = Arc::new(Writer {
+                ctx,
+                workdir: workdir.clone(),
+                retry_after: std::time::Duration::from_secs(30),
+            });
+            run_automations(writer, stop)
+        })
+}
+
+pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    init_logging(
+        args.log_format
+            .unwrap_or(if std::io::stderr().is_terminal() {
+                LogFormat::Text
+            } else {
+                LogFormat::Json
+            }),
+    );
     // One crypto provider for every rustls user in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -24,31 +97,100 @@ pub(crate) fn run(_args: &Args) -> miette::Result<Outcome> {
         .enable_all()
         .build()
         .into_diagnostic()?;
-    runtime.block_on(async {
-        let client = kube::Client::try_default()
-            .await
-            .into_diagnostic()
-            .wrap_err("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
-        let ctx = Arc::new(Context {
-            client,
-            now: Arc::new(Timestamp::now),
-        });
-        eprintln!("upkeep controller: reconciling MaintenanceSchedules");
-        run_schedules(ctx, shutdown_signal()).await;
-        eprintln!("upkeep controller: stopped");
-        Ok(Outcome::Success)
-    })
+    runtime.block_on(run_async(args))
 }
 
-async fn shutdown_signal() {
+async fn run_async(args: &Args) -> miette::Result<Outcome> {
+    let client = kube::Client::try_default()
+        .await
+        .into_diagnostic()
+        .wrap_err("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    let metrics = Metrics::global().clone();
+    let health = Arc::new(Health::new());
+    let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "shutting down");
+        trigger.trigger();
+    });
+
+    let listener = bind(args.metrics_addr)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("listening on --metrics-addr {}", args.metrics_addr))?;
+    let addr = listener.local_addr().unwrap_or(args.metrics_addr);
+    let server = tokio::spawn(serve(
+        listener,
+        Endpoints {
+            metrics: metrics.clone(),
+            health: health.clone(),
+            client: client.clone(),
+        },
+        shutdown.clone(),
+    ));
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        now: Arc::new(Timestamp::now),
+    });
+    let controllers = controllers(&args.workdir);
+    if args.leader_elect {
+        let config = LeaseConfig::new(
+            args.lease_name.clone(),
+            args.lease_namespace.clone(),
+            default_identity(),
+        );
+        tracing::info!(
+            identity = %config.identity,
+            lease = %format!("{}/{}", config.namespace, config.name),
+            controllers = ?controllers.kinds(),
+            "campaigning for the Lease"
+        );
+        let elector = LeaderElector::new(client, config).map_err(|e| {
+            let hint = e.hint();
+            miette::miette!(help = hint.unwrap_or_default(), "{e}")
+        })?;
+        elector
+            .run(ctx, &controllers, &metrics, &health, shutdown.clone())
+            .await;
+    } else {
+        tracing::info!(controllers = ?controllers.kinds(), "running without leader election");
+        controllers
+            .run_until(&ctx, &metrics, &health, &shutdown, STOP_GRACE)
+            .await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    tracing::info!("stopped");
+    Ok(Outcome::Success)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Resolves with the name of the first SIGTERM or SIGINT.
+async fn shutdown_signal() -> &'static str {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = tokio::signal::ctrl_c() => "SIGINT",
         () = async {
             match term.as_mut() {
                 Some(t) => { t.recv().await; }
                 None => std::future::pending::<()>().await,
             }
-        } => {}
+        } => "SIGTERM",
     }
 }
