@@ -326,6 +326,11 @@ pub async fn reconcile_automation(
 
     drop(template);
     let result = run_git(&object, &w, now).await;
+    crate::metrics::Metrics::global().record_push(match &result {
+        Ok(r) if r.commit.is_some() => "pushed",
+        Ok(_) => "up_to_date",
+        Err(_) => "error",
+    });
     let run = match result {
         Ok(run) => run,
         Err(error) => {

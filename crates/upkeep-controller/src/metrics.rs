@@ -41,6 +41,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -65,6 +70,8 @@ pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     durations: DurationFamily,
     errors: Family<ErrorLabels, Counter>,
+    scans: Family<OutcomeLabels, Counter>,
+    pushes: Family<OutcomeLabels, Counter>,
     leader: Gauge,
 }
 
@@ -88,6 +95,8 @@ impl Metrics {
         let durations: DurationFamily = Family::new_with_constructor(duration_histogram);
         let errors = Family::<ErrorLabels, Counter>::default();
         let leader = Gauge::default();
+        let scans = Family::<OutcomeLabels, Counter>::default();
+        let pushes = Family::<OutcomeLabels, Counter>::default();
         // prometheus-client appends `_total` to counters and a full stop to help texts; a
         // family without samples is left out of the exposition.
         registry.register(
@@ -106,6 +115,16 @@ impl Metrics {
             errors.clone(),
         );
         registry.register(
+            "upkeep_scans",
+            "ChartSource scans by result (success, or the registry error kind)",
+            scans.clone(),
+        );
+        registry.register(
+            "upkeep_pushes",
+            "AppUpgradeAutomation runs by result (pushed, up_to_date, error)",
+            pushes.clone(),
+        );
+        registry.register(
             "upkeep_leader",
             "1 while this process holds the leader Lease (or runs without leader election), else 0",
             leader.clone(),
@@ -115,6 +134,8 @@ impl Metrics {
             reconciles,
             durations,
             errors,
+            scans,
+            pushes,
             leader,
         }
     }
@@ -143,6 +164,16 @@ impl Metrics {
                 .get_or_create(&ErrorLabels { kind, error })
                 .inc();
         }
+    }
+
+    /// Records one registry scan: `success`, or the registry error's kind.
+    pub fn record_scan(&self, result: &'static str) {
+        self.scans.get_or_create(&OutcomeLabels { result }).inc();
+    }
+
+    /// Records one GitOps write: `pushed`, `up_to_date` or `error`.
+    pub fn record_push(&self, result: &'static str) {
+        self.pushes.get_or_create(&OutcomeLabels { result }).inc();
     }
 
     /// Sets `upkeep_leader`.
@@ -268,6 +299,9 @@ mod tests {
             Duration::from_millis(30),
         );
         metrics.set_leader(true);
+        metrics.record_scan(RESULT_SUCCESS);
+        metrics.record_scan("Unauthorized");
+        metrics.record_push("pushed");
         let text = metrics.encode();
         let cases = [
             (
@@ -287,6 +321,15 @@ mod tests {
                 "both durations observed",
             ),
             ("upkeep_leader 1", "leader gauge set"),
+            (
+                "upkeep_scans_total{result=\"success\"} 1",
+                "a successful scan",
+            ),
+            (
+                "upkeep_scans_total{result=\"Unauthorized\"} 1",
+                "a failed scan labelled by the registry error kind",
+            ),
+            ("upkeep_pushes_total{result=\"pushed\"} 1", "a push"),
         ];
         for (line, why) in cases {
             assert!(text.contains(line), "{why}: {line} not in\n{text}");

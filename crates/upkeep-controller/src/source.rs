@@ -277,7 +277,12 @@ async fn scan(
         &credentials,
     )
     .map_err(registry)?;
-    let list = source.list_tags().await.map_err(registry)?;
+    let listed = source.list_tags().await;
+    crate::metrics::Metrics::global().record_scan(match &listed {
+        Ok(_) => crate::metrics::RESULT_SUCCESS,
+        Err(e) => e.kind(),
+    });
+    let list = listed.map_err(registry)?;
     let seen = match merge_first_seen(d.tags.first_seen(), source.key(), &list, now) {
         Ok(seen) => seen,
         Err(never) => match never {},
