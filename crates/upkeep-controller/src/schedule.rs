@@ -1,6 +1,11 @@
 //! MaintenanceSchedule: `activeWindow`, `activeExclusion` and `nextWindows` at `now`, and the
 //! exact time of the next change of any of them, so the controller requeues at that boundary
 //! instead of polling.
+//!
+//! A start the API server cannot store is clamped: the core reports the interval of an
+//! `alwaysAllowed` schedule (no exclusion, no freeze) as starting at [`Timestamp::MIN`] (year
+//! -9999), but a Kubernetes `date-time` holds years 0001–9999 only, so the status says
+//! [`EARLIEST`] ("since ever") instead of failing every status write.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,6 +18,10 @@ use crate::conditions::{Outcome, with_outcome};
 
 /// How many upcoming intervals the status lists.
 pub const NEXT_WINDOWS: usize = 3;
+
+/// The earliest instant a Kubernetes `date-time` field accepts (`0001-01-01T00:00:00Z`, Go's
+/// zero time); earlier interval starts are written as this.
+pub const EARLIEST: Timestamp = Timestamp::constant(-62_135_596_800, 0);
 
 /// The status a MaintenanceSchedule should have at `now`, and when it next changes (`None`:
 /// never, or the spec is invalid and only a change to it can help).
@@ -127,7 +136,7 @@ fn open_status(
             boundaries.push(i.start);
             boundaries.extend(i.end);
             NextWindow {
-                start: Time(i.start),
+                start: Time(i.start.max(EARLIEST)),
                 end: i.end.map(Time),
                 window: (!i.windows.is_empty()).then(|| i.windows.join(", ")),
             }
@@ -228,6 +237,57 @@ spec:
                 "{reason}"
             );
         }
+    }
+
+    #[test]
+    fn every_start_is_a_time_the_api_server_accepts() {
+        let always = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: anytime, namespace: ns}
+spec: {timeZone: UTC, alwaysAllowed: true}
+";
+        let excluded = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: anytime, namespace: ns}
+spec:
+  timeZone: UTC
+  alwaysAllowed: true
+  maintenanceExclusions:
+    - name: holidays
+      startTime: 2026-12-21T00:00:00
+      endTime: 2027-01-04T00:00:00
+";
+        // (schedule, first start, first end, reason)
+        let cases = [
+            (
+                always,
+                "0001-01-01T00:00:00Z",
+                None,
+                "alwaysAllowed without exclusions began before any storable time: the earliest \
+                 date-time Kubernetes accepts, not year -9999 (which the API server rejects)",
+            ),
+            (
+                excluded,
+                "2025-10-17T10:00:00Z",
+                Some("2026-12-21T00:00:00Z"),
+                "with an exclusion the core's look-back floor (400 days) is the start: kept as is",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T21:00:00Z",
+                Some("2026-11-25T01:00:00Z"),
+                "an ordinary window is not touched",
+            ),
+        ];
+        for (yaml, start, end, reason) in cases {
+            let (status, _) = desired_status(&schedule(yaml), ts("2026-11-21T10:00:00Z"));
+            let first = status.next_windows.first().expect(reason);
+            assert_eq!(first.start.0, ts(start), "{reason}");
+            assert_eq!(first.end.as_ref().map(|t| t.0), end.map(ts), "{reason}");
+            let json = serde_json::to_value(first).expect("json");
+            assert_eq!(json["start"], start, "serialized as RFC 3339: {reason}");
+        }
+        assert_eq!(EARLIEST, ts("0001-01-01T00:00:00Z"));
     }
 
     #[test]
