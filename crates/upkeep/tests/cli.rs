@@ -554,3 +554,27 @@ fn deploy_crds_are_what_upkeep_crds_generates() {
         );
     }
 }
+
+#[test]
+fn an_interval_open_since_always_has_no_start_date() {
+    let out = upkeep(
+        &[
+            "windows",
+            "../../examples/quickstart/fleet/upkeep/schedules.yaml",
+            "--name",
+            "dev-anytime",
+            "--from",
+            "2026-11-21T10:00:00Z",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&json[0]["start"], &json[0]["end"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null),
+        "alwaysAllowed: open since always and for ever, not from year -9999: {json}"
+    );
+}

@@ -70,7 +70,8 @@ pub(crate) struct Args {
 
 #[derive(Debug, Serialize)]
 struct JsonInterval {
-    start: String,
+    /// `null` for an interval that has always been open (an `alwaysAllowed` schedule).
+    start: Option<String>,
     end: Option<String>,
     window: String,
 }
@@ -122,7 +123,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             let json: Vec<JsonInterval> = intervals
                 .iter()
                 .map(|i| JsonInterval {
-                    start: i.start.to_string(),
+                    start: has_start(i.start).then(|| i.start.to_string()),
                     end: i.end.map(|e| e.to_string()),
                     window: i.windows.join(", "),
                 })
@@ -239,17 +240,35 @@ fn interval_table(intervals: &[Interval], tz: &TimeZone, from: Timestamp) -> Str
     ]);
     for i in intervals {
         let note = if i.start <= from { " (open now)" } else { "" };
+        let always = !has_start(i.start);
         t.row(vec![
-            local(i.start, tz),
+            if always {
+                "always".to_owned()
+            } else {
+                local(i.start, tz)
+            },
             i.end.map_or_else(|| "-".to_owned(), |e| local(e, tz)),
-            i.end
-                .map_or_else(|| "unbounded".to_owned(), |e| span(i.start, e)),
-            utc(i.start),
+            match i.end {
+                Some(e) if !always => span(i.start, e),
+                _ => "unbounded".to_owned(),
+            },
+            if always {
+                "always".to_owned()
+            } else {
+                utc(i.start)
+            },
             i.end.map_or_else(|| "-".to_owned(), utc),
             format!("{}{note}", i.windows.join(", ")),
         ]);
     }
     t.render("  ")
+}
+
+/// Whether an interval has a real start: false for an interval that has always been open (the
+/// core starts it at the earliest representable time), printed as "always" / `null`, not as a
+/// date in year -9999.
+fn has_start(start: Timestamp) -> bool {
+    start > Timestamp::MIN
 }
 
 /// An hour-by-hour picture of the coming days in the schedule's zone.
