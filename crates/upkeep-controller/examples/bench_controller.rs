@@ -213,7 +213,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     // Objects.
     let lead = opts
         .open_lead
-        .unwrap_or(90 + u64::try_from(n).unwrap_or(0) * 3 / 100);
+        .unwrap_or(60 + u64::try_from(n).unwrap_or(0) / 100);
     let open_at = Timestamp::now()
         .checked_add(i64::try_from(lead).unwrap_or(600).seconds())
         .map_err(|e| e.to_string())?
@@ -233,7 +233,10 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     // Watch everything before the controller starts.
     let progress = Arc::new(Mutex::new(Progress::default()));
     let watches = [
-        ("MaintenanceSchedule", ar::<upkeep_api::MaintenanceSchedule>()),
+        (
+            "MaintenanceSchedule",
+            ar::<upkeep_api::MaintenanceSchedule>(),
+        ),
         ("ChartSource", ar::<upkeep_api::ChartSource>()),
         ("VersionPolicy", ar::<upkeep_api::VersionPolicy>()),
     ]
@@ -243,18 +246,20 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     });
     // The initial lists: every object seen, none with a status yet.
     let total = expected.schedules + expected.sources + expected.policies;
-    wait_for(opts.deadline, "the harness's watches to list every object", || {
-        progress.lock().map(|p| p.seen.len() >= total).unwrap_or(false)
-    })
+    wait_for(
+        opts.deadline,
+        "the harness's watches to list every object",
+        || progress.lock().is_ok_and(|p| p.seen.len() >= total),
+    )
     .await?;
 
     eprintln!("    cold start");
     let ctl = Spawned::start(opts, &server, workdir.path(), &n.to_string())?;
-    let spawned = ctl.spawned;
+    let spawned = ctl.started;
     let sampler = ctl.sampler();
     let all_statused = |p: &Progress| p.statused.len() >= total;
     wait_for(opts.deadline, "every object to get a status", || {
-        progress.lock().map(|p| all_statused(&p)).unwrap_or(false)
+        progress.lock().is_ok_and(|p| all_statused(&p))
     })
     .await
     .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
@@ -286,7 +291,10 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         json!({"missed": true, "open_at": open_at.to_string(), "settled_at": before_open.to_string()})
     } else {
         let wait = Duration::try_from(open_at.duration_since(before_open)).unwrap_or_default();
-        eprintln!("    waiting {:.0} s for the window to open at {open_at}", wait.as_secs_f64());
+        eprintln!(
+            "    waiting {:.0} s for the window to open at {open_at}",
+            wait.as_secs_f64()
+        );
         let open_instant = Instant::now() + wait;
         let cpu_before = ctl.cpu_s(tick)?;
         wait_for(
@@ -295,8 +303,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
             || {
                 progress
                     .lock()
-                    .map(|p| p.opened.len() >= expected.coordinated)
-                    .unwrap_or(false)
+                    .is_ok_and(|p| p.opened.len() >= expected.coordinated)
             },
         )
         .await
@@ -393,11 +400,18 @@ async fn client(server: &KubeApiServer) -> Result<kube::Client, String> {
     kube::Client::try_from(config).map_err(|e| format!("client: {e}"))
 }
 
-async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
+async fn wait_for(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     while !done() {
         if Instant::now() > deadline {
-            return Err(format!("timed out after {} s waiting for {what}", limit.as_secs()));
+            return Err(format!(
+                "timed out after {} s waiting for {what}",
+                limit.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -485,17 +499,46 @@ fn generate(
             spec["maintenanceExclusions"] = json!([exclusions[usize::from(i % 3 == 0)].clone()]);
         } else if class < 85 {
             let (name, start, end, rule) = rng.pick(&[
-                ("weeknights", "2026-01-06T22:00:00", "2026-01-07T02:00:00", "FREQ=WEEKLY;BYDAY=TU,TH"),
-                ("first-saturday", "2026-01-03T06:00:00", "2026-01-03T12:00:00", "FREQ=MONTHLY;BYDAY=1SA"),
-                ("weekend", "2026-01-03T00:00:00", "2026-01-05T00:00:00", "FREQ=WEEKLY;BYDAY=SA"),
-                ("biweekly", "2026-01-10T08:00:00", "2026-01-10T14:00:00", "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA"),
-                ("nightly", "2026-01-01T01:00:00", "2026-01-01T04:00:00", "FREQ=DAILY"),
+                (
+                    "weeknights",
+                    "2026-01-06T22:00:00",
+                    "2026-01-07T02:00:00",
+                    "FREQ=WEEKLY;BYDAY=TU,TH",
+                ),
+                (
+                    "first-saturday",
+                    "2026-01-03T06:00:00",
+                    "2026-01-03T12:00:00",
+                    "FREQ=MONTHLY;BYDAY=1SA",
+                ),
+                (
+                    "weekend",
+                    "2026-01-03T00:00:00",
+                    "2026-01-05T00:00:00",
+                    "FREQ=WEEKLY;BYDAY=SA",
+                ),
+                (
+                    "biweekly",
+                    "2026-01-10T08:00:00",
+                    "2026-01-10T14:00:00",
+                    "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA",
+                ),
+                (
+                    "nightly",
+                    "2026-01-01T01:00:00",
+                    "2026-01-01T04:00:00",
+                    "FREQ=DAILY",
+                ),
             ]);
             spec["maintenanceWindows"] =
                 json!([{"name": name, "startTime": start, "endTime": end, "recurrence": rule}]);
             let a = rng.pick(&exclusions).clone();
             let b = rng.pick(&exclusions).clone();
-            spec["maintenanceExclusions"] = if a["name"] == b["name"] { json!([a]) } else { json!([a, b]) };
+            spec["maintenanceExclusions"] = if a["name"] == b["name"] {
+                json!([a])
+            } else {
+                json!([a, b])
+            };
         } else if class < 99 {
             exp.always += 1;
             spec["alwaysAllowed"] = json!(true);
@@ -545,13 +588,17 @@ fn generate(
 
 async fn create_all(client: &kube::Client, docs: Vec<(ApiResource, Value)>) -> Result<(), String> {
     // Namespaces first (they come first in `docs`), then everything else in parallel.
-    let (namespaces, rest): (Vec<_>, Vec<_>) = docs.into_iter().partition(|(ar, _)| ar.kind == "Namespace");
+    let (namespaces, rest): (Vec<_>, Vec<_>) =
+        docs.into_iter().partition(|(ar, _)| ar.kind == "Namespace");
     for (ar, doc) in namespaces {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         create(&api, doc).await?;
     }
     stream::iter(rest.into_iter().map(|(ar, doc)| {
-        let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+        let ns = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
         async move { create(&api, doc).await }
     }))
@@ -621,9 +668,17 @@ async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
     let mut problems = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (kind, ar, want) in [
-        ("MaintenanceSchedule", ar::<upkeep_api::MaintenanceSchedule>(), exp.schedules),
+        (
+            "MaintenanceSchedule",
+            ar::<upkeep_api::MaintenanceSchedule>(),
+            exp.schedules,
+        ),
         ("ChartSource", ar::<upkeep_api::ChartSource>(), exp.sources),
-        ("VersionPolicy", ar::<upkeep_api::VersionPolicy>(), exp.policies),
+        (
+            "VersionPolicy",
+            ar::<upkeep_api::VersionPolicy>(),
+            exp.policies,
+        ),
     ] {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let list = api
@@ -631,10 +686,16 @@ async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
             .await
             .map_err(|e| format!("listing {kind}: {e}"))?;
         if list.items.len() != want {
-            problems.push(format!("{kind}: {} objects, created {want}", list.items.len()));
+            problems.push(format!(
+                "{kind}: {} objects, created {want}",
+                list.items.len()
+            ));
         }
         for o in &list.items {
-            let conditions = o.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let conditions = o.data["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let state = |t: &str| {
                 conditions
                     .iter()
@@ -650,14 +711,34 @@ async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
                 "other"
             };
             *counts.entry(format!("{kind}/{label}")).or_default() += 1;
-            if kind == "MaintenanceSchedule" && o.data["status"]["activeWindow"].as_str().is_some_and(|w| w.contains(OPEN_WINDOW)) {
-                *counts.entry("MaintenanceSchedule/open".to_owned()).or_default() += 1;
+            if kind == "MaintenanceSchedule"
+                && o.data["status"]["activeWindow"]
+                    .as_str()
+                    .is_some_and(|w| w.contains(OPEN_WINDOW))
+            {
+                *counts
+                    .entry("MaintenanceSchedule/open".to_owned())
+                    .or_default() += 1;
             }
             if kind == "MaintenanceSchedule" && label == "stalled" && problems.len() < 3 {
                 // Only the generated invalid specs may be stalled; their name says which.
-                let i: usize = o.metadata.name.as_deref().and_then(|n| n.strip_prefix("cluster-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let i: usize = o
+                    .metadata
+                    .name
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix("cluster-"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 if i % 100 != 99 {
-                    problems.push(format!("{} is Stalled: {}", o.metadata.name.as_deref().unwrap_or("?"), conditions.iter().filter_map(|c| c["message"].as_str()).collect::<Vec<_>>().join("; ")));
+                    problems.push(format!(
+                        "{} is Stalled: {}",
+                        o.metadata.name.as_deref().unwrap_or("?"),
+                        conditions
+                            .iter()
+                            .filter_map(|c| c["message"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
                 }
             }
         }
@@ -690,7 +771,7 @@ async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
 struct Spawned {
     child: Child,
     pid: u32,
-    spawned: Instant,
+    started: Instant,
     metrics_port: u16,
     log: PathBuf,
 }
@@ -752,17 +833,32 @@ fn clock_ticks() -> f64 {
 }
 
 impl Spawned {
-    fn start(opts: &Options, server: &KubeApiServer, workdir: &Path, tag: &str) -> Result<Self, String> {
+    fn start(
+        opts: &Options,
+        server: &KubeApiServer,
+        workdir: &Path,
+        tag: &str,
+    ) -> Result<Self, String> {
         let metrics_port = free_port()?;
         let log = opts.logs.join(format!("controller-{tag}.log"));
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let child = Command::new(&opts.upkeep)
-            .args(["controller", "--leader-elect=false", "--log-format", "json", "--metrics-addr"])
+            .args([
+                "controller",
+                "--leader-elect=false",
+                "--log-format",
+                "json",
+                "--metrics-addr",
+            ])
             .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--workdir")
             .arg(workdir)
             .env("KUBECONFIG", server.admin_kubeconfig())
-            .env("RUST_LOG", std::env::var("UPKEEP_BENCH_LOG").unwrap_or_else(|_| "info".to_owned()))
+            .env(
+                "RUST_LOG",
+                std::env::var("UPKEEP_BENCH_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -771,7 +867,7 @@ impl Spawned {
         Ok(Self {
             pid: child.id(),
             child,
-            spawned: Instant::now(),
+            started: Instant::now(),
             metrics_port,
             log,
         })
@@ -785,13 +881,19 @@ impl Spawned {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("the controller exited early ({status}); {}", self.log_hint()));
+                return Err(format!(
+                    "the controller exited early ({status}); {}",
+                    self.log_hint()
+                ));
             }
             if self.get("/readyz").await.is_ok_and(|(code, _)| code == 200) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("the controller never answered /readyz 200; {}", self.log_hint()));
+                return Err(format!(
+                    "the controller never answered /readyz 200; {}",
+                    self.log_hint()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -802,23 +904,35 @@ impl Spawned {
         let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
             .await
             .map_err(|e| e.to_string())?;
-        conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+        conn.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text)
             .await
             .map_err(|e| e.to_string())?;
-        let mut text = String::new();
-        conn.read_to_string(&mut text).await.map_err(|e| e.to_string())?;
         let code = text
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
             .ok_or("no status line")?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Ok((code, body))
     }
 
     async fn metrics(&self) -> Result<String, String> {
         let (code, body) = self.get("/metrics").await?;
-        if code == 200 { Ok(body) } else { Err(format!("/metrics answered {code}")) }
+        if code == 200 {
+            Ok(body)
+        } else {
+            Err(format!("/metrics answered {code}"))
+        }
     }
 
     fn memory(&self) -> Result<Memory, String> {
@@ -833,9 +947,17 @@ impl Spawned {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
             .map_err(|e| format!("reading /proc/{}/stat: {e}", self.pid))?;
         // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc stat")?;
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or("bad /proc stat")?;
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         Ok((ticks(14) + ticks(15)) / tick)
     }
 
@@ -846,14 +968,16 @@ impl Spawned {
         let shared = peaks.clone();
         let task = tokio::spawn(async move {
             loop {
-                let sockets = std::fs::read_dir(format!("/proc/{pid}/fd"))
-                    .map(|d| {
-                        d.filter_map(Result::ok)
-                            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
-                            .count()
-                    })
-                    .unwrap_or(0);
-                let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map(Iterator::count).unwrap_or(0);
+                let sockets = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| {
+                            std::fs::read_link(e.path())
+                                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                        })
+                        .count()
+                });
+                let threads =
+                    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
                 let rss = proc_status_kib(pid, "VmRSS").unwrap_or(0);
                 if let Ok(mut p) = shared.lock() {
                     p.sockets = p.sockets.max(sockets);
@@ -868,7 +992,9 @@ impl Spawned {
 
     /// SIGTERM, then wait up to 15 s; returns the exit code (or "killed").
     fn stop(mut self) -> Result<Value, String> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
