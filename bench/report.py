@@ -8,11 +8,13 @@ OUT_DIR/windows-{upkeep,python}.json and, when the checksums differ, the per-int
 OUT_DIR/windows-{upkeep,python}.txt to show where; `registry` reads OUT_DIR/registry.json
 (written by crates/upkeep-registry/examples/bench_registry.rs); `gitops` reads
 OUT_DIR/gitops-runs.tsv (one line per timed run, written by bench/run), OUT_DIR/gitops-mode.txt,
-OUT_DIR/gitops-plan.json and OUT_DIR/gitops/meta.json (gen_gitops.py). Data (the tables) goes to
-stdout; a one-line disagreement notice also to stderr.
+OUT_DIR/gitops-plan.json and OUT_DIR/gitops/meta.json (gen_gitops.py); `controller` reads
+OUT_DIR/controller.json (written by crates/upkeep-controller/examples/bench_controller.rs). Data
+(the tables) goes to stdout; a one-line disagreement notice also to stderr.
 Exit status: 0 when every peer agrees with upkeep, 1 when any result disagrees (a different
-answer, different tag lists, more requests in flight than the per-host bound, or different Git
-trees after the same rewrite). Timing
+answer, different tag lists, more requests in flight than the per-host bound, different Git
+trees after the same rewrite, or controller statuses other than the generated objects call for).
+Timing
 targets are reported, never enforced: this is a benchmark, not a test.
 """
 
@@ -229,6 +231,97 @@ def gitops_section(out, problems):
     return lines
 
 
+def controller_section(out, problems):
+    """The controller benchmark (no peer): absolute figures against DESIGN.md's targets, per
+    size, and the growth between the two largest sizes. Appends to problems; returns lines."""
+    c = load(out, "controller")
+    sizes = c["sizes"]
+    rss_target = c["target_rss_mib"]
+    open_target = c["target_open_s"]
+
+    def mib(kib):
+        return f"{kib / 1024:.1f}"
+
+    def objects(sz):
+        e = sz["expected"]
+        return e["schedules"] + e["sources"] + e["policies"]
+
+    lines = [f"upkeep controller (release binary, own process) against kube-apiserver "
+             f"{c['apiserver']} + etcd, a fresh server per size; targets from DESIGN.md"]
+    header = ("schedules", "objects", "cold start: all status s", "objects/s",
+              "window opens: schedules", "p50 s", "all s", "target", "met")
+    table = [header]
+    for sz in sizes:
+        cold, op = sz["cold"], sz["open"]
+        if op["missed"]:
+            opened = ("MISSED", "-", "-", f"<={open_target} s", "-")
+        else:
+            opened = (str(op["schedules"]), f"{op['p50_s']:.2f}", f"{op['all_s']:.2f}",
+                      f"<={open_target} s", "yes" if op["all_s"] <= open_target else "no")
+        table.append((str(sz["schedules"]), str(objects(sz)), f"{cold['all_s']:.2f}",
+                      f"{cold['per_s']:.0f}") + opened)
+    lines.extend(format_table(table))
+    lines.append("")
+
+    header = ("schedules", "idle RSS MiB", "RSS MiB", "VmHWM MiB", "target", "met",
+              "RSS - idle MiB", "KiB/object", "CPU s cold", "CPU s open", "peak sockets")
+    table = [header]
+    for sz in sizes:
+        cold, op = sz["cold"], sz["open"]
+        rss = op["rss_kib"] if not op["missed"] else cold["rss_kib"]
+        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0))
+        grown = rss - sz["idle"]["rss_kib"]
+        table.append((str(sz["schedules"]), mib(sz["idle"]["rss_kib"]), mib(rss), mib(hwm),
+                      f"<={rss_target} MiB", "yes" if hwm <= rss_target * 1024 else "no",
+                      mib(grown), f"{grown / objects(sz):.1f}", f"{cold['cpu_s']:.2f}",
+                      f"{op['cpu_s']:.2f}" if not op["missed"] else "-",
+                      str(sz["peak_sockets"])))
+        sz["_rss"], sz["_hwm"], sz["_grown"] = rss, hwm, grown
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+
+        def r(x, y):
+            return f"{y / x:.2f}x" if x else "-"
+        table.append((f"{b['schedules']}/{a['schedules']}", "", r(a["_rss"], b["_rss"]),
+                      r(a["_hwm"], b["_hwm"]), "", "", r(a["_grown"], b["_grown"]), "",
+                      r(a["cold"]["cpu_s"], b["cold"]["cpu_s"]),
+                      r(a["open"].get("cpu_s", 0), b["open"].get("cpu_s", 0))
+                      if not (a["open"]["missed"] or b["open"]["missed"]) else "-",
+                      r(a["peak_sockets"], b["peak_sockets"])))
+    lines.extend(format_table(table))
+    lines.append("")
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        ratio = objects(b) / objects(a)
+        grown = b["_grown"] / a["_grown"] if a["_grown"] else float("inf")
+        lines.append(f"growth {b['schedules']}/{a['schedules']}: objects {ratio:.2f}x, "
+                     f"RSS - idle {grown:.2f}x: memory linear in objects: "
+                     f"{'yes' if grown <= ratio * 1.1 else 'no'} (RSS - idle grows no faster "
+                     "than the objects, 10 % slack)")
+    for sz in sizes:
+        check = sz["check"]
+        counts = ", ".join(f"{k} {v}" for k, v in check["counts"].items())
+        rec = ", ".join(f"{k} {v:.0f}" for k, v in sz["reconciles"].items())
+        e = sz["expected"]
+        lines.append(f"{sz['schedules']}: created {objects(sz)} objects in "
+                     f"{sz['create_s']:.1f} s ({e['coordinated']} coordinated, "
+                     f"{e['always_allowed']} alwaysAllowed, {e['invalid']} invalid, "
+                     f"{e['sources']} ChartSources, {e['policies']} VersionPolicies); first "
+                     f"status after {sz['cold']['first_status_s']:.2f} s; statuses: {counts}; "
+                     f"reconciles: {rec}; exit {sz['exit']}")
+        if not check["ok"]:
+            problems.append(f"controller {sz['schedules']}: " + "; ".join(check["problems"]))
+        if sz["exit"] != 0:
+            problems.append(f"controller {sz['schedules']}: exit {sz['exit']} on SIGTERM")
+    lines.append("cold start = from spawning the process until every object has a status "
+                 "condition (seen by a watch); window opens = from the instant the shared "
+                 "window opens until every coordinated schedule shows it in activeWindow (the "
+                 "stand-in for 'all due upgrades triggered' until ClusterUpgrades exist); RSS "
+                 f"read {c['settle_s']} s after settling; met = VmHWM (the peak) within the "
+                 "target; peak sockets sampled every 50 ms from /proc/PID/fd")
+    return lines
+
+
 def format_table(table):
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
     lines = []
@@ -239,7 +332,7 @@ def format_table(table):
     return lines
 
 
-GROUPS = ("select", "windows", "registry", "gitops")
+GROUPS = ("select", "windows", "registry", "gitops", "controller")
 
 
 def main():
@@ -295,6 +388,12 @@ def main():
         gitops_lines = gitops_section(out, problems)
         ok &= len(problems) == before
 
+    controller_lines = []
+    if "controller" in groups:
+        before = len(problems)
+        controller_lines = controller_section(out, problems)
+        ok &= len(problems) == before
+
     header = ("benchmark", "peer", "upkeep ms", "peer ms", "ratio", "target", "met", "agree")
     table = [header]
     for name, peer, ours, theirs, target, agree, _good in rows:
@@ -316,6 +415,11 @@ def main():
         if rows or scan_lines:
             print()
         for line in gitops_lines:
+            print(line)
+    if controller_lines:
+        if rows or scan_lines or gitops_lines:
+            print()
+        for line in controller_lines:
             print(line)
 
     if not ok:

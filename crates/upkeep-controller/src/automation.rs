@@ -744,7 +744,8 @@ pub async fn run_automations(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, PredicateConfig::default());
-    let controller = Controller::for_stream(stream, reader);
+    let controller =
+        Controller::for_stream(stream, reader).with_config(crate::reconcile::controller_config());
     let store = controller.store();
     let store2 = store.clone();
     let in_namespace = move |store: &kube::runtime::reflector::Store<AppUpgradeAutomation>,

@@ -289,7 +289,8 @@ pub async fn run_policies(
 ) {
     let policies: Api<VersionPolicy> = Api::all(d.client());
     let sources: Api<ChartSource> = Api::all(d.client());
-    let controller = Controller::new(policies, watcher::Config::default());
+    let controller = Controller::new(policies, watcher::Config::default())
+        .with_config(crate::reconcile::controller_config());
     let store = controller.store();
     controller
         .watches(

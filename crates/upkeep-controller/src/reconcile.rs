@@ -104,6 +104,23 @@ pub fn until(now: Timestamp, at: Timestamp) -> Duration {
         .max(Duration::from_secs(1))
 }
 
+/// At most this many reconciles of one kind run at once.
+///
+/// Each reconcile holds at most one API request at a time (a status patch), and the client
+/// speaks HTTP/1.1: every request in flight has a TLS connection of its own, and the pool keeps
+/// them open afterwards. Unbounded (kube-runtime's default), a cold start opened a connection
+/// per object at once, about 55 KiB of TLS and buffer state each: 5,012 sockets and 312 MiB
+/// RSS for 5,000 MaintenanceSchedules in bench/run's controller group, against 44 sockets and
+/// 60 MiB with this bound, which also made the cold start faster (17 s → 9.5 s): the API
+/// server, not the number of connections, sets the pace.
+pub const RECONCILE_CONCURRENCY: u16 = 16;
+
+/// The `Controller` configuration every upkeep controller runs with (see
+/// [`RECONCILE_CONCURRENCY`]).
+pub fn controller_config() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY)
+}
+
 /// Transient errors back off for a while before the object is tried again.
 pub fn error_policy<K>(_object: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(%error, "reconcile failed; retrying");
@@ -117,6 +134,7 @@ pub async fn run_schedules(
 ) {
     let api: Api<MaintenanceSchedule> = Api::all(ctx.client.clone());
     Controller::new(api, watcher::Config::default())
+        .with_config(controller_config())
         .graceful_shutdown_on(shutdown)
         .run(
             crate::metrics::instrumented("MaintenanceSchedule", reconcile_schedule),

@@ -353,6 +353,7 @@ pub async fn run_sources(
 ) {
     let api: Api<ChartSource> = Api::all(d.client());
     Controller::new(api, watcher::Config::default())
+        .with_config(crate::reconcile::controller_config())
         .graceful_shutdown_on(shutdown)
         .run(
             crate::metrics::instrumented("ChartSource", reconcile_source),

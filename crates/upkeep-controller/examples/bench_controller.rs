@@ -1,0 +1,1049 @@
+//! The controller benchmark: the real `upkeep controller` binary against the real API server
+//! (kube-apiserver 1.20.2 + etcd from `upkeep-testenv`) with thousands of MaintenanceSchedules.
+//!
+//! Why it is shaped this way:
+//! - The controller runs as its own process (the release binary, `--leader-elect=false`), so
+//!   `VmRSS`, `VmHWM` and CPU time (`/proc/PID/status`, `/proc/PID/stat`) are the controller's
+//!   alone; the API server, etcd and this harness are other processes.
+//! - Progress is observed from outside: this harness watches every upkeep object it created
+//!   (one watch per kind) and records when each first has a status condition, and when each
+//!   schedule of the "coordinated" group first names the window `bench-open` as active. Nothing
+//!   is self-reported by the controller except the reconcile counters read from `/metrics` at
+//!   the end.
+//! - Two phases per size. *Cold start*: every object exists before the controller starts; the
+//!   time until all have a status is the initial list plus one reconcile (and one status write)
+//!   each. *Window opens*: 60 % of the schedules share one weekly window that opens at the
+//!   same instant (`T_open`, written in each schedule's own time zone as wall-clock time); the
+//!   controller has requeued each at that boundary, and the time from `T_open` until every one
+//!   shows `activeWindow` is the DESIGN.md "window opens" figure. `T_open` is fixed when the
+//!   objects are generated, `--open-lead` seconds ahead; when the cold start has not settled
+//!   by then the phase is reported as missed, not faked.
+//! - Each size runs on a fresh API server, and an idle controller (CRDs, no objects) is
+//!   measured first on it, so memory per object is `(RSS − idle RSS) / objects`.
+//! - The input is deterministic apart from `T_open` (a fixed xorshift seed): eight IANA zones,
+//!   weekly and monthly windows, exclusions with every scope, `alwaysAllowed` schedules, a
+//!   freeze, and 1 % invalid specs (a sub-daily RRULE) that must end `Stalled`; plus
+//!   `--sources` ChartSources (the quickstart's OCI layouts, no network) with two VersionPolicies
+//!   each, so the discovery controllers have real work too.
+//!
+//! Usage: `bench_controller UPKEEP_BIN CHARTS_DIR LOG_DIR SIZE... [--sources N] [--settle S]
+//! [--open-lead S] [--deadline S]`. Prints one JSON object on stdout; progress on stderr.
+
+// A benchmark driver: its output is its purpose.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use jiff::{Timestamp, ToSpan, tz::TimeZone};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use upkeep_testenv::{KubeApiServer, KubeUser};
+
+const ZONES: &[&str] = &[
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "UTC",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "America/Sao_Paulo",
+];
+const NAMESPACES: usize = 25;
+const OPEN_WINDOW: &str = "bench-open";
+const LAYOUTS: &[(&str, &str, &str)] = &[
+    ("ingress-nginx", ">=4.10.0 <5.0.0", ">=4.0.0"),
+    ("cert-manager", "~1.15", ">=1.0.0"),
+    ("podinfo", ">=6.5.0-0", ">=6.0.0 <7.0.0"),
+    ("cluster-aws", "^29.0.0", ">=28.0.0"),
+];
+const CREATE_IN_FLIGHT: usize = 32;
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(report) => {
+            println!("{report:#}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    upkeep: PathBuf,
+    charts: PathBuf,
+    logs: PathBuf,
+    sizes: Vec<usize>,
+    sources: usize,
+    settle: Duration,
+    open_lead: Option<u64>,
+    deadline: Duration,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let usage = "usage: bench_controller UPKEEP_BIN CHARTS_DIR LOG_DIR SIZE... [--sources N] \
+                 [--settle S] [--open-lead S] [--deadline S]";
+    let mut positional = Vec::new();
+    let mut flags: HashMap<String, u64> = HashMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if let Some(name) = a.strip_prefix("--") {
+            let value = args
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value; {usage}"))?;
+            let n = value
+                .parse()
+                .map_err(|_| format!("--{name} {value:?} is not a whole number"))?;
+            if !["sources", "settle", "open-lead", "deadline"].contains(&name) {
+                return Err(format!("unknown flag --{name}; {usage}"));
+            }
+            flags.insert(name.to_owned(), n);
+        } else {
+            positional.push(a);
+        }
+    }
+    if positional.len() < 4 {
+        return Err(usage.to_owned());
+    }
+    let sizes = positional[3..]
+        .iter()
+        .map(|s| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 100)
+                .ok_or_else(|| format!("invalid SIZE {s:?} (want a number ≥ 100)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Options {
+        upkeep: PathBuf::from(&positional[0]),
+        charts: std::fs::canonicalize(&positional[1])
+            .map_err(|e| format!("CHARTS_DIR {}: {e}", positional[1]))?,
+        logs: PathBuf::from(&positional[2]),
+        sizes,
+        sources: usize::try_from(flags.get("sources").copied().unwrap_or(100)).unwrap_or(100),
+        settle: Duration::from_secs(flags.get("settle").copied().unwrap_or(10)),
+        open_lead: flags.get("open-lead").copied(),
+        deadline: Duration::from_secs(flags.get("deadline").copied().unwrap_or(600)),
+    })
+}
+
+async fn run() -> Result<Value, String> {
+    let opts = parse_args()?;
+    std::fs::create_dir_all(&opts.logs).map_err(|e| format!("{}: {e}", opts.logs.display()))?;
+    let tick = clock_ticks();
+    let mut sizes = Vec::new();
+    for &n in &opts.sizes {
+        eprintln!("==> controller: {n} schedules");
+        sizes.push(one_size(&opts, n, tick).await?);
+    }
+    Ok(json!({
+        "apiserver": upkeep_testenv::KUBE_APISERVER_VERSION,
+        "upkeep": opts.upkeep.display().to_string(),
+        "settle_s": opts.settle.as_secs(),
+        "target_rss_mib": 64,
+        "target_open_s": 30,
+        "sizes": sizes,
+    }))
+}
+
+/// What this harness generated, to check the controller's answers against.
+struct Expected {
+    schedules: usize,
+    coordinated: usize,
+    invalid: usize,
+    always: usize,
+    sources: usize,
+    policies: usize,
+}
+
+#[allow(clippy::cast_precision_loss)]
+async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> {
+    let server = KubeApiServer::start()
+        .await
+        .map_err(|e| format!("kube-apiserver: {e}"))?;
+    let crds: String = upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, y)| y)
+        .collect();
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .map_err(|e| format!("applying the CRDs: {e}"))?;
+    server
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ])
+        .map_err(|e| format!("CRDs not established: {e}"))?;
+    let client = client(&server).await?;
+    let workdir = tempfile::tempdir().map_err(|e| format!("workdir: {e}"))?;
+
+    // Idle: the controller with the CRDs and no objects.
+    eprintln!("    idle controller (no objects)");
+    let mut idle = Spawned::start(opts, &server, workdir.path(), &format!("{n}-idle"))?;
+    idle.wait_ready(opts.deadline).await?;
+    tokio::time::sleep(opts.settle).await;
+    let idle_mem = idle.memory()?;
+    idle.stop()?;
+
+    // Objects.
+    let lead = opts
+        .open_lead
+        .unwrap_or(60 + u64::try_from(n).unwrap_or(0) / 100);
+    let open_at = Timestamp::now()
+        .checked_add(i64::try_from(lead).unwrap_or(600).seconds())
+        .map_err(|e| e.to_string())?
+        .round(jiff::Unit::Second)
+        .map_err(|e| e.to_string())?;
+    let (docs, expected) = generate(n, opts.sources, &opts.charts, open_at)?;
+    eprintln!(
+        "    creating {} objects ({} schedules, {} coordinated to open at {open_at})",
+        docs.len(),
+        expected.schedules,
+        expected.coordinated
+    );
+    let created = Instant::now();
+    create_all(&client, docs).await?;
+    let create_s = created.elapsed().as_secs_f64();
+
+    // Watch everything before the controller starts.
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    let watches = [
+        (
+            "MaintenanceSchedule",
+            ar::<upkeep_api::MaintenanceSchedule>(),
+        ),
+        ("ChartSource", ar::<upkeep_api::ChartSource>()),
+        ("VersionPolicy", ar::<upkeep_api::VersionPolicy>()),
+    ]
+    .map(|(kind, ar)| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        tokio::spawn(track(kind, api, progress.clone()))
+    });
+    // The initial lists: every object seen, none with a status yet.
+    let total = expected.schedules + expected.sources + expected.policies;
+    wait_for(
+        opts.deadline,
+        "the harness's watches to list every object",
+        || progress.lock().is_ok_and(|p| p.seen.len() >= total),
+    )
+    .await?;
+
+    eprintln!("    cold start");
+    let ctl = Spawned::start(opts, &server, workdir.path(), &n.to_string())?;
+    let spawned = ctl.started;
+    let sampler = ctl.sampler();
+    let all_statused = |p: &Progress| p.statused.len() >= total;
+    wait_for(opts.deadline, "every object to get a status", || {
+        progress.lock().is_ok_and(|p| all_statused(&p))
+    })
+    .await
+    .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
+    let cold_cpu = ctl.cpu_s(tick)?;
+    let (first, all_sched, all) = {
+        let p = progress.lock().map_err(|_| "poisoned")?;
+        let since = |t: Instant| t.duration_since(spawned).as_secs_f64();
+        let sched: Vec<Instant> = p
+            .statused
+            .iter()
+            .filter(|(k, _)| k.0 == "MaintenanceSchedule")
+            .map(|(_, t)| *t)
+            .collect();
+        (
+            since(*p.statused.values().min().ok_or("no status")?),
+            since(*sched.iter().max().ok_or("no schedule status")?),
+            since(*p.statused.values().max().ok_or("no status")?),
+        )
+    };
+    tokio::time::sleep(opts.settle).await;
+    let settled = ctl.memory()?;
+    let settled_cpu = ctl.cpu_s(tick)?;
+    let cold_peaks = sampler.peaks();
+
+    // Window opens.
+    let before_open = Timestamp::now();
+    let open = if before_open >= open_at {
+        eprintln!("    window opening at {open_at}: MISSED (settled at {before_open})");
+        json!({"missed": true, "open_at": open_at.to_string(), "settled_at": before_open.to_string()})
+    } else {
+        let wait = Duration::try_from(open_at.duration_since(before_open)).unwrap_or_default();
+        eprintln!(
+            "    waiting {:.0} s for the window to open at {open_at}",
+            wait.as_secs_f64()
+        );
+        let open_instant = Instant::now() + wait;
+        let cpu_before = ctl.cpu_s(tick)?;
+        wait_for(
+            wait + opts.deadline,
+            "every coordinated schedule to show the opened window",
+            || {
+                progress
+                    .lock()
+                    .is_ok_and(|p| p.opened.len() >= expected.coordinated)
+            },
+        )
+        .await
+        .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
+        let mut times: Vec<f64> = {
+            let p = progress.lock().map_err(|_| "poisoned")?;
+            p.opened
+                .values()
+                .map(|t| signed_secs(*t, open_instant))
+                .collect()
+        };
+        times.sort_by(f64::total_cmp);
+        let last = times.last().copied().unwrap_or(0.0);
+        tokio::time::sleep(opts.settle).await;
+        let mem = ctl.memory()?;
+        json!({
+            "missed": false,
+            "open_at": open_at.to_string(),
+            "schedules": times.len(),
+            "first_s": times.first().copied().unwrap_or(0.0),
+            "p50_s": times[times.len() / 2],
+            "all_s": last,
+            "per_s": if last > 0.0 { times.len() as f64 / last } else { 0.0 },
+            "cpu_s": ctl.cpu_s(tick)? - cpu_before,
+            "rss_kib": mem.rss_kib,
+            "hwm_kib": mem.hwm_kib,
+        })
+    };
+    let peaks = sampler.peaks();
+    let metrics = ctl.metrics().await.unwrap_or_default();
+    let check = check(&client, &expected).await?;
+    let stopped = ctl.stop()?;
+    for w in watches {
+        w.abort();
+    }
+
+    Ok(json!({
+        "schedules": n,
+        "expected": {
+            "schedules": expected.schedules,
+            "coordinated": expected.coordinated,
+            "invalid": expected.invalid,
+            "always_allowed": expected.always,
+            "sources": expected.sources,
+            "policies": expected.policies,
+            "namespaces": NAMESPACES,
+        },
+        "create_s": create_s,
+        "idle": {"rss_kib": idle_mem.rss_kib, "hwm_kib": idle_mem.hwm_kib},
+        "cold": {
+            "first_status_s": first,
+            "schedules_s": all_sched,
+            "all_s": all,
+            "per_s": total as f64 / all,
+            "reconcile_per_s": if all > first { total as f64 / (all - first) } else { 0.0 },
+            "cpu_s": cold_cpu,
+            "cpu_settled_s": settled_cpu,
+            "rss_kib": settled.rss_kib,
+            "hwm_kib": settled.hwm_kib,
+            "peak_sockets": cold_peaks.sockets,
+            "peak_threads": cold_peaks.threads,
+        },
+        "open": open,
+        "peak_sockets": peaks.sockets,
+        "peak_rss_sampled_kib": peaks.rss_kib,
+        "reconciles": reconcile_counts(&metrics),
+        "check": check,
+        "exit": stopped,
+    }))
+}
+
+fn signed_secs(t: Instant, zero: Instant) -> f64 {
+    if t >= zero {
+        t.duration_since(zero).as_secs_f64()
+    } else {
+        -zero.duration_since(t).as_secs_f64()
+    }
+}
+
+fn ar<K: kube::Resource<DynamicType = ()>>() -> ApiResource {
+    ApiResource::erase::<K>(&())
+}
+
+async fn client(server: &KubeApiServer) -> Result<kube::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
+        .map_err(|e| format!("kubeconfig: {e}"))?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(|e| format!("kubeconfig: {e}"))?;
+    kube::Client::try_from(config).map_err(|e| format!("client: {e}"))
+}
+
+async fn wait_for(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out after {} s waiting for {what}",
+                limit.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+// --- input ----------------------------------------------------------------------------------
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[usize::try_from(self.next() % items.len() as u64).unwrap_or(0)]
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+fn rrule_day(wd: jiff::civil::Weekday) -> &'static str {
+    WEEKDAYS[usize::from(wd.to_monday_zero_offset().unsigned_abs())]
+}
+
+/// `n` schedules over [`NAMESPACES`] namespaces, `sources` ChartSources with two policies each.
+fn generate(
+    n: usize,
+    sources: usize,
+    charts: &Path,
+    open_at: Timestamp,
+) -> Result<(Vec<(ApiResource, Value)>, Expected), String> {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut docs = Vec::new();
+    let mut exp = Expected {
+        schedules: n,
+        coordinated: 0,
+        invalid: 0,
+        always: 0,
+        sources,
+        policies: 2 * sources,
+    };
+    let ns_ar = ar::<k8s_openapi::api::core::v1::Namespace>();
+    for k in 0..NAMESPACES {
+        docs.push((
+            ns_ar.clone(),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("fleet-{k:02}")}}),
+        ));
+    }
+    let ms = ar::<upkeep_api::MaintenanceSchedule>();
+    let exclusions = [
+        json!({"name": "holidays", "startTime": "2026-12-19T00:00:00", "endTime": "2027-01-04T00:00:00", "scope": "NoMinorUpgrades"}),
+        json!({"name": "month-end", "startTime": "2026-01-30T00:00:00", "endTime": "2026-01-31T00:00:00", "recurrence": "FREQ=MONTHLY;BYDAY=-1FR", "scope": "NoMajorUpgrades"}),
+        json!({"name": "sunday-morning", "startTime": "2026-01-04T06:00:00", "endTime": "2026-01-04T12:00:00", "recurrence": "FREQ=WEEKLY;BYDAY=SU", "scope": "NoMajorUpgrades"}),
+        json!({"name": "black-friday", "startTime": "2026-11-26T00:00:00", "endTime": "2026-11-30T23:59:00", "scope": "NoUpgrades"}),
+    ];
+    let friday = json!({"name": "friday-afternoon", "startTime": "2026-01-02T14:00:00", "endTime": "2026-01-02T23:59:00", "recurrence": "FREQ=WEEKLY;BYDAY=FR", "scope": "NoUpgrades"});
+    let fmt_local = |t: jiff::civil::DateTime| t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+    for i in 0..n {
+        let zone = *rng.pick(ZONES);
+        let tz = TimeZone::get(zone).map_err(|e| format!("{zone}: {e}"))?;
+        let class = i % 100;
+        let mut spec = json!({"timeZone": zone});
+        if class < 60 {
+            // The coordinated window: opens at `open_at` (this zone's wall clock), weekly, 2 h;
+            // another weekly window two days later, so the two never overlap.
+            exp.coordinated += 1;
+            let local = open_at.to_zoned(tz).datetime();
+            let later = local.checked_add(2.days()).map_err(|e| e.to_string())?;
+            let end = |t: jiff::civil::DateTime| t.checked_add(2.hours());
+            spec["maintenanceWindows"] = json!([
+                {"name": OPEN_WINDOW, "startTime": fmt_local(local),
+                 "endTime": fmt_local(end(local).map_err(|e| e.to_string())?),
+                 "recurrence": format!("FREQ=WEEKLY;BYDAY={}", rrule_day(local.weekday()))},
+                {"name": "second", "startTime": fmt_local(later),
+                 "endTime": fmt_local(end(later).map_err(|e| e.to_string())?),
+                 "recurrence": format!("FREQ=WEEKLY;BYDAY={}", rrule_day(later.weekday()))},
+            ]);
+            // Exclusions that leave patches allowed at `open_at`.
+            spec["maintenanceExclusions"] = json!([exclusions[usize::from(i % 3 == 0)].clone()]);
+        } else if class < 85 {
+            let (name, start, end, rule) = rng.pick(&[
+                (
+                    "weeknights",
+                    "2026-01-06T22:00:00",
+                    "2026-01-07T02:00:00",
+                    "FREQ=WEEKLY;BYDAY=TU,TH",
+                ),
+                (
+                    "first-saturday",
+                    "2026-01-03T06:00:00",
+                    "2026-01-03T12:00:00",
+                    "FREQ=MONTHLY;BYDAY=1SA",
+                ),
+                (
+                    "weekend",
+                    "2026-01-03T00:00:00",
+                    "2026-01-05T00:00:00",
+                    "FREQ=WEEKLY;BYDAY=SA",
+                ),
+                (
+                    "biweekly",
+                    "2026-01-10T08:00:00",
+                    "2026-01-10T14:00:00",
+                    "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA",
+                ),
+                (
+                    "nightly",
+                    "2026-01-01T01:00:00",
+                    "2026-01-01T04:00:00",
+                    "FREQ=DAILY",
+                ),
+            ]);
+            spec["maintenanceWindows"] =
+                json!([{"name": name, "startTime": start, "endTime": end, "recurrence": rule}]);
+            let a = rng.pick(&exclusions).clone();
+            let b = rng.pick(&exclusions).clone();
+            spec["maintenanceExclusions"] = if a["name"] == b["name"] {
+                json!([a])
+            } else {
+                json!([a, b])
+            };
+        } else if class < 99 {
+            exp.always += 1;
+            spec["alwaysAllowed"] = json!(true);
+            // A recurring NoUpgrades exclusion, so the allowed interval open now has a start
+            // the API server accepts (see the README: without one the controller writes
+            // `-9999-01-02T…` and every status write is rejected).
+            spec["maintenanceExclusions"] = json!([friday.clone(), rng.pick(&exclusions).clone()]);
+            if class == 98 {
+                spec["freeze"] = json!({"until": "2026-12-01T00:00:00Z", "reason": "migration"});
+            }
+        } else {
+            exp.invalid += 1;
+            spec["maintenanceWindows"] = json!([{"name": "hourly", "startTime": "2026-01-01T00:00:00",
+                "endTime": "2026-01-01T00:30:00", "recurrence": "FREQ=HOURLY"}]);
+        }
+        docs.push((
+            ms.clone(),
+            json!({"apiVersion": "upkeep.dev/v1alpha1", "kind": "MaintenanceSchedule",
+                   "metadata": {"name": format!("cluster-{i:05}"), "namespace": format!("fleet-{:02}", i % NAMESPACES),
+                                "labels": {"upkeep.dev/bench": "controller"}},
+                   "spec": spec}),
+        ));
+    }
+    let cs = ar::<upkeep_api::ChartSource>();
+    let vp = ar::<upkeep_api::VersionPolicy>();
+    for i in 0..sources {
+        let (chart, r1, r2) = LAYOUTS[i % LAYOUTS.len()];
+        let ns = format!("fleet-{:02}", i % NAMESPACES);
+        let name = format!("{chart}-{i:03}");
+        docs.push((
+            cs.clone(),
+            json!({"apiVersion": "upkeep.dev/v1alpha1", "kind": "ChartSource",
+                   "metadata": {"name": name, "namespace": ns},
+                   "spec": {"url": format!("oci-layout:{}", charts.join(chart).display()), "interval": "10m"}}),
+        ));
+        for (k, range) in [r1, r2].into_iter().enumerate() {
+            docs.push((
+                vp.clone(),
+                json!({"apiVersion": "upkeep.dev/v1alpha1", "kind": "VersionPolicy",
+                       "metadata": {"name": format!("{name}-{k}"), "namespace": ns},
+                       "spec": {"sourceRef": {"name": name}, "policy": {"semver": {"range": range}}}}),
+            ));
+        }
+    }
+    Ok((docs, exp))
+}
+
+async fn create_all(client: &kube::Client, docs: Vec<(ApiResource, Value)>) -> Result<(), String> {
+    // Namespaces first (they come first in `docs`), then everything else in parallel.
+    let (namespaces, rest): (Vec<_>, Vec<_>) =
+        docs.into_iter().partition(|(ar, _)| ar.kind == "Namespace");
+    for (ar, doc) in namespaces {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        create(&api, doc).await?;
+    }
+    stream::iter(rest.into_iter().map(|(ar, doc)| {
+        let ns = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        async move { create(&api, doc).await }
+    }))
+    .buffer_unordered(CREATE_IN_FLIGHT)
+    .try_collect::<Vec<()>>()
+    .await?;
+    Ok(())
+}
+
+async fn create(api: &Api<DynamicObject>, doc: Value) -> Result<(), String> {
+    let name = doc["metadata"]["name"].as_str().unwrap_or("?").to_owned();
+    let object: DynamicObject = serde_json::from_value(doc).map_err(|e| format!("{name}: {e}"))?;
+    api.create(&PostParams::default(), &object)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("creating {name}: {e}"))
+}
+
+// --- observing --------------------------------------------------------------------------------
+
+type Key = (&'static str, String, String);
+
+#[derive(Default)]
+struct Progress {
+    seen: HashMap<Key, Instant>,
+    statused: HashMap<Key, Instant>,
+    opened: HashMap<Key, Instant>,
+}
+
+/// Watches one kind and records, per object, when it was first listed, first had a status
+/// condition, and (schedules) first named [`OPEN_WINDOW`] as active.
+async fn track(kind: &'static str, api: Api<DynamicObject>, progress: Arc<Mutex<Progress>>) {
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let Ok(object) = event else { continue };
+        let now = Instant::now();
+        let key = (
+            kind,
+            object.metadata.namespace.clone().unwrap_or_default(),
+            object.metadata.name.clone().unwrap_or_default(),
+        );
+        let status = object.data.get("status");
+        let has_condition = status
+            .and_then(|s| s.get("conditions"))
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty());
+        let opened = status
+            .and_then(|s| s.get("activeWindow"))
+            .and_then(Value::as_str)
+            .is_some_and(|w| w.contains(OPEN_WINDOW));
+        let Ok(mut p) = progress.lock() else { return };
+        p.seen.entry(key.clone()).or_insert(now);
+        if has_condition {
+            p.statused.entry(key.clone()).or_insert(now);
+        }
+        if opened {
+            p.opened.entry(key).or_insert(now);
+        }
+    }
+}
+
+/// After the run: every object's conditions as the generator expects.
+async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
+    let mut problems = Vec::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (kind, ar, want) in [
+        (
+            "MaintenanceSchedule",
+            ar::<upkeep_api::MaintenanceSchedule>(),
+            exp.schedules,
+        ),
+        ("ChartSource", ar::<upkeep_api::ChartSource>(), exp.sources),
+        (
+            "VersionPolicy",
+            ar::<upkeep_api::VersionPolicy>(),
+            exp.policies,
+        ),
+    ] {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("listing {kind}: {e}"))?;
+        if list.items.len() != want {
+            problems.push(format!(
+                "{kind}: {} objects, created {want}",
+                list.items.len()
+            ));
+        }
+        for o in &list.items {
+            let conditions = o.data["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let state = |t: &str| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == t && c["status"] == "True")
+            };
+            let label = if state("Ready") {
+                "ready"
+            } else if state("Stalled") {
+                "stalled"
+            } else if conditions.is_empty() {
+                "no_status"
+            } else {
+                "other"
+            };
+            *counts.entry(format!("{kind}/{label}")).or_default() += 1;
+            if kind == "MaintenanceSchedule"
+                && o.data["status"]["activeWindow"]
+                    .as_str()
+                    .is_some_and(|w| w.contains(OPEN_WINDOW))
+            {
+                *counts
+                    .entry("MaintenanceSchedule/open".to_owned())
+                    .or_default() += 1;
+            }
+            if kind == "MaintenanceSchedule" && label == "stalled" && problems.len() < 3 {
+                // Only the generated invalid specs may be stalled; their name says which.
+                let i: usize = o
+                    .metadata
+                    .name
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix("cluster-"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                if i % 100 != 99 {
+                    problems.push(format!(
+                        "{} is Stalled: {}",
+                        o.metadata.name.as_deref().unwrap_or("?"),
+                        conditions
+                            .iter()
+                            .filter_map(|c| c["message"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+            }
+        }
+    }
+    let get = |k: &str| counts.get(k).copied().unwrap_or(0);
+    for (key, want) in [
+        ("MaintenanceSchedule/ready", exp.schedules - exp.invalid),
+        ("MaintenanceSchedule/stalled", exp.invalid),
+        ("ChartSource/ready", exp.sources),
+        ("VersionPolicy/ready", exp.policies),
+    ] {
+        if get(key) != want {
+            problems.push(format!("{key}: {}, want {want}", get(key)));
+        }
+    }
+    // Every coordinated schedule has the window open now, and possibly always-allowed ones
+    // never name it.
+    if get("MaintenanceSchedule/open") != exp.coordinated {
+        problems.push(format!(
+            "schedules with {OPEN_WINDOW} active: {}, want {}",
+            get("MaintenanceSchedule/open"),
+            exp.coordinated
+        ));
+    }
+    Ok(json!({"ok": problems.is_empty(), "counts": counts, "problems": problems}))
+}
+
+// --- the controller process -------------------------------------------------------------------
+
+struct Spawned {
+    child: Child,
+    pid: u32,
+    started: Instant,
+    metrics_port: u16,
+    log: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Peaks {
+    sockets: usize,
+    threads: usize,
+    rss_kib: u64,
+}
+
+struct Sampler {
+    peaks: Arc<Mutex<Peaks>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn peaks(&self) -> Peaks {
+        self.peaks.lock().map(|p| *p).unwrap_or_default()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+impl Spawned {
+    fn start(
+        opts: &Options,
+        server: &KubeApiServer,
+        workdir: &Path,
+        tag: &str,
+    ) -> Result<Self, String> {
+        let metrics_port = free_port()?;
+        let log = opts.logs.join(format!("controller-{tag}.log"));
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let child = Command::new(&opts.upkeep)
+            .args([
+                "controller",
+                "--leader-elect=false",
+                "--log-format",
+                "json",
+                "--metrics-addr",
+            ])
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .arg("--workdir")
+            .arg(workdir)
+            .env("KUBECONFIG", server.admin_kubeconfig())
+            .env(
+                "RUST_LOG",
+                std::env::var("UPKEEP_BENCH_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("spawning {} controller: {e}", opts.upkeep.display()))?;
+        Ok(Self {
+            pid: child.id(),
+            child,
+            started: Instant::now(),
+            metrics_port,
+            log,
+        })
+    }
+
+    fn log_hint(&self) -> String {
+        format!("controller log: {}", self.log.display())
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "the controller exited early ({status}); {}",
+                    self.log_hint()
+                ));
+            }
+            if self.get("/readyz").await.is_ok_and(|(code, _)| code == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the controller never answered /readyz 200; {}",
+                    self.log_hint()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A plain HTTP/1.1 GET on the metrics address: (status code, body).
+    async fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no status line")?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((code, body))
+    }
+
+    async fn metrics(&self) -> Result<String, String> {
+        let (code, body) = self.get("/metrics").await?;
+        if code == 200 {
+            Ok(body)
+        } else {
+            Err(format!("/metrics answered {code}"))
+        }
+    }
+
+    fn memory(&self) -> Result<Memory, String> {
+        Ok(Memory {
+            rss_kib: proc_status_kib(self.pid, "VmRSS")?,
+            hwm_kib: proc_status_kib(self.pid, "VmHWM")?,
+        })
+    }
+
+    /// utime + stime of the process, in seconds.
+    fn cpu_s(&self, tick: f64) -> Result<f64, String> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .map_err(|e| format!("reading /proc/{}/stat: {e}", self.pid))?;
+        // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or("bad /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((ticks(14) + ticks(15)) / tick)
+    }
+
+    /// Samples open sockets, threads and RSS every [`SAMPLE_EVERY`] until dropped.
+    fn sampler(&self) -> Sampler {
+        let peaks = Arc::new(Mutex::new(Peaks::default()));
+        let pid = self.pid;
+        let shared = peaks.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let sockets = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| {
+                            std::fs::read_link(e.path())
+                                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                        })
+                        .count()
+                });
+                let threads =
+                    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+                let rss = proc_status_kib(pid, "VmRSS").unwrap_or(0);
+                if let Ok(mut p) = shared.lock() {
+                    p.sockets = p.sockets.max(sockets);
+                    p.threads = p.threads.max(threads);
+                    p.rss_kib = p.rss_kib.max(rss);
+                }
+                tokio::time::sleep(SAMPLE_EVERY).await;
+            }
+        });
+        Sampler { peaks, task }
+    }
+
+    /// SIGTERM, then wait up to 15 s; returns the exit code (or "killed").
+    fn stop(mut self) -> Result<Value, String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(json!(status.code()));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Ok(json!("killed after 15 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `upkeep_reconcile_total{kind,result}` and `upkeep_reconcile_errors_total{kind,error}`.
+fn reconcile_counts(metrics: &str) -> Value {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line
+            .strip_prefix("upkeep_reconcile_total{")
+            .or_else(|| line.strip_prefix("upkeep_reconcile_errors_total{"))
+        {
+            let errors = line.starts_with("upkeep_reconcile_errors");
+            if let Some((labels, value)) = rest.rsplit_once("} ") {
+                let label = |name: &str| {
+                    labels
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                        .map(|v| v.trim_end_matches('"').to_owned())
+                        .unwrap_or_default()
+                };
+                let key = if errors {
+                    format!("{}/error:{}", label("kind"), label("error"))
+                } else {
+                    format!("{}/{}", label("kind"), label("result"))
+                };
+                *out.entry(key).or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
+            }
+        }
+    }
+    json!(out)
+}
