@@ -251,9 +251,18 @@ pub async fn reconcile_policy(
     if let Some(note) = &decision.event {
         publish_new_version(&d, &object, note).await;
     }
-    Ok(match decision.next {
-        Some(at) => Action::requeue(until(now, at)),
-        None => Action::await_change(),
+    // Also look again every source interval: the ChartSource watch normally re-runs the policy
+    // after each scan, but a watch can lag for a while (API server restarted, backoff), and a
+    // new version must not wait for it.
+    let resync = source
+        .as_ref()
+        .and_then(|s| upkeep_api::duration::parse_duration(&s.spec.interval).ok())
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .map(|d| d.max(std::time::Duration::from_secs(1)));
+    Ok(match (decision.next.map(|at| until(now, at)), resync) {
+        (Some(a), Some(b)) => Action::requeue(a.min(b)),
+        (Some(a), None) | (None, Some(a)) => Action::requeue(a),
+        (None, None) => Action::await_change(),
     })
 }
 
