@@ -3,8 +3,11 @@
 //! GitLab-flavoured stand-in (there is no real forge here). The VersionPolicy's status is set
 //! by the test as the policy reconciler would, so this test is about the writer alone.
 
+mod support;
+use support::{client, eventually};
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -27,35 +30,6 @@ spec:
       chart: podinfo
       version: \"6.5.4\" # {\"$upkeep\": \"default:podinfo\"}
 ";
-
-async fn client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// The test's objects, written as JSON.
 fn object<T: serde::de::DeserializeOwned>(json: &str) -> T {
@@ -97,7 +71,7 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
     let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
     forge.create_repository("git/fleet");
 
-    let client = client(&server).await;
+    let client = client(&server, KubeUser::Admin).await;
     server
         .kubectl(&[
             "create",

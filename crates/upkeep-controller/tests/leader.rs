@@ -7,6 +7,9 @@
 //! it. Timings are shortened (3 s lease) so takeovers happen within a test's patience; the
 //! ordering the safety argument needs (renew < deadline < duration) is the production one.
 
+mod support;
+use support::{client, eventually_within};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,37 +39,6 @@ spec:
 ";
 const LEASE: &str = "upkeep-controller";
 const LEASE_DURATION: Duration = Duration::from_secs(3);
-
-async fn client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-/// Polls `get` until `done` holds for its result, or fails after `within` with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    within: Duration,
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn config(identity: &str) -> LeaseConfig {
     let mut config = LeaseConfig::new(LEASE, "default", identity);
@@ -154,13 +126,17 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     server
         .kubectl_stdin(&["apply", "-f", "-"], SCHEDULE)
         .expect("schedule");
-    let admin = client(&server).await;
+    let admin = client(&server, KubeUser::Admin).await;
     let leases: Api<Lease> = Api::namespaced(admin.clone(), "default");
     let schedules: Api<MaintenanceSchedule> = Api::namespaced(admin.clone(), "default");
 
     // Each instance has its own client (its own connections), as separate pods would.
-    let a = start(&client(&server).await, "a", saturday());
-    let b = start(&client(&server).await, "b", tuesday_night());
+    let a = start(&client(&server, KubeUser::Admin).await, "a", saturday());
+    let b = start(
+        &client(&server, KubeUser::Admin).await,
+        "b",
+        tuesday_night(),
+    );
 
     // A monitor samples both instances throughout: never two leaders with running controllers.
     let monitoring = Arc::new(AtomicBool::new(true));
@@ -179,7 +155,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
         }
     });
 
-    let first = eventually(
+    let first = eventually_within(
         Duration::from_secs(20),
         async || holder(&leases).await,
         Option::is_some,
@@ -192,7 +168,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     } else {
         (b, a, true)
     };
-    eventually(
+    eventually_within(
         Duration::from_secs(20),
         async || {
             (
@@ -204,7 +180,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
         "the holder runs its controllers, the other follows",
     )
     .await;
-    eventually(
+    eventually_within(
         Duration::from_secs(20),
         async || window_open(&schedules).await,
         |open| *open == Some(leader_writes_open),
@@ -220,7 +196,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
         .expect("the leader stops within a few seconds")
         .expect("no panic");
     let second_name = if first == "a" { "b" } else { "a" };
-    eventually(
+    eventually_within(
         Duration::from_secs(10),
         async || holder(&leases).await,
         |h| h.as_deref() == Some(second_name),
@@ -232,7 +208,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
         handover < LEASE_DURATION,
         "a released Lease is taken at the next poll, not after expiry: took {handover:?}"
     );
-    eventually(
+    eventually_within(
         Duration::from_secs(20),
         async || window_open(&schedules).await,
         |open| *open == Some(!leader_writes_open),
@@ -249,7 +225,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     // The first identity comes back as a standby; then the current leader's task is dropped
     // without releasing (a crash): the standby waits for expiry, then takes over.
     let first_again = start(
-        &client(&server).await,
+        &client(&server, KubeUser::Admin).await,
         &first,
         if first == "a" {
             saturday()
@@ -257,7 +233,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
             tuesday_night()
         },
     );
-    eventually(
+    eventually_within(
         Duration::from_secs(10),
         async || first_again.health.leader(),
         |l| !*l,
@@ -269,7 +245,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
     follower.task.abort();
     let _ = follower.task.await;
     drop(follower.stop);
-    eventually(
+    eventually_within(
         Duration::from_secs(15),
         async || holder(&leases).await,
         |h| h.as_deref() == Some(first.as_str()),
@@ -285,7 +261,7 @@ async fn one_leader_writes_status_and_a_standby_takes_over() {
         takeover <= LEASE_DURATION + Duration::from_secs(2),
         "an expired Lease is taken within a couple of polls: took {takeover:?}"
     );
-    eventually(
+    eventually_within(
         Duration::from_secs(20),
         async || window_open(&schedules).await,
         |open| *open == Some(leader_writes_open),
@@ -354,7 +330,7 @@ async fn the_elector_reports_missing_rights_with_a_hint() {
             &format!("--user={}", KubeUser::Controller.name()),
         ])
         .unwrap();
-    let attempt = eventually(
+    let attempt = eventually_within(
         Duration::from_secs(10),
         async || elector.try_acquire_or_renew().await.ok(),
         Option::is_some,

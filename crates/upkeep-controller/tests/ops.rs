@@ -3,6 +3,9 @@
 //! recovering after it restarts (a schedule created afterwards gets its status), and releasing
 //! the Lease on shutdown.
 
+mod support;
+use support::{client, eventually_within};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,37 +35,6 @@ spec:
       recurrence: FREQ=WEEKLY;BYDAY=TU
 "
     )
-}
-
-async fn client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-/// Polls `get` until `done` holds for its result, or fails after `within` with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    within: Duration,
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A GET over a fresh HTTP/1.1 connection: (status code, body).
@@ -120,12 +92,12 @@ async fn metrics_probes_restart_recovery_and_release() {
     server
         .kubectl_stdin(&["apply", "-f", "-"], &schedule("before"))
         .expect("schedule");
-    let admin = client(&server).await;
+    let admin = client(&server, KubeUser::Admin).await;
     let schedules: Api<MaintenanceSchedule> = Api::namespaced(admin.clone(), "default");
     let leases: Api<Lease> = Api::namespaced(admin.clone(), "default");
 
     // The instance, wired as `upkeep controller` wires it.
-    let controller_client = client(&server).await;
+    let controller_client = client(&server, KubeUser::Admin).await;
     let metrics = Metrics::global().clone();
     let health = Arc::new(Health::new());
     let (stop, shutdown) = Shutdown::new();
@@ -162,14 +134,14 @@ async fn metrics_probes_restart_recovery_and_release() {
     });
 
     assert_eq!(get(addr, "/healthz").await.0, 200, "alive");
-    eventually(
+    eventually_within(
         Duration::from_secs(30),
         async || has_status(&schedules, "before").await,
         |done| *done,
         "the leader reconciles",
     )
     .await;
-    let (code, body) = eventually(
+    let (code, body) = eventually_within(
         Duration::from_secs(10),
         async || get(addr, "/metrics").await,
         |(code, body)| {
@@ -201,7 +173,7 @@ async fn metrics_probes_restart_recovery_and_release() {
     // The API server goes away: readiness fails, and the leader steps down at its deadline
     // instead of running controllers on a Lease it can no longer renew.
     server.stop_apiserver();
-    let (code, _) = eventually(
+    let (code, _) = eventually_within(
         Duration::from_secs(10),
         async || get(addr, "/readyz").await,
         |(code, _)| *code == 503,
@@ -209,7 +181,7 @@ async fn metrics_probes_restart_recovery_and_release() {
     )
     .await;
     assert_eq!(code, 503);
-    eventually(
+    eventually_within(
         Duration::from_secs(10),
         async || (health.leader(), metrics.leader()),
         |(leader, gauge)| !*leader && !*gauge,
@@ -220,7 +192,7 @@ async fn metrics_probes_restart_recovery_and_release() {
 
     // Back again: the same instance campaigns, wins, and reconciles new objects.
     server.restart_apiserver().await.expect("restart");
-    eventually(
+    eventually_within(
         Duration::from_secs(30),
         async || health.controllers_running(),
         |running| *running,
@@ -230,14 +202,14 @@ async fn metrics_probes_restart_recovery_and_release() {
     server
         .kubectl_stdin(&["apply", "-f", "-"], &schedule("after"))
         .expect("schedule after the restart");
-    eventually(
+    eventually_within(
         Duration::from_secs(30),
         async || has_status(&schedules, "after").await,
         |done| *done,
         "a schedule created after the restart gets its status",
     )
     .await;
-    eventually(
+    eventually_within(
         Duration::from_secs(10),
         async || get(addr, "/readyz").await.0,
         |code| *code == 200,

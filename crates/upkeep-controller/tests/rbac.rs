@@ -16,10 +16,13 @@
 //! - What the controller may NOT do is a table with a reason per row, asked of the API server
 //!   for both principals; two rows are also tried for real to show the reviews tell the truth.
 
+mod support;
+use support::{client, eventually};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::authorization::v1::{
@@ -61,36 +64,6 @@ fn deploy_dir() -> PathBuf {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
-}
-
-async fn client(server: &KubeApiServer, user: KubeUser) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&server.kubeconfig(user)).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-/// Polls `get` until `done` holds for its result, or fails after 30 s with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// kubectl's JSON output as a list of objects: it prints a `List`, one object, or (for

@@ -2,8 +2,11 @@
 //! (upkeep-testenv): the generated CRDs are accepted by the server, status is written at the
 //! controller's clock, an invalid spec is Stalled, and a fixed clock makes the result exact.
 
+mod support;
+use support::{client, eventually};
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Api, PostParams};
@@ -23,36 +26,6 @@ spec:
       recurrence: FREQ=WEEKLY;BYDAY=TU
 ";
 
-async fn client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-/// Polls `get` until `done` holds for its result, or fails after 30 s with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_get_their_status_from_the_controller_clock() {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
@@ -71,7 +44,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
             "--timeout=30s",
         ])
         .expect("established");
-    let client = client(&server).await;
+    let client = client(&server, KubeUser::Admin).await;
     let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), "default");
     let object: MaintenanceSchedule =
         match upkeep_api::load_str(std::path::Path::new("s.yaml"), SCHEDULE)

@@ -4,8 +4,11 @@
 //! Stalled, a missing Secret is named (its content never shows), and a policy follows its
 //! source.
 
+mod support;
+use support::{client, eventually};
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event;
@@ -66,19 +69,6 @@ spec:
   policy: {semver: {range: "~6.5"}}
 "#;
 
-async fn client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
 /// A server with the upkeep CRDs established.
 async fn server_with_crds() -> KubeApiServer {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
@@ -128,23 +118,6 @@ async fn stop(stop: tokio::sync::oneshot::Sender<()>, task: tokio::task::JoinHan
         .await
         .expect("the controllers stop on shutdown")
         .expect("no panic");
-}
-
-/// Polls `get` until `done` holds for its result, or fails after 30 s with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let value = get().await;
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -197,7 +170,7 @@ async fn new_version_notes(events: &Api<Event>, name: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_sources_feed_policies() {
     let server = server_with_crds().await;
-    let client = client(&server).await;
+    let client = client(&server, KubeUser::Admin).await;
     let podinfo_dir = std::fs::canonicalize(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/quickstart/charts/podinfo"
@@ -418,7 +391,7 @@ async fn registry_credentials_come_from_a_secret_and_stay_secret() {
         .await
         .expect("push tags");
     let server = server_with_crds().await;
-    let client = client(&server).await;
+    let client = client(&server, KubeUser::Admin).await;
     let url = format!("oci://{}/charts/app", registry.host());
     let wrong_password = "not-the-password-7f3a9c";
     let objects = format!(

@@ -1,0 +1,53 @@
+//! What every controller test against the real API server needs: a kube-rs client for a
+//! testenv user, and polling with a deadline (never a fixed sleep as a wait).
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses its own subset
+
+use std::time::{Duration, Instant};
+
+use upkeep_testenv::{KubeApiServer, KubeUser};
+
+/// How long [`eventually`] waits by default.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A client for `user` (the testenv's admin, or the unprivileged controller user).
+pub async fn client(server: &KubeApiServer, user: KubeUser) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&server.kubeconfig(user)).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// Polls `get` until `done` holds for its result, or fails after [`DEADLINE`] with the last
+/// value.
+pub async fn eventually<T: std::fmt::Debug>(
+    get: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    eventually_within(DEADLINE, get, done, what).await
+}
+
+/// [`eventually`] with its own deadline.
+pub async fn eventually_within<T: std::fmt::Debug>(
+    within: Duration,
+    mut get: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = get().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {value:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
