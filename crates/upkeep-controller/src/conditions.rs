@@ -21,9 +21,10 @@ pub fn with_outcome(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Vec<Condition> {
-    let (ready, stalled, reason, message) = match outcome {
-        Outcome::Ready { reason, message } => ("True", None, reason, message),
-        Outcome::Stalled { reason, message } => ("False", Some("True"), reason, message),
+    let (ready, stalled, reconciling, reason, message) = match outcome {
+        Outcome::Ready { reason, message } => ("True", false, false, reason, message),
+        Outcome::Stalled { reason, message } => ("False", true, false, reason, message),
+        Outcome::Retrying { reason, message } => ("False", false, true, reason, message),
     };
     let mut out: Vec<Condition> = existing
         .iter()
@@ -33,20 +34,41 @@ pub fn with_outcome(
     out.push(condition(
         existing, READY, ready, reason, message, generation, now,
     ));
-    if let Some(s) = stalled {
+    if stalled {
         out.push(condition(
-            existing, STALLED, s, reason, message, generation, now,
+            existing, STALLED, "True", reason, message, generation, now,
+        ));
+    }
+    if reconciling {
+        out.push(condition(
+            existing,
+            RECONCILING,
+            "True",
+            PROGRESSING_WITH_RETRY,
+            message,
+            generation,
+            now,
         ));
     }
     out.sort_by(|a, b| a.type_.cmp(&b.type_));
     out
 }
 
+/// The `Reconciling` reason of an object that failed transiently and will be retried (Flux's
+/// word for it, so dashboards built for Flux read upkeep the same way).
+pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
+
 /// What a reconcile concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Done: `Ready=True`.
     Ready { reason: String, message: String },
+    /// The spec cannot work: `Ready=False`, `Stalled=True`; nothing happens until it changes.
     Stalled { reason: String, message: String },
+    /// Something outside the spec failed (a registry, a Secret, a source not scanned yet) and
+    /// will be retried: `Ready=False` with the cause, `Reconciling=True`, so kstatus reports
+    /// the object as in progress rather than current.
+    Retrying { reason: String, message: String },
 }
 
 fn condition(
@@ -80,8 +102,15 @@ mod tests {
         s.parse().expect("timestamp")
     }
 
-    /// (conditions, Ready status, Stalled status, Ready since, reason)
-    type Case<'a> = (&'a [Condition], &'a str, Option<&'a str>, &'a str, &'a str);
+    /// (conditions, Ready status, Stalled status, Reconciling status, Ready since, reason)
+    type Case<'a> = (
+        &'a [Condition],
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+    );
 
     #[test]
     fn transition_time_moves_only_when_the_status_does() {
@@ -93,13 +122,20 @@ mod tests {
             reason: "InvalidSpec".into(),
             message: "spec.timeZone: unknown".into(),
         };
+        let retrying = Outcome::Retrying {
+            reason: "RegistryUnavailable".into(),
+            message: "connection refused".into(),
+        };
         let first = with_outcome(&[], &ready, Some(1), ts("2026-01-01T00:00:00Z"));
         let again = with_outcome(&first, &ready, Some(2), ts("2026-01-02T00:00:00Z"));
         let broken = with_outcome(&again, &stalled, Some(3), ts("2026-01-03T00:00:00Z"));
+        let flaky = with_outcome(&first, &retrying, Some(1), ts("2026-01-04T00:00:00Z"));
+        let healed = with_outcome(&flaky, &ready, Some(1), ts("2026-01-05T00:00:00Z"));
         let cases: &[Case<'_>] = &[
             (
                 &first,
                 "True",
+                None,
                 None,
                 "2026-01-01T00:00:00Z",
                 "first reconcile: Ready now",
@@ -108,6 +144,7 @@ mod tests {
                 &again,
                 "True",
                 None,
+                None,
                 "2026-01-01T00:00:00Z",
                 "still Ready: the transition time stays",
             ),
@@ -115,11 +152,28 @@ mod tests {
                 &broken,
                 "False",
                 Some("True"),
+                None,
                 "2026-01-03T00:00:00Z",
                 "invalid spec: Stalled, Ready false from now",
             ),
+            (
+                &flaky,
+                "False",
+                None,
+                Some("True"),
+                "2026-01-04T00:00:00Z",
+                "transient failure: in progress (Reconciling), not Stalled, so kstatus waits",
+            ),
+            (
+                &healed,
+                "True",
+                None,
+                None,
+                "2026-01-05T00:00:00Z",
+                "healed: Ready again and Reconciling gone",
+            ),
         ];
-        for (conditions, ready_status, stalled_status, since, reason) in cases {
+        for (conditions, ready_status, stalled_status, reconciling_status, since, reason) in cases {
             let get = |t: &str| conditions.iter().find(|c| c.type_ == t);
             let r = get(READY).expect("Ready");
             assert_eq!(r.status, *ready_status, "{reason}");
@@ -129,7 +183,17 @@ mod tests {
                 *stalled_status,
                 "{reason}"
             );
+            assert_eq!(
+                get(RECONCILING).map(|c| c.status.as_str()),
+                *reconciling_status,
+                "{reason}"
+            );
         }
+        let r = flaky.iter().find(|c| c.type_ == READY).expect("Ready");
+        assert_eq!(
+            r.reason, "RegistryUnavailable",
+            "Ready carries the cause of a retry"
+        );
         assert_eq!(
             again[0].observed_generation,
             Some(2),

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use upkeep_registry::RegistryError;
 
-use crate::conditions::{Outcome, STALLED, with_outcome};
+use crate::conditions::{Outcome, with_outcome};
 use crate::reconcile::Context;
 use crate::tags::TagCache;
 
@@ -184,8 +184,8 @@ pub fn error_policy<K>(_object: Arc<K>, error: &Error, d: Arc<Discovery>) -> Act
     Action::requeue(d.retry_after)
 }
 
-/// `Ready=False` without `Stalled`: something outside the spec is wrong (a registry, a Secret,
-/// a source not scanned yet) and may heal by itself.
+/// `Ready=False` with `Reconciling=True`: something outside the spec is wrong (a registry, a
+/// Secret, a source not scanned yet) and may heal by itself, so the object is in progress.
 pub fn not_ready(
     existing: &[Condition],
     reason: &str,
@@ -193,18 +193,15 @@ pub fn not_ready(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Vec<Condition> {
-    // `Stalled` yields Ready=False with the right transition time; drop the Stalled condition.
-    let mut out = with_outcome(
+    with_outcome(
         existing,
-        &Outcome::Stalled {
+        &Outcome::Retrying {
             reason: reason.to_owned(),
             message: message.to_owned(),
         },
         generation,
         now,
-    );
-    out.retain(|c| c.type_ != STALLED);
-    out
+    )
 }
 
 /// The message of an invalid spec: every field error with its hint.

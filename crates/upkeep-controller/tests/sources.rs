@@ -449,6 +449,12 @@ stringData:
         condition(&missing.conditions, "Stalled").is_none(),
         "a missing Secret may appear: not Stalled"
     );
+    let reconciling = condition(&missing.conditions, "Reconciling").expect("Reconciling");
+    assert_eq!(
+        (reconciling.status.as_str(), reconciling.reason.as_str()),
+        ("True", "ProgressingWithRetry"),
+        "a transient failure is in progress for kstatus, with a retry"
+    );
     let message = &condition(&missing.conditions, "Ready")
         .expect("Ready")
         .message;
