@@ -34,17 +34,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::StreamExt;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use upkeep_testenv::{KubeApiServer, KubeUser};
+use upkeep_testenv::KubeApiServer;
+
+#[path = "bench_support/mod.rs"]
+mod support;
+use support::{
+    Spawned, XorShift, ar, client, clock_ticks, create_all, reconcile_counts, signed_secs, wait_for,
+};
 
 const ZONES: &[&str] = &[
     "Europe/Berlin",
@@ -64,8 +69,6 @@ const LAYOUTS: &[(&str, &str, &str)] = &[
     ("podinfo", ">=6.5.0-0", ">=6.0.0 <7.0.0"),
     ("cluster-aws", "^29.0.0", ">=28.0.0"),
 ];
-const CREATE_IN_FLIGHT: usize = 32;
-const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -204,7 +207,14 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
 
     // Idle: the controller with the CRDs and no objects.
     eprintln!("    idle controller (no objects)");
-    let mut idle = Spawned::start(opts, &server, workdir.path(), &format!("{n}-idle"))?;
+    let mut idle = Spawned::start(
+        &opts.upkeep,
+        &opts.logs,
+        &server,
+        workdir.path(),
+        &format!("{n}-idle"),
+        &[],
+    )?;
     idle.wait_ready(opts.deadline).await?;
     tokio::time::sleep(opts.settle).await;
     let idle_mem = idle.memory()?;
@@ -254,7 +264,14 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     .await?;
 
     eprintln!("    cold start");
-    let ctl = Spawned::start(opts, &server, workdir.path(), &n.to_string())?;
+    let ctl = Spawned::start(
+        &opts.upkeep,
+        &opts.logs,
+        &server,
+        workdir.path(),
+        &n.to_string(),
+        &[],
+    )?;
     let spawned = ctl.started;
     let sampler = ctl.sampler();
     let all_statused = |p: &Progress| p.statused.len() >= total;
@@ -375,66 +392,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     }))
 }
 
-fn signed_secs(t: Instant, zero: Instant) -> f64 {
-    if t >= zero {
-        t.duration_since(zero).as_secs_f64()
-    } else {
-        -zero.duration_since(t).as_secs_f64()
-    }
-}
-
-fn ar<K: kube::Resource<DynamicType = ()>>() -> ApiResource {
-    ApiResource::erase::<K>(&())
-}
-
-async fn client(server: &KubeApiServer) -> Result<kube::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig(KubeUser::Admin))
-        .map_err(|e| format!("kubeconfig: {e}"))?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .map_err(|e| format!("kubeconfig: {e}"))?;
-    kube::Client::try_from(config).map_err(|e| format!("client: {e}"))
-}
-
-async fn wait_for(
-    limit: Duration,
-    what: &str,
-    mut done: impl FnMut() -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "timed out after {} s waiting for {what}",
-                limit.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 // --- input ----------------------------------------------------------------------------------
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[usize::try_from(self.next() % items.len() as u64).unwrap_or(0)]
-    }
-}
 
 const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 
@@ -586,37 +544,6 @@ fn generate(
     Ok((docs, exp))
 }
 
-async fn create_all(client: &kube::Client, docs: Vec<(ApiResource, Value)>) -> Result<(), String> {
-    // Namespaces first (they come first in `docs`), then everything else in parallel.
-    let (namespaces, rest): (Vec<_>, Vec<_>) =
-        docs.into_iter().partition(|(ar, _)| ar.kind == "Namespace");
-    for (ar, doc) in namespaces {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        create(&api, doc).await?;
-    }
-    stream::iter(rest.into_iter().map(|(ar, doc)| {
-        let ns = doc["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_owned();
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
-        async move { create(&api, doc).await }
-    }))
-    .buffer_unordered(CREATE_IN_FLIGHT)
-    .try_collect::<Vec<()>>()
-    .await?;
-    Ok(())
-}
-
-async fn create(api: &Api<DynamicObject>, doc: Value) -> Result<(), String> {
-    let name = doc["metadata"]["name"].as_str().unwrap_or("?").to_owned();
-    let object: DynamicObject = serde_json::from_value(doc).map_err(|e| format!("{name}: {e}"))?;
-    api.create(&PostParams::default(), &object)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("creating {name}: {e}"))
-}
-
 // --- observing --------------------------------------------------------------------------------
 
 type Key = (&'static str, String, String);
@@ -764,286 +691,4 @@ async fn check(client: &kube::Client, exp: &Expected) -> Result<Value, String> {
         ));
     }
     Ok(json!({"ok": problems.is_empty(), "counts": counts, "problems": problems}))
-}
-
-// --- the controller process -------------------------------------------------------------------
-
-struct Spawned {
-    child: Child,
-    pid: u32,
-    started: Instant,
-    metrics_port: u16,
-    log: PathBuf,
-}
-
-#[derive(Clone, Copy)]
-struct Memory {
-    rss_kib: u64,
-    hwm_kib: u64,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Peaks {
-    sockets: usize,
-    threads: usize,
-    rss_kib: u64,
-}
-
-struct Sampler {
-    peaks: Arc<Mutex<Peaks>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn peaks(&self) -> Peaks {
-        self.peaks.lock().map(|p| *p).unwrap_or_default()
-    }
-}
-
-impl Drop for Sampler {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("finding a free port: {e}"))
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-impl Spawned {
-    fn start(
-        opts: &Options,
-        server: &KubeApiServer,
-        workdir: &Path,
-        tag: &str,
-    ) -> Result<Self, String> {
-        let metrics_port = free_port()?;
-        let log = opts.logs.join(format!("controller-{tag}.log"));
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = Command::new(&opts.upkeep)
-            .args([
-                "controller",
-                "--leader-elect=false",
-                "--log-format",
-                "json",
-                "--metrics-addr",
-            ])
-            .arg(format!("127.0.0.1:{metrics_port}"))
-            .arg("--workdir")
-            .arg(workdir)
-            .env("KUBECONFIG", server.admin_kubeconfig())
-            .env(
-                "RUST_LOG",
-                std::env::var("UPKEEP_BENCH_LOG").unwrap_or_else(|_| "info".to_owned()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|e| format!("spawning {} controller: {e}", opts.upkeep.display()))?;
-        Ok(Self {
-            pid: child.id(),
-            child,
-            started: Instant::now(),
-            metrics_port,
-            log,
-        })
-    }
-
-    fn log_hint(&self) -> String {
-        format!("controller log: {}", self.log.display())
-    }
-
-    async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "the controller exited early ({status}); {}",
-                    self.log_hint()
-                ));
-            }
-            if self.get("/readyz").await.is_ok_and(|(code, _)| code == 200) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the controller never answered /readyz 200; {}",
-                    self.log_hint()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// A plain HTTP/1.1 GET on the metrics address: (status code, body).
-    async fn get(&self, path: &str) -> Result<(u16, String), String> {
-        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
-            .await
-            .map_err(|e| e.to_string())?;
-        conn.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut text = String::new();
-        conn.read_to_string(&mut text)
-            .await
-            .map_err(|e| e.to_string())?;
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no status line")?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((code, body))
-    }
-
-    async fn metrics(&self) -> Result<String, String> {
-        let (code, body) = self.get("/metrics").await?;
-        if code == 200 {
-            Ok(body)
-        } else {
-            Err(format!("/metrics answered {code}"))
-        }
-    }
-
-    fn memory(&self) -> Result<Memory, String> {
-        Ok(Memory {
-            rss_kib: proc_status_kib(self.pid, "VmRSS")?,
-            hwm_kib: proc_status_kib(self.pid, "VmHWM")?,
-        })
-    }
-
-    /// utime + stime of the process, in seconds.
-    fn cpu_s(&self, tick: f64) -> Result<f64, String> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .map_err(|e| format!("reading /proc/{}/stat: {e}", self.pid))?;
-        // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .ok_or("bad /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        Ok((ticks(14) + ticks(15)) / tick)
-    }
-
-    /// Samples open sockets, threads and RSS every [`SAMPLE_EVERY`] until dropped.
-    fn sampler(&self) -> Sampler {
-        let peaks = Arc::new(Mutex::new(Peaks::default()));
-        let pid = self.pid;
-        let shared = peaks.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let sockets = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
-                    d.filter_map(Result::ok)
-                        .filter(|e| {
-                            std::fs::read_link(e.path())
-                                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
-                        })
-                        .count()
-                });
-                let threads =
-                    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
-                let rss = proc_status_kib(pid, "VmRSS").unwrap_or(0);
-                if let Ok(mut p) = shared.lock() {
-                    p.sockets = p.sockets.max(sockets);
-                    p.threads = p.threads.max(threads);
-                    p.rss_kib = p.rss_kib.max(rss);
-                }
-                tokio::time::sleep(SAMPLE_EVERY).await;
-            }
-        });
-        Sampler { peaks, task }
-    }
-
-    /// SIGTERM, then wait up to 15 s; returns the exit code (or "killed").
-    fn stop(mut self) -> Result<Value, String> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok(json!(status.code()));
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Ok(json!("killed after 15 s"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `upkeep_reconcile_total{kind,result}` and `upkeep_reconcile_errors_total{kind,error}`.
-fn reconcile_counts(metrics: &str) -> Value {
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
-    for line in metrics.lines() {
-        if let Some(rest) = line
-            .strip_prefix("upkeep_reconcile_total{")
-            .or_else(|| line.strip_prefix("upkeep_reconcile_errors_total{"))
-        {
-            let errors = line.starts_with("upkeep_reconcile_errors");
-            if let Some((labels, value)) = rest.rsplit_once("} ") {
-                let label = |name: &str| {
-                    labels
-                        .split(',')
-                        .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
-                        .map(|v| v.trim_end_matches('"').to_owned())
-                        .unwrap_or_default()
-                };
-                let key = if errors {
-                    format!("{}/error:{}", label("kind"), label("error"))
-                } else {
-                    format!("{}/{}", label("kind"), label("result"))
-                };
-                *out.entry(key).or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
-            }
-        }
-    }
-    json!(out)
 }
