@@ -71,7 +71,9 @@ pub use types::*;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::schedule::{ClosedReason, Verdict};
+use std::cell::RefCell;
+
+use crate::schedule::{ClosedReason, Schedule, Verdict};
 use crate::selector::ClusterLabels;
 use crate::version::{UpgradeKind, Version};
 
@@ -243,14 +245,34 @@ fn campaign_gate(c: &Campaign, now: Timestamp) -> Option<(WaitReason, Option<Tim
     None
 }
 
+/// Verdicts already computed in this call: clusters share a few schedules, and a fleet of
+/// hundreds would otherwise expand the same recurrences hundreds of times per plan.
+type VerdictMemo = RefCell<Vec<(*const Schedule, UpgradeKind, Timestamp, Verdict)>>;
+
 struct Ctx<'x> {
     c: &'x Campaign,
     stages: &'x [StageInfo],
     halted_by: Option<&'x str>,
     now: Timestamp,
+    memo: VerdictMemo,
 }
 
 impl Ctx<'_> {
+    fn check(&self, schedule: &Schedule, kind: UpgradeKind, at: Timestamp) -> Verdict {
+        let key = std::ptr::from_ref(schedule);
+        if let Some((.., v)) = self
+            .memo
+            .borrow()
+            .iter()
+            .find(|(p, k, t, _)| *p == key && *k == kind && *t == at)
+        {
+            return v.clone();
+        }
+        let v = schedule.check(at, kind);
+        self.memo.borrow_mut().push((key, kind, at, v.clone()));
+        v
+    }
+
     fn stage_name(&self, i: usize) -> String {
         self.c
             .stages
@@ -333,7 +355,7 @@ impl Ctx<'_> {
         }
         let mut window_end = None;
         if let Some((name, schedule)) = e.input.schedule {
-            match schedule.check(now, kind) {
+            match self.check(schedule, kind, now) {
                 Verdict::Closed { reason, next_open } => {
                     let reason_ends = match &reason {
                         ClosedReason::OutsideWindows => None,
@@ -389,7 +411,7 @@ impl Ctx<'_> {
             t = t.max(*until);
         }
         if let Some((_, schedule)) = e.input.schedule {
-            match schedule.check(t, kind) {
+            match self.check(schedule, kind, t) {
                 Verdict::Open { .. } => {}
                 Verdict::Closed {
                     next_open: Some(n), ..
@@ -467,6 +489,7 @@ pub fn plan(c: &Campaign, clusters: &[ClusterInput<'_>], now: Timestamp) -> Plan
         stages: &stages,
         halted_by,
         now,
+        memo: RefCell::default(),
     };
 
     // Pass two: the gates of never-touched clusters, admitted in name order.
