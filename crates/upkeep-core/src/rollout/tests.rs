@@ -1097,6 +1097,42 @@ fn input_order_does_not_matter() {
     assert_eq!(triggered, ["c00", "c01", "c02"], "admitted in name order");
 }
 
+/// (campaign, clusters, state, outcome, finished_at, reason)
+type StateRow<'a> = (
+    Campaign,
+    Vec<ClusterInput<'a>>,
+    CampaignState,
+    Option<Outcome>,
+    Option<Timestamp>,
+    &'a str,
+);
+
+// (campaign, clusters, now, next_check, reason)
+type CheckRow<'a> = (
+    Campaign,
+    Vec<ClusterInput<'a>>,
+    Timestamp,
+    Option<Timestamp>,
+    &'a str,
+);
+
+// (campaign, cluster, expected_start, announce, next_check, reason)
+type AnnounceRow<'a> = (
+    Campaign,
+    ClusterInput<'a>,
+    Option<Timestamp>,
+    bool,
+    Option<Timestamp>,
+    &'a str,
+);
+
+fn announced(mut c: ClusterInput<'_>, at: Timestamp) -> ClusterInput<'_> {
+    let mut p = progress(ClusterPhase::Waiting, None);
+    p.announced_at = Some(at);
+    c.progress = Some(p);
+    c
+}
+
 #[test]
 fn campaign_state_table() {
     let now = ts(NOW);
@@ -1106,15 +1142,7 @@ fn campaign_state_table() {
         ..campaign("1.1.0")
     };
     let weekly = weekly();
-    type Row<'a> = (
-        Campaign,
-        Vec<ClusterInput<'a>>,
-        CampaignState,
-        Option<Outcome>,
-        Option<Timestamp>,
-        &'a str,
-    );
-    let rows: Vec<Row<'_>> = vec![
+    let rows: Vec<StateRow<'_>> = vec![
         (
             campaign("1.1.0"),
             vec![],
@@ -1247,15 +1275,7 @@ fn next_check_and_until() {
         max_concurrency: Some(1),
         ..campaign("1.1.0")
     };
-    // (campaign, clusters, now, next_check, reason)
-    type Row<'a> = (
-        Campaign,
-        Vec<ClusterInput<'a>>,
-        Timestamp,
-        Option<Timestamp>,
-        &'a str,
-    );
-    let rows: Vec<Row<'_>> = vec![
+    let rows: Vec<CheckRow<'_>> = vec![
         (
             campaign("1.1.0"),
             vec![with_schedule(cl("a", Some("1.0.0")), "w", &weekly)],
@@ -1338,27 +1358,12 @@ fn expected_start_and_announce() {
         announce_before: Some(hours(before)),
         ..campaign("1.1.0")
     };
-    fn announced(mut c: ClusterInput<'_>, at: Timestamp) -> ClusterInput<'_> {
-        let mut p = progress(ClusterPhase::Waiting, None);
-        p.announced_at = Some(at);
-        c.progress = Some(p);
-        c
-    }
     let frozen_past_open = {
         let mut c = with_schedule(cl("a", Some("1.0.0")), "w", &weekly);
         c.freeze = Some((sat_open + hours(7), None));
         c
     };
-    // (campaign, cluster, expected_start, announce, next_check, reason)
-    type Row<'a> = (
-        Campaign,
-        ClusterInput<'a>,
-        Option<Timestamp>,
-        bool,
-        Option<Timestamp>,
-        &'a str,
-    );
-    let rows: Vec<Row<'_>> = vec![
+    let rows: Vec<AnnounceRow<'_>> = vec![
         (
             announcing(24),
             with_schedule(cl("a", Some("1.0.0")), "w", &weekly),
