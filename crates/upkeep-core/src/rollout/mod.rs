@@ -47,9 +47,10 @@
 //!   start time, `after`; see [`Plan::reason`]) and Pending when clusters wait for their own
 //!   gates. A campaign selecting nothing is Pending (clusters may appear later).
 //! - **Time.** A waiting cluster's `until` is the instant at which time alone may change its
-//!   decision: start time, soak end, freeze end, the window's next opening (or the end of a
-//!   covering exclusion, when that comes first, because the reason changes then), and for
-//!   `Concurrency` the end of the open window (after it the reason becomes `Window`).
+//!   decision, its reason included: start time, soak end, freeze end, the window's next opening
+//!   or, when one comes first, a start or end of an applicable exclusion (the reason turns
+//!   from "outside every window" to "excluded by …" and back), and for `Concurrency` the end of
+//!   the open window (after it the reason becomes `Window`).
 //!   `next_check` is the earliest of every `until`, every running cluster's timeout and every
 //!   pending announcement: a shell that requeues at it never misses a change.
 //! - **Announcements.** `expected_start` of a waiting cluster is the earliest start known from
@@ -73,7 +74,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use std::cell::RefCell;
 
-use crate::schedule::{ClosedReason, Schedule, Verdict};
+use crate::schedule::{OccurrenceKind, Schedule, Verdict};
 use crate::selector::ClusterLabels;
 use crate::version::{UpgradeKind, Version};
 
@@ -255,6 +256,8 @@ struct Ctx<'x> {
     halted_by: Option<&'x str>,
     now: Timestamp,
     memo: VerdictMemo,
+    /// When the reason of a closed schedule next changes, per (schedule, kind), at `now`.
+    reason_memo: RefCell<Vec<(*const Schedule, UpgradeKind, Option<Timestamp>)>>,
 }
 
 impl Ctx<'_> {
@@ -286,6 +289,45 @@ impl Ctx<'_> {
             .get(i)
             .and_then(|s| s.soak)
             .unwrap_or(SignedDuration::ZERO)
+    }
+
+    /// When time alone next changes a closed verdict of `schedule` for `kind` at `now`: the
+    /// next opening, the freeze's end, or any boundary of an applicable exclusion before the
+    /// opening (the reason turns from "outside every window" to "excluded by …" and back).
+    fn closed_until(
+        &self,
+        schedule: &Schedule,
+        kind: UpgradeKind,
+        next_open: Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        let key = std::ptr::from_ref(schedule);
+        if let Some((.., t)) = self
+            .reason_memo
+            .borrow()
+            .iter()
+            .find(|(p, k, _)| *p == key && *k == kind)
+        {
+            return *t;
+        }
+        let now = self.now;
+        // Without an opening in the horizon, look a year ahead: a requeue within a year is
+        // plenty for a schedule that never opens.
+        let to = next_open.unwrap_or_else(|| add(now, SignedDuration::from_hours(24 * 366)));
+        let mut t = next_open;
+        if let Some(f) = schedule.freeze_until().filter(|f| *f > now) {
+            t = earliest(t, Some(f));
+        }
+        for o in schedule.occurrences_between(now, to, kind) {
+            if matches!(o.kind, OccurrenceKind::Exclusion(_)) {
+                for b in [o.start, o.end] {
+                    if b > now {
+                        t = earliest(t, Some(b));
+                    }
+                }
+            }
+        }
+        self.reason_memo.borrow_mut().push((key, kind, t));
+        t
     }
 
     /// The stage gate for a cluster of stage `s`: an earlier stage unfinished (`Err`), or the
@@ -357,12 +399,7 @@ impl Ctx<'_> {
         if let Some((name, schedule)) = e.input.schedule {
             match self.check(schedule, kind, now) {
                 Verdict::Closed { reason, next_open } => {
-                    let reason_ends = match &reason {
-                        ClosedReason::OutsideWindows => None,
-                        ClosedReason::Excluded { until, .. }
-                        | ClosedReason::Frozen { until, .. } => Some(*until).filter(|u| *u > now),
-                    };
-                    let until = earliest(next_open, reason_ends);
+                    let until = self.closed_until(schedule, kind, next_open);
                     let schedule = name.to_owned();
                     return Some((
                         WaitReason::Window {
@@ -490,6 +527,7 @@ pub fn plan(c: &Campaign, clusters: &[ClusterInput<'_>], now: Timestamp) -> Plan
         halted_by,
         now,
         memo: RefCell::default(),
+        reason_memo: RefCell::default(),
     };
 
     // Pass two: the gates of never-touched clusters, admitted in name order.
