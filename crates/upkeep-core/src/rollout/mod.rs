@@ -101,6 +101,8 @@ pub fn parse_current(raw: &str) -> Option<Version> {
 }
 
 /// Whether the provider acknowledged the change and the cluster is ready (see the module rules).
+/// Without a recorded `triggered_at` (status written by something else) there is nothing to
+/// compare with and readiness alone counts; such a cluster also has no timeout.
 pub fn is_ready_since(observed: &Observed, triggered_at: Option<Timestamp>) -> bool {
     let settled = observed.ready == Some(true)
         && observed.control_plane_ready != Some(false)
