@@ -8,7 +8,7 @@
 //! the later outcome, never an update in place: the log only grows).
 
 use jiff::Timestamp;
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
