@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use jiff::SignedDuration;
 use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr, miette};
-use jiff::SignedDuration;
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::ClusterMatcher;
 use upkeep_api::{
@@ -401,7 +401,10 @@ pub(crate) fn governing_schedule<'s>(
             .iter()
             .find(|s| s.name == name && s.namespace == ns),
         None => schedules.iter().find(|s| {
-            s.namespace == ns && s.selector.as_ref().is_some_and(|sel| sel.matches(&c.labels))
+            s.namespace == ns
+                && s.selector
+                    .as_ref()
+                    .is_some_and(|sel| sel.matches(&c.labels))
         }),
     }
 }

@@ -105,7 +105,12 @@ fn apply(
     api_freeze: Option<(&str, Option<&str>)>,
 ) -> miette::Result<Outcome> {
     if let Some(kubeconfig) = &target.kubeconfig {
-        return super::kube::freeze(kubeconfig, &target.name, target.namespace.as_deref(), api_freeze);
+        return super::kube::freeze(
+            kubeconfig,
+            &target.name,
+            target.namespace.as_deref(),
+            api_freeze,
+        );
     }
     let repo = target.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let Some((c, rel, text)) = locate(&repo, &target.name, target.namespace.as_deref())? else {
@@ -120,7 +125,10 @@ fn apply(
         }
     };
     if new == text {
-        eprintln!("{rel}: cluster {} already as asked; nothing to commit", c.name);
+        eprintln!(
+            "{rel}: cluster {} already as asked; nothing to commit",
+            c.name
+        );
         return Ok(Outcome::Success);
     }
     let push = target.push.then_some(PushTo {

@@ -98,7 +98,9 @@ fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Resu
             );
         }
         Output::Text => {
-            let mut t = Table::new(&["WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "COMMIT", "OUTCOME"]);
+            let mut t = Table::new(&[
+                "WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "COMMIT", "OUTCOME",
+            ]);
             for r in &upgrades {
                 let u = &r.upgrade;
                 t.row(vec![

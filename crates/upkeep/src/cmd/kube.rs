@@ -36,11 +36,17 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
 }
 
 async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .map_err(|e| miette!(help = "pass a readable kubeconfig with --kubeconfig or KUBECONFIG", "kubeconfig {}: {e}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| {
+        miette!(
+            help = "pass a readable kubeconfig with --kubeconfig or KUBECONFIG",
+            "kubeconfig {}: {e}",
+            kubeconfig.display()
+        )
+    })?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))?;
     kube::Client::try_from(config).map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))
 }
 
@@ -48,14 +54,27 @@ async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
 async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> {
     let group = kube::discovery::group(client, upkeep_api::cluster::CLUSTER_API_GROUP)
         .await
-        .map_err(|e| miette!(help = "install Cluster API (its CRDs) on the management cluster", "the API server does not serve {}: {e}", upkeep_api::cluster::CLUSTER_API_GROUP))?;
+        .map_err(|e| {
+            miette!(
+                help = "install Cluster API (its CRDs) on the management cluster",
+                "the API server does not serve {}: {e}",
+                upkeep_api::cluster::CLUSTER_API_GROUP
+            )
+        })?;
     group
         .recommended_kind("Cluster")
         .map(|(ar, _)| ar)
-        .ok_or_else(|| miette!("the API server serves {} but no Cluster kind", upkeep_api::cluster::CLUSTER_API_GROUP))
+        .ok_or_else(|| {
+            miette!(
+                "the API server serves {} but no Cluster kind",
+                upkeep_api::cluster::CLUSTER_API_GROUP
+            )
+        })
 }
 
-fn string_map(v: Option<&std::collections::BTreeMap<String, String>>) -> std::collections::BTreeMap<String, String> {
+fn string_map(
+    v: Option<&std::collections::BTreeMap<String, String>>,
+) -> std::collections::BTreeMap<String, String> {
     v.cloned().unwrap_or_default()
 }
 
@@ -65,7 +84,9 @@ fn cluster_object(o: &DynamicObject) -> ClusterObject {
     ClusterObject {
         name: o.metadata.name.clone().unwrap_or_default(),
         namespace: o.metadata.namespace.clone(),
-        release_version: labels.get(upkeep_api::cluster::RELEASE_VERSION_LABEL).cloned(),
+        release_version: labels
+            .get(upkeep_api::cluster::RELEASE_VERSION_LABEL)
+            .cloned(),
         annotations: string_map(o.metadata.annotations.as_ref()),
         labels,
         topology_version: o
@@ -94,7 +115,11 @@ async fn schedules(client: &kube::Client, ns: &str) -> miette::Result<Vec<NamedS
         let schedule = s.to_core().map_err(|errors| {
             miette!(
                 "MaintenanceSchedule {sns}/{sname} is invalid: {}",
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         })?;
         out.push(named_schedule(&s, schedule)?);
@@ -103,7 +128,11 @@ async fn schedules(client: &kube::Client, ns: &str) -> miette::Result<Vec<NamedS
 }
 
 /// `upkeep upgrade cluster --via api`.
-pub(crate) fn upgrade(args: ApiArgs<'_>, target: &Version, now: Timestamp) -> miette::Result<Outcome> {
+pub(crate) fn upgrade(
+    args: ApiArgs<'_>,
+    target: &Version,
+    now: Timestamp,
+) -> miette::Result<Outcome> {
     let Some(kubeconfig) = args.kubeconfig else {
         crate::render::error_with_hint(
             "--via api needs the management cluster",
@@ -235,7 +264,10 @@ pub(crate) fn freeze(
             Ok(_) => Ok(Outcome::Success),
             Err(e) if not_found(&e) => {
                 crate::render::error_with_hint(
-                    &format!("no Cluster {ns}/{name} on the management cluster ({})", kubeconfig.display()),
+                    &format!(
+                        "no Cluster {ns}/{name} on the management cluster ({})",
+                        kubeconfig.display()
+                    ),
                     Some("check the name and pass --namespace".into()),
                 );
                 Ok(Outcome::Invalid)
@@ -261,7 +293,9 @@ pub(crate) fn recorded_status(
             .list(&ListParams::default())
             .await
             .map_err(|e| miette!("listing ClusterUpgrades: {e}"))?;
-        let ts = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| t.as_ref().map(|t| t.0);
+        let ts = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+            t.as_ref().map(|t| t.0)
+        };
         let mut out = Vec::new();
         for u in list {
             let (ns, name) = upkeep_api::namespaced_name(&u.metadata);

@@ -202,7 +202,11 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         // The campaign the policy would create for this release, planned by the rollout core.
         let campaign = crate::fleet::campaign_of_policy(p, target.as_deref())?;
         let cluster_refs: Vec<&ClusterObject> = clusters.iter().collect();
-        let preferred = p.spec.maintenance_schedule_ref.as_ref().map(|r| r.name.as_str());
+        let preferred = p
+            .spec
+            .maintenance_schedule_ref
+            .as_ref()
+            .map(|r| r.name.as_str());
         let (_, rows, tz) = crate::cmd::status::plan_campaign(
             &campaign,
             &ns,

@@ -17,7 +17,9 @@ use upkeep_core::rollout::{Campaign, ClusterInput, Plan, Step, plan};
 
 use super::Output;
 use crate::Outcome;
-use crate::fleet::{ClusterFleet, NamedSchedule, campaign_of, cluster_input, governing_schedule, place_of};
+use crate::fleet::{
+    ClusterFleet, NamedSchedule, campaign_of, cluster_input, governing_schedule, place_of,
+};
 use crate::out::{out, outln};
 use crate::render::{Table, local, relative};
 
@@ -164,7 +166,14 @@ pub(crate) fn cluster_rows(
 
 /// The cluster table (`CLUSTER STAGE STATE CURRENT → TARGET REASON NEXT`).
 pub(crate) fn rows_table(rows: &[ClusterRow], now: Timestamp, tz: &TimeZone) -> String {
-    let mut t = Table::new(&["CLUSTER", "STAGE", "STATE", "CURRENT → TARGET", "REASON", "NEXT"]);
+    let mut t = Table::new(&[
+        "CLUSTER",
+        "STAGE",
+        "STATE",
+        "CURRENT → TARGET",
+        "REASON",
+        "NEXT",
+    ]);
     for r in rows {
         let next = r.expected_start.or(r.next);
         t.row(vec![
@@ -204,7 +213,11 @@ pub(crate) fn campaigns(
             continue;
         }
         let campaign = campaign_of(u)?;
-        let preferred = u.spec.maintenance_schedule_ref.as_ref().map(|r| r.name.as_str());
+        let preferred = u
+            .spec
+            .maintenance_schedule_ref
+            .as_ref()
+            .map(|r| r.name.as_str());
         let (planned, rows, tz) = plan_campaign(
             &campaign,
             &ns,
@@ -267,7 +280,11 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Err(o) => return Ok(o),
     };
     let list = if let Some(kubeconfig) = &args.kubeconfig {
-        match super::kube::recorded_status(kubeconfig, args.namespace.as_deref(), args.upgrade.as_deref())? {
+        match super::kube::recorded_status(
+            kubeconfig,
+            args.namespace.as_deref(),
+            args.upgrade.as_deref(),
+        )? {
             Ok(l) => l,
             Err(o) => return Ok(o),
         }

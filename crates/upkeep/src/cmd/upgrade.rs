@@ -31,7 +31,9 @@ use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use super::Output;
 use crate::Outcome;
-use crate::fleet::{ClusterFleet, DEFAULT_TIMEOUT, NamedSchedule, cluster_input, governing_schedule};
+use crate::fleet::{
+    ClusterFleet, DEFAULT_TIMEOUT, NamedSchedule, cluster_input, governing_schedule,
+};
 use crate::out::{out, outln};
 use crate::render::{local, relative};
 
@@ -88,9 +90,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "VERSION")]
     to: String,
     /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
-    #[arg(long, value_name = "TIME", conflicts_with = "next_window")]
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// Say when the next allowed start is; upgrade only if that is now (never waits).
+    /// Say when the next allowed start is (from --at); upgrade only if that is now (never waits).
     #[arg(long)]
     next_window: bool,
     /// Print the decision and the diff (or dry-run the patch); change nothing.
@@ -174,7 +176,10 @@ fn cluster(args: &Args) -> miette::Result<Outcome> {
         (None, None, None) => {
             crate::render::error_with_hint(
                 "upgrade cluster needs a GitOps repository or a management cluster",
-                Some("pass --repo DIR (commit the change) or --kubeconfig FILE (patch the Cluster)".into()),
+                Some(
+                    "pass --repo DIR (commit the change) or --kubeconfig FILE (patch the Cluster)"
+                        .into(),
+                ),
             );
             return Ok(Outcome::Invalid);
         }
@@ -269,7 +274,13 @@ pub(crate) fn decide(
 
 /// Prints a decision that is not "go" (stderr for messages) and gives the exit outcome;
 /// `None` when the upgrade may go ahead.
-pub(crate) fn explain(d: &Decision, name: &str, to: &str, now: Timestamp, next_window: bool) -> Option<Outcome> {
+pub(crate) fn explain(
+    d: &Decision,
+    name: &str,
+    to: &str,
+    now: Timestamp,
+    next_window: bool,
+) -> Option<Outcome> {
     match &d.step {
         Step::Trigger => None,
         Step::Skipped {
@@ -348,6 +359,14 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         commit: None,
         diff: None,
     };
+    let ns = args.namespace.as_deref().or(c.namespace.as_deref());
+    if d.current.is_none() {
+        // No value at the version place: the edit's error names the file, line and fix.
+        if let Err(e) = cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
+            crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    }
     if let Some(outcome) = explain(&d, &c.name, &report.to, now, args.next_window) {
         report.decision = if outcome == Outcome::Success {
             "up-to-date"
@@ -355,18 +374,14 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
             "refused"
         };
         if args.output == Output::Json && outcome != Outcome::Invalid {
-            outln!("{}", serde_json::to_string_pretty(&report).into_diagnostic()?);
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).into_diagnostic()?
+            );
         }
         return Ok(outcome);
     }
-    let edit = match cluster_edit::set_version(
-        &rel,
-        &text,
-        &c.name,
-        args.namespace.as_deref().or(c.namespace.as_deref()),
-        &place,
-        &report.to,
-    ) {
+    let edit = match cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
         Ok(e) => e,
         Err(e) => {
             crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
@@ -388,7 +403,10 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
     report.diff = Some(diff.clone());
     if args.dry_run {
         match args.output {
-            Output::Json => outln!("{}", serde_json::to_string_pretty(&report).into_diagnostic()?),
+            Output::Json => outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).into_diagnostic()?
+            ),
             Output::Text => out!("{diff}"),
         }
         eprintln!("dry run: nothing written");
@@ -402,15 +420,22 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         rel,
         place.path(),
         report.to,
-        report
-            .schedule
-            .as_ref()
-            .map_or_else(|| "no maintenance schedule applies".to_owned(), |s| format!("allowed by schedule {s}")),
+        report.schedule.as_ref().map_or_else(
+            || "no maintenance schedule applies".to_owned(),
+            |s| format!("allowed by schedule {s}")
+        ),
     );
-    let commit = match commit_file(repo_dir, &rel, &text, &edit.new_text, &message, args.push.then(|| PushTo {
-        branch: args.branch.clone(),
-        allow_insecure_http: args.allow_insecure_http,
-    }))? {
+    let commit = match commit_file(
+        repo_dir,
+        &rel,
+        &text,
+        &edit.new_text,
+        &message,
+        args.push.then(|| PushTo {
+            branch: args.branch.clone(),
+            allow_insecure_http: args.allow_insecure_http,
+        }),
+    )? {
         Ok(c) => c,
         Err(o) => return Ok(o),
     };
@@ -436,12 +461,22 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         })
         .map_err(|e| miette!("{e}"))?;
     match args.output {
-        Output::Json => outln!("{}", serde_json::to_string_pretty(&report).into_diagnostic()?),
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).into_diagnostic()?
+        ),
         Output::Text => {
             out!("{diff}");
             match &commit {
-                Some(id) => outln!("committed {} in {}", &id[..12.min(id.len())], repo_dir.display()),
-                None => outln!("written to {} (not a Git repository: nothing committed)", rel),
+                Some(id) => outln!(
+                    "committed {} in {}",
+                    &id[..12.min(id.len())],
+                    repo_dir.display()
+                ),
+                None => outln!(
+                    "written to {} (not a Git repository: nothing committed)",
+                    rel
+                ),
             }
         }
     }
@@ -496,7 +531,10 @@ pub(crate) fn locate(
     let Some(object) = object else {
         crate::render::error_with_hint(
             &format!("{rel}: Cluster {name} could not be read"),
-            Some(format!("run `upkeep validate {}`", repo_dir.join(&rel).display())),
+            Some(format!(
+                "run `upkeep validate {}`",
+                repo_dir.join(&rel).display()
+            )),
         );
         return Ok(None);
     };
@@ -537,7 +575,10 @@ pub(crate) fn commit_file(
         .into_diagnostic()?;
     if !dirty.is_empty() {
         crate::render::error_with_hint(
-            &format!("{}: uncommitted changes in {rel}; nothing was written", repo_dir.display()),
+            &format!(
+                "{}: uncommitted changes in {rel}; nothing was written",
+                repo_dir.display()
+            ),
             Some("commit or stash them, then run again".into()),
         );
         return Ok(Err(Outcome::Invalid));
@@ -560,7 +601,8 @@ pub(crate) fn commit_file(
     let Some(commit) = commit else {
         return Ok(Ok(None));
     };
-    repo.advance_head(commit, &files).map_err(|e| miette!("{e}"))?;
+    repo.advance_head(commit, &files)
+        .map_err(|e| miette!("{e}"))?;
     if let Some(p) = push {
         let auth = match crate::cmd::apply::git_auth(p.allow_insecure_http) {
             Ok(a) => a,
@@ -575,7 +617,9 @@ pub(crate) fn commit_file(
             Ok(PushOutcome::Pushed) => {}
             Ok(PushOutcome::Rejected { reason }) => {
                 crate::render::error_with_hint(
-                    &format!("committed {commit} but origin refused the push to {remote}: {reason}"),
+                    &format!(
+                        "committed {commit} but origin refused the push to {remote}: {reason}"
+                    ),
                     Some("pull (rebase) and push the commit yourself; upkeep never forces".into()),
                 );
                 return Ok(Err(Outcome::No));
