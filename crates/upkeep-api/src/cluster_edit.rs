@@ -395,19 +395,17 @@ pub fn set_version(
 ) -> Result<VersionEdit, ClusterEditError> {
     let doc = cluster_doc(file, text, name, namespace)?;
     let field = place.path();
-    let (at, old) = match version_node(&doc, place) {
-        Ok(Node::Scalar { at, value }) => (*at, value.clone()),
-        Ok(_) | Err(_) => {
-            let line = version_node(&doc, place).err().unwrap_or(doc.start().line);
-            return Err(ClusterEditError::FieldMissing {
-                file: file.to_owned(),
-                line,
-                cluster: display_name(name, namespace),
-                field,
-                place: place.clone(),
-            });
-        }
+    let found = version_node(&doc, place);
+    let Ok(Node::Scalar { at, value: old }) = found else {
+        return Err(ClusterEditError::FieldMissing {
+            file: file.to_owned(),
+            line: found.err().unwrap_or(doc.start().line),
+            cluster: display_name(name, namespace),
+            field,
+            place: place.clone(),
+        });
     };
+    let (at, old) = (*at, old.clone());
     let new_text = replace_scalar(file, text, at.offset, at.line, &field, &old, version, false)?;
     // Read it back: the same cluster, the new value at the same place.
     let check = current_version(file, &new_text, name, namespace, place)?;

@@ -134,6 +134,9 @@ impl Repo {
     }
 }
 
+/// (cluster, extra args, exit code, stderr fragments, reason)
+type Case<'a> = (&'a str, &'a [&'a str], i32, &'a [&'a str], &'a str);
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -384,7 +387,7 @@ fn freeze_refuses_upgrades_until_unfrozen() {
 fn errors_name_the_repository_and_hint() {
     let r = repo();
     // (cluster, extra args, exit, fragments, reason)
-    let cases: &[(&str, &[&str], i32, &[&str], &str)] = &[
+    let cases: &[Case<'_>] = &[
         (
             "nope",
             &[],

@@ -69,6 +69,18 @@ fn golden_directories() {
     }
 }
 
+/// (name, namespace, place, version, error kind, reason)
+type ErrorCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a VersionPlace,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+/// (name, namespace, file index or error kind, reason)
+type FindCase<'a> = (&'a str, Option<&'a str>, Result<usize, &'a str>, &'a str);
+
 const TWO: &str = "apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata:
@@ -92,7 +104,7 @@ metadata:
 #[test]
 fn errors_table() {
     let label = VersionPlace::default();
-    let cases: &[(&str, Option<&str>, &VersionPlace, &str, &str, &str)] = &[
+    let cases: &[ErrorCase<'_>] = &[
         ("zzz", None, &label, "1.3.0", "NotFound", "no such cluster"),
         (
             "b",
@@ -163,7 +175,7 @@ fn find_cluster_table() {
             TWO.replace("org-x", "org-z").replace("org-y", "org-w"),
         ),
     ];
-    let cases: &[(&str, Option<&str>, Result<usize, &str>, &str)] = &[
+    let cases: &[FindCase<'_>] = &[
         ("a", Some("org-x"), Ok(0), "namespace picks the first file"),
         ("a", Some("org-w"), Ok(2), "invalid files are skipped"),
         ("a", None, Err("Ambiguous"), "four definitions"),

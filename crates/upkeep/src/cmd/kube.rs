@@ -129,7 +129,7 @@ async fn schedules(client: &kube::Client, ns: &str) -> miette::Result<Vec<NamedS
 
 /// `upkeep upgrade cluster --via api`.
 pub(crate) fn upgrade(
-    args: ApiArgs<'_>,
+    args: &ApiArgs<'_>,
     target: &Version,
     now: Timestamp,
 ) -> miette::Result<Outcome> {

@@ -72,6 +72,7 @@ impl Field {
 }
 
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line flags
 #[command(after_help = "\
 The cluster may start when the rollout core says so at the given time: not frozen \
 (upkeep.dev/freeze-until) and inside the maintenance window of the schedule whose \
@@ -186,7 +187,7 @@ fn cluster(args: &Args) -> miette::Result<Outcome> {
     };
     match via {
         Via::Git => via_git(args, &target, now),
-        Via::Api => super::kube::upgrade(args_api(args), &target, now),
+        Via::Api => super::kube::upgrade(&args_api(args), &target, now),
     }
 }
 
@@ -395,10 +396,10 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         edit.old,
         report.to,
         local(now, &d.tz),
-        d.schedule
-            .as_ref()
-            .map(|s| format!(" (schedule {s})"))
-            .unwrap_or_else(|| " (no maintenance schedule applies)".into())
+        d.schedule.as_ref().map_or_else(
+            || " (no maintenance schedule applies)".into(),
+            |s| format!(" (schedule {s})")
+        )
     );
     report.diff = Some(diff.clone());
     if args.dry_run {
