@@ -68,18 +68,18 @@ async fn dry_run_then_patch_then_freeze() {
     server
         .kubectl_stdin(&["apply", "-f", "-"], CLUSTER_CRD)
         .expect("cluster crd");
-    // The CRD takes a moment to be served.
-    let mut applied = Err(String::new());
-    for _ in 0..50 {
-        applied = server
-            .kubectl_stdin(&["apply", "-f", "-"], CLUSTER)
-            .map_err(|e| e.to_string());
-        if applied.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    applied.expect("cluster applied");
+    server
+        .kubectl(&[
+            "wait",
+            "--for",
+            "condition=established",
+            "crd/clusters.cluster.x-k8s.io",
+            "--timeout=30s",
+        ])
+        .expect("the Cluster CRD is served");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], CLUSTER)
+        .expect("cluster applied");
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("state.redb");
     let rv_before = server
