@@ -16,6 +16,7 @@
 pub mod app_upgrade_automation;
 pub mod chart_source;
 pub mod cluster;
+pub mod cluster_edit;
 pub mod cluster_upgrade;
 pub mod cluster_upgrade_policy;
 mod common;

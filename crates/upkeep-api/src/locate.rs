@@ -49,21 +49,21 @@ impl<'a> LineIndex<'a> {
 }
 
 #[derive(Debug)]
-enum Node {
+pub(crate) enum Node {
     Scalar { at: Pos, value: String },
     Map { at: Pos, entries: Vec<Entry> },
     Seq { at: Pos, items: Vec<Node> },
 }
 
 #[derive(Debug)]
-struct Entry {
-    key: String,
-    key_at: Pos,
-    value: Node,
+pub(crate) struct Entry {
+    pub(crate) key: String,
+    pub(crate) key_at: Pos,
+    pub(crate) value: Node,
 }
 
 impl Node {
-    fn at(&self) -> Pos {
+    pub(crate) fn at(&self) -> Pos {
         match self {
             Node::Scalar { at, .. } | Node::Map { at, .. } | Node::Seq { at, .. } => *at,
         }
@@ -105,6 +105,11 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
 }
 
 impl DocPositions {
+    /// The document's root node (`None` for an empty document).
+    pub(crate) fn root(&self) -> Option<&Node> {
+        self.root.as_ref()
+    }
+
     /// Where the document's content starts.
     pub(crate) fn start(&self) -> Pos {
         self.root.as_ref().map_or(self.start, Node::at)

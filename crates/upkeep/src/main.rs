@@ -44,8 +44,19 @@ enum Command {
     Apply(cmd::apply::Args),
     /// Scan, plan and apply on each source's interval (or once), pushing to the repository.
     Run(cmd::run::Args),
-    /// What upkeep changed, when, and by which commit and pull request.
+    /// What upkeep changed, when, and by which commit and pull request (or a cluster's upgrades).
     History(cmd::history::Args),
+    /// Upgrade a cluster now, if its maintenance window and freeze allow it (commit or patch).
+    #[command(subcommand)]
+    Upgrade(cmd::upgrade::Command),
+    /// Freeze a cluster: no upgrade starts before a time (annotations, committed or patched).
+    #[command(subcommand)]
+    Freeze(cmd::freeze::FreezeCommand),
+    /// Lift a cluster's freeze.
+    #[command(subcommand)]
+    Unfreeze(cmd::freeze::UnfreezeCommand),
+    /// Where each ClusterUpgrade stands, cluster by cluster: state, reason, next step.
+    Status(cmd::status::Args),
     /// Print the CustomResourceDefinitions of upkeep's kinds (for the in-cluster controller).
     Crds(cmd::crds::Args),
     /// Run inside the management cluster: reconcile upkeep's custom resources.
@@ -75,6 +86,10 @@ fn main() -> ExitCode {
         Command::Apply(a) => cmd::apply::run(&a),
         Command::Run(a) => cmd::run::run(&a),
         Command::History(a) => cmd::history::run(&a),
+        Command::Upgrade(c) => cmd::upgrade::run(&c),
+        Command::Freeze(c) => cmd::freeze::freeze(&c),
+        Command::Unfreeze(c) => cmd::freeze::unfreeze(&c),
+        Command::Status(a) => cmd::status::run(&a),
         Command::Crds(a) => cmd::crds::run(&a),
         Command::Controller(a) => cmd::controller::run(&a),
     };

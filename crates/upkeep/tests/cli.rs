@@ -256,10 +256,10 @@ fn quickstart_runs_offline_and_explains_each_decision() {
     for want in [
         "4.10.1 → 4.11.3", // ingress-nginx in prod: 4.12.0 is held by minimumReleaseAge
         "too young",
-        "v1.15.4",      // cert-manager ~1.15 picks the newest 1.15
-        "6.7.0-rc.2",   // podinfo admits prereleases
-        "29.4.0",       // cluster-aws ^29
-        "frozen until", // prod-ohio is frozen by annotation
+        "v1.15.4",                         // cert-manager ~1.15 picks the newest 1.15
+        "6.7.0-rc.2",                      // podinfo admits prereleases
+        "29.4.0",                          // cluster-aws ^29
+        "waiting for stage dev to finish", // prod waits for dev (rollout core gate order)
         "prod-dublin",
     ] {
         assert!(s.contains(want), "quickstart output lacks {want:?}:\n{s}");

@@ -29,6 +29,9 @@ pub(crate) struct Args {
     /// Only changes allowed by this policy (`namespace/name`).
     #[arg(long, value_name = "POLICY", conflicts_with_all = ["repo", "file"])]
     policy: Option<String>,
+    /// The upgrades of this cluster (`upkeep upgrade cluster`), newest first.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["repo", "file", "policy"])]
+    cluster: Option<String>,
     /// At most this many changes.
     #[arg(long, default_value_t = 50, value_name = "N")]
     limit: usize,
@@ -42,6 +45,9 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };
+    if let Some(name) = &args.cluster {
+        return cluster(&store, name, args);
+    }
     let listed = match (&args.repo, &args.file, &args.policy) {
         (Some(repo), Some(file), _) => store.changes_for_file(repo, file, args.limit),
         (Some(repo), None, _) => store.changes_for_repository(repo, args.limit),
@@ -66,6 +72,59 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Output::Text => out!("{}", table(&changes)),
     }
     Ok(if changes.is_empty() {
+        Outcome::No
+    } else {
+        Outcome::Success
+    })
+}
+
+fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Result<Outcome> {
+    let upgrades = match store.cluster_upgrades(name, args.limit) {
+        Ok(u) => u,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    };
+    match args.output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&upgrades).into_diagnostic()?
+        ),
+        Output::Text if upgrades.is_empty() => {
+            eprintln!(
+                "no upgrades of cluster {name} recorded in {}",
+                store.path().display()
+            );
+        }
+        Output::Text => {
+            let mut t = Table::new(&[
+                "WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "COMMIT", "OUTCOME",
+            ]);
+            for r in &upgrades {
+                let u = &r.upgrade;
+                t.row(vec![
+                    local(u.at, &TimeZone::UTC),
+                    match &u.namespace {
+                        Some(ns) => format!("{ns}/{}", u.cluster),
+                        None => u.cluster.clone(),
+                    },
+                    format!("{} → {}", u.from, u.to),
+                    u.via.clone(),
+                    match &u.file {
+                        Some(f) => format!("{}:{f}", u.target),
+                        None => u.target.clone(),
+                    },
+                    u.commit
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), |s| s[..s.len().min(12)].to_owned()),
+                    u.outcome.as_str().to_owned(),
+                ]);
+            }
+            out!("{}", t.render(""));
+        }
+    }
+    Ok(if upgrades.is_empty() {
         Outcome::No
     } else {
         Outcome::Success

@@ -1,5 +1,6 @@
 //! `upkeep plan`: every marked field in a GitOps repository, what it would become, and why a
-//! change is held; then the diff of what `apply` would write. Reads only; writes nothing.
+//! change is held; then the diff of what `apply` would write; then every ClusterUpgrade,
+//! cluster by cluster, as the rollout core plans it at `--at`. Reads only; writes nothing.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -49,6 +50,8 @@ struct Json<'a> {
     at: String,
     fields: &'a [Field],
     diff: String,
+    /// Every ClusterUpgrade, planned by the rollout core (as `upkeep status` prints them).
+    clusters: Vec<&'a crate::cmd::status::CampaignRow>,
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -86,16 +89,28 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     };
 
     let problems = fields.iter().filter(|f| f.action == Action::Error).count();
+    let campaigns = match crate::fleet::ClusterFleet::load(&args.repo)? {
+        Ok(f) => crate::cmd::status::campaigns(&f, None, now)?,
+        Err(outcome) => return Ok(outcome),
+    };
     match args.output {
         Output::Json => {
             let json = Json {
                 at: now.to_string(),
                 fields: &fields,
                 diff: if args.no_diff { String::new() } else { diff },
+                clusters: campaigns.iter().map(|(c, _)| c).collect(),
             };
             outln!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
         }
-        Output::Text => print_text(&fields, &diff, args, now),
+        Output::Text => {
+            print_text(&fields, &diff, args, now);
+            if !campaigns.is_empty() {
+                outln!();
+                outln!("Clusters (as `upkeep status` plans them):");
+                crate::cmd::status::print_campaigns(&campaigns, now);
+            }
+        }
     }
     Ok(if problems == 0 {
         Outcome::Success

@@ -6,23 +6,22 @@
 //! The fleet is copied into a scratch Git repository (the bundled example is never changed);
 //! the allowed app upgrades are committed there exactly as `upkeep apply` commits them, and
 //! recorded in a scratch store that `upkeep history` reads. No network, no cluster.
-//! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, matchers.
+//! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, and for
+//! clusters the rollout core (`upkeep_core::rollout::plan`) over the campaign each
+//! ClusterUpgradePolicy would create, the same plan `upkeep status` prints.
 
 use crate::out::{out, outln};
 use std::path::{Path, PathBuf};
 
-use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use jiff::{Timestamp, tz::TimeZone};
 use miette::miette;
+use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::{ClusterObject, namespaced_name};
-use upkeep_core::schedule::Verdict;
-use upkeep_core::selector::{ClusterLabels, Matcher, Matchers};
-use upkeep_core::version::{UpgradeKind, Version};
 use upkeep_registry::Credentials;
 
 use crate::Outcome;
-use crate::cmd::windows::closed_reason;
-use crate::fleet::{Fleet, NamedSchedule};
-use crate::render::{Table, local, relative};
+use crate::fleet::Fleet;
+use crate::render::{Table, local};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -37,9 +36,6 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
 }
-
-const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
-const FREEZE_REASON: &str = "upkeep.dev/freeze-reason";
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     let dir = example_dir(args.dir.as_deref())?;
@@ -203,81 +199,24 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 .collect::<Vec<_>>()
                 .join(" → ")
         );
-        let selected = matchers(&p.spec.matchers)?;
-        let stages: Vec<(String, Matchers, Option<SignedDuration>)> = p
+        // The campaign the policy would create for this release, planned by the rollout core.
+        let campaign = crate::fleet::campaign_of_policy(p, target.as_deref())?;
+        let cluster_refs: Vec<&ClusterObject> = clusters.iter().collect();
+        let preferred = p
             .spec
-            .stages
-            .iter()
-            .map(|s| {
-                let soak = s
-                    .soak
-                    .as_deref()
-                    .map(upkeep_api::duration::parse_duration)
-                    .transpose()
-                    .map_err(|e| miette!("stage {} soak: {e}", s.name))?;
-                Ok((s.name.clone(), matchers(&s.matchers)?, soak))
-            })
-            .collect::<miette::Result<_>>()?;
-        let mut t = Table::new(&["CLUSTER", "STAGE", "CURRENT → TARGET", "KIND", "WHEN"]);
-        // The earliest a stage may start: the previous stage's planned starts plus its soak.
-        let mut not_before: Option<Timestamp> = None;
-        for (stage_name, stage_matchers, soak) in &stages {
-            let mut stage_latest: Option<Timestamp> = None;
-            let stage_not_before = match (not_before, soak) {
-                (Some(t0), Some(s)) => Some(t0.saturating_add(*s).unwrap_or(t0)),
-                (t0, _) => t0,
-            };
-            for c in clusters
-                .iter()
-                .filter(|c| c.namespace.as_deref().unwrap_or("default") == ns)
-            {
-                let labels = ClusterLabels {
-                    name: &c.name,
-                    labels: &c.labels,
-                };
-                if !selected.matches(labels) || !stage_matchers.matches(labels) {
-                    continue;
-                }
-                let schedule = p
-                    .spec
-                    .maintenance_schedule_ref
-                    .as_ref()
-                    .and_then(|r| {
-                        schedules
-                            .iter()
-                            .find(|s| s.name == r.name && s.namespace == ns)
-                    })
-                    .or_else(|| {
-                        schedules.iter().find(|s| {
-                            s.namespace == ns
-                                && s.selector
-                                    .as_ref()
-                                    .is_some_and(|sel| sel.matches(&c.labels))
-                        })
-                    });
-                let gate = Gate::for_cluster(c, stage_not_before, stage_name, &stages, now);
-                let current = c.release_version.clone().unwrap_or_default();
-                let row = plan_row(
-                    c.name.clone(),
-                    stage_name.clone(),
-                    &current,
-                    target.as_deref(),
-                    schedule,
-                    Some(&gate),
-                    now,
-                );
-                if let Some(start) =
-                    planned_start(&current, target.as_deref(), schedule, &gate, now)
-                {
-                    stage_latest = Some(stage_latest.map_or(start, |l: Timestamp| l.max(start)));
-                }
-                t.row(row);
-            }
-            if stage_latest.is_some() {
-                not_before = stage_latest;
-            }
-        }
-        out!("{}", t.render("  "));
+            .maintenance_schedule_ref
+            .as_ref()
+            .map(|r| r.name.as_str());
+        let (_, rows, tz) = crate::cmd::status::plan_campaign(
+            &campaign,
+            &ns,
+            &cluster_refs,
+            schedules,
+            preferred,
+            &VersionPlace::default(),
+            now,
+        );
+        out!("{}", crate::cmd::status::rows_table(&rows, now, &tz));
         outln!();
     }
     outln!(
@@ -341,176 +280,6 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Things that hold a cluster back besides its schedule: a freeze annotation, an earlier stage.
-#[derive(Debug)]
-struct Gate {
-    frozen: Option<(Timestamp, Option<String>)>,
-    after_stage: Option<(String, Timestamp)>,
-}
-
-impl Gate {
-    fn for_cluster(
-        c: &ClusterObject,
-        stage_not_before: Option<Timestamp>,
-        stage: &str,
-        stages: &[(String, Matchers, Option<SignedDuration>)],
-        now: Timestamp,
-    ) -> Gate {
-        let frozen = c
-            .annotations
-            .get(FREEZE_UNTIL)
-            .and_then(|u| u.parse::<Timestamp>().ok())
-            .filter(|u| *u > now)
-            .map(|u| (u, c.annotations.get(FREEZE_REASON).cloned()));
-        let prev = stages
-            .iter()
-            .position(|(n, _, _)| n == stage)
-            .and_then(|i| i.checked_sub(1))
-            .map(|i| stages[i].0.clone());
-        let after_stage = match (prev, stage_not_before) {
-            (Some(p), Some(t)) if t > now => Some((p, t)),
-            _ => None,
-        };
-        Gate {
-            frozen,
-            after_stage,
-        }
-    }
-
-    /// The earliest time the gate lets an upgrade start.
-    fn opens(&self, now: Timestamp) -> Timestamp {
-        let mut t = now;
-        if let Some((u, _)) = &self.frozen {
-            t = t.max(*u);
-        }
-        if let Some((_, u)) = &self.after_stage {
-            t = t.max(*u);
-        }
-        t
-    }
-}
-
-fn planned_start(
-    current: &str,
-    target: Option<&str>,
-    schedule: Option<&NamedSchedule>,
-    gate: &Gate,
-    now: Timestamp,
-) -> Option<Timestamp> {
-    let kind = UpgradeKind::between(&Version::parse(current)?, &Version::parse(target?)?)?;
-    let from = gate.opens(now);
-    let s = schedule?;
-    match s.schedule.check(from, kind) {
-        Verdict::Open { .. } => Some(from),
-        Verdict::Closed { next_open, .. } => next_open,
-    }
-}
-
-/// One row: what moves, how big the step is, and when it may start and why.
-fn plan_row(
-    what: String,
-    policy: String,
-    current: &str,
-    target: Option<&str>,
-    schedule: Option<&NamedSchedule>,
-    gate: Option<&Gate>,
-    now: Timestamp,
-) -> Vec<String> {
-    let Some(target) = target else {
-        return vec![
-            what,
-            policy,
-            current.to_owned(),
-            "-".into(),
-            "no version allowed".into(),
-        ];
-    };
-    let step = format!("{current} → {target}");
-    let (Some(from_v), Some(to_v)) = (Version::parse(current), Version::parse(target)) else {
-        return vec![
-            what,
-            policy,
-            step,
-            "-".into(),
-            "current value is not a version".into(),
-        ];
-    };
-    let Some(kind) = UpgradeKind::between(&from_v, &to_v) else {
-        return vec![
-            what,
-            policy,
-            format!("{current} (up to date)"),
-            "-".into(),
-            "-".into(),
-        ];
-    };
-    let kind_s = format!("{kind:?}").to_lowercase();
-    let Some(s) = schedule else {
-        return vec![
-            what,
-            policy,
-            step,
-            kind_s,
-            "no maintenance schedule applies: held".into(),
-        ];
-    };
-    let tz = s.schedule.time_zone().clone();
-    let mut prefix = String::new();
-    let mut from = now;
-    if let Some(g) = gate {
-        if let Some((until, reason)) = &g.frozen {
-            prefix = format!(
-                "frozen until {}{}; then ",
-                local(*until, &tz),
-                reason
-                    .as_ref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            );
-        } else if let Some((stage, t)) = &g.after_stage {
-            prefix = format!("after stage {stage} + soak ({}); then ", local(*t, &tz));
-        }
-        from = g.opens(now);
-    }
-    let when = match s.schedule.check(from, kind) {
-        Verdict::Open { window, until } if from == now => match until {
-            Some(u) => format!(
-                "now: window {window} of {} open until {}",
-                s.name,
-                local(u, &tz)
-            ),
-            None => format!("now: {} allows upgrades at any time", s.name),
-        },
-        Verdict::Open { window, .. } => format!(
-            "{prefix}{} ({}, window {window})",
-            local(from, &tz),
-            relative(from, now)
-        ),
-        Verdict::Closed { reason, next_open } => {
-            let why = if prefix.is_empty() {
-                format!("{}; next ", closed_reason(&reason, &tz))
-            } else {
-                prefix
-            };
-            match next_open {
-                Some(n) => format!("{why}{} ({}) [{}]", local(n, &tz), relative(n, now), s.name),
-                None => format!("{why}no allowed time ahead [{}]", s.name),
-            }
-        }
-    };
-    vec![what, policy, step, kind_s, when]
-}
-
-fn matchers(list: &[upkeep_api::cluster_upgrade::ClusterMatcher]) -> miette::Result<Matchers> {
-    list.iter()
-        .map(|m| {
-            Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex)
-                .map_err(|e| miette!("matcher {}: {e}", m.name))
-        })
-        .collect::<miette::Result<Vec<_>>>()
-        .map(Matchers)
 }
 
 fn example_dir(given: Option<&Path>) -> miette::Result<PathBuf> {

@@ -1,0 +1,639 @@
+//! `upkeep upgrade cluster NAME --to V`: upgrade one cluster now, if its owners allow it now.
+//!
+//! The decision is the rollout core's, made on a one-cluster campaign: the cluster's freeze
+//! annotation and the schedule that governs it (its `clusterSelector`) gate the start exactly as
+//! they gate a ClusterUpgrade, so a person at a terminal cannot do what the controller would
+//! refuse. The shell then acts in one of two ways:
+//!
+//! - `--via git` (the default with `--repo`): the version scalar of the Cluster manifest is
+//!   rewritten byte-exactly ([`upkeep_api::cluster_edit`]) and committed (optionally pushed);
+//!   the upgrade is recorded in the store for `upkeep history --cluster`.
+//! - `--via api`: the management cluster's Cluster gets a JSON merge patch carrying the
+//!   `resourceVersion` the decision was made on (a concurrent change gives a conflict, not a
+//!   lost update); `--dry-run` asks the API server to validate without persisting.
+//!
+//! Exit status: 0 done (or already at the target), 1 refused (not allowed at that time; the
+//! reason and the next allowed start are printed), 2 an error (bad input, missing cluster).
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use miette::{IntoDiagnostic, miette};
+use serde::Serialize;
+use upkeep_api::ClusterObject;
+use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_core::rollout::{Campaign, FailurePolicy, SkipReason, Step, plan};
+use upkeep_core::selector::{Matcher, Matchers};
+use upkeep_core::version::Version;
+use upkeep_git::{Author, PushOutcome, Repo};
+use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
+
+use super::Output;
+use crate::Outcome;
+use crate::fleet::{
+    ClusterFleet, DEFAULT_TIMEOUT, NamedSchedule, cluster_input, governing_schedule,
+};
+use crate::out::{out, outln};
+use crate::render::{local, relative};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Upgrade one Cluster API cluster to a release, if its window and freeze allow it.
+    Cluster(Args),
+}
+
+/// How the change is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Via {
+    /// Commit the new version to the cluster's manifest in the GitOps repository.
+    Git,
+    /// Patch the Cluster on the management cluster.
+    Api,
+}
+
+/// Where the version lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Field {
+    /// The label `release.giantswarm.io/version`.
+    #[default]
+    Label,
+    /// `spec.topology.version`.
+    Topology,
+}
+
+impl Field {
+    pub(crate) fn place(self) -> VersionPlace {
+        match self {
+            Field::Label => VersionPlace::default(),
+            Field::Topology => VersionPlace::Topology,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line flags
+#[command(after_help = "\
+The cluster may start when the rollout core says so at the given time: not frozen \
+(upkeep.dev/freeze-until) and inside the maintenance window of the schedule whose \
+clusterSelector matches it (for this kind of upgrade: patch/minor/major). A cluster without a \
+schedule is not gated by windows.\n\n\
+--via git (default with --repo): rewrites only the version scalar in the cluster's manifest, \
+commits it on the checkout's branch (--push: and pushes it), and records the upgrade in the store. \
+--via api: patches the Cluster on the management cluster (--kubeconfig or KUBECONFIG) with a \
+resourceVersion precondition; --dry-run is a server-side dry run.\n\n\
+Exit status: 0 upgraded (or already at the target), 1 not allowed at that time (the reason and \
+the next allowed start are printed; nothing changed), 2 an error.")]
+pub(crate) struct Args {
+    /// The cluster's metadata.name.
+    name: String,
+    /// The release to upgrade to.
+    #[arg(long, value_name = "VERSION")]
+    to: String,
+    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Say when the next allowed start is (from --at); upgrade only if that is now (never waits).
+    #[arg(long)]
+    next_window: bool,
+    /// Print the decision and the diff (or dry-run the patch); change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// How to make the change (default: git with --repo, api with --kubeconfig).
+    #[arg(long, value_enum)]
+    via: Option<Via>,
+    /// The GitOps repository holding the cluster's manifest (and its schedules).
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// The cluster's namespace (needed when two clusters share a name).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Where the version lives.
+    #[arg(long, value_enum, default_value_t)]
+    field: Field,
+    /// Push the commit to `origin` (git).
+    #[arg(long)]
+    push: bool,
+    /// The remote branch to push to (default: the checkout's branch).
+    #[arg(long, value_name = "BRANCH", requires = "push")]
+    branch: Option<String>,
+    /// Allow plain http:// remotes.
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// A kubeconfig for the management cluster (api).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The state file (history).
+    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// `text` for people, `json` for programs.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// The decision, as printed in JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    cluster: String,
+    namespace: Option<String>,
+    from: Option<String>,
+    to: String,
+    at: Timestamp,
+    /// `upgrade`, `refused`, `up-to-date`.
+    decision: &'static str,
+    reason: Option<String>,
+    next_start: Option<Timestamp>,
+    schedule: Option<String>,
+    dry_run: bool,
+    via: &'static str,
+    file: Option<String>,
+    commit: Option<String>,
+    diff: Option<String>,
+}
+
+pub(crate) fn run(command: &Command) -> miette::Result<Outcome> {
+    match command {
+        Command::Cluster(a) => cluster(a),
+    }
+}
+
+fn cluster(args: &Args) -> miette::Result<Outcome> {
+    let now = match super::status::parse_at(args.at.as_deref()) {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let Some(target) = Version::parse(args.to.trim()) else {
+        crate::render::error_with_hint(
+            &format!("--to: {:?} is not a version", args.to),
+            Some("a SemVer release such as 30.1.0 or v1.31.0".into()),
+        );
+        return Ok(Outcome::Invalid);
+    };
+    let via = match (args.via, &args.repo, &args.kubeconfig) {
+        (Some(v), _, _) => v,
+        (None, Some(_), _) => Via::Git,
+        (None, None, Some(_)) => Via::Api,
+        (None, None, None) => {
+            crate::render::error_with_hint(
+                "upgrade cluster needs a GitOps repository or a management cluster",
+                Some(
+                    "pass --repo DIR (commit the change) or --kubeconfig FILE (patch the Cluster)"
+                        .into(),
+                ),
+            );
+            return Ok(Outcome::Invalid);
+        }
+    };
+    match via {
+        Via::Git => via_git(args, &target, now),
+        Via::Api => super::kube::upgrade(&args_api(args), &target, now),
+    }
+}
+
+/// What the API path needs from the arguments.
+pub(crate) struct ApiArgs<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) place: VersionPlace,
+    pub(crate) dry_run: bool,
+    pub(crate) next_window: bool,
+    pub(crate) kubeconfig: Option<&'a Path>,
+    pub(crate) repo: Option<&'a Path>,
+    pub(crate) store: Option<&'a Path>,
+    pub(crate) json: bool,
+}
+
+fn args_api(args: &Args) -> ApiArgs<'_> {
+    ApiArgs {
+        name: &args.name,
+        to: args.to.trim(),
+        namespace: args.namespace.as_deref(),
+        place: args.field.place(),
+        dry_run: args.dry_run,
+        next_window: args.next_window,
+        kubeconfig: args.kubeconfig.as_deref(),
+        repo: args.repo.as_deref(),
+        store: args.store.as_deref(),
+        json: args.output == Output::Json,
+    }
+}
+
+/// The core's decision for one cluster moving to `target` at `now`.
+pub(crate) struct Decision {
+    pub(crate) step: Step,
+    pub(crate) current: Option<String>,
+    pub(crate) next_start: Option<Timestamp>,
+    pub(crate) schedule: Option<String>,
+    pub(crate) tz: TimeZone,
+}
+
+/// Asks the rollout core whether `c` may start moving to `target` at `now`.
+pub(crate) fn decide(
+    c: &ClusterObject,
+    place: &VersionPlace,
+    schedule: Option<&NamedSchedule>,
+    target: &Version,
+    now: Timestamp,
+) -> miette::Result<Decision> {
+    let campaign = Campaign {
+        name: format!("upgrade cluster {}", c.name),
+        target: Some(target.clone()),
+        start_time: None,
+        suspended: false,
+        matchers: Matchers(vec![
+            Matcher::new(None, None, &c.name, false).map_err(|e| miette!("{e}"))?,
+        ]),
+        stages: Vec::new(),
+        max_concurrency: None,
+        timeout: DEFAULT_TIMEOUT,
+        failure_policy: FailurePolicy::Halt,
+        after: Vec::new(),
+        announce_before: None,
+    };
+    let input = cluster_input(c, place, schedule, None);
+    let current = input.current.clone();
+    let planned = plan(&campaign, &[input], now);
+    let one = planned
+        .clusters
+        .into_iter()
+        .find(|p| p.name == c.name)
+        .ok_or_else(|| miette!("the rollout core did not plan cluster {}", c.name))?;
+    let next_start = match &one.step {
+        Step::Trigger => Some(now),
+        _ => one.expected_start,
+    };
+    Ok(Decision {
+        step: one.step,
+        current,
+        next_start,
+        schedule: schedule.map(|s| s.name.clone()),
+        tz: schedule.map_or(TimeZone::UTC, |s| s.schedule.time_zone().clone()),
+    })
+}
+
+/// Prints a decision that is not "go" (stderr for messages) and gives the exit outcome;
+/// `None` when the upgrade may go ahead.
+pub(crate) fn explain(
+    d: &Decision,
+    name: &str,
+    to: &str,
+    now: Timestamp,
+    next_window: bool,
+) -> Option<Outcome> {
+    match &d.step {
+        Step::Trigger => None,
+        Step::Skipped {
+            reason: SkipReason::AlreadyAtTarget { current },
+        } => {
+            eprintln!("cluster {name} is already at {current} (target {to}): nothing to do");
+            Some(Outcome::Success)
+        }
+        Step::Skipped { reason } => {
+            crate::render::error_with_hint(
+                &format!("cluster {name}: {reason}"),
+                Some("the version place must hold a SemVer release (see --field)".into()),
+            );
+            Some(Outcome::Invalid)
+        }
+        Step::Waiting { reason, .. } => {
+            eprintln!(
+                "refused: cluster {name} may not start upgrading to {to} at {}: {}",
+                local(now, &d.tz),
+                reason.describe(&d.tz)
+            );
+            match d.next_start {
+                Some(t) => eprintln!(
+                    "next allowed start: {} ({}, {}){}",
+                    local(t, &d.tz),
+                    crate::render::utc(t),
+                    relative(t, now),
+                    if next_window {
+                        "; run again then, or pass --at to see that decision"
+                    } else {
+                        ""
+                    }
+                ),
+                None => eprintln!("next allowed start: unknown (no allowed time ahead)"),
+            }
+            Some(Outcome::No)
+        }
+        other => {
+            eprintln!("cluster {name}: {:?}", other.phase());
+            Some(Outcome::No)
+        }
+    }
+}
+
+fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outcome> {
+    let Some(repo_dir) = args.repo.as_deref() else {
+        crate::render::error_with_hint(
+            "--via git needs the repository",
+            Some("pass --repo DIR".into()),
+        );
+        return Ok(Outcome::Invalid);
+    };
+    let place = args.field.place();
+    let Some((c, rel, text)) = locate(repo_dir, &args.name, args.namespace.as_deref())? else {
+        return Ok(Outcome::Invalid);
+    };
+    let fleet = match ClusterFleet::load(repo_dir)? {
+        Ok(f) => f,
+        Err(o) => return Ok(o),
+    };
+    let schedule = governing_schedule(&fleet.schedules, &c, None);
+    let d = decide(&c, &place, schedule, target, now)?;
+    let mut report = Report {
+        cluster: c.name.clone(),
+        namespace: c.namespace.clone(),
+        from: d.current.clone(),
+        to: args.to.trim().to_owned(),
+        at: now,
+        decision: "upgrade",
+        reason: d.step.describe_reason(&d.tz),
+        next_start: d.next_start,
+        schedule: d.schedule.clone(),
+        dry_run: args.dry_run,
+        via: "git",
+        file: Some(rel.clone()),
+        commit: None,
+        diff: None,
+    };
+    let ns = args.namespace.as_deref().or(c.namespace.as_deref());
+    if d.current.is_none() {
+        // No value at the version place: the edit's error names the file, line and fix.
+        if let Err(e) = cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
+            crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    }
+    if let Some(outcome) = explain(&d, &c.name, &report.to, now, args.next_window) {
+        report.decision = if outcome == Outcome::Success {
+            "up-to-date"
+        } else {
+            "refused"
+        };
+        if args.output == Output::Json && outcome != Outcome::Invalid {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).into_diagnostic()?
+            );
+        }
+        return Ok(outcome);
+    }
+    let edit = match cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
+        Ok(e) => e,
+        Err(e) => {
+            crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let diff = crate::cmd::plan::unified_diff(&rel, &text, &edit.new_text);
+    eprintln!(
+        "allowed: cluster {} may start upgrading {} → {} at {}{}",
+        c.name,
+        edit.old,
+        report.to,
+        local(now, &d.tz),
+        d.schedule.as_ref().map_or_else(
+            || " (no maintenance schedule applies)".into(),
+            |s| format!(" (schedule {s})")
+        )
+    );
+    report.diff = Some(diff.clone());
+    if args.dry_run {
+        match args.output {
+            Output::Json => outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).into_diagnostic()?
+            ),
+            Output::Text => out!("{diff}"),
+        }
+        eprintln!("dry run: nothing written");
+        return Ok(Outcome::Success);
+    }
+    let message = format!(
+        "Upgrade cluster {} from {} to {}\n\nupkeep upgrade cluster: {} {} → {} ({}).\n",
+        c.name,
+        edit.old,
+        report.to,
+        rel,
+        place.path(),
+        report.to,
+        report.schedule.as_ref().map_or_else(
+            || "no maintenance schedule applies".to_owned(),
+            |s| format!("allowed by schedule {s}")
+        ),
+    );
+    let commit = match commit_file(
+        repo_dir,
+        &rel,
+        &text,
+        &edit.new_text,
+        &message,
+        args.push.then(|| PushTo {
+            branch: args.branch.clone(),
+            allow_insecure_http: args.allow_insecure_http,
+        }),
+    )? {
+        Ok(c) => c,
+        Err(o) => return Ok(o),
+    };
+    report.commit.clone_from(&commit);
+    let store = match crate::cmd::apply::open_store(args.store.as_deref()) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    store
+        .append_cluster_upgrade(&NewClusterUpgrade {
+            cluster: c.name.clone(),
+            namespace: c.namespace.clone(),
+            from: edit.old.clone(),
+            to: report.to.clone(),
+            at: now,
+            via: "git".into(),
+            target: repo_dir.display().to_string(),
+            file: Some(rel.clone()),
+            commit: commit.clone(),
+            pull_request: None,
+            outcome: UpgradeOutcome::Triggered,
+            reason: None,
+        })
+        .map_err(|e| miette!("{e}"))?;
+    match args.output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).into_diagnostic()?
+        ),
+        Output::Text => {
+            out!("{diff}");
+            match &commit {
+                Some(id) => outln!(
+                    "committed {} in {}",
+                    &id[..12.min(id.len())],
+                    repo_dir.display()
+                ),
+                None => outln!(
+                    "written to {} (not a Git repository: nothing committed)",
+                    rel
+                ),
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Finds the cluster's manifest in the repository: the object, its file (from the root) and
+/// the file's text. Errors are printed (`None`).
+pub(crate) fn locate(
+    repo_dir: &Path,
+    name: &str,
+    namespace: Option<&str>,
+) -> miette::Result<Option<(ClusterObject, String, String)>> {
+    if !repo_dir.is_dir() {
+        crate::render::error_with_hint(
+            &format!("{}: no such directory", repo_dir.display()),
+            Some("pass the GitOps repository with --repo DIR".into()),
+        );
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for f in crate::fleet::yaml_files(repo_dir)? {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let rel = f
+            .strip_prefix(repo_dir)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        files.push((rel, text));
+    }
+    let where_ = format!("the repository {}", repo_dir.display());
+    let i = match cluster_edit::find_cluster(&files, name, namespace, &where_) {
+        Ok(i) => i,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(None);
+        }
+    };
+    let (rel, text) = files.swap_remove(i);
+    let loaded = upkeep_api::load_str(Path::new(&rel), &text);
+    let object = loaded.documents.into_iter().find_map(|d| match d.resource {
+        upkeep_api::Resource::Cluster(c)
+            if c.name == name
+                && namespace.is_none_or(|ns| c.namespace.as_deref().unwrap_or("default") == ns) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    });
+    let Some(object) = object else {
+        crate::render::error_with_hint(
+            &format!("{rel}: Cluster {name} could not be read"),
+            Some(format!(
+                "run `upkeep validate {}`",
+                repo_dir.join(&rel).display()
+            )),
+        );
+        return Ok(None);
+    };
+    Ok(Some((object, rel, text)))
+}
+
+/// Where to push a commit.
+pub(crate) struct PushTo {
+    pub(crate) branch: Option<String>,
+    pub(crate) allow_insecure_http: bool,
+}
+
+/// Commits one file's new text on the checkout's branch (refusing uncommitted changes in it),
+/// and pushes when asked. `Ok(None)`: not a Git repository, the file was just written.
+pub(crate) fn commit_file(
+    repo_dir: &Path,
+    rel: &str,
+    old: &str,
+    new: &str,
+    message: &str,
+    push: Option<PushTo>,
+) -> miette::Result<Result<Option<String>, Outcome>> {
+    let Ok(repo) = Repo::open(repo_dir) else {
+        if push.is_some() {
+            crate::render::error_with_hint(
+                &format!("{}: not a Git repository; cannot push", repo_dir.display()),
+                None,
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+        std::fs::write(repo_dir.join(rel), new)
+            .into_diagnostic()
+            .map_err(|e| miette!("writing {rel}: {e}"))?;
+        return Ok(Ok(None));
+    };
+    let dirty = repo
+        .uncommitted(&[(rel.to_owned(), old.as_bytes())])
+        .into_diagnostic()?;
+    if !dirty.is_empty() {
+        crate::render::error_with_hint(
+            &format!(
+                "{}: uncommitted changes in {rel}; nothing was written",
+                repo_dir.display()
+            ),
+            Some("commit or stash them, then run again".into()),
+        );
+        return Ok(Err(Outcome::Invalid));
+    }
+    let Some(head) = repo.head_commit() else {
+        crate::render::error_with_hint(
+            &format!("{}: the repository has no commit yet", repo_dir.display()),
+            None,
+        );
+        return Ok(Err(Outcome::Invalid));
+    };
+    let author = repo.configured_author().unwrap_or_else(|| Author {
+        name: "upkeep".to_owned(),
+        email: "upkeep@localhost".to_owned(),
+    });
+    let files = vec![(rel.to_owned(), new.as_bytes().to_vec())];
+    let commit = repo
+        .commit_files(head, &files, &author, message)
+        .map_err(|e| miette!("{e}"))?;
+    let Some(commit) = commit else {
+        return Ok(Ok(None));
+    };
+    repo.advance_head(commit, &files)
+        .map_err(|e| miette!("{e}"))?;
+    if let Some(p) = push {
+        let auth = match crate::cmd::apply::git_auth(p.allow_insecure_http) {
+            Ok(a) => a,
+            Err(m) => {
+                crate::render::error_with_hint(&m, None);
+                return Ok(Err(Outcome::Invalid));
+            }
+        };
+        let local_branch = repo.head_branch().unwrap_or_else(|| "main".into());
+        let remote = p.branch.unwrap_or_else(|| local_branch.clone());
+        match repo.push(&local_branch, &remote, &auth) {
+            Ok(PushOutcome::Pushed) => {}
+            Ok(PushOutcome::Rejected { reason }) => {
+                crate::render::error_with_hint(
+                    &format!(
+                        "committed {commit} but origin refused the push to {remote}: {reason}"
+                    ),
+                    Some("pull (rebase) and push the commit yourself; upkeep never forces".into()),
+                );
+                return Ok(Err(Outcome::No));
+            }
+            Err(e) => {
+                crate::render::error_with_hint(
+                    &format!("committed {commit} but pushing to {remote} failed: {e}"),
+                    e.hint(),
+                );
+                return Ok(Err(Outcome::No));
+            }
+        }
+        eprintln!("pushed {local_branch} to origin/{remote}");
+    }
+    Ok(Ok(Some(commit.to_string())))
+}
