@@ -21,9 +21,12 @@
 //!   freezes; "is it allowed at t" and "the next N allowed intervals".
 //! - [`selector`]: which clusters a matcher or label selector picks.
 //! - [`manifest`]: finding the version fields that upkeep markers point at.
+//! - [`rollout`]: the cluster-upgrade state machine (stages, soak, windows, concurrency,
+//!   failure policy) as one function of a snapshot and `now`.
 
 pub mod describe;
 pub mod manifest;
+pub mod rollout;
 pub mod schedule;
 pub mod selector;
 pub mod version;
