@@ -347,7 +347,11 @@ mod tests {
             "spec": {"topology": {"version": "v1.31.2", "class": 7}, "paused": "weird"},
         }));
         let cases = [
-            (c.resource_version.as_deref(), Some("42"), "resourceVersion kept"),
+            (
+                c.resource_version.as_deref(),
+                Some("42"),
+                "resourceVersion kept",
+            ),
             (c.version_at(None), Some("29.1.0"), "default: the label"),
             (
                 c.version_at(Some(VersionSource::Label)),
@@ -383,7 +387,10 @@ mod tests {
             ),
             (
                 json!({FREEZE_UNTIL: " 2026-01-07T01:00:00+01:00 ", FREEZE_REASON: "black friday"}),
-                Ok(Some((ts("2026-01-07T00:00:00Z"), Some("black friday".into())))),
+                Ok(Some((
+                    ts("2026-01-07T00:00:00Z"),
+                    Some("black friday".into()),
+                ))),
                 "offset and surrounding blanks accepted, reason carried",
             ),
             (
@@ -435,7 +442,14 @@ mod tests {
                                       {"type": "ControlPlaneAvailable", "status": "False"}],
                        "deprecated": {"v1beta1": {"failureReason": "UpdateError",
                                                   "failureMessage": "etcd quorum lost"}}}),
-                (None, Some(false), None, None, None, Some("UpdateError: etcd quorum lost")),
+                (
+                    None,
+                    Some(false),
+                    None,
+                    None,
+                    None,
+                    Some("UpdateError: etcd quorum lost"),
+                ),
                 "v1beta2: Unknown is not known; deprecated failure fields read",
             ),
             (
@@ -443,7 +457,14 @@ mod tests {
                                        "reason": "ScalingFailed", "message": "no capacity"},
                                       "garbage", {"type": 3}],
                        "controlPlaneReady": true}),
-                (Some(false), Some(true), None, None, None, Some("Ready: no capacity")),
+                (
+                    Some(false),
+                    Some(true),
+                    None,
+                    None,
+                    None,
+                    Some("Ready: no capacity"),
+                ),
                 "severity Error is a failure; malformed entries skipped; controlPlaneReady bool",
             ),
             (

@@ -367,7 +367,9 @@ pub const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_hours(2);
 fn matchers(list: &[ClusterMatcher]) -> Matchers {
     Matchers(
         list.iter()
-            .filter_map(|m| Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex).ok())
+            .filter_map(|m| {
+                Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex).ok()
+            })
             .collect(),
     )
 }
@@ -435,10 +437,7 @@ impl ClusterUpgrade {
                     finished: finished(&a.name),
                 })
                 .collect(),
-            announce_before: spec
-                .announce
-                .as_ref()
-                .and_then(|a| soak(Some(&a.before))),
+            announce_before: spec.announce.as_ref().and_then(|a| soak(Some(&a.before))),
         })
     }
 }
@@ -472,5 +471,201 @@ impl ClusterState {
             reason: self.reason.clone(),
             announced_at: self.announced_at.as_ref().map(|t| t.0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn upgrade(spec: serde_json::Value, status: Option<serde_json::Value>) -> ClusterUpgrade {
+        let mut object = json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
+            "metadata": {"name": "u", "namespace": "org"},
+            "spec": spec,
+        });
+        if let Some(s) = status {
+            object["status"] = s;
+        }
+        serde_json::from_value(object).expect("a ClusterUpgrade")
+    }
+
+    #[test]
+    fn announce_is_validated_at_its_fields() {
+        let cases = [
+            (json!({"before": "24h"}), None, "before only: valid"),
+            (
+                json!({"before": "1d", "webhookUrl": "https://hooks.example/x"}),
+                None,
+                "with a webhook",
+            ),
+            (
+                json!({"before": "soon"}),
+                Some("spec.announce.before"),
+                "before must be a duration",
+            ),
+            (
+                json!({"before": "1h", "webhookUrl": "hooks.example/x"}),
+                Some("spec.announce.webhookUrl"),
+                "a webhook must be an http(s) URL",
+            ),
+            (
+                json!({"before": "1h", "webhookUrl": "https:///path"}),
+                Some("spec.announce.webhookUrl"),
+                "a webhook URL needs a host",
+            ),
+        ];
+        for (announce, error, why) in cases {
+            let u = upgrade(
+                json!({"matchers": [{"name": "a", "value": "a"}], "targetVersion": "30.0.0",
+                       "announce": announce}),
+                None,
+            );
+            let got = u.validate().err().map(|e| e[0].path.clone());
+            assert_eq!(got.as_deref(), error, "{why}");
+        }
+    }
+
+    #[test]
+    fn conversion_to_a_campaign() {
+        let u = upgrade(
+            json!({
+                "matchers": [{"name": "all", "value": ".*", "isRegex": true}],
+                "releaseRef": {"name": "release"},
+                "startTime": "2026-12-01T00:00:00Z",
+                "strategy": {"stages": [{"name": "dev", "matchers": [{"name": "d", "key": "env", "value": "dev"}], "soak": "1h"}],
+                             "maxConcurrency": 2, "failurePolicy": "Continue"},
+                "after": [{"name": "first", "soak": "30m"}, {"name": "second"}],
+                "suspend": true,
+                "announce": {"before": "1d"},
+            }),
+            None,
+        );
+        let done: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
+        let c = u
+            .to_campaign(Version::parse("31.0.0"), |n| {
+                (n == "first").then_some((rollout::Outcome::Succeeded, done))
+            })
+            .expect("valid");
+        let cases = [
+            (
+                c.target.map(|v| v.to_string()),
+                Some("31.0.0".to_owned()),
+                "releaseRef: the resolved release",
+            ),
+            (
+                c.start_time.map(|t| t.to_string()),
+                Some("2026-12-01T00:00:00Z".to_owned()),
+                "start time parsed",
+            ),
+            (
+                Some(c.timeout.to_string()),
+                Some(DEFAULT_TIMEOUT.to_string()),
+                "no timeout: the default 2h",
+            ),
+            (
+                c.announce_before.map(|d| d.to_string()),
+                Some(SignedDuration::from_hours(24).to_string()),
+                "announce.before",
+            ),
+            (
+                c.stages[0].soak.map(|d| d.to_string()),
+                Some(SignedDuration::from_hours(1).to_string()),
+                "stage soak",
+            ),
+            (
+                c.after[0].soak.map(|d| d.to_string()),
+                Some(SignedDuration::from_mins(30).to_string()),
+                "after soak",
+            ),
+        ];
+        for (got, want, why) in cases {
+            assert_eq!(got, want, "{why}");
+        }
+        assert!(c.suspended, "suspend carried");
+        assert_eq!(c.max_concurrency, Some(2));
+        assert_eq!(c.failure_policy, rollout::FailurePolicy::Continue);
+        assert_eq!(
+            c.after[0].finished,
+            Some((rollout::Outcome::Succeeded, done)),
+            "a finished dependency"
+        );
+        assert_eq!(c.after[1].finished, None, "an unfinished dependency");
+
+        let fixed = upgrade(
+            json!({"matchers": [{"name": "a", "value": "a"}], "targetVersion": "v30.1.0",
+                   "strategy": {"timeout": "45m"}}),
+            None,
+        );
+        let c = fixed
+            .to_campaign(Version::parse("99.0.0"), |_| None)
+            .expect("valid");
+        assert_eq!(
+            c.target,
+            Version::parse("30.1.0"),
+            "targetVersion wins over any release"
+        );
+        assert_eq!(
+            c.timeout,
+            SignedDuration::from_mins(45),
+            "an explicit timeout"
+        );
+        let broken = upgrade(json!({"matchers": [{"name": "a", "value": "("}]}), None);
+        assert!(
+            broken.to_campaign(None, |_| None).is_err(),
+            "an invalid spec is no campaign"
+        );
+    }
+
+    #[test]
+    fn recorded_status_reads_back() {
+        let u = upgrade(
+            json!({"matchers": [], "targetVersion": "30.0.0"}),
+            Some(json!({
+                "state": "Finished", "outcome": "Failed", "finishedAt": "2026-11-01T00:00:00Z",
+                "clusters": [
+                    {"name": "a", "state": "Triggered", "triggeredAt": "2026-11-01T00:00:00Z",
+                     "fromRelease": "29.0.0", "announcedAt": "2026-10-31T00:00:00Z"},
+                    {"name": "b", "state": "Exploded"},
+                    {"name": "c"},
+                ],
+            })),
+        );
+        let status = u.status.expect("status");
+        assert_eq!(
+            status.finished().map(|(o, t)| (o, t.to_string())),
+            Some((rollout::Outcome::Failed, "2026-11-01T00:00:00Z".to_owned())),
+            "a finished campaign's outcome and time"
+        );
+        let a = status
+            .cluster("a")
+            .and_then(ClusterState::progress)
+            .expect("a");
+        assert_eq!(a.state, ClusterPhase::Triggered);
+        assert_eq!(a.from.as_deref(), Some("29.0.0"));
+        assert!(a.announced_at.is_some() && a.triggered_at.is_some());
+        assert!(
+            status
+                .cluster("b")
+                .and_then(ClusterState::progress)
+                .is_none(),
+            "an unknown state is never touched"
+        );
+        assert!(
+            status
+                .cluster("c")
+                .and_then(ClusterState::progress)
+                .is_none(),
+            "no state: never touched"
+        );
+        let mut running = status.clone();
+        running.state = Some("Running".into());
+        assert_eq!(
+            running.finished(),
+            None,
+            "only a Finished campaign has finished"
+        );
     }
 }

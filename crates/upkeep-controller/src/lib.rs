@@ -15,6 +15,7 @@
 //!   and time them, [`serve`] answers `/metrics`, `/healthz` and `/readyz`.
 
 pub mod automation;
+pub mod cluster_upgrade_policy;
 pub mod conditions;
 pub mod controllers;
 pub mod discovery;
