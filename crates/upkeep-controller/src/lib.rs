@@ -14,6 +14,7 @@
 //!   [`controllers`] only while holding a Lease, [`metrics`] wraps reconcile functions to count
 //!   and time them, [`serve`] answers `/metrics`, `/healthz` and `/readyz`.
 
+pub mod alerts;
 pub mod automation;
 pub mod cluster_upgrade_policy;
 pub mod conditions;

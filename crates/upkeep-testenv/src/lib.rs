@@ -15,6 +15,7 @@
 //! - Missing Debian packages are errors that say which package to install, so tests fail with a
 //!   fix instead of skipping.
 
+mod alertmanager;
 mod background;
 mod chart;
 mod error;
@@ -31,6 +32,12 @@ mod ssh_server;
 mod static_files;
 mod token;
 
+/// Cluster API in tests: the `Cluster` CRD fixture and the test provider loop.
+pub mod cluster_api;
+/// A webhook sink: our own receiver that records POSTed JSON.
+pub mod webhook;
+
+pub use alertmanager::Alertmanager;
 pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
 pub use error::TestEnvError;
 pub use git_server::{GitServer, create_bare_repo, git};
