@@ -41,8 +41,8 @@ pub struct ClusterObject {
     pub topology_version: Option<String>,
     /// `metadata.resourceVersion`: the precondition of a patch decided on this object.
     pub resource_version: Option<String>,
-    /// What the provider reports.
-    pub status: ClusterStatus,
+    /// What the provider reports (boxed: most readers of a cluster never look at it).
+    pub status: Box<ClusterStatus>,
 }
 
 /// The parts of a Cluster's `status` upkeep reads.
@@ -315,11 +315,12 @@ impl RawCluster {
                 .as_ref()
                 .and_then(|s| string_at(s, &["topology", "version"])),
             resource_version: self.metadata.resource_version,
-            status: self
-                .status
-                .as_ref()
-                .map(ClusterStatus::from_value)
-                .unwrap_or_default(),
+            status: Box::new(
+                self.status
+                    .as_ref()
+                    .map(ClusterStatus::from_value)
+                    .unwrap_or_default(),
+            ),
         })
     }
 }

@@ -480,6 +480,7 @@ mod tests {
 
     use super::*;
 
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
     fn upgrade(spec: serde_json::Value, status: Option<serde_json::Value>) -> ClusterUpgrade {
         let mut object = json!({
             "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",

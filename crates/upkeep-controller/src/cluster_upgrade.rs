@@ -36,7 +36,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -78,6 +80,11 @@ pub fn cluster_resource() -> ApiResource {
     ))
 }
 
+/// `(namespace, name)` of a ClusterUpgrade.
+type UpgradeKey = (String, String);
+/// Waiting clusters by `WaitReason` name.
+type WaitingCounts = BTreeMap<&'static str, i64>;
+
 /// Where silences are made: the Alertmanager and the label that names a cluster in alerts.
 #[derive(Debug, Clone)]
 pub struct Silences {
@@ -105,7 +112,7 @@ pub struct Upgrades {
     pub instance: Option<String>,
     pub metrics: Metrics,
     /// Waiting clusters per upgrade, by reason (summed into `upkeep_clusters_waiting`).
-    waiting: Mutex<HashMap<(String, String), BTreeMap<&'static str, i64>>>,
+    waiting: Mutex<HashMap<UpgradeKey, WaitingCounts>>,
 }
 
 impl std::fmt::Debug for Upgrades {
@@ -274,7 +281,10 @@ struct Note {
 }
 
 /// Reconciles one ClusterUpgrade (see the module docs for the order of things).
-pub async fn reconcile_upgrade(object: Arc<ClusterUpgrade>, s: Arc<Shell>) -> Result<Action, Error> {
+pub async fn reconcile_upgrade(
+    object: Arc<ClusterUpgrade>,
+    s: Arc<Shell>,
+) -> Result<Action, Error> {
     let u = &s.upgrades;
     let now = u.now();
     let namespace = object.namespace().unwrap_or_default();
@@ -287,7 +297,15 @@ pub async fn reconcile_upgrade(object: Arc<ClusterUpgrade>, s: Arc<Shell>) -> Re
         return Ok(Action::await_change());
     }
     if object.spec.trigger == Trigger::GitOps {
-        stall(u, &object, &before, "GitOpsUnsupported", GITOPS_UNSUPPORTED, now).await?;
+        stall(
+            u,
+            &object,
+            &before,
+            "GitOpsUnsupported",
+            GITOPS_UNSUPPORTED,
+            now,
+        )
+        .await?;
         return Ok(Action::await_change());
     }
 
@@ -319,7 +337,10 @@ pub async fn reconcile_upgrade(object: Arc<ClusterUpgrade>, s: Arc<Shell>) -> Re
     let (release, release_raw) = release(u, &object, &namespace).await?;
     let mut after = HashMap::new();
     for dep in &object.spec.after {
-        after.insert(dep.name.clone(), finished_of(u, &namespace, &dep.name).await?);
+        after.insert(
+            dep.name.clone(),
+            finished_of(u, &namespace, &dep.name).await?,
+        );
     }
     let campaign = match object.to_campaign(release, |n| after.get(n).copied().flatten()) {
         Ok(c) => c,
@@ -365,14 +386,25 @@ pub async fn reconcile_upgrade(object: Arc<ClusterUpgrade>, s: Arc<Shell>) -> Re
         }
     }
 
-    let mut wanted = desired_status(&object, &before, &plan, target_raw.as_deref(), &announced, now);
+    let mut wanted = desired_status(
+        &object,
+        &before,
+        &plan,
+        target_raw.as_deref(),
+        &announced,
+        now,
+    );
 
     // Record before act.
     let starting = plan.clusters.iter().any(|cp| cp.step == Step::Trigger);
     if starting {
         write_status(u, &object, &before, &wanted).await?;
     }
-    let recorded = if starting { wanted.clone() } else { before.clone() };
+    let recorded = if starting {
+        wanted.clone()
+    } else {
+        before.clone()
+    };
 
     // Act: silences first (alerts are muted before the cluster moves), then the patches.
     let mut conflict = false;
@@ -398,7 +430,10 @@ pub async fn reconcile_upgrade(object: Arc<ClusterUpgrade>, s: Arc<Shell>) -> Re
         }
         match patch_version(u, &namespace, cluster, source, target).await {
             Ok(()) => {}
-            Err(Error::PatchCluster { source: kube::Error::Api(s), .. }) if s.is_conflict() => {
+            Err(Error::PatchCluster {
+                source: kube::Error::Api(s),
+                ..
+            }) if s.is_conflict() => {
                 tracing::info!(cluster = %cp.name, "cluster changed since the decision; looking again");
                 conflict = true;
             }
@@ -602,7 +637,11 @@ fn summary(plan: &Plan) -> (Outcome, Option<String>) {
 }
 
 /// Events for the transitions between the recorded status and the new one.
-fn transitions(before: &ClusterUpgradeStatus, after: &ClusterUpgradeStatus, plan: &Plan) -> Vec<Note> {
+fn transitions(
+    before: &ClusterUpgradeStatus,
+    after: &ClusterUpgradeStatus,
+    plan: &Plan,
+) -> Vec<Note> {
     let mut notes = Vec::new();
     for entry in &after.clusters {
         let old = before.cluster(&entry.name);
@@ -622,7 +661,10 @@ fn transitions(before: &ClusterUpgradeStatus, after: &ClusterUpgradeStatus, plan
             notes.push(Note {
                 reason: UPGRADE_ANNOUNCED,
                 warning: false,
-                text: format!("cluster {}: {from} → {to} expected to start at {expected}", entry.name),
+                text: format!(
+                    "cluster {}: {from} → {to} expected to start at {expected}",
+                    entry.name
+                ),
             });
         }
         if now == was {
@@ -678,8 +720,7 @@ fn record_metrics(
             .cluster(&entry.name)
             .and_then(ClusterState::progress)
             .is_some_and(|p| p.state.is_terminal());
-        if let (false, Some(t), Some(f)) = (was_terminal, &entry.triggered_at, &entry.finished_at)
-        {
+        if let (false, Some(t), Some(f)) = (was_terminal, &entry.triggered_at, &entry.finished_at) {
             u.metrics
                 .observe_cluster_upgrade_duration(f.0.duration_since(t.0).as_secs_f64());
         }
@@ -702,9 +743,11 @@ fn governing<'a>(
 ) -> Option<&'a NamedSchedule> {
     match &object.spec.maintenance_schedule_ref {
         Some(r) => schedules.iter().find(|x| x.name == r.name),
-        None => schedules
-            .iter()
-            .find(|x| x.selector.as_ref().is_some_and(|sel| sel.matches(&cluster.labels))),
+        None => schedules.iter().find(|x| {
+            x.selector
+                .as_ref()
+                .is_some_and(|sel| sel.matches(&cluster.labels))
+        }),
     }
 }
 
@@ -786,8 +829,7 @@ async fn patch_version(
     source: VersionSource,
     target: &str,
 ) -> Result<(), Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(u.client(), namespace, &cluster_resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(u.client(), namespace, &cluster_resource());
     let mut patch = match source {
         VersionSource::Label => serde_json::json!({
             "metadata": {"labels": {upkeep_api::cluster::RELEASE_VERSION_LABEL: target}}
@@ -834,7 +876,10 @@ async fn ensure_silence(
         return;
     }
     let from = entry.triggered_at.as_ref().map_or(now, |t| t.0);
-    let Ok(ends_at) = from.checked_add(timeout).and_then(|t| t.checked_add(SILENCE_GRACE)) else {
+    let Ok(ends_at) = from
+        .checked_add(timeout)
+        .and_then(|t| t.checked_add(SILENCE_GRACE))
+    else {
         return;
     };
     let matchers = [(s.label.as_str(), entry.name.as_str())];
@@ -849,7 +894,9 @@ async fn ensure_silence(
         .await
     {
         Ok(id) => entry.silence_id = Some(id),
-        Err(error) => tracing::warn!(%error, cluster = %entry.name, "creating the silence; retrying on the next reconcile"),
+        Err(error) => {
+            tracing::warn!(%error, cluster = %entry.name, "creating the silence; retrying on the next reconcile");
+        }
     }
 }
 
@@ -1078,7 +1125,9 @@ pub async fn run_cluster_upgrades(
             watcher::Config::default(),
             move |o: ClusterUpgrade| {
                 let name = o.name_any();
-                by_upgrade(o.namespace(), &|x| x.spec.after.iter().any(|a| a.name == name))
+                by_upgrade(o.namespace(), &|x| {
+                    x.spec.after.iter().any(|a| a.name == name)
+                })
             },
         )
         .graceful_shutdown_on(shutdown)
