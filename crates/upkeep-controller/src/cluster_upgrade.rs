@@ -71,6 +71,9 @@ pub const SILENCE_GRACE: SignedDuration = SignedDuration::from_mins(15);
 /// `createdBy` of the silences this controller makes.
 pub const SILENCE_CREATED_BY: &str = "upkeep-controller";
 
+/// The longest requeue.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// The Cluster API kind the controller watches and patches.
 pub fn cluster_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -476,7 +479,9 @@ fn next_action(u: &Upgrades, plan: &Plan, conflict: bool, now: Timestamp) -> Act
         return Action::requeue(u.conflict_retry);
     }
     let running = plan.clusters.iter().any(|cp| cp.step.phase().is_running());
-    let at = plan.next_check.map(|at| until(now, at));
+    // The runtime's delay queue cannot hold a wait of years (a freeze until 2099): look again
+    // at least daily.
+    let at = plan.next_check.map(|at| until(now, at).min(MAX_WAIT));
     match (running, at) {
         (true, Some(d)) => Action::requeue(d.min(u.poll)),
         (true, None) => Action::requeue(u.poll),
