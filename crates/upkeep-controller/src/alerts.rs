@@ -16,8 +16,10 @@
 //!   quoted from a server are cut short and scrubbed of the secrets.
 //! - Every request has a bounded timeout (connect 5 s, whole request 5 s for webhooks and 10 s
 //!   for Alertmanager), so a hanging receiver cannot hold a reconcile.
-//! - reqwest is built without a crypto provider (see the workspace): the process must install
-//!   one (the binary installs ring); building a client without it is an error with a hint.
+//! - reqwest is built without a crypto provider (see the workspace) and panics when none is
+//!   installed; building a client here installs rustls' ring provider first if the process has
+//!   none yet (the binary installs the same one at start), so a missing provider is never a
+//!   panic.
 
 use std::time::Duration;
 
@@ -104,13 +106,16 @@ impl AlertsError {
             Self::Status { status: 401 | 403, .. } => Some(
                 "check the credentials: basic auth in the URL (user:password@) or the bearer token".to_owned(),
             ),
-            Self::Status { status: 400 | 422, .. } | Self::InvalidRequest { .. } => Some(
-                "the silence was refused: matchers need a label name and value, and endsAt must be in the future".to_owned(),
-            ),
+            Self::Status { status: 400 | 422, request, .. }
+            | Self::InvalidRequest { request, .. }
+                if request.starts_with("POST /api/v2/silences") =>
+            {
+                Some("the silence was refused: matchers need a label name and value, and endsAt must be in the future".to_owned())
+            }
             Self::Status { status: 404, .. } => Some(
                 "check the URL's path: Alertmanager's API lives under /api/v2 (keep any --web.route-prefix in the URL)".to_owned(),
             ),
-            Self::Status { .. } | Self::Decode { .. } => None,
+            Self::Status { .. } | Self::InvalidRequest { .. } | Self::Decode { .. } => None,
         }
     }
 }
@@ -242,6 +247,10 @@ fn redact_raw(raw: &str) -> String {
 }
 
 fn build_client(server: &str, timeout: Duration) -> Result<reqwest::Client, AlertsError> {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: then a provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -459,7 +468,9 @@ impl Alertmanager {
     }
 
     /// Reuses the live silence [`find`](Self::find) returns for `matchers` and `created_by`
-    /// (extending it when it ends before `ends_at`), or creates one. Returns the id in force.
+    /// (extending it when it ends before `ends_at`), or creates one. Returns the id in force:
+    /// Alertmanager may replace an extended silence by a new one with a new id (and expire the
+    /// old), so record the returned id.
     pub async fn ensure_silence(
         &self,
         matchers: &[(&str, &str)],
@@ -613,7 +624,10 @@ impl Alertmanager {
         }
         // Alertmanager answers an expired silence with an error ("already expired"); make sure
         // that is what happened before calling it done.
-        if text.contains("already expired") || self.is_expired(id).await? {
+        if text.contains("already expired")
+            || text.contains("not found")
+            || self.is_expired(id).await?
+        {
             return Ok(());
         }
         Err(self.status_error(&request, status, &text))
