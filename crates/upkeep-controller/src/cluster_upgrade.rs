@@ -446,7 +446,7 @@ pub async fn reconcile_upgrade(
         }
     }
     for entry in &mut wanted.clusters {
-        let was_terminal = recorded
+        let was_terminal = before
             .cluster(&entry.name)
             .and_then(ClusterState::progress)
             .is_some_and(|p| p.state.is_terminal());
