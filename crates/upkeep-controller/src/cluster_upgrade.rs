@@ -1148,3 +1148,162 @@ pub async fn run_cluster_upgrades(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_shows_the_target() {
+        let cases = [
+            (Some("30.0.0"), "30.0.0", true, "same text"),
+            (
+                Some("v30.0.0"),
+                "30.0.0",
+                true,
+                "another spelling of the same version",
+            ),
+            (
+                Some(" 30.0.0 "),
+                "30.0.0",
+                true,
+                "blanks around a label value",
+            ),
+            (Some("29.9.0"), "30.0.0", false, "older"),
+            (Some("31.0.0"), "30.0.0", false, "newer is not the target"),
+            (None, "30.0.0", false, "no version place"),
+            (
+                Some("latest"),
+                "latest",
+                true,
+                "a non-version equal as text",
+            ),
+        ];
+        for (current, target, want, why) in cases {
+            assert_eq!(shows(current, target), want, "{why}");
+        }
+    }
+
+    fn entry(name: &str, state: Option<&str>, announced: bool) -> ClusterState {
+        ClusterState {
+            name: name.into(),
+            state: state.map(Into::into),
+            reason: Some("disk full".into()),
+            from_release: Some("29.0.0".into()),
+            to_release: Some("30.0.0".into()),
+            announced_at: announced.then(|| Time("2026-11-21T10:00:00Z".parse().expect("ts"))),
+            ..ClusterState::default()
+        }
+    }
+
+    fn statuses(entries: Vec<ClusterState>) -> ClusterUpgradeStatus {
+        ClusterUpgradeStatus {
+            clusters: entries,
+            ..ClusterUpgradeStatus::default()
+        }
+    }
+
+    /// (state before, state after, announced now, Event reasons, why)
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        bool,
+        Vec<&'a str>,
+        &'a str,
+    );
+
+    #[test]
+    fn events_follow_transitions() {
+        let plan = Plan {
+            clusters: Vec::new(),
+            state: CampaignState::Running,
+            outcome: None,
+            finished_at: None,
+            next_check: None,
+            reason: None,
+        };
+        let cases: Vec<Case<'_>> = vec![
+            (
+                None,
+                Some("Triggered"),
+                false,
+                vec![UPGRADE_TRIGGERED],
+                "first trigger",
+            ),
+            (
+                Some("Waiting"),
+                Some("Triggered"),
+                false,
+                vec![UPGRADE_TRIGGERED],
+                "from waiting",
+            ),
+            (
+                Some("Triggered"),
+                Some("Triggered"),
+                false,
+                vec![],
+                "re-applied after a restart: no second Event",
+            ),
+            (
+                Some("Triggered"),
+                Some("Upgrading"),
+                false,
+                vec![],
+                "upgrading is no Event",
+            ),
+            (
+                Some("Upgrading"),
+                Some("Succeeded"),
+                false,
+                vec![UPGRADE_SUCCEEDED],
+                "success",
+            ),
+            (
+                Some("Upgrading"),
+                Some("Failed"),
+                false,
+                vec![UPGRADE_FAILED],
+                "failure",
+            ),
+            (
+                Some("Waiting"),
+                Some("Waiting"),
+                true,
+                vec![UPGRADE_ANNOUNCED],
+                "announced now",
+            ),
+            (
+                None,
+                Some("Triggered"),
+                true,
+                vec![UPGRADE_ANNOUNCED, UPGRADE_TRIGGERED],
+                "announced and started at once",
+            ),
+            (
+                Some("Succeeded"),
+                Some("Succeeded"),
+                false,
+                vec![],
+                "terminal stays quiet",
+            ),
+        ];
+        for (was, now, announced, want, why) in cases {
+            let before = statuses(vec![entry("a", was, false)]);
+            let after = statuses(vec![entry("a", now, announced)]);
+            let got: Vec<&str> = transitions(&before, &after, &plan)
+                .iter()
+                .map(|n| n.reason)
+                .collect();
+            assert_eq!(got, want, "{why}");
+        }
+        let failed = transitions(
+            &statuses(vec![entry("a", Some("Upgrading"), false)]),
+            &statuses(vec![entry("a", Some("Failed"), false)]),
+            &plan,
+        );
+        assert!(
+            failed[0].warning && failed[0].text.contains("disk full"),
+            "a failure is a Warning naming the reason"
+        );
+    }
+}

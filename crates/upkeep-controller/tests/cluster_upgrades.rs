@@ -290,7 +290,17 @@ async fn campaigns_run_in_order_and_record_everything() {
     apply(&server, STAGED);
     apply(&server, FAILING);
     apply(&server, &simple("frozen", ""));
-    apply(&server, &simple("suspended", "  suspend: true\n"));
+    let sink = upkeep_testenv::webhook::Sink::start().expect("webhook sink");
+    apply(
+        &server,
+        &simple(
+            "suspended",
+            &format!(
+                "  suspend: true\n  announce: {{before: 1h, webhookUrl: '{}'}}\n",
+                sink.url()
+            ),
+        ),
+    );
 
     // Staged: while dev-1 upgrades its alerts are silenced.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "staged");
@@ -504,6 +514,29 @@ async fn campaigns_run_in_order_and_record_everything() {
     .await;
     assert_eq!(done.outcome.as_deref(), Some("Succeeded"));
     assert_eq!(suspended.upgrades_seen("s-1"), 1);
+    // Announced when it was approved (it started at once), to the webhook and as an Event.
+    assert!(
+        done.cluster("s-1")
+            .and_then(|c| c.announced_at.as_ref())
+            .is_some(),
+        "{done:?}"
+    );
+    let bodies = sink.bodies();
+    assert_eq!(bodies.len(), 1, "one announcement: {bodies:?}");
+    for (field, want) in [
+        ("cluster", "s-1"),
+        ("upgrade", "suspended/to-30"),
+        ("from", "29.0.0"),
+        ("to", "30.0.0"),
+    ] {
+        assert_eq!(bodies[0][field], want, "{field} in {}", bodies[0]);
+    }
+    assert!(bodies[0].get("expectedStart").is_some(), "{}", bodies[0]);
+    assert!(
+        event_reasons(&admin, "suspended", "to-30")
+            .await
+            .contains(&"UpgradeAnnounced".to_owned())
+    );
 
     let text = metrics.encode();
     for line in [

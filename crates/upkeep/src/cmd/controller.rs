@@ -94,7 +94,10 @@ impl UpgradeSettings {
                     ));
                 }
                 let alertmanager = Alertmanager::new(url).map_err(|e| {
-                    miette::miette!(help = e.hint().unwrap_or_default(), "--alertmanager-url: {e}")
+                    miette::miette!(
+                        help = e.hint().unwrap_or_default(),
+                        "--alertmanager-url: {e}"
+                    )
                 })?;
                 Some(Silences {
                     alertmanager,
