@@ -7,10 +7,13 @@
 
 use std::collections::HashSet;
 
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use upkeep_core::rollout::{self, Campaign, ClusterPhase, Progress, StageSpec};
+use upkeep_core::selector::{Matcher, Matchers};
 use upkeep_core::version::Version;
 
 use crate::FieldError;
@@ -72,6 +75,21 @@ pub struct ClusterUpgradeSpec {
     pub version_source: Option<VersionSource>,
     #[serde(default)]
     pub suspend: bool,
+    /// Tell people before a cluster's upgrade starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<Announce>,
+}
+
+/// Announcements: an `UpgradeAnnounced` Event (and a webhook call) this long before a cluster's
+/// expected start.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Announce {
+    /// How long before the expected start (`24h`, `2d`).
+    pub before: String,
+    /// POSTed a JSON body `{cluster, upgrade, from, to, expectedStart}` per announcement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
@@ -171,6 +189,15 @@ pub struct ClusterState {
     pub from_release: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_release: Option<String>,
+    /// The stage the cluster belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// When the upgrade was announced for this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_at: Option<Time>,
+    /// The Alertmanager silence held while the cluster upgrades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<String>,
 }
 
 /// Checks a list of matchers at `base` (`spec.matchers`), compiling regex values anchored.
@@ -234,6 +261,16 @@ pub(crate) fn zero_concurrency(path: &str) -> FieldError {
         .with_hint(Some("use 1 or more, or remove the field for no limit"))
 }
 
+/// An absolute `http://` or `https://` URL with a host and no blanks.
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace)
+    })
+}
+
 impl ClusterUpgrade {
     /// The target version, when given as `targetVersion` (and valid).
     pub fn target_version(&self) -> Option<Version> {
@@ -288,6 +325,20 @@ impl ClusterUpgrade {
                 errors.push(zero_concurrency("spec.strategy.maxConcurrency"));
             }
         }
+        if let Some(a) = &spec.announce {
+            common::duration("spec.announce.before", &a.before, &mut errors);
+            if let Some(url) = &a.webhook_url
+                && !is_http_url(url)
+            {
+                errors.push(
+                    FieldError::new(
+                        "spec.announce.webhookUrl",
+                        format!("invalid webhook URL {url:?}"),
+                    )
+                    .with_hint(Some("an http:// or https:// URL")),
+                );
+            }
+        }
         for (i, a) in spec.after.iter().enumerate() {
             if a.name.trim().is_empty() {
                 errors.push(FieldError::new(
@@ -306,5 +357,316 @@ impl ClusterUpgrade {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// The per-cluster timeout when `strategy.timeout` is not given.
+pub const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_hours(2);
+
+/// Compiles matchers the spec check accepted (a rejected one is left out, never a panic).
+fn matchers(list: &[ClusterMatcher]) -> Matchers {
+    Matchers(
+        list.iter()
+            .filter_map(|m| {
+                Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex).ok()
+            })
+            .collect(),
+    )
+}
+
+fn soak(value: Option<&str>) -> Option<SignedDuration> {
+    value.and_then(|v| crate::duration::parse_duration(v).ok())
+}
+
+impl From<FailurePolicy> for rollout::FailurePolicy {
+    fn from(p: FailurePolicy) -> Self {
+        match p {
+            FailurePolicy::Halt => rollout::FailurePolicy::Halt,
+            FailurePolicy::Continue => rollout::FailurePolicy::Continue,
+        }
+    }
+}
+
+impl ClusterUpgrade {
+    /// The campaign the rollout core plans, after [`ClusterUpgrade::validate`].
+    ///
+    /// `release` is the resolved `releaseRef` (`None`: not resolved yet, every cluster waits);
+    /// with `targetVersion` it is ignored. `finished` tells, for each `after` name, how that
+    /// upgrade ended and when (`None`: not finished, or not found).
+    pub fn to_campaign(
+        &self,
+        release: Option<Version>,
+        finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
+    ) -> Result<Campaign, Vec<FieldError>> {
+        self.validate()?;
+        let spec = &self.spec;
+        let strategy = spec.strategy.clone().unwrap_or_default();
+        let target = if spec.target_version.is_some() {
+            self.target_version()
+        } else {
+            release
+        };
+        Ok(Campaign {
+            name: self.metadata.name.clone().unwrap_or_default(),
+            target,
+            start_time: spec
+                .start_time
+                .as_deref()
+                .and_then(|t| t.trim().parse().ok()),
+            suspended: spec.suspend,
+            matchers: matchers(&spec.matchers),
+            stages: strategy
+                .stages
+                .iter()
+                .map(|s| StageSpec {
+                    name: s.name.clone(),
+                    matchers: matchers(&s.matchers),
+                    max_concurrency: s.max_concurrency,
+                    soak: soak(s.soak.as_deref()),
+                })
+                .collect(),
+            max_concurrency: strategy.max_concurrency,
+            timeout: soak(strategy.timeout.as_deref()).unwrap_or(DEFAULT_TIMEOUT),
+            failure_policy: strategy.failure_policy.into(),
+            after: spec
+                .after
+                .iter()
+                .map(|a| rollout::AfterDep {
+                    name: a.name.clone(),
+                    soak: soak(a.soak.as_deref()),
+                    finished: finished(&a.name),
+                })
+                .collect(),
+            announce_before: spec.announce.as_ref().and_then(|a| soak(Some(&a.before))),
+        })
+    }
+}
+
+impl ClusterUpgradeStatus {
+    /// How the campaign ended and when, once `state` is `Finished` with an outcome.
+    pub fn finished(&self) -> Option<(rollout::Outcome, Timestamp)> {
+        if self.state.as_deref() != Some(rollout::CampaignState::Finished.as_str()) {
+            return None;
+        }
+        let outcome = rollout::Outcome::parse(self.outcome.as_deref()?)?;
+        Some((outcome, self.finished_at.as_ref()?.0))
+    }
+
+    /// The recorded entry of `cluster`.
+    pub fn cluster(&self, cluster: &str) -> Option<&ClusterState> {
+        self.clusters.iter().find(|c| c.name == cluster)
+    }
+}
+
+impl ClusterState {
+    /// What was recorded, as the core reads it; `None` when the state is missing or unknown
+    /// (the cluster counts as never touched).
+    pub fn progress(&self) -> Option<Progress> {
+        let state = ClusterPhase::parse(self.state.as_deref()?)?;
+        Some(Progress {
+            state,
+            triggered_at: self.triggered_at.as_ref().map(|t| t.0),
+            finished_at: self.finished_at.as_ref().map(|t| t.0),
+            from: self.from_release.clone(),
+            reason: self.reason.clone(),
+            announced_at: self.announced_at.as_ref().map(|t| t.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn upgrade(spec: serde_json::Value, status: Option<serde_json::Value>) -> ClusterUpgrade {
+        let mut object = json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
+            "metadata": {"name": "u", "namespace": "org"},
+            "spec": spec,
+        });
+        if let Some(s) = status {
+            object["status"] = s;
+        }
+        serde_json::from_value(object).expect("a ClusterUpgrade")
+    }
+
+    #[test]
+    fn announce_is_validated_at_its_fields() {
+        let cases = [
+            (json!({"before": "24h"}), None, "before only: valid"),
+            (
+                json!({"before": "1d", "webhookUrl": "https://hooks.example/x"}),
+                None,
+                "with a webhook",
+            ),
+            (
+                json!({"before": "soon"}),
+                Some("spec.announce.before"),
+                "before must be a duration",
+            ),
+            (
+                json!({"before": "1h", "webhookUrl": "hooks.example/x"}),
+                Some("spec.announce.webhookUrl"),
+                "a webhook must be an http(s) URL",
+            ),
+            (
+                json!({"before": "1h", "webhookUrl": "https:///path"}),
+                Some("spec.announce.webhookUrl"),
+                "a webhook URL needs a host",
+            ),
+        ];
+        for (announce, error, why) in cases {
+            let u = upgrade(
+                json!({"matchers": [{"name": "a", "value": "a"}], "targetVersion": "30.0.0",
+                       "announce": announce}),
+                None,
+            );
+            let got = u.validate().err().map(|e| e[0].path.clone());
+            assert_eq!(got.as_deref(), error, "{why}");
+        }
+    }
+
+    #[test]
+    fn conversion_to_a_campaign() {
+        let u = upgrade(
+            json!({
+                "matchers": [{"name": "all", "value": ".*", "isRegex": true}],
+                "releaseRef": {"name": "release"},
+                "startTime": "2026-12-01T00:00:00Z",
+                "strategy": {"stages": [{"name": "dev", "matchers": [{"name": "d", "key": "env", "value": "dev"}], "soak": "1h"}],
+                             "maxConcurrency": 2, "failurePolicy": "Continue"},
+                "after": [{"name": "first", "soak": "30m"}, {"name": "second"}],
+                "suspend": true,
+                "announce": {"before": "1d"},
+            }),
+            None,
+        );
+        let done: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
+        let c = u
+            .to_campaign(Version::parse("31.0.0"), |n| {
+                (n == "first").then_some((rollout::Outcome::Succeeded, done))
+            })
+            .expect("valid");
+        let cases = [
+            (
+                c.target.map(|v| v.to_string()),
+                Some("31.0.0".to_owned()),
+                "releaseRef: the resolved release",
+            ),
+            (
+                c.start_time.map(|t| t.to_string()),
+                Some("2026-12-01T00:00:00Z".to_owned()),
+                "start time parsed",
+            ),
+            (
+                Some(c.timeout.to_string()),
+                Some(DEFAULT_TIMEOUT.to_string()),
+                "no timeout: the default 2h",
+            ),
+            (
+                c.announce_before.map(|d| d.to_string()),
+                Some(SignedDuration::from_hours(24).to_string()),
+                "announce.before",
+            ),
+            (
+                c.stages[0].soak.map(|d| d.to_string()),
+                Some(SignedDuration::from_hours(1).to_string()),
+                "stage soak",
+            ),
+            (
+                c.after[0].soak.map(|d| d.to_string()),
+                Some(SignedDuration::from_mins(30).to_string()),
+                "after soak",
+            ),
+        ];
+        for (got, want, why) in cases {
+            assert_eq!(got, want, "{why}");
+        }
+        assert!(c.suspended, "suspend carried");
+        assert_eq!(c.max_concurrency, Some(2));
+        assert_eq!(c.failure_policy, rollout::FailurePolicy::Continue);
+        assert_eq!(
+            c.after[0].finished,
+            Some((rollout::Outcome::Succeeded, done)),
+            "a finished dependency"
+        );
+        assert_eq!(c.after[1].finished, None, "an unfinished dependency");
+
+        let fixed = upgrade(
+            json!({"matchers": [{"name": "a", "value": "a"}], "targetVersion": "v30.1.0",
+                   "strategy": {"timeout": "45m"}}),
+            None,
+        );
+        let c = fixed
+            .to_campaign(Version::parse("99.0.0"), |_| None)
+            .expect("valid");
+        assert_eq!(
+            c.target,
+            Version::parse("30.1.0"),
+            "targetVersion wins over any release"
+        );
+        assert_eq!(
+            c.timeout,
+            SignedDuration::from_mins(45),
+            "an explicit timeout"
+        );
+        let broken = upgrade(json!({"matchers": [{"name": "a", "value": "("}]}), None);
+        assert!(
+            broken.to_campaign(None, |_| None).is_err(),
+            "an invalid spec is no campaign"
+        );
+    }
+
+    #[test]
+    fn recorded_status_reads_back() {
+        let u = upgrade(
+            json!({"matchers": [], "targetVersion": "30.0.0"}),
+            Some(json!({
+                "state": "Finished", "outcome": "Failed", "finishedAt": "2026-11-01T00:00:00Z",
+                "clusters": [
+                    {"name": "a", "state": "Triggered", "triggeredAt": "2026-11-01T00:00:00Z",
+                     "fromRelease": "29.0.0", "announcedAt": "2026-10-31T00:00:00Z"},
+                    {"name": "b", "state": "Exploded"},
+                    {"name": "c"},
+                ],
+            })),
+        );
+        let status = u.status.expect("status");
+        assert_eq!(
+            status.finished().map(|(o, t)| (o, t.to_string())),
+            Some((rollout::Outcome::Failed, "2026-11-01T00:00:00Z".to_owned())),
+            "a finished campaign's outcome and time"
+        );
+        let a = status
+            .cluster("a")
+            .and_then(ClusterState::progress)
+            .expect("a");
+        assert_eq!(a.state, ClusterPhase::Triggered);
+        assert_eq!(a.from.as_deref(), Some("29.0.0"));
+        assert!(a.announced_at.is_some() && a.triggered_at.is_some());
+        assert!(
+            status
+                .cluster("b")
+                .and_then(ClusterState::progress)
+                .is_none(),
+            "an unknown state is never touched"
+        );
+        assert!(
+            status
+                .cluster("c")
+                .and_then(ClusterState::progress)
+                .is_none(),
+            "no state: never touched"
+        );
+        let mut running = status.clone();
+        running.state = Some("Running".into());
+        assert_eq!(
+            running.finished(),
+            None,
+            "only a Finished campaign has finished"
+        );
     }
 }

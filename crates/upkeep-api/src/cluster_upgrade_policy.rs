@@ -74,6 +74,11 @@ pub struct ClusterUpgradePolicyStatus {
     /// Name of the last `ClusterUpgrade` created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_created: Option<String>,
+    /// The release the last `ClusterUpgrade` was created for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 impl ClusterUpgradePolicy {

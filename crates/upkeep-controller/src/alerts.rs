@@ -468,7 +468,9 @@ impl Alertmanager {
     }
 
     /// Reuses the live silence [`find`](Self::find) returns for `matchers` and `created_by`
-    /// (extending it when it ends before `ends_at`), or creates one. Returns the id in force.
+    /// (extending it when it ends before `ends_at`), or creates one. Returns the id in force:
+    /// Alertmanager may replace an extended silence by a new one with a new id (and expire the
+    /// old), so record the returned id.
     pub async fn ensure_silence(
         &self,
         matchers: &[(&str, &str)],

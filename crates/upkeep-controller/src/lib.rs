@@ -16,6 +16,8 @@
 
 pub mod alerts;
 pub mod automation;
+pub mod cluster_upgrade;
+pub mod cluster_upgrade_policy;
 pub mod conditions;
 pub mod controllers;
 pub mod discovery;

@@ -46,6 +46,16 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CampaignLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WaitingLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -72,6 +82,9 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     scans: Family<OutcomeLabels, Counter>,
     pushes: Family<OutcomeLabels, Counter>,
+    cluster_upgrades: Family<CampaignLabels, Counter>,
+    cluster_upgrade_durations: Histogram,
+    clusters_waiting: Family<WaitingLabels, Gauge>,
     leader: Gauge,
 }
 
@@ -97,6 +110,10 @@ impl Metrics {
         let leader = Gauge::default();
         let scans = Family::<OutcomeLabels, Counter>::default();
         let pushes = Family::<OutcomeLabels, Counter>::default();
+        let cluster_upgrades = Family::<CampaignLabels, Counter>::default();
+        // 1 minute … about 34 hours: a cluster upgrade takes minutes to hours.
+        let cluster_upgrade_durations = Histogram::new(exponential_buckets(60.0, 2.0, 12));
+        let clusters_waiting = Family::<WaitingLabels, Gauge>::default();
         // prometheus-client appends `_total` to counters and a full stop to help texts; a
         // family without samples is left out of the exposition.
         registry.register(
@@ -125,6 +142,21 @@ impl Metrics {
             pushes.clone(),
         );
         registry.register(
+            "upkeep_cluster_upgrades",
+            "Finished ClusterUpgrades by outcome (Succeeded, Failed)",
+            cluster_upgrades.clone(),
+        );
+        registry.register(
+            "upkeep_cluster_upgrade_duration_seconds",
+            "Time from a cluster's trigger to its success or failure",
+            cluster_upgrade_durations.clone(),
+        );
+        registry.register(
+            "upkeep_clusters_waiting",
+            "Clusters waiting to be upgraded, by reason (the rollout core's WaitReason)",
+            clusters_waiting.clone(),
+        );
+        registry.register(
             "upkeep_leader",
             "1 while this process holds the leader Lease (or runs without leader election), else 0",
             leader.clone(),
@@ -136,6 +168,9 @@ impl Metrics {
             errors,
             scans,
             pushes,
+            cluster_upgrades,
+            cluster_upgrade_durations,
+            clusters_waiting,
             leader,
         }
     }
@@ -176,6 +211,25 @@ impl Metrics {
         self.pushes.get_or_create(&OutcomeLabels { result }).inc();
     }
 
+    /// Counts one finished ClusterUpgrade (`Succeeded` or `Failed`).
+    pub fn record_cluster_upgrade(&self, outcome: &'static str) {
+        self.cluster_upgrades
+            .get_or_create(&CampaignLabels { outcome })
+            .inc();
+    }
+
+    /// Observes how long one cluster took from its trigger to its end.
+    pub fn observe_cluster_upgrade_duration(&self, seconds: f64) {
+        self.cluster_upgrade_durations.observe(seconds);
+    }
+
+    /// Sets the number of clusters waiting for `reason`.
+    pub fn set_clusters_waiting(&self, reason: &'static str, clusters: i64) {
+        self.clusters_waiting
+            .get_or_create(&WaitingLabels { reason })
+            .set(clusters);
+    }
+
     /// Sets `upkeep_leader`.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
@@ -208,6 +262,7 @@ pub trait ErrorLabel: std::fmt::Debug {
 impl ErrorLabel for crate::reconcile::Error {}
 impl ErrorLabel for crate::discovery::Error {}
 impl ErrorLabel for crate::automation::Error {}
+impl ErrorLabel for crate::cluster_upgrade_policy::Error {}
 
 /// The leading identifier of a derived `Debug` rendering: `WriteStatus { .. }` → `WriteStatus`,
 /// `Serialise(..)` → `Serialise`, `Timeout` → `Timeout`; anything else → `Unknown`.
@@ -302,6 +357,9 @@ mod tests {
         metrics.record_scan(RESULT_SUCCESS);
         metrics.record_scan("Unauthorized");
         metrics.record_push("pushed");
+        metrics.record_cluster_upgrade("Failed");
+        metrics.observe_cluster_upgrade_duration(90.0);
+        metrics.set_clusters_waiting("Window", 3);
         let text = metrics.encode();
         let cases = [
             (
@@ -330,6 +388,18 @@ mod tests {
                 "a failed scan labelled by the registry error kind",
             ),
             ("upkeep_pushes_total{result=\"pushed\"} 1", "a push"),
+            (
+                "upkeep_cluster_upgrades_total{outcome=\"Failed\"} 1",
+                "a finished campaign by outcome",
+            ),
+            (
+                "upkeep_cluster_upgrade_duration_seconds_count 1",
+                "a cluster's duration observed",
+            ),
+            (
+                "upkeep_clusters_waiting{reason=\"Window\"} 3",
+                "waiting clusters by reason",
+            ),
         ];
         for (line, why) in cases {
             assert!(text.contains(line), "{why}: {line} not in\n{text}");

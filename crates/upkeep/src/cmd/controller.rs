@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr};
+use upkeep_controller::alerts::{Alertmanager, Webhook};
 use upkeep_controller::automation::{Writer, run_automations};
+use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::controllers::{Controllers, Shutdown};
 use upkeep_controller::discovery::run_discovery;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
@@ -36,7 +39,7 @@ pub(crate) enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Reconciles MaintenanceSchedules (activeWindow, activeExclusion, nextWindows, requeued at each boundary). Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
+    after_help = "Reconciles MaintenanceSchedules (activeWindow, activeExclusion, nextWindows, requeued at each boundary), ChartSources, VersionPolicies, AppUpgradeAutomations, ClusterUpgrades (patching Cluster API clusters' release label or topology version; silences in --alertmanager-url while a cluster upgrades) and ClusterUpgradePolicies. Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
 )]
 pub(crate) struct Args {
     /// Run the reconcilers only while holding the Lease (use `--leader-elect=false` for a
@@ -63,11 +66,59 @@ pub(crate) struct Args {
     /// Log format on stderr [default: json, or text on a terminal].
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+    /// Alertmanager to silence a cluster's alerts in while it upgrades (v2 API; credentials may
+    /// be in the URL). Without it no silences are made.
+    #[arg(long, value_name = "URL")]
+    alertmanager_url: Option<String>,
+    /// The alert label a silence matches against the cluster name.
+    #[arg(long, default_value = "cluster_id", value_name = "LABEL")]
+    silence_label: String,
+}
+
+/// What the ClusterUpgrade controller needs from the flags, checked before anything starts.
+#[derive(Clone)]
+struct UpgradeSettings {
+    silences: Option<Silences>,
+    webhook: Option<Webhook>,
+}
+
+impl UpgradeSettings {
+    fn from_args(args: &Args) -> miette::Result<Self> {
+        let silences = match &args.alertmanager_url {
+            Some(url) => {
+                let label = args.silence_label.trim();
+                if label.is_empty() {
+                    return Err(miette::miette!(
+                        help = "give the alert label that names a cluster, e.g. --silence-label cluster_id",
+                        "--silence-label is empty"
+                    ));
+                }
+                let alertmanager = Alertmanager::new(url).map_err(|e| {
+                    miette::miette!(
+                        help = e.hint().unwrap_or_default(),
+                        "--alertmanager-url: {e}"
+                    )
+                })?;
+                Some(Silences {
+                    alertmanager,
+                    label: label.to_owned(),
+                })
+            }
+            None => None,
+        };
+        let webhook = Webhook::new()
+            .map_err(|e| miette::miette!(help = e.hint().unwrap_or_default(), "{e}"))?;
+        Ok(UpgradeSettings {
+            silences,
+            webhook: Some(webhook),
+        })
+    }
 }
 
 /// The controllers this binary runs. One line per kind.
-fn controllers(workdir: &std::path::Path) -> Controllers {
+fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Controllers {
     let workdir = workdir.to_path_buf();
+    let upgrades = upgrades.clone();
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
         .with("ChartSource+VersionPolicy", run_discovery)
@@ -79,6 +130,20 @@ fn controllers(workdir: &std::path::Path) -> Controllers {
             });
             run_automations(writer, stop)
         })
+        .with("ClusterUpgrade", move |ctx, stop| {
+            let mut u = Upgrades::new(ctx);
+            if let Some(s) = upgrades.silences.clone() {
+                u = u.with_silences(s);
+            }
+            if let Some(w) = upgrades.webhook.clone() {
+                u = u.with_webhook(w);
+            }
+            if let Ok(pod) = std::env::var("POD_NAME") {
+                u = u.with_instance(pod);
+            }
+            run_cluster_upgrades(Arc::new(u), stop)
+        })
+        .with("ClusterUpgradePolicy", run_cluster_upgrade_policies)
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -101,6 +166,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 }
 
 async fn run_async(args: &Args) -> miette::Result<Outcome> {
+    let upgrades = UpgradeSettings::from_args(args)?;
     let client = kube::Client::try_default()
         .await
         .into_diagnostic()
@@ -134,7 +200,7 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
         client: client.clone(),
         now: Arc::new(Timestamp::now),
     });
-    let controllers = controllers(&args.workdir);
+    let controllers = controllers(&args.workdir, &upgrades);
     if args.leader_elect {
         let config = LeaseConfig::new(
             args.lease_name.clone(),

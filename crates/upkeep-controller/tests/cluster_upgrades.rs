@@ -1,0 +1,820 @@
+//! The ClusterUpgrade and ClusterUpgradePolicy controllers against a real kube-apiserver 1.20.2
+//! with etcd, the test Cluster API provider loop (upkeep-testenv `cluster_api::Provider`,
+//! which rolls a cluster's conditions when its version label changes) and a real Alertmanager.
+//!
+//! Each scenario lives in its own namespace so one API server serves several; the clock is the
+//! real one plus an offset the test can move, because the provider stamps its conditions with
+//! the real time and the core compares them with the trigger time.
+
+mod support;
+use support::{client, eventually, eventually_within};
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
+use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
+use upkeep_controller::alerts::{Alertmanager, Webhook};
+use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
+use upkeep_controller::metrics::Metrics;
+use upkeep_controller::reconcile::Context;
+use upkeep_testenv::cluster_api::{FAIL_ANNOTATION, Provider, cluster_yaml, crd_yaml};
+use upkeep_testenv::{KubeApiServer, KubeUser};
+
+/// The real clock plus a movable offset.
+#[derive(Clone, Default)]
+struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now() + SignedDuration::from_secs(self.0.load(Ordering::SeqCst))
+    }
+    fn jump_to(&self, at: Timestamp) {
+        self.0.store(
+            at.duration_since(Timestamp::now()).as_secs(),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+/// A running controller; dropping the trigger stops it.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the controller stops on shutdown")
+            .expect("no panic");
+    }
+}
+
+fn start_upgrades(
+    client: kube::Client,
+    clock: &Clock,
+    configure: impl FnOnce(Upgrades) -> Upgrades,
+) -> Running {
+    let clock = clock.clone();
+    let ctx = Arc::new(Context {
+        client,
+        now: Arc::new(move || clock.now()),
+    });
+    let upgrades = configure(
+        Upgrades::new(ctx)
+            .with_poll(Duration::from_millis(300))
+            .with_retry_after(Duration::from_millis(500)),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_cluster_upgrades(Arc::new(upgrades), async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, task }
+}
+
+async fn setup() -> (KubeApiServer, kube::Client) {
+    let server = KubeApiServer::start().await.expect("kube-apiserver");
+    let crds: String = upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, y)| y)
+        .chain([crd_yaml()])
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .expect("CRDs");
+    for crd in [
+        "clusters.cluster.x-k8s.io",
+        "clusterupgrades.upkeep.dev",
+        "clusterupgradepolicies.upkeep.dev",
+    ] {
+        server
+            .kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}"),
+                "--timeout=30s",
+            ])
+            .expect("established");
+    }
+    let admin = client(&server, KubeUser::Admin).await;
+    (server, admin)
+}
+
+/// Creates `namespace`, its clusters (all at 29.0.0) and a provider for them, and waits until
+/// the provider has seen them and the real clock has left the second it marked them Ready in
+/// (the core only counts a transition at or after the trigger's second as the provider's answer).
+async fn clusters(
+    server: &KubeApiServer,
+    admin: &kube::Client,
+    namespace: &str,
+    clusters: &[(&str, &str)],
+    step: Duration,
+) -> Provider {
+    server
+        .kubectl(&["create", "namespace", namespace])
+        .expect("namespace");
+    let yaml: Vec<String> = clusters
+        .iter()
+        .map(|(name, env)| cluster_yaml(name, namespace, &[("env", env)], "29.0.0"))
+        .collect();
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &yaml.join("\n---\n"))
+        .expect("clusters");
+    let provider = Provider::start(admin.clone(), namespace).with_step(step);
+    eventually(
+        async || clusters.iter().all(|(name, _)| provider.seen(name)),
+        |seen| *seen,
+        "the provider sees every cluster",
+    )
+    .await;
+    let ready_second = Timestamp::now().as_second();
+    eventually(
+        async || Timestamp::now().as_second(),
+        |s| *s > ready_second,
+        "the next second",
+    )
+    .await;
+    provider
+}
+
+fn apply(server: &KubeApiServer, yaml: &str) {
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], yaml)
+        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
+}
+
+async fn status(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
+    api.get(name).await.expect("get").status.unwrap_or_default()
+}
+
+fn cluster_state<'a>(s: &'a ClusterUpgradeStatus, name: &str) -> (&'a str, &'a str) {
+    s.cluster(name).map_or(("-", "-"), |c| {
+        (
+            c.state.as_deref().unwrap_or("-"),
+            c.reason.as_deref().unwrap_or(""),
+        )
+    })
+}
+
+async fn event_reasons(admin: &kube::Client, namespace: &str, upgrade: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(upgrade))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+const STAGED: &str = "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: to-30, namespace: staged}
+spec:
+  matchers: [{name: all, value: '.*', isRegex: true}]
+  targetVersion: 30.0.0
+  strategy:
+    timeout: 10m
+    stages:
+      - {name: dev, matchers: [{name: dev, key: env, value: dev}], soak: 2s}
+      - {name: prod, matchers: [{name: prod, key: env, value: prod}], maxConcurrency: 1}
+";
+
+const FAILING: &str = "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: to-30, namespace: failing}
+spec:
+  matchers: [{name: all, value: '.*', isRegex: true}]
+  targetVersion: 30.0.0
+  strategy:
+    failurePolicy: Halt
+    stages:
+      - {name: one, matchers: [{name: one, key: env, value: one}]}
+      - {name: two, matchers: [{name: two, key: env, value: two}]}
+";
+
+fn simple(namespace: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {{name: to-30, namespace: {namespace}}}
+spec:
+  matchers: [{{name: all, value: '.*', isRegex: true}}]
+  targetVersion: 30.0.0
+{extra}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_run_in_order_and_record_everything() {
+    let (server, admin) = setup().await;
+    let am = upkeep_testenv::Alertmanager::start()
+        .await
+        .expect("alertmanager");
+    let staged = clusters(
+        &server,
+        &admin,
+        "staged",
+        &[("dev-1", "dev"), ("prod-1", "prod"), ("prod-2", "prod")],
+        Duration::from_millis(1500),
+    )
+    .await;
+    let failing = clusters(
+        &server,
+        &admin,
+        "failing",
+        &[("a-1", "one"), ("b-1", "two")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let frozen = clusters(
+        &server,
+        &admin,
+        "frozen",
+        &[("f-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let suspended = clusters(
+        &server,
+        &admin,
+        "suspended",
+        &[("s-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    server
+        .kubectl(&[
+            "annotate",
+            "-n",
+            "failing",
+            "clusters.cluster.x-k8s.io",
+            "a-1",
+            &format!("{FAIL_ANNOTATION}=disk full"),
+        ])
+        .expect("fail annotation");
+    server
+        .kubectl(&[
+            "annotate",
+            "-n",
+            "frozen",
+            "clusters.cluster.x-k8s.io",
+            "f-1",
+            "upkeep.dev/freeze-until=2099-01-01T00:00:00Z",
+            "upkeep.dev/freeze-reason=audit",
+        ])
+        .expect("freeze annotation");
+
+    let clock = Clock::default();
+    let metrics = Metrics::new();
+    let alertmanager = Alertmanager::new(am.url()).expect("alertmanager client");
+    let running = start_upgrades(admin.clone(), &clock, |u| {
+        u.with_metrics(metrics.clone())
+            .with_silences(Silences {
+                alertmanager,
+                label: "cluster_id".into(),
+            })
+            .with_webhook(Webhook::new().expect("webhook client"))
+    });
+    apply(&server, STAGED);
+    apply(&server, FAILING);
+    apply(&server, &simple("frozen", ""));
+    let sink = upkeep_testenv::webhook::Sink::start().expect("webhook sink");
+    apply(
+        &server,
+        &simple(
+            "suspended",
+            &format!(
+                "  suspend: true\n  announce: {{before: 1h, webhookUrl: '{}'}}\n",
+                sink.url()
+            ),
+        ),
+    );
+
+    // Staged: while dev-1 upgrades its alerts are silenced.
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "staged");
+    let upgrading = eventually(
+        async || status(&api, "to-30").await,
+        |s| {
+            matches!(cluster_state(s, "dev-1").0, "Triggered" | "Upgrading")
+                && s.cluster("dev-1")
+                    .and_then(|c| c.silence_id.as_ref())
+                    .is_some()
+        },
+        "dev-1 upgrades under a silence",
+    )
+    .await;
+    let silence = upgrading
+        .cluster("dev-1")
+        .and_then(|c| c.silence_id.clone())
+        .expect("silence id");
+    assert!(
+        am.active_silence_ids()
+            .await
+            .expect("silences")
+            .contains(&silence),
+        "the silence is active while dev-1 upgrades"
+    );
+    assert_eq!(
+        cluster_state(&upgrading, "prod-1").0,
+        "Waiting",
+        "prod waits for dev"
+    );
+
+    let done = eventually_within(
+        Duration::from_secs(90),
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "the staged upgrade finishes",
+    )
+    .await;
+    assert_eq!(done.outcome.as_deref(), Some("Succeeded"), "{done:?}");
+    assert_eq!(
+        (done.from_release.as_deref(), done.to_release.as_deref()),
+        (Some("29.0.0"), Some("30.0.0"))
+    );
+    assert!(
+        done.triggered_at.is_some() && done.finished_at.is_some(),
+        "{done:?}"
+    );
+    let at = |c: &str,
+              f: fn(
+        &upkeep_api::cluster_upgrade::ClusterState,
+    ) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        done.cluster(c)
+            .and_then(f)
+            .map_or_else(|| panic!("{c}: time missing in {done:?}"), |t| t.0)
+    };
+    for (cluster, stage) in [("dev-1", "dev"), ("prod-1", "prod"), ("prod-2", "prod")] {
+        let c = done.cluster(cluster).expect("entry");
+        assert_eq!(c.state.as_deref(), Some("Succeeded"), "{cluster}");
+        assert_eq!(c.stage.as_deref(), Some(stage), "{cluster}");
+        assert_eq!(
+            (c.from_release.as_deref(), c.to_release.as_deref()),
+            (Some("29.0.0"), Some("30.0.0")),
+            "{cluster}"
+        );
+        assert!(
+            c.silence_id.is_some(),
+            "{cluster}: silenced while upgrading"
+        );
+        assert_eq!(
+            staged.upgrades_seen(cluster),
+            1,
+            "{cluster}: exactly one version change"
+        );
+        assert_eq!(
+            staged.version(cluster).as_deref(),
+            Some("30.0.0"),
+            "{cluster}"
+        );
+    }
+    assert!(
+        at("prod-1", |c| c.triggered_at.as_ref())
+            >= at("dev-1", |c| c.finished_at.as_ref()) + SignedDuration::from_secs(2),
+        "prod starts after dev finished and soaked 2s: {done:?}"
+    );
+    assert!(
+        at("prod-2", |c| c.triggered_at.as_ref()) >= at("prod-1", |c| c.finished_at.as_ref()),
+        "maxConcurrency 1: prod-2 starts after prod-1 finished: {done:?}"
+    );
+    let ready = done
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Succeeded")
+    );
+    // Every silence the upgrade made is expired now.
+    let silences = am.silences().await.expect("silences");
+    for cluster in ["dev-1", "prod-1", "prod-2"] {
+        let id = done
+            .cluster(cluster)
+            .and_then(|c| c.silence_id.clone())
+            .expect("id");
+        let s = silences
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("silence {id} of {cluster}"));
+        assert_eq!(
+            s["status"]["state"], "expired",
+            "{cluster}: the silence ends with the upgrade"
+        );
+        assert_eq!(s["matchers"][0]["name"], "cluster_id");
+        assert_eq!(s["matchers"][0]["value"], cluster);
+    }
+    let reasons = event_reasons(&admin, "staged", "to-30").await;
+    for (reason, n) in [("UpgradeTriggered", 3), ("UpgradeSucceeded", 3)] {
+        assert_eq!(
+            reasons.iter().filter(|r| *r == reason).count(),
+            n,
+            "{reason} per cluster: {reasons:?}"
+        );
+    }
+
+    // Failing, Halt: a-1 fails, stage two never starts.
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "failing");
+    let failed = eventually(
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "the failing upgrade finishes",
+    )
+    .await;
+    assert_eq!(failed.outcome.as_deref(), Some("Failed"), "{failed:?}");
+    let (state, reason) = cluster_state(&failed, "a-1");
+    assert_eq!(state, "Failed");
+    assert!(
+        reason.contains("disk full"),
+        "the provider's message is the reason: {reason}"
+    );
+    let (state, reason) = cluster_state(&failed, "b-1");
+    assert_eq!(state, "Waiting", "Halt: nothing new starts");
+    assert!(
+        reason.contains("halted") && reason.contains("a-1"),
+        "{reason}"
+    );
+    assert_eq!(
+        failing.upgrades_seen("b-1"),
+        0,
+        "the later stage was never touched"
+    );
+    let ready = failed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Failed")
+    );
+    assert!(
+        event_reasons(&admin, "failing", "to-30")
+            .await
+            .contains(&"UpgradeFailed".to_owned())
+    );
+
+    // Frozen: waits, and says why.
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "frozen");
+    let waiting = eventually(
+        async || status(&api, "to-30").await,
+        |s| cluster_state(s, "f-1").0 == "Waiting",
+        "f-1 waits",
+    )
+    .await;
+    let (_, reason) = cluster_state(&waiting, "f-1");
+    assert!(
+        reason.contains("frozen until") && reason.contains("2099") && reason.contains("audit"),
+        "{reason}"
+    );
+    assert_eq!(frozen.upgrades_seen("f-1"), 0);
+
+    // Suspended: waits for approval, then runs.
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "suspended");
+    let waiting = eventually(
+        async || status(&api, "to-30").await,
+        |s| cluster_state(s, "s-1").0 == "Waiting",
+        "s-1 waits",
+    )
+    .await;
+    assert!(
+        cluster_state(&waiting, "s-1").1.contains("suspended"),
+        "{waiting:?}"
+    );
+    assert_eq!(waiting.state.as_deref(), Some("Waiting"));
+    assert_eq!(
+        suspended.upgrades_seen("s-1"),
+        0,
+        "nothing starts while suspended"
+    );
+    api.patch(
+        "to-30",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .expect("approve");
+    let done = eventually(
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "approved: finishes",
+    )
+    .await;
+    assert_eq!(done.outcome.as_deref(), Some("Succeeded"));
+    assert_eq!(suspended.upgrades_seen("s-1"), 1);
+    // Announced when it was approved (it started at once), to the webhook and as an Event.
+    assert!(
+        done.cluster("s-1")
+            .and_then(|c| c.announced_at.as_ref())
+            .is_some(),
+        "{done:?}"
+    );
+    let bodies = sink.bodies();
+    assert_eq!(bodies.len(), 1, "one announcement: {bodies:?}");
+    for (field, want) in [
+        ("cluster", "s-1"),
+        ("upgrade", "suspended/to-30"),
+        ("from", "29.0.0"),
+        ("to", "30.0.0"),
+    ] {
+        assert_eq!(bodies[0][field], want, "{field} in {}", bodies[0]);
+    }
+    assert!(bodies[0].get("expectedStart").is_some(), "{}", bodies[0]);
+    assert!(
+        event_reasons(&admin, "suspended", "to-30")
+            .await
+            .contains(&"UpgradeAnnounced".to_owned())
+    );
+
+    let text = metrics.encode();
+    for line in [
+        "upkeep_cluster_upgrades_total{outcome=\"Succeeded\"} 2",
+        "upkeep_cluster_upgrades_total{outcome=\"Failed\"} 1",
+        "upkeep_cluster_upgrade_duration_seconds_count 5",
+        "upkeep_clusters_waiting{reason=\"Frozen\"} 1",
+        "upkeep_clusters_waiting{reason=\"Halted\"} 1",
+        "upkeep_clusters_waiting{reason=\"Suspended\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    for p in [&staged, &failing, &frozen, &suspended] {
+        assert!(p.errors().is_empty(), "provider errors: {:?}", p.errors());
+    }
+    running.stop().await;
+}
+
+/// The controller user may do everything the ClusterUpgrade controllers need except patch
+/// clusters (granted later by [`GRANT_PATCH`]).
+const NO_PATCH: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: upgrades-without-patch}
+rules:
+  - apiGroups: [upkeep.dev]
+    resources: ['*']
+    verbs: [get, list, watch, create, patch, update]
+  - apiGroups: ['', events.k8s.io]
+    resources: [events]
+    verbs: [create, patch]
+  - apiGroups: [cluster.x-k8s.io]
+    resources: [clusters]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: upgrades-without-patch}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: upgrades-without-patch}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: upkeep-controller}]
+";
+
+const GRANT_PATCH: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: upgrades-patch}
+rules:
+  - apiGroups: [cluster.x-k8s.io]
+    resources: [clusters]
+    verbs: [patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: upgrades-patch}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: upgrades-patch}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: upkeep-controller}]
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_windows_and_policies() {
+    let (server, admin) = setup().await;
+    assert_eq!(KubeUser::Controller.name(), "upkeep-controller");
+    apply(&server, NO_PATCH);
+    let controller = client(&server, KubeUser::Controller).await;
+    let clock = Clock::default();
+
+    // A controller that recorded the trigger but could not act (here: its patch is denied, as
+    // if it had died between the two) ...
+    let crash = clusters(
+        &server,
+        &admin,
+        "crash",
+        &[("c-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let first = start_upgrades(controller.clone(), &clock, |u| u);
+    apply(&server, &simple("crash", ""));
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "crash");
+    let recorded = eventually(
+        async || status(&api, "to-30").await,
+        |s| cluster_state(s, "c-1").0 == "Triggered",
+        "the trigger is recorded first",
+    )
+    .await;
+    let triggered_at = recorded
+        .cluster("c-1")
+        .and_then(|c| c.triggered_at.clone())
+        .expect("triggeredAt");
+    first.stop().await;
+    assert_eq!(
+        crash.upgrades_seen("c-1"),
+        0,
+        "the first controller never changed the cluster"
+    );
+    assert_eq!(crash.version("c-1").as_deref(), Some("29.0.0"));
+
+    // ... is replaced by a fresh one that may patch: it finishes with exactly one change and
+    // keeps the recorded trigger time.
+    apply(&server, GRANT_PATCH);
+    let second = start_upgrades(controller.clone(), &clock, |u| u);
+    let done = eventually(
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "the fresh controller finishes",
+    )
+    .await;
+    assert_eq!(done.outcome.as_deref(), Some("Succeeded"), "{done:?}");
+    assert_eq!(crash.upgrades_seen("c-1"), 1, "exactly one version change");
+    assert_eq!(
+        done.cluster("c-1").and_then(|c| c.triggered_at.clone()),
+        Some(triggered_at),
+        "the trigger is not recorded twice"
+    );
+    assert_eq!(
+        event_reasons(&admin, "crash", "to-30")
+            .await
+            .iter()
+            .filter(|r| *r == "UpgradeTriggered")
+            .count(),
+        1
+    );
+
+    // A window far in the future: the cluster waits; at the window's time it starts.
+    let window = clusters(
+        &server,
+        &admin,
+        "window",
+        &[("w-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    apply(
+        &server,
+        "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: later, namespace: window}
+spec:
+  timeZone: UTC
+  maintenanceWindows:
+    - {name: once, startTime: '2030-06-01T00:00:00Z', endTime: '2030-06-01T06:00:00Z'}
+",
+    );
+    apply(
+        &server,
+        &simple("window", "  maintenanceScheduleRef: {name: later}\n"),
+    );
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "window");
+    let waiting = eventually(
+        async || status(&api, "to-30").await,
+        |s| cluster_state(s, "w-1").0 == "Waiting",
+        "w-1 waits for the window",
+    )
+    .await;
+    let (_, reason) = cluster_state(&waiting, "w-1");
+    assert!(
+        reason.contains("window closed")
+            && reason.contains("later")
+            && reason.contains("2030-06-01"),
+        "{reason}"
+    );
+    assert_eq!(window.upgrades_seen("w-1"), 0);
+    clock.jump_to("2030-06-01T01:00:00Z".parse().expect("ts"));
+    // Time alone does not wake a controller whose next check is years away in real time: touch
+    // the cluster, as any watch event would.
+    server
+        .kubectl(&[
+            "label",
+            "-n",
+            "window",
+            "clusters.cluster.x-k8s.io",
+            "w-1",
+            "touched=yes",
+        ])
+        .expect("touch");
+    eventually(
+        async || window.upgrades_seen("w-1"),
+        |n| *n == 1,
+        "the window is open: w-1 starts",
+    )
+    .await;
+    let started = status(&api, "to-30").await;
+    assert!(
+        matches!(cluster_state(&started, "w-1").0, "Triggered" | "Upgrading"),
+        "{started:?}"
+    );
+    second.stop().await;
+
+    // A ClusterUpgradePolicy with Manual approval creates a suspended upgrade for a new release.
+    server
+        .kubectl(&["create", "namespace", "policies"])
+        .expect("namespace");
+    apply(
+        &server,
+        "apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {name: release-chart, namespace: policies}
+spec:
+  sourceRef: {name: releases}
+  policy: {semver: {range: '>=30.0.0'}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradePolicy
+metadata: {name: releases, namespace: policies}
+spec:
+  policyRef: {name: release-chart}
+  matchers: [{name: all, value: '.*', isRegex: true}]
+  stages: [{name: dev, soak: 1h}, {name: prod}]
+  approval: Manual
+",
+    );
+    let ctx = Arc::new(Context {
+        client: controller.clone(),
+        now: Arc::new(Timestamp::now),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_cluster_upgrade_policies(ctx, async move {
+        let _ = stopped.await;
+    }));
+    let policies = Api::<ClusterUpgradePolicy>::namespaced(admin.clone(), "policies");
+    eventually(
+        async || {
+            policies
+                .get("releases")
+                .await
+                .expect("get")
+                .status
+                .map(|s| s.conditions.len())
+        },
+        |n| n.is_some_and(|n| n > 0),
+        "the policy waits for a release",
+    )
+    .await;
+    let vps = Api::<VersionPolicy>::namespaced(admin.clone(), "policies");
+    vps.patch_status(
+        "release-chart",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"latestVersion": "31.0.0"}})),
+    )
+    .await
+    .expect("a new release");
+    let upgrades = Api::<ClusterUpgrade>::namespaced(admin.clone(), "policies");
+    let created = eventually(
+        async || upgrades.get_opt("releases-31-0-0").await.expect("get"),
+        Option::is_some,
+        "the upgrade is created",
+    )
+    .await
+    .expect("created");
+    assert!(created.spec.suspend, "Manual approval: created suspended");
+    assert_eq!(created.spec.target_version.as_deref(), Some("31.0.0"));
+    let owners: BTreeSet<String> = created
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|o| format!("{}/{}", o.kind, o.name))
+        .collect();
+    assert!(
+        owners.contains("ClusterUpgradePolicy/releases"),
+        "{owners:?}"
+    );
+    let status = eventually(
+        async || {
+            policies
+                .get("releases")
+                .await
+                .expect("get")
+                .status
+                .unwrap_or_default()
+        },
+        |s| s.last_created.is_some(),
+        "lastCreated recorded",
+    )
+    .await;
+    assert_eq!(status.last_created.as_deref(), Some("releases-31-0-0"));
+    assert_eq!(status.last_version.as_deref(), Some("31.0.0"));
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("stops")
+        .expect("no panic");
+}
