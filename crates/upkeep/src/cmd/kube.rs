@@ -72,29 +72,16 @@ async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> 
         })
 }
 
-fn string_map(
-    v: Option<&std::collections::BTreeMap<String, String>>,
-) -> std::collections::BTreeMap<String, String> {
-    v.cloned().unwrap_or_default()
-}
-
-/// The fields upkeep reads, from a dynamic Cluster.
-fn cluster_object(o: &DynamicObject) -> ClusterObject {
-    let labels = string_map(o.metadata.labels.as_ref());
-    ClusterObject {
-        name: o.metadata.name.clone().unwrap_or_default(),
-        namespace: o.metadata.namespace.clone(),
-        release_version: labels
-            .get(upkeep_api::cluster::RELEASE_VERSION_LABEL)
-            .cloned(),
-        annotations: string_map(o.metadata.annotations.as_ref()),
-        labels,
-        topology_version: o
-            .data
-            .pointer("/spec/topology/version")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-    }
+/// The fields upkeep reads, from a dynamic Cluster (labels, annotations, version places and
+/// the Cluster API status), read by the same lenient conversion the controller uses.
+fn cluster_object(o: &DynamicObject) -> miette::Result<ClusterObject> {
+    let value = serde_json::to_value(o).map_err(|e| miette!("reading a Cluster: {e}"))?;
+    ClusterObject::from_json(value).map_err(|e| {
+        miette!(
+            "Cluster {}: {e}",
+            o.metadata.name.as_deref().unwrap_or("(no name)")
+        )
+    })
 }
 
 fn not_found(e: &kube::Error) -> bool {
@@ -157,7 +144,7 @@ pub(crate) fn upgrade(
             }
             Err(e) => return Err(miette!("reading Cluster {ns}/{}: {e}", args.name)),
         };
-        let c = cluster_object(&object);
+        let c = cluster_object(&object)?;
         let schedules = schedules(&client, ns).await?;
         let schedule = governing_schedule(&schedules, &c, None);
         let d = decide(&c, &args.place, schedule, target, now)?;
