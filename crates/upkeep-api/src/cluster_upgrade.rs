@@ -17,6 +17,7 @@ use upkeep_core::selector::{Matcher, Matchers};
 use upkeep_core::version::Version;
 
 use crate::FieldError;
+use crate::app_upgrade_automation::{CommitSpec, GitSpec, PullRequestStatus, PushSpec};
 use crate::common::{self, LocalRef};
 
 /// Selects clusters by name (no `key`) or by the value of a label (`key`).
@@ -70,6 +71,9 @@ pub struct ClusterUpgradeSpec {
     pub after: Vec<After>,
     #[serde(default)]
     pub trigger: Trigger,
+    /// The repository holding the clusters' manifests; required with `trigger: GitOps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ops: Option<ClusterGitOps>,
     /// Where the current version is read and written; default: the operator's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_source: Option<VersionSource>,
@@ -78,6 +82,113 @@ pub struct ClusterUpgradeSpec {
     /// Tell people before a cluster's upgrade starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce: Option<Announce>,
+}
+
+/// Where `trigger: GitOps` commits: the same repository, commit and push settings as an
+/// `AppUpgradeAutomation` (`git`, `commit`, `push` with `pullRequest`), and the directory
+/// holding the `Cluster` manifests.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterGitOps {
+    pub git: GitSpec,
+    /// Directory in the repository holding the Cluster manifests, relative (default: the root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub commit: CommitSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSpec>,
+}
+
+/// Checks a `gitOps` block at `base` (`spec.gitOps`): the repository URL, at most one ref, a
+/// relative path inside the repository, an author, a usable pull-request API URL.
+pub(crate) fn check_git_ops(base: &str, g: &ClusterGitOps, errors: &mut Vec<FieldError>) {
+    if g.git.url.trim().is_empty() {
+        errors.push(
+            FieldError::new(format!("{base}.git.url"), "empty repository URL").with_hint(Some(
+                "e.g. https://github.com/org/fleet.git or file:///srv/git/fleet",
+            )),
+        );
+    }
+    if let Some(r) = &g.git.reference {
+        if r.tag.is_some() || r.commit.is_some() {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.git.ref"),
+                    "a tag or commit cannot be pushed to",
+                )
+                .with_hint(Some("give ref.branch (the branch the manifests are on)")),
+            );
+        }
+    }
+    if let Some(path) = &g.path {
+        let p = std::path::Path::new(path);
+        if p.is_absolute() {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.path"),
+                    format!("path {path:?} must be relative to the repository root"),
+                )
+                .with_hint(Some("e.g. ./clusters/production")),
+            );
+        } else if p.components().any(|c| c == std::path::Component::ParentDir) {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.path"),
+                    format!("path {path:?} must not contain .."),
+                )
+                .with_hint(Some("paths stay inside the repository")),
+            );
+        }
+    }
+    if g.commit.author.name.trim().is_empty() {
+        errors.push(FieldError::new(
+            format!("{base}.commit.author.name"),
+            "empty author name",
+        ));
+    }
+    if g.commit.author.email.trim().is_empty() {
+        errors.push(FieldError::new(
+            format!("{base}.commit.author.email"),
+            "empty author email",
+        ));
+    }
+    if let Some(url) = g
+        .push
+        .as_ref()
+        .and_then(|p| p.pull_request.as_ref())
+        .and_then(|pr| pr.api_url.as_deref())
+        && !is_http_url(url)
+    {
+        errors.push(
+            FieldError::new(
+                format!("{base}.push.pullRequest.apiUrl"),
+                format!("invalid API URL {url:?}"),
+            )
+            .with_hint(Some("an http:// or https:// URL")),
+        );
+    }
+}
+
+/// `trigger: GitOps` needs a `gitOps` block; one without GitOps is checked too (it is ignored).
+pub(crate) fn check_trigger(
+    base: &str,
+    trigger: Trigger,
+    git_ops: Option<&ClusterGitOps>,
+    errors: &mut Vec<FieldError>,
+) {
+    match git_ops {
+        Some(g) => check_git_ops(&format!("{base}.gitOps"), g, errors),
+        None if trigger == Trigger::GitOps => errors.push(
+            FieldError::new(
+                format!("{base}.gitOps"),
+                "trigger GitOps needs the repository holding the Cluster manifests",
+            )
+            .with_hint(Some(
+                "add gitOps: {git: {url: …}, path: clusters/, commit: {author: {name: …, email: …}}}, or use trigger: Direct",
+            )),
+        ),
+        None => {}
+    }
 }
 
 /// Announcements: an `UpgradeAnnounced` Event (and a webhook call) this long before a cluster's
@@ -169,6 +280,12 @@ pub struct ClusterUpgradeStatus {
     pub to_release: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterState>,
+    /// `trigger: GitOps`: the last commit pushed for this upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_push_commit: Option<String>,
+    /// `trigger: GitOps` with `push.pullRequest`: the pull request carrying the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -339,6 +456,7 @@ impl ClusterUpgrade {
                 );
             }
         }
+        check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
         for (i, a) in spec.after.iter().enumerate() {
             if a.name.trim().is_empty() {
                 errors.push(FieldError::new(
@@ -526,6 +644,97 @@ mod tests {
             );
             let got = u.validate().err().map(|e| e[0].path.clone());
             assert_eq!(got.as_deref(), error, "{why}");
+        }
+    }
+
+    #[test]
+    fn git_ops_is_validated_at_its_fields() {
+        let repo = json!({"git": {"url": "https://git.example/fleet.git"},
+                          "commit": {"author": {"name": "upkeep", "email": "upkeep@example.com"}}});
+        let with = |patch: serde_json::Value| {
+            let mut g = repo.clone();
+            for (k, v) in patch.as_object().expect("an object") {
+                g[k] = v.clone();
+            }
+            g
+        };
+        let cases = [
+            (
+                "GitOps",
+                Some(repo.clone()),
+                None,
+                "GitOps with a repository: valid",
+            ),
+            (
+                "GitOps",
+                None,
+                Some("spec.gitOps"),
+                "GitOps needs the repository",
+            ),
+            ("Direct", None, None, "Direct needs no repository"),
+            (
+                "Direct",
+                Some(with(json!({"git": {"url": " "}}))),
+                Some("spec.gitOps.git.url"),
+                "a given repository is checked even when unused",
+            ),
+            (
+                "GitOps",
+                Some(with(json!({"path": "/clusters"}))),
+                Some("spec.gitOps.path"),
+                "the path is relative to the repository root",
+            ),
+            (
+                "GitOps",
+                Some(with(json!({"path": "clusters/../.."}))),
+                Some("spec.gitOps.path"),
+                "the path stays inside the repository",
+            ),
+            (
+                "GitOps",
+                Some(with(
+                    json!({"git": {"url": "https://git.example/f.git", "ref": {"tag": "v1"}}}),
+                )),
+                Some("spec.gitOps.git.ref"),
+                "a tag cannot be pushed to",
+            ),
+            (
+                "GitOps",
+                Some(with(
+                    json!({"commit": {"author": {"name": "upkeep", "email": ""}}}),
+                )),
+                Some("spec.gitOps.commit.author.email"),
+                "commits need an author email",
+            ),
+            (
+                "GitOps",
+                Some(with(
+                    json!({"push": {"branch": "upgrades", "pullRequest": {"provider": "gitea", "apiUrl": "forge"}}}),
+                )),
+                Some("spec.gitOps.push.pullRequest.apiUrl"),
+                "the forge API must be an http(s) URL",
+            ),
+            (
+                "GitOps",
+                Some(with(
+                    json!({"path": "clusters", "push": {"branch": "upgrades", "pullRequest": {"provider": "github"}}}),
+                )),
+                None,
+                "push branch with a pull request: valid",
+            ),
+        ];
+        for (trigger, git_ops, error, why) in cases {
+            let mut spec = json!({"matchers": [{"name": "a", "value": "a"}],
+                                  "targetVersion": "30.0.0", "trigger": trigger});
+            if let Some(g) = git_ops {
+                spec["gitOps"] = g;
+            }
+            let got = upgrade(spec, None).validate().err();
+            let path = got.as_ref().map(|e| e[0].path.clone());
+            assert_eq!(path.as_deref(), error, "{why}: {got:?}");
+            if error == Some("spec.gitOps") {
+                assert!(got.expect("errors")[0].hint.is_some(), "{why}: a hint");
+            }
         }
     }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
 use crate::cluster_upgrade::{
-    ClusterMatcher, Trigger, check_matchers, check_unique_names, zero_concurrency,
+    ClusterGitOps, ClusterMatcher, Trigger, check_matchers, check_trigger, check_unique_names,
+    zero_concurrency,
 };
 use crate::common::{self, LocalRef};
 
@@ -43,6 +44,9 @@ pub struct ClusterUpgradePolicySpec {
     pub maintenance_schedule_ref: Option<LocalRef>,
     #[serde(default)]
     pub trigger: Trigger,
+    /// The repository for `trigger: GitOps`, copied into every upgrade created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ops: Option<ClusterGitOps>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
@@ -116,6 +120,7 @@ impl ClusterUpgradePolicy {
                 )));
             }
         }
+        check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {

@@ -214,16 +214,8 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         .map_err(|e| format!("CRDs not established: {e}"))?;
     let client = client(&server).await?;
     let workdir = tempfile::tempdir().map_err(|e| format!("workdir: {e}"))?;
-    let start = |tag: String| {
-        Spawned::start(
-            &opts.upkeep,
-            &opts.logs,
-            &server,
-            workdir.path(),
-            &tag,
-            &[],
-        )
-    };
+    let start =
+        |tag: String| Spawned::start(&opts.upkeep, &opts.logs, &server, workdir.path(), &tag, &[]);
 
     eprintln!("    idle controller (no objects)");
     let mut idle = start(format!("clusters-{n}-idle"))?;
@@ -404,20 +396,14 @@ fn generate(
         let start = if s < due_schedules {
             open_at
         } else {
-            open_at
-                .checked_add(72.hours())
-                .map_err(|e| e.to_string())?
+            open_at.checked_add(72.hours()).map_err(|e| e.to_string())?
         };
         let local = start.to_zoned(tz.clone()).datetime();
-        let end = local
-            .checked_add(4.hours())
-            .map_err(|e| e.to_string())?;
+        let end = local.checked_add(4.hours()).map_err(|e| e.to_string())?;
         let day = WEEKDAYS[usize::from(local.weekday().to_monday_zero_offset().unsigned_abs())];
         // A NoMinorUpgrades exclusion two days after the window: evaluated, never applies to
         // this major step (and never covers T_open).
-        let ex_start = local
-            .checked_add(48.hours())
-            .map_err(|e| e.to_string())?;
+        let ex_start = local.checked_add(48.hours()).map_err(|e| e.to_string())?;
         let ex_end = ex_start
             .checked_add(24.hours())
             .map_err(|e| e.to_string())?;
@@ -624,5 +610,7 @@ async fn check(
             exp.due
         ));
     }
-    Ok(json!({"ok": problems.is_empty(), "at_target": at_target, "states": states, "problems": problems}))
+    Ok(
+        json!({"ok": problems.is_empty(), "at_target": at_target, "states": states, "problems": problems}),
+    )
 }

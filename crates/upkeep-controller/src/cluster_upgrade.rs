@@ -583,6 +583,8 @@ fn desired_status(
         from_release,
         to_release: target.map(ToOwned::to_owned),
         clusters,
+        last_push_commit: before.last_push_commit.clone(),
+        pull_request: before.pull_request.clone(),
         conditions,
     }
 }

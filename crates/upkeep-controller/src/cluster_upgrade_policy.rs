@@ -173,6 +173,7 @@ pub fn upgrade_for(policy: &ClusterUpgradePolicy, version: &str) -> ClusterUpgra
             }),
             after: Vec::new(),
             trigger: spec.trigger,
+            git_ops: spec.git_ops.clone(),
             version_source: None,
             suspend: spec.approval == Approval::Manual,
             announce: None,
