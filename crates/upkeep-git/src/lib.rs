@@ -19,6 +19,7 @@
 //!   from inside an async task: the HTTP transport drives its own small Tokio runtime.
 
 mod auth;
+pub mod clusters;
 mod error;
 mod message;
 mod paths;

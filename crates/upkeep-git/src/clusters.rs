@@ -1,0 +1,280 @@
+//! Cluster upgrades through the write loop: rewrite the version of a batch of Cluster API
+//! `Cluster` manifests in a GitOps repository, as one commit, pushed with a lease.
+//!
+//! Why it is shaped this way:
+//! - The controller (`trigger: GitOps`) and the CLI (`upkeep upgrade cluster --via git --push`)
+//!   make the same change, so they share this one function; the byte-exact edit itself is
+//!   [`upkeep_api::cluster_edit`], the fetch → edit → commit → push loop is
+//!   [`write_and_push`]. The edit is recomputed from each attempt's starting commit, so a
+//!   rejected push (someone else moved the branch) is retried on what is there now.
+//! - A batch is one commit: every cluster the rollout core starts in one reconcile moves
+//!   together, and the message names each cluster with its from → to and the upgrade.
+//! - Re-applying is idempotent: when every manifest already holds its target the result is
+//!   [`Written::UpToDate`] with no commit, which is what a controller restarted between
+//!   "recorded Triggered" and "pushed" relies on to never make a second change.
+//! - A cluster is looked up under `path` by name and namespace; a manifest without
+//!   `metadata.namespace` (namespaced later by a Flux Kustomization's `targetNamespace`) is
+//!   accepted when no manifest names the namespace. Errors name the file and line and say what
+//!   to fix ([`ClusterEditError::hint`]).
+
+use git2::Oid;
+use upkeep_api::cluster_edit::{self, ClusterEditError, VersionPlace};
+use upkeep_core::version::{UpgradeKind, Version};
+
+use crate::plan::is_manifest_path;
+use crate::{
+    Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, Prepared, Repo, TemplateError,
+    Written, write_and_push,
+};
+
+/// One cluster to move, and where to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTarget {
+    /// The cluster's namespace (`None`: any).
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The version to write, as it should read in the manifest.
+    pub version: String,
+}
+
+impl ClusterTarget {
+    /// `namespace/name` (or `name`).
+    pub fn display_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// What to write: the clusters, where their manifests live, and who asks.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterBatch<'a> {
+    /// Directory of the manifests, from the repository root (`""`: the whole repository).
+    pub path: &'a str,
+    /// The version place (label or `spec.topology.version`).
+    pub place: &'a VersionPlace,
+    pub clusters: &'a [ClusterTarget],
+    /// Who asks, for the message: `ClusterUpgrade namespace/name`, or `upkeep upgrade cluster`.
+    pub requester: &'a str,
+    /// A commit message template (the automation's `commit.messageTemplate`); `None`: the
+    /// built-in message.
+    pub template: Option<&'a MessageTemplate>,
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterWrite {
+    pub written: Written,
+    /// The clusters whose version on the checkout branch differs from the target (what a
+    /// pull request from the push branch carries), from → to.
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// Why a batch could not be written. Variant names are stable (metric labels).
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterWriteError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("{error}")]
+    Edit {
+        #[source]
+        error: ClusterEditError,
+    },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("no cluster to write")]
+    Empty,
+}
+
+impl ClusterWriteError {
+    /// A suggested fix.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Git(e) => e.hint(),
+            Self::Edit { error } => error.hint(),
+            Self::Template(e) => Some(e.hint().to_owned()),
+            Self::Empty => None,
+        }
+    }
+
+    /// The variant name (with the edit error's kind), for metric labels and status reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Git(_) => "GitError",
+            Self::Edit { error } => error.kind(),
+            Self::Template(_) => "TemplateError",
+            Self::Empty => "Empty",
+        }
+    }
+}
+
+impl From<ClusterEditError> for ClusterWriteError {
+    fn from(error: ClusterEditError) -> Self {
+        Self::Edit { error }
+    }
+}
+
+/// The manifests under `path` in `commit`: `(path, text)`, skipping files that are not UTF-8.
+fn manifests(repo: &Repo, commit: Oid, path: &str) -> Result<Vec<(String, String)>, GitError> {
+    let mut out = Vec::new();
+    for f in repo.files(commit, path)? {
+        if !is_manifest_path(&f.path) {
+            continue;
+        }
+        if let Ok(text) = String::from_utf8(repo.read_blob(f.blob)?) {
+            out.push((f.path, text));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the file's Cluster `name` carries no `metadata.namespace`.
+fn without_namespace(file: &str, text: &str, name: &str) -> bool {
+    upkeep_api::load_str(std::path::Path::new(file), text)
+        .documents
+        .into_iter()
+        .any(|d| matches!(d.resource, upkeep_api::Resource::Cluster(c) if c.name == name && c.namespace.is_none()))
+}
+
+/// Which file holds the cluster and the namespace to edit it under.
+fn locate<'t>(
+    files: &[(String, String)],
+    target: &'t ClusterTarget,
+    where_: &str,
+) -> Result<(usize, Option<&'t str>), ClusterEditError> {
+    let ns = target.namespace.as_deref();
+    match cluster_edit::find_cluster(files, &target.name, ns, where_) {
+        Ok(i) => Ok((i, ns)),
+        Err(e @ ClusterEditError::NotFound { .. }) if ns.is_some() => {
+            match cluster_edit::find_cluster(files, &target.name, None, where_) {
+                Ok(i) if without_namespace(&files[i].0, &files[i].1, &target.name) => Ok((i, None)),
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn kind_of(old: &str, new: &str) -> String {
+    match (Version::parse(old.trim()), Version::parse(new.trim())) {
+        (Some(a), Some(b)) => match UpgradeKind::between(&a, &b) {
+            Some(UpgradeKind::Patch) => "patch",
+            Some(UpgradeKind::Minor) => "minor",
+            Some(UpgradeKind::Major) => "major",
+            None => "change",
+        },
+        _ => "change",
+    }
+    .to_owned()
+}
+
+/// The edits of a batch on `commit`: new file contents and the changes (from → to), in the
+/// batch's order. Clusters already at their target give no change.
+pub fn plan_cluster_versions(
+    repo: &Repo,
+    commit: Oid,
+    batch: &ClusterBatch<'_>,
+) -> Result<(Vec<(String, Vec<u8>)>, Vec<ChangeRecord>), ClusterWriteError> {
+    let mut files = manifests(repo, commit, batch.path)?;
+    let originals: Vec<String> = files.iter().map(|(_, t)| t.clone()).collect();
+    let where_ = if batch.path.trim_matches(['.', '/']).is_empty() {
+        format!("the repository at {commit}")
+    } else {
+        format!("{} at {commit}", batch.path)
+    };
+    let mut changes = Vec::new();
+    for target in batch.clusters {
+        let (i, ns) = locate(&files, target, &where_)?;
+        let (file, text) = &files[i];
+        let edit =
+            cluster_edit::set_version(file, text, &target.name, ns, batch.place, &target.version)?;
+        if edit.is_changed(text) {
+            changes.push(ChangeRecord {
+                file: file.clone(),
+                line: edit.line,
+                object: format!("Cluster {}", target.display_name()),
+                kind: kind_of(&edit.old, &target.version),
+                old: edit.old,
+                new: target.version.clone(),
+                policy: batch.requester.to_owned(),
+            });
+            files[i].1 = edit.new_text;
+        }
+    }
+    let out = files
+        .into_iter()
+        .zip(originals)
+        .filter(|((_, new), old)| new != old)
+        .map(|((path, new), _)| (path, new.into_bytes()))
+        .collect();
+    Ok((out, changes))
+}
+
+/// The built-in commit message: a subject naming the cluster (or the count and target), one
+/// line per cluster with file, line and from → to, and who asked.
+pub fn cluster_message(requester: &str, changes: &[ChangeRecord]) -> String {
+    use std::fmt::Write as _;
+    let mut message = match changes {
+        [one] => format!("Upgrade {} from {} to {}\n\n", one.object, one.old, one.new),
+        _ => {
+            let mut targets: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
+            targets.dedup();
+            format!(
+                "Upgrade {} clusters to {}\n\n",
+                changes.len(),
+                targets.join(", ")
+            )
+        }
+    };
+    for c in changes {
+        let _ = writeln!(
+            message,
+            "- {}:{} {}: {} -> {} ({})",
+            c.file, c.line, c.object, c.old, c.new, c.kind
+        );
+    }
+    let _ = write!(message, "\nRequested by {requester}.\n");
+    message
+}
+
+/// Writes the batch's versions on top of the push branch and pushes it (see [`write_and_push`]
+/// for branches, leases and retries): one commit for the batch, or [`Written::UpToDate`] when
+/// every manifest already holds its target.
+pub fn write_cluster_versions(
+    repo: &Repo,
+    auth: &Auth,
+    branches: Branches<'_>,
+    author: &Author,
+    max_attempts: u32,
+    batch: &ClusterBatch<'_>,
+) -> Result<ClusterWrite, ClusterWriteError> {
+    if batch.clusters.is_empty() {
+        return Err(ClusterWriteError::Empty);
+    }
+    let written = write_and_push(
+        repo,
+        auth,
+        branches,
+        author,
+        max_attempts,
+        |repo: &Repo, start| -> Result<Prepared, ClusterWriteError> {
+            let (files, changes) = plan_cluster_versions(repo, start, batch)?;
+            let message = if changes.is_empty() {
+                String::new()
+            } else if let Some(t) = batch.template {
+                t.render(batch.requester, &changes)?
+            } else {
+                cluster_message(batch.requester, &changes)
+            };
+            Ok(Prepared { files, message })
+        },
+    )?;
+    let base = match &written {
+        Written::Pushed { base, .. } | Written::UpToDate { base, .. } => *base,
+    };
+    // What a pull request carries; the push already happened, so a surprise here (the checkout
+    // branch changed shape meanwhile) leaves the list empty rather than failing the write.
+    let changes = plan_cluster_versions(repo, base, batch).map_or_else(|_| Vec::new(), |(_, c)| c);
+    Ok(ClusterWrite { written, changes })
+}
