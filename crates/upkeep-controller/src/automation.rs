@@ -174,7 +174,7 @@ async fn lookup(client: &kube::Client, namespace: &str) -> Result<ClusterLookup,
     Ok(out)
 }
 
-async fn secret_data(
+pub(crate) async fn secret_data(
     client: &kube::Client,
     namespace: &str,
     name: &str,
@@ -202,7 +202,7 @@ async fn secret_data(
 /// Git access from `spec.git.secretRef`: basic auth (`username`/`password`), an SSH key
 /// (`identity`, with `known_hosts`), a CA (`ca.crt`). SSH key material is written to files
 /// readable only by this process (ssh reads keys from files), in `keys`.
-fn auth_from(
+pub(crate) fn auth_from(
     data: &BTreeMap<String, Vec<u8>>,
     secret: &str,
     keys: &std::path::Path,

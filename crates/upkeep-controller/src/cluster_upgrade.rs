@@ -21,8 +21,12 @@
 //!   webhooks) never block an upgrade: a failure is logged and retried on the next reconcile.
 //!   Silences are found again by their matchers before one is created, so a restart never
 //!   stacks a second silence.
-//! - An invalid spec is `Stalled` and waits for a change; so is `trigger: GitOps`, which this
-//!   controller does not carry out yet (the CLI does).
+//! - `trigger: GitOps` acts through the repository instead of the API server: the clusters to
+//!   start (and those still `Triggered`) are written as one commit per reconcile by the shared
+//!   GitOps write loop (see `cluster_gitops.rs`); re-applying is `UpToDate`, so record-before-act
+//!   holds the same way. The commit and the pull request are recorded in status.
+//! - An invalid spec (including `trigger: GitOps` without `gitOps`) is `Stalled` and waits for
+//!   a change.
 //! - Only spec changes of a ClusterUpgrade start a reconcile by themselves (the status this
 //!   controller writes must not); Cluster, MaintenanceSchedule, VersionPolicy and `after`
 //!   ClusterUpgrade changes are mapped to the upgrades they concern; while anything is
@@ -50,6 +54,7 @@ use upkeep_core::rollout::{self, CampaignState, ClusterInput, ClusterPhase, Plan
 use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::Version;
+use upkeep_git::clusters::ClusterTarget;
 
 use crate::alerts::{Alertmanager, Webhook};
 use crate::conditions::{Outcome, RECONCILING, STALLED, with_outcome};
@@ -64,8 +69,8 @@ pub const UPGRADE_SUCCEEDED: &str = "UpgradeSucceeded";
 pub const UPGRADE_FAILED: &str = "UpgradeFailed";
 /// Event reason: a cluster's upgrade was announced.
 pub const UPGRADE_ANNOUNCED: &str = "UpgradeAnnounced";
-/// The `Stalled` message for `trigger: GitOps`.
-pub const GITOPS_UNSUPPORTED: &str = "trigger GitOps is not supported by the controller yet";
+/// Event reason: a GitOps write (commit, push or pull request) failed; retried with backoff.
+pub const GITOPS_FAILED: &str = "GitOpsFailed";
 /// Silences outlive the upgrade's timeout by this much.
 pub const SILENCE_GRACE: SignedDuration = SignedDuration::from_mins(15);
 /// `createdBy` of the silences this controller makes.
@@ -114,6 +119,8 @@ pub struct Upgrades {
     /// `reportingInstance` of Events (the pod name); `None`: the controller name.
     pub instance: Option<String>,
     pub metrics: Metrics,
+    /// Where `trigger: GitOps` clones live (`<dir>/<namespace>/<name>`).
+    pub workdir: std::path::PathBuf,
     /// Waiting clusters per upgrade, by reason (summed into `upkeep_clusters_waiting`).
     waiting: Mutex<HashMap<UpgradeKey, WaitingCounts>>,
 }
@@ -141,6 +148,7 @@ impl Upgrades {
             retry_after: Duration::from_secs(15),
             instance: None,
             metrics: Metrics::global().clone(),
+            workdir: std::env::temp_dir().join("upkeep-cluster-upgrades"),
             waiting: Mutex::default(),
         }
     }
@@ -178,6 +186,13 @@ impl Upgrades {
     #[must_use]
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = Some(instance.into());
+        self
+    }
+
+    /// Where `trigger: GitOps` keeps its clones (default: `$TMPDIR/upkeep-cluster-upgrades`).
+    #[must_use]
+    pub fn with_workdir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.workdir = dir.into();
         self
     }
 
@@ -254,6 +269,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// `trigger: GitOps`: the repository write or the pull request failed (`reason`: the
+    /// kind, e.g. `NotFound` for a cluster missing from the repository, `GitError`).
+    #[error("GitOps: {message}")]
+    GitOps {
+        reason: &'static str,
+        message: String,
+    },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
     #[error("serialising a status: {0}")]
@@ -297,18 +319,6 @@ pub async fn reconcile_upgrade(
     if let Err(errors) = object.validate() {
         let message = crate::discovery::spec_message(&errors);
         stall(u, &object, &before, "InvalidSpec", &message, now).await?;
-        return Ok(Action::await_change());
-    }
-    if object.spec.trigger == Trigger::GitOps {
-        stall(
-            u,
-            &object,
-            &before,
-            "GitOpsUnsupported",
-            GITOPS_UNSUPPORTED,
-            now,
-        )
-        .await?;
         return Ok(Action::await_change());
     }
 
@@ -412,6 +422,8 @@ pub async fn reconcile_upgrade(
     // Act: silences first (alerts are muted before the cluster moves), then the patches.
     let mut conflict = false;
     let mut failed_patch = None;
+    let gitops = object.spec.trigger == Trigger::GitOps;
+    let mut to_commit = Vec::new();
     for cp in &plan.clusters {
         if !matches!(cp.step, Step::Trigger | Step::Triggered | Step::Upgrading) {
             continue;
@@ -431,6 +443,17 @@ pub async fn reconcile_upgrade(
         if shows(cluster.version_at(Some(source)), target) {
             continue;
         }
+        if gitops {
+            to_commit.push(ClusterTarget {
+                namespace: cluster
+                    .namespace
+                    .clone()
+                    .or_else(|| Some(namespace.clone())),
+                name: cluster.name.clone(),
+                version: target.to_owned(),
+            });
+            continue;
+        }
         match patch_version(u, &namespace, cluster, source, target).await {
             Ok(()) => {}
             Err(Error::PatchCluster {
@@ -441,6 +464,33 @@ pub async fn reconcile_upgrade(
                 conflict = true;
             }
             Err(e) => {
+                failed_patch.get_or_insert(e);
+            }
+        }
+    }
+    if !to_commit.is_empty() {
+        match crate::cluster_gitops::write(u, &object, to_commit, source).await {
+            Ok(run) => {
+                u.metrics.record_push(if run.commit.is_some() {
+                    "pushed"
+                } else {
+                    "up_to_date"
+                });
+                if run.commit.is_some() {
+                    wanted.last_push_commit = run.commit;
+                }
+                if run.pull_request.is_some() {
+                    wanted.pull_request = run.pull_request;
+                }
+            }
+            Err(e) => {
+                u.metrics.record_push("error");
+                let note = Note {
+                    reason: GITOPS_FAILED,
+                    warning: true,
+                    text: e.to_string(),
+                };
+                publish(u, &object, &note).await;
                 failed_patch.get_or_insert(e);
             }
         }

@@ -118,6 +118,7 @@ impl UpgradeSettings {
 /// The controllers this binary runs. One line per kind.
 fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Controllers {
     let workdir = workdir.to_path_buf();
+    let cluster_workdir = workdir.join("cluster-upgrades");
     let upgrades = upgrades.clone();
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
@@ -131,7 +132,7 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
             run_automations(writer, stop)
         })
         .with("ClusterUpgrade", move |ctx, stop| {
-            let mut u = Upgrades::new(ctx);
+            let mut u = Upgrades::new(ctx).with_workdir(cluster_workdir.clone());
             if let Some(s) = upgrades.silences.clone() {
                 u = u.with_silences(s);
             }
