@@ -235,6 +235,11 @@ impl Upgrades {
 pub struct Shell {
     pub upgrades: Arc<Upgrades>,
     pub clusters: Store<DynamicObject>,
+    /// Set once the Cluster store has been listed. Reconciles wait on this, not on
+    /// `Store::wait_until_ready` directly: that future wakes only the last of several
+    /// concurrent waiters (a oneshot receiver keeps one waker), so with several ClusterUpgrades
+    /// at start-up all but one would wait forever.
+    clusters_ready: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for Shell {
@@ -315,6 +320,7 @@ pub async fn reconcile_upgrade(
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let before = object.status.clone().unwrap_or_default();
+    tracing::debug!(upgrade = %format!("{namespace}/{name}"), "reconciling");
 
     if let Err(errors) = object.validate() {
         let message = crate::discovery::spec_message(&errors);
@@ -323,10 +329,14 @@ pub async fn reconcile_upgrade(
     }
 
     // The snapshot.
-    s.clusters
-        .wait_until_ready()
-        .await
-        .map_err(|_| Error::ClustersNotWatched)?;
+    s.clusters_ready
+        .get_or_try_init(|| async {
+            s.clusters
+                .wait_until_ready()
+                .await
+                .map_err(|_| Error::ClustersNotWatched)
+        })
+        .await?;
     let mut clusters: Vec<ClusterObject> = s
         .clusters
         .state()
@@ -390,6 +400,7 @@ pub async fn reconcile_upgrade(
         })
         .collect();
     let plan = rollout::plan(&campaign, &inputs, now);
+    tracing::debug!(upgrade = %format!("{namespace}/{name}"), state = plan.state.as_str(), "planned");
 
     // Announcements first: they are only recorded when they went out.
     let mut announced = Vec::new();
@@ -1155,6 +1166,7 @@ pub async fn run_cluster_upgrades(
     let shell = Arc::new(Shell {
         upgrades,
         clusters: cluster_store,
+        clusters_ready: tokio::sync::OnceCell::new(),
     });
     controller
         .watches_stream_with(
