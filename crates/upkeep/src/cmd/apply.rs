@@ -607,7 +607,7 @@ fn pull_request(
         .map_err(|e| pr_error(&e))
 }
 
-fn pr_error(e: &upkeep_git::PrError) -> String {
+pub(crate) fn pr_error(e: &upkeep_git::PrError) -> String {
     match e.hint() {
         Some(h) => format!("pull request: {e} (hint: {h})"),
         None => format!("pull request: {e}"),
@@ -615,7 +615,7 @@ fn pr_error(e: &upkeep_git::PrError) -> String {
 }
 
 /// The API token: `UPKEEP_PR_TOKEN`, else the provider's usual variable, else the Git password.
-fn pr_token(kind: ProviderKind) -> Option<String> {
+pub(crate) fn pr_token(kind: ProviderKind) -> Option<String> {
     let usual = match kind {
         ProviderKind::Github => "GITHUB_TOKEN",
         ProviderKind::Gitlab => "GITLAB_TOKEN",

@@ -6,8 +6,12 @@
 //! refuse. The shell then acts in one of two ways:
 //!
 //! - `--via git` (the default with `--repo`): the version scalar of the Cluster manifest is
-//!   rewritten byte-exactly ([`upkeep_api::cluster_edit`]) and committed (optionally pushed);
-//!   the upgrade is recorded in the store for `upkeep history --cluster`.
+//!   rewritten byte-exactly ([`upkeep_api::cluster_edit`]) and committed on the checkout;
+//!   with `--push` the commit is instead built on `origin`'s branch tip and pushed through the
+//!   same write loop as the controller's `trigger: GitOps`
+//!   ([`upkeep_git::clusters::write_cluster_versions`]: lease, bounded retries, `UpToDate`
+//!   when the remote already has the target), optionally with a pull request. The upgrade is
+//!   recorded in the store for `upkeep history --cluster`.
 //! - `--via api`: the management cluster's Cluster gets a JSON merge patch carrying the
 //!   `resourceVersion` the decision was made on (a concurrent change gives a conflict, not a
 //!   lost update); `--dry-run` asks the API server to validate without persisting.
@@ -26,7 +30,11 @@ use upkeep_api::cluster_edit::{self, VersionPlace};
 use upkeep_core::rollout::{Campaign, FailurePolicy, SkipReason, Step, plan};
 use upkeep_core::selector::{Matcher, Matchers};
 use upkeep_core::version::Version;
-use upkeep_git::{Author, PushOutcome, Repo};
+use upkeep_git::clusters::{ClusterBatch, ClusterTarget, write_cluster_versions};
+use upkeep_git::{
+    Author, Branches, PrRequest, PrTarget, ProviderKind, PushOutcome, Repo, Token, Written,
+    api_base_for, ensure_pull_request, pull_request_body,
+};
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use super::Output;
@@ -50,6 +58,24 @@ pub(crate) enum Via {
     Git,
     /// Patch the Cluster on the management cluster.
     Api,
+}
+
+/// The forge that hosts pull requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PrProvider {
+    Github,
+    Gitlab,
+    Gitea,
+}
+
+impl PrProvider {
+    fn kind(self) -> ProviderKind {
+        match self {
+            PrProvider::Github => ProviderKind::Github,
+            PrProvider::Gitlab => ProviderKind::Gitlab,
+            PrProvider::Gitea => ProviderKind::Gitea,
+        }
+    }
 }
 
 /// Where the version lives.
@@ -79,7 +105,12 @@ The cluster may start when the rollout core says so at the given time: not froze
 clusterSelector matches it (for this kind of upgrade: patch/minor/major). A cluster without a \
 schedule is not gated by windows.\n\n\
 --via git (default with --repo): rewrites only the version scalar in the cluster's manifest, \
-commits it on the checkout's branch (--push: and pushes it), and records the upgrade in the store. \
+commits it on the checkout's branch, and records the upgrade in the store. With --push the commit \
+is built on origin's branch (the checkout is not touched) and pushed to --branch (default: the \
+checkout's branch) without forcing; a rejected push is retried on the new tip (--max-attempts); \
+--pull-request PROVIDER opens or updates a pull request from --branch (token: UPKEEP_PR_TOKEN, \
+or GITHUB_TOKEN/GITLAB_TOKEN/GITEA_TOKEN, or UPKEEP_GIT_PASSWORD). Git credentials as for \
+`upkeep apply --push` (UPKEEP_GIT_USERNAME/UPKEEP_GIT_PASSWORD, UPKEEP_GIT_SSH_KEY, ...). \
 --via api: patches the Cluster on the management cluster (--kubeconfig or KUBECONFIG) with a \
 resourceVersion precondition; --dry-run is a server-side dry run.\n\n\
 Exit status: 0 upgraded (or already at the target), 1 not allowed at that time (the reason and \
@@ -117,6 +148,15 @@ pub(crate) struct Args {
     /// The remote branch to push to (default: the checkout's branch).
     #[arg(long, value_name = "BRANCH", requires = "push")]
     branch: Option<String>,
+    /// Open or update a pull request from --branch to the checkout's branch (with --push).
+    #[arg(long, value_enum, value_name = "PROVIDER", requires = "push")]
+    pull_request: Option<PrProvider>,
+    /// The forge's API base (default: derived from origin's URL).
+    #[arg(long, value_name = "URL", requires = "pull_request")]
+    pr_api_url: Option<String>,
+    /// Attempts per push when the remote keeps moving (with --push).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_attempts: u32,
     /// Allow plain http:// remotes.
     #[arg(long)]
     allow_insecure_http: bool,
@@ -149,6 +189,8 @@ struct Report {
     via: &'static str,
     file: Option<String>,
     commit: Option<String>,
+    /// `--pull-request`: the pull request's page.
+    pull_request: Option<String>,
     diff: Option<String>,
 }
 
@@ -358,6 +400,7 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         via: "git",
         file: Some(rel.clone()),
         commit: None,
+        pull_request: None,
         diff: None,
     };
     let ns = args.namespace.as_deref().or(c.namespace.as_deref());
@@ -426,19 +469,31 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
             |s| format!("allowed by schedule {s}")
         ),
     );
-    let commit = match commit_file(
-        repo_dir,
-        &rel,
-        &text,
-        &edit.new_text,
-        &message,
-        args.push.then(|| PushTo {
-            branch: args.branch.clone(),
-            allow_insecure_http: args.allow_insecure_http,
-        }),
-    )? {
-        Ok(c) => c,
-        Err(o) => return Ok(o),
+    let commit = if args.push {
+        let target = ClusterTarget {
+            namespace: ns.map(ToOwned::to_owned),
+            name: c.name.clone(),
+            version: report.to.clone(),
+        };
+        let requester = format!(
+            "upkeep upgrade cluster ({})",
+            report.schedule.as_ref().map_or_else(
+                || "no maintenance schedule applies".to_owned(),
+                |s| format!("allowed by schedule {s}")
+            )
+        );
+        match push_upgrade(repo_dir, args, &place, target, &requester)? {
+            Ok((commit, pr)) => {
+                report.pull_request = pr;
+                commit
+            }
+            Err(o) => return Ok(o),
+        }
+    } else {
+        match commit_file(repo_dir, &rel, &text, &edit.new_text, &message, None)? {
+            Ok(c) => c,
+            Err(o) => return Ok(o),
+        }
     };
     report.commit.clone_from(&commit);
     let store = match crate::cmd::apply::open_store(args.store.as_deref()) {
@@ -456,7 +511,7 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
             target: repo_dir.display().to_string(),
             file: Some(rel.clone()),
             commit: commit.clone(),
-            pull_request: None,
+            pull_request: report.pull_request.clone(),
             outcome: UpgradeOutcome::Triggered,
             reason: None,
         })
@@ -469,6 +524,8 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         Output::Text => {
             out!("{diff}");
             match &commit {
+                Some(id) if args.push => outln!("pushed {}", &id[..12.min(id.len())]),
+                None if args.push => outln!("origin already holds {}: nothing pushed", report.to),
                 Some(id) => outln!(
                     "committed {} in {}",
                     &id[..12.min(id.len())],
@@ -482,6 +539,158 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         }
     }
     Ok(Outcome::Success)
+}
+
+/// `--push`: writes the cluster's version on `origin`'s branch through the shared write loop
+/// and, with `--pull-request`, opens or updates the pull request. `(commit pushed now, PR
+/// page)`; errors are printed (`Err(outcome)`).
+type Pushed = (Option<String>, Option<String>);
+
+fn push_upgrade(
+    repo_dir: &Path,
+    args: &Args,
+    place: &VersionPlace,
+    target: ClusterTarget,
+    requester: &str,
+) -> miette::Result<Result<Pushed, Outcome>> {
+    let repo = match Repo::open(repo_dir) {
+        Ok(r) if r.origin_url().is_some() => r,
+        _ => {
+            crate::render::error_with_hint(
+                &format!("--push: {}: no Git checkout with an `origin` remote", repo_dir.display()),
+                Some("add one with `git remote add origin URL`, or run without --push".into()),
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let auth = match crate::cmd::apply::git_auth(args.allow_insecure_http) {
+        Ok(a) => a,
+        Err(m) => {
+            crate::render::error_with_hint(&m, None);
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let Some(checkout) = repo.head_branch() else {
+        crate::render::error_with_hint(
+            &format!("{}: no branch checked out", repo_dir.display()),
+            Some("check out the branch the manifests are on".into()),
+        );
+        return Ok(Err(Outcome::Invalid));
+    };
+    let push = args.branch.clone().unwrap_or_else(|| checkout.clone());
+    let author = repo.configured_author().unwrap_or_else(|| Author {
+        name: "upkeep".to_owned(),
+        email: "upkeep@localhost".to_owned(),
+    });
+    let clusters = [target];
+    let written = write_cluster_versions(
+        &repo,
+        &auth,
+        Branches {
+            checkout: &checkout,
+            push: &push,
+        },
+        &author,
+        args.max_attempts,
+        &ClusterBatch {
+            path: "",
+            place,
+            clusters: &clusters,
+            requester,
+            template: None,
+        },
+    );
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            crate::render::error_with_hint(&format!("--push to origin {push}: {e}"), e.hint());
+            return Ok(Err(Outcome::No));
+        }
+    };
+    let (commit, base, tip) = match written.written {
+        Written::Pushed {
+            commit,
+            base,
+            attempts,
+            ..
+        } => {
+            eprintln!(
+                "pushed {} to origin/{push}{}",
+                &commit.to_string()[..12],
+                if attempts > 1 {
+                    format!(" after {attempts} attempts")
+                } else {
+                    String::new()
+                }
+            );
+            (Some(commit.to_string()), base, commit)
+        }
+        Written::UpToDate { base, tip } => {
+            eprintln!("origin/{push} already holds the target: nothing pushed");
+            (None, base, tip)
+        }
+    };
+    let Some(provider) = args.pull_request else {
+        return Ok(Ok((commit, None)));
+    };
+    if push == checkout || base == tip || written.changes.is_empty() {
+        eprintln!("no pull request: origin/{push} carries no change over {checkout}");
+        return Ok(Ok((commit, None)));
+    }
+    let kind = provider.kind();
+    let url = repo.origin_url().unwrap_or_default();
+    let fail = |m: String| {
+        crate::render::error_with_hint(&format!("pushed, but the pull request failed: {m}"), None);
+        Ok(Err(Outcome::No))
+    };
+    let api_base = match (&args.pr_api_url, api_base_for(kind, url)) {
+        (Some(u), Ok((_, repository))) => match url::Url::parse(u) {
+            Ok(base) => (base, repository),
+            Err(e) => return fail(format!("--pr-api-url {u:?}: {e}")),
+        },
+        (None, Ok(pair)) => pair,
+        (_, Err(e)) => return fail(crate::cmd::apply::pr_error(&e)),
+    };
+    let Some(token) = crate::cmd::apply::pr_token(kind) else {
+        return fail(format!(
+            "no token for the {kind} API: set UPKEEP_PR_TOKEN (or {}_TOKEN)",
+            kind.as_str().to_uppercase()
+        ));
+    };
+    let ca_pem = match std::env::var_os("UPKEEP_GIT_CA_FILE") {
+        Some(f) => match std::fs::read(&f) {
+            Ok(pem) => Some(pem),
+            Err(e) => return fail(format!("UPKEEP_GIT_CA_FILE: {e}")),
+        },
+        None => None,
+    };
+    let target = PrTarget {
+        kind,
+        api_base: api_base.0,
+        repository: api_base.1,
+        token: Token::new(token),
+        ca_pem,
+    };
+    let first = &written.changes[0];
+    let request = PrRequest {
+        base: checkout,
+        head: push,
+        title: format!("Upgrade {} to {}", first.object, first.new),
+        body: pull_request_body(requester, &written.changes),
+        labels: Vec::new(),
+    };
+    match ensure_pull_request(&target, &request) {
+        Ok(pr) => {
+            eprintln!(
+                "pull request #{} {} ({})",
+                pr.number,
+                pr.url,
+                if pr.created { "opened" } else { "updated" }
+            );
+            Ok(Ok((commit, Some(pr.url))))
+        }
+        Err(e) => fail(crate::cmd::apply::pr_error(&e)),
+    }
 }
 
 /// Finds the cluster's manifest in the repository: the object, its file (from the root) and
