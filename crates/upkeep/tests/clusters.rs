@@ -499,3 +499,131 @@ fn status_shows_each_cluster_with_reason_text_and_json() {
     let out = r.run(&["status", "nope", "--repo", r.repo_arg()]);
     assert_eq!(out.status.code(), Some(1), "an unknown upgrade is a no");
 }
+
+/// `--via git --push --branch B --pull-request gitlab`: the commit is built on the real Git
+/// server's `main` (git http-backend, basic auth) through the shared write loop and pushed to
+/// B, one merge request is opened on the forge stand-in, the checkout is not touched; running
+/// it again pushes nothing and keeps one merge request.
+#[test]
+fn upgrade_push_lands_one_commit_on_the_remote_branch_and_opens_one_pull_request() {
+    const USER: &str = "bot";
+    const PASSWORD: &str = "git-pa55-never-shown";
+    const TOKEN: &str = "forge-t0ken-never-shown";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(upkeep_testenv::GitServer::start(Some((USER, PASSWORD))))
+        .expect("git server");
+    let forge = upkeep_testenv::PrStandIn::start(upkeep_testenv::ForgeFlavor::Gitlab, TOKEN)
+        .expect("stand-in");
+    forge.create_repository("git/fleet");
+    let url = server
+        .create_repo(
+            "fleet",
+            &[
+                ("clusters/clusters.yaml", CLUSTERS.as_bytes()),
+                ("upkeep/schedules.yaml", SCHEDULES.as_bytes()),
+            ],
+        )
+        .expect("repo");
+    let bare = server.bare_path("fleet");
+    let bare_git = |args: &[&str]| {
+        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        upkeep_testenv::git(&all, None).expect("git on the server's repository")
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    upkeep_testenv::git(
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", bare.display()),
+            fleet.to_str().unwrap(),
+        ],
+        None,
+    )
+    .expect("clone");
+    git(&fleet, &["remote", "set-url", "origin", &url]);
+    let head = git(&fleet, &["rev-parse", "HEAD"]);
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args([
+                "upgrade",
+                "cluster",
+                "prod-a",
+                "--to",
+                "30.0.0",
+                "--repo",
+                fleet.to_str().unwrap(),
+                "--at",
+                OPEN,
+                "--push",
+                "--branch",
+                "upkeep/prod-a",
+                "--pull-request",
+                "gitlab",
+                "--pr-api-url",
+                &forge.api_base(),
+                "--allow-insecure-http",
+                "-o",
+                "json",
+            ])
+            .env("UPKEEP_STORE", tmp.path().join("state.redb"))
+            .env("UPKEEP_GIT_USERNAME", USER)
+            .env("UPKEEP_GIT_PASSWORD", PASSWORD)
+            .env("UPKEEP_PR_TOKEN", TOKEN)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("the upkeep binary runs")
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let commit = report["commit"].as_str().expect("a commit").to_owned();
+    assert_eq!(bare_git(&["rev-parse", "upkeep/prod-a"]).trim(), commit);
+    assert_eq!(
+        bare_git(&["rev-list", "--count", "main..upkeep/prod-a"]).trim(),
+        "1",
+        "one commit on the upgrade branch"
+    );
+    assert_eq!(
+        bare_git(&["show", "upkeep/prod-a:clusters/clusters.yaml"]),
+        CLUSTERS.replacen(
+            "    release.giantswarm.io/version: 29.1.0\n",
+            "    release.giantswarm.io/version: 30.0.0\n",
+            1
+        ),
+        "only prod-a's scalar changed"
+    );
+    assert_eq!(
+        git(&fleet, &["rev-parse", "HEAD"]),
+        head,
+        "the checkout is untouched"
+    );
+    let prs = forge.pull_requests("git/fleet");
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(
+        (prs[0].head.as_str(), prs[0].base.as_str()),
+        ("upkeep/prod-a", "main")
+    );
+    assert!(
+        report["pullRequest"].as_str().is_some(),
+        "the PR is reported: {report}"
+    );
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!shown.contains(PASSWORD) && !shown.contains(TOKEN));
+
+    // Again: the remote already holds the target; nothing pushed, the same one PR.
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nothing pushed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(bare_git(&["rev-parse", "upkeep/prod-a"]).trim(), commit);
+    assert_eq!(forge.pull_requests("git/fleet").len(), 1);
+}

@@ -557,7 +557,10 @@ fn push_upgrade(
         Ok(r) if r.origin_url().is_some() => r,
         _ => {
             crate::render::error_with_hint(
-                &format!("--push: {}: no Git checkout with an `origin` remote", repo_dir.display()),
+                &format!(
+                    "--push: {}: no Git checkout with an `origin` remote",
+                    repo_dir.display()
+                ),
                 Some("add one with `git remote add origin URL`, or run without --push".into()),
             );
             return Ok(Err(Outcome::Invalid));
