@@ -109,16 +109,18 @@ pub(crate) fn check_git_ops(base: &str, g: &ClusterGitOps, errors: &mut Vec<Fiel
             )),
         );
     }
-    if let Some(r) = &g.git.reference {
-        if r.tag.is_some() || r.commit.is_some() {
-            errors.push(
-                FieldError::new(
-                    format!("{base}.git.ref"),
-                    "a tag or commit cannot be pushed to",
-                )
-                .with_hint(Some("give ref.branch (the branch the manifests are on)")),
-            );
-        }
+    if g.git
+        .reference
+        .as_ref()
+        .is_some_and(|r| r.tag.is_some() || r.commit.is_some())
+    {
+        errors.push(
+            FieldError::new(
+                format!("{base}.git.ref"),
+                "a tag or commit cannot be pushed to",
+            )
+            .with_hint(Some("give ref.branch (the branch the manifests are on)")),
+        );
     }
     if let Some(path) = &g.path {
         let p = std::path::Path::new(path);

@@ -49,7 +49,7 @@ fn place(source: VersionSource) -> VersionPlace {
     }
 }
 
-fn secret_error(e: crate::automation::Error) -> Error {
+fn secret_error(e: &crate::automation::Error) -> Error {
     Error::GitOps {
         reason: "SecretUnavailable",
         message: e.to_string(),
@@ -79,12 +79,12 @@ pub(crate) async fn write(
             r.name.clone(),
             secret_data(&client, &namespace, &r.name)
                 .await
-                .map_err(secret_error)?,
+                .map_err(|e| secret_error(&e))?,
         )),
     };
     let auth = match &git_secret {
         None => Auth::none(),
-        Some((secret, data)) => auth_from(data, secret, &keys).map_err(secret_error)?,
+        Some((secret, data)) => auth_from(data, secret, &keys).map_err(|e| secret_error(&e))?,
     };
     let auth = if g.git.url.starts_with("http://") {
         auth.allow_insecure_http()
@@ -116,7 +116,11 @@ pub(crate) async fn write(
         .map_err(|e| Error::GitOps {
             reason: "GitError",
             message: format!("the Git work ended unexpectedly: {e}"),
-        })??
+        })?
+        .map_err(|f| Error::GitOps {
+            reason: f.reason,
+            message: f.message,
+        })?
     };
     let mut run = GitOpsRun::default();
     let (base, tip) = match written.written {
@@ -144,7 +148,7 @@ pub(crate) async fn write(
             })?;
         let data = secret_data(&client, &namespace, &token_ref.0)
             .await
-            .map_err(secret_error)?;
+            .map_err(|e| secret_error(&e))?;
         let token = data
             .get(token_ref.1)
             .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -210,6 +214,12 @@ pub(crate) async fn write(
     Ok(run)
 }
 
+/// A failure of the blocking part (kept small: it crosses the thread boundary).
+struct Failed {
+    reason: &'static str,
+    message: String,
+}
+
 #[allow(clippy::too_many_arguments)] // one blocking call's inputs, moved onto its thread
 fn git_blocking(
     g: &upkeep_api::cluster_upgrade::ClusterGitOps,
@@ -220,8 +230,8 @@ fn git_blocking(
     requester: &str,
     targets: &[ClusterTarget],
     source: VersionSource,
-) -> Result<ClusterWrite, Error> {
-    let failed = |reason: &'static str, message: String, hint: Option<String>| Error::GitOps {
+) -> Result<ClusterWrite, Failed> {
+    let failed = |reason: &'static str, message: String, hint: Option<String>| Failed {
         reason,
         message: match hint {
             Some(h) => format!("{message} (hint: {h})"),

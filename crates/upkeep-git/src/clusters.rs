@@ -169,13 +169,16 @@ fn kind_of(old: &str, new: &str) -> String {
     .to_owned()
 }
 
+/// New contents of the edited files, and the changes (from → to).
+pub type ClusterEdits = (Vec<(String, Vec<u8>)>, Vec<ChangeRecord>);
+
 /// The edits of a batch on `commit`: new file contents and the changes (from → to), in the
 /// batch's order. Clusters already at their target give no change.
 pub fn plan_cluster_versions(
     repo: &Repo,
     commit: Oid,
     batch: &ClusterBatch<'_>,
-) -> Result<(Vec<(String, Vec<u8>)>, Vec<ChangeRecord>), ClusterWriteError> {
+) -> Result<ClusterEdits, ClusterWriteError> {
     let mut files = manifests(repo, commit, batch.path)?;
     let originals: Vec<String> = files.iter().map(|(_, t)| t.clone()).collect();
     let where_ = if batch.path.trim_matches(['.', '/']).is_empty() {
@@ -215,17 +218,16 @@ pub fn plan_cluster_versions(
 /// line per cluster with file, line and from → to, and who asked.
 pub fn cluster_message(requester: &str, changes: &[ChangeRecord]) -> String {
     use std::fmt::Write as _;
-    let mut message = match changes {
-        [one] => format!("Upgrade {} from {} to {}\n\n", one.object, one.old, one.new),
-        _ => {
-            let mut targets: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
-            targets.dedup();
-            format!(
-                "Upgrade {} clusters to {}\n\n",
-                changes.len(),
-                targets.join(", ")
-            )
-        }
+    let mut message = if let [one] = changes {
+        format!("Upgrade {} from {} to {}\n\n", one.object, one.old, one.new)
+    } else {
+        let mut targets: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
+        targets.dedup();
+        format!(
+            "Upgrade {} clusters to {}\n\n",
+            changes.len(),
+            targets.join(", ")
+        )
     };
     for c in changes {
         let _ = writeln!(

@@ -217,9 +217,19 @@ fn the_topology_version_and_an_upgrade_branch() {
     );
 }
 
+/// (path, batch, version place, error kind, message fragment, why)
+type ErrorCase<'a> = (
+    &'a str,
+    Vec<ClusterTarget>,
+    VersionPlace,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 fn errors_name_the_place_and_push_nothing() {
-    let cases: [(&str, Vec<ClusterTarget>, VersionPlace, &str, &str, &str); 4] = [
+    let cases: [ErrorCase<'_>; 4] = [
         (
             "clusters",
             vec![target(Some("org-a"), "staging", "30.1.0")],
