@@ -392,6 +392,11 @@ spec:
     failurePolicy: Continue
   after: [{name: to-30-0-0, soak: 1d}]
   trigger: GitOps
+  gitOps:
+    git: {url: https://git.example.com/org/fleet.git, ref: {branch: main}}
+    path: clusters
+    commit: {author: {name: upkeep, email: upkeep@example.com}}
+    push: {branch: upkeep/to-30, pullRequest: {provider: github}}
   versionSource: topology
 ---
 apiVersion: upkeep.dev/v1alpha1
@@ -524,6 +529,10 @@ fn core_every_kind_loads_and_converts() {
                 assert_eq!(
                     cu.spec.trigger,
                     upkeep_api::cluster_upgrade::Trigger::GitOps
+                );
+                assert_eq!(
+                    cu.spec.git_ops.as_ref().and_then(|g| g.path.as_deref()),
+                    Some("clusters")
                 );
             }
             Resource::ClusterUpgradePolicy(p) => {
