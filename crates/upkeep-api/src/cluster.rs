@@ -133,6 +133,38 @@ impl ClusterObject {
         })?;
         raw.into_object()
     }
+
+    /// Reads a cluster from a `kube` `DynamicObject`'s parts without copying the object: the
+    /// controller converts clusters on every reconcile, and serialising each whole object first
+    /// cost more memory than everything it keeps.
+    pub fn from_parts(
+        metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        body: &serde_json::Value,
+    ) -> Result<ClusterObject, crate::FieldError> {
+        let name = metadata
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                crate::FieldError::new("metadata.name", "missing object name")
+                    .with_hint(Some("add metadata.name"))
+            })?;
+        let labels = metadata.labels.clone().unwrap_or_default();
+        Ok(ClusterObject {
+            name,
+            namespace: metadata.namespace.clone(),
+            release_version: labels.get(RELEASE_VERSION_LABEL).cloned(),
+            annotations: metadata.annotations.clone().unwrap_or_default(),
+            labels,
+            topology_version: string_at(body, &["spec", "topology", "version"]),
+            resource_version: metadata.resource_version.clone(),
+            status: Box::new(
+                body.get("status")
+                    .map(ClusterStatus::from_value)
+                    .unwrap_or_default(),
+            ),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -336,7 +368,13 @@ mod tests {
     }
 
     fn cluster(value: serde_json::Value) -> ClusterObject {
-        ClusterObject::from_json(value).expect("a cluster")
+        // The controller's borrowed reading must agree with the whole-object one, every time.
+        let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+            serde_json::from_value(value["metadata"].clone()).expect("metadata");
+        let parts = ClusterObject::from_parts(&meta, &value).expect("a cluster from parts");
+        let whole = ClusterObject::from_json(value).expect("a cluster");
+        assert_eq!(whole, parts, "from_parts and from_json disagree");
+        whole
     }
 
     #[test]

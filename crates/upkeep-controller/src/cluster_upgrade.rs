@@ -52,7 +52,7 @@ use upkeep_api::cluster_upgrade::{ClusterState, ClusterUpgradeStatus, Trigger, V
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::rollout::{self, CampaignState, ClusterInput, ClusterPhase, Plan, Step};
 use upkeep_core::schedule::Schedule;
-use upkeep_core::selector::LabelSelector;
+use upkeep_core::selector::{ClusterLabels, LabelSelector};
 use upkeep_core::version::Version;
 use upkeep_git::clusters::ClusterTarget;
 
@@ -71,6 +71,13 @@ pub const UPGRADE_FAILED: &str = "UpgradeFailed";
 pub const UPGRADE_ANNOUNCED: &str = "UpgradeAnnounced";
 /// Event reason: a GitOps write (commit, push or pull request) failed; retried with backoff.
 pub const GITOPS_FAILED: &str = "GitOpsFailed";
+/// Cluster patches in flight per reconcile.
+const PATCHES_IN_FLIGHT: usize = 8;
+/// ClusterUpgrades reconciled at once: each plans over all of its clusters and holds their
+/// converted form while it acts, so a few at a time keep memory flat while the patches inside
+/// each go out in parallel.
+const UPGRADE_CONCURRENCY: u16 = 4;
+
 /// Silences outlive the upgrade's timeout by this much.
 pub const SILENCE_GRACE: SignedDuration = SignedDuration::from_mins(15);
 /// `createdBy` of the silences this controller makes.
@@ -337,15 +344,6 @@ pub async fn reconcile_upgrade(
                 .map_err(|_| Error::ClustersNotWatched)
         })
         .await?;
-    let mut clusters: Vec<ClusterObject> = s
-        .clusters
-        .state()
-        .iter()
-        .filter(|c| c.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter_map(|c| serde_json::to_value(c.as_ref()).ok())
-        .filter_map(|v| ClusterObject::from_json(v).ok())
-        .collect();
-    clusters.sort_by(|a, b| a.name.cmp(&b.name));
     let schedules = schedules(u, &namespace).await?;
     if let Some(r) = &object.spec.maintenance_schedule_ref
         && !schedules.iter().any(|x| x.name == r.name)
@@ -373,6 +371,25 @@ pub async fn reconcile_upgrade(
             return Ok(Action::await_change());
         }
     };
+    // Only the clusters this upgrade selects, or has already touched, are converted: a
+    // namespace may hold thousands that other upgrades are about.
+    let no_labels = BTreeMap::new();
+    let mut clusters: Vec<ClusterObject> = s
+        .clusters
+        .state()
+        .iter()
+        .filter(|c| c.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        .filter(|c| {
+            let name = c.metadata.name.as_deref().unwrap_or_default();
+            let labels = ClusterLabels {
+                name,
+                labels: c.metadata.labels.as_ref().unwrap_or(&no_labels),
+            };
+            campaign.matchers.matches(labels) || before.cluster(name).is_some()
+        })
+        .filter_map(|c| ClusterObject::from_parts(&c.metadata, &c.data).ok())
+        .collect();
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
     let target_raw = object
         .spec
         .target_version
@@ -435,6 +452,7 @@ pub async fn reconcile_upgrade(
     let mut failed_patch = None;
     let gitops = object.spec.trigger == Trigger::GitOps;
     let mut to_commit = Vec::new();
+    let mut to_patch = Vec::new();
     for cp in &plan.clusters {
         if !matches!(cp.step, Step::Trigger | Step::Triggered | Step::Upgrading) {
             continue;
@@ -465,13 +483,33 @@ pub async fn reconcile_upgrade(
             });
             continue;
         }
-        match patch_version(u, &namespace, cluster, source, target).await {
+        to_patch.push((cluster, target));
+    }
+    // Direct patches go out PATCHES_IN_FLIGHT at a time: a window opening over hundreds of
+    // clusters should not wait for each round trip in turn.
+    let mut pending = to_patch.into_iter();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut results = Vec::new();
+    loop {
+        while in_flight.len() < PATCHES_IN_FLIGHT {
+            let Some((cluster, target)) = pending.next() else {
+                break;
+            };
+            in_flight.push(patch_named(u, &namespace, cluster, source, target));
+        }
+        match in_flight.next().await {
+            Some(r) => results.push(r),
+            None => break,
+        }
+    }
+    for (cluster, result) in results {
+        match result {
             Ok(()) => {}
             Err(Error::PatchCluster {
                 source: kube::Error::Api(s),
                 ..
             }) if s.is_conflict() => {
-                tracing::info!(cluster = %cp.name, "cluster changed since the decision; looking again");
+                tracing::info!(%cluster, "cluster changed since the decision; looking again");
                 conflict = true;
             }
             Err(e) => {
@@ -890,6 +928,20 @@ async fn finished_of(
 }
 
 /// Sets the version place of `cluster` to `target`, on the resourceVersion it was read at.
+/// [`patch_version`], with the cluster's name for the result.
+async fn patch_named(
+    u: &Upgrades,
+    namespace: &str,
+    cluster: &ClusterObject,
+    source: VersionSource,
+    target: &str,
+) -> (String, Result<(), Error>) {
+    (
+        cluster.name.clone(),
+        patch_version(u, namespace, cluster, source, target).await,
+    )
+}
+
 async fn patch_version(
     u: &Upgrades,
     namespace: &str,
@@ -1117,6 +1169,31 @@ async fn not_ready(
 }
 
 /// Runs the ClusterUpgrade controller until `shutdown` resolves.
+/// Keeps only what upkeep reads of a cached Cluster: name, namespace, labels, `upkeep.dev/`
+/// annotations, resourceVersion, `spec.topology.version` and `status`. Thousands of clusters
+/// are cached; managedFields, `kubectl.kubernetes.io/last-applied-configuration` and the
+/// provider's spec would otherwise be most of each one.
+fn prune_cluster(c: &mut DynamicObject) {
+    let meta = &mut c.metadata;
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.retain(|k, _| k.starts_with("upkeep.dev/"));
+    }
+    let topology = c
+        .data
+        .pointer("/spec/topology/version")
+        .cloned()
+        .map(|v| serde_json::json!({"topology": {"version": v}}));
+    if let Some(map) = c.data.as_object_mut() {
+        map.retain(|k, _| k == "status");
+        if let Some(spec) = topology {
+            map.insert("spec".to_owned(), spec);
+        }
+    }
+}
+
 pub async fn run_cluster_upgrades(
     upgrades: Arc<Upgrades>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -1130,6 +1207,7 @@ pub async fn run_cluster_upgrades(
         watcher::Config::default(),
     )
     .default_backoff()
+    .modify(prune_cluster)
     .reflect(cluster_writer)
     .touched_objects();
 
@@ -1143,8 +1221,8 @@ pub async fn run_cluster_upgrades(
     .reflect(writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
-    let controller =
-        Controller::for_stream(stream, reader).with_config(crate::reconcile::controller_config());
+    let controller = Controller::for_stream(stream, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(UPGRADE_CONCURRENCY));
     let store = controller.store();
     let in_namespace = {
         let store = store.clone();
