@@ -45,19 +45,10 @@ use upkeep_testenv::KubeApiServer;
 #[path = "bench_support/mod.rs"]
 mod support;
 use support::{
-    Spawned, XorShift, ar, client, clock_ticks, create_all, reconcile_counts, signed_secs, wait_for,
+    Spawned, XorShift, ZONES, ar, client, clock_ticks, create_all, reconcile_counts, wait_for,
+    window_opens,
 };
 
-const ZONES: &[&str] = &[
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Sydney",
-    "UTC",
-    "Asia/Tokyo",
-    "America/Los_Angeles",
-    "Asia/Kolkata",
-    "America/Sao_Paulo",
-];
 const NAMESPACE: &str = "fleet";
 const FROM: &str = "29.4.1";
 const TARGET: &str = "30.1.0";
@@ -67,27 +58,7 @@ const GROUP_LABEL: &str = "bench.upkeep.dev/group";
 const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(report) => {
-            println!("{report:#}");
-            ExitCode::SUCCESS
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::run_main(run())
 }
 
 struct Options {
@@ -244,6 +215,8 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
 
     // Watch clusters and upgrades before the controller starts.
     let progress = Arc::new(Mutex::new(Progress::default()));
+    // Cluster name → when its label first showed the target.
+    let triggered: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let clusters_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NAMESPACE, &cluster_ar());
     let upgrades_api: Api<DynamicObject> = Api::namespaced_with(
@@ -252,7 +225,11 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         &ar::<upkeep_api::ClusterUpgrade>(),
     );
     let watches = [
-        tokio::spawn(track_clusters(clusters_api.clone(), progress.clone())),
+        tokio::spawn(track_clusters(
+            clusters_api.clone(),
+            progress.clone(),
+            triggered.clone(),
+        )),
         tokio::spawn(track_upgrades(upgrades_api.clone(), progress.clone())),
     ];
     wait_for(
@@ -287,58 +264,23 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
             .fold(0.0, f64::max)
     };
     let cold_cpu = ctl.cpu_s(tick)?;
-    let early = progress.lock().map_err(|_| "poisoned")?.triggered.len();
+    let early = triggered.lock().map_err(|_| "poisoned")?.len();
     tokio::time::sleep(opts.settle).await;
     let settled = ctl.memory()?;
     let cold_peaks = sampler.peaks();
 
-    let before_open = Timestamp::now();
-    let open = if before_open >= open_at {
-        eprintln!("    window opening at {open_at}: MISSED (settled at {before_open})");
-        json!({"missed": true, "open_at": open_at.to_string(), "settled_at": before_open.to_string()})
-    } else {
-        let wait = Duration::try_from(open_at.duration_since(before_open)).unwrap_or_default();
-        eprintln!(
-            "    waiting {:.0} s for the window to open at {open_at}",
-            wait.as_secs_f64()
-        );
-        let open_instant = Instant::now() + wait;
-        let cpu_before = ctl.cpu_s(tick)?;
-        wait_for(
-            wait + opts.deadline,
-            "every due cluster to carry the target version",
-            || {
-                progress
-                    .lock()
-                    .is_ok_and(|p| p.triggered.len() >= expected.due)
-            },
-        )
-        .await
-        .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
-        let mut times: Vec<f64> = {
-            let p = progress.lock().map_err(|_| "poisoned")?;
-            p.triggered
-                .values()
-                .map(|t| signed_secs(*t, open_instant))
-                .collect()
-        };
-        times.sort_by(f64::total_cmp);
-        let last = times.last().copied().unwrap_or(0.0);
-        tokio::time::sleep(opts.settle).await;
-        let mem = ctl.memory()?;
-        json!({
-            "missed": false,
-            "open_at": open_at.to_string(),
-            "triggered": times.len(),
-            "first_s": times.first().copied().unwrap_or(0.0),
-            "p50_s": times[times.len() / 2],
-            "all_s": last,
-            "per_s": if last > 0.0 { times.len() as f64 / last } else { 0.0 },
-            "cpu_s": ctl.cpu_s(tick)? - cpu_before,
-            "rss_kib": mem.rss_kib,
-            "hwm_kib": mem.hwm_kib,
-        })
-    };
+    let open = window_opens(
+        &ctl,
+        tick,
+        open_at,
+        opts.settle,
+        opts.deadline,
+        "every due cluster to carry the target version",
+        "triggered",
+        &triggered,
+        expected.due,
+    )
+    .await?;
     let peaks = sampler.peaks();
     let metrics = ctl.metrics().await.unwrap_or_default();
     let check = check(&clusters_api, &upgrades_api, &expected, early).await?;
@@ -492,13 +434,15 @@ fn generate(
 struct Progress {
     clusters_seen: usize,
     seen: std::collections::HashSet<String>,
-    /// Cluster name → when its label first showed the target.
-    triggered: HashMap<String, Instant>,
     /// ClusterUpgrade name → (clusters in its status, when it first reported them all so far).
     reported: HashMap<String, (usize, Instant)>,
 }
 
-async fn track_clusters(api: Api<DynamicObject>, progress: Arc<Mutex<Progress>>) {
+async fn track_clusters(
+    api: Api<DynamicObject>,
+    progress: Arc<Mutex<Progress>>,
+    triggered: Arc<Mutex<HashMap<String, Instant>>>,
+) {
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .applied_objects()
@@ -513,12 +457,12 @@ async fn track_clusters(api: Api<DynamicObject>, progress: Arc<Mutex<Progress>>)
             .as_ref()
             .and_then(|l| l.get(VERSION_LABEL))
             .is_some_and(|v| v == TARGET);
-        let Ok(mut p) = progress.lock() else { return };
-        if p.seen.insert(name.clone()) {
-            p.clusters_seen += 1;
+        if at_target && let Ok(mut t) = triggered.lock() {
+            t.entry(name.clone()).or_insert(now);
         }
-        if at_target {
-            p.triggered.entry(name).or_insert(now);
+        let Ok(mut p) = progress.lock() else { return };
+        if p.seen.insert(name) {
+            p.clusters_seen += 1;
         }
     }
 }

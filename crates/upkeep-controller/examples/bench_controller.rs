@@ -48,19 +48,10 @@ use upkeep_testenv::KubeApiServer;
 #[path = "bench_support/mod.rs"]
 mod support;
 use support::{
-    Spawned, XorShift, ar, client, clock_ticks, create_all, reconcile_counts, signed_secs, wait_for,
+    Spawned, XorShift, ZONES, ar, client, clock_ticks, create_all, reconcile_counts, wait_for,
+    window_opens,
 };
 
-const ZONES: &[&str] = &[
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Sydney",
-    "UTC",
-    "Asia/Tokyo",
-    "America/Los_Angeles",
-    "Asia/Kolkata",
-    "America/Sao_Paulo",
-];
 const NAMESPACES: usize = 25;
 const OPEN_WINDOW: &str = "bench-open";
 const LAYOUTS: &[(&str, &str, &str)] = &[
@@ -71,27 +62,7 @@ const LAYOUTS: &[(&str, &str, &str)] = &[
 ];
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(report) => {
-            println!("{report:#}");
-            ExitCode::SUCCESS
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::run_main(run())
 }
 
 struct Options {
@@ -242,6 +213,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
 
     // Watch everything before the controller starts.
     let progress = Arc::new(Mutex::new(Progress::default()));
+    let opened: Arc<Mutex<HashMap<Key, Instant>>> = Arc::default();
     let watches = [
         (
             "MaintenanceSchedule",
@@ -252,7 +224,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     ]
     .map(|(kind, ar)| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        tokio::spawn(track(kind, api, progress.clone()))
+        tokio::spawn(track(kind, api, progress.clone(), opened.clone()))
     });
     // The initial lists: every object seen, none with a status yet.
     let total = expected.schedules + expected.sources + expected.policies;
@@ -302,53 +274,18 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     let cold_peaks = sampler.peaks();
 
     // Window opens.
-    let before_open = Timestamp::now();
-    let open = if before_open >= open_at {
-        eprintln!("    window opening at {open_at}: MISSED (settled at {before_open})");
-        json!({"missed": true, "open_at": open_at.to_string(), "settled_at": before_open.to_string()})
-    } else {
-        let wait = Duration::try_from(open_at.duration_since(before_open)).unwrap_or_default();
-        eprintln!(
-            "    waiting {:.0} s for the window to open at {open_at}",
-            wait.as_secs_f64()
-        );
-        let open_instant = Instant::now() + wait;
-        let cpu_before = ctl.cpu_s(tick)?;
-        wait_for(
-            wait + opts.deadline,
-            "every coordinated schedule to show the opened window",
-            || {
-                progress
-                    .lock()
-                    .is_ok_and(|p| p.opened.len() >= expected.coordinated)
-            },
-        )
-        .await
-        .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
-        let mut times: Vec<f64> = {
-            let p = progress.lock().map_err(|_| "poisoned")?;
-            p.opened
-                .values()
-                .map(|t| signed_secs(*t, open_instant))
-                .collect()
-        };
-        times.sort_by(f64::total_cmp);
-        let last = times.last().copied().unwrap_or(0.0);
-        tokio::time::sleep(opts.settle).await;
-        let mem = ctl.memory()?;
-        json!({
-            "missed": false,
-            "open_at": open_at.to_string(),
-            "schedules": times.len(),
-            "first_s": times.first().copied().unwrap_or(0.0),
-            "p50_s": times[times.len() / 2],
-            "all_s": last,
-            "per_s": if last > 0.0 { times.len() as f64 / last } else { 0.0 },
-            "cpu_s": ctl.cpu_s(tick)? - cpu_before,
-            "rss_kib": mem.rss_kib,
-            "hwm_kib": mem.hwm_kib,
-        })
-    };
+    let open = window_opens(
+        &ctl,
+        tick,
+        open_at,
+        opts.settle,
+        opts.deadline,
+        "every coordinated schedule to show the opened window",
+        "schedules",
+        &opened,
+        expected.coordinated,
+    )
+    .await?;
     let peaks = sampler.peaks();
     let metrics = ctl.metrics().await.unwrap_or_default();
     let check = check(&client, &expected).await?;
@@ -552,12 +489,16 @@ type Key = (&'static str, String, String);
 struct Progress {
     seen: HashMap<Key, Instant>,
     statused: HashMap<Key, Instant>,
-    opened: HashMap<Key, Instant>,
 }
 
 /// Watches one kind and records, per object, when it was first listed, first had a status
-/// condition, and (schedules) first named [`OPEN_WINDOW`] as active.
-async fn track(kind: &'static str, api: Api<DynamicObject>, progress: Arc<Mutex<Progress>>) {
+/// condition, and (schedules) first named [`OPEN_WINDOW`] as active (in `opened`).
+async fn track(
+    kind: &'static str,
+    api: Api<DynamicObject>,
+    progress: Arc<Mutex<Progress>>,
+    opened_at: Arc<Mutex<HashMap<Key, Instant>>>,
+) {
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .applied_objects()
@@ -579,13 +520,13 @@ async fn track(kind: &'static str, api: Api<DynamicObject>, progress: Arc<Mutex<
             .and_then(|s| s.get("activeWindow"))
             .and_then(Value::as_str)
             .is_some_and(|w| w.contains(OPEN_WINDOW));
+        if opened && let Ok(mut o) = opened_at.lock() {
+            o.entry(key.clone()).or_insert(now);
+        }
         let Ok(mut p) = progress.lock() else { return };
         p.seen.entry(key.clone()).or_insert(now);
         if has_condition {
-            p.statused.entry(key.clone()).or_insert(now);
-        }
-        if opened {
-            p.opened.entry(key).or_insert(now);
+            p.statused.entry(key).or_insert(now);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 #![allow(dead_code, clippy::print_stderr)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,18 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use upkeep_testenv::{KubeApiServer, KubeUser};
+
+/// The IANA zones the generated schedules are written in.
+pub(crate) const ZONES: &[&str] = &[
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "UTC",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "America/Sao_Paulo",
+];
 
 const CREATE_IN_FLIGHT: usize = 32;
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
@@ -396,4 +408,91 @@ pub(crate) fn reconcile_counts(metrics: &str) -> Value {
         }
     }
     json!(out)
+}
+
+/// The "window opens" phase both benchmarks share: waits for `open_at`, then until `done`,
+/// and reports how long after the opening each object in `reached` got there (`count_key`
+/// names the count in the JSON), with CPU and memory. A cold start that has not settled by
+/// `open_at` is reported as missed, not faked.
+#[allow(clippy::cast_precision_loss, clippy::too_many_arguments)]
+pub(crate) async fn window_opens<K>(
+    ctl: &Spawned,
+    tick: f64,
+    open_at: jiff::Timestamp,
+    settle: Duration,
+    deadline: Duration,
+    what: &str,
+    count_key: &str,
+    reached: &Mutex<HashMap<K, Instant>>,
+    want: usize,
+) -> Result<Value, String> {
+    let before_open = jiff::Timestamp::now();
+    if before_open >= open_at {
+        eprintln!("    window opening at {open_at}: MISSED (settled at {before_open})");
+        return Ok(
+            json!({"missed": true, "open_at": open_at.to_string(), "settled_at": before_open.to_string()}),
+        );
+    }
+    let wait = Duration::try_from(open_at.duration_since(before_open)).unwrap_or_default();
+    eprintln!(
+        "    waiting {:.0} s for the window to open at {open_at}",
+        wait.as_secs_f64()
+    );
+    let open_instant = Instant::now() + wait;
+    let cpu_before = ctl.cpu_s(tick)?;
+    wait_for(wait + deadline, what, || {
+        reached.lock().is_ok_and(|r| r.len() >= want)
+    })
+    .await
+    .map_err(|e| format!("{e}; {}", ctl.log_hint()))?;
+    let mut times: Vec<f64> = {
+        let r = reached.lock().map_err(|_| "poisoned")?;
+        r.values().map(|t| signed_secs(*t, open_instant)).collect()
+    };
+    times.sort_by(f64::total_cmp);
+    let last = times.last().copied().unwrap_or(0.0);
+    tokio::time::sleep(settle).await;
+    let mem = ctl.memory()?;
+    Ok(json!({
+        "missed": false,
+        "open_at": open_at.to_string(),
+        count_key: times.len(),
+        "first_s": times.first().copied().unwrap_or(0.0),
+        "p50_s": times[times.len() / 2],
+        "all_s": last,
+        "per_s": if last > 0.0 { times.len() as f64 / last } else { 0.0 },
+        "cpu_s": ctl.cpu_s(tick)? - cpu_before,
+        "rss_kib": mem.rss_kib,
+        "hwm_kib": mem.hwm_kib,
+    }))
+}
+
+/// Runs a benchmark on a two-thread runtime: its JSON report on stdout, an error on stderr.
+pub(crate) fn run_main(
+    run: impl std::future::Future<Output = Result<Value, String>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(report) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{report:#}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
