@@ -306,6 +306,19 @@ fn history(server: &KubeApiServer, store: &Path, cluster: &str) -> serde_json::V
     serde_json::from_slice(&out.stdout).expect("history JSON")
 }
 
+/// (namespace, provider runs, fail annotation, extra args, exit, outcome, failure fragment,
+/// reason)
+type Case<'a> = (
+    &'a str,
+    bool,
+    Option<&'a str>,
+    &'a [&'a str],
+    i32,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_via_api_ends_succeeded_failed_or_timed_out() {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
@@ -314,17 +327,6 @@ async fn wait_via_api_ends_succeeded_failed_or_timed_out() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("state.redb");
 
-    // (namespace, provider runs, fail annotation, extra args, exit, outcome, failure fragment, reason)
-    type Case<'a> = (
-        &'a str,
-        bool,
-        Option<&'a str>,
-        &'a [&'a str],
-        i32,
-        &'a str,
-        Option<&'a str>,
-        &'a str,
-    );
     let cases: &[Case<'_>] = &[
         (
             "ok",

@@ -414,10 +414,10 @@ fn readiness(c: &ClusterObject) -> String {
     };
     let mut s = format!("{}={}", cond.type_, cond.status);
     if let Some(r) = cond.reason.as_deref().filter(|r| !r.is_empty()) {
-        s.push_str(&format!(" {r}"));
+        s = format!("{s} {r}");
     }
     if let Some(m) = cond.message.as_deref().filter(|m| !m.is_empty()) {
-        s.push_str(&format!(": {m}"));
+        s = format!("{s}: {m}");
     }
     s
 }
