@@ -72,6 +72,12 @@ pub struct NewClusterUpgrade {
     /// Why (a failure's reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When the outcome was observed (Succeeded/Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// An outcome record: the id of the record (the trigger) it concludes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<u64>,
 }
 
 /// A recorded cluster upgrade.
@@ -105,7 +111,51 @@ impl Store {
         Ok(id)
     }
 
-    /// The upgrades of cluster `name` (any namespace), newest first.
+    /// Appends the outcome of the upgrade recorded as `id` (a copy of it with `outcome`,
+    /// `reason` and `finished_at`, naming `id` in `follows`) and returns the new record's id.
+    pub fn conclude_cluster_upgrade(
+        &self,
+        id: u64,
+        outcome: UpgradeOutcome,
+        finished_at: Timestamp,
+        reason: Option<String>,
+    ) -> Result<u64, StoreError> {
+        let original = {
+            let txn = self.read()?;
+            let table = txn.open_table(UPGRADES).map_err(|e| self.err(e))?;
+            self.decode(&table, id)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("cluster upgrade {id} does not exist; it cannot be concluded"),
+                })?
+        };
+        self.append_cluster_upgrade(&NewClusterUpgrade {
+            outcome,
+            reason,
+            finished_at: Some(finished_at),
+            follows: Some(id),
+            ..original
+        })
+    }
+
+    fn decode(
+        &self,
+        table: &impl redb::ReadableTable<u64, &'static [u8]>,
+        id: u64,
+    ) -> Result<Option<NewClusterUpgrade>, StoreError> {
+        let Some(bytes) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("cluster upgrade {id} cannot be decoded: {e}"),
+            })
+    }
+
+    /// The upgrades of cluster `name` (any namespace), newest first, each with its latest
+    /// outcome folded in (outcome records are not listed on their own).
     pub fn cluster_upgrades(
         &self,
         name: &str,
@@ -118,20 +168,30 @@ impl Store {
             .range((name, 0)..=(name, u64::MAX))
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        for entry in range.rev().take(limit) {
+        // Outcome records are newer than the trigger they conclude: seen first, kept newest.
+        let mut outcomes: std::collections::HashMap<u64, NewClusterUpgrade> =
+            std::collections::HashMap::new();
+        for entry in range.rev() {
+            if out.len() >= limit {
+                break;
+            }
             let (k, _) = entry.map_err(|e| self.err(e))?;
             let id = k.value().1;
-            let Some(bytes) = table.get(id).map_err(|e| self.err(e))? else {
+            let Some(mut upgrade) = self.decode(&table, id)? else {
                 return Err(StoreError::Corrupt {
                     path: self.path.clone(),
                     detail: format!("the cluster upgrade index names {id}, which is missing"),
                 });
             };
-            let upgrade =
-                serde_json::from_slice(bytes.value()).map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("cluster upgrade {id} cannot be decoded: {e}"),
-                })?;
+            if let Some(of) = upgrade.follows {
+                outcomes.entry(of).or_insert(upgrade);
+                continue;
+            }
+            if let Some(later) = outcomes.remove(&id) {
+                upgrade.outcome = later.outcome;
+                upgrade.reason = later.reason;
+                upgrade.finished_at = later.finished_at;
+            }
             out.push(ClusterUpgradeRecord { id, upgrade });
         }
         Ok(out)
@@ -156,6 +216,8 @@ mod tests {
             pull_request: None,
             outcome: UpgradeOutcome::Triggered,
             reason: None,
+            finished_at: None,
+            follows: None,
         }
     }
 
@@ -191,6 +253,64 @@ mod tests {
                 .collect();
             assert_eq!(got, *want, "{reason}");
         }
+    }
+
+    #[test]
+    fn outcomes_fold_into_their_trigger() {
+        let store = Store::open_in_memory().unwrap();
+        let first = store
+            .append_cluster_upgrade(&upgrade("a", "1.1.0", "2026-01-01T00:00:00Z"))
+            .unwrap();
+        let second = store
+            .append_cluster_upgrade(&upgrade("a", "1.2.0", "2026-01-02T00:00:00Z"))
+            .unwrap();
+        let done: Timestamp = "2026-01-02T00:05:00Z".parse().unwrap();
+        store
+            .conclude_cluster_upgrade(first, UpgradeOutcome::Succeeded, done, None)
+            .unwrap();
+        store
+            .conclude_cluster_upgrade(second, UpgradeOutcome::Failed, done, Some("boom".into()))
+            .unwrap();
+        let got: Vec<(String, UpgradeOutcome, Option<String>, Option<Timestamp>)> = store
+            .cluster_upgrades("a", 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let u = r.upgrade;
+                (u.to, u.outcome, u.reason, u.finished_at)
+            })
+            .collect();
+        let cases = [
+            (
+                0,
+                ("1.2.0", UpgradeOutcome::Failed, Some("boom"), Some(done)),
+                "the newest trigger shows its failure and reason",
+            ),
+            (
+                1,
+                ("1.1.0", UpgradeOutcome::Succeeded, None, Some(done)),
+                "an older trigger concluded later still gets its outcome",
+            ),
+        ];
+        assert_eq!(got.len(), 2, "outcome records are not rows of their own");
+        for (i, (to, outcome, reason, finished), why) in cases {
+            assert_eq!(
+                got[i],
+                (to.to_owned(), outcome, reason.map(str::to_owned), finished),
+                "{why}"
+            );
+        }
+        assert_eq!(
+            store.cluster_upgrades("a", 1).unwrap().len(),
+            1,
+            "the limit counts upgrades, not outcome records"
+        );
+        assert!(
+            store
+                .conclude_cluster_upgrade(99, UpgradeOutcome::Failed, done, None)
+                .is_err(),
+            "an unknown trigger cannot be concluded"
+        );
     }
 
     #[test]

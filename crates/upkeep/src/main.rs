@@ -4,7 +4,8 @@
 //! print what they decided. Data goes to stdout (tables, JSON), messages to stderr, so
 //! `upkeep versions … --output json | jq` always works. Exit codes are part of the interface:
 //! 0 success, 1 "no" (nothing selected, window closed, invalid manifests found), 2 bad usage or
-//! unreadable input.
+//! unreadable input; `upkeep upgrade cluster --wait` adds 3 (the upgrade failed or timed out)
+//! and 130 (interrupted while waiting).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd;
@@ -72,6 +73,11 @@ pub(crate) enum Outcome {
     No,
     /// 2: the input could not be used at all.
     Invalid,
+    /// 3: an upgrade was made but the cluster reported a failure or did not finish in time
+    /// (`upkeep upgrade cluster --wait`).
+    Failed,
+    /// 130: interrupted (Ctrl-C) while waiting; what was done stays done.
+    Interrupted,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +103,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::No) => ExitCode::from(1),
         Ok(Outcome::Invalid) => ExitCode::from(2),
+        Ok(Outcome::Failed) => ExitCode::from(3),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(report) => {
             eprintln!("{report:?}");
             ExitCode::from(2)

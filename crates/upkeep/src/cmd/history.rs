@@ -29,7 +29,8 @@ pub(crate) struct Args {
     /// Only changes allowed by this policy (`namespace/name`).
     #[arg(long, value_name = "POLICY", conflicts_with_all = ["repo", "file"])]
     policy: Option<String>,
-    /// The upgrades of this cluster (`upkeep upgrade cluster`), newest first.
+    /// The upgrades of this cluster (`upkeep upgrade cluster`), newest first, with the outcome
+    /// `--wait` observed (Triggered when nothing was observed).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["repo", "file", "policy"])]
     cluster: Option<String>,
     /// At most this many changes.
@@ -99,7 +100,7 @@ fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Resu
         }
         Output::Text => {
             let mut t = Table::new(&[
-                "WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "COMMIT", "OUTCOME",
+                "WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "COMMIT", "OUTCOME", "FINISHED",
             ]);
             for r in &upgrades {
                 let u = &r.upgrade;
@@ -118,7 +119,12 @@ fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Resu
                     u.commit
                         .as_deref()
                         .map_or_else(|| "-".to_owned(), |s| s[..s.len().min(12)].to_owned()),
-                    u.outcome.as_str().to_owned(),
+                    match &u.reason {
+                        Some(r) => format!("{}: {r}", u.outcome.as_str()),
+                        None => u.outcome.as_str().to_owned(),
+                    },
+                    u.finished_at
+                        .map_or_else(|| "-".to_owned(), |t| local(t, &TimeZone::UTC)),
                 ]);
             }
             out!("{}", t.render(""));

@@ -9,21 +9,22 @@
 
 use std::path::Path;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use miette::{IntoDiagnostic, miette};
 use serde_json::json;
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule};
+use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use super::status::{CampaignRow, ClusterRow};
-use super::upgrade::{ApiArgs, decide, explain};
+use super::upgrade::{ApiArgs, conclude, decide, explain, one_cluster_campaign};
 use crate::Outcome;
-use crate::fleet::{NamedSchedule, governing_schedule, named_schedule};
+use crate::fleet::{NamedSchedule, cluster_input, governing_schedule, named_schedule};
 use crate::out::outln;
 use crate::render::local;
 
@@ -175,6 +176,8 @@ pub(crate) fn upgrade(
             Err(e) => return Err(miette!("patching Cluster {ns}/{}: {e}", args.name)),
         }
         let what = format!("{} {} → {} on Cluster {ns}/{}", args.place.path(), from, args.to, args.name);
+        let mut waited = super::upgrade::Waited::default();
+        let mut outcome = Outcome::Success;
         if args.dry_run {
             eprintln!("dry run (server-side, dryRun=All): would set {what}; nothing changed");
         } else {
@@ -183,7 +186,7 @@ pub(crate) fn upgrade(
                 Ok(s) => s,
                 Err(o) => return Ok(o),
             };
-            store
+            let id = store
                 .append_cluster_upgrade(&NewClusterUpgrade {
                     cluster: c.name.clone(),
                     namespace: c.namespace.clone(),
@@ -197,22 +200,40 @@ pub(crate) fn upgrade(
                     pull_request: None,
                     outcome: UpgradeOutcome::Triggered,
                     reason: None,
+                    finished_at: None,
+                    follows: None,
                 })
                 .map_err(|e| miette!("{e}"))?;
+            waited.outcome = Some(UpgradeOutcome::Triggered.as_str());
+            if let Some(timeout) = args.wait {
+                let watch = Watch {
+                    name: args.name,
+                    namespace: ns,
+                    place: &args.place,
+                    target,
+                    triggered_at: now,
+                    timeout,
+                };
+                let ending = watch_upgrade(&client, &ar, &watch).await?;
+                (outcome, waited) = conclude(&store, id, &c.name, &ending)?;
+            }
         }
         if args.json {
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "cluster": c.name, "namespace": ns, "from": from, "to": args.to,
-                    "at": now, "decision": "upgrade", "dryRun": args.dry_run, "via": "api",
-                }))
-                .into_diagnostic()?
-            );
+            let mut report = json!({
+                "cluster": c.name, "namespace": ns, "from": from, "to": args.to,
+                "at": now, "decision": "upgrade", "dryRun": args.dry_run, "via": "api",
+            });
+            if let (Some(o), Ok(serde_json::Value::Object(w))) = (report.as_object_mut(), serde_json::to_value(&waited)) {
+                o.extend(w);
+            }
+            outln!("{}", serde_json::to_string_pretty(&report).into_diagnostic()?);
         } else {
             outln!("{what}{}", if args.dry_run { " (dry run)" } else { "" });
+            if let Some(line) = waited.result_line(&format!("Cluster {ns}/{}", args.name), args.to) {
+                outln!("{line}");
+            }
         }
-        Ok(Outcome::Success)
+        Ok(outcome)
     })
 }
 
@@ -319,5 +340,237 @@ pub(crate) fn recorded_status(
             ));
         }
         Ok(Ok(out))
+    })
+}
+
+/// What `upkeep upgrade cluster --wait` observes: one Cluster moving to `target` since
+/// `triggered_at`, for at most `timeout`.
+#[derive(Debug)]
+pub(crate) struct Watch<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) place: &'a VersionPlace,
+    pub(crate) target: &'a Version,
+    pub(crate) triggered_at: Timestamp,
+    pub(crate) timeout: SignedDuration,
+}
+
+/// How waiting ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The cluster shows the target and is ready since the trigger.
+    Succeeded { at: Timestamp },
+    /// The cluster reported a failure, was deleted, or the timeout passed.
+    Failed { reason: FailReason, at: Timestamp },
+    /// Ctrl-C: waiting stopped; the upgrade itself goes on.
+    Interrupted,
+}
+
+/// A failure reason for people: the core's wording, with a timeout in exact units (`--timeout
+/// 2s` is not "0m").
+pub(crate) fn fail_text(reason: &FailReason) -> String {
+    match reason {
+        FailReason::Timeout { after } => {
+            format!("not ready {after:#} after the trigger (timeout)")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Consecutive watch failures tolerated (each retried with kube's backoff) before giving up.
+const MAX_RECONNECTS: u32 = 5;
+
+/// The core's decision on a running upgrade of `c`: `Triggered` (the cluster does not show the
+/// target yet), `Upgrading`, `Succeeded` or `Failed` (a reported failure, or `now` past the
+/// timeout) — the same rule the controller applies to a ClusterUpgrade's clusters.
+pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette::Result<Step> {
+    let campaign = one_cluster_campaign(&c.name, w.target, w.timeout)?;
+    let progress = Progress {
+        state: ClusterPhase::Triggered,
+        triggered_at: Some(w.triggered_at),
+        finished_at: None,
+        from: None,
+        reason: None,
+        announced_at: None,
+    };
+    let mut input = cluster_input(c, w.place, None, Some(progress));
+    input.observed = c.status.observed();
+    plan(&campaign, &[input], now)
+        .clusters
+        .into_iter()
+        .find(|p| p.name == c.name)
+        .map(|p| p.step)
+        .ok_or_else(|| miette!("the rollout core did not plan cluster {}", c.name))
+}
+
+/// A line about what the cluster reports (its Ready/Available condition), for progress.
+fn readiness(c: &ClusterObject) -> String {
+    let Some(cond) = c
+        .status
+        .condition("Available")
+        .or_else(|| c.status.condition("Ready"))
+    else {
+        return "no Ready condition yet".to_owned();
+    };
+    let mut s = format!("{}={}", cond.type_, cond.status);
+    if let Some(r) = cond.reason.as_deref().filter(|r| !r.is_empty()) {
+        s = format!("{s} {r}");
+    }
+    if let Some(m) = cond.message.as_deref().filter(|m| !m.is_empty()) {
+        s = format!("{s}: {m}");
+    }
+    s
+}
+
+/// Watches the one Cluster (a kube watcher on `metadata.name`, reconnecting with backoff at
+/// most [`MAX_RECONNECTS`] times in a row) until the core says Succeeded or Failed, the
+/// timeout passes, or SIGINT arrives. Progress (state changes) goes to stderr.
+pub(crate) async fn watch_upgrade(
+    client: &kube::Client,
+    ar: &ApiResource,
+    w: &Watch<'_>,
+) -> miette::Result<Ending> {
+    use futures_util::StreamExt as _;
+    use kube::runtime::WatchStreamExt as _;
+    use kube::runtime::watcher;
+
+    let who = format!("Cluster {}/{}", w.namespace, w.name);
+    // Registered now, before anything is printed: a Ctrl-C after the "waiting" line is ours.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| miette!("listening for Ctrl-C: {e}"))?;
+    let deadline = w
+        .triggered_at
+        .checked_add(w.timeout)
+        .unwrap_or(Timestamp::MAX);
+    let left = std::time::Duration::try_from(deadline.duration_since(Timestamp::now()))
+        .unwrap_or_default();
+    eprintln!(
+        "{who}: Triggered; waiting until it shows {} and is ready (timeout {}, until {})",
+        w.target,
+        format_args!("{:#}", w.timeout),
+        local(deadline, &TimeZone::system()),
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), w.namespace, ar);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", w.name));
+    let stream = watcher(api, config).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let timer = tokio::time::sleep(left);
+    let mut timer = std::pin::pin!(timer);
+    let mut phase = ClusterPhase::Triggered;
+    let mut last: Option<ClusterObject> = None;
+    let mut failures = 0u32;
+    loop {
+        let cluster = tokio::select! {
+            _ = interrupt.recv() => return Ok(Ending::Interrupted),
+            () = &mut timer => {
+                let now = Timestamp::now().max(deadline);
+                let step = match &last {
+                    Some(c) => judge(c, w, now)?,
+                    None => Step::Failed { reason: FailReason::Timeout { after: w.timeout }, at: now },
+                };
+                let ending = match step {
+                    Step::Succeeded { at } => Ending::Succeeded { at },
+                    Step::Failed { reason, at } => Ending::Failed { reason, at },
+                    _ => Ending::Failed { reason: FailReason::Timeout { after: w.timeout }, at: now },
+                };
+                if let Ending::Failed { reason, .. } = &ending {
+                    eprintln!("{who}: {} → Failed: {}", phase.as_str(), fail_text(reason));
+                }
+                return Ok(ending);
+            }
+            event = stream.next() => match event {
+                None => return Err(miette!("the watch on {who} ended")),
+                Some(Err(e)) => {
+                    failures += 1;
+                    if failures > MAX_RECONNECTS {
+                        return Err(miette!(
+                            help = "the upgrade stays recorded as Triggered; check it with `kubectl get` and `upkeep history --cluster`",
+                            "lost the watch on {who} after {MAX_RECONNECTS} reconnects: {e}"
+                        ));
+                    }
+                    eprintln!("watching {who}: {e}; reconnecting ({failures}/{MAX_RECONNECTS})");
+                    continue;
+                }
+                Some(Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o))) => {
+                    failures = 0;
+                    cluster_object(&o)?
+                }
+                Some(Ok(watcher::Event::Delete(_))) => {
+                    return Ok(Ending::Failed {
+                        reason: FailReason::Recorded("the Cluster was deleted while upkeep waited".into()),
+                        at: Timestamp::now(),
+                    });
+                }
+                Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => {
+                    failures = 0;
+                    continue;
+                }
+            },
+        };
+        let step = judge(&cluster, w, Timestamp::now())?;
+        match step {
+            Step::Succeeded { at } => {
+                eprintln!(
+                    "{who}: {} → Succeeded ({})",
+                    phase.as_str(),
+                    readiness(&cluster)
+                );
+                return Ok(Ending::Succeeded { at });
+            }
+            Step::Failed { reason, at } => {
+                eprintln!("{who}: {} → Failed: {}", phase.as_str(), fail_text(&reason));
+                return Ok(Ending::Failed { reason, at });
+            }
+            other => {
+                let now = other.phase();
+                if now != phase {
+                    eprintln!(
+                        "{who}: {} → {} ({})",
+                        phase.as_str(),
+                        now.as_str(),
+                        readiness(&cluster)
+                    );
+                    phase = now;
+                }
+                last = Some(cluster);
+            }
+        }
+    }
+}
+
+/// `--wait` for a change made elsewhere (a commit Flux applies): connects, then watches.
+pub(crate) fn wait_for(kubeconfig: &Path, w: &Watch<'_>) -> miette::Result<Ending> {
+    runtime()?.block_on(async {
+        let client = client(kubeconfig).await?;
+        let ar = cluster_resource(&client).await?;
+        watch_upgrade(&client, &ar, w).await
+    })
+}
+
+/// Before a `--via git --wait` commit: the Cluster must be on the management cluster, or
+/// there is nothing to observe. Errors are printed (`Err(outcome)`).
+pub(crate) fn check_observable(
+    kubeconfig: &Path,
+    name: &str,
+    namespace: &str,
+) -> miette::Result<Result<(), Outcome>> {
+    runtime()?.block_on(async {
+        let client = client(kubeconfig).await?;
+        let ar = cluster_resource(&client).await?;
+        let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &ar);
+        match api.get(name).await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) if not_found(&e) => {
+                crate::render::error_with_hint(
+                    &format!(
+                        "--wait: no Cluster {namespace}/{name} on the management cluster ({}); nothing was committed",
+                        kubeconfig.display()
+                    ),
+                    Some("pass the kubeconfig of the management cluster Flux applies the repository to".into()),
+                );
+                Ok(Err(Outcome::Invalid))
+            }
+            Err(e) => Err(miette!("reading Cluster {namespace}/{name}: {e}")),
+        }
     })
 }

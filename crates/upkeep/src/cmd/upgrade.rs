@@ -16,18 +16,28 @@
 //!   `resourceVersion` the decision was made on (a concurrent change gives a conflict, not a
 //!   lost update); `--dry-run` asks the API server to validate without persisting.
 //!
-//! Exit status: 0 done (or already at the target), 1 refused (not allowed at that time; the
-//! reason and the next allowed start are printed), 2 an error (bad input, missing cluster).
+//! `--wait` then observes the result on the management cluster (for `--via git` too: the
+//! repository is what Flux applies there). The shell only watches the one Cluster and asks the
+//! core, on every change, what a running upgrade triggered at that instant is now
+//! ([`super::kube::judge`]: the controller's rule — shows the target and ready with a
+//! transition since the trigger; a reported failure; the timeout). The trigger is recorded in
+//! the store before waiting and the outcome appended after, so an interrupted wait (Ctrl-C)
+//! leaves an honest `Triggered` record.
+//!
+//! Exit status: 0 done (or already at the target; with `--wait`, Succeeded), 1 refused (not
+//! allowed at that time; the reason and the next allowed start are printed), 2 an error (bad
+//! input, missing cluster), 3 with `--wait`: Failed (a reported failure or the timeout), 130
+//! interrupted while waiting.
 
 use std::path::{Path, PathBuf};
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use upkeep_api::ClusterObject;
 use upkeep_api::cluster_edit::{self, VersionPlace};
-use upkeep_core::rollout::{Campaign, FailurePolicy, SkipReason, Step, plan};
+use upkeep_core::rollout::{Campaign, FailReason, FailurePolicy, SkipReason, Step, plan};
 use upkeep_core::selector::{Matcher, Matchers};
 use upkeep_core::version::Version;
 use upkeep_git::clusters::{ClusterBatch, ClusterTarget, write_cluster_versions};
@@ -35,9 +45,10 @@ use upkeep_git::{
     Author, Branches, PrRequest, PrTarget, ProviderKind, PushOutcome, Repo, Token, Written,
     api_base_for, ensure_pull_request, pull_request_body,
 };
-use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
+use upkeep_store::{NewClusterUpgrade, Store, UpgradeOutcome};
 
 use super::Output;
+use super::kube::{Ending, Watch};
 use crate::Outcome;
 use crate::fleet::{
     ClusterFleet, DEFAULT_TIMEOUT, NamedSchedule, cluster_input, governing_schedule,
@@ -113,8 +124,16 @@ or GITHUB_TOKEN/GITLAB_TOKEN/GITEA_TOKEN, or UPKEEP_GIT_PASSWORD). Git credentia
 `upkeep apply --push` (UPKEEP_GIT_USERNAME/UPKEEP_GIT_PASSWORD, UPKEEP_GIT_SSH_KEY, ...). \
 --via api: patches the Cluster on the management cluster (--kubeconfig or KUBECONFIG) with a \
 resourceVersion precondition; --dry-run is a server-side dry run.\n\n\
-Exit status: 0 upgraded (or already at the target), 1 not allowed at that time (the reason and \
-the next allowed start are printed; nothing changed), 2 an error.")]
+--wait: after the change, watches the Cluster on the management cluster (--kubeconfig or \
+KUBECONFIG, also with --via git: the cluster Flux applies the repository to) until it shows the \
+target and is ready since the trigger (Succeeded), reports a failure, or --timeout passes \
+(Failed). Progress goes to stderr, the result to stdout, the outcome to the store (upkeep \
+history --cluster NAME). Ctrl-C stops waiting (exit 130); the upgrade stays recorded as \
+Triggered.\n\n\
+Exit status: 0 upgraded (or already at the target; with --wait: Succeeded), 1 not allowed at \
+that time (the reason and the next allowed start are printed; nothing changed), 2 an error, \
+3 with --wait: the upgrade Failed (a failure reported, or the timeout), 130 interrupted while \
+waiting.")]
 pub(crate) struct Args {
     /// The cluster's metadata.name.
     name: String,
@@ -166,6 +185,13 @@ pub(crate) struct Args {
     /// The state file (history).
     #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
+    /// After the change, watch the Cluster on the management cluster until it succeeded or
+    /// failed (needs --kubeconfig or KUBECONFIG, also with --via git).
+    #[arg(long, conflicts_with_all = ["dry_run", "at"])]
+    wait: bool,
+    /// How long --wait waits for the cluster to be ready, from the trigger (e.g. 30m, 2h).
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_WAIT_TIMEOUT, requires = "wait")]
+    timeout: String,
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
@@ -192,6 +218,88 @@ struct Report {
     /// `--pull-request`: the pull request's page.
     pull_request: Option<String>,
     diff: Option<String>,
+    #[serde(flatten)]
+    waited: Waited,
+}
+
+/// `--timeout`'s default: a ClusterUpgrade's default timeout
+/// (`upkeep_api::cluster_upgrade::DEFAULT_TIMEOUT`).
+const DEFAULT_WAIT_TIMEOUT: &str = "2h";
+
+/// Where a made upgrade stands when the command ends, as printed in JSON.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Waited {
+    /// `Triggered` (changed, not observed: no `--wait`, or interrupted), `Succeeded`,
+    /// `Failed`; null when nothing was changed.
+    pub(crate) outcome: Option<&'static str>,
+    pub(crate) finished_at: Option<Timestamp>,
+    /// Why it failed.
+    pub(crate) failure: Option<String>,
+    /// It failed because the timeout passed.
+    pub(crate) timed_out: bool,
+}
+
+impl Waited {
+    /// The result line for stdout (text), when the upgrade was observed to its end.
+    pub(crate) fn result_line(&self, who: &str, to: &str) -> Option<String> {
+        match self.outcome? {
+            "Succeeded" => Some(format!("succeeded: {who} is at {to} and ready")),
+            "Failed" => Some(format!(
+                "failed: {who}: {}",
+                self.failure.as_deref().unwrap_or("failed")
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Records how waiting on the upgrade recorded as `id` ended and gives the exit outcome:
+/// Succeeded (0) and Failed (3) are appended to the store; an interrupted wait records nothing,
+/// so the upgrade stays `Triggered` (130).
+pub(crate) fn conclude(
+    store: &Store,
+    id: u64,
+    cluster: &str,
+    ending: &Ending,
+) -> miette::Result<(Outcome, Waited)> {
+    let (outcome, at, reason, timed_out) = match ending {
+        Ending::Succeeded { at } => (UpgradeOutcome::Succeeded, *at, None, false),
+        Ending::Failed { reason, at } => (
+            UpgradeOutcome::Failed,
+            *at,
+            Some(super::kube::fail_text(reason)),
+            matches!(reason, FailReason::Timeout { .. }),
+        ),
+        Ending::Interrupted => {
+            eprintln!(
+                "interrupted: stopped waiting; the upgrade goes on and stays recorded as \
+                 Triggered (`upkeep history --cluster {cluster}`)"
+            );
+            let waited = Waited {
+                outcome: Some(UpgradeOutcome::Triggered.as_str()),
+                ..Waited::default()
+            };
+            return Ok((Outcome::Interrupted, waited));
+        }
+    };
+    store
+        .conclude_cluster_upgrade(id, outcome, at, reason.clone())
+        .map_err(|e| miette!("{e}"))?;
+    let waited = Waited {
+        outcome: Some(outcome.as_str()),
+        finished_at: Some(at),
+        failure: reason,
+        timed_out,
+    };
+    Ok((
+        if outcome == UpgradeOutcome::Succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        },
+        waited,
+    ))
 }
 
 pub(crate) fn run(command: &Command) -> miette::Result<Outcome> {
@@ -212,6 +320,35 @@ fn cluster(args: &Args) -> miette::Result<Outcome> {
         );
         return Ok(Outcome::Invalid);
     };
+    let wait = if args.wait {
+        match upkeep_api::duration::parse_duration(&args.timeout) {
+            Ok(d) if d.is_positive() => Some(d),
+            Ok(_) => {
+                crate::render::error_with_hint(
+                    &format!("--timeout: {:?} is not a positive duration", args.timeout),
+                    Some("e.g. --timeout 30m".into()),
+                );
+                return Ok(Outcome::Invalid);
+            }
+            Err(e) => {
+                crate::render::error_with_hint(&format!("--timeout: {e}"), e.hint());
+                return Ok(Outcome::Invalid);
+            }
+        }
+    } else {
+        None
+    };
+    if wait.is_some() && args.kubeconfig.is_none() {
+        crate::render::error_with_hint(
+            "--wait observes the cluster on the management cluster, and no kubeconfig was given",
+            Some(
+                "pass --kubeconfig FILE or set KUBECONFIG (with --via git: the management \
+                 cluster Flux applies the repository to)"
+                    .into(),
+            ),
+        );
+        return Ok(Outcome::Invalid);
+    }
     let via = match (args.via, &args.repo, &args.kubeconfig) {
         (Some(v), _, _) => v,
         (None, Some(_), _) => Via::Git,
@@ -228,8 +365,8 @@ fn cluster(args: &Args) -> miette::Result<Outcome> {
         }
     };
     match via {
-        Via::Git => via_git(args, &target, now),
-        Via::Api => super::kube::upgrade(&args_api(args), &target, now),
+        Via::Git => via_git(args, &target, now, wait),
+        Via::Api => super::kube::upgrade(&args_api(args, wait), &target, now),
     }
 }
 
@@ -245,9 +382,11 @@ pub(crate) struct ApiArgs<'a> {
     pub(crate) repo: Option<&'a Path>,
     pub(crate) store: Option<&'a Path>,
     pub(crate) json: bool,
+    /// `--wait`: the timeout.
+    pub(crate) wait: Option<SignedDuration>,
 }
 
-fn args_api(args: &Args) -> ApiArgs<'_> {
+fn args_api(args: &Args, wait: Option<SignedDuration>) -> ApiArgs<'_> {
     ApiArgs {
         name: &args.name,
         to: args.to.trim(),
@@ -259,6 +398,7 @@ fn args_api(args: &Args) -> ApiArgs<'_> {
         repo: args.repo.as_deref(),
         store: args.store.as_deref(),
         json: args.output == Output::Json,
+        wait,
     }
 }
 
@@ -279,21 +419,7 @@ pub(crate) fn decide(
     target: &Version,
     now: Timestamp,
 ) -> miette::Result<Decision> {
-    let campaign = Campaign {
-        name: format!("upgrade cluster {}", c.name),
-        target: Some(target.clone()),
-        start_time: None,
-        suspended: false,
-        matchers: Matchers(vec![
-            Matcher::new(None, None, &c.name, false).map_err(|e| miette!("{e}"))?,
-        ]),
-        stages: Vec::new(),
-        max_concurrency: None,
-        timeout: DEFAULT_TIMEOUT,
-        failure_policy: FailurePolicy::Halt,
-        after: Vec::new(),
-        announce_before: None,
-    };
+    let campaign = one_cluster_campaign(&c.name, target, DEFAULT_TIMEOUT)?;
     let input = cluster_input(c, place, schedule, None);
     let current = input.current.clone();
     let planned = plan(&campaign, &[input], now);
@@ -312,6 +438,30 @@ pub(crate) fn decide(
         next_start,
         schedule: schedule.map(|s| s.name.clone()),
         tz: schedule.map_or(TimeZone::UTC, |s| s.schedule.time_zone().clone()),
+    })
+}
+
+/// The campaign of one cluster moving to `target`: what the core decides `upkeep upgrade
+/// cluster` (and `--wait`) on.
+pub(crate) fn one_cluster_campaign(
+    name: &str,
+    target: &Version,
+    timeout: SignedDuration,
+) -> miette::Result<Campaign> {
+    Ok(Campaign {
+        name: format!("upgrade cluster {name}"),
+        target: Some(target.clone()),
+        start_time: None,
+        suspended: false,
+        matchers: Matchers(vec![
+            Matcher::new(None, None, name, false).map_err(|e| miette!("{e}"))?,
+        ]),
+        stages: Vec::new(),
+        max_concurrency: None,
+        timeout,
+        failure_policy: FailurePolicy::Halt,
+        after: Vec::new(),
+        announce_before: None,
     })
 }
 
@@ -368,7 +518,12 @@ pub(crate) fn explain(
     }
 }
 
-fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outcome> {
+fn via_git(
+    args: &Args,
+    target: &Version,
+    now: Timestamp,
+    wait: Option<SignedDuration>,
+) -> miette::Result<Outcome> {
     let Some(repo_dir) = args.repo.as_deref() else {
         crate::render::error_with_hint(
             "--via git needs the repository",
@@ -402,6 +557,7 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         commit: None,
         pull_request: None,
         diff: None,
+        waited: Waited::default(),
     };
     let ns = args.namespace.as_deref().or(c.namespace.as_deref());
     if d.current.is_none() {
@@ -456,6 +612,14 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         eprintln!("dry run: nothing written");
         return Ok(Outcome::Success);
     }
+    // --wait: the Cluster must be observable before anything is committed.
+    let observe_ns = ns.unwrap_or("default").to_owned();
+    if wait.is_some()
+        && let Some(kubeconfig) = args.kubeconfig.as_deref()
+        && let Err(o) = super::kube::check_observable(kubeconfig, &c.name, &observe_ns)?
+    {
+        return Ok(o);
+    }
     let message = format!(
         "Upgrade cluster {} from {} to {}\n\nupkeep upgrade cluster: {} {} → {} ({}).\n",
         c.name,
@@ -500,7 +664,7 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
-    store
+    let id = store
         .append_cluster_upgrade(&NewClusterUpgrade {
             cluster: c.name.clone(),
             namespace: c.namespace.clone(),
@@ -514,8 +678,24 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
             pull_request: report.pull_request.clone(),
             outcome: UpgradeOutcome::Triggered,
             reason: None,
+            finished_at: None,
+            follows: None,
         })
         .map_err(|e| miette!("{e}"))?;
+    report.waited.outcome = Some(UpgradeOutcome::Triggered.as_str());
+    let mut outcome = Outcome::Success;
+    if let (Some(timeout), Some(kubeconfig)) = (wait, args.kubeconfig.as_deref()) {
+        let watch = Watch {
+            name: &c.name,
+            namespace: &observe_ns,
+            place: &place,
+            target,
+            triggered_at: now,
+            timeout,
+        };
+        let ending = super::kube::wait_for(kubeconfig, &watch)?;
+        (outcome, report.waited) = conclude(&store, id, &c.name, &ending)?;
+    }
     match args.output {
         Output::Json => outln!(
             "{}",
@@ -536,9 +716,13 @@ fn via_git(args: &Args, target: &Version, now: Timestamp) -> miette::Result<Outc
                     rel
                 ),
             }
+            let who = format!("Cluster {observe_ns}/{}", c.name);
+            if let Some(line) = report.waited.result_line(&who, &report.to) {
+                outln!("{line}");
+            }
         }
     }
-    Ok(Outcome::Success)
+    Ok(outcome)
 }
 
 /// `--push`: writes the cluster's version on `origin`'s branch through the shared write loop
@@ -848,4 +1032,57 @@ pub(crate) fn commit_file(
         eprintln!("pushed {local_branch} to origin/{remote}");
     }
     Ok(Ok(Some(commit.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_timeout_default_is_the_cluster_upgrade_default() {
+        assert_eq!(
+            upkeep_api::duration::parse_duration(DEFAULT_WAIT_TIMEOUT),
+            Ok(upkeep_api::cluster_upgrade::DEFAULT_TIMEOUT),
+            "--timeout defaults to what a ClusterUpgrade waits per cluster"
+        );
+    }
+
+    #[test]
+    fn result_lines() {
+        let cases = [
+            (Waited::default(), None, "nothing changed: no result line"),
+            (
+                Waited {
+                    outcome: Some("Triggered"),
+                    ..Waited::default()
+                },
+                None,
+                "not observed to the end: no result claimed",
+            ),
+            (
+                Waited {
+                    outcome: Some("Succeeded"),
+                    ..Waited::default()
+                },
+                Some("succeeded: Cluster d/a is at 2.0.0 and ready"),
+                "success names the target",
+            ),
+            (
+                Waited {
+                    outcome: Some("Failed"),
+                    failure: Some("boom".into()),
+                    ..Waited::default()
+                },
+                Some("failed: Cluster d/a: boom"),
+                "failure carries the reason",
+            ),
+        ];
+        for (waited, want, reason) in cases {
+            assert_eq!(
+                waited.result_line("Cluster d/a", "2.0.0").as_deref(),
+                want,
+                "{reason}"
+            );
+        }
+    }
 }
