@@ -17,7 +17,8 @@ pub fn utc(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%MZ").to_string()
 }
 
-/// A short human duration, `4h`, `2d 3h`, `45m`.
+/// A short human duration, `4h`, `2d 3h`, `45m`; under a minute in seconds (`30s`), so a short
+/// timeout never reads as `0m`.
 pub fn span(from: Timestamp, to: Timestamp) -> String {
     let secs = to.as_second() - from.as_second();
     if secs < 0 {
@@ -25,6 +26,7 @@ pub fn span(from: Timestamp, to: Timestamp) -> String {
     }
     let (d, h, m) = (secs / 86_400, (secs % 86_400) / 3_600, (secs % 3_600) / 60);
     match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
         (0, 0, m) => format!("{m}m"),
         (0, h, 0) => format!("{h}h"),
         (0, h, m) => format!("{h}h {m}m"),
@@ -77,6 +79,8 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let cases: &[(i64, &str, &str)] = &[
             (45 * 60, "45m", "minutes only"),
+            (2, "2s", "under a minute: seconds, not 0m (a short timeout)"),
+            (0, "0s", "nothing"),
             (4 * 3600, "4h", "whole hours"),
             (4 * 3600 + 30 * 60, "4h 30m", "hours and minutes"),
             (2 * 86_400, "2d", "whole days"),

@@ -366,13 +366,10 @@ pub(crate) enum Ending {
     Interrupted,
 }
 
-/// A failure reason for people: the core's wording, with a timeout in exact units (`--timeout
-/// 2s` is not "0m").
+/// A failure reason for people: the core's wording, marked as a timeout when it was one.
 pub(crate) fn fail_text(reason: &FailReason) -> String {
     match reason {
-        FailReason::Timeout { after } => {
-            format!("not ready {after:#} after the trigger (timeout)")
-        }
+        FailReason::Timeout { .. } => format!("{reason} (timeout)"),
         other => other.to_string(),
     }
 }
