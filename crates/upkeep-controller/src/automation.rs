@@ -741,6 +741,7 @@ pub async fn run_automations(
     let (reader, writer) = reflector::store();
     let stream = watcher(automations, watcher::Config::default())
         .default_backoff()
+        .modify(crate::reconcile::lean::<AppUpgradeAutomation>)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, PredicateConfig::default());

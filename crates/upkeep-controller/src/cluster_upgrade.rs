@@ -1218,6 +1218,7 @@ pub async fn run_cluster_upgrades(
         watcher::Config::default(),
     )
     .default_backoff()
+    .modify(crate::reconcile::lean::<ClusterUpgrade>)
     .reflect(writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());

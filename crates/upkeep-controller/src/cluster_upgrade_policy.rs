@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -346,8 +346,7 @@ pub async fn run_cluster_upgrade_policies(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<ClusterUpgradePolicy> = Api::all(ctx.client.clone());
-    let controller = Controller::new(api, watcher::Config::default())
-        .with_config(crate::reconcile::controller_config());
+    let controller = crate::reconcile::lean_controller(api);
     let store = controller.store();
     controller
         .watches(

@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -298,8 +298,7 @@ pub async fn run_policies(
 ) {
     let policies: Api<VersionPolicy> = Api::all(d.client());
     let sources: Api<ChartSource> = Api::all(d.client());
-    let controller = Controller::new(policies, watcher::Config::default())
-        .with_config(crate::reconcile::controller_config());
+    let controller = crate::reconcile::lean_controller(policies);
     let store = controller.store();
     controller
         .watches(

@@ -25,8 +25,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use upkeep_api::chart_source::{ChartSourceStatus, LastScan, SourceSettings};
 use upkeep_api::{ChartSource, FieldError};
 use upkeep_registry::{
@@ -352,8 +351,7 @@ pub async fn run_sources(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<ChartSource> = Api::all(d.client());
-    Controller::new(api, watcher::Config::default())
-        .with_config(crate::reconcile::controller_config())
+    crate::reconcile::lean_controller(api)
         .graceful_shutdown_on(shutdown)
         .run(
             crate::metrics::instrumented("ChartSource", reconcile_source),
