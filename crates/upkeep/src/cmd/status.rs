@@ -297,12 +297,25 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         campaigns(&fleet, args.upgrade.as_deref(), now)?
     };
     if list.is_empty() {
-        match &args.upgrade {
-            Some(u) => crate::render::error_with_hint(
+        if let Some(u) = &args.upgrade {
+            crate::render::error_with_hint(
                 &format!("no ClusterUpgrade {u}"),
                 Some("`upkeep status` without a name lists every ClusterUpgrade".into()),
-            ),
-            None => eprintln!("no ClusterUpgrade found"),
+            );
+        } else {
+            let place = if args.kubeconfig.is_some() {
+                "the management cluster".to_owned()
+            } else {
+                args.repo
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .display()
+                    .to_string()
+            };
+            eprintln!("no ClusterUpgrade in {place}");
+            eprintln!(
+                "  hint: ClusterUpgradePolicies are planned by `upkeep plan` (the controller turns them into ClusterUpgrades)"
+            );
         }
         return Ok(if args.upgrade.is_some() {
             Outcome::No
