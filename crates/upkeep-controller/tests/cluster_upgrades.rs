@@ -721,6 +721,54 @@ spec:
         matches!(cluster_state(&started, "w-1").0, "Triggered" | "Upgrading"),
         "{started:?}"
     );
+
+    // A scheduled start: nothing moves before `startTime`, and the cluster starts once it passes.
+    let scheduled = clusters(
+        &server,
+        &admin,
+        "scheduled",
+        &[("s-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    apply(
+        &server,
+        &simple("scheduled", "  startTime: '2031-01-01T06:00:00Z'\n"),
+    );
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "scheduled");
+    let waiting = eventually(
+        async || status(&api, "to-30").await,
+        |s| cluster_state(s, "s-1").0 == "Waiting",
+        "s-1 waits for its start time",
+    )
+    .await;
+    let (_, reason) = cluster_state(&waiting, "s-1");
+    assert!(
+        reason.contains("start time") && reason.contains("2031-01-01"),
+        "{reason}"
+    );
+    assert_eq!(
+        scheduled.upgrades_seen("s-1"),
+        0,
+        "not before the start time"
+    );
+    clock.jump_to("2031-01-01T06:00:01Z".parse().expect("ts"));
+    server
+        .kubectl(&[
+            "label",
+            "-n",
+            "scheduled",
+            "clusters.cluster.x-k8s.io",
+            "s-1",
+            "touched=yes",
+        ])
+        .expect("touch");
+    eventually(
+        async || scheduled.upgrades_seen("s-1"),
+        |n| *n == 1,
+        "the start time passed: s-1 starts",
+    )
+    .await;
     second.stop().await;
 
     // A ClusterUpgradePolicy with Manual approval creates a suspended upgrade for a new release.
