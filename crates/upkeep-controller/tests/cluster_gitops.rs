@@ -4,7 +4,7 @@
 //! with kubectl, and only then does the provider roll the cluster.
 
 mod support;
-use support::{client, eventually};
+use support::{Running, client, eventually};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,21 +22,6 @@ use upkeep_testenv::{ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn,
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
 const TOKEN: &str = "forge-t0ken-never-shown";
-
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the controller stops on shutdown")
-            .expect("no panic");
-    }
-}
 
 fn start(client: kube::Client, workdir: &std::path::Path, metrics: &Metrics) -> Running {
     let ctx = Arc::new(Context {

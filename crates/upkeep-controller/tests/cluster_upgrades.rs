@@ -7,7 +7,7 @@
 //! the real time and the core compares them with the trigger time.
 
 mod support;
-use support::{client, eventually, eventually_within};
+use support::{Running, client, eventually, eventually_within};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,22 +40,6 @@ impl Clock {
             at.duration_since(Timestamp::now()).as_secs(),
             Ordering::SeqCst,
         );
-    }
-}
-
-/// A running controller; dropping the trigger stops it.
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the controller stops on shutdown")
-            .expect("no panic");
     }
 }
 

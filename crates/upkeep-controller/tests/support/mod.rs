@@ -51,3 +51,20 @@ pub async fn eventually_within<T: std::fmt::Debug>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A controller running in this test process; [`Running::stop`] shuts it down and checks that
+/// it stopped cleanly.
+pub struct Running {
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the controller stops on shutdown")
+            .expect("no panic");
+    }
+}
