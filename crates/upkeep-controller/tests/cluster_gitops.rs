@@ -4,7 +4,7 @@
 //! with kubectl, and only then does the provider roll the cluster.
 
 mod support;
-use support::{Running, client, eventually};
+use support::{Running, client, eventually, next_second};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,13 +175,7 @@ async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_appli
     )
     .await;
     // The core counts only a provider transition at or after the trigger's second.
-    let ready_second = Timestamp::now().as_second();
-    eventually(
-        async || Timestamp::now().as_second(),
-        |s| *s > ready_second,
-        "the next second",
-    )
-    .await;
+    next_second().await;
 
     // "restart": the trigger was recorded, then the controller died before the push.
     apply(

@@ -7,7 +7,7 @@
 //! the real time and the core compares them with the trigger time.
 
 mod support;
-use support::{Running, client, eventually, eventually_within};
+use support::{Running, client, eventually, eventually_within, next_second};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -121,14 +121,24 @@ async fn clusters(
         "the provider sees every cluster",
     )
     .await;
-    let ready_second = Timestamp::now().as_second();
-    eventually(
-        async || Timestamp::now().as_second(),
-        |s| *s > ready_second,
-        "the next second",
-    )
-    .await;
+    next_second().await;
     provider
+}
+
+/// Changes a cluster's labels, as any watch event would: time alone does not wake a controller
+/// whose next check is years away in real time.
+fn touch(server: &KubeApiServer, namespace: &str, cluster: &str) {
+    server
+        .kubectl(&[
+            "label",
+            "--overwrite",
+            "-n",
+            namespace,
+            "clusters.cluster.x-k8s.io",
+            cluster,
+            "touched=yes",
+        ])
+        .expect("touch");
 }
 
 fn apply(server: &KubeApiServer, yaml: &str) {
@@ -684,16 +694,7 @@ spec:
     clock.jump_to("2030-06-01T01:00:00Z".parse().expect("ts"));
     // Time alone does not wake a controller whose next check is years away in real time: touch
     // the cluster, as any watch event would.
-    server
-        .kubectl(&[
-            "label",
-            "-n",
-            "window",
-            "clusters.cluster.x-k8s.io",
-            "w-1",
-            "touched=yes",
-        ])
-        .expect("touch");
+    touch(&server, "window", "w-1");
     eventually(
         async || window.upgrades_seen("w-1"),
         |n| *n == 1,
@@ -737,16 +738,7 @@ spec:
         "not before the start time"
     );
     clock.jump_to("2031-01-01T06:00:01Z".parse().expect("ts"));
-    server
-        .kubectl(&[
-            "label",
-            "-n",
-            "scheduled",
-            "clusters.cluster.x-k8s.io",
-            "s-1",
-            "touched=yes",
-        ])
-        .expect("touch");
+    touch(&server, "scheduled", "s-1");
     eventually(
         async || scheduled.upgrades_seen("s-1"),
         |n| *n == 1,

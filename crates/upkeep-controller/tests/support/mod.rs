@@ -68,3 +68,17 @@ impl Running {
             .expect("no panic");
     }
 }
+
+/// Waits until the wall clock has left the current second. Cluster API condition times have
+/// whole seconds and the rollout core counts a provider transition at or after the trigger's
+/// second, so a trigger must not share the second in which the provider last marked a cluster
+/// Ready.
+pub async fn next_second() {
+    let now = jiff::Timestamp::now().as_second();
+    eventually(
+        async || jiff::Timestamp::now().as_second(),
+        |s| *s > now,
+        "the next second",
+    )
+    .await;
+}
