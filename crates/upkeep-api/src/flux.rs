@@ -51,6 +51,14 @@ pub const VERSIONS: [&str; 2] = ["v1beta2", "v1"];
 /// load as [`Resource::Other`].
 pub const KINDS: [&str; 2] = ["ImageRepository", "ImagePolicy"];
 
+/// The upkeep kind a Flux image kind is read as.
+pub fn upkeep_kind(kind: &str) -> &'static str {
+    match kind {
+        "ImageRepository" => "ChartSource",
+        _ => "VersionPolicy",
+    }
+}
+
 /// Annotation on a converted object: `<apiVersion>/<kind>` of the Flux object it was read from.
 pub const ORIGIN_ANNOTATION: &str = "upkeep.dev/origin";
 /// Annotation on a converted object: Flux settings accepted but not acted on, `; `-separated.

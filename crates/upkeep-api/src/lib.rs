@@ -27,6 +27,7 @@ mod load;
 mod locate;
 pub mod maintenance_schedule;
 pub mod version_policy;
+pub mod walk;
 
 pub use app_upgrade_automation::AppUpgradeAutomation;
 pub use chart_source::{ChartSource, SourceSettings};
@@ -36,7 +37,7 @@ pub use cluster_upgrade_policy::ClusterUpgradePolicy;
 pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError};
 pub use flux::Origin;
-pub use load::{API_VERSION, Document, KINDS, Loaded, load_path, load_str};
+pub use load::{API_VERSION, Document, InvalidObject, KINDS, Loaded, load_path, load_str};
 pub use maintenance_schedule::MaintenanceSchedule;
 pub use version_policy::VersionPolicy;
 

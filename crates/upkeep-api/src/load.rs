@@ -10,7 +10,6 @@
 //! files in a GitOps tree) are skipped silently; a document with only one of the two is a
 //! mistake and reported.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -57,6 +56,27 @@ pub struct Loaded {
     /// Files that are not valid YAML at all (their diagnostics are in `diagnostics`): callers
     /// that edit files leave these alone.
     pub unparsable: Vec<PathBuf>,
+    /// The upkeep (and Flux image) objects that were left out because they are invalid, by
+    /// identity, so that what depends on them can be held with a reason while everything
+    /// else goes on.
+    pub invalid: Vec<InvalidObject>,
+}
+
+/// An upkeep or Flux object that did not load, as far as it could be identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidObject {
+    pub file: PathBuf,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    /// The upkeep kind it stands for (`VersionPolicy` for a Flux `ImagePolicy`, …).
+    pub kind: String,
+    /// `metadata.namespace` (`None` when not set).
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// `spec.path` of an AppUpgradeAutomation, when it is a string.
+    pub path: Option<String>,
+    /// The first problem found, for messages.
+    pub message: String,
 }
 
 impl Loaded {
@@ -68,6 +88,7 @@ impl Loaded {
         self.documents.extend(other.documents);
         self.diagnostics.extend(other.diagnostics);
         self.unparsable.extend(other.unparsable);
+        self.invalid.extend(other.invalid);
     }
 }
 
@@ -277,6 +298,23 @@ enum Head {
     Flux(&'static str, &'static str),
     Cluster,
     Other(Resource),
+}
+
+/// `(metadata.namespace, metadata.name, spec.path)` of a document, where they are strings.
+fn identity(value: &serde_yaml::Value) -> (Option<String>, Option<String>, Option<String>) {
+    let meta = |k: &str| {
+        value
+            .get("metadata")
+            .and_then(|m| m.get(k))
+            .and_then(serde_yaml::Value::as_str)
+            .map(ToOwned::to_owned)
+    };
+    let path = value
+        .get("spec")
+        .and_then(|s| s.get("path"))
+        .and_then(serde_yaml::Value::as_str)
+        .map(ToOwned::to_owned);
+    (meta("namespace"), meta("name"), path)
 }
 
 fn str_field<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v str> {
@@ -517,10 +555,14 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
     let mut loaded = Loaded::default();
 
     let mut heads = Vec::new();
+    let mut identities = Vec::new();
     for (index, de) in serde_yaml::Deserializer::from_str(body).enumerate() {
         match serde_yaml::Value::deserialize(de) {
             Ok(serde_yaml::Value::Null) => heads.push(Head::Skip),
-            Ok(value) => heads.push(head(&ctx, index, &value, &mut loaded.diagnostics)),
+            Ok(value) => {
+                identities.push((index, identity(&value)));
+                heads.push(head(&ctx, index, &value, &mut loaded.diagnostics));
+            }
             Err(e) => {
                 loaded.diagnostics.push(ctx.serde_error(index, &e));
                 loaded.unparsable.push(file.to_path_buf());
@@ -539,6 +581,13 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         .enumerate()
         .zip(heads)
     {
+        let before = loaded.diagnostics.len();
+        let upkeep_kind = match &head {
+            Head::Upkeep(k) => Some((*k).to_owned()),
+            Head::Flux(k, _) => Some(flux::upkeep_kind(k).to_owned()),
+            Head::Cluster => Some("Cluster".to_owned()),
+            _ => None,
+        };
         let resource = match head {
             Head::Skip | Head::Bad => continue,
             Head::Other(resource) => Some(resource),
@@ -548,6 +597,27 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
             }
             Head::Cluster => convert(&ctx, index, "Cluster", "", de, &mut loaded.diagnostics),
         };
+        if resource.is_none()
+            && let Some(kind) = upkeep_kind
+        {
+            let id = identities
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, id)| id.clone())
+                .unwrap_or_default();
+            loaded.invalid.push(InvalidObject {
+                file: file.to_path_buf(),
+                line: ctx.doc_start(index).line,
+                kind,
+                namespace: id.0,
+                name: id.1,
+                path: id.2,
+                message: loaded.diagnostics[before..]
+                    .first()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default(),
+            });
+        }
         if let Some(resource) = resource {
             loaded.documents.push(Document {
                 file: file.to_path_buf(),
@@ -562,26 +632,20 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
 }
 
 /// Loads a file, or every `*.yaml`/`*.yml` under a directory (recursively, sorted by path,
-/// hidden entries skipped). I/O errors become diagnostics at line 1.
+/// hidden entries skipped, never outside the directory: see [`crate::walk`]). Files the walk
+/// skips (links out, loops, unreadable, not UTF-8, too large) become diagnostics at line 1 and
+/// are listed in `unparsable`, so callers that edit files leave them alone.
 pub fn load_path(path: &Path) -> Loaded {
     let mut loaded = Loaded::default();
-    let io_error = |p: &Path, e: &std::io::Error| Diagnostic {
-        file: p.to_path_buf(),
-        line: 1,
-        column: 1,
-        offset: 0,
-        field: None,
-        message: format!("cannot read: {e}"),
-        hint: None,
-    };
     if path.is_dir() {
-        let mut files = Vec::new();
-        if let Err((p, e)) = collect(path, &mut files) {
-            loaded.diagnostics.push(io_error(&p, &e));
+        let walked = crate::walk::walk(path, "");
+        for s in walked.skipped {
+            let file = path.join(&s.rel);
+            loaded.diagnostics.push(skipped(&file, &s.reason));
+            loaded.unparsable.push(file);
         }
-        files.sort();
-        for f in files {
-            loaded.extend(load_file(&f));
+        for f in walked.files {
+            loaded.extend(load_file(&path.join(&f.rel)));
         }
     } else {
         loaded.extend(load_file(path));
@@ -589,56 +653,32 @@ pub fn load_path(path: &Path) -> Loaded {
     loaded
 }
 
-fn load_file(path: &Path) -> Loaded {
-    match fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => load_str(path, &text),
-            Err(e) => Loaded {
-                documents: Vec::new(),
-                diagnostics: vec![Diagnostic {
-                    file: path.to_path_buf(),
-                    line: 1,
-                    column: 1,
-                    offset: e.utf8_error().valid_up_to(),
-                    field: None,
-                    message: "file is not UTF-8".to_owned(),
-                    hint: Some("save the file as UTF-8".to_owned()),
-                }],
-                unparsable: vec![path.to_path_buf()],
-            },
-        },
-        Err(e) => Loaded {
-            documents: Vec::new(),
-            diagnostics: vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: 1,
-                column: 1,
-                offset: 0,
-                field: None,
-                message: format!("cannot read: {e}"),
-                hint: None,
-            }],
-            unparsable: vec![path.to_path_buf()],
-        },
+fn skipped(file: &Path, reason: &crate::walk::SkipReason) -> Diagnostic {
+    let line = match reason {
+        crate::walk::SkipReason::NotUtf8 { line, .. } => *line,
+        _ => 1,
+    };
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        column: 1,
+        offset: 0,
+        field: None,
+        message: reason.to_string(),
+        hint: reason.hint().map(str::to_owned),
     }
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
-    let entries = fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let file_type = entry.file_type().map_err(|e| (path.clone(), e))?;
-        if file_type.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
+fn load_file(path: &Path) -> Loaded {
+    match crate::walk::read_text(path) {
+        Ok(text) => load_str(path, &text),
+        Err(reason) => Loaded {
+            documents: Vec::new(),
+            diagnostics: vec![skipped(path, &reason)],
+            unparsable: vec![path.to_path_buf()],
+            invalid: Vec::new(),
+        },
     }
-    Ok(())
 }
 
 #[cfg(test)]

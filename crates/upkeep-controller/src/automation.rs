@@ -31,7 +31,7 @@ use kube::{Resource, ResourceExt};
 use upkeep_api::app_upgrade_automation::{AppUpgradeAutomationStatus, Provider, PullRequestStatus};
 use upkeep_api::{AppUpgradeAutomation, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::schedule::Schedule;
-use upkeep_git::plan::{self, Lookup, PolicyDecision, Scope};
+use upkeep_git::plan::{self, Lookup, PolicyDecision};
 use upkeep_git::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
     ProviderKind, Repo, Token, Written, api_base_for, ensure_pull_request, pull_request_body,
@@ -516,16 +516,19 @@ fn git_blocking(
         &author,
         MAX_ATTEMPTS,
         |repo: &Repo, start| -> Result<Prepared, GitError> {
-            let (fields, changes, files) = plan_tree(repo, start, scope, lookup, now)?;
+            let (fields, changes, files) =
+                plan::plan_tree(repo, start, scope, &scopes, &[], lookup, now)?;
             let message = if changes.is_empty() {
                 String::new()
             } else {
-                template
-                    .render(&scope.name(), &changes)
-                    .map_err(|e| GitError::Git {
-                        what: "rendering the commit message".into(),
-                        message: e.to_string(),
-                    })?
+                let rendered =
+                    template
+                        .render(&scope.name(), &changes)
+                        .map_err(|e| GitError::Git {
+                            what: "rendering the commit message".into(),
+                            message: e.to_string(),
+                        })?;
+                upkeep_git::with_trailers(&rendered, &changes)
             };
             last = (fields, changes);
             Ok(Prepared { files, message })
@@ -569,51 +572,6 @@ fn git_blocking(
             errors,
         },
     })
-}
-
-type TreePlan = (Vec<plan::Field>, Vec<ChangeRecord>, Vec<(String, Vec<u8>)>);
-
-/// Plans the manifest files of `start` under the scope's path (files that are not valid YAML
-/// are reported and left alone).
-fn plan_tree(
-    repo: &Repo,
-    start: upkeep_git::Oid,
-    scope: &Scope<'_>,
-    lookup: &ClusterLookup,
-    now: Timestamp,
-) -> Result<TreePlan, GitError> {
-    let mut fields = Vec::new();
-    let mut changes = Vec::new();
-    let mut files = Vec::new();
-    for f in repo.files(start, &scope.path())? {
-        if !plan::is_manifest_path(&f.path) {
-            continue;
-        }
-        let Ok(text) = String::from_utf8(repo.read_blob(f.blob)?) else {
-            continue;
-        };
-        if !upkeep_core::manifest::may_have_markers(&text) {
-            continue;
-        }
-        if !upkeep_api::load_str(std::path::Path::new(&f.path), &text)
-            .unparsable
-            .is_empty()
-        {
-            fields.push(plan::Field::error(
-                &f.path,
-                0,
-                "not valid YAML: its markers are left alone".to_owned(),
-            ));
-            continue;
-        }
-        let p = plan::plan_text(&f.path, &text, scope, lookup, now);
-        fields.extend(p.fields);
-        changes.extend(p.changes);
-        if let Some(new) = p.new_text {
-            files.push((f.path, new.into_bytes()));
-        }
-    }
-    Ok((fields, changes, files))
 }
 
 async fn open_pull_request(

@@ -66,6 +66,27 @@ pub enum GitError {
         attempts: u32,
         reason: String,
     },
+    /// Another upkeep holds the work tree's lock.
+    #[error(
+        "another upkeep is working on this checkout ({holder}); gave up after {waited:?} (lock {path})"
+    )]
+    Locked {
+        path: String,
+        holder: String,
+        waited: std::time::Duration,
+    },
+    /// The branch moved between planning and the commit (someone committed meanwhile).
+    #[error(
+        "{reference} moved from {expected} to {found} while upkeep was committing; nothing was changed"
+    )]
+    RefMoved {
+        reference: String,
+        expected: String,
+        found: String,
+    },
+    /// A file to commit changed on disk after it was planned.
+    #[error("{path} changed on disk after it was planned; nothing was changed")]
+    FileChanged { path: String },
     #[error("{dir} is a clone of `{found}`, not of `{expected}`")]
     RemoteMismatch {
         dir: String,
@@ -121,6 +142,12 @@ impl GitError {
                 "another writer keeps moving the branch, or a server hook refuses the push; the next run tries again"
             }
             Self::RemoteMismatch { .. } => "use another directory, or remove the existing clone",
+            Self::Locked { .. } => {
+                "wait for the other run to finish (the lock is freed when it exits, even if it is killed)"
+            }
+            Self::RefMoved { .. } | Self::FileChanged { .. } => {
+                "run again: upkeep plans on what the checkout holds now"
+            }
             _ => return None,
         };
         Some(text.to_owned())

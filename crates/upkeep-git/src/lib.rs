@@ -18,9 +18,13 @@
 //! - All operations are blocking; call them from a plain thread (or `spawn_blocking`), never
 //!   from inside an async task: the HTTP transport drives its own small Tokio runtime.
 
+mod atomic;
 mod auth;
 pub mod clusters;
 mod error;
+mod failpoint;
+mod local;
+mod lock;
 mod message;
 mod paths;
 pub mod plan;
@@ -33,9 +37,13 @@ mod writer;
 
 pub use auth::Auth;
 pub use error::GitError;
+pub use failpoint::failpoint;
 pub use git2::Oid;
+pub use local::{RecordedCommit, Recovery};
+pub use lock::{WorkTreeLock, lock_file, lock_path_for_dir};
 pub use message::{
-    ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, MessageTemplate, TemplateError, pull_request_body,
+    CHANGE_TRAILER, ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, MessageTemplate, TemplateError,
+    changes_in_message, pull_request_body, with_trailers,
 };
 pub use pr::{
     PrError, PrRequest, PrTarget, ProviderKind, PullRequest, Token, api_base_for,
@@ -44,3 +52,24 @@ pub use pr::{
 pub use repo::{PushOutcome, Repo};
 pub use tree::{Author, Lease, TreeFile};
 pub use writer::{Branches, Prepared, Written, write_and_push};
+
+/// Replaces the bytes of the existing regular file `relative` inside `root` (a directory that
+/// is not a Git checkout): never outside `root`, never through a symlink leading out, never a
+/// symlink itself, atomically, keeping the file's mode and owner.
+pub fn replace_file_in(
+    root: &std::path::Path,
+    relative: &str,
+    contents: &[u8],
+) -> Result<(), GitError> {
+    let root = std::fs::canonicalize(root).map_err(|source| GitError::Io {
+        what: format!("resolving {}", root.display()),
+        source,
+    })?;
+    let path = paths::inside(&root, relative)?;
+    atomic::replace_file(&path, contents)
+        .map(drop)
+        .map_err(|source| GitError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
+}

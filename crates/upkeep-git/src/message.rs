@@ -143,6 +143,118 @@ impl MessageTemplate {
     }
 }
 
+/// The Git trailer that records one change in upkeep's commits, so the history can be read
+/// back from Git itself (`upkeep history` rebuilds its store from these after a crash).
+pub const CHANGE_TRAILER: &str = "Upkeep-Change";
+
+/// `%`-escapes what would break a `key=value` field of a trailer line.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '%' || c == '=' || c == ' ' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn unescape(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// One trailer line for `c` (without the newline).
+fn trailer(c: &ChangeRecord) -> String {
+    format!(
+        "{CHANGE_TRAILER}: file={} line={} object={} policy={} old={} new={} kind={}",
+        escape(&c.file),
+        c.line,
+        escape(&c.object),
+        escape(&c.policy),
+        escape(&c.old),
+        escape(&c.new),
+        escape(&c.kind)
+    )
+}
+
+/// `message` with one [`CHANGE_TRAILER`] line per change appended: to the message's trailer
+/// block when its last paragraph is one (`Signed-off-by: …`), else as a new paragraph.
+pub fn with_trailers(message: &str, changes: &[ChangeRecord]) -> String {
+    if changes.is_empty() {
+        return message.to_owned();
+    }
+    let body = message.trim_end();
+    let last = body.rsplit("\n\n").next().unwrap_or("");
+    let is_trailer_block = !last.is_empty()
+        && body.contains("\n\n")
+        && last.lines().all(|l| {
+            l.split_once(": ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        });
+    let mut out = String::with_capacity(body.len() + changes.len() * 120);
+    out.push_str(body);
+    out.push_str(if is_trailer_block { "\n" } else { "\n\n" });
+    for c in changes {
+        out.push_str(&trailer(c));
+        out.push('\n');
+    }
+    out
+}
+
+/// The changes recorded in a commit message's [`CHANGE_TRAILER`] lines (in order); lines that
+/// do not parse are ignored.
+pub fn changes_in_message(message: &str) -> Vec<ChangeRecord> {
+    let prefix = format!("{CHANGE_TRAILER}: ");
+    message
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .filter_map(|fields| {
+            let mut c = ChangeRecord {
+                file: String::new(),
+                line: 0,
+                object: String::new(),
+                old: String::new(),
+                new: String::new(),
+                policy: String::new(),
+                kind: String::new(),
+            };
+            for field in fields.split(' ') {
+                let (k, v) = field.split_once('=')?;
+                let v = unescape(v)?;
+                match k {
+                    "file" => c.file = v,
+                    "line" => c.line = v.parse().ok()?,
+                    "object" => c.object = v,
+                    "policy" => c.policy = v,
+                    "old" => c.old = v,
+                    "new" => c.new = v,
+                    "kind" => c.kind = v,
+                    _ => {}
+                }
+            }
+            (!c.file.is_empty() && !c.policy.is_empty()).then_some(c)
+        })
+        .collect()
+}
+
 /// A pull-request body: a Markdown table of the changes on the branch.
 pub fn pull_request_body(automation: &str, changes: &[ChangeRecord]) -> String {
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
@@ -249,5 +361,51 @@ mod tests {
         let body = pull_request_body("ns/auto", &[change("a|b.yaml", "1.0.0", "1.1.0")]);
         assert!(body.contains("| `a\\|b.yaml:7` | HelmRelease flux-system/podinfo | `1.0.0` | `1.1.0` | minor | flux-system/podinfo |"), "{body}");
         assert!(body.contains("`ns/auto`"), "{body}");
+    }
+
+    #[test]
+    fn trailers_round_trip_and_join_an_existing_trailer_block() {
+        let odd = ChangeRecord {
+            file: "apps/my app/100% =x.yaml".to_owned(),
+            line: 12,
+            object: "HelmRelease flux-system/pod info".to_owned(),
+            old: "1.0.0".to_owned(),
+            new: "1.1.0+build.7".to_owned(),
+            policy: "flux-system/podinfo".to_owned(),
+            kind: "minor".to_owned(),
+        };
+        let plain = change("apps/b.yaml", "2.0.0", "3.0.0");
+        // (message, expected separator before the trailers, reason)
+        let cases = [
+            (
+                "Upgrade podinfo\n",
+                "Upgrade podinfo\n\nUpkeep-Change",
+                "a new paragraph",
+            ),
+            (
+                "Upgrade\n\nSigned-off-by: A <a@example.com>\n",
+                "a@example.com>\nUpkeep-Change",
+                "joins the existing trailer block",
+            ),
+            (
+                "Upgrade\n\nsee: the docs and more text here\nsecond line\n",
+                "second line\n\nUpkeep-Change",
+                "a paragraph that is not all trailers gets a new one",
+            ),
+        ];
+        for (message, joint, reason) in cases {
+            let out = with_trailers(message, &[odd.clone(), plain.clone()]);
+            assert!(out.contains(joint), "{reason}: {out}");
+            assert_eq!(
+                changes_in_message(&out),
+                vec![odd.clone(), plain.clone()],
+                "{reason}: round trip"
+            );
+        }
+        assert_eq!(with_trailers("x\n", &[]), "x\n", "no change, no trailer");
+        assert!(
+            changes_in_message("Upkeep-Change: file=a%ZZ line=1 policy=a/b").is_empty(),
+            "a broken escape is ignored, not misread"
+        );
     }
 }

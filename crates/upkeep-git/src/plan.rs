@@ -50,6 +50,21 @@ pub trait Lookup {
     /// Whether the file (`/`-separated path from the root) is not valid YAML and must be left
     /// alone.
     fn unparsable(&self, rel: &str) -> bool;
+    /// The labels of every VersionPolicy known (to tell whether two automations' policy
+    /// selectors can both select one).
+    fn policy_labels(&self) -> Vec<&BTreeMap<String, String>> {
+        Vec::new()
+    }
+    /// Why the VersionPolicy `namespace/name` cannot be used, when it exists but is invalid or
+    /// its source could not be read.
+    fn policy_problem(&self, _namespace: &str, _name: &str) -> Option<String> {
+        None
+    }
+    /// Why the MaintenanceSchedule `namespace/name` cannot be used, when it exists but is
+    /// invalid.
+    fn schedule_problem(&self, _namespace: &str, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What happens to one marked field.
@@ -101,6 +116,9 @@ impl Field {
 #[derive(Debug)]
 pub struct Scope<'a> {
     pub automation: Option<&'a AppUpgradeAutomation>,
+    /// Why none of this automation's fields may be written (it claims files another
+    /// automation claims too).
+    pub conflict: Option<String>,
     selector: Option<LabelSelector>,
     /// `scheduleRef` name, and the schedule when the repository has it.
     schedule: Option<(String, Option<&'a Schedule>)>,
@@ -119,16 +137,7 @@ impl Scope<'_> {
 
     /// The directory the automation covers, relative to the repository root (`""` = all).
     pub fn path(&self) -> String {
-        let p = self
-            .automation
-            .and_then(|a| a.spec.path.as_deref())
-            .unwrap_or("");
-        let p = p.trim_start_matches("./").trim_matches('/');
-        if p == "." {
-            String::new()
-        } else {
-            p.to_owned()
-        }
+        self.automation.map(automation_path).unwrap_or_default()
     }
 }
 
@@ -141,11 +150,18 @@ pub fn scopes<'a>(
     if automations.is_empty() {
         return Ok(vec![Scope {
             automation: None,
+            conflict: None,
             selector: None,
             schedule: None,
         }]);
     }
-    automations
+    let labels = lookup.policy_labels();
+    let found = overlaps(automations, &labels, &|a, b| {
+        let branch =
+            |x: &AppUpgradeAutomation| x.spec.git.reference.as_ref().and_then(|r| r.branch.clone());
+        branch(a) == branch(b)
+    });
+    let mut scopes: Vec<Scope<'a>> = automations
         .iter()
         .map(|a| {
             let (ns, name) = namespaced_name(&a.metadata);
@@ -165,11 +181,142 @@ pub fn scopes<'a>(
                 .map(|r| (r.name.clone(), lookup.schedule(&ns, &r.name)));
             Ok(Scope {
                 automation: Some(a),
+                conflict: None,
                 selector,
                 schedule,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for o in found {
+        for scope in &mut scopes {
+            if scope.name() == o.first || scope.name() == o.second {
+                scope.conflict.get_or_insert_with(|| o.to_string());
+            }
+        }
+    }
+    Ok(scopes)
+}
+
+/// Two AppUpgradeAutomations that would both write some files: their paths overlap (one
+/// contains the other) and their policy selectors can both select one VersionPolicy. Which
+/// one writes such a file must never depend on the order the manifests were read in — that
+/// let a broad automation write production files outside production's window — so this is
+/// a validation error that holds both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    /// `namespace/name` of the automation listed first.
+    pub first: String,
+    pub first_path: String,
+    pub second: String,
+    pub second_path: String,
+    /// Why the selectors overlap.
+    pub selectors: String,
+}
+
+impl std::fmt::Display for Overlap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |p: &str| {
+            if p.is_empty() {
+                ".".to_owned()
+            } else {
+                format!("./{p}")
+            }
+        };
+        write!(
+            f,
+            "AppUpgradeAutomations {} (path {}) and {} (path {}) both claim the files under {} ({})",
+            self.first,
+            shown(&self.first_path),
+            self.second,
+            shown(&self.second_path),
+            shown(if self.first_path.len() >= self.second_path.len() {
+                &self.first_path
+            } else {
+                &self.second_path
+            }),
+            self.selectors
+        )
+    }
+}
+
+impl Overlap {
+    pub fn hint(&self) -> &'static str {
+        "give the automations disjoint paths, or policySelectors that select different VersionPolicies"
+    }
+}
+
+/// An automation's `path` as a `/`-separated directory from the root (`""` = all).
+pub fn automation_path(a: &AppUpgradeAutomation) -> String {
+    let p = a.spec.path.as_deref().unwrap_or("");
+    let p = p.trim_start_matches("./").trim_matches('/');
+    if p == "." {
+        String::new()
+    } else {
+        p.to_owned()
+    }
+}
+
+fn path_contains(outer: &str, inner: &str) -> bool {
+    outer.is_empty()
+        || inner == outer
+        || inner
+            .strip_prefix(outer)
+            .is_some_and(|r| r.starts_with('/'))
+}
+
+/// Every pair of `automations` that would write the same files (see [`Overlap`]), among pairs
+/// `same_target` says write to the same branch of the same repository. `policy_labels` are
+/// the labels of the VersionPolicies that exist.
+pub fn overlaps(
+    automations: &[AppUpgradeAutomation],
+    policy_labels: &[&BTreeMap<String, String>],
+    same_target: &dyn Fn(&AppUpgradeAutomation, &AppUpgradeAutomation) -> bool,
+) -> Vec<Overlap> {
+    let selector = |a: &AppUpgradeAutomation| a.spec.policy_selector.as_ref().map(label_selector);
+    let mut out = Vec::new();
+    for (i, a) in automations.iter().enumerate() {
+        for b in &automations[i + 1..] {
+            let (pa, pb) = (automation_path(a), automation_path(b));
+            if !(path_contains(&pa, &pb) || path_contains(&pb, &pa)) || !same_target(a, b) {
+                continue;
+            }
+            let selectors = match (selector(a), selector(b)) {
+                (None, None) => Some("neither has a policySelector".to_owned()),
+                // A selector that does not compile is reported on its own.
+                (Some(Err(_)), _) | (_, Some(Err(_))) => None,
+                (sa, sb) => {
+                    let both = policy_labels.iter().filter(|l| {
+                        sa.as_ref()
+                            .is_none_or(|s| s.as_ref().is_ok_and(|s| s.matches(l)))
+                            && sb
+                                .as_ref()
+                                .is_none_or(|s| s.as_ref().is_ok_and(|s| s.matches(l)))
+                    });
+                    let n = both.count();
+                    (n > 0).then(|| {
+                        format!(
+                            "both select {n} VersionPolic{}",
+                            if n == 1 { "y" } else { "ies" }
+                        )
+                    })
+                }
+            };
+            if let Some(selectors) = selectors {
+                let name = |x: &AppUpgradeAutomation| {
+                    let (ns, name) = namespaced_name(&x.metadata);
+                    format!("{ns}/{name}")
+                };
+                out.push(Overlap {
+                    first: name(a),
+                    first_path: pa,
+                    second: name(b),
+                    second_path: pb,
+                    selectors,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Whether `rel` (a `/`-separated path from the repository root) is a manifest file upkeep
@@ -191,6 +338,101 @@ pub struct FilePlan {
     /// The new text, when any field is written.
     pub new_text: Option<String>,
     pub changes: Vec<ChangeRecord>,
+}
+
+/// Whether `scope` is the first of `scopes` whose path covers `rel` (the owner of the file).
+pub fn owns(scope: &Scope<'_>, scopes: &[Scope<'_>], rel: &str) -> bool {
+    scopes
+        .iter()
+        .find(|s| path_contains(&s.path(), rel))
+        .is_some_and(|s| std::ptr::eq(s, scope))
+}
+
+/// Turns every field of `plan` that would be written (or counts as up to date) into an error
+/// with `why`, and drops the new text: for files that must not be written (uncommitted
+/// changes, under an invalid automation's path).
+pub fn hold_file(plan: &mut FilePlan, why: &str) {
+    for f in &mut plan.fields {
+        if matches!(f.action, Action::Write | Action::UpToDate | Action::Held) {
+            f.action = Action::Error;
+            f.target = None;
+            f.kind = None;
+            f.next_window = None;
+            why.clone_into(&mut f.reason);
+        }
+    }
+    plan.new_text = None;
+    plan.changes.clear();
+}
+
+/// What planning the files of a commit's tree gave: every field, the changes and the new
+/// contents of the files to write.
+pub type TreePlan = (Vec<Field>, Vec<ChangeRecord>, Vec<(String, Vec<u8>)>);
+
+/// Plans the manifest files of commit `start` that `scope` owns among `scopes` (the same
+/// planning as the work tree's, for pushes built on a remote branch: `upkeep apply --push`,
+/// `upkeep run` and the controller). `held` are `(path, why)` of directories nothing under
+/// which may be written. Files that are not UTF-8 or not valid YAML are reported with their
+/// markers left alone.
+pub fn plan_tree(
+    repo: &crate::Repo,
+    start: git2::Oid,
+    scope: &Scope<'_>,
+    scopes: &[Scope<'_>],
+    held: &[(String, String)],
+    lookup: &dyn Lookup,
+    now: Timestamp,
+) -> Result<TreePlan, crate::GitError> {
+    let mut fields = Vec::new();
+    let mut changes = Vec::new();
+    let mut files = Vec::new();
+    for f in repo.files(start, &scope.path())? {
+        if !is_manifest_path(&f.path) || !owns(scope, scopes, &f.path) {
+            continue;
+        }
+        let bytes = repo.read_blob(f.blob)?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let raw = e.as_bytes();
+                let has = |w: &[u8]| raw.windows(w.len()).any(|x| x == w);
+                if has(b"$upkeep") || has(b"$imagepolicy") {
+                    let reason = upkeep_api::walk::text_of(e.into_bytes())
+                        .map_or_else(|r| r.to_string(), |_| String::new());
+                    fields.push(Field::error(
+                        &f.path,
+                        0,
+                        format!("{reason}: its markers are left alone"),
+                    ));
+                }
+                continue;
+            }
+        };
+        if !upkeep_core::manifest::may_have_markers(&text) {
+            continue;
+        }
+        if !upkeep_api::load_str(Path::new(&f.path), &text)
+            .unparsable
+            .is_empty()
+        {
+            fields.push(Field::error(
+                &f.path,
+                0,
+                "not valid YAML: its markers are left alone".to_owned(),
+            ));
+            continue;
+        }
+        let mut p = plan_text(&f.path, &text, scope, lookup, now);
+        if let Some((_, why)) = held.iter().find(|(dir, _)| path_contains(dir, &f.path)) {
+            hold_file(&mut p, why);
+        }
+        fields.extend(p.fields);
+        changes.extend(p.changes);
+        if let Some(new) = p.new_text {
+            files.push((f.path, new.into_bytes()));
+        }
+    }
+    Ok((fields, changes, files))
 }
 
 /// Plans every marked field of `text` (the file `rel`) under `scope`.
@@ -335,6 +577,14 @@ fn plan_field(
     field.key.clone_from(&m.key);
     field.policy = format!("{}/{}", m.namespace, m.policy);
     field.current.clone_from(&current);
+    if let Some(conflict) = &scope.conflict {
+        field.reason = format!("{conflict}: nothing of either is written");
+        return field;
+    }
+    if let Some(problem) = lookup.policy_problem(&m.namespace, &m.policy) {
+        field.reason = problem;
+        return field;
+    }
     let Some(d) = lookup.policy(&m.namespace, &m.policy) else {
         field.reason = format!(
             "no VersionPolicy {}/{} in the repository",
@@ -389,8 +639,17 @@ fn plan_field(
             field.reason = format!("{pin}no schedule{age_note}");
         }
         Some((name, None)) => {
-            field.action = Action::Held;
-            field.reason = format!("scheduleRef {name} is not in the repository");
+            let ns = scope
+                .automation
+                .map(|a| namespaced_name(&a.metadata).0)
+                .unwrap_or_default();
+            if let Some(problem) = lookup.schedule_problem(&ns, name) {
+                field.action = Action::Error;
+                field.reason = format!("scheduleRef: {problem}");
+            } else {
+                field.action = Action::Held;
+                field.reason = format!("scheduleRef {name} is not in the repository");
+            }
         }
         Some((name, Some(s))) => {
             let tz = s.time_zone().clone();

@@ -57,8 +57,16 @@ fn wrap(what: &'static str) -> impl Fn(git2::Error) -> GitError {
 
 const TEMP_REF_PREFIX: &str = "refs/upkeep/push/";
 
+/// Numbers the temporary refs of this process's pushes.
+static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// An index entry for a file just written: the stat data Git compares to notice changes.
-fn index_entry(path: &str, id: Oid, mode: i32, meta: &std::fs::Metadata) -> git2::IndexEntry {
+pub(crate) fn index_entry(
+    path: &str,
+    id: Oid,
+    mode: i32,
+    meta: &std::fs::Metadata,
+) -> git2::IndexEntry {
     use std::os::unix::fs::MetadataExt;
     let time = |secs: i64, nanos: i64| {
         git2::IndexTime::new(
@@ -371,62 +379,6 @@ impl Repo {
         Ok(Some(oid))
     }
 
-    /// Moves the current branch to `commit` (which must descend from `HEAD`, e.g. made by
-    /// [`Repo::commit_files`] on `HEAD` with these `files`), writes `files` into the work tree
-    /// (each through a temporary file and a rename, refusing paths that leave the work tree)
-    /// and points their index entries at the new blobs. Nothing else in the work tree is read
-    /// or written, so the cost is that of the changed files, not of the repository.
-    pub fn advance_head(&self, commit: Oid, files: &[(String, Vec<u8>)]) -> Result<(), GitError> {
-        if let Some(head) = self.head_commit()
-            && !self.is_ancestor(head, commit)?
-        {
-            return Err(GitError::Git {
-                what: "moving HEAD".to_owned(),
-                message: format!("{commit} does not descend from HEAD {head}"),
-            });
-        }
-        let tree = self
-            .inner
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(wrap("reading the tree"))?;
-        let mut index = self.inner.index().map_err(wrap("reading the index"))?;
-        let mut entries = Vec::with_capacity(files.len());
-        for (p, contents) in files {
-            let entry = tree
-                .get_path(Path::new(p))
-                .map_err(|e| GitError::git(format!("finding {p} in {commit}"), &e))?;
-            let path = crate::paths::inside(self.workdir(), p)?;
-            let tmp = path.with_file_name(format!(
-                ".{}.upkeep-tmp",
-                path.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            ));
-            std::fs::write(&tmp, contents)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|source| GitError::Io {
-                    what: format!("writing {}", path.display()),
-                    source,
-                })?;
-            let meta = std::fs::metadata(&path).map_err(|source| GitError::Io {
-                what: format!("reading {}", path.display()),
-                source,
-            })?;
-            entries.push(index_entry(p, entry.id(), entry.filemode(), &meta));
-        }
-        let head_ref = self.inner.head().map_err(wrap("reading HEAD"))?;
-        let name = head_ref.name().unwrap_or("HEAD").to_owned();
-        for e in &entries {
-            index.add(e).map_err(wrap("staging a file"))?;
-        }
-        index.write().map_err(wrap("writing the index"))?;
-        self.inner
-            .reference(&name, commit, true, "upkeep: commit")
-            .map_err(|e| GitError::git(format!("updating {name}"), &e))?;
-        Ok(())
-    }
-
     /// Paths of `files` (work-tree contents the caller read) whose contents or index entry
     /// differ from `HEAD`: uncommitted changes. Compares object ids in memory; reads only the
     /// index.
@@ -464,7 +416,13 @@ impl Repo {
         self.require_origin()?;
         check_url(&self.url, auth)?;
         check_branch(remote_branch)?;
-        let temp = format!("{TEMP_REF_PREFIX}{remote_branch}");
+        // One name per process and push: two upkeeps sharing a clone must never push each
+        // other's commit through a shared temporary ref.
+        let n = PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = format!(
+            "{TEMP_REF_PREFIX}{}-{n}/{remote_branch}",
+            std::process::id()
+        );
         self.inner
             .reference(&temp, commit, true, "upkeep: push")
             .map_err(|e| GitError::git(format!("creating {temp}"), &e))?;

@@ -21,6 +21,12 @@ const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 const CHANGE_INDEX: TableDefinition<(u8, &str, &str, u64), ()> =
     TableDefinition::new("change_index");
 
+/// `(repository, commit)` → how many changes it recorded: a Git commit is recorded once.
+const RECORDED_COMMITS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("recorded_commits");
+/// `(repository, reference)` → the tip up to which Git's history was read into the store.
+const INDEXED_TIPS: TableDefinition<(&str, &str), &str> = TableDefinition::new("indexed_tips");
+
 const BY_REPOSITORY: u8 = 1;
 const BY_FILE: u8 = 2;
 const BY_POLICY: u8 = 3;
@@ -28,6 +34,8 @@ const BY_SUBJECT: u8 = 4;
 
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(CHANGES)?;
+    txn.open_table(RECORDED_COMMITS)?;
+    txn.open_table(INDEXED_TIPS)?;
     txn.open_table(CHANGE_INDEX).map(drop)
 }
 
@@ -118,7 +126,87 @@ impl Store {
     /// Appends `changes` in one transaction (all or none) and returns their ids, in order.
     pub fn append_changes(&self, changes: &[NewChange]) -> Result<Vec<ChangeId>, StoreError> {
         let txn = self.write()?;
-        let first = self.next_id(&txn, NEXT_CHANGE_KEY, changes.len() as u64)?;
+        let ids = self.append_in(&txn, changes)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Records the changes of Git commit `commit` of `repository`, unless that commit was
+    /// recorded before: `Ok(None)` then. One transaction, so a commit's changes are all there
+    /// or none, and recording the same commit twice (a rerun after a crash, history rebuilt
+    /// from Git) never duplicates them.
+    pub fn record_commit(
+        &self,
+        repository: &str,
+        commit: &str,
+        changes: &[NewChange],
+    ) -> Result<Option<Vec<ChangeId>>, StoreError> {
+        let txn = self.write()?;
+        {
+            let mut recorded = txn.open_table(RECORDED_COMMITS).map_err(|e| self.err(e))?;
+            if recorded
+                .get((repository, commit))
+                .map_err(|e| self.err(e))?
+                .is_some()
+            {
+                return Ok(None);
+            }
+            recorded
+                .insert((repository, commit), changes.len() as u64)
+                .map_err(|e| self.err(e))?;
+        }
+        let ids = self.append_in(&txn, changes)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(Some(ids))
+    }
+
+    /// Whether `commit` of `repository` has been recorded.
+    pub fn is_commit_recorded(&self, repository: &str, commit: &str) -> Result<bool, StoreError> {
+        let txn = self.read()?;
+        let recorded = txn.open_table(RECORDED_COMMITS).map_err(|e| self.err(e))?;
+        Ok(recorded
+            .get((repository, commit))
+            .map_err(|e| self.err(e))?
+            .is_some())
+    }
+
+    /// The tip of `reference` in `repository` up to which Git's history has been read into
+    /// the store (see [`Store::set_indexed_tip`]).
+    pub fn indexed_tip(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let txn = self.read()?;
+        let tips = txn.open_table(INDEXED_TIPS).map_err(|e| self.err(e))?;
+        Ok(tips
+            .get((repository, reference))
+            .map_err(|e| self.err(e))?
+            .map(|g| g.value().to_owned()))
+    }
+
+    /// Remembers that every upkeep commit reachable from `commit` on `reference` is recorded.
+    pub fn set_indexed_tip(
+        &self,
+        repository: &str,
+        reference: &str,
+        commit: &str,
+    ) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut tips = txn.open_table(INDEXED_TIPS).map_err(|e| self.err(e))?;
+            tips.insert((repository, reference), commit)
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    fn append_in(
+        &self,
+        txn: &WriteTransaction,
+        changes: &[NewChange],
+    ) -> Result<Vec<ChangeId>, StoreError> {
+        let first = self.next_id(txn, NEXT_CHANGE_KEY, changes.len() as u64)?;
         let mut ids = Vec::with_capacity(changes.len());
         {
             let mut table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
@@ -147,7 +235,6 @@ impl Store {
                 ids.push(ChangeId(id));
             }
         }
-        txn.commit().map_err(|e| self.err(e))?;
         Ok(ids)
     }
 

@@ -69,12 +69,59 @@ impl Store {
                 source: std::io::Error::from(std::io::ErrorKind::IsADirectory),
             });
         }
+        Self::create_atomically(&path)?;
         let db = Database::builder()
             .create(&path)
             .map_err(|e| StoreError::from_redb(&path, e))?;
         let store = Self { db, path };
         store.init()?;
         Ok(store)
+    }
+
+    /// Creates a missing store under a temporary name and links it into place, so a process
+    /// killed while creating it leaves no half-made file that every later run would refuse
+    /// ("not a redb database"). An empty file (what such a kill left before this existed) is
+    /// replaced the same way: it cannot hold any state.
+    fn create_atomically(path: &Path) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > 0 => return Ok(()),
+            Ok(_) => std::fs::remove_file(path).map_err(io)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let made = (|| {
+            let db = Database::builder()
+                .create(&tmp)
+                .map_err(|e| StoreError::from_redb(path, e))?;
+            let store = Self {
+                db,
+                path: path.to_path_buf(),
+            };
+            store.init()?;
+            drop(store);
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            // A hard link fails when another process created the store meanwhile: theirs wins.
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                // File systems without hard links: a rename is atomic too.
+                Err(_) => std::fs::rename(&tmp, path).map_err(io),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        made
     }
 
     /// A store that lives in memory and disappears when dropped (tests, `--dry-run`).

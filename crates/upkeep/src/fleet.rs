@@ -63,6 +63,11 @@ pub(crate) struct Fleet {
     pub(crate) unparsable: Vec<String>,
     /// The shortest `interval` of any ChartSource or AppUpgradeAutomation (for `upkeep run`).
     pub(crate) min_interval: Option<jiff::SignedDuration>,
+    /// Upkeep objects that did not load (reported when loading); what depends on them is held.
+    pub(crate) invalid: Vec<upkeep_api::InvalidObject>,
+    /// Why a VersionPolicy has no decision although it loaded: its source is missing,
+    /// invalid or could not be read. By the policy's (namespace, name).
+    pub(crate) problems: BTreeMap<(String, String), String>,
 }
 
 impl Fleet {
@@ -95,19 +100,26 @@ impl Fleet {
             return Ok(Err(Outcome::Invalid));
         }
         let loaded = load_path(dir);
-        // A file that is not YAML at all is reported and left alone; an invalid upkeep
-        // resource stops everything (acting on a half-read fleet could write wrong versions).
+        // A file that cannot be read as YAML is reported and left alone. An invalid upkeep
+        // resource is reported and holds only what depends on it: the fields of an invalid
+        // VersionPolicy (or of one whose ChartSource is invalid or unreachable), the fields
+        // under an invalid AppUpgradeAutomation's path, the fields whose automation names an
+        // invalid schedule. Everything else is planned and written as usual.
         let (broken, invalid): (Vec<_>, Vec<_>) = loaded
             .diagnostics
             .iter()
             .cloned()
             .partition(|d| loaded.unparsable.contains(&d.file));
         if !invalid.is_empty() {
+            eprintln!(
+                "error: these resources are invalid; what depends on them is held, the rest goes on:"
+            );
             crate::cmd::validate::print_diagnostics(&invalid);
-            return Ok(Err(Outcome::Invalid));
         }
         if !broken.is_empty() {
-            eprintln!("warning: these files are not valid YAML; upkeep leaves them alone:");
+            eprintln!(
+                "warning: these files are not valid YAML or cannot be read; upkeep leaves them alone:"
+            );
             crate::cmd::validate::print_diagnostics(&broken);
         }
         let mut policy_objects = Vec::new();
@@ -119,6 +131,8 @@ impl Fleet {
             cluster_policies: Vec::new(),
             clusters: Vec::new(),
             min_interval: None,
+            invalid: loaded.invalid.clone(),
+            problems: BTreeMap::new(),
             unparsable: loaded
                 .unparsable
                 .iter()
@@ -187,13 +201,29 @@ impl Fleet {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| ns.clone());
-            let Some(list) = listed.get(&(source_ns, object.spec.source_ref.name.clone())) else {
-                return Err(miette!(
-                    help = "add the ChartSource to the directory, or fix spec.sourceRef",
-                    "VersionPolicy {ns}/{name}: its ChartSource {} is not in {}",
-                    object.spec.source_ref.name,
-                    dir.display()
-                ));
+            let source_name = object.spec.source_ref.name.clone();
+            let list = match listed.get(&(source_ns.clone(), source_name.clone())) {
+                Some(Ok(list)) => list,
+                Some(Err(e)) => {
+                    fleet.problems.insert(
+                        (ns.clone(), name.clone()),
+                        format!("VersionPolicy {ns}/{name}: its ChartSource {source_ns}/{source_name} could not be read: {e}"),
+                    );
+                    continue;
+                }
+                None => {
+                    let why = fleet
+                        .invalid_object("ChartSource", &source_ns, &source_name)
+                        .unwrap_or_else(|| format!("is not in {}", dir.display()));
+                    let message = format!(
+                        "VersionPolicy {ns}/{name}: its ChartSource {source_ns}/{source_name} {why}"
+                    );
+                    eprintln!(
+                        "error: {message}\n  hint: add the ChartSource to the directory, or fix spec.sourceRef"
+                    );
+                    fleet.problems.insert((ns.clone(), name.clone()), message);
+                    continue;
+                }
             };
             let range = object
                 .spec
@@ -201,12 +231,66 @@ impl Fleet {
                 .semver
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-            let mut decision = decide(&policy, list, now, range, first_seen)?;
+            let mut decision = match decide(&policy, list, now, range, first_seen) {
+                Ok(d) => d,
+                Err(e) => {
+                    fleet.problems.insert(
+                        (ns.clone(), name.clone()),
+                        format!("VersionPolicy {ns}/{name}: {e}"),
+                    );
+                    continue;
+                }
+            };
             decision.allow.labels = object.metadata.labels.clone().unwrap_or_default();
             decision.allow.suspended = suspended;
             fleet.policies.insert((ns, name), decision);
         }
         Ok(Ok(fleet))
+    }
+
+    /// "is invalid: …" when an object of `kind` named `namespace/name` failed to load.
+    pub(crate) fn invalid_object(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
+        self.invalid
+            .iter()
+            .find(|o| {
+                o.kind == kind
+                    && o.name.as_deref() == Some(name)
+                    && o.namespace.as_deref().unwrap_or("default") == namespace
+            })
+            .map(|o| {
+                format!(
+                    "is invalid ({}:{}: {})",
+                    o.file.display(),
+                    o.line,
+                    o.message
+                )
+            })
+    }
+
+    /// The paths of AppUpgradeAutomations that did not load, each with why: nothing under
+    /// them is written while they are broken (a broader automation must not take over their
+    /// files).
+    pub(crate) fn invalid_automations(&self) -> Vec<(String, String)> {
+        self.invalid
+            .iter()
+            .filter(|o| o.kind == "AppUpgradeAutomation")
+            .map(|o| {
+                let p = o.path.as_deref().unwrap_or("");
+                let p = p.trim_start_matches("./").trim_matches('/');
+                let p = if p == "." { "" } else { p };
+                (
+                    p.to_owned(),
+                    format!(
+                        "AppUpgradeAutomation {}/{} is invalid ({}:{}: {}); nothing under its path is written until it is fixed",
+                        o.namespace.as_deref().unwrap_or("default"),
+                        o.name.as_deref().unwrap_or("?"),
+                        o.file.display(),
+                        o.line,
+                        o.message
+                    ),
+                )
+            })
+            .collect()
     }
 
     /// The schedule named `name` in `namespace`.
@@ -231,30 +315,75 @@ impl Lookup for Fleet {
     fn unparsable(&self, rel: &str) -> bool {
         self.unparsable.iter().any(|u| u == rel)
     }
+
+    fn policy_labels(&self) -> Vec<&BTreeMap<String, String>> {
+        self.policies.values().map(|d| &d.allow.labels).collect()
+    }
+
+    fn policy_problem(&self, namespace: &str, name: &str) -> Option<String> {
+        if let Some(p) = self.problems.get(&(namespace.to_owned(), name.to_owned())) {
+            return Some(p.clone());
+        }
+        if self
+            .policies
+            .contains_key(&(namespace.to_owned(), name.to_owned()))
+        {
+            return None;
+        }
+        self.invalid_object("VersionPolicy", namespace, name)
+            .map(|why| format!("VersionPolicy {namespace}/{name} {why}"))
+    }
+
+    fn schedule_problem(&self, namespace: &str, name: &str) -> Option<String> {
+        self.invalid_object("MaintenanceSchedule", namespace, name)
+            .map(|why| format!("MaintenanceSchedule {namespace}/{name} {why}"))
+    }
 }
 
 /// Lists every ChartSource at once (bounded concurrency, per-host connection limits).
+/// What scanning a ChartSource gave: its key and tags, or why it could not be read.
+type Scanned = BTreeMap<(String, String), Result<(String, TagList), String>>;
+
+/// Lists every ChartSource at once (bounded concurrency, per-host connection limits). A source
+/// that cannot be set up or read is an error for that source alone (printed once here).
 fn scan_sources(
     chart_sources: &ChartSources,
     credentials: &Credentials,
-) -> miette::Result<BTreeMap<(String, String), (String, TagList)>> {
+) -> miette::Result<Scanned> {
     let client = crate::discover::client();
     let mut keys = Vec::new();
     let mut sources = Vec::new();
+    let mut out = Scanned::new();
     for (key, (object, settings, file)) in chart_sources {
-        let source = crate::discover::source_for(&client, object, settings, file, credentials)
-            .map_err(|e| miette!("ChartSource {}/{}: {e}", key.0, key.1))?;
-        keys.push(key.clone());
-        sources.push(source);
+        match crate::discover::source_for(&client, object, settings, file, credentials) {
+            Ok(source) => {
+                keys.push(key.clone());
+                sources.push(source);
+            }
+            Err(e) => {
+                crate::render::error_with_hint(
+                    &format!("ChartSource {}/{}: {e}", key.0, key.1),
+                    e.hint(),
+                );
+                out.insert(key.clone(), Err(e.to_string()));
+            }
+        }
     }
     let rt = crate::discover::runtime().into_diagnostic()?;
     let results = rt.block_on(scan_all(&sources, 8, |_| {}));
-    let mut out = BTreeMap::new();
     for (key, r) in keys.into_iter().zip(results) {
-        let list = r
-            .result
-            .map_err(|e| miette!("scanning ChartSource {}/{}: {e}", key.0, key.1))?;
-        out.insert(key, (r.key, list));
+        match r.result {
+            Ok(list) => {
+                out.insert(key, Ok((r.key, list)));
+            }
+            Err(e) => {
+                crate::render::error_with_hint(
+                    &format!("scanning ChartSource {}/{}: {e}", key.0, key.1),
+                    e.hint(),
+                );
+                out.insert(key, Err(e.to_string()));
+            }
+        }
     }
     Ok(out)
 }

@@ -78,6 +78,10 @@ pub(crate) enum Outcome {
     Failed,
     /// 130: interrupted (Ctrl-C) while waiting; what was done stays done.
     Interrupted,
+    /// 4: `plan`/`apply`/`run`: partly done. Something was held by an error (a file that
+    /// cannot be read or edited, an invalid resource, a source that cannot be read, a failed
+    /// commit or push of one automation) and everything else was planned or written.
+    Partial,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Ok(Outcome::No) => ExitCode::from(1),
         Ok(Outcome::Invalid) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(3),
+        Ok(Outcome::Partial) => ExitCode::from(4),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(report) => {
             eprintln!("{report:?}");

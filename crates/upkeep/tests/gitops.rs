@@ -192,22 +192,36 @@ fn apply_never_touches_files_with_uncommitted_changes() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("uncommitted changes in apps/dev/podinfo.yaml"),
-        "{stderr}"
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "partial: the edited file is held, the rest is written\n{stdout}"
     );
-    assert!(stderr.contains("hint:"), "{stderr}");
+    let podinfo_row = stdout
+        .lines()
+        .find(|l| l.contains("apps/dev/podinfo.yaml:"))
+        .unwrap_or_default();
+    assert!(
+        podinfo_row.contains("error") && podinfo_row.contains("commit or stash them"),
+        "the held file's field says why: {stdout}"
+    );
     assert_eq!(
         std::fs::read_to_string(&podinfo).expect("read"),
         edited,
         "the user's edit is kept"
     );
     assert_eq!(
-        git_in(&fleet, &["rev-list", "--count", "HEAD"]).trim(),
-        "1",
-        "no commit"
+        git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"])
+            .lines()
+            .collect::<Vec<_>>(),
+        ["apps/dev/cert-manager.yaml"],
+        "the other file of the automation is committed, the edited one is not"
+    );
+    assert_eq!(
+        git_in(&fleet, &["status", "--porcelain"]).trim(),
+        "M apps/dev/podinfo.yaml",
+        "only the user's own edit is left uncommitted"
     );
 }
 
@@ -599,8 +613,8 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "reported as a problem:\n{stdout}\n{stderr}"
+        Some(4),
+        "reported as a problem (partial: the rest is written):\n{stdout}\n{stderr}"
     );
     assert!(
         stderr.contains("not valid YAML") && stderr.contains("broken.yaml:"),

@@ -6,20 +6,20 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use miette::IntoDiagnostic;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestSpec};
 use upkeep_git::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
-    ProviderKind, Repo, TemplateError, Token, Written, api_base_for, ensure_pull_request,
-    pull_request_body, write_and_push,
+    ProviderKind, Recovery, Repo, TemplateError, Token, Written, api_base_for, ensure_pull_request,
+    failpoint, pull_request_body, with_trailers, write_and_push,
 };
 use upkeep_store::{NewChange, ObjectRef, Store};
 
 use crate::Outcome;
-use crate::cmd::plan::{fields_table, work_tree_files};
+use crate::cmd::plan::{collect, fields_table, plan_file};
 use crate::fleet::Fleet;
 use crate::out::{out, outln};
 use crate::render::local;
@@ -38,8 +38,13 @@ Credentials come from the environment: UPKEEP_GIT_USERNAME and UPKEEP_GIT_PASSWO
 or token) for HTTPS remotes, UPKEEP_GIT_CA_FILE for a private CA; UPKEEP_GIT_SSH_KEY (a private \
 key file) and UPKEEP_GIT_KNOWN_HOSTS for SSH remotes (through the system `ssh`); UPKEEP_PR_TOKEN \
 (or GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN) for pull requests.\n\n\
-Exit status: 0 when everything due was written, 1 when a field or a push failed, 2 on invalid \
-input.")]
+One upkeep at a time works on a checkout: a second one waits for the first (up to \
+--lock-timeout). A commit is all or nothing: killed at any point, the next run finishes it (the \
+branch had moved) or puts the files back (it had not) before it plans.\n\n\
+Exit status: 0 when everything due was written; 4 (partial) when something was held by an error \
+— a file that cannot be read or edited, an invalid resource, a source that cannot be read, a \
+failed commit or push — and everything else was written; 1 when nothing could be done because \
+of errors; 2 on invalid input.")]
 pub(crate) struct Args {
     /// The GitOps repository (a checkout, or any directory without --push).
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -65,6 +70,15 @@ pub(crate) struct Args {
     /// The state file (first-seen times, history).
     #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
+    /// How long to wait for another upkeep working on the same checkout.
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = parse_wait)]
+    lock_timeout: Duration,
+}
+
+/// A `--lock-timeout` value (`30s`, `2m`, …).
+pub(crate) fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = upkeep_api::duration::parse_duration(s).map_err(|e| e.to_string())?;
+    Duration::try_from(d).map_err(|_| "must not be negative".to_owned())
 }
 
 /// How one automation's write went, for the summary and the store.
@@ -77,6 +91,9 @@ pub(crate) struct ScopeResult {
     pub(crate) note: String,
     pub(crate) pull_request: Option<String>,
     pub(crate) error: Option<String>,
+    /// The reference that holds this automation's commits (`HEAD` in a checkout,
+    /// `refs/remotes/origin/<branch>` after a push), for rebuilding the history from Git.
+    pub(crate) reference: Option<String>,
 }
 
 /// Settings that do not come from the manifests.
@@ -86,6 +103,7 @@ pub(crate) struct Settings {
     pub(crate) pull_request: bool,
     pub(crate) max_attempts: u32,
     pub(crate) auth: Auth,
+    pub(crate) lock_timeout: Duration,
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -126,14 +144,16 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         pull_request: args.pull_request,
         max_attempts: args.max_attempts,
         auth,
+        lock_timeout: args.lock_timeout,
     };
-    let results = match apply_fleet(&args.repo, &fleet, now, &settings)? {
+    let results = match apply_fleet(&args.repo, &fleet, now, &settings) {
         Ok(r) => r,
         Err(outcome) => return Ok(outcome),
     };
     record(
         &store,
         &args.repo.display().to_string(),
+        &args.repo,
         now,
         &results,
         None,
@@ -142,15 +162,33 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     Ok(outcome_of(&results))
 }
 
-/// 0 when everything was written; 1 when a field, a commit or a push failed.
+/// 0 when everything due was done; 4 (partial) when an error held something and anything else
+/// went through; 1 when errors held everything there was.
 pub(crate) fn outcome_of(results: &[ScopeResult]) -> Outcome {
-    let failed = results
+    let errors = results
         .iter()
-        .any(|r| r.error.is_some() || r.fields.iter().any(|f| f.action == Action::Error));
-    if failed {
-        Outcome::No
-    } else {
-        Outcome::Success
+        .map(|r| {
+            usize::from(r.error.is_some())
+                + r.fields
+                    .iter()
+                    .filter(|f| f.action == Action::Error)
+                    .count()
+        })
+        .sum::<usize>();
+    let fine = results
+        .iter()
+        .map(|r| {
+            usize::from(r.error.is_none() && r.commit.is_some())
+                + r.fields
+                    .iter()
+                    .filter(|f| f.action != Action::Error)
+                    .count()
+        })
+        .sum::<usize>();
+    match (errors, fine) {
+        (0, _) => Outcome::Success,
+        (_, 0) => Outcome::No,
+        _ => Outcome::Partial,
     }
 }
 
@@ -218,12 +256,12 @@ pub(crate) fn apply_fleet(
     fleet: &Fleet,
     now: Timestamp,
     settings: &Settings,
-) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
+) -> Result<Vec<ScopeResult>, Outcome> {
     let scopes = match gitops::scopes(&fleet.automations, fleet) {
         Ok(s) => s,
         Err((message, hint)) => {
             crate::render::error_with_hint(&message, hint);
-            return Ok(Err(Outcome::Invalid));
+            return Err(Outcome::Invalid);
         }
     };
     let mut templates = Vec::with_capacity(scopes.len());
@@ -253,16 +291,21 @@ pub(crate) fn apply_fleet(
                     ),
                     Some(e.hint().into()),
                 );
-                return Ok(Err(Outcome::Invalid));
+                return Err(Outcome::Invalid);
             }
         }
     }
     if settings.push {
-        Ok(push_scopes(
-            repo_dir, fleet, now, settings, &scopes, &templates,
-        ))
+        push_scopes(repo_dir, fleet, now, settings, &scopes, &templates)
     } else {
-        commit_in_checkout(repo_dir, fleet, now, &scopes, &templates)
+        commit_in_checkout(
+            repo_dir,
+            fleet,
+            now,
+            &scopes,
+            &templates,
+            settings.lock_timeout,
+        )
     }
 }
 
@@ -289,97 +332,180 @@ fn new_result(scope: &Scope<'_>) -> ScopeResult {
         note: String::new(),
         pull_request: None,
         error: None,
+        reference: None,
     }
 }
 
-/// Local mode: plan on the work tree, commit each scope's files on `HEAD`, then check them out.
+/// Local mode: under the checkout's lock, finish or undo an interrupted commit, then plan each
+/// scope on the work tree and commit its files on `HEAD` (compare-and-swap on the branch: a
+/// branch someone moved meanwhile makes upkeep read the checkout again, up to 3 times).
 fn commit_in_checkout(
     repo_dir: &Path,
     fleet: &Fleet,
     now: Timestamp,
     scopes: &[Scope<'_>],
     templates: &[MessageTemplate],
-) -> miette::Result<Result<Vec<ScopeResult>, Outcome>> {
-    let repo = Repo::open(repo_dir).ok();
-    let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
-    let mut writes: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); scopes.len()];
-    // What the files to write hold now, to check they have no uncommitted changes.
-    let mut originals: Vec<(String, Vec<u8>)> = Vec::new();
-    for (rel, text, scope) in work_tree_files(repo_dir, scopes)? {
-        let i = scopes
-            .iter()
-            .position(|s| std::ptr::eq(s, scope))
-            .unwrap_or_default();
-        let plan = gitops::plan_text(&rel, &text, scope, fleet, now);
-        results[i].fields.extend(plan.fields);
-        results[i].changes.extend(plan.changes);
-        if let Some(new) = plan.new_text {
-            originals.push((rel.clone(), text.into_bytes()));
-            writes[i].push((rel, new.into_bytes()));
+    lock_timeout: Duration,
+) -> Result<Vec<ScopeResult>, Outcome> {
+    let held = fleet.invalid_automations();
+    let Ok(repo) = Repo::open(repo_dir) else {
+        return write_plain_dir(repo_dir, fleet, now, scopes, &held, lock_timeout);
+    };
+    let _lock = match repo.lock_work_tree(lock_timeout, &mut |holder| {
+        eprintln!("waiting for the checkout's lock ({holder})");
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Err(Outcome::No);
+        }
+    };
+    match repo.recover() {
+        Ok(None) => {}
+        Ok(Some(Recovery::Finished { commit, files })) => eprintln!(
+            "note: an earlier run was interrupted after committing {commit}; its {files} file(s) are now checked out"
+        ),
+        Ok(Some(Recovery::RolledBack { commit, files })) => eprintln!(
+            "note: an earlier run was interrupted before committing {commit}; its {files} file(s) were put back"
+        ),
+        Err(e) => {
+            crate::render::error_with_hint(
+                &format!(
+                    "{}: finishing an interrupted commit: {e}",
+                    repo_dir.display()
+                ),
+                e.hint(),
+            );
+            return Err(Outcome::No);
         }
     }
-    let Some(repo) = repo else {
-        for (path, contents) in writes.iter().flatten() {
-            write_atomically(&repo_dir.join(path), contents)?;
-        }
-        for r in &mut results {
-            if !r.changes.is_empty() {
-                r.note = "written (not a Git repository: nothing committed)".into();
-            }
-        }
-        return Ok(Ok(results));
-    };
-    let current: Vec<(String, &[u8])> = originals
-        .iter()
-        .map(|(p, b)| (p.clone(), b.as_slice()))
-        .collect();
-    let dirty = repo.uncommitted(&current).into_diagnostic()?;
-    if !dirty.is_empty() {
-        crate::render::error_with_hint(
-            &format!(
-                "{}: uncommitted changes in {}; nothing was written",
-                repo_dir.display(),
-                dirty.join(", ")
-            ),
-            Some("commit or stash them, then run apply again".into()),
-        );
-        return Ok(Err(Outcome::No));
+    let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
+    let mut collected = collect(repo_dir, scopes, &held, Some(&repo));
+    failpoint("read");
+    for (i, f) in collected.problems.drain(..) {
+        results[i].fields.push(f);
     }
     for (i, scope) in scopes.iter().enumerate() {
-        if writes[i].is_empty() {
-            continue;
-        }
-        let Some(head) = repo.head_commit() else {
-            results[i].error = Some("the repository has no commit yet".into());
-            continue;
-        };
-        let message = match templates[i].render(&scope.name(), &results[i].changes) {
-            Ok(m) => m,
-            Err(e) => {
-                results[i].error = Some(e.to_string());
-                continue;
-            }
-        };
+        results[i].reference = Some("HEAD".to_owned());
         let author = author_for(scope, Some(&repo));
-        let committed = repo
-            .commit_files(head, &writes[i], &author, &message)
-            .and_then(|c| match c {
-                Some(c) => repo.advance_head(c, &writes[i]).map(|()| Some(c)),
-                None => Ok(None),
-            });
-        match committed {
-            Ok(Some(c)) => {
-                results[i].commit = Some(c.to_string());
-                results[i].note = format!(
-                    "committed on {}",
-                    repo.head_branch().unwrap_or_else(|| "HEAD".into())
-                );
+        for attempt in 1..=3 {
+            let Some(head) = repo.head_commit() else {
+                results[i].error = Some("the repository has no commit yet".into());
+                break;
+            };
+            let mut fields = Vec::new();
+            let mut changes = Vec::new();
+            let mut writes = Vec::new();
+            for file in collected.files.iter().filter(|f| f.scope == i) {
+                let plan = plan_file(file, scopes, fleet, now);
+                fields.extend(plan.fields);
+                changes.extend(plan.changes);
+                if let Some(new) = plan.new_text {
+                    writes.push((file.rel.clone(), new.into_bytes()));
+                }
             }
-            Ok(None) => results[i].note = "nothing to commit".into(),
-            Err(e) => results[i].error = Some(git_error(&e)),
+            failpoint("edit");
+            if writes.is_empty() {
+                results[i].fields.extend(fields);
+                break;
+            }
+            let message = match templates[i].render(&scope.name(), &changes) {
+                Ok(m) => with_trailers(&m, &changes),
+                Err(e) => {
+                    results[i].fields.extend(fields);
+                    results[i].error = Some(e.to_string());
+                    break;
+                }
+            };
+            match repo.commit_in_work_tree(head, &writes, &author, &message) {
+                Ok(committed) => {
+                    results[i].fields.extend(fields);
+                    if let Some(c) = committed {
+                        results[i].changes = changes;
+                        results[i].commit = Some(c.to_string());
+                        results[i].note = format!(
+                            "committed on {}",
+                            repo.head_branch().unwrap_or_else(|| "HEAD".into())
+                        );
+                    } else {
+                        results[i].note = "nothing to commit".into();
+                    }
+                    break;
+                }
+                Err(GitError::RefMoved { .. } | GitError::FileChanged { .. }) if attempt < 3 => {
+                    // Someone committed or edited meanwhile: read the checkout again.
+                    collected = collect(repo_dir, scopes, &held, Some(&repo));
+                }
+                Err(e) => {
+                    results[i].fields.extend(fields);
+                    results[i].error = Some(git_error(&e));
+                    break;
+                }
+            }
         }
     }
-    Ok(Ok(results))
+    Ok(results)
+}
+
+/// A directory that is not a Git repository: each file is replaced atomically (mode kept,
+/// never through a link leading out), under a lock so two runs do not interleave.
+fn write_plain_dir(
+    repo_dir: &Path,
+    fleet: &Fleet,
+    now: Timestamp,
+    scopes: &[Scope<'_>],
+    held: &[(String, String)],
+    lock_timeout: Duration,
+) -> Result<Vec<ScopeResult>, Outcome> {
+    let lock_path = upkeep_git::lock_path_for_dir(repo_dir);
+    let _lock = match upkeep_git::lock_file(&lock_path, lock_timeout, &mut |holder| {
+        eprintln!(
+            "waiting for another upkeep working on {} ({holder})",
+            repo_dir.display()
+        );
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Err(Outcome::No);
+        }
+    };
+    let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
+    let collected = collect(repo_dir, scopes, held, None);
+    failpoint("read");
+    for (i, f) in collected.problems {
+        results[i].fields.push(f);
+    }
+    for file in &collected.files {
+        let r = &mut results[file.scope];
+        let mut plan = plan_file(file, scopes, fleet, now);
+        failpoint("edit");
+        let Some(new) = plan.new_text.take() else {
+            r.fields.extend(plan.fields);
+            continue;
+        };
+        // The file must still hold what was planned on.
+        let current = upkeep_api::walk::read_text(&repo_dir.join(&file.rel)).ok();
+        let written = if current.as_deref() == Some(file.text.as_str()) {
+            upkeep_git::replace_file_in(repo_dir, &file.rel, new.as_bytes())
+                .map_err(|e| e.to_string())
+        } else {
+            Err("it changed on disk while upkeep was planning".to_owned())
+        };
+        failpoint("write");
+        match written {
+            Ok(()) => {
+                r.fields.extend(plan.fields);
+                r.changes.extend(plan.changes);
+                r.note = "written (not a Git repository: nothing committed)".into();
+            }
+            Err(e) => {
+                gitops::hold_file(&mut plan, &format!("not written: {e}"));
+                r.fields.extend(plan.fields);
+            }
+        }
+    }
+    Ok(results)
 }
 
 fn git_error(e: &GitError) -> String {
@@ -387,15 +513,6 @@ fn git_error(e: &GitError) -> String {
         Some(h) => format!("{e} (hint: {h})"),
         None => e.to_string(),
     }
-}
-
-/// Writes through a temporary file and a rename, so a crash leaves the old or the new file.
-fn write_atomically(path: &Path, contents: &[u8]) -> miette::Result<()> {
-    let tmp = path.with_extension("upkeep-tmp");
-    std::fs::write(&tmp, contents)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .into_diagnostic()
-        .map_err(|e| miette::miette!("writing {}: {e}", path.display()))
 }
 
 /// An edit that failed for a reason a retry cannot fix.
@@ -437,6 +554,18 @@ fn push_scopes(
             return Err(Outcome::Invalid);
         }
     };
+    // Two upkeeps pushing from one clone would race on its refs; the server's ref update is
+    // the compare-and-swap between clones.
+    let _lock = match repo.lock_work_tree(settings.lock_timeout, &mut |holder| {
+        eprintln!("waiting for the checkout's lock ({holder})");
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Err(Outcome::No);
+        }
+    };
+    let held = fleet.invalid_automations();
     let mut results = Vec::with_capacity(scopes.len());
     for (i, scope) in scopes.iter().enumerate() {
         let mut result = new_result(scope);
@@ -469,13 +598,16 @@ fn push_scopes(
             &author,
             settings.max_attempts,
             |repo: &Repo, start| -> Result<Prepared, WriteFailure> {
-                let (fields, changes, files) = plan_tree(repo, start, scope, scopes, fleet, now)?;
+                let (fields, changes, files) =
+                    gitops::plan_tree(repo, start, scope, scopes, &held, fleet, now)?;
+                failpoint("edit");
                 let message = if changes.is_empty() {
                     String::new()
                 } else {
-                    templates[i]
+                    let m = templates[i]
                         .render(&scope.name(), &changes)
-                        .map_err(WriteFailure::Template)?
+                        .map_err(WriteFailure::Template)?;
+                    with_trailers(&m, &changes)
                 };
                 last = (fields, changes);
                 Ok(Prepared { files, message })
@@ -483,6 +615,7 @@ fn push_scopes(
         );
         let (fields, changes) = last;
         result.fields = fields;
+        result.reference = Some(format!("refs/remotes/origin/{push}"));
         let mut branch = None;
         match written {
             Ok(Written::Pushed {
@@ -626,92 +759,104 @@ pub(crate) fn pr_token(kind: ProviderKind) -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
 }
 
-/// Plans the files of `start` that `scope` owns: fields, changes and new contents.
-type TreePlan = (Vec<Field>, Vec<ChangeRecord>, Vec<(String, Vec<u8>)>);
-
-fn plan_tree(
-    repo: &Repo,
-    start: upkeep_git::Oid,
-    scope: &Scope<'_>,
-    scopes: &[Scope<'_>],
-    fleet: &Fleet,
-    now: Timestamp,
-) -> Result<TreePlan, GitError> {
-    let mut fields = Vec::new();
-    let mut changes = Vec::new();
-    let mut files = Vec::new();
-    for f in repo.files(start, &scope.path())? {
-        if !gitops::is_manifest_path(&f.path) || !owns(scope, scopes, &f.path) {
-            continue;
-        }
-        let bytes = repo.read_blob(f.blob)?;
-        let Ok(text) = String::from_utf8(bytes) else {
-            continue;
-        };
-        if !upkeep_core::manifest::may_have_markers(&text) {
-            continue;
-        }
-        let plan = gitops::plan_text(&f.path, &text, scope, fleet, now);
-        fields.extend(plan.fields);
-        changes.extend(plan.changes);
-        if let Some(new) = plan.new_text {
-            files.push((f.path, new.into_bytes()));
-        }
-    }
-    Ok((fields, changes, files))
-}
-
-/// Whether `scope` is the first scope whose path covers `rel`.
-fn owns(scope: &Scope<'_>, scopes: &[Scope<'_>], rel: &str) -> bool {
-    let covers = |s: &Scope<'_>| {
-        let p = s.path();
-        p.is_empty()
-            || rel
-                .strip_prefix(p.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-    };
-    scopes
-        .iter()
-        .find(|s| covers(s))
-        .is_some_and(|s| std::ptr::eq(s, scope))
-}
-
-/// Appends every change made to the store.
+/// Records what was changed in the store. In a Git repository the history is read back from
+/// Git itself — upkeep's commits carry one `Upkeep-Change` trailer per change — from where the
+/// store last read each branch to its tip, so a commit a killed run made but did not record
+/// is recorded now, and nothing is recorded twice. A plain directory's writes are appended.
 pub(crate) fn record(
     store: &Store,
     repository: &str,
+    dir: &Path,
     at: Timestamp,
     results: &[ScopeResult],
     run: Option<upkeep_store::RunId>,
 ) -> miette::Result<()> {
-    let mut records = Vec::new();
-    for r in results {
-        if r.commit.is_none() && !r.note.starts_with("written") {
-            continue;
+    let fail = |e: upkeep_store::StoreError| {
+        miette::miette!("recording the changes in {}: {e}", store.path().display())
+    };
+    let Ok(repo) = Repo::open(dir) else {
+        let records: Vec<NewChange> = results
+            .iter()
+            .filter(|r| r.note.starts_with("written"))
+            .flat_map(|r| {
+                r.changes
+                    .iter()
+                    .map(|c| new_change(c, at, repository, None, None, run))
+            })
+            .collect();
+        if !records.is_empty() {
+            store.append_changes(&records).map_err(fail)?;
         }
-        for c in &r.changes {
-            records.push(NewChange {
-                at,
-                repository: repository.to_owned(),
-                file: c.file.clone(),
-                object: object_ref(&c.object),
-                old: c.old.clone(),
-                new: c.new.clone(),
-                policy: c.policy.clone(),
-                commit: r.commit.clone(),
-                pull_request: r.pull_request.clone(),
-                run,
-                subject: None,
-            });
-        }
-    }
-    if records.is_empty() {
+        failpoint("record");
         return Ok(());
+    };
+    let mut references: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r.reference.as_deref())
+        .collect();
+    references.sort_unstable();
+    references.dedup();
+    for reference in references {
+        let Some(tip) = repo.resolve_reference(reference) else {
+            continue;
+        };
+        let known = store
+            .indexed_tip(repository, reference)
+            .map_err(fail)?
+            .and_then(|k| upkeep_git::Oid::from_str(&k).ok());
+        let commits = repo
+            .upkeep_commits(tip, known)
+            .map_err(|e| miette::miette!("reading upkeep's commits from {}: {e}", dir.display()))?;
+        for c in commits {
+            let id = c.commit.to_string();
+            // This run's own commits carry its time, run and pull request; others (made by a
+            // run that was killed before recording them) their commit time.
+            let own = results
+                .iter()
+                .find(|r| r.commit.as_deref() == Some(id.as_str()));
+            let records: Vec<NewChange> = c
+                .changes
+                .iter()
+                .map(|ch| match own {
+                    Some(r) => {
+                        new_change(ch, at, repository, Some(&id), r.pull_request.clone(), run)
+                    }
+                    None => new_change(ch, c.time, repository, Some(&id), None, None),
+                })
+                .collect();
+            store
+                .record_commit(repository, &id, &records)
+                .map_err(fail)?;
+        }
+        failpoint("record");
+        store
+            .set_indexed_tip(repository, reference, &tip.to_string())
+            .map_err(fail)?;
     }
-    store
-        .append_changes(&records)
-        .map(drop)
-        .map_err(|e| miette::miette!("recording the changes in {}: {e}", store.path().display()))
+    Ok(())
+}
+
+fn new_change(
+    c: &ChangeRecord,
+    at: Timestamp,
+    repository: &str,
+    commit: Option<&str>,
+    pull_request: Option<String>,
+    run: Option<upkeep_store::RunId>,
+) -> NewChange {
+    NewChange {
+        at,
+        repository: repository.to_owned(),
+        file: c.file.clone(),
+        object: object_ref(&c.object),
+        old: c.old.clone(),
+        new: c.new.clone(),
+        policy: c.policy.clone(),
+        commit: commit.map(str::to_owned),
+        pull_request,
+        run,
+        subject: None,
+    }
 }
 
 /// `Kind namespace/name` (as [`ChangeRecord::object`] holds it) back into an [`ObjectRef`].

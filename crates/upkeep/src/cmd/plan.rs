@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use miette::{IntoDiagnostic, WrapErr};
+use miette::IntoDiagnostic;
 use serde::Serialize;
 
 use super::Output;
@@ -83,7 +83,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         );
     }
 
-    let (fields, diff) = match plan_repo(&args.repo, &fleet, now)? {
+    let (fields, diff) = match plan_repo(&args.repo, &fleet, now) {
         Ok(planned) => planned,
         Err(outcome) => return Ok(outcome),
     };
@@ -126,61 +126,173 @@ pub(crate) fn plan_repo(
     repo: &Path,
     fleet: &Fleet,
     now: Timestamp,
-) -> miette::Result<Result<(Vec<Field>, String), Outcome>> {
+) -> Result<(Vec<Field>, String), Outcome> {
     let scopes = match gitops::scopes(&fleet.automations, fleet) {
         Ok(s) => s,
         Err((message, hint)) => {
             crate::render::error_with_hint(&message, hint);
-            return Ok(Err(Outcome::Invalid));
+            return Err(Outcome::Invalid);
         }
     };
-    let mut fields = Vec::new();
+    let git = upkeep_git::Repo::open(repo).ok();
+    let collected = collect(repo, &scopes, &fleet.invalid_automations(), git.as_ref());
+    let mut fields: Vec<Field> = collected.problems.into_iter().map(|(_, f)| f).collect();
     let mut diff = String::new();
-    for (rel, text, scope) in work_tree_files(repo, &scopes)? {
-        let plan = gitops::plan_text(&rel, &text, scope, fleet, now);
+    for file in collected.files {
+        let plan = plan_file(&file, &scopes, fleet, now);
         if let Some(new) = &plan.new_text {
-            diff.push_str(&unified_diff(&rel, &text, new));
+            diff.push_str(&unified_diff(&file.rel, &file.text, new));
         }
         fields.extend(plan.fields);
     }
-    Ok(Ok((fields, diff)))
+    Ok((fields, diff))
 }
 
-/// The manifest files in the work tree that each scope covers (the first scope listing a file
-/// owns it), with their text, as `(path from the root, text, scope)`.
-pub(crate) fn work_tree_files<'s, 'a>(
-    repo: &Path,
-    scopes: &'s [Scope<'a>],
-) -> miette::Result<Vec<(String, String, &'s Scope<'a>)>> {
-    let mut owner: BTreeMap<PathBuf, &Scope<'_>> = BTreeMap::new();
-    for scope in scopes {
-        let root = repo.join(scope.path());
-        if !root.is_dir() {
-            eprintln!(
-                "warning: AppUpgradeAutomation {}: path {} is not a directory in {}",
-                scope.name(),
-                scope.path(),
-                repo.display()
-            );
-            continue;
+/// A manifest file with markers in the work tree, with the scope that owns it.
+#[derive(Debug)]
+pub(crate) struct WorkFile {
+    /// The real path from the root (`/`-separated): where it is read and written.
+    pub(crate) rel: String,
+    pub(crate) text: String,
+    /// Index of the owning scope.
+    pub(crate) scope: usize,
+    /// Why none of its fields may be written (uncommitted changes, an invalid automation).
+    pub(crate) held: Option<String>,
+}
+
+/// The work tree's files with markers, and the files that could not be read.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub(crate) files: Vec<WorkFile>,
+    /// `(scope index, error field)` for each manifest that was skipped.
+    pub(crate) problems: Vec<(usize, Field)>,
+}
+
+/// Plans one collected file under its scope, holding it when it must not be written.
+pub(crate) fn plan_file(
+    file: &WorkFile,
+    scopes: &[Scope<'_>],
+    fleet: &Fleet,
+    now: Timestamp,
+) -> gitops::FilePlan {
+    let mut plan = gitops::plan_text(&file.rel, &file.text, &scopes[file.scope], fleet, now);
+    if let Some(why) = &file.held {
+        gitops::hold_file(&mut plan, why);
+    }
+    plan
+}
+
+/// Every manifest file with markers under each scope's path, inside the repository (see
+/// `upkeep_api::walk`: symlinks never lead out, loops end, unreadable and non-UTF-8 files are
+/// problems of their own), owned by the first scope that lists it. In a Git checkout, a file
+/// whose bytes differ from `HEAD` (or that `HEAD` does not have) is held: upkeep never writes
+/// over uncommitted work. `held` are `(path, why)` of invalid automations.
+pub(crate) fn collect(
+    repo_dir: &Path,
+    scopes: &[Scope<'_>],
+    held: &[(String, String)],
+    git: Option<&upkeep_git::Repo>,
+) -> Collected {
+    use upkeep_api::walk::{SkipReason, read_text, walk};
+    let mut out = Collected::default();
+    let mut owner: BTreeMap<String, (usize, PathBuf)> = BTreeMap::new();
+    let mut reported: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        let walked = walk(repo_dir, &scope.path());
+        for s in walked.skipped {
+            if s.rel == scope.path() || (s.rel.is_empty() && scope.path().is_empty()) {
+                eprintln!(
+                    "warning: AppUpgradeAutomation {}: path {}: {}",
+                    scope.name(),
+                    if scope.path().is_empty() { "." } else { &s.rel },
+                    s.reason
+                );
+                continue;
+            }
+            if !reported.insert(s.rel.clone()) {
+                continue;
+            }
+            match s.reason {
+                // Nothing is behind these: a warning is all they are worth.
+                SkipReason::LinkLoop | SkipReason::Dangling { .. } => {
+                    eprintln!("warning: {s} (skipped)");
+                }
+                _ => out.problems.push((i, skipped_field(&s.rel, &s.reason))),
+            }
         }
-        for f in crate::fleet::yaml_files(&root)? {
-            owner.entry(f).or_insert(scope);
+        for f in walked.files {
+            owner.entry(f.rel).or_insert((i, f.path));
         }
     }
-    let mut out = Vec::with_capacity(owner.len());
-    for (file, scope) in owner {
-        let rel = file
-            .strip_prefix(repo)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = std::fs::read_to_string(&file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("reading {}", file.display()))?;
-        out.push((rel, text, scope));
+    let mut texts = Vec::new();
+    for (rel, (scope, path)) in owner {
+        match read_text(&path) {
+            Ok(text) if upkeep_core::manifest::may_have_markers(&text) => {
+                texts.push((rel, text, scope));
+            }
+            Ok(_) => {}
+            Err(reason) => {
+                if reported.insert(rel.clone()) {
+                    out.problems.push((scope, skipped_field(&rel, &reason)));
+                }
+            }
+        }
     }
-    Ok(out)
+    let dirty: std::collections::BTreeSet<String> = match git {
+        Some(repo) => {
+            let current: Vec<(String, &[u8])> = texts
+                .iter()
+                .map(|(rel, text, _)| (rel.clone(), text.as_bytes()))
+                .collect();
+            match repo.uncommitted(&current) {
+                Ok(d) => d.into_iter().collect(),
+                Err(e) => {
+                    eprintln!("warning: reading the Git index: {e}; every file is held");
+                    texts.iter().map(|(r, _, _)| r.clone()).collect()
+                }
+            }
+        }
+        None => std::collections::BTreeSet::new(),
+    };
+    for (rel, text, scope) in texts {
+        let held = held
+            .iter()
+            .find(|(dir, _)| {
+                dir.is_empty()
+                    || rel
+                        .strip_prefix(dir.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, why)| why.clone())
+            .or_else(|| {
+                dirty.contains(&rel).then(|| {
+                    "the file has changes Git has not committed (or is not tracked): commit or stash them; upkeep never writes over them".to_owned()
+                })
+            });
+        out.files.push(WorkFile {
+            rel,
+            text,
+            scope,
+            held,
+        });
+    }
+    out
+}
+
+/// The error row for a manifest the walk or the read left out.
+fn skipped_field(rel: &str, reason: &upkeep_api::walk::SkipReason) -> Field {
+    let line = match reason {
+        upkeep_api::walk::SkipReason::NotUtf8 { line, .. } => *line,
+        _ => 0,
+    };
+    Field::error(
+        rel,
+        line,
+        match reason.hint() {
+            Some(h) => format!("skipped: {reason} (hint: {h})"),
+            None => format!("skipped: {reason}"),
+        },
+    )
 }
 
 /// The fields as a table, one row each: where, which policy, the step, its kind, the action

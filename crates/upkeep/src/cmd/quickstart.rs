@@ -118,7 +118,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     // Apps: the same planning as `upkeep plan`.
     outln!("Apps: marked versions in the GitOps repository (as `upkeep plan` sees them)");
-    let (fields, _diff) = match crate::cmd::plan::plan_repo(&fleet_dir, &fleet, now)? {
+    let (fields, _diff) = match crate::cmd::plan::plan_repo(&fleet_dir, &fleet, now) {
         Ok(planned) => planned,
         Err(outcome) => return Ok(outcome),
     };
@@ -134,14 +134,16 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         pull_request: false,
         max_attempts: 1,
         auth: upkeep_git::Auth::none(),
+        lock_timeout: std::time::Duration::from_secs(10),
     };
-    let results = match crate::cmd::apply::apply_fleet(&fleet_dir, &fleet, now, &settings)? {
+    let results = match crate::cmd::apply::apply_fleet(&fleet_dir, &fleet, now, &settings) {
         Ok(r) => r,
         Err(outcome) => return Ok(outcome),
     };
     crate::cmd::apply::record(
         &store,
         &fleet_dir.display().to_string(),
+        &fleet_dir,
         now,
         &results,
         None,

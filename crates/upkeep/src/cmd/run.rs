@@ -23,8 +23,9 @@ use crate::fleet::Fleet;
 Each pass: fetch (for a URL), scan every ChartSource, plan every marked field, write what is \
 allowed now, push (and open or update pull requests where spec.push.pullRequest says so), record \
 the run in the store. Credentials come from the environment as for `upkeep apply`.\n\n\
-Exit status (with --once): 0 when the pass succeeded, 1 when a field or a push failed, 2 on \
-invalid input.")]
+Exit status (with --once): 0 when the pass succeeded; 4 (partial) when an error held something \
+and everything else was written; 1 when nothing could be done because of errors; 2 on invalid \
+input.")]
 pub(crate) struct Args {
     /// The GitOps repository: a URL (https://, ssh://, file://) or a local checkout.
     #[arg(long, default_value = ".", value_name = "URL|DIR")]
@@ -56,6 +57,9 @@ pub(crate) struct Args {
     /// The state file (first-seen times, history, runs).
     #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
+    /// How long to wait for another upkeep working on the same checkout.
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = apply::parse_wait)]
+    lock_timeout: std::time::Duration,
 }
 
 fn is_url(repo: &str) -> bool {
@@ -193,8 +197,9 @@ fn pass(
         pull_request: push,
         max_attempts: args.max_attempts,
         auth: auth.clone(),
+        lock_timeout: args.lock_timeout,
     };
-    let results = match apply_fleet(&dir, &fleet, now, &settings)? {
+    let results = match apply_fleet(&dir, &fleet, now, &settings) {
         Ok(r) => r,
         Err(outcome) => {
             finish(
@@ -204,7 +209,7 @@ fn pass(
             return Ok((outcome, fleet.min_interval));
         }
     };
-    record(store, &args.repo, now, &results, Some(run))?;
+    record(store, &args.repo, &dir, now, &results, Some(run))?;
     print_results(&results, now);
     let outcome = outcome_of(&results);
     let errors: Vec<String> = results

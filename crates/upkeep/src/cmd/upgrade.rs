@@ -962,11 +962,29 @@ pub(crate) fn commit_file(
             );
             return Ok(Err(Outcome::Invalid));
         }
-        std::fs::write(repo_dir.join(rel), new)
-            .into_diagnostic()
+        upkeep_git::replace_file_in(repo_dir, rel, new.as_bytes())
             .map_err(|e| miette!("writing {rel}: {e}"))?;
         return Ok(Ok(None));
     };
+    let _lock = match repo.lock_work_tree(std::time::Duration::from_secs(120), &mut |holder| {
+        eprintln!("waiting for the checkout's lock ({holder})");
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Err(Outcome::No));
+        }
+    };
+    if let Err(e) = repo.recover() {
+        crate::render::error_with_hint(
+            &format!(
+                "{}: finishing an interrupted commit: {e}",
+                repo_dir.display()
+            ),
+            e.hint(),
+        );
+        return Ok(Err(Outcome::No));
+    }
     let dirty = repo
         .uncommitted(&[(rel.to_owned(), old.as_bytes())])
         .into_diagnostic()?;
@@ -993,13 +1011,11 @@ pub(crate) fn commit_file(
     });
     let files = vec![(rel.to_owned(), new.as_bytes().to_vec())];
     let commit = repo
-        .commit_files(head, &files, &author, message)
+        .commit_in_work_tree(head, &files, &author, message)
         .map_err(|e| miette!("{e}"))?;
     let Some(commit) = commit else {
         return Ok(Ok(None));
     };
-    repo.advance_head(commit, &files)
-        .map_err(|e| miette!("{e}"))?;
     if let Some(p) = push {
         let auth = match crate::cmd::apply::git_auth(p.allow_insecure_http) {
             Ok(a) => a,

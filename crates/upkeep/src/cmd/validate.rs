@@ -67,7 +67,7 @@ pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         let text = sources
             .entry(d.file.clone())
-            .or_insert_with(|| std::fs::read_to_string(&d.file).ok());
+            .or_insert_with(|| upkeep_api::walk::read_text(&d.file).ok());
         eprint!("{}", render(d, text.as_deref()));
     }
 }
