@@ -340,6 +340,12 @@ pub fn read_text(path: &Path) -> Result<String, SkipReason> {
     let unreadable = |e: std::io::Error| SkipReason::Unreadable {
         error: e.to_string(),
     };
+    // Look before opening: opening a FIFO for reading blocks until someone writes to it.
+    if !fs::metadata(path).map_err(unreadable)?.is_file() {
+        return Err(SkipReason::NotRegular {
+            what: kind_of(path),
+        });
+    }
     let file = fs::File::open(path).map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;
     if !meta.is_file() {

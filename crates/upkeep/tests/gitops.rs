@@ -5,84 +5,17 @@
 //! The fleet is the quickstart's, copied, with the bundled OCI layouts linked next to it; at
 //! 2026-11-21T10:00Z the dev automation may write two upgrades and production is held.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
+use std::path::Path;
+
+use support::{fleet_files, git_in, scratch, text, upkeep, write_tree};
+use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn};
 
 const AT: &str = "2026-11-21T10:00:00Z";
 const USER: &str = "upkeep-bot";
 const PASSWORD: &str = "git-pa55word-never-printed";
 const TOKEN: &str = "pr-t0ken-never-printed";
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
-}
-
-fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("UPKEEP_STORE")
-        .output()
-        .expect("the upkeep binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Every file of the example fleet, as (path, contents); `edit` may change one.
-fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("read fleet") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix");
-                out.push((
-                    rel.to_string_lossy().into_owned(),
-                    std::fs::read(&p).expect("read"),
-                ));
-            }
-        }
-    }
-    let root = examples().join("fleet");
-    let mut out = Vec::new();
-    walk(&root, &root, &mut out);
-    out.sort();
-    out.into_iter()
-        .map(|(p, b)| {
-            let t = edit(&p, String::from_utf8(b).expect("utf-8"));
-            (p, t.into_bytes())
-        })
-        .collect()
-}
-
-/// A scratch directory with `charts` linked in, so `oci-layout:../../charts/…` resolves from
-/// `<dir>/<checkout>/upkeep/sources.yaml`.
-fn scratch() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::os::unix::fs::symlink(
-        std::fs::canonicalize(examples().join("charts")).expect("charts"),
-        tmp.path().join("charts"),
-    )
-    .expect("link charts");
-    tmp
-}
-
-fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
-    for (p, b) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, b).expect("write");
-    }
-}
-
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    git(args, Some(dir)).expect("git")
-}
 
 #[test]
 fn apply_commits_allowed_upgrades_in_the_checkout_and_history_lists_them() {

@@ -25,7 +25,7 @@ use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>:tag\"}`, in the files under each \
 AppUpgradeAutomation's `path` (without any AppUpgradeAutomation: every file, with no schedule). \
 A change is written only in its automation's schedule, for its kind (patch/minor/major).\n\n\
-Exit status: 0 when planned, 1 when a marker or its policy could not be used, 2 on invalid input."
+Exit status: 0 when every field was planned; 4 (partial) when some fields or files could not be used (each is listed with why) and the rest was planned; 1 when none could; 2 on invalid input."
 )]
 pub(crate) struct Args {
     /// The GitOps repository (a directory).
@@ -114,6 +114,8 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     }
     Ok(if problems == 0 {
         Outcome::Success
+    } else if problems < fields.len() {
+        Outcome::Partial
     } else {
         Outcome::No
     })

@@ -33,6 +33,7 @@ pub(crate) fn run(args: &Args) -> Outcome {
         total.documents.extend(loaded.documents);
         total.diagnostics.extend(loaded.diagnostics);
     }
+    total.diagnostics.extend(overlap_diagnostics(&total));
     print_diagnostics(&total.diagnostics);
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for d in &total.documents {
@@ -60,14 +61,68 @@ pub(crate) fn run(args: &Args) -> Outcome {
     }
 }
 
+/// AppUpgradeAutomations of one repository and branch that would both write some files (see
+/// `upkeep_git::plan::Overlap`), each reported at the second automation.
+fn overlap_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
+    let automations: Vec<(&upkeep_api::Document, &upkeep_api::AppUpgradeAutomation)> = loaded
+        .documents
+        .iter()
+        .filter_map(|d| match &d.resource {
+            Resource::AppUpgradeAutomation(a) => Some((d, a.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let labels: Vec<std::collections::BTreeMap<String, String>> = loaded
+        .documents
+        .iter()
+        .filter_map(|d| match &d.resource {
+            Resource::VersionPolicy { object, .. } => {
+                Some(object.metadata.labels.clone().unwrap_or_default())
+            }
+            _ => None,
+        })
+        .collect();
+    let label_refs: Vec<&std::collections::BTreeMap<String, String>> = labels.iter().collect();
+    let objects: Vec<upkeep_api::AppUpgradeAutomation> =
+        automations.iter().map(|(_, a)| (*a).clone()).collect();
+    let found = upkeep_git::plan::overlaps(&objects, &label_refs, &|a, b| {
+        let branch = |x: &upkeep_api::AppUpgradeAutomation| {
+            x.spec.git.reference.as_ref().and_then(|r| r.branch.clone())
+        };
+        a.spec.git.url == b.spec.git.url && branch(a) == branch(b)
+    });
+    found
+        .into_iter()
+        .filter_map(|o| {
+            let (doc, _) = automations.iter().find(|(_, a)| {
+                let (ns, name) = upkeep_api::namespaced_name(&a.metadata);
+                format!("{ns}/{name}") == o.second
+            })?;
+            Some(Diagnostic {
+                file: doc.file.clone(),
+                line: doc.line,
+                column: 1,
+                offset: 0,
+                field: Some("spec.path".to_owned()),
+                message: o.to_string(),
+                hint: Some(o.hint().to_owned()),
+            })
+        })
+        .collect()
+}
+
 /// Prints each diagnostic as `error: file:line:col: field: message`, the source line with a
 /// caret under the column, and the hint.
 pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
     let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
     for d in diagnostics {
-        let text = sources
-            .entry(d.file.clone())
-            .or_insert_with(|| upkeep_api::walk::read_text(&d.file).ok());
+        let text = sources.entry(d.file.clone()).or_insert_with(|| {
+            // Never through a link (it may lead out of the repository), never a FIFO.
+            std::fs::symlink_metadata(&d.file)
+                .is_ok_and(|m| m.is_file())
+                .then(|| upkeep_api::walk::read_text(&d.file).ok())
+                .flatten()
+        });
         eprint!("{}", render(d, text.as_deref()));
     }
 }

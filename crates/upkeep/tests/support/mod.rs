@@ -1,0 +1,131 @@
+//! What the CLI tests that write into repositories share: the quickstart fleet copied into a
+//! scratch directory, and the real `upkeep` binary run on it.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use upkeep_testenv::git;
+
+/// At this time the dev automation may write two upgrades and production is held.
+pub const AT: &str = "2026-11-21T10:00:00Z";
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
+}
+
+pub fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("UPKEEP_STORE")
+        .output()
+        .expect("the upkeep binary runs")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every file of the example fleet, as (path, contents); `edit` may change one.
+pub fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).expect("read fleet") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("prefix");
+                out.push((
+                    rel.to_string_lossy().into_owned(),
+                    std::fs::read(&p).expect("read"),
+                ));
+            }
+        }
+    }
+    let root = examples().join("fleet");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out.into_iter()
+        .map(|(p, b)| {
+            let t = edit(&p, String::from_utf8(b).expect("utf-8"));
+            (p, t.into_bytes())
+        })
+        .collect()
+}
+
+/// A scratch directory with `charts` linked in, so `oci-layout:../../charts/…` resolves from
+/// `<dir>/<checkout>/upkeep/sources.yaml`.
+pub fn scratch() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(examples().join("charts")).expect("charts"),
+        tmp.path().join("charts"),
+    )
+    .expect("link charts");
+    tmp
+}
+
+pub fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
+    for (p, b) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, b).expect("write");
+    }
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    git(args, Some(dir)).expect("git")
+}
+
+/// The quickstart fleet written to `<tmp>/fleet` (with `edit` applied), committed on `main`
+/// when `git` is true; its path.
+pub fn fleet_in(tmp: &Path, git: bool, edit: impl Fn(&str, String) -> String) -> PathBuf {
+    let fleet = tmp.join("fleet");
+    write_tree(&fleet, &fleet_files(edit));
+    if git {
+        commit_all(&fleet, "import");
+    }
+    fleet
+}
+
+/// `git init` (once) and a commit of everything in `dir`.
+pub fn commit_all(dir: &Path, message: &str) {
+    if !dir.join(".git").exists() {
+        git_in(dir, &["init", "-q", "-b", "main"]);
+    }
+    git_in(dir, &["add", "-A"]);
+    git_in(
+        dir,
+        &[
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+}
+
+/// The real binary under coreutils' `timeout`, so a hang fails the test instead of the suite.
+pub fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new("timeout")
+        .arg("-s")
+        .arg("KILL")
+        .arg(secs.to_string())
+        .arg(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("UPKEEP_STORE")
+        .env_remove("UPKEEP_FAILPOINT")
+        .output()
+        .expect("the upkeep binary runs")
+}
+
+/// `path` as UTF-8 (test paths are).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
