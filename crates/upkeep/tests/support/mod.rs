@@ -8,13 +8,13 @@ use std::process::{Command, Output};
 use upkeep_testenv::git;
 
 /// At this time the dev automation may write two upgrades and production is held.
-pub const AT: &str = "2026-11-21T10:00:00Z";
+pub(crate) const AT: &str = "2026-11-21T10:00:00Z";
 
-pub fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
 }
 
-pub fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upkeep"))
         .args(args)
         .envs(env.iter().copied())
@@ -23,12 +23,12 @@ pub fn upkeep(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("the upkeep binary runs")
 }
 
-pub fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Every file of the example fleet, as (path, contents); `edit` may change one.
-pub fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).expect("read fleet") {
             let p = e.expect("entry").path();
@@ -57,7 +57,7 @@ pub fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8
 
 /// A scratch directory with `charts` linked in, so `oci-layout:../../charts/…` resolves from
 /// `<dir>/<checkout>/upkeep/sources.yaml`.
-pub fn scratch() -> tempfile::TempDir {
+pub(crate) fn scratch() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::os::unix::fs::symlink(
         std::fs::canonicalize(examples().join("charts")).expect("charts"),
@@ -67,7 +67,7 @@ pub fn scratch() -> tempfile::TempDir {
     tmp
 }
 
-pub fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
+pub(crate) fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
     for (p, b) in files {
         let path = dir.join(p);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -75,13 +75,13 @@ pub fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
     }
 }
 
-pub fn git_in(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git_in(dir: &Path, args: &[&str]) -> String {
     git(args, Some(dir)).expect("git")
 }
 
 /// The quickstart fleet written to `<tmp>/fleet` (with `edit` applied), committed on `main`
 /// when `git` is true; its path.
-pub fn fleet_in(tmp: &Path, git: bool, edit: impl Fn(&str, String) -> String) -> PathBuf {
+pub(crate) fn fleet_in(tmp: &Path, git: bool, edit: impl Fn(&str, String) -> String) -> PathBuf {
     let fleet = tmp.join("fleet");
     write_tree(&fleet, &fleet_files(edit));
     if git {
@@ -91,7 +91,7 @@ pub fn fleet_in(tmp: &Path, git: bool, edit: impl Fn(&str, String) -> String) ->
 }
 
 /// `git init` (once) and a commit of everything in `dir`.
-pub fn commit_all(dir: &Path, message: &str) {
+pub(crate) fn commit_all(dir: &Path, message: &str) {
     if !dir.join(".git").exists() {
         git_in(dir, &["init", "-q", "-b", "main"]);
     }
@@ -111,7 +111,7 @@ pub fn commit_all(dir: &Path, message: &str) {
 }
 
 /// The real binary under coreutils' `timeout`, so a hang fails the test instead of the suite.
-pub fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new("timeout")
         .arg("-s")
         .arg("KILL")
@@ -126,6 +126,6 @@ pub fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// `path` as UTF-8 (test paths are).
-pub fn s(path: &Path) -> &str {
+pub(crate) fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
