@@ -7,12 +7,9 @@
 
 mod support;
 
-use std::path::Path;
+use support::{AT, fleet_files, git_in, scratch, text, upkeep, write_tree};
+use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
 
-use support::{fleet_files, git_in, scratch, text, upkeep, write_tree};
-use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn};
-
-const AT: &str = "2026-11-21T10:00:00Z";
 const USER: &str = "upkeep-bot";
 const PASSWORD: &str = "git-pa55word-never-printed";
 const TOKEN: &str = "pr-t0ken-never-printed";
