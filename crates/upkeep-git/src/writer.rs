@@ -148,6 +148,7 @@ pub fn write_and_push<E: From<GitError>>(
         };
         match repo.push_commit(commit, branches.push, s.lease, auth)? {
             PushOutcome::Pushed => {
+                crate::failpoint("push");
                 return Ok(Written::Pushed {
                     commit,
                     base: s.base,

@@ -118,9 +118,9 @@ pub(crate) fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> O
         .arg(secs.to_string())
         .arg(env!("CARGO_BIN_EXE_upkeep"))
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("UPKEEP_STORE")
         .env_remove("UPKEEP_FAILPOINT")
+        .envs(env.iter().copied())
         .output()
         .expect("the upkeep binary runs")
 }
