@@ -256,7 +256,10 @@ fn random_kill_9_of_apply_on_3000_files_always_converges() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| u64::from(std::process::id()) ^ 0x9e37_79b9);
-    eprintln!("seed {seed} (UPKEEP_CRASH_SEED to replay), one apply takes {span:?}");
+    #[allow(clippy::print_stderr, reason = "the seed is what replays a failure")]
+    {
+        eprintln!("seed {seed} (UPKEEP_CRASH_SEED to replay), one apply takes {span:?}");
+    }
     let mut rng = Lcg(seed);
     let span_ms = u64::try_from(span.as_millis()).unwrap_or(5000).max(50);
     for round in 0..8 {
