@@ -307,6 +307,18 @@ pub async fn reconcile_automation(
             }
         },
     };
+    if let Some(overlap) = overlap_with_others(&client, &object).await? {
+        let status = stalled(
+            "Overlap",
+            format!(
+                "{overlap}: nothing of either is written (hint: {})",
+                overlap.hint()
+            ),
+        );
+        write_status(client, object.as_ref(), object.status.as_ref(), &status).await?;
+        // The other automation may change or go away: look again after the interval.
+        return Ok(Action::requeue(interval));
+    }
     if object.spec.suspend {
         let status = AppUpgradeAutomationStatus {
             conditions: with_outcome(
@@ -431,6 +443,60 @@ pub async fn reconcile_automation(
     }
     tracing::info!(automation = %format!("{namespace}/{name}"), note = %run.note, "ran");
     Ok(Action::requeue(wait))
+}
+
+/// The first other AppUpgradeAutomation (any namespace) that writes the same branch of the
+/// same repository and claims some of the same files (see `upkeep_git::plan::Overlap`).
+async fn overlap_with_others(
+    client: &kube::Client,
+    object: &AppUpgradeAutomation,
+) -> Result<Option<plan::Overlap>, Error> {
+    let all: Api<AppUpgradeAutomation> = Api::all(client.clone());
+    let listed = all
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::Kube {
+            what: "AppUpgradeAutomations".into(),
+            source: Box::new(e),
+        })?;
+    let branch = |x: &AppUpgradeAutomation| {
+        x.spec
+            .git
+            .reference
+            .as_ref()
+            .and_then(|r| r.branch.clone())
+            .unwrap_or_else(|| "main".to_owned())
+    };
+    let mut same: Vec<AppUpgradeAutomation> = listed
+        .items
+        .into_iter()
+        .filter(|o| o.spec.git.url == object.spec.git.url && branch(o) == branch(object))
+        .collect();
+    if same.len() < 2 {
+        return Ok(None);
+    }
+    same.sort_by_key(|o| (o.namespace().unwrap_or_default(), o.name_any()));
+    let policies: Api<VersionPolicy> = Api::all(client.clone());
+    let labels: Vec<BTreeMap<String, String>> = policies
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::Kube {
+            what: "VersionPolicies".into(),
+            source: Box::new(e),
+        })?
+        .items
+        .into_iter()
+        .map(|p| p.metadata.labels.unwrap_or_default())
+        .collect();
+    let refs: Vec<&BTreeMap<String, String>> = labels.iter().collect();
+    let me = format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    );
+    Ok(plan::overlaps(&same, &refs, &|_, _| true)
+        .into_iter()
+        .find(|o| o.first == me || o.second == me))
 }
 
 async fn run_git(

@@ -227,3 +227,150 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
         .expect("the controller stops on shutdown")
         .expect("no panic");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
+    let server = KubeApiServer::start().await.expect("kube-apiserver");
+    let crds: String = upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, y)| y)
+        .collect();
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .expect("crds");
+    server
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/appupgradeautomations.upkeep.dev",
+            "crd/versionpolicies.upkeep.dev",
+            "--timeout=30s",
+        ])
+        .expect("established");
+    let git_server = GitServer::start(None).await.expect("git server");
+    let url = git_server
+        .create_repo("fleet", &[("apps/podinfo.yaml", APP.as_bytes())])
+        .expect("repo");
+    let bare = git_server.bare_path("fleet");
+    let client = client(&server, KubeUser::Admin).await;
+    let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
+    let policy: VersionPolicy = object(
+        r#"{"apiVersion": "upkeep.dev/v1alpha1", "kind": "VersionPolicy",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {"sourceRef": {"name": "podinfo"}, "policy": {"semver": {"range": ">=6.0.0"}}}}"#,
+    );
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("policy");
+    policies
+        .patch_status(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"latestVersion": "6.6.0"}})),
+        )
+        .await
+        .expect("policy status");
+    let automations: Api<AppUpgradeAutomation> = Api::namespaced(client.clone(), "default");
+    // (name, path): the whole repository, and ./apps inside it; same repository and branch.
+    for (name, path) in [("everything", "."), ("apps", "./apps")] {
+        let a: AppUpgradeAutomation = object(&format!(
+            r#"{{"apiVersion": "upkeep.dev/v1alpha1", "kind": "AppUpgradeAutomation",
+                "metadata": {{"name": "{name}", "namespace": "default"}},
+                "spec": {{"git": {{"url": "{url}", "ref": {{"branch": "main"}}}},
+                         "path": "{path}", "interval": "1h",
+                         "commit": {{"author": {{"name": "upkeep", "email": "upkeep@example.com"}}}}}}}}"#
+        ));
+        automations
+            .create(&PostParams::default(), &a)
+            .await
+            .expect("automation");
+    }
+    let workdir = tempfile::tempdir().expect("workdir");
+    let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+    let writer = Arc::new(Writer {
+        ctx: Arc::new(Context {
+            client: client.clone(),
+            now: Arc::new(move || now),
+        }),
+        workdir: workdir.path().to_path_buf(),
+        retry_after: Duration::from_secs(1),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run_automations(writer, async move {
+        let _ = stopped.await;
+    }));
+    let stalled = |a: &AppUpgradeAutomation| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Stalled"))
+            .cloned()
+    };
+    for (name, other) in [
+        ("everything", "default/apps"),
+        ("apps", "default/everything"),
+    ] {
+        let got = eventually(
+            async || automations.get(name).await.expect("get"),
+            |a| stalled(a).is_some_and(|c| c.status == "True"),
+            &format!("{name} is stalled"),
+        )
+        .await;
+        let c = stalled(&got).expect("Stalled");
+        assert_eq!(c.reason, "Overlap", "{c:?}");
+        assert!(
+            c.message.contains(other) && c.message.contains("hint:"),
+            "{name}'s condition names the other automation and a fix: {}",
+            c.message
+        );
+    }
+    let main = || {
+        git(
+            &[
+                "--git-dir",
+                bare.to_str().expect("utf-8"),
+                "rev-parse",
+                "main",
+            ],
+            None,
+        )
+        .unwrap_or_default()
+    };
+    let before = main();
+    assert!(
+        git(
+            &[
+                "--git-dir",
+                bare.to_str().expect("utf-8"),
+                "show",
+                "main:apps/podinfo.yaml"
+            ],
+            None
+        )
+        .unwrap_or_default()
+        .contains("6.5.4"),
+        "neither wrote"
+    );
+
+    // Once the broad one is gone, a change to the other lets it write.
+    automations
+        .delete("everything", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete");
+    automations
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"interval": "59m"}})),
+        )
+        .await
+        .expect("touch");
+    eventually(
+        async || (main(), automations.get("apps").await.expect("get").status),
+        |(tip, _)| *tip != before,
+        "the remaining automation commits",
+    )
+    .await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), controller).await;
+}

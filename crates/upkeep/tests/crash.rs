@@ -347,7 +347,11 @@ fn two_applies_on_one_checkout_never_lose_a_commit() {
     // Each store is rebuilt from Git: both list every change, each once.
     for store in ["a.redb", "b.redb"] {
         let rows = history(&tmp.path().join(store));
-        assert_eq!(rows.len(), 1000 + DEV_FILES.len(), "{store}: every change once");
+        assert_eq!(
+            rows.len(),
+            1000 + DEV_FILES.len(),
+            "{store}: every change once"
+        );
     }
 }
 
