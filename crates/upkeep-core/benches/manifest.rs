@@ -121,6 +121,21 @@ fn hostile(c: &mut Criterion) {
             b.iter(|| find_markers(black_box(text)));
         });
     }
+    // Many marked lines deep inside (each refused: the line reader sees `1.0.0,`): checking each
+    // must not walk its 999 ancestors.
+    let mut many = format!("x: {}\n", "[".repeat(998));
+    for _ in 0..20_000 {
+        many.push_str("  1.0.0,");
+        many.push_str(M);
+        many.push('\n');
+    }
+    many.push_str(&"]".repeat(998));
+    many.push('\n');
+    let (_, errors) = find_markers(&many);
+    assert!(errors.len() == 20_000 && errors.iter().all(|e| e.kind() == "Misread"));
+    c.bench_function("find_markers: 20,000 markers 1,000 levels deep", |b| {
+        b.iter(|| find_markers(black_box(&many)));
+    });
     let mut group = c.benchmark_group("find_markers: large marked file");
     group.sample_size(10);
     for mb in [1usize, 2, 4] {

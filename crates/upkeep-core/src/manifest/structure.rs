@@ -78,6 +78,8 @@ pub(super) struct Parsed<'t> {
     scalars: Vec<u32>,
     /// (document, anchor id) of every alias.
     aliased: Vec<(u32, usize)>,
+    /// Per event: for collection starts, why nothing inside may be edited.
+    blocked: Vec<Blocked>,
 }
 
 /// Why a text does not parse. Lines are 1-based, in the outermost text.
@@ -251,12 +253,15 @@ pub(super) fn parse(text: &str) -> Result<Parsed<'_>, ParseError> {
     }
     scalars.sort_by_key(|&i| nodes[i as usize].range.start);
     aliased.sort_unstable();
-    Ok(Parsed {
+    let mut parsed = Parsed {
         text,
         nodes,
         scalars,
         aliased,
-    })
+        blocked: Vec::new(),
+    };
+    parsed.block_collections();
+    Ok(parsed)
 }
 
 impl<'t> Parsed<'t> {
@@ -341,24 +346,58 @@ impl<'t> Parsed<'t> {
         if let Some(name) = self.anchor_name(i) {
             return Err(Refusal::Anchored(name.to_owned()));
         }
-        let mut a = n.parent;
-        while a != NO_PARENT {
-            let up = self.node(a);
-            match up.slot {
-                Slot::Key => return Err(Refusal::NotAValue),
-                Slot::Value(k) if self.explicit_key(k) => return Err(Refusal::ExplicitKey),
-                _ => {}
-            }
-            let id = self.anchor_id(a);
-            if id != 0 && self.aliased.binary_search(&(up.doc, id)).is_ok() {
-                return Err(Refusal::Anchored(
-                    self.anchor_name(a).unwrap_or_default().to_owned(),
-                ));
-            }
-            a = up.parent;
+        match self.blocked.get(n.parent as usize) {
+            None | Some(Blocked::No) => Ok(()),
+            Some(Blocked::Key) => Err(Refusal::NotAValue),
+            Some(Blocked::ExplicitKey) => Err(Refusal::ExplicitKey),
+            Some(Blocked::Anchored(a)) => Err(Refusal::Anchored(
+                self.anchor_name(*a).unwrap_or_default().to_owned(),
+            )),
         }
-        Ok(())
     }
+
+    /// Fills [`Parsed::blocked`] for every collection, parents first (one pass, so checking a
+    /// marker costs the same at any depth).
+    fn block_collections(&mut self) {
+        let mut blocked = vec![Blocked::No; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !matches!(n.event, Event::MappingStart(..) | Event::SequenceStart(..)) {
+                continue;
+            }
+            let inherited = blocked
+                .get(n.parent as usize)
+                .copied()
+                .unwrap_or(Blocked::No);
+            #[allow(clippy::cast_possible_truncation)] // event counts fit u32 (checked in parse)
+            let index = i as u32;
+            blocked[i] = match (inherited, n.slot) {
+                (Blocked::No, Slot::Key) => Blocked::Key,
+                (Blocked::No, Slot::Value(k)) if self.explicit_key(k) => Blocked::ExplicitKey,
+                (Blocked::No, _) => {
+                    let id = self.anchor_id(index);
+                    if id != 0 && self.aliased.binary_search(&(n.doc, id)).is_ok() {
+                        Blocked::Anchored(index)
+                    } else {
+                        Blocked::No
+                    }
+                }
+                (inherited, _) => inherited,
+            };
+        }
+        self.blocked = blocked;
+    }
+}
+
+/// Why nothing inside a collection may be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    No,
+    /// It is (part of) a mapping key.
+    Key,
+    /// It is (inside) the value of an explicit or complex key.
+    ExplicitKey,
+    /// It is inside this anchored collection, which an alias repeats.
+    Anchored(u32),
 }
 
 fn style_of(quote: Quote) -> ScalarStyle {
