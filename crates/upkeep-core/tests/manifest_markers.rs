@@ -1,7 +1,7 @@
 //! Table tests for reading marker lines and for [`apply`]'s contract, one reason per case.
 
 use upkeep_core::manifest::{
-    ApplyError, MarkerField, Quote, Update, apply, find_markers, may_have_markers, set_version,
+    MarkerField, Quote, Update, apply, find_markers, may_have_markers, set_version,
 };
 
 /// What a single line should yield.
@@ -114,8 +114,8 @@ fn marker_lines() {
         ),
         (
             r#"base: &v 1.2.3 # {"$upkeep": "a:b"}"#,
-            Marker(Some("base"), "1.2.3", Plain, Version, "a:b"),
-            "anchor before the value",
+            Error("AnchoredScalar"),
+            "an anchored value is an alias target: editing it would change its aliases too",
         ),
         (
             r#"typed: !!str "1.2.3" # {"$upkeep": "a:b"}"#,
@@ -171,8 +171,9 @@ fn marker_lines() {
         ),
         (
             r#"v: "\é1.2.3" # {"$upkeep": "a:b"}"#,
-            Marker(Some("v"), "\\é1.2.3", Double, Version, "a:b"),
-            "an unknown escape before a multi-byte character is kept as written",
+            Error("InvalidYaml"),
+            "an unknown escape (before a multi-byte character: the line reader must not panic) \
+             is not YAML, so the file's markers are left alone",
         ),
         (
             r#"# version: 1.2.3 # {"$upkeep": "a:b"}"#,
@@ -436,17 +437,30 @@ fn apply_contract() {
         "fast rejection borrows"
     );
 
-    let err = apply(text, &[up("n:a=1.10"), up("n:b=2.0.0")]).unwrap_err();
-    let ApplyError::Markers { errors } = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(errors.len(), 1, "all or nothing: b is not changed either");
-    assert_eq!((errors[0].kind(), errors[0].line()), ("Unrepresentable", 1));
-    assert_eq!(err.kind(), "Markers");
+    let e = apply(text, &[up("n:a=1.10"), up("n:b=2.0.0")]).unwrap();
+    let refused: Vec<(&str, usize)> = e.refused.iter().map(|r| (r.kind(), r.line())).collect();
+    assert_eq!(
+        refused,
+        [("Unrepresentable", 1)],
+        "a plain 1.10 would be a float: that field is refused"
+    );
+    let changed: Vec<usize> = e.changes.iter().map(|c| c.line).collect();
+    assert_eq!(changed, [2], "per field: b is still changed");
+    assert!(e.text.starts_with("a: 1.0.0 # "), "a is unchanged");
 
     let bad = format!("{text}d: 1 # {{\"$upkeep\": \"${{X}}:a\"}}\n");
-    let err = apply(&bad, &[up("n:b=2.0.0")]).unwrap_err();
-    assert!(err.to_string().contains("line 4"), "{err}");
+    let e = apply(&bad, &[up("n:b=2.0.0")]).unwrap();
+    assert_eq!(e.refused.len(), 1, "{:?}", e.refused);
+    assert!(
+        e.refused[0].to_string().contains("line 4"),
+        "{}",
+        e.refused[0]
+    );
+    assert_eq!(
+        e.changes.len(),
+        1,
+        "an unreadable marker holds only its own line"
+    );
 }
 
 #[test]
@@ -486,4 +500,263 @@ fn fast_rejection() {
     let big = "key: value\n".repeat(100_000);
     let (found, errors) = find_markers(&big);
     assert!(found.is_empty() && errors.is_empty());
+}
+
+/// The shapes a line cannot show, each refused per field with its line and a hint: issue 11's
+/// corrupting cases first, then every structural error. A safe field appended to the same text
+/// still changes (per field, not per file), unless the whole file cannot be parsed.
+#[test]
+fn unsafe_fields_are_refused_per_field() {
+    const M: &str = r#" # {"$upkeep": "ns:p"}"#;
+    let deep = format!("v: 1.0.0{M}\nx: {}{}\n", "[".repeat(1000), "]".repeat(1000));
+    // (text, kind, line, does the safe sibling still change?, reason)
+    let cases: Vec<(String, &str, usize, bool, &str)> = vec![
+        (
+            format!("version: \"6.5\n    .4\"{M}\n"),
+            "MultiLineScalar",
+            2,
+            true,
+            "issue 11: a double-quoted scalar over two lines, marker on the last; the edit left an unclosed quote",
+        ),
+        (
+            format!("version: 6.5\n  6.5.4{M}\n"),
+            "MultiLineScalar",
+            2,
+            true,
+            "issue 11: a plain scalar over two lines; the value became \"6.5 6.7.0-rc.2\"",
+        ),
+        (
+            format!("a: 'start\n  version: 1.0.0{M}\n  end'\n"),
+            "MultiLineScalar",
+            2,
+            true,
+            "marker text inside a multi-line single-quoted string is not a field",
+        ),
+        (
+            format!("? version{M}\n: 6.5.4\n"),
+            "ExplicitKey",
+            1,
+            true,
+            "issue 11: a marker after an explicit key; the key was overwritten and the file broke",
+        ),
+        (
+            format!("? version\n: 6.5.4{M}\n"),
+            "ExplicitKey",
+            2,
+            true,
+            "the value of an explicit key",
+        ),
+        (
+            format!("x: {{? version : 6.5.4}}{M}\n"),
+            "ExplicitKey",
+            1,
+            true,
+            "an explicit key inside a flow mapping",
+        ),
+        (
+            format!("? [a, b]\n: 6.5.4{M}\n"),
+            "ExplicitKey",
+            2,
+            true,
+            "the value of a complex (collection) key",
+        ),
+        (
+            format!("x:\n  - ? a : 6.5.4{M}\n"),
+            "ExplicitKey",
+            2,
+            true,
+            "a compact mapping after `? `: the value of a key that is part of a key",
+        ),
+        (
+            format!("? - a\n  - 6.5.4{M}\n: v\n"),
+            "NotAValue",
+            2,
+            true,
+            "an item of a sequence that is itself a mapping key",
+        ),
+        (
+            format!("base: &v 1.0.0{M}\ncopy: *v\n"),
+            "AnchoredScalar",
+            1,
+            true,
+            "an anchored value: its alias would change with it",
+        ),
+        (
+            format!("base: &v 1.0.0{M}\n"),
+            "AnchoredScalar",
+            1,
+            true,
+            "an anchored value is an alias target even before an alias is written",
+        ),
+        (
+            format!("d: &d\n  tag: 1.0.0{M}\nu:\n  <<: *d\n"),
+            "AnchoredScalar",
+            2,
+            true,
+            "inside an anchored mapping that a merge key repeats",
+        ),
+        (
+            format!("p: >\n  v: 1.0.0{M}\n"),
+            "BlockScalar",
+            2,
+            true,
+            "a folded block scalar joins lines: its text is not YAML line by line",
+        ),
+        (
+            format!("p: |\n  v: &a 1.0.0{M}\n  w: *a\n"),
+            "AnchoredScalar",
+            2,
+            true,
+            "embedded YAML follows the same rules: an anchored value in a literal block",
+        ),
+        (
+            format!("p: |\n  v: 1.0.0{M}\n  - x\n"),
+            "InvalidYaml",
+            2,
+            true,
+            "a literal block whose text is not YAML cannot be verified",
+        ),
+        (
+            format!("a: [\nv: 1.0.0{M}\n"),
+            "InvalidYaml",
+            2,
+            false,
+            "a file that does not parse: nothing in it is edited",
+        ),
+        (
+            deep,
+            "TooDeep",
+            1,
+            false,
+            "collections nested deeper than 1000 levels are refused before any deep work",
+        ),
+        (
+            format!("v: \"\\x41\"{M}\n"),
+            "Misread",
+            1,
+            true,
+            "an escape the line reader keeps as written but YAML decodes (\\x41 is A)",
+        ),
+        (
+            format!("x: {{a: 1,\n  b: 1.0.0}}{M}\n"),
+            "Misread",
+            2,
+            true,
+            "the second line of a flow mapping: the line reader reads `1.0.0}`",
+        ),
+    ];
+    for (text, kind, line, sibling, reason) in &cases {
+        let (found, errors) = find_markers(text);
+        assert!(found.is_empty(), "{reason}: found {found:?}");
+        let got: Vec<(&str, usize)> = errors.iter().map(|e| (e.kind(), e.line())).collect();
+        assert_eq!(got, [(*kind, *line)], "{reason}");
+        assert!(errors[0].hint().is_some(), "{reason}: no hint");
+        assert!(
+            errors[0].to_string().starts_with(&format!("line {line}: ")),
+            "{reason}: {}",
+            errors[0]
+        );
+
+        let safe_line = text.lines().count() + 1;
+        let with_sibling = format!("{text}safe: 1.0.0{M}\n");
+        let e = apply(&with_sibling, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+        let refused: Vec<(&str, usize)> = e.refused.iter().map(|e| (e.kind(), e.line())).collect();
+        assert!(refused.contains(&(*kind, *line)), "{reason}: {refused:?}");
+        let changed: Vec<usize> = e.changes.iter().map(|c| c.line).collect();
+        if *sibling {
+            assert_eq!(
+                changed,
+                [safe_line],
+                "{reason}: the safe field still changes"
+            );
+            assert_eq!(
+                e.text.replace("safe: 2.0.0", "safe: 1.0.0"),
+                with_sibling,
+                "{reason}: and nothing else"
+            );
+        } else {
+            assert!(changed.is_empty(), "{reason}: {changed:?}");
+            assert_eq!(e.text, with_sibling, "{reason}");
+        }
+    }
+}
+
+/// A marker on a line inside a literal block scalar (kustomize `patch: |-`) is read and
+/// verified in the block's text: leading blank lines, an indentation indicator, keep chomping,
+/// CRLF and a BOM do not move it.
+#[test]
+fn literal_block_lines_are_edited_in_place() {
+    const M: &str = r#" # {"$imagepolicy": "ns:p:tag"}"#;
+    let cases: &[(&str, &str)] = &[
+        (
+            "p: |-\n  - op: replace\n    value: '0.1.8'{M}\n",
+            "kustomize JSON6902 patch",
+        ),
+        (
+            "p: |\n\n\n  v: 0.1.8{M}\n  w: x\n",
+            "leading blank lines in the block",
+        ),
+        (
+            "p: |2\n     v: \"0.1.8\"{M}\n",
+            "an indentation indicator: content indented more",
+        ),
+        (
+            "p: |+\n  v: 0.1.8{M}\n\n\nq: 1\n",
+            "keep chomping, trailing blank lines",
+        ),
+        (
+            "\u{feff}p: |\r\n  a:\r\n    v: 0.1.8{M}\r\n",
+            "BOM and CRLF",
+        ),
+        (
+            "- |\n  p: |\n    v: 0.1.8{M}\n",
+            "YAML in a literal block in a literal block",
+        ),
+    ];
+    for (template, reason) in cases {
+        let text = template.replace("{M}", M);
+        let e = apply(&text, &[Update::parse("ns:p=0.2.0").unwrap()]).unwrap();
+        assert!(e.refused.is_empty(), "{reason}: {:?}", e.refused);
+        assert_eq!(e.changes.len(), 1, "{reason}");
+        assert_eq!(e.text, text.replace("0.1.8", "0.2.0"), "{reason}");
+    }
+}
+
+/// Hostile nesting is a clear per-field error, not a stack overflow: 40,000 levels of flow
+/// sequences, flow mappings and block sequences (the input sizes of issue 11's 27 s case).
+#[test]
+fn hostile_nesting_is_refused() {
+    const M: &str = r#" # {"$upkeep": "ns:p"}"#;
+    let n = 40_000;
+    let texts = [
+        format!("v: 1.0.0{M}\nx: {}1{}\n", "[".repeat(n), "]".repeat(n)),
+        format!("v: 1.0.0{M}\nx: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+        format!("v: 1.0.0{M}\nx:\n  {}1\n", "- ".repeat(n)),
+    ];
+    for text in &texts {
+        let (found, errors) = find_markers(text);
+        assert!(found.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].kind(), errors[0].line()), ("TooDeep", 1));
+        let e = apply(text, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+        assert!(!e.is_changed());
+    }
+    // 1,000 levels are still read: the limit is "deeper than 1,000".
+    let ok = format!("v: 1.0.0{M}\nx: {}1{}\n", "[".repeat(999), "]".repeat(999));
+    let e = apply(&ok, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+    assert_eq!(e.changes.len(), 1, "{:?}", e.refused);
+}
+
+/// A lone `\r` (a line break to YAML, not to the line reader) inside a flow collection once
+/// made the line reader loop forever; now every such line is read or refused.
+#[test]
+fn lone_carriage_returns_terminate() {
+    for text in [
+        "x: [\r] # {\"$upkeep\": \"ns:p\"}\n",
+        "x: {a: \r} # {\"$upkeep\": \"ns:p\"}\n",
+        "x: \r # {\"$upkeep\": \"ns:p\"}\n",
+    ] {
+        let e = apply(text, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+        assert!(!e.is_changed(), "{text:?}");
+    }
 }

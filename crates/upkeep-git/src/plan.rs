@@ -486,7 +486,25 @@ pub fn plan_text(
             version,
         })
         .collect();
-    match apply(text, &updates) {
+    let edited = apply(text, &updates);
+    if let Ok(edited) = &edited {
+        // A field the writer refused (its version does not fit the quote style, or the edit
+        // did not verify) is an error on its line; the file's other fields are still written.
+        for e in &edited.refused {
+            for f in plan
+                .fields
+                .iter_mut()
+                .filter(|f| f.action == Action::Write && f.line == e.line())
+            {
+                f.action = Action::Error;
+                f.reason = match e.hint() {
+                    Some(h) => format!("{e} (hint: {h})"),
+                    None => e.to_string(),
+                };
+            }
+        }
+    }
+    match edited {
         Ok(edited) if edited.is_changed() => {
             let objects = object_names(rel, text);
             plan.changes = edited
@@ -510,7 +528,7 @@ pub fn plan_text(
         }
         Ok(_) => {}
         Err(e) => {
-            // All or nothing per file: nothing of it is written.
+            // The edits verify one by one but not together: nothing of the file is written.
             for f in &mut plan.fields {
                 if f.action == Action::Write {
                     f.action = Action::Held;

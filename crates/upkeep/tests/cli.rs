@@ -243,6 +243,53 @@ fn invalid_schedule_is_reported_with_file_line_and_field() {
 }
 
 #[test]
+fn validate_reports_marked_fields_apply_would_refuse() {
+    let out = upkeep(&["validate", "tests/data/unsafe-markers.yaml"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "unsafe markers make the file invalid"
+    );
+    let err = text(&out.stderr);
+    // (line, why, reason)
+    let cases = [
+        (
+            11,
+            "spans lines 10-11",
+            "issue 11: a double-quoted value over two lines",
+        ),
+        (
+            14,
+            "spans lines 13-14",
+            "issue 11: a plain value over two lines",
+        ),
+        (
+            15,
+            "explicit (`?`)",
+            "issue 11: a marker after an explicit key",
+        ),
+        (
+            17,
+            "anchored",
+            "an anchored value: its alias would change too",
+        ),
+    ];
+    for (line, why, reason) in cases {
+        let at = format!("unsafe-markers.yaml:{line}:");
+        let report = err
+            .lines()
+            .find(|l| l.contains(&at))
+            .unwrap_or_else(|| panic!("{reason}: no error at {at}\n{err}"));
+        assert!(report.contains(why), "{reason}: {report}");
+    }
+    assert_eq!(err.matches("  hint: ").count(), 4, "a hint each: {err}");
+    assert!(
+        !err.contains("unsafe-markers.yaml:19:"),
+        "the safe field is not reported: {err}"
+    );
+}
+
+#[test]
 fn validate_accepts_the_quickstart_fleet() {
     let out = upkeep(&["validate", "../../examples/quickstart/fleet"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -566,3 +566,60 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
         ["apps/dev/cert-manager.yaml", "apps/dev/podinfo.yaml"]
     );
 }
+
+#[test]
+fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written() {
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    let mut files = fleet_files(|_, t| t);
+    // Issue 11: a plain value over two lines and a marker after an explicit key were rewritten
+    // into broken YAML; now each is refused on its line and the safe field beside them moves.
+    let mixed = "spec:\n  values:\n    good: 6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n    \
+                 note: 6.5\n      6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n    \
+                 ? version # {\"$upkeep\": \"flux-system:podinfo\"}\n    : 6.5.4\n";
+    files.push(("apps/dev/mixed.yaml".to_owned(), mixed.as_bytes().to_vec()));
+    write_tree(&fleet, &files);
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            tmp.path().join("s.redb").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "partial: reported, the rest written:\n{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    for (line, why) in [(5, "spans lines 4-5"), (6, "explicit (`?`)")] {
+        assert!(
+            all.lines()
+                .any(|l| l.contains(&format!("mixed.yaml:{line}")) && l.contains(why)),
+            "line {line} is refused with its reason:\n{all}"
+        );
+    }
+    let podinfo = std::fs::read_to_string(fleet.join("apps/dev/podinfo.yaml")).expect("read");
+    let target = podinfo
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("targetRevision: '"))
+        .and_then(|v| v.split('\'').next())
+        .expect("podinfo's version");
+    assert_ne!(target, "6.5.4", "podinfo moved:\n{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(fleet.join("apps/dev/mixed.yaml")).expect("read"),
+        mixed.replacen("good: 6.5.4", &format!("good: {target}"), 1),
+        "only the safe field changed"
+    );
+    assert!(
+        git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"])
+            .lines()
+            .any(|f| f == "apps/dev/mixed.yaml"),
+        "and it is committed"
+    );
+}

@@ -197,7 +197,7 @@ fn read_value(line: &str, i: usize) -> Result<(Value, usize), Unreadable> {
                 }
                 j += 1;
             }
-            let end = i + line[i..j].trim_end().len();
+            let end = i + line[i..j].trim_end_matches([' ', '\t']).len();
             Ok((
                 Value::Scalar(Scalar {
                     quote: Quote::Plain,
@@ -315,7 +315,9 @@ fn read_flow(
                     {
                         stop += 1;
                     }
-                    let end = j + line[j..stop].trim_end().len();
+                    // Only YAML's blanks end a scalar (`trim_end` would also eat a lone `\r`,
+                    // leave an empty scalar and never move on).
+                    let end = j + line[j..stop].trim_end_matches([' ', '\t']).len();
                     (
                         Scalar {
                             quote: Quote::Plain,

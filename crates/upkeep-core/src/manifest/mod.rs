@@ -2,8 +2,8 @@
 //!
 //! GitOps repositories are edited by people; a tool that reformats their YAML (reorders keys,
 //! drops comments, changes quotes) makes every pull request noisy and loses trust. So upkeep
-//! never parses and re-serialises a manifest: it finds the *line* a marker comment sits on,
-//! reads the scalar on that line, and replaces exactly those bytes, keeping the quote style.
+//! never re-serialises a manifest: it finds the *line* a marker comment sits on, reads the
+//! scalar on that line, and replaces exactly those bytes, keeping the quote style.
 //! Everything else in the file stays byte-identical (CRLF, BOM, comments, indentation,
 //! other documents of a multi-document file).
 //!
@@ -36,28 +36,45 @@
 //! - **Unresolved variables.** A marker reference, or a marked value, holding `${…}` (a Flux
 //!   post-build substitution) is reported with its line, never skipped and never overwritten.
 //! - **Commented-out lines** (`# version: 1.2.3 # {"$upkeep": …}`) are not fields.
-//! - **Invalid YAML.** This module is byte-level and does not parse whole files. Each marked
-//!   line must read as `key: scalar` (or a sequence item, or a one-line flow collection), or
-//!   it is reported ([`MarkerError::Unreadable`]). Whole-file validity is the caller's job:
-//!   upkeep-api parses every manifest it loads and reports files that are not valid YAML,
-//!   leaving them alone. After an edit, [`apply`] reads the new text back and checks that
-//!   every marker is still found with the expected value before returning it.
-//! - **All or nothing per file.** [`apply`] changes a file only when every marker in it can be
-//!   read and every requested version can be written; otherwise the file is left unchanged and
-//!   all problems are reported together.
+//! - **Checked against a real parse, verified after.** A line is not a YAML node: a scalar may
+//!   continue on the next line, `? key` makes a key of what looks like a value, an anchored
+//!   value is repeated by its aliases. So the line reader's answer is only a candidate:
+//!   [`find_markers`] parses the file (granit-parser, events with byte spans) and keeps a
+//!   marker only when its bytes are exactly one scalar on one line, in the quote style and with
+//!   the value the line reader read, and a mapping value, sequence item or document root — not
+//!   a key, not under an explicit or complex key, not anchored, not inside an anchored node an
+//!   alias repeats. Anything else is a per-field error ([`MarkerError::MultiLineScalar`],
+//!   [`MarkerError::ExplicitKey`], [`MarkerError::NotAValue`], [`MarkerError::AnchoredScalar`],
+//!   [`MarkerError::BlockScalar`], [`MarkerError::Misread`], [`MarkerError::InvalidYaml`],
+//!   [`MarkerError::TooDeep`]). After editing, [`apply`] parses the new text and compares it
+//!   with the old event by event: only the edited scalars may differ, each holding exactly the
+//!   intended value in the same style. A marked line inside a literal block scalar is checked
+//!   and verified the same way in the block's text, parsed as the YAML it embeds; the block's
+//!   new text must be its old text with exactly those bytes replaced. Text that cannot be
+//!   verified is never returned.
+//! - **Per field, not per file.** A marker that cannot be read or edited is reported with its
+//!   line and left alone; the other fields of the same file are still edited, and the new text
+//!   is returned only when all of it verifies ([`Edited::refused`]).
+//! - **Bounded work.** Parsing is linear; collections nested deeper than [`MAX_DEPTH`] levels
+//!   are refused before any deep work ([`MarkerError::TooDeep`]).
 //!
 //! **Speed.** A repository scan reads thousands of files, most without markers. [`find_markers`]
 //! and [`apply`] first look for the substrings `$upkeep` and `$imagepolicy` in the whole
 //! text (a vectorised substring search, no line splitting, no allocation); a file without
-//! them is rejected at memory speed and [`apply`] returns it borrowed, unchanged.
+//! them is rejected at memory speed and [`apply`] returns it borrowed, unchanged. Only files
+//! with markers are parsed: [`find_markers`] once, [`apply`] twice (before and after) when it
+//! writes anything, and not at all when no field changes.
 
 mod line;
+mod structure;
 
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::LazyLock;
 
 use line::{Value, read_line};
+pub use structure::MAX_DEPTH;
+use structure::{Candidate, Edit, ParseError, Refusal};
 
 /// Which marker syntax a field used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +120,22 @@ pub struct Marker {
     pub field: MarkerField,
     pub namespace: String,
     pub policy: String,
+    /// Byte offset of the marker comment's `#`.
+    comment_at: usize,
 }
 
 impl Marker {
+    /// The scalar as the line reader saw it, for checking against the parse.
+    fn candidate(&self) -> Candidate<'_> {
+        let quoted = usize::from(self.quote != Quote::Plain);
+        Candidate {
+            outer: self.value_range.start - quoted..self.value_range.end + quoted,
+            comment_at: self.comment_at,
+            quote: self.quote,
+            value: &self.value,
+        }
+    }
+
     /// The version the field holds now: the tag part for `image:tag`, and never a digest.
     pub fn current_version(&self) -> &str {
         match self.field {
@@ -155,6 +185,68 @@ pub enum MarkerError {
     VariableValue { line: usize, value: String },
     #[error("line {line}: cannot read the value before the marker at {near:?}")]
     Unreadable { line: usize, near: String },
+    #[error(
+        "line {line}: the file is not valid YAML (line {at}: {reason}), so the marked value is left alone"
+    )]
+    InvalidYaml {
+        line: usize,
+        at: usize,
+        reason: String,
+    },
+    #[error(
+        "line {line}: the file nests collections deeper than {MAX_DEPTH} levels (line {at}), so the marked value is left alone"
+    )]
+    TooDeep { line: usize, at: usize },
+    #[error(
+        "line {line}: the marked value spans lines {first}-{last}; only a value on one line is edited"
+    )]
+    MultiLineScalar {
+        line: usize,
+        first: usize,
+        last: usize,
+    },
+    #[error(
+        "line {line}: the marker sits in a folded block scalar (`>`) or in YAML embedded too deep"
+    )]
+    BlockScalar { line: usize },
+    #[error("line {line}: the marked value belongs to an explicit (`?`) or complex mapping key")]
+    ExplicitKey { line: usize },
+    #[error("line {line}: the marked scalar is a mapping key (or part of one), not a value")]
+    NotAValue { line: usize },
+    #[error(
+        "line {line}: the marked value is anchored, or inside a node an alias repeats (&{anchor}): the aliases would change with it"
+    )]
+    AnchoredScalar { line: usize, anchor: String },
+    #[error("line {line}: the marked line does not read as the YAML parser reads it")]
+    Misread { line: usize },
+    #[error(
+        "line {line}: the edited text did not read back as exactly the intended change, so this field is left alone"
+    )]
+    Unverified { line: usize },
+}
+
+impl MarkerError {
+    /// The per-field error for a marker at `line` that the structure check refused.
+    fn refused(line: usize, r: Refusal) -> Self {
+        match r {
+            Refusal::Parse(e) => Self::unparsable(line, e),
+            Refusal::MultiLine { first, last } => {
+                MarkerError::MultiLineScalar { line, first, last }
+            }
+            Refusal::Block => MarkerError::BlockScalar { line },
+            Refusal::ExplicitKey => MarkerError::ExplicitKey { line },
+            Refusal::NotAValue => MarkerError::NotAValue { line },
+            Refusal::Anchored(anchor) => MarkerError::AnchoredScalar { line, anchor },
+            Refusal::Misread => MarkerError::Misread { line },
+        }
+    }
+
+    fn unparsable(line: usize, e: ParseError) -> Self {
+        match e {
+            ParseError::Invalid { at, reason } => MarkerError::InvalidYaml { line, at, reason },
+            ParseError::TooDeep { at } => MarkerError::TooDeep { line, at },
+        }
+    }
 }
 
 impl MarkerError {
@@ -167,7 +259,16 @@ impl MarkerError {
             | MarkerError::MalformedMarker { line, .. }
             | MarkerError::AmbiguousFlow { line, .. }
             | MarkerError::VariableValue { line, .. }
-            | MarkerError::Unreadable { line, .. } => *line,
+            | MarkerError::Unreadable { line, .. }
+            | MarkerError::InvalidYaml { line, .. }
+            | MarkerError::TooDeep { line, .. }
+            | MarkerError::MultiLineScalar { line, .. }
+            | MarkerError::BlockScalar { line }
+            | MarkerError::ExplicitKey { line }
+            | MarkerError::NotAValue { line }
+            | MarkerError::AnchoredScalar { line, .. }
+            | MarkerError::Misread { line }
+            | MarkerError::Unverified { line } => *line,
         }
     }
 
@@ -182,6 +283,15 @@ impl MarkerError {
             MarkerError::AmbiguousFlow { .. } => "AmbiguousFlow",
             MarkerError::VariableValue { .. } => "VariableValue",
             MarkerError::Unreadable { .. } => "Unreadable",
+            MarkerError::InvalidYaml { .. } => "InvalidYaml",
+            MarkerError::TooDeep { .. } => "TooDeep",
+            MarkerError::MultiLineScalar { .. } => "MultiLineScalar",
+            MarkerError::BlockScalar { .. } => "BlockScalar",
+            MarkerError::ExplicitKey { .. } => "ExplicitKey",
+            MarkerError::NotAValue { .. } => "NotAValue",
+            MarkerError::AnchoredScalar { .. } => "AnchoredScalar",
+            MarkerError::Misread { .. } => "Misread",
+            MarkerError::Unverified { .. } => "Unverified",
         }
     }
 
@@ -214,6 +324,36 @@ impl MarkerError {
             MarkerError::Unreadable { .. } => {
                 Some("the marked line must be `key: value # marker`; check its quotes".into())
             }
+            MarkerError::InvalidYaml { at, .. } => Some(format!(
+                "fix the YAML at line {at} (`upkeep validate FILE` shows it); until then no marker in the file is edited"
+            )),
+            MarkerError::TooDeep { .. } => {
+                Some("no manifest needs this depth; flatten the document".into())
+            }
+            MarkerError::MultiLineScalar { .. } => Some(
+                r#"write the value on the marker's line: version: 1.2.3 # {"$upkeep": "…"}"#.into(),
+            ),
+            MarkerError::BlockScalar { .. } => Some(
+                "embed YAML in a literal block (`|`), or mark the field outside the block".into(),
+            ),
+            MarkerError::ExplicitKey { .. } => Some(
+                "write the field as `key: value # marker` with a plain one-line key, not `? key`"
+                    .into(),
+            ),
+            MarkerError::NotAValue { .. } => Some(
+                "put the marker after the value (`key: value # marker`); keys are never edited"
+                    .into(),
+            ),
+            MarkerError::AnchoredScalar { anchor, .. } => Some(format!(
+                "mark the value where it is used, or remove the anchor &{anchor} and its aliases"
+            )),
+            MarkerError::Misread { .. } => Some(
+                "write the marked line as `key: value # marker` with a plain or simply quoted value"
+                    .into(),
+            ),
+            MarkerError::Unverified { .. } => Some(
+                "the file is left as it was for this field; please report this line as a bug".into(),
+            ),
         }
     }
 }
@@ -226,8 +366,36 @@ pub fn may_have_markers(text: &str) -> bool {
     text.contains("$upkeep") || text.contains("$imagepolicy")
 }
 
-/// Every marker in `text`, and every marker that could not be read, in file order.
+/// Every marker in `text` that can be edited, and every marker that cannot (with its line and
+/// why), in file order.
+///
+/// Reads marked lines, then checks each against a parse of the whole text (see the module
+/// header); a file without marker words is not parsed.
 pub fn find_markers(text: &str) -> (Vec<Marker>, Vec<MarkerError>) {
+    let (mut found, mut errors) = read_markers(text);
+    if found.is_empty() {
+        return (found, errors);
+    }
+    match structure::parse(text) {
+        Ok(parsed) => found.retain(|m| match structure::check(&parsed, &m.candidate()) {
+            Ok(()) => true,
+            Err(r) => {
+                errors.push(MarkerError::refused(m.line, r));
+                false
+            }
+        }),
+        Err(e) => errors.extend(
+            found
+                .drain(..)
+                .map(|m| MarkerError::unparsable(m.line, e.clone())),
+        ),
+    }
+    errors.sort_by_key(MarkerError::line);
+    (found, errors)
+}
+
+/// The markers the line reader finds, and the lines it cannot read, without parsing the text.
+fn read_markers(text: &str) -> (Vec<Marker>, Vec<MarkerError>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     if !may_have_markers(text) {
@@ -287,13 +455,25 @@ impl Documents {
     }
 }
 
-/// Replaces the version in the marked field, changing only the scalar's bytes.
+/// Replaces the version in the marked field, changing only the scalar's bytes, and verifies
+/// the result as [`apply`] does (the field must pass the checks of [`find_markers`], and the
+/// new text must read back as exactly this change).
 pub fn set_version(text: &str, marker: &Marker, version: &str) -> Result<String, MarkerError> {
     let encoded = encode_for(marker, version)?;
-    let mut out = String::with_capacity(text.len() + encoded.len());
-    out.push_str(&text[..marker.value_range.start]);
-    out.push_str(&encoded);
-    out.push_str(&text[marker.value_range.end..]);
+    if encoded == text[marker.value_range.clone()] {
+        return Ok(text.to_owned());
+    }
+    let parsed = structure::parse(text).map_err(|e| MarkerError::unparsable(marker.line, e))?;
+    structure::check(&parsed, &marker.candidate())
+        .map_err(|r| MarkerError::refused(marker.line, r))?;
+    let planned = [Planned {
+        marker,
+        version,
+        bytes: encoded,
+    }];
+    let (out, _, edits) = splice(text, &planned);
+    structure::verify(&parsed, &out, &edits)
+        .map_err(|_| MarkerError::Unverified { line: marker.line })?;
     Ok(out)
 }
 
@@ -352,11 +532,16 @@ pub struct Change {
     pub range: Range<usize>,
 }
 
-/// The result of [`apply`]: the new text (borrowed when nothing changed) and every change.
+/// The result of [`apply`]: the new text (borrowed when nothing changed), every change, and
+/// every field left alone because it could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edited<'a> {
     pub text: Cow<'a, str>,
     pub changes: Vec<Change>,
+    /// Per-field problems, in line order: every marker that could not be read, and every
+    /// marker an update names that could not be edited safely. Those fields are unchanged; the
+    /// others are still edited.
+    pub refused: Vec<MarkerError>,
 }
 
 impl Edited<'_> {
@@ -365,11 +550,11 @@ impl Edited<'_> {
     }
 }
 
-/// Why [`apply`] left a file unchanged.
+/// Why [`apply`] left a whole file unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{} unusable marker(s); first: {}", errors.len(), errors.first().map(ToString::to_string).unwrap_or_default())]
-    Markers { errors: Vec<MarkerError> },
+    /// The edits verify one by one but not together (no known input does this): nothing is
+    /// written rather than something unverified.
     #[error("line {line}: the rewritten text no longer reads back as the intended change")]
     Verification { line: usize },
 }
@@ -378,27 +563,76 @@ impl ApplyError {
     /// The variant's name, stable enough for a condition reason or a metric label.
     pub fn kind(&self) -> &'static str {
         match self {
-            ApplyError::Markers { .. } => "Markers",
             ApplyError::Verification { .. } => "Verification",
         }
     }
+}
+
+/// One edit [`apply`] is about to make.
+struct Planned<'m, 'v> {
+    marker: &'m Marker,
+    version: &'v str,
+    /// The new bytes (inside the quotes).
+    bytes: String,
+}
+
+/// Makes `planned` (in file order) in `text`: the new text, the changes, and the edits to verify.
+fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<Edit>) {
+    let grown: usize = planned.iter().map(|p| p.bytes.len()).sum();
+    let mut out = String::with_capacity(text.len() + grown);
+    let mut changes = Vec::with_capacity(planned.len());
+    let mut edits = Vec::with_capacity(planned.len());
+    let mut copied = 0;
+    for p in planned {
+        let m = p.marker;
+        out.push_str(&text[copied..m.value_range.start]);
+        let start = out.len();
+        out.push_str(&p.bytes);
+        copied = m.value_range.end;
+        let range = start..out.len();
+        let quoted = usize::from(m.quote != Quote::Plain);
+        edits.push(Edit {
+            old: m.value_range.start - quoted..m.value_range.end + quoted,
+            new: range.start - quoted..range.end + quoted,
+            value: m.value_for(p.version).unwrap_or_default(),
+        });
+        changes.push(Change {
+            line: m.line,
+            document: m.document,
+            key: m.key.clone(),
+            namespace: m.namespace.clone(),
+            policy: m.policy.clone(),
+            old: m.current_version().to_owned(),
+            new: p.version.to_owned(),
+            original_range: m.value_range.clone(),
+            range,
+        });
+    }
+    out.push_str(&text[copied..]);
+    (out, changes, edits)
 }
 
 /// Applies `updates` to every marker of `text` in one pass and reports every change.
 ///
 /// Markers naming a policy not in `updates`, `:name` markers, and fields that already hold the
 /// new version are left alone. Every byte outside the reported [`Change::original_range`]s is
-/// copied unchanged. When any marker in the file cannot be read, or a version cannot be
-/// written in a field's quote style, nothing is changed and every problem is returned.
+/// copied unchanged. A field that cannot be edited safely (see [`find_markers`]), or whose
+/// quote style cannot hold the version, is left alone and listed in [`Edited::refused`]; the
+/// other fields are still edited. The new text is returned only when it verifies: it parses,
+/// and differs from the old text only in the edited scalars, each reading as its new value.
 pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, ApplyError> {
-    let unchanged = || Edited {
-        text: Cow::Borrowed(text),
-        changes: Vec::new(),
+    let unchanged = |mut refused: Vec<MarkerError>| {
+        refused.sort_by_key(MarkerError::line);
+        Edited {
+            text: Cow::Borrowed(text),
+            changes: Vec::new(),
+            refused,
+        }
     };
     if !may_have_markers(text) {
-        return Ok(unchanged());
+        return Ok(unchanged(Vec::new()));
     }
-    let (markers, mut errors) = find_markers(text);
+    let (markers, mut refused) = read_markers(text);
     let mut planned = Vec::new();
     for m in &markers {
         let Some(u) = updates
@@ -413,71 +647,73 @@ pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, Ap
         }
         match encode_for(m, u.version) {
             Ok(bytes) if bytes == text[m.value_range.clone()] => {}
-            Ok(bytes) => planned.push((m, u.version, bytes)),
-            Err(e) => errors.push(e),
+            Ok(bytes) => planned.push(Planned {
+                marker: m,
+                version: u.version,
+                bytes,
+            }),
+            Err(e) => refused.push(e),
         }
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(MarkerError::line);
-        return Err(ApplyError::Markers { errors });
     }
     if planned.is_empty() {
-        return Ok(unchanged());
+        return Ok(unchanged(refused));
     }
-    let grown: usize = planned.iter().map(|(_, _, b)| b.len()).sum();
-    let mut out = String::with_capacity(text.len() + grown);
-    let mut changes = Vec::with_capacity(planned.len());
-    let mut copied = 0;
-    for (m, version, bytes) in planned {
-        out.push_str(&text[copied..m.value_range.start]);
-        let start = out.len();
-        out.push_str(&bytes);
-        copied = m.value_range.end;
-        changes.push(Change {
-            line: m.line,
-            document: m.document,
-            key: m.key.clone(),
-            namespace: m.namespace.clone(),
-            policy: m.policy.clone(),
-            old: m.current_version().to_owned(),
-            new: version.to_owned(),
-            original_range: m.value_range.clone(),
-            range: start..out.len(),
-        });
-    }
-    out.push_str(&text[copied..]);
-    verify(&markers, &changes, &out)?;
-    Ok(Edited {
-        text: Cow::Owned(out),
-        changes,
-    })
-}
-
-/// Reads the new text back: the same markers, the changed ones holding their new version.
-fn verify(before: &[Marker], changes: &[Change], out: &str) -> Result<(), ApplyError> {
-    let (after, errors) = find_markers(out);
-    if let Some(e) = errors.first() {
-        return Err(ApplyError::Verification { line: e.line() });
-    }
-    if after.len() != before.len() {
-        let line = changes.first().map_or(1, |c| c.line);
-        return Err(ApplyError::Verification { line });
-    }
-    for (a, b) in after.iter().zip(before) {
-        let changed = changes.iter().find(|c| c.line == b.line);
-        let ok = a.line == b.line
-            && a.namespace == b.namespace
-            && a.policy == b.policy
-            && a.key == b.key
-            && match changed {
-                Some(c) => a.current_version() == c.new && a.value_range == c.range,
-                None => a.value == b.value,
-            };
-        if !ok {
-            return Err(ApplyError::Verification { line: b.line });
+    let parsed = match structure::parse(text) {
+        Ok(p) => p,
+        Err(e) => {
+            refused.extend(
+                planned
+                    .iter()
+                    .map(|p| MarkerError::unparsable(p.marker.line, e.clone())),
+            );
+            return Ok(unchanged(refused));
+        }
+    };
+    planned.retain(|p| match structure::check(&parsed, &p.marker.candidate()) {
+        Ok(()) => true,
+        Err(r) => {
+            refused.push(MarkerError::refused(p.marker.line, r));
+            false
+        }
+    });
+    loop {
+        if planned.is_empty() {
+            return Ok(unchanged(refused));
+        }
+        let (out, changes, edits) = splice(text, &planned);
+        let failed = match structure::verify(&parsed, &out, &edits) {
+            Ok(()) => {
+                refused.sort_by_key(MarkerError::line);
+                return Ok(Edited {
+                    text: Cow::Owned(out),
+                    changes,
+                    refused,
+                });
+            }
+            Err(failed) if failed.len() < planned.len() || planned.len() == 1 => failed,
+            // Not pinned on any edit: find the ones that fail on their own.
+            Err(_) => {
+                let alone: Vec<usize> = (0..planned.len())
+                    .filter(|&k| {
+                        let (out, _, edits) = splice(text, &planned[k..=k]);
+                        structure::verify(&parsed, &out, &edits).is_err()
+                    })
+                    .collect();
+                if alone.is_empty() {
+                    return Err(ApplyError::Verification {
+                        line: planned[0].marker.line,
+                    });
+                }
+                alone
+            }
+        };
+        for &k in failed.iter().rev() {
+            let p = planned.remove(k);
+            refused.push(MarkerError::Unverified {
+                line: p.marker.line,
+            });
         }
     }
-    Ok(())
 }
 
 /// Values a YAML 1.1 or 1.2 reader resolves to something other than a string when plain.
@@ -570,6 +806,7 @@ fn parse_marked(
     syntax: MarkerSyntax,
     reference: &str,
 ) -> Result<Marker, MarkerError> {
+    let comment_at = line_start + read.comment_at.unwrap_or_default();
     if reference.contains("${") {
         return Err(MarkerError::UnresolvedVariable {
             line: line_no,
@@ -626,6 +863,7 @@ fn parse_marked(
         field,
         namespace: namespace.to_owned(),
         policy: policy.to_owned(),
+        comment_at,
     })
 }
 
@@ -795,10 +1033,10 @@ mod tests {
     fn set_version_changes_only_the_scalar() {
         let cases: &[(&str, &str, &str, &str)] = &[
             (
-                "k: 1\r\n  version: '1.2.3' # {\"$upkeep\": \"a:b\"}\r\ntail\r\n",
+                "k:\r\n  version: '1.2.3' # {\"$upkeep\": \"a:b\"}\r\ntail: x\r\n",
                 "1.3.0",
-                "k: 1\r\n  version: '1.3.0' # {\"$upkeep\": \"a:b\"}\r\ntail\r\n",
-                "CRLF and single quotes kept",
+                "k:\r\n  version: '1.3.0' # {\"$upkeep\": \"a:b\"}\r\ntail: x\r\n",
+                "CRLF and single quotes kept (valid YAML: set_version verifies)",
             ),
             (
                 "\u{feff}version: \"1.2.3\" # {\"$upkeep\": \"a:b\"}\n",

@@ -1,10 +1,13 @@
-//! `upkeep validate`: parse and validate manifests, reporting each problem where it is.
+//! `upkeep validate`: parse and validate manifests, reporting each problem where it is: the
+//! upkeep resources (through the loader) and every marked field upkeep could not edit safely
+//! (through the same check `apply` makes before it writes).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use upkeep_api::{Diagnostic, Loaded, Resource, load_path};
+use upkeep_core::manifest::{MarkerError, find_markers, may_have_markers};
 use upkeep_core::schedule::Schedule;
 
 use crate::Outcome;
@@ -32,8 +35,11 @@ pub(crate) fn run(args: &Args) -> Outcome {
         let loaded = load_path(path);
         total.documents.extend(loaded.documents);
         total.diagnostics.extend(loaded.diagnostics);
+        total.unparsable.extend(loaded.unparsable);
     }
     total.diagnostics.extend(overlap_diagnostics(&total));
+    let markers = marker_diagnostics(&total);
+    total.diagnostics.extend(markers);
     print_diagnostics(&total.diagnostics);
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for d in &total.documents {
@@ -109,6 +115,56 @@ fn overlap_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
             })
         })
         .collect()
+}
+
+/// The marked fields `apply` would refuse (a value over several lines, an explicit key, an
+/// anchored value, …), one diagnostic each, for every file the loader read as YAML.
+fn marker_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
+    let mut files: Vec<&Path> = loaded
+        .documents
+        .iter()
+        .map(|d| d.file.as_path())
+        .chain(loaded.diagnostics.iter().map(|d| d.file.as_path()))
+        .filter(|f| !loaded.unparsable.iter().any(|u| u == f))
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(text) = upkeep_api::walk::read_text(file) else {
+            continue; // the loader has reported it
+        };
+        if !may_have_markers(&text) {
+            continue;
+        }
+        out.extend(
+            find_markers(&text)
+                .1
+                .iter()
+                .map(|e| marker_diagnostic(file, &text, e)),
+        );
+    }
+    out
+}
+
+fn marker_diagnostic(file: &Path, text: &str, e: &MarkerError) -> Diagnostic {
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let line = text[offset..].lines().next().unwrap_or_default();
+    let message = e.to_string();
+    let prefix = format!("line {}: ", e.line());
+    Diagnostic {
+        file: file.to_path_buf(),
+        line: e.line(),
+        column: line.chars().take_while(|c| *c == ' ').count() + 1,
+        offset,
+        field: None,
+        message: message.strip_prefix(&prefix).unwrap_or(&message).to_owned(),
+        hint: e.hint(),
+    }
 }
 
 /// Prints each diagnostic as `error: file:line:col: field: message`, the source line with a
