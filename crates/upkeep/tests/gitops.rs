@@ -595,7 +595,11 @@ fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written
         &[],
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(4), "partial: reported, the rest written:\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "partial: reported, the rest written:\n{stdout}\n{stderr}"
+    );
     let all = format!("{stdout}\n{stderr}");
     for (line, why) in [(5, "spans lines 4-5"), (6, "explicit (`?`)")] {
         assert!(
