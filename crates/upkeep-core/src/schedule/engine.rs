@@ -62,9 +62,11 @@ fn resolve(tz: &TimeZone, dt: civil::DateTime) -> Option<Timestamp> {
     tz.to_ambiguous_timestamp(dt).compatible().ok()
 }
 
-/// Wall-clock margin for turning an instant bound into a wall-clock one: no zone's offset
-/// changes by more than this (the largest real changes are about 25 hours).
-const SLACK: SignedDuration = SignedDuration::from_hours(72);
+/// Wall-clock margin for turning an instant bound into a wall-clock one: more than any
+/// zone's offset ever changed at once (the largest, Pacific/Apia skipping 30 December 2011 and
+/// Alaska's 1867 change of date, are about a day). Kept small because every stream starts
+/// this far before `lo` (one more occurrence of a daily rule per day of margin).
+const SLACK: SignedDuration = SignedDuration::from_hours(48);
 
 /// An occurrence resolved to instants.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +80,7 @@ enum Resolved {
 
 /// Resolves the occurrence starting at wall clock `dt`. An end past the representable range
 /// is the end of time (`Timestamp::MAX`): every instant that can be asked about is inside.
+#[inline]
 fn occurrence(tz: &TimeZone, dt: civil::DateTime, span: SignedDuration, idx: usize) -> Resolved {
     let Some(start) = resolve(tz, dt) else {
         return Resolved::Beyond;

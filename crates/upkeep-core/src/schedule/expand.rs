@@ -401,6 +401,7 @@ impl Occurrences {
         None
     }
 
+    #[inline]
     fn period_first_day(&self, k: i64) -> i64 {
         let step = k * self.plan.interval;
         match self.plan.freq {
@@ -424,7 +425,8 @@ impl Occurrences {
     fn fill(&mut self) -> bool {
         self.buf_pos = 0;
         let first = self.period_first_day(self.period);
-        if civil_from_days(first).0 > MAX_YEAR
+        let (year, first_month, _) = civil_from_days(first);
+        if year > MAX_YEAR
             || self.empty_run >= self.plan.cycle_periods
             || self.until_day.is_some_and(|u| first > u)
             || self.stop_day.is_some_and(|s| first > s)
@@ -433,7 +435,7 @@ impl Occurrences {
             return false;
         }
         let mut buf = std::mem::take(&mut self.buf);
-        self.period_days(self.period, &mut buf);
+        self.days_of_period(first, year, first_month, &mut buf);
         if buf.is_empty() {
             self.empty_run += 1;
         } else {
@@ -447,14 +449,20 @@ impl Occurrences {
     /// Replaces `buf` with the matching days of period `k` (BYSETPOS applied), ascending.
     /// Returns the period's first day, or `None` (and an empty `buf`) past year 9999.
     fn period_days(&self, period: i64, buf: &mut Vec<i64>) -> Option<i64> {
-        buf.clear();
         let first = self.period_first_day(period);
-        let (year, _, _) = civil_from_days(first);
+        let (year, first_month, _) = civil_from_days(first);
         if year > MAX_YEAR {
+            buf.clear();
             return None;
         }
+        self.days_of_period(first, year, first_month, buf);
+        Some(first)
+    }
+
+    /// [`Occurrences::period_days`] for a period starting on day `first` of `year`.
+    fn days_of_period(&self, first: i64, year: i32, first_month: u32, buf: &mut Vec<i64>) {
+        buf.clear();
         let plan = &self.plan;
-        let (_, first_month, _) = civil_from_days(first);
         let months: Vec<u32> = match plan.freq {
             Frequency::Yearly => (1..=12)
                 .filter(|m| plan.months == 0 || plan.months & (1 << m) != 0)
@@ -544,9 +552,9 @@ impl Occurrences {
             picked.dedup();
             *buf = picked;
         }
-        Some(first)
     }
 
+    #[inline]
     fn make(&self, day: i64) -> Option<civil::DateTime> {
         let (y, m, d) = civil_from_days(day);
         let date = civil::Date::new(
