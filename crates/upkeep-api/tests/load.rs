@@ -84,6 +84,12 @@ fn error_cases() -> Vec<(&'static str, String, Want, &'static str)> {
             "a whole-schedule error from the core is mapped under spec. and located",
         ),
         (
+            "core: startTime past the last instant",
+            s("  maintenanceWindows:\n    - name: late\n      startTime: \"9999-12-31T00:00:00\"\n      endTime: \"9999-12-31T01:00:00\"\n      recurrence: FREQ=DAILY\n"),
+            Want { line: 8, column: 18, field: "spec.maintenanceWindows[0].startTime", message: "outside the supported range", hint: "9999-12-30T22:00:00Z", at: "\"9999-12-31T00:00:00\"" },
+            "a window that could never start is refused, not accepted and then never open",
+        ),
+        (
             "core: endTime equal to startTime in an exclusion",
             s("  alwaysAllowed: true\n  maintenanceExclusions:\n    - name: xmas\n      startTime: \"2025-12-24T00:00:00\"\n      endTime: \"2025-12-24T00:00:00\"\n"),
             Want { line: 10, column: 16, field: "spec.maintenanceExclusions[0].endTime", message: "not after startTime", hint: "", at: "\"2025-12-24T00:00:00\"" },

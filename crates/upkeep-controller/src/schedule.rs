@@ -257,6 +257,17 @@ spec:
       startTime: 2026-12-21T00:00:00
       endTime: 2027-01-04T00:00:00
 ";
+        let chained = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: chained, namespace: ns}
+spec:
+  timeZone: UTC
+  maintenanceWindows:
+    - name: daily-25h
+      startTime: 2020-01-01T00:00:00
+      endTime: 2020-01-02T01:00:00
+      recurrence: FREQ=DAILY
+";
         // (schedule, first start, first end, reason)
         let cases = [
             (
@@ -268,9 +279,17 @@ spec:
             ),
             (
                 excluded,
-                "2025-10-17T10:00:00Z",
+                "0001-01-01T00:00:00Z",
                 Some("2026-12-21T00:00:00Z"),
-                "with an exclusion the core's look-back floor (400 days) is the start: kept as is",
+                "alwaysAllowed with only a future exclusion has been open forever too (the core \
+                 finds no exclusion that ended before its look-back)",
+            ),
+            (
+                chained,
+                "2025-10-17T10:00:00Z",
+                None,
+                "windows chained since 2020: the core's look-back floor (400 days) is the start, \
+                 kept as is",
             ),
             (
                 WEEKLY,

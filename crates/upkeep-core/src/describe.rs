@@ -58,11 +58,19 @@ pub fn scope_word(scope: ExclusionScope) -> &'static str {
 pub fn closed_reason(reason: &ClosedReason, tz: &TimeZone) -> String {
     match reason {
         ClosedReason::OutsideWindows => "outside every maintenance window".to_owned(),
+        // An exclusion whose end lies past the last representable instant never ends.
+        ClosedReason::Excluded { name, scope, until } if *until == Timestamp::MAX => {
+            format!("excluded by {name} ({}) with no end", scope_word(*scope))
+        }
         ClosedReason::Excluded { name, scope, until } => format!(
             "excluded by {name} ({}) until {}",
             scope_word(*scope),
             local(*until, tz)
         ),
+        ClosedReason::Frozen { until, reason } if *until == Timestamp::MAX => match reason {
+            Some(r) => format!("frozen with no end ({r})"),
+            None => "frozen with no end".to_owned(),
+        },
         ClosedReason::Frozen { until, reason } => match reason {
             Some(r) => format!("frozen until {} ({r})", local(*until, tz)),
             None => format!("frozen until {}", local(*until, tz)),
@@ -73,6 +81,40 @@ pub fn closed_reason(reason: &ClosedReason, tz: &TimeZone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_reasons_table() {
+        let tz = TimeZone::UTC;
+        let excluded = |until| ClosedReason::Excluded {
+            name: "x".to_owned(),
+            scope: ExclusionScope::NoUpgrades,
+            until,
+        };
+        // (reason, text, why)
+        let cases = [
+            (
+                excluded("2026-01-01T00:00:00Z".parse().unwrap()),
+                "excluded by x (NoUpgrades) until Thu 2026-01-01 00:00 UTC",
+                "an exclusion that ends",
+            ),
+            (
+                excluded(Timestamp::MAX),
+                "excluded by x (NoUpgrades) with no end",
+                "an exclusion lasting past the last instant (9999) never ends",
+            ),
+            (
+                ClosedReason::Frozen {
+                    until: Timestamp::MAX,
+                    reason: Some("for good".to_owned()),
+                },
+                "frozen with no end (for good)",
+                "a freeze until past the last instant never ends",
+            ),
+        ];
+        for (reason, text, why) in cases {
+            assert_eq!(closed_reason(&reason, &tz), text, "{why}");
+        }
+    }
 
     #[test]
     fn spans_table() {

@@ -43,6 +43,8 @@ struct Case {
     count: usize,
     expect: Expect,
     reason: String,
+    /// Overrides the scan limit (see [`limit`]); only for zones without DST after 2037.
+    limit: Option<civil::DateTime>,
 }
 
 fn dt(s: &str) -> civil::DateTime {
@@ -57,6 +59,7 @@ fn case(rrule: &str, dtstart: &str, tz: &'static str, count: usize, reason: &str
         count,
         expect: Expect::Same,
         reason: reason.to_owned(),
+        limit: None,
     }
 }
 
@@ -629,12 +632,16 @@ fn generated_cases(seed: u64, n: usize) -> Vec<Case> {
             count: 25,
             expect: Expect::Same,
             reason: format!("generated case #{idx} (seed {seed:#x})"),
+            limit: None,
         });
     }
     out
 }
 
 fn limit(c: &Case) -> civil::DateTime {
+    if let Some(l) = c.limit {
+        return l;
+    }
     c.dtstart
         .checked_add(40.years())
         .unwrap()
@@ -772,4 +779,175 @@ fn generated_cases_match_dateutil() {
         );
     }
     compare(&cases);
+}
+
+/// Cases up to the end of year 9999, in zones without DST after 2037 (dateutil's zone data
+/// ends there), with the scan limit just before the last instant jiff represents (9999-12-30T22:00Z).
+fn far_cases() -> Vec<Case> {
+    let far = |rrule: &str, dtstart: &str, tz: &'static str, count: usize, reason: &str| {
+        let mut c = case(rrule, dtstart, tz, count, reason);
+        c.limit = Some(dt("9999-12-30T21:00:00"));
+        c
+    };
+    vec![
+        far(
+            "FREQ=MONTHLY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+            "2025-01-01T22:00:00",
+            "UTC",
+            4,
+            "INTERVAL=7 months: the first Monday 29 February is in 2512, more than one 400-year cycle of *days* away (the old stop rule gave up)",
+        ),
+        far(
+            "FREQ=DAILY;INTERVAL=1000;BYMONTH=2;BYMONTHDAY=29",
+            "2025-01-01T22:00:00",
+            "UTC",
+            4,
+            "every 1000 days, only on 29 February: first in 4196, then 9064",
+        ),
+        far(
+            "FREQ=DAILY;INTERVAL=997;BYMONTH=2;BYMONTHDAY=29",
+            "2025-01-01T10:00:00",
+            "Asia/Kolkata",
+            4,
+            "every 997 days on 29 February: once, in 4356",
+        ),
+        far(
+            "FREQ=YEARLY;INTERVAL=400;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+            "2025-01-01T10:00:00",
+            "UTC",
+            4,
+            "INTERVAL=400 years always lands on the same place in the cycle: never, and it stops",
+        ),
+        far(
+            "FREQ=WEEKLY;INTERVAL=313;BYMONTH=2;BYDAY=SU",
+            "2025-01-01T10:00:00",
+            "UTC",
+            6,
+            "every 313 weeks, Sundays in February only",
+        ),
+        far(
+            "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31",
+            "9990-12-31T12:00:00",
+            "UTC",
+            20,
+            "the last occurrences before the end of year 9999",
+        ),
+        far(
+            "FREQ=DAILY;COUNT=5",
+            "9999-12-28T12:00:00",
+            "UTC",
+            10,
+            "COUNT running into the end of year 9999 stops there",
+        ),
+        far(
+            "FREQ=MONTHLY;BYDAY=-1FR;COUNT=96000",
+            "2026-01-01T10:00:00",
+            "UTC",
+            3,
+            "a huge COUNT: the first few",
+        ),
+    ]
+}
+
+#[test]
+fn far_future_and_large_interval_cases_match_dateutil() {
+    compare(&far_cases());
+}
+
+/// `Occurrences::last_at_or_before` searches backwards from a wall-clock time; dateutil's
+/// answer is the last of its forward expansion up to that time (`expand.py` with the time as
+/// the scan limit). Every generated rule is asked at several times, plus rules whose
+/// occurrences are centuries apart.
+#[test]
+fn last_at_or_before_matches_dateutil() {
+    let mut rng = Rng(0x00BA_C0FF);
+    let mut cases = Vec::new();
+    let mut mine = Vec::new();
+    let mut push = |c: Case, x: civil::DateTime, reason: String| {
+        let tz = TimeZone::get(c.tz).unwrap();
+        let rule = RRule::parse(&c.rrule).unwrap();
+        let got = rule
+            .occurrences(c.dtstart, &tz)
+            .last_at_or_before(x)
+            .map(|d| {
+                tz.to_ambiguous_timestamp(d)
+                    .compatible()
+                    .unwrap()
+                    .to_string()
+            });
+        mine.push(got);
+        cases.push(Case {
+            count: 1_000_000_000,
+            limit: Some(x),
+            reason,
+            ..c
+        });
+    };
+    for c in generated_cases(0x0005_EED0_FFEE_u64, 150) {
+        for _ in 0..3 {
+            // Up to five years after DTSTART (dateutil walks there from DTSTART), and sometimes
+            // before it.
+            let days = rng.int(-30, 5 * 366);
+            let x = c
+                .dtstart
+                .checked_add(days.days())
+                .unwrap()
+                .checked_add(rng.int(-12, 12).hours())
+                .unwrap()
+                .min(dt(DATEUTIL_TZ_END));
+            let reason = format!("{} at {x}", c.reason);
+            push(
+                Case {
+                    rrule: c.rrule.clone(),
+                    reason: String::new(),
+                    ..c
+                },
+                x,
+                reason,
+            );
+        }
+    }
+    for c in far_cases() {
+        for x in [
+            "2600-01-01T00:00:00",
+            "5000-06-01T00:00:00",
+            "9999-12-30T21:00:00",
+        ] {
+            let reason = format!("{} at {x}", c.reason);
+            push(
+                Case {
+                    rrule: c.rrule.clone(),
+                    reason: String::new(),
+                    ..c
+                },
+                dt(x),
+                reason,
+            );
+        }
+    }
+    let (version, theirs) = dateutil(&cases);
+    let mut failures = Vec::new();
+    for ((c, m), t) in cases.iter().zip(&mine).zip(&theirs) {
+        let t = t
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: dateutil rejected {:?}: {t}", c.reason, c.rrule));
+        let last = t.last().and_then(Value::as_str).map(ToOwned::to_owned);
+        if *m != last {
+            failures.push(format!(
+                "{}\n  rule {:?} dtstart {} tz {}\n  ours     {m:?}\n  dateutil {last:?}",
+                c.reason, c.rrule, c.dtstart, c.tz
+            ));
+        }
+    }
+    assert!(
+        cases.iter().zip(&mine).filter(|(_, m)| m.is_some()).count() > cases.len() / 2,
+        "most searches must find something, or the test proves little"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} searches differ from dateutil {version}:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

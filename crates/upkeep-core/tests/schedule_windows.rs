@@ -500,8 +500,9 @@ fn freeze_wins_over_exclusions_and_windows() {
 fn a_running_interval_older_than_the_look_back_never_spans_an_exclusion() {
     // Found by the property test on a clean checkout: alwaysAllowed, a freeze that ended on
     // 2025-01-01 and a one-off exclusion on 2025-01-23 that ends just before the look-back
-    // floor (`from` − 400 days). The engine cannot see that exclusion from the floor, so it
-    // must not report the running interval as starting at the freeze's end, across it.
+    // floor (`from` − 400 days). The engine does not see that exclusion from the floor, so it
+    // must not report the running interval as starting at the freeze's end, across it: the
+    // exclusion's end is found by a backward search and is the exact start.
     let mut sp = spec("Europe/Berlin", Vec::new());
     sp.always_allowed = true;
     sp.freeze = Some(Freeze {
@@ -525,10 +526,14 @@ fn a_running_interval_older_than_the_look_back_never_spans_an_exclusion() {
             upkeep_core::schedule::LOOKBACK_DAYS * 24,
         ))
         .unwrap();
-    assert_eq!(i[0].start, floor, "reported from the look-back limit");
     assert!(
-        i[0].start >= ts("2025-01-23T04:01:00Z"),
-        "never across the exclusion that ended at 04:01Z"
+        ts("2025-01-23T04:01:00Z") < floor,
+        "the exclusion ended before the floor"
+    );
+    assert_eq!(
+        i[0].start,
+        ts("2025-01-23T04:01:00Z"),
+        "starts exactly where the exclusion that ended before the floor ended, never across it"
     );
     assert_eq!(i[0].end, None);
 }
@@ -678,7 +683,7 @@ fn chained_windows_stop_at_the_horizon() {
 #[test]
 fn time_spec_parse() {
     // (input, Ok(display) / Err, reason)
-    let cases: [(&str, Option<&str>, &str); 12] = [
+    let cases: [(&str, Option<&str>, &str); 14] = [
         (
             "2025-01-04T22:00:00Z",
             Some("Absolute(2025-01-04T22:00:00Z)"),
@@ -715,6 +720,16 @@ fn time_spec_parse() {
         ("2025-01-04T22:00:00+1", None, "short offset"),
         ("2025-01-04T22:00:00[Europe/Berlin]", None, "no annotations"),
         ("tomorrow", None, "not a time"),
+        (
+            "9999-12-31T00:00:00Z",
+            Some("Absolute(9999-12-30T22:00:00.999999999Z)"),
+            "past the last instant jiff represents: read as that instant (an end there never comes)",
+        ),
+        (
+            "9999-12-30T22:00:00Z",
+            Some("Absolute(9999-12-30T22:00:00Z)"),
+            "the last whole second is itself",
+        ),
     ];
     for (input, want, reason) in cases {
         let got = TimeSpec::parse(input);
@@ -826,6 +841,206 @@ fn validation_errors() {
         Some("put the time of day in startTime; use FREQ=DAILY"),
         "and the RRULE hint"
     );
+}
+
+/// (startTime, endTime, recurrence, time zone, instant asked, reason)
+type EndCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+#[test]
+fn the_end_of_time() {
+    // jiff's last instant is 9999-12-30T22:00:00.999999999Z. A start must come before it; an
+    // end after it (wall clock, instant, UNTIL or freeze) means "never", and `validate`
+    // (Schedule::new) and the answers agree on that.
+    let open_forever = |s: &Schedule, at: &str, reason: &str| {
+        assert!(
+            matches!(
+                s.check(ts(at), UpgradeKind::Major),
+                Verdict::Open { until: None, .. }
+            ),
+            "{reason}: open at {at} with no end, got {:?}",
+            s.check(ts(at), UpgradeKind::Major)
+        );
+    };
+    let open: [EndCase; 5] = [
+        (
+            "2026-01-01T00:00:00",
+            "9999-12-31T00:00:00",
+            Some("FREQ=DAILY"),
+            "UTC",
+            "2026-06-01T22:30:00Z",
+            "issue 11: wall-clock end past the last instant, daily",
+        ),
+        (
+            "2026-01-01T00:00:00Z",
+            "9999-12-31T00:00:00Z",
+            Some("FREQ=DAILY"),
+            "UTC",
+            "2026-06-01T22:30:00Z",
+            "issue 11 as written: an instant end past the last instant",
+        ),
+        (
+            "2026-01-01T00:00:00",
+            "9999-12-31T00:00:00",
+            None,
+            "America/New_York",
+            "9999-12-30T21:59:59Z",
+            "a one-off window ending past the last instant",
+        ),
+        (
+            "9990-12-30T20:00:00",
+            "9990-12-31T02:00:00",
+            Some("FREQ=YEARLY"),
+            "UTC",
+            "9999-12-30T21:00:00Z",
+            "the last yearly occurrence starts before the last instant and ends after it",
+        ),
+        (
+            "2026-01-01T00:00:00",
+            "2026-01-01T01:00:00",
+            Some("FREQ=DAILY;UNTIL=99991231T000000Z"),
+            "UTC",
+            "9999-12-30T00:30:00Z",
+            "UNTIL past the last instant bounds nothing",
+        ),
+    ];
+    for (start, end, rule, tz, at, reason) in open {
+        let s = Schedule::new(spec(tz, vec![window("w", start, end, rule)]))
+            .unwrap_or_else(|e| panic!("{reason}: rejected: {e}"));
+        if end.starts_with("9999-12-31") {
+            open_forever(&s, at, reason);
+        } else {
+            assert!(
+                matches!(s.check(ts(at), UpgradeKind::Major), Verdict::Open { .. }),
+                "{reason}"
+            );
+        }
+    }
+
+    let mut sp = spec(
+        "UTC",
+        vec![window(
+            "w",
+            "9999-12-31T00:00:00",
+            "9999-12-31T01:00:00",
+            Some("FREQ=DAILY"),
+        )],
+    );
+    let e = Schedule::new(sp.clone()).expect_err("a start past the last instant never happens");
+    assert_eq!(
+        e.field().as_deref(),
+        Some("maintenanceWindows[0].startTime")
+    );
+    assert!(
+        e.hint().is_some_and(|h| h.contains("9999-12-30T22:00:00Z")),
+        "{e:?}"
+    );
+
+    sp.windows = vec![window(
+        "w",
+        "2026-01-01T00:00:00",
+        "2026-01-01T01:00:00",
+        None,
+    )];
+    sp.freeze = Some(Freeze {
+        until: t("9999-12-31T00:00:00"),
+        reason: None,
+    });
+    let s = Schedule::new(sp).expect("a freeze past the last instant is a freeze for good");
+    assert!(
+        matches!(
+            s.check(ts("9999-12-30T22:00:00Z"), UpgradeKind::Patch),
+            Verdict::Closed {
+                reason: ClosedReason::Frozen { until, .. },
+                next_open: None
+            } if until == Timestamp::MAX
+        ),
+        "frozen to the end"
+    );
+}
+
+#[test]
+fn huge_or_pathological_requests_stay_bounded() {
+    // No timing here (benchmarks are separate): each of these used to allocate without bound,
+    // walk every occurrence since DTSTART or give up early; they must simply answer.
+    let s = Schedule::new(spec(
+        "UTC",
+        vec![window(
+            "w",
+            "2026-01-01T00:00:00",
+            "2026-01-01T01:00:00",
+            Some("FREQ=DAILY"),
+        )],
+    ))
+    .unwrap();
+    let i = s.next_intervals(ts("2026-01-01T00:00:00Z"), usize::MAX, UpgradeKind::Major);
+    assert_eq!(
+        i.len(),
+        usize::try_from(upkeep_core::schedule::HORIZON_DAYS).unwrap(),
+        "n = usize::MAX lists what the horizon holds instead of reserving n"
+    );
+
+    // (rule, startTime, endTime, asked at, open?, reason)
+    let cases: [(&str, &str, &str, &str, bool, &str); 5] = [
+        (
+            "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+            "2026-01-01T00:00:00",
+            "2026-01-01T01:00:00",
+            "2026-06-01T00:00:00Z",
+            false,
+            "never matches: one cycle of scanning, then nothing",
+        ),
+        (
+            "FREQ=DAILY;COUNT=1000000",
+            "2026-01-01T00:00:00",
+            "2026-01-01T01:00:00",
+            "4000-01-01T00:30:00Z",
+            true,
+            "the largest COUNT, asked about 2,000 years on: counted once, then jumped into",
+        ),
+        (
+            "FREQ=DAILY",
+            "0001-01-01T00:00:00",
+            "0001-01-01T01:00:00",
+            "9999-12-29T00:30:00Z",
+            true,
+            "INTERVAL=1 over 9,999 years",
+        ),
+        (
+            "FREQ=DAILY",
+            "0001-01-01T00:00:00",
+            "5000-01-01T00:00:00",
+            "9999-12-29T00:30:00Z",
+            true,
+            "5,000-year occurrences every day for 9,999 years: millions contain the instant",
+        ),
+        (
+            "FREQ=DAILY;INTERVAL=10000;BYMONTH=2;BYMONTHDAY=29",
+            "2026-01-01T00:00:00",
+            "2026-01-01T01:00:00",
+            "2026-06-01T00:00:00Z",
+            false,
+            "a huge INTERVAL with a rare filter: scanned to year 9999 in big steps",
+        ),
+    ];
+    for (rule, start, end, at, open, reason) in cases {
+        let s = Schedule::new(spec("UTC", vec![window("w", start, end, Some(rule))]))
+            .unwrap_or_else(|e| panic!("{reason}: {e}"));
+        let v = s.check(ts(at), UpgradeKind::Major);
+        assert_eq!(matches!(v, Verdict::Open { .. }), open, "{reason}: {v:?}");
+        let i = s.next_intervals(ts(at), 10, UpgradeKind::Major);
+        assert_eq!(
+            i.first().is_some_and(|i| i.contains(ts(at))),
+            open,
+            "{reason}: {i:?}"
+        );
+    }
 }
 
 // ---- properties -------------------------------------------------------------------------

@@ -16,15 +16,30 @@
 //!   the streams are merged and coalesced, and the exclusions (plus the freeze) are swept out
 //!   of the windows. Asking for the next 10 intervals expands only what those 10 need, which
 //!   is what makes 10k schedules cheap (see `engine.rs`).
-//! - **Search limits** (documented, not silent): intervals starting more than
-//!   [`HORIZON_DAYS`] days after `from` are not returned, an interval that reaches past the
-//!   horizon (windows that chain without a gap) is reported open-ended (`end: None`) and
-//!   last, and the start of an interval
-//!   already running at `from` is looked for at most [`LOOKBACK_DAYS`] days back; an
-//!   interval that began earlier is reported as starting at that limit when an exclusion
-//!   could have cut it before, and at its true start otherwise ([`Timestamp::MIN`] for an
-//!   `alwaysAllowed` schedule with no exclusion and no freeze). Windows that chain without
-//!   a gap (a daily 25-hour window) thus give one open-ended interval.
+//! - **Any span**: an occurrence may last longer than its rule's period (a daily window
+//!   lasting years); overlapping occurrences are merged like touching ones. All occurrences
+//!   of a window last the same wall-clock span and start at least a day apart, so the
+//!   latest one starting by `t` is the only one that can decide "is `t` inside?"; it is found
+//!   by a backward search, never by walking from DTSTART, and the ones it covers are skipped.
+//!   COUNT is turned into the equivalent UNTIL once, when the schedule is built (skipping
+//!   whole 400-year cycles: at most ~10 ms, for the largest COUNT). The cost of a question
+//!   therefore does not grow with the span, COUNT, or the distance from DTSTART.
+//! - **The end of time**: jiff's instants end at 9999-12-30T22:00:00.999999999Z. A
+//!   `startTime` after that is an error ([`ScheduleError::OutOfRange`]); an `endTime`, an
+//!   occurrence's end, a `freeze.until` or an `UNTIL` after it means "never ends"
+//!   (`Timestamp::MAX` inside, `None` in answers); an occurrence that would *start* after it
+//!   does not exist.
+//! - **Search limits** (documented, not silent): intervals starting [`HORIZON_DAYS`] days or
+//!   more after `from` are not returned, and an interval that reaches past the horizon
+//!   (windows that chain without a gap) is reported open-ended (`end: None`) and last.
+//!   The start of an interval already running at `from` is exact when it is at most
+//!   [`LOOKBACK_DAYS`] days back. An earlier start is still exact when what ended before that
+//!   limit pins it down: the end of the last exclusion (or the freeze) that ended there, or
+//!   the first start of a run of occurrences that all reach past the limit
+//!   ([`Timestamp::MIN`] for an `alwaysAllowed` schedule with nothing before); only when a
+//!   window occurrence that ended before the limit chains the interval further back is the
+//!   limit itself reported ("at least since"). Windows that chain without a gap (a daily
+//!   25-hour window) thus give one open-ended interval.
 
 mod engine;
 mod expand;
@@ -270,7 +285,11 @@ impl ScheduleError {
     /// A suggestion for fixing the spec, when there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ScheduleError::Invalid(_) | ScheduleError::OutOfRange { .. } => None,
+            ScheduleError::Invalid(_) => None,
+            ScheduleError::OutOfRange { .. } => Some(
+                "the latest time upkeep can represent is 9999-12-30T22:00:00Z; start before it (an endTime after it means the window never ends)"
+                    .to_owned(),
+            ),
             ScheduleError::InvalidTime { .. } => Some(
                 "write RFC 3339, e.g. 2025-01-04T22:00:00 (wall clock in timeZone) or 2025-01-04T22:00:00Z"
                     .to_owned(),
@@ -305,28 +324,37 @@ fn compile(
         start: show(start),
         end: show(end),
     };
+    // A start must be an instant; an end past the last representable instant means "never
+    // ends" (nothing that can be asked about lies after it).
+    let first = start
+        .to_timestamp(tz)
+        .filter(|t| *t < Timestamp::MAX)
+        .ok_or_else(|| ScheduleError::OutOfRange {
+            field: format!("{prefix}.startTime"),
+            text: show(start),
+        })?;
     let rec = if let Some(rule) = recurrence {
         let (s, e) = (start.to_civil(tz), end.to_civil(tz));
         if e <= s {
             return Err(not_after());
         }
-        engine::Rec::Recurring {
-            rule: rule.clone(),
-            dtstart: s,
-            span: e.duration_since(s),
+        match rule.without_count(s, tz) {
+            Some(rule) => engine::Rec::Recurring {
+                rule,
+                dtstart: s,
+                span: e.duration_since(s),
+            },
+            None => engine::Rec::Never,
         }
     } else {
-        let resolve = |t: TimeSpec, f: &str| {
-            t.to_timestamp(tz).ok_or_else(|| ScheduleError::OutOfRange {
-                field: format!("{prefix}.{f}"),
-                text: show(t),
-            })
-        };
-        let (s, e) = (resolve(start, "startTime")?, resolve(end, "endTime")?);
-        if e <= s {
+        let e = end.to_timestamp(tz).unwrap_or(Timestamp::MAX);
+        if e <= first {
             return Err(not_after());
         }
-        engine::Rec::OneOff { start: s, end: e }
+        engine::Rec::OneOff {
+            start: first,
+            end: e,
+        }
     };
     Ok(engine::Source {
         name: name.to_owned(),
@@ -376,19 +404,13 @@ impl Schedule {
                 .map(|s| (s, x.scope))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let freeze = match &spec.freeze {
-            None => None,
-            Some(f) => {
-                let until = f
-                    .until
-                    .to_timestamp(tz)
-                    .ok_or_else(|| ScheduleError::OutOfRange {
-                        field: "freeze.until".to_owned(),
-                        text: format!("{:?}", f.until),
-                    })?;
-                Some((until, f.reason.clone()))
-            }
-        };
+        // Past the last representable instant: frozen for good.
+        let freeze = spec.freeze.as_ref().map(|f| {
+            (
+                f.until.to_timestamp(tz).unwrap_or(Timestamp::MAX),
+                f.reason.clone(),
+            )
+        });
         Ok(Schedule {
             spec,
             windows,
@@ -474,7 +496,8 @@ impl Schedule {
     /// is returned whole. Sorted, disjoint, overlapping or touching intervals merged.
     ///
     /// Only intervals starting within [`HORIZON_DAYS`] of `from` are returned; the start of
-    /// one running at `from` is searched at most [`LOOKBACK_DAYS`] back.
+    /// one running at `from` is exact within [`LOOKBACK_DAYS`], and before that as the
+    /// module doc says. Cost: linear in the intervals returned, whatever `n` is.
     pub fn next_intervals(&self, from: Timestamp, n: usize, kind: UpgradeKind) -> Vec<Interval> {
         if n == 0 {
             return Vec::new();
@@ -485,7 +508,8 @@ impl Schedule {
             .unwrap_or(Timestamp::MIN);
         let mut lo = from;
         loop {
-            let mut out: Vec<engine::Piece> = Vec::with_capacity(n);
+            // `n` is the caller's (a CLI flag, say): never reserve on its word alone.
+            let mut out: Vec<engine::Piece> = Vec::with_capacity(n.min(64));
             for p in engine::Allowed::new(self, lo, hi, kind) {
                 if p.end <= from {
                     continue;
@@ -517,27 +541,66 @@ impl Schedule {
                     .max(floor);
                 continue;
             }
-            // At the look-back floor the engine cannot see exclusions that ended before it, so
-            // a start before the floor is only known when no exclusion could have cut it.
-            let clamp = lo <= floor
-                && self
-                    .exclusions
-                    .iter()
-                    .any(|(_, scope)| scope.applies_to(kind));
+            let first_start = out
+                .first()
+                .map(|p| self.start_before_floor(p.start, lo.max(floor), kind));
             return out
                 .into_iter()
-                .map(|p| Interval {
-                    start: if clamp { p.start.max(lo) } else { p.start },
-                    end: past_horizon(p.end, hi),
-                    windows: p.names(self),
+                .enumerate()
+                .map(|(i, mut p)| {
+                    if i == 0
+                        && let Some(s) = first_start
+                    {
+                        p.start = s;
+                        p.members.retain(|m| m.end > s);
+                    }
+                    Interval {
+                        start: p.start,
+                        end: past_horizon(p.end, hi),
+                        windows: p.names(self),
+                    }
                 })
                 .collect();
         }
     }
 
+    /// The true start of an allowed interval that the engine, looking only at occurrences
+    /// that end at or after `floor`, sees starting at `s`. Exact when `s >= floor`. Before
+    /// the floor, what ended before it can only move the start: an exclusion (or the freeze)
+    /// that ended in `[s, floor)` moves it to the latest such end (exact), and a window
+    /// occurrence that ended in `[s, floor)` but started before `s` extends it backwards by
+    /// an unknown amount: then the floor is reported ("at least since").
+    fn start_before_floor(&self, s: Timestamp, floor: Timestamp, kind: UpgradeKind) -> Timestamp {
+        if s >= floor {
+            return s;
+        }
+        let tz = self.time_zone();
+        let cut = self
+            .exclusions
+            .iter()
+            .filter(|(_, scope)| scope.applies_to(kind))
+            .filter_map(|(src, _)| src.last_end_before(tz, floor))
+            .chain(self.freeze.as_ref().map(|(until, _)| *until))
+            .filter(|e| *e < floor)
+            .max();
+        if let Some(cut) = cut
+            && cut >= s
+        {
+            return cut;
+        }
+        let extended = !self.spec.always_allowed
+            && self
+                .windows
+                .iter()
+                .any(|w| w.reaches_back_over(tz, s, floor));
+        if extended { floor } else { s }
+    }
+
     /// The raw occurrences of every window and every exclusion that applies to `kind`,
     /// overlapping `[from, to)`, sorted by start (for timelines). The freeze is not included;
-    /// see [`Schedule::freeze_until`].
+    /// see [`Schedule::freeze_until`]. Of the occurrences of one window that all contain
+    /// `from`, only the first and the last are listed (the others lie inside those two; with
+    /// a span of years there would be millions), so the union is exact, not every occurrence.
     pub fn occurrences_between(
         &self,
         from: Timestamp,

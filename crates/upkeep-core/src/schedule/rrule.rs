@@ -468,9 +468,11 @@ fn parse_until(value: &str) -> Result<Until, RRuleError> {
         if !b[15].eq_ignore_ascii_case(&b'Z') {
             return Err(bad());
         }
+        // Past the last instant jiff represents (late 9999-12-30): no occurrence can be
+        // after it, so it bounds nothing; keep it as that last instant.
         let ts = jiff::tz::TimeZone::UTC
             .to_timestamp(dt)
-            .map_err(|_| bad())?;
+            .unwrap_or(Timestamp::MAX);
         return Ok(Until::Utc(ts));
     }
     Ok(Until::Floating(dt))

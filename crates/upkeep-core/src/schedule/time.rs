@@ -3,7 +3,9 @@
 //! Hand-written rather than jiff's parser because jiff accepts far more (ISO 8601 week
 //! dates, bracketed time zone annotations, …) and a schedule should mean one thing. The one
 //! leniency: seconds may be left out (`22:00`), since people write that and it is
-//! unambiguous.
+//! unambiguous. An instant after the last one jiff represents (9999-12-30T22:00Z) reads as
+//! that last one, so `endTime: 9999-12-31T00:00:00Z` means "never ends", as the same time
+//! without an offset does.
 
 use jiff::{Timestamp, civil, tz::Offset};
 
@@ -108,8 +110,8 @@ pub(super) fn parse(input: &str) -> Result<TimeSpec, ScheduleError> {
         _ => return Err(bad()),
     };
     let offset = Offset::from_seconds(offset_secs).map_err(|_| err(s, "offset out of range"))?;
-    let ts: Timestamp = offset
-        .to_timestamp(dt)
-        .map_err(|_| err(s, "outside the supported range"))?;
+    // Years are 0000..=9999 here, so the only instants jiff cannot hold are at the very end
+    // of 9999: they read as the last one (an end there means "never ends").
+    let ts: Timestamp = offset.to_timestamp(dt).unwrap_or(Timestamp::MAX);
     Ok(TimeSpec::Absolute(ts))
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use jiff::{Timestamp, ToSpan, civil, tz::TimeZone};
 use miette::IntoDiagnostic;
 use serde::Serialize;
-use upkeep_core::schedule::{ClosedReason, Interval, Schedule, Verdict};
+use upkeep_core::schedule::{HORIZON_DAYS, Interval, OccurrenceKind, Schedule, Verdict};
 use upkeep_core::version::UpgradeKind;
 
 use super::Output;
@@ -51,8 +51,9 @@ pub(crate) struct Args {
     /// List intervals that end after this time (default: now). A running interval is listed whole.
     #[arg(long, value_name = "TIME", conflicts_with = "at")]
     from: Option<String>,
-    /// How many intervals to list.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// How many intervals to list (at most 10000).
+    #[arg(long, default_value_t = 5, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_NEXT))]
     next: usize,
     /// Say whether an upgrade may start at this time, and if not, why and when it may.
     #[arg(long, value_name = "TIME")]
@@ -60,13 +61,23 @@ pub(crate) struct Args {
     /// The kind of upgrade: exclusions scoped NoMinorUpgrades/NoMajorUpgrades let smaller ones through.
     #[arg(long = "for", value_enum, default_value_t, value_name = "KIND")]
     kind: Kind,
-    /// Days shown in the timeline (text output).
-    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    /// Days shown in the timeline (text output), at most 3653 (10 years, how far upkeep looks ahead).
+    #[arg(long, default_value_t = 14, value_name = "DAYS",
+          value_parser = clap::value_parser!(u16).range(0..=MAX_TIMELINE_DAYS))]
     timeline_days: u16,
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
 }
+
+/// `--next` at most: more than a daily window gives in the 10-year search horizon. The cost
+/// is linear in the intervals found, and the horizon bounds them anyway; the cap keeps a typo
+/// from printing pages.
+const MAX_NEXT: u64 = 10_000;
+
+/// `--timeline-days` at most: the core's search horizon ([`HORIZON_DAYS`]). Past it an
+/// interval that goes on is reported open-ended, so a longer timeline could not be drawn right.
+const MAX_TIMELINE_DAYS: i64 = HORIZON_DAYS;
 
 #[derive(Debug, Serialize)]
 struct JsonInterval {
@@ -272,6 +283,10 @@ fn has_start(start: Timestamp) -> bool {
 }
 
 /// An hour-by-hour picture of the coming days in the schedule's zone.
+///
+/// Linear in the days shown: the allowed intervals and the exclusion occurrences of the whole
+/// period are listed once, then swept in step with the cells (whose start instants never
+/// decrease: a skipped spring-forward hour resolves to the next one).
 fn timeline(
     schedule: &Schedule,
     tz: &TimeZone,
@@ -283,18 +298,18 @@ fn timeline(
         return String::new();
     }
     let first_day: civil::Date = from.to_zoned(tz.clone()).date();
-    let day_start = |d: civil::Date| -> Timestamp {
+    let day_start = |d: civil::Date| -> Option<Timestamp> {
         tz.to_ambiguous_timestamp(d.to_datetime(civil::Time::midnight()))
             .compatible()
-            .unwrap_or(from)
+            .ok()
     };
-    let Ok(last_day) = first_day.checked_add(i32::try_from(days).unwrap_or(14).days()) else {
-        return String::new();
-    };
-    let start = day_start(first_day);
-    let end = day_start(last_day);
-    // Enough intervals to cover the period; next_intervals is lazy and cheap.
-    let mut intervals = Vec::new();
+    let last_day = first_day
+        .checked_add(i32::try_from(days).unwrap_or(i32::MAX).days())
+        .unwrap_or(civil::Date::MAX);
+    let start = day_start(first_day).unwrap_or(from);
+    let end = day_start(last_day).unwrap_or(Timestamp::MAX);
+    // The allowed intervals over the period, in order.
+    let mut intervals: Vec<Interval> = Vec::new();
     let mut cursor = start;
     while cursor < end {
         let batch = schedule.next_intervals(cursor, 64, kind);
@@ -306,11 +321,16 @@ fn timeline(
         intervals.extend(batch.into_iter().filter(|i| i.start < end));
         cursor = next_cursor;
     }
-    let allowed = |a: Timestamp, b: Timestamp| {
-        intervals
-            .iter()
-            .any(|i| i.start < b && i.end.is_none_or(|e| e > a))
-    };
+    // Exclusions that apply, by start, for telling "excluded" from "outside windows".
+    let exclusions: Vec<(Timestamp, Timestamp)> = schedule
+        .occurrences_between(start, end, kind)
+        .into_iter()
+        .filter(|o| matches!(o.kind, OccurrenceKind::Exclusion(_)))
+        .map(|o| (o.start, o.end))
+        .collect();
+    let frozen_until = schedule.freeze_until();
+    let (mut next_interval, mut next_exclusion) = (0, 0);
+    let mut excluded_until = Timestamp::MIN;
 
     let mut out = format!(
         "  timeline ({}, one cell per hour; █ allowed, x excluded, f frozen, · outside windows):\n",
@@ -332,21 +352,29 @@ fn timeline(
             let Ok(a) = tz.to_ambiguous_timestamp(dt).compatible() else {
                 continue;
             };
-            let b = Timestamp::from_second(a.as_second() + 3600).unwrap_or(a);
-            let cell = if allowed(a, b) {
+            let b = a
+                .checked_add(jiff::SignedDuration::from_hours(1))
+                .unwrap_or(Timestamp::MAX);
+            while intervals
+                .get(next_interval)
+                .is_some_and(|i| i.end.is_some_and(|e| e <= a))
+            {
+                next_interval += 1;
+            }
+            while let Some(&(s, e)) = exclusions.get(next_exclusion)
+                && s <= a
+            {
+                excluded_until = excluded_until.max(e);
+                next_exclusion += 1;
+            }
+            let cell = if intervals.get(next_interval).is_some_and(|i| i.start < b) {
                 '█'
+            } else if frozen_until.is_some_and(|f| a < f) {
+                'f'
+            } else if a < excluded_until {
+                'x'
             } else {
-                match schedule.check(a, kind) {
-                    Verdict::Closed {
-                        reason: ClosedReason::Excluded { .. },
-                        ..
-                    } => 'x',
-                    Verdict::Closed {
-                        reason: ClosedReason::Frozen { .. },
-                        ..
-                    } => 'f',
-                    _ => '·',
-                }
+                '·'
             };
             line.push(cell);
             if h % 3 == 2 {
