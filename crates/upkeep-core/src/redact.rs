@@ -16,13 +16,16 @@
 //!   at the first `/`, `?` or `#` as in RFC 3986, so a password must be percent-encoded there —
 //!   except that an authority whose "port" is not a number (`user:pa/ss@host`) is read as
 //!   userinfo up to the last `@`, since no client would take it as a host.
-//! - **Secret-looking parameters**: `name=value` where the name says token, secret, password,
-//!   passphrase, api key, signature, credential or session id (`token=`, `access_token=`,
-//!   `private_token=`, `X-Amz-Signature=`, `client_secret=`, …), anywhere in the text; inside
-//!   a URL's query or fragment also the short names `key`, `sig`, `pass`, `pw`, `auth`, `code`,
-//!   `session`, `jwt`, `sas`, `otp`, `sid`. Names ending in `ref`, `name`, `file`, `path`,
-//!   `type`, `url`, `uri`, `endpoint` or `in` (`secretRef`, `token_type`, `expires_in`) name
-//!   where a secret is, not the secret, and are kept.
+//! - **Secret-looking parameters**: `name=value` at the start of a word or after `?`, `&`, `;`
+//!   or `#`, where the name's last word ends in token, secret, password, passwd, pwd, apikey,
+//!   signature, credential(s), passphrase, sessionid or privatekey, or its last two words are
+//!   api/private/secret key, secret id or session id (`token=`, `access_token=`,
+//!   `private_token=`, `X-Amz-Signature=`, `client_secret=`, `--password=`, …); inside a URL's
+//!   query or fragment also the short names `key`, `sig`, `pass`, `pw`, `pwd`, `auth`, `code`,
+//!   `session`, `jwt`, `sas`, `otp`, `sid`. Only the last word counts, so `secretRef`,
+//!   `token_type`, `expires_in`, `tokens` and chart names such as `sealed-secrets` or
+//!   `secrets-store-csi-driver` are kept, and `flux-system/vault-token=1.0` (a policy and its
+//!   version) is not a parameter.
 //! - **JSON members** `"<secret-looking name>": "value"` (the names above and `auth`, as in
 //!   Docker's `config.json`).
 //! - **Header values**: `Authorization:`, `Proxy-Authorization:`, `Private-Token:`,
@@ -138,22 +141,33 @@ enum Context {
     Json,
 }
 
-const STRONG: [&str; 9] = [
+/// What the last word of a secret's name ends with (`access_token`, `identitytoken`,
+/// `client_secret`, `X-Amz-Signature`).
+const STRONG: [&str; 12] = [
     "token",
     "secret",
-    "passw",
+    "password",
+    "passwd",
+    "pwd",
     "apikey",
     "signature",
     "credential",
-    "privatekey",
-    "sessionid",
+    "credentials",
     "passphrase",
+    "sessionid",
+    "privatekey",
 ];
+/// The last two words of a secret's name (`X-Api-Key`, `apiKey`, `secret_id`).
+const STRONG_PAIRS: [(&str, &str); 5] = [
+    ("api", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("secret", "id"),
+    ("session", "id"),
+];
+/// Short last words that name a secret inside a URL's query or fragment only.
 const WEAK: [&str; 12] = [
     "key", "sig", "pass", "pw", "pwd", "auth", "code", "session", "jwt", "sas", "otp", "sid",
-];
-const NOT_THE_SECRET: [&str; 11] = [
-    "ref", "refs", "name", "names", "file", "path", "type", "url", "uri", "endpoint", "in",
 ];
 
 fn secret_name(name: &[u8], context: Context) -> bool {
@@ -178,21 +192,21 @@ fn secret_name(name: &[u8], context: Context) -> bool {
     if !current.is_empty() {
         words.push(current);
     }
-    let Some(last) = words.last() else {
+    // The last word decides: `secretRef`, `token_type`, `expires_in`, `sealed-secrets` or
+    // `tokens` name something about a secret (or a chart), not the secret itself.
+    let Some(last) = words.last().map(String::as_str) else {
         return false;
     };
-    if NOT_THE_SECRET.contains(&last.as_str()) {
-        return false;
-    }
-    let joined: String = words.concat();
-    if STRONG.iter().any(|s| joined.contains(s)) {
+    let before = words.len().checked_sub(2).map(|i| words[i].as_str());
+    if STRONG.iter().any(|s| last.ends_with(s))
+        || before.is_some_and(|b| STRONG_PAIRS.contains(&(b, last)))
+    {
         return true;
     }
-    let any = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
     match context {
-        Context::Free { in_url: true } => any(&WEAK),
+        Context::Free { in_url: true } => WEAK.contains(&last),
         Context::Free { in_url: false } => false,
-        Context::Json => any(&["auth", "authorization", "pwd"]),
+        Context::Json => matches!(last, "auth" | "authorization"),
     }
 }
 
@@ -336,6 +350,8 @@ fn header_values(bytes: &[u8], spans: &mut Vec<(usize, usize)>) {
         if j >= n || !matches!(bytes[j], b':' | b'=') {
             continue;
         }
+        // `Name: Scheme credentials` may have a scheme word; `name=value` is one value.
+        let colon = bytes[j] == b':';
         j += 1;
         while j < n && matches!(bytes[j], b' ' | b'\t' | b'[' | b'"' | b'\'') {
             j += 1;
@@ -362,9 +378,10 @@ fn header_values(bytes: &[u8], spans: &mut Vec<(usize, usize)>) {
         if bytes[k..].starts_with(REDACTED.as_bytes()) {
             continue;
         }
-        let scheme = bytes[j..first_end]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        let scheme = colon
+            && bytes[j..first_end]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
             && k > first_end
             && k < n
             && !stop(bytes[k]);
@@ -731,7 +748,12 @@ fn parameters(
             .unwrap_or(i);
         let value_end = find(bytes, i + 1, end, is_value_end).unwrap_or(end);
         let value_end = trim_punctuation(bytes, i + 1, value_end);
-        if name_start < i
+        // A parameter starts the word or follows a separator; `ns/sealed-secrets=1.0` is a
+        // name and a version, not a parameter.
+        let bounded =
+            name_start == start || matches!(bytes[name_start - 1], b'?' | b'&' | b';' | b'#');
+        if bounded
+            && name_start < i
             && value_end > i + 1
             && secret_name(&bytes[name_start..i], Context::Free { in_url })
         {

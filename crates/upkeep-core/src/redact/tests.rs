@@ -231,6 +231,21 @@ fn secret_parameters() {
             "names of where a secret is kept are not the secret",
         ),
         (
+            "flux-system/vault-token=1.2.0, flux-system/sealed-secrets=2.15.0",
+            "flux-system/vault-token=1.2.0, flux-system/sealed-secrets=2.15.0",
+            "`policy=version` in upkeep's own tables: after a `/` it is no parameter",
+        ),
+        (
+            "sealed-secrets=2.15.0 external-secrets=0.9.0 tokens=3",
+            "sealed-secrets=2.15.0 external-secrets=0.9.0 tokens=3",
+            "plurals and chart names are not secrets",
+        ),
+        (
+            "X-Api-Key=abc secret_id=def",
+            "X-Api-Key=<redacted> secret_id=<redacted>",
+            "names whose last two words make the secret",
+        ),
+        (
             "https://h/x?access%5Ftoken=abc",
             "https://h/x?access%5Ftoken=<redacted>",
             "a percent-encoded name",
@@ -336,6 +351,16 @@ fn json_members_and_known_tokens() {
             r#"{"secretRef":{"name":"regcred"},"key":"oci://h/x"}"#,
             r#"{"secretRef":{"name":"regcred"},"key":"oci://h/x"}"#,
             "upkeep's own JSON: a Secret's name and a source key are not secrets",
+        ),
+        (
+            r#"{"sealed-secrets": "2.15.0", "flux-system/vault-token": "1.0.0"}"#,
+            r#"{"sealed-secrets": "2.15.0", "flux-system/vault-token": "1.0.0"}"#,
+            "policy names as keys (observedPolicies)",
+        ),
+        (
+            r#"{"identitytoken":"abc","registrytoken":"def"}"#,
+            r#"{"identitytoken":"<redacted>","registrytoken":"<redacted>"}"#,
+            "Docker's other config.json secrets",
         ),
         (
             "token ghp_abcdefghij1234567890 expired",
@@ -478,6 +503,8 @@ fn secret_names() {
         ("token_type", false, false, "a type"),
         ("expires_in", false, false, "a lifetime"),
         ("author", true, false, "not `auth`"),
+        ("sealed-secrets", false, false, "a chart, not a secret"),
+        ("passwordHash", false, false, "the last word decides"),
         ("monkey", true, false, "not `key`"),
         ("", true, false, "nothing"),
     ];
