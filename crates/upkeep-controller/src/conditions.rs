@@ -130,8 +130,7 @@ mod tests {
         });
         let redacted = crate::reconcile::redacted_status(status.clone());
         assert_eq!(
-            redacted["conditions"][0]["message"],
-            "GET https://h/i.yaml?token=<redacted>",
+            redacted["conditions"][0]["message"], "GET https://h/i.yaml?token=<redacted>",
             "a string deep in the status is redacted"
         );
         assert_eq!(
