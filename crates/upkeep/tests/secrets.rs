@@ -3,7 +3,8 @@
 //! file it wrote under its state and cache directories, every directory name it made and the
 //! store file are searched for each secret.
 //!
-//! The places: the userinfo of ChartSource URLs (OCI and Helm) and of the `versions` argument,
+//! The places: the userinfo of ChartSource URLs (OCI, Helm, and one that manifest validation
+//! refuses, quoted with its source line) and of the `versions` argument,
 //! `?token=` / `access_token=` / `password=` / `sig=` query parameters of Helm repository
 //! URLs, the `auth` of a Docker `config.json`, a Git remote URL with a password (as `run
 //! --repo` and as a checkout's `origin`), a `?token=` in a Git URL, `UPKEEP_GIT_PASSWORD`,
@@ -42,6 +43,7 @@ const GIT_URL_PW: &str = "zq9-git-remote-url-pw";
 const GIT_URL_TOKEN: &str = "zqa-git-url-query-token";
 const GIT_PW: &str = "zqb-upkeep-git-password";
 const PR_TOKEN: &str = "zqc-upkeep-pr-token";
+const INVALID_URL_PW: &str = "zqd-invalid-url-pw";
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
@@ -333,7 +335,29 @@ spec:
     );
     let hostile = hostile.to_str().expect("utf-8");
 
+    // A source whose URL the manifest validation refuses: the message and the quoted line.
+    let invalid = tmp.path().join("invalid");
+    write_tree(
+        &invalid,
+        &fleet(
+            &format!(
+                "---
+apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {{name: ftp, namespace: flux-system}}
+spec:
+  url: ftp://{TEST_USER}:{INVALID_URL_PW}@{helm_host}/charts
+"
+            ),
+            |t| t,
+        ),
+    );
+    let invalid = invalid.to_str().expect("utf-8");
+
     let mut t = Transcript::default();
+    t.run(&dirs, &["validate", invalid], &[]);
+    t.run(&dirs, &["scan", "--dir", invalid, "--output", "json"], &[]);
+    t.run(&dirs, &["plan", "--repo", invalid, "--at", AT], &[]);
     let git_env = [
         ("UPKEEP_GIT_USERNAME", GIT_USER),
         ("UPKEEP_GIT_PASSWORD", GIT_PW),
@@ -573,7 +597,12 @@ spec:
 
     // (secret, what it is, evidence that its place reached the output redacted)
     let basic = base64(format!("{TEST_USER}:{DOCKER_PW}").as_bytes());
-    let checks: [(&str, &str, &str); 13] = [
+    let checks: [(&str, &str, &str); 14] = [
+        (
+            INVALID_URL_PW,
+            "a URL the manifest validation refuses (message and quoted line)",
+            "url: ftp://upkeep-test:<redacted>@",
+        ),
         (
             SOURCE_URL_PW,
             "a ChartSource URL's userinfo",

@@ -68,7 +68,11 @@ pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
         let text = sources
             .entry(d.file.clone())
             .or_insert_with(|| std::fs::read_to_string(&d.file).ok());
-        eprint!("{}", render(d, text.as_deref()));
+        // Redacted as a whole: the message and the quoted source line may hold a password.
+        eprint!(
+            "{}",
+            upkeep_core::redact::redact(&render(d, text.as_deref()))
+        );
     }
 }
 
