@@ -245,7 +245,9 @@ impl State {
         let mut guard = lock(&self.fault);
         let (fault, hits) = &mut *guard;
         match fault {
-            Fault::None => forward(query.map(str::to_owned)),
+            // EchoAuthorization is answered in `handle`, which sees the headers; a listing
+            // without an Authorization header passes through.
+            Fault::None | Fault::EchoAuthorization => forward(query.map(str::to_owned)),
             Fault::ServerError { times } if *hits < *times => {
                 *hits += 1;
                 Action::Answer(
@@ -293,8 +295,6 @@ impl State {
                 }
                 forward(Some(join_query(&pairs)))
             }
-            // Answered in `handle`, which sees the headers; without one, pass through.
-            Fault::EchoAuthorization => forward(query.map(str::to_owned)),
             Fault::IgnorePageSize => {
                 let pairs: Vec<_> = split_query(query)
                     .into_iter()

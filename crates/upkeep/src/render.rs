@@ -141,11 +141,8 @@ mod tests {
                 && shown.contains("GET https://h/index.yaml?token=<redacted>"),
             "every message of the chain is kept: {shown}"
         );
-        let help: miette::Result<()> = Err(miette::miette!(
-            help = "retry https://u:help-pw@h/x",
-            "failed"
-        ));
-        let shown = format!("{:?}", redacted_report(&help.expect_err("an error")));
+        let help = miette::miette!(help = "retry https://u:help-pw@h/x", "failed");
+        let shown = format!("{:?}", redacted_report(&help));
         assert!(
             shown.contains("retry https://u:<redacted>@h/x") && !shown.contains("help-pw"),
             "the help is kept, redacted: {shown}"

@@ -8,6 +8,7 @@
 //! events.k8s.io) and every log line are searched for each secret, and each place must show up
 //! redacted, so the test cannot pass because a reconcile never ran.
 
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,19 +63,17 @@ fn statuses(server: &KubeApiServer, kind: &str) -> String {
         .kubectl(&["get", kind, "-A", "-o", "json"])
         .unwrap_or_default();
     let list: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
-    list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|item| {
-            format!(
-                "{}/{}: {}\n",
-                item["metadata"]["namespace"].as_str().unwrap_or(""),
-                item["metadata"]["name"].as_str().unwrap_or(""),
-                item["status"]
-            )
-        })
-        .collect()
+    let mut out = String::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{}/{}: {}",
+            item["metadata"]["namespace"].as_str().unwrap_or(""),
+            item["metadata"]["name"].as_str().unwrap_or(""),
+            item["status"]
+        );
+    }
+    out
 }
 
 /// The messages of the conditions of `kind/name`.

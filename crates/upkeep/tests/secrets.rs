@@ -19,6 +19,7 @@
 //! planted reached the output in redacted form, so the test cannot pass because a command
 //! stopped before it got there.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -123,10 +124,11 @@ impl Transcript {
     }
 
     fn text(&self) -> String {
-        self.parts
-            .iter()
-            .map(|(label, bytes)| format!("== {label}\n{}\n", String::from_utf8_lossy(bytes)))
-            .collect()
+        let mut out = String::new();
+        for (label, bytes) in &self.parts {
+            let _ = writeln!(out, "== {label}\n{}", String::from_utf8_lossy(bytes));
+        }
+        out
     }
 
     /// Where `secret` appears, if anywhere.
