@@ -4,9 +4,15 @@
 //! (`spec.maintenanceWindows[0].recurrence`) and nothing about files, so the controller can use
 //! it for a `Stalled` condition on an object that never was a file. [`Diagnostic`] is what the
 //! loader produces once it has mapped that path back to where it was written.
+//!
+//! Messages quote the offending value, and a value may be a URL with a password or a
+//! `?token=`: [`FieldError::new`] and [`FieldError::with_hint`] redact what they are given
+//! ([`upkeep_core::redact`]), and a [`Diagnostic`] redacts its message and hint when shown.
 
 use std::fmt;
 use std::path::PathBuf;
+
+use upkeep_core::redact::redact;
 
 /// A validation error at a path inside one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +25,17 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> FieldError {
+        let message = message.into();
         FieldError {
             path: path.into(),
-            message: message.into(),
+            message: redact(&message).into_owned(),
             hint: None,
         }
     }
 
     #[must_use]
     pub fn with_hint(mut self, hint: Option<impl Into<String>>) -> FieldError {
-        self.hint = hint.map(Into::into);
+        self.hint = hint.map(|h| redact(&h.into()).into_owned());
         self
     }
 }
@@ -65,9 +72,9 @@ impl fmt::Display for Diagnostic {
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&redact(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
+            write!(f, "\nhint: {}", redact(hint))?;
         }
         Ok(())
     }

@@ -34,7 +34,7 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of a server's answer an error quotes.
 const BODY_QUOTE_LIMIT: usize = 400;
-const REDACTED: &str = "[redacted]";
+use upkeep_core::redact::{REDACTED, excerpt_with, redact, redact_known};
 
 /// What went wrong talking to Alertmanager or a webhook. Messages name the server (without
 /// credentials) and the request; they never contain a password or token.
@@ -45,7 +45,7 @@ pub enum AlertsError {
     #[error("invalid {what} URL {url:?}: {reason}")]
     InvalidUrl {
         what: &'static str,
-        /// The URL with any credentials replaced by `[redacted]`.
+        /// The URL with any credentials replaced by `<redacted>`.
         url: String,
         reason: String,
     },
@@ -151,17 +151,27 @@ impl Auth {
         }
     }
 
-    /// Replaces every secret in `text` (a server's answer may echo them).
-    fn scrub(&self, text: &str) -> String {
-        let secret = match self {
-            Self::None => None,
-            Self::Basic { password, .. } => password.as_deref(),
-            Self::Bearer(token) => Some(token.as_str()),
-        };
-        match secret {
-            Some(s) if !s.is_empty() => text.replace(s, REDACTED),
-            _ => text.to_owned(),
+    /// The secret sent with each request, if any.
+    fn secret(&self) -> &str {
+        match self {
+            Self::None => "",
+            Self::Basic {
+                password: Some(password),
+                ..
+            } => password,
+            // `http://TOKEN@host`: the user name is the credential.
+            Self::Basic {
+                user,
+                password: None,
+            } => user,
+            Self::Bearer(token) => token.as_str(),
         }
+    }
+
+    /// Replaces the secret in `text` (a server's answer may echo it), and any other
+    /// credential [`upkeep_core::redact`] recognises.
+    fn scrub(&self, text: &str) -> String {
+        redact_known(text, &[self.secret()]).into_owned()
     }
 }
 
@@ -169,13 +179,13 @@ impl Auth {
 fn split_credentials(what: &'static str, raw: &str) -> Result<(url::Url, Auth), AlertsError> {
     let mut url = url::Url::parse(raw).map_err(|e| AlertsError::InvalidUrl {
         what,
-        url: redact_raw(raw),
+        url: redact(raw).into_owned(),
         reason: e.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(AlertsError::InvalidUrl {
             what,
-            url: redact_url(&url),
+            url: redact(url.as_str()).into_owned(),
             reason: format!("scheme {:?} is not http or https", url.scheme()),
         });
     }
@@ -223,29 +233,6 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-fn redact_url(url: &url::Url) -> String {
-    let mut url = url.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        let _ = url.set_username(REDACTED);
-        let _ = url.set_password(None);
-    }
-    url.to_string()
-}
-
-/// Redacts userinfo of a string that did not parse as a URL (best effort: everything between
-/// `://` and the last `@` before the path).
-fn redact_raw(raw: &str) -> String {
-    let Some(scheme_end) = raw.find("://") else {
-        return raw.to_owned();
-    };
-    let rest = &raw[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{REDACTED}{}", &raw[..scheme_end + 3], &rest[at..]),
-        None => raw.to_owned(),
-    }
-}
-
 fn build_client(server: &str, timeout: Duration) -> Result<reqwest::Client, AlertsError> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: then a provider is installed.
@@ -277,14 +264,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// A server's answer for an error: bounded, one line, the secret and other credentials
+/// replaced before the cut.
 fn quote_body(auth: &Auth, body: &str) -> String {
-    let scrubbed = auth.scrub(body.trim());
-    if scrubbed.chars().count() > BODY_QUOTE_LIMIT {
-        let cut: String = scrubbed.chars().take(BODY_QUOTE_LIMIT).collect();
-        format!("{cut}…")
-    } else {
-        scrubbed
-    }
+    excerpt_with(body.as_bytes(), BODY_QUOTE_LIMIT, &[auth.secret()])
 }
 
 /// One HTTP exchange: sends, reads the body, maps failures to [`AlertsError`] naming
@@ -735,13 +718,13 @@ mod tests {
             (
                 "https://am:s3cr%40t@am.example/prefix/",
                 "https://am.example/prefix",
-                "Basic(am:[redacted])",
+                "Basic(am:<redacted>)",
                 "userinfo becomes basic auth (percent-decoded) and leaves the URL",
             ),
             (
                 "http://tok@am.example:9093?x=1#frag",
                 "http://am.example:9093",
-                "Basic(tok:[redacted])",
+                "Basic(tok:<redacted>)",
                 "a user without password still authenticates; query and fragment are dropped",
             ),
         ];
@@ -779,7 +762,7 @@ mod tests {
         let cases = [
             (
                 "bad token tok-123",
-                "bad token [redacted]",
+                "bad token <redacted>",
                 "an echoed token is removed",
             ),
             ("  plain  ", "plain", "whitespace is trimmed"),

@@ -1085,7 +1085,7 @@ async fn publish(u: &Upgrades, object: &ClusterUpgrade, note: &Note) {
             EventType::Normal
         },
         reason: note.reason.to_owned(),
-        note: Some(note.text.clone()),
+        note: crate::reconcile::event_note(&note.text),
         action: "UpgradeCluster".to_owned(),
         secondary: None,
     };
@@ -1102,7 +1102,7 @@ async fn write_status(
     wanted: &ClusterUpgradeStatus,
 ) -> Result<(), Error> {
     let current = serde_json::to_value(current)?;
-    let wanted = serde_json::to_value(wanted)?;
+    let wanted = crate::reconcile::redacted_status(serde_json::to_value(wanted)?);
     if current == wanted {
         return Ok(());
     }

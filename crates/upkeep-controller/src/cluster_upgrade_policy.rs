@@ -289,7 +289,7 @@ async fn publish(ctx: &Context, object: &ClusterUpgradePolicy, note: &str) {
     let event = Event {
         type_: EventType::Normal,
         reason: UPGRADE_CREATED.to_owned(),
-        note: Some(note.to_owned()),
+        note: crate::reconcile::event_note(note),
         action: "CreateUpgrade".to_owned(),
         secondary: None,
     };
@@ -305,7 +305,7 @@ async fn write_status(
     wanted: &ClusterUpgradePolicyStatus,
 ) -> Result<(), Error> {
     let current = serde_json::to_value(current)?;
-    let wanted = serde_json::to_value(wanted)?;
+    let wanted = crate::reconcile::redacted_status(serde_json::to_value(wanted)?);
     if current == wanted {
         return Ok(());
     }

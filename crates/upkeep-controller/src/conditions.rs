@@ -88,7 +88,8 @@ fn condition(
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: reason.to_owned(),
-        message: message.to_owned(),
+        // Messages quote errors; redacted here as well as where the status is written.
+        message: upkeep_core::redact::redact(message).into_owned(),
         observed_generation: generation,
         last_transition_time: since,
     }
@@ -111,6 +112,38 @@ mod tests {
         &'a str,
         &'a str,
     );
+
+    #[test]
+    fn messages_and_statuses_never_carry_a_credential() {
+        let stalled = Outcome::Stalled {
+            reason: "InvalidLocation".into(),
+            message: "invalid source location `oci://u:cond-pw@h/x`".into(),
+        };
+        let conditions = with_outcome(&[], &stalled, None, ts("2026-01-01T00:00:00Z"));
+        for c in &conditions {
+            assert!(!c.message.contains("cond-pw"), "{}: {}", c.type_, c.message);
+        }
+        let status = serde_json::json!({
+            "conditions": [{"message": "GET https://h/i.yaml?token=status-tok"}],
+            "lastScan": {"tagCount": 3, "latestTags": ["1.0.0"]},
+            "pullRequest": {"url": "https://forge/o/r/pull/1"}
+        });
+        let redacted = crate::reconcile::redacted_status(status.clone());
+        assert_eq!(
+            redacted["conditions"][0]["message"], "GET https://h/i.yaml?token=<redacted>",
+            "a string deep in the status is redacted"
+        );
+        assert_eq!(
+            redacted["lastScan"], status["lastScan"],
+            "numbers and ordinary strings are kept"
+        );
+        assert_eq!(redacted["pullRequest"], status["pullRequest"]);
+        assert_eq!(
+            crate::reconcile::redacted_status(redacted.clone()),
+            redacted,
+            "redacting a written status again changes nothing, so it is not rewritten"
+        );
+    }
 
     #[test]
     fn transition_time_moves_only_when_the_status_does() {

@@ -234,7 +234,7 @@ where
     S: Serialize,
 {
     let current = serde_json::to_value(current)?;
-    let wanted = serde_json::to_value(Some(wanted))?;
+    let wanted = crate::reconcile::redacted_status(serde_json::to_value(Some(wanted))?);
     if current == wanted {
         return Ok(false);
     }

@@ -281,7 +281,7 @@ async fn publish_new_version(d: &Discovery, object: &VersionPolicy, note: &str) 
     let event = Event {
         type_: EventType::Normal,
         reason: NEW_VERSION.to_owned(),
-        note: Some(note.to_owned()),
+        note: crate::reconcile::event_note(note),
         action: "SelectVersion".to_owned(),
         secondary: None,
     };

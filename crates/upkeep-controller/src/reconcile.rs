@@ -3,6 +3,11 @@
 //!
 //! `now` comes from the [`Context`]'s clock so tests can run the real controller against a
 //! real API server at any moment of a schedule.
+//!
+//! Every status the controllers write goes through [`redacted_status`] before it is compared
+//! with the current one and patched, and every Event note through [`event_note`]: conditions
+//! quote registry, Git and forge errors, which may quote URLs and servers' answers, and a
+//! status is readable by anyone who may `get` the object.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +62,7 @@ pub async fn reconcile_schedule(
     let now = (ctx.now)();
     let (status, next) = desired_status(&object, now);
     let current = serde_json::to_value(&object.status)?;
-    let wanted = serde_json::to_value(Some(&status))?;
+    let wanted = redacted_status(serde_json::to_value(Some(&status))?);
     if current != wanted {
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
@@ -81,12 +86,38 @@ pub async fn reconcile_schedule(
     })
 }
 
+/// `status` with every string in it redacted ([`upkeep_core::redact`]). Applied before the
+/// comparison with the current status, so an unchanged status is still not rewritten.
+pub fn redacted_status(status: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match status {
+        Value::String(s) => match upkeep_core::redact::redact(&s) {
+            std::borrow::Cow::Borrowed(_) => Value::String(s),
+            std::borrow::Cow::Owned(r) => Value::String(r),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted_status).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, redacted_status(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The note of an Event, redacted.
+pub fn event_note(text: &str) -> Option<String> {
+    Some(upkeep_core::redact::redact(text).into_owned())
+}
+
 /// The merge patch that turns the `current` status into `wanted`: `wanted` itself, plus an
 /// explicit `null` for every top-level field that `current` has and `wanted` leaves out
 /// (statuses skip empty fields when serialised, and a JSON merge patch keeps absent fields,
 /// so without the nulls a closed window would stay `activeWindow` forever).
 pub fn status_patch(current: &serde_json::Value, wanted: &serde_json::Value) -> serde_json::Value {
-    let mut patch = wanted.clone();
+    // Callers redact `wanted` before comparing; once more here so no writer can forget.
+    let mut patch = redacted_status(wanted.clone());
     if let (Some(current), Some(fields)) = (current.as_object(), patch.as_object_mut()) {
         for key in current.keys() {
             fields.entry(key.clone()).or_insert(serde_json::Value::Null);

@@ -23,9 +23,11 @@
 //! - [`manifest`]: finding the version fields that upkeep markers point at.
 //! - [`rollout`]: the cluster-upgrade state machine (stages, soak, windows, concurrency,
 //!   failure policy) as one function of a snapshot and `now`.
+//! - [`redact`]: what in a text is a credential, replaced before any text leaves upkeep.
 
 pub mod describe;
 pub mod manifest;
+pub mod redact;
 pub mod rollout;
 pub mod schedule;
 pub mod selector;

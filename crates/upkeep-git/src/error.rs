@@ -2,35 +2,49 @@
 //! offending text, and a [`GitError::hint`] where a fix can be suggested.
 //!
 //! No variant carries a credential: HTTP failures name the server (`host:port`), never the
-//! `Authorization` header, and URLs with embedded user info are refused up front. SSH failures
+//! `Authorization` header, and URLs with embedded user info are refused up front. As a second
+//! line, every text field goes through [`upkeep_core::redact::redact`] when the error is shown
+//! (a remote URL with `?token=`, an existing clone's remote with a password, a libgit2 message
+//! quoting a URL). SSH failures
 //! carry the last lines of `ssh`'s own stderr (which names key *files*, never key contents),
 //! because "Permission denied (publickey)" or "Host key verification failed" is exactly what
 //! the operator needs to read. The hint is a `String` so it can spell out the concrete fix
 //! (e.g. the `ssh-keyscan` command for this host, port and known_hosts file).
 
+use upkeep_core::redact::redact as r;
+
 /// Everything that can go wrong in upkeep-git.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("invalid remote URL `{url}`: {reason}")]
+    #[error("invalid remote URL `{}`: {}", r(url), r(reason))]
     InvalidUrl { url: String, reason: String },
-    #[error("refusing plain http:// remote `{url}`")]
+    #[error("refusing plain http:// remote `{}`", r(url))]
     InsecureHttp { url: String },
     /// The server refused the credentials: HTTP 401, or ssh's "Permission denied".
-    #[error("{server} refused the credentials ({detail})")]
+    #[error("{} refused the credentials ({})", r(server), r(detail))]
     Unauthorized { server: String, detail: String },
-    #[error("{url} answered HTTP {status}")]
+    #[error("{} answered HTTP {status}", r(url))]
     HttpStatus { url: String, status: u16 },
-    #[error("{url} is not a smart-HTTP Git server (content type `{content_type}`)")]
+    #[error(
+        "{} is not a smart-HTTP Git server (content type `{}`)",
+        r(url),
+        r(content_type)
+    )]
     NotSmartHttp { url: String, content_type: String },
-    #[error("HTTP request to {server} failed: {message}")]
+    #[error("HTTP request to {} failed: {}", r(server), r(message))]
     Http { server: String, message: String },
     /// The TLS handshake failed, typically because the server's certificate is not trusted.
-    #[error("TLS connection to {server} failed: {message}")]
+    #[error("TLS connection to {} failed: {}", r(server), r(message))]
     Tls { server: String, message: String },
-    #[error("invalid CA certificate PEM: {message}")]
+    #[error("invalid CA certificate PEM: {}", r(message))]
     InvalidCa { message: String },
     /// ssh could not verify the server's host key against the known_hosts file.
-    #[error("host key of {host}:{port} not verified (known hosts: {known_hosts}): {message}")]
+    #[error(
+        "host key of {}:{port} not verified (known hosts: {}): {}",
+        r(host),
+        r(known_hosts),
+        r(message)
+    )]
     HostKey {
         host: String,
         port: u16,
@@ -38,29 +52,36 @@ pub enum GitError {
         message: String,
     },
     /// The SSH private key file is missing, unreadable or refused by ssh.
-    #[error("SSH key file `{path}`: {message}")]
+    #[error("SSH key file `{}`: {}", r(path), r(message))]
     SshKey { path: String, message: String },
     /// The `ssh` client is not installed (or the configured program does not exist).
-    #[error("`{program}` not found: SSH remotes run the system OpenSSH client")]
+    #[error(
+        "`{}` not found: SSH remotes run the system OpenSSH client",
+        r(program)
+    )]
     SshNotFound { program: String },
     /// ssh or the remote git command failed for another reason.
-    #[error("ssh to {server} failed: {message}")]
+    #[error("ssh to {} failed: {}", r(server), r(message))]
     Ssh { server: String, message: String },
-    #[error("{what}: {message}")]
+    #[error("{}: {}", r(what), r(message))]
     Git { what: String, message: String },
-    #[error("{what}: {source}")]
+    #[error("{}: {}", r(what), r(&source.to_string()))]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("path `{path}` is outside the repository: {reason}")]
+    #[error("path `{}` is outside the repository: {}", r(path), r(reason))]
     PathEscapes { path: String, reason: String },
-    #[error("invalid branch name `{branch}`")]
+    #[error("invalid branch name `{}`", r(branch))]
     InvalidBranch { branch: String },
-    #[error("remote branch `origin/{branch}` not found")]
+    #[error("remote branch `origin/{}` not found", r(branch))]
     BranchNotFound { branch: String },
-    #[error("push to `{branch}` still rejected after {attempts} attempt(s): {reason}")]
+    #[error(
+        "push to `{}` still rejected after {attempts} attempt(s): {}",
+        r(branch),
+        r(reason)
+    )]
     PushRetriesExhausted {
         branch: String,
         attempts: u32,
@@ -68,7 +89,9 @@ pub enum GitError {
     },
     /// Another upkeep holds the work tree's lock.
     #[error(
-        "another upkeep is working on this checkout ({holder}); gave up after {waited:?} (lock {path})"
+        "another upkeep is working on this checkout ({}); gave up after {waited:?} (lock {})",
+        r(holder),
+        r(path)
     )]
     Locked {
         path: String,
@@ -85,9 +108,12 @@ pub enum GitError {
         found: String,
     },
     /// A file to commit changed on disk after it was planned.
-    #[error("{path} changed on disk after it was planned; nothing was changed")]
+    #[error(
+        "{} changed on disk after it was planned; nothing was changed",
+        r(path)
+    )]
     FileChanged { path: String },
-    #[error("{dir} is a clone of `{found}`, not of `{expected}`")]
+    #[error("{} is a clone of `{}`, not of `{}`", r(dir), r(found), r(expected))]
     RemoteMismatch {
         dir: String,
         expected: String,

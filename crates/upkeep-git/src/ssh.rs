@@ -77,8 +77,8 @@ impl Target {
             reason: reason.to_owned(),
         };
         // What errors may show: the URL without a `user:password@` part.
-        let redacted = redact(full);
-        let url = redacted.as_str();
+        let redacted = upkeep_core::redact::redact(full);
+        let url = &*redacted;
         let (user, host, port, path) = if let Some(rest) = full.strip_prefix("ssh://") {
             let parsed = url::Url::parse(full).map_err(|e| invalid(url, &e.to_string()))?;
             if parsed.password().is_some() {
@@ -167,21 +167,6 @@ impl Target {
     /// `host:port` for errors.
     fn server(&self) -> String {
         format!("{}:{}", self.host, self.port.unwrap_or(22))
-    }
-}
-
-/// `url` with the user info replaced by `…` when it holds a `:` (a password).
-fn redact(url: &str) -> String {
-    let (prefix, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            format!("{prefix}…@{host}{}", &rest[authority_end..])
-        }
-        _ => url.to_owned(),
     }
 }
 

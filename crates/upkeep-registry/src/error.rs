@@ -1,69 +1,93 @@
 //! Typed errors for tag discovery.
 //!
 //! Variant names are stable: they become status condition reasons and metric labels, so they
-//! are never renamed. Every network variant names the server and the request (method and URL,
-//! never credentials: URLs are built by this crate and never carry userinfo, and query strings
-//! only carry `n`/`last`). Messages from servers are kept short and never include response
-//! bodies of token endpoints, which could echo secrets.
+//! are never renamed. Every network variant names the server and the request (method and URL).
+//! Messages from servers are kept short (a bounded excerpt) and never include response bodies
+//! of token endpoints. Every text field is passed through [`upkeep_core::redact::redact`] when
+//! the error is displayed, whoever built it: a location from a manifest may carry userinfo or a
+//! `?token=`, a server may echo the `Authorization` header, a library's error chain may quote
+//! the URL.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use upkeep_core::redact::redact as r;
 
 /// Everything that can go wrong while discovering tags.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
     /// 401: no or wrong credentials.
-    #[error("{request}: {server} answered 401 Unauthorized{}", suffix(detail))]
+    #[error(
+        "{}: {} answered 401 Unauthorized{}",
+        r(request),
+        r(server),
+        suffix(detail)
+    )]
     Unauthorized {
         server: String,
         request: String,
         detail: String,
     },
     /// 403: credentials accepted but not allowed to read this repository.
-    #[error("{request}: {server} answered 403 Forbidden{}", suffix(detail))]
+    #[error(
+        "{}: {} answered 403 Forbidden{}",
+        r(request),
+        r(server),
+        suffix(detail)
+    )]
     Forbidden {
         server: String,
         request: String,
         detail: String,
     },
     /// 404: repository, chart, tag or index not found.
-    #[error("{request}: {server} answered 404 Not Found{}", suffix(detail))]
+    #[error(
+        "{}: {} answered 404 Not Found{}",
+        r(request),
+        r(server),
+        suffix(detail)
+    )]
     NotFound {
         server: String,
         request: String,
         detail: String,
     },
     /// 429 after the last retry.
-    #[error("{request}: {server} rate-limited the request (429) and retries are exhausted{}", retry_suffix(*retry_after))]
+    #[error("{}: {} rate-limited the request (429) and retries are exhausted{}", r(request), r(server), retry_suffix(*retry_after))]
     RateLimited {
         server: String,
         request: String,
         retry_after: Option<Duration>,
     },
     /// A request, or the whole listing, took longer than allowed.
-    #[error("{request}: {server} did not answer within {}", fmt_duration(*after))]
+    #[error("{}: {} did not answer within {}", r(request), r(server), fmt_duration(*after))]
     Timeout {
         server: String,
         request: String,
         after: Duration,
     },
     /// The connection could not be made (DNS, refused, reset).
-    #[error("{request}: cannot connect to {server}: {detail}")]
+    #[error("{}: cannot connect to {}: {}", r(request), r(server), r(detail))]
     Connect {
         server: String,
         request: String,
         detail: String,
     },
     /// TLS handshake or certificate verification failed.
-    #[error("{request}: TLS with {server} failed: {detail}")]
+    #[error("{}: TLS with {} failed: {}", r(request), r(server), r(detail))]
     Tls {
         server: String,
         request: String,
         detail: String,
     },
     /// Any other unexpected HTTP status (5xx after the last retry, 400, …).
-    #[error("{request}: {server} answered HTTP {status}{}", suffix(detail))]
+    #[error(
+        "{}: {} answered HTTP {status}{}",
+        r(request),
+        r(server),
+        suffix(detail)
+    )]
     Status {
         server: String,
         request: String,
@@ -71,14 +95,18 @@ pub enum RegistryError {
         detail: String,
     },
     /// The server answered, but the answer makes no sense (bad JSON/YAML, pagination loop, …).
-    #[error("{request}: invalid response from {server}: {detail}")]
+    #[error("{}: invalid response from {}: {}", r(request), r(server), r(detail))]
     InvalidResponse {
         server: String,
         request: String,
         detail: String,
     },
     /// A response (or the tag list as a whole) exceeded its size cap.
-    #[error("{request}: response from {server} exceeds the limit of {limit} {unit}")]
+    #[error(
+        "{}: response from {} exceeds the limit of {limit} {unit}",
+        r(request),
+        r(server)
+    )]
     TooLarge {
         server: String,
         request: String,
@@ -86,23 +114,28 @@ pub enum RegistryError {
         unit: &'static str,
     },
     /// The source location cannot be understood or is not allowed.
-    #[error("invalid source location `{location}`: {detail}")]
+    #[error("invalid source location `{}`: {}", r(location), r(detail))]
     InvalidLocation { location: String, detail: String },
     /// An option (exclusion regex, CA bundle, …) is invalid.
-    #[error("invalid option {option}: {detail}")]
+    #[error("invalid option {}: {}", r(option), r(detail))]
     InvalidOption { option: String, detail: String },
     /// Docker's `config.json` could not be read or parsed.
-    #[error("credentials file {path}: {detail}")]
+    #[error("credentials file {}: {}", r(path), r(detail))]
     Credentials { path: String, detail: String },
     /// A `docker-credential-<helper>` failed.
-    #[error("credential helper `docker-credential-{helper}` for {server}: {detail}")]
+    #[error(
+        "credential helper `docker-credential-{}` for {}: {}",
+        r(helper),
+        r(server),
+        r(detail)
+    )]
     CredentialHelper {
         helper: String,
         server: String,
         detail: String,
     },
     /// Reading a local file (OCI layout, CA bundle) failed.
-    #[error("{}: {detail}", path.display())]
+    #[error("{}: {}", r(&path.display().to_string()), r(detail))]
     Io { path: PathBuf, detail: String },
 }
 
@@ -110,7 +143,7 @@ fn suffix(detail: &str) -> String {
     if detail.is_empty() {
         String::new()
     } else {
-        format!(": {detail}")
+        format!(": {}", r(detail))
     }
 }
 
@@ -201,6 +234,10 @@ impl RegistryError {
             }
             RegistryError::TooLarge { .. } => {
                 "the response is larger than allowed; raise the size limit if this is expected"
+                    .to_owned()
+            }
+            RegistryError::InvalidLocation { detail, .. } if detail.contains("credentials") => {
+                "remove the user and password from the URL and give them as registry credentials: a Docker config.json (`--docker-config`, or `docker login HOST`), or in the cluster a `kubernetes.io/dockerconfigjson` Secret named by the ChartSource's `spec.secretRef`"
                     .to_owned()
             }
             RegistryError::InvalidLocation { detail, .. } if detail.contains("plain HTTP") => {

@@ -31,7 +31,7 @@ pub use error::RegistryError;
 pub use first_seen::{SeenTag, merge_first_seen, tag_infos, unseen};
 pub use helm::{IndexEntry, parse_index};
 pub use layout::{blob_path, split_ref_name};
-pub use location::{Location, redact_location};
+pub use location::Location;
 pub use scan::{ScanResult, scan_all};
 pub use source::{CaBundle, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next};
 pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};

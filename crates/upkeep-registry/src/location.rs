@@ -3,9 +3,15 @@
 //! Parsed by hand rather than with `url::Url` for `oci://` because OCI references are not
 //! URLs (no query, no userinfo, repository paths must be lower case) and a clear message for
 //! `oci://host/chart:1.0` (a tag where a repository belongs) is worth more than a generic one.
+//!
+//! Credentials in a location (`oci://user:pass@host/…`, `https://user:pass@…`) are refused
+//! with a hint to move them into a Docker config or the ChartSource's `secretRef`, and never
+//! printed: the location in the error is redacted. A `?token=` in a Helm repository URL is
+//! kept (some repositories authenticate that way) and redacted wherever the URL is shown.
 
 use std::path::PathBuf;
 
+use upkeep_core::redact::redact;
 use url::Url;
 
 use crate::error::RegistryError;
@@ -35,8 +41,14 @@ impl Location {
         insecure: bool,
     ) -> Result<Self, RegistryError> {
         let bad = |detail: String| RegistryError::InvalidLocation {
-            location: redact_location(location),
-            detail,
+            location: redact(location).into_owned(),
+            detail: redact(&detail).into_owned(),
+        };
+        let with_credentials = || {
+            RegistryError::InvalidLocation {
+            location: without_userinfo(location),
+            detail: "credentials in the URL are refused (they would end up in logs and status); use a Docker config / secretRef".to_owned(),
+        }
         };
         let chart = chart.map(str::trim).filter(|c| !c.is_empty());
         let loc = location.trim();
@@ -45,7 +57,14 @@ impl Location {
                 .split_once('/')
                 .ok_or_else(|| bad("no repository path after the host".to_owned()))?;
             let repo = repo.trim_end_matches('/');
-            if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
+            // `user:pa/ss@host`: a raw `/` in the password makes the "host" `user:pa`.
+            let odd_port = host
+                .split_once(':')
+                .is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit()));
+            if host.contains('@') || (odd_port && repo.contains('@')) {
+                return Err(with_credentials());
+            }
+            if host.is_empty() || host.contains(['?', '#', ' ']) {
                 return Err(bad(format!("`{host}` is not a registry host")));
             }
             if repo.is_empty() {
@@ -89,17 +108,24 @@ impl Location {
             });
         }
         if loc.starts_with("https://") || loc.starts_with("http://") {
-            let url = Url::parse(loc).map_err(|e| bad(format!("not a URL: {e}")))?;
+            let url = Url::parse(loc).map_err(|e| {
+                if loc
+                    .split(['/', '?', '#'])
+                    .nth(2)
+                    .is_some_and(|a| a.contains('@'))
+                {
+                    with_credentials()
+                } else {
+                    bad(format!("not a URL: {e}"))
+                }
+            })?;
             if url.scheme() == "http" && !insecure {
                 return Err(bad(
                     "plain HTTP is refused unless the source is insecure".to_owned()
                 ));
             }
             if !url.username().is_empty() || url.password().is_some() {
-                return Err(bad(
-                    "credentials in the URL are refused; use a Docker config / secretRef"
-                        .to_owned(),
-                ));
+                return Err(with_credentials());
             }
             let chart = chart.ok_or_else(|| {
                 bad("a Helm repository needs a chart name (spec.chart / --chart)".to_owned())
@@ -115,15 +141,23 @@ impl Location {
     }
 }
 
-/// The location with any `user:password@` replaced by `***@`, for messages.
-pub fn redact_location(location: &str) -> String {
-    let Some(scheme_end) = location.find("://") else {
-        return location.to_owned();
+/// `location` with everything between `://` and the `@` that ends the userinfo replaced, for a
+/// location known to carry credentials: the userinfo ends at the last `@` before the first `/`
+/// that follows the first `@`, so a password with a raw `/`, `@` or space goes whole.
+fn without_userinfo(location: &str) -> String {
+    let (scheme, rest) = location
+        .trim()
+        .split_once("://")
+        .unwrap_or(("", location.trim()));
+    let Some(first) = rest.find('@') else {
+        return redact(location).into_owned();
     };
-    let rest = &location[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &location[..scheme_end + 3], &rest[at..]),
-        None => location.to_owned(),
-    }
+    let slash = rest[first..].find('/').map_or(rest.len(), |i| first + i);
+    let at = rest[..slash].rfind('@').unwrap_or(first);
+    redact(&format!(
+        "{scheme}://{}@{}",
+        upkeep_core::redact::REDACTED,
+        &rest[at + 1..]
+    ))
+    .into_owned()
 }

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use regex::Regex;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
+use upkeep_core::redact::redact;
 use url::Url;
 
 use crate::auth::Credentials;
@@ -198,7 +199,7 @@ impl Source {
                 };
                 let base = Url::parse(&format!("{scheme}://{api_host}/")).map_err(|e| {
                     RegistryError::InvalidLocation {
-                        location: location.to_owned(),
+                        location: redact(location).into_owned(),
                         detail: format!("`{host}` is not a valid host: {e}"),
                     }
                 })?;
@@ -221,7 +222,9 @@ impl Source {
                     u
                 };
                 (
-                    format!("{}#{chart}", url.as_str().trim_end_matches('/')),
+                    // The key names the source in messages and in the first-seen store: a
+                    // `?token=` in the URL must not end up there.
+                    format!("{}#{chart}", redact(url.as_str().trim_end_matches('/'))),
                     Kind::Helm {
                         ep: endpoint(client)?,
                         index,

@@ -473,14 +473,43 @@ fn locations() {
             "credentials in the URL",
             "userinfo refused",
         ),
+        (
+            "oci://u:hunter2@ghcr.io/org/app",
+            None,
+            false,
+            "credentials in the URL",
+            "OCI userinfo refused as such, not as a bad host that is then quoted",
+        ),
+        (
+            "oci://u:hun/ter2@ghcr.io/org/app",
+            None,
+            false,
+            "credentials in the URL",
+            "a raw / in an OCI password",
+        ),
+        (
+            "https://u:hun ter2@charts.example",
+            Some("a"),
+            false,
+            "credentials in the URL",
+            "a password the URL parser rejects is still recognised as one",
+        ),
+        (
+            "oci://ghcr.io/org/app:1.0?token=hunter2",
+            None,
+            false,
+            "tag or digest",
+            "a query token in an invalid OCI location",
+        ),
     ];
     for (loc, chart, insecure, want, why) in bad {
         let err = Location::parse(loc, *chart, *insecure).expect_err(why);
-        assert!(err.to_string().contains(want), "{why}: {err}");
-        assert!(
-            !err.to_string().contains("hunter2"),
-            "{why}: secret in {err}"
-        );
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(shown.contains(want), "{why}: {shown}");
+            for part in ["hunter2", "ter2"] {
+                assert!(!shown.contains(part), "{why}: secret in {shown}");
+            }
+        }
         assert!(err.hint().is_some(), "{why}: has a hint");
     }
 }
@@ -760,7 +789,7 @@ fn secrets_never_in_errors_or_debug() {
             unit: "bytes",
         },
         RegistryError::InvalidLocation {
-            location: redact_location(&format!("https://u:{SECRET}@h/x")),
+            location: upkeep_core::redact::redact(&format!("https://u:{SECRET}@h/x")).into_owned(),
             detail: "d".into(),
         },
         RegistryError::InvalidOption {
@@ -951,4 +980,43 @@ fn sources_are_send_and_sync_and_docker_hub_maps_to_its_api_host() {
         "oci://docker.io/bitnamicharts/nginx",
         "key keeps the user's name"
     );
+}
+
+#[test]
+fn error_bodies_are_bounded_sanitised_and_redacted() {
+    let long = format!(
+        r#"{{"errors":[{{"code":"DENIED","message":"{}"}}]}}"#,
+        "x".repeat(10_000)
+    );
+    let cases: &[(&[u8], &[&str], &str, &str)] = &[
+        (
+            br#"{"errors":[{"code":"DENIED","message":"you sent Authorization: Basic dXNlcjpodW50ZXIy"}]}"#,
+            &[],
+            "DENIED: you sent Authorization: Basic <redacted>",
+            "a registry that echoes the Authorization header",
+        ),
+        (
+            br#"{"errors":[{"code":"DENIED","message":"password hunter2 is wrong"}]}"#,
+            &["hunter2"],
+            "DENIED: password <redacted> is wrong",
+            "the password upkeep sent, echoed in a form no pattern knows",
+        ),
+        (
+            b"{\"errors\":[{\"code\":\"X\",\"message\":\"line1\\nline2\\u001b[31m\"}]}",
+            &[],
+            "X: line1 line2 [31m",
+            "one line, no terminal escapes",
+        ),
+        (
+            b"<html>401 Authorization: Basic dXNlcjpodW50ZXIy</html>",
+            &[],
+            "",
+            "a body in another format is not quoted at all",
+        ),
+    ];
+    for (body, known, want, why) in cases {
+        assert_eq!(crate::transport::error_message(body, known), *want, "{why}");
+    }
+    let cut = crate::transport::error_message(long.as_bytes(), &[]);
+    assert_eq!(cut.chars().count(), 301, "bounded, with an ellipsis: {cut}");
 }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::{HeaderMap, StatusCode};
 use tokio::sync::{OnceCell, Semaphore};
+use upkeep_core::redact::{excerpt_with, redact};
 use url::Url;
 
 use crate::auth::{BasicAuth, Credentials, Secret, parse_www_authenticate};
@@ -215,12 +216,13 @@ pub(crate) fn host_of(url: &Url) -> String {
     }
 }
 
-/// `GET <url>` without userinfo.
+/// `GET <url>` without userinfo and with secret query parameters redacted (a Helm
+/// repository URL may carry `?token=`).
 pub(crate) fn describe(url: &Url) -> String {
     let mut u = url.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    format!("GET {u}")
+    format!("GET {}", redact(u.as_str()))
 }
 
 impl Endpoint {
@@ -287,7 +289,15 @@ impl Endpoint {
                     continue;
                 }
             }
-            return map_status(url, raw);
+            let basic = self.basic(&host).await?;
+            let known = [
+                basic.as_ref().map_or("", |b| b.password.expose()),
+                match &auth {
+                    Auth::Bearer(t) => t.expose(),
+                    _ => "",
+                },
+            ];
+            return map_status(url, raw, &known);
         }
     }
 
@@ -331,7 +341,11 @@ impl Endpoint {
         let raw = self
             .send(&realm_url, "application/json", 1 << 20, &auth)
             .await?;
-        let fetched = map_status(&realm_url, raw)?;
+        let known = [match &auth {
+            Auth::Basic(b) => b.password.expose(),
+            _ => "",
+        }];
+        let fetched = map_status(&realm_url, raw, &known)?;
         let t: TokenResponse =
             serde_json::from_slice(&fetched.body).map_err(|e| RegistryError::InvalidResponse {
                 server: realm_host.clone(),
@@ -552,7 +566,8 @@ fn classify(host: &str, url: &Url, e: &reqwest::Error) -> Attempt {
     })
 }
 
-/// `outer: inner: innermost`, skipping repeats (reqwest repeats the URL we already name).
+/// `outer: inner: innermost`, skipping repeats (reqwest repeats the URL we already name),
+/// redacted (reqwest quotes the URL, which may carry `?token=`).
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -563,10 +578,12 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         src = s.source();
     }
-    parts.join(": ")
+    redact(&parts.join(": ")).into_owned()
 }
 
-fn map_status(url: &Url, raw: Raw) -> Result<Fetched, RegistryError> {
+/// The answer, or the error its status means. `known` are the secrets sent with the request:
+/// a server may echo them in its error body.
+fn map_status(url: &Url, raw: Raw, known: &[&str]) -> Result<Fetched, RegistryError> {
     let server = host_of(url);
     let request = describe(url);
     if raw.status.is_success() {
@@ -575,7 +592,7 @@ fn map_status(url: &Url, raw: Raw) -> Result<Fetched, RegistryError> {
             body: raw.body,
         });
     }
-    let detail = error_message(&raw.body);
+    let detail = error_message(&raw.body, known);
     Err(match raw.status {
         StatusCode::UNAUTHORIZED => RegistryError::Unauthorized {
             server,
@@ -606,8 +623,9 @@ fn map_status(url: &Url, raw: Raw) -> Result<Fetched, RegistryError> {
     })
 }
 
-/// The registry's own words from an error body (`{"errors":[{"code","message"}]}`), short.
-pub(crate) fn error_message(body: &[u8]) -> String {
+/// The registry's own words from an error body (`{"errors":[{"code","message"}]}`), as a
+/// bounded, sanitised excerpt with credentials (and the `known` secrets) redacted.
+pub(crate) fn error_message(body: &[u8], known: &[&str]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorItem>,
@@ -632,8 +650,11 @@ pub(crate) fn error_message(body: &[u8]) -> String {
             .join("; "),
         Err(_) => String::new(),
     };
-    text.chars().take(300).collect()
+    excerpt_with(text.as_bytes(), ERROR_EXCERPT_CHARS, known)
 }
+
+/// How much of a server's error message an error quotes.
+const ERROR_EXCERPT_CHARS: usize = 300;
 
 /// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now`). Past dates mean 0.
 pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {

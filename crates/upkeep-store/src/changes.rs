@@ -9,10 +9,15 @@
 //! A change's *subject* is a free-form key for "what this change was about" beyond the file:
 //! cluster upgrades (a later issue) record `cluster/<name>` through [`cluster_subject`], so
 //! [`Store::history_for_cluster`] works without another table.
+//!
+//! The repository, commit and pull-request fields are redacted ([`upkeep_core::redact`]) on the
+//! way in, and so is a repository given to a lookup: a URL with a password or `?token=` must
+//! never be written to disk, and looking it up again still finds its changes.
 
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use upkeep_core::redact::redact;
 
 use crate::runs::RunId;
 use crate::{NEXT_CHANGE_KEY, Store, StoreError};
@@ -117,6 +122,17 @@ pub struct Change {
     pub change: NewChange,
 }
 
+/// `change` with the fields that may hold a URL redacted.
+fn redacted(change: &NewChange) -> NewChange {
+    let text = |s: &str| redact(s).into_owned();
+    NewChange {
+        repository: text(&change.repository),
+        commit: change.commit.as_deref().map(text),
+        pull_request: change.pull_request.as_deref().map(text),
+        ..change.clone()
+    }
+}
+
 /// The subject key under which changes to cluster `name` are recorded.
 pub fn cluster_subject(name: &str) -> String {
     format!("cluster/{name}")
@@ -141,6 +157,7 @@ impl Store {
         commit: &str,
         changes: &[NewChange],
     ) -> Result<Option<Vec<ChangeId>>, StoreError> {
+        let repository = &*redact(repository);
         let txn = self.write()?;
         {
             let mut recorded = txn.open_table(RECORDED_COMMITS).map_err(|e| self.err(e))?;
@@ -162,6 +179,7 @@ impl Store {
 
     /// Whether `commit` of `repository` has been recorded.
     pub fn is_commit_recorded(&self, repository: &str, commit: &str) -> Result<bool, StoreError> {
+        let repository = &*redact(repository);
         let txn = self.read()?;
         let recorded = txn.open_table(RECORDED_COMMITS).map_err(|e| self.err(e))?;
         Ok(recorded
@@ -177,6 +195,7 @@ impl Store {
         repository: &str,
         reference: &str,
     ) -> Result<Option<String>, StoreError> {
+        let repository = &*redact(repository);
         let txn = self.read()?;
         let tips = txn.open_table(INDEXED_TIPS).map_err(|e| self.err(e))?;
         Ok(tips
@@ -192,6 +211,7 @@ impl Store {
         reference: &str,
         commit: &str,
     ) -> Result<(), StoreError> {
+        let repository = &*redact(repository);
         let txn = self.write()?;
         {
             let mut tips = txn.open_table(INDEXED_TIPS).map_err(|e| self.err(e))?;
@@ -206,12 +226,13 @@ impl Store {
         txn: &WriteTransaction,
         changes: &[NewChange],
     ) -> Result<Vec<ChangeId>, StoreError> {
+        let changes: Vec<NewChange> = changes.iter().map(redacted).collect();
         let first = self.next_id(txn, NEXT_CHANGE_KEY, changes.len() as u64)?;
         let mut ids = Vec::with_capacity(changes.len());
         {
             let mut table = txn.open_table(CHANGES).map_err(|e| self.err(e))?;
             let mut index = txn.open_table(CHANGE_INDEX).map_err(|e| self.err(e))?;
-            for (id, c) in (first..).zip(changes) {
+            for (id, c) in (first..).zip(&changes) {
                 let bytes = serde_json::to_vec(c).map_err(|e| StoreError::Database {
                     path: self.path.clone(),
                     detail: format!("change {id} cannot be encoded: {e}"),
@@ -270,7 +291,7 @@ impl Store {
         repository: &str,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        self.indexed(BY_REPOSITORY, "", repository, limit)
+        self.indexed(BY_REPOSITORY, "", &redact(repository), limit)
     }
 
     /// Changes to `file` in `repository`, newest first.
@@ -280,7 +301,7 @@ impl Store {
         file: &str,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        self.indexed(BY_FILE, repository, file, limit)
+        self.indexed(BY_FILE, &redact(repository), file, limit)
     }
 
     /// Changes allowed by `policy` (`<namespace>/<policy>`), newest first.

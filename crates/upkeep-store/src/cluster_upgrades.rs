@@ -10,6 +10,7 @@
 use jiff::Timestamp;
 use redb::{TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use upkeep_core::redact::redact;
 
 use crate::{Store, StoreError};
 
@@ -91,6 +92,15 @@ pub struct ClusterUpgradeRecord {
 impl Store {
     /// Appends one cluster upgrade and returns its id.
     pub fn append_cluster_upgrade(&self, upgrade: &NewClusterUpgrade) -> Result<u64, StoreError> {
+        // The target may be a repository URL, the reason a server's message: redacted before
+        // they reach the disk.
+        let text = |s: &str| redact(s).into_owned();
+        let upgrade = &NewClusterUpgrade {
+            target: text(&upgrade.target),
+            pull_request: upgrade.pull_request.as_deref().map(text),
+            reason: upgrade.reason.as_deref().map(text),
+            ..upgrade.clone()
+        };
         let txn = self.write()?;
         let id = self.next_id(&txn, NEXT_UPGRADE_KEY, 1)?;
         {

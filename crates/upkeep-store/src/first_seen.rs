@@ -9,6 +9,7 @@
 
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use upkeep_core::redact::redact;
 use upkeep_core::version::FirstSeenStore;
 
 use crate::{Store, StoreError};
@@ -26,6 +27,7 @@ impl Store {
         source: &str,
         tags: &[&str],
     ) -> Result<Vec<Option<Timestamp>>, StoreError> {
+        let source = &*redact(source);
         let txn = self.read()?;
         let table = txn.open_table(FIRST_SEEN).map_err(|e| self.err(e))?;
         tags.iter()
@@ -44,6 +46,8 @@ impl Store {
         source: &str,
         entries: &[(&str, Timestamp)],
     ) -> Result<usize, StoreError> {
+        // Source keys name the source; one with a `?token=` is stored (and looked up) redacted.
+        let source = &*redact(source);
         let txn = self.write()?;
         let mut written = 0;
         {

@@ -4,11 +4,13 @@
 //! midway is still visible as "started, never finished". Errors are appended as they happen,
 //! each in its own small transaction under `(run, seq)`, so the ones recorded before a crash
 //! survive it; `finish_run` writes the outcome once (a second finish is refused rather than
-//! silently rewriting history).
+//! silently rewriting history). Error texts are redacted ([`upkeep_core::redact`]) before they
+//! are written: they quote URLs and servers' answers.
 
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use upkeep_core::redact::redact;
 
 use crate::{NEXT_RUN_KEY, Store, StoreError};
 
@@ -107,7 +109,7 @@ impl Store {
             let bytes = self.encode(
                 &RunError {
                     at,
-                    message: message.to_owned(),
+                    message: redact(message).into_owned(),
                 },
                 "run error",
             )?;
@@ -130,7 +132,7 @@ impl Store {
         let mut record = self.unfinished_run(&txn, run)?;
         record.finished = Some(finished);
         record.outcome = Some(outcome);
-        record.error = error.map(str::to_owned);
+        record.error = error.map(|e| redact(e).into_owned());
         self.put_run(&txn, &record)?;
         txn.commit().map_err(|e| self.err(e))
     }

@@ -746,3 +746,112 @@ fn a_second_open_of_the_same_file_is_locked() {
     drop(first);
     Store::open(&path).expect("the lock is released when the store is dropped");
 }
+
+// ---------------------------------------------------------------------------------------------
+// secrets
+
+#[test]
+fn no_secret_reaches_the_file_and_redacted_keys_still_find_their_records() {
+    use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    // (secret, where it is planted)
+    let planted = [
+        ("store-pw-repo-1", "the repository URL of a change"),
+        ("store-tok-query-2", "a ?token= in the repository URL"),
+        ("store-pw-err-3", "a run error quoting a URL"),
+        ("store-pw-fin-4", "the error a run finished with"),
+        ("store-tok-src-5", "a first-seen source key"),
+        ("store-pw-tgt-6", "a cluster upgrade's target repository"),
+        (
+            "store-auth-7",
+            "a cluster upgrade's reason quoting a header",
+        ),
+    ];
+    let repo = format!("https://bot:{}@git.example/fleet.git", planted[0].0);
+    let repo_query = format!("https://git.example/other.git?token={}", planted[1].0);
+    let source = format!(
+        "https://charts.example/x?access_token={}#podinfo",
+        planted[4].0
+    );
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .append_changes(&[
+                change(1, &repo, "apps/a.yaml", "ns/p", None),
+                change(2, &repo_query, "apps/b.yaml", "ns/p", None),
+            ])
+            .unwrap();
+        let run = store.begin_run(t(0)).unwrap();
+        store
+            .record_run_error(
+                run,
+                t(1),
+                &format!("fetch oci://u:{}@h/x failed", planted[2].0),
+            )
+            .unwrap();
+        store
+            .finish_run(
+                run,
+                t(2),
+                Outcome::Failed,
+                Some(&format!("http://u:{}@h/x.git: refused", planted[3].0)),
+            )
+            .unwrap();
+        store
+            .record_first_seen(&source, &[("1.0.0", t(3))])
+            .unwrap();
+        store
+            .append_cluster_upgrade(&NewClusterUpgrade {
+                cluster: "c1".to_owned(),
+                namespace: None,
+                from: "1.0.0".to_owned(),
+                to: "1.1.0".to_owned(),
+                at: t(4),
+                via: "git".to_owned(),
+                target: format!("https://u:{}@git.example/c.git", planted[5].0),
+                file: None,
+                commit: None,
+                pull_request: None,
+                outcome: UpgradeOutcome::Failed,
+                reason: Some(format!(
+                    "server said: Authorization: Bearer {}",
+                    planted[6].0
+                )),
+                finished_at: None,
+                follows: None,
+            })
+            .unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    for (secret, place) in planted {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{place}: `{secret}` is in the store file"
+        );
+    }
+    let store = Store::open(&path).unwrap();
+    let found = store.changes_for_repository(&repo, 10).unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "looking a repository up by the URL as given (with its password) finds its changes"
+    );
+    assert_eq!(
+        found[0].change.repository, "https://bot:<redacted>@git.example/fleet.git",
+        "the recorded repository keeps everything but the password"
+    );
+    assert_eq!(
+        store
+            .changes_for_file(&repo_query, "apps/b.yaml", 10)
+            .unwrap()
+            .len(),
+        1,
+        "by file, under a repository URL with a token"
+    );
+    assert_eq!(
+        store.first_seen_many(&source, &["1.0.0"]).unwrap(),
+        vec![Some(t(3))],
+        "first-seen times under a source key with a token are found again"
+    );
+}

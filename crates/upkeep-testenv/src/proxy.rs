@@ -50,6 +50,10 @@ pub enum Fault {
     CapPageSize(u32),
     /// `n` is dropped from tag listings, like registries that ignore it.
     IgnorePageSize,
+    /// Tag listings that carry an `Authorization` header are refused with `403` and an error
+    /// body that quotes the header verbatim (servers that echo the request in their errors
+    /// exist); listings without one go to the registry, which challenges as it is configured.
+    EchoAuthorization,
 }
 
 /// How the proxy's own tag-list pagination points to the next page (see the module docs).
@@ -241,7 +245,9 @@ impl State {
         let mut guard = lock(&self.fault);
         let (fault, hits) = &mut *guard;
         match fault {
-            Fault::None => forward(query.map(str::to_owned)),
+            // EchoAuthorization is answered in `handle`, which sees the headers; a listing
+            // without an Authorization header passes through.
+            Fault::None | Fault::EchoAuthorization => forward(query.map(str::to_owned)),
             Fault::ServerError { times } if *hits < *times => {
                 *hits += 1;
                 Action::Answer(
@@ -299,6 +305,10 @@ impl State {
         }
     }
 
+    fn fault(&self) -> Fault {
+        lock(&self.fault).0.clone()
+    }
+
     fn record(&self, method: &str, path: String, status: u16) {
         lock(&self.log).push(RequestRecord {
             method: method.to_owned(),
@@ -315,6 +325,19 @@ impl State {
             .uri()
             .path_and_query()
             .map_or_else(|| path.clone(), ToString::to_string);
+        let echoed = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .filter(|_| is_tags_list(&path) && self.fault() == Fault::EchoAuthorization);
+        if let Some(header) = echoed {
+            let body = serde_json::json!({"errors": [{
+                "code": "DENIED",
+                "message": format!("requested access to the resource is denied; request had Authorization: {header}"),
+            }]});
+            self.record(method.as_str(), path_and_query, 403);
+            return respond(403, "application/json", body.to_string());
+        }
         let (status, response) = match self.decide(&path, query.as_deref()) {
             Action::Answer(status, headers, body) => {
                 let mut response = respond(status, "application/json", body);

@@ -6,6 +6,10 @@
 //! 0 success, 1 "no" (nothing selected, window closed, invalid manifests found), 2 bad usage or
 //! unreadable input; `upkeep upgrade cluster --wait` adds 3 (the upgrade failed or timed out)
 //! and 130 (interrupted while waiting).
+//!
+//! No credential is printed: data on stdout (`out`), `error:`/`hint:` lines and error reports
+//! (`render`) pass through [`upkeep_core::redact`], over and above the redaction the libraries
+//! do in their own errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd;
@@ -111,7 +115,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::from(4),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(report) => {
-            eprintln!("{report:?}");
+            eprintln!("{:?}", render::redacted_report(&report));
             ExitCode::from(2)
         }
     }

@@ -1,10 +1,72 @@
 //! Presentation: times in two zones, a tiny table printer, and error reports with hints.
+//!
+//! Every error report goes through [`upkeep_core::redact`] here, before it is wrapped for the
+//! terminal: a wrapped line could split a URL and hide its password from redaction afterwards.
 
-/// Prints `error: …` and an optional `hint: …` to stderr.
+use std::fmt;
+
+use upkeep_core::redact::redact;
+
+/// Prints `error: …` and an optional `hint: …` to stderr, redacted.
 pub(crate) fn error_with_hint(message: &str, hint: Option<String>) {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", redact(message));
     if let Some(h) = hint {
-        eprintln!("  hint: {h}");
+        eprintln!("  hint: {}", redact(&h));
+    }
+}
+
+/// `report` rebuilt from its messages (each cause, and the help) redacted, for printing.
+pub(crate) fn redacted_report(report: &miette::Report) -> miette::Report {
+    let mut messages: Vec<String> = report
+        .chain()
+        .map(|e| redact(&e.to_string()).into_owned())
+        .collect();
+    let help = report.help().map(|h| redact(&h.to_string()).into_owned());
+    let mut cause: Option<Box<Redacted>> = None;
+    while let Some(message) = messages.pop() {
+        cause = Some(Box::new(Redacted {
+            help: if messages.is_empty() {
+                help.clone()
+            } else {
+                None
+            },
+            message,
+            cause,
+        }));
+    }
+    match cause {
+        Some(top) => miette::Report::new(*top),
+        None => miette::miette!("{}", redact(&report.to_string())),
+    }
+}
+
+/// One redacted message of a report, with its redacted cause and help.
+#[derive(Debug)]
+struct Redacted {
+    message: String,
+    help: Option<String>,
+    cause: Option<Box<Redacted>>,
+}
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Redacted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl miette::Diagnostic for Redacted {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
     }
 }
 
@@ -59,6 +121,33 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_are_redacted_message_by_message_and_keep_their_help() {
+        use miette::WrapErr as _;
+        let inner: miette::Result<()> = Err(miette::miette!(
+            help = "retry https://u:help-pw@h/x",
+            "GET https://h/index.yaml?token=inner-tok"
+        ));
+        let report = inner
+            .wrap_err("scanning oci://u:outer-pw@h/c")
+            .expect_err("an error");
+        let shown = format!("{:?}", redacted_report(&report));
+        for secret in ["inner-tok", "outer-pw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("scanning oci://u:<redacted>@h/c")
+                && shown.contains("GET https://h/index.yaml?token=<redacted>"),
+            "every message of the chain is kept: {shown}"
+        );
+        let help = miette::miette!(help = "retry https://u:help-pw@h/x", "failed");
+        let shown = format!("{:?}", redacted_report(&help));
+        assert!(
+            shown.contains("retry https://u:<redacted>@h/x") && !shown.contains("help-pw"),
+            "the help is kept, redacted: {shown}"
+        );
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -1,20 +1,23 @@
 //! Errors of the pull-request providers. Variant names are stable (see [`PrError::label`]) so
 //! they can be used as metric labels; messages name the server (`host:port`) and the request
 //! (method and path) and quote a short excerpt of the server's answer, scrubbed of the token.
-//! No variant ever holds the token.
+//! No variant ever holds the token; every text field is also redacted when shown
+//! ([`upkeep_core::redact`]).
+
+use upkeep_core::redact::redact as r;
 
 /// Everything that can go wrong while opening or updating a pull request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PrError {
     /// A Git remote URL that cannot be turned into an API base.
-    #[error("cannot derive a pull-request API from `{url}`: {reason}")]
+    #[error("cannot derive a pull-request API from `{}`: {}", r(url), r(reason))]
     InvalidUrl { url: String, reason: String },
     /// A provider name that is not one of `github`, `gitlab`, `gitea`.
-    #[error("unknown pull-request provider `{name}`")]
+    #[error("unknown pull-request provider `{}`", r(name))]
     UnknownProvider { name: String },
     /// A field of the request that cannot be sent.
-    #[error("invalid pull request {field} `{value}`: {reason}")]
+    #[error("invalid pull request {} `{}`: {}", r(field), r(value), r(reason))]
     InvalidRequest {
         field: &'static str,
         value: String,
@@ -24,13 +27,19 @@ pub enum PrError {
     #[error("the API token cannot be sent in an HTTP header (it contains control characters)")]
     InvalidToken,
     /// The extra CA certificate could not be read.
-    #[error("invalid CA certificate PEM: {message}")]
+    #[error("invalid CA certificate PEM: {}", r(message))]
     InvalidCa { message: String },
     /// The HTTP client or its runtime could not be built.
-    #[error("{what}: {message}")]
+    #[error("{}: {}", r(what), r(message))]
     Client { what: String, message: String },
     /// 401, or 403 without a rate limit: the token is wrong or lacks a scope.
-    #[error("{server} refused the token for {method} {path} (HTTP {status}): {excerpt}")]
+    #[error(
+        "{} refused the token for {} {} (HTTP {status}): {}",
+        r(server),
+        r(method),
+        r(path),
+        r(excerpt)
+    )]
     Unauthorized {
         server: String,
         method: String,
@@ -39,7 +48,13 @@ pub enum PrError {
         excerpt: String,
     },
     /// 404: the repository (or pull request) does not exist or the token cannot see it.
-    #[error("{server} answered {method} {path} with HTTP 404 (not found): {excerpt}")]
+    #[error(
+        "{} answered {} {} with HTTP 404 (not found): {}",
+        r(server),
+        r(method),
+        r(path),
+        r(excerpt)
+    )]
     NotFound {
         server: String,
         method: String,
@@ -47,7 +62,7 @@ pub enum PrError {
         excerpt: String,
     },
     /// 429, or GitHub's 403 with `x-ratelimit-remaining: 0` or a secondary rate limit.
-    #[error("{server} rate-limited {method} {path} (HTTP {status}{}): {excerpt}", retry_text(*retry_after_secs))]
+    #[error("{} rate-limited {} {} (HTTP {status}{}): {}", r(server), r(method), r(path), retry_text(*retry_after_secs), r(excerpt))]
     RateLimited {
         server: String,
         method: String,
@@ -57,7 +72,13 @@ pub enum PrError {
         excerpt: String,
     },
     /// Any other status that is not a success.
-    #[error("{server} answered {method} {path} with HTTP {status}: {excerpt}")]
+    #[error(
+        "{} answered {} {} with HTTP {status}: {}",
+        r(server),
+        r(method),
+        r(path),
+        r(excerpt)
+    )]
     Http {
         server: String,
         method: String,
@@ -66,7 +87,7 @@ pub enum PrError {
         excerpt: String,
     },
     /// The request did not get an answer: connection refused, TLS failure, timeout, …
-    #[error("{method} {path} to {server} failed: {message}")]
+    #[error("{} {} to {} failed: {}", r(method), r(path), r(server), r(message))]
     Connect {
         server: String,
         method: String,
@@ -74,7 +95,13 @@ pub enum PrError {
         message: String,
     },
     /// A success status with a body that is not what the API documents.
-    #[error("{server} answered {method} {path} with an unexpected body: {message}")]
+    #[error(
+        "{} answered {} {} with an unexpected body: {}",
+        r(server),
+        r(method),
+        r(path),
+        r(message)
+    )]
     BadResponse {
         server: String,
         method: String,
@@ -82,7 +109,12 @@ pub enum PrError {
         message: String,
     },
     /// A label that does not exist in the repository (Gitea takes labels by id).
-    #[error("label `{label}` does not exist in {repository} on {server}")]
+    #[error(
+        "label `{}` does not exist in {} on {}",
+        r(label),
+        r(repository),
+        r(server)
+    )]
     UnknownLabel {
         server: String,
         repository: String,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
+use upkeep_core::redact::{excerpt_with, redact_known};
 
 use super::{PrError, PrTarget, ProviderKind, Token};
 
@@ -137,7 +138,7 @@ impl Api {
                 server: self.server.clone(),
                 method: method.to_string(),
                 path: path.clone(),
-                message: self.redact(&format!("{e}; body starts: {}", excerpt(&bytes))),
+                message: self.redact(&format!("{e}; body starts: {}", self.excerpt(&bytes))),
             });
         }
         Err(self.status_error(&method, &path, status, &headers, &bytes))
@@ -154,7 +155,7 @@ impl Api {
         let server = self.server.clone();
         let method = method.to_string();
         let path = path.to_owned();
-        let excerpt = self.redact(&excerpt(body));
+        let excerpt = self.excerpt(body);
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let retry_after_secs = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
@@ -200,13 +201,20 @@ impl Api {
         }
     }
 
-    /// `text` with every occurrence of the token replaced (servers sometimes echo headers).
+    /// `text` with every occurrence of the token replaced (servers sometimes echo headers),
+    /// and any other credential [`upkeep_core::redact`] recognises.
     pub(super) fn redact(&self, text: &str) -> String {
-        let secret = self.token.secret();
-        if secret.is_empty() {
-            text.to_owned()
+        redact_known(text, &[self.token.secret()]).into_owned()
+    }
+
+    /// The first characters of a body for an error message: one line, the token and other
+    /// credentials replaced *before* the cut (so no prefix of a secret survives it).
+    fn excerpt(&self, body: &[u8]) -> String {
+        let text = excerpt_with(body, EXCERPT_CHARS, &[self.token.secret()]);
+        if text.is_empty() {
+            "(empty body)".to_owned()
         } else {
-            text.replace(secret, "<redacted>")
+            text
         }
     }
 }
@@ -241,39 +249,59 @@ fn describe(error: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// The first characters of a body, whitespace collapsed, for an error message.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    let mut out: String = collapsed.chars().take(EXCERPT_CHARS).collect();
-    if collapsed.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TOKEN: &str = "pr-token-123-never-shown";
+
+    fn api() -> Api {
+        Api::new(&PrTarget {
+            kind: ProviderKind::Gitea,
+            api_base: url::Url::parse("http://127.0.0.1:1/api/v1").expect("url"),
+            repository: "o/r".to_owned(),
+            token: TOKEN.into(),
+            ca_pem: None,
+        })
+        .expect("api")
+    }
+
     #[test]
-    fn excerpts_are_short_and_on_one_line() {
+    fn excerpts_are_short_on_one_line_and_never_show_the_token() {
+        let api = api();
         let long = "x".repeat(500);
+        let straddling = format!("{}{TOKEN}", "y".repeat(EXCERPT_CHARS - 5));
         let cases = [
             (
-                "{\"message\":\n  \"Bad\"}",
-                "{\"message\": \"Bad\"}",
+                "{\"message\":\n  \"Bad\"}".to_owned(),
+                "{\"message\": \"Bad\"}".to_owned(),
                 "newlines collapse",
             ),
-            ("", "(empty body)", "an empty body still says something"),
+            (
+                String::new(),
+                "(empty body)".to_owned(),
+                "an empty body still says something",
+            ),
+            (
+                format!("{{\"message\":\"you sent Authorization: token {TOKEN}\"}}"),
+                "{\"message\":\"you sent Authorization: token <redacted>\"}".to_owned(),
+                "an echoed header",
+            ),
+            (
+                format!("bad token {TOKEN} and {}", &TOKEN[..10]),
+                format!("bad token <redacted> and {}", &TOKEN[..10]),
+                "the exact token goes, text around it stays",
+            ),
+            (
+                straddling,
+                format!("{}<reda\u{2026}", "y".repeat(EXCERPT_CHARS - 5)),
+                "a token across the cut: replaced before cutting, no prefix of it is shown",
+            ),
         ];
         for (input, want, reason) in cases {
-            assert_eq!(excerpt(input.as_bytes()), want, "{reason}");
+            assert_eq!(api.excerpt(input.as_bytes()), want, "{reason}");
         }
-        let cut = excerpt(long.as_bytes());
+        let cut = api.excerpt(long.as_bytes());
         assert_eq!(
             cut.chars().count(),
             EXCERPT_CHARS + 1,

@@ -246,7 +246,7 @@ pub(crate) fn owner_and_name(repository: &str) -> Result<(&str, &str), PrError> 
 /// served under.
 pub fn api_base_for(kind: ProviderKind, git_url: &str) -> Result<(url::Url, String), PrError> {
     let invalid = |reason: &str| PrError::InvalidUrl {
-        url: redact_url_text(git_url),
+        url: upkeep_core::redact::redact(git_url).into_owned(),
         reason: reason.to_owned(),
     };
     let text = git_url.trim();
@@ -338,53 +338,9 @@ pub fn api_base_for(kind: ProviderKind, git_url: &str) -> Result<(url::Url, Stri
     Ok((base, repository))
 }
 
-/// A remote URL for an error message, with any user info replaced: remotes sometimes carry a
-/// token as the password.
-fn redact_url_text(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) if rest[..at].contains(':') => {
-            format!("{scheme}://<redacted>@{}", &rest[at + 1..])
-        }
-        _ => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_text_redaction_hides_passwords_only() {
-        let cases = [
-            (
-                "https://user:s3cret@host/org/x.git",
-                "https://<redacted>@host/org/x.git",
-                "a token in the password position must not be printed",
-            ),
-            (
-                "ssh://git@host/org/x.git",
-                "ssh://git@host/org/x.git",
-                "a bare user name is no secret and helps reading the error",
-            ),
-            (
-                "git@host:org/x.git",
-                "git@host:org/x.git",
-                "scp-like remotes have no password part",
-            ),
-            (
-                "https://host/a@b:c",
-                "https://host/a@b:c",
-                "an @ in the path is not user info",
-            ),
-        ];
-        for (input, want, reason) in cases {
-            assert_eq!(redact_url_text(input), want, "{input}: {reason}");
-        }
-    }
 
     #[test]
     fn labels_are_trimmed_and_deduplicated() {

@@ -237,7 +237,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(RedactingStderr);
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -259,5 +259,42 @@ async fn shutdown_signal() -> &'static str {
                 None => std::future::pending::<()>().await,
             }
         } => "SIGTERM",
+    }
+}
+
+/// Log lines go to stderr redacted ([`upkeep_core::redact`]): errors logged by the reconcilers
+/// quote URLs and servers' answers. The formatter writes one event into one writer, so a line
+/// is redacted whole when the writer is dropped.
+struct RedactingStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = RedactingLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingLine(Vec::new())
+    }
+}
+
+/// One event's text, written to stderr redacted when dropped.
+struct RedactingLine(Vec<u8>);
+
+impl std::io::Write for RedactingLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingLine {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(upkeep_core::redact::redact(&text).as_bytes());
     }
 }

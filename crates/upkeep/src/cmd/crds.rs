@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::Outcome;
-use crate::out::out;
+use crate::out::out_raw;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -23,7 +23,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     match &args.out {
         None => {
             for (_, yaml) in &crds {
-                out!("{yaml}");
+                out_raw!("{yaml}");
             }
         }
         Some(dir) => {

@@ -66,7 +66,16 @@ fn is_url(repo: &str) -> bool {
     repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
 }
 
+/// The repository as it may be shown and recorded: a URL's password or `?token=` is never
+/// printed nor written to the store.
+fn shown_repo(repo: &str) -> String {
+    upkeep_core::redact::redact(repo).into_owned()
+}
+
+/// The clone's directory, named after the URL without its credentials (a directory name
+/// shows up in messages and `ls`).
 fn default_workdir(url: &str) -> PathBuf {
+    let url = &*upkeep_core::redact::redact(url);
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -174,7 +183,7 @@ fn pass(
             .and_then(|r| r.fetch(auth).map(|()| r))
             .and_then(|r| r.reset_to_remote(&args.branch));
         if let Err(e) = checkout {
-            let message = format!("{}: {e}", args.repo);
+            let message = format!("{}: {e}", shown_repo(&args.repo));
             crate::render::error_with_hint(&message, e.hint());
             finish(RunOutcome::Failed, Some(&message))?;
             return Ok((Outcome::No, None));
@@ -209,7 +218,14 @@ fn pass(
             return Ok((outcome, fleet.min_interval));
         }
     };
-    record(store, &args.repo, &dir, now, &results, Some(run))?;
+    record(
+        store,
+        &shown_repo(&args.repo),
+        &dir,
+        now,
+        &results,
+        Some(run),
+    )?;
     print_results(&results, now);
     let outcome = outcome_of(&results);
     let errors: Vec<String> = results

@@ -11,8 +11,9 @@ use jiff::Timestamp;
 use miette::IntoDiagnostic;
 use serde::Serialize;
 use upkeep_api::{Resource, load_path, namespaced_name};
+use upkeep_core::redact::redact;
 use upkeep_core::version::Policy;
-use upkeep_registry::{RegistryError, Source, TagList, redact_location, scan_all, tag_infos};
+use upkeep_registry::{RegistryError, Source, TagList, scan_all, tag_infos};
 
 use super::Output;
 use crate::Outcome;
@@ -105,7 +106,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                     (ns.clone(), name.clone()),
                     Entry {
                         name: format!("{ns}/{name}"),
-                        url: redact_location(&object.spec.url),
+                        url: redact(&object.spec.url).into_owned(),
                         listed: None,
                         source: Some(source),
                         policies: Vec::new(),

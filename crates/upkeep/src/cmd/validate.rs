@@ -179,7 +179,11 @@ pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
                 .then(|| upkeep_api::walk::read_text(&d.file).ok())
                 .flatten()
         });
-        eprint!("{}", render(d, text.as_deref()));
+        // Redacted as a whole: the message and the quoted source line may hold a password.
+        eprint!(
+            "{}",
+            upkeep_core::redact::redact(&render(d, text.as_deref()))
+        );
     }
 }
 
