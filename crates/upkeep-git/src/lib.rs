@@ -33,6 +33,7 @@ mod repo;
 mod ssh;
 pub mod transport;
 mod tree;
+mod treewalk;
 mod writer;
 
 pub use auth::Auth;

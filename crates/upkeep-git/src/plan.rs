@@ -386,8 +386,19 @@ pub fn plan_tree(
     let mut fields = Vec::new();
     let mut changes = Vec::new();
     let mut files = Vec::new();
-    for f in repo.files(start, &scope.path())? {
-        if !is_manifest_path(&f.path) || !owns(scope, scopes, &f.path) {
+    let (tree_files, skipped) = repo.manifest_files(start, &scope.path())?;
+    for s in skipped {
+        use upkeep_api::walk::SkipReason;
+        if !matches!(s.reason, SkipReason::LinkLoop | SkipReason::Dangling { .. }) {
+            let why = match s.reason.hint() {
+                Some(h) => format!("skipped: {} (hint: {h})", s.reason),
+                None => format!("skipped: {}", s.reason),
+            };
+            fields.push(Field::error(&s.rel, 0, why));
+        }
+    }
+    for f in tree_files {
+        if !owns(scope, scopes, &f.path) {
             continue;
         }
         let bytes = repo.read_blob(f.blob)?;

@@ -5,8 +5,9 @@
 //! Why it is shaped this way:
 //! - The process runs under a tiny `sh` watchdog that holds our end of a pipe: when the handle
 //!   ([`Watched`]) is dropped — or the test process dies — the pipe closes and the watchdog
-//!   kills the component with `SIGKILL`, so nothing outlives its test binary. Components must
-//!   therefore run as a single foreground process (nginx: `master_process off`).
+//!   kills the component's whole process group with `SIGKILL`, so nothing it started outlives
+//!   its test binary (fcgiwrap's worker processes used to: ~76 per suite run). Components must
+//!   run in the foreground (nginx: `master_process off`).
 //! - A free port is chosen by binding port 0 and releasing it, so another process can take it
 //!   before the component binds it; [`start_on_free_port`] retries with another port when the
 //!   log says "address already in use", and fails with the log tail for anything else.
@@ -27,12 +28,14 @@ const READY_DEADLINE: Duration = Duration::from_secs(15);
 const READY_POLL: Duration = Duration::from_millis(25);
 const START_ATTEMPTS: u32 = 3;
 
-/// The watchdog: starts `$0 "$@"`, kills it when stdin (our pipe) reaches EOF, and exits with
-/// the component's status when the component exits on its own.
+/// The watchdog: starts `$0 "$@"` in a session (and process group) of its own, kills that
+/// whole group when stdin (our pipe) reaches EOF — the component *and every process it forked*
+/// (fcgiwrap's workers, git http-backend) — and exits with the component's status when the
+/// component exits on its own.
 const WATCHDOG: &str = r#"exec 3<&0
-"$0" "$@" </dev/null 3<&- &
+setsid "$0" "$@" </dev/null 3<&- &
 pid=$!
-( cat <&3 >/dev/null 2>&1; kill -9 "$pid" 2>/dev/null ) &
+( cat <&3 >/dev/null 2>&1; kill -9 -- "-$pid" 2>/dev/null; kill -9 "$pid" 2>/dev/null ) &
 exec 3<&-
 wait "$pid""#;
 

@@ -913,4 +913,29 @@ pub(crate) fn print_results(results: &[ScopeResult], now: Timestamp) {
             out!("{}", fields_table(&shown));
         }
     }
+    let count = |a: Action| {
+        results
+            .iter()
+            .flat_map(|r| &r.fields)
+            .filter(|f| f.action == a)
+            .count()
+    };
+    let written: usize = results
+        .iter()
+        .filter(|r| r.commit.is_some() || r.note.starts_with("written"))
+        .map(|r| r.changes.len())
+        .sum();
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    outln!();
+    outln!(
+        "{written} written, {} held, {} up to date, {} held by errors{}",
+        count(Action::Held),
+        count(Action::UpToDate),
+        count(Action::Error),
+        if failed > 0 {
+            format!(", {failed} automation(s) failed")
+        } else {
+            String::new()
+        }
+    );
 }
