@@ -2,9 +2,12 @@
 //!
 //! Each file is read twice by serde_yaml — once into a `Value` to learn each document's
 //! `apiVersion` and `kind`, once into the typed resource — because a typed deserializer is
-//! the only thing that locates type errors, and it must be chosen before it runs. A third,
-//! event-level read (yaml-rust2, see `locate`) maps validation paths back to positions. Files
-//! are small; being exact about where a mistake is matters more than one parse.
+//! the only thing that locates type errors, and it must be chosen before it runs. Before
+//! both, an event-level read (granit-parser, see `locate`) maps validation paths back to
+//! positions and bounds the rest: a file over [`MAX_FILE_BYTES`] or nested deeper than
+//! [`MAX_DEPTH`](crate::MAX_DEPTH) is diagnosed and left alone before serde_yaml, whose cost
+//! grows with the nesting, sees it. Every read is linear in the file's size; being exact about
+//! where a mistake is matters more than one parse.
 //!
 //! Documents that are not Kubernetes objects (no `apiVersion` and no `kind`, e.g. Helm values
 //! files in a GitOps tree) are skipped silently; a document with only one of the two is a
@@ -18,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
 use crate::flux;
-use crate::locate::{DocPositions, LineIndex, Pos, positions};
+use crate::locate::{DocPositions, LineIndex, MAX_DEPTH, Pos, Scan, may_nest_too_deep, scan};
 use crate::{
     AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
     FieldError, MaintenanceSchedule, Resource, VersionPolicy,
@@ -35,6 +38,17 @@ pub const KINDS: [&str; 6] = [
     "ClusterUpgrade",
     "ClusterUpgradePolicy",
 ];
+
+/// The largest file the loader reads, in bytes. Loading is linear, but a file is held in memory
+/// several times over while it is read (text, events, positions, values), so one huge file
+/// in a repository must not decide how much memory upkeep needs. 8 MiB is several times the
+/// largest manifests seen in GitOps repositories (complete CRD bundles such as Argo CD's
+/// `install.yaml` are 1–2 MiB); larger files are left alone with a diagnostic.
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+
+/// Diagnostics reported per document before the rest are summed up in one: a document with
+/// thousands of unknown fields gets a bounded report (and bounded work locating them).
+const MAX_DIAGNOSTICS_PER_DOCUMENT: usize = 20;
 
 const TOP_LEVEL_KEYS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
@@ -62,6 +76,15 @@ pub struct Loaded {
 impl Loaded {
     pub fn is_ok(&self) -> bool {
         self.diagnostics.is_empty()
+    }
+
+    /// A file left alone for one reason, `diagnostic`.
+    fn unparsable(file: &Path, diagnostic: Diagnostic) -> Loaded {
+        Loaded {
+            documents: Vec::new(),
+            diagnostics: vec![diagnostic],
+            unparsable: vec![file.to_path_buf()],
+        }
     }
 
     fn extend(&mut self, other: Loaded) {
@@ -342,24 +365,33 @@ fn head(
             ));
             return Head::Bad;
         };
-        let mut bad = false;
-        for key in map.keys() {
-            let name = key.as_str().unwrap_or("?");
-            if !TOP_LEVEL_KEYS.contains(&name) {
+        let unknown: Vec<&str> = map
+            .keys()
+            .map(|key| key.as_str().unwrap_or("?"))
+            .filter(|name| !TOP_LEVEL_KEYS.contains(name))
+            .collect();
+        let found: Vec<Diagnostic> = unknown
+            .iter()
+            .take(MAX_DIAGNOSTICS_PER_DOCUMENT)
+            .map(|&name| {
                 let hint = closest(name, &TOP_LEVEL_KEYS).map_or_else(
                     || format!("expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
                     |b| format!("did you mean `{b}`?"),
                 );
-                out.push(ctx.diag(
+                ctx.diag(
                     ctx.at_path(index, name),
                     Some(name.to_owned()),
                     format!("unknown field `{name}`"),
                     Some(hint),
-                ));
-                bad = true;
-            }
-        }
-        return if bad { Head::Bad } else { Head::Upkeep(known) };
+                )
+            })
+            .collect();
+        push_capped(found, unknown.len(), out);
+        return if unknown.is_empty() {
+            Head::Upkeep(known)
+        } else {
+            Head::Bad
+        };
     }
     if group == flux::GROUP
         && let Some(flux_kind) = flux::KINDS.iter().find(|k| **k == kind)
@@ -494,9 +526,31 @@ fn convert(
     match result {
         Ok(r) => Some(r),
         Err(errors) => {
-            out.extend(errors.into_iter().map(|e| ctx.field_error(index, e)));
+            let total = errors.len();
+            let found = errors
+                .into_iter()
+                .take(MAX_DIAGNOSTICS_PER_DOCUMENT)
+                .map(|e| ctx.field_error(index, e))
+                .collect();
+            push_capped(found, total, out);
             None
         }
+    }
+}
+
+/// Adds `found` (at most [`MAX_DIAGNOSTICS_PER_DOCUMENT`] of `total` problems of one document)
+/// and, when some were left out, one diagnostic saying how many, placed after the last one.
+fn push_capped(found: Vec<Diagnostic>, total: usize, out: &mut Vec<Diagnostic>) {
+    let more = total.saturating_sub(found.len());
+    let last = found.iter().max_by_key(|d| d.offset).cloned();
+    out.extend(found);
+    if let Some(last) = last.filter(|_| more > 0) {
+        out.push(Diagnostic {
+            field: None,
+            message: format!("… and {more} more problem(s) in this document"),
+            hint: Some("fix the ones above and validate again".to_owned()),
+            ..last
+        });
     }
 }
 
@@ -506,15 +560,52 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         Some(rest) => ('\u{feff}'.len_utf8(), rest),
         None => (0, text),
     };
-    let lines = LineIndex::new(body);
-    let docs = positions(body, &lines);
-    let ctx = FileCtx {
+    if let Some(diagnostic) = too_large(file, body.len()) {
+        return Loaded::unparsable(file, diagnostic);
+    }
+    let mut ctx = FileCtx {
         file,
-        lines,
+        lines: LineIndex::new(body),
         bom,
-        docs,
+        docs: None,
     };
     let mut loaded = Loaded::default();
+    // The event pass comes first: it is linear, and what serde_yaml reads next is bounded by
+    // what it found (see `locate`).
+    match scan(body, &ctx.lines) {
+        Scan::Parsed(docs) => ctx.docs = Some(docs),
+        Scan::TooDeep(at) => {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+                Some(format!(
+                    "upkeep reads YAML with at most {MAX_DEPTH} levels of collections inside \
+                     collections (manifests rarely need 20); flatten this value. upkeep leaves \
+                     this file alone"
+                )),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
+        Scan::Invalid { at, message }
+            if may_nest_too_deep(body.get(at.offset..).unwrap_or(body)) =>
+        {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                message,
+                Some(
+                    "YAML syntax: check indentation here (continuation lines of a quoted value \
+                     go deeper than its key), and quote values that contain `: `, `#` or start \
+                     with a special character"
+                        .to_owned(),
+                ),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
+        // serde_yaml reads the file and reports its own error, or accepts what granit did not.
+        Scan::Invalid { .. } => {}
+    }
 
     let mut heads = Vec::new();
     for (index, de) in serde_yaml::Deserializer::from_str(body).enumerate() {
@@ -590,37 +681,92 @@ pub fn load_path(path: &Path) -> Loaded {
 }
 
 fn load_file(path: &Path) -> Loaded {
-    match fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
+    let at_start = |message: String, hint: Option<&str>| Diagnostic {
+        file: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        offset: 0,
+        field: None,
+        message,
+        hint: hint.map(ToOwned::to_owned),
+    };
+    match read_capped(path) {
+        Ok(Read::Bytes(bytes)) => match String::from_utf8(bytes) {
             Ok(text) => load_str(path, &text),
-            Err(e) => Loaded {
-                documents: Vec::new(),
-                diagnostics: vec![Diagnostic {
-                    file: path.to_path_buf(),
-                    line: 1,
-                    column: 1,
+            Err(e) => Loaded::unparsable(
+                path,
+                Diagnostic {
                     offset: e.utf8_error().valid_up_to(),
-                    field: None,
-                    message: "file is not UTF-8".to_owned(),
-                    hint: Some("save the file as UTF-8".to_owned()),
-                }],
-                unparsable: vec![path.to_path_buf()],
-            },
+                    ..at_start(
+                        "file is not UTF-8".to_owned(),
+                        Some("save the file as UTF-8"),
+                    )
+                },
+            ),
         },
-        Err(e) => Loaded {
-            documents: Vec::new(),
-            diagnostics: vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: 1,
-                column: 1,
-                offset: 0,
-                field: None,
-                message: format!("cannot read: {e}"),
-                hint: None,
-            }],
-            unparsable: vec![path.to_path_buf()],
-        },
+        Ok(Read::TooLarge(len)) => Loaded::unparsable(
+            path,
+            too_large(path, usize::try_from(len).unwrap_or(usize::MAX))
+                .unwrap_or_else(|| at_start(format!("file is too large ({len} bytes)"), None)),
+        ),
+        Ok(Read::NotAFile) => Loaded::unparsable(
+            path,
+            at_start(
+                "not a regular file".to_owned(),
+                Some("upkeep reads only regular files (not FIFOs, sockets or devices)"),
+            ),
+        ),
+        Err(e) => Loaded::unparsable(path, at_start(format!("cannot read: {e}"), None)),
     }
+}
+
+enum Read {
+    Bytes(Vec<u8>),
+    /// Longer than [`MAX_FILE_BYTES`]: this many bytes (or more).
+    TooLarge(u64),
+    /// A FIFO, socket or device, which could block a read forever or never end.
+    NotAFile,
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] (and one byte more, to notice a file that grew).
+fn read_capped(path: &Path) -> std::io::Result<Read> {
+    use std::io::Read as _;
+    let metadata = fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Ok(Read::NotAFile);
+    }
+    let cap = MAX_FILE_BYTES as u64;
+    if metadata.len() > cap {
+        return Ok(Read::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Ok(Read::TooLarge(bytes.len() as u64));
+    }
+    Ok(Read::Bytes(bytes))
+}
+
+/// The diagnostic for a text of `len` bytes, if that is over [`MAX_FILE_BYTES`].
+fn too_large(file: &Path, len: usize) -> Option<Diagnostic> {
+    (len > MAX_FILE_BYTES).then(|| Diagnostic {
+        file: file.to_path_buf(),
+        line: 1,
+        column: 1,
+        offset: 0,
+        field: None,
+        message: format!(
+            "file is larger than {} MiB ({len} bytes)",
+            MAX_FILE_BYTES >> 20
+        ),
+        hint: Some(
+            "upkeep does not read manifests this large and leaves the file alone; split it into \
+             smaller files"
+                .to_owned(),
+        ),
+    })
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
