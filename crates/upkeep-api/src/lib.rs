@@ -38,7 +38,9 @@ pub use cluster_upgrade_policy::ClusterUpgradePolicy;
 pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError};
 pub use flux::Origin;
-pub use load::{API_VERSION, Document, KINDS, Loaded, MAX_FILE_BYTES, load_path, load_str};
+pub use load::{
+    API_VERSION, Document, KINDS, Loaded, MAX_FILE_BYTES, load_path, load_str, read_manifest,
+};
 pub use locate::MAX_DEPTH;
 pub use maintenance_schedule::MaintenanceSchedule;
 pub use version_policy::VersionPolicy;

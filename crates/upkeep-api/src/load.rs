@@ -681,6 +681,17 @@ pub fn load_path(path: &Path) -> Loaded {
 }
 
 fn load_file(path: &Path) -> Loaded {
+    match read_manifest(path) {
+        Ok(text) => load_str(path, &text),
+        Err(diagnostic) => Loaded::unparsable(path, *diagnostic),
+    }
+}
+
+/// Reads a manifest file as the loader does, for callers that read files themselves before
+/// [`load_str`] (the planner, the writers): only a regular file (a FIFO would block forever),
+/// at most [`MAX_FILE_BYTES`], UTF-8. The error is the diagnostic the loader reports for the
+/// file, at line 1.
+pub fn read_manifest(path: &Path) -> Result<String, Box<Diagnostic>> {
     let at_start = |message: String, hint: Option<&str>| Diagnostic {
         file: path.to_path_buf(),
         line: 1,
@@ -690,34 +701,26 @@ fn load_file(path: &Path) -> Loaded {
         message,
         hint: hint.map(ToOwned::to_owned),
     };
-    match read_capped(path) {
+    let diagnostic = match read_capped(path) {
         Ok(Read::Bytes(bytes)) => match String::from_utf8(bytes) {
-            Ok(text) => load_str(path, &text),
-            Err(e) => Loaded::unparsable(
-                path,
-                Diagnostic {
-                    offset: e.utf8_error().valid_up_to(),
-                    ..at_start(
-                        "file is not UTF-8".to_owned(),
-                        Some("save the file as UTF-8"),
-                    )
-                },
-            ),
+            Ok(text) => return Ok(text),
+            Err(e) => Diagnostic {
+                offset: e.utf8_error().valid_up_to(),
+                ..at_start(
+                    "file is not UTF-8".to_owned(),
+                    Some("save the file as UTF-8"),
+                )
+            },
         },
-        Ok(Read::TooLarge(len)) => Loaded::unparsable(
-            path,
-            too_large(path, usize::try_from(len).unwrap_or(usize::MAX))
-                .unwrap_or_else(|| at_start(format!("file is too large ({len} bytes)"), None)),
+        Ok(Read::TooLarge(len)) => too_large(path, usize::try_from(len).unwrap_or(usize::MAX))
+            .unwrap_or_else(|| at_start(format!("file is too large ({len} bytes)"), None)),
+        Ok(Read::NotAFile) => at_start(
+            "not a regular file".to_owned(),
+            Some("upkeep reads only regular files (not FIFOs, sockets or devices)"),
         ),
-        Ok(Read::NotAFile) => Loaded::unparsable(
-            path,
-            at_start(
-                "not a regular file".to_owned(),
-                Some("upkeep reads only regular files (not FIFOs, sockets or devices)"),
-            ),
-        ),
-        Err(e) => Loaded::unparsable(path, at_start(format!("cannot read: {e}"), None)),
-    }
+        Err(e) => at_start(format!("cannot read: {e}"), None),
+    };
+    Err(Box::new(diagnostic))
 }
 
 enum Read {

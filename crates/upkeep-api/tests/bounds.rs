@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use upkeep_api::{Loaded, MAX_DEPTH, MAX_FILE_BYTES, Resource, load_path, load_str};
+use upkeep_api::{Loaded, MAX_DEPTH, MAX_FILE_BYTES, Resource, load_path, load_str, read_manifest};
 
 const FILE: &str = "apps/dev/deep.yaml";
 
@@ -259,6 +259,11 @@ fn files_over_the_size_cap_are_left_alone() {
         assert_eq!(text.len(), len);
         let path = dir.join(file);
         std::fs::write(&path, &text).expect("write");
+        assert_eq!(
+            read_manifest(&path).is_ok(),
+            loads,
+            "{file}: read_manifest (for callers that read files themselves): {reason}"
+        );
         for (via, loaded) in [
             ("load_path", load_path(&path)),
             ("load_str", load_str(&path, &text)),
@@ -300,13 +305,17 @@ fn a_fifo_is_not_read() {
         .expect("mkfifo runs");
     assert!(status.success());
     let (tx, rx) = std::sync::mpsc::channel();
-    let walk = dir.clone();
+    let (walk, pipe) = (dir.clone(), fifo.clone());
     std::thread::spawn(move || {
-        let _ = tx.send(load_path(&walk));
+        let _ = tx.send((load_path(&walk), read_manifest(&pipe)));
     });
-    let loaded = rx
+    let (loaded, read) = rx
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("loading a directory with a FIFO returns");
+    assert!(
+        read.is_err_and(|d| d.message == "not a regular file"),
+        "read_manifest refuses it too"
+    );
     assert_eq!(loaded.unparsable, std::slice::from_ref(&fifo));
     assert!(
         matches!(&loaded.diagnostics[..], [d] if d.file == fifo && d.message == "not a regular file"),

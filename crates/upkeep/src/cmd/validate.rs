@@ -67,9 +67,19 @@ pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         let text = sources
             .entry(d.file.clone())
-            .or_insert_with(|| std::fs::read_to_string(&d.file).ok());
+            .or_insert_with(|| source_text(&d.file));
         eprint!("{}", render(d, text.as_deref()));
     }
+}
+
+/// The text shown around a diagnostic: only of a regular file the loader would read (a FIFO
+/// would block, a huge file is what the loader refused to hold).
+fn source_text(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let readable = meta.is_file() && meta.len() <= upkeep_api::MAX_FILE_BYTES as u64;
+    readable
+        .then(|| std::fs::read_to_string(path).ok())
+        .flatten()
 }
 
 fn render(d: &Diagnostic, text: Option<&str>) -> String {
