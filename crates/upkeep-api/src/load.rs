@@ -4,10 +4,11 @@
 //! `apiVersion` and `kind`, once into the typed resource — because a typed deserializer is
 //! the only thing that locates type errors, and it must be chosen before it runs. Before
 //! both, an event-level read (granit-parser, see `locate`) maps validation paths back to
-//! positions and bounds the rest: a file over [`MAX_FILE_BYTES`] or nested deeper than
-//! [`MAX_DEPTH`](crate::MAX_DEPTH) is diagnosed and left alone before serde_yaml, whose cost
-//! grows with the nesting, sees it. Every read is linear in the file's size; being exact about
-//! where a mistake is matters more than one parse.
+//! positions and bounds the rest: a file over [`MAX_FILE_BYTES`], nested deeper than
+//! [`MAX_DEPTH`](crate::MAX_DEPTH) or with more than [`MAX_NODES`](crate::MAX_NODES) nodes is
+//! diagnosed and left alone before serde_yaml, whose time grows with the nesting and whose
+//! memory grows with the nodes, sees it. Every read is linear in the file's size; being exact
+//! about where a mistake is matters more than one parse.
 //!
 //! Documents that are not Kubernetes objects (no `apiVersion` and no `kind`, e.g. Helm values
 //! files in a GitOps tree) are skipped silently; a document with only one of the two is a
@@ -21,7 +22,9 @@ use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
 use crate::flux;
-use crate::locate::{DocPositions, LineIndex, MAX_DEPTH, Pos, Scan, may_nest_too_deep, scan};
+use crate::locate::{
+    DocPositions, LineIndex, MAX_DEPTH, MAX_NODES, Pos, Scan, may_read_too_much, scan,
+};
 use crate::{
     AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
     FieldError, MaintenanceSchedule, Resource, VersionPolicy,
@@ -43,7 +46,8 @@ pub const KINDS: [&str; 6] = [
 /// several times over while it is read (text, events, positions, values), so one huge file
 /// in a repository must not decide how much memory upkeep needs. 8 MiB is several times the
 /// largest manifests seen in GitOps repositories (complete CRD bundles such as Argo CD's
-/// `install.yaml` are 1–2 MiB); larger files are left alone with a diagnostic.
+/// `install.yaml` are 1–2 MiB) and loads in about 200 MB; larger files are left alone with a
+/// diagnostic. [`MAX_NODES`](crate::MAX_NODES) bounds what a dense file of that size costs.
 pub const MAX_FILE_BYTES: usize = 8 << 20;
 
 /// Diagnostics reported per document before the rest are summed up in one: a document with
@@ -587,8 +591,21 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
             );
             return Loaded::unparsable(file, diagnostic);
         }
+        Scan::TooManyNodes(at) => {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                format!("more than {MAX_NODES} YAML nodes (keys, values and collections)"),
+                Some(
+                    "upkeep does not read files this large and leaves this one alone; split it \
+                     into smaller files"
+                        .to_owned(),
+                ),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
         Scan::Invalid { at, message }
-            if may_nest_too_deep(body.get(at.offset..).unwrap_or(body)) =>
+            if may_read_too_much(body.get(at.offset..).unwrap_or(body)) =>
         {
             let diagnostic = ctx.diag(
                 at,

@@ -24,6 +24,13 @@ use granit_parser::{ErrorKind, Event, Options, Parser, ScanError};
 /// cost (proportional to the flow depth) bounded.
 pub const MAX_DEPTH: usize = 128;
 
+/// The most YAML nodes (scalars, aliases, collections) the loader reads in one file. Memory
+/// while loading grows with nodes, not bytes (serde_yaml's events and values, the positions
+/// tree: about 280 bytes a node), so `[1,1,1,…]` filling [`crate::MAX_FILE_BYTES`] would
+/// need 1.2 GB. Real manifests take about 20 bytes a node, so the cap only bites near the
+/// byte cap; it bounds a file's loading to about 300 MB.
+pub const MAX_NODES: usize = 1_000_000;
+
 /// A 1-based line and column plus the byte offset they correspond to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pos {
@@ -185,6 +192,7 @@ enum Frame {
 
 struct Builder<'t> {
     lines: &'t LineIndex<'t>,
+    nodes: usize,
     docs: Vec<DocPositions>,
     doc_start: Pos,
     stack: Vec<Frame>,
@@ -231,8 +239,21 @@ impl Builder<'_> {
         }
     }
 
-    /// Takes one event; `Err` with the position of a collection nested too deep.
-    fn on_event(&mut self, ev: Event<'_>, at: Pos) -> Result<(), Pos> {
+    /// Takes one event; `Err` where reading must stop (a collection nested too deep, one
+    /// node too many).
+    fn on_event(&mut self, ev: Event<'_>, at: Pos) -> Result<(), Scan> {
+        if matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(Scan::TooManyNodes(at));
+            }
+        }
         match ev {
             Event::DocumentStart(..) => {
                 self.doc_start = at;
@@ -252,7 +273,7 @@ impl Builder<'_> {
                 value: String::new(),
             }),
             Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
-                return Err(at);
+                return Err(Scan::TooDeep(at));
             }
             Event::MappingStart(..) => self.stack.push(Frame::Map {
                 at,
@@ -291,6 +312,8 @@ pub(crate) enum Scan {
     Parsed(Vec<DocPositions>),
     /// A collection starts at this position, deeper than [`MAX_DEPTH`]; reading stopped there.
     TooDeep(Pos),
+    /// The node at this position is one more than [`MAX_NODES`]; reading stopped there.
+    TooManyNodes(Pos),
     /// granit found a syntax error here (`message` says which); it read nothing after it.
     Invalid { at: Pos, message: String },
 }
@@ -309,11 +332,12 @@ fn options() -> Options {
 }
 
 /// Reads every document of `text` as events, building the positions tree, and stops at the
-/// first collection nested deeper than [`MAX_DEPTH`] or the first syntax error. Linear in the
-/// length of `text`.
+/// first collection nested deeper than [`MAX_DEPTH`], the node past [`MAX_NODES`], or the
+/// first syntax error. Linear in the length of `text`.
 pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
     let mut builder = Builder {
         lines,
+        nodes: 0,
         docs: Vec::new(),
         doc_start: lines.pos(1, 1),
         stack: Vec::new(),
@@ -327,8 +351,8 @@ pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
             }
             Err(e) => return scan_error(&builder, &e),
         };
-        if let Err(at) = result {
-            return Scan::TooDeep(at);
+        if let Err(stop) = result {
+            return stop;
         }
     }
     Scan::Parsed(builder.docs)
@@ -351,24 +375,26 @@ fn scan_error(builder: &Builder<'_>, e: &ScanError) -> Scan {
 }
 
 /// Whether `rest` (what follows a syntax error granit stopped at) could open more than
-/// [`MAX_DEPTH`] flow collections. serde_yaml accepts a few things granit does not (e.g.
-/// continuation lines of a quoted value indented no deeper than its key), so after a syntax
-/// error the loader still lets serde_yaml judge the file, but only when this is false: every
-/// `[` and `{` is counted, quoted or not, which can only overestimate the depth serde_yaml
-/// would reach, and so bounds its work. Linear.
-pub(crate) fn may_nest_too_deep(rest: &str) -> bool {
-    rest.bytes()
-        .filter(|b| matches!(b, b'[' | b'{'))
-        .nth(MAX_DEPTH)
-        .is_some()
+/// [`MAX_DEPTH`] flow collections or hold more than [`MAX_NODES`] nodes. serde_yaml accepts a
+/// few things granit does not (e.g. continuation lines of a quoted value indented no deeper
+/// than its key), so after a syntax error the loader still lets serde_yaml judge the file, but
+/// only when this is false. Both counts can only overestimate what serde_yaml would meet: every
+/// `[` and `{` is counted, quoted or not, and every node takes at least two bytes. Linear.
+pub(crate) fn may_read_too_much(rest: &str) -> bool {
+    rest.len() > 2 * MAX_NODES
+        || rest
+            .bytes()
+            .filter(|b| matches!(b, b'[' | b'{'))
+            .nth(MAX_DEPTH)
+            .is_some()
 }
 
 /// Positions of every document in `text`, in stream order; `None` if it cannot be read as
-/// YAML (a syntax error, or nesting deeper than [`MAX_DEPTH`]).
+/// YAML (a syntax error, nesting deeper than [`MAX_DEPTH`], more than [`MAX_NODES`] nodes).
 pub(crate) fn positions(text: &str, lines: &LineIndex<'_>) -> Option<Vec<DocPositions>> {
     match scan(text, lines) {
         Scan::Parsed(docs) => Some(docs),
-        Scan::TooDeep(_) | Scan::Invalid { .. } => None,
+        Scan::TooDeep(_) | Scan::TooManyNodes(_) | Scan::Invalid { .. } => None,
     }
 }
 

@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use upkeep_api::{Loaded, MAX_DEPTH, MAX_FILE_BYTES, Resource, load_path, load_str, read_manifest};
+use upkeep_api::{
+    Loaded, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, Resource, load_path, load_str, read_manifest,
+};
 
 const FILE: &str = "apps/dev/deep.yaml";
 
@@ -152,6 +154,16 @@ fn nesting_is_limited_before_any_costly_read() {
              MAX_DEPTH brackets after it, serde_yaml must not read on, so granit's error stands",
         ),
         (
+            "a granit syntax error, then more than serde_yaml may hold",
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n  note: \"wrapped\n  at the key's indentation\"\n  x: \"{}\"\n",
+                "x".repeat(2 * MAX_NODES)
+            ),
+            Expect::TooDeep { line: 7, column: 3, at: "at the key" },
+            "after granit's error serde_yaml only reads what cannot hold more than MAX_NODES nodes \
+             (2 bytes each at least), so granit's error stands for a long rest",
+        ),
+        (
             "a granit syntax error serde_yaml accepts, shallow after it",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n  note: \"wrapped\n  at the key's indentation\"\n  x: [[1], {a: 2}]\n".to_owned(),
             Expect::Loads,
@@ -227,6 +239,32 @@ fn a_huge_flat_file_loads() {
             "{name}: the ConfigMap loads"
         );
     }
+}
+
+#[test]
+fn nodes_are_capped() {
+    // Around the list's items the ConfigMap has 13 nodes (the root mapping, its four keys, the
+    // values `v1` and `ConfigMap`, the `metadata` and `data` mappings, `name` and `deep`, `x`,
+    // and the list): `MAX_NODES - 13` items make exactly the cap.
+    let list = |items: usize| config_map(&format!("[{}]", vec!["1"; items].join(",")));
+    let at_cap = load(&list(MAX_NODES - 13));
+    assert!(
+        at_cap.diagnostics.is_empty() && at_cap.documents.len() == 1,
+        "exactly MAX_NODES nodes load: {:?}",
+        at_cap.diagnostics.first()
+    );
+    let text = list(MAX_NODES - 12);
+    let over = load(&text);
+    assert!(over.documents.is_empty());
+    assert_eq!(over.unparsable, [Path::new(FILE)]);
+    let d = &over.diagnostics[..];
+    assert!(
+        matches!(d, [d] if d.line == 6
+            && d.message == format!("more than {MAX_NODES} YAML nodes (keys, values and collections)")
+            && text[d.offset..].starts_with("1]")
+            && d.hint.as_deref().is_some_and(|h| h.contains("split it"))),
+        "one node over is refused at that node: {d:?}"
+    );
 }
 
 #[test]
