@@ -9,6 +9,8 @@
 //!   path. Nothing here knows about files.
 //! - **Loading** ([`load_str`], [`load_path`]): YAML files with many documents, dispatched on
 //!   `apiVersion`/`kind`, every problem a [`Diagnostic`] with file, line, column and field.
+//!   Linear in the size of a file: nesting deeper than [`MAX_DEPTH`], more than [`MAX_NODES`]
+//!   nodes and files larger than [`MAX_FILE_BYTES`] are diagnosed before any costly read.
 //!
 //! Conversion happens once, at the boundary: a loaded [`Resource`] carries the object and the
 //! core value made from it, so callers never convert twice and never see an invalid object.
@@ -37,7 +39,11 @@ pub use cluster_upgrade_policy::ClusterUpgradePolicy;
 pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError};
 pub use flux::Origin;
-pub use load::{API_VERSION, Document, InvalidObject, KINDS, Loaded, load_path, load_str};
+pub use load::{
+    API_VERSION, Document, InvalidObject, KINDS, Loaded, MAX_FILE_BYTES, load_path, load_str,
+    read_manifest,
+};
+pub use locate::{MAX_DEPTH, MAX_NODES};
 pub use maintenance_schedule::MaintenanceSchedule;
 pub use version_policy::VersionPolicy;
 

@@ -2,9 +2,13 @@
 //!
 //! Each file is read twice by serde_yaml — once into a `Value` to learn each document's
 //! `apiVersion` and `kind`, once into the typed resource — because a typed deserializer is
-//! the only thing that locates type errors, and it must be chosen before it runs. A third,
-//! event-level read (yaml-rust2, see `locate`) maps validation paths back to positions. Files
-//! are small; being exact about where a mistake is matters more than one parse.
+//! the only thing that locates type errors, and it must be chosen before it runs. Before
+//! both, an event-level read (granit-parser, see `locate`) maps validation paths back to
+//! positions and bounds the rest: a file over [`MAX_FILE_BYTES`], nested deeper than
+//! [`MAX_DEPTH`](crate::MAX_DEPTH) or with more than [`MAX_NODES`](crate::MAX_NODES) nodes is
+//! diagnosed and left alone before serde_yaml, whose time grows with the nesting and whose
+//! memory grows with the nodes, sees it. Every read is linear in the file's size; being exact
+//! about where a mistake is matters more than one parse.
 //!
 //! Documents that are not Kubernetes objects (no `apiVersion` and no `kind`, e.g. Helm values
 //! files in a GitOps tree) are skipped silently; a document with only one of the two is a
@@ -17,7 +21,9 @@ use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
 use crate::flux;
-use crate::locate::{DocPositions, LineIndex, Pos, positions};
+use crate::locate::{
+    DocPositions, LineIndex, MAX_DEPTH, MAX_NODES, Pos, Scan, may_read_too_much, scan,
+};
 use crate::{
     AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
     FieldError, MaintenanceSchedule, Resource, VersionPolicy,
@@ -34,6 +40,19 @@ pub const KINDS: [&str; 6] = [
     "ClusterUpgrade",
     "ClusterUpgradePolicy",
 ];
+
+/// The largest file the loader reads, in bytes. Loading is linear, but a file is held in memory
+/// several times over while it is read (text, events, positions, values), so one huge file
+/// in a repository must not decide how much memory upkeep needs. 8 MiB is several times the
+/// largest manifests seen in GitOps repositories (complete CRD bundles such as Argo CD's
+/// `install.yaml` are 1–2 MiB) and loads in about 200 MB; larger files are left alone with a
+/// diagnostic. [`MAX_NODES`](crate::MAX_NODES) bounds what a dense file of that size costs.
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+const _: () = assert!(MAX_FILE_BYTES as u64 == crate::walk::MAX_MANIFEST_BYTES);
+
+/// Diagnostics reported per document before the rest are summed up in one: a document with
+/// thousands of unknown fields gets a bounded report (and bounded work locating them).
+const MAX_DIAGNOSTICS_PER_DOCUMENT: usize = 20;
 
 const TOP_LEVEL_KEYS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
@@ -82,6 +101,16 @@ pub struct InvalidObject {
 impl Loaded {
     pub fn is_ok(&self) -> bool {
         self.diagnostics.is_empty()
+    }
+
+    /// A file left alone for one reason, `diagnostic`.
+    fn unparsable(file: &Path, diagnostic: Diagnostic) -> Loaded {
+        Loaded {
+            documents: Vec::new(),
+            diagnostics: vec![diagnostic],
+            unparsable: vec![file.to_path_buf()],
+            invalid: Vec::new(),
+        }
     }
 
     fn extend(&mut self, other: Loaded) {
@@ -380,24 +409,33 @@ fn head(
             ));
             return Head::Bad;
         };
-        let mut bad = false;
-        for key in map.keys() {
-            let name = key.as_str().unwrap_or("?");
-            if !TOP_LEVEL_KEYS.contains(&name) {
+        let unknown: Vec<&str> = map
+            .keys()
+            .map(|key| key.as_str().unwrap_or("?"))
+            .filter(|name| !TOP_LEVEL_KEYS.contains(name))
+            .collect();
+        let found: Vec<Diagnostic> = unknown
+            .iter()
+            .take(MAX_DIAGNOSTICS_PER_DOCUMENT)
+            .map(|&name| {
                 let hint = closest(name, &TOP_LEVEL_KEYS).map_or_else(
                     || format!("expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
                     |b| format!("did you mean `{b}`?"),
                 );
-                out.push(ctx.diag(
+                ctx.diag(
                     ctx.at_path(index, name),
                     Some(name.to_owned()),
                     format!("unknown field `{name}`"),
                     Some(hint),
-                ));
-                bad = true;
-            }
-        }
-        return if bad { Head::Bad } else { Head::Upkeep(known) };
+                )
+            })
+            .collect();
+        push_capped(found, unknown.len(), out);
+        return if unknown.is_empty() {
+            Head::Upkeep(known)
+        } else {
+            Head::Bad
+        };
     }
     if group == flux::GROUP
         && let Some(flux_kind) = flux::KINDS.iter().find(|k| **k == kind)
@@ -532,9 +570,31 @@ fn convert(
     match result {
         Ok(r) => Some(r),
         Err(errors) => {
-            out.extend(errors.into_iter().map(|e| ctx.field_error(index, e)));
+            let total = errors.len();
+            let found = errors
+                .into_iter()
+                .take(MAX_DIAGNOSTICS_PER_DOCUMENT)
+                .map(|e| ctx.field_error(index, e))
+                .collect();
+            push_capped(found, total, out);
             None
         }
+    }
+}
+
+/// Adds `found` (at most [`MAX_DIAGNOSTICS_PER_DOCUMENT`] of `total` problems of one document)
+/// and, when some were left out, one diagnostic saying how many, placed after the last one.
+fn push_capped(found: Vec<Diagnostic>, total: usize, out: &mut Vec<Diagnostic>) {
+    let more = total.saturating_sub(found.len());
+    let last = found.iter().max_by_key(|d| d.offset).cloned();
+    out.extend(found);
+    if let Some(last) = last.filter(|_| more > 0) {
+        out.push(Diagnostic {
+            field: None,
+            message: format!("… and {more} more problem(s) in this document"),
+            hint: Some("fix the ones above and validate again".to_owned()),
+            ..last
+        });
     }
 }
 
@@ -544,15 +604,65 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         Some(rest) => ('\u{feff}'.len_utf8(), rest),
         None => (0, text),
     };
-    let lines = LineIndex::new(body);
-    let docs = positions(body, &lines);
-    let ctx = FileCtx {
+    if let Some(diagnostic) = too_large(file, body.len()) {
+        return Loaded::unparsable(file, diagnostic);
+    }
+    let mut ctx = FileCtx {
         file,
-        lines,
+        lines: LineIndex::new(body),
         bom,
-        docs,
+        docs: None,
     };
     let mut loaded = Loaded::default();
+    // The event pass comes first: it is linear, and what serde_yaml reads next is bounded by
+    // what it found (see `locate`).
+    match scan(body, &ctx.lines) {
+        Scan::Parsed(docs) => ctx.docs = Some(docs),
+        Scan::TooDeep(at) => {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+                Some(format!(
+                    "upkeep reads YAML with at most {MAX_DEPTH} levels of collections inside \
+                     collections (manifests rarely need 20); flatten this value. upkeep leaves \
+                     this file alone"
+                )),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
+        Scan::TooManyNodes(at) => {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                format!("more than {MAX_NODES} YAML nodes (keys, values and collections)"),
+                Some(
+                    "upkeep does not read files this large and leaves this one alone; split it \
+                     into smaller files"
+                        .to_owned(),
+                ),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
+        Scan::Invalid { at, message }
+            if may_read_too_much(body.get(at.offset..).unwrap_or(body)) =>
+        {
+            let diagnostic = ctx.diag(
+                at,
+                None,
+                message,
+                Some(
+                    "YAML syntax: check indentation here (continuation lines of a quoted value \
+                     go deeper than its key), and quote values that contain `: `, `#` or start \
+                     with a special character"
+                        .to_owned(),
+                ),
+            );
+            return Loaded::unparsable(file, diagnostic);
+        }
+        // serde_yaml reads the file and reports its own error, or accepts what granit did not.
+        Scan::Invalid { .. } => {}
+    }
 
     let mut heads = Vec::new();
     let mut identities = Vec::new();
@@ -669,15 +779,37 @@ fn skipped(file: &Path, reason: &crate::walk::SkipReason) -> Diagnostic {
     }
 }
 
+/// Reads a manifest file as the loader does, for callers that read files themselves before
+/// [`load_str`]: only a regular file (a FIFO would block forever), at most [`MAX_FILE_BYTES`],
+/// UTF-8 (see [`crate::walk::read_text`]). The error is the diagnostic the loader reports.
+pub fn read_manifest(path: &Path) -> Result<String, Box<Diagnostic>> {
+    crate::walk::read_text(path).map_err(|reason| Box::new(skipped(path, &reason)))
+}
+
+/// The diagnostic for a text of `len` bytes, if that is over [`MAX_FILE_BYTES`].
+fn too_large(file: &Path, len: usize) -> Option<Diagnostic> {
+    (len > MAX_FILE_BYTES).then(|| Diagnostic {
+        file: file.to_path_buf(),
+        line: 1,
+        column: 1,
+        offset: 0,
+        field: None,
+        message: format!(
+            "file is larger than {} MiB ({len} bytes)",
+            MAX_FILE_BYTES >> 20
+        ),
+        hint: Some(
+            "upkeep does not read manifests this large and leaves the file alone; split it into \
+             smaller files"
+                .to_owned(),
+        ),
+    })
+}
+
 fn load_file(path: &Path) -> Loaded {
-    match crate::walk::read_text(path) {
+    match read_manifest(path) {
         Ok(text) => load_str(path, &text),
-        Err(reason) => Loaded {
-            documents: Vec::new(),
-            diagnostics: vec![skipped(path, &reason)],
-            unparsable: vec![path.to_path_buf()],
-            invalid: Vec::new(),
-        },
+        Err(diagnostic) => Loaded::unparsable(path, *diagnostic),
     }
 }
 

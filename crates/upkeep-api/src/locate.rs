@@ -1,13 +1,35 @@
-//! Mapping a field path (`spec.maintenanceWindows[0].recurrence`) back to a line and column.
+//! Mapping a field path (`spec.maintenanceWindows[0].recurrence`) back to a line and column,
+//! and the guard that keeps loading a file linear in its size.
 //!
 //! serde_yaml locates its own errors, but validation happens after deserialization, on typed
-//! values that no longer know where they came from. So the loader also reads each file as
-//! marked YAML events (yaml-rust2) and keeps a small tree of positions per document; a path is
+//! values that no longer know where they came from. So the loader first reads each file as
+//! YAML events (granit-parser) and keeps a small tree of positions per document; a path is
 //! walked down that tree, falling back to the deepest part that exists (a missing field is
 //! reported at its parent).
+//!
+//! That first read is also the guard for everything after it. serde_yaml's scanner (libyaml)
+//! does work proportional to the depth of open flow collections (`[`, `{`) for every token,
+//! so `[[[[…]]]]` 40,000 deep took tens of seconds per read, only for serde_yaml to refuse
+//! anything deeper than 128 levels afterwards. granit's scanner is linear, so this pass stops
+//! at the first collection deeper than [`MAX_DEPTH`] (the depth serde_yaml can read) and the
+//! loader reports it without handing the text to serde_yaml. Positions are granit's markers
+//! (line, character column, byte offset); nothing here counts characters along a line, which
+//! made a long one-line flow collection quadratic.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use granit_parser::{ErrorKind, Event, Options, Parser, ScanError};
+
+/// The deepest nesting of collections (mappings and sequences, block or flow) the loader
+/// reads; the document's root collection is level 1. It is serde_yaml's own recursion limit:
+/// a deeper document could never be read, and checking first keeps serde_yaml's per-token
+/// cost (proportional to the flow depth) bounded.
+pub const MAX_DEPTH: usize = 128;
+
+/// The most YAML nodes (scalars, aliases, collections) the loader reads in one file. Memory
+/// while loading grows with nodes, not bytes (serde_yaml's events and values, the positions
+/// tree: about 280 bytes a node), so `[1,1,1,…]` filling [`crate::MAX_FILE_BYTES`] would
+/// need 1.2 GB. Real manifests take about 20 bytes a node, so the cap only bites near the
+/// byte cap; it bounds a file's loading to about 300 MB.
+pub const MAX_NODES: usize = 1_000_000;
 
 /// A 1-based line and column plus the byte offset they correspond to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +192,7 @@ enum Frame {
 
 struct Builder<'t> {
     lines: &'t LineIndex<'t>,
+    nodes: usize,
     docs: Vec<DocPositions>,
     doc_start: Pos,
     stack: Vec<Frame>,
@@ -177,9 +200,16 @@ struct Builder<'t> {
 }
 
 impl Builder<'_> {
-    fn pos(&self, mark: Marker) -> Pos {
-        // yaml-rust2 reports 1-based lines and 0-based columns.
-        self.lines.pos(mark.line(), mark.col() + 1)
+    fn pos(&self, mark: granit_parser::Marker) -> Pos {
+        // granit reports 1-based lines, 0-based character columns and byte offsets.
+        match mark.byte_offset() {
+            Some(offset) => Pos {
+                line: mark.line().max(1),
+                column: mark.col() + 1,
+                offset: offset.min(self.lines.text.len()),
+            },
+            None => self.lines.pos(mark.line(), mark.col() + 1),
+        }
     }
 
     fn push_node(&mut self, node: Node) {
@@ -198,22 +228,34 @@ impl Builder<'_> {
                         value: node,
                     });
                 } else {
-                    let key = match &node {
-                        Node::Scalar { value, .. } => value.clone(),
+                    let at = node.at();
+                    let key = match node {
+                        Node::Scalar { value, .. } => value,
                         _ => String::new(),
                     };
-                    *pending_key = Some((key, node.at()));
+                    *pending_key = Some((key, at));
                 }
             }
         }
     }
-}
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        let at = self.pos(mark);
+    /// Takes one event; `Err` where reading must stop (a collection nested too deep, one
+    /// node too many).
+    fn on_event(&mut self, ev: Event<'_>, at: Pos) -> Result<(), Scan> {
+        if matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(Scan::TooManyNodes(at));
+            }
+        }
         match ev {
-            Event::DocumentStart => {
+            Event::DocumentStart(..) => {
                 self.doc_start = at;
                 self.root = None;
                 self.stack.clear();
@@ -222,11 +264,17 @@ impl MarkedEventReceiver for Builder<'_> {
                 start: self.doc_start,
                 root: self.root.take(),
             }),
-            Event::Scalar(value, ..) => self.push_node(Node::Scalar { at, value }),
+            Event::Scalar(value, ..) => self.push_node(Node::Scalar {
+                at,
+                value: value.into_owned(),
+            }),
             Event::Alias(_) => self.push_node(Node::Scalar {
                 at,
                 value: String::new(),
             }),
+            Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
+                return Err(Scan::TooDeep(at));
+            }
             Event::MappingStart(..) => self.stack.push(Frame::Map {
                 at,
                 entries: Vec::new(),
@@ -245,28 +293,109 @@ impl MarkedEventReceiver for Builder<'_> {
                         entries,
                     },
                     Some(Frame::Seq { at, items }) => Node::Seq { at, items },
-                    None => return,
+                    None => return Ok(()),
                 };
                 self.push_node(node);
             }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
+            // Stream markers, and comments and anchor names when another crate turns their
+            // events on (they are off in `options`).
+            _ => {}
         }
+        Ok(())
     }
 }
 
-/// Positions of every document in `text`, in stream order; `None` if yaml-rust2 cannot parse
-/// the text (serde_yaml's own error is reported then; positions fall back to line 1).
-pub(crate) fn positions(text: &str, lines: &LineIndex<'_>) -> Option<Vec<DocPositions>> {
+/// What reading a text as YAML events found.
+#[derive(Debug)]
+pub(crate) enum Scan {
+    /// Every document, in stream order.
+    Parsed(Vec<DocPositions>),
+    /// A collection starts at this position, deeper than [`MAX_DEPTH`]; reading stopped there.
+    TooDeep(Pos),
+    /// The node at this position is one more than [`MAX_NODES`]; reading stopped there.
+    TooManyNodes(Pos),
+    /// granit found a syntax error here (`message` says which); it read nothing after it.
+    Invalid { at: Pos, message: String },
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    // The builder stops at MAX_DEPTH itself, at the first collection too deep. granit's own
+    // limits only back it up: its scanner may run up to `simple_key_max_lookahead` characters
+    // ahead of the events (`[[[[` could all be keys), so they sit that far above, where they
+    // never report a deeper collection first.
+    let backstop = MAX_DEPTH + options.simple_key_max_lookahead + 1;
+    options.flow_nesting_limit = backstop;
+    options.block_nesting_limit = backstop;
+    options.set_emit_comments(false);
+    options
+}
+
+/// Reads every document of `text` as events, building the positions tree, and stops at the
+/// first collection nested deeper than [`MAX_DEPTH`], the node past [`MAX_NODES`], or the
+/// first syntax error. Linear in the length of `text`.
+pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
     let mut builder = Builder {
         lines,
+        nodes: 0,
         docs: Vec::new(),
         doc_start: lines.pos(1, 1),
         stack: Vec::new(),
         root: None,
     };
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).ok()?;
-    Some(builder.docs)
+    for next in Parser::new_from_str_with_options(text, options()) {
+        let result = match next {
+            Ok((ev, span)) => {
+                let at = builder.pos(span.start);
+                builder.on_event(ev, at)
+            }
+            Err(e) => return scan_error(&builder, &e),
+        };
+        if let Err(stop) = result {
+            return stop;
+        }
+    }
+    Scan::Parsed(builder.docs)
+}
+
+fn scan_error(builder: &Builder<'_>, e: &ScanError) -> Scan {
+    let at = builder.pos(*e.marker());
+    if matches!(e.kind(), ErrorKind::RecursionLimitExceeded) {
+        return Scan::TooDeep(at);
+    }
+    let message = e.info();
+    Scan::Invalid {
+        at,
+        message: if message.is_empty() {
+            "not valid YAML".to_owned()
+        } else {
+            message
+        },
+    }
+}
+
+/// Whether `rest` (what follows a syntax error granit stopped at) could open more than
+/// [`MAX_DEPTH`] flow collections or hold more than [`MAX_NODES`] nodes. serde_yaml accepts a
+/// few things granit does not (e.g. continuation lines of a quoted value indented no deeper
+/// than its key), so after a syntax error the loader still lets serde_yaml judge the file, but
+/// only when this is false. Both counts can only overestimate what serde_yaml would meet: every
+/// `[` and `{` is counted, quoted or not, and every node takes at least two bytes. Linear.
+pub(crate) fn may_read_too_much(rest: &str) -> bool {
+    rest.len() > 2 * MAX_NODES
+        || rest
+            .bytes()
+            .filter(|b| matches!(b, b'[' | b'{'))
+            .nth(MAX_DEPTH)
+            .is_some()
+}
+
+/// Positions of every document in `text`, in stream order; `None` if it cannot be read as
+/// YAML (a syntax error, nesting deeper than [`MAX_DEPTH`], more than [`MAX_NODES`] nodes).
+pub(crate) fn positions(text: &str, lines: &LineIndex<'_>) -> Option<Vec<DocPositions>> {
+    match scan(text, lines) {
+        Scan::Parsed(docs) => Some(docs),
+        Scan::TooDeep(_) | Scan::TooManyNodes(_) | Scan::Invalid { .. } => None,
+    }
 }
 
 #[cfg(test)]

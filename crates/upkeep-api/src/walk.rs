@@ -133,6 +133,14 @@ pub struct Walk {
     /// Manifest files, sorted by real path, each once.
     pub files: Vec<WalkedFile>,
     pub skipped: Vec<Skipped>,
+    /// Temporary files an upkeep killed mid-write left beside a manifest
+    /// (`.<name>.upkeep-write-<pid>-<n>`): a writer holding the repository's lock removes them.
+    pub leftovers: Vec<PathBuf>,
+}
+
+/// Whether `name` is one of upkeep's temporary write files.
+pub fn is_leftover(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".upkeep-write-")
 }
 
 /// Whether a file name is a manifest name (`*.yaml`, `*.yml`).
@@ -253,6 +261,9 @@ pub fn walk(root: &Path, under: &str) -> Walk {
         for entry in names {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
+                if is_leftover(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+                    out.leftovers.push(entry.path());
+                }
                 continue;
             }
             let path = entry.path();
@@ -413,9 +424,15 @@ mod tests {
         symlink("../../shared/s.yaml", dev.join("s-link.yaml")).unwrap();
         symlink("/nonexistent/x.yaml", dev.join("dangling.yaml")).unwrap();
         symlink("self.yaml", dev.join("self.yaml")).unwrap();
+        write(&dev.join(".a.yaml.upkeep-write-123-0"), "a: 2\n");
         nix_mkfifo(&dev.join("pipe.yaml"));
 
         let w = walk(&root, "apps/dev");
+        assert_eq!(
+            w.leftovers,
+            [dev.join(".a.yaml.upkeep-write-123-0")],
+            "a killed writer's temporary file is found, not listed as a manifest"
+        );
         let files: Vec<&str> = w.files.iter().map(|f| f.rel.as_str()).collect();
         // (expectation, reason)
         let want_files = [

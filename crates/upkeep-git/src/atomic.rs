@@ -64,6 +64,7 @@ pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> io::Result<fs::Metad
         file.write_all(contents)?;
         file.flush()?;
         drop(file);
+        crate::failpoint("rename");
         fs::rename(&tmp, path)?;
         fs::symlink_metadata(path)
     })();

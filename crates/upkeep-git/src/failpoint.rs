@@ -3,7 +3,7 @@
 //! `UPKEEP_FAILPOINT=<step>[:<n>]` (several separated by `,`) makes the process abort — as
 //! abruptly as `kill -9`: no destructors, no flushing — the `n`-th time (default: the first)
 //! it reaches `<step>`. The steps of a write are named where they are reached: `read`, `edit`,
-//! `commit`, `journal`, `write`, `index`, `ref`, `record`, `push` (see docs/cli.md). Without
+//! `commit`, `journal`, `rename`, `write`, `index`, `ref`, `record`, `push` (see docs/cli.md). Without
 //! the variable a failpoint costs one relaxed atomic load.
 
 use std::sync::OnceLock;

@@ -170,6 +170,7 @@ impl Repo {
                 (oid(&f.old)?, oid(&f.new)?)
             };
             let path = paths::inside(self.workdir(), &f.path)?;
+            remove_temporaries(&path);
             let on_disk = std::fs::read(&path)
                 .ok()
                 .and_then(|b| Oid::hash_object(git2::ObjectType::Blob, &b).ok());
@@ -315,6 +316,23 @@ impl Repo {
         std::fs::remove_file(&journal_path)
             .map_err(io(format!("removing {}", journal_path.display())))?;
         Ok(Some(commit))
+    }
+}
+
+/// Removes the temporary files a killed writer left beside `path`
+/// (`.<name>.upkeep-write-<pid>-<n>`, see `atomic.rs`).
+fn remove_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.upkeep-write-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

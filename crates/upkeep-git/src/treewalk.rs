@@ -60,13 +60,16 @@ impl Repo {
         'restart: loop {
             let mut tree = root.clone();
             for (i, name) in path.iter().enumerate() {
-                let Some(entry) = tree.get_name(name) else {
+                let Some((mode, id, kind)) = tree
+                    .get_name(name)
+                    .map(|e| (e.filemode(), e.id(), e.kind()))
+                else {
                     return Err(SkipReason::Dangling {
                         target: path.join("/"),
                     });
                 };
                 let last = i + 1 == path.len();
-                match entry.filemode() {
+                match mode {
                     LINK => {
                         hops += 1;
                         if hops > MAX_HOPS {
@@ -74,7 +77,7 @@ impl Repo {
                         }
                         let target = self
                             .inner
-                            .find_blob(entry.id())
+                            .find_blob(id)
                             .ok()
                             .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
                             .unwrap_or_default();
@@ -86,9 +89,9 @@ impl Repo {
                         continue 'restart;
                     }
                     DIR => {
-                        let Ok(sub) = self.inner.find_tree(entry.id()) else {
+                        let Ok(sub) = self.inner.find_tree(id) else {
                             return Err(SkipReason::Unreadable {
-                                error: format!("tree {} is missing", entry.id()),
+                                error: format!("tree {id} is missing"),
                             });
                         };
                         if last {
@@ -96,10 +99,10 @@ impl Repo {
                         }
                         tree = sub;
                     }
-                    0o100_644 | 0o100_755 if last => return Ok((path, Node::File(entry.id()))),
+                    0o100_644 | 0o100_755 if last => return Ok((path, Node::File(id))),
                     _ => {
                         return Err(SkipReason::NotRegular {
-                            what: if entry.kind() == Some(ObjectType::Commit) {
+                            what: if kind == Some(ObjectType::Commit) {
                                 "a submodule"
                             } else {
                                 "not a file"

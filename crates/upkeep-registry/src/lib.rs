@@ -29,11 +29,16 @@ pub use auth::{
 };
 pub use error::RegistryError;
 pub use first_seen::{SeenTag, merge_first_seen, tag_infos, unseen};
-pub use helm::{IndexEntry, parse_index};
+pub use helm::{
+    IndexEntry, IndexError, IndexLimits, MAX_DEPTH as INDEX_MAX_DEPTH, parse_index,
+    parse_index_with,
+};
 pub use layout::{blob_path, split_ref_name};
 pub use location::Location;
 pub use scan::{ScanResult, scan_all};
-pub use source::{CaBundle, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next};
+pub use source::{
+    CaBundle, MAX_TAGS, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next,
+};
 pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};
 /// Re-exported from `upkeep-core`, where the trait lives.
 pub use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen};

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use regex::Regex;
@@ -22,6 +22,11 @@ use crate::helm;
 use crate::layout;
 use crate::location::Location;
 use crate::transport::{Client, Endpoint, describe, host_of};
+
+/// The most tags (OCI) or versions of a chart (Helm index) a listing accepts by default
+/// ([`SourceOptions::max_tags`]): far above any real repository, low enough that a hostile one
+/// cannot make a scan hold an unbounded list.
+pub const MAX_TAGS: usize = 1_000_000;
 
 /// A CA bundle for registries with a private CA.
 #[derive(Clone, Debug)]
@@ -67,7 +72,8 @@ pub struct SourceOptions {
     pub page_size: Option<u32>,
     /// Most pages followed. Default 10,000.
     pub max_pages: usize,
-    /// Most tags accepted (before exclusions). Default 1,000,000.
+    /// Most tags accepted (before exclusions), and most versions of a chart read from a Helm
+    /// index. Default [`MAX_TAGS`] (1,000,000).
     pub max_tags: usize,
     pub limits: SizeLimits,
     /// Relative `oci-layout:` directories are resolved against this.
@@ -84,7 +90,7 @@ impl Default for SourceOptions {
             exclusions: vec![r"^.*\.sig$".to_owned()],
             page_size: Some(1000),
             max_pages: 10_000,
-            max_tags: 1_000_000,
+            max_tags: MAX_TAGS,
             limits: SizeLimits::default(),
             base_dir: None,
         }
@@ -273,8 +279,10 @@ impl Source {
         &self.options
     }
 
-    /// Lists all tags, within the overall timeout.
+    /// Lists all tags, within the overall timeout ([`SourceOptions::timeout`]): requests,
+    /// retries, reading bodies and parsing a Helm index all end at it.
     pub async fn list_tags(&self) -> Result<TagList, RegistryError> {
+        let deadline = Instant::now() + self.options.timeout;
         let fut = async {
             match &self.kind {
                 Kind::Oci {
@@ -282,7 +290,7 @@ impl Source {
                     base,
                     repository,
                 } => self.list_oci(ep, base, repository).await,
-                Kind::Helm { ep, index, chart } => self.list_helm(ep, index, chart).await,
+                Kind::Helm { ep, index, chart } => self.list_helm(ep, index, chart, deadline).await,
                 Kind::Layout { dir, chart } => {
                     let dir = dir.clone();
                     let chart = chart.clone();
@@ -301,13 +309,17 @@ impl Source {
                 }
             }
         };
-        match tokio::time::timeout(self.options.timeout, fut).await {
+        match tokio::time::timeout_at(deadline.into(), fut).await {
             Ok(r) => r,
-            Err(_) => Err(RegistryError::Timeout {
-                server: self.host().unwrap_or_else(|| self.key.clone()),
-                request: format!("list tags of {}", self.key),
-                after: self.options.timeout,
-            }),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    fn timed_out(&self) -> RegistryError {
+        RegistryError::Timeout {
+            server: self.host().unwrap_or_else(|| self.key.clone()),
+            request: format!("list tags of {}", self.key),
+            after: self.options.timeout,
         }
     }
 
@@ -331,6 +343,7 @@ impl Source {
         ep: &Endpoint,
         index: &Url,
         chart: &str,
+        deadline: Instant,
     ) -> Result<TagList, RegistryError> {
         let fetched = ep
             .get(
@@ -340,18 +353,43 @@ impl Source {
                 None,
             )
             .await?;
-        let entries = helm::parse_index(&fetched.body, chart)
-            .map_err(|e| RegistryError::InvalidResponse {
-                server: host_of(index),
-                request: describe(index),
-                detail: format!("index.yaml: {e}"),
+        // Parsing a large index takes a while: off the async threads, and within the same
+        // deadline as the whole listing (the parser stops at it, so no thread is left behind
+        // when the listing times out).
+        let limits = helm::IndexLimits {
+            max_versions: self.options.max_tags,
+            deadline: Some(deadline),
+        };
+        let body = fetched.body;
+        let name = chart.to_owned();
+        let parsed =
+            tokio::task::spawn_blocking(move || helm::parse_index_with(&body, &name, &limits))
+                .await
+                .map_err(|e| RegistryError::InvalidResponse {
+                    server: host_of(index),
+                    request: describe(index),
+                    detail: format!("reading index.yaml failed: {e}"),
+                })?;
+        let entries = parsed
+            .map_err(|e| match e {
+                helm::IndexError::TooManyVersions { limit } => RegistryError::TooLarge {
+                    server: host_of(index),
+                    request: describe(index),
+                    limit: limit as u64,
+                    unit: "versions of the chart",
+                },
+                helm::IndexError::Deadline => self.timed_out(),
+                e => RegistryError::InvalidResponse {
+                    server: host_of(index),
+                    request: describe(index),
+                    detail: format!("index.yaml: {e}"),
+                },
             })?
             .ok_or_else(|| RegistryError::NotFound {
                 server: host_of(index),
                 request: describe(index),
                 detail: format!("chart `{chart}` is not in the index"),
             })?;
-        drop(fetched);
         let mut list = TagList {
             pages: 1,
             ..TagList::default()

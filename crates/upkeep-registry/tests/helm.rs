@@ -224,3 +224,137 @@ async fn helm_repository_basic_auth_challenge() {
     .await
     .expect("test finished within its time limit");
 }
+
+/// An index where `app` has `versions` versions and `other` carries `tail` as a value.
+fn index_with(versions: usize, tail: &str) -> String {
+    let mut y = String::from("apiVersion: v1\nentries:\n  app:\n");
+    for v in 0..versions {
+        let _ = writeln!(
+            y,
+            "  - version: 1.0.{v}\n    urls: [https://example.invalid/app-1.0.{v}.tgz]"
+        );
+    }
+    let _ = writeln!(y, "  other:\n  - version: 9.9.9\n    x: {tail}");
+    y
+}
+
+#[tokio::test]
+async fn helm_index_caps_hold_against_a_real_server() {
+    tokio::time::timeout(LIMIT, async {
+        let secret = "caps-p4ss";
+        // (index.yaml, max versions, expected, reason)
+        let deep = format!("{}{}", "[".repeat(160_000), "]".repeat(160_000));
+        let cases: Vec<(String, usize, fn(&Result<usize, RegistryError>, &str) -> bool, &str)> = vec![
+            (
+                index_with(5, "1"),
+                5,
+                |r, _| matches!(r, Ok(5)),
+                "exactly the version cap is listed",
+            ),
+            (
+                index_with(5, "1"),
+                4,
+                |r, url| matches!(r, Err(e @ RegistryError::TooLarge { limit: 4, .. })
+                    if e.to_string().contains(url)
+                        && e.to_string().contains("4 versions")
+                        && e.hint().is_some()),
+                "one over the cap (the OCI tag cap, max_tags) names the URL and the cap, with a hint",
+            ),
+            (
+                index_with(1, &deep),
+                5,
+                |r, url| matches!(r, Err(e @ RegistryError::InvalidResponse { detail, .. })
+                    if detail.contains(&format!("nested deeper than {} levels", upkeep_registry::INDEX_MAX_DEPTH))
+                        && e.to_string().contains(url)),
+                "the reported 800 KB index nested 160k deep in another chart (362 s, exit 0, before)",
+            ),
+        ];
+        for (body, max_tags, check, why) in cases {
+            let served = serve(&body, Some(("chartuser", secret))).await;
+            let url = format!("{}/charts/index.yaml", served.base_url());
+            let options = SourceOptions {
+                max_tags,
+                ..opts()
+            };
+            let got = Source::new(
+                &client(),
+                &format!("{}/charts", served.base_url()),
+                Some("app"),
+                options,
+                &Credentials::Basic(BasicAuth::new("chartuser", secret)),
+            )
+            .expect("source")
+            .list_tags()
+            .await
+            .map(|list| list.tags.len());
+            assert!(check(&got, &url), "{why}: {got:?}");
+            if let Err(e) = &got {
+                let text = format!("{e} {e:?} {}", e.hint().unwrap_or_default());
+                assert!(!text.contains(secret), "{why}: no credentials in {text}");
+            }
+        }
+    })
+    .await
+    .expect("test finished within its time limit");
+}
+
+#[tokio::test]
+async fn a_trickling_helm_server_ends_at_the_time_caps() {
+    // nginx sends the 64 KiB index at 512 bytes a second: two minutes for the whole body.
+    // Each documented cap must end the listing on its own, with a Timeout naming the server
+    // and the request.
+    tokio::time::timeout(LIMIT, async {
+        let body = index_with(1_000, "1");
+        assert!(body.len() > 64 << 10, "big enough to trickle for minutes");
+        let served = StaticServer::with_files_at_rate(
+            &[("charts/index.yaml", body.as_bytes())],
+            None,
+            Some(512),
+        )
+        .await
+        .expect("nginx with limit_rate");
+        let host = served.host().to_owned();
+        let source = format!("{}/charts", served.base_url());
+        // (request timeout, overall timeout, attempts, expected `request`, reason)
+        let cases = [
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(2),
+                4,
+                format!("list tags of {source}#app"),
+                "the whole call's cap (SourceOptions::timeout) ends it, mid-body",
+            ),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(50),
+                2,
+                format!("GET {source}/index.yaml"),
+                "the per-request cap (reading the body included) ends each attempt",
+            ),
+        ];
+        for (request_timeout, timeout, attempts, request, why) in cases {
+            let client = Client::new(ClientConfig {
+                max_attempts: attempts,
+                backoff_base: Duration::from_millis(5),
+                ..ClientConfig::default()
+            });
+            let options = SourceOptions {
+                request_timeout,
+                timeout,
+                ..opts()
+            };
+            let err = Source::new(&client, &source, Some("app"), options, &Credentials::Anonymous)
+                .expect("source")
+                .list_tags()
+                .await
+                .expect_err(why);
+            assert!(
+                matches!(&err, RegistryError::Timeout { server, request: r, .. } if *server == host && *r == request),
+                "{why}: {err:?}"
+            );
+            assert!(err.to_string().contains(&host), "{why}: {err}");
+        }
+    })
+    .await
+    .expect("test finished within its time limit");
+}

@@ -35,12 +35,13 @@ const START_ATTEMPTS: u32 = 3;
 const WATCHDOG: &str = r#"exec 3<&0
 setsid "$0" "$@" </dev/null 3<&- &
 pid=$!
-( cat <&3 >/dev/null 2>&1; kill -9 -- "-$pid" 2>/dev/null; kill -9 "$pid" 2>/dev/null ) &
+( cat <&3 >/dev/null 2>&1; kill -9 "-$pid" 2>/dev/null; kill -9 "$pid" 2>/dev/null ) &
 exec 3<&-
 wait "$pid""#;
 
 /// A component process under the watchdog; dropping it closes the pipe (which kills the
-/// component) and reaps the watchdog.
+/// component) and reaps the watchdog. (`kill -9 "-$pid"`: dash's `kill` takes a negative pid
+/// for a process group but refuses `--`.)
 #[derive(Debug)]
 pub(crate) struct Watched(Child);
 

@@ -8,7 +8,10 @@
 //! files while the server runs. Basic auth uses an htpasswd file made by Debian's `htpasswd -B`
 //! (bcrypt; nginx checks it through libxcrypt), so the credentials path is the same one a
 //! production nginx would take. Missing files answer 404, directory listings 403.
+//! [`StaticServer::with_files_at_rate`] sends bodies slowly (nginx's `limit_rate`), the way a
+//! congested or hostile server trickles them.
 
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::nginx::{Nginx, quote_path};
@@ -36,7 +39,7 @@ impl StaticServer {
         root: &Path,
         basic_auth: Option<(&str, &str)>,
     ) -> Result<Self, TestEnvError> {
-        Self::start_in(Nginx::tempdir()?, root, basic_auth).await
+        Self::start_in(Nginx::tempdir()?, root, basic_auth, None).await
     }
 
     /// Writes `files` (relative path → contents; parent directories are created) into a
@@ -45,6 +48,17 @@ impl StaticServer {
     pub async fn with_files(
         files: &[(&str, &[u8])],
         basic_auth: Option<(&str, &str)>,
+    ) -> Result<Self, TestEnvError> {
+        Self::with_files_at_rate(files, basic_auth, None).await
+    }
+
+    /// [`StaticServer::with_files`], with every response body sent at most
+    /// `bytes_per_second` fast (nginx's `limit_rate`, from the first byte): a server that
+    /// trickles, for testing that clients end slow transfers at their time limits.
+    pub async fn with_files_at_rate(
+        files: &[(&str, &[u8])],
+        basic_auth: Option<(&str, &str)>,
+        bytes_per_second: Option<u32>,
     ) -> Result<Self, TestEnvError> {
         let dir = Nginx::tempdir()?;
         let root = dir.path().join("www");
@@ -66,13 +80,14 @@ impl StaticServer {
             }
             write(&target, contents)?;
         }
-        Self::start_in(dir, &root, basic_auth).await
+        Self::start_in(dir, &root, basic_auth, bytes_per_second).await
     }
 
     async fn start_in(
         dir: tempfile::TempDir,
         root: &Path,
         basic_auth: Option<(&str, &str)>,
+        bytes_per_second: Option<u32>,
     ) -> Result<Self, TestEnvError> {
         let root = std::fs::canonicalize(root)
             .map_err(|e| TestEnvError::io(format!("resolving {}", root.display()), e))?;
@@ -92,6 +107,13 @@ impl StaticServer {
             auth = format!(
                 "            auth_basic \"upkeep-testenv\";\n            auth_basic_user_file {};\n",
                 quote_path(&htpasswd)?
+            );
+        }
+        if let Some(rate) = bytes_per_second {
+            let _ = write!(
+                auth,
+                "            limit_rate {};\n            limit_rate_after 0;\n",
+                rate.max(1)
             );
         }
         let server_body = format!(

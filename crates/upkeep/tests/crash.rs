@@ -99,6 +99,10 @@ fn every_step_of_apply_can_be_killed_and_a_rerun_converges() {
             "after writing the commit object, before anything visible",
         ),
         ("journal", "after the journal, before any file"),
+        (
+            "rename",
+            "the first file written beside itself, not yet renamed into place",
+        ),
         ("write:1", "after the first of two files is replaced"),
         ("write:2", "after both files, before the index"),
         ("index", "after the index, before the branch moves"),

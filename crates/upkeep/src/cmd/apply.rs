@@ -380,7 +380,7 @@ fn commit_in_checkout(
         }
     }
     let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
-    let mut collected = collect(repo_dir, scopes, &held, Some(&repo));
+    let mut collected = collect(repo_dir, scopes, &held, Some(&repo), true);
     failpoint("read");
     for (i, f) in collected.problems.drain(..) {
         results[i].fields.push(f);
@@ -434,7 +434,7 @@ fn commit_in_checkout(
                 }
                 Err(GitError::RefMoved { .. } | GitError::FileChanged { .. }) if attempt < 3 => {
                     // Someone committed or edited meanwhile: read the checkout again.
-                    collected = collect(repo_dir, scopes, &held, Some(&repo));
+                    collected = collect(repo_dir, scopes, &held, Some(&repo), true);
                 }
                 Err(e) => {
                     results[i].fields.extend(fields);
@@ -471,7 +471,7 @@ fn write_plain_dir(
         }
     };
     let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
-    let collected = collect(repo_dir, scopes, held, None);
+    let collected = collect(repo_dir, scopes, held, None, true);
     failpoint("read");
     for (i, f) in collected.problems {
         results[i].fields.push(f);

@@ -137,7 +137,13 @@ pub(crate) fn plan_repo(
         }
     };
     let git = upkeep_git::Repo::open(repo).ok();
-    let collected = collect(repo, &scopes, &fleet.invalid_automations(), git.as_ref());
+    let collected = collect(
+        repo,
+        &scopes,
+        &fleet.invalid_automations(),
+        git.as_ref(),
+        false,
+    );
     let mut fields: Vec<Field> = collected.problems.into_iter().map(|(_, f)| f).collect();
     let mut diff = String::new();
     for file in collected.files {
@@ -188,12 +194,14 @@ pub(crate) fn plan_file(
 /// `upkeep_api::walk`: symlinks never lead out, loops end, unreadable and non-UTF-8 files are
 /// problems of their own), owned by the first scope that lists it. In a Git checkout, a file
 /// whose bytes differ from `HEAD` (or that `HEAD` does not have) is held: upkeep never writes
-/// over uncommitted work. `held` are `(path, why)` of invalid automations.
+/// over uncommitted work. `held` are `(path, why)` of invalid automations. A writer holding the
+/// repository's lock passes `clean`: temporary files a killed upkeep left are removed.
 pub(crate) fn collect(
     repo_dir: &Path,
     scopes: &[Scope<'_>],
     held: &[(String, String)],
     git: Option<&upkeep_git::Repo>,
+    clean: bool,
 ) -> Collected {
     use upkeep_api::walk::{SkipReason, read_text, walk};
     let mut out = Collected::default();
@@ -201,6 +209,11 @@ pub(crate) fn collect(
     let mut reported: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
         let walked = walk(repo_dir, &scope.path());
+        if clean {
+            for leftover in &walked.leftovers {
+                let _ = std::fs::remove_file(leftover);
+            }
+        }
         for s in walked.skipped {
             if s.rel == scope.path() || (s.rel.is_empty() && scope.path().is_empty()) {
                 eprintln!(

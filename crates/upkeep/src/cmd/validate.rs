@@ -172,19 +172,26 @@ fn marker_diagnostic(file: &Path, text: &str, e: &MarkerError) -> Diagnostic {
 pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
     let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
     for d in diagnostics {
-        let text = sources.entry(d.file.clone()).or_insert_with(|| {
-            // Never through a link (it may lead out of the repository), never a FIFO.
-            std::fs::symlink_metadata(&d.file)
-                .is_ok_and(|m| m.is_file())
-                .then(|| upkeep_api::walk::read_text(&d.file).ok())
-                .flatten()
-        });
+        let text = sources
+            .entry(d.file.clone())
+            .or_insert_with(|| source_text(&d.file));
         // Redacted as a whole: the message and the quoted source line may hold a password.
         eprint!(
             "{}",
             upkeep_core::redact::redact(&render(d, text.as_deref()))
         );
     }
+}
+
+/// The text shown around a diagnostic: only of a regular file the loader would read (a FIFO
+/// would block, a huge file is what the loader refused to hold).
+/// The text of a file to quote a line from: never through a link (it may lead out of the
+/// repository), never a FIFO, never more than the loader reads (see `upkeep_api::walk`).
+fn source_text(path: &Path) -> Option<String> {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file())
+        .then(|| upkeep_api::walk::read_text(path).ok())
+        .flatten()
 }
 
 fn render(d: &Diagnostic, text: Option<&str>) -> String {
