@@ -83,7 +83,12 @@ impl SkipReason {
             ),
             Self::Dangling { .. } => Some("remove the link or create its target"),
             Self::LinkLoop => Some("remove the link that points back at a directory above it"),
-            Self::NotRegular { .. } | Self::TooLarge { .. } => None,
+            Self::NotRegular { .. } => {
+                Some("upkeep reads only regular files (not FIFOs, sockets or devices)")
+            }
+            Self::TooLarge { .. } => Some(
+                "upkeep does not read manifests this large and leaves the file alone; split it into smaller files",
+            ),
             Self::Unreadable { .. } => Some("check the file's permissions"),
             Self::NotUtf8 { utf16: true, .. } => Some("save the file as UTF-8 (it is UTF-16)"),
             Self::NotUtf8 { .. } => Some("save the file as UTF-8"),
@@ -103,7 +108,8 @@ impl fmt::Display for SkipReason {
             Self::Unreadable { error } => write!(f, "cannot read: {error}"),
             Self::TooLarge { size } => write!(
                 f,
-                "{size} bytes, larger than the {MAX_MANIFEST_BYTES}-byte limit for manifests"
+                "file is larger than {} MiB ({size} bytes)",
+                MAX_MANIFEST_BYTES >> 20
             ),
             Self::NotUtf8 { line, utf16: true } => {
                 write!(f, "not UTF-8 (a UTF-16 byte-order mark, line {line})")

@@ -351,12 +351,12 @@ fn a_fifo_is_not_read() {
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("loading a directory with a FIFO returns");
     assert!(
-        read.is_err_and(|d| d.message == "not a regular file"),
+        read.is_err_and(|d| d.message.starts_with("not a regular file")),
         "read_manifest refuses it too"
     );
     assert_eq!(loaded.unparsable, std::slice::from_ref(&fifo));
     assert!(
-        matches!(&loaded.diagnostics[..], [d] if d.file == fifo && d.message == "not a regular file"),
+        matches!(&loaded.diagnostics[..], [d] if d.file == fifo && d.message.starts_with("not a regular file")),
         "{:?}",
         loaded.diagnostics
     );
