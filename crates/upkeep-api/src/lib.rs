@@ -40,8 +40,8 @@ pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError};
 pub use flux::Origin;
 pub use load::{
-    API_VERSION, Document, InvalidObject, KINDS, Loaded, MAX_FILE_BYTES, load_path, load_str,
-    read_manifest,
+    API_VERSION, Document, InvalidObject, KINDS, Loaded, MAX_FILE_BYTES, RESOURCE_API_VERSIONS,
+    Resources, load_path, load_resources, load_resources_keeping, load_str, read_manifest,
 };
 pub use locate::{MAX_DEPTH, MAX_NODES};
 pub use maintenance_schedule::MaintenanceSchedule;

@@ -26,6 +26,7 @@ mod failpoint;
 mod local;
 mod lock;
 mod message;
+mod pack;
 mod paths;
 pub mod plan;
 pub mod pr;

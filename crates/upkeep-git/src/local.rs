@@ -227,15 +227,10 @@ impl Repo {
                 found: current.map_or_else(|| "nothing".to_owned(), |c| c.to_string()),
             });
         }
-        let Some(commit) = self.commit_files(expected, files, author, message)? else {
+        let Some((commit, old)) = self.build_commit(expected, files, author, message)? else {
             return Ok(None);
         };
         failpoint("commit");
-        let parent_tree = self
-            .inner
-            .find_commit(expected)
-            .and_then(|c| c.tree())
-            .map_err(|e| GitError::git("reading the tree", &e))?;
         let mut journal = Journal {
             pid: std::process::id(),
             reference: reference.clone(),
@@ -244,27 +239,24 @@ impl Repo {
             files: Vec::with_capacity(files.len()),
         };
         let mut targets = Vec::with_capacity(files.len());
-        for (p, contents) in files {
-            let entry = parent_tree
-                .get_path(Path::new(p))
-                .map_err(|e| GitError::git(format!("finding {p} in {expected}"), &e))?;
+        for ((p, contents), (old_id, old_mode)) in files.iter().zip(old) {
             let path = paths::inside(self.workdir(), p)?;
             let on_disk =
                 std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
             let disk_id = Oid::hash_object(git2::ObjectType::Blob, &on_disk)
                 .map_err(|e| GitError::git("hashing a file", &e))?;
-            if disk_id != entry.id() {
+            if disk_id != old_id {
                 return Err(GitError::FileChanged { path: p.clone() });
             }
             let new = Oid::hash_object(git2::ObjectType::Blob, contents)
                 .map_err(|e| GitError::git("hashing a file", &e))?;
             journal.files.push(JournalFile {
                 path: p.clone(),
-                old: entry.id().to_string(),
+                old: old_id.to_string(),
                 new: new.to_string(),
-                mode: u32::try_from(entry.filemode()).unwrap_or(0o100_644),
+                mode: old_mode,
             });
-            targets.push((path, new, entry.filemode()));
+            targets.push((path, new, i32::try_from(old_mode).unwrap_or(0o100_644)));
         }
         let journal_path = self.journal_path();
         let bytes = serde_json::to_vec(&journal).map_err(|e| GitError::Git {

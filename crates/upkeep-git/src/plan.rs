@@ -19,7 +19,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use upkeep_api::{AppUpgradeAutomation, Resource, namespaced_name};
 use upkeep_core::describe::{closed_reason, local, relative};
-use upkeep_core::manifest::{Update, apply, find_markers};
+use upkeep_core::manifest::{Update, find_markers};
 use upkeep_core::schedule::{Schedule, Verdict};
 use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::{UpgradeKind, Version};
@@ -465,8 +465,10 @@ pub fn plan_text(
         }
         return plan;
     }
-    let (markers, errors) = find_markers(text);
-    for e in errors {
+    // One parse of the file serves the checks of every marker and the edit's verification.
+    let read = upkeep_core::manifest::read(text);
+    let markers = read.markers();
+    for e in read.errors() {
         plan.fields.push(Field::error(
             rel,
             e.line(),
@@ -477,7 +479,7 @@ pub fn plan_text(
         ));
     }
     let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
-    for m in &markers {
+    for m in markers {
         let field = plan_field(lookup, rel, m, scope, now);
         if field.action == Action::Write
             && let Some(t) = &field.target
@@ -497,7 +499,7 @@ pub fn plan_text(
             version,
         })
         .collect();
-    let edited = apply(text, &updates);
+    let edited = read.apply(&updates);
     if let Ok(edited) = &edited {
         // A field the writer refused (its version does not fit the quote style, or the edit
         // did not verify) is an error on its line; the file's other fields are still written.
@@ -558,6 +560,16 @@ pub fn plan_text(
 
 /// `Kind namespace/name` of each Kubernetes object in the file, by document index.
 fn object_names(rel: &str, text: &str) -> BTreeMap<usize, String> {
+    // The objects upkeep reads itself are named as the loader names them; everything else
+    // (Apps, HelmReleases, Applications — nearly every file with a marker) is named from its
+    // top-level `kind:` and `metadata:` lines, without parsing the file again.
+    if !upkeep_api::RESOURCE_API_VERSIONS
+        .iter()
+        .any(|g| text.contains(g))
+        && let Some(names) = object_names_by_lines(text)
+    {
+        return names;
+    }
     let loaded = upkeep_api::load_str(Path::new(rel), text);
     loaded
         .documents
@@ -577,6 +589,83 @@ fn object_names(rel: &str, text: &str) -> BTreeMap<usize, String> {
             ))
         })
         .collect()
+}
+
+/// `Kind namespace/name` per document from block-style top-level lines (`kind: App`,
+/// `metadata:` then `  name: x`, `  namespace: y`); `None` when a document has a `kind` but its
+/// name is not written that way (the caller then asks the loader).
+fn object_names_by_lines(text: &str) -> Option<BTreeMap<usize, String>> {
+    #[derive(Default)]
+    struct Doc {
+        kind: Option<String>,
+        name: Option<String>,
+        namespace: Option<String>,
+        has_api_version: bool,
+    }
+    fn scalar(v: &str) -> Option<String> {
+        let v = v.split(" #").next().unwrap_or("").trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        let plain = !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:/".contains(c));
+        plain.then(|| v.to_owned())
+    }
+    let mut docs: BTreeMap<usize, Doc> = BTreeMap::new();
+    let mut counter = upkeep_core::manifest::Documents::default();
+    let mut in_metadata = false;
+    let mut child_indent: Option<usize> = None;
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r');
+        let index = counter.see(line);
+        let doc = docs.entry(index).or_default();
+        let trimmed = line.trim_start_matches('\u{feff}');
+        let indent = trimmed.len() - trimmed.trim_start().len();
+        let content = trimmed.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if indent == 0 {
+            in_metadata = content.trim_end() == "metadata:";
+            child_indent = None;
+            if let Some(v) = content.strip_prefix("kind:") {
+                doc.kind = scalar(v);
+            } else if content.starts_with("apiVersion:") {
+                doc.has_api_version = true;
+            }
+            continue;
+        }
+        if in_metadata {
+            let expected = *child_indent.get_or_insert(indent);
+            if indent == expected {
+                if let Some(v) = content.strip_prefix("name:") {
+                    doc.name = scalar(v);
+                } else if let Some(v) = content.strip_prefix("namespace:") {
+                    doc.namespace = scalar(v);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (index, d) in docs {
+        match (d.kind, d.name) {
+            (Some(kind), Some(name)) if d.has_api_version => {
+                out.insert(
+                    index,
+                    match d.namespace {
+                        Some(ns) => format!("{kind} {ns}/{name}"),
+                        None => format!("{kind} {name}"),
+                    },
+                );
+            }
+            (Some(_), _) => return None,
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// The kind of a step, and the kind its schedule is checked for: a change that is not an
@@ -781,4 +870,86 @@ pub fn label_selector(
             )
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the loader names, for comparison.
+    fn by_loader(text: &str) -> BTreeMap<usize, String> {
+        let loaded = upkeep_api::load_str(Path::new("f.yaml"), text);
+        loaded
+            .documents
+            .iter()
+            .filter_map(|d| {
+                let name = d.resource.name()?;
+                let ns = match &d.resource {
+                    Resource::Other { namespace, .. } => namespace.clone(),
+                    _ => None,
+                };
+                Some((
+                    d.index,
+                    match ns {
+                        Some(ns) => format!("{} {ns}/{name}", d.resource.kind()),
+                        None => format!("{} {name}", d.resource.kind()),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn objects_are_named_from_their_lines_as_the_loader_names_them() {
+        // (text, whether the line reader answers, reason)
+        let cases = [
+            (
+                "apiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata:\n  name: podinfo\n  namespace: org-acme\nspec:\n  version: 1.0.0\n",
+                true,
+                "a Giant Swarm App CR",
+            ),
+            (
+                "# head comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    name: not-this\n  name: \"quoted\"\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: \n    namespace: 'flux-system'\n    name: web # the web app\n",
+                true,
+                "several documents, a nested `name` ignored, quotes and comments",
+            ),
+            (
+                "\u{feff}apiVersion: argoproj.io/v1alpha1\r\nkind: Application\r\nmetadata:\r\n  name: app\r\n",
+                true,
+                "BOM and CRLF",
+            ),
+            (
+                "image:\n  tag: 1.2.3\n",
+                true,
+                "a values file names no object",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flow, namespace: x}\n",
+                false,
+                "flow-style metadata goes to the loader",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: &a anchored\n",
+                false,
+                "an anchored name goes to the loader",
+            ),
+        ];
+        for (text, answers, reason) in cases {
+            match object_names_by_lines(text) {
+                Some(names) => {
+                    assert!(
+                        answers,
+                        "{reason}: expected the loader fallback, got {names:?}"
+                    );
+                    assert_eq!(names, by_loader(text), "{reason}");
+                }
+                None => assert!(!answers, "{reason}: the line reader gave up"),
+            }
+            assert_eq!(
+                object_names("f.yaml", text),
+                by_loader(text),
+                "{reason}: object_names"
+            );
+        }
+    }
 }

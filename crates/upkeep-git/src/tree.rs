@@ -57,6 +57,40 @@ fn wrap(what: &'static str) -> impl Fn(git2::Error) -> GitError {
 
 const TEMP_REF_PREFIX: &str = "refs/upkeep/push/";
 
+/// The trees of `new` (and their subtrees) that `old` does not have at the same place, into
+/// `out`: the trees a commit on top of `old` adds.
+fn new_trees(
+    repo: &Repository,
+    new: &git2::Tree<'_>,
+    old: Option<&git2::Tree<'_>>,
+    out: &mut Vec<Oid>,
+) -> Result<(), GitError> {
+    if old.is_some_and(|o| o.id() == new.id()) {
+        return Ok(());
+    }
+    out.push(new.id());
+    for entry in new {
+        if entry.kind() != Some(git2::ObjectType::Tree) {
+            continue;
+        }
+        let same = old
+            .and_then(|o| entry.name().ok().and_then(|n| o.get_name(n)))
+            .map(|e| e.id());
+        if same == Some(entry.id()) {
+            continue;
+        }
+        let sub = repo
+            .find_tree(entry.id())
+            .map_err(|e| GitError::git("reading a tree", &e))?;
+        let old_sub = same.and_then(|id| repo.find_tree(id).ok());
+        new_trees(repo, &sub, old_sub.as_ref(), out)?;
+    }
+    Ok(())
+}
+
+/// A commit built by [`Repo::build_commit`]: its id, and each file's old blob and mode.
+pub(crate) type BuiltCommit = (Oid, Vec<(Oid, u32)>);
+
 /// Numbers the temporary refs of this process's pushes.
 static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -320,8 +354,69 @@ impl Repo {
         author: &Author,
         message: &str,
     ) -> Result<Option<Oid>, GitError> {
-        let parent_commit = self
-            .inner
+        Ok(self
+            .build_commit(parent, files, author, message)?
+            .map(|(commit, _)| commit))
+    }
+
+    /// [`Repo::commit_files`], also returning each file's entry in `parent` (its old blob and
+    /// mode), in the order of `files`.
+    pub(crate) fn build_commit(
+        &self,
+        parent: Oid,
+        files: &[(String, Vec<u8>)],
+        author: &Author,
+        message: &str,
+    ) -> Result<Option<BuiltCommit>, GitError> {
+        // The new objects (blobs, trees, the commit) are written into memory through a second
+        // handle on the repository and then stored as one pack: one file instead of one per
+        // object, which is most of what committing a thousand files costs. Until the pack is
+        // written nothing refers to them, so a crash in between leaves nothing behind.
+        let writer = Repository::open(self.inner.path())
+            .map_err(|e| GitError::git("opening the repository for writing", &e))?;
+        let odb = writer.odb().map_err(wrap("opening the object database"))?;
+        let _mempack = odb
+            .add_new_mempack_backend(1000)
+            .map_err(wrap("opening the object database"))?;
+        let made = Self::build_commit_in(&writer, parent, files, author, message)?;
+        if let Some((commit, _)) = &made {
+            // Only the new objects: the commit, the trees that differ from the parent's, and
+            // the blobs (a mempack's own dump would pack the whole tree).
+            let new_commit = writer
+                .find_commit(*commit)
+                .map_err(wrap("reading the new commit"))?;
+            let old_tree = writer
+                .find_commit(parent)
+                .and_then(|c| c.tree())
+                .map_err(wrap("reading the tree"))?;
+            let new_tree = new_commit.tree().map_err(wrap("reading the tree"))?;
+            let mut ids = vec![*commit];
+            new_trees(&writer, &new_tree, Some(&old_tree), &mut ids)?;
+            let mut blobs = std::collections::HashSet::new();
+            for (_, contents) in files {
+                let id = Oid::hash_object(git2::ObjectType::Blob, contents)
+                    .map_err(wrap("hashing a file"))?;
+                if blobs.insert(id) {
+                    ids.push(id);
+                }
+            }
+            let main = self
+                .inner
+                .odb()
+                .map_err(wrap("opening the object database"))?;
+            crate::pack::store(&odb, &main, &ids)?;
+        }
+        Ok(made)
+    }
+
+    fn build_commit_in(
+        repo: &Repository,
+        parent: Oid,
+        files: &[(String, Vec<u8>)],
+        author: &Author,
+        message: &str,
+    ) -> Result<Option<BuiltCommit>, GitError> {
+        let parent_commit = repo
             .find_commit(parent)
             .map_err(|e| GitError::git(format!("reading commit {parent}"), &e))?;
         let parent_tree = parent_commit.tree().map_err(wrap("reading the tree"))?;
@@ -329,6 +424,7 @@ impl Repo {
         index
             .read_tree(&parent_tree)
             .map_err(wrap("reading the tree"))?;
+        let mut old = Vec::with_capacity(files.len());
         for (path, contents) in files {
             let escapes = |reason: &str| GitError::PathEscapes {
                 path: path.clone(),
@@ -349,24 +445,21 @@ impl Repo {
             if !matches!(entry.mode, 0o100_644 | 0o100_755) {
                 return Err(escapes("not a regular file (a symlink or submodule)"));
             }
-            entry.id = self.inner.blob(contents).map_err(wrap("writing a blob"))?;
+            old.push((entry.id, entry.mode));
+            entry.id = repo.blob(contents).map_err(wrap("writing a blob"))?;
             entry.file_size = u32::try_from(contents.len()).unwrap_or(u32::MAX);
             index.add(&entry).map_err(wrap("staging a file"))?;
         }
         let tree_id = index
-            .write_tree_to(&self.inner)
+            .write_tree_to(repo)
             .map_err(wrap("writing the tree"))?;
         if tree_id == parent_tree.id() {
             return Ok(None);
         }
-        let tree = self
-            .inner
-            .find_tree(tree_id)
-            .map_err(wrap("reading the tree"))?;
+        let tree = repo.find_tree(tree_id).map_err(wrap("reading the tree"))?;
         let signature = git2::Signature::now(&author.name, &author.email)
             .map_err(wrap("building the author signature"))?;
-        let oid = self
-            .inner
+        let oid = repo
             .commit(
                 None,
                 &signature,
@@ -376,7 +469,7 @@ impl Repo {
                 &[&parent_commit],
             )
             .map_err(wrap("committing"))?;
-        Ok(Some(oid))
+        Ok(Some((oid, old)))
     }
 
     /// Paths of `files` (work-tree contents the caller read) whose contents or index entry
@@ -391,14 +484,26 @@ impl Repo {
             .find_commit(head)
             .and_then(|c| c.tree())
             .map_err(wrap("reading the tree"))?;
-        let index = self.inner.index().map_err(wrap("reading the index"))?;
+        let mut index = self.inner.index().map_err(wrap("reading the index"))?;
+        index.read(false).map_err(wrap("reading the index"))?;
+        // What is staged but not committed, in one comparison (the index's tree cache makes it
+        // cheap), instead of one tree lookup per file.
+        let staged_diff = self
+            .inner
+            .diff_tree_to_index(Some(&tree), Some(&index), None)
+            .map_err(wrap("comparing the index with HEAD"))?;
+        let staged: std::collections::HashSet<String> = staged_diff
+            .deltas()
+            .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+            .flatten()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         let mut out = Vec::new();
         for (p, contents) in files {
-            let committed = tree.get_path(Path::new(p)).ok().map(|e| e.id());
-            let staged = index.get_path(Path::new(p), 0).map(|e| e.id);
+            let in_index = index.get_path(Path::new(p), 0).map(|e| e.id);
             let worktree = Oid::hash_object(git2::ObjectType::Blob, contents)
                 .map_err(wrap("hashing a file"))?;
-            if committed.is_none() || committed != staged || committed != Some(worktree) {
+            if staged.contains(p) || in_index != Some(worktree) {
                 out.push(p.clone());
             }
         }

@@ -16,7 +16,7 @@ use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::ClusterMatcher;
 use upkeep_api::{
     AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgrade, ClusterUpgradePolicy,
-    Resource, SourceSettings, load_path, namespaced_name,
+    Resource, SourceSettings, load_resources, load_resources_keeping, namespaced_name,
 };
 use upkeep_core::rollout::{
     AfterDep, Campaign, ClusterInput, FailurePolicy, Observed, Progress, StageSpec,
@@ -68,6 +68,16 @@ pub(crate) struct Fleet {
     /// Why a VersionPolicy has no decision although it loaded: its source is missing,
     /// invalid or could not be read. By the policy's (namespace, name).
     pub(crate) problems: BTreeMap<(String, String), String>,
+    /// The text of every file with a marker when the fleet was loaded, with the file's stamp
+    /// then, by real path from the fleet's directory: planning reads a file again only when its
+    /// stamp changed (another upkeep, a person, or recovery wrote it meanwhile).
+    pub(crate) marked: BTreeMap<String, (String, upkeep_api::walk::Stamp)>,
+    /// Every manifest file of the directory when loading met no symlink (then a scope's files
+    /// are these files under its path, and planning does not walk again).
+    pub(crate) walked: Option<Vec<upkeep_api::walk::WalkedFile>>,
+    /// Temporary files a killed upkeep left in the directory; a writer removes them once it
+    /// holds the directory's lock.
+    pub(crate) leftovers: Vec<PathBuf>,
 }
 
 impl Fleet {
@@ -99,7 +109,12 @@ impl Fleet {
             );
             return Ok(Err(Outcome::Invalid));
         }
-        let loaded = load_path(dir);
+        let upkeep_api::Resources {
+            loaded,
+            kept: marked,
+            files: walked,
+            leftovers,
+        } = load_resources_keeping(dir, &upkeep_core::manifest::may_have_markers);
         // A file that cannot be read as YAML is reported and left alone. An invalid upkeep
         // resource is reported and holds only what depends on it: the fields of an invalid
         // VersionPolicy (or of one whose ChartSource is invalid or unreachable), the fields
@@ -133,6 +148,12 @@ impl Fleet {
             min_interval: None,
             invalid: loaded.invalid.clone(),
             problems: BTreeMap::new(),
+            marked: marked
+                .into_iter()
+                .map(|(rel, text, stamp)| (rel, (text, stamp)))
+                .collect(),
+            walked,
+            leftovers,
             unparsable: loaded
                 .unparsable
                 .iter()
@@ -466,7 +487,7 @@ impl ClusterFleet {
             );
             return Ok(Err(Outcome::Invalid));
         }
-        let loaded = load_path(dir);
+        let loaded = load_resources(dir);
         let invalid: Vec<_> = loaded
             .diagnostics
             .iter()

@@ -546,9 +546,13 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
         Some(4),
         "reported as a problem (partial: the rest is written):\n{stdout}\n{stderr}"
     );
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("apps/dev/broken.yaml:2"))
+        .unwrap_or_default();
     assert!(
-        stderr.contains("not valid YAML") && stderr.contains("broken.yaml:"),
-        "the warning names the file and line: {stderr}"
+        row.contains("error") && row.contains("not valid YAML"),
+        "the marked field names its file, line and why: {stdout}"
     );
     assert!(
         stdout.contains("org-acme/dev-apps: 2 change(s)"),

@@ -372,26 +372,132 @@ pub fn may_have_markers(text: &str) -> bool {
 /// Reads marked lines, then checks each against a parse of the whole text (see the module
 /// header); a file without marker words is not parsed.
 pub fn find_markers(text: &str) -> (Vec<Marker>, Vec<MarkerError>) {
-    let (mut found, mut errors) = read_markers(text);
-    if found.is_empty() {
-        return (found, errors);
-    }
-    match structure::parse(text) {
-        Ok(parsed) => found.retain(|m| match structure::check(&parsed, &m.candidate()) {
-            Ok(()) => true,
-            Err(r) => {
-                errors.push(MarkerError::refused(m.line, r));
-                false
-            }
-        }),
-        Err(e) => errors.extend(
-            found
-                .drain(..)
-                .map(|m| MarkerError::unparsable(m.line, e.clone())),
-        ),
-    }
+    let read = read(text);
+    let mut errors = read.line_errors;
+    errors.extend(read.refused.into_iter().map(|(_, e)| e));
     errors.sort_by_key(MarkerError::line);
-    (found, errors)
+    (read.markers, errors)
+}
+
+/// A text read for markers once: what [`find_markers`] finds, and the parse that
+/// [`Read::apply`] verifies its edits against, so a planner that lists the fields and then
+/// edits them parses the original text once.
+#[derive(Debug)]
+pub struct Read<'a> {
+    text: &'a str,
+    parsed: Option<structure::Parsed<'a>>,
+    /// Markers that may be edited.
+    markers: Vec<Marker>,
+    /// Lines the line reader could not read as a marked field.
+    line_errors: Vec<MarkerError>,
+    /// Markers the parse refused, with their namespace and policy.
+    refused: Vec<((String, String), MarkerError)>,
+}
+
+/// Reads `text` for markers (see [`find_markers`] and [`Read::apply`]).
+pub fn read(text: &str) -> Read<'_> {
+    let (mut found, line_errors) = read_markers(text);
+    let mut refused = Vec::new();
+    let mut parsed = None;
+    if !found.is_empty() {
+        match structure::parse(text) {
+            Ok(p) => {
+                found.retain(|m| match structure::check(&p, &m.candidate()) {
+                    Ok(()) => true,
+                    Err(r) => {
+                        refused.push((
+                            (m.namespace.clone(), m.policy.clone()),
+                            MarkerError::refused(m.line, r),
+                        ));
+                        false
+                    }
+                });
+                parsed = Some(p);
+            }
+            Err(e) => refused.extend(found.drain(..).map(|m| {
+                (
+                    (m.namespace.clone(), m.policy.clone()),
+                    MarkerError::unparsable(m.line, e.clone()),
+                )
+            })),
+        }
+    }
+    Read {
+        text,
+        parsed,
+        markers: found,
+        line_errors,
+        refused,
+    }
+}
+
+impl<'a> Read<'a> {
+    /// The markers that may be edited, in file order.
+    pub fn markers(&self) -> &[Marker] {
+        &self.markers
+    }
+
+    /// Every marked line that cannot be used, in file order (as [`find_markers`] gives them).
+    pub fn errors(&self) -> Vec<MarkerError> {
+        let mut errors = self.line_errors.clone();
+        errors.extend(self.refused.iter().map(|(_, e)| e.clone()));
+        errors.sort_by_key(MarkerError::line);
+        errors
+    }
+
+    /// [`apply`] on the text read, reusing its parse.
+    pub fn apply(&self, updates: &[Update<'_>]) -> Result<Edited<'a>, ApplyError> {
+        let text = self.text;
+        let wanted = |ns: &str, policy: &str| {
+            updates
+                .iter()
+                .any(|u| u.namespace == ns && u.policy == policy)
+        };
+        let mut refused: Vec<MarkerError> = self.line_errors.clone();
+        refused.extend(
+            self.refused
+                .iter()
+                .filter(|((ns, policy), _)| wanted(ns, policy))
+                .map(|(_, e)| e.clone()),
+        );
+        let unchanged = |mut refused: Vec<MarkerError>| {
+            refused.sort_by_key(MarkerError::line);
+            Edited {
+                text: Cow::Borrowed(text),
+                changes: Vec::new(),
+                refused,
+            }
+        };
+        let mut planned = Vec::new();
+        for m in &self.markers {
+            let Some(u) = updates
+                .iter()
+                .rev()
+                .find(|u| u.namespace == m.namespace && u.policy == m.policy)
+            else {
+                continue;
+            };
+            if m.field == MarkerField::ImageName {
+                continue;
+            }
+            match encode_for(m, u.version) {
+                Ok(bytes) if bytes == text[m.value_range.clone()] => {}
+                Ok(bytes) => planned.push(Planned {
+                    marker: m,
+                    version: u.version,
+                    bytes,
+                }),
+                Err(e) => refused.push(e),
+            }
+        }
+        let Some(parsed) = &self.parsed else {
+            return Ok(unchanged(refused));
+        };
+        if planned.is_empty() {
+            return Ok(unchanged(refused));
+        }
+        verified(text, parsed, planned, refused)
+    }
 }
 
 /// The markers the line reader finds, and the lines it cannot read, without parsing the text.
@@ -419,16 +525,18 @@ fn read_markers(text: &str) -> (Vec<Marker>, Vec<MarkerError>) {
     (found, errors)
 }
 
-/// Counts `---`-separated documents line by line.
-#[derive(Default)]
-struct Documents {
+/// Counts `---`-separated documents line by line: [`Documents::see`] gives each line's 0-based
+/// document index, the same index [`Marker::document`] and [`Change::document`] carry.
+#[derive(Debug, Default)]
+pub struct Documents {
     index: usize,
     started: bool,
     ended: bool,
 }
 
 impl Documents {
-    fn see(&mut self, line: &str) -> usize {
+    /// The document `line` (the next line of the text, without its line break) belongs to.
+    pub fn see(&mut self, line: &str) -> usize {
         let marker = |m: &str| {
             line.strip_prefix(m)
                 .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']))
@@ -676,12 +784,31 @@ pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, Ap
             false
         }
     });
+    verified(text, &parsed, planned, refused)
+}
+
+/// Splices `planned` into `text` and verifies the result against `parsed` (the original's
+/// parse), dropping edits that do not verify on their own.
+fn verified<'a>(
+    text: &'a str,
+    parsed: &structure::Parsed<'_>,
+    mut planned: Vec<Planned<'_, '_>>,
+    mut refused: Vec<MarkerError>,
+) -> Result<Edited<'a>, ApplyError> {
+    let unchanged = |mut refused: Vec<MarkerError>| {
+        refused.sort_by_key(MarkerError::line);
+        Edited {
+            text: Cow::Borrowed(text),
+            changes: Vec::new(),
+            refused,
+        }
+    };
     loop {
         if planned.is_empty() {
             return Ok(unchanged(refused));
         }
         let (out, changes, edits) = splice(text, &planned);
-        let failed = match structure::verify(&parsed, &out, &edits) {
+        let failed = match structure::verify(parsed, &out, &edits) {
             Ok(()) => {
                 refused.sort_by_key(MarkerError::line);
                 return Ok(Edited {
@@ -696,7 +823,7 @@ pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, Ap
                 let alone: Vec<usize> = (0..planned.len())
                     .filter(|&k| {
                         let (out, _, edits) = splice(text, &planned[k..=k]);
-                        structure::verify(&parsed, &out, &edits).is_err()
+                        structure::verify(parsed, &out, &edits).is_err()
                     })
                     .collect();
                 if alone.is_empty() {

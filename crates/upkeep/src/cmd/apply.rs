@@ -19,7 +19,7 @@ use upkeep_git::{
 use upkeep_store::{NewChange, ObjectRef, Store};
 
 use crate::Outcome;
-use crate::cmd::plan::{collect, fields_table, plan_file};
+use crate::cmd::plan::{WorkFile, collect, fields_table, plan_file, plan_files};
 use crate::fleet::Fleet;
 use crate::out::{out, outln};
 use crate::render::local;
@@ -380,7 +380,7 @@ fn commit_in_checkout(
         }
     }
     let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
-    let mut collected = collect(repo_dir, scopes, &held, Some(&repo), true);
+    let mut collected = collect(repo_dir, scopes, &held, Some(&repo), Some(fleet), true);
     failpoint("read");
     for (i, f) in collected.problems.drain(..) {
         results[i].fields.push(f);
@@ -396,8 +396,8 @@ fn commit_in_checkout(
             let mut fields = Vec::new();
             let mut changes = Vec::new();
             let mut writes = Vec::new();
-            for file in collected.files.iter().filter(|f| f.scope == i) {
-                let plan = plan_file(file, scopes, fleet, now);
+            let files: Vec<&WorkFile> = collected.files.iter().filter(|f| f.scope == i).collect();
+            for (file, plan) in files.iter().zip(plan_files(&files, scopes, fleet, now)) {
                 fields.extend(plan.fields);
                 changes.extend(plan.changes);
                 if let Some(new) = plan.new_text {
@@ -434,7 +434,7 @@ fn commit_in_checkout(
                 }
                 Err(GitError::RefMoved { .. } | GitError::FileChanged { .. }) if attempt < 3 => {
                     // Someone committed or edited meanwhile: read the checkout again.
-                    collected = collect(repo_dir, scopes, &held, Some(&repo), true);
+                    collected = collect(repo_dir, scopes, &held, Some(&repo), None, true);
                 }
                 Err(e) => {
                     results[i].fields.extend(fields);
@@ -471,7 +471,7 @@ fn write_plain_dir(
         }
     };
     let mut results: Vec<ScopeResult> = scopes.iter().map(new_result).collect();
-    let collected = collect(repo_dir, scopes, held, None, true);
+    let collected = collect(repo_dir, scopes, held, None, Some(fleet), true);
     failpoint("read");
     for (i, f) in collected.problems {
         results[i].fields.push(f);

@@ -142,12 +142,13 @@ pub(crate) fn plan_repo(
         &scopes,
         &fleet.invalid_automations(),
         git.as_ref(),
+        Some(fleet),
         false,
     );
     let mut fields: Vec<Field> = collected.problems.into_iter().map(|(_, f)| f).collect();
     let mut diff = String::new();
-    for file in collected.files {
-        let plan = plan_file(&file, &scopes, fleet, now);
+    let files: Vec<&WorkFile> = collected.files.iter().collect();
+    for (file, plan) in files.iter().zip(plan_files(&files, &scopes, fleet, now)) {
         if let Some(new) = &plan.new_text {
             diff.push_str(&unified_diff(&file.rel, &file.text, new));
         }
@@ -190,25 +191,83 @@ pub(crate) fn plan_file(
     plan
 }
 
+/// [`plan_file`] for each of `files`, in order, on two threads when there are many (the
+/// machine kinds upkeep runs on have two cores; parsing and verifying each file's edits is
+/// most of a large plan's work).
+pub(crate) fn plan_files(
+    files: &[&WorkFile],
+    scopes: &[Scope<'_>],
+    fleet: &Fleet,
+    now: Timestamp,
+) -> Vec<gitops::FilePlan> {
+    let plan = |chunk: &[&WorkFile]| -> Vec<gitops::FilePlan> {
+        chunk
+            .iter()
+            .map(|f| plan_file(f, scopes, fleet, now))
+            .collect()
+    };
+    if files.len() < 64 {
+        return plan(files);
+    }
+    let (first, second) = files.split_at(files.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| plan(second));
+        let mut plans = plan(first);
+        match other.join() {
+            Ok(rest) => plans.extend(rest),
+            // A panic in the other half is a bug; plan that half again here so it surfaces.
+            Err(_) => plans.extend(plan(second)),
+        }
+        plans
+    })
+}
+
 /// Every manifest file with markers under each scope's path, inside the repository (see
 /// `upkeep_api::walk`: symlinks never lead out, loops end, unreadable and non-UTF-8 files are
 /// problems of their own), owned by the first scope that lists it. In a Git checkout, a file
 /// whose bytes differ from `HEAD` (or that `HEAD` does not have) is held: upkeep never writes
 /// over uncommitted work. `held` are `(path, why)` of invalid automations. A writer holding the
-/// repository's lock passes `clean`: temporary files a killed upkeep left are removed.
+/// repository's lock passes `clean`: temporary files a killed upkeep left are removed. With
+/// `read`, the texts the fleet's loading read are used instead of reading the files again (a
+/// file the loading could not read is read again here, to say why).
 pub(crate) fn collect(
     repo_dir: &Path,
     scopes: &[Scope<'_>],
     held: &[(String, String)],
     git: Option<&upkeep_git::Repo>,
+    read: Option<&Fleet>,
     clean: bool,
 ) -> Collected {
     use upkeep_api::walk::{SkipReason, read_text, walk};
     let mut out = Collected::default();
+    if clean && let Some(fleet) = read {
+        for leftover in &fleet.leftovers {
+            let _ = std::fs::remove_file(leftover);
+        }
+    }
     let mut owner: BTreeMap<String, (usize, PathBuf)> = BTreeMap::new();
     let mut reported: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
-        let walked = walk(repo_dir, &scope.path());
+        let walked = match read.and_then(|f| f.walked.as_ref()) {
+            // No symlink anywhere: the scope's files are the loaded files under its path.
+            Some(files) if repo_dir.join(scope.path()).is_dir() => {
+                let path = scope.path();
+                upkeep_api::walk::Walk {
+                    files: files
+                        .iter()
+                        .filter(|f| {
+                            path.is_empty()
+                                || f.rel
+                                    .strip_prefix(path.as_str())
+                                    .is_some_and(|r| r.starts_with('/'))
+                        })
+                        .cloned()
+                        .collect(),
+                    ..Default::default()
+                }
+            }
+            _ => walk(repo_dir, &scope.path()),
+        };
         if clean {
             for leftover in &walked.leftovers {
                 let _ = std::fs::remove_file(leftover);
@@ -241,6 +300,19 @@ pub(crate) fn collect(
     }
     let mut texts = Vec::new();
     for (rel, (scope, path)) in owner {
+        if let Some(fleet) = read {
+            if let Some((text, stamp)) = fleet.marked.get(&rel)
+                && upkeep_api::walk::Stamp::now(&path) == Some(*stamp)
+            {
+                texts.push((rel, text.clone(), scope));
+                continue;
+            }
+            // A marked file written since it was loaded, or one the loading could not read,
+            // is read (again) below; any other file had no marker when it was read.
+            if !fleet.marked.contains_key(&rel) && !fleet.unparsable.contains(&rel) {
+                continue;
+            }
+        }
         match read_text(&path) {
             Ok(text) if upkeep_core::manifest::may_have_markers(&text) => {
                 texts.push((rel, text, scope));
