@@ -4,7 +4,7 @@
 //! by the test as the policy reconciler would, so this test is about the writer alone.
 
 mod support;
-use support::{client, eventually};
+use support::{api_server_with_crds, client, eventually};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use upkeep_api::{AppUpgradeAutomation, VersionPolicy};
 use upkeep_controller::automation::{Writer, run_automations};
 use upkeep_controller::reconcile::Context;
-use upkeep_testenv::{ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git};
+use upkeep_testenv::{ForgeFlavor, GitServer, KubeUser, PrStandIn, git};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
@@ -38,23 +38,11 @@ fn object<T: serde::de::DeserializeOwned>(json: &str) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/appupgradeautomations.upkeep.dev",
-            "crd/versionpolicies.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let server = api_server_with_crds(&[
+        "crd/appupgradeautomations.upkeep.dev",
+        "crd/versionpolicies.upkeep.dev",
+    ])
+    .await;
     let git_server = GitServer::start(Some((USER, PASSWORD)))
         .await
         .expect("git server");
@@ -230,23 +218,11 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/appupgradeautomations.upkeep.dev",
-            "crd/versionpolicies.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let server = api_server_with_crds(&[
+        "crd/appupgradeautomations.upkeep.dev",
+        "crd/versionpolicies.upkeep.dev",
+    ])
+    .await;
     let git_server = GitServer::start(None).await.expect("git server");
     let url = git_server
         .create_repo("fleet", &[("apps/podinfo.yaml", APP.as_bytes())])

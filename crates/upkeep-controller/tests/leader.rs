@@ -8,7 +8,7 @@
 //! ordering the safety argument needs (renew < deadline < duration) is the production one.
 
 mod support;
-use support::{client, eventually_within};
+use support::{api_server_with_crds, client, eventually_within};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,22 +107,7 @@ async fn window_open(api: &Api<MaintenanceSchedule>) -> Option<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_writes_status_and_a_standby_takes_over() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/maintenanceschedules.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
     server
         .kubectl_stdin(&["apply", "-f", "-"], SCHEDULE)
         .expect("schedule");

@@ -4,7 +4,7 @@
 //! the Lease on shutdown.
 
 mod support;
-use support::{client, eventually_within};
+use support::{api_server_with_crds, client, eventually_within};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use upkeep_controller::leader::{LeaderElector, LeaseConfig};
 use upkeep_controller::metrics::Metrics;
 use upkeep_controller::reconcile::{Context, run_schedules};
 use upkeep_controller::serve::{Endpoints, Health, bind, serve};
-use upkeep_testenv::{KubeApiServer, KubeUser};
+use upkeep_testenv::KubeUser;
 
 fn schedule(name: &str) -> String {
     format!(
@@ -73,22 +73,7 @@ async fn has_status(api: &Api<MaintenanceSchedule>, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_probes_restart_recovery_and_release() {
-    let mut server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/maintenanceschedules.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let mut server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
     server
         .kubectl_stdin(&["apply", "-f", "-"], &schedule("before"))
         .expect("schedule");

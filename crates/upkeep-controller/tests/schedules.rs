@@ -3,7 +3,7 @@
 //! controller's clock, an invalid spec is Stalled, and a fixed clock makes the result exact.
 
 mod support;
-use support::{client, eventually};
+use support::{api_server_with_crds, client, eventually};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use upkeep_api::MaintenanceSchedule;
 use upkeep_controller::reconcile::{Context, run_schedules};
-use upkeep_testenv::{KubeApiServer, KubeUser};
+use upkeep_testenv::KubeUser;
 
 const SCHEDULE: &str = "apiVersion: upkeep.dev/v1alpha1
 kind: MaintenanceSchedule
@@ -28,22 +28,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_get_their_status_from_the_controller_clock() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .unwrap_or_else(|e| panic!("the API server accepts every generated CRD: {e}"));
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/maintenanceschedules.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
     let client = client(&server, KubeUser::Admin).await;
     let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), "default");
     let object: MaintenanceSchedule =

@@ -5,7 +5,7 @@
 //! source.
 
 mod support;
-use support::{client, eventually};
+use support::{api_server_with_crds, client, eventually};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,24 +71,11 @@ spec:
 
 /// A server with the upkeep CRDs established.
 async fn server_with_crds() -> KubeApiServer {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("CRDs applied");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/chartsources.upkeep.dev",
-            "crd/versionpolicies.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
-    server
+    api_server_with_crds(&[
+        "crd/chartsources.upkeep.dev",
+        "crd/versionpolicies.upkeep.dev",
+    ])
+    .await
 }
 
 /// Starts the discovery controllers at the fixed clock; send on the returned channel to stop.

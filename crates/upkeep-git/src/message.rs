@@ -163,23 +163,6 @@ fn escape(value: &str) -> String {
     out
 }
 
-fn unescape(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// One trailer line for `c` (without the newline).
 fn trailer(c: &ChangeRecord) -> String {
     format!(
@@ -238,7 +221,7 @@ pub fn changes_in_message(message: &str) -> Vec<ChangeRecord> {
             };
             for field in fields.split(' ') {
                 let (k, v) = field.split_once('=')?;
-                let v = unescape(v)?;
+                let v = crate::ssh::percent_decode(v)?;
                 match k {
                     "file" => c.file = v,
                     "line" => c.line = v.parse().ok()?,

@@ -170,8 +170,9 @@ impl Target {
     }
 }
 
-/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8. (Also
+/// reads the values of `Upkeep-Change` commit trailers, see `message.rs`.)
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

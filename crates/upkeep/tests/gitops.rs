@@ -14,6 +14,33 @@ const USER: &str = "upkeep-bot";
 const PASSWORD: &str = "git-pa55word-never-printed";
 const TOKEN: &str = "pr-t0ken-never-printed";
 
+/// Writes `files` into `<tmp>/fleet`, commits them on `main`, and runs `upkeep apply` there at
+/// [`AT`] with a store in `tmp`.
+fn apply_to_new_checkout(
+    tmp: &std::path::Path,
+    files: &[(String, Vec<u8>)],
+) -> (std::path::PathBuf, std::process::Output) {
+    let fleet = tmp.join("fleet");
+    write_tree(&fleet, files);
+    git_in(&fleet, &["init", "-q", "-b", "main"]);
+    git_in(&fleet, &["add", "-A"]);
+    git_in(&fleet, &["commit", "-qm", "import"]);
+    let store = tmp.join("s.redb");
+    let out = upkeep(
+        &[
+            "apply",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--store",
+            store.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    (fleet, out)
+}
+
 #[test]
 fn apply_commits_allowed_upgrades_in_the_checkout_and_history_lists_them() {
     let tmp = scratch();
@@ -516,7 +543,6 @@ fn a_suspended_automation_writes_nothing_and_says_so() {
 #[test]
 fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written() {
     let tmp = scratch();
-    let fleet = tmp.path().join("fleet");
     let mut files = fleet_files(|_, t| t);
     let broken =
         "spec:\n  version: 6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n   bad: [indent\n";
@@ -524,22 +550,7 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
         "apps/dev/broken.yaml".to_owned(),
         broken.as_bytes().to_vec(),
     ));
-    write_tree(&fleet, &files);
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            tmp.path().join("s.redb").to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let (fleet, out) = apply_to_new_checkout(tmp.path(), &files);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
         out.status.code(),
@@ -574,7 +585,6 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
 #[test]
 fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written() {
     let tmp = scratch();
-    let fleet = tmp.path().join("fleet");
     let mut files = fleet_files(|_, t| t);
     // Issue 11: a plain value over two lines and a marker after an explicit key were rewritten
     // into broken YAML; now each is refused on its line and the safe field beside them moves.
@@ -582,22 +592,7 @@ fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written
                  note: 6.5\n      6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n    \
                  ? version # {\"$upkeep\": \"flux-system:podinfo\"}\n    : 6.5.4\n";
     files.push(("apps/dev/mixed.yaml".to_owned(), mixed.as_bytes().to_vec()));
-    write_tree(&fleet, &files);
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            tmp.path().join("s.redb").to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let (fleet, out) = apply_to_new_checkout(tmp.path(), &files);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
         out.status.code(),

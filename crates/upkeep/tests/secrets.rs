@@ -19,10 +19,13 @@
 //! planted reached the output in redacted form, so the test cannot pass because a command
 //! stopped before it got there.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::{examples, fleet_files, write_tree};
 use upkeep_testenv::{
     Fault, FaultProxy, ForgeFlavor, GitServer, InjectedFailure, PrStandIn, Registry, RegistryKind,
     StaticServer, TEST_USER, git,
@@ -45,10 +48,6 @@ const GIT_URL_TOKEN: &str = "zqa-git-url-query-token";
 const GIT_PW: &str = "zqb-upkeep-git-password";
 const PR_TOKEN: &str = "zqc-upkeep-pr-token";
 const INVALID_URL_PW: &str = "zqd-invalid-url-pw";
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
-}
 
 fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -156,46 +155,14 @@ struct Dirs {
     cache: PathBuf,
 }
 
-fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) {
-    for (p, b) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, b).expect("write");
-    }
-}
-
 /// The quickstart fleet as (path, contents), with `extra` appended to `upkeep/sources.yaml` and
 /// `automation` applied to `upkeep/automation.yaml`.
 fn fleet(extra_sources: &str, automation: impl Fn(String) -> String) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        for e in std::fs::read_dir(dir).expect("read fleet") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix");
-                out.push((
-                    rel.to_string_lossy().into_owned(),
-                    std::fs::read_to_string(&p).expect("read"),
-                ));
-            }
-        }
-    }
-    let root = examples().join("fleet");
-    let mut files = Vec::new();
-    walk(&root, &root, &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|(p, t)| {
-            let t = match p.as_str() {
-                "upkeep/sources.yaml" => format!("{t}{extra_sources}"),
-                "upkeep/automation.yaml" => automation(t),
-                _ => t,
-            };
-            (p, t.into_bytes())
-        })
-        .collect()
+    fleet_files(|p, t| match p {
+        "upkeep/sources.yaml" => format!("{t}{extra_sources}"),
+        "upkeep/automation.yaml" => automation(t),
+        _ => t,
+    })
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -15,6 +15,24 @@ const PODINFO: &str = "apps/dev/podinfo.yaml";
 const CERT: &str = "apps/dev/cert-manager.yaml";
 const MARKED: &str = "spec:\n  version: 6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n";
 
+/// `upkeep apply` at [`AT`] on `fleet`, with a store in `tmp`, within `secs`.
+fn apply(tmp: &Path, fleet: &Path, secs: u32) -> std::process::Output {
+    let store = tmp.join("state.redb");
+    upkeep_within(
+        secs,
+        &[
+            "apply",
+            "--repo",
+            s(fleet),
+            "--at",
+            AT,
+            "--store",
+            s(&store),
+        ],
+        &[],
+    )
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
 }
@@ -225,20 +243,7 @@ fn one_bad_file_source_or_policy_holds_only_what_depends_on_it() {
     .expect("write");
     std::fs::write(dev.join("binary.yaml"), b"\xff\xfe\x00garbage $upkeep\n").expect("write");
     commit_all(&fleet, "import");
-    let store = tmp.path().join("state.redb");
-    let out = upkeep_within(
-        120,
-        &[
-            "apply",
-            "--repo",
-            s(&fleet),
-            "--at",
-            AT,
-            "--store",
-            s(&store),
-        ],
-        &[],
-    );
+    let out = apply(tmp.path(), &fleet, 120);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "partial\n{stdout}\n{stderr}");
     let row = |file: &str| {
@@ -311,20 +316,7 @@ fn automations_that_claim_the_same_files_are_an_error_naming_both() {
     }
     assert!(stderr.contains("hint:"), "{stderr}");
 
-    let store = tmp.path().join("state.redb");
-    let out = upkeep_within(
-        60,
-        &[
-            "apply",
-            "--repo",
-            s(&fleet),
-            "--at",
-            AT,
-            "--store",
-            s(&store),
-        ],
-        &[],
-    );
+    let out = apply(tmp.path(), &fleet, 60);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),

@@ -729,62 +729,14 @@ fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<
 /// other fields are still edited. The new text is returned only when it verifies: it parses,
 /// and differs from the old text only in the edited scalars, each reading as its new value.
 pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, ApplyError> {
-    let unchanged = |mut refused: Vec<MarkerError>| {
-        refused.sort_by_key(MarkerError::line);
-        Edited {
+    if !may_have_markers(text) {
+        return Ok(Edited {
             text: Cow::Borrowed(text),
             changes: Vec::new(),
-            refused,
-        }
-    };
-    if !may_have_markers(text) {
-        return Ok(unchanged(Vec::new()));
+            refused: Vec::new(),
+        });
     }
-    let (markers, mut refused) = read_markers(text);
-    let mut planned = Vec::new();
-    for m in &markers {
-        let Some(u) = updates
-            .iter()
-            .rev()
-            .find(|u| u.namespace == m.namespace && u.policy == m.policy)
-        else {
-            continue;
-        };
-        if m.field == MarkerField::ImageName {
-            continue;
-        }
-        match encode_for(m, u.version) {
-            Ok(bytes) if bytes == text[m.value_range.clone()] => {}
-            Ok(bytes) => planned.push(Planned {
-                marker: m,
-                version: u.version,
-                bytes,
-            }),
-            Err(e) => refused.push(e),
-        }
-    }
-    if planned.is_empty() {
-        return Ok(unchanged(refused));
-    }
-    let parsed = match structure::parse(text) {
-        Ok(p) => p,
-        Err(e) => {
-            refused.extend(
-                planned
-                    .iter()
-                    .map(|p| MarkerError::unparsable(p.marker.line, e.clone())),
-            );
-            return Ok(unchanged(refused));
-        }
-    };
-    planned.retain(|p| match structure::check(&parsed, &p.marker.candidate()) {
-        Ok(()) => true,
-        Err(r) => {
-            refused.push(MarkerError::refused(p.marker.line, r));
-            false
-        }
-    });
-    verified(text, &parsed, planned, refused)
+    read(text).apply(updates)
 }
 
 /// Splices `planned` into `text` and verifies the result against `parsed` (the original's
