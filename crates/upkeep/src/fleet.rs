@@ -488,16 +488,24 @@ impl ClusterFleet {
             return Ok(Err(Outcome::Invalid));
         }
         let loaded = load_resources(dir);
-        let invalid: Vec<_> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| !loaded.unparsable.contains(&d.file))
-            .cloned()
-            .collect();
+        // Only what decides about clusters can stop a cluster command: an invalid
+        // VersionPolicy or AppUpgradeAutomation elsewhere in the repository does not.
+        let invalid = Self::invalid_for_clusters(&loaded);
         if !invalid.is_empty() {
-            crate::cmd::validate::print_diagnostics(&invalid);
+            let files: Vec<&Path> = invalid.iter().map(|o| o.file.as_path()).collect();
+            let diagnostics: Vec<_> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| files.contains(&d.file.as_path()))
+                .cloned()
+                .collect();
+            crate::cmd::validate::print_diagnostics(&diagnostics);
             return Ok(Err(Outcome::Invalid));
         }
+        Self::from_loaded(loaded).map(Ok)
+    }
+
+    fn from_loaded(loaded: upkeep_api::Loaded) -> miette::Result<ClusterFleet> {
         let mut fleet = ClusterFleet {
             clusters: Vec::new(),
             schedules: Vec::new(),
@@ -513,7 +521,43 @@ impl ClusterFleet {
                 _ => {}
             }
         }
-        Ok(Ok(fleet))
+        Ok(fleet)
+    }
+
+    /// The objects that did not load and that cluster decisions depend on: Clusters,
+    /// ClusterUpgrades, ClusterUpgradePolicies, MaintenanceSchedules.
+    fn invalid_for_clusters(loaded: &upkeep_api::Loaded) -> Vec<&upkeep_api::InvalidObject> {
+        loaded
+            .invalid
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.kind.as_str(),
+                    "Cluster" | "ClusterUpgrade" | "ClusterUpgradePolicy" | "MaintenanceSchedule"
+                )
+            })
+            .collect()
+    }
+
+    /// [`ClusterFleet::load`] for `upkeep plan`, which has already reported every invalid
+    /// object: `None` (with a note naming them) when one that cluster decisions depend on is
+    /// invalid — the app fields are planned all the same.
+    pub(crate) fn load_for_plan(dir: &Path) -> miette::Result<Option<ClusterFleet>> {
+        let loaded = load_resources(dir);
+        let invalid = Self::invalid_for_clusters(&loaded);
+        if let Some(first) = invalid.first() {
+            eprintln!(
+                "note: the clusters are not planned: {} {}/{} is invalid ({}:{}), and {} more",
+                first.kind,
+                first.namespace.as_deref().unwrap_or("default"),
+                first.name.as_deref().unwrap_or("?"),
+                first.file.display(),
+                first.line,
+                invalid.len() - 1
+            );
+            return Ok(None);
+        }
+        Self::from_loaded(loaded).map(Some)
     }
 }
 

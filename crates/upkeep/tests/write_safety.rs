@@ -243,6 +243,19 @@ fn one_bad_file_source_or_policy_holds_only_what_depends_on_it() {
     .expect("write");
     std::fs::write(dev.join("binary.yaml"), b"\xff\xfe\x00garbage $upkeep\n").expect("write");
     commit_all(&fleet, "import");
+    let planned = upkeep_within(60, &["plan", "--repo", s(&fleet), "--at", AT], &[]);
+    assert_eq!(
+        planned.status.code(),
+        Some(4),
+        "plan is partial too, not stopped by the invalid policy\n{}\n{}",
+        text(&planned.stdout),
+        text(&planned.stderr)
+    );
+    assert!(
+        !text(&planned.stderr).contains("the clusters are not planned"),
+        "the clusters are still planned: an invalid VersionPolicy is not theirs\n{}",
+        text(&planned.stderr)
+    );
     let out = apply(tmp.path(), &fleet, 120);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "partial\n{stdout}\n{stderr}");
