@@ -287,6 +287,22 @@ fn validate_reports_marked_fields_apply_would_refuse() {
         !err.contains("unsafe-markers.yaml:19:"),
         "the safe field is not reported: {err}"
     );
+    // A directory: every YAML file is checked, also those that are not Kubernetes objects
+    // (values files, patches), where marked fields live as often.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("values.yaml"),
+        "image:\n  tag: \"6.5\n    .4\" # {\"$upkeep\": \"flux-system:podinfo\"}\n",
+    )
+    .expect("write");
+    let out = upkeep(&["validate", dir.path().to_str().expect("utf-8")], None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("values.yaml:3:") && l.contains("spans lines 2-3")),
+        "a values file's marked field is checked: {err}"
+    );
 }
 
 #[test]

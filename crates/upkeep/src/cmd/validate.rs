@@ -38,7 +38,7 @@ pub(crate) fn run(args: &Args) -> Outcome {
         total.unparsable.extend(loaded.unparsable);
     }
     total.diagnostics.extend(overlap_diagnostics(&total));
-    let markers = marker_diagnostics(&total);
+    let markers = marker_diagnostics(&args.paths, &total);
     total.diagnostics.extend(markers);
     print_diagnostics(&total.diagnostics);
     let mut counts: Vec<(&str, usize)> = Vec::new();
@@ -119,18 +119,28 @@ fn overlap_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
 
 /// The marked fields `apply` would refuse (a value over several lines, an explicit key, an
 /// anchored value, …), one diagnostic each, for every file the loader read as YAML.
-fn marker_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
-    let mut files: Vec<&Path> = loaded
-        .documents
+fn marker_diagnostics(paths: &[PathBuf], loaded: &Loaded) -> Vec<Diagnostic> {
+    // Every manifest under the paths, not only the Kubernetes objects: a marked field lives as
+    // often in a values file or a kustomize patch.
+    let mut files: Vec<PathBuf> = paths
         .iter()
-        .map(|d| d.file.as_path())
-        .chain(loaded.diagnostics.iter().map(|d| d.file.as_path()))
-        .filter(|f| !loaded.unparsable.iter().any(|u| u == f))
+        .flat_map(|p| {
+            if p.is_dir() {
+                upkeep_api::walk::walk(p, "")
+                    .files
+                    .into_iter()
+                    .map(|f| p.join(f.rel))
+                    .collect()
+            } else {
+                vec![p.clone()]
+            }
+        })
+        .filter(|f| !loaded.unparsable.contains(f))
         .collect();
     files.sort();
     files.dedup();
     let mut out = Vec::new();
-    for file in files {
+    for file in &files {
         let Ok(text) = upkeep_api::walk::read_text(file) else {
             continue; // the loader has reported it
         };
