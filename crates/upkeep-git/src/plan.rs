@@ -39,6 +39,13 @@ pub struct PolicyDecision {
     pub labels: BTreeMap<String, String>,
     /// Why no field of this policy may be written (e.g. a suspended Flux `ImagePolicy`).
     pub suspended: Option<String>,
+    /// The image name Flux's `ns:name` and `:name` setters write: an `ImageRepository`'s
+    /// `spec.image` verbatim, or the OCI repository of a ChartSource's `oci://` URL (`None`
+    /// for sources without one: Helm HTTP repositories, OCI layout directories).
+    pub image: Option<String>,
+    /// The manifest digest of the selected version (`sha256:…`) when the policy reflects
+    /// digests (`digestReflectionPolicy` `IfNotPresent`/`Always`) and it is known.
+    pub digest: Option<String>,
 }
 
 /// Where planning finds policies, schedules and files to leave alone.

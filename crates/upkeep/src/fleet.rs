@@ -435,6 +435,8 @@ where
             pinned: policy.pin.is_some(),
             labels: BTreeMap::new(),
             suspended: None,
+            image: None,
+            digest: None,
         },
     })
 }
