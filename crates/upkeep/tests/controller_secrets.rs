@@ -8,11 +8,14 @@
 //! events.k8s.io) and every log line are searched for each secret, and each place must show up
 //! redacted, so the test cannot pass because a reconcile never ran.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::base64;
 use upkeep_testenv::{
     Fault, FaultProxy, GitServer, KubeApiServer, Registry, RegistryKind, StaticServer, TEST_USER,
 };
@@ -25,27 +28,6 @@ const GIT_URL_PW: &str = "zc5-automation-git-url-pw";
 const GIT_URL_TOKEN: &str = "zc6-automation-git-url-token";
 const AM_PW: &str = "zc7-alertmanager-url-pw";
 const HELM_TOKEN: &str = "zc8-working-helm-token";
-
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Stops the controller when the test ends, however it ends.
 struct Running(Child);

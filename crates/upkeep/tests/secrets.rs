@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{examples, fleet_files, write_tree};
+use support::{base64, examples, fleet_files, write_tree};
 use upkeep_testenv::{
     Fault, FaultProxy, ForgeFlavor, GitServer, InjectedFailure, PrStandIn, Registry, RegistryKind,
     StaticServer, TEST_USER, git,
@@ -48,27 +48,6 @@ const GIT_URL_TOKEN: &str = "zqa-git-url-query-token";
 const GIT_PW: &str = "zqb-upkeep-git-password";
 const PR_TOKEN: &str = "zqc-upkeep-pr-token";
 const INVALID_URL_PW: &str = "zqd-invalid-url-pw";
-
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Everything upkeep showed or left behind, labelled by where it came from.
 #[derive(Default)]

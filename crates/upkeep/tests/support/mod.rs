@@ -129,3 +129,26 @@ pub(crate) fn upkeep_within(secs: u32, args: &[&str], env: &[(&str, &str)]) -> O
 pub(crate) fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
+
+/// Standard base64 with padding (a `kubernetes.io/dockerconfigjson` Secret's data, a Docker
+/// `auths` entry), written here so the tests need no encoder crate.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
