@@ -101,6 +101,42 @@ pub(crate) fn build(
     })
 }
 
+/// Writes an OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/…`) holding
+/// chart `name` once per `(version, tag)`, each manifest named by the
+/// `org.opencontainers.image.ref.name` annotation as `skopeo copy … oci:dir:tag` names it.
+/// The bytes are the ones [`crate::Registry::push_chart`] pushes, so a layout and a registry
+/// given the same charts report the same digests. Returns the manifest digest of each tag.
+pub fn write_layout(
+    dir: &std::path::Path,
+    name: &str,
+    versions: &[(&str, &str)],
+) -> Result<Vec<String>, TestEnvError> {
+    let io = |e| TestEnvError::io(format!("writing the OCI layout {}", dir.display()), e);
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(io)?;
+    let mut entries = Vec::new();
+    let mut digests = Vec::new();
+    for (version, tag) in versions {
+        let artifact = build(name, version, None)?;
+        for blob in [&artifact.config, &artifact.layer, &artifact.manifest] {
+            let digest = sha256_digest(blob);
+            std::fs::write(blobs.join(&digest["sha256:".len()..]), blob).map_err(io)?;
+        }
+        let digest = sha256_digest(&artifact.manifest);
+        entries.push(json!({
+            "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+            "digest": digest,
+            "size": artifact.manifest.len(),
+            "annotations": { "org.opencontainers.image.ref.name": tag },
+        }));
+        digests.push(digest);
+    }
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
+    let index = json!({ "schemaVersion": 2, "manifests": entries });
+    std::fs::write(dir.join("index.json"), index.to_string()).map_err(io)?;
+    Ok(digests)
+}
+
 /// A ustar archive of regular files (mode 0644, uid/gid 0, mtime 0).
 pub(crate) fn tar(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, TestEnvError> {
     let mut out = Vec::new();
@@ -177,6 +213,39 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_layout_holds_each_tag_with_the_digest_a_push_reports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let digests = write_layout(
+            dir.path(),
+            "hello",
+            &[("0.1.0", "0.1.0"), ("0.2.0", "v0.2.0")],
+        )
+        .expect("layout");
+        let index: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("index.json")).expect("index.json"),
+        )
+        .expect("json");
+        let manifests = index["manifests"].as_array().expect("manifests");
+        assert_eq!(manifests.len(), 2);
+        assert_eq!(
+            manifests[1]["annotations"]["org.opencontainers.image.ref.name"], "v0.2.0",
+            "the tag, not the version, names the manifest"
+        );
+        for (m, digest) in manifests.iter().zip(&digests) {
+            assert_eq!(&m["digest"], digest);
+            let blob = std::fs::read(
+                dir.path()
+                    .join("blobs/sha256")
+                    .join(&digest["sha256:".len()..]),
+            )
+            .expect("the manifest blob is there");
+            assert_eq!(&sha256_digest(&blob), digest, "the blob hashes to its name");
+        }
+        let pushed = sha256_digest(&build("hello", "0.2.0", None).expect("chart").manifest);
+        assert_eq!(digests[1], pushed, "the bytes push_chart pushes");
+    }
+
     use super::*;
 
     #[test]

@@ -38,7 +38,9 @@ pub mod cluster_api;
 pub mod webhook;
 
 pub use alertmanager::Alertmanager;
-pub use chart::{HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE};
+pub use chart::{
+    HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, write_layout,
+};
 pub use error::TestEnvError;
 pub use git_server::{GitServer, create_bare_repo, git};
 pub use kube::{
