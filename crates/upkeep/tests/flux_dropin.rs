@@ -305,13 +305,13 @@ fn the_same_repository_over_oci_layouts_plans_and_applies_in_a_checkout() {
     original.insert(
         format!("{layout_dir}/source.yaml"),
         format!(
-            "apiVersion: upkeep.dev/v1alpha1\nkind: ChartSource\nmetadata:\n  name: podinfo-layout\n  namespace: flux-system\nspec:\n  url: oci-layout:{}\n  interval: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata:\n  name: podinfo-layout\n  namespace: flux-system\nspec:\n  digestReflectionPolicy: Always\n  interval: 10m\n  imageRepositoryRef:\n    name: podinfo-layout\n  policy:\n    semver:\n      range: 6.5.x\n",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ChartSource\nmetadata:\n  name: podinfo-layout\n  namespace: org-acme\nspec:\n  url: oci-layout:{}\n  interval: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata:\n  name: podinfo-layout\n  namespace: org-acme\nspec:\n  digestReflectionPolicy: Always\n  interval: 10m\n  imageRepositoryRef:\n    name: podinfo-layout\n  policy:\n    semver:\n      range: 6.5.x\n",
             layouts.join("podinfo").display()
         ),
     );
     original.insert(
         format!("{layout_dir}/Kustomization"),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: podinfo\n    newTag: 6.5.0 # {\"$imagepolicy\": \"flux-system:podinfo-layout:tag\"}\n    newDigest: sha256:1234567890abcdef # {\"$imagepolicy\": \"flux-system:podinfo-layout:digest\"}\n".to_owned(),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: podinfo\n    newTag: 6.5.0 # {\"$imagepolicy\": \"org-acme:podinfo-layout:tag\"}\n    newDigest: sha256:1234567890abcdef # {\"$imagepolicy\": \"org-acme:podinfo-layout:digest\"}\n".to_owned(),
     );
     let checkout = tmp.path().join("gitops");
     write_tree(&checkout, &files_of(&original));
