@@ -42,7 +42,8 @@ use upkeep_core::version::Policy;
 
 use crate::chart_source::ChartSourceSpec;
 use crate::version_policy::{
-    DigestReflectionPolicy, FilterTags, OrderPolicy, PolicyChoice, SemverPolicy, SortOrder, VersionPolicySpec,
+    DigestReflectionPolicy, FilterTags, OrderPolicy, PolicyChoice, SemverPolicy, SortOrder,
+    VersionPolicySpec,
 };
 use crate::{
     ChartSource, FieldError, LocalRef, NamespacedRef, Resource, SourceSettings, VersionPolicy,

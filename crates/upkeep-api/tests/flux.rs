@@ -759,10 +759,15 @@ spec:
   policy: {semver: {range: 1.x}}
 ",
     );
-    let d = bad.diagnostics.first().expect("an unknown value is reported");
+    let d = bad
+        .diagnostics
+        .first()
+        .expect("an unknown value is reported");
     assert_eq!(d.line, 6, "{d}");
     assert!(
-        d.hint.as_deref().is_some_and(|h| h.contains("IfNotPresent")),
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("IfNotPresent")),
         "the hint lists the values: {d}"
     );
 }
