@@ -995,3 +995,7 @@ pub(crate) fn place_of(u: &ClusterUpgrade) -> VersionPlace {
         _ => VersionPlace::default(),
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;
