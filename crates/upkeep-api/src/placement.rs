@@ -534,6 +534,14 @@ mod tests {
         }
     }
 
+    type Case<'a> = (
+        Vec<Step>,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+
     #[test]
     fn steps_run_in_order_and_targets_match_like_kustomize_selectors() {
         let t = |kind: &str, name: Option<&str>, ns: Option<&str>| Target {
@@ -544,7 +552,7 @@ mod tests {
         };
         let set = |n: &str| Change::Set(n.to_owned());
         // (steps, kind, own namespace, expected, reason)
-        let cases: Vec<(Vec<Step>, &str, Option<&str>, Option<&str>, &str)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 vec![Step::Namespace("apps".into())],
                 "ImagePolicy",

@@ -2,6 +2,7 @@
 //! need them (`digestReflectionPolicy` honoured, `IfNotPresent` remembered in the store), and
 //! per-source isolation (a stopped registry, a missing source) with the names the user wrote.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -52,9 +53,10 @@ spec: {{url: 'oci://{host}/charts/app', interval: 5m, insecure: true}}
     policies.push_str(&image_policy("never", "app", None));
     policies.push_str(&image_policy("unreachable", "gone", Some("Always")));
     policies.push_str(&image_policy("missing", "nothere", None));
-    policies.push_str(&format!(
+    let _ = write!(
+        policies,
         "---\napiVersion: upkeep.dev/v1alpha1\nkind: VersionPolicy\nmetadata: {{name: upkeep-always, namespace: {NS}}}\nspec:\n  sourceRef: {{name: chart}}\n  digestReflectionPolicy: Always\n  policy: {{semver: {{range: '>=1.0.0'}}}}\n---\napiVersion: upkeep.dev/v1alpha1\nkind: VersionPolicy\nmetadata: {{name: missing-upkeep, namespace: {NS}}}\nspec:\n  sourceRef: {{name: nothere}}\n  policy: {{semver: {{range: '>=1.0.0'}}}}\n"
-    ));
+    );
     std::fs::write(dir.join("sources.yaml"), sources).expect("write sources");
     std::fs::write(dir.join("policies.yaml"), policies).expect("write policies");
 }

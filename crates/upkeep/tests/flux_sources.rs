@@ -10,6 +10,9 @@ use upkeep_testenv::{Registry, RegistryKind};
 
 const AT: &str = "2026-12-01T00:00:00Z";
 
+/// (line, action, target, pieces of the reason, reason)
+type Case<'a> = (u64, &'a str, Option<&'a str>, &'a [&'a str], &'a str);
+
 fn upkeep(args: &[&str], home: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upkeep"))
         .args(args)
@@ -134,8 +137,7 @@ fn one_bad_source_or_policy_holds_only_its_fields_and_names_what_the_user_wrote(
             .find(|f| f["file"] == "deploy/app.yaml" && f["line"] == line)
             .unwrap_or_else(|| panic!("a row for line {line}: {fields:?}"))
     };
-    // (line, action, target, pieces of the reason, reason)
-    let cases: [(u64, &str, Option<&str>, &[&str], &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             1,
             "write",
