@@ -11,7 +11,7 @@ use std::time::Duration;
 use upkeep_registry::{
     CaBundle, Client, ClientConfig, Credentials, DockerConfig, RegistryError, Source, SourceOptions,
 };
-use upkeep_testenv::{Registry, RegistryKind};
+use upkeep_testenv::{Fault, FaultProxy, Registry, RegistryKind};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -239,4 +239,57 @@ async fn a_helm_repository_has_neither_image_name_nor_digest() {
     assert_eq!(src.image_name(), None);
     // No request is made: the host does not resolve, and the answer is still `None`.
     assert_eq!(src.digest_for("1.0.0").await.expect("no request"), None);
+}
+
+#[tokio::test]
+async fn without_a_digest_header_the_manifest_is_hashed_and_a_forged_header_is_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let reg = Registry::start(RegistryKind::Plain)
+            .await
+            .expect("registry starts");
+        let repo = "charts/app";
+        let pushed = reg
+            .push_chart(repo, "app", "1.0.0", "1.0.0", None)
+            .await
+            .expect("push");
+        let proxy = FaultProxy::for_registry(&reg, Fault::NoManifestDigest);
+        let src = Source::new(
+            &client(),
+            &format!("oci://{}/{repo}", proxy.host()),
+            None,
+            SourceOptions {
+                insecure: true,
+                ..options_for(&reg)
+            },
+            &credentials_for(&reg),
+        )
+        .expect("source");
+        assert_eq!(
+            src.digest_for("1.0.0").await.expect("digest").as_deref(),
+            Some(pushed.as_str()),
+            "HEAD refused, no header on GET: the SHA-256 of the manifest is its digest"
+        );
+        let manifests: Vec<(String, u16)> = proxy
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/manifests/") && r.status != 401)
+            .map(|r| (r.method, r.status))
+            .collect();
+        assert_eq!(
+            manifests,
+            [("HEAD".to_owned(), 405), ("GET".to_owned(), 200)],
+            "HEAD first, then GET"
+        );
+
+        for forged in ["sha256:not-hex", "md5:0123456789abcdef0123456789abcdef", "sha256:ABC"] {
+            proxy.set_fault(Fault::ForgedManifestDigest(forged.to_owned()));
+            let got = src.digest_for("1.0.0").await;
+            assert!(
+                matches!(&got, Err(RegistryError::InvalidResponse { detail, .. }) if detail.contains("Docker-Content-Digest")),
+                "{forged}: refused, never passed on: {got:?}"
+            );
+        }
+    })
+    .await
+    .expect("within the time limit");
 }
