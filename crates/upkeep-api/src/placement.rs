@@ -481,7 +481,8 @@ fn reject_duplicates(loaded: &mut Loaded) {
                 .map(|(_, p)| p.as_str())
                 .collect();
             let message = format!(
-                "{class} {ns}/{name} is defined more than once: here and as {}",
+                "{} {ns}/{name} is defined more than once: here and as {}",
+                written_as(&d.resource).1,
                 others.join(", ")
             );
             loaded.diagnostics.push(Diagnostic {

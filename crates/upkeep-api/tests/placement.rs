@@ -325,7 +325,10 @@ fn the_same_object_twice_is_an_error_naming_both_places_and_holds_only_itself() 
         let diagnostics: Vec<String> = loaded
             .diagnostics
             .iter()
-            .filter(|d| d.message.contains(&format!("{kind} {id} ")))
+            .filter(|d| {
+                d.message
+                    .contains(&format!(" {id} is defined more than once"))
+            })
             .map(ToString::to_string)
             .collect();
         assert_eq!(
