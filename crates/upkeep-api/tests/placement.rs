@@ -263,6 +263,12 @@ fn the_same_object_twice_is_an_error_naming_both_places_and_holds_only_itself() 
         "i.yaml",
         "apiVersion: upkeep.dev/v1alpha1\nkind: ChartSource\nmetadata: {name: app, namespace: x}\nspec: {url: 'oci://ghcr.io/org/app', interval: 5m}\n",
     );
+    let schedule = "apiVersion: upkeep.dev/v1alpha1\nkind: MaintenanceSchedule\nmetadata: {name: win, namespace: x}\nspec: {alwaysAllowed: true}\n";
+    write(root, "s1.yaml", schedule);
+    write(root, "s2.yaml", schedule);
+    let automation = "apiVersion: upkeep.dev/v1alpha1\nkind: AppUpgradeAutomation\nmetadata: {name: auto, namespace: x}\nspec:\n  git: {url: 'https://git.example.com/fleet.git', ref: {branch: main}}\n  path: ./apps\n  commit: {author: {name: upkeep, email: upkeep@example.com}}\n";
+    write(root, "u1.yaml", automation);
+    write(root, "u2.yaml", automation);
     let loaded = load_resources(root);
     let names: BTreeSet<String> = loaded
         .documents
@@ -295,6 +301,18 @@ fn the_same_object_twice_is_an_error_naming_both_places_and_holds_only_itself() 
             "x/app",
             ["h.yaml:1", "i.yaml:1"],
             "an ImageRepository and a ChartSource",
+        ),
+        (
+            "MaintenanceSchedule",
+            "x/win",
+            ["s1.yaml:1", "s2.yaml:1"],
+            "schedules",
+        ),
+        (
+            "AppUpgradeAutomation",
+            "x/auto",
+            ["u1.yaml:1", "u2.yaml:1"],
+            "automations (their path is kept, so nothing under it is written)",
         ),
     ];
     for (kind, id, files, reason) in cases {
