@@ -51,6 +51,11 @@ pub const KUSTOMIZATION_NAMES: [&str; 3] =
 /// The most kustomizations read (a bound for hostile trees; far above real repositories).
 const MAX_KUSTOMIZATIONS: usize = 10_000;
 
+/// The most files one build root may include, counting a file once per way it is reached:
+/// bases that include shared bases form diamonds, and a hostile tree of nested diamonds would
+/// otherwise make the count grow exponentially.
+pub const MAX_INCLUDED: usize = 100_000;
+
 /// Places every upkeep and Flux image object of `loaded` (read from under `root`) in the
 /// namespace kustomize would give it, then rejects duplicates (see the module header).
 pub fn resolve(root: &Path, loaded: &mut Loaded) {
@@ -84,6 +89,8 @@ enum Step {
 
 #[derive(Debug, Default)]
 struct Kustomization {
+    /// The kustomization file.
+    file: PathBuf,
     resources: Vec<String>,
     /// Steps, in kustomize's order.
     steps: Vec<Step>,
@@ -253,8 +260,9 @@ fn find_kustomizations(root: &Path) -> BTreeMap<PathBuf, Kustomization> {
         }
         if let Some(name) = KUSTOMIZATION_NAMES.iter().find(|n| names.contains(**n))
             && let Ok(text) = crate::walk::read_text(&dir.join(name))
-            && let Some(k) = parse_kustomization(root, &dir, &text)
+            && let Some(mut k) = parse_kustomization(root, &dir, &text)
         {
+            k.file = dir.join(name);
             out.insert(dir, k);
         }
     }
@@ -262,6 +270,8 @@ fn find_kustomizations(root: &Path) -> BTreeMap<PathBuf, Kustomization> {
 }
 
 /// Every file a build of `dir` includes, with the steps that apply to it, in order.
+/// Stops at [`MAX_INCLUDED`] entries (then `out` is longer than that and the caller gives up
+/// on this root).
 fn build(
     root: &Path,
     dir: &Path,
@@ -275,6 +285,9 @@ fn build(
     }
     let start = out.len();
     for r in &k.resources {
+        if out.len() > MAX_INCLUDED {
+            break;
+        }
         if r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") {
             continue;
         }
@@ -287,14 +300,17 @@ fn build(
             out.push((real, Vec::new()));
         }
     }
-    for (_, steps) in &mut out[start..] {
-        steps.extend(k.steps.iter().cloned());
+    if out.len() <= MAX_INCLUDED {
+        for (_, steps) in &mut out[start..] {
+            steps.extend(k.steps.iter().cloned());
+        }
     }
     visiting.remove(dir);
 }
 
-/// Every included file (real path) with the step lists of the roots that include it.
-fn placements(root: &Path) -> BTreeMap<PathBuf, Vec<Vec<Step>>> {
+/// Every included file (real path) with the step lists of the roots that include it, and the
+/// roots given up on (more than [`MAX_INCLUDED`] inclusions).
+fn placements(root: &Path) -> (BTreeMap<PathBuf, Vec<Vec<Step>>>, Vec<PathBuf>) {
     let all = find_kustomizations(root);
     let mut included = BTreeSet::new();
     for (dir, k) in &all {
@@ -308,14 +324,19 @@ fn placements(root: &Path) -> BTreeMap<PathBuf, Vec<Vec<Step>>> {
         }
     }
     let mut out: BTreeMap<PathBuf, Vec<Vec<Step>>> = BTreeMap::new();
+    let mut too_many = Vec::new();
     for dir in all.keys().filter(|d| !included.contains(*d)) {
         let mut files = Vec::new();
         build(root, dir, &all, &mut BTreeSet::new(), &mut files);
+        if files.len() > MAX_INCLUDED {
+            too_many.push(all[dir].file.clone());
+            continue;
+        }
         for (file, steps) in files {
             out.entry(file).or_default().push(steps);
         }
     }
-    out
+    (out, too_many)
 }
 
 fn meta(r: &Resource) -> Option<&ObjectMeta> {
@@ -391,7 +412,25 @@ fn place(root: &Path, loaded: &mut Loaded) {
     if !root.is_dir() {
         return;
     }
-    let placed = placements(&root);
+    let (placed, too_many) = placements(&root);
+    for file in too_many {
+        loaded.diagnostics.push(Diagnostic {
+            file,
+            line: 1,
+            column: 1,
+            offset: 0,
+            field: Some("resources".to_owned()),
+            message: format!(
+                "this kustomization includes more than {MAX_INCLUDED} files, counting each \
+                 once per way it is reached; upkeep does not place the namespaces of what it \
+                 builds"
+            ),
+            hint: Some(
+                "bases that include the same bases repeatedly multiply; include each base once"
+                    .to_owned(),
+            ),
+        });
+    }
     if placed.is_empty() {
         return;
     }

@@ -362,3 +362,43 @@ fn the_same_object_twice_is_an_error_naming_both_places_and_holds_only_itself() 
         }
     }
 }
+
+#[test]
+fn nested_diamonds_of_bases_are_bounded_not_exponential() {
+    // Each level includes both directories of the next, 2^24 ways to reach the leaf file.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let levels = 24;
+    for i in 0..levels {
+        let next = format!(
+            "resources: [../l{}, ../m{}]\nnamespace: n{i}\n",
+            i + 1,
+            i + 1
+        );
+        write(root, &format!("l{i}/kustomization.yaml"), &next);
+        if i > 0 {
+            write(root, &format!("m{i}/kustomization.yaml"), &next);
+        }
+    }
+    for leaf in ["l", "m"] {
+        write(
+            root,
+            &format!("{leaf}{levels}/kustomization.yaml"),
+            "resources: [../policy.yaml]\n",
+        );
+    }
+    write(root, "policy.yaml", &policy("deep", Some("own")));
+    // Without a bound this load would not end (16 million inclusions).
+    let loaded = load_resources(root);
+    let d = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("includes more than"))
+        .expect("the root that includes too much is reported");
+    assert!(d.file.ends_with("l0/kustomization.yaml"), "{d}");
+    assert_eq!(
+        placed(&loaded).get(&("ImagePolicy".to_owned(), "deep".to_owned())),
+        Some(&set(&["own"])),
+        "what it builds keeps its namespace"
+    );
+}
