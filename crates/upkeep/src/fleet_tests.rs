@@ -229,3 +229,49 @@ fn digests_follow_digest_reflection_policy_and_one_bad_source_holds_only_its_pol
         "a new tag, a new digest"
     );
 }
+
+#[test]
+fn an_oci_layout_gives_the_digest_skopeo_reads_and_no_image_name() {
+    let layout = std::fs::canonicalize(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/quickstart/charts/podinfo"
+    ))
+    .expect("the quickstart's podinfo layout");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("fleet.yaml"),
+        format!(
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ChartSource\nmetadata: {{name: podinfo, namespace: {NS}}}\nspec: {{url: 'oci-layout:{}', interval: 5m}}\n---\napiVersion: upkeep.dev/v1alpha1\nkind: VersionPolicy\nmetadata: {{name: podinfo, namespace: {NS}}}\nspec:\n  sourceRef: {{name: podinfo}}\n  digestReflectionPolicy: IfNotPresent\n  policy: {{semver: {{range: '>=6.5.0 <7.0.0'}}}}\n",
+            layout.display()
+        ),
+    )
+    .expect("write");
+    let fleet = load(tmp.path(), &MemoryFirstSeen::default());
+    let d = &fleet.policies[&(NS.to_owned(), "podinfo".to_owned())].allow;
+    assert_eq!(d.selected.as_deref(), Some("6.6.1"));
+    assert_eq!(d.image, None, "a layout has no image name");
+    // The peer: skopeo reads the tag's manifest from the layout; its digest is the one.
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:6.6.1", layout.display()))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(&manifest, &raw.stdout).expect("write manifest");
+    let digest = std::process::Command::new("skopeo")
+        .arg("manifest-digest")
+        .arg(&manifest)
+        .output()
+        .expect("skopeo runs");
+    assert!(digest.status.success());
+    assert_eq!(
+        d.digest.as_deref(),
+        Some(String::from_utf8_lossy(&digest.stdout).trim()),
+        "the digest of the selected tag in index.json"
+    );
+}
