@@ -10,9 +10,14 @@
 //!   the [`FieldError`] paths it reports are then renamed to the Flux fields they came from
 //!   (`spec.sourceRef` → `spec.imageRepositoryRef`, `spec.url` → `spec.image`). No check is
 //!   written twice.
-//! - **One type for both versions.** `v1beta2` and `v1` differ only in fields upkeep does not
-//!   use (`v1` `ImagePolicy` adds `digestReflectionPolicy`/`interval`), so one lenient struct
-//!   reads both; the version is kept in the [`Origin`].
+//! - **One type for both versions.** `v1beta2` and `v1` differ only in fields that are
+//!   optional (`v1` `ImagePolicy` adds `digestReflectionPolicy`, read as the VersionPolicy's
+//!   field of that name, and `interval`, not used), so one lenient struct reads both; the
+//!   version is kept in the [`Origin`].
+//! - **The image name verbatim.** Flux's setters write an `ImageRepository`'s `spec.image` as
+//!   the user wrote it (`nginx`, not `docker.io/library/nginx`); the converted ChartSource's
+//!   URL is the resolved `oci://` location, so the name is kept in [`IMAGE_ANNOTATION`] and
+//!   read back by [`ChartSource::image_name`].
 //! - **Origin as annotations.** Converted objects land in the existing
 //!   [`Resource::ChartSource`](crate::Resource)/[`Resource::VersionPolicy`](crate::Resource)
 //!   variants so every command works unchanged. Where they came from, and which Flux settings
@@ -37,7 +42,8 @@ use upkeep_core::version::Policy;
 
 use crate::chart_source::ChartSourceSpec;
 use crate::version_policy::{
-    FilterTags, OrderPolicy, PolicyChoice, SemverPolicy, SortOrder, VersionPolicySpec,
+    DigestReflectionPolicy, FilterTags, OrderPolicy, PolicyChoice, SemverPolicy, SortOrder,
+    VersionPolicySpec,
 };
 use crate::{
     ChartSource, FieldError, LocalRef, NamespacedRef, Resource, SourceSettings, VersionPolicy,
@@ -61,6 +67,9 @@ pub fn upkeep_kind(kind: &str) -> &'static str {
 
 /// Annotation on a converted object: `<apiVersion>/<kind>` of the Flux object it was read from.
 pub const ORIGIN_ANNOTATION: &str = "upkeep.dev/origin";
+/// Annotation on a ChartSource converted from an `ImageRepository`: its `spec.image`, verbatim
+/// (trimmed), which is what Flux's `ns:name` and `:name` setters write.
+pub const IMAGE_ANNOTATION: &str = "upkeep.dev/origin-image";
 /// Annotation on a converted object: Flux settings accepted but not acted on, `; `-separated.
 pub const NOTES_ANNOTATION: &str = "upkeep.dev/origin-notes";
 
@@ -115,6 +124,29 @@ impl Resource {
             Resource::VersionPolicy { object, .. } => Origin::from_meta(&object.metadata),
             _ => None,
         }
+    }
+}
+
+impl ChartSource {
+    /// The image name Flux's `ns:name` and `:name` setters write for this source: an
+    /// `ImageRepository`'s `spec.image` verbatim ([`IMAGE_ANNOTATION`]), else `host/path` of
+    /// an `oci://host/path` URL; `None` for Helm repositories and OCI layout directories.
+    pub fn image_name(&self) -> Option<String> {
+        if let Some(image) = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(IMAGE_ANNOTATION))
+            .filter(|i| !i.is_empty())
+        {
+            return Some(image.clone());
+        }
+        self.spec
+            .url
+            .trim()
+            .strip_prefix("oci://")
+            .map(|rest| rest.trim_end_matches('/').to_owned())
+            .filter(|rest| !rest.is_empty())
     }
 }
 
@@ -190,9 +222,9 @@ pub struct ImagePolicySpec {
     pub policy: FluxPolicyChoice,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_tags: Option<FluxTagFilter>,
-    /// `v1`: governs Flux's digest reflection; accepted, not used.
+    /// `v1`: `Never` (default), `IfNotPresent`, `Always`; read as the VersionPolicy's field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest_reflection_policy: Option<String>,
+    pub digest_reflection_policy: Option<DigestReflectionPolicy>,
     /// `v1`: digest refresh interval; accepted, not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
@@ -402,6 +434,11 @@ impl ImageRepository {
             "ImageRepository",
             &self.notes(),
         );
+        object
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(IMAGE_ANNOTATION.to_owned(), s.image.trim().to_owned());
         let image_failed = !errors.is_empty();
         match object.to_core() {
             Ok(mut settings) if errors.is_empty() => {
@@ -441,15 +478,6 @@ impl ImagePolicy {
         if s.suspend {
             notes.push("suspend: true (Flux holds this policy's tag)".to_owned());
         }
-        if let Some(d) = s
-            .digest_reflection_policy
-            .as_deref()
-            .filter(|d| *d != "Never")
-        {
-            notes.push(format!(
-                "digestReflectionPolicy: {d} ignored (upkeep writes tags)"
-            ));
-        }
         notes
     }
 
@@ -483,6 +511,7 @@ impl ImagePolicy {
                 filter_tags,
                 minimum_release_age: None,
                 pin: None,
+                digest_reflection_policy: s.digest_reflection_policy,
             },
         );
         object.metadata = with_origin(&self.metadata, api_version, "ImagePolicy", &self.notes());

@@ -28,6 +28,7 @@ pub mod flux;
 mod load;
 mod locate;
 pub mod maintenance_schedule;
+pub mod placement;
 pub mod version_policy;
 pub mod walk;
 

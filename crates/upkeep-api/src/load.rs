@@ -742,7 +742,9 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
 }
 
 /// Loads a file, or every `*.yaml`/`*.yml` under a directory (recursively, sorted by path,
-/// hidden entries skipped, never outside the directory: see [`crate::walk`]). Files the walk
+/// hidden entries skipped, never outside the directory: see [`crate::walk`]); a directory's
+/// objects are placed in the namespaces kustomize gives them and duplicates are rejected
+/// ([`crate::placement::resolve`]). Files the walk
 /// skips (links out, loops, unreadable, not UTF-8, too large) become diagnostics at line 1 and
 /// are listed in `unparsable`, so callers that edit files leave them alone.
 pub fn load_path(path: &Path) -> Loaded {
@@ -757,6 +759,7 @@ pub fn load_path(path: &Path) -> Loaded {
         for f in walked.files {
             loaded.extend(load_file(&path.join(&f.rel)));
         }
+        crate::placement::resolve(path, &mut loaded);
     } else {
         loaded.extend(load_file(path));
     }
@@ -858,6 +861,7 @@ pub fn load_resources_keeping(path: &Path, keep: &(dyn Fn(&str) -> bool + Sync))
         loaded.diagnostics.push(skipped(&file, &s.reason));
         loaded.unparsable.push(file);
     }
+    crate::placement::resolve(path, &mut loaded);
     Resources {
         loaded,
         kept,

@@ -40,6 +40,47 @@ pub struct VersionPolicySpec {
     /// Hold at exactly this tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    /// Whether the manifest digest of the selected tag is looked up, for the markers that write
+    /// it (Flux's `ns:name` setter writes `image:tag@digest`, `:digest` the digest alone), as
+    /// Flux `ImagePolicy`'s field of the same name: `Never` (default), `IfNotPresent` (looked
+    /// up when the selected tag or image changes, else the digest known is kept), `Always`
+    /// (looked up on every decision, so a moved tag is noticed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_reflection_policy: Option<DigestReflectionPolicy>,
+}
+
+/// When the digest of the selected tag is looked up (Flux `ImagePolicy`
+/// `spec.digestReflectionPolicy`, same values and default).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DigestReflectionPolicy {
+    /// No digest: `ns:name` markers get `image:tag`, `:digest` markers are held.
+    #[default]
+    Never,
+    /// Looked up when the tag or image changed or none is known yet; else the known one is kept.
+    IfNotPresent,
+    /// Looked up every time the policy decides.
+    Always,
+}
+
+impl DigestReflectionPolicy {
+    /// The Flux spelling, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestReflectionPolicy::Never => "Never",
+            DigestReflectionPolicy::IfNotPresent => "IfNotPresent",
+            DigestReflectionPolicy::Always => "Always",
+        }
+    }
+
+    /// Whether a digest must be looked up now: `known` is the digest remembered for the same
+    /// image and tag (`None` when there is none, or it was for another tag or image).
+    pub fn must_fetch(self, known: Option<&str>) -> bool {
+        match self {
+            DigestReflectionPolicy::Never => false,
+            DigestReflectionPolicy::IfNotPresent => known.is_none(),
+            DigestReflectionPolicy::Always => true,
+        }
+    }
 }
 
 /// Exactly one of the three.
@@ -101,6 +142,14 @@ pub struct VersionPolicyStatus {
     pub latest_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
+    /// The image name of `latestVersion` (the ImageRepository's `spec.image`, or `host/path` of
+    /// an `oci://` ChartSource), when the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_image: Option<String>,
+    /// The manifest digest of `latestImage:latestVersion`, when `digestReflectionPolicy` asks
+    /// for it (kept across decisions under `IfNotPresent` while the tag and image stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

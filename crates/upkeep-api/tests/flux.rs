@@ -692,3 +692,140 @@ fn other_image_kinds_at_any_version_are_other() {
         }
     }
 }
+
+#[test]
+fn digest_reflection_is_read_from_image_policies_and_version_policies() {
+    use upkeep_api::version_policy::DigestReflectionPolicy as D;
+    // (yaml, expected, reason)
+    let cases: &[(&str, Option<D>, &str)] = &[
+        (
+            "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app}
+spec:
+  imageRepositoryRef: {name: app}
+  digestReflectionPolicy: IfNotPresent
+  policy: {semver: {range: 1.x}}
+",
+            Some(D::IfNotPresent),
+            "a v1 ImagePolicy's field is carried over",
+        ),
+        (
+            "apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {name: app}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: 1.x}}
+",
+            None,
+            "v1beta2 has no such field: Never (the default)",
+        ),
+        (
+            "apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {name: app}
+spec:
+  sourceRef: {name: app}
+  digestReflectionPolicy: Always
+  policy: {semver: {range: 1.x}}
+",
+            Some(D::Always),
+            "upkeep's own kind has the same field",
+        ),
+    ];
+    for &(yaml, want, reason) in cases {
+        let Resource::VersionPolicy { object, .. } = only(yaml, reason) else {
+            panic!("{reason}: not a VersionPolicy");
+        };
+        assert_eq!(object.spec.digest_reflection_policy, want, "{reason}");
+        assert!(
+            object
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(NOTES_ANNOTATION))
+                .is_none_or(|n| !n.contains("digestReflectionPolicy")),
+            "{reason}: the field is acted on, not noted as ignored"
+        );
+    }
+    let bad = load(
+        "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app}
+spec:
+  imageRepositoryRef: {name: app}
+  digestReflectionPolicy: Sometimes
+  policy: {semver: {range: 1.x}}
+",
+    );
+    let d = bad
+        .diagnostics
+        .first()
+        .expect("an unknown value is reported");
+    assert_eq!(d.line, 6, "{d}");
+    assert!(
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("IfNotPresent")),
+        "the hint lists the values: {d}"
+    );
+}
+
+#[test]
+fn image_names_are_what_flux_setters_write() {
+    // (yaml, image name, reason)
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        (
+            "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app}
+spec: {image: nginx, interval: 5m}
+",
+            Some("nginx"),
+            "spec.image verbatim, not the resolved docker.io/library/nginx",
+        ),
+        (
+            "apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {name: app}
+spec: {image: '  index.repo.fake/updated ', interval: 5m}
+",
+            Some("index.repo.fake/updated"),
+            "surrounding blanks are not part of the name",
+        ),
+        (
+            "apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {name: app}
+spec: {url: 'oci://ghcr.io/org/charts/app', interval: 5m}
+",
+            Some("ghcr.io/org/charts/app"),
+            "an oci:// ChartSource: host/path of its URL",
+        ),
+        (
+            "apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {name: app}
+spec: {url: 'https://charts.example.com', chart: app, interval: 5m}
+",
+            None,
+            "a Helm HTTP repository has no image name",
+        ),
+        (
+            "apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {name: app}
+spec: {url: 'oci-layout:./charts/app', interval: 5m}
+",
+            None,
+            "an OCI layout directory has no image name",
+        ),
+    ];
+    for &(yaml, want, reason) in cases {
+        let Resource::ChartSource { object, .. } = only(yaml, reason) else {
+            panic!("{reason}: not a ChartSource");
+        };
+        assert_eq!(object.image_name().as_deref(), want, "{reason}");
+    }
+}

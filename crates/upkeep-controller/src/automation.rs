@@ -158,8 +158,8 @@ async fn lookup(client: &kube::Client, namespace: &str) -> Result<ClusterLookup,
                 labels: p.labels().clone(),
                 suspended: suspended_flux
                     .then(|| "the Flux ImagePolicy is suspended (spec.suspend: true)".to_owned()),
-                image: None,
-                digest: None,
+                image: p.status.as_ref().and_then(|s| s.latest_image.clone()),
+                digest: p.status.as_ref().and_then(|s| s.latest_digest.clone()),
             },
         );
     }

@@ -26,7 +26,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use upkeep_api::version_policy::VersionPolicyStatus;
+use upkeep_api::version_policy::{DigestReflectionPolicy, VersionPolicyStatus};
 use upkeep_api::{ChartSource, VersionPolicy};
 use upkeep_registry::tag_infos;
 
@@ -78,14 +78,25 @@ pub fn source_of(policy: &VersionPolicy) -> SourceKey {
     )
 }
 
-/// The status a VersionPolicy should have at `now`, given what is known of its source.
-pub fn desired_status(object: &VersionPolicy, source: SourceState<'_>, now: Timestamp) -> Decision {
+/// The status a VersionPolicy should have at `now`, given what is known of its source and the
+/// source's image name (`ChartSource::image_name`). `latestDigest` is carried over while the
+/// selected tag and the image stay and the policy reflects digests; whether a digest must be
+/// read now is [`must_read_digest`]'s business (the reconciler's I/O).
+pub fn desired_status(
+    object: &VersionPolicy,
+    source: SourceState<'_>,
+    image: Option<&str>,
+    now: Timestamp,
+) -> Decision {
     let current = object.status.clone().unwrap_or_default();
     let existing = current.conditions.as_slice();
     let generation = object.metadata.generation;
+    let reflect = object.spec.digest_reflection_policy.unwrap_or_default();
     let keep = |conditions: Vec<Condition>| VersionPolicyStatus {
         latest_version: current.latest_version.clone(),
         previous_version: current.previous_version.clone(),
+        latest_image: current.latest_image.clone(),
+        latest_digest: current.latest_digest.clone(),
         observed_generation: generation,
         conditions,
     };
@@ -176,10 +187,17 @@ pub fn desired_status(object: &VersionPolicy, source: SourceState<'_>, now: Time
     } else {
         (current.previous_version.clone(), None)
     };
+    let same_ref = !changed && current.latest_image.as_deref() == image;
+    let latest_digest = current
+        .latest_digest
+        .clone()
+        .filter(|_| same_ref && reflect != DigestReflectionPolicy::Never);
     Decision {
         status: VersionPolicyStatus {
             latest_version: Some(selected.to_owned()),
             previous_version: previous,
+            latest_image: image.map(str::to_owned),
+            latest_digest,
             observed_generation: generation,
             conditions: with_outcome(
                 existing,
@@ -197,6 +215,17 @@ pub fn desired_status(object: &VersionPolicy, source: SourceState<'_>, now: Time
         next,
         event,
     }
+}
+
+/// Whether the reconciler must read the digest of the status's `latestVersion` now: the policy
+/// reflects digests and `Always` asks every time, `IfNotPresent` when none is kept.
+pub fn must_read_digest(object: &VersionPolicy, status: &VersionPolicyStatus) -> bool {
+    status.latest_version.is_some()
+        && object
+            .spec
+            .digest_reflection_policy
+            .unwrap_or_default()
+            .must_fetch(status.latest_digest.as_deref())
 }
 
 /// Reconciles one VersionPolicy: select over the source's cached tags, write status, publish
@@ -240,7 +269,40 @@ pub async fn reconcile_policy(
             },
         },
     };
-    let decision = desired_status(&object, state, now);
+    let image = source.as_ref().and_then(ChartSource::image_name);
+    let mut decision = desired_status(&object, state, image.as_deref(), now);
+    let mut failed = None;
+    if let (Some(source), true) = (&source, must_read_digest(&object, &decision.status)) {
+        match read_digest(&d, source, &decision.status).await {
+            Ok(digest) => decision.status.latest_digest = digest,
+            Err(error) => {
+                // As Flux: without the digest the policy is not ready, and what was published
+                // before stays (a consumer keeps writing the old reference, not a half one).
+                let current = object.status.clone().unwrap_or_default();
+                decision.status = VersionPolicyStatus {
+                    observed_generation: object.metadata.generation,
+                    conditions: not_ready(
+                        &current.conditions,
+                        error.reason(),
+                        &format!(
+                            "reading the digest of {}: {}",
+                            decision
+                                .status
+                                .latest_version
+                                .as_deref()
+                                .unwrap_or_default(),
+                            error.condition_message()
+                        ),
+                        object.metadata.generation,
+                        now,
+                    ),
+                    ..current
+                };
+                decision.event = None;
+                failed = Some(error);
+            }
+        }
+    }
     write_status(
         d.client(),
         object.as_ref(),
@@ -250,6 +312,9 @@ pub async fn reconcile_policy(
     .await?;
     if let Some(note) = &decision.event {
         publish_new_version(&d, &object, note).await;
+    }
+    if let Some(error) = failed {
+        return Err(error);
     }
     // Also look again every source interval: the ChartSource watch normally re-runs the policy
     // after each scan, but a watch can lag for a while (API server restarted, backoff), and a
@@ -264,6 +329,35 @@ pub async fn reconcile_policy(
         (Some(a), None) | (None, Some(a)) => Action::requeue(a),
         (None, None) => Action::await_change(),
     })
+}
+
+/// The manifest digest of the status's `latestVersion` in `source` (`None` for a Helm
+/// repository, or a layout without the tag).
+async fn read_digest(
+    d: &Discovery,
+    source: &ChartSource,
+    status: &VersionPolicyStatus,
+) -> Result<Option<String>, Error> {
+    let Some(tag) = status.latest_version.as_deref() else {
+        return Ok(None);
+    };
+    let source_ref = SourceKey::of(source).to_string();
+    let settings = source.to_core().map_err(|errors| Error::Registry {
+        source_ref: source_ref.clone(),
+        error: upkeep_registry::RegistryError::InvalidOption {
+            option: "spec".to_owned(),
+            detail: spec_message(&errors),
+        },
+    })?;
+    let built = crate::source::build_source(d, source, &settings)
+        .await
+        .map_err(|f| match f {
+            crate::source::Failure::Invalid(e) | crate::source::Failure::Transient(e) => e,
+        })?;
+    built
+        .digest_for(tag)
+        .await
+        .map_err(|error| Error::Registry { source_ref, error })
 }
 
 /// Publishes a `NewVersion` Event. A failure is logged, not retried: the status already says
@@ -512,7 +606,7 @@ mod tests {
         for (spec, status, source, latest, previous, (rs, rr), message, next, event, reason) in
             cases
         {
-            let d = desired_status(&policy(spec, status), source, now);
+            let d = desired_status(&policy(spec, status), source, None, now);
             assert_eq!(d.status.latest_version.as_deref(), latest, "{reason}");
             assert_eq!(d.status.previous_version.as_deref(), previous, "{reason}");
             assert_eq!(d.status.observed_generation, Some(4), "{reason}");
@@ -527,6 +621,100 @@ mod tests {
                 rr == "InvalidSpec",
                 "{reason}: only an invalid spec stalls"
             );
+        }
+    }
+
+    #[test]
+    fn digests_are_kept_only_for_the_same_tag_and_image_and_read_as_the_policy_says() {
+        let now = ts("2026-11-21T12:00:00Z");
+        let tags = scan(&[("6.0.0", "2026-01-01T00:00:00Z")]);
+        let status = |version: &str, image: &str| {
+            Some(serde_json::json!({
+                "latestVersion": version,
+                "latestImage": image,
+                "latestDigest": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            }))
+        };
+        let spec = |reflect: Option<&str>| {
+            let mut s = serde_json::json!({
+                "sourceRef": {"name": "podinfo"},
+                "policy": {"semver": {"range": ">=6.0.0"}},
+            });
+            if let Some(r) = reflect {
+                s["digestReflectionPolicy"] = r.into();
+            }
+            s
+        };
+        // (reflect, status before, image now, digest kept, must read, reason)
+        let cases = [
+            (
+                Some("IfNotPresent"),
+                status("6.0.0", "ghcr.io/org/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                true,
+                false,
+                "same tag and image: the known digest is kept, nothing is read",
+            ),
+            (
+                Some("IfNotPresent"),
+                status("5.0.0", "ghcr.io/org/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                false,
+                true,
+                "the tag changed: the old digest is dropped and a new one read",
+            ),
+            (
+                Some("IfNotPresent"),
+                status("6.0.0", "ghcr.io/old/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                false,
+                true,
+                "the image changed: the digest is read again",
+            ),
+            (
+                Some("IfNotPresent"),
+                None,
+                Some("ghcr.io/org/podinfo"),
+                false,
+                true,
+                "no digest known yet: it is read",
+            ),
+            (
+                Some("Always"),
+                status("6.0.0", "ghcr.io/org/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                true,
+                true,
+                "Always reads on every decision (a moved tag is noticed)",
+            ),
+            (
+                None,
+                status("6.0.0", "ghcr.io/org/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                false,
+                false,
+                "Never (the default): no digest, none read",
+            ),
+            (
+                Some("Never"),
+                status("6.0.0", "ghcr.io/org/podinfo"),
+                Some("ghcr.io/org/podinfo"),
+                false,
+                false,
+                "Never given explicitly: the same",
+            ),
+        ];
+        for (reflect, before, image, kept, read, reason) in cases {
+            let object = policy(spec(reflect), before);
+            let d = desired_status(&object, SourceState::Scanned(&tags), image, now);
+            assert_eq!(
+                d.status.latest_version.as_deref(),
+                Some("6.0.0"),
+                "{reason}"
+            );
+            assert_eq!(d.status.latest_image.as_deref(), image, "{reason}");
+            assert_eq!(d.status.latest_digest.is_some(), kept, "{reason}");
+            assert_eq!(must_read_digest(&object, &d.status), read, "{reason}");
         }
     }
 

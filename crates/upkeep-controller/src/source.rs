@@ -193,7 +193,7 @@ fn stalled(
 }
 
 /// Why a scan did not produce tags.
-enum Failure {
+pub(crate) enum Failure {
     /// Only a change of the spec can help (the URL or an option is unusable).
     Invalid(Error),
     /// May heal by itself: back off and retry.
@@ -207,6 +207,40 @@ async fn scan(
     settings: &SourceSettings,
     now: Timestamp,
 ) -> Result<Scan, Failure> {
+    let source_ref = SourceKey::of(object).to_string();
+    let registry = |error: RegistryError| {
+        Failure::Transient(Error::Registry {
+            source_ref: source_ref.clone(),
+            error,
+        })
+    };
+    let source = build_source(d, object, settings).await?;
+    let listed = source.list_tags().await;
+    crate::metrics::Metrics::global().record_scan(match &listed {
+        Ok(_) => crate::metrics::RESULT_SUCCESS,
+        Err(e) => e.kind(),
+    });
+    let list = listed.map_err(registry)?;
+    let seen = match merge_first_seen(d.tags.first_seen(), source.key(), &list, now) {
+        Ok(seen) => seen,
+        Err(never) => match never {},
+    };
+    Ok(Scan {
+        uid: object.metadata.uid.clone(),
+        generation: object.metadata.generation,
+        location: source.key().to_owned(),
+        time: now,
+        tags: seen.into(),
+    })
+}
+
+/// The registry source of a ChartSource, with the credentials and CA its Secrets hold: for a
+/// scan, and for the VersionPolicy reconciler's digest lookups.
+pub(crate) async fn build_source(
+    d: &Discovery,
+    object: &ChartSource,
+    settings: &SourceSettings,
+) -> Result<Source, Failure> {
     let namespace = object.namespace().unwrap_or_default();
     let source_ref = SourceKey::of(object).to_string();
     let secrets: Api<Secret> = Api::namespaced(d.client(), &namespace);
@@ -268,31 +302,14 @@ async fn scan(
             Failure::Transient(error)
         }
     };
-    let source = Source::new(
+    Source::new(
         &d.registry,
         &spec.url,
         spec.chart.as_deref(),
         options,
         &credentials,
     )
-    .map_err(registry)?;
-    let listed = source.list_tags().await;
-    crate::metrics::Metrics::global().record_scan(match &listed {
-        Ok(_) => crate::metrics::RESULT_SUCCESS,
-        Err(e) => e.kind(),
-    });
-    let list = listed.map_err(registry)?;
-    let seen = match merge_first_seen(d.tags.first_seen(), source.key(), &list, now) {
-        Ok(seen) => seen,
-        Err(never) => match never {},
-    };
-    Ok(Scan {
-        uid: object.metadata.uid.clone(),
-        generation: object.metadata.generation,
-        location: source.key().to_owned(),
-        time: now,
-        tags: seen.into(),
-    })
+    .map_err(registry)
 }
 
 /// Parses a `.dockerconfigjson` value. The error names the Secret, never its content: a JSON

@@ -557,3 +557,83 @@ stringData:
 
     stop(stop_tx, task).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_reflect_digests_from_the_registry_with_the_sources_credentials() {
+    let registry = Registry::start(RegistryKind::Htpasswd)
+        .await
+        .expect("registry");
+    registry
+        .push_chart("charts/app", "app", "1.0.0", "1.0.0", None)
+        .await
+        .expect("push 1.0.0");
+    let pushed = registry
+        .push_chart("charts/app", "app", "1.1.0", "1.1.0", None)
+        .await
+        .expect("push 1.1.0");
+    let server = server_with_crds().await;
+    let client = client(&server, KubeUser::Admin).await;
+    let host = registry.host();
+    let policy = |name: &str, reflect: &str| {
+        format!(
+            "---\napiVersion: upkeep.dev/v1alpha1\nkind: VersionPolicy\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  sourceRef: {{name: private}}\n  policy: {{semver: {{range: \"<2.0.0\"}}}}\n{reflect}"
+        )
+    };
+    let objects = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: regcred, namespace: default}}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{{"auths": {{"{host}": {{"username": "{TEST_USER}", "password": "{TEST_PASSWORD}"}}}}}}'
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {{name: private, namespace: default}}
+spec:
+  url: oci://{host}/charts/app
+  insecure: true
+  secretRef: {{name: regcred}}
+{}{}{}"#,
+        policy("always", "  digestReflectionPolicy: Always\n"),
+        policy("if-not-present", "  digestReflectionPolicy: IfNotPresent\n"),
+        policy("never", ""),
+    );
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &objects)
+        .expect("objects applied");
+    let (stop_tx, task) = start(&client);
+    let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
+    let image = format!("{host}/charts/app");
+    // (policy, digest, reason)
+    let cases = [
+        ("always", Some(pushed.as_str()), "Always reads the digest"),
+        (
+            "if-not-present",
+            Some(pushed.as_str()),
+            "IfNotPresent reads it when none is known",
+        ),
+        ("never", None, "Never (the default) has none"),
+    ];
+    for (name, digest, reason) in cases {
+        let status = eventually(
+            async || policy_status(&policies, name).await,
+            |s| s.latest_version.is_some(),
+            "the policy decides",
+        )
+        .await;
+        assert_eq!(status.latest_version.as_deref(), Some("1.1.0"), "{reason}");
+        assert_eq!(
+            status.latest_image.as_deref(),
+            Some(image.as_str()),
+            "{reason}: the image name is host/path of the oci:// URL"
+        );
+        assert_eq!(status.latest_digest.as_deref(), digest, "{reason}");
+        assert_eq!(
+            ready(&status.conditions),
+            ("True".into(), "Succeeded".into()),
+            "{reason}"
+        );
+    }
+    stop(stop_tx, task).await;
+}

@@ -133,6 +133,51 @@ pub(crate) fn list(
     Ok(out)
 }
 
+/// The digest of the manifest tagged `tag` in `index.json` (the descriptor whose
+/// `org.opencontainers.image.ref.name` is `tag`, or `<name>:tag` with `<name>` the chart when
+/// `chart` is given, as [`list`] reads them). `Ok(None)` when no descriptor has that tag; an
+/// error when the file cannot be read or the digest is not a valid one (it is written into
+/// files).
+pub(crate) fn digest(
+    dir: &Path,
+    chart: Option<&str>,
+    tag: &str,
+    cap: u64,
+) -> Result<Option<String>, RegistryError> {
+    let index_path = dir.join("index.json");
+    let index: Index =
+        serde_json::from_slice(&read_capped(&index_path, cap)?).map_err(|e| RegistryError::Io {
+            path: index_path.clone(),
+            detail: format!("not an OCI image index: {e}"),
+        })?;
+    for d in &index.manifests {
+        let Some(r) = d.annotations.get(REF_NAME) else {
+            continue;
+        };
+        let (name, t) = split_ref_name(r);
+        if t != tag {
+            continue;
+        }
+        if let (Some(c), Some(n)) = (chart, name)
+            && n != c
+            && !n.ends_with(&format!("/{c}"))
+        {
+            continue;
+        }
+        if !crate::source::is_digest(&d.digest) {
+            return Err(RegistryError::Io {
+                path: index_path,
+                detail: format!(
+                    "the descriptor of tag `{tag}` has no valid digest (`{}`)",
+                    upkeep_core::redact::excerpt_with(d.digest.as_bytes(), 80, &[])
+                ),
+            });
+        }
+        return Ok(Some(d.digest.clone()));
+    }
+    Ok(None)
+}
+
 /// `created` from the manifest blob; a missing or unreadable blob just means "unknown".
 fn manifest_created(dir: &Path, digest: &str, cap: u64) -> Option<Timestamp> {
     let path = blob_path(dir, digest)?;

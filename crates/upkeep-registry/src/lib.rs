@@ -37,7 +37,8 @@ pub use layout::{blob_path, split_ref_name};
 pub use location::Location;
 pub use scan::{ScanResult, scan_all};
 pub use source::{
-    CaBundle, MAX_TAGS, SizeLimits, Source, SourceOptions, Tag, TagList, parse_link_next,
+    CaBundle, MANIFEST_ACCEPT, MAX_TAGS, SizeLimits, Source, SourceOptions, Tag, TagList,
+    is_digest, parse_link_next,
 };
 pub use transport::{Client, ClientConfig, backoff, install_crypto_provider, parse_retry_after};
 /// Re-exported from `upkeep-core`, where the trait lives.

@@ -536,6 +536,118 @@ impl Source {
         Ok(list)
     }
 
+    /// The image name Flux's `:name` setter writes for this source: `host/repository` of an
+    /// `oci://` location, as written there (`docker.io` is not expanded to the API host);
+    /// `None` for Helm repositories and OCI layout directories, which have no image name.
+    pub fn image_name(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Oci { .. } => self.key.strip_prefix("oci://").map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// The manifest digest of `tag` (`sha256:…`), as Flux reflects it:
+    ///
+    /// - OCI registries: `HEAD /v2/<repository>/manifests/<tag>` accepting OCI and Docker
+    ///   manifests and indexes ([`MANIFEST_ACCEPT`]); the `Docker-Content-Digest` header. When
+    ///   the registry sends none (or refuses `HEAD`), the manifest is fetched and its SHA-256 is
+    ///   the digest, as the distribution spec defines it.
+    /// - OCI layouts: the digest of the tag's descriptor in `index.json`.
+    /// - Helm repositories: `Ok(None)` (charts there have no manifest).
+    ///
+    /// `Ok(None)` also when a layout has no such tag. A digest that is not `sha256:<64 hex>`
+    /// (or `sha512:<128 hex>`) is an [`RegistryError::InvalidResponse`], never passed on.
+    pub async fn digest_for(&self, tag: &str) -> Result<Option<String>, RegistryError> {
+        let deadline = Instant::now() + self.options.timeout;
+        let fut = async {
+            match &self.kind {
+                Kind::Oci {
+                    ep,
+                    base,
+                    repository,
+                } => self.oci_digest(ep, base, repository, tag).await.map(Some),
+                Kind::Helm { .. } => Ok(None),
+                Kind::Layout { dir, chart } => {
+                    let dir = dir.clone();
+                    let chart = chart.clone();
+                    let tag = tag.to_owned();
+                    let cap = self.options.limits.manifest;
+                    tokio::task::spawn_blocking(move || {
+                        layout::digest(&dir, chart.as_deref(), &tag, cap)
+                    })
+                    .await
+                    .map_err(|e| RegistryError::Io {
+                        path: PathBuf::from(&self.key),
+                        detail: format!("reading the layout failed: {e}"),
+                    })?
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline.into(), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(RegistryError::Timeout {
+                server: self.host().unwrap_or_else(|| self.key.clone()),
+                request: format!("manifest digest of {}:{tag}", self.key),
+                after: self.options.timeout,
+            }),
+        }
+    }
+
+    async fn oci_digest(
+        &self,
+        ep: &Endpoint,
+        base: &Url,
+        repository: &str,
+        tag: &str,
+    ) -> Result<String, RegistryError> {
+        let mut url = base.clone();
+        url.set_path(&format!("/v2/{repository}/manifests/{tag}"));
+        let scope = format!("repository:{repository}:pull");
+        let cap = self.options.limits.manifest;
+        let checked = |digest: &str, how: &str| {
+            if is_digest(digest) {
+                Ok(digest.to_owned())
+            } else {
+                Err(RegistryError::InvalidResponse {
+                    server: host_of(&url),
+                    request: describe(&url),
+                    detail: format!(
+                        "{how} is not a sha256/sha512 digest: `{}`",
+                        upkeep_core::redact::excerpt_with(digest.as_bytes(), 80, &[])
+                    ),
+                })
+            }
+        };
+        let head = ep
+            .request(
+                &http::Method::HEAD,
+                &url,
+                MANIFEST_ACCEPT,
+                cap,
+                Some(&scope),
+            )
+            .await;
+        match head {
+            Ok(fetched) => {
+                if let Some(d) = fetched
+                    .headers
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                {
+                    return checked(d, "Docker-Content-Digest");
+                }
+            }
+            // Some registries refuse HEAD; the GET below answers for them.
+            Err(RegistryError::Status { status: 405, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let fetched = ep.get(&url, MANIFEST_ACCEPT, cap, Some(&scope)).await?;
+        let computed = sha256_of(&fetched.body);
+        checked(&computed, "the manifest's SHA-256")
+    }
+
     /// For OCI registries: fetches the manifest of `tag` and returns its
     /// `org.opencontainers.image.created` annotation. `Ok(None)` for other kinds (their
     /// listing already carries `created`) and for manifests without the annotation.
@@ -569,6 +681,42 @@ impl Source {
             .get(layout::CREATED)
             .and_then(|c| c.parse().ok()))
     }
+}
+
+/// The media types a manifest request accepts: OCI and Docker, manifests and indexes. The
+/// digest of a tag is the digest of what the registry serves for these (Flux asks with the same
+/// set through go-containerregistry), so a multi-platform image's digest is its index's.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Whether `s` is a content digest upkeep writes into files: `sha256:` and 64 lowercase hex
+/// digits, or `sha512:` and 128. Anything else from a registry or a layout is refused rather
+/// than written.
+pub fn is_digest(s: &str) -> bool {
+    let hex_of = |h: &str, n: usize| {
+        h.len() == n
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match s.split_once(':') {
+        Some(("sha256", h)) => hex_of(h, 64),
+        Some(("sha512", h)) => hex_of(h, 128),
+        _ => false,
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+fn sha256_of(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in d.as_ref() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::{OnceCell, Semaphore};
 use upkeep_core::redact::{excerpt_with, redact};
 use url::Url;
@@ -219,10 +219,15 @@ pub(crate) fn host_of(url: &Url) -> String {
 /// `GET <url>` without userinfo and with secret query parameters redacted (a Helm
 /// repository URL may carry `?token=`).
 pub(crate) fn describe(url: &Url) -> String {
+    describe_as(&Method::GET, url)
+}
+
+/// [`describe`] for another method (`HEAD` of a manifest).
+pub(crate) fn describe_as(method: &Method, url: &Url) -> String {
     let mut u = url.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    format!("GET {}", redact(u.as_str()))
+    format!("{method} {}", redact(u.as_str()))
 }
 
 impl Endpoint {
@@ -243,6 +248,18 @@ impl Endpoint {
         cap: u64,
         scope: Option<&str>,
     ) -> Result<Fetched, RegistryError> {
+        self.request(&Method::GET, url, accept, cap, scope).await
+    }
+
+    /// [`Endpoint::get`] with another method (`HEAD`: the body is empty).
+    pub(crate) async fn request(
+        &self,
+        method: &Method,
+        url: &Url,
+        accept: &str,
+        cap: u64,
+        scope: Option<&str>,
+    ) -> Result<Fetched, RegistryError> {
         let host = host_of(url);
         let scope_key = scope.unwrap_or("");
         // Tokens are cached per identity: an anonymous source must not reuse a token that
@@ -254,7 +271,7 @@ impl Endpoint {
         };
         let mut challenged = false;
         loop {
-            let raw = self.send(url, accept, cap, &auth).await?;
+            let raw = self.send(method, url, accept, cap, &auth).await?;
             if raw.status == StatusCode::UNAUTHORIZED && !challenged {
                 challenged = true;
                 let challenges: Vec<_> = raw
@@ -269,7 +286,7 @@ impl Endpoint {
                         .param("realm")
                         .ok_or_else(|| RegistryError::InvalidResponse {
                             server: host.clone(),
-                            request: describe(url),
+                            request: describe_as(method, url),
                             detail: "Bearer challenge without realm".to_owned(),
                         })?;
                     let want_scope = b.param("scope").or(scope);
@@ -297,7 +314,7 @@ impl Endpoint {
                     _ => "",
                 },
             ];
-            return map_status(url, raw, &known);
+            return map_status(method, url, raw, &known);
         }
     }
 
@@ -339,13 +356,13 @@ impl Endpoint {
             None => Auth::None,
         };
         let raw = self
-            .send(&realm_url, "application/json", 1 << 20, &auth)
+            .send(&Method::GET, &realm_url, "application/json", 1 << 20, &auth)
             .await?;
         let known = [match &auth {
             Auth::Basic(b) => b.password.expose(),
             _ => "",
         }];
-        let fetched = map_status(&realm_url, raw, &known)?;
+        let fetched = map_status(&Method::GET, &realm_url, raw, &known)?;
         let t: TokenResponse =
             serde_json::from_slice(&fetched.body).map_err(|e| RegistryError::InvalidResponse {
                 server: realm_host.clone(),
@@ -375,6 +392,7 @@ impl Endpoint {
     /// non-retryable statuses; errors for exhausted retries.
     async fn send(
         &self,
+        method: &Method,
         url: &Url,
         accept: &str,
         cap: u64,
@@ -390,16 +408,20 @@ impl Endpoint {
             let outcome = {
                 let _permit = sem.acquire().await.map_err(|_| RegistryError::Connect {
                     server: host.clone(),
-                    request: describe(url),
+                    request: describe_as(method, url),
                     detail: "client is shutting down".to_owned(),
                 })?;
-                tokio::time::timeout(self.request_timeout, self.once(url, accept, cap, auth)).await
+                tokio::time::timeout(
+                    self.request_timeout,
+                    self.once(method, url, accept, cap, auth),
+                )
+                .await
             };
             let wait = match outcome {
                 Err(_) => {
                     let e = RegistryError::Timeout {
                         server: host.clone(),
-                        request: describe(url),
+                        request: describe_as(method, url),
                         after: self.request_timeout,
                     };
                     if last {
@@ -426,7 +448,7 @@ impl Endpoint {
                     if last || too_long {
                         return Err(RegistryError::RateLimited {
                             server: host,
-                            request: describe(url),
+                            request: describe_as(method, url),
                             retry_after: after,
                         });
                     }
@@ -443,18 +465,28 @@ impl Endpoint {
         }
     }
 
-    async fn once(&self, url: &Url, accept: &str, cap: u64, auth: &Auth) -> Result<Raw, Attempt> {
+    async fn once(
+        &self,
+        method: &Method,
+        url: &Url,
+        accept: &str,
+        cap: u64,
+        auth: &Auth,
+    ) -> Result<Raw, Attempt> {
         let host = host_of(url);
         let mut req = self
             .http
-            .get(url.clone())
+            .request(method.clone(), url.clone())
             .header(http::header::ACCEPT, accept);
         match auth {
             Auth::None => {}
             Auth::Basic(b) => req = req.basic_auth(&b.username, Some(b.password.expose())),
             Auth::Bearer(t) => req = req.bearer_auth(t.expose()),
         }
-        let resp = req.send().await.map_err(|e| classify(&host, url, &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| classify(&host, method, url, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         // Error bodies are only read for their message: a small cap is enough.
@@ -471,7 +503,7 @@ impl Endpoint {
                     body: Bytes::new(),
                 });
             }
-            return Err(Attempt::Fatal(too_large(&host, url, cap)));
+            return Err(Attempt::Fatal(too_large(&host, method, url, cap)));
         }
         let mut buf: Vec<u8> = Vec::with_capacity(
             usize::try_from(resp.content_length().unwrap_or(0).min(cap)).unwrap_or(0),
@@ -481,7 +513,7 @@ impl Endpoint {
             let chunk = chunk.map_err(|e| {
                 Attempt::Retry(RegistryError::InvalidResponse {
                     server: host.clone(),
-                    request: describe(url),
+                    request: describe_as(method, url),
                     detail: format!("the response body ended early: {}", error_chain(&e)),
                 })
             })?;
@@ -489,7 +521,7 @@ impl Endpoint {
                 if !status.is_success() {
                     break;
                 }
-                return Err(Attempt::Fatal(too_large(&host, url, cap)));
+                return Err(Attempt::Fatal(too_large(&host, method, url, cap)));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -513,10 +545,10 @@ enum Attempt {
     Fatal(RegistryError),
 }
 
-fn too_large(host: &str, url: &Url, cap: u64) -> RegistryError {
+fn too_large(host: &str, method: &Method, url: &Url, cap: u64) -> RegistryError {
     RegistryError::TooLarge {
         server: host.to_owned(),
-        request: describe(url),
+        request: describe_as(method, url),
         limit: cap,
         unit: "bytes",
     }
@@ -524,7 +556,7 @@ fn too_large(host: &str, url: &Url, cap: u64) -> RegistryError {
 
 /// Maps a `reqwest` send error to a typed error; connection problems are retryable, TLS
 /// problems are not (a bad certificate does not heal by retrying).
-fn classify(host: &str, url: &Url, e: &reqwest::Error) -> Attempt {
+fn classify(host: &str, method: &Method, url: &Url, e: &reqwest::Error) -> Attempt {
     let detail = error_chain(e);
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut tls = false;
@@ -548,20 +580,20 @@ fn classify(host: &str, url: &Url, e: &reqwest::Error) -> Attempt {
     if tls || plain_http_answer || lower.contains("certificate") || lower.contains("handshake") {
         return Attempt::Fatal(RegistryError::Tls {
             server: host.to_owned(),
-            request: describe(url),
+            request: describe_as(method, url),
             detail,
         });
     }
     if e.is_timeout() {
         return Attempt::Retry(RegistryError::Timeout {
             server: host.to_owned(),
-            request: describe(url),
+            request: describe_as(method, url),
             after: Duration::ZERO,
         });
     }
     Attempt::Retry(RegistryError::Connect {
         server: host.to_owned(),
-        request: describe(url),
+        request: describe_as(method, url),
         detail,
     })
 }
@@ -583,9 +615,14 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The answer, or the error its status means. `known` are the secrets sent with the request:
 /// a server may echo them in its error body.
-fn map_status(url: &Url, raw: Raw, known: &[&str]) -> Result<Fetched, RegistryError> {
+fn map_status(
+    method: &Method,
+    url: &Url,
+    raw: Raw,
+    known: &[&str],
+) -> Result<Fetched, RegistryError> {
     let server = host_of(url);
-    let request = describe(url);
+    let request = describe_as(method, url);
     if raw.status.is_success() {
         return Ok(Fetched {
             headers: raw.headers,

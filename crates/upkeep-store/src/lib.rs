@@ -2,7 +2,8 @@
 //!
 //! In-cluster, upkeep keeps its state in resource `status`; standalone, it has no API server,
 //! so it keeps the same facts in one redb file: when each tag was first seen (for
-//! `minimumReleaseAge`), every change it made (for `upkeep history`), the cluster upgrades it
+//! `minimumReleaseAge`), the digest last reflected per policy (`digestReflectionPolicy:
+//! IfNotPresent`), every change it made (for `upkeep history`), the cluster upgrades it
 //! triggered (`upkeep history --cluster`), and its runs with their errors. redb was chosen because it is pure Rust, single-file, and its commits are atomic and
 //! crash-safe (copy-on-write B-trees with a double-buffered header): a process killed mid-write
 //! leaves the file at the last committed transaction, which `tests/crash.rs` checks by killing
@@ -21,6 +22,7 @@
 
 mod changes;
 mod cluster_upgrades;
+mod digests;
 mod error;
 mod first_seen;
 mod runs;
@@ -33,6 +35,7 @@ use redb::{
 
 pub use changes::{Change, ChangeId, NewChange, ObjectRef, cluster_subject};
 pub use cluster_upgrades::{ClusterUpgradeRecord, NewClusterUpgrade, UpgradeOutcome};
+pub use digests::KnownDigest;
 pub use error::StoreError;
 pub use runs::{Outcome, Run, RunError, RunId};
 
@@ -192,6 +195,7 @@ impl Store {
         first_seen::create_tables(&txn).map_err(|e| self.err(e))?;
         changes::create_tables(&txn).map_err(|e| self.err(e))?;
         runs::create_tables(&txn).map_err(|e| self.err(e))?;
+        digests::create_tables(&txn).map_err(|e| self.err(e))?;
         cluster_upgrades::create_tables(&txn).map_err(|e| self.err(e))?;
         txn.commit().map_err(|e| self.err(e))
     }

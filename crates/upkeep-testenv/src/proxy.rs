@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy in front of a real registry. Plain HTTP on the front, any
 //! registry (HTTP or HTTPS with a given CA) behind. Faults apply to tag listings
 //! (`GET /v2/<name>/tags/list`) only, so auth, manifests and blobs keep working and a test can
-//! push through the proxy.
+//! push through the proxy — except the manifest faults ([`Fault::NoManifestDigest`],
+//! [`Fault::ForgedManifestDigest`]), which touch manifest requests only.
 //!
 //! Distribution 2.8 ignores `n` and `last` on tag listings and returns tags unsorted, so the
 //! proxy pages listings itself as the distribution spec describes (lexical order, `last`
@@ -54,6 +55,13 @@ pub enum Fault {
     /// body that quotes the header verbatim (servers that echo the request in their errors
     /// exist); listings without one go to the registry, which challenges as it is configured.
     EchoAuthorization,
+    /// Manifests (`/v2/<name>/manifests/<ref>`): `HEAD` is refused with `405`, and `GET`
+    /// answers come without `Docker-Content-Digest`, like registries that send neither (the
+    /// digest is then the SHA-256 of the manifest).
+    NoManifestDigest,
+    /// Manifests: `Docker-Content-Digest` is replaced by this value (a registry that lies, or
+    /// a broken one), on `HEAD` and `GET`.
+    ForgedManifestDigest(String),
 }
 
 /// How the proxy's own tag-list pagination points to the next page (see the module docs).
@@ -122,6 +130,10 @@ impl std::fmt::Debug for FaultProxy {
 
 fn is_tags_list(path: &str) -> bool {
     path.starts_with("/v2/") && path.ends_with("/tags/list")
+}
+
+fn is_manifest(path: &str) -> bool {
+    path.starts_with("/v2/") && path.contains("/manifests/")
 }
 
 impl FaultProxy {
@@ -247,7 +259,10 @@ impl State {
         match fault {
             // EchoAuthorization is answered in `handle`, which sees the headers; a listing
             // without an Authorization header passes through.
-            Fault::None | Fault::EchoAuthorization => forward(query.map(str::to_owned)),
+            Fault::None
+            | Fault::EchoAuthorization
+            | Fault::NoManifestDigest
+            | Fault::ForgedManifestDigest(_) => forward(query.map(str::to_owned)),
             Fault::ServerError { times } if *hits < *times => {
                 *hits += 1;
                 Action::Answer(
@@ -338,6 +353,19 @@ impl State {
             self.record(method.as_str(), path_and_query, 403);
             return respond(403, "application/json", body.to_string());
         }
+        let manifest_fault = Some(self.fault()).filter(|f| {
+            is_manifest(&path)
+                && matches!(f, Fault::NoManifestDigest | Fault::ForgedManifestDigest(_))
+        });
+        if manifest_fault == Some(Fault::NoManifestDigest) && method == http::Method::HEAD {
+            self.record(method.as_str(), path_and_query, 405);
+            return respond(
+                405,
+                "application/json",
+                r#"{"errors":[{"code":"UNSUPPORTED","message":"HEAD is not supported"}]}"#
+                    .to_owned(),
+            );
+        }
         let (status, response) = match self.decide(&path, query.as_deref()) {
             Action::Answer(status, headers, body) => {
                 let mut response = respond(status, "application/json", body);
@@ -382,6 +410,19 @@ impl State {
                             ))
                         {
                             response.headers_mut().insert(http::header::LINK, value);
+                        }
+                        match &manifest_fault {
+                            Some(Fault::NoManifestDigest) => {
+                                response.headers_mut().remove("docker-content-digest");
+                            }
+                            Some(Fault::ForgedManifestDigest(forged)) => {
+                                if let Ok(value) = http::HeaderValue::from_str(forged) {
+                                    response
+                                        .headers_mut()
+                                        .insert("docker-content-digest", value);
+                                }
+                            }
+                            _ => {}
                         }
                         (response.status().as_u16(), response.map(Full::new))
                     }

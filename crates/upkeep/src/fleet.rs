@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr, miette};
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::ClusterMatcher;
+use upkeep_api::version_policy::DigestReflectionPolicy;
 use upkeep_api::{
     AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgrade, ClusterUpgradePolicy,
     Resource, SourceSettings, load_resources, load_resources_keeping, namespaced_name,
@@ -25,7 +26,8 @@ use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::{LabelSelector, Matcher, Matchers};
 use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy, Version};
 use upkeep_git::plan::{Lookup, PolicyDecision};
-use upkeep_registry::{Credentials, TagList, merge_first_seen, scan_all, tag_infos};
+use upkeep_registry::{Credentials, Source, TagList, merge_first_seen, scan_all, tag_infos};
+use upkeep_store::KnownDigest;
 
 use crate::Outcome;
 
@@ -93,7 +95,7 @@ impl Fleet {
 
     /// [`Fleet::load`], remembering when each tag was first seen in `first_seen` (the
     /// standalone store, so `minimumReleaseAge` counts from the first scan that saw a tag).
-    pub(crate) fn load_with<S: FirstSeenStore>(
+    pub(crate) fn load_with<S: FirstSeenStore + DigestMemory>(
         dir: &Path,
         now: Timestamp,
         credentials: &Credentials,
@@ -169,10 +171,18 @@ impl Fleet {
             let origin = doc.resource.origin();
             match doc.resource {
                 Resource::VersionPolicy { object, policy } => {
+                    let flux = origin.is_some();
                     let suspended = origin
                         .filter(upkeep_api::Origin::suspended)
                         .map(|o| format!("the Flux {} is suspended (spec.suspend: true)", o.kind));
-                    policy_objects.push((object, policy, suspended));
+                    policy_objects.push(PolicyObject {
+                        object,
+                        policy,
+                        suspended,
+                        flux,
+                        file: doc.file,
+                        line: doc.line,
+                    });
                 }
                 Resource::ChartSource { object, settings } => {
                     chart_sources.insert(
@@ -213,59 +223,103 @@ impl Fleet {
                     .filter_map(|a| upkeep_api::duration::parse_duration(&a.spec.interval).ok()),
             );
         fleet.min_interval = intervals.min();
-        let listed = scan_sources(&chart_sources, credentials)?;
-        for (object, policy, suspended) in policy_objects {
-            let (ns, name) = namespaced_name(&object.metadata);
-            let source_ns = object
+        let rt = crate::discover::runtime().into_diagnostic()?;
+        let (listed, sources) = scan_sources(&rt, &chart_sources, credentials);
+        let mut wanted = Vec::new();
+        for p in policy_objects {
+            let (ns, name) = namespaced_name(&p.object.metadata);
+            let names = Names::of(p.flux);
+            let source_ns = p
+                .object
                 .spec
                 .source_ref
                 .namespace
                 .clone()
+                .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| ns.clone());
-            let source_name = object.spec.source_ref.name.clone();
-            let list = match listed.get(&(source_ns.clone(), source_name.clone())) {
+            let source_name = p.object.spec.source_ref.name.clone();
+            let source_key = (source_ns.clone(), source_name.clone());
+            let list = match listed.get(&source_key) {
                 Some(Ok(list)) => list,
-                Some(Err(e)) => {
+                Some(Err((e, hint))) => {
+                    let hint = hint
+                        .as_deref()
+                        .map(|h| format!(" (hint: {h})"))
+                        .unwrap_or_default();
                     fleet.problems.insert(
                         (ns.clone(), name.clone()),
-                        format!("VersionPolicy {ns}/{name}: its ChartSource {source_ns}/{source_name} could not be read: {e}"),
+                        format!(
+                            "{} {ns}/{name}: its {} {source_ns}/{source_name} could not be read: {e}{hint}",
+                            names.policy, names.source
+                        ),
                     );
                     continue;
                 }
                 None => {
-                    let why = fleet
-                        .invalid_object("ChartSource", &source_ns, &source_name)
-                        .unwrap_or_else(|| format!("is not in {}", dir.display()));
-                    let message = format!(
-                        "VersionPolicy {ns}/{name}: its ChartSource {source_ns}/{source_name} {why}"
-                    );
+                    let at = format!("{}:{}", rel_path(dir, &p.file), p.line);
+                    let message = match fleet.invalid_object(
+                        "ChartSource",
+                        &source_ns,
+                        &source_name,
+                    ) {
+                        Some(why) => format!(
+                            "{} {ns}/{name} ({at}): {} names {} {source_ns}/{source_name}, which {why}",
+                            names.policy, names.field, names.source
+                        ),
+                        None => format!(
+                            "{} {ns}/{name} ({at}): {} names {} {source_ns}/{source_name}, which is not in {}",
+                            names.policy,
+                            names.field,
+                            names.source,
+                            dir.display()
+                        ),
+                    };
                     eprintln!(
-                        "error: {message}\n  hint: add the ChartSource to the directory, or fix spec.sourceRef"
+                        "error: {message}\n  hint: add the {} to the directory, or fix {}",
+                        names.source, names.field
                     );
                     fleet.problems.insert((ns.clone(), name.clone()), message);
                     continue;
                 }
             };
-            let range = object
+            let range = p
+                .object
                 .spec
                 .policy
                 .semver
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |s| s.range.clone());
-            let mut decision = match decide(&policy, list, now, range, first_seen) {
+            let mut decision = match decide(&p.policy, list, now, range, first_seen) {
                 Ok(d) => d,
                 Err(e) => {
                     fleet.problems.insert(
                         (ns.clone(), name.clone()),
-                        format!("VersionPolicy {ns}/{name}: {e}"),
+                        format!("{} {ns}/{name}: {e}", names.policy),
                     );
                     continue;
                 }
             };
-            decision.allow.labels = object.metadata.labels.clone().unwrap_or_default();
-            decision.allow.suspended = suspended;
+            decision.allow.labels = p.object.metadata.labels.clone().unwrap_or_default();
+            decision.allow.suspended = p.suspended;
+            decision.allow.image = chart_sources
+                .get(&source_key)
+                .and_then(|(object, _, _)| object.image_name());
+            let reflect = p.object.spec.digest_reflection_policy.unwrap_or_default();
+            if let Some(tag) = decision.allow.selected.clone()
+                && reflect != DigestReflectionPolicy::Never
+            {
+                wanted.push(Wanted {
+                    policy: (ns.clone(), name.clone()),
+                    source: source_key,
+                    image: decision.allow.image.clone().unwrap_or_default(),
+                    tag,
+                    reflect,
+                    kind: names.policy,
+                });
+            }
             fleet.policies.insert((ns, name), decision);
         }
+        reflect_digests(&rt, &sources, wanted, first_seen, &mut fleet);
         Ok(Ok(fleet))
     }
 
@@ -361,16 +415,18 @@ impl Lookup for Fleet {
     }
 }
 
-/// Lists every ChartSource at once (bounded concurrency, per-host connection limits).
-/// What scanning a ChartSource gave: its key and tags, or why it could not be read.
-type Scanned = BTreeMap<(String, String), Result<(String, TagList), String>>;
+/// What scanning a ChartSource gave: its key and tags, or why it could not be read (the error
+/// and the hint `upkeep versions` gives for it).
+type Scanned = BTreeMap<(String, String), Result<(String, TagList), (String, Option<String>)>>;
 
 /// Lists every ChartSource at once (bounded concurrency, per-host connection limits). A source
-/// that cannot be set up or read is an error for that source alone (printed once here).
+/// that cannot be set up or read is an error for that source alone (printed once here). The
+/// sources are handed back for the digest lookups after the policies decided.
 fn scan_sources(
+    rt: &tokio::runtime::Runtime,
     chart_sources: &ChartSources,
     credentials: &Credentials,
-) -> miette::Result<Scanned> {
+) -> (Scanned, BTreeMap<(String, String), Source>) {
     let client = crate::discover::client();
     let mut keys = Vec::new();
     let mut sources = Vec::new();
@@ -386,27 +442,207 @@ fn scan_sources(
                     &format!("ChartSource {}/{}: {e}", key.0, key.1),
                     e.hint(),
                 );
-                out.insert(key.clone(), Err(e.to_string()));
+                out.insert(key.clone(), Err((e.to_string(), e.hint())));
             }
         }
     }
-    let rt = crate::discover::runtime().into_diagnostic()?;
     let results = rt.block_on(scan_all(&sources, 8, |_| {}));
-    for (key, r) in keys.into_iter().zip(results) {
+    for (key, r) in keys.iter().zip(results) {
         match r.result {
             Ok(list) => {
-                out.insert(key, Ok((r.key, list)));
+                out.insert(key.clone(), Ok((r.key, list)));
             }
             Err(e) => {
                 crate::render::error_with_hint(
                     &format!("scanning ChartSource {}/{}: {e}", key.0, key.1),
                     e.hint(),
                 );
-                out.insert(key, Err(e.to_string()));
+                out.insert(key.clone(), Err((e.to_string(), e.hint())));
             }
         }
     }
-    Ok(out)
+    (out, keys.into_iter().zip(sources).collect())
+}
+
+/// A loaded VersionPolicy (or Flux ImagePolicy) waiting for its source's scan.
+struct PolicyObject {
+    object: Box<upkeep_api::VersionPolicy>,
+    policy: Box<Policy>,
+    suspended: Option<String>,
+    /// Read from a Flux `ImagePolicy`: messages use Flux's kinds and field names.
+    flux: bool,
+    file: PathBuf,
+    line: usize,
+}
+
+/// The kind and field names a user wrote, for messages about a policy and its source.
+#[derive(Clone, Copy)]
+struct Names {
+    policy: &'static str,
+    source: &'static str,
+    field: &'static str,
+}
+
+impl Names {
+    fn of(flux: bool) -> Names {
+        if flux {
+            Names {
+                policy: "ImagePolicy",
+                source: "ImageRepository",
+                field: "spec.imageRepositoryRef",
+            }
+        } else {
+            Names {
+                policy: "VersionPolicy",
+                source: "ChartSource",
+                field: "spec.sourceRef",
+            }
+        }
+    }
+}
+
+/// `file` as a `/`-separated path from the fleet's directory (as the plan prints files).
+fn rel_path(dir: &Path, file: &Path) -> String {
+    file.strip_prefix(dir)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Where the CLI remembers the digest reflected per policy, for `digestReflectionPolicy:
+/// IfNotPresent` (the controller keeps it in the policy's status). The store remembers it
+/// between runs; the in-memory first-seen store of `upkeep plan` remembers nothing, so every
+/// plan reads the digest again (plan writes no state).
+pub(crate) trait DigestMemory {
+    /// The digest last reflected for policy `namespace/name`.
+    fn known_digest(&self, policy: &str) -> Result<Option<KnownDigest>, String>;
+    /// Remembers digests just reflected.
+    fn record_digests(&self, entries: &[(&str, KnownDigest)]) -> Result<(), String>;
+}
+
+impl DigestMemory for MemoryFirstSeen {
+    fn known_digest(&self, _policy: &str) -> Result<Option<KnownDigest>, String> {
+        Ok(None)
+    }
+    fn record_digests(&self, _entries: &[(&str, KnownDigest)]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl DigestMemory for upkeep_store::Store {
+    fn known_digest(&self, policy: &str) -> Result<Option<KnownDigest>, String> {
+        upkeep_store::Store::known_digest(self, policy).map_err(|e| e.to_string())
+    }
+    fn record_digests(&self, entries: &[(&str, KnownDigest)]) -> Result<(), String> {
+        upkeep_store::Store::record_digests(self, entries).map_err(|e| e.to_string())
+    }
+}
+
+/// A policy whose selected tag's digest is wanted.
+struct Wanted {
+    policy: (String, String),
+    source: (String, String),
+    image: String,
+    tag: String,
+    reflect: DigestReflectionPolicy,
+    kind: &'static str,
+}
+
+/// Fills the digest of every policy that reflects digests, as Flux does: `IfNotPresent` keeps
+/// the digest remembered for the same image and tag, and reads one otherwise; `Always` reads
+/// it every time. Lookups run at once (bounded like scans). A policy whose digest cannot be
+/// read holds its fields with the reason and hint (its `ns:name` and `:digest` markers would
+/// be wrong without it), as Flux's ImagePolicy is not ready then.
+fn reflect_digests<S: DigestMemory>(
+    rt: &tokio::runtime::Runtime,
+    sources: &BTreeMap<(String, String), Source>,
+    wanted: Vec<Wanted>,
+    memory: &S,
+    fleet: &mut Fleet,
+) {
+    use futures_util::StreamExt as _;
+    let mut fetch = Vec::new();
+    for w in wanted {
+        let key = format!("{}/{}", w.policy.0, w.policy.1);
+        let known = match memory.known_digest(&key) {
+            Ok(k) => k.filter(|k| k.image == w.image && k.tag == w.tag),
+            Err(e) => {
+                eprintln!(
+                    "warning: reading the digest remembered for {key}: {e}; reading it again"
+                );
+                None
+            }
+        };
+        if !w
+            .reflect
+            .must_fetch(known.as_ref().map(|k| k.digest.as_str()))
+        {
+            if let Some(d) = fleet.policies.get_mut(&w.policy) {
+                d.allow.digest = known.map(|k| k.digest);
+            }
+            continue;
+        }
+        fetch.push(w);
+    }
+    let results: Vec<_> = rt.block_on(
+        futures_util::stream::iter(fetch.iter().map(|w| async move {
+            match sources.get(&w.source) {
+                Some(s) => s.digest_for(&w.tag).await,
+                None => Ok(None),
+            }
+        }))
+        .buffered(8)
+        .collect(),
+    );
+    let mut remembered = Vec::new();
+    for (w, r) in fetch.iter().zip(results) {
+        let (ns, name) = &w.policy;
+        let shown = if w.image.is_empty() {
+            w.tag.clone()
+        } else {
+            format!("{}:{}", w.image, w.tag)
+        };
+        match r {
+            Ok(Some(digest)) => {
+                if let Some(d) = fleet.policies.get_mut(&w.policy) {
+                    d.allow.digest = Some(digest.clone());
+                }
+                remembered.push((
+                    format!("{ns}/{name}"),
+                    KnownDigest {
+                        image: w.image.clone(),
+                        tag: w.tag.clone(),
+                        digest,
+                    },
+                ));
+            }
+            // Helm repositories have no digests; their markers that need one are held.
+            Ok(None) => {}
+            Err(e) => {
+                let hint = e
+                    .hint()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                let message = format!(
+                    "{} {ns}/{name}: the digest of {shown} could not be read (digestReflectionPolicy: {}): {e}{hint}",
+                    w.kind,
+                    w.reflect.as_str()
+                );
+                crate::render::error_with_hint(&message, None);
+                fleet.policies.remove(&w.policy);
+                fleet.problems.insert(w.policy.clone(), message);
+            }
+        }
+    }
+    let entries: Vec<(&str, KnownDigest)> = remembered
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    if !entries.is_empty()
+        && let Err(e) = memory.record_digests(&entries)
+    {
+        eprintln!("warning: remembering the digests just read: {e}");
+    }
 }
 
 /// Selects with the policy over a scan (first seen = the chart's `created` time when the source
@@ -759,3 +995,7 @@ pub(crate) fn place_of(u: &ClusterUpgrade) -> VersionPlace {
         _ => VersionPlace::default(),
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;
