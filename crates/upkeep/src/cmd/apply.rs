@@ -926,11 +926,11 @@ pub(crate) fn print_results(results: &[ScopeResult], now: Timestamp) {
         .map(|r| r.changes.len())
         .sum();
     let failed = results.iter().filter(|r| r.error.is_some()).count();
-    outln!();
-    outln!(
-        "{written} written, {} held, {} up to date, {} held by errors{}",
+    eprintln!(
+        "{written} written, {} held, {} up to date, {} not managed, {} in error{}",
         count(Action::Held),
         count(Action::UpToDate),
+        count(Action::NotManaged),
         count(Action::Error),
         if failed > 0 {
             format!(", {failed} automation(s) failed")

@@ -88,6 +88,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Err(outcome) => return Ok(outcome),
     };
 
+    eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
     let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.repo)? {
         crate::cmd::status::campaigns(&f, None, now)?
@@ -384,6 +385,20 @@ fn skipped_field(rel: &str, reason: &upkeep_api::walk::SkipReason) -> Field {
     )
 }
 
+/// The one summary line `plan` and `apply` print on stderr: how many fields are written (or to
+/// write), held, up to date, not managed here, and in error.
+pub(crate) fn summary(fields: &[Field], written: &str) -> String {
+    let count = |a: Action| fields.iter().filter(|f| f.action == a).count();
+    format!(
+        "{} {written}, {} held, {} up to date, {} not managed, {} in error",
+        count(Action::Write),
+        count(Action::Held),
+        count(Action::UpToDate),
+        count(Action::NotManaged),
+        count(Action::Error),
+    )
+}
+
 /// The fields as a table, one row each: where, which policy, the step, its kind, the action
 /// and why.
 pub(crate) fn fields_table(fields: &[Field]) -> String {
@@ -404,6 +419,7 @@ pub(crate) fn fields_table(fields: &[Field]) -> String {
             Action::Write => "write",
             Action::Held => "held",
             Action::UpToDate => "up to date",
+            Action::NotManaged => "not managed",
             Action::Error => "error",
         };
         t.row(vec![
@@ -426,13 +442,6 @@ fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
     );
     outln!();
     out!("{}", fields_table(fields));
-    let writes = fields.iter().filter(|f| f.action == Action::Write).count();
-    let held = fields.iter().filter(|f| f.action == Action::Held).count();
-    outln!();
-    outln!(
-        "{writes} to write, {held} held, {} field(s) in all",
-        fields.len()
-    );
     if !args.no_diff && !diff.is_empty() {
         outln!();
         if std::io::stdout().is_terminal() {
