@@ -139,13 +139,7 @@ fn marker_lines() {
         ),
         (
             r#"        value: '0.1.8' # {"$imagepolicy": "flux-system:podinfo:tag"}"#,
-            Marker(
-                Some("value"),
-                "0.1.8",
-                Single,
-                Tag,
-                "flux-system:podinfo",
-            ),
+            Marker(Some("value"), "0.1.8", Single, Tag, "flux-system:podinfo"),
             "kustomize patch line inside a block scalar",
         ),
         (
@@ -332,7 +326,11 @@ fn tag_table() {
             None,
             "a :digest field has no tag",
         ),
-        (r#"v: 1.2.3 # {"$upkeep": "a:b"}"#, Some("1.2.3"), "whole scalar"),
+        (
+            r#"v: 1.2.3 # {"$upkeep": "a:b"}"#,
+            Some("1.2.3"),
+            "whole scalar",
+        ),
     ];
     for (text, want, reason) in cases {
         let (found, errors) = find_markers(text);
@@ -485,7 +483,11 @@ fn forms_write_what_flux_writes() {
 #[test]
 fn shape_hints() {
     let text = "version: 0.1.0 # {\"$imagepolicy\": \"flux-system:app\"}\n";
-    let e = apply(text, &[Update::parse("flux-system:app=r/app:0.1.2").unwrap()]).unwrap();
+    let e = apply(
+        text,
+        &[Update::parse("flux-system:app=r/app:0.1.2").unwrap()],
+    )
+    .unwrap();
     assert!(
         e.refused[0]
             .hint()
@@ -507,7 +509,10 @@ fn shape_hints() {
     let text = "d: sha256:00 # {\"$imagepolicy\": \"flux-system:app:digest\"}\n";
     let e = apply(text, &[Update::parse("flux-system:app=r/app:v2").unwrap()]).unwrap();
     assert!(
-        e.refused[0].hint().unwrap().contains("digestReflectionPolicy"),
+        e.refused[0]
+            .hint()
+            .unwrap()
+            .contains("digestReflectionPolicy"),
         "{:?}",
         e.refused[0].hint()
     );
@@ -895,9 +900,8 @@ fn unsafe_fields_are_refused_per_field() {
 
         // A field of another policy, and one of the same policy.
         let safe_line = text.lines().count() + 1;
-        let with_sibling = format!(
-            "{text}safe: 1.0.0 # {{\"$upkeep\": \"ns:q\"}}\nmate: 1.0.0{M}\n"
-        );
+        let with_sibling =
+            format!("{text}safe: 1.0.0 # {{\"$upkeep\": \"ns:q\"}}\nmate: 1.0.0{M}\n");
         let e = apply(
             &with_sibling,
             &[

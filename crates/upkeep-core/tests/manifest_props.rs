@@ -807,7 +807,8 @@ fn check(
                         MarkerError::HeldTogether { line: l, by } => {
                             *l == line
                                 && edited.refused.iter().any(|x| {
-                                    x.line() == *by && !matches!(x, MarkerError::HeldTogether { .. })
+                                    x.line() == *by
+                                        && !matches!(x, MarkerError::HeldTogether { .. })
                                 })
                         }
                         _ => false,

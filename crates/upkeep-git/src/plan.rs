@@ -527,8 +527,7 @@ pub fn plan_text(
     plan.fields.sort_by_key(|f| f.line);
     hold_together(&mut plan.fields);
     // The decision of every policy with a field to write.
-    let mut writes: BTreeMap<(String, String), (String, Option<String>, Option<String>)> =
-        BTreeMap::new();
+    let mut writes: BTreeMap<(&str, &str), (&str, &PolicyDecision)> = BTreeMap::new();
     for m in markers {
         let written = plan
             .fields
@@ -537,10 +536,7 @@ pub fn plan_text(
         if let (true, Some(d)) = (written, lookup.policy(&m.namespace, &m.policy))
             && let Some(selected) = &d.selected
         {
-            writes.insert(
-                (m.namespace.clone(), m.policy.clone()),
-                (selected.clone(), d.image.clone(), d.digest.clone()),
-            );
+            writes.insert((&m.namespace, &m.policy), (selected, d));
         }
     }
     if writes.is_empty() {
@@ -548,12 +544,12 @@ pub fn plan_text(
     }
     let updates: Vec<Update<'_>> = writes
         .iter()
-        .map(|((namespace, policy), (version, image, digest))| Update {
+        .map(|(&(namespace, policy), &(version, d))| Update {
             namespace,
             policy,
             version,
-            image: image.as_deref(),
-            digest: digest.as_deref(),
+            image: d.image.as_deref(),
+            digest: d.digest.as_deref(),
         })
         .collect();
     let edited = read.apply(&updates);

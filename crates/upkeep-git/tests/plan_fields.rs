@@ -71,7 +71,11 @@ fn a_version_that_does_not_fit_one_field_holds_its_policy_only() {
         "a plain 1.10 would read as the float 1.1: that field is an error, its policy's other \
          field is held with it, another policy's field is written"
     );
-    assert!(p.fields[0].reason.contains("hint:"), "{}", p.fields[0].reason);
+    assert!(
+        p.fields[0].reason.contains("hint:"),
+        "{}",
+        p.fields[0].reason
+    );
     assert!(
         p.fields[1].reason.contains("held with line 1"),
         "{}",
@@ -86,6 +90,17 @@ fn a_version_that_does_not_fit_one_field_holds_its_policy_only() {
     assert_eq!(p.changes.len(), 1);
 }
 
+/// (line, action, current, target, kind, words in the reason, reason)
+type Row<'a> = (
+    &'a str,
+    Action,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a [&'a str],
+    &'a str,
+);
+
 /// Every form, planned: the current value exactly as in the file, the target exactly as it
 /// will be written, the action, and the reason's key words.
 #[test]
@@ -96,21 +111,14 @@ fn forms_table() {
         ..decision("0.1.2", None, None)
     };
     let lookup = Policies::default()
-        .with("ns/img", decision("v1.0.1", Some("index.repo.fake/updated"), None))
+        .with(
+            "ns/img",
+            decision("v1.0.1", Some("index.repo.fake/updated"), None),
+        )
         .with("ns/dig", decision("v1.0.0", Some("image"), Some(D)))
         .with("flux-system/hello", helm)
         .with("ns/same", decision("v1.0.0", Some("image"), None))
         .with("other-ns/moved", decision("1.0.0", None, None));
-    // (line, action, current, target, kind, words in the reason, reason)
-    type Row<'a> = (
-        &'a str,
-        Action,
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        &'a [&'a str],
-        &'a str,
-    );
     let rows: &[Row<'_>] = &[
         (
             r#"image: image:v1.0.0 # {"$imagepolicy": "ns:img"}"#,
@@ -220,7 +228,10 @@ fn forms_table() {
             "1.0.0",
             None,
             None,
-            &["no VersionPolicy flux-system/moved", r#"did you mean "other-ns:moved"?"#],
+            &[
+                "no VersionPolicy flux-system/moved",
+                r#"did you mean "other-ns:moved"?"#,
+            ],
             "an $upkeep marker with no policy stays an error, with the same hint",
         ),
     ];
@@ -257,14 +268,22 @@ fn one_policy_is_written_together() {
     let fields: Vec<(usize, Action)> = p.fields.iter().map(|f| (f.line, f.action)).collect();
     assert_eq!(fields, [(3, Action::Held), (4, Action::Held)]);
     assert!(p.new_text.is_none());
-    let lookup =
-        Policies::default().with("ns/app", decision("v2.0.0", Some("r/app"), Some("sha256:11")));
+    let lookup = Policies::default().with(
+        "ns/app",
+        decision("v2.0.0", Some("r/app"), Some("sha256:11")),
+    );
     let p = plan(&lookup, "kustomization.yaml", text);
-    let fields: Vec<(usize, Action, Option<&str>)> =
-        p.fields.iter().map(|f| (f.line, f.action, f.kind)).collect();
+    let fields: Vec<(usize, Action, Option<&str>)> = p
+        .fields
+        .iter()
+        .map(|f| (f.line, f.action, f.kind))
+        .collect();
     assert_eq!(
         fields,
-        [(3, Action::Write, Some("major")), (4, Action::Write, Some("major"))],
+        [
+            (3, Action::Write, Some("major")),
+            (4, Action::Write, Some("major"))
+        ],
         "the digest field takes the tag step's kind"
     );
     assert_eq!(p.changes.len(), 2);
@@ -276,7 +295,11 @@ fn manifest_paths() {
     let cases = [
         ("apps/a.yaml", true, ".yaml"),
         ("apps/a.yml", true, ".yml"),
-        ("apps/Kustomization", true, "kustomize's extensionless file, as Flux reads it"),
+        (
+            "apps/Kustomization",
+            true,
+            "kustomize's extensionless file, as Flux reads it",
+        ),
         ("Kustomization", true, "at the root"),
         ("apps/kustomization", false, "only the exact name"),
         ("apps/Kustomization.txt", false, "another extension"),
@@ -325,18 +348,33 @@ spec:
             other => panic!("unexpected {}", other.kind()),
         }
     }
-    assert_eq!((lookup.1.len(), automations.len()), (1, 1), "{:?}", loaded.invalid);
+    assert_eq!(
+        (lookup.1.len(), automations.len()),
+        (1, 1),
+        "{:?}",
+        loaded.invalid
+    );
     let scopes = scopes(&automations, &lookup).expect("scopes");
     let text = "a: r/app:v1.0.0 # {\"$imagepolicy\": \"ns:app\"}\nb: v2.0.0 # {\"$imagepolicy\": \"ns:app:tag\"}\n";
     let p = plan_text("f.yaml", text, &scopes[0], &lookup, Timestamp::UNIX_EPOCH);
-    let fields: Vec<(usize, Action, Option<&str>)> =
-        p.fields.iter().map(|f| (f.line, f.action, f.kind)).collect();
+    let fields: Vec<(usize, Action, Option<&str>)> = p
+        .fields
+        .iter()
+        .map(|f| (f.line, f.action, f.kind))
+        .collect();
     assert_eq!(
         fields,
-        [(1, Action::Held, Some("major")), (2, Action::Held, Some("patch"))],
+        [
+            (1, Action::Held, Some("major")),
+            (2, Action::Held, Some("patch"))
+        ],
         "{:?}",
         p.fields
     );
-    assert!(p.fields[1].reason.contains("held with line 1"), "{}", p.fields[1].reason);
+    assert!(
+        p.fields[1].reason.contains("held with line 1"),
+        "{}",
+        p.fields[1].reason
+    );
     assert!(p.new_text.is_none());
 }

@@ -392,7 +392,9 @@ fn no_image(source: &ChartSource, namespace: &str, name: &str) -> Option<String>
             "ChartSource {namespace}/{name} is an OCI layout directory"
         ))
     } else {
-        Some(format!("ChartSource {namespace}/{name} is a Helm repository"))
+        Some(format!(
+            "ChartSource {namespace}/{name} is a Helm repository"
+        ))
     }
 }
 

@@ -661,7 +661,10 @@ fn flux_files_are_read_and_foreign_markers_left_alone() {
         "apps/dev/Kustomization".to_owned(),
         kustomization.as_bytes().to_vec(),
     ));
-    files.push(("apps/dev/shared.yaml".to_owned(), shared.as_bytes().to_vec()));
+    files.push((
+        "apps/dev/shared.yaml".to_owned(),
+        shared.as_bytes().to_vec(),
+    ));
 
     let fleet = tmp.path().join("fleet");
     write_tree(&fleet, &files);
@@ -692,7 +695,10 @@ fn flux_files_are_read_and_foreign_markers_left_alone() {
     assert_eq!(foreign["action"], "not-managed", "{foreign}");
     let bare = field("apps/dev/shared.yaml", 17);
     assert_eq!(bare["action"], "held", "{bare}");
-    assert_eq!(bare["current"], "6.5.4", "the value exactly as in the file: {bare}");
+    assert_eq!(
+        bare["current"], "6.5.4",
+        "the value exactly as in the file: {bare}"
+    );
     assert!(
         bare["reason"]
             .as_str()
