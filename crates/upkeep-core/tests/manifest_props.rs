@@ -30,6 +30,10 @@ use upkeep_core::manifest::{ApplyError, Edited, MarkerError, MarkerForm, Update,
 const POLICIES: [&str; 3] = ["p0", "p1", "p2"];
 /// The image name every update carries (what bare and `:name` markers write).
 const IMAGE: &str = "ghcr.io/acme/app";
+/// The digest every update carries (what `:digest` markers write, and bare ones append).
+const DIGEST: &str = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be";
+/// The digest `:digest` fields hold before.
+const OLD_DIGEST: &str = "sha256:1234567890abcdef";
 const VERSIONS: [&str; 8] = [
     "1.2.3",
     "v2.0.0",
@@ -55,6 +59,8 @@ enum Mark {
     FluxImage,
     /// `$imagepolicy` with `:name`: already holds the image name the updates carry.
     FluxName,
+    /// `$imagepolicy` with `:digest`: holds an old digest; the updates carry a new one.
+    FluxDigest,
 }
 
 /// What must happen to a marked field whose policy is updated.
@@ -84,6 +90,7 @@ impl Scalar {
         match self.mark {
             Mark::FluxImage => format!("{IMAGE}:{}", self.version),
             Mark::FluxName => IMAGE.to_owned(),
+            Mark::FluxDigest => OLD_DIGEST.to_owned(),
             _ => self.version.clone(),
         }
     }
@@ -105,6 +112,7 @@ impl Scalar {
             Mark::FluxTag => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:tag\"}}"),
             Mark::FluxImage => format!("{gap}#{{ \"$imagepolicy\" : \"ns:{p}\" }}"),
             Mark::FluxName => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:name\"}}"),
+            Mark::FluxDigest => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:digest\"}}"),
         }
     }
 
@@ -356,6 +364,7 @@ fn scalar() -> impl Strategy<Value = Scalar> {
             2 => Just(Mark::FluxTag),
             2 => Just(Mark::FluxImage),
             1 => Just(Mark::FluxName),
+            1 => Just(Mark::FluxDigest),
         ],
         0..POLICIES.len(),
         prop_oneof![Just(" "), Just("  "), Just("\t ")],
@@ -545,7 +554,10 @@ fn events(text: &str) -> Result<(Vec<Ev<'_>>, Vec<(usize, usize)>), String> {
 fn intended(form: MarkerForm, u: &Update<'_>) -> String {
     match form {
         MarkerForm::Version | MarkerForm::Tag => u.version.to_owned(),
-        MarkerForm::Reference => format!("{}:{}", u.image.unwrap_or_default(), u.version),
+        MarkerForm::Reference => match u.digest {
+            Some(d) => format!("{}:{}@{d}", u.image.unwrap_or_default(), u.version),
+            None => format!("{}:{}", u.image.unwrap_or_default(), u.version),
+        },
         MarkerForm::Name => u.image.unwrap_or_default().to_owned(),
         MarkerForm::Digest => u.digest.unwrap_or_default().to_owned(),
     }
@@ -836,6 +848,7 @@ fn to_updates(ups: &[(usize, usize)]) -> Vec<Update<'static>> {
     ups.iter()
         .map(|&(p, v)| Update {
             image: Some(IMAGE),
+            digest: Some(DIGEST),
             ..Update::version("ns", POLICIES[p], VERSIONS[v])
         })
         .collect()
@@ -871,7 +884,7 @@ proptest! {
     ) {
         let text: String = pieces.concat();
         let ups = [
-            Update { image: Some(IMAGE), ..Update::version("ns", "p0", VERSIONS[v]) },
+            Update { image: Some(IMAGE), digest: Some(DIGEST), ..Update::version("ns", "p0", VERSIONS[v]) },
             Update { image: Some(IMAGE), ..Update::version("ns", "p1", "9.9.9") },
         ];
         check(&text, &ups, None)?;
