@@ -492,7 +492,7 @@ pub fn plan_text(
     for (namespace, policy, syntax, e) in read.refusals() {
         let mut f = Field::error(rel, e.line(), with_hint(e));
         f.policy = format!("{namespace}/{policy}");
-        if let Some(why) = not_managed(lookup, namespace, policy, syntax) {
+        if let Some(why) = not_managed(lookup, namespace, policy, syntax, "") {
             f.action = Action::NotManaged;
             f.reason = why;
         }
@@ -635,6 +635,7 @@ fn not_managed(
     namespace: &str,
     policy: &str,
     syntax: MarkerSyntax,
+    suffix: &str,
 ) -> Option<String> {
     if syntax != MarkerSyntax::FluxImagePolicy
         || lookup.policy(namespace, policy).is_some()
@@ -644,17 +645,17 @@ fn not_managed(
     }
     Some(format!(
         "no ImagePolicy or VersionPolicy {namespace}/{policy} in the repository: left to whatever manages it{}",
-        elsewhere_hint(lookup, namespace, policy)
+        elsewhere_hint(lookup, namespace, policy, suffix)
     ))
 }
 
 /// ` (hint: …)` naming the one policy of that name in another namespace, or nothing.
-fn elsewhere_hint(lookup: &dyn Lookup, namespace: &str, policy: &str) -> String {
+fn elsewhere_hint(lookup: &dyn Lookup, namespace: &str, policy: &str, suffix: &str) -> String {
     lookup
         .policy_elsewhere(namespace, policy)
         .map(|ns| {
             format!(
-                " (hint: the repository has {ns}/{policy}: did you mean \"{ns}:{policy}\"? A kustomize `namespace:` or a patch may place it)"
+                " (hint: the repository has {ns}/{policy}: did you mean \"{ns}:{policy}{suffix}\"? A kustomize `namespace:` or a patch may place it)"
             )
         })
         .unwrap_or_default()
@@ -844,7 +845,7 @@ fn plan_field(
     field.key.clone_from(&m.key);
     field.policy = format!("{}/{}", m.namespace, m.policy);
     field.current.clone_from(&current);
-    if let Some(why) = not_managed(lookup, &m.namespace, &m.policy, m.syntax) {
+    if let Some(why) = not_managed(lookup, &m.namespace, &m.policy, m.syntax, m.form.suffix()) {
         field.action = Action::NotManaged;
         field.reason = why;
         return field;
@@ -862,7 +863,7 @@ fn plan_field(
             "no VersionPolicy {}/{} in the repository{}",
             m.namespace,
             m.policy,
-            elsewhere_hint(lookup, &m.namespace, &m.policy)
+            elsewhere_hint(lookup, &m.namespace, &m.policy, m.form.suffix())
         );
         return field;
     };

@@ -223,6 +223,15 @@ fn forms_table() {
             "the one policy of that name in another namespace is named",
         ),
         (
+            r#"tag: "1.0" # {"$imagepolicy": "flux-system:moved:tag"}"#,
+            Action::NotManaged,
+            "1.0",
+            None,
+            None,
+            &[r#"did you mean "other-ns:moved:tag"?"#],
+            "with the marker's form",
+        ),
+        (
             r#"version: 1.0.0 # {"$upkeep": "flux-system:moved"}"#,
             Action::Error,
             "1.0.0",

@@ -656,7 +656,7 @@ fn flux_files_are_read_and_foreign_markers_left_alone() {
     let tmp = scratch();
     let mut files = fleet_files(|_, t| t);
     let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - podinfo.yaml\nimages:\n  - name: podinfo\n    newTag: 6.5.4 # {\"$imagepolicy\": \"flux-system:podinfo:tag\"}\n";
-    let shared = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shared\nspec:\n  template:\n    spec:\n      containers:\n      - name: other\n        image: ghcr.io/team-b/app:1.0.0 # {\"$imagepolicy\": \"team-b:app\"}\n---\napiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata:\n  name: podinfo\nspec:\n  version: 6.5.4 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n";
+    let shared = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shared\nspec:\n  template:\n    spec:\n      containers:\n      - name: other\n        image: ghcr.io/team-b/app:1.0.0 # {\"$imagepolicy\": \"team-b:app\"}\n---\napiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata:\n  name: podinfo\nspec:\n  version: 6.5.4 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n  extra: 6.5.4 # {\"$imagepolicy\": \"apps:podinfo:tag\"}\n";
     files.push((
         "apps/dev/Kustomization".to_owned(),
         kustomization.as_bytes().to_vec(),
@@ -705,11 +705,19 @@ fn flux_files_are_read_and_foreign_markers_left_alone() {
             .is_some_and(|r| r.contains(r#"did you mean "flux-system:podinfo:tag"?"#)),
         "{bare}"
     );
+    let moved = field("apps/dev/shared.yaml", 18);
+    assert_eq!(moved["action"], "not-managed", "{moved}");
+    assert!(
+        moved["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"did you mean "flux-system:podinfo:tag"?"#)),
+        "the one policy of that name, in another namespace, is named: {moved}"
+    );
     let tag = field("apps/dev/Kustomization", 7);
     assert_eq!(tag["action"], "write", "{tag}");
     let summary = text(&plan.stderr);
     assert!(
-        summary.contains("held,") && summary.contains("1 not managed, 0 in error"),
+        summary.contains("held,") && summary.contains("2 not managed, 0 in error"),
         "{summary}"
     );
 
@@ -727,7 +735,7 @@ fn flux_files_are_read_and_foreign_markers_left_alone() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("1 not managed, 0 in error"),
+        stderr.contains("2 not managed, 0 in error"),
         "the summary on stderr: {stderr}"
     );
     assert_eq!(
