@@ -21,10 +21,13 @@ use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` or, as in Flux \
-repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>:tag\"}`, in the files under each \
+    after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` (the version) or, as in Flux \
+repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>\"}` (the whole image reference <image>:<tag>[@<digest>]) \
+or with `:tag`, `:name`, `:digest`, in the YAML and Kustomization files under each \
 AppUpgradeAutomation's `path` (without any AppUpgradeAutomation: every file, with no schedule). \
-A change is written only in its automation's schedule, for its kind (patch/minor/major).\n\n\
+A change is written only in its automation's schedule, for its kind (patch/minor/major). A \
+`$imagepolicy` marker for a policy not in the repository is `not managed` and left alone. One \
+summary line on stderr counts the fields to write, held, up to date, not managed and in error.\n\n\
 Exit status: 0 when every field was planned; 4 (partial) when some fields or files could not be used (each is listed with why) and the rest was planned; 1 when none could; 2 on invalid input."
 )]
 pub(crate) struct Args {
