@@ -487,7 +487,22 @@ pub fn plan_text(
     let read = upkeep_core::manifest::read(text);
     let markers = read.markers();
     for e in read.line_errors() {
-        plan.fields.push(Field::error(rel, e.line(), with_hint(e)));
+        let mut f = Field::error(rel, e.line(), with_hint(e));
+        if let MarkerError::UnresolvedVariable { reference, .. } = e
+            && text
+                .lines()
+                .nth(e.line().saturating_sub(1))
+                .is_some_and(|l| l.contains("\"$imagepolicy\""))
+        {
+            // Flux's automation matches markers to policies by name; one naming a variable
+            // matches none and is left alone there, so it is not an error here either.
+            f.action = Action::NotManaged;
+            f.policy.clone_from(reference);
+            f.reason = format!(
+                "the marker names {reference:?}, an unresolved variable no policy matches: left alone, as Flux leaves it (hint: write the policy's namespace and name literally for upkeep or Flux to update it)"
+            );
+        }
+        plan.fields.push(f);
     }
     for (namespace, policy, syntax, e) in read.refusals() {
         let mut f = Field::error(rel, e.line(), with_hint(e));
