@@ -10,6 +10,15 @@
 //! on what the remote holds now. What the policies allow and when schedules are open comes in
 //! through [`Lookup`]: the CLI answers it from a scan of the repository, the controller from
 //! VersionPolicy and MaintenanceSchedule objects.
+//!
+//! Each field shows its value exactly as in the file and the whole scalar its marker writes
+//! (Flux's setters: see `upkeep_core::manifest`); up to date is exact equality. The kind of a
+//! step comes from the tags (a `:name` or `:digest` field takes its policy's tagged fields'
+//! step in the file, or counts as a `change`). The fields of one policy in one file are written
+//! together or held together ([`Action::Held`], "held with line N"), so a kustomize `newTag`
+//! never moves without its `newDigest`. A Flux `$imagepolicy` marker whose policy the
+//! repository does not have is [`Action::NotManaged`]: other automations share repositories,
+//! and Flux leaves such markers alone too; upkeep's own `$upkeep` markers stay errors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
