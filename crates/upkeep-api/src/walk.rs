@@ -153,11 +153,13 @@ pub fn is_leftover(name: &str) -> bool {
     name.starts_with('.') && name.contains(".upkeep-write-")
 }
 
-/// Whether a file name is a manifest name (`*.yaml`, `*.yml`).
+/// Whether a file name is a manifest name: `*.yaml`, `*.yml`, or exactly `Kustomization` (the
+/// files Flux's image automation reads: kustomize accepts that name for its file).
 pub fn is_manifest_name(name: &str) -> bool {
-    Path::new(name)
-        .extension()
-        .is_some_and(|x| x == "yaml" || x == "yml")
+    name == "Kustomization"
+        || Path::new(name)
+            .extension()
+            .is_some_and(|x| x == "yaml" || x == "yml")
 }
 
 /// `path` as a `/`-separated path from `root` (both absolute and resolved).

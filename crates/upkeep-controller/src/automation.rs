@@ -126,6 +126,17 @@ impl Lookup for ClusterLookup {
         // Checked per file while planning (see `plan_tree`).
         false
     }
+    fn policy_elsewhere(&self, namespace: &str, name: &str) -> Option<String> {
+        // Only the automation's namespace is listed today, so this finds nothing until other
+        // namespaces' policies are read too.
+        let mut found = self
+            .policies
+            .keys()
+            .filter(|(ns, n)| n == name && ns != namespace)
+            .map(|(ns, _)| ns.clone());
+        let one = found.next()?;
+        found.next().is_none().then_some(one)
+    }
 }
 
 async fn lookup(client: &kube::Client, namespace: &str) -> Result<ClusterLookup, Error> {
@@ -160,6 +171,7 @@ async fn lookup(client: &kube::Client, namespace: &str) -> Result<ClusterLookup,
                     .then(|| "the Flux ImagePolicy is suspended (spec.suspend: true)".to_owned()),
                 image: p.status.as_ref().and_then(|s| s.latest_image.clone()),
                 digest: p.status.as_ref().and_then(|s| s.latest_digest.clone()),
+                no_image: None,
             },
         );
     }

@@ -67,16 +67,8 @@ spec:
 
 fn manifest(c: &mut Criterion) {
     let updates = [
-        Update {
-            namespace: "flux-system",
-            policy: "podinfo",
-            version: "6.7.0",
-        },
-        Update {
-            namespace: "flux-system",
-            policy: "podinfo-image",
-            version: "6.7.1",
-        },
+        Update::version("flux-system", "podinfo", "6.7.0"),
+        Update::version("flux-system", "podinfo-image", "6.7.1"),
     ];
     let edited = apply(MARKED, &updates).expect("bench input edits");
     assert_eq!(edited.changes.len(), 2, "both fields change");

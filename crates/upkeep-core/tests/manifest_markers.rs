@@ -1,7 +1,7 @@
 //! Table tests for reading marker lines and for [`apply`]'s contract, one reason per case.
 
 use upkeep_core::manifest::{
-    MarkerField, Quote, Update, apply, find_markers, may_have_markers, set_version,
+    MarkerError, MarkerForm, Quote, Update, apply, find_markers, may_have_markers, set_value,
 };
 
 /// What a single line should yield.
@@ -12,7 +12,7 @@ enum Want {
         Option<&'static str>,
         &'static str,
         Quote,
-        MarkerField,
+        MarkerForm,
         &'static str,
     ),
     /// The error's kind.
@@ -24,7 +24,7 @@ use Want::{Error, Marker, Nothing};
 
 #[test]
 fn marker_lines() {
-    use MarkerField::{ImageName, ImageWithTag, Version};
+    use MarkerForm::{Name, Reference, Tag, Version};
     use Quote::{Double, Plain, Single};
     let cases: &[(&str, Want, &str)] = &[
         (
@@ -139,13 +139,7 @@ fn marker_lines() {
         ),
         (
             r#"        value: '0.1.8' # {"$imagepolicy": "flux-system:podinfo:tag"}"#,
-            Marker(
-                Some("value"),
-                "0.1.8",
-                Single,
-                Version,
-                "flux-system:podinfo",
-            ),
+            Marker(Some("value"), "0.1.8", Single, Tag, "flux-system:podinfo"),
             "kustomize patch line inside a block scalar",
         ),
         (
@@ -154,14 +148,14 @@ fn marker_lines() {
                 Some("image"),
                 "ghcr.io/a/b:1.0@sha256:abcd",
                 Plain,
-                ImageWithTag,
+                Reference,
                 "a:b",
             ),
             "image reference with a digest",
         ),
         (
             r#"repository: ghcr.io/a/b # {"$imagepolicy": "a:b:name"}"#,
-            Marker(Some("repository"), "ghcr.io/a/b", Plain, ImageName, "a:b"),
+            Marker(Some("repository"), "ghcr.io/a/b", Plain, Name, "a:b"),
             "Flux :name marker is read",
         ),
         (
@@ -226,7 +220,7 @@ fn marker_lines() {
             ":tag belongs to $imagepolicy only",
         ),
         (
-            r#"version: 1.2.3 # {"$imagepolicy": "a:b:digest"}"#,
+            r#"version: 1.2.3 # {"$imagepolicy": "a:b:digests"}"#,
             Error("BadReference"),
             "unknown Flux suffix",
         ),
@@ -278,7 +272,7 @@ fn marker_lines() {
                     assert_eq!(m.key.as_deref(), *key, "{ctx}");
                     assert_eq!(m.value, *value, "{ctx}");
                     assert_eq!(m.quote, *quote, "{ctx}");
-                    assert_eq!(m.field, *field, "{ctx}");
+                    assert_eq!(m.form, *field, "{ctx}");
                     assert_eq!(format!("{}:{}", m.namespace, m.policy), *reference, "{ctx}");
                     if !value.contains('"') {
                         assert_eq!(&text[m.value_range.clone()], *value, "{ctx}: range");
@@ -300,35 +294,264 @@ fn lines_and_documents() {
 }
 
 #[test]
-fn current_version_table() {
-    let cases: &[(&str, &str, &str)] = &[
+fn tag_table() {
+    let cases: &[(&str, Option<&str>, &str)] = &[
         (
             r#"i: ghcr.io/a/b:1.2.0 # {"$imagepolicy": "a:b"}"#,
-            "1.2.0",
+            Some("1.2.0"),
             "tag of image:tag",
         ),
         (
             r#"i: reg:5000/a/b # {"$imagepolicy": "a:b"}"#,
-            "",
+            None,
             "registry port is not a tag",
         ),
         (
             r#"i: a/b:1.2.0@sha256:00ff # {"$imagepolicy": "a:b"}"#,
-            "1.2.0",
-            "digest is not part of the version",
+            Some("1.2.0"),
+            "digest is not part of the tag",
         ),
         (
-            r#"t: v4@sha256:00ff # {"$imagepolicy": "a:b:tag"}"#,
-            "v4",
-            "digest after a tag field",
+            r#"t: v4 # {"$imagepolicy": "a:b:tag"}"#,
+            Some("v4"),
+            "a :tag field is its tag",
         ),
-        (r#"v: 1.2.3 # {"$upkeep": "a:b"}"#, "1.2.3", "whole scalar"),
+        (
+            r#"n: a/b # {"$imagepolicy": "a:b:name"}"#,
+            None,
+            "a :name field has no tag",
+        ),
+        (
+            r#"d: sha256:00ff # {"$imagepolicy": "a:b:digest"}"#,
+            None,
+            "a :digest field has no tag",
+        ),
+        (
+            r#"v: 1.2.3 # {"$upkeep": "a:b"}"#,
+            Some("1.2.3"),
+            "whole scalar",
+        ),
     ];
     for (text, want, reason) in cases {
         let (found, errors) = find_markers(text);
         assert!(errors.is_empty(), "{reason}: {errors:?}");
-        assert_eq!(found[0].current_version(), *want, "{reason}");
+        assert_eq!(found[0].tag(), *want, "{reason}");
     }
+}
+
+/// Each form writes what Flux's setter of the same name writes (image-automation-controller
+/// `internal/update/setters.go`: `LatestRef.String()`, `.Tag`, `.Name`, `.Digest`), replacing
+/// the whole scalar; `$upkeep` writes the version.
+#[test]
+fn forms_write_what_flux_writes() {
+    const D: &str = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be";
+    // (line, update, new scalar or the refusal's kind, reason)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            r#"image: image:v1.0.0 # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=index.repo.fake/updated:v1.0.1",
+            "index.repo.fake/updated:v1.0.1",
+            "bare: the policy's whole reference, its image name included (Flux marked.yaml)",
+        ),
+        (
+            r#"image: image # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=image:v1.0.0@sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be",
+            "image:v1.0.0@sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be",
+            "bare with a digest, over a plain image name (Flux kustomization.yml patch target)",
+        ),
+        (
+            r#"image: app:1.2@sha256:00ff # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=app:1.3",
+            "app:1.3",
+            "bare: the old digest goes when the policy reflects none",
+        ),
+        (
+            r#"newTag: v1 # {"$imagepolicy": "ns:p:tag"}"#,
+            "ns:p=index.repo.fake/updated:v1.0.1",
+            "v1.0.1",
+            ":tag",
+        ),
+        (
+            r#"newName: replaced # {"$imagepolicy": "ns:p:name"}"#,
+            "ns:p=index.repo.fake/updated:v1.0.1",
+            "index.repo.fake/updated",
+            ":name",
+        ),
+        (
+            r#"newDigest: sha256:1234567890abcdef # {"$imagepolicy": "ns:p:digest"}"#,
+            "ns:p=image:v1.0.0@sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be",
+            D,
+            ":digest (Flux kustomization.yml)",
+        ),
+        (
+            r#"version: 0.1.0 # {"$upkeep": "ns:p"}"#,
+            "ns:p=ghcr.io/x/chart:0.1.2",
+            "0.1.2",
+            "$upkeep: the version, whatever the source",
+        ),
+        (
+            r#"image: app:1.0 # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=1.1",
+            "MissingPart",
+            "bare with no image name (a Helm repository source)",
+        ),
+        (
+            r#"n: app # {"$imagepolicy": "ns:p:name"}"#,
+            "ns:p=1.1",
+            "MissingPart",
+            ":name with no image name",
+        ),
+        (
+            r#"d: sha256:00 # {"$imagepolicy": "ns:p:digest"}"#,
+            "ns:p=app:1.1",
+            "MissingPart",
+            ":digest when the policy reflects no digest",
+        ),
+        (
+            r#"version: 0.1.0 # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=app:0.1.2",
+            "WrongShape",
+            "issue 12: bare marker on an App CR version would write app:0.1.2",
+        ),
+        (
+            r#"tag: v4@sha256:00ff # {"$imagepolicy": "ns:p:tag"}"#,
+            "ns:p=app:v5",
+            "WrongShape",
+            ":tag on a value with a digest would drop the pin",
+        ),
+        (
+            r#"tag: app:v4 # {"$imagepolicy": "ns:p:tag"}"#,
+            "ns:p=app:v5",
+            "WrongShape",
+            ":tag on a whole reference would lose the image name",
+        ),
+        (
+            r#"v: reg/app:1.0 # {"$upkeep": "ns:p"}"#,
+            "ns:p=1.1",
+            "WrongShape",
+            "$upkeep on a whole reference would lose the image name",
+        ),
+        (
+            r#"n: app:v1 # {"$imagepolicy": "ns:p:name"}"#,
+            "ns:p=app:v2",
+            "WrongShape",
+            ":name on a value with a tag",
+        ),
+        (
+            r#"d: v1 # {"$imagepolicy": "ns:p:digest"}"#,
+            "ns:p=app:v2@sha256:00",
+            "WrongShape",
+            ":digest on a tag",
+        ),
+        (
+            r#"image: "" # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=app:v2",
+            "app:v2",
+            "an empty value is a placeholder",
+        ),
+        (
+            r#"image: nginx # {"$imagepolicy": "ns:p"}"#,
+            "ns:p=nginx:1.27",
+            "nginx:1.27",
+            "a plain image name is a reference without a tag, not a version",
+        ),
+    ];
+    for (line, update, want, reason) in cases {
+        let text = format!("{line}\n");
+        let u = Update::parse(update).unwrap_or_else(|| panic!("{reason}: {update}"));
+        let e = apply(&text, &[u]).unwrap();
+        if want.chars().next().is_some_and(char::is_uppercase) {
+            let kinds: Vec<&str> = e.refused.iter().map(MarkerError::kind).collect();
+            assert_eq!(kinds, [*want], "{reason}");
+            assert!(e.refused[0].hint().is_some(), "{reason}: no hint");
+            assert_eq!(e.text, text, "{reason}: unchanged");
+        } else {
+            assert!(e.refused.is_empty(), "{reason}: {:?}", e.refused);
+            let (found, _) = find_markers(&e.text);
+            assert_eq!(found[0].value, *want, "{reason}");
+            assert_eq!(e.changes[0].new, *want, "{reason}: change record");
+            assert_eq!(
+                e.changes[0].old,
+                find_markers(&text).0[0].value,
+                "{reason}: the old value as in the file"
+            );
+        }
+    }
+}
+
+/// The hints name the form to use instead.
+#[test]
+fn shape_hints() {
+    let text = "version: 0.1.0 # {\"$imagepolicy\": \"flux-system:app\"}\n";
+    let e = apply(
+        text,
+        &[Update::parse("flux-system:app=r/app:0.1.2").unwrap()],
+    )
+    .unwrap();
+    assert!(
+        e.refused[0]
+            .hint()
+            .unwrap()
+            .contains(r#"did you mean "flux-system:app:tag"?"#),
+        "{:?}",
+        e.refused[0].hint()
+    );
+    let text = "tag: r/app:v1 # {\"$imagepolicy\": \"flux-system:app:tag\"}\n";
+    let e = apply(text, &[Update::parse("flux-system:app=r/app:v2").unwrap()]).unwrap();
+    assert!(
+        e.refused[0]
+            .hint()
+            .unwrap()
+            .contains(r#"did you mean "flux-system:app"?"#),
+        "{:?}",
+        e.refused[0].hint()
+    );
+    let text = "d: sha256:00 # {\"$imagepolicy\": \"flux-system:app:digest\"}\n";
+    let e = apply(text, &[Update::parse("flux-system:app=r/app:v2").unwrap()]).unwrap();
+    assert!(
+        e.refused[0]
+            .hint()
+            .unwrap()
+            .contains("digestReflectionPolicy"),
+        "{:?}",
+        e.refused[0].hint()
+    );
+}
+
+/// The fields of one policy in a file are written together or not at all: a kustomize
+/// `newTag` moved without its `newDigest` would deploy a mismatched pair. Other policies'
+/// fields are still written.
+#[test]
+fn one_policy_is_written_together() {
+    let text = "images:\n- name: app\n  newTag: v1 # {\"$imagepolicy\": \"ns:p:tag\"}\n  newDigest: sha256:00 # {\"$imagepolicy\": \"ns:p:digest\"}\n- name: other\n  newTag: v1 # {\"$imagepolicy\": \"ns:q:tag\"}\n";
+    // No digest reflected: the digest field cannot be written, so neither is the tag.
+    let e = apply(
+        text,
+        &[
+            Update::parse("ns:p=r/app:v2").unwrap(),
+            Update::parse("ns:q=r/other:v2").unwrap(),
+        ],
+    )
+    .unwrap();
+    let refused: Vec<(&str, usize)> = e.refused.iter().map(|e| (e.kind(), e.line())).collect();
+    assert_eq!(refused, [("HeldTogether", 3), ("MissingPart", 4)]);
+    assert!(
+        e.refused[0].to_string().contains("held with line 4"),
+        "{}",
+        e.refused[0]
+    );
+    let changed: Vec<usize> = e.changes.iter().map(|c| c.line).collect();
+    assert_eq!(changed, [6], "the other policy's field still changes");
+    // With a digest both change.
+    let e = apply(text, &[Update::parse("ns:p=r/app:v2@sha256:11").unwrap()]).unwrap();
+    assert!(e.refused.is_empty(), "{:?}", e.refused);
+    assert_eq!(e.changes.len(), 2);
+    // A structural refusal holds the policy's other fields too.
+    let text = "a: \"1.0\n  .0\" # {\"$upkeep\": \"ns:p\"}\nb: 1.0.0 # {\"$upkeep\": \"ns:p\"}\n";
+    let e = apply(text, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+    let refused: Vec<(&str, usize)> = e.refused.iter().map(|e| (e.kind(), e.line())).collect();
+    assert_eq!(refused, [("MultiLineScalar", 2), ("HeldTogether", 3)]);
+    assert!(!e.is_changed());
 }
 
 #[test]
@@ -355,7 +578,7 @@ fn plain_scalars_keep_their_type() {
     let text = "version: 1.0.0 # {\"$upkeep\": \"a:b\"}\n";
     let (found, _) = find_markers(text);
     for (version, ok, reason) in cases {
-        let got = set_version(text, &found[0], version);
+        let got = set_value(text, &found[0], version);
         assert_eq!(got.is_ok(), *ok, "{reason}: {version:?} -> {got:?}");
         if let Err(e) = got {
             assert_eq!(e.kind(), "Unrepresentable", "{reason}");
@@ -387,7 +610,7 @@ fn quoted_scalars_escape() {
     for (text, version, want, reason) in cases {
         let (found, _) = find_markers(text);
         assert_eq!(
-            set_version(text, &found[0], version).as_deref(),
+            set_value(text, &found[0], version).as_deref(),
             Ok(*want),
             "{reason}"
         );
@@ -397,21 +620,21 @@ fn quoted_scalars_escape() {
     let text = "v: '1' # {\"$upkeep\": \"a:b\"}\n";
     let (found, _) = find_markers(text);
     assert!(
-        set_version(text, &found[0], "a\nb").is_err(),
+        set_value(text, &found[0], "a\nb").is_err(),
         "a line break cannot be written into a one-line scalar"
     );
 }
 
 #[test]
 fn apply_contract() {
-    let text = "a: 1.0.0 # {\"$upkeep\": \"n:a\"}\nb: 1.0.0 # {\"$upkeep\": \"n:b\"}\nc: x # {\"$imagepolicy\": \"n:a:name\"}\n";
+    let text = "a: 1.0.0 # {\"$upkeep\": \"n:a\"}\nb: 1.0.0 # {\"$upkeep\": \"n:b\"}\nc: reg/x # {\"$imagepolicy\": \"n:a:name\"}\n";
     let up = |s: &'static str| Update::parse(s).unwrap();
 
-    let e = apply(text, &[up("n:a=1.1.0")]).unwrap();
+    let e = apply(text, &[up("n:a=reg/x:1.1.0")]).unwrap();
     assert_eq!(
         e.changes.len(),
         1,
-        "only the named policy changes; :name is never a version"
+        "only the named policy changes; its :name field already holds the name"
     );
     assert_eq!(
         (
@@ -424,7 +647,7 @@ fn apply_contract() {
     assert_eq!(&e.text[e.changes[0].range.clone()], "1.1.0");
     assert_eq!(&text[e.changes[0].original_range.clone()], "1.0.0");
 
-    let e = apply(text, &[up("n:a=1.0.0")]).unwrap();
+    let e = apply(text, &[up("n:a=reg/x:1.0.0")]).unwrap();
     assert!(!e.is_changed(), "same version: no change");
     assert!(
         matches!(e.text, std::borrow::Cow::Borrowed(_)),
@@ -437,7 +660,7 @@ fn apply_contract() {
         "fast rejection borrows"
     );
 
-    let e = apply(text, &[up("n:a=1.10"), up("n:b=2.0.0")]).unwrap();
+    let e = apply(text, &[up("n:a=reg/x:1.10"), up("n:b=2.0.0")]).unwrap();
     let refused: Vec<(&str, usize)> = e.refused.iter().map(|r| (r.kind(), r.line())).collect();
     assert_eq!(
         refused,
@@ -465,24 +688,41 @@ fn apply_contract() {
 
 #[test]
 fn update_parse_table() {
-    type Parts<'a> = Option<(&'a str, &'a str, &'a str)>;
+    type Parts<'a> = Option<(&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>)>;
     let cases: &[(&str, Parts<'_>, &str)] = &[
         (
             "flux-system:podinfo=6.7.0",
-            Some(("flux-system", "podinfo", "6.7.0")),
-            "the case.txt form",
+            Some(("flux-system", "podinfo", "6.7.0", None, None)),
+            "a version alone: a source with no image name",
         ),
         (
             "a:b=v1=x",
-            Some(("a", "b", "v1=x")),
+            Some(("a", "b", "v1=x", None, None)),
             "only the first '=' splits",
         ),
+        (
+            "a:b=index.repo.fake/updated:v1.0.1",
+            Some(("a", "b", "v1.0.1", Some("index.repo.fake/updated"), None)),
+            "a whole reference, as Flux's LatestRef prints it",
+        ),
+        (
+            "a:b=reg:5000/app:v2@sha256:00ff",
+            Some(("a", "b", "v2", Some("reg:5000/app"), Some("sha256:00ff"))),
+            "a registry port and a digest",
+        ),
+        (
+            "a:b=1.2.3@sha256:00ff",
+            Some(("a", "b", "1.2.3", None, Some("sha256:00ff"))),
+            "a version and a digest",
+        ),
+        ("a:b=reg:5000/app", None, "an image name with no tag"),
+        ("a:b=app:", None, "an empty tag"),
         ("ab=1", None, "no namespace"),
         ("a:b=", None, "no version"),
         ("a:b", None, "no '='"),
     ];
     for (s, want, reason) in cases {
-        let got = Update::parse(s).map(|u| (u.namespace, u.policy, u.version));
+        let got = Update::parse(s).map(|u| (u.namespace, u.policy, u.version, u.image, u.digest));
         assert_eq!(got, *want, "{reason}");
     }
 }
@@ -503,8 +743,9 @@ fn fast_rejection() {
 }
 
 /// The shapes a line cannot show, each refused per field with its line and a hint: issue 11's
-/// corrupting cases first, then every structural error. A safe field appended to the same text
-/// still changes (per field, not per file), unless the whole file cannot be parsed.
+/// corrupting cases first, then every structural error. A safe field of another policy appended
+/// to the same text still changes (per policy, not per file), unless the whole file cannot be
+/// parsed; a safe field of the same policy is held with it.
 #[test]
 fn unsafe_fields_are_refused_per_field() {
     const M: &str = r#" # {"$upkeep": "ns:p"}"#;
@@ -657,11 +898,26 @@ fn unsafe_fields_are_refused_per_field() {
             errors[0]
         );
 
+        // A field of another policy, and one of the same policy.
         let safe_line = text.lines().count() + 1;
-        let with_sibling = format!("{text}safe: 1.0.0{M}\n");
-        let e = apply(&with_sibling, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
+        let with_sibling =
+            format!("{text}safe: 1.0.0 # {{\"$upkeep\": \"ns:q\"}}\nmate: 1.0.0{M}\n");
+        let e = apply(
+            &with_sibling,
+            &[
+                Update::parse("ns:p=2.0.0").unwrap(),
+                Update::parse("ns:q=2.0.0").unwrap(),
+            ],
+        )
+        .unwrap();
         let refused: Vec<(&str, usize)> = e.refused.iter().map(|e| (e.kind(), e.line())).collect();
         assert!(refused.contains(&(*kind, *line)), "{reason}: {refused:?}");
+        if *sibling {
+            assert!(
+                refused.contains(&("HeldTogether", safe_line + 1)),
+                "{reason}: the same policy's field is held with it: {refused:?}"
+            );
+        }
         let changed: Vec<usize> = e.changes.iter().map(|c| c.line).collect();
         if *sibling {
             assert_eq!(

@@ -25,9 +25,15 @@ use std::collections::BTreeMap;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 use proptest::prelude::*;
-use upkeep_core::manifest::{ApplyError, Edited, Update, apply};
+use upkeep_core::manifest::{ApplyError, Edited, MarkerError, MarkerForm, Update, apply};
 
 const POLICIES: [&str; 3] = ["p0", "p1", "p2"];
+/// The image name every update carries (what bare and `:name` markers write).
+const IMAGE: &str = "ghcr.io/acme/app";
+/// The digest every update carries (what `:digest` markers write, and bare ones append).
+const DIGEST: &str = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be";
+/// The digest `:digest` fields hold before.
+const OLD_DIGEST: &str = "sha256:1234567890abcdef";
 const VERSIONS: [&str; 8] = [
     "1.2.3",
     "v2.0.0",
@@ -51,8 +57,10 @@ enum Mark {
     FluxTag,
     /// `$imagepolicy` without a suffix: the scalar is `image:tag`.
     FluxImage,
-    /// `$imagepolicy` with `:name`: never written.
+    /// `$imagepolicy` with `:name`: already holds the image name the updates carry.
     FluxName,
+    /// `$imagepolicy` with `:digest`: holds an old digest; the updates carry a new one.
+    FluxDigest,
 }
 
 /// What must happen to a marked field whose policy is updated.
@@ -63,7 +71,7 @@ enum Expect {
     Safe,
     /// Refused with an error on its line; never edited.
     Refused,
-    /// Never edited (a `:name` field).
+    /// Never edited (a `:name` field that already holds the image name).
     Untouched,
 }
 
@@ -80,8 +88,9 @@ struct Scalar {
 impl Scalar {
     fn value(&self) -> String {
         match self.mark {
-            Mark::FluxImage => format!("ghcr.io/acme/app:{}", self.version),
-            Mark::FluxName => "ghcr.io/acme/app".to_owned(),
+            Mark::FluxImage => format!("{IMAGE}:{}", self.version),
+            Mark::FluxName => IMAGE.to_owned(),
+            Mark::FluxDigest => OLD_DIGEST.to_owned(),
             _ => self.version.clone(),
         }
     }
@@ -103,6 +112,7 @@ impl Scalar {
             Mark::FluxTag => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:tag\"}}"),
             Mark::FluxImage => format!("{gap}#{{ \"$imagepolicy\" : \"ns:{p}\" }}"),
             Mark::FluxName => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:name\"}}"),
+            Mark::FluxDigest => format!("{gap}# {{\"$imagepolicy\": \"ns:{p}:digest\"}}"),
         }
     }
 
@@ -354,6 +364,7 @@ fn scalar() -> impl Strategy<Value = Scalar> {
             2 => Just(Mark::FluxTag),
             2 => Just(Mark::FluxImage),
             1 => Just(Mark::FluxName),
+            1 => Just(Mark::FluxDigest),
         ],
         0..POLICIES.len(),
         prop_oneof![Just(" "), Just("  "), Just("\t ")],
@@ -539,26 +550,16 @@ fn events(text: &str) -> Result<(Vec<Ev<'_>>, Vec<(usize, usize)>), String> {
     Ok((out, aliases))
 }
 
-/// The value a marked field must hold after `new` was written, read from the marker comment
-/// on its line in the original text.
-fn intended(text: &str, line: usize, old_value: &str, new: &str) -> String {
-    let src = text.split('\n').nth(line - 1).unwrap_or_default();
-    let comment = &src[src.rfind('#').unwrap_or(0)..];
-    let bare_flux = comment.contains("$imagepolicy")
-        && comment
-            .split('"')
-            .nth(3)
-            .is_some_and(|r| r.split(':').count() == 2);
-    if bare_flux {
-        let v = old_value.split('@').next().unwrap_or_default();
-        let slash = v.rfind('/').map_or(0, |i| i + 1);
-        let repo = match v[slash..].rfind(':') {
-            Some(i) => &v[..slash + i],
-            None => v,
-        };
-        format!("{repo}:{new}")
-    } else {
-        new.to_owned()
+/// The whole scalar a field of `form` must hold under `u`.
+fn intended(form: MarkerForm, u: &Update<'_>) -> String {
+    match form {
+        MarkerForm::Version | MarkerForm::Tag => u.version.to_owned(),
+        MarkerForm::Reference => match u.digest {
+            Some(d) => format!("{}:{}@{d}", u.image.unwrap_or_default(), u.version),
+            None => format!("{}:{}", u.image.unwrap_or_default(), u.version),
+        },
+        MarkerForm::Name => u.image.unwrap_or_default().to_owned(),
+        MarkerForm::Digest => u.digest.unwrap_or_default().to_owned(),
     }
 }
 
@@ -766,36 +767,13 @@ fn check(
             .find(|u| u.namespace == c.namespace && u.policy == c.policy)
             .ok_or_else(|| TestCaseError::fail("a change no update asked for"))?;
         prop_assert_eq!(
-            c.new.as_str(),
-            u.version,
-            "the last update for a policy wins"
+            c.new.clone(),
+            intended(c.form, u),
+            "the last update for a policy wins, written as the marker's form says"
         );
         values.push(c);
     }
-    // Values are read from the old scalar (an image reference keeps its repository).
-    let (old_events, _) = events(text).unwrap_or_default();
-    let owned: Vec<String> = values
-        .iter()
-        .map(|c| {
-            let old_value = old_events
-                .iter()
-                .find_map(|e| match &e.event {
-                    Event::Scalar(v, s, ..)
-                        if *s != ScalarStyle::Literal
-                            && e.span.start <= c.original_range.start
-                            && c.original_range.end <= e.span.end =>
-                    {
-                        Some(v.to_string())
-                    }
-                    _ => None,
-                })
-                .unwrap_or_else(|| {
-                    // Inside a block scalar: the line reader's value is the old bytes.
-                    text[c.original_range.clone()].to_owned()
-                });
-            intended(text, c.line, &old_value, &c.new)
-        })
-        .collect();
+    let owned: Vec<String> = values.iter().map(|c| c.new.clone()).collect();
     for (c, value) in values.iter().zip(&owned) {
         changes.push(Expected {
             old: c.original_range.clone(),
@@ -820,7 +798,7 @@ fn check(
                 .refused
                 .iter()
                 .filter(|e| e.line() == line)
-                .map(upkeep_core::manifest::MarkerError::kind)
+                .map(MarkerError::kind)
                 .collect();
             match expect {
                 Expect::Untouched => prop_assert!(!changed, "line {line}: a :name field changed"),
@@ -836,8 +814,22 @@ fn check(
                         let src = text.split('\n').nth(line - 1).unwrap_or_default();
                         src.contains(u.version)
                     };
+                    // Held with another field of its policy that could not be written.
+                    let held_with = edited.refused.iter().any(|e| match e {
+                        MarkerError::HeldTogether { line: l, by } => {
+                            *l == line
+                                && edited.refused.iter().any(|x| {
+                                    x.line() == *by
+                                        && !matches!(x, MarkerError::HeldTogether { .. })
+                                })
+                        }
+                        _ => false,
+                    });
                     prop_assert!(
-                        changed || noop || refusals == ["Unrepresentable"],
+                        changed
+                            || noop
+                            || refusals == ["Unrepresentable"]
+                            || (refusals == ["HeldTogether"] && held_with),
                         "line {line}: a safe field was neither edited nor refused for its \
                          version ({refusals:?})\n{text}"
                     );
@@ -855,9 +847,9 @@ fn updates() -> impl Strategy<Value = Vec<(usize, usize)>> {
 fn to_updates(ups: &[(usize, usize)]) -> Vec<Update<'static>> {
     ups.iter()
         .map(|&(p, v)| Update {
-            namespace: "ns",
-            policy: POLICIES[p],
-            version: VERSIONS[v],
+            image: Some(IMAGE),
+            digest: Some(DIGEST),
+            ..Update::version("ns", POLICIES[p], VERSIONS[v])
         })
         .collect()
 }
@@ -892,8 +884,8 @@ proptest! {
     ) {
         let text: String = pieces.concat();
         let ups = [
-            Update { namespace: "ns", policy: "p0", version: VERSIONS[v] },
-            Update { namespace: "ns", policy: "p1", version: "9.9.9" },
+            Update { image: Some(IMAGE), digest: Some(DIGEST), ..Update::version("ns", "p0", VERSIONS[v]) },
+            Update { image: Some(IMAGE), ..Update::version("ns", "p1", "9.9.9") },
         ];
         check(&text, &ups, None)?;
     }

@@ -10,6 +10,15 @@
 //! on what the remote holds now. What the policies allow and when schedules are open comes in
 //! through [`Lookup`]: the CLI answers it from a scan of the repository, the controller from
 //! VersionPolicy and MaintenanceSchedule objects.
+//!
+//! Each field shows its value exactly as in the file and the whole scalar its marker writes
+//! (Flux's setters: see `upkeep_core::manifest`); up to date is exact equality. The kind of a
+//! step comes from the tags (a `:name` or `:digest` field takes its policy's tagged fields'
+//! step in the file, or counts as a `change`). The fields of one policy in one file are written
+//! together or held together ([`Action::Held`], "held with line N"), so a kustomize `newTag`
+//! never moves without its `newDigest`. A Flux `$imagepolicy` marker whose policy the
+//! repository does not have is [`Action::NotManaged`]: other automations share repositories,
+//! and Flux leaves such markers alone too; upkeep's own `$upkeep` markers stay errors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +28,9 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use upkeep_api::{AppUpgradeAutomation, Resource, namespaced_name};
 use upkeep_core::describe::{closed_reason, local, relative};
-use upkeep_core::manifest::{Update, find_markers};
+use upkeep_core::manifest::{
+    Marker, MarkerError, MarkerForm, MarkerSyntax, Part, Update, find_markers, tag_of,
+};
 use upkeep_core::schedule::{Schedule, Verdict};
 use upkeep_core::selector::LabelSelector;
 use upkeep_core::version::{UpgradeKind, Version};
@@ -46,6 +57,9 @@ pub struct PolicyDecision {
     /// The manifest digest of the selected version (`sha256:…`) when the policy reflects
     /// digests (`digestReflectionPolicy` `IfNotPresent`/`Always`) and it is known.
     pub digest: Option<String>,
+    /// Why the source has no image name, when `image` is `None` (`ChartSource ns/x is a Helm
+    /// repository`): the reason a bare or `:name` marker on this policy is held.
+    pub no_image: Option<String>,
 }
 
 /// Where planning finds policies, schedules and files to leave alone.
@@ -72,6 +86,11 @@ pub trait Lookup {
     fn schedule_problem(&self, _namespace: &str, _name: &str) -> Option<String> {
         None
     }
+    /// The namespace of the one policy named `name` in a namespace other than `namespace`,
+    /// when there is exactly one (for the hint of a marker whose policy is not found).
+    fn policy_elsewhere(&self, _namespace: &str, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What happens to one marked field.
@@ -81,6 +100,9 @@ pub enum Action {
     Write,
     Held,
     UpToDate,
+    /// A Flux `$imagepolicy` marker naming a policy that is not in the repository: another
+    /// automation (or another Flux namespace) manages it, so it is left alone, as Flux does.
+    NotManaged,
     Error,
 }
 
@@ -327,15 +349,13 @@ pub fn overlaps(
 }
 
 /// Whether `rel` (a `/`-separated path from the repository root) is a manifest file upkeep
-/// reads: `*.yaml`/`*.yml`, not under a hidden directory.
+/// reads: `*.yaml`/`*.yml` or a file named exactly `Kustomization` (the files Flux's image
+/// automation reads), not under a hidden directory.
 pub fn is_manifest_path(rel: &str) -> bool {
     let hidden = rel
         .split('/')
         .any(|c| c.starts_with('.') && c != "." && c != "..");
-    !hidden
-        && Path::new(rel)
-            .extension()
-            .is_some_and(|x| x == "yaml" || x == "yml")
+    !hidden && upkeep_api::walk::is_manifest_name(rel.rsplit('/').next().unwrap_or(rel))
 }
 
 /// What planning one file gave.
@@ -475,52 +495,104 @@ pub fn plan_text(
     // One parse of the file serves the checks of every marker and the edit's verification.
     let read = upkeep_core::manifest::read(text);
     let markers = read.markers();
-    for e in read.errors() {
-        plan.fields.push(Field::error(
-            rel,
-            e.line(),
-            match e.hint() {
-                Some(h) => format!("{e} (hint: {h})"),
-                None => e.to_string(),
-            },
-        ));
-    }
-    let mut writes: BTreeMap<(String, String), String> = BTreeMap::new();
-    for m in markers {
-        let field = plan_field(lookup, rel, m, scope, now);
-        if field.action == Action::Write
-            && let Some(t) = &field.target
+    for e in read.line_errors() {
+        let mut f = Field::error(rel, e.line(), with_hint(e));
+        if let MarkerError::UnresolvedVariable { reference, .. } = e
+            && text
+                .lines()
+                .nth(e.line().saturating_sub(1))
+                .is_some_and(|l| l.contains("\"$imagepolicy\""))
         {
-            writes.insert((m.namespace.clone(), m.policy.clone()), t.clone());
+            // Flux's automation matches markers to policies by name; one naming a variable
+            // matches none and is left alone there, so it is not an error here either.
+            f.action = Action::NotManaged;
+            f.policy.clone_from(reference);
+            f.reason = format!(
+                "the marker names {reference:?}, an unresolved variable no policy matches: left alone, as Flux leaves it (hint: write the policy's namespace and name literally for upkeep or Flux to update it)"
+            );
         }
-        plan.fields.push(field);
+        plan.fields.push(f);
+    }
+    for (namespace, policy, syntax, e) in read.refusals() {
+        let mut f = Field::error(rel, e.line(), with_hint(e));
+        f.policy = format!("{namespace}/{policy}");
+        if let Some(why) = not_managed(lookup, namespace, policy, syntax, "") {
+            f.action = Action::NotManaged;
+            f.reason = why;
+        }
+        plan.fields.push(f);
+    }
+    // The kind of each policy's step in this file, for its fields without a tag (`:name`,
+    // `:digest`): the strictest of its tagged fields' steps.
+    let mut group_kind: BTreeMap<(&str, &str), (&'static str, UpgradeKind)> = BTreeMap::new();
+    for m in markers {
+        let selected = lookup
+            .policy(&m.namespace, &m.policy)
+            .and_then(|d| d.selected.as_deref());
+        if let (Some(tag), Some(selected)) = (m.tag(), selected)
+            && tag != selected
+        {
+            let step = step_kind(tag, selected);
+            group_kind
+                .entry((&m.namespace, &m.policy))
+                .and_modify(|k| {
+                    if strictness(step.0) > strictness(k.0) {
+                        *k = step;
+                    }
+                })
+                .or_insert(step);
+        }
+    }
+    for m in markers {
+        let kind = group_kind.get(&(m.namespace.as_str(), m.policy.as_str()));
+        plan.fields
+            .push(plan_field(lookup, rel, m, scope, now, kind.copied()));
+    }
+    plan.fields.sort_by_key(|f| f.line);
+    hold_together(&mut plan.fields);
+    // The decision of every policy with a field to write.
+    let mut writes: BTreeMap<(&str, &str), (&str, &PolicyDecision)> = BTreeMap::new();
+    for m in markers {
+        let written = plan
+            .fields
+            .iter()
+            .any(|f| f.line == m.line && f.action == Action::Write);
+        if let (true, Some(d)) = (written, lookup.policy(&m.namespace, &m.policy))
+            && let Some(selected) = &d.selected
+        {
+            writes.insert((&m.namespace, &m.policy), (selected, d));
+        }
     }
     if writes.is_empty() {
         return plan;
     }
     let updates: Vec<Update<'_>> = writes
         .iter()
-        .map(|((namespace, policy), version)| Update {
+        .map(|(&(namespace, policy), &(version, d))| Update {
             namespace,
             policy,
             version,
+            image: d.image.as_deref(),
+            digest: d.digest.as_deref(),
         })
         .collect();
     let edited = read.apply(&updates);
     if let Ok(edited) = &edited {
-        // A field the writer refused (its version does not fit the quote style, or the edit
-        // did not verify) is an error on its line; the file's other fields are still written.
+        // A field the writer refused (its value does not fit the quote style, or the edit did
+        // not verify) is an error on its line, and the other fields of its policy are held
+        // with it; the file's other fields are still written.
         for e in &edited.refused {
             for f in plan
                 .fields
                 .iter_mut()
                 .filter(|f| f.action == Action::Write && f.line == e.line())
             {
-                f.action = Action::Error;
-                f.reason = match e.hint() {
-                    Some(h) => format!("{e} (hint: {h})"),
-                    None => e.to_string(),
+                f.action = if matches!(e, MarkerError::HeldTogether { .. }) {
+                    Action::Held
+                } else {
+                    Action::Error
                 };
+                f.reason = with_hint(e);
             }
         }
     }
@@ -541,7 +613,13 @@ pub fn plan_text(
                     old: c.old.clone(),
                     new: c.new.clone(),
                     policy: format!("{}/{}", c.namespace, c.policy),
-                    kind: step_kind(&c.old, &c.new).0.to_owned(),
+                    kind: plan
+                        .fields
+                        .iter()
+                        .find(|f| f.line == c.line)
+                        .and_then(|f| f.kind)
+                        .unwrap_or_else(|| change_kind(c.form, &c.old, &c.new))
+                        .to_owned(),
                 })
                 .collect();
             plan.new_text = Some(edited.text.into_owned());
@@ -563,6 +641,93 @@ pub fn plan_text(
         }
     }
     plan
+}
+
+/// `error (hint: …)`, as the plan's WHY column shows a refusal.
+fn with_hint(e: &MarkerError) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} (hint: {h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Why a marker is left alone as not managed here: a Flux `$imagepolicy` marker naming a
+/// policy the repository does not have (and has no invalid object of that name). `None` for
+/// `$upkeep` markers (upkeep's own: a missing policy is an error) and for known policies.
+fn not_managed(
+    lookup: &dyn Lookup,
+    namespace: &str,
+    policy: &str,
+    syntax: MarkerSyntax,
+    suffix: &str,
+) -> Option<String> {
+    if syntax != MarkerSyntax::FluxImagePolicy
+        || lookup.policy(namespace, policy).is_some()
+        || lookup.policy_problem(namespace, policy).is_some()
+    {
+        return None;
+    }
+    Some(format!(
+        "no ImagePolicy or VersionPolicy {namespace}/{policy} in the repository: left to whatever manages it{}",
+        elsewhere_hint(lookup, namespace, policy, suffix)
+    ))
+}
+
+/// ` (hint: …)` naming the one policy of that name in another namespace, or nothing.
+fn elsewhere_hint(lookup: &dyn Lookup, namespace: &str, policy: &str, suffix: &str) -> String {
+    lookup
+        .policy_elsewhere(namespace, policy)
+        .map(|ns| {
+            format!(
+                " (hint: the repository has {ns}/{policy}: did you mean \"{ns}:{policy}{suffix}\"? A kustomize `namespace:` or a patch may place it)"
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// How strictly a step kind is scheduled (`change` is scheduled as a major).
+fn strictness(kind: &str) -> u8 {
+    match kind {
+        "patch" => 0,
+        "minor" => 1,
+        "major" => 2,
+        _ => 3,
+    }
+}
+
+/// The kind of a change between two values of a field of `form`: the step between their tags
+/// when both have one, else `change`.
+fn change_kind(form: MarkerForm, old: &str, new: &str) -> &'static str {
+    match (tag_of(form, old), tag_of(form, new)) {
+        (Some(a), Some(b)) => step_kind(a, b).0,
+        _ => "change",
+    }
+}
+
+/// The fields of one policy in one file are written together or not at all: a kustomize
+/// `newTag` moved without its `newDigest` would deploy a mismatched pair. A field to write
+/// whose policy has a held or failed field in the file is held with it.
+fn hold_together(fields: &mut [Field]) {
+    let mut blocking: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for f in fields.iter() {
+        if matches!(f.action, Action::Held | Action::Error) && f.policy != "-" {
+            blocking
+                .entry(f.policy.clone())
+                .or_insert_with(|| (f.line, f.reason.clone()));
+        }
+    }
+    for f in fields.iter_mut() {
+        if f.action != Action::Write {
+            continue;
+        }
+        if let Some((line, why)) = blocking.get(&f.policy) {
+            f.action = Action::Held;
+            f.next_window = None;
+            f.reason = format!(
+                "held with line {line} ({why}): the fields of one policy in a file are written together"
+            );
+        }
+    }
 }
 
 /// `Kind namespace/name` of each Kubernetes object in the file, by document index.
@@ -689,19 +854,26 @@ fn step_kind(current: &str, target: &str) -> (&'static str, UpgradeKind) {
     }
 }
 
-/// Decides one marked field: target, kind, and whether it may be written now.
+/// Decides one marked field: target, kind, and whether it may be written now. `group_kind` is
+/// the step of the policy's tagged fields in the file, for a field without a tag.
 fn plan_field(
     lookup: &dyn Lookup,
     file: &str,
-    m: &upkeep_core::manifest::Marker,
+    m: &Marker,
     scope: &Scope<'_>,
     now: Timestamp,
+    group_kind: Option<(&'static str, UpgradeKind)>,
 ) -> Field {
-    let current = m.current_version().to_owned();
+    let current = m.value.clone();
     let mut field = Field::error(file, m.line, String::new());
     field.key.clone_from(&m.key);
     field.policy = format!("{}/{}", m.namespace, m.policy);
     field.current.clone_from(&current);
+    if let Some(why) = not_managed(lookup, &m.namespace, &m.policy, m.syntax, m.form.suffix()) {
+        field.action = Action::NotManaged;
+        field.reason = why;
+        return field;
+    }
     if let Some(conflict) = &scope.conflict {
         field.reason = format!("{conflict}: nothing of either is written");
         return field;
@@ -712,8 +884,10 @@ fn plan_field(
     }
     let Some(d) = lookup.policy(&m.namespace, &m.policy) else {
         field.reason = format!(
-            "no VersionPolicy {}/{} in the repository",
-            m.namespace, m.policy
+            "no VersionPolicy {}/{} in the repository{}",
+            m.namespace,
+            m.policy,
+            elsewhere_hint(lookup, &m.namespace, &m.policy, m.form.suffix())
         );
         return field;
     };
@@ -736,10 +910,45 @@ fn plan_field(
         field.reason.clone_from(why);
         return field;
     }
-    let Some(target) = d.selected.clone() else {
+    let Some(selected) = d.selected.clone() else {
         field.action = Action::Held;
         field.reason = "the policy allows no version".into();
         return field;
+    };
+    if let Err(e) = m.check_shape() {
+        field.action = Action::Held;
+        field.reason = with_hint(&e);
+        return field;
+    }
+    let update = Update {
+        namespace: &m.namespace,
+        policy: &m.policy,
+        version: &selected,
+        image: d.image.as_deref(),
+        digest: d.digest.as_deref(),
+    };
+    let target = match m.target(&update) {
+        Ok(t) => t,
+        Err(MarkerError::MissingPart {
+            part: Part::Image, ..
+        }) => {
+            field.action = Action::Held;
+            field.reason = format!(
+                "{}: it has no image name, and {{\"$imagepolicy\": \"{}\"}} writes one (hint: use \"{}:{}:tag\")",
+                d.no_image
+                    .as_deref()
+                    .unwrap_or("the policy's source is not an image repository"),
+                m.reference(),
+                m.namespace,
+                m.policy
+            );
+            return field;
+        }
+        Err(e) => {
+            field.action = Action::Held;
+            field.reason = with_hint(&e);
+            return field;
+        }
     };
     field.target = Some(target.clone());
     let age_note = d
@@ -755,7 +964,10 @@ fn plan_field(
         );
         return field;
     }
-    let (kind_name, kind) = step_kind(&current, &target);
+    let (kind_name, kind) = match m.tag() {
+        Some(tag) => step_kind(tag, &selected),
+        None => group_kind.unwrap_or(("change", UpgradeKind::Major)),
+    };
     field.kind = Some(kind_name);
     let pin = if d.pinned { "pinned; " } else { "" };
     match &scope.schedule {
@@ -822,11 +1034,13 @@ pub fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
     after
         .iter()
         .filter_map(|m| {
-            let was = before
-                .iter()
-                .find(|b| b.line == m.line && b.namespace == m.namespace && b.policy == m.policy)?;
-            let (o, n) = (was.current_version(), m.current_version());
-            (o != n).then(|| ChangeRecord {
+            let was = before.iter().find(|b| {
+                b.line == m.line
+                    && b.namespace == m.namespace
+                    && b.policy == m.policy
+                    && b.form == m.form
+            })?;
+            (was.value != m.value).then(|| ChangeRecord {
                 file: rel.to_owned(),
                 line: m.line,
                 object: objects
@@ -834,10 +1048,10 @@ pub fn changes_between(rel: &str, old: &str, new: &str) -> Vec<ChangeRecord> {
                     .cloned()
                     .or_else(|| m.key.clone())
                     .unwrap_or_else(|| rel.to_owned()),
-                old: o.to_owned(),
-                new: n.to_owned(),
+                old: was.value.clone(),
+                new: m.value.clone(),
                 policy: format!("{}/{}", m.namespace, m.policy),
-                kind: step_kind(o, n).0.to_owned(),
+                kind: change_kind(m.form, &was.value, &m.value).to_owned(),
             })
         })
         .collect()

@@ -23,6 +23,10 @@ fn the_tree_and_the_work_tree_list_the_same_files_and_skip_the_same_links() {
     write(&root.join("apps/prod/c.yaml"), "c: 1\n");
     write(&root.join("shared/s.yaml"), "s: 1\n");
     write(&root.join("shared/deep/t.yaml"), "t: 1\n");
+    // Flux reads kustomize's extensionless `Kustomization` too; other names without `.yaml` no.
+    write(&root.join("apps/dev/Kustomization"), "images: []\n");
+    write(&root.join("apps/dev/kustomization"), "images: []\n");
+    write(&root.join("apps/dev/README"), "x\n");
     let dev = root.join("apps/dev");
     // (link, target): every kind the walk must handle.
     let links = [
@@ -71,6 +75,12 @@ fn the_tree_and_the_work_tree_list_the_same_files_and_skip_the_same_links() {
     assert!(
         paths.contains(&"shared/s.yaml") && paths.contains(&"shared/deep/t.yaml"),
         "links inside the repository are followed: {paths:?}"
+    );
+    assert!(
+        paths.contains(&"apps/dev/Kustomization")
+            && !paths.contains(&"apps/dev/kustomization")
+            && !paths.contains(&"apps/dev/README"),
+        "a file named exactly Kustomization is a manifest: {paths:?}"
     );
     assert!(
         !paths

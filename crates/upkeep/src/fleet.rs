@@ -301,6 +301,9 @@ impl Fleet {
             };
             decision.allow.labels = p.object.metadata.labels.clone().unwrap_or_default();
             decision.allow.suspended = p.suspended;
+            if let Some((source, ..)) = chart_sources.get(&source_key) {
+                decision.allow.no_image = no_image(source, &source_key.0, &source_key.1);
+            }
             decision.allow.image = chart_sources
                 .get(&source_key)
                 .and_then(|(object, _, _)| object.image_name());
@@ -412,6 +415,39 @@ impl Lookup for Fleet {
     fn schedule_problem(&self, namespace: &str, name: &str) -> Option<String> {
         self.invalid_object("MaintenanceSchedule", namespace, name)
             .map(|why| format!("MaintenanceSchedule {namespace}/{name} {why}"))
+    }
+
+    fn policy_elsewhere(&self, namespace: &str, name: &str) -> Option<String> {
+        let mut found = self
+            .policies
+            .keys()
+            .chain(self.problems.keys())
+            .filter(|(ns, n)| n == name && ns != namespace)
+            .map(|(ns, _)| ns)
+            .collect::<Vec<_>>();
+        found.sort();
+        found.dedup();
+        match found.as_slice() {
+            [one] => Some((*one).clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a ChartSource has no image name for Flux's bare and `:name` setters (`None` for an
+/// `oci://` source, whose repository is one).
+fn no_image(source: &ChartSource, namespace: &str, name: &str) -> Option<String> {
+    let url = source.spec.url.as_str();
+    if url.starts_with("oci://") {
+        None
+    } else if url.starts_with("oci-layout:") {
+        Some(format!(
+            "ChartSource {namespace}/{name} is an OCI layout directory"
+        ))
+    } else {
+        Some(format!(
+            "ChartSource {namespace}/{name} is a Helm repository"
+        ))
     }
 }
 
@@ -673,13 +709,15 @@ where
             suspended: None,
             image: None,
             digest: None,
+            no_image: None,
         },
     })
 }
 
 pub(crate) use upkeep_git::plan::label_selector;
 
-/// Every `*.yaml`/`*.yml` file under `root`, sorted; hidden directories skipped.
+/// Every manifest file (`*.yaml`, `*.yml`, `Kustomization`) under `root`, sorted; hidden
+/// directories skipped.
 pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -696,7 +734,10 @@ pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
                 if !hidden {
                     stack.push(p);
                 }
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            } else if p
+                .file_name()
+                .is_some_and(|n| upkeep_api::walk::is_manifest_name(&n.to_string_lossy()))
+            {
                 out.push(p);
             }
         }

@@ -583,14 +583,17 @@ fn a_file_that_is_not_yaml_is_reported_and_left_alone_while_the_rest_is_written(
 }
 
 #[test]
-fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written() {
+fn unsafe_marked_fields_are_held_with_their_policy_and_the_rest_of_their_file_is_written() {
     let tmp = scratch();
     let mut files = fleet_files(|_, t| t);
     // Issue 11: a plain value over two lines and a marker after an explicit key were rewritten
-    // into broken YAML; now each is refused on its line and the safe field beside them moves.
+    // into broken YAML; now each is refused on its line. Issue 12: the safe field of the same
+    // policy in that file is held with them (one policy's fields move together), while a field
+    // of another policy beside them moves, and the policy's fields in other files move.
     let mixed = "spec:\n  values:\n    good: 6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n    \
                  note: 6.5\n      6.5.4 # {\"$upkeep\": \"flux-system:podinfo\"}\n    \
-                 ? version # {\"$upkeep\": \"flux-system:podinfo\"}\n    : 6.5.4\n";
+                 ? version # {\"$upkeep\": \"flux-system:podinfo\"}\n    : 6.5.4\n    \
+                 cm: v1.15.0 # {\"$upkeep\": \"flux-system:cert-manager\"}\n";
     files.push(("apps/dev/mixed.yaml".to_owned(), mixed.as_bytes().to_vec()));
     let (fleet, out) = apply_to_new_checkout(tmp.path(), &files);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -600,29 +603,155 @@ fn unsafe_marked_fields_are_held_per_field_and_the_rest_of_their_file_is_written
         "partial: reported, the rest written:\n{stdout}\n{stderr}"
     );
     let all = format!("{stdout}\n{stderr}");
-    for (line, why) in [(5, "spans lines 4-5"), (6, "explicit (`?`)")] {
+    for (line, why) in [
+        (5, "spans lines 4-5"),
+        (6, "explicit (`?`)"),
+        (3, "held with line 5"),
+    ] {
         assert!(
             all.lines()
                 .any(|l| l.contains(&format!("mixed.yaml:{line}")) && l.contains(why)),
-            "line {line} is refused with its reason:\n{all}"
+            "line {line} is held with its reason:\n{all}"
         );
     }
-    let podinfo = std::fs::read_to_string(fleet.join("apps/dev/podinfo.yaml")).expect("read");
-    let target = podinfo
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("targetRevision: '"))
-        .and_then(|v| v.split('\'').next())
-        .expect("podinfo's version");
-    assert_ne!(target, "6.5.4", "podinfo moved:\n{stdout}");
+    let version = |file: &str, key: &str| {
+        std::fs::read_to_string(fleet.join(file))
+            .expect("read")
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key).map(str::to_owned))
+            .and_then(|v| {
+                v.trim_start_matches(['\'', '"'])
+                    .split([' ', '\'', '"'])
+                    .next()
+                    .map(str::to_owned)
+            })
+            .expect("a version")
+    };
+    assert_ne!(
+        version("apps/dev/podinfo.yaml", "targetRevision: "),
+        "6.5.4",
+        "podinfo moved in its own file:\n{stdout}"
+    );
+    let cm = version("apps/dev/cert-manager.yaml", "version: ");
+    assert_ne!(cm, "v1.15.0", "cert-manager moved:\n{stdout}");
     assert_eq!(
         std::fs::read_to_string(fleet.join("apps/dev/mixed.yaml")).expect("read"),
-        mixed.replacen("good: 6.5.4", &format!("good: {target}"), 1),
-        "only the safe field changed"
+        mixed.replacen("cm: v1.15.0", &format!("cm: {cm}"), 1),
+        "only the other policy's field changed"
     );
     assert!(
         git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"])
             .lines()
             .any(|f| f == "apps/dev/mixed.yaml"),
         "and it is committed"
+    );
+}
+
+/// A Flux-shaped addition to the fleet: a kustomize file named `Kustomization` (read like
+/// `.yaml`), a `$imagepolicy` marker for a policy this repository does not have (left alone as
+/// "not managed", not an error: exit 0), and a bare marker on a version (held with the hint to
+/// mark the tag, never rewritten into `0.1.0:…`).
+#[test]
+fn flux_files_are_read_and_foreign_markers_left_alone() {
+    let tmp = scratch();
+    let mut files = fleet_files(|_, t| t);
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - podinfo.yaml\nimages:\n  - name: podinfo\n    newTag: 6.5.4 # {\"$imagepolicy\": \"flux-system:podinfo:tag\"}\n";
+    let shared = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shared\nspec:\n  template:\n    spec:\n      containers:\n      - name: other\n        image: ghcr.io/team-b/app:1.0.0 # {\"$imagepolicy\": \"team-b:app\"}\n---\napiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata:\n  name: podinfo\nspec:\n  version: 6.5.4 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n  extra: 6.5.4 # {\"$imagepolicy\": \"apps:podinfo:tag\"}\n";
+    files.push((
+        "apps/dev/Kustomization".to_owned(),
+        kustomization.as_bytes().to_vec(),
+    ));
+    files.push((
+        "apps/dev/shared.yaml".to_owned(),
+        shared.as_bytes().to_vec(),
+    ));
+
+    let fleet = tmp.path().join("fleet");
+    write_tree(&fleet, &files);
+    let plan = upkeep(
+        &[
+            "plan",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    let field = |file: &str, line: u64| {
+        json["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["file"] == file && f["line"] == line)
+            .unwrap_or_else(|| panic!("{file}:{line} in {json}"))
+            .clone()
+    };
+    let foreign = field("apps/dev/shared.yaml", 10);
+    assert_eq!(foreign["action"], "not-managed", "{foreign}");
+    let bare = field("apps/dev/shared.yaml", 17);
+    assert_eq!(bare["action"], "held", "{bare}");
+    assert_eq!(
+        bare["current"], "6.5.4",
+        "the value exactly as in the file: {bare}"
+    );
+    assert!(
+        bare["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"did you mean "flux-system:podinfo:tag"?"#)),
+        "{bare}"
+    );
+    let moved = field("apps/dev/shared.yaml", 18);
+    assert_eq!(moved["action"], "not-managed", "{moved}");
+    assert!(
+        moved["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"did you mean "flux-system:podinfo:tag"?"#)),
+        "the one policy of that name, in another namespace, is named: {moved}"
+    );
+    let tag = field("apps/dev/Kustomization", 7);
+    assert_eq!(tag["action"], "write", "{tag}");
+    let summary = text(&plan.stderr);
+    assert!(
+        summary.contains("held,") && summary.contains("2 not managed, 0 in error"),
+        "{summary}"
+    );
+
+    let (fleet, out) = apply_to_new_checkout(tmp.path(), &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a foreign marker is not a problem:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("apps/dev/shared.yaml:10") && l.contains("not managed")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("2 not managed, 0 in error"),
+        "the summary on stderr: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fleet.join("apps/dev/shared.yaml")).expect("read"),
+        shared,
+        "foreign and held fields are left alone byte for byte"
+    );
+    let written = std::fs::read_to_string(fleet.join("apps/dev/Kustomization")).expect("read");
+    assert!(
+        !written.contains("newTag: 6.5.4 ") && written.contains("newTag: 6."),
+        "{written}"
+    );
+    assert!(
+        git_in(&fleet, &["show", "--name-only", "--format=", "HEAD"])
+            .lines()
+            .any(|f| f == "apps/dev/Kustomization"),
+        "the Kustomization file is committed"
     );
 }

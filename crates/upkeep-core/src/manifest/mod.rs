@@ -7,12 +7,46 @@
 //! Everything else in the file stays byte-identical (CRLF, BOM, comments, indentation,
 //! other documents of a multi-document file).
 //!
-//! Two marker forms are read:
+//! Markers, side by side (every form replaces the whole scalar, as Flux's setters do; what is
+//! written comes from the policy's decision, an [`Update`]):
 //!
-//! - `# {"$upkeep": "<namespace>:<policy>"}` — the whole scalar is the version.
-//! - Flux's `# {"$imagepolicy": "<namespace>:<policy>[:tag|:name]"}` so that repositories set
-//!   up for Flux image automation work unchanged. Only `:tag` (and the bare form, which sets
-//!   `image:tag`) are version fields; `:name` is read but never rewritten by a version policy.
+//! | marker | writes | example |
+//! |---|---|---|
+//! | `# {"$upkeep": "ns:policy"}` | the selected version | `version: 1.2.4` |
+//! | `# {"$imagepolicy": "ns:policy"}` | `<image>:<tag>`, plus `@<digest>` when the policy reflects digests | `image: ghcr.io/x/app:v1.0.1` |
+//! | `# {"$imagepolicy": "ns:policy:tag"}` | the tag | `newTag: v1.0.1` |
+//! | `# {"$imagepolicy": "ns:policy:name"}` | the image name | `newName: ghcr.io/x/app` |
+//! | `# {"$imagepolicy": "ns:policy:digest"}` | the digest | `newDigest: sha256:…` |
+//!
+//! Flux's forms mean exactly what image-automation-controller writes (its `setters.go`:
+//! `LatestRef.String()`, `.Tag`, `.Name`, `.Digest`), so a repository set up for Flux works
+//! unchanged, with the same bytes written. `$upkeep` keeps its meaning: the whole scalar is the
+//! version.
+//!
+//! What upkeep adds, and why:
+//!
+//! - **A form that needs a part the policy lacks is refused, not guessed**
+//!   ([`MarkerError::MissingPart`]): a bare or `:name` marker on a policy whose source has no
+//!   image name (a Helm HTTP repository, an OCI layout directory), a `:digest` marker on a
+//!   policy that does not reflect digests. Flux would write `:tag` or an empty string there.
+//! - **A value that cannot be what its marker writes is refused** ([`MarkerError::WrongShape`];
+//!   Flux overwrites whatever is there): a bare `$imagepolicy` on a bare version or tag
+//!   (`version: 0.1.0` would become `image:0.1.2`; hint: `:tag`), a `:tag` or `$upkeep` field
+//!   holding `/`, `:` or `@` (a whole reference would lose its image name), a `:name` field
+//!   holding a tag or digest, a `:digest` field not `<algorithm>:<encoded>`. A plain image name
+//!   without a tag (`image: image`) stays a valid bare field (Flux's own golden case writes
+//!   over it), and an empty value is a placeholder any form fills.
+//! - **The fields of one policy in one file are written together or not at all**
+//!   ([`MarkerError::HeldTogether`]): a kustomize `newTag` moved without its `newDigest` would
+//!   deploy a mismatched pair, so a field of the policy that cannot be written (any refusal
+//!   above or below, or a failed verification) holds the policy's other fields in the file.
+//!   Other policies' fields are still written.
+//! - **Digests.** A digest in a value is part of the value: a bare field `repo:1.2@sha256:…`
+//!   becomes exactly what the policy's reference is (with the new digest when the policy
+//!   reflects digests, without one when it does not, as Flux writes it); the old digest names
+//!   the old image, so keeping it would make the update a no-op. A `:tag` or `$upkeep` field
+//!   holding `v4@sha256:…` was once rewritten to the new tag without its digest; that silently
+//!   dropped a pin, so it is now refused with the hint to mark the whole reference.
 //!
 //! Because edits are line-based, the same rules cover every place a version lives: App CR
 //! `spec.version`, HelmRelease `spec.chart.spec.version`, Argo CD `targetRevision` (also in
@@ -26,10 +60,6 @@
 //!   collection's single value scalar. With several value scalars (`{name: a, version: 1.2.3}`,
 //!   `[a, 1.2.3]`) the marker is [`MarkerError::AmbiguousFlow`]: guessing would rewrite the
 //!   wrong field in someone's production repository.
-//! - **Digests.** `image: repo:tag@sha256:…` with a bare `$imagepolicy` marker becomes
-//!   `repo:<new>`: the old digest names the old image, and a runtime pulls by digest when one
-//!   is present, so keeping it would make the update a silent no-op. Flux also replaces the
-//!   whole reference. The current version of such a field is the tag without the digest.
 //! - **Plain scalars keep their type.** A plain scalar is only written when YAML still reads it
 //!   as a string: `1.10` would become the float `1.1`, `20240101` an integer. Such a version
 //!   is refused ([`MarkerError::Unrepresentable`], hint: quote the value in the file).
@@ -52,9 +82,10 @@
 //!   and verified the same way in the block's text, parsed as the YAML it embeds; the block's
 //!   new text must be its old text with exactly those bytes replaced. Text that cannot be
 //!   verified is never returned.
-//! - **Per field, not per file.** A marker that cannot be read or edited is reported with its
-//!   line and left alone; the other fields of the same file are still edited, and the new text
-//!   is returned only when all of it verifies ([`Edited::refused`]).
+//! - **Per policy, not per file.** A marker that cannot be read or edited is reported with its
+//!   line and left alone, with the other fields of its policy in the file; the fields of other
+//!   policies in the same file are still edited, and the new text is returned only when all of
+//!   it verifies ([`Edited::refused`]).
 //! - **Bounded work.** Parsing is linear; collections nested deeper than [`MAX_DEPTH`] levels
 //!   are refused before any deep work ([`MarkerError::TooDeep`]).
 //!
@@ -69,6 +100,7 @@ mod line;
 mod structure;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -83,15 +115,35 @@ pub enum MarkerSyntax {
     FluxImagePolicy,
 }
 
-/// Which part of the value a Flux marker addresses.
+/// What a marker writes: the forms Flux's image automation defines, plus upkeep's own.
+///
+/// Every form replaces the whole scalar, as Flux's setters do; what is written comes from the
+/// policy's decision (see [`Update`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarkerField {
-    /// The whole scalar is the version (`$upkeep`, or `$imagepolicy` with `:tag`).
+pub enum MarkerForm {
+    /// `{"$upkeep": "ns:policy"}`: the whole scalar is the version (the selected tag).
     Version,
-    /// `$imagepolicy` without a suffix: the scalar is `image:tag`; the tag is replaced.
-    ImageWithTag,
-    /// `$imagepolicy` with `:name`: the image name, not a version.
-    ImageName,
+    /// `{"$imagepolicy": "ns:policy"}`: the full image reference `<image>:<tag>`, plus
+    /// `@<digest>` when the policy reflects digests.
+    Reference,
+    /// `{"$imagepolicy": "ns:policy:tag"}`: the tag alone.
+    Tag,
+    /// `{"$imagepolicy": "ns:policy:name"}`: the image name alone.
+    Name,
+    /// `{"$imagepolicy": "ns:policy:digest"}`: the digest alone (`sha256:…`).
+    Digest,
+}
+
+impl MarkerForm {
+    /// The suffix the marker reference carries (`""` for the bare forms).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            MarkerForm::Version | MarkerForm::Reference => "",
+            MarkerForm::Tag => ":tag",
+            MarkerForm::Name => ":name",
+            MarkerForm::Digest => ":digest",
+        }
+    }
 }
 
 /// How the scalar is quoted in the file; rewrites keep it.
@@ -117,7 +169,7 @@ pub struct Marker {
     pub value_range: Range<usize>,
     pub quote: Quote,
     pub syntax: MarkerSyntax,
-    pub field: MarkerField,
+    pub form: MarkerForm,
     pub namespace: String,
     pub policy: String,
     /// Byte offset of the marker comment's `#`.
@@ -136,25 +188,74 @@ impl Marker {
         }
     }
 
-    /// The version the field holds now: the tag part for `image:tag`, and never a digest.
-    pub fn current_version(&self) -> &str {
-        match self.field {
-            MarkerField::ImageWithTag => split_image_tag(&self.value).1.unwrap_or(""),
-            MarkerField::Version => strip_digest(&self.value),
-            MarkerField::ImageName => &self.value,
-        }
+    /// The marker's reference as written (`ns:policy`, `ns:policy:tag`, …).
+    pub fn reference(&self) -> String {
+        format!("{}:{}{}", self.namespace, self.policy, self.form.suffix())
     }
 
-    /// The scalar text (before quoting) that holds `version` in this field, or `None` for a
-    /// `:name` field, which no version policy writes.
-    pub fn value_for(&self, version: &str) -> Option<String> {
-        match self.field {
-            MarkerField::Version => Some(version.to_owned()),
-            MarkerField::ImageWithTag => {
-                Some(format!("{}:{version}", split_image_tag(&self.value).0))
+    /// The tag the field holds now, for the kind of a step: the whole scalar of a `$upkeep` or
+    /// `:tag` field, the tag part of a full reference (`None` when it has none), and `None`
+    /// for `:name` and `:digest` fields.
+    pub fn tag(&self) -> Option<&str> {
+        tag_of(self.form, &self.value)
+    }
+
+    /// Whether the value the field holds now can be what its form writes (see the module
+    /// header); a field that cannot is never rewritten into something else.
+    pub fn check_shape(&self) -> Result<(), MarkerError> {
+        check_shape(self.form, &self.value).map_err(|()| MarkerError::WrongShape {
+            line: self.line,
+            value: self.value.clone(),
+            form: self.form,
+            reference: format!("{}:{}", self.namespace, self.policy),
+        })
+    }
+
+    /// The scalar (before quoting) this field holds under `update`, or why it cannot be
+    /// written: a part the form needs that the policy does not have.
+    pub fn target(&self, update: &Update<'_>) -> Result<String, MarkerError> {
+        let missing = |part| MarkerError::MissingPart {
+            line: self.line,
+            part,
+            reference: self.reference(),
+        };
+        match self.form {
+            MarkerForm::Version | MarkerForm::Tag => Ok(update.version.to_owned()),
+            MarkerForm::Reference => {
+                let image = update.image.ok_or_else(|| missing(Part::Image))?;
+                Ok(match update.digest {
+                    Some(d) => format!("{image}:{}@{d}", update.version),
+                    None => format!("{image}:{}", update.version),
+                })
             }
-            MarkerField::ImageName => None,
+            MarkerForm::Name => update
+                .image
+                .map(str::to_owned)
+                .ok_or_else(|| missing(Part::Image)),
+            MarkerForm::Digest => update
+                .digest
+                .map(str::to_owned)
+                .ok_or_else(|| missing(Part::Digest)),
         }
+    }
+}
+
+/// A part of the policy's decision that a marker form writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The image name (an `ImageRepository`'s `spec.image`, or an `oci://` ChartSource's
+    /// repository).
+    Image,
+    /// The manifest digest of the selected tag.
+    Digest,
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Part::Image => "image name",
+            Part::Digest => "digest",
+        })
     }
 }
 
@@ -163,7 +264,9 @@ impl Marker {
 pub enum MarkerError {
     #[error("line {line}: marker reference {reference:?} holds an unresolved variable")]
     UnresolvedVariable { line: usize, reference: String },
-    #[error("line {line}: marker reference {reference:?} is not <namespace>:<policy>[:tag|:name]")]
+    #[error(
+        "line {line}: marker reference {reference:?} is not <namespace>:<policy>[:tag|:name|:digest]"
+    )]
     BadReference { line: usize, reference: String },
     #[error("line {line}: marker has no scalar value before it")]
     NoValue { line: usize },
@@ -223,6 +326,47 @@ pub enum MarkerError {
         "line {line}: the edited text did not read back as exactly the intended change, so this field is left alone"
     )]
     Unverified { line: usize },
+    #[error("line {line}: {}", shape_problem(*form, value))]
+    WrongShape {
+        line: usize,
+        value: String,
+        form: MarkerForm,
+        /// `namespace:policy`.
+        reference: String,
+    },
+    #[error("line {line}: the marker {reference:?} writes the {part}, and the policy has none")]
+    MissingPart {
+        line: usize,
+        part: Part,
+        /// The marker's reference as written.
+        reference: String,
+    },
+    #[error(
+        "line {line}: held with line {by}: the fields of one policy in a file are written together or not at all"
+    )]
+    HeldTogether { line: usize, by: usize },
+}
+
+/// Why `value` cannot be what a field of `form` holds (the message of
+/// [`MarkerError::WrongShape`]).
+fn shape_problem(form: MarkerForm, value: &str) -> String {
+    match form {
+        MarkerForm::Reference => format!(
+            "{value:?} looks like a bare version or tag, but a bare $imagepolicy marker writes the full image reference <image>:<tag>"
+        ),
+        MarkerForm::Tag => format!(
+            "{value:?} is not a bare tag (it holds '/', ':' or '@'), but a :tag marker writes the tag alone"
+        ),
+        MarkerForm::Version => format!(
+            "{value:?} is not a bare version (it holds '/', ':' or '@'), but a $upkeep marker writes the version alone"
+        ),
+        MarkerForm::Name => format!(
+            "{value:?} holds a tag or a digest, but a :name marker writes the image name alone"
+        ),
+        MarkerForm::Digest => format!(
+            "{value:?} is not a digest (<algorithm>:<hex>), but a :digest marker writes the digest alone"
+        ),
+    }
 }
 
 impl MarkerError {
@@ -268,7 +412,10 @@ impl MarkerError {
             | MarkerError::NotAValue { line }
             | MarkerError::AnchoredScalar { line, .. }
             | MarkerError::Misread { line }
-            | MarkerError::Unverified { line } => *line,
+            | MarkerError::Unverified { line }
+            | MarkerError::WrongShape { line, .. }
+            | MarkerError::MissingPart { line, .. }
+            | MarkerError::HeldTogether { line, .. } => *line,
         }
     }
 
@@ -292,6 +439,9 @@ impl MarkerError {
             MarkerError::AnchoredScalar { .. } => "AnchoredScalar",
             MarkerError::Misread { .. } => "Misread",
             MarkerError::Unverified { .. } => "Unverified",
+            MarkerError::WrongShape { .. } => "WrongShape",
+            MarkerError::MissingPart { .. } => "MissingPart",
+            MarkerError::HeldTogether { .. } => "HeldTogether",
         }
     }
 
@@ -354,6 +504,35 @@ impl MarkerError {
             MarkerError::Unverified { .. } => Some(
                 "the file is left as it was for this field; please report this line as a bug".into(),
             ),
+            MarkerError::WrongShape {
+                form, reference, ..
+            } => Some(match form {
+                MarkerForm::Reference => format!(
+                    r#"did you mean "{reference}:tag"? ({{"$imagepolicy": "{reference}:tag"}} writes the tag alone)"#
+                ),
+                MarkerForm::Tag | MarkerForm::Name => format!(
+                    r#"did you mean "{reference}"? ({{"$imagepolicy": "{reference}"}} writes the whole reference <image>:<tag>)"#
+                ),
+                MarkerForm::Version => format!(
+                    r#"mark the version's own field, or use {{"$imagepolicy": "{reference}"}} for a whole image reference"#
+                ),
+                MarkerForm::Digest => format!(
+                    r#"mark the field that holds the digest (kustomize newDigest) with "{reference}:digest", and the tag's with "{reference}:tag""#
+                ),
+            }),
+            MarkerError::MissingPart {
+                part: Part::Image, ..
+            } => Some(
+                r#"mark only the tag ("<namespace>:<policy>:tag"): this policy's source is not an image repository"#.into(),
+            ),
+            MarkerError::MissingPart {
+                part: Part::Digest, ..
+            } => Some(
+                "set digestReflectionPolicy: IfNotPresent or Always on the ImagePolicy".into(),
+            ),
+            MarkerError::HeldTogether { by, .. } => Some(format!(
+                "fix line {by}; a kustomize newTag written without its newDigest would deploy a mismatched pair"
+            )),
         }
     }
 }
@@ -390,8 +569,8 @@ pub struct Read<'a> {
     markers: Vec<Marker>,
     /// Lines the line reader could not read as a marked field.
     line_errors: Vec<MarkerError>,
-    /// Markers the parse refused, with their namespace and policy.
-    refused: Vec<((String, String), MarkerError)>,
+    /// Markers the parse refused, with their namespace, policy and syntax.
+    refused: Vec<((String, String, MarkerSyntax), MarkerError)>,
 }
 
 /// Reads `text` for markers (see [`find_markers`] and [`Read::apply`]).
@@ -406,7 +585,7 @@ pub fn read(text: &str) -> Read<'_> {
                     Ok(()) => true,
                     Err(r) => {
                         refused.push((
-                            (m.namespace.clone(), m.policy.clone()),
+                            (m.namespace.clone(), m.policy.clone(), m.syntax),
                             MarkerError::refused(m.line, r),
                         ));
                         false
@@ -416,7 +595,7 @@ pub fn read(text: &str) -> Read<'_> {
             }
             Err(e) => refused.extend(found.drain(..).map(|m| {
                 (
-                    (m.namespace.clone(), m.policy.clone()),
+                    (m.namespace.clone(), m.policy.clone(), m.syntax),
                     MarkerError::unparsable(m.line, e.clone()),
                 )
             })),
@@ -445,21 +624,72 @@ impl<'a> Read<'a> {
         errors
     }
 
+    /// The markers the parse refused (a subset of [`Read::errors`]), with the namespace,
+    /// policy and syntax each names, in file order.
+    pub fn refusals(&self) -> impl Iterator<Item = (&str, &str, MarkerSyntax, &MarkerError)> {
+        self.refused
+            .iter()
+            .map(|((ns, p, syntax), e)| (ns.as_str(), p.as_str(), *syntax, e))
+    }
+
+    /// The lines the line reader could not read as a marked field (a subset of
+    /// [`Read::errors`]; they name no usable policy).
+    pub fn line_errors(&self) -> &[MarkerError] {
+        &self.line_errors
+    }
+
     /// [`apply`] on the text read, reusing its parse.
     pub fn apply(&self, updates: &[Update<'_>]) -> Result<Edited<'a>, ApplyError> {
         let text = self.text;
-        let wanted = |ns: &str, policy: &str| {
+        let update_for = |ns: &str, policy: &str| {
             updates
                 .iter()
-                .any(|u| u.namespace == ns && u.policy == policy)
+                .rev()
+                .find(|u| u.namespace == ns && u.policy == policy)
         };
         let mut refused: Vec<MarkerError> = self.line_errors.clone();
-        refused.extend(
-            self.refused
-                .iter()
-                .filter(|((ns, policy), _)| wanted(ns, policy))
-                .map(|(_, e)| e.clone()),
-        );
+        // The first line of each named policy that cannot be written: the policy's other
+        // fields in this text are held with it.
+        let mut blocked: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for ((ns, policy, _), e) in &self.refused {
+            if update_for(ns, policy).is_some() {
+                refused.push(e.clone());
+                let first = blocked.entry((ns, policy)).or_insert(e.line());
+                *first = (*first).min(e.line());
+            }
+        }
+        let mut planned = Vec::new();
+        for m in &self.markers {
+            let Some(u) = update_for(&m.namespace, &m.policy) else {
+                continue;
+            };
+            let value = m.check_shape().and_then(|()| m.target(u));
+            match value.and_then(|v| encode_for(m, &v).map(|bytes| (v, bytes))) {
+                Ok((_, bytes)) if bytes == text[m.value_range.clone()] => {}
+                Ok((value, bytes)) => planned.push(Planned {
+                    marker: m,
+                    value,
+                    bytes,
+                }),
+                Err(e) => {
+                    let first = blocked.entry((&m.namespace, &m.policy)).or_insert(m.line);
+                    *first = (*first).min(m.line);
+                    refused.push(e);
+                }
+            }
+        }
+        planned.retain(|p| {
+            match blocked.get(&(p.marker.namespace.as_str(), p.marker.policy.as_str())) {
+                Some(&by) => {
+                    refused.push(MarkerError::HeldTogether {
+                        line: p.marker.line,
+                        by,
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
         let unchanged = |mut refused: Vec<MarkerError>| {
             refused.sort_by_key(MarkerError::line);
             Edited {
@@ -468,28 +698,6 @@ impl<'a> Read<'a> {
                 refused,
             }
         };
-        let mut planned = Vec::new();
-        for m in &self.markers {
-            let Some(u) = updates
-                .iter()
-                .rev()
-                .find(|u| u.namespace == m.namespace && u.policy == m.policy)
-            else {
-                continue;
-            };
-            if m.field == MarkerField::ImageName {
-                continue;
-            }
-            match encode_for(m, u.version) {
-                Ok(bytes) if bytes == text[m.value_range.clone()] => {}
-                Ok(bytes) => planned.push(Planned {
-                    marker: m,
-                    version: u.version,
-                    bytes,
-                }),
-                Err(e) => refused.push(e),
-            }
-        }
         let Some(parsed) = &self.parsed else {
             return Ok(unchanged(refused));
         };
@@ -563,11 +771,12 @@ impl Documents {
     }
 }
 
-/// Replaces the version in the marked field, changing only the scalar's bytes, and verifies
-/// the result as [`apply`] does (the field must pass the checks of [`find_markers`], and the
-/// new text must read back as exactly this change).
-pub fn set_version(text: &str, marker: &Marker, version: &str) -> Result<String, MarkerError> {
-    let encoded = encode_for(marker, version)?;
+/// Writes `value` as the whole marked scalar, changing only its bytes, and verifies the result
+/// as [`apply`] does (the field must pass the checks of [`find_markers`], and the new text must
+/// read back as exactly this change). The marker's form is not consulted: this is the raw
+/// edit [`apply`] makes once it knows the value.
+pub fn set_value(text: &str, marker: &Marker, value: &str) -> Result<String, MarkerError> {
+    let encoded = encode_for(marker, value)?;
     if encoded == text[marker.value_range.clone()] {
         return Ok(text.to_owned());
     }
@@ -576,7 +785,7 @@ pub fn set_version(text: &str, marker: &Marker, version: &str) -> Result<String,
         .map_err(|r| MarkerError::refused(marker.line, r))?;
     let planned = [Planned {
         marker,
-        version,
+        value: value.to_owned(),
         bytes: encoded,
     }];
     let (out, _, edits) = splice(text, &planned);
@@ -585,36 +794,63 @@ pub fn set_version(text: &str, marker: &Marker, version: &str) -> Result<String,
     Ok(out)
 }
 
-/// The bytes that replace `marker.value_range` to make the field hold `version`.
-fn encode_for(marker: &Marker, version: &str) -> Result<String, MarkerError> {
-    let unrepresentable = |value: String| MarkerError::Unrepresentable {
+/// The bytes that replace `marker.value_range` to make the field hold `value`.
+fn encode_for(marker: &Marker, value: &str) -> Result<String, MarkerError> {
+    encode(value, marker.quote).ok_or_else(|| MarkerError::Unrepresentable {
         line: marker.line,
-        value,
+        value: value.to_owned(),
         quote: marker.quote,
-    };
-    let new_value = marker
-        .value_for(version)
-        .ok_or_else(|| unrepresentable(version.to_owned()))?;
-    encode(&new_value, marker.quote).ok_or_else(|| unrepresentable(new_value))
+    })
 }
 
-/// A new version for every marker that names `namespace:policy`.
+/// What every marker that names `namespace:policy` is set to: the policy's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Update<'a> {
     pub namespace: &'a str,
     pub policy: &'a str,
+    /// The selected version (the tag): what `$upkeep` and `:tag` fields hold.
     pub version: &'a str,
+    /// The image name (`None` for sources that have none: Helm HTTP repositories, OCI layout
+    /// directories); bare `$imagepolicy` and `:name` fields need it.
+    pub image: Option<&'a str>,
+    /// The selected tag's digest, when the policy reflects digests; `:digest` fields need it.
+    pub digest: Option<&'a str>,
 }
 
 impl<'a> Update<'a> {
-    /// Reads `namespace:policy=version` (the form golden cases and the CLI use).
+    /// A decision with a version only (no image name, no digest).
+    pub fn version(namespace: &'a str, policy: &'a str, version: &'a str) -> Self {
+        Update {
+            namespace,
+            policy,
+            version,
+            image: None,
+            digest: None,
+        }
+    }
+
+    /// Reads `namespace:policy=<decision>` (the form golden cases use), where the decision is
+    /// written as Flux's `LatestRef` prints: `<image>:<tag>[@<digest>]`, or a tag alone
+    /// (`<tag>[@<digest>]`, for sources without an image name). A tag never holds `:` or `/`,
+    /// so the two cannot be confused.
     pub fn parse(s: &'a str) -> Option<Self> {
-        let (reference, version) = s.split_once('=')?;
+        let (reference, decision) = s.split_once('=')?;
         let (namespace, policy) = reference.split_once(':')?;
+        let (reference, digest) = match decision.split_once('@') {
+            Some((r, d)) => (r, Some(d).filter(|d| !d.is_empty())?.into()),
+            None => (decision, None),
+        };
+        let (image, version) = match split_image_tag(reference) {
+            (image, Some(tag)) => (Some(image).filter(|i| !i.is_empty())?.into(), tag),
+            (tag, None) if !tag.contains('/') => (None, tag),
+            _ => return None,
+        };
         (!namespace.is_empty() && !policy.is_empty() && !version.is_empty()).then_some(Update {
             namespace,
             policy,
             version,
+            image,
+            digest,
         })
     }
 }
@@ -630,9 +866,11 @@ pub struct Change {
     pub key: Option<String>,
     pub namespace: String,
     pub policy: String,
-    /// The version the field held (see [`Marker::current_version`]).
+    /// What the marker writes.
+    pub form: MarkerForm,
+    /// The whole scalar the field held.
     pub old: String,
-    /// The version it holds now.
+    /// The whole scalar it holds now.
     pub new: String,
     /// Bytes replaced in the old text.
     pub original_range: Range<usize>,
@@ -677,15 +915,16 @@ impl ApplyError {
 }
 
 /// One edit [`apply`] is about to make.
-struct Planned<'m, 'v> {
+struct Planned<'m> {
     marker: &'m Marker,
-    version: &'v str,
+    /// The new scalar (before quoting).
+    value: String,
     /// The new bytes (inside the quotes).
     bytes: String,
 }
 
 /// Makes `planned` (in file order) in `text`: the new text, the changes, and the edits to verify.
-fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<Edit>) {
+fn splice(text: &str, planned: &[Planned<'_>]) -> (String, Vec<Change>, Vec<Edit>) {
     let grown: usize = planned.iter().map(|p| p.bytes.len()).sum();
     let mut out = String::with_capacity(text.len() + grown);
     let mut changes = Vec::with_capacity(planned.len());
@@ -702,7 +941,7 @@ fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<
         edits.push(Edit {
             old: m.value_range.start - quoted..m.value_range.end + quoted,
             new: range.start - quoted..range.end + quoted,
-            value: m.value_for(p.version).unwrap_or_default(),
+            value: p.value.clone(),
         });
         changes.push(Change {
             line: m.line,
@@ -710,8 +949,9 @@ fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<
             key: m.key.clone(),
             namespace: m.namespace.clone(),
             policy: m.policy.clone(),
-            old: m.current_version().to_owned(),
-            new: p.version.to_owned(),
+            form: m.form,
+            old: m.value.clone(),
+            new: p.value.clone(),
             original_range: m.value_range.clone(),
             range,
         });
@@ -722,12 +962,16 @@ fn splice(text: &str, planned: &[Planned<'_, '_>]) -> (String, Vec<Change>, Vec<
 
 /// Applies `updates` to every marker of `text` in one pass and reports every change.
 ///
-/// Markers naming a policy not in `updates`, `:name` markers, and fields that already hold the
-/// new version are left alone. Every byte outside the reported [`Change::original_range`]s is
-/// copied unchanged. A field that cannot be edited safely (see [`find_markers`]), or whose
-/// quote style cannot hold the version, is left alone and listed in [`Edited::refused`]; the
-/// other fields are still edited. The new text is returned only when it verifies: it parses,
-/// and differs from the old text only in the edited scalars, each reading as its new value.
+/// Each marker naming a policy in `updates` gets the whole scalar its form writes
+/// ([`Marker::target`]); markers naming other policies, and fields that already hold their
+/// new value, are left alone. Every byte outside the reported [`Change::original_range`]s is
+/// copied unchanged. A field that cannot be edited safely (see [`find_markers`]), whose value
+/// does not fit its form ([`Marker::check_shape`]), whose form needs a part the update lacks,
+/// or whose quote style cannot hold the value, is left alone and listed in
+/// [`Edited::refused`] — with the other fields of its policy ([`MarkerError::HeldTogether`]);
+/// the fields of other policies are still edited. The new text is returned only when it
+/// verifies: it parses, and differs from the old text only in the edited scalars, each
+/// reading as its new value.
 pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, ApplyError> {
     if !may_have_markers(text) {
         return Ok(Edited {
@@ -744,7 +988,7 @@ pub fn apply<'a>(text: &'a str, updates: &[Update<'_>]) -> Result<Edited<'a>, Ap
 fn verified<'a>(
     text: &'a str,
     parsed: &structure::Parsed<'_>,
-    mut planned: Vec<Planned<'_, '_>>,
+    mut planned: Vec<Planned<'_>>,
     mut refused: Vec<MarkerError>,
 ) -> Result<Edited<'a>, ApplyError> {
     let unchanged = |mut refused: Vec<MarkerError>| {
@@ -786,12 +1030,31 @@ fn verified<'a>(
                 alone
             }
         };
-        for &k in failed.iter().rev() {
-            let p = planned.remove(k);
-            refused.push(MarkerError::Unverified {
-                line: p.marker.line,
-            });
+        // A field that does not verify holds the other fields of its policy with it.
+        let mut by: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for &k in &failed {
+            let m = planned[k].marker;
+            by.entry((m.namespace.clone(), m.policy.clone()))
+                .or_insert(m.line);
+            refused.push(MarkerError::Unverified { line: m.line });
         }
+        let mut k = 0;
+        planned.retain(|p| {
+            let m = p.marker;
+            let keep = if failed.contains(&k) {
+                false
+            } else if let Some(&first) = by.get(&(m.namespace.clone(), m.policy.clone())) {
+                refused.push(MarkerError::HeldTogether {
+                    line: m.line,
+                    by: first,
+                });
+                false
+            } else {
+                true
+            };
+            k += 1;
+            keep
+        });
     }
 }
 
@@ -823,19 +1086,55 @@ fn encode(value: &str, quote: Quote) -> Option<String> {
     }
 }
 
-/// `repo:tag@sha256:…` → `repo:tag`: a digest pins the old image.
+/// `repo:tag@sha256:…` → `repo:tag`.
 fn strip_digest(value: &str) -> &str {
     value.split_once('@').map_or(value, |(v, _)| v)
 }
 
+/// `repo:tag[@digest]` → (`repo`, `Some(tag)`); the tag follows the last ':' after the last
+/// '/', so `host:5000/app` has none.
 fn split_image_tag(value: &str) -> (&str, Option<&str>) {
     let value = strip_digest(value);
-    // The tag follows the last ':' after the last '/', so `host:5000/app` has no tag.
     let slash = value.rfind('/').map_or(0, |i| i + 1);
     match value[slash..].rfind(':') {
         Some(i) => (&value[..slash + i], Some(&value[slash + i + 1..])),
         None => (value, None),
     }
+}
+
+/// The tag a field of `form` holding `value` carries (see [`Marker::tag`]).
+pub fn tag_of(form: MarkerForm, value: &str) -> Option<&str> {
+    match form {
+        MarkerForm::Version | MarkerForm::Tag => Some(value),
+        MarkerForm::Reference => split_image_tag(value).1,
+        MarkerForm::Name | MarkerForm::Digest => None,
+    }
+}
+
+/// A bare version or tag, as people write them: `0.1.0`, `v1.2`, `1.2.3-rc.1+b5`, `20240101`
+/// (but not an image name such as `nginx` or `3scale`).
+static VERSION_LIKE: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"^[vV]?[0-9]+(?:[._-][0-9A-Za-z]+)*(?:\+[0-9A-Za-z.-]+)?$")
+        .expect("static regex")
+});
+
+/// An OCI digest: `<algorithm>:<encoded>` (`sha256:1234567890abcdef`).
+static DIGEST: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").expect("static regex")
+});
+
+/// Whether a field of `form` may hold `value` now (see [`Marker::check_shape`]). An empty
+/// value is a placeholder any form fills.
+fn check_shape(form: MarkerForm, value: &str) -> Result<(), ()> {
+    let structured = value.contains(['/', ':', '@']);
+    let fits = value.is_empty()
+        || match form {
+            MarkerForm::Reference => structured || !VERSION_LIKE.is_match(value),
+            MarkerForm::Tag | MarkerForm::Version => !structured,
+            MarkerForm::Name => !value.contains('@') && split_image_tag(value).1.is_none(),
+            MarkerForm::Digest => DIGEST.is_match(value),
+        };
+    if fits { Ok(()) } else { Err(()) }
 }
 
 /// Reads one line that mentions a marker word: `None` when it holds no marker (a commented-out
@@ -897,12 +1196,19 @@ fn parse_marked(
         line: line_no,
         reference: reference.to_owned(),
     };
-    let (namespace, policy, field) = match (syntax, parts.as_slice()) {
-        (MarkerSyntax::Upkeep, [ns, name]) | (MarkerSyntax::FluxImagePolicy, [ns, name, "tag"]) => {
-            (*ns, *name, MarkerField::Version)
-        }
-        (MarkerSyntax::FluxImagePolicy, [ns, name]) => (*ns, *name, MarkerField::ImageWithTag),
-        (MarkerSyntax::FluxImagePolicy, [ns, name, "name"]) => (*ns, *name, MarkerField::ImageName),
+    let (namespace, policy, form) = match (syntax, parts.as_slice()) {
+        (MarkerSyntax::Upkeep, [ns, name]) => (*ns, *name, MarkerForm::Version),
+        (MarkerSyntax::FluxImagePolicy, [ns, name]) => (*ns, *name, MarkerForm::Reference),
+        (MarkerSyntax::FluxImagePolicy, [ns, name, suffix]) => (
+            *ns,
+            *name,
+            match *suffix {
+                "tag" => MarkerForm::Tag,
+                "name" => MarkerForm::Name,
+                "digest" => MarkerForm::Digest,
+                _ => return Err(bad()),
+            },
+        ),
         _ => return Err(bad()),
     };
     if namespace.is_empty() || policy.is_empty() {
@@ -939,7 +1245,7 @@ fn parse_marked(
         value_range: line_start + scalar.inner.start..line_start + scalar.inner.end,
         quote: scalar.quote,
         syntax,
-        field,
+        form,
         namespace: namespace.to_owned(),
         policy: policy.to_owned(),
         comment_at,
@@ -979,7 +1285,7 @@ mod tests {
             Option<&'a str>,
             &'a str,
             Quote,
-            MarkerField,
+            MarkerForm,
             &'a str,
             &'a str,
         )>;
@@ -990,7 +1296,7 @@ mod tests {
                     Some("version"),
                     "1.2.3",
                     Quote::Plain,
-                    MarkerField::Version,
+                    MarkerForm::Version,
                     "default",
                     "nginx",
                 )),
@@ -1002,7 +1308,7 @@ mod tests {
                     Some("version"),
                     "1.2.3",
                     Quote::Double,
-                    MarkerField::Version,
+                    MarkerForm::Version,
                     "flux-system",
                     "podinfo",
                 )),
@@ -1014,7 +1320,7 @@ mod tests {
                     Some("targetRevision"),
                     "0.1.8",
                     Quote::Single,
-                    MarkerField::Version,
+                    MarkerForm::Version,
                     "argocd",
                     "app",
                 )),
@@ -1026,7 +1332,7 @@ mod tests {
                     Some("version"),
                     "2.0.0",
                     Quote::Plain,
-                    MarkerField::Version,
+                    MarkerForm::Version,
                     "ns",
                     "dep",
                 )),
@@ -1038,11 +1344,11 @@ mod tests {
                     Some("image"),
                     "ghcr.io/x/app:v1.0.0",
                     Quote::Plain,
-                    MarkerField::ImageWithTag,
+                    MarkerForm::Reference,
                     "flux-system",
                     "app",
                 )),
-                "Flux marker without suffix addresses image:tag",
+                "bare Flux marker addresses the whole image reference",
             ),
             (
                 r#"    tag: v1.0.0 # {"$imagepolicy": "flux-system:app:tag"}"#,
@@ -1050,7 +1356,7 @@ mod tests {
                     Some("tag"),
                     "v1.0.0",
                     Quote::Plain,
-                    MarkerField::Version,
+                    MarkerForm::Tag,
                     "flux-system",
                     "app",
                 )),
@@ -1079,7 +1385,7 @@ mod tests {
                     assert_eq!(m.value, *value, "{reason}");
                     assert_eq!(&line[m.value_range.clone()], *value, "{reason}: range");
                     assert_eq!(m.quote, *quote, "{reason}");
-                    assert_eq!(m.field, *field, "{reason}");
+                    assert_eq!(m.form, *field, "{reason}");
                     assert_eq!(
                         (m.namespace.as_str(), m.policy.as_str()),
                         (*ns, *policy),
@@ -1109,13 +1415,13 @@ mod tests {
     }
 
     #[test]
-    fn set_version_changes_only_the_scalar() {
+    fn set_value_changes_only_the_scalar() {
         let cases: &[(&str, &str, &str, &str)] = &[
             (
                 "k:\r\n  version: '1.2.3' # {\"$upkeep\": \"a:b\"}\r\ntail: x\r\n",
                 "1.3.0",
                 "k:\r\n  version: '1.3.0' # {\"$upkeep\": \"a:b\"}\r\ntail: x\r\n",
-                "CRLF and single quotes kept (valid YAML: set_version verifies)",
+                "CRLF and single quotes kept (valid YAML: set_value verifies)",
             ),
             (
                 "\u{feff}version: \"1.2.3\" # {\"$upkeep\": \"a:b\"}\n",
@@ -1125,14 +1431,14 @@ mod tests {
             ),
             (
                 "image: reg:5000/app:v1 # {\"$imagepolicy\": \"a:b\"}\n",
-                "v2",
+                "reg:5000/app:v2",
                 "image: reg:5000/app:v2 # {\"$imagepolicy\": \"a:b\"}\n",
-                "registry port is not mistaken for the tag",
+                "a whole reference with a registry port is written as is",
             ),
         ];
         for (text, new, expected, reason) in cases {
             let (found, _) = find_markers(text);
-            let out = set_version(text, &found[0], new).unwrap();
+            let out = set_value(text, &found[0], new).unwrap();
             assert_eq!(&out, expected, "{reason}");
         }
     }
@@ -1141,7 +1447,7 @@ mod tests {
     fn plain_scalars_that_would_change_meaning_are_refused() {
         let text = "version: 1.0.0 # {\"$upkeep\": \"a:b\"}\n";
         let (found, _) = find_markers(text);
-        assert!(set_version(text, &found[0], "1.0 # x").is_err());
-        assert!(set_version(text, &found[0], "").is_err());
+        assert!(set_value(text, &found[0], "1.0 # x").is_err());
+        assert!(set_value(text, &found[0], "").is_err());
     }
 }

@@ -41,7 +41,9 @@ key file) and UPKEEP_GIT_KNOWN_HOSTS for SSH remotes (through the system `ssh`);
 One upkeep at a time works on a checkout: a second one waits for the first (up to \
 --lock-timeout). A commit is all or nothing: killed at any point, the next run finishes it (the \
 branch had moved) or puts the files back (it had not) before it plans.\n\n\
-Exit status: 0 when everything due was written; 4 (partial) when something was held by an error \
+Exit status: 0 when everything due was written (fields held by a schedule, or `not managed` \
+because their $imagepolicy marker names a policy not in the repository, are not errors); 4 \
+(partial) when something was held by an error \
 — a file that cannot be read or edited, an invalid resource, a source that cannot be read, a \
 failed commit or push — and everything else was written; 1 when nothing could be done because \
 of errors; 2 on invalid input.")]
@@ -926,11 +928,11 @@ pub(crate) fn print_results(results: &[ScopeResult], now: Timestamp) {
         .map(|r| r.changes.len())
         .sum();
     let failed = results.iter().filter(|r| r.error.is_some()).count();
-    outln!();
-    outln!(
-        "{written} written, {} held, {} up to date, {} held by errors{}",
+    eprintln!(
+        "{written} written, {} held, {} up to date, {} not managed, {} in error{}",
         count(Action::Held),
         count(Action::UpToDate),
+        count(Action::NotManaged),
         count(Action::Error),
         if failed > 0 {
             format!(", {failed} automation(s) failed")

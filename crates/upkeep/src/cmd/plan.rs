@@ -21,10 +21,13 @@ use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` or, as in Flux \
-repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>:tag\"}`, in the files under each \
+    after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` (the version) or, as in Flux \
+repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>\"}` (the whole image reference <image>:<tag>[@<digest>]) \
+or with `:tag`, `:name`, `:digest`, in the YAML and Kustomization files under each \
 AppUpgradeAutomation's `path` (without any AppUpgradeAutomation: every file, with no schedule). \
-A change is written only in its automation's schedule, for its kind (patch/minor/major).\n\n\
+A change is written only in its automation's schedule, for its kind (patch/minor/major). A \
+`$imagepolicy` marker for a policy not in the repository is `not managed` and left alone. One \
+summary line on stderr counts the fields to write, held, up to date, not managed and in error.\n\n\
 Exit status: 0 when every field was planned; 4 (partial) when some fields or files could not be used (each is listed with why) and the rest was planned; 1 when none could; 2 on invalid input."
 )]
 pub(crate) struct Args {
@@ -88,6 +91,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Err(outcome) => return Ok(outcome),
     };
 
+    eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
     let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.repo)? {
         crate::cmd::status::campaigns(&f, None, now)?
@@ -384,6 +388,20 @@ fn skipped_field(rel: &str, reason: &upkeep_api::walk::SkipReason) -> Field {
     )
 }
 
+/// The one summary line `plan` and `apply` print on stderr: how many fields are written (or to
+/// write), held, up to date, not managed here, and in error.
+pub(crate) fn summary(fields: &[Field], written: &str) -> String {
+    let count = |a: Action| fields.iter().filter(|f| f.action == a).count();
+    format!(
+        "{} {written}, {} held, {} up to date, {} not managed, {} in error",
+        count(Action::Write),
+        count(Action::Held),
+        count(Action::UpToDate),
+        count(Action::NotManaged),
+        count(Action::Error),
+    )
+}
+
 /// The fields as a table, one row each: where, which policy, the step, its kind, the action
 /// and why.
 pub(crate) fn fields_table(fields: &[Field]) -> String {
@@ -404,6 +422,7 @@ pub(crate) fn fields_table(fields: &[Field]) -> String {
             Action::Write => "write",
             Action::Held => "held",
             Action::UpToDate => "up to date",
+            Action::NotManaged => "not managed",
             Action::Error => "error",
         };
         t.row(vec![
@@ -426,13 +445,6 @@ fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
     );
     outln!();
     out!("{}", fields_table(fields));
-    let writes = fields.iter().filter(|f| f.action == Action::Write).count();
-    let held = fields.iter().filter(|f| f.action == Action::Held).count();
-    outln!();
-    outln!(
-        "{writes} to write, {held} held, {} field(s) in all",
-        fields.len()
-    );
     if !args.no_diff && !diff.is_empty() {
         outln!();
         if std::io::stdout().is_terminal() {

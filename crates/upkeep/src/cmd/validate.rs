@@ -17,7 +17,7 @@ use crate::Outcome;
     after_help = "Exit status: 0 when every manifest is valid, 1 when any is not, 2 when a path cannot be read."
 )]
 pub(crate) struct Args {
-    /// Files or directories (searched recursively for *.yaml and *.yml).
+    /// Files or directories (searched recursively for *.yaml, *.yml and Kustomization files).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
