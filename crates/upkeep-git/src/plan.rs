@@ -497,7 +497,9 @@ pub fn plan_text(
     let markers = read.markers();
     for e in read.line_errors() {
         let mut f = Field::error(rel, e.line(), with_hint(e));
-        if let MarkerError::UnresolvedVariable { reference, .. } = e
+        if let MarkerError::UnresolvedVariable {
+            reference, value, ..
+        } = e
             && text
                 .lines()
                 .nth(e.line().saturating_sub(1))
@@ -507,6 +509,7 @@ pub fn plan_text(
             // matches none and is left alone there, so it is not an error here either.
             f.action = Action::NotManaged;
             f.policy.clone_from(reference);
+            f.current.clone_from(value);
             f.reason = format!(
                 "the marker names {reference:?}, an unresolved variable no policy matches: left alone, as Flux leaves it (hint: write the policy's namespace and name literally for upkeep or Flux to update it)"
             );

@@ -263,7 +263,13 @@ impl std::fmt::Display for Part {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MarkerError {
     #[error("line {line}: marker reference {reference:?} holds an unresolved variable")]
-    UnresolvedVariable { line: usize, reference: String },
+    UnresolvedVariable {
+        line: usize,
+        reference: String,
+        /// The marked scalar as the line reads it (empty when it holds none), so a caller
+        /// that lists the field can show its current value.
+        value: String,
+    },
     #[error(
         "line {line}: marker reference {reference:?} is not <namespace>:<policy>[:tag|:name|:digest]"
     )]
@@ -1189,6 +1195,10 @@ fn parse_marked(
         return Err(MarkerError::UnresolvedVariable {
             line: line_no,
             reference: reference.to_owned(),
+            value: match &read.value {
+                line::Value::Scalar(s) => s.value.clone(),
+                _ => String::new(),
+            },
         });
     }
     let parts: Vec<&str> = reference.split(':').collect();
