@@ -82,6 +82,10 @@ pub struct CommitSpec {
     pub author: Author,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template: Option<String>,
+    /// Extra values for the template (`values` in upkeep's templates, `.Values` in the Go
+    /// templates of automations read from Flux's `ImageUpdateAutomation`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub message_template_values: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<SigningKey>,
 }
