@@ -249,7 +249,12 @@ impl ImageUpdateAutomation {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_owned());
-        if let Some(kind) = s.source_ref.kind.as_deref().filter(|k| *k != "GitRepository") {
+        if let Some(kind) = s
+            .source_ref
+            .kind
+            .as_deref()
+            .filter(|k| *k != "GitRepository")
+        {
             errors.push(
                 FieldError::new(
                     "spec.sourceRef.kind",
@@ -492,7 +497,12 @@ impl Prepared {
             name: r.name.clone(),
         });
         if !self.checkout_given {
-            let branch = match repository.spec.reference.as_ref().map(GitRepositoryRef::branch) {
+            let branch = match repository
+                .spec
+                .reference
+                .as_ref()
+                .map(GitRepositoryRef::branch)
+            {
                 None | Some(Ok(None)) => DEFAULT_BRANCH.to_owned(),
                 Some(Ok(Some(b))) => b.to_owned(),
                 Some(Err((field, value))) => {

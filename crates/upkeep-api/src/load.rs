@@ -687,10 +687,7 @@ fn resolve_automations(loaded: &mut Loaded) {
             r.metadata.name.as_deref() == Some(name.as_str())
                 && r.metadata.namespace.as_deref().unwrap_or("default") == ns
         });
-        let source = found.map(|(repository, place)| flux_automation::Source {
-            repository,
-            place,
-        });
+        let source = found.map(|(repository, place)| flux_automation::Source { repository, place });
         let path = pending.prepared.object.spec.path.clone();
         let (namespace, object_name) = (
             pending.prepared.object.metadata.namespace.clone(),
@@ -882,7 +879,10 @@ fn load_text(file: &Path, text: &str) -> Loaded {
                 .map(|(_, id)| id.clone())
                 .unwrap_or_default();
             if flux_automation {
-                id.2 = update_paths.iter().find(|(i, _)| *i == index).and_then(|(_, p)| p.clone());
+                id.2 = update_paths
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .and_then(|(_, p)| p.clone());
             }
             loaded.invalid.push(InvalidObject {
                 file: file.to_path_buf(),

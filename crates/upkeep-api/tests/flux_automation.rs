@@ -137,9 +137,7 @@ fn v1_maps_every_field() {
         ),
         (
             s.commit.message_template.clone(),
-            Some(
-                "{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}",
-            ),
+            Some("{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}"),
             "the Go template is kept verbatim",
         ),
         (
@@ -156,11 +154,7 @@ fn v1_maps_every_field() {
             "signingKey",
         ),
         (Some(s.interval.clone()), Some("30m"), "interval"),
-        (
-            Some(s.suspend.to_string()),
-            Some("true"),
-            "suspend",
-        ),
+        (Some(s.suspend.to_string()), Some("true"), "suspend"),
         (
             s.policy_selector
                 .as_ref()
@@ -385,13 +379,24 @@ spec:
         );
         let loaded = load(&text);
         assert!(automations(&loaded).is_empty(), "{reason}");
-        assert_eq!(loaded.diagnostics.len(), 1, "{reason}: {}", diagnostics(&loaded));
+        assert_eq!(
+            loaded.diagnostics.len(),
+            1,
+            "{reason}: {}",
+            diagnostics(&loaded)
+        );
         let d = &loaded.diagnostics[0];
         assert_eq!(d.field.as_deref(), Some(field), "{reason}: {d}");
         assert!(d.message.contains(piece), "{reason}: {d}");
         assert!(d.hint.is_some(), "{reason}: every error has a hint");
-        let iua_line = text.lines().position(|l| l == "kind: ImageUpdateAutomation").unwrap();
-        assert!(d.line > iua_line, "{reason}: located in the automation: {d}");
+        let iua_line = text
+            .lines()
+            .position(|l| l == "kind: ImageUpdateAutomation")
+            .unwrap();
+        assert!(
+            d.line > iua_line,
+            "{reason}: located in the automation: {d}"
+        );
         assert_eq!(loaded.invalid.len(), 1, "{reason}");
         assert_eq!(loaded.invalid[0].kind, "AppUpgradeAutomation", "{reason}");
         assert!(
@@ -415,7 +420,11 @@ fn the_git_repository_may_be_in_another_file() {
         format!("{IUA_HEAD}  sourceRef:\n    name: flux-system\n  update:\n    path: ./apps\n  git:\n    commit:\n      author:\n        email: a@b\n"),
     )
     .unwrap();
-    std::fs::write(dir.path().join("flux-system/gotk-sync.yaml"), GIT_REPOSITORY).unwrap();
+    std::fs::write(
+        dir.path().join("flux-system/gotk-sync.yaml"),
+        GIT_REPOSITORY,
+    )
+    .unwrap();
     for (how, loaded) in [
         ("load_path", load_path(dir.path())),
         ("load_resources", upkeep_api::load_resources(dir.path())),

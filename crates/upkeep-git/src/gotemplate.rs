@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::message::ChangeRecord;
 
@@ -61,12 +61,12 @@ pub enum Value {
     /// A missing map entry: prints `<no value>`.
     NoValue,
     Nil,
-    Str(Rc<str>),
+    Str(Arc<str>),
     Int(i64),
     Bool(bool),
-    List(Rc<Vec<Value>>),
-    Map(Rc<MapValue>),
-    Struct(Rc<StructValue>),
+    List(Arc<Vec<Value>>),
+    Map(Arc<MapValue>),
+    Struct(Arc<StructValue>),
 }
 
 /// A Go map: entries in Go's sorted key order, and the element type's zero value (what
@@ -88,7 +88,7 @@ pub struct StructValue {
 }
 
 impl Value {
-    fn str(s: impl Into<Rc<str>>) -> Value {
+    fn str(s: impl Into<Arc<str>>) -> Value {
         Value::Str(s.into())
     }
 
@@ -218,7 +218,7 @@ fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
 
 fn map(mut entries: Vec<(Value, Value)>, zero: Value) -> Value {
     entries.sort_by(|(a, _), (b, _)| compare(a, b));
-    Value::Map(Rc::new(MapValue { entries, zero }))
+    Value::Map(Arc::new(MapValue { entries, zero }))
 }
 
 fn structure(
@@ -227,7 +227,7 @@ fn structure(
     methods: Vec<(&'static str, Value)>,
     stringer: Option<String>,
 ) -> Value {
-    Value::Struct(Rc::new(StructValue {
+    Value::Struct(Arc::new(StructValue {
         type_name,
         fields,
         methods,
@@ -300,14 +300,14 @@ fn object_identifier(object: &str) -> Value {
 }
 
 fn empty_list() -> Value {
-    Value::List(Rc::new(Vec::new()))
+    Value::List(Arc::new(Vec::new()))
 }
 
 fn object_changes(by_object: Vec<(Value, Vec<Value>)>) -> Value {
     map(
         by_object
             .into_iter()
-            .map(|(k, v)| (k, Value::List(Rc::new(v))))
+            .map(|(k, v)| (k, Value::List(Arc::new(v))))
             .collect(),
         empty_list(),
     )
@@ -380,7 +380,7 @@ pub fn flux_data(
         "update.Result",
         vec![("FileChanges", file_changes, false)],
         vec![
-            ("Changes", Value::List(Rc::new(all_changes))),
+            ("Changes", Value::List(Arc::new(all_changes))),
             ("Objects", object_changes(objects)),
         ],
         None,
@@ -519,7 +519,8 @@ fn lex(src: &str) -> Result<Vec<Item>, GoTemplateError> {
         let line = line_at(src, open);
         let mut inner = open + 2;
         let b = src.as_bytes();
-        if b.get(inner) == Some(&b'-') && b.get(inner + 1).is_some_and(|c| is_space(char::from(*c))) {
+        if b.get(inner) == Some(&b'-') && b.get(inner + 1).is_some_and(|c| is_space(char::from(*c)))
+        {
             text = text.trim_end_matches(is_space);
             inner += 2;
         }
@@ -558,7 +559,11 @@ fn is_space(c: char) -> bool {
 
 /// Tokens of one action starting at `i`; returns them, the offset after `}}` and whether
 /// it ended with ` -}}`.
-fn lex_action(src: &str, mut i: usize, line: usize) -> Result<(Vec<Tok>, usize, bool), GoTemplateError> {
+fn lex_action(
+    src: &str,
+    mut i: usize,
+    line: usize,
+) -> Result<(Vec<Tok>, usize, bool), GoTemplateError> {
     let b = src.as_bytes();
     let mut toks = Vec::new();
     loop {
@@ -616,7 +621,10 @@ fn lex_action(src: &str, mut i: usize, line: usize) -> Result<(Vec<Tok>, usize, 
                             Some((_, '"')) => s.push('"'),
                             Some((_, '\\')) => s.push('\\'),
                             Some((_, other)) => {
-                                return err(line, format!("unsupported escape \\{other} in string"));
+                                return err(
+                                    line,
+                                    format!("unsupported escape \\{other} in string"),
+                                );
                             }
                             None => return err(line, "unterminated quoted string"),
                         },
@@ -749,7 +757,12 @@ impl Parser {
                     });
                 }
                 "define" | "template" | "block" => {
-                    return err(line, format!("{keyword:?} is not supported in commit message templates by upkeep"));
+                    return err(
+                        line,
+                        format!(
+                            "{keyword:?} is not supported in commit message templates by upkeep"
+                        ),
+                    );
                 }
                 _ => nodes.push(Node::Output(parse_pipe(line, &toks, false)?)),
             }
@@ -900,7 +913,12 @@ fn parse_arg(line: usize, toks: &[Tok], pos: usize) -> Result<(Arg, usize), GoTe
             "false" => (Arg::Lit(Value::Bool(false)), pos + 1),
             "nil" => (Arg::Lit(Value::Nil), pos + 1),
             f if FUNCTIONS.contains(&f) => (Arg::Func(f.to_owned()), pos + 1),
-            f => return err(line, format!("function {f:?} not defined (or not supported by upkeep)")),
+            f => {
+                return err(
+                    line,
+                    format!("function {f:?} not defined (or not supported by upkeep)"),
+                );
+            }
         },
         Tok::LParen => {
             let mut depth = 0;
@@ -983,10 +1001,16 @@ impl State {
     fn step(&mut self, line: usize) -> Result<(), GoTemplateError> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return err(line, format!("the template takes more than {MAX_STEPS} steps"));
+            return err(
+                line,
+                format!("the template takes more than {MAX_STEPS} steps"),
+            );
         }
         if self.out.len() > MAX_OUTPUT {
-            return err(line, format!("the message is longer than {MAX_OUTPUT} bytes"));
+            return err(
+                line,
+                format!("the message is longer than {MAX_OUTPUT} bytes"),
+            );
         }
         Ok(())
     }
@@ -1194,7 +1218,10 @@ impl State {
         if name == "and" || name == "or" {
             let n = args.len() + usize::from(piped.is_some());
             if n == 0 {
-                return err(line, format!("wrong number of args for {name}: want at least 1 got 0"));
+                return err(
+                    line,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                );
             }
             let mut last = Value::Nil;
             for a in args {
@@ -1225,12 +1252,15 @@ fn want(line: usize, name: &str, values: &[Value], n: usize) -> Result<(), GoTem
     } else {
         err(
             line,
-            format!("wrong number of args for {name}: want {n} got {}", values.len()),
+            format!(
+                "wrong number of args for {name}: want {n} got {}",
+                values.len()
+            ),
         )
     }
 }
 
-fn as_str(line: usize, name: &str, v: &Value) -> Result<Rc<str>, GoTemplateError> {
+fn as_str(line: usize, name: &str, v: &Value) -> Result<Arc<str>, GoTemplateError> {
     match v {
         Value::Str(s) => Ok(s.clone()),
         other => err(
@@ -1282,7 +1312,10 @@ fn call(line: usize, name: &str, v: &[Value]) -> Result<Value, GoTemplateError> 
         }
         "index" => {
             let Some((first, keys)) = v.split_first() else {
-                return err(line, "wrong number of args for index: want at least 1 got 0");
+                return err(
+                    line,
+                    "wrong number of args for index: want at least 1 got 0",
+                );
             };
             let mut cur = first.clone();
             for key in keys {
@@ -1292,16 +1325,36 @@ fn call(line: usize, name: &str, v: &[Value]) -> Result<Value, GoTemplateError> 
                         .iter()
                         .find(|(mk, _)| basic_eq(line, mk, k).unwrap_or(false))
                         .map_or_else(|| m.zero.clone(), |(_, x)| x.clone()),
-                    (Value::List(l), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
-                        Some(x) => x.clone(),
-                        None => return err(line, format!("error calling index: index out of range: {i}")),
-                    },
-                    (Value::Str(s), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| s.as_bytes().get(i)) {
-                        Some(b) => Value::Int(i64::from(*b)),
-                        None => return err(line, format!("error calling index: index out of range: {i}")),
-                    },
+                    (Value::List(l), Value::Int(i)) => {
+                        match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
+                            Some(x) => x.clone(),
+                            None => {
+                                return err(
+                                    line,
+                                    format!("error calling index: index out of range: {i}"),
+                                );
+                            }
+                        }
+                    }
+                    (Value::Str(s), Value::Int(i)) => {
+                        match usize::try_from(*i).ok().and_then(|i| s.as_bytes().get(i)) {
+                            Some(b) => Value::Int(i64::from(*b)),
+                            None => {
+                                return err(
+                                    line,
+                                    format!("error calling index: index out of range: {i}"),
+                                );
+                            }
+                        }
+                    }
                     (c, _) => {
-                        return err(line, format!("error calling index: can't index item of type {}", c.type_name()));
+                        return err(
+                            line,
+                            format!(
+                                "error calling index: can't index item of type {}",
+                                c.type_name()
+                            ),
+                        );
                     }
                 };
             }
@@ -1331,7 +1384,10 @@ fn call(line: usize, name: &str, v: &[Value]) -> Result<Value, GoTemplateError> 
         }
         "printf" => {
             let Some((format, rest)) = v.split_first() else {
-                return err(line, "wrong number of args for printf: want at least 1 got 0");
+                return err(
+                    line,
+                    "wrong number of args for printf: want at least 1 got 0",
+                );
             };
             Value::str(sprintf(line, &as_str(line, name, format)?, rest)?)
         }
@@ -1407,7 +1463,9 @@ fn call(line: usize, name: &str, v: &[Value]) -> Result<Value, GoTemplateError> 
             want(line, name, v, 2)?;
             let sep = strval(&v[0]);
             match &v[1] {
-                Value::List(l) => Value::str(l.iter().map(Value::to_v).collect::<Vec<_>>().join(&sep)),
+                Value::List(l) => {
+                    Value::str(l.iter().map(Value::to_v).collect::<Vec<_>>().join(&sep))
+                }
                 other => Value::str(strval(other)),
             }
         }
@@ -1452,7 +1510,12 @@ fn sprintf(line: usize, format: &str, args: &[Value]) -> Result<String, GoTempla
             continue;
         }
         if !matches!(verb, 's' | 'v' | 'd' | 'q' | 't' | 'x' | 'X') {
-            return err(line, format!("printf verb %{verb} is not supported (supported: %s %v %d %q %t %x %X %%)"));
+            return err(
+                line,
+                format!(
+                    "printf verb %{verb} is not supported (supported: %s %v %d %q %t %x %X %%)"
+                ),
+            );
         }
         let Some(arg) = args.get(next) else {
             let _ = write!(out, "%!{verb}(MISSING)");

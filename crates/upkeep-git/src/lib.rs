@@ -46,8 +46,7 @@ pub use local::{RecordedCommit, Recovery};
 pub use lock::{WorkTreeLock, lock_file, lock_path_for_dir};
 pub use message::{
     CHANGE_TRAILER, ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, FLUX_DEFAULT_MESSAGE, MessageTemplate,
-    TemplateError,
-    changes_in_message, pull_request_body, with_trailers,
+    TemplateError, changes_in_message, pull_request_body, with_trailers,
 };
 pub use pr::{
     PrError, PrRequest, PrTarget, ProviderKind, PullRequest, Token, api_base_for,

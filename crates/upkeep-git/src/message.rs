@@ -195,7 +195,9 @@ impl MessageTemplate {
     ) -> Result<String, TemplateError> {
         let env = match &self.kind {
             Kind::Jinja(env) => env,
-            Kind::Go(template) => return Ok(self.render_go(template.as_ref(), automation, changes)),
+            Kind::Go(template) => {
+                return Ok(self.render_go(template.as_ref(), automation, changes));
+            }
         };
         let mut files: Vec<&str> = changes.iter().map(|c| c.file.as_str()).collect();
         files.sort_unstable();

@@ -190,11 +190,7 @@ fn gerrit_change_id_hashes_go_formatted_values() {
          [{podinfo_change} {redis_change}]"
     );
     let digest = ring::digest::digest(&ring::digest::SHA256, change_id.as_bytes());
-    let hex: String = digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
         got,
         format!(
@@ -209,40 +205,168 @@ fn go_semantics() {
     let changes = two_changes();
     // (template, expected, reason)
     let cases: &[(&str, &str, &str)] = &[
-        ("{{ .Values.missing }}", "<no value>", "a missing map key prints <no value>"),
-        ("{{ index .Values \"missing\" }}", "", "index gives the zero value"),
-        ("{{ len .Changed.Changes }} {{ len .Changed.FileChanges }} {{ len \"abc\" }}", "2 2 3", "len of slices, maps, strings"),
-        ("{{ .AutomationObject.Namespace }}|{{ .AutomationObject.Name }}", "flux-system|auto", "NamespacedName fields"),
-        ("{{ if eq .AutomationObject.Name \"x\" \"auto\" }}yes{{ else }}no{{ end }}", "yes", "eq with several candidates"),
-        ("{{ if ne 1 2 }}a{{ end }}{{ if lt 1 2 }}b{{ end }}{{ if ge \"b\" \"a\" }}c{{ end }}", "abc", "ne, lt, ge"),
-        ("{{ if and .Values.cluster (not .Values.missing) }}ok{{ end }}", "ok", "and, not, parentheses"),
-        ("{{ or \"\" \"x\" }}{{ and \"\" \"y\" }}", "x", "or/and give the deciding operand"),
-        ("{{ print 1 2 \"a\" \"b\" 3 }}", "1 2ab3", "print adds spaces only between non-strings"),
-        ("{{ printf \"%d files, %s, %q, %t\" (len .Changed.FileChanges) \"x\" \"y\" true }}", "2 files, x, \"y\", true", "printf verbs"),
-        ("{{ printf \"%d\" \"x\" }}", "%!d(string=x)", "a wrong verb prints as Go does"),
-        ("{{ printf \"%s %s\" \"a\" }}", "a %!s(MISSING)", "missing operand"),
-        ("{{ printf \"%s\" \"a\" \"b\" }}", "a%!(EXTRA string=b)", "extra operand"),
-        ("{{ \"a\" | printf \"%s-%s\" \"b\" }}", "b-a", "the piped value is the last argument"),
-        ("{{ with .Values.cluster }}{{ . }}{{ else }}none{{ end }}", "prod", "with sets dot"),
-        ("{{ with .Values.missing }}{{ . }}{{ else }}none{{ end }}", "none", "with else"),
-        ("{{ if false }}a{{ else if true }}b{{ else }}c{{ end }}", "b", "else if"),
-        ("{{/* a comment */}}x {{- /* trimmed */ -}} y", "xy", "comments, with trim markers"),
-        ("a  {{- 1 -}}  b", "a1b", "trim markers eat spaces and newlines"),
+        (
+            "{{ .Values.missing }}",
+            "<no value>",
+            "a missing map key prints <no value>",
+        ),
+        (
+            "{{ index .Values \"missing\" }}",
+            "",
+            "index gives the zero value",
+        ),
+        (
+            "{{ len .Changed.Changes }} {{ len .Changed.FileChanges }} {{ len \"abc\" }}",
+            "2 2 3",
+            "len of slices, maps, strings",
+        ),
+        (
+            "{{ .AutomationObject.Namespace }}|{{ .AutomationObject.Name }}",
+            "flux-system|auto",
+            "NamespacedName fields",
+        ),
+        (
+            "{{ if eq .AutomationObject.Name \"x\" \"auto\" }}yes{{ else }}no{{ end }}",
+            "yes",
+            "eq with several candidates",
+        ),
+        (
+            "{{ if ne 1 2 }}a{{ end }}{{ if lt 1 2 }}b{{ end }}{{ if ge \"b\" \"a\" }}c{{ end }}",
+            "abc",
+            "ne, lt, ge",
+        ),
+        (
+            "{{ if and .Values.cluster (not .Values.missing) }}ok{{ end }}",
+            "ok",
+            "and, not, parentheses",
+        ),
+        (
+            "{{ or \"\" \"x\" }}{{ and \"\" \"y\" }}",
+            "x",
+            "or/and give the deciding operand",
+        ),
+        (
+            "{{ print 1 2 \"a\" \"b\" 3 }}",
+            "1 2ab3",
+            "print adds spaces only between non-strings",
+        ),
+        (
+            "{{ printf \"%d files, %s, %q, %t\" (len .Changed.FileChanges) \"x\" \"y\" true }}",
+            "2 files, x, \"y\", true",
+            "printf verbs",
+        ),
+        (
+            "{{ printf \"%d\" \"x\" }}",
+            "%!d(string=x)",
+            "a wrong verb prints as Go does",
+        ),
+        (
+            "{{ printf \"%s %s\" \"a\" }}",
+            "a %!s(MISSING)",
+            "missing operand",
+        ),
+        (
+            "{{ printf \"%s\" \"a\" \"b\" }}",
+            "a%!(EXTRA string=b)",
+            "extra operand",
+        ),
+        (
+            "{{ \"a\" | printf \"%s-%s\" \"b\" }}",
+            "b-a",
+            "the piped value is the last argument",
+        ),
+        (
+            "{{ with .Values.cluster }}{{ . }}{{ else }}none{{ end }}",
+            "prod",
+            "with sets dot",
+        ),
+        (
+            "{{ with .Values.missing }}{{ . }}{{ else }}none{{ end }}",
+            "none",
+            "with else",
+        ),
+        (
+            "{{ if false }}a{{ else if true }}b{{ else }}c{{ end }}",
+            "b",
+            "else if",
+        ),
+        (
+            "{{/* a comment */}}x {{- /* trimmed */ -}} y",
+            "xy",
+            "comments, with trim markers",
+        ),
+        (
+            "a  {{- 1 -}}  b",
+            "a1b",
+            "trim markers eat spaces and newlines",
+        ),
         ("{{ -3 }}", "-3", "a negative number is not a trim marker"),
-        ("{{ range $i, $c := .Changed.Changes }}{{ $i }}{{ end }}", "01", "range index"),
-        ("{{ range $c := .Changed.Changes }}{{ $c.Setter }};{{ end }}", "flux-system:podinfo;flux-system:redis;", "range with one variable gives the element; Setter is ns:name"),
-        ("{{ range .Changed.Changes }}{{ if eq .NewValue \"redis:6.0.1\" }}{{ break }}{{ end }}{{ .Setter }};{{ end }}", "flux-system:podinfo;", "break"),
-        ("{{ range .Changed.Changes }}{{ if eq .NewValue \"redis:6.0.1\" }}{{ continue }}{{ end }}{{ .Setter }};{{ end }}", "flux-system:podinfo;", "continue"),
-        ("{{ range .Values.nothing }}x{{ else }}empty{{ end }}", "empty", "range over nothing runs else"),
-        ("{{ range $k, $v := .Values }}{{ $k }}={{ $v }},{{ end }}", "a=1,cluster=prod,testing=value,", "maps range in sorted key order"),
-        ("{{ $x := \"a\" }}{{ if true }}{{ $x = \"b\" }}{{ end }}{{ $x }}", "b", "assignment changes the outer variable"),
+        (
+            "{{ range $i, $c := .Changed.Changes }}{{ $i }}{{ end }}",
+            "01",
+            "range index",
+        ),
+        (
+            "{{ range $c := .Changed.Changes }}{{ $c.Setter }};{{ end }}",
+            "flux-system:podinfo;flux-system:redis;",
+            "range with one variable gives the element; Setter is ns:name",
+        ),
+        (
+            "{{ range .Changed.Changes }}{{ if eq .NewValue \"redis:6.0.1\" }}{{ break }}{{ end }}{{ .Setter }};{{ end }}",
+            "flux-system:podinfo;",
+            "break",
+        ),
+        (
+            "{{ range .Changed.Changes }}{{ if eq .NewValue \"redis:6.0.1\" }}{{ continue }}{{ end }}{{ .Setter }};{{ end }}",
+            "flux-system:podinfo;",
+            "continue",
+        ),
+        (
+            "{{ range .Values.nothing }}x{{ else }}empty{{ end }}",
+            "empty",
+            "range over nothing runs else",
+        ),
+        (
+            "{{ range $k, $v := .Values }}{{ $k }}={{ $v }},{{ end }}",
+            "a=1,cluster=prod,testing=value,",
+            "maps range in sorted key order",
+        ),
+        (
+            "{{ $x := \"a\" }}{{ if true }}{{ $x = \"b\" }}{{ end }}{{ $x }}",
+            "b",
+            "assignment changes the outer variable",
+        ),
         ("{{ `raw \\n` }}", "raw \\n", "raw strings"),
-        ("{{ \"tab\\there\" }}", "tab\there", "escapes in quoted strings"),
-        ("{{ .Values }}", "map[a:1 cluster:prod testing:value]", "maps print as map[k:v]"),
-        ("{{ .AutomationObject }}", "flux-system/auto", "NamespacedName prints through String()"),
-        ("{{ \"Hello\" | upper }} {{ trimPrefix \"he\" \"hello\" }} {{ replace \"l\" \"L\" \"hello\" }} {{ trunc 2 \"hello\" }} {{ trunc -2 \"hello\" }}", "HELLO llo heLLo he lo", "Sprig string functions"),
-        ("{{ .Values.missing | default \"d\" }} {{ hasPrefix \"ap\" \"apps\" }} {{ quote \"q\" }}", "d true \"q\"", "default, hasPrefix, quote"),
-        ("{{ range 3 }}{{ . }}{{ end }}", "012", "range over an integer (Go 1.22)"),
+        (
+            "{{ \"tab\\there\" }}",
+            "tab\there",
+            "escapes in quoted strings",
+        ),
+        (
+            "{{ .Values }}",
+            "map[a:1 cluster:prod testing:value]",
+            "maps print as map[k:v]",
+        ),
+        (
+            "{{ .AutomationObject }}",
+            "flux-system/auto",
+            "NamespacedName prints through String()",
+        ),
+        (
+            "{{ \"Hello\" | upper }} {{ trimPrefix \"he\" \"hello\" }} {{ replace \"l\" \"L\" \"hello\" }} {{ trunc 2 \"hello\" }} {{ trunc -2 \"hello\" }}",
+            "HELLO llo heLLo he lo",
+            "Sprig string functions",
+        ),
+        (
+            "{{ .Values.missing | default \"d\" }} {{ hasPrefix \"ap\" \"apps\" }} {{ quote \"q\" }}",
+            "d true \"q\"",
+            "default, hasPrefix, quote",
+        ),
+        (
+            "{{ range 3 }}{{ . }}{{ end }}",
+            "012",
+            "range over an integer (Go 1.22)",
+        ),
     ];
     for &(template, want, reason) in cases {
         assert_eq!(
@@ -257,23 +381,88 @@ fn go_semantics() {
 fn unsupported_or_failing_templates_are_errors_with_their_line() {
     // (template, line, message piece, reason)
     let cases: &[(&str, usize, &str, &str)] = &[
-        ("a\nb\n{{ template \"x\" }}", 3, "not supported", "template calls are outside the subset"),
+        (
+            "a\nb\n{{ template \"x\" }}",
+            3,
+            "not supported",
+            "template calls are outside the subset",
+        ),
         ("{{ define \"x\" }}{{ end }}", 1, "not supported", "define"),
-        ("x\n{{ .Updated.Files }}", 2, "can't evaluate field Updated in type source.TemplateData", "the removed .Updated field, as Flux words it"),
-        ("{{ now }}", 1, "function \"now\" not defined", "functions outside the subset are found when parsing"),
-        ("{{ range .Changed.Changes }}", 1, "range has no end", "unclosed range"),
+        (
+            "x\n{{ .Updated.Files }}",
+            2,
+            "can't evaluate field Updated in type source.TemplateData",
+            "the removed .Updated field, as Flux words it",
+        ),
+        (
+            "{{ now }}",
+            1,
+            "function \"now\" not defined",
+            "functions outside the subset are found when parsing",
+        ),
+        (
+            "{{ range .Changed.Changes }}",
+            1,
+            "range has no end",
+            "unclosed range",
+        ),
         ("{{ end }}", 1, "unexpected {{end}}", "stray end"),
-        ("\n\n{{ if }}x{{ end }}", 3, "missing value", "if without a condition"),
-        ("{{ .Changed.Changes.Foo }}", 1, "can't evaluate field Foo in type slice", "fields of a slice"),
-        ("{{ eq \"a\" 1 }}", 1, "incompatible types", "comparing a string with a number"),
-        ("{{ $y }}", 1, "undefined variable", "an undeclared variable"),
-        ("{{ range 100000000 }}x{{ end }}", 1, "steps", "a runaway loop is stopped"),
-        ("{{ printf \"%5s\" \"x\" }}", 1, "not supported", "printf widths are outside the subset"),
-        ("{{ .AutomationObject.Name \"x\" }}", 1, "only functions take arguments", "method arguments"),
-        ("{{ \"unterminated }}", 1, "unterminated", "a bad string literal"),
+        (
+            "\n\n{{ if }}x{{ end }}",
+            3,
+            "missing value",
+            "if without a condition",
+        ),
+        (
+            "{{ .Changed.Changes.Foo }}",
+            1,
+            "can't evaluate field Foo in type slice",
+            "fields of a slice",
+        ),
+        (
+            "{{ eq \"a\" 1 }}",
+            1,
+            "incompatible types",
+            "comparing a string with a number",
+        ),
+        (
+            "{{ $y }}",
+            1,
+            "undefined variable",
+            "an undeclared variable",
+        ),
+        (
+            "{{ range 100000000 }}x{{ end }}",
+            1,
+            "steps",
+            "a runaway loop is stopped",
+        ),
+        (
+            "{{ printf \"%5s\" \"x\" }}",
+            1,
+            "not supported",
+            "printf widths are outside the subset",
+        ),
+        (
+            "{{ .AutomationObject.Name \"x\" }}",
+            1,
+            "only functions take arguments",
+            "method arguments",
+        ),
+        (
+            "{{ \"unterminated }}",
+            1,
+            "unterminated",
+            "a bad string literal",
+        ),
         ("{{ 1.5 }}", 1, "integer", "floats are outside the subset"),
         ("{{ break }}", 1, "outside", "break outside range"),
-        ("{{ /* not a comment */ }}", 1, "unexpected", "a comment must start at the delimiter, as in Go"),
+        (
+            "{{ /* not a comment */ }}",
+            1,
+            "unexpected",
+            "a comment must start at the delimiter, as in Go",
+        ),
     ];
     for &(template, line, piece, reason) in cases {
         let got = GoTemplate::parse(template)
@@ -340,7 +529,13 @@ fn message_template_falls_back_to_flux_default_with_a_warning() {
 fn objects_that_are_not_kubernetes_objects_have_empty_identifiers() {
     let changes = [
         change("k/kustomization.yaml", "newTag", "1.0", "1.1", "ns/p"),
-        change("values.yaml", "HelmRelease flux-system/app", "1", "2", "ns/q"),
+        change(
+            "values.yaml",
+            "HelmRelease flux-system/app",
+            "1",
+            "2",
+            "ns/q",
+        ),
     ];
     let got = render(
         "{{ range $o, $c := .Changed.Objects }}[{{ $o.Kind }}|{{ $o.Namespace }}|{{ $o.Name }}]{{ end }}",

@@ -11,6 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestSpec};
+use upkeep_api::flux_automation::is_flux;
 use upkeep_git::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
     ProviderKind, Recovery, Repo, TemplateError, Token, Written, api_base_for, ensure_pull_request,
@@ -271,18 +272,37 @@ pub(crate) fn apply_fleet(
             .is_some_and(|a| a.spec.commit.signing_key.is_some())
         {
             eprintln!(
-                "warning: AppUpgradeAutomation {}: spec.commit.signingKey is not supported yet; its commits are not signed",
-                scope.name()
+                "warning: {} {}: {} is not supported yet; its commits are not signed",
+                kind_of(scope),
+                scope.name(),
+                if scope.automation.is_some_and(is_flux) {
+                    "spec.git.commit.signingKey"
+                } else {
+                    "spec.commit.signingKey"
+                }
             );
+        }
+        if let Some(a) = scope.automation.filter(|a| is_flux(a)) {
+            // Flux's Go template: never an input error (it falls back to Flux's default
+            // message with a warning, printed after the run).
+            templates.push(MessageTemplate::flux(
+                a.spec.commit.message_template.as_deref(),
+                a.spec.commit.message_template_values.clone(),
+            ));
+            continue;
         }
         let source = scope
             .automation
             .and_then(|a| a.spec.commit.message_template.as_deref());
+        let values = scope
+            .automation
+            .map(|a| a.spec.commit.message_template_values.clone())
+            .unwrap_or_default();
         match source.map_or_else(
             || Ok(MessageTemplate::default_template()),
             MessageTemplate::new,
         ) {
-            Ok(t) => templates.push(t),
+            Ok(t) => templates.push(t.with_values(values)),
             Err(e) => {
                 crate::render::error_with_hint(
                     &format!(
@@ -295,7 +315,7 @@ pub(crate) fn apply_fleet(
             }
         }
     }
-    if settings.push {
+    let results = if settings.push {
         push_scopes(repo_dir, fleet, now, settings, &scopes, &templates)
     } else {
         commit_in_checkout(
@@ -306,6 +326,21 @@ pub(crate) fn apply_fleet(
             &templates,
             settings.lock_timeout,
         )
+    };
+    for (scope, template) in scopes.iter().zip(&templates) {
+        for warning in template.take_warnings() {
+            eprintln!("warning: {} {}: {warning}", kind_of(scope), scope.name());
+        }
+    }
+    results
+}
+
+/// `ImageUpdateAutomation` for automations read from Flux's, else `AppUpgradeAutomation`.
+fn kind_of(scope: &Scope<'_>) -> &'static str {
+    if scope.automation.is_some_and(is_flux) {
+        "ImageUpdateAutomation"
+    } else {
+        "AppUpgradeAutomation"
     }
 }
 
