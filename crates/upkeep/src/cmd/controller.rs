@@ -19,6 +19,7 @@ use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrade
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::controllers::{Controllers, Shutdown};
 use upkeep_controller::discovery::run_discovery;
+use upkeep_controller::flux_automation::run_flux_automations;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
 use upkeep_controller::metrics::Metrics;
 use upkeep_controller::reconcile::{Context, run_schedules};
@@ -130,6 +131,17 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
                 retry_after: std::time::Duration::from_secs(30),
             });
             run_automations(writer, stop)
+        })
+        .with("ImageUpdateAutomation", {
+            let workdir = workdir.clone();
+            move |ctx, stop| {
+                let writer = Arc::new(Writer {
+                    ctx,
+                    workdir: workdir.clone(),
+                    retry_after: std::time::Duration::from_secs(30),
+                });
+                run_flux_automations(writer, stop)
+            }
         })
         .with("ClusterUpgrade", move |ctx, stop| {
             let mut u = Upgrades::new(ctx).with_workdir(cluster_workdir.clone());
