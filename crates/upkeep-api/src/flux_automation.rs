@@ -101,8 +101,8 @@ impl GitRepositoryRef {
     /// The branch this ref checks out, or the field that makes it something else (in
     /// source-controller's order of precedence).
     fn branch(&self) -> Result<Option<&str>, (&'static str, &str)> {
-        fn set(v: &Option<String>) -> Option<&str> {
-            v.as_deref().filter(|s| !s.is_empty())
+        fn set(v: Option<&String>) -> Option<&str> {
+            v.map(String::as_str).filter(|s| !s.is_empty())
         }
         for (field, value) in [
             ("commit", &self.commit),
@@ -110,11 +110,11 @@ impl GitRepositoryRef {
             ("semver", &self.semver),
             ("tag", &self.tag),
         ] {
-            if let Some(v) = set(value) {
+            if let Some(v) = set(value.as_ref()) {
                 return Err((field, v));
             }
         }
-        Ok(set(&self.branch))
+        Ok(set(self.branch.as_ref()))
     }
 }
 
@@ -409,7 +409,7 @@ impl ImageUpdateAutomation {
         object.metadata = meta;
         let checkout_given = object.spec.git.reference.is_some();
         // The URL is checked when the GitRepository is known.
-        object.spec.git.url = "-".to_owned();
+        "-".clone_into(&mut object.spec.git.url);
         if let Err(found) = object.validate() {
             return Err(found
                 .into_iter()
@@ -492,7 +492,7 @@ impl Prepared {
             )
             .with_hint(Some("set spec.url of the GitRepository")));
         }
-        object.spec.git.url = url.to_owned();
+        url.clone_into(&mut object.spec.git.url);
         object.spec.git.secret_ref = repository.spec.secret_ref.as_ref().map(|r| LocalRef {
             name: r.name.clone(),
         });

@@ -186,7 +186,15 @@ fn v1_maps_every_field() {
 fn defaults_and_v1beta2() {
     // (GitRepository ref lines, IUA extra git lines, push lines, expected checkout, expected
     // push, reason)
-    let cases: &[(&str, &str, Option<&str>, &str, Option<&str>, &str)] = &[
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+    );
+    let cases: &[Case<'_>] = &[
         (
             "  ref:\n    branch: develop\n",
             "",

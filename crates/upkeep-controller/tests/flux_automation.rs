@@ -8,6 +8,7 @@
 mod support;
 use support::{api_server_with_crds, client, eventually};
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,16 +26,14 @@ const PASSWORD: &str = "git-pa55-never-shown";
 
 /// Minimal CRDs for Flux's kinds (the real ones carry full schemas; these accept anything).
 fn flux_crd(group: &str, kind: &str, plural: &str, versions: &[&str]) -> String {
-    let versions: String = versions
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "  - name: {v}\n    served: true\n    storage: {}\n    subresources:\n      status: {{}}\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
-                i == 0
-            )
-        })
-        .collect();
+    let versions = versions.iter().enumerate().fold(String::new(), |mut out, (i, v)| {
+        let _ = write!(
+            out,
+            "  - name: {v}\n    served: true\n    storage: {}\n    subresources:\n      status: {{}}\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
+            i == 0
+        );
+        out
+    });
     format!(
         "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

@@ -564,22 +564,22 @@ fn lex_action(
     mut i: usize,
     line: usize,
 ) -> Result<(Vec<Tok>, usize, bool), GoTemplateError> {
-    let b = src.as_bytes();
+    let bytes = src.as_bytes();
     let mut toks = Vec::new();
     loop {
-        while i < b.len() && is_space(char::from(b[i])) {
+        while i < bytes.len() && is_space(char::from(bytes[i])) {
             i += 1;
         }
-        if i >= b.len() {
+        if i >= bytes.len() {
             return err(line, "unclosed action");
         }
         if src[i..].starts_with("}}") {
             return Ok((toks, i + 2, false));
         }
-        if src[i..].starts_with("-}}") && i > 0 && is_space(char::from(b[i - 1])) {
+        if src[i..].starts_with("-}}") && i > 0 && is_space(char::from(bytes[i - 1])) {
             return Ok((toks, i + 3, true));
         }
-        let c = char::from(b[i]);
+        let c = char::from(bytes[i]);
         let ident_end = |from: usize| {
             src[from..]
                 .find(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -601,7 +601,7 @@ fn lex_action(
                 i = end;
             }
             '"' => {
-                let mut s = String::new();
+                let mut text = String::new();
                 let mut j = i + 1;
                 let mut chars = src[j..].char_indices();
                 loop {
@@ -615,11 +615,11 @@ fn lex_action(
                         }
                         '\n' => return err(line, "unterminated quoted string"),
                         '\\' => match chars.next() {
-                            Some((_, 'n')) => s.push('\n'),
-                            Some((_, 't')) => s.push('\t'),
-                            Some((_, 'r')) => s.push('\r'),
-                            Some((_, '"')) => s.push('"'),
-                            Some((_, '\\')) => s.push('\\'),
+                            Some((_, 'n')) => text.push('\n'),
+                            Some((_, 't')) => text.push('\t'),
+                            Some((_, 'r')) => text.push('\r'),
+                            Some((_, '"')) => text.push('"'),
+                            Some((_, '\\')) => text.push('\\'),
                             Some((_, other)) => {
                                 return err(
                                     line,
@@ -628,10 +628,10 @@ fn lex_action(
                             }
                             None => return err(line, "unterminated quoted string"),
                         },
-                        ch => s.push(ch),
+                        ch => text.push(ch),
                     }
                 }
-                toks.push(Tok::Str(s));
+                toks.push(Tok::Str(text));
                 i = j;
             }
             '`' => {
@@ -694,7 +694,7 @@ struct Parser {
 }
 
 /// What ended a list of nodes.
-enum End {
+enum Stop {
     Eof,
     /// `{{ end }}`
     End(usize),
@@ -703,7 +703,7 @@ enum End {
 }
 
 impl Parser {
-    fn list(&mut self, in_range: bool) -> Result<(Vec<Node>, End), GoTemplateError> {
+    fn list(&mut self, in_range: bool) -> Result<(Vec<Node>, Stop), GoTemplateError> {
         let mut nodes = Vec::new();
         while let Some(item) = self.items.next() {
             let (line, toks) = match item {
@@ -725,24 +725,24 @@ impl Parser {
                     if toks.len() > 1 {
                         return err(line, "unexpected tokens after end");
                     }
-                    return Ok((nodes, End::End(line)));
+                    return Ok((nodes, Stop::End(line)));
                 }
-                "else" => return Ok((nodes, End::Else(line, toks[1..].to_vec()))),
+                "else" => return Ok((nodes, Stop::Else(line, toks[1..].to_vec()))),
                 "if" | "with" => {
-                    let node = self.conditional(keyword, line, toks[1..].to_vec(), in_range)?;
+                    let node = self.conditional(keyword, line, &toks[1..], in_range)?;
                     nodes.push(node);
                 }
                 "range" => {
                     let pipe = parse_pipe(line, &toks[1..], true)?;
                     let (body, end) = self.list(true)?;
                     let otherwise = match end {
-                        End::End(_) => Vec::new(),
-                        End::Else(l, rest) if rest.is_empty() => match self.list(in_range)? {
-                            (nodes, End::End(_)) => nodes,
+                        Stop::End(_) => Vec::new(),
+                        Stop::Else(l, rest) if rest.is_empty() => match self.list(in_range)? {
+                            (nodes, Stop::End(_)) => nodes,
                             _ => return err(l, "expected end after range else"),
                         },
-                        End::Else(l, _) => return err(l, "unsupported else clause in range"),
-                        End::Eof => return err(line, "unexpected EOF: range has no end"),
+                        Stop::Else(l, _) => return err(l, "unsupported else clause in range"),
+                        Stop::Eof => return err(line, "unexpected EOF: range has no end"),
                     };
                     nodes.push(Node::Range(pipe, body, otherwise));
                 }
@@ -767,34 +767,34 @@ impl Parser {
                 _ => nodes.push(Node::Output(parse_pipe(line, &toks, false)?)),
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Stop::Eof))
     }
 
     fn conditional(
         &mut self,
         keyword: &str,
         line: usize,
-        toks: Vec<Tok>,
+        toks: &[Tok],
         in_range: bool,
     ) -> Result<Node, GoTemplateError> {
         let mut branches = Vec::new();
-        let mut pipe = parse_pipe(line, &toks, false)?;
+        let mut pipe = parse_pipe(line, toks, false)?;
         loop {
             let (body, end) = self.list(in_range)?;
             branches.push((pipe, body));
             match end {
-                End::End(_) => {
+                Stop::End(_) => {
                     return Ok(build(keyword, branches, Vec::new()));
                 }
-                End::Eof => return err(line, format!("unexpected EOF: {keyword} has no end")),
-                End::Else(l, rest) if rest.is_empty() => {
+                Stop::Eof => return err(line, format!("unexpected EOF: {keyword} has no end")),
+                Stop::Else(l, rest) if rest.is_empty() => {
                     let (otherwise, end) = self.list(in_range)?;
-                    if !matches!(end, End::End(_)) {
+                    if !matches!(end, Stop::End(_)) {
                         return err(l, format!("expected end after {keyword} else"));
                     }
                     return Ok(build(keyword, branches, otherwise));
                 }
-                End::Else(l, rest) => {
+                Stop::Else(l, rest) => {
                     if rest.first() != Some(&Tok::Ident(keyword.to_owned())) {
                         return err(l, format!("else {:?} inside {keyword}", rest.first()));
                     }
@@ -849,19 +849,16 @@ fn parse_pipe(line: usize, toks: &[Tok], allow_decl: bool) -> Result<Pipe, GoTem
     }
     let mut cmd = Vec::new();
     while pos < toks.len() {
-        match &toks[pos] {
-            Tok::Pipe => {
-                if cmd.is_empty() {
-                    return err(line, "missing command before |");
-                }
-                cmds.push(std::mem::take(&mut cmd));
-                pos += 1;
+        if toks[pos] == Tok::Pipe {
+            if cmd.is_empty() {
+                return err(line, "missing command before |");
             }
-            _ => {
-                let (arg, next) = parse_arg(line, toks, pos)?;
-                cmd.push(arg);
-                pos = next;
-            }
+            cmds.push(std::mem::take(&mut cmd));
+            pos += 1;
+        } else {
+            let (arg, next) = parse_arg(line, toks, pos)?;
+            cmd.push(arg);
+            pos = next;
         }
     }
     if cmd.is_empty() {
@@ -979,9 +976,9 @@ impl GoTemplate {
             items: items.into_iter(),
         };
         match parser.list(false)? {
-            (nodes, End::Eof) => Ok(Self { nodes }),
-            (_, End::End(line)) => err(line, "unexpected {{end}}"),
-            (_, End::Else(line, _)) => err(line, "unexpected {{else}}"),
+            (nodes, Stop::Eof) => Ok(Self { nodes }),
+            (_, Stop::End(line)) => err(line, "unexpected {{end}}"),
+            (_, Stop::Else(line, _)) => err(line, "unexpected {{else}}"),
         }
     }
 

@@ -4,6 +4,7 @@
 //! (with a warning naming the line) for anything outside the supported subset.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use upkeep_git::gotemplate::{GoTemplate, flux_data};
 use upkeep_git::{ChangeRecord, FLUX_DEFAULT_MESSAGE, MessageTemplate};
@@ -190,7 +191,10 @@ fn gerrit_change_id_hashes_go_formatted_values() {
          [{podinfo_change} {redis_change}]"
     );
     let digest = ring::digest::digest(&ring::digest::SHA256, change_id.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = digest.as_ref().iter().fold(String::new(), |mut h, b| {
+        let _ = write!(h, "{b:02x}");
+        h
+    });
     assert_eq!(
         got,
         format!(

@@ -120,6 +120,7 @@ impl UpgradeSettings {
 fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Controllers {
     let workdir = workdir.to_path_buf();
     let cluster_workdir = workdir.join("cluster-upgrades");
+    let flux_workdir = workdir.clone();
     let upgrades = upgrades.clone();
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
@@ -133,11 +134,10 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
             run_automations(writer, stop)
         })
         .with("ImageUpdateAutomation", {
-            let workdir = workdir.clone();
             move |ctx, stop| {
                 let writer = Arc::new(Writer {
                     ctx,
-                    workdir: workdir.clone(),
+                    workdir: flux_workdir.clone(),
                     retry_after: std::time::Duration::from_secs(30),
                 });
                 run_flux_automations(writer, stop)
