@@ -14,7 +14,8 @@
 //! - **Lenient types, strict values**, as in [`crate::flux`]: unknown fields are ignored (Flux
 //!   adds fields between releases), values upkeep acts on are checked, and values upkeep
 //!   cannot honour (a tag, semver, name or commit checkout; `update.strategy` other than
-//!   `Setters`; `push.refspec`; `push.options`) are errors naming the Flux field, never
+//!   `Setters`; `push.options`; a `push.refspec` whose source is not the push branch) are
+//!   errors naming the Flux field, never
 //!   silently dropped: an automation that would write somewhere else than Flux does must not
 //!   run.
 //! - **Origin as annotations.** The converted object carries [`ORIGIN_ANNOTATION`] (so
@@ -307,17 +308,6 @@ impl ImageUpdateAutomation {
             }
         }
         let push = git.push.clone().unwrap_or_default();
-        if let Some(refspec) = push.refspec.as_deref().filter(|r| !r.is_empty()) {
-            errors.push(
-                FieldError::new(
-                    "spec.git.push.refspec",
-                    format!("push refspec {refspec:?} is not supported"),
-                )
-                .with_hint(Some(
-                    "upkeep pushes to spec.git.push.branch; use spec.push.pullRequest of an AppUpgradeAutomation to propose the change instead",
-                )),
-            );
-        }
         if push.options.as_ref().is_some_and(|o| !o.is_empty()) {
             errors.push(
                 FieldError::new("spec.git.push.options", "push options are not supported")
@@ -382,14 +372,15 @@ impl ImageUpdateAutomation {
                         },
                     }),
                 },
-                push: push
-                    .branch
-                    .clone()
-                    .filter(|b| !b.is_empty())
-                    .map(|branch| PushSpec {
-                        branch: Some(branch),
+                push: {
+                    let branch = push.branch.clone().filter(|b| !b.is_empty());
+                    let refspec = push.refspec.clone().filter(|r| !r.is_empty());
+                    (branch.is_some() || refspec.is_some()).then_some(PushSpec {
+                        branch,
+                        refspec,
                         pull_request: None,
-                    }),
+                    })
+                },
                 schedule_ref: None,
                 interval: s.interval.clone(),
                 suspend: s.suspend,
@@ -420,6 +411,7 @@ impl ImageUpdateAutomation {
                             ("spec.path", "spec.update.path"),
                             ("spec.commit", "spec.git.commit"),
                             ("spec.git.ref", "spec.git.checkout.ref"),
+                            ("spec.push", "spec.git.push"),
                         ],
                     )
                 })
@@ -522,6 +514,14 @@ impl Prepared {
                 branch: Some(branch),
                 tag: None,
                 commit: None,
+            });
+        }
+        // The push branch may come from the GitRepository: check the refspec's source again.
+        if let Some(Err(mut e)) = object.push_refspec() {
+            e.message = format!("spec.git.push.{}", e.message);
+            return Err(FieldError {
+                path: "spec.sourceRef".to_owned(),
+                ..e
             });
         }
         Ok(object)

@@ -320,11 +320,18 @@ fn unsupported_values_are_errors_at_their_flux_field() {
             "a commit checkout",
         ),
         (
-            "  sourceRef:\n    name: repo\n  git:\n    commit:\n      author:\n        email: a@b\n    push:\n      refspec: refs/heads/main:refs/heads/auto\n",
+            "  sourceRef:\n    name: repo\n  git:\n    commit:\n      author:\n        email: a@b\n    push:\n      branch: auto\n      refspec: refs/heads/main:refs/for/main\n",
             "",
             "spec.git.push.refspec",
-            "not supported",
-            "refspec pushes are refused, not ignored",
+            "its source must be the branch upkeep commits to (auto)",
+            "a refspec pushing something other than the new commit",
+        ),
+        (
+            "  sourceRef:\n    name: repo\n  git:\n    commit:\n      author:\n        email: a@b\n    push:\n      refspec: refs/heads/main:auto\n",
+            "",
+            "spec.git.push.refspec",
+            "full ref name",
+            "the destination must be a full ref",
         ),
         (
             "  sourceRef:\n    name: repo\n  git:\n    commit:\n      author:\n        email: a@b\n    push:\n      options:\n        merge_request.create: ''\n",

@@ -652,11 +652,29 @@ fn git_blocking(
         .iter()
         .filter(|f| f.action == plan::Action::Held)
         .count();
+    let mut refspec_note = String::new();
+    if let Written::Pushed { commit, .. } = &written
+        && let Some(refspec) = object.push_refspec()
+    {
+        let r = refspec.map_err(|e| Error::Git(format!("{}: {}", e.path, e.message)))?;
+        match repo.push_commit_to_ref(*commit, &r.destination, r.force, auth) {
+            Ok(upkeep_git::PushOutcome::Pushed) => {
+                refspec_note = format!("; pushed to {}", r.destination);
+            }
+            Ok(upkeep_git::PushOutcome::Rejected { reason }) => {
+                return Err(Error::Git(format!(
+                    "push.refspec: the remote refused {}: {reason}",
+                    r.destination
+                )));
+            }
+            Err(e) => return Err(Error::Git(format!("push.refspec: {}", git_error(&e)))),
+        }
+    }
     Ok(match written {
         Written::Pushed { commit, base, .. } => GitRun {
             commit: Some(commit.to_string()),
             note: format!(
-                "pushed {} change(s) to {push} as {}; {held} held",
+                "pushed {} change(s) to {push} as {}{refspec_note}; {held} held",
                 changes.len(),
                 &commit.to_string()[..12]
             ),

@@ -225,7 +225,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
                             "messageTemplate": "Update {{ .Values.cluster }}\n\n{{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}\n{{ end }}",
                             "messageTemplateValues": {"cluster": "prod"}
                         },
-                        "push": {"branch": "flux-image-updates"}
+                        "push": {"branch": "flux-image-updates", "refspec": "HEAD:refs/heads/mirror"}
                     },
                     "update": {"path": "./apps", "strategy": "Setters"}
                 }
@@ -294,6 +294,11 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
         bare_git(&["rev-parse", "main"]),
         main_before,
         "main untouched"
+    );
+    assert_eq!(
+        bare_git(&["rev-parse", "mirror"]).trim(),
+        commit,
+        "push.refspec pushes the commit there too"
     );
     assert_eq!(
         bare_git(&["show", "--name-only", "--format=%an", "flux-image-updates"])

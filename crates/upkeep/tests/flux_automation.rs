@@ -110,6 +110,7 @@ spec:
         cluster: prod
     push:
       branch: flux-image-updates
+      refspec: refs/heads/flux-image-updates:refs/heads/flux-mirror
   update:
     path: ./apps
     strategy: Setters
@@ -283,6 +284,11 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
     assert!(
         stdout.contains("pushed to origin flux-image-updates"),
         "{stdout}"
+    );
+    assert_eq!(
+        bare_git(&["rev-parse", "flux-mirror"]),
+        bare_git(&["rev-parse", "flux-image-updates"]),
+        "push.refspec pushes the same commit to its destination too"
     );
     assert!(
         !stderr.contains("messageTemplate"),

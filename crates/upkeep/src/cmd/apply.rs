@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use upkeep_api::AppUpgradeAutomation;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestSpec};
 use upkeep_api::flux_automation::is_flux;
 use upkeep_git::{
@@ -673,6 +674,12 @@ fn push_scopes(
                 if foreign_commits {
                     note.push_str(" (the branch has commits by others: added on top, not rebuilt)");
                 }
+                if let Some(refspec) = automation.and_then(AppUpgradeAutomation::push_refspec) {
+                    match push_refspec(&repo, commit, refspec, &settings.auth) {
+                        Ok(done) => note.push_str(&done),
+                        Err(e) => result.error = Some(e),
+                    }
+                }
                 result.note = note;
             }
             Ok(Written::UpToDate { base, tip }) => {
@@ -713,6 +720,25 @@ fn push_scopes(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Pushes `commit` as `push.refspec` says (Flux's `spec.git.push.refspec`): the note to add,
+/// or why it failed.
+fn push_refspec(
+    repo: &Repo,
+    commit: upkeep_git::Oid,
+    refspec: Result<upkeep_api::app_upgrade_automation::PushRefspec, upkeep_api::FieldError>,
+    auth: &Auth,
+) -> Result<String, String> {
+    let r = refspec.map_err(|e| format!("{}: {}", e.path, e.message))?;
+    match repo.push_commit_to_ref(commit, &r.destination, r.force, auth) {
+        Ok(upkeep_git::PushOutcome::Pushed) => Ok(format!("; pushed to origin {}", r.destination)),
+        Ok(upkeep_git::PushOutcome::Rejected { reason }) => Err(format!(
+            "push.refspec: origin refused {}: {reason}",
+            r.destination
+        )),
+        Err(e) => Err(format!("push.refspec: {}", git_error(&e))),
+    }
 }
 
 /// Opens or updates the automation's pull request for everything on `push` that is not on

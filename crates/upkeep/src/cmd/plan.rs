@@ -23,7 +23,8 @@ use upkeep_git::plan::{self as gitops, Action, Field, Scope};
 #[command(
     after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` or, as in Flux \
 repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>:tag\"}`, in the files under each \
-AppUpgradeAutomation's `path` (without any AppUpgradeAutomation: every file, with no schedule). \
+AppUpgradeAutomation's `path` (or Flux ImageUpdateAutomation's `update.path`; without any automation: \
+every file, with no schedule). \
 A change is written only in its automation's schedule, for its kind (patch/minor/major).\n\n\
 Exit status: 0 when every field was planned; 4 (partial) when some fields or files could not be used (each is listed with why) and the rest was planned; 1 when none could; 2 on invalid input."
 )]
