@@ -237,7 +237,7 @@ kind: ImageUpdateAutomation
 metadata:
   name: auto
 spec:
-  interval: 5m
+  interval: 1m0s
   sourceRef:
     name: repo
   git:

@@ -427,3 +427,63 @@ fn a_broken_flux_template_falls_back_to_the_default_message_and_says_which_line(
         "the change is still written"
     );
 }
+
+#[test]
+fn a_missing_git_repository_holds_only_that_automations_files() {
+    let rt = runtime();
+    let registry = rt
+        .block_on(Registry::start(RegistryKind::Plain))
+        .expect("registry");
+    let tags: Vec<String> = vec!["6.5.0".into(), "6.5.1".into()];
+    rt.block_on(registry.push_tags("stefanprodan/podinfo", &tags))
+        .expect("push tags");
+    let tmp = scratch();
+    let fleet = tmp.path().join("fleet");
+    let files: Vec<(String, Vec<u8>)> = flux_repo("file:///nowhere", registry.host())
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("gotk-sync.yaml"))
+        .collect();
+    support::write_tree(&fleet, &files);
+    let out = upkeep(
+        &[
+            "plan",
+            "--repo",
+            fleet.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stderr.contains("image-automation.yaml:")
+            && stderr.contains("spec.sourceRef")
+            && stderr.contains("GitRepository flux-system/flux-system not found")
+            && stderr.contains("hint:"),
+        "the error names file, line, Flux field and a hint: {stderr}"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("plan json");
+    let action = |file: &str| {
+        plan["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["file"] == file)
+            .map(|f| {
+                (
+                    f["action"].as_str().unwrap_or_default().to_owned(),
+                    f["reason"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+    };
+    let (held, why) = action("apps/podinfo.yaml").expect("apps field");
+    assert_ne!(held, "write", "{plan:#}");
+    assert!(why.contains("is invalid"), "{why}");
+    assert_eq!(
+        action("infra/podinfo.yaml").map(|(a, _)| a).as_deref(),
+        Some("write"),
+        "outside the broken automation's update.path the run goes on: {plan:#}"
+    );
+}
