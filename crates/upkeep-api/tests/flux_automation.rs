@@ -341,7 +341,7 @@ fn unsupported_values_are_errors_at_their_flux_field() {
             "push options are refused, not ignored",
         ),
         (
-            "  sourceRef:\n    name: repo\n  update:\n    strategy: Other\n  git:\n    commit:\n      author:\n        email: a@b\n",
+            "  sourceRef:\n    name: repo\n  update:\n    strategy: Other\n    path: ./apps\n  git:\n    commit:\n      author:\n        email: a@b\n",
             "",
             "spec.update.strategy",
             "not supported",
@@ -414,6 +414,13 @@ spec:
         );
         assert_eq!(loaded.invalid.len(), 1, "{reason}");
         assert_eq!(loaded.invalid[0].kind, "AppUpgradeAutomation", "{reason}");
+        if spec.contains("path: ./apps") {
+            assert_eq!(
+                loaded.invalid[0].path.as_deref(),
+                Some("./apps"),
+                "{reason}: what is held is its update.path"
+            );
+        }
         assert!(
             loaded
                 .documents
