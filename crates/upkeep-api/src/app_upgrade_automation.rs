@@ -203,7 +203,6 @@ impl PushRefspec {
         let valid_ref = dst.starts_with("refs/")
             && !dst.contains("..")
             && !dst.ends_with('/')
-            && !dst.ends_with(".lock")
             && !dst.chars().any(|c| {
                 c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
             });
