@@ -1278,6 +1278,8 @@ fn basic_eq(line: usize, a: &Value, b: &Value) -> Result<bool, GoTemplateError> 
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Nil | Value::NoValue, Value::Nil | Value::NoValue) => true,
+        // Go compares a missing value with anything as unequal, without an error.
+        (Value::Nil | Value::NoValue, _) | (_, Value::Nil | Value::NoValue) => false,
         _ => return err(line, "incompatible types for comparison"),
     })
 }

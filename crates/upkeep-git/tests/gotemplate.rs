@@ -371,6 +371,11 @@ fn go_semantics() {
             "012",
             "range over an integer (Go 1.22)",
         ),
+        (
+            "{{ if eq .Values.missing \"x\" }}a{{ else }}b{{ end }}",
+            "b",
+            "a missing value equals nothing, without an error",
+        ),
     ];
     for &(template, want, reason) in cases {
         assert_eq!(
