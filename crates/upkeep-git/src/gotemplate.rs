@@ -16,8 +16,8 @@
 //!   `<no value>`, and `types.NamespacedName` through its `String()` (`namespace/name`).
 //!   `range` over a map visits keys in the same sorted order.
 //! - **Bounded.** A template is user input run by a controller: evaluation stops with an error
-//!   after [`MAX_STEPS`] steps or [`MAX_OUTPUT`] bytes, so no template hangs a run or fills
-//!   memory.
+//!   after [`MAX_STEPS`] steps or [`MAX_OUTPUT`] bytes, and nesting deeper than [`MAX_DEPTH`]
+//!   is refused when parsing, so no template hangs a run, fills memory or overflows the stack.
 //! - **Flux's data from upkeep's changes.** [`flux_data`] builds `update.Result` from
 //!   [`ChangeRecord`]s: `FileChanges` by file, then by object (`Kind`, `Namespace`, `Name`
 //!   parsed from the record's `Kind namespace/name`; `APIVersion` is not known to upkeep and
@@ -35,6 +35,9 @@ use crate::message::ChangeRecord;
 pub const MAX_STEPS: usize = 200_000;
 /// The longest message a template may produce, in bytes.
 pub const MAX_OUTPUT: usize = 1 << 20;
+/// How deep `if`/`range`/`with` blocks and parentheses may nest (parsing and running recurse
+/// that deep; a deeper template is refused instead of exhausting the stack).
+pub const MAX_DEPTH: usize = 100;
 
 /// A template that does not parse, uses something outside the subset, or fails to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -495,14 +498,34 @@ const FUNCTIONS: &[&str] = &[
     "trunc",
 ];
 
-fn line_at(src: &str, offset: usize) -> usize {
-    src[..offset].bytes().filter(|b| *b == b'\n').count() + 1
+/// 1-based line numbers of increasing offsets, counted once over the text.
+struct Lines<'a> {
+    src: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, offset: usize) -> usize {
+        let from = self.offset.min(offset);
+        self.line += self.src.as_bytes()[from..offset]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.offset = offset;
+        self.line
+    }
 }
 
 fn lex(src: &str) -> Result<Vec<Item>, GoTemplateError> {
     let mut items = Vec::new();
     let mut rest = 0;
     let mut trim_next = false;
+    let mut lines = Lines {
+        src,
+        offset: 0,
+        line: 1,
+    };
     while rest < src.len() {
         let Some(open) = src[rest..].find("{{").map(|i| i + rest) else {
             let mut text = &src[rest..];
@@ -516,7 +539,7 @@ fn lex(src: &str) -> Result<Vec<Item>, GoTemplateError> {
         if trim_next {
             text = text.trim_start_matches(is_space);
         }
-        let line = line_at(src, open);
+        let line = lines.at(open);
         let mut inner = open + 2;
         let b = src.as_bytes();
         if b.get(inner) == Some(&b'-') && b.get(inner + 1).is_some_and(|c| is_space(char::from(*c)))
@@ -546,6 +569,22 @@ fn lex(src: &str) -> Result<Vec<Item>, GoTemplateError> {
             continue;
         }
         let (toks, end, trim) = lex_action(src, inner, line)?;
+        let mut parens = 0usize;
+        for t in &toks {
+            match t {
+                Tok::LParen => {
+                    parens += 1;
+                    if parens > MAX_DEPTH {
+                        return err(
+                            line,
+                            format!("parentheses nested deeper than {MAX_DEPTH} levels"),
+                        );
+                    }
+                }
+                Tok::RParen => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+        }
         items.push(Item::Action(line, toks));
         trim_next = trim;
         rest = end;
@@ -579,7 +618,9 @@ fn lex_action(
         if src[i..].starts_with("-}}") && i > 0 && is_space(char::from(bytes[i - 1])) {
             return Ok((toks, i + 3, true));
         }
-        let c = char::from(bytes[i]);
+        let Some(c) = src[i..].chars().next() else {
+            return err(line, "unclosed action");
+        };
         let ident_end = |from: usize| {
             src[from..]
                 .find(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -691,6 +732,9 @@ fn lex_action(
 
 struct Parser {
     items: std::vec::IntoIter<Item>,
+    depth: usize,
+    /// The line of the last action read (for nesting errors).
+    line: usize,
 }
 
 /// What ended a list of nodes.
@@ -704,6 +748,19 @@ enum Stop {
 
 impl Parser {
     fn list(&mut self, in_range: bool) -> Result<(Vec<Node>, Stop), GoTemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(
+                self.line,
+                format!("blocks nested deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        let result = self.list_inner(in_range);
+        self.depth -= 1;
+        result
+    }
+
+    fn list_inner(&mut self, in_range: bool) -> Result<(Vec<Node>, Stop), GoTemplateError> {
         let mut nodes = Vec::new();
         while let Some(item) = self.items.next() {
             let (line, toks) = match item {
@@ -715,6 +772,7 @@ impl Parser {
                 }
                 Item::Action(line, toks) => (line, toks),
             };
+            self.line = line;
             let keyword = match toks.first() {
                 Some(Tok::Ident(k)) => k.as_str(),
                 None => return err(line, "missing value for command"),
@@ -974,6 +1032,8 @@ impl GoTemplate {
         let items = lex(source)?;
         let mut parser = Parser {
             items: items.into_iter(),
+            depth: 0,
+            line: 1,
         };
         match parser.list(false)? {
             (nodes, Stop::Eof) => Ok(Self { nodes }),

@@ -557,3 +557,81 @@ fn objects_that_are_not_kubernetes_objects_have_empty_identifiers() {
         "a YAML key is not a Kind; empty identifiers sort first, as in Go"
     );
 }
+
+#[test]
+fn any_input_ends_in_a_message_or_an_error() {
+    // Every prefix of the documented templates (cut anywhere, also inside a multi-byte
+    // character's neighbourhood), and inputs made to hurt a hand-written parser: each parses
+    // and runs to an output or an error, without a panic, a hang or a stack overflow.
+    let changes = two_changes();
+    let data = flux_data("ns/a", &changes, &values());
+    let mut inputs: Vec<String> = Vec::new();
+    for t in [RESULT_V2, DOCS_FIRST, DOCS_FUNCTIONS, DOCS_GERRIT] {
+        for (i, _) in t.char_indices() {
+            inputs.push(t[..i].to_owned());
+            inputs.push(format!("{}é→{}", &t[..i], &t[i..]));
+        }
+    }
+    inputs.extend(
+        [
+            "{{ → }}",
+            "{{ é }}",
+            "{{",
+            "}}",
+            "{{-",
+            "{{- }}",
+            "{{ -}}",
+            "{{/*",
+            "{{/* */",
+            "{{ \"\\",
+            "{{ ` }}",
+            "{{ ( }}",
+            "{{ ) }}",
+            "{{ | }}",
+            "{{ $ := 1 }}",
+            "{{ $x, $y := 1 }}",
+            "{{ range $a, $b, $c := .Values }}{{ end }}",
+            "{{ else }}",
+            "{{ if 1 }}{{ else }}{{ else }}{{ end }}",
+            "{{ 99999999999999999999 }}",
+            "{{ printf \"%\" }}",
+            "{{ index .Changed.Changes -1 }}",
+            "{{ index .Changed.Changes 99 }}",
+            "{{ len 3 }}",
+            "{{ trunc -99 \"x\" }}",
+        ]
+        .map(str::to_owned),
+    );
+    inputs.push(format!(
+        "{}1{}",
+        "{{ ".to_owned() + &"(".repeat(100_000),
+        ")".repeat(100_000) + " }}"
+    ));
+    inputs.push(format!(
+        "{}x{}",
+        "{{ if 1 }}".repeat(100_000),
+        "{{ end }}".repeat(100_000)
+    ));
+    inputs.push("{{ range 1000 }}{{ range 1000 }}x{{ end }}{{ end }}".to_owned());
+    inputs.push(format!(
+        "{{{{ range 1000 }}}}{}{{{{ end }}}}",
+        "x".repeat(10_000)
+    ));
+    for input in &inputs {
+        let result = GoTemplate::parse(input).and_then(|t| t.execute(&data));
+        if let Ok(out) = result {
+            assert!(
+                out.len() <= upkeep_git::gotemplate::MAX_OUTPUT + 10_000,
+                "{input:?}"
+            );
+        }
+    }
+    // The deep ones are refused with a reason.
+    let deep = format!("{}x{}", "{{ if 1 }}".repeat(200), "{{ end }}".repeat(200));
+    assert!(
+        GoTemplate::parse(&deep)
+            .unwrap_err()
+            .message
+            .contains("nested deeper")
+    );
+}
