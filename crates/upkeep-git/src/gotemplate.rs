@@ -508,10 +508,7 @@ struct Lines<'a> {
 impl Lines<'_> {
     fn at(&mut self, offset: usize) -> usize {
         let from = self.offset.min(offset);
-        self.line += self.src.as_bytes()[from..offset]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
+        self.line += self.src[from..offset].matches('\n').count();
         self.offset = offset;
         self.line
     }
