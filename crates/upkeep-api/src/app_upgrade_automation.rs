@@ -82,6 +82,10 @@ pub struct CommitSpec {
     pub author: Author,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template: Option<String>,
+    /// Extra values for the template (`values` in upkeep's templates, `.Values` in the Go
+    /// templates of automations read from Flux's `ImageUpdateAutomation`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub message_template_values: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<SigningKey>,
 }
@@ -105,6 +109,12 @@ pub struct PushSpec {
     /// Push to this branch instead of the checked-out one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// Also push the new commit with this Git refspec, as Flux's `spec.git.push.refspec`:
+    /// `<src>:<dst>` where `<src>` is the push branch (`refs/heads/<branch>`, `<branch>` or
+    /// `HEAD`) and `<dst>` a full ref (`refs/heads/…`, Gerrit's `refs/for/…`); a leading `+`
+    /// forces. Pushed only when there is a new commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refspec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestSpec>,
 }
@@ -157,7 +167,80 @@ pub struct PullRequestStatus {
     pub number: u64,
 }
 
+/// A `push.refspec` taken apart: where the new commit also goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRefspec {
+    /// The full destination ref (`refs/heads/auto`, `refs/for/main`).
+    pub destination: String,
+    /// A leading `+`: the destination is overwritten even when it is not an ancestor.
+    pub force: bool,
+}
+
+impl PushRefspec {
+    /// Parses `refspec` for an automation whose commits go to `push_branch` (`None`: not known
+    /// before the run, e.g. the checkout's current branch).
+    pub fn parse(refspec: &str, push_branch: Option<&str>) -> Result<Self, FieldError> {
+        let e = |m: String| {
+            Err(FieldError::new("spec.push.refspec", m).with_hint(Some(
+                "write <push branch>:<destination ref>, e.g. refs/heads/auto:refs/heads/main or HEAD:refs/for/main",
+            )))
+        };
+        let (force, rest) = match refspec.strip_prefix('+') {
+            Some(r) => (true, r),
+            None => (false, refspec),
+        };
+        let Some((src, dst)) = rest.split_once(':') else {
+            return e(format!("refspec {refspec:?} has no `:`"));
+        };
+        let src_ok = src == "HEAD"
+            || push_branch.is_none_or(|b| src == b || src.strip_prefix("refs/heads/") == Some(b));
+        if !src_ok {
+            return e(format!(
+                "refspec {refspec:?}: its source must be the branch upkeep commits to ({})",
+                push_branch.unwrap_or("HEAD")
+            ));
+        }
+        let valid_ref = dst.starts_with("refs/")
+            && !dst.contains("..")
+            && !dst.ends_with('/')
+            && !dst.chars().any(|c| {
+                c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+            });
+        if !valid_ref {
+            return e(format!(
+                "refspec {refspec:?}: the destination must be a full ref name (refs/…)"
+            ));
+        }
+        Ok(Self {
+            destination: dst.to_owned(),
+            force,
+        })
+    }
+}
+
 impl AppUpgradeAutomation {
+    /// The branch this automation's commits go to, when the spec says (`push.branch`, else
+    /// `git.ref.branch`).
+    pub fn push_branch(&self) -> Option<&str> {
+        self.spec
+            .push
+            .as_ref()
+            .and_then(|p| p.branch.as_deref())
+            .or_else(|| {
+                self.spec
+                    .git
+                    .reference
+                    .as_ref()
+                    .and_then(|r| r.branch.as_deref())
+            })
+    }
+
+    /// The parsed `push.refspec`, if any.
+    pub fn push_refspec(&self) -> Option<Result<PushRefspec, FieldError>> {
+        let refspec = self.spec.push.as_ref()?.refspec.as_deref()?;
+        Some(PushRefspec::parse(refspec, self.push_branch()))
+    }
+
     /// Validates the spec.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -213,6 +296,9 @@ impl AppUpgradeAutomation {
                 "spec.commit.author.name",
                 "empty author name",
             ));
+        }
+        if let Some(Err(e)) = self.push_refspec() {
+            errors.push(e);
         }
         common::duration("spec.interval", &spec.interval, &mut errors);
         if errors.is_empty() {

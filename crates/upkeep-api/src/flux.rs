@@ -53,8 +53,9 @@ use crate::{
 pub const GROUP: &str = "image.toolkit.fluxcd.io";
 /// The versions of [`GROUP`] read as upkeep kinds.
 pub const VERSIONS: [&str; 2] = ["v1beta2", "v1"];
-/// The kinds of [`GROUP`] read as upkeep kinds. Others in the group (`ImageUpdateAutomation`)
-/// load as [`Resource::Other`].
+/// The kinds of [`GROUP`] read as upkeep sources and policies. `ImageUpdateAutomation` is read
+/// as an `AppUpgradeAutomation` by [`crate::flux_automation`]; other kinds load as
+/// [`Resource::Other`].
 pub const KINDS: [&str; 2] = ["ImageRepository", "ImagePolicy"];
 
 /// The upkeep kind a Flux image kind is read as.
@@ -122,6 +123,7 @@ impl Resource {
         match self {
             Resource::ChartSource { object, .. } => Origin::from_meta(&object.metadata),
             Resource::VersionPolicy { object, .. } => Origin::from_meta(&object.metadata),
+            Resource::AppUpgradeAutomation(object) => Origin::from_meta(&object.metadata),
             _ => None,
         }
     }

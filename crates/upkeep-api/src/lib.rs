@@ -25,6 +25,7 @@ mod common;
 mod diagnostic;
 pub mod duration;
 pub mod flux;
+pub mod flux_automation;
 mod load;
 mod locate;
 pub mod maintenance_schedule;

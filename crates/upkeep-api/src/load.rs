@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
 use crate::flux;
+use crate::flux_automation;
 use crate::locate::{
     DocPositions, LineIndex, MAX_DEPTH, MAX_NODES, Pos, Scan, may_read_too_much, scan,
 };
@@ -79,6 +80,22 @@ pub struct Loaded {
     /// identity, so that what depends on them can be held with a reason while everything
     /// else goes on.
     pub invalid: Vec<InvalidObject>,
+    /// Flux `ImageUpdateAutomation`s waiting for their `GitRepository` (see
+    /// [`resolve_automations`]).
+    pending: Vec<PendingAutomation>,
+    /// Flux `GitRepository` objects read, with `file:line`.
+    git_repositories: Vec<(flux_automation::GitRepository, String)>,
+}
+
+/// An `ImageUpdateAutomation` converted as far as it goes without its `GitRepository`.
+#[derive(Debug, Clone)]
+struct PendingAutomation {
+    prepared: flux_automation::Prepared,
+    file: PathBuf,
+    index: usize,
+    line: usize,
+    /// Where `spec.sourceRef` is, for errors found when resolving.
+    at_source_ref: Diagnostic,
 }
 
 /// An upkeep or Flux object that did not load, as far as it could be identified.
@@ -109,7 +126,7 @@ impl Loaded {
             documents: Vec::new(),
             diagnostics: vec![diagnostic],
             unparsable: vec![file.to_path_buf()],
-            invalid: Vec::new(),
+            ..Loaded::default()
         }
     }
 
@@ -118,6 +135,8 @@ impl Loaded {
         self.diagnostics.extend(other.diagnostics);
         self.unparsable.extend(other.unparsable);
         self.invalid.extend(other.invalid);
+        self.pending.extend(other.pending);
+        self.git_repositories.extend(other.git_repositories);
     }
 }
 
@@ -326,6 +345,10 @@ enum Head {
     /// A Flux image kind at a version read as an upkeep kind: (kind, version).
     Flux(&'static str, &'static str),
     Cluster,
+    /// A Flux `ImageUpdateAutomation` at a version read (its version).
+    FluxAutomation(&'static str),
+    /// A Flux `GitRepository` (read for automations, and kept as [`Resource::Other`]).
+    GitRepository(Resource),
     Other(Resource),
 }
 
@@ -454,6 +477,24 @@ fn head(
         ));
         return Head::Bad;
     }
+    if group == flux::GROUP && kind == flux_automation::KIND {
+        if let Some(v) = flux_automation::VERSIONS.iter().find(|v| **v == version) {
+            return Head::FluxAutomation(v);
+        }
+        out.push(ctx.diag(
+            ctx.at_path(index, "apiVersion"),
+            Some("apiVersion".to_owned()),
+            format!("unsupported {group} version {version:?} for {kind}"),
+            Some(format!(
+                "upkeep reads {kind} at {group}/v1 and {group}/v1beta2; Flux removed older versions \
+                 (run `flux migrate`), change apiVersion to {group}/v1"
+            )),
+        ));
+        return Head::Bad;
+    }
+    let git_repository = group == flux_automation::SOURCE_GROUP
+        && kind == "GitRepository"
+        && flux_automation::SOURCE_VERSIONS.contains(&version);
     if kind == "Cluster"
         && api_version
             .split_once('/')
@@ -461,7 +502,7 @@ fn head(
     {
         return Head::Cluster;
     }
-    Head::Other(Resource::Other {
+    let other = Resource::Other {
         api_version: api_version.to_owned(),
         kind: kind.to_owned(),
         name: value
@@ -474,7 +515,36 @@ fn head(
             .and_then(|m| m.get("namespace"))
             .and_then(serde_yaml::Value::as_str)
             .map(ToOwned::to_owned),
-    })
+    };
+    if git_repository {
+        Head::GitRepository(other)
+    } else {
+        Head::Other(other)
+    }
+}
+
+/// Reads and prepares an `ImageUpdateAutomation`; its errors are diagnostics.
+fn automation(
+    ctx: &FileCtx<'_>,
+    index: usize,
+    version: &str,
+    de: serde_yaml::Deserializer<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<flux_automation::Prepared> {
+    let object: flux_automation::ImageUpdateAutomation = typed(ctx, index, de, out)?;
+    match object.prepare(&format!("{}/{version}", flux::GROUP)) {
+        Ok(p) => Some(p),
+        Err(errors) => {
+            let total = errors.len();
+            let found = errors
+                .into_iter()
+                .take(MAX_DIAGNOSTICS_PER_DOCUMENT)
+                .map(|e| ctx.field_error(index, e))
+                .collect();
+            push_capped(found, total, out);
+            None
+        }
+    }
 }
 
 fn typed<T: DeserializeOwned>(
@@ -598,8 +668,59 @@ fn push_capped(found: Vec<Diagnostic>, total: usize, out: &mut Vec<Diagnostic>) 
     }
 }
 
-/// Loads every document of one YAML text. `file` is used only in diagnostics.
+/// Loads every document of one YAML text. `file` is used only in diagnostics. A Flux
+/// `ImageUpdateAutomation` is read as an `AppUpgradeAutomation` when its `GitRepository` is in
+/// the same text (the directory loaders look in every file).
 pub fn load_str(file: &Path, text: &str) -> Loaded {
+    let mut loaded = load_text(file, text);
+    resolve_automations(&mut loaded);
+    loaded
+}
+
+/// Completes every pending `ImageUpdateAutomation` with its `GitRepository` from `loaded`:
+/// an `AppUpgradeAutomation` document, or a diagnostic on its `spec.sourceRef` and an
+/// [`InvalidObject`] (which holds the fields under its path).
+fn resolve_automations(loaded: &mut Loaded) {
+    for pending in std::mem::take(&mut loaded.pending) {
+        let (ns, name) = &pending.prepared.source;
+        let found = loaded.git_repositories.iter().find(|(r, _)| {
+            r.metadata.name.as_deref() == Some(name.as_str())
+                && r.metadata.namespace.as_deref().unwrap_or("default") == ns
+        });
+        let source = found.map(|(repository, place)| flux_automation::Source { repository, place });
+        let path = pending.prepared.object.spec.path.clone();
+        let (namespace, object_name) = (
+            pending.prepared.object.metadata.namespace.clone(),
+            pending.prepared.object.metadata.name.clone(),
+        );
+        match pending.prepared.complete(source) {
+            Ok(object) => loaded.documents.push(Document {
+                file: pending.file,
+                index: pending.index,
+                line: pending.line,
+                resource: Resource::AppUpgradeAutomation(Box::new(object)),
+            }),
+            Err(e) => {
+                loaded.invalid.push(InvalidObject {
+                    file: pending.file,
+                    line: pending.line,
+                    kind: "AppUpgradeAutomation".to_owned(),
+                    namespace,
+                    name: object_name,
+                    path,
+                    message: e.message.clone(),
+                });
+                loaded.diagnostics.push(Diagnostic {
+                    message: e.message,
+                    hint: e.hint,
+                    ..pending.at_source_ref
+                });
+            }
+        }
+    }
+}
+
+fn load_text(file: &Path, text: &str) -> Loaded {
     let (bom, body) = match text.strip_prefix('\u{feff}') {
         Some(rest) => ('\u{feff}'.len_utf8(), rest),
         None => (0, text),
@@ -666,11 +787,22 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
 
     let mut heads = Vec::new();
     let mut identities = Vec::new();
+    // `spec.update.path` of ImageUpdateAutomations (their `spec.path` in `identity`).
+    let mut update_paths = Vec::new();
     for (index, de) in serde_yaml::Deserializer::from_str(body).enumerate() {
         match serde_yaml::Value::deserialize(de) {
             Ok(serde_yaml::Value::Null) => heads.push(Head::Skip),
             Ok(value) => {
                 identities.push((index, identity(&value)));
+                update_paths.push((
+                    index,
+                    value
+                        .get("spec")
+                        .and_then(|s| s.get("update"))
+                        .and_then(|u| u.get("path"))
+                        .and_then(serde_yaml::Value::as_str)
+                        .map(ToOwned::to_owned),
+                ));
                 heads.push(head(&ctx, index, &value, &mut loaded.diagnostics));
             }
             Err(e) => {
@@ -692,15 +824,46 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         .zip(heads)
     {
         let before = loaded.diagnostics.len();
+        let flux_automation = matches!(head, Head::FluxAutomation(_));
         let upkeep_kind = match &head {
             Head::Upkeep(k) => Some((*k).to_owned()),
             Head::Flux(k, _) => Some(flux::upkeep_kind(k).to_owned()),
             Head::Cluster => Some("Cluster".to_owned()),
+            Head::FluxAutomation(_) => Some("AppUpgradeAutomation".to_owned()),
             _ => None,
         };
         let resource = match head {
             Head::Skip | Head::Bad => continue,
             Head::Other(resource) => Some(resource),
+            Head::GitRepository(resource) => {
+                if let Ok(repository) =
+                    flux_automation::GitRepository::deserialize(de).map_err(|e| {
+                        loaded.diagnostics.push(ctx.serde_error(index, &e));
+                    })
+                {
+                    let place = format!("{}:{}", file.display(), ctx.doc_start(index).line);
+                    loaded.git_repositories.push((repository, place));
+                }
+                Some(resource)
+            }
+            Head::FluxAutomation(version) => {
+                match automation(&ctx, index, version, de, &mut loaded.diagnostics) {
+                    Some(prepared) => {
+                        loaded.pending.push(PendingAutomation {
+                            prepared,
+                            file: file.to_path_buf(),
+                            index,
+                            line: ctx.doc_start(index).line,
+                            at_source_ref: ctx.field_error(
+                                index,
+                                FieldError::new("spec.sourceRef", String::new()),
+                            ),
+                        });
+                        continue;
+                    }
+                    None => None,
+                }
+            }
             Head::Upkeep(kind) => convert(&ctx, index, kind, "", de, &mut loaded.diagnostics),
             Head::Flux(kind, version) => {
                 convert(&ctx, index, kind, version, de, &mut loaded.diagnostics)
@@ -710,11 +873,17 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         if resource.is_none()
             && let Some(kind) = upkeep_kind
         {
-            let id = identities
+            let mut id = identities
                 .iter()
                 .find(|(i, _)| *i == index)
                 .map(|(_, id)| id.clone())
                 .unwrap_or_default();
+            if flux_automation {
+                id.2 = update_paths
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .and_then(|(_, p)| p.clone());
+            }
             loaded.invalid.push(InvalidObject {
                 file: file.to_path_buf(),
                 line: ctx.doc_start(index).line,
@@ -763,16 +932,19 @@ pub fn load_path(path: &Path) -> Loaded {
     } else {
         loaded.extend(load_file(path));
     }
+    resolve_automations(&mut loaded);
     loaded
 }
 
 /// What the `apiVersion` of an object upkeep acts on starts with (its own kinds, Flux's image
 /// kinds, Cluster API clusters): a text without any of these cannot hold one. (The API groups
 /// alone are not enough: `upkeep.dev/stage` is a common label.)
-pub const RESOURCE_API_VERSIONS: [&str; 3] = [
+pub const RESOURCE_API_VERSIONS: [&str; 4] = [
     "upkeep.dev/v",
     "image.toolkit.fluxcd.io/v",
     "cluster.x-k8s.io/v",
+    // Flux's GitRepository, which an ImageUpdateAutomation names.
+    "source.toolkit.fluxcd.io/v",
 ];
 
 /// Like [`load_path`], for callers that only need the objects upkeep acts on (upkeep's own
@@ -847,7 +1019,7 @@ pub fn load_resources_keeping(path: &Path, keep: &(dyn Fn(&str) -> bool + Sync))
         match result {
             Ok((text, stamp)) => {
                 if groups.iter().any(|g| text.contains(g)) {
-                    loaded.extend(load_str(&file, &text));
+                    loaded.extend(load_text(&file, &text));
                 }
                 if keep(&text) {
                     kept.push((f.rel.clone(), text, stamp));
@@ -862,6 +1034,7 @@ pub fn load_resources_keeping(path: &Path, keep: &(dyn Fn(&str) -> bool + Sync))
         loaded.unparsable.push(file);
     }
     crate::placement::resolve(path, &mut loaded);
+    resolve_automations(&mut loaded);
     Resources {
         loaded,
         kept,
@@ -915,7 +1088,7 @@ fn too_large(file: &Path, len: usize) -> Option<Diagnostic> {
 
 fn load_file(path: &Path) -> Loaded {
     match read_manifest(path) {
-        Ok(text) => load_str(path, &text),
+        Ok(text) => load_text(path, &text),
         Err(diagnostic) => Loaded::unparsable(path, *diagnostic),
     }
 }

@@ -358,6 +358,7 @@ fn a_flux_repository_loads_unchanged() {
     let want = vec![
         ("-".to_owned(), "Deployment", Some("app")),
         ("-".to_owned(), "Kustomization", None),
+        ("-".to_owned(), "GitRepository", Some("flux-system")),
         (
             flux("v1beta2", "ImageRepository"),
             "ChartSource",
@@ -366,12 +367,18 @@ fn a_flux_repository_loads_unchanged() {
         (flux("v1beta2", "ImagePolicy"), "VersionPolicy", Some("app")),
         (flux("v1", "ImageRepository"), "ChartSource", Some("nginx")),
         (flux("v1", "ImagePolicy"), "VersionPolicy", Some("nginx")),
-        ("-".to_owned(), "ImageUpdateAutomation", Some("flux-system")),
+        // Read with its GitRepository once every file is read (see tests/flux_automation.rs).
+        (
+            flux("v1", "ImageUpdateAutomation"),
+            "AppUpgradeAutomation",
+            Some("flux-system"),
+        ),
     ];
     assert_eq!(
         got, want,
         "Flux image kinds become upkeep kinds; the Deployment with $imagepolicy markers, the \
-         Kustomization and the ImageUpdateAutomation stay Other"
+         Kustomization and the GitRepository stay Other, the ImageUpdateAutomation is an \
+         AppUpgradeAutomation"
     );
     // The markers in the Deployment refer to flux-system:app and flux-system:nginx; both
     // policies and the sources they name are there under those names.
@@ -664,14 +671,9 @@ fn other_image_kinds_at_any_version_are_other() {
     // (apiVersion, kind, reason)
     let cases = [
         (
-            "image.toolkit.fluxcd.io/v1beta1",
-            "ImageUpdateAutomation",
-            "automation is not read, at any version",
-        ),
-        (
             "image.toolkit.fluxcd.io/v1",
-            "ImageUpdateAutomation",
-            "the automation kind stays Other at v1",
+            "ImageUpdateSomething",
+            "other kinds of the group stay Other",
         ),
         (
             "example.com/v1",

@@ -110,9 +110,9 @@ fn git_error(e: &GitError) -> String {
 
 /// What the cluster says planning needs.
 #[derive(Debug, Default)]
-struct ClusterLookup {
-    policies: BTreeMap<(String, String), PolicyDecision>,
-    schedules: BTreeMap<(String, String), Schedule>,
+pub(crate) struct ClusterLookup {
+    pub(crate) policies: BTreeMap<(String, String), PolicyDecision>,
+    pub(crate) schedules: BTreeMap<(String, String), Schedule>,
 }
 
 impl Lookup for ClusterLookup {
@@ -264,14 +264,16 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The result of the blocking Git part of a run.
-struct GitRun {
-    commit: Option<String>,
-    note: String,
-    changes: Vec<ChangeRecord>,
+pub(crate) struct GitRun {
+    pub(crate) commit: Option<String>,
+    pub(crate) note: String,
+    pub(crate) changes: Vec<ChangeRecord>,
     /// The earliest time a held field's schedule opens.
-    next_window: Option<Timestamp>,
-    branch: Option<(upkeep_git::Oid, upkeep_git::Oid)>,
-    errors: Vec<String>,
+    pub(crate) next_window: Option<Timestamp>,
+    pub(crate) branch: Option<(upkeep_git::Oid, upkeep_git::Oid)>,
+    pub(crate) errors: Vec<String>,
+    /// Why a Flux commit template was not used (Flux's default message was).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Reconciles one AppUpgradeAutomation.
@@ -351,7 +353,7 @@ pub async fn reconcile_automation(
     }
 
     drop(template);
-    let result = run_git(&object, &w, now).await;
+    let result = run_git(&object, &w, now, None).await;
     crate::metrics::Metrics::global().record_push(match &result {
         Ok(r) if r.commit.is_some() => "pushed",
         Ok(_) => "up_to_date",
@@ -513,21 +515,41 @@ async fn overlap_with_others(
         .find(|o| o.first == me || o.second == me))
 }
 
-async fn run_git(
+/// One run of `object`'s Git work. `flux`: the automation was read from a Flux
+/// `ImageUpdateAutomation` (Flux's `ImagePolicy` objects count as policies, its Go template is
+/// the message, clones live under `flux/`), with the namespace of its `GitRepository` (where
+/// the Git Secret is).
+pub(crate) async fn run_git(
     object: &Arc<AppUpgradeAutomation>,
     w: &Arc<Writer>,
     now: Timestamp,
+    flux: Option<&str>,
 ) -> Result<GitRun, Error> {
     let client = w.ctx.client.clone();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
-    let lookup = lookup(&client, &namespace).await?;
-    let dir = w.workdir.join(&namespace).join(&name);
-    let keys = w.workdir.join(".keys").join(&namespace).join(&name);
+    let mut lookup = lookup(&client, &namespace).await?;
+    let (dir, keys) = if flux.is_some() {
+        crate::flux_automation::add_image_policies(&client, &namespace, &mut lookup).await?;
+        (
+            w.workdir.join("flux").join(&namespace).join(&name),
+            w.workdir
+                .join(".keys")
+                .join("flux")
+                .join(&namespace)
+                .join(&name),
+        )
+    } else {
+        (
+            w.workdir.join(&namespace).join(&name),
+            w.workdir.join(".keys").join(&namespace).join(&name),
+        )
+    };
+    let secret_namespace = flux.unwrap_or(&namespace);
     let auth = match &object.spec.git.secret_ref {
         None => Auth::none(),
         Some(r) => {
-            let data = secret_data(&client, &namespace, &r.name).await?;
+            let data = secret_data(&client, secret_namespace, &r.name).await?;
             auth_from(&data, &r.name, &keys)?
         }
     };
@@ -537,6 +559,7 @@ async fn run_git(
         auth
     };
     let object = Arc::clone(object);
+    let flux = flux.is_some();
     let template_source = object
         .spec
         .commit
@@ -544,9 +567,20 @@ async fn run_git(
         .clone()
         .unwrap_or_else(|| upkeep_git::DEFAULT_MESSAGE_TEMPLATE.to_owned());
     tokio::task::spawn_blocking(move || {
-        let template =
-            MessageTemplate::new(&template_source).map_err(|e| Error::Git(e.to_string()))?;
-        git_blocking(&object, &dir, &auth, &lookup, &template, now)
+        let commit = &object.spec.commit;
+        let template = if flux {
+            MessageTemplate::flux(
+                commit.message_template.as_deref(),
+                commit.message_template_values.clone(),
+            )
+        } else {
+            MessageTemplate::new(&template_source)
+                .map_err(|e| Error::Git(e.to_string()))?
+                .with_values(commit.message_template_values.clone())
+        };
+        let mut run = git_blocking(&object, &dir, &auth, &lookup, &template, now)?;
+        run.warnings = template.take_warnings();
+        Ok(run)
     })
     .await
     .map_err(|e| Error::Join(e.to_string()))?
@@ -630,11 +664,29 @@ fn git_blocking(
         .iter()
         .filter(|f| f.action == plan::Action::Held)
         .count();
+    let mut refspec_note = String::new();
+    if let Written::Pushed { commit, .. } = &written
+        && let Some(refspec) = object.push_refspec()
+    {
+        let r = refspec.map_err(|e| Error::Git(format!("{}: {}", e.path, e.message)))?;
+        match repo.push_commit_to_ref(*commit, &r.destination, r.force, auth) {
+            Ok(upkeep_git::PushOutcome::Pushed) => {
+                refspec_note = format!("; pushed to {}", r.destination);
+            }
+            Ok(upkeep_git::PushOutcome::Rejected { reason }) => {
+                return Err(Error::Git(format!(
+                    "push.refspec: the remote refused {}: {reason}",
+                    r.destination
+                )));
+            }
+            Err(e) => return Err(Error::Git(format!("push.refspec: {}", git_error(&e)))),
+        }
+    }
     Ok(match written {
         Written::Pushed { commit, base, .. } => GitRun {
             commit: Some(commit.to_string()),
             note: format!(
-                "pushed {} change(s) to {push} as {}; {held} held",
+                "pushed {} change(s) to {push} as {}{refspec_note}; {held} held",
                 changes.len(),
                 &commit.to_string()[..12]
             ),
@@ -642,6 +694,7 @@ fn git_blocking(
             next_window,
             branch: Some((base, commit)),
             errors,
+            warnings: Vec::new(),
         },
         Written::UpToDate { base, tip } => GitRun {
             commit: None,
@@ -650,6 +703,7 @@ fn git_blocking(
             next_window,
             branch: Some((base, tip)),
             errors,
+            warnings: Vec::new(),
         },
     })
 }

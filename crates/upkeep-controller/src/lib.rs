@@ -22,6 +22,7 @@ pub mod cluster_upgrade_policy;
 pub mod conditions;
 pub mod controllers;
 pub mod discovery;
+pub mod flux_automation;
 pub mod leader;
 pub mod metrics;
 pub mod policy;

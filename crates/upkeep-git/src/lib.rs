@@ -23,6 +23,7 @@ mod auth;
 pub mod clusters;
 mod error;
 mod failpoint;
+pub mod gotemplate;
 mod local;
 mod lock;
 mod message;
@@ -44,8 +45,8 @@ pub use git2::Oid;
 pub use local::{RecordedCommit, Recovery};
 pub use lock::{WorkTreeLock, lock_file, lock_path_for_dir};
 pub use message::{
-    CHANGE_TRAILER, ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, MessageTemplate, TemplateError,
-    changes_in_message, pull_request_body, with_trailers,
+    CHANGE_TRAILER, ChangeRecord, DEFAULT_MESSAGE_TEMPLATE, FLUX_DEFAULT_MESSAGE, MessageTemplate,
+    TemplateError, changes_in_message, pull_request_body, with_trailers,
 };
 pub use pr::{
     PrError, PrRequest, PrTarget, ProviderKind, PullRequest, Token, api_base_for,

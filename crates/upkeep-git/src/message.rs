@@ -9,12 +9,25 @@
 //!   any run needs it.
 //! - Each change is visible to the template as `file`, `line`, `object`, `old`, `new`,
 //!   `policy` and `kind`; the template also sees `automation` (`namespace/name`, or empty) and
-//!   `files` (the changed files, sorted, once each).
+//!   `files` (the changed files, sorted, once each) and `values` (the automation's
+//!   `commit.messageTemplateValues`).
+//! - Automations read from Flux's `ImageUpdateAutomation` keep Flux's Go templates: those are
+//!   rendered by [`crate::gotemplate`] over Flux's data, and fall back to Flux's default
+//!   message with a warning rather than fail (see [`MessageTemplate::flux`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
+
+use crate::gotemplate::{GoTemplate, flux_data};
+
+/// Flux's commit message when an `ImageUpdateAutomation` gives no template
+/// (image-automation-controller `internal/source/source.go`, `defaultMessageTemplate`), and
+/// upkeep's fallback when its template cannot be used.
+pub const FLUX_DEFAULT_MESSAGE: &str = "Update from image update automation";
 
 /// One field upkeep changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,14 +79,25 @@ impl TemplateError {
 
     /// What to do about it.
     pub fn hint(&self) -> &'static str {
-        "the template sees `changes` (each with file, line, object, old, new, policy, kind), `files` and `automation`"
+        "the template sees `changes` (each with file, line, object, old, new, policy, kind), `files`, `automation` and `values`"
     }
 }
 
-/// A compiled, checked commit message template.
+/// A compiled, checked commit message template: upkeep's own (minijinja), or a Go template
+/// of an automation read from Flux's `ImageUpdateAutomation` (see [`MessageTemplate::flux`]).
 #[derive(Debug)]
 pub struct MessageTemplate {
-    env: Environment<'static>,
+    kind: Kind,
+    values: BTreeMap<String, String>,
+    /// Why a Flux template was not used (each once), for the caller to print or record.
+    warnings: Mutex<Vec<String>>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Jinja(Environment<'static>),
+    /// `None`: the template could not be parsed; Flux's default message is used.
+    Go(Option<GoTemplate>),
 }
 
 #[derive(Serialize)]
@@ -81,9 +105,57 @@ struct Context<'a> {
     automation: &'a str,
     changes: &'a [ChangeRecord],
     files: Vec<&'a str>,
+    values: &'a BTreeMap<String, String>,
 }
 
 impl MessageTemplate {
+    /// A Flux `ImageUpdateAutomation`'s `messageTemplate` (a Go `text/template`) with its
+    /// `messageTemplateValues`; no template is Flux's default message. A template outside the
+    /// supported subset (see [`crate::gotemplate`]) is not an error: Flux's default message is
+    /// used instead and [`MessageTemplate::take_warnings`] says why, naming the template line.
+    /// The same happens when rendering fails.
+    pub fn flux(source: Option<&str>, values: BTreeMap<String, String>) -> Self {
+        let mut warnings = Vec::new();
+        let template = match source {
+            None => None,
+            Some(src) => match GoTemplate::parse(src) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warnings.push(fallback_warning(&e));
+                    None
+                }
+            },
+        };
+        Self {
+            kind: Kind::Go(template),
+            values,
+            warnings: Mutex::new(warnings),
+        }
+    }
+
+    /// Also gives the template `values` (upkeep's templates see them as `values`).
+    #[must_use]
+    pub fn with_values(mut self, values: BTreeMap<String, String>) -> Self {
+        self.values = values;
+        self
+    }
+
+    /// Why a Flux template was not used since the last call (see [`MessageTemplate::flux`]).
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    fn warn(&self, warning: String) {
+        if let Ok(mut w) = self.warnings.lock()
+            && !w.contains(&warning)
+        {
+            w.push(warning);
+        }
+    }
+
     /// Compiles `source` and renders it once over a sample change.
     pub fn new(source: &str) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
@@ -91,7 +163,11 @@ impl MessageTemplate {
         env.set_keep_trailing_newline(true);
         env.add_template_owned("message", source.to_owned())
             .map_err(|e| TemplateError::from_minijinja(&e))?;
-        let template = Self { env };
+        let template = Self {
+            kind: Kind::Jinja(env),
+            values: BTreeMap::new(),
+            warnings: Mutex::new(Vec::new()),
+        };
         let sample = ChangeRecord {
             file: "apps/app.yaml".to_owned(),
             line: 1,
@@ -117,6 +193,12 @@ impl MessageTemplate {
         automation: &str,
         changes: &[ChangeRecord],
     ) -> Result<String, TemplateError> {
+        let env = match &self.kind {
+            Kind::Jinja(env) => env,
+            Kind::Go(template) => {
+                return Ok(self.render_go(template.as_ref(), automation, changes));
+            }
+        };
         let mut files: Vec<&str> = changes.iter().map(|c| c.file.as_str()).collect();
         files.sort_unstable();
         files.dedup();
@@ -124,9 +206,9 @@ impl MessageTemplate {
             automation,
             changes,
             files,
+            values: &self.values,
         };
-        let template = self
-            .env
+        let template = env
             .get_template("message")
             .map_err(|e| TemplateError::from_minijinja(&e))?;
         let text = template
@@ -141,6 +223,44 @@ impl MessageTemplate {
         }
         Ok(format!("{text}\n"))
     }
+}
+
+impl MessageTemplate {
+    /// A Flux template's message: what the template writes (trailing blank lines removed, one
+    /// newline added), or Flux's default message when there is no usable template.
+    fn render_go(
+        &self,
+        template: Option<&GoTemplate>,
+        automation: &str,
+        changes: &[ChangeRecord],
+    ) -> String {
+        let default = format!("{FLUX_DEFAULT_MESSAGE}\n");
+        let Some(template) = template else {
+            return default;
+        };
+        let data = flux_data(automation, changes, &self.values);
+        match template.execute(&data) {
+            Ok(text) if !text.trim().is_empty() => format!("{}\n", text.trim_end()),
+            Ok(_) => {
+                self.warn(
+                    "spec.git.commit.messageTemplate renders an empty message; Flux's default message is used instead (hint: make the template write a subject line)"
+                        .to_owned(),
+                );
+                default
+            }
+            Err(e) => {
+                self.warn(fallback_warning(&e));
+                default
+            }
+        }
+    }
+}
+
+fn fallback_warning(e: &crate::gotemplate::GoTemplateError) -> String {
+    format!(
+        "spec.git.commit.messageTemplate line {}: {}; Flux's default message ({FLUX_DEFAULT_MESSAGE:?}) is used instead (hint: upkeep renders the Go template constructs Flux's documentation shows: range, if, with, variables, index, len, print, printf, println, comparisons, and, or, not, lower, upper, contains, toString, sha256sum, trunc, …)",
+        e.line, e.message
+    )
 }
 
 /// The Git trailer that records one change in upkeep's commits, so the history can be read

@@ -908,6 +908,19 @@ fn plan_field(
         field.reason = "the automation's policySelector does not select this policy".into();
         return field;
     }
+    // Flux's ImageUpdateAutomation applies only the ImagePolicies of its own namespace.
+    if let Some(a) = scope
+        .automation
+        .filter(|a| upkeep_api::flux_automation::is_flux(a))
+        && namespaced_name(&a.metadata).0 != m.namespace
+    {
+        field.action = Action::Held;
+        field.reason = format!(
+            "the ImageUpdateAutomation applies only policies of its namespace {} (as Flux does)",
+            namespaced_name(&a.metadata).0
+        );
+        return field;
+    }
     if let Some(why) = &d.suspended {
         field.action = Action::Held;
         field.reason.clone_from(why);

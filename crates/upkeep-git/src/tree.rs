@@ -545,6 +545,36 @@ impl Repo {
         result
     }
 
+    /// Pushes `commit` to `origin`'s `destination` (a full ref name, e.g. `refs/for/main`),
+    /// fast-forward only unless `force` (Flux's `push.refspec`).
+    pub fn push_commit_to_ref(
+        &self,
+        commit: Oid,
+        destination: &str,
+        force: bool,
+        auth: &Auth,
+    ) -> Result<PushOutcome, GitError> {
+        self.require_origin()?;
+        check_url(&self.url, auth)?;
+        if !destination.starts_with("refs/") || !git2::Reference::is_valid_name(destination) {
+            return Err(GitError::git(
+                format!("pushing to {destination}"),
+                &git2::Error::from_str("not a valid full ref name"),
+            ));
+        }
+        let n = PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = format!("{TEMP_REF_PREFIX}{}-{n}/refspec", std::process::id());
+        self.inner
+            .reference(&temp, commit, true, "upkeep: push")
+            .map_err(|e| GitError::git(format!("creating {temp}"), &e))?;
+        let refspec = format!("{}{temp}:{destination}", if force { "+" } else { "" });
+        let result = self.push_refspec(&refspec, Lease::FastForward, auth);
+        if let Ok(mut r) = self.inner.find_reference(&temp) {
+            let _ = r.delete();
+        }
+        result
+    }
+
     pub(crate) fn push_refspec(
         &self,
         refspec: &str,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use upkeep_api::AppUpgradeAutomation;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestSpec};
+use upkeep_api::flux_automation::is_flux;
 use upkeep_git::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
     ProviderKind, Recovery, Repo, TemplateError, Token, Written, api_base_for, ensure_pull_request,
@@ -273,18 +275,37 @@ pub(crate) fn apply_fleet(
             .is_some_and(|a| a.spec.commit.signing_key.is_some())
         {
             eprintln!(
-                "warning: AppUpgradeAutomation {}: spec.commit.signingKey is not supported yet; its commits are not signed",
-                scope.name()
+                "warning: {} {}: {} is not supported yet; its commits are not signed",
+                kind_of(scope),
+                scope.name(),
+                if scope.automation.is_some_and(is_flux) {
+                    "spec.git.commit.signingKey"
+                } else {
+                    "spec.commit.signingKey"
+                }
             );
+        }
+        if let Some(a) = scope.automation.filter(|a| is_flux(a)) {
+            // Flux's Go template: never an input error (it falls back to Flux's default
+            // message with a warning, printed after the run).
+            templates.push(MessageTemplate::flux(
+                a.spec.commit.message_template.as_deref(),
+                a.spec.commit.message_template_values.clone(),
+            ));
+            continue;
         }
         let source = scope
             .automation
             .and_then(|a| a.spec.commit.message_template.as_deref());
+        let values = scope
+            .automation
+            .map(|a| a.spec.commit.message_template_values.clone())
+            .unwrap_or_default();
         match source.map_or_else(
             || Ok(MessageTemplate::default_template()),
             MessageTemplate::new,
         ) {
-            Ok(t) => templates.push(t),
+            Ok(t) => templates.push(t.with_values(values)),
             Err(e) => {
                 crate::render::error_with_hint(
                     &format!(
@@ -297,7 +318,7 @@ pub(crate) fn apply_fleet(
             }
         }
     }
-    if settings.push {
+    let results = if settings.push {
         push_scopes(repo_dir, fleet, now, settings, &scopes, &templates)
     } else {
         commit_in_checkout(
@@ -308,6 +329,21 @@ pub(crate) fn apply_fleet(
             &templates,
             settings.lock_timeout,
         )
+    };
+    for (scope, template) in scopes.iter().zip(&templates) {
+        for warning in template.take_warnings() {
+            eprintln!("warning: {} {}: {warning}", kind_of(scope), scope.name());
+        }
+    }
+    results
+}
+
+/// `ImageUpdateAutomation` for automations read from Flux's, else `AppUpgradeAutomation`.
+fn kind_of(scope: &Scope<'_>) -> &'static str {
+    if scope.automation.is_some_and(is_flux) {
+        "ImageUpdateAutomation"
+    } else {
+        "AppUpgradeAutomation"
     }
 }
 
@@ -640,6 +676,12 @@ fn push_scopes(
                 if foreign_commits {
                     note.push_str(" (the branch has commits by others: added on top, not rebuilt)");
                 }
+                if let Some(refspec) = automation.and_then(AppUpgradeAutomation::push_refspec) {
+                    match push_refspec(&repo, commit, refspec, &settings.auth) {
+                        Ok(done) => note.push_str(&done),
+                        Err(e) => result.error = Some(e),
+                    }
+                }
                 result.note = note;
             }
             Ok(Written::UpToDate { base, tip }) => {
@@ -680,6 +722,25 @@ fn push_scopes(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Pushes `commit` as `push.refspec` says (Flux's `spec.git.push.refspec`): the note to add,
+/// or why it failed.
+fn push_refspec(
+    repo: &Repo,
+    commit: upkeep_git::Oid,
+    refspec: Result<upkeep_api::app_upgrade_automation::PushRefspec, upkeep_api::FieldError>,
+    auth: &Auth,
+) -> Result<String, String> {
+    let r = refspec.map_err(|e| format!("{}: {}", e.path, e.message))?;
+    match repo.push_commit_to_ref(commit, &r.destination, r.force, auth) {
+        Ok(upkeep_git::PushOutcome::Pushed) => Ok(format!("; pushed to origin {}", r.destination)),
+        Ok(upkeep_git::PushOutcome::Rejected { reason }) => Err(format!(
+            "push.refspec: origin refused {}: {reason}",
+            r.destination
+        )),
+        Err(e) => Err(format!("push.refspec: {}", git_error(&e))),
+    }
 }
 
 /// Opens or updates the automation's pull request for everything on `push` that is not on

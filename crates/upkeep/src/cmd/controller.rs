@@ -19,6 +19,7 @@ use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrade
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::controllers::{Controllers, Shutdown};
 use upkeep_controller::discovery::run_discovery;
+use upkeep_controller::flux_automation::run_flux_automations;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
 use upkeep_controller::metrics::Metrics;
 use upkeep_controller::reconcile::{Context, run_schedules};
@@ -119,6 +120,7 @@ impl UpgradeSettings {
 fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Controllers {
     let workdir = workdir.to_path_buf();
     let cluster_workdir = workdir.join("cluster-upgrades");
+    let flux_workdir = workdir.clone();
     let upgrades = upgrades.clone();
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
@@ -130,6 +132,16 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
                 retry_after: std::time::Duration::from_secs(30),
             });
             run_automations(writer, stop)
+        })
+        .with("ImageUpdateAutomation", {
+            move |ctx, stop| {
+                let writer = Arc::new(Writer {
+                    ctx,
+                    workdir: flux_workdir.clone(),
+                    retry_after: std::time::Duration::from_secs(30),
+                });
+                run_flux_automations(writer, stop)
+            }
         })
         .with("ClusterUpgrade", move |ctx, stop| {
             let mut u = Upgrades::new(ctx).with_workdir(cluster_workdir.clone());

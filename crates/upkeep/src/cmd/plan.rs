@@ -24,7 +24,8 @@ use upkeep_git::plan::{self as gitops, Action, Field, Scope};
     after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` (the version) or, as in Flux \
 repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>\"}` (the whole image reference <image>:<tag>[@<digest>]) \
 or with `:tag`, `:name`, `:digest`, in the YAML and Kustomization files under each \
-AppUpgradeAutomation's `path` (without any AppUpgradeAutomation: every file, with no schedule). \
+AppUpgradeAutomation's `path` or Flux ImageUpdateAutomation's `update.path` (without any automation: every \
+file, with no schedule). \
 A change is written only in its automation's schedule, for its kind (patch/minor/major). A \
 `$imagepolicy` marker for a policy not in the repository is `not managed` and left alone. One \
 summary line on stderr counts the fields to write, held, up to date, not managed and in error.\n\n\
