@@ -264,6 +264,12 @@ fn object_parts(object: &str) -> (String, String, String) {
             let (ns, name) = rest.split_once('/').unwrap_or(("", rest));
             (kind.to_owned(), ns.to_owned(), name.to_owned())
         }
+        // An object without a name: its kind alone (`Kustomization`).
+        None if object.starts_with(|c: char| c.is_ascii_uppercase())
+            && object.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            (object.to_owned(), String::new(), String::new())
+        }
         _ => (String::new(), String::new(), String::new()),
     }
 }

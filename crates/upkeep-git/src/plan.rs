@@ -750,16 +750,20 @@ fn object_names(rel: &str, text: &str) -> BTreeMap<usize, String> {
         .documents
         .iter()
         .filter_map(|d| {
-            let name = d.resource.name()?;
             let namespace = match &d.resource {
                 Resource::Other { namespace, .. } => namespace.clone(),
                 _ => None,
             };
+            let kind = d.resource.kind();
             Some((
                 d.index,
-                match namespace {
-                    Some(ns) => format!("{} {ns}/{name}", d.resource.kind()),
-                    None => format!("{} {name}", d.resource.kind()),
+                match (d.resource.name(), namespace) {
+                    (Some(name), Some(ns)) => format!("{kind} {ns}/{name}"),
+                    (Some(name), None) => format!("{kind} {name}"),
+                    // An object without a name (a kustomize Kustomization) is its kind, as
+                    // Flux identifies it.
+                    (None, _) if !kind.is_empty() => kind.to_owned(),
+                    (None, _) => return None,
                 },
             ))
         })
@@ -1120,16 +1124,18 @@ mod tests {
             .documents
             .iter()
             .filter_map(|d| {
-                let name = d.resource.name()?;
                 let ns = match &d.resource {
                     Resource::Other { namespace, .. } => namespace.clone(),
                     _ => None,
                 };
+                let kind = d.resource.kind();
                 Some((
                     d.index,
-                    match ns {
-                        Some(ns) => format!("{} {ns}/{name}", d.resource.kind()),
-                        None => format!("{} {name}", d.resource.kind()),
+                    match (d.resource.name(), ns) {
+                        (Some(name), Some(ns)) => format!("{kind} {ns}/{name}"),
+                        (Some(name), None) => format!("{kind} {name}"),
+                        (None, _) if !kind.is_empty() => kind.to_owned(),
+                        (None, _) => return None,
                     },
                 ))
             })

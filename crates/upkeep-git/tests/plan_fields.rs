@@ -234,11 +234,11 @@ fn forms_table() {
         (
             r#"image: app:1.0 # {"$imagepolicy": "${NS}:app"}"#,
             Action::NotManaged,
-            "",
+            "app:1.0",
             None,
             None,
             &["unresolved variable", "left alone"],
-            "a $imagepolicy marker naming a variable matches no policy (Flux leaves it alone)",
+            "a $imagepolicy marker naming a variable matches no policy (Flux leaves it alone); its value is shown",
         ),
         (
             r#"version: 1.0.0 # {"$upkeep": "${NS}:app"}"#,
