@@ -309,6 +309,14 @@ pub fn overlaps(
             if !(path_contains(&pa, &pb) || path_contains(&pb, &pa)) || !same_target(a, b) {
                 continue;
             }
+            // Two Flux ImageUpdateAutomations in different namespaces never write the same
+            // field: each applies only the policies of its own namespace (as Flux does).
+            if upkeep_api::flux_automation::is_flux(a)
+                && upkeep_api::flux_automation::is_flux(b)
+                && namespaced_name(&a.metadata).0 != namespaced_name(&b.metadata).0
+            {
+                continue;
+            }
             let selectors = match (selector(a), selector(b)) {
                 (None, None) => Some("neither has a policySelector".to_owned()),
                 // A selector that does not compile is reported on its own.
@@ -1116,6 +1124,60 @@ pub fn label_selector(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn automation(namespace: &str, name: &str, flux: bool) -> AppUpgradeAutomation {
+        let mut metadata = serde_json::json!({ "name": name, "namespace": namespace });
+        if flux {
+            metadata["annotations"] = serde_json::json!({
+                upkeep_api::flux::ORIGIN_ANNOTATION: "image.toolkit.fluxcd.io/v1/ImageUpdateAutomation"
+            });
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1",
+            "kind": "AppUpgradeAutomation",
+            "metadata": metadata,
+            "spec": {
+                "git": { "url": "https://git.example/fleet.git" },
+                "path": "./clusters",
+                "commit": { "author": { "name": "bot", "email": "bot@example.com" } },
+            },
+        }))
+        .expect("automation")
+    }
+
+    #[test]
+    fn overlapping_paths_overlap_unless_both_are_flux_automations_of_different_namespaces() {
+        let cases = [
+            (
+                (
+                    automation("org-a", "x", true),
+                    automation("org-b", "y", true),
+                ),
+                0,
+                "two ImageUpdateAutomations apply only their own namespace's policies",
+            ),
+            (
+                (
+                    automation("org-a", "x", true),
+                    automation("org-a", "y", true),
+                ),
+                1,
+                "two ImageUpdateAutomations of one namespace both write its policies' fields",
+            ),
+            (
+                (
+                    automation("org-a", "x", false),
+                    automation("org-b", "y", true),
+                ),
+                1,
+                "an AppUpgradeAutomation selects policies of any namespace",
+            ),
+        ];
+        for ((a, b), want, reason) in cases {
+            let found = overlaps(&[a, b], &[], &|_, _| true);
+            assert_eq!(found.len(), want, "{reason}: {found:?}");
+        }
+    }
 
     /// What the loader names, for comparison.
     fn by_loader(text: &str) -> BTreeMap<usize, String> {

@@ -487,8 +487,25 @@ current-context: {name}@upkeep-testenv
 
     /// Runs Debian's `kubectl args…` as the admin and returns its stdout; a failure is an error
     /// carrying stderr.
+    ///
+    /// `kubectl wait --for=condition=…` on an object that has no `status.conditions` yet (a
+    /// CRD read in the instant after its creation) fails at once with "accessor error: <nil>
+    /// is of the type <nil>" instead of waiting; that answer is retried for up to 30 s, as
+    /// the wait the caller asked for.
     pub fn kubectl(&self, args: &[&str]) -> Result<String, TestEnvError> {
-        self.run_kubectl(&self.admin_kubeconfig, args, None)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match self.run_kubectl(&self.admin_kubeconfig, args, None) {
+                Err(TestEnvError::Invalid { text, .. })
+                    if args.first() == Some(&"wait")
+                        && text.contains("is of the type <nil>")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Like [`KubeApiServer::kubectl`], with `stdin` fed to kubectl (`apply -f -`).
