@@ -6,19 +6,12 @@
 
 mod support;
 
-use support::{git_in, scratch, text, upkeep};
+use support::{git_in, runtime, scratch, text, upkeep};
 use upkeep_testenv::{GitServer, Registry, RegistryKind, git};
 
 const USER: &str = "flux-bot";
 const PASSWORD: &str = "flux-pa55word-never-printed";
 const AT: &str = "2026-11-21T10:00:00Z";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// The repository: `apps/` is the automation's `update.path`; `infra/` has a marker for the
 /// same policy that Flux would not touch; `apps/other-ns.yaml` names a policy of another

@@ -22,7 +22,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use support::{git_in, text, upkeep, write_tree};
+use support::{git_in, runtime, text, upkeep, write_tree};
 use upkeep_testenv::{GitServer, Registry, RegistryKind, git, write_layout};
 
 const USER: &str = "flux-bot";
@@ -69,13 +69,6 @@ fn files_of(tree: &BTreeMap<String, String>) -> Vec<(String, Vec<u8>)> {
     tree.iter()
         .map(|(p, t)| (p.clone(), t.clone().into_bytes()))
         .collect()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// The file `rel` on branch `branch` of the bare repository `bare`.

@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{AT, fleet_files, git_in, scratch, text, upkeep, write_tree};
+use support::{AT, fleet_files, git_in, runtime, scratch, text, upkeep, write_tree};
 use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
 
 const USER: &str = "upkeep-bot";
@@ -233,13 +233,6 @@ fn fleet_with_pull_requests(api: &str) -> Vec<(String, Vec<u8>)> {
             t
         }
     })
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

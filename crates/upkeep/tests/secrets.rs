@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{base64, examples, fleet_files, write_tree};
+use support::{base64, examples, fleet_files, runtime, write_tree};
 use upkeep_testenv::{
     Fault, FaultProxy, ForgeFlavor, GitServer, InjectedFailure, PrStandIn, Registry, RegistryKind,
     StaticServer, TEST_USER, git,
@@ -142,13 +142,6 @@ fn fleet(extra_sources: &str, automation: impl Fn(String) -> String) -> Vec<(Str
         "upkeep/automation.yaml" => automation(t),
         _ => t,
     })
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 const HELM_INDEX: &str = "apiVersion: v1

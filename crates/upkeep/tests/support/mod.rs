@@ -152,3 +152,12 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// A current-thread runtime for starting the test servers (they run as processes; the
+/// runtime only drives their start-up and pushes).
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
