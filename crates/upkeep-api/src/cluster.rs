@@ -125,6 +125,16 @@ impl ClusterObject {
         Ok(Some((until, reason)))
     }
 
+    /// The freeze the rollout core is given, in both shapes (controller and CLI): the
+    /// annotations' freeze, and an unreadable `freeze-until` as a freeze without end whose
+    /// reason says why (someone meant to freeze the cluster; going ahead would ignore them).
+    pub fn rollout_freeze(&self) -> Option<(Timestamp, Option<String>)> {
+        match self.freeze_checked() {
+            Ok(freeze) => freeze,
+            Err(e) => Some((Timestamp::MAX, Some(e.to_string()))),
+        }
+    }
+
     /// Reads a cluster from its JSON form (e.g. a `kube` `DynamicObject` serialised).
     pub fn from_json(value: serde_json::Value) -> Result<ClusterObject, crate::FieldError> {
         let raw: RawCluster = serde_json::from_value(value).map_err(|e| {

@@ -406,11 +406,7 @@ pub async fn reconcile_upgrade(
             name: c.name.clone(),
             labels: c.labels.clone(),
             current: c.version_at(Some(source)).map(ToOwned::to_owned),
-            freeze: match c.freeze_checked() {
-                Ok(f) => f,
-                // An unreadable freeze holds the cluster (someone meant to freeze it) and says why.
-                Err(e) => Some((Timestamp::MAX, Some(e.to_string()))),
-            },
+            freeze: c.rollout_freeze(),
             schedule: governing(&object, &schedules, c).map(|x| (x.name.as_str(), &x.schedule)),
             observed: c.status.observed(),
             progress: before.cluster(&c.name).and_then(ClusterState::progress),

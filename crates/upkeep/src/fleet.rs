@@ -882,17 +882,6 @@ pub(crate) fn governing_schedule<'s>(
     }
 }
 
-/// The cluster's own freeze (`upkeep.dev/freeze-until`, `upkeep.dev/freeze-reason`).
-pub(crate) fn freeze_of(c: &ClusterObject) -> Option<(Timestamp, Option<String>)> {
-    let until = c.annotations.get(FREEZE_UNTIL)?.trim().parse().ok()?;
-    Some((until, c.annotations.get(FREEZE_REASON).cloned()))
-}
-
-/// The annotation that freezes a cluster until an RFC 3339 time.
-pub(crate) const FREEZE_UNTIL: &str = "upkeep.dev/freeze-until";
-/// The annotation that says why.
-pub(crate) const FREEZE_REASON: &str = "upkeep.dev/freeze-reason";
-
 /// The value at the version place of a cluster.
 pub(crate) fn current_of(c: &ClusterObject, place: &VersionPlace) -> Option<String> {
     match place {
@@ -912,7 +901,7 @@ pub(crate) fn cluster_input<'a>(
         name: c.name.clone(),
         labels: c.labels.clone(),
         current: current_of(c, place),
-        freeze: freeze_of(c),
+        freeze: c.rollout_freeze(),
         schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
         observed: Observed::default(),
         progress,

@@ -321,6 +321,40 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
 }
 
 #[test]
+fn an_unreadable_freeze_holds_the_cluster_as_the_controller_does() {
+    // The controller holds a cluster whose freeze-until is not a time (someone meant to freeze
+    // it); the CLI once read it as "not frozen" and went ahead.
+    let r = repo();
+    let frozen = CLUSTERS.replacen(
+        "  name: prod-a\n",
+        "  name: prod-a\n  annotations:\n    upkeep.dev/freeze-until: next tuesday\n",
+        1,
+    );
+    std::fs::write(r.dir.join("clusters/clusters.yaml"), &frozen).unwrap();
+    git(&r.dir, &["commit", "-qam", "freeze prod-a (badly)"]);
+    let head = r.head();
+    let out = r.run(&[
+        "upgrade",
+        "cluster",
+        "prod-a",
+        "--to",
+        "30.0.0",
+        "--repo",
+        r.repo_arg(),
+        "--at",
+        OPEN,
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "held, not upgraded: {err}");
+    assert!(
+        err.contains("frozen") && err.contains("invalid RFC 3339 time \"next tuesday\""),
+        "the reason names the bad annotation: {err}"
+    );
+    assert_eq!(r.head(), head, "nothing committed");
+    assert_eq!(r.clusters(), frozen, "nothing written");
+}
+
+#[test]
 fn freeze_refuses_upgrades_until_unfrozen() {
     let r = repo();
     let out = r.run(&[

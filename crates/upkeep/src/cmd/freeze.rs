@@ -12,8 +12,8 @@ use upkeep_api::cluster_edit;
 
 use crate::Outcome;
 use crate::cmd::upgrade::{PushTo, commit_file, locate};
-use crate::fleet::{FREEZE_REASON, FREEZE_UNTIL};
 use crate::out::outln;
+use upkeep_api::cluster::{FREEZE_REASON, FREEZE_UNTIL};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum FreezeCommand {

@@ -259,10 +259,10 @@ pub(crate) fn freeze(
         let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
         let annotations = match freeze {
             Some((until, reason)) => json!({
-                crate::fleet::FREEZE_UNTIL: until,
-                crate::fleet::FREEZE_REASON: reason,
+                upkeep_api::cluster::FREEZE_UNTIL: until,
+                upkeep_api::cluster::FREEZE_REASON: reason,
             }),
-            None => json!({ crate::fleet::FREEZE_UNTIL: null, crate::fleet::FREEZE_REASON: null }),
+            None => json!({ upkeep_api::cluster::FREEZE_UNTIL: null, upkeep_api::cluster::FREEZE_REASON: null }),
         };
         let patch = json!({"metadata": {"annotations": annotations}});
         match api
