@@ -172,17 +172,8 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
     crds.push_str("\n---\n");
     crds.push_str(&upkeep_testenv::cluster_api::crd_yaml());
     server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
+        .apply_crds(&crds)
         .map_err(|e| format!("applying the CRDs: {e}"))?;
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ])
-        .map_err(|e| format!("CRDs not established: {e}"))?;
     let client = client(&server).await?;
     let workdir = tempfile::tempdir().map_err(|e| format!("workdir: {e}"))?;
     let start =

@@ -38,11 +38,7 @@ fn object<T: serde::de::DeserializeOwned>(json: &str) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
-    let server = api_server_with_crds(&[
-        "crd/appupgradeautomations.upkeep.dev",
-        "crd/versionpolicies.upkeep.dev",
-    ])
-    .await;
+    let server = api_server_with_crds().await;
     let git_server = GitServer::start(Some((USER, PASSWORD)))
         .await
         .expect("git server");
@@ -218,11 +214,7 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
-    let server = api_server_with_crds(&[
-        "crd/appupgradeautomations.upkeep.dev",
-        "crd/versionpolicies.upkeep.dev",
-    ])
-    .await;
+    let server = api_server_with_crds().await;
     let git_server = GitServer::start(None).await.expect("git server");
     let url = git_server
         .create_repo("fleet", &[("apps/podinfo.yaml", APP.as_bytes())])

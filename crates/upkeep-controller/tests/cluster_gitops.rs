@@ -93,17 +93,7 @@ async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_appli
         .chain([crd_yaml()])
         .collect::<Vec<_>>()
         .join("\n---\n");
-    apply(&server, &crds);
-    for crd in ["clusters.cluster.x-k8s.io", "clusterupgrades.upkeep.dev"] {
-        server
-            .kubectl(&[
-                "wait",
-                "--for=condition=Established",
-                &format!("crd/{crd}"),
-                "--timeout=30s",
-            ])
-            .expect("established");
-    }
+    server.apply_crds(&crds).expect("CRDs established");
     let admin = client(&server, KubeUser::Admin).await;
     let git_server = GitServer::start(Some((USER, PASSWORD)))
         .await

@@ -73,23 +73,7 @@ async fn setup() -> (KubeApiServer, kube::Client) {
         .chain([crd_yaml()])
         .collect::<Vec<_>>()
         .join("\n---\n");
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("CRDs");
-    for crd in [
-        "clusters.cluster.x-k8s.io",
-        "clusterupgrades.upkeep.dev",
-        "clusterupgradepolicies.upkeep.dev",
-    ] {
-        server
-            .kubectl(&[
-                "wait",
-                "--for=condition=Established",
-                &format!("crd/{crd}"),
-                "--timeout=30s",
-            ])
-            .expect("established");
-    }
+    server.apply_crds(&crds).expect("CRDs established");
     let admin = client(&server, KubeUser::Admin).await;
     (server, admin)
 }

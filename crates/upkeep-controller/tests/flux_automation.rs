@@ -76,7 +76,7 @@ fn object(json: serde_json::Value) -> DynamicObject {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_status() {
-    let server = api_server_with_crds(&["crd/versionpolicies.upkeep.dev"]).await;
+    let server = api_server_with_crds().await;
     let crds = [
         flux_crd(
             "image.toolkit.fluxcd.io",
@@ -98,19 +98,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
         ),
     ]
     .concat();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("flux crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/imageupdateautomations.image.toolkit.fluxcd.io",
-            "crd/imagepolicies.image.toolkit.fluxcd.io",
-            "crd/gitrepositories.source.toolkit.fluxcd.io",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    server.apply_crds(&crds).expect("flux CRDs established");
     server
         .kubectl(&["create", "namespace", "flux-system"])
         .expect("namespace");

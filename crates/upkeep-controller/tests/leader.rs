@@ -107,7 +107,7 @@ async fn window_open(api: &Api<MaintenanceSchedule>) -> Option<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_writes_status_and_a_standby_takes_over() {
-    let server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
+    let server = api_server_with_crds().await;
     server
         .kubectl_stdin(&["apply", "-f", "-"], SCHEDULE)
         .expect("schedule");

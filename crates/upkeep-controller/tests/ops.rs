@@ -73,7 +73,7 @@ async fn has_status(api: &Api<MaintenanceSchedule>, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_probes_restart_recovery_and_release() {
-    let mut server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
+    let mut server = api_server_with_crds().await;
     server
         .kubectl_stdin(&["apply", "-f", "-"], &schedule("before"))
         .expect("schedule");

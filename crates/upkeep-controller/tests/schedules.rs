@@ -28,7 +28,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_get_their_status_from_the_controller_clock() {
-    let server = api_server_with_crds(&["crd/maintenanceschedules.upkeep.dev"]).await;
+    let server = api_server_with_crds().await;
     let client = client(&server, KubeUser::Admin).await;
     let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), "default");
     let object: MaintenanceSchedule =

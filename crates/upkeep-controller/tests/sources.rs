@@ -71,11 +71,7 @@ spec:
 
 /// A server with the upkeep CRDs established.
 async fn server_with_crds() -> KubeApiServer {
-    api_server_with_crds(&[
-        "crd/chartsources.upkeep.dev",
-        "crd/versionpolicies.upkeep.dev",
-    ])
-    .await
+    api_server_with_crds().await
 }
 
 /// Starts the discovery controllers at the fixed clock; send on the returned channel to stop.

@@ -81,16 +81,8 @@ fn is(c: Option<Value>, status: &str, reason: Option<&str>) -> bool {
 async fn provider_rolls_conditions_on_version_changes() {
     let server = KubeApiServer::start().await.expect("start API server");
     server
-        .kubectl_stdin(&["apply", "-f", "-"], &crd_yaml())
-        .expect("CRD accepted by kube-apiserver 1.20");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/clusters.cluster.x-k8s.io",
-        ])
-        .expect("CRD established");
+        .apply_crds(&crd_yaml())
+        .expect("CRD accepted by kube-apiserver 1.20 and established");
     server
         .kubectl(&["create", "namespace", NAMESPACE])
         .expect("namespace");

@@ -119,16 +119,8 @@ async fn eventually<T, F: Future<Output = Option<T>>>(
 
 fn define_clusters(server: &KubeApiServer) {
     server
-        .kubectl_stdin(&["apply", "-f", "-"], CLUSTER_CRD)
+        .apply_crds(CLUSTER_CRD)
         .unwrap_or_else(|e| panic!("applying the CRD: {e}\n{}", server.log_tail()));
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/clusters.cluster.x-k8s.io",
-        ])
-        .unwrap();
     server
         .kubectl_stdin(&["apply", "-f", "-"], CLUSTER)
         .unwrap();

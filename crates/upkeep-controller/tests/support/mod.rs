@@ -83,20 +83,13 @@ pub async fn next_second() {
     .await;
 }
 
-/// A fresh API server with upkeep's CRDs applied and the named ones (`crd/<plural>.<group>`)
-/// Established.
-pub async fn api_server_with_crds(established: &[&str]) -> KubeApiServer {
+/// A fresh API server with upkeep's CRDs applied and Established.
+pub async fn api_server_with_crds() -> KubeApiServer {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
     let crds: String = upkeep_api::crds_yaml()
         .into_iter()
         .map(|(_, y)| y)
         .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    let mut args = vec!["wait", "--for=condition=Established"];
-    args.extend_from_slice(established);
-    args.push("--timeout=30s");
-    server.kubectl(&args).expect("established");
+    server.apply_crds(&crds).expect("upkeep's CRDs established");
     server
 }
