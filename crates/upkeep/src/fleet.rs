@@ -475,7 +475,7 @@ fn scan_sources(
             }
             Err(e) => {
                 crate::render::error_with_hint(
-                    &format!("ChartSource {}/{}: {e}", key.0, key.1),
+                    &format!("{} {}/{}: {e}", source_kind(object), key.0, key.1),
                     e.hint(),
                 );
                 out.insert(key.clone(), Err((e.to_string(), e.hint())));
@@ -484,13 +484,16 @@ fn scan_sources(
     }
     let results = rt.block_on(scan_all(&sources, 8, |_| {}));
     for (key, r) in keys.iter().zip(results) {
+        let kind = chart_sources
+            .get(key)
+            .map_or("ChartSource", |(object, ..)| source_kind(object));
         match r.result {
             Ok(list) => {
                 out.insert(key.clone(), Ok((r.key, list)));
             }
             Err(e) => {
                 crate::render::error_with_hint(
-                    &format!("scanning ChartSource {}/{}: {e}", key.0, key.1),
+                    &format!("scanning {kind} {}/{}: {e}", key.0, key.1),
                     e.hint(),
                 );
                 out.insert(key.clone(), Err((e.to_string(), e.hint())));
@@ -509,6 +512,22 @@ struct PolicyObject {
     flux: bool,
     file: PathBuf,
     line: usize,
+}
+
+/// The kind the user wrote a source as: `ImageRepository` for one read from Flux, else
+/// `ChartSource`.
+fn source_kind(object: &ChartSource) -> &'static str {
+    let flux = object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(upkeep_api::flux::ORIGIN_ANNOTATION))
+        .is_some_and(|o| o.starts_with(upkeep_api::flux::GROUP));
+    if flux {
+        "ImageRepository"
+    } else {
+        "ChartSource"
+    }
 }
 
 /// The kind and field names a user wrote, for messages about a policy and its source.

@@ -341,6 +341,12 @@ fn the_same_repository_over_oci_layouts_plans_and_applies_in_a_checkout() {
     let stdout = text(&out.stdout);
     let plan: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("json plan ({e}): {stdout}\n{}", text(&out.stderr)));
+    assert!(
+        text(&out.stderr)
+            .contains("scanning ImageRepository org-acme/podinfo: GET http://127.0.0.1:1/"),
+        "the source is named as the user wrote it: {}",
+        text(&out.stderr)
+    );
     let fields = plan["fields"].as_array().expect("fields");
     let field = |file_end: &str, current: &str| {
         fields
