@@ -152,6 +152,15 @@ impl ChartSource {
     }
 }
 
+/// True when the object was converted from one of Flux's image automation kinds (its
+/// [`ORIGIN_ANNOTATION`] names [`GROUP`]).
+pub fn from_flux(meta: &ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(ORIGIN_ANNOTATION))
+        .is_some_and(|o| o.starts_with(GROUP))
+}
+
 /// `meta.LocalObjectReference`, read leniently.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct FluxLocalRef {

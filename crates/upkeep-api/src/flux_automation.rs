@@ -50,12 +50,7 @@ pub const DEFAULT_BRANCH: &str = "master";
 /// True when `object` was read from a Flux `ImageUpdateAutomation`: its
 /// `spec.commit.messageTemplate` is a Go template and its commits follow Flux's conventions.
 pub fn is_flux(object: &AppUpgradeAutomation) -> bool {
-    object
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ORIGIN_ANNOTATION))
-        .is_some_and(|o| o.starts_with(crate::flux::GROUP))
+    crate::flux::from_flux(&object.metadata)
 }
 
 /// A Flux `GitRepository` (`v1` or `v1beta2`), only the fields upkeep uses. Unknown fields

@@ -517,13 +517,7 @@ struct PolicyObject {
 /// The kind the user wrote a source as: `ImageRepository` for one read from Flux, else
 /// `ChartSource`.
 fn source_kind(object: &ChartSource) -> &'static str {
-    let flux = object
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(upkeep_api::flux::ORIGIN_ANNOTATION))
-        .is_some_and(|o| o.starts_with(upkeep_api::flux::GROUP));
-    if flux {
+    if upkeep_api::flux::from_flux(&object.metadata) {
         "ImageRepository"
     } else {
         "ChartSource"
