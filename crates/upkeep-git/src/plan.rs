@@ -753,6 +753,11 @@ fn object_names(rel: &str, text: &str) -> BTreeMap<usize, String> {
     {
         return names;
     }
+    object_names_by_loader(rel, text)
+}
+
+/// `Kind namespace/name` of each document as the loader reads it.
+fn object_names_by_loader(rel: &str, text: &str) -> BTreeMap<usize, String> {
     let loaded = upkeep_api::load_str(Path::new(rel), text);
     loaded
         .documents
@@ -1181,27 +1186,7 @@ mod tests {
 
     /// What the loader names, for comparison.
     fn by_loader(text: &str) -> BTreeMap<usize, String> {
-        let loaded = upkeep_api::load_str(Path::new("f.yaml"), text);
-        loaded
-            .documents
-            .iter()
-            .filter_map(|d| {
-                let ns = match &d.resource {
-                    Resource::Other { namespace, .. } => namespace.clone(),
-                    _ => None,
-                };
-                let kind = d.resource.kind();
-                Some((
-                    d.index,
-                    match (d.resource.name(), ns) {
-                        (Some(name), Some(ns)) => format!("{kind} {ns}/{name}"),
-                        (Some(name), None) => format!("{kind} {name}"),
-                        (None, _) if !kind.is_empty() => kind.to_owned(),
-                        (None, _) => return None,
-                    },
-                ))
-            })
-            .collect()
+        object_names_by_loader("f.yaml", text)
     }
 
     #[test]
