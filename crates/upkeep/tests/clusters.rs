@@ -121,6 +121,21 @@ impl Repo {
             .expect("the upkeep binary runs")
     }
 
+    /// `upkeep upgrade cluster <cluster> --to <version> --at <at>` on this repository.
+    fn upgrade(&self, cluster: &str, version: &str, at: &str) -> Output {
+        self.run(&[
+            "upgrade",
+            "cluster",
+            cluster,
+            "--to",
+            version,
+            "--repo",
+            self.repo_arg(),
+            "--at",
+            at,
+        ])
+    }
+
     fn repo_arg(&self) -> &str {
         self.dir.to_str().unwrap()
     }
@@ -145,17 +160,7 @@ fn text(b: &[u8]) -> String {
 fn upgrade_via_git_commits_only_the_label_and_records_it() {
     let r = repo();
     let before = r.head();
-    let out = r.run(&[
-        "upgrade",
-        "cluster",
-        "prod-a",
-        "--to",
-        "30.0.0",
-        "--repo",
-        r.repo_arg(),
-        "--at",
-        OPEN,
-    ]);
+    let out = r.upgrade("prod-a", "30.0.0", OPEN);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         r.clusters(),
@@ -206,17 +211,7 @@ fn upgrade_via_git_commits_only_the_label_and_records_it() {
 
     // Again: already at the target, nothing to do, exit 0, no new commit.
     let head = r.head();
-    let out = r.run(&[
-        "upgrade",
-        "cluster",
-        "prod-a",
-        "--to",
-        "30.0.0",
-        "--repo",
-        r.repo_arg(),
-        "--at",
-        OPEN,
-    ]);
+    let out = r.upgrade("prod-a", "30.0.0", OPEN);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("already at 30.0.0"));
     assert_eq!(r.head(), head);
@@ -333,17 +328,7 @@ fn an_unreadable_freeze_holds_the_cluster_as_the_controller_does() {
     std::fs::write(r.dir.join("clusters/clusters.yaml"), &frozen).unwrap();
     git(&r.dir, &["commit", "-qam", "freeze prod-a (badly)"]);
     let head = r.head();
-    let out = r.run(&[
-        "upgrade",
-        "cluster",
-        "prod-a",
-        "--to",
-        "30.0.0",
-        "--repo",
-        r.repo_arg(),
-        "--at",
-        OPEN,
-    ]);
+    let out = r.upgrade("prod-a", "30.0.0", OPEN);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "held, not upgraded: {err}");
     assert!(
@@ -376,17 +361,7 @@ fn freeze_refuses_upgrades_until_unfrozen() {
     );
     assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "committed");
 
-    let out = r.run(&[
-        "upgrade",
-        "cluster",
-        "prod-a",
-        "--to",
-        "30.0.0",
-        "--repo",
-        r.repo_arg(),
-        "--at",
-        OPEN,
-    ]);
+    let out = r.upgrade("prod-a", "30.0.0", OPEN);
     assert_eq!(out.status.code(), Some(1), "frozen: refused");
     let err = text(&out.stderr);
     assert!(
@@ -398,17 +373,7 @@ fn freeze_refuses_upgrades_until_unfrozen() {
     let out = r.run(&["unfreeze", "cluster", "prod-a", "--repo", r.repo_arg()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(r.clusters(), CLUSTERS, "unfreeze restores the bytes");
-    let out = r.run(&[
-        "upgrade",
-        "cluster",
-        "prod-a",
-        "--to",
-        "30.0.0",
-        "--repo",
-        r.repo_arg(),
-        "--at",
-        OPEN,
-    ]);
+    let out = r.upgrade("prod-a", "30.0.0", OPEN);
     assert_eq!(
         out.status.code(),
         Some(0),
