@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{git_in, runtime, scratch, text, upkeep};
+use support::{git_in, run_once, runtime, scratch, text, upkeep};
 use upkeep_testenv::{GitServer, Registry, RegistryKind, git};
 
 const USER: &str = "flux-bot";
@@ -329,22 +329,7 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
     );
 
     // run --once over the URL: the branch already holds the change.
-    let out = upkeep(
-        &[
-            "run",
-            "--once",
-            "--repo",
-            &url,
-            "--workdir",
-            tmp.path().join("work").to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-            "--allow-insecure-http",
-        ],
-        &env,
-    );
+    let out = run_once(&url, &tmp.path().join("work"), &store, AT, &env);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),

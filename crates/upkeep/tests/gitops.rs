@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{AT, fleet_files, git_in, runtime, scratch, text, upkeep, write_tree};
+use support::{AT, fleet_files, git_in, run_once, runtime, scratch, text, upkeep, write_tree};
 use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
 
 const USER: &str = "upkeep-bot";
@@ -417,22 +417,7 @@ fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
         ("UPKEEP_GIT_PASSWORD", PASSWORD),
         ("UPKEEP_PR_TOKEN", TOKEN),
     ];
-    let out = upkeep(
-        &[
-            "run",
-            "--once",
-            "--repo",
-            &url,
-            "--workdir",
-            workdir.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-            "--allow-insecure-http",
-        ],
-        &env,
-    );
+    let out = run_once(&url, &workdir, &store, AT, &env);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),

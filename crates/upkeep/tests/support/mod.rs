@@ -161,3 +161,30 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// `upkeep run --once` over the remote `url` (plain HTTP allowed: the test servers), checked
+/// out in `workdir`, recording in `store`, deciding at `at`.
+pub(crate) fn run_once(
+    url: &str,
+    workdir: &Path,
+    store: &Path,
+    at: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    upkeep(
+        &[
+            "run",
+            "--once",
+            "--repo",
+            url,
+            "--workdir",
+            workdir.to_str().expect("utf-8"),
+            "--at",
+            at,
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--allow-insecure-http",
+        ],
+        env,
+    )
+}
