@@ -11,14 +11,13 @@ use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use upkeep_api::ClusterObject;
 use upkeep_api::cluster_edit::{self, VersionPlace};
-use upkeep_core::rollout::{Campaign, FailReason, FailurePolicy, SkipReason, Step, plan};
-use upkeep_core::selector::{Matcher, Matchers};
+use upkeep_api::cluster_upgrade::{DEFAULT_TIMEOUT, NamedSchedule, cluster_input, one_cluster};
+use upkeep_core::rollout::{FailReason, SkipReason, Step, plan};
 use upkeep_core::version::Version;
 use upkeep_git::{Author, PushOutcome, Repo};
 use upkeep_store::{Store, UpgradeOutcome};
 
 use crate::Outcome;
-use crate::fleet::{DEFAULT_TIMEOUT, NamedSchedule, cluster_input};
 use crate::render::{local, relative};
 
 /// Where a made upgrade stands when the command ends, as printed in JSON.
@@ -130,7 +129,7 @@ pub(crate) fn decide(
     target: &Version,
     now: Timestamp,
 ) -> miette::Result<Decision> {
-    let campaign = one_cluster_campaign(&c.name, target, DEFAULT_TIMEOUT)?;
+    let campaign = one_cluster(&c.name, target.clone(), DEFAULT_TIMEOUT);
     let input = cluster_input(c, place, schedule, None);
     let current = input.current.clone();
     let planned = plan(&campaign, &[input], now);
@@ -149,30 +148,6 @@ pub(crate) fn decide(
         next_start,
         schedule: schedule.map(|s| s.name.clone()),
         tz: schedule.map_or(TimeZone::UTC, |s| s.schedule.time_zone().clone()),
-    })
-}
-
-/// The campaign of one cluster moving to `target`: what the core decides `upkeep upgrade
-/// cluster` (and `--wait`) on.
-pub(crate) fn one_cluster_campaign(
-    name: &str,
-    target: &Version,
-    timeout: SignedDuration,
-) -> miette::Result<Campaign> {
-    Ok(Campaign {
-        name: format!("upgrade cluster {name}"),
-        target: Some(target.clone()),
-        start_time: None,
-        suspended: false,
-        matchers: Matchers(vec![
-            Matcher::new(None, None, name, false).map_err(|e| miette!("{e}"))?,
-        ]),
-        stages: Vec::new(),
-        max_concurrency: None,
-        timeout,
-        failure_policy: FailurePolicy::Halt,
-        after: Vec::new(),
-        announce_before: None,
     })
 }
 

@@ -16,6 +16,7 @@ use kube::discovery::ApiResource;
 use miette::{IntoDiagnostic, miette};
 use serde_json::json;
 use upkeep_api::cluster_edit::VersionPlace;
+use upkeep_api::cluster_upgrade::{NamedSchedule, cluster_input, governing, one_cluster};
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule};
 use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
@@ -23,10 +24,8 @@ use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use crate::Outcome;
 use crate::campaign_view::{CampaignRow, ClusterRow};
-use crate::cluster_upgrade::{
-    ApiArgs, Ending, conclude, decide, explain, fail_text, one_cluster_campaign,
-};
-use crate::fleet::{NamedSchedule, cluster_input, governing_schedule, named_schedule};
+use crate::cluster_upgrade::{ApiArgs, Ending, conclude, decide, explain, fail_text};
+use crate::fleet::named_schedule;
 use crate::out::outln;
 use crate::render::local;
 
@@ -149,7 +148,7 @@ pub(crate) fn upgrade(
         };
         let c = cluster_object(&object)?;
         let schedules = schedules(&client, ns).await?;
-        let schedule = governing_schedule(&schedules, &c, None);
+        let schedule = governing(&schedules, &c, None);
         let d = decide(&c, &args.place, schedule, target, now)?;
         if let Some(outcome) = explain(&d, &c.name, args.to, now, args.next_window) {
             return Ok(outcome);
@@ -364,7 +363,7 @@ const MAX_RECONNECTS: u32 = 5;
 /// target yet), `Upgrading`, `Succeeded` or `Failed` (a reported failure, or `now` past the
 /// timeout) — the same rule the controller applies to a ClusterUpgrade's clusters.
 pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette::Result<Step> {
-    let campaign = one_cluster_campaign(&c.name, w.target, w.timeout)?;
+    let campaign = one_cluster(&c.name, w.target.clone(), w.timeout);
     let progress = Progress {
         state: ClusterPhase::Triggered,
         triggered_at: Some(w.triggered_at),
@@ -373,8 +372,7 @@ pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette:
         reason: None,
         announced_at: None,
     };
-    let mut input = cluster_input(c, w.place, None, Some(progress));
-    input.observed = c.status.observed();
+    let input = cluster_input(c, w.place, None, Some(progress));
     plan(&campaign, &[input], now)
         .clusters
         .into_iter()

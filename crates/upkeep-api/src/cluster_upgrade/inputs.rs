@@ -16,12 +16,12 @@
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use upkeep_core::rollout::{self, Campaign, ClusterInput, StageSpec};
+use upkeep_core::rollout::{self, Campaign, ClusterInput, Progress, StageSpec};
 use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
 use upkeep_core::version::Version;
 
-use super::{ClusterUpgrade, ClusterUpgradeStatus, VersionSource, matchers};
+use super::{ClusterState, ClusterUpgrade, VersionSource, matchers};
 use crate::cluster_edit::VersionPlace;
 use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
 use crate::{ClusterObject, FieldError, MaintenanceSchedule, namespaced_name};
@@ -157,25 +157,31 @@ impl ClusterUpgrade {
     }
 }
 
-/// What the rollout core sees of one cluster: its version at `source`, its freeze (an
+/// The value at a cluster's version place, raw.
+pub fn current_at(cluster: &ClusterObject, place: &VersionPlace) -> Option<String> {
+    match place {
+        VersionPlace::Label(key) => cluster.labels.get(key).cloned(),
+        VersionPlace::Topology => cluster.topology_version.clone(),
+    }
+}
+
+/// What the rollout core sees of one cluster: its version at `place`, its freeze (an
 /// unreadable `freeze-until` holds it, see [`ClusterObject::rollout_freeze`]), the schedule
-/// that governs it, what Cluster API reports, and what status recorded last time.
+/// that governs it, what Cluster API reports, and what was recorded last time (`progress`).
 pub fn cluster_input<'s>(
     cluster: &ClusterObject,
-    source: VersionSource,
+    place: &VersionPlace,
     schedule: Option<&'s NamedSchedule>,
-    recorded: &ClusterUpgradeStatus,
+    progress: Option<Progress>,
 ) -> ClusterInput<'s> {
     ClusterInput {
         name: cluster.name.clone(),
         labels: cluster.labels.clone(),
-        current: cluster.version_at(Some(source)).map(ToOwned::to_owned),
+        current: current_at(cluster, place),
         freeze: cluster.rollout_freeze(),
         schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
         observed: cluster.status.observed(),
-        progress: recorded
-            .cluster(&cluster.name)
-            .and_then(super::ClusterState::progress),
+        progress,
     }
 }
 
@@ -248,9 +254,13 @@ pub fn inputs<'s>(
         })
         .collect();
     selected.sort_by(|a, b| a.name.cmp(&b.name));
+    let place = VersionPlace::from(source);
     let clusters = selected
         .into_iter()
-        .map(|c| cluster_input(c, source, governing(schedules, c, preferred), &recorded))
+        .map(|c| {
+            let progress = recorded.cluster(&c.name).and_then(ClusterState::progress);
+            cluster_input(c, &place, governing(schedules, c, preferred), progress)
+        })
         .collect();
     Ok(Inputs {
         campaign,

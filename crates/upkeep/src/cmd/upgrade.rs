@@ -33,7 +33,7 @@ use crate::Outcome;
 use crate::cluster_upgrade::{
     ApiArgs, DEFAULT_WAIT_TIMEOUT, Waited, commit_file, conclude, decide, explain, locate,
 };
-use crate::fleet::{ClusterFleet, governing_schedule};
+use crate::fleet::ClusterFleet;
 use crate::management::Watch;
 use crate::out::Output;
 use crate::out::{out, outln};
@@ -43,6 +43,7 @@ use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_api::cluster_upgrade::governing;
 use upkeep_core::version::Version;
 use upkeep_git::clusters::{ClusterBatch, ClusterTarget, write_cluster_versions};
 use upkeep_git::{
@@ -322,7 +323,7 @@ fn via_git(
         Ok(f) => f,
         Err(o) => return Ok(o),
     };
-    let schedule = governing_schedule(&fleet.schedules, &c, None);
+    let schedule = governing(&fleet.schedules, &c, None);
     let d = decide(&c, &place, schedule, target, now)?;
     let mut report = Report {
         cluster: c.name.clone(),
