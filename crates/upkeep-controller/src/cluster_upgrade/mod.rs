@@ -362,6 +362,44 @@ fn prune_cluster(c: &mut DynamicObject) {
     }
 }
 
+/// The Cluster store the reconciles read, and the pruned watch stream that fills it.
+fn watch_clusters(
+    client: &kube::Client,
+    resource: &ApiResource,
+) -> (
+    Store<DynamicObject>,
+    impl futures_util::Stream<Item = Result<DynamicObject, watcher::Error>> + use<>,
+) {
+    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    let store = writer.as_reader();
+    let stream = watcher(
+        Api::<DynamicObject>::all_with(client.clone(), resource),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(prune_cluster)
+    .reflect(writer)
+    .touched_objects();
+    (store, stream)
+}
+
+/// Keeps the ClusterUpgrades a change concerns.
+type Keep<'a> = &'a dyn Fn(&ClusterUpgrade) -> bool;
+
+/// The ClusterUpgrades of a namespace that `keep` says a change concerns.
+fn in_namespace(
+    store: Store<ClusterUpgrade>,
+) -> impl Fn(Option<String>, Keep<'_>) -> Vec<ObjectRef<ClusterUpgrade>> + Clone {
+    move |ns, keep| {
+        store
+            .state()
+            .into_iter()
+            .filter(|x| x.namespace() == ns && keep(x))
+            .map(|x| ObjectRef::from_obj(x.as_ref()))
+            .collect()
+    }
+}
+
 /// Runs the ClusterUpgrade controller until `shutdown` resolves.
 pub async fn run_cluster_upgrades(
     upgrades: Arc<Upgrades>,
@@ -369,16 +407,7 @@ pub async fn run_cluster_upgrades(
 ) {
     let client = upgrades.client();
     let resource = cluster_resource();
-    let cluster_writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
-    let cluster_store = cluster_writer.as_reader();
-    let cluster_stream = watcher(
-        Api::<DynamicObject>::all_with(client.clone(), &resource),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(prune_cluster)
-    .reflect(cluster_writer)
-    .touched_objects();
+    let (cluster_store, cluster_stream) = watch_clusters(&client, &resource);
 
     // Only spec changes start a reconcile by themselves, not the status written here.
     let (reader, writer) = reflector::store();
@@ -393,18 +422,7 @@ pub async fn run_cluster_upgrades(
     .predicate_filter(predicates::generation, PredicateConfig::default());
     let controller = Controller::for_stream(stream, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(UPGRADE_CONCURRENCY));
-    let store = controller.store();
-    let in_namespace = {
-        let store = store.clone();
-        move |ns: Option<String>, keep: &dyn Fn(&ClusterUpgrade) -> bool| {
-            store
-                .state()
-                .into_iter()
-                .filter(|x| x.namespace() == ns && keep(x))
-                .map(|x| ObjectRef::from_obj(x.as_ref()))
-                .collect::<Vec<_>>()
-        }
-    };
+    let in_namespace = in_namespace(controller.store());
     let (by_cluster, by_schedule, by_policy, by_upgrade) = (
         in_namespace.clone(),
         in_namespace.clone(),
