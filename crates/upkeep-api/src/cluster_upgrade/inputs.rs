@@ -358,6 +358,7 @@ mod tests {
 
     use super::*;
 
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
     fn schedule_object(
         name: &str,
         namespace: &str,
@@ -458,6 +459,7 @@ mod tests {
         );
     }
 
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
     fn upgrade(spec: serde_json::Value) -> ClusterUpgrade {
         serde_json::from_value(json!({
             "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",

@@ -563,6 +563,7 @@ mod tests {
         );
     }
 
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
     fn upgrade(spec: serde_json::Value) -> ClusterUpgrade {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
