@@ -12,6 +12,7 @@
 //! do in their own errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod campaigns;
 mod cmd;
 mod discover;
 mod fleet;

@@ -728,13 +728,73 @@ fn via_git(
 /// `--push`: writes the cluster's version on `origin`'s branch through the shared write loop
 /// and, with `--pull-request`, opens or updates the pull request. `(commit pushed now, PR
 /// page)`; errors are printed (`Err(outcome)`).
-type Pushed = (Option<String>, Option<String>);
+pub(crate) type Pushed = (Option<String>, Option<String>);
 
 fn push_upgrade(
     repo_dir: &Path,
     args: &Args,
     place: &VersionPlace,
     target: ClusterTarget,
+    requester: &str,
+) -> miette::Result<Result<Pushed, Outcome>> {
+    let auth = match crate::cmd::apply::git_auth(args.allow_insecure_http) {
+        Ok(a) => a,
+        Err(m) => {
+            crate::render::error_with_hint(&m, None);
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let push = GitPush {
+        auth,
+        branch: args.branch.clone(),
+        max_attempts: args.max_attempts,
+        author: None,
+        path: "",
+        template: None,
+        pull_request: args.pull_request.map(|p| PullRequestTo {
+            kind: p.kind(),
+            api_url: args.pr_api_url.clone(),
+            title: None,
+            labels: Vec::new(),
+        }),
+    };
+    push_clusters(repo_dir, &push, place, &[target], requester)
+}
+
+/// How a GitOps cluster write pushes: `upkeep upgrade cluster --push` and the ClusterUpgrade
+/// campaigns `upkeep run` carries out share it (and, through
+/// [`write_cluster_versions`], the controller's write loop).
+pub(crate) struct GitPush<'a> {
+    pub(crate) auth: upkeep_git::Auth,
+    /// The remote branch to push to (default: the checkout's branch).
+    pub(crate) branch: Option<String>,
+    pub(crate) max_attempts: u32,
+    /// Default: the checkout's configured author, else `upkeep <upkeep@localhost>`.
+    pub(crate) author: Option<Author>,
+    /// Where the Cluster manifests are, from the repository root (`""`: everywhere).
+    pub(crate) path: &'a str,
+    pub(crate) template: Option<&'a upkeep_git::MessageTemplate>,
+    pub(crate) pull_request: Option<PullRequestTo>,
+}
+
+/// The pull request to open or update from the push branch.
+pub(crate) struct PullRequestTo {
+    pub(crate) kind: ProviderKind,
+    /// The forge's API base (default: derived from origin's URL).
+    pub(crate) api_url: Option<String>,
+    /// Default: `Upgrade <first cluster> to <version>`.
+    pub(crate) title: Option<String>,
+    pub(crate) labels: Vec<String>,
+}
+
+/// Writes `targets` on `origin`'s branch in one commit through the shared write loop and,
+/// with a pull request, opens or updates it. `(commit pushed now, PR page)`; errors are
+/// printed (`Err(outcome)`).
+pub(crate) fn push_clusters(
+    repo_dir: &Path,
+    settings: &GitPush<'_>,
+    place: &VersionPlace,
+    targets: &[ClusterTarget],
     requester: &str,
 ) -> miette::Result<Result<Pushed, Outcome>> {
     let repo = match Repo::open(repo_dir) {
@@ -750,13 +810,7 @@ fn push_upgrade(
             return Ok(Err(Outcome::Invalid));
         }
     };
-    let auth = match crate::cmd::apply::git_auth(args.allow_insecure_http) {
-        Ok(a) => a,
-        Err(m) => {
-            crate::render::error_with_hint(&m, None);
-            return Ok(Err(Outcome::Invalid));
-        }
-    };
+    let auth = &settings.auth;
     let Some(checkout) = repo.head_branch() else {
         crate::render::error_with_hint(
             &format!("{}: no branch checked out", repo_dir.display()),
@@ -764,27 +818,28 @@ fn push_upgrade(
         );
         return Ok(Err(Outcome::Invalid));
     };
-    let push = args.branch.clone().unwrap_or_else(|| checkout.clone());
-    let author = repo.configured_author().unwrap_or_else(|| Author {
-        name: "upkeep".to_owned(),
-        email: "upkeep@localhost".to_owned(),
+    let push = settings.branch.clone().unwrap_or_else(|| checkout.clone());
+    let author = settings.author.clone().unwrap_or_else(|| {
+        repo.configured_author().unwrap_or_else(|| Author {
+            name: "upkeep".to_owned(),
+            email: "upkeep@localhost".to_owned(),
+        })
     });
-    let clusters = [target];
     let written = write_cluster_versions(
         &repo,
-        &auth,
+        auth,
         Branches {
             checkout: &checkout,
             push: &push,
         },
         &author,
-        args.max_attempts,
+        settings.max_attempts,
         &ClusterBatch {
-            path: "",
+            path: settings.path,
             place,
-            clusters: &clusters,
+            clusters: targets,
             requester,
-            template: None,
+            template: settings.template,
         },
     );
     let written = match written {
@@ -817,20 +872,20 @@ fn push_upgrade(
             (None, base, tip)
         }
     };
-    let Some(provider) = args.pull_request else {
+    let Some(pr) = &settings.pull_request else {
         return Ok(Ok((commit, None)));
     };
     if push == checkout || base == tip || written.changes.is_empty() {
         eprintln!("no pull request: origin/{push} carries no change over {checkout}");
         return Ok(Ok((commit, None)));
     }
-    let kind = provider.kind();
+    let kind = pr.kind;
     let url = repo.origin_url().unwrap_or_default();
     let fail = |m: String| {
         crate::render::error_with_hint(&format!("pushed, but the pull request failed: {m}"), None);
         Ok(Err(Outcome::No))
     };
-    let api_base = match (&args.pr_api_url, api_base_for(kind, url)) {
+    let api_base = match (&pr.api_url, api_base_for(kind, url)) {
         (Some(u), Ok((_, repository))) => match url::Url::parse(u) {
             Ok(base) => (base, repository),
             Err(e) => return fail(format!("--pr-api-url {u:?}: {e}")),
@@ -862,9 +917,12 @@ fn push_upgrade(
     let request = PrRequest {
         base: checkout,
         head: push,
-        title: format!("Upgrade {} to {}", first.object, first.new),
+        title: pr
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Upgrade {} to {}", first.object, first.new)),
         body: pull_request_body(requester, &written.changes),
-        labels: Vec::new(),
+        labels: pr.labels.clone(),
     };
     match ensure_pull_request(&target, &request) {
         Ok(pr) => {
