@@ -82,7 +82,7 @@ impl CampaignCluster {
 pub enum CampaignHistory {
     /// The change was made: append this trigger record (unless the entry already names one)
     /// and remember its id in the entry.
-    Triggered(NewClusterUpgrade),
+    Triggered(Box<NewClusterUpgrade>),
     /// The cluster finished: append the outcome of the entry's trigger record (nothing when
     /// the entry names none).
     Finished {
@@ -114,9 +114,7 @@ impl Store {
     ) -> Result<BTreeMap<String, CampaignCluster>, StoreError> {
         let key = key(namespace, name);
         let txn = self.read()?;
-        let table = txn
-            .open_table(CAMPAIGN_CLUSTERS)
-            .map_err(|e| self.err(e))?;
+        let table = txn.open_table(CAMPAIGN_CLUSTERS).map_err(|e| self.err(e))?;
         let mut out = BTreeMap::new();
         // Cluster names are DNS labels: "" sorts first and "\u{10FFFF}" after every one.
         let range = table
@@ -178,11 +176,12 @@ impl Store {
             }
             let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Database {
                 path: self.path.clone(),
-                detail: format!("campaign {key} cluster {} cannot be encoded: {e}", u.cluster),
+                detail: format!(
+                    "campaign {key} cluster {} cannot be encoded: {e}",
+                    u.cluster
+                ),
             })?;
-            let mut table = txn
-                .open_table(CAMPAIGN_CLUSTERS)
-                .map_err(|e| self.err(e))?;
+            let mut table = txn.open_table(CAMPAIGN_CLUSTERS).map_err(|e| self.err(e))?;
             table
                 .insert((key.as_str(), u.cluster.as_str()), bytes.as_slice())
                 .map_err(|e| self.err(e))?;
@@ -234,9 +233,15 @@ mod tests {
         store
             .record_campaign("org", "a", &[up("x", "Waiting"), up("y", "Triggered")])
             .unwrap();
-        store.record_campaign("org", "ab", &[up("x", "Failed")]).unwrap();
-        store.record_campaign("org2", "a", &[up("z", "Failed")]).unwrap();
-        store.record_campaign("org", "a", &[up("x", "Triggered")]).unwrap();
+        store
+            .record_campaign("org", "ab", &[up("x", "Failed")])
+            .unwrap();
+        store
+            .record_campaign("org2", "a", &[up("z", "Failed")])
+            .unwrap();
+        store
+            .record_campaign("org", "a", &[up("x", "Triggered")])
+            .unwrap();
         let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
             (
                 "org",
@@ -244,8 +249,18 @@ mod tests {
                 &[("x", "Triggered"), ("y", "Triggered")],
                 "the later record replaces the entry; a prefix campaign (ab) is not mixed in",
             ),
-            ("org", "ab", &[("x", "Failed")], "same cluster, other campaign"),
-            ("org2", "a", &[("z", "Failed")], "same name, other namespace"),
+            (
+                "org",
+                "ab",
+                &[("x", "Failed")],
+                "same cluster, other campaign",
+            ),
+            (
+                "org2",
+                "a",
+                &[("z", "Failed")],
+                "same name, other namespace",
+            ),
             ("org", "zz", &[], "unknown campaign: nothing recorded"),
         ];
         for (ns, name, want, reason) in cases {
@@ -264,11 +279,16 @@ mod tests {
         let triggered = CampaignUpdate {
             cluster: "x".into(),
             entry: entry("Triggered"),
-            history: Some(CampaignHistory::Triggered(trigger("x"))),
+            history: Some(CampaignHistory::Triggered(Box::new(trigger("x")))),
         };
-        store.record_campaign("org", "a", &[triggered.clone()]).unwrap();
+        store
+            .record_campaign("org", "a", &[triggered.clone()])
+            .unwrap();
         let recorded = store.campaign_progress("org", "a").unwrap()["x"].clone();
-        assert!(recorded.history.is_some(), "the entry names its trigger record");
+        assert!(
+            recorded.history.is_some(),
+            "the entry names its trigger record"
+        );
         // A second pass carrying the trigger again (the entry already names one): no new row.
         store
             .record_campaign(
@@ -319,12 +339,20 @@ mod tests {
         let progress = store.campaign_progress("org", "a").unwrap()["x"]
             .progress()
             .unwrap();
-        assert_eq!(progress.state, ClusterPhase::Failed, "read back as the core's progress");
+        assert_eq!(
+            progress.state,
+            ClusterPhase::Failed,
+            "read back as the core's progress"
+        );
         assert_eq!(progress.finished_at, Some(at));
     }
 
     #[test]
     fn unknown_state_reads_as_never_touched() {
-        assert_eq!(entry("Exploded").progress(), None, "as the controller reads status");
+        assert_eq!(
+            entry("Exploded").progress(),
+            None,
+            "as the controller reads status"
+        );
     }
 }

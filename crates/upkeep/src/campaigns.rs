@@ -37,8 +37,7 @@ use upkeep_api::cluster_edit::{self, VersionPlace};
 use upkeep_api::cluster_upgrade::{Trigger, VersionSource};
 use upkeep_api::{ClusterObject, ClusterUpgrade, namespaced_name};
 use upkeep_core::rollout::{
-    self, ClusterInput, ClusterPhase, FailReason, Observed, Outcome as CampaignOutcome, Plan,
-    Step,
+    self, ClusterInput, ClusterPhase, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step,
 };
 use upkeep_core::selector::ClusterLabels;
 use upkeep_git::clusters::ClusterTarget;
@@ -92,16 +91,13 @@ pub(crate) fn carry_out(
     settings: &Settings<'_>,
 ) -> miette::Result<Carried> {
     let mut carried = Carried::default();
-    let fleet = match ClusterFleet::load(dir)? {
-        Ok(f) => f,
-        Err(_) => {
-            let message =
-                "ClusterUpgrades: the cluster manifests are invalid (see above); no campaign ran"
-                    .to_owned();
-            eprintln!("error: {message}");
-            carried.errors.push(message);
-            return Ok(carried);
-        }
+    let Ok(fleet) = ClusterFleet::load(dir)? else {
+        let message =
+            "ClusterUpgrades: the cluster manifests are invalid (see above); no campaign ran"
+                .to_owned();
+        eprintln!("error: {message}");
+        carried.errors.push(message);
+        return Ok(carried);
     };
     if fleet.upgrades.is_empty() {
         return Ok(carried);
@@ -142,10 +138,7 @@ pub(crate) fn carry_out(
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                carried.running |= plan
-                    .clusters
-                    .iter()
-                    .any(|cp| cp.step.phase().is_running());
+                carried.running |= plan.clusters.iter().any(|cp| cp.step.phase().is_running());
             }
             Err(e) => {
                 let message = format!("ClusterUpgrade {ns}/{name}: {e}");
@@ -228,12 +221,20 @@ fn campaign(
                     .join("; ")
             )
         })?;
-    let preferred = u.spec.maintenance_schedule_ref.as_ref().map(|r| r.name.as_str());
+    let preferred = u
+        .spec
+        .maintenance_schedule_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
     if let Some(r) = preferred
-        && !fleet.schedules.iter().any(|s| s.name == r && s.namespace == ns)
+        && !fleet
+            .schedules
+            .iter()
+            .any(|s| s.name == r && s.namespace == ns)
     {
         return Err(miette!(
-            help = "add the MaintenanceSchedule to the repository, or fix spec.maintenanceScheduleRef",
+            help =
+                "add the MaintenanceSchedule to the repository, or fix spec.maintenanceScheduleRef",
             "MaintenanceSchedule {ns}/{r} is missing or invalid; nothing starts until it is usable"
         ));
     }
@@ -244,8 +245,7 @@ fn campaign(
     };
     let clusters: Vec<ClusterObject> = match kube {
         Some(k) => k.rt.block_on(async {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(k.client.clone(), &ns, &k.clusters);
+            let api: Api<DynamicObject> = Api::namespaced_with(k.client.clone(), &ns, &k.clusters);
             let list = api
                 .list(&ListParams::default())
                 .await
@@ -321,7 +321,15 @@ fn campaign(
         if !observing && cp.step.phase().is_running() {
             reason = Some(NOT_OBSERVED.to_owned());
         }
-        if !observing && matches!(&cp.step, Step::Failed { reason: FailReason::Timeout { .. }, .. }) {
+        if !observing
+            && matches!(
+                &cp.step,
+                Step::Failed {
+                    reason: FailReason::Timeout { .. },
+                    ..
+                }
+            )
+        {
             reason = reason.map(|r| format!("{r} ({NOT_OBSERVED})"));
         }
         let entry = CampaignCluster {
@@ -394,7 +402,7 @@ fn campaign(
             None,
         ),
         Trigger::Direct => match kube {
-            Some(k) => act_api(k, &who, &ns, &place, &acting, &target)?,
+            Some(k) => act_api(k, &who, &ns, &place, &acting, &target),
             None => (Vec::new(), None),
         },
     };
@@ -439,7 +447,7 @@ fn campaign(
                 commit: commit.or_else(|| entry.commit.clone()),
                 ..entry.clone()
             },
-            history: Some(CampaignHistory::Triggered(record)),
+            history: Some(CampaignHistory::Triggered(Box::new(record))),
         });
     }
     if !updates.is_empty() {
@@ -501,10 +509,7 @@ fn say(
     let line = match step {
         Step::Trigger => format!("trigger {from} → {to} (recorded before the change)"),
         Step::Succeeded { .. } => format!("succeeded: at {to} and ready"),
-        Step::Failed { .. } => format!(
-            "failed: {}",
-            entry.reason.as_deref().unwrap_or("failed")
-        ),
+        Step::Failed { .. } => format!("failed: {}", entry.reason.as_deref().unwrap_or("failed")),
         _ if old.map(|o| o.state.as_str()) == Some(entry.state.as_str()) => {
             // Same state, new reason (e.g. a window's next opening): not worth a line.
             return;
@@ -538,7 +543,10 @@ fn act_git<'c>(
     if settings.push {
         let template = match g.and_then(|g| g.commit.message_template.as_deref()) {
             Some(t) => Some(upkeep_git::MessageTemplate::new(t).map_err(|e| {
-                miette!("spec.gitOps.commit.messageTemplate: {e} (hint: {})", e.hint())
+                miette!(
+                    "spec.gitOps.commit.messageTemplate: {e} (hint: {})",
+                    e.hint()
+                )
             })?),
             None => None,
         };
@@ -563,7 +571,9 @@ fn act_git<'c>(
             });
         let push = GitPush {
             auth: settings.auth.clone(),
-            branch: g.and_then(|g| g.push.as_ref()).and_then(|p| p.branch.clone()),
+            branch: g
+                .and_then(|g| g.push.as_ref())
+                .and_then(|p| p.branch.clone()),
             max_attempts: settings.max_attempts,
             author: g.map(|g| upkeep_git::Author {
                 name: g.commit.author.name.clone(),
@@ -581,17 +591,15 @@ fn act_git<'c>(
                 version: target.to_owned(),
             })
             .collect();
-        let (commit, pr) = match push_clusters(dir, &push, place, &targets, &requester)? {
-            Ok(p) => p,
-            Err(_) => return Err(miette!("the GitOps write failed (see above); the clusters stay Triggered and the next run writes again")),
+        let Ok((commit, pr)) = push_clusters(dir, &push, place, &targets, &requester)? else {
+            return Err(miette!(
+                "the GitOps write failed (see above); the clusters stay Triggered and the next run writes again"
+            ));
         };
         if let Some(pr) = &pr {
             eprintln!("{who}: pull request {pr}");
         }
-        return Ok(acting
-            .iter()
-            .map(|c| (*c, commit.clone(), None))
-            .collect());
+        return Ok(acting.iter().map(|c| (*c, commit.clone(), None)).collect());
     }
     let mut done = Vec::new();
     for c in acting {
@@ -615,12 +623,17 @@ fn act_git<'c>(
             place.path(),
             edit.old,
         );
-        let commit = match commit_file(dir, &rel, &text, &edit.new_text, &message, None)? {
-            Ok(commit) => commit,
-            Err(_) => return Err(miette!("committing {rel} failed (see above); the cluster stays Triggered and the next run writes again")),
+        let Ok(commit) = commit_file(dir, &rel, &text, &edit.new_text, &message, None)? else {
+            return Err(miette!(
+                "committing {rel} failed (see above); the cluster stays Triggered and the next run writes again"
+            ));
         };
         if let Some(id) = &commit {
-            eprintln!("{who}: cluster {}: committed {}", c.name, &id[..12.min(id.len())]);
+            eprintln!(
+                "{who}: cluster {}: committed {}",
+                c.name,
+                &id[..12.min(id.len())]
+            );
         }
         done.push((*c, commit, Some(rel)));
     }
@@ -637,7 +650,7 @@ fn act_api<'c>(
     place: &VersionPlace,
     acting: &[&'c ClusterObject],
     target: &str,
-) -> miette::Result<(Done<'c>, Option<String>)> {
+) -> (Done<'c>, Option<String>) {
     let api: Api<DynamicObject> = Api::namespaced_with(k.client.clone(), ns, &k.clusters);
     let mut done = Vec::new();
     let mut failed = Vec::new();
@@ -676,7 +689,7 @@ fn act_api<'c>(
             failed.join("; ")
         )
     });
-    Ok((done, failed))
+    (done, failed)
 }
 
 /// ` (hint: …)` for an error's hint, if it has one.

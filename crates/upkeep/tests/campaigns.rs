@@ -111,7 +111,8 @@ impl World {
             tmp: tempfile::tempdir().expect("tempdir"),
             base: String::new(),
         };
-        world.base = world.bare_git(&["rev-parse", "main"]).trim().to_owned();
+        let base = world.bare_git(&["rev-parse", "main"]);
+        base.trim().clone_into(&mut world.base);
         world
     }
 
@@ -156,7 +157,10 @@ impl World {
             .output()
             .expect("the upkeep binary runs");
         let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(!shown.contains(PASSWORD), "no credential in output: {shown}");
+        assert!(
+            !shown.contains(PASSWORD),
+            "no credential in output: {shown}"
+        );
         out
     }
 
@@ -217,8 +221,16 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     let out = world.run(T0, None);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(world.commits().len(), 1, "one commit for the first step: {err}");
-    assert_eq!(world.versions(), ["2.0.0", "1.0.0", "1.0.0"], "only a moved");
+    assert_eq!(
+        world.commits().len(),
+        1,
+        "one commit for the first step: {err}"
+    );
+    assert_eq!(
+        world.versions(),
+        ["2.0.0", "1.0.0", "1.0.0"],
+        "only a moved"
+    );
     assert!(err.contains("cluster a: trigger 1.0.0 → 2.0.0"), "{err}");
     let h = world.history("a");
     assert_eq!(h[0]["outcome"], "Triggered", "{h}");
@@ -234,7 +246,11 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     let out = world.run(&later(10), None);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(world.commits().len(), 1, "no second commit while a runs: {err}");
+    assert_eq!(
+        world.commits().len(),
+        1,
+        "no second commit while a runs: {err}"
+    );
     assert!(
         err.contains("cluster a: not observed: pass --kubeconfig to see cluster status"),
         "{err}"
@@ -246,7 +262,11 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     let out = world.run(&later(61), None);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(world.commits().len(), 2, "one commit for the second step: {err}");
+    assert_eq!(
+        world.commits().len(),
+        2,
+        "one commit for the second step: {err}"
+    );
     assert_eq!(world.versions(), ["2.0.0", "2.0.0", "1.0.0"]);
     let h = world.history("a");
     assert_eq!(h[0]["outcome"], "Failed", "{h}");
@@ -297,7 +317,12 @@ fn killed_between_record_and_commit_then_rerun_makes_exactly_one_commit() {
         );
         let before = world.commits().len();
         let out = world.run(&later(1), None);
-        assert_eq!(out.status.code(), Some(0), "{reason}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{reason}: {}",
+            text(&out.stderr)
+        );
         let commits = world.commits();
         assert_eq!(
             commits.len(),
@@ -316,7 +341,7 @@ fn killed_between_record_and_commit_then_rerun_makes_exactly_one_commit() {
     }
 }
 
-const DIRECT: &str = r#"apiVersion: upkeep.dev/v1alpha1
+const DIRECT: &str = r"apiVersion: upkeep.dev/v1alpha1
 kind: ClusterUpgrade
 metadata:
   name: direct
@@ -328,7 +353,7 @@ spec:
   strategy:
     maxConcurrency: 1
     timeout: 1h
-"#;
+";
 
 /// How long polling waits before the test fails.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -461,8 +486,15 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(label(&server, "a"), "2.0.0", "a patched: {err}");
-    assert_eq!(label(&server, "b"), "1.0.0", "b waits (concurrency 1): {err}");
-    assert!(!err.contains("not observed"), "observed with --kubeconfig: {err}");
+    assert_eq!(
+        label(&server, "b"),
+        "1.0.0",
+        "b waits (concurrency 1): {err}"
+    );
+    assert!(
+        !err.contains("not observed"),
+        "observed with --kubeconfig: {err}"
+    );
 
     // The provider rolls a to Ready at 2.0.0; the next pass sees it.
     eventually(
@@ -475,7 +507,10 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
     let at: jiff::Timestamp = triggered[0]["at"].as_str().unwrap().parse().unwrap();
     eventually(
         || ready_since(&server, "a"),
-        |t| t.parse::<jiff::Timestamp>().is_ok_and(|t| t.as_second() >= at.as_second()),
+        |t| {
+            t.parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t.as_second() >= at.as_second())
+        },
         "a Ready again after the trigger",
     )
     .await;
@@ -483,7 +518,11 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("cluster a: succeeded"), "{err}");
-    assert_eq!(label(&server, "b"), "2.0.0", "b patched in the next step: {err}");
+    assert_eq!(
+        label(&server, "b"),
+        "2.0.0",
+        "b patched in the next step: {err}"
+    );
     let h = world_history(&store, "a");
     assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
     assert_eq!(h[0]["via"], "api", "{h}");
