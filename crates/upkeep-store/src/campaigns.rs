@@ -242,7 +242,9 @@ mod tests {
         store
             .record_campaign("org", "a", &[up("x", "Triggered")])
             .unwrap();
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        // (namespace, name, (cluster, state) recorded, reason)
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 "org",
                 "a",
@@ -282,7 +284,7 @@ mod tests {
             history: Some(CampaignHistory::Triggered(Box::new(trigger("x")))),
         };
         store
-            .record_campaign("org", "a", &[triggered.clone()])
+            .record_campaign("org", "a", std::slice::from_ref(&triggered))
             .unwrap();
         let recorded = store.campaign_progress("org", "a").unwrap()["x"].clone();
         assert!(
