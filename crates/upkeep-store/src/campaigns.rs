@@ -222,6 +222,9 @@ mod tests {
         }
     }
 
+    /// (namespace, name, (cluster, state) recorded, reason)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn entries_are_per_campaign_and_cluster() {
         let store = Store::open_in_memory().unwrap();
@@ -242,8 +245,6 @@ mod tests {
         store
             .record_campaign("org", "a", &[up("x", "Triggered")])
             .unwrap();
-        // (namespace, name, (cluster, state) recorded, reason)
-        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case<'_>] = &[
             (
                 "org",
