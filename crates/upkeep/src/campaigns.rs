@@ -45,7 +45,7 @@ use upkeep_store::{
     CampaignCluster, CampaignHistory, CampaignUpdate, NewClusterUpgrade, Store, UpgradeOutcome,
 };
 
-use crate::cmd::upgrade::{GitPush, PullRequestTo, commit_file, locate, push_clusters};
+use crate::cluster_upgrade::{GitPush, PullRequestTo, commit_file, locate, push_clusters};
 use crate::fleet::{ClusterFleet, governing_schedule};
 
 /// The reason of a running cluster when nothing observes it.
@@ -105,10 +105,10 @@ pub(crate) fn carry_out(
     let kube = match settings.kubeconfig {
         None => None,
         Some(kubeconfig) => {
-            let rt = crate::cmd::kube::runtime()?;
+            let rt = crate::management::runtime()?;
             let connected = rt.block_on(async {
-                let client = crate::cmd::kube::client(kubeconfig).await?;
-                let clusters = crate::cmd::kube::cluster_resource(&client).await?;
+                let client = crate::management::client(kubeconfig).await?;
+                let clusters = crate::management::cluster_resource(&client).await?;
                 Ok::<_, miette::Report>((client, clusters))
             });
             match connected {
@@ -116,7 +116,7 @@ pub(crate) fn carry_out(
                     rt,
                     client,
                     clusters,
-                    url: crate::cmd::kube::client_url(kubeconfig),
+                    url: crate::management::client_url(kubeconfig),
                 }),
                 Err(e) => {
                     let message = format!("ClusterUpgrades: the management cluster: {e}");
@@ -252,7 +252,7 @@ fn campaign(
                 .map_err(|e| miette!("listing Clusters in {ns}: {e}"))?;
             list.items
                 .iter()
-                .map(crate::cmd::kube::cluster_object)
+                .map(crate::management::cluster_object)
                 .collect::<miette::Result<Vec<_>>>()
         })?,
         None => fleet
@@ -663,7 +663,7 @@ fn act_api<'c>(
             done.push((*c, None, None));
             continue;
         }
-        let patched = k.rt.block_on(crate::cmd::kube::patch_version(
+        let patched = k.rt.block_on(crate::management::patch_version(
             &api,
             &c.name,
             c.resource_version.as_deref(),
