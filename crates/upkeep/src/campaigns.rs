@@ -27,7 +27,7 @@
 //! version it started from (never "succeeded" on faith), and its reason says why. Its timeout
 //! still runs, as in the controller, and the failure says the cluster was not observed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -179,21 +179,25 @@ fn finished_of(
         .map(|at| (outcome, at)))
 }
 
-/// One campaign: gather, decide, record, act, record what was done.
-#[allow(clippy::too_many_lines)] // the three steps read in order; each is short
-fn campaign(
-    dir: &Path,
+/// What one campaign is decided on (gathered from the repository, the store and, with
+/// `--kubeconfig`, the management cluster).
+struct Gathered {
+    recorded: BTreeMap<String, CampaignCluster>,
+    campaign: rollout::Campaign,
+    /// The selected clusters and those the campaign already touched, by name.
+    clusters: Vec<ClusterObject>,
+    source: Option<VersionSource>,
+}
+
+/// Gather: the campaign (upkeep-api's conversion, the controller's), what was recorded, the
+/// clusters it selects or touched.
+fn gather(
     store: &Store,
-    now: Timestamp,
-    settings: &Settings<'_>,
     kube: Option<&Kube>,
     fleet: &ClusterFleet,
     u: &ClusterUpgrade,
-) -> miette::Result<Plan> {
+) -> miette::Result<Gathered> {
     let (ns, name) = namespaced_name(&u.metadata);
-    let who = format!("ClusterUpgrade {ns}/{name}");
-
-    // Gather.
     if u.spec.trigger == Trigger::Direct && kube.is_none() {
         return Err(miette!(
             help = "pass --kubeconfig FILE (or set KUBECONFIG), or use trigger: GitOps",
@@ -208,7 +212,7 @@ fn campaign(
         after.insert(dep.name.clone(), finished_of(store, &ns, &dep.name)?);
     }
     // h-conv: `to_campaign` is upkeep-api's conversion, the controller's; the governing
-    // schedule below still comes from fleet.rs until the one conversion lands.
+    // schedule (see `inputs`) still comes from fleet.rs until the one conversion lands.
     let campaign = u
         .to_campaign(None, |n| after.get(n).copied().flatten())
         .map_err(|errors| {
@@ -221,28 +225,19 @@ fn campaign(
                     .join("; ")
             )
         })?;
-    let preferred = u
-        .spec
-        .maintenance_schedule_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    if let Some(r) = preferred
+    if let Some(r) = &u.spec.maintenance_schedule_ref
         && !fleet
             .schedules
             .iter()
-            .any(|s| s.name == r && s.namespace == ns)
+            .any(|s| s.name == r.name && s.namespace == ns)
     {
         return Err(miette!(
             help =
                 "add the MaintenanceSchedule to the repository, or fix spec.maintenanceScheduleRef",
-            "MaintenanceSchedule {ns}/{r} is missing or invalid; nothing starts until it is usable"
+            "MaintenanceSchedule {ns}/{} is missing or invalid; nothing starts until it is usable",
+            r.name
         ));
     }
-    let source = u.spec.version_source;
-    let place = match source {
-        Some(VersionSource::Topology) => VersionPlace::Topology,
-        _ => VersionPlace::default(),
-    };
     let clusters: Vec<ClusterObject> = match kube {
         Some(k) => k.rt.block_on(async {
             let api: Api<DynamicObject> = Api::namespaced_with(k.client.clone(), &ns, &k.clusters);
@@ -274,23 +269,38 @@ fn campaign(
         })
         .collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
-    let observing = kube.is_some();
-    let inputs: Vec<ClusterInput<'_>> = clusters
+    Ok(Gathered {
+        recorded,
+        campaign,
+        clusters,
+        source: u.spec.version_source,
+    })
+}
+
+/// What the core sees of each cluster. Observed (`--kubeconfig`): its version and conditions
+/// on the management cluster. Unobserved: nothing is known of it, and a triggered cluster is
+/// taken to be where it started (so it is never taken to have succeeded).
+fn inputs<'a>(
+    g: &Gathered,
+    schedules: &'a [crate::fleet::NamedSchedule],
+    preferred: Option<&str>,
+    observing: bool,
+) -> Vec<ClusterInput<'a>> {
+    g.clusters
         .iter()
         .map(|c| {
-            let progress = recorded.get(&c.name).and_then(CampaignCluster::progress);
+            let progress = g.recorded.get(&c.name).and_then(CampaignCluster::progress);
             let running = progress.as_ref().is_some_and(|p| p.state.is_running());
             ClusterInput {
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                // Unobserved, a triggered cluster is taken to be where it started.
                 current: if running && !observing {
                     progress.as_ref().and_then(|p| p.from.clone())
                 } else {
-                    c.version_at(source).map(ToOwned::to_owned)
+                    c.version_at(g.source).map(ToOwned::to_owned)
                 },
                 freeze: c.rollout_freeze(),
-                schedule: governing_schedule(&fleet.schedules, c, preferred)
+                schedule: governing_schedule(schedules, c, preferred)
                     .map(|s| (s.name.as_str(), &s.schedule)),
                 observed: if observing {
                     c.status.observed()
@@ -300,17 +310,18 @@ fn campaign(
                 progress,
             }
         })
-        .collect();
+        .collect()
+}
 
-    // Decide.
-    let plan = rollout::plan(&campaign, &inputs, now);
-    let target = u
-        .spec
-        .target_version
-        .as_deref()
-        .map(|t| t.trim().to_owned());
-
-    // Record before act.
+/// The entries to record for `plan` (only those that change), each with what goes into the
+/// history log: the controller's `desired_status`, for the store. Pure.
+fn entries(
+    plan: &Plan,
+    recorded: &BTreeMap<String, CampaignCluster>,
+    target: Option<&str>,
+    observing: bool,
+    now: Timestamp,
+) -> Vec<CampaignUpdate> {
     let mut updates = Vec::new();
     for cp in &plan.clusters {
         let old = recorded.get(&cp.name);
@@ -344,7 +355,7 @@ fn campaign(
                 .finished_at()
                 .or_else(|| old.and_then(|o| o.finished_at)),
             from: cp.from.clone(),
-            to: target.clone(),
+            to: target.map(ToOwned::to_owned),
             reason: reason.clone(),
             announced_at: old.and_then(|o| o.announced_at),
             stage: cp.stage.clone(),
@@ -360,12 +371,11 @@ fn campaign(
             Step::Failed { at, .. } if was_running => Some(CampaignHistory::Finished {
                 outcome: UpgradeOutcome::Failed,
                 at: *at,
-                reason: reason.clone(),
+                reason,
             }),
             _ => None,
         };
         if old != Some(&entry) {
-            say(&who, &cp.name, &cp.step, old, &entry, target.as_deref());
             updates.push(CampaignUpdate {
                 cluster: cp.name.clone(),
                 entry,
@@ -373,12 +383,60 @@ fn campaign(
             });
         }
     }
+    updates
+}
+
+/// One campaign: gather, decide, record, act, record what was done.
+fn campaign(
+    dir: &Path,
+    store: &Store,
+    now: Timestamp,
+    settings: &Settings<'_>,
+    kube: Option<&Kube>,
+    fleet: &ClusterFleet,
+    u: &ClusterUpgrade,
+) -> miette::Result<Plan> {
+    let (ns, name) = namespaced_name(&u.metadata);
+    let who = format!("ClusterUpgrade {ns}/{name}");
+    let g = gather(store, kube, fleet, u)?;
+    let observing = kube.is_some();
+    let preferred = u
+        .spec
+        .maintenance_schedule_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+
+    // Decide.
+    let plan = rollout::plan(
+        &g.campaign,
+        &inputs(&g, &fleet.schedules, preferred, observing),
+        now,
+    );
+    let target = u
+        .spec
+        .target_version
+        .as_deref()
+        .map(|t| t.trim().to_owned());
+    let updates = entries(&plan, &g.recorded, target.as_deref(), observing, now);
+
+    // Record before act.
+    for up in &updates {
+        if let Some(cp) = plan.clusters.iter().find(|cp| cp.name == up.cluster) {
+            say(
+                &who,
+                &cp.name,
+                &cp.step,
+                g.recorded.get(&cp.name),
+                &up.entry,
+                target.as_deref(),
+            );
+        }
+    }
     if !updates.is_empty() {
         store
             .record_campaign(&ns, &name, &updates)
             .map_err(|e| miette!("recording the campaign's progress: {e}"))?;
     }
-
     summarize(&who, &plan, &updates_shown(&plan, observing));
 
     // Act: every cluster the core starts now or keeps Triggered, unless it already shows the
@@ -390,52 +448,85 @@ fn campaign(
         .clusters
         .iter()
         .filter(|cp| matches!(cp.step, Step::Trigger | Step::Triggered))
-        .filter_map(|cp| clusters.iter().find(|c| c.name == cp.name))
+        .filter_map(|cp| g.clusters.iter().find(|c| c.name == cp.name))
         .collect();
     if acting.is_empty() {
         return Ok(plan);
     }
+    let place = match g.source {
+        Some(VersionSource::Topology) => VersionPlace::Topology,
+        _ => VersionPlace::default(),
+    };
     upkeep_git::failpoint("trigger");
-    let (done, failed) = match u.spec.trigger {
-        Trigger::GitOps => (
-            act_git(dir, settings, u, &who, &place, &acting, &target)?,
-            None,
-        ),
-        Trigger::Direct => match kube {
-            Some(k) => act_api(k, &who, &ns, &place, &acting, &target),
-            None => (Vec::new(), None),
-        },
+    let (done, pr, failed) = match (u.spec.trigger, kube) {
+        (Trigger::GitOps, _) => {
+            let (done, pr) = act_git(dir, settings, u, &who, &place, &acting, &target)?;
+            (done, pr, None)
+        }
+        (Trigger::Direct, Some(k)) => {
+            let (done, failed) = act_api(k, &who, &ns, &place, &acting, &target);
+            (done, None, failed)
+        }
+        (Trigger::Direct, None) => (Vec::new(), None, None),
     };
 
     upkeep_git::failpoint("acted");
-    // Record what was done: the history's trigger record (once), the commit.
-    let after_act = store
-        .campaign_progress(&ns, &name)
+    let (via, shown) = match (u.spec.trigger, kube) {
+        (Trigger::Direct, Some(k)) => ("api", k.url.as_str()),
+        _ => ("git", settings.repo_shown),
+    };
+    let made = Made {
+        via,
+        shown,
+        to: &target,
+        pull_request: pr,
+    };
+    record_done(store, &ns, &name, &made, done, now)?;
+    match failed {
+        Some(f) => Err(miette!("{f}")),
+        None => Ok(plan),
+    }
+}
+
+/// How the changes of one act were made, for the history log.
+struct Made<'a> {
+    /// `git` or `api`.
+    via: &'static str,
+    /// The repository or API server, as shown (no credentials).
+    shown: &'a str,
+    to: &'a str,
+    pull_request: Option<String>,
+}
+
+/// Records what an act did: each cluster's trigger record in the history log (once: the
+/// entry remembers it) and the commit, in one transaction.
+fn record_done(
+    store: &Store,
+    ns: &str,
+    name: &str,
+    made: &Made<'_>,
+    done: Done<'_>,
+    now: Timestamp,
+) -> miette::Result<()> {
+    let recorded = store
+        .campaign_progress(ns, name)
         .map_err(|e| miette!("{e}"))?;
     let mut updates = Vec::new();
     for (cluster, commit, file) in done {
-        let Some(entry) = after_act.get(&cluster.name) else {
+        let Some(entry) = recorded.get(&cluster.name) else {
             continue;
-        };
-        let via = if u.spec.trigger == Trigger::GitOps {
-            "git"
-        } else {
-            "api"
         };
         let record = NewClusterUpgrade {
             cluster: cluster.name.clone(),
-            namespace: Some(ns.clone()),
+            namespace: Some(ns.to_owned()),
             from: entry.from.clone().unwrap_or_default(),
-            to: target.clone(),
+            to: made.to.to_owned(),
             at: entry.triggered_at.unwrap_or(now),
-            via: via.to_owned(),
-            target: match kube {
-                Some(k) if via == "api" => k.url.clone(),
-                _ => settings.repo_shown.to_owned(),
-            },
+            via: made.via.to_owned(),
+            target: made.shown.to_owned(),
             file,
             commit: commit.clone(),
-            pull_request: None,
+            pull_request: made.pull_request.clone(),
             outcome: UpgradeOutcome::Triggered,
             reason: None,
             finished_at: None,
@@ -450,15 +541,12 @@ fn campaign(
             history: Some(CampaignHistory::Triggered(Box::new(record))),
         });
     }
-    if !updates.is_empty() {
-        store
-            .record_campaign(&ns, &name, &updates)
-            .map_err(|e| miette!("recording the change made: {e}"))?;
+    if updates.is_empty() {
+        return Ok(());
     }
-    match failed {
-        Some(f) => Err(miette!("{f}")),
-        None => Ok(plan),
-    }
+    store
+        .record_campaign(ns, name, &updates)
+        .map_err(|e| miette!("recording the change made: {e}"))
 }
 
 /// The running clusters nobody observes (their reason is worth repeating every pass).
@@ -537,7 +625,7 @@ fn act_git<'c>(
     place: &VersionPlace,
     acting: &[&'c ClusterObject],
     target: &str,
-) -> miette::Result<Done<'c>> {
+) -> miette::Result<(Done<'c>, Option<String>)> {
     let g = u.spec.git_ops.as_ref();
     let requester = format!("{who} (upkeep run)");
     if settings.push {
@@ -599,7 +687,10 @@ fn act_git<'c>(
         if let Some(pr) = &pr {
             eprintln!("{who}: pull request {pr}");
         }
-        return Ok(acting.iter().map(|c| (*c, commit.clone(), None)).collect());
+        return Ok((
+            acting.iter().map(|c| (*c, commit.clone(), None)).collect(),
+            pr,
+        ));
     }
     let mut done = Vec::new();
     for c in acting {
@@ -637,7 +728,7 @@ fn act_git<'c>(
         }
         done.push((*c, commit, Some(rel)));
     }
-    Ok(done)
+    Ok((done, None))
 }
 
 /// Direct: a merge patch of each cluster's version place carrying the resourceVersion the
@@ -695,4 +786,138 @@ fn act_api<'c>(
 /// ` (hint: …)` for an error's hint, if it has one.
 fn hint_of(hint: Option<String>) -> String {
     hint.map(|h| format!(" (hint: {h})")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+    use upkeep_core::rollout::{CampaignState, ClusterPlan};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn plan_of(step: Step) -> Plan {
+        Plan {
+            clusters: vec![ClusterPlan {
+                name: "a".into(),
+                stage: None,
+                step,
+                from: Some("1.0.0".into()),
+                expected_start: None,
+                announce: false,
+            }],
+            state: CampaignState::Running,
+            outcome: None,
+            finished_at: None,
+            next_check: None,
+            reason: None,
+        }
+    }
+
+    fn recorded(state: &str) -> BTreeMap<String, CampaignCluster> {
+        BTreeMap::from([(
+            "a".to_owned(),
+            CampaignCluster {
+                state: state.to_owned(),
+                triggered_at: Some(t("2026-01-01T00:00:00Z")),
+                from: Some("1.0.0".into()),
+                to: Some("2.0.0".into()),
+                reason: (state == "Triggered").then(|| NOT_OBSERVED.to_owned()),
+                history: Some(7),
+                ..CampaignCluster::default()
+            },
+        )])
+    }
+
+    #[test]
+    fn entries_record_what_the_plan_says_and_what_the_log_gets() {
+        let now = t("2026-01-01T01:00:00Z");
+        let timeout = Step::Failed {
+            reason: FailReason::Timeout {
+                after: SignedDuration::from_hours(1),
+            },
+            at: now,
+        };
+        // (plan step, recorded state, observing, want: (state, reason, triggered now,
+        // history), reason)
+        type Want = Option<(
+            &'static str,
+            Option<&'static str>,
+            bool,
+            Option<&'static str>,
+        )>;
+        let cases: Vec<(Step, Option<&str>, bool, Want, &str)> = vec![
+            (
+                Step::Trigger,
+                None,
+                false,
+                Some(("Triggered", Some(NOT_OBSERVED), true, None)),
+                "a start is recorded with its trigger time; unobserved, the reason says so",
+            ),
+            (
+                Step::Trigger,
+                None,
+                true,
+                Some(("Triggered", None, true, None)),
+                "observed: no not-observed reason",
+            ),
+            (
+                Step::Triggered,
+                Some("Triggered"),
+                false,
+                None,
+                "nothing changed: nothing written (no churn every pass)",
+            ),
+            (
+                Step::Succeeded { at: now },
+                Some("Upgrading"),
+                true,
+                Some(("Succeeded", None, false, Some("Succeeded"))),
+                "a running cluster that finished appends its outcome to the log",
+            ),
+            (
+                timeout.clone(),
+                Some("Triggered"),
+                false,
+                Some((
+                    "Failed",
+                    Some(
+                        "not ready 1h after the trigger (not observed: pass --kubeconfig to see cluster status)",
+                    ),
+                    false,
+                    Some("Failed"),
+                )),
+                "an unobserved timeout says the cluster was not observed",
+            ),
+            (
+                Step::Failed {
+                    reason: FailReason::Recorded("boom".into()),
+                    at: now,
+                },
+                Some("Failed"),
+                true,
+                Some(("Failed", Some("boom"), false, None)),
+                "a terminal state read back: no second outcome in the log",
+            ),
+        ];
+        for (step, state, observing, want, reason) in cases {
+            let before = state.map(recorded).unwrap_or_default();
+            let got = entries(&plan_of(step), &before, Some("2.0.0"), observing, now);
+            let got = got.first().map(|u| {
+                (
+                    u.entry.state.as_str(),
+                    u.entry.reason.as_deref(),
+                    u.entry.triggered_at == Some(now),
+                    match &u.history {
+                        Some(CampaignHistory::Finished { outcome, .. }) => Some(outcome.as_str()),
+                        Some(CampaignHistory::Triggered(_)) => Some("Triggered"),
+                        None => None,
+                    },
+                )
+            });
+            assert_eq!(got, want, "{reason}");
+        }
+    }
 }
