@@ -831,6 +831,15 @@ mod tests {
         )])
     }
 
+    /// One case's expectation: the entry written (state, reason, triggered now, what goes
+    /// into the log), or `None` when nothing is written.
+    type Want = Option<(
+        &'static str,
+        Option<&'static str>,
+        bool,
+        Option<&'static str>,
+    )>;
+
     #[test]
     fn entries_record_what_the_plan_says_and_what_the_log_gets() {
         let now = t("2026-01-01T01:00:00Z");
@@ -840,14 +849,7 @@ mod tests {
             },
             at: now,
         };
-        // (plan step, recorded state, observing, want: (state, reason, triggered now,
-        // history), reason)
-        type Want = Option<(
-            &'static str,
-            Option<&'static str>,
-            bool,
-            Option<&'static str>,
-        )>;
+        // (plan step, recorded state, observing, want, reason)
         let cases: Vec<(Step, Option<&str>, bool, Want, &str)> = vec![
             (
                 Step::Trigger,
