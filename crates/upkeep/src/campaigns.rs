@@ -8,10 +8,11 @@
 //!    management cluster with `--kubeconfig` (their version and Cluster API conditions, as the
 //!    controller sees them), else from the repository's Cluster manifests; what was recorded
 //!    for each cluster ([`upkeep_store::CampaignCluster`]).
-//! 2. **Decide**: [`upkeep_core::rollout::plan`] — the controller's decide — over the
-//!    campaign as `upkeep-api` converts it ([`upkeep_api::ClusterUpgrade::to_campaign`], the
-//!    controller's conversion). Stages, concurrency, soak, timeout, schedules and freezes are
-//!    therefore the controller's, exactly.
+//! 2. **Decide**: [`upkeep_core::rollout::plan`] — the controller's decide — over the one
+//!    conversion ([`upkeep_api::cluster_upgrade::inputs`], which the controller calls too), with
+//!    the store's entries as the upgrade's `status.clusters[]`. Stages, concurrency, soak,
+//!    timeout, schedules and freezes are therefore the controller's, exactly; the only
+//!    standalone choice is observation (see below).
 //! 3. **Act**, record first: every cluster's new entry is written to the store in one
 //!    transaction BEFORE any commit or patch (the failpoint `trigger` sits between the two;
 //!    `acted` between the change and the record of what it was),
@@ -31,22 +32,24 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams};
 use miette::miette;
 use upkeep_api::cluster_edit::{self, VersionPlace};
-use upkeep_api::cluster_upgrade::{Trigger, VersionSource};
+use upkeep_api::cluster_upgrade::{
+    ClusterState, ClusterUpgradeStatus, NamedSchedule, Trigger, VersionSource,
+};
 use upkeep_api::{ClusterObject, ClusterUpgrade, namespaced_name};
 use upkeep_core::rollout::{
     self, ClusterInput, ClusterPhase, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step,
 };
-use upkeep_core::selector::ClusterLabels;
 use upkeep_git::clusters::ClusterTarget;
 use upkeep_store::{
     CampaignCluster, CampaignHistory, CampaignUpdate, NewClusterUpgrade, Store, UpgradeOutcome,
 };
 
 use crate::cluster_upgrade::{GitPush, PullRequestTo, commit_file, locate, push_clusters};
-use crate::fleet::{ClusterFleet, governing_schedule};
+use crate::fleet::ClusterFleet;
 
 /// The reason of a running cluster when nothing observes it.
 pub(crate) const NOT_OBSERVED: &str = "not observed: pass --kubeconfig to see cluster status";
@@ -182,15 +185,41 @@ fn finished_of(
 /// What one campaign is decided on (gathered from the repository, the store and, with
 /// `--kubeconfig`, the management cluster).
 struct Gathered {
+    /// The ClusterUpgrade with the store's entries as its `status.clusters[]`, so the one
+    /// conversion reads them as the controller reads its status.
+    upgrade: ClusterUpgrade,
     recorded: BTreeMap<String, CampaignCluster>,
-    campaign: rollout::Campaign,
-    /// The selected clusters and those the campaign already touched, by name.
+    /// How each `after` campaign ended, from the store.
+    after: HashMap<String, Option<(CampaignOutcome, Timestamp)>>,
+    /// The clusters of the campaign's namespace.
     clusters: Vec<ClusterObject>,
-    source: Option<VersionSource>,
+    schedules: Vec<NamedSchedule>,
 }
 
-/// Gather: the campaign (upkeep-api's conversion, the controller's), what was recorded, the
-/// clusters it selects or touched.
+/// The store's entries as the controller's `status.clusters[]`.
+fn as_status(recorded: &BTreeMap<String, CampaignCluster>) -> ClusterUpgradeStatus {
+    ClusterUpgradeStatus {
+        clusters: recorded
+            .iter()
+            .map(|(name, e)| ClusterState {
+                name: name.clone(),
+                state: Some(e.state.clone()),
+                reason: e.reason.clone(),
+                triggered_at: e.triggered_at.map(Time),
+                finished_at: e.finished_at.map(Time),
+                from_release: e.from.clone(),
+                to_release: e.to.clone(),
+                stage: e.stage.clone(),
+                announced_at: e.announced_at.map(Time),
+                silence_id: None,
+            })
+            .collect(),
+        ..ClusterUpgradeStatus::default()
+    }
+}
+
+/// Gather: what was recorded, how the `after` campaigns ended, the clusters of the campaign's
+/// namespace, the schedules.
 fn gather(
     store: &Store,
     kube: Option<&Kube>,
@@ -211,33 +240,6 @@ fn gather(
     for dep in &u.spec.after {
         after.insert(dep.name.clone(), finished_of(store, &ns, &dep.name)?);
     }
-    // h-conv: `to_campaign` is upkeep-api's conversion, the controller's; the governing
-    // schedule (see `inputs`) still comes from fleet.rs until the one conversion lands.
-    let campaign = u
-        .to_campaign(None, |n| after.get(n).copied().flatten())
-        .map_err(|errors| {
-            miette!(
-                "invalid: {}",
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
-    if let Some(r) = &u.spec.maintenance_schedule_ref
-        && !fleet
-            .schedules
-            .iter()
-            .any(|s| s.name == r.name && s.namespace == ns)
-    {
-        return Err(miette!(
-            help =
-                "add the MaintenanceSchedule to the repository, or fix spec.maintenanceScheduleRef",
-            "MaintenanceSchedule {ns}/{} is missing or invalid; nothing starts until it is usable",
-            r.name
-        ));
-    }
     let clusters: Vec<ClusterObject> = match kube {
         Some(k) => k.rt.block_on(async {
             let api: Api<DynamicObject> = Api::namespaced_with(k.client.clone(), &ns, &k.clusters);
@@ -250,67 +252,48 @@ fn gather(
                 .map(crate::management::cluster_object)
                 .collect::<miette::Result<Vec<_>>>()
         })?,
-        None => fleet
-            .clusters
-            .iter()
-            .map(|(c, _)| c)
-            .filter(|c| c.namespace.as_deref().unwrap_or("default") == ns)
-            .cloned()
-            .collect(),
+        None => fleet.clusters.iter().map(|(c, _)| c.clone()).collect(),
     };
-    let mut clusters: Vec<ClusterObject> = clusters
-        .into_iter()
-        .filter(|c| {
-            let labels = ClusterLabels {
-                name: &c.name,
-                labels: &c.labels,
-            };
-            campaign.matchers.matches(labels) || recorded.contains_key(&c.name)
+    // h-conv: the CLI's ClusterFleet still keeps its own schedule type; the copy goes when it
+    // keeps upkeep-api's.
+    let schedules = fleet
+        .schedules
+        .iter()
+        .map(|s| NamedSchedule {
+            name: s.name.clone(),
+            namespace: s.namespace.clone(),
+            schedule: s.schedule.clone(),
+            selector: s.selector.clone(),
         })
         .collect();
-    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut upgrade = u.clone();
+    upgrade.status = Some(as_status(&recorded));
     Ok(Gathered {
+        upgrade,
         recorded,
-        campaign,
+        after,
         clusters,
-        source: u.spec.version_source,
+        schedules,
     })
 }
 
-/// What the core sees of each cluster. Observed (`--kubeconfig`): its version and conditions
-/// on the management cluster. Unobserved: nothing is known of it, and a triggered cluster is
-/// taken to be where it started (so it is never taken to have succeeded).
-fn inputs<'a>(
-    g: &Gathered,
-    schedules: &'a [crate::fleet::NamedSchedule],
-    preferred: Option<&str>,
-    observing: bool,
-) -> Vec<ClusterInput<'a>> {
-    g.clusters
-        .iter()
-        .map(|c| {
-            let progress = g.recorded.get(&c.name).and_then(CampaignCluster::progress);
-            let running = progress.as_ref().is_some_and(|p| p.state.is_running());
-            ClusterInput {
-                name: c.name.clone(),
-                labels: c.labels.clone(),
-                current: if running && !observing {
-                    progress.as_ref().and_then(|p| p.from.clone())
-                } else {
-                    c.version_at(g.source).map(ToOwned::to_owned)
-                },
-                freeze: c.rollout_freeze(),
-                schedule: governing_schedule(schedules, c, preferred)
-                    .map(|s| (s.name.as_str(), &s.schedule)),
-                observed: if observing {
-                    c.status.observed()
-                } else {
-                    Observed::default()
-                },
-                progress,
-            }
-        })
-        .collect()
+/// Observation. With `--kubeconfig` the one conversion's input stands (the clusters' version
+/// and conditions on the management cluster). Without it nothing is known of a cluster: its
+/// conditions are unknown, and a triggered cluster is taken to be where it started, so it is
+/// never taken to have succeeded.
+fn observed(mut inputs: Vec<ClusterInput<'_>>, observing: bool) -> Vec<ClusterInput<'_>> {
+    if observing {
+        return inputs;
+    }
+    for input in &mut inputs {
+        input.observed = Observed::default();
+        if let Some(p) = &input.progress
+            && p.state.is_running()
+        {
+            input.current.clone_from(&p.from);
+        }
+    }
+    inputs
 }
 
 /// The entries to record for `plan` (only those that change), each with what goes into the
@@ -400,23 +383,20 @@ fn campaign(
     let who = format!("ClusterUpgrade {ns}/{name}");
     let g = gather(store, kube, fleet, u)?;
     let observing = kube.is_some();
-    let preferred = u
-        .spec
-        .maintenance_schedule_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
 
-    // Decide.
-    let plan = rollout::plan(
-        &g.campaign,
-        &inputs(&g, &fleet.schedules, preferred, observing),
-        now,
-    );
-    let target = u
-        .spec
-        .target_version
-        .as_deref()
-        .map(|t| t.trim().to_owned());
+    // Decide: the one conversion (upkeep-api's, the controller's), then the core.
+    let inputs = upkeep_api::cluster_upgrade::inputs(
+        &g.upgrade,
+        &g.clusters,
+        &g.schedules,
+        None,
+        |n| g.after.get(n).copied().flatten(),
+        VersionSource::Label,
+    )
+    .map_err(|e| miette!("{e}"))?;
+    let plan = rollout::plan(&inputs.campaign, &observed(inputs.clusters, observing), now);
+    let target = inputs.target;
+    let place = VersionPlace::from(inputs.source);
     let updates = entries(&plan, &g.recorded, target.as_deref(), observing, now);
 
     // Record before act.
@@ -453,10 +433,6 @@ fn campaign(
     if acting.is_empty() {
         return Ok(plan);
     }
-    let place = match g.source {
-        Some(VersionSource::Topology) => VersionPlace::Topology,
-        _ => VersionPlace::default(),
-    };
     upkeep_git::failpoint("trigger");
     let (done, pr, failed) = match (u.spec.trigger, kube) {
         (Trigger::GitOps, _) => {
