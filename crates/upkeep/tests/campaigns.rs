@@ -11,6 +11,8 @@
 //!   history record.
 //! - Direct with `--kubeconfig`: the pass patches one cluster; the provider rolls it to Ready;
 //!   the next pass records Succeeded (history too) and patches the next cluster.
+//! - GitOps with `--kubeconfig` in a local checkout: commit, re-apply without a second commit
+//!   until the test (playing Flux) applies it, then Succeeded and the next commit.
 
 mod support;
 
@@ -374,14 +376,14 @@ async fn eventually<T: std::fmt::Debug>(
     }
 }
 
-fn jsonpath(server: &KubeApiServer, name: &str, path: &str) -> String {
+fn jsonpath(server: &KubeApiServer, ns: &str, name: &str, path: &str) -> String {
     server
         .kubectl(&[
             "get",
             "clusters.cluster.x-k8s.io",
             name,
             "-n",
-            "prov",
+            ns,
             "-o",
             &format!("jsonpath={path}"),
         ])
@@ -389,16 +391,26 @@ fn jsonpath(server: &KubeApiServer, name: &str, path: &str) -> String {
 }
 
 fn label(server: &KubeApiServer, name: &str) -> String {
+    label_in(server, "prov", name)
+}
+
+fn label_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
     jsonpath(
         server,
+        ns,
         name,
         r"{.metadata.labels.release\.giantswarm\.io/version}",
     )
 }
 
 fn ready_since(server: &KubeApiServer, name: &str) -> String {
+    ready_since_in(server, "prov", name)
+}
+
+fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
     jsonpath(
         server,
+        ns,
         name,
         r#"{.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
     )
@@ -422,8 +434,11 @@ async fn run_direct(server: &KubeApiServer, dir: &Path, store: &Path) -> Output 
         .expect("the upkeep binary runs")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_ready() {
+/// The API server with the Cluster CRD, namespace `ns` with clusters `a` and `b` (label
+/// `env: dev`, version 1.0.0) that the provider loop has marked Ready, and the clock past that
+/// second (the core counts only a transition at or after the trigger's second as the
+/// provider's answer).
+async fn api_with_ready_clusters(ns: &str) -> (KubeApiServer, Provider) {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
     server
         .kubectl_stdin(&["apply", "-f", "-"], &crd_yaml())
@@ -438,7 +453,7 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
         ])
         .expect("the Cluster CRD is served");
     server
-        .kubectl(&["create", "namespace", "prov"])
+        .kubectl(&["create", "namespace", ns])
         .expect("namespace");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let kubeconfig =
@@ -450,20 +465,18 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
     .await
     .expect("config");
     let client = kube::Client::try_from(config).expect("client");
-    let provider = Provider::start(client, "prov");
+    let provider = Provider::start(client, ns);
     for name in ["a", "b"] {
         server
             .kubectl_stdin(
                 &["apply", "-f", "-"],
-                &cluster_yaml(name, "prov", &[("env", "dev")], "1.0.0"),
+                &cluster_yaml(name, ns, &[("env", "dev")], "1.0.0"),
             )
             .expect("cluster applied");
     }
-    // Both Ready before the trigger, and the clock past that second (the core counts only a
-    // transition at or after the trigger's second as the provider's answer).
     for name in ["a", "b"] {
         let since = eventually(
-            || ready_since(&server, name),
+            || ready_since_in(&server, ns, name),
             |t| !t.is_empty(),
             "the provider marks the cluster Ready",
         )
@@ -476,6 +489,12 @@ async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_rea
         )
         .await;
     }
+    (server, provider)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_ready() {
+    let (server, provider) = api_with_ready_clusters("prov").await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
     std::fs::create_dir_all(&dir).unwrap();
@@ -545,4 +564,132 @@ fn world_history(store: &Path, cluster: &str) -> serde_json::Value {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("history JSON")
+}
+
+const GITOPS_LOCAL: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: a
+  namespace: flux
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: b
+  namespace: flux
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: gitops
+  namespace: flux
+spec:
+  targetVersion: 2.0.0
+  matchers:
+    - {name: dev, key: env, value: dev}
+  strategy:
+    maxConcurrency: 1
+  trigger: GitOps
+  gitOps:
+    git: {url: "https://git.example/fleet"}
+    commit:
+      author: {name: upkeep, email: upkeep@example.com}
+"#;
+
+/// GitOps observed with `--kubeconfig`, in a local checkout (no `origin`: local commits, as
+/// `upkeep upgrade cluster --via git` makes them): the pass commits a; until Flux applies it
+/// the cluster stays Triggered and the next pass re-applies without a second commit; the test
+/// plays Flux (sets the label on the management cluster), the provider rolls a to Ready, and
+/// the next pass records a Succeeded and commits b.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_campaign_observed_on_the_management_cluster_moves_on_when_flux_applied_it() {
+    let (server, provider) = api_with_ready_clusters("flux").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("fleet.yaml"), GITOPS_LOCAL).unwrap();
+    support::commit_all(&dir, "import");
+    let store = tmp.path().join("state.redb");
+    let commits = || {
+        support::git_in(&dir, &["rev-list", "--count", "HEAD"])
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let in_git = |name: &str| {
+        let text = std::fs::read_to_string(dir.join("fleet.yaml")).unwrap();
+        let at = text.find(&format!("name: {name}\n")).unwrap();
+        text[at..]
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("release.giantswarm.io/version: "))
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(commits(), 2, "one commit for a: {err}");
+    assert_eq!((in_git("a"), in_git("b")), ("2.0.0".into(), "1.0.0".into()));
+    assert_eq!(
+        label_in(&server, "flux", "a"),
+        "1.0.0",
+        "Flux has not applied it"
+    );
+
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(commits(), 2, "re-applied, nothing to commit: {err}");
+    assert!(err.contains("1 Triggered, 1 Waiting"), "{err}");
+
+    // Flux applies the commit.
+    let h = world_history(&store, "a");
+    let at: jiff::Timestamp = h[0]["at"].as_str().unwrap().parse().unwrap();
+    server
+        .kubectl(&[
+            "label",
+            "--overwrite",
+            "clusters.cluster.x-k8s.io",
+            "a",
+            "-n",
+            "flux",
+            "release.giantswarm.io/version=2.0.0",
+        ])
+        .expect("label");
+    eventually(
+        || provider.upgrades_seen("a"),
+        |n| *n >= 1,
+        "the provider rolls a",
+    )
+    .await;
+    eventually(
+        || ready_since_in(&server, "flux", "a"),
+        |t| {
+            t.parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t.as_second() >= at.as_second())
+        },
+        "a Ready again after the trigger",
+    )
+    .await;
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cluster a: succeeded"), "{err}");
+    assert_eq!(commits(), 3, "b committed in the next step: {err}");
+    assert_eq!(in_git("b"), "2.0.0");
+    let h = world_history(&store, "a");
+    assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
+    assert_eq!(h[0]["file"], "fleet.yaml", "{h}");
+    assert!(
+        h[0]["commit"].as_str().is_some(),
+        "the local commit is named: {h}"
+    );
 }
