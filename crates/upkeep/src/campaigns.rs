@@ -681,14 +681,18 @@ fn act_git<'c>(
             done.push((*c, None, Some(rel)));
             continue;
         }
+        let ns = ns.unwrap_or("default");
+        // The trailers name the campaign and the cluster, so the commit can be told apart
+        // from any other that touched the file.
         let message = format!(
-            "Upgrade Cluster {}/{} from {} to {target}\n\n- {rel}:{} {}: {} -> {target}\n\nRequested by {requester}.\n",
-            ns.unwrap_or("default"),
+            "Upgrade Cluster {ns}/{} from {} to {target}\n\n- {rel}:{} {}: {} -> {target}\n\nRequested by {requester}.\n\nUpkeep-Campaign: {campaign}\nUpkeep-Cluster: {ns}/{}\n",
             c.name,
             edit.old,
             edit.line,
             place.path(),
             edit.old,
+            c.name,
+            campaign = who.trim_start_matches("ClusterUpgrade "),
         );
         let Ok(commit) = commit_file(dir, &rel, &text, &edit.new_text, &message, None)? else {
             return Err(miette!(

@@ -685,6 +685,11 @@ async fn a_gitops_campaign_observed_on_the_management_cluster_moves_on_when_flux
     assert!(err.contains("cluster a: succeeded"), "{err}");
     assert_eq!(commits(), 3, "b committed in the next step: {err}");
     assert_eq!(in_git("b"), "2.0.0");
+    let message = support::git_in(&dir, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.contains("Upkeep-Campaign: flux/gitops\nUpkeep-Cluster: flux/b"),
+        "the commit names the campaign and the cluster: {message}"
+    );
     let h = world_history(&store, "a");
     assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
     assert_eq!(h[0]["file"], "fleet.yaml", "{h}");
