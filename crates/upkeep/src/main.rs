@@ -55,7 +55,7 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Carry out the plan: write the allowed versions and commit them, or push them (and open pull requests).
     Apply(cmd::apply::Args),
-    /// Scan, plan and apply on each source's interval (or once), pushing to the repository.
+    /// Scan, plan and apply on each source's interval (or once), and carry out ClusterUpgrade campaigns.
     Run(cmd::run::Args),
     /// What upkeep changed, when, and by which commit and pull request (or a cluster's upgrades).
     History(cmd::history::Args),
