@@ -565,7 +565,7 @@ const QUOTED_INDENT_HINT: &str = "YAML syntax: check indentation here (continuat
 /// upkeep read YAML with before) said it otherwise for the same mistake and users and tests
 /// know its words: an unclosed `[`/`{` is reported where reading stopped (the end of the text
 /// or the next `---`/`...`), as libyaml's `did not find expected ',' or ']'`, and the hint
-/// says where the bracket opened.
+/// says where the bracket opened. A tab is reported where the tab is.
 fn scan_error(builder: &Builder<'_>, e: &ScanError) -> Scan {
     let at = builder.pos(*e.marker());
     match e.kind() {
@@ -594,6 +594,23 @@ fn scan_error(builder: &Builder<'_>, e: &ScanError) -> Scan {
                     at.column,
                     crate::yaml::SYNTAX_HINT
                 ),
+            }
+        }
+        // granit may place a tab error at the start of the scalar or line it was reading;
+        // the tab itself is what to fix.
+        ErrorKind::TabNotAllowed
+        | ErrorKind::TabInBlockIndentation
+        | ErrorKind::TabAtBlockScalarStart
+        | ErrorKind::TabInIndentation
+        | ErrorKind::TabInPlainScalar => {
+            let text = builder.lines.text;
+            let tab = text[at.offset.min(text.len())..]
+                .find('\t')
+                .map_or(at, |i| builder.lines.at_offset(at.offset + i));
+            Scan::Invalid {
+                at: tab,
+                message: e.info(),
+                hint: format!("replace the tab with spaces; {}", crate::yaml::SYNTAX_HINT),
             }
         }
         kind => {

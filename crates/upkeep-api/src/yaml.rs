@@ -350,14 +350,24 @@ pub(crate) fn describe(
             },
             Some("a key may appear once in a mapping; remove one of the two".to_owned()),
         ),
-        E::Budget { breach, .. } => (
-            FieldAt::None,
-            format!("YAML too large to read ({breach:?})"),
-            Some(format!(
-                "upkeep reads at most {MAX_DEPTH} levels of nesting and {MAX_NODES} nodes; split \
-                 or flatten this file"
-            )),
-        ),
+        E::Budget { breach, .. } => {
+            let what = format!("{breach:?}");
+            if what.contains("Alias") || what.contains("Anchor") || what.contains("Merge") {
+                alias_bomb(&what)
+            } else {
+                (
+                    FieldAt::None,
+                    format!("YAML too large to read ({what})"),
+                    Some(format!(
+                        "upkeep reads at most {MAX_DEPTH} levels of nesting and {MAX_NODES} \
+                         nodes; split or flatten this file"
+                    )),
+                )
+            }
+        }
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => alias_bomb(&strip_location(&e.to_string())),
         other => {
             let text = strip_location(&other.to_string());
             // Messages of the types' own parsers (`invalid value: …, expected …`) keep their
@@ -378,6 +388,19 @@ pub(crate) fn describe(
         hint,
         offset,
     }
+}
+
+/// An error for aliases that expand to more than upkeep reads.
+fn alias_bomb(what: &str) -> (FieldAt, String, Option<String>) {
+    (
+        FieldAt::None,
+        format!("aliases expand to more than upkeep reads ({what})"),
+        Some(
+            "anchors and aliases (`&a`, `*a`) here repeat more than a million nodes; write the \
+             values out or use fewer aliases. upkeep leaves this file alone"
+                .to_owned(),
+        ),
+    )
 }
 
 /// Removes serde-saphyr's ` at line L, column C` from a message (the position is reported on
