@@ -50,6 +50,8 @@ pub(crate) fn options(max_depth: usize) -> serde_saphyr::Options {
             // One document per read in the loader; other callers read small files.
             max_documents: MAX_NODES,
         },
+        // Comments are checked as syntax either way; nothing upkeep reads keeps them.
+        emit_comments: false,
         strict_booleans: true,
         duplicate_keys: DuplicateKeyPolicy::Error,
         merge_keys: MergeKeyPolicy::Merge,
