@@ -18,6 +18,8 @@
 //! markers (line, character column, byte offset); nothing here counts characters along a line
 //! for every node, which made a long one-line flow collection quadratic.
 
+use std::fmt::Write as _;
+
 use granit_parser::{ErrorKind, Event, Options, Parser, ScanError};
 
 /// The deepest nesting of collections (mappings and sequences, block or flow) the loader
@@ -244,7 +246,7 @@ impl DocPositions {
                 Node::Seq { items, .. } => {
                     for (i, item) in items.iter().enumerate() {
                         let len = path.len();
-                        path.push_str(&format!("[{i}]"));
+                        let _ = write!(path, "[{i}]");
                         let stop = !walk(item, path, offset, best);
                         path.truncate(len);
                         if stop {
@@ -293,10 +295,17 @@ impl DocPositions {
             Node::Scalar { value, .. } => match crate::yaml::from_str(value) {
                 Ok(crate::yaml::Value::Null) => "unit value".to_owned(),
                 Ok(crate::yaml::Value::Bool(b)) => format!("boolean `{b}`"),
-                Ok(crate::yaml::Value::Number(n)) if n.fract() == 0.0 && n.abs() < 9e15 => {
-                    format!("integer `{value}`")
+                Ok(crate::yaml::Value::Number(_)) => {
+                    let digits = value.trim_start_matches(['+', '-']);
+                    let integer = digits.starts_with("0x")
+                        || digits.starts_with("0o")
+                        || digits.bytes().all(|b| b.is_ascii_digit());
+                    if integer {
+                        format!("integer `{value}`")
+                    } else {
+                        format!("floating point `{value}`")
+                    }
                 }
-                Ok(crate::yaml::Value::Number(_)) => format!("floating point `{value}`"),
                 _ => format!("string {value:?}"),
             },
         })

@@ -1,12 +1,13 @@
 //! The one YAML reader: serde-saphyr, which kube already brings and which is built on
-//! granit-parser, the parser [`crate::locate`] reads events and positions with. Every YAML
-//! text upkeep reads goes through [`options`], so every caller reads a scalar the same way,
-//! and every error serde-saphyr reports becomes upkeep's wording in one place, [`describe`].
+//! granit-parser, the parser [`crate::locate`] (and `upkeep_core::manifest`, and the Helm index
+//! reader) reads events and positions with. Every YAML text upkeep deserializes goes through
+//! [`options`], so every caller reads a scalar the same way, and every error serde-saphyr
+//! reports becomes upkeep's wording in one place, [`describe`].
 //!
 //! How text is read (each case is a row of the table tests in `tests/yaml.rs`):
 //!
 //! - **Scalars are YAML 1.2** (the core schema), as upkeep read them before: `yes`, `on`, `y`
-//!   are strings, only `true`/`false` (any case spelling serde-saphyr knows) are booleans. A
+//!   are strings, only `true`/`True`/`TRUE` and the same spellings of false are booleans. A
 //!   plain scalar read into a string field is its text (`1.10` stays `1.10`). Kubernetes reads
 //!   manifests through sigs.k8s.io/yaml, which is YAML 1.1: there `alwaysAllowed: yes` is
 //!   `true`. upkeep refuses it with a located error (`expected a boolean`) rather than guess,
@@ -17,8 +18,9 @@
 //!   alias replay is bounded by serde-saphyr's alias limits (a "billion laughs" file ends in
 //!   an error, not in memory).
 //! - **Bounds.** The event pass in [`crate::locate`] runs first and refuses nesting deeper
-//!   than [`MAX_DEPTH`] and more than [`MAX_NODES`] nodes; the budget here repeats the same
-//!   limits for text read without that pass (kustomization and patch files).
+//!   than [`MAX_DEPTH`] and more than [`MAX_NODES`] nodes; the budget here repeats those
+//!   limits, and files upkeep only looks into (kustomizations, patches) are read at most
+//!   [`INLINE_DEPTH`] deep (see there why).
 
 use std::fmt;
 
@@ -98,7 +100,8 @@ pub(crate) fn documents(text: &str) -> Vec<Value> {
 pub enum Value {
     Null,
     Bool(bool),
-    /// Integers and floats, as written where serde-saphyr hands over text, otherwise formatted.
+    /// Integers and floats (precision beyond an `f64` is not kept: nothing upkeep looks
+    /// into this way needs it).
     Number(f64),
     String(String),
     Sequence(Vec<Value>),
