@@ -78,7 +78,7 @@ fn nesting_is_limited_before_any_costly_read() {
             "flow sequences, exactly the limit",
             config_map(&flow_seq(inner)),
             Expect::Loads,
-            "the deepest document serde_yaml can read still loads",
+            "the deepest document upkeep reads still loads (on the deep reader's stack: serde-saphyr recurses per level)",
         ),
         (
             "flow sequences, one over",
