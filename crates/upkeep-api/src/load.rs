@@ -741,7 +741,7 @@ fn read_documents(ctx: &FileCtx<'_>, loaded: &mut Loaded) {
                         .and_then(Value::as_str)
                         .map(ToOwned::to_owned),
                 ));
-                heads.push(head(&ctx, index, &value, &mut loaded.diagnostics));
+                heads.push(head(ctx, index, &value, &mut loaded.diagnostics));
             }
             Err(e) => {
                 loaded.diagnostics.push(ctx.serde_error(index, &e));
@@ -778,7 +778,7 @@ fn read_documents(ctx: &FileCtx<'_>, loaded: &mut Loaded) {
                 Some(resource)
             }
             Head::FluxAutomation(version) => {
-                match automation(&ctx, index, version, text, &mut loaded.diagnostics) {
+                match automation(ctx, index, version, text, &mut loaded.diagnostics) {
                     Some(prepared) => {
                         loaded.pending.push(PendingAutomation {
                             prepared,
@@ -795,11 +795,11 @@ fn read_documents(ctx: &FileCtx<'_>, loaded: &mut Loaded) {
                     None => None,
                 }
             }
-            Head::Upkeep(kind) => convert(&ctx, index, kind, "", text, &mut loaded.diagnostics),
+            Head::Upkeep(kind) => convert(ctx, index, kind, "", text, &mut loaded.diagnostics),
             Head::Flux(kind, version) => {
-                convert(&ctx, index, kind, version, text, &mut loaded.diagnostics)
+                convert(ctx, index, kind, version, text, &mut loaded.diagnostics)
             }
-            Head::Cluster => convert(&ctx, index, "Cluster", "", text, &mut loaded.diagnostics),
+            Head::Cluster => convert(ctx, index, "Cluster", "", text, &mut loaded.diagnostics),
         };
         if resource.is_none()
             && let Some(kind) = upkeep_kind

@@ -3,6 +3,7 @@
 //! the offset points at), and what the YAML features Kubernetes manifests use mean. Each row
 //! runs as an LF file and as a CRLF file with a BOM; positions must not move.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use upkeep_api::{Loaded, Resource, load_str};
@@ -354,6 +355,15 @@ fn windows(loaded: &Loaded) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// (case, text, documents loaded (their stream index), windows, reason)
+type Case = (
+    &'static str,
+    String,
+    Vec<usize>,
+    Vec<(String, String, String)>,
+    &'static str,
+);
+
 #[test]
 fn documents_anchors_and_scalars_read_as_kubernetes_reads_them() {
     let window = "  maintenanceWindows:\n  - &w\n    name: a\n    startTime: \"2025-01-07T02:00:00\"\n    endTime: \"2025-01-07T04:00:00\"\n";
@@ -364,14 +374,6 @@ fn documents_anchors_and_scalars_read_as_kubernetes_reads_them() {
             "2025-01-07T04:00:00".to_owned(),
         )
     };
-    // (case, text, documents loaded (their stream index), windows, reason)
-    type Case = (
-        &'static str,
-        String,
-        Vec<usize>,
-        Vec<(String, String, String)>,
-        &'static str,
-    );
     let cases: Vec<Case> = vec![
         (
             "two documents",
@@ -479,9 +481,10 @@ fn an_alias_bomb_is_refused_not_expanded() {
     );
     for i in 1..9 {
         let p = i - 1;
-        text.push_str(&format!(
-            "  l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
-        ));
+        let _ = writeln!(
+            text,
+            "  l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]"
+        );
     }
     let loaded = load_str(Path::new(FILE), &text);
     assert!(loaded.documents.is_empty(), "{}", report(&loaded));
