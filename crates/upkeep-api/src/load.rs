@@ -221,8 +221,29 @@ impl FileCtx<'_> {
                     .unwrap_or(at);
                 (pos, Some(field))
             }
+            (FieldAt::Duplicate, Some(at)) => {
+                let parent = self.doc(index).and_then(|d| d.mapping_at(at.offset));
+                let pos = parent
+                    .as_deref()
+                    .and_then(|p| self.doc(index)?.node_pos(p))
+                    .unwrap_or(at);
+                let hint = format!(
+                    "written again at line {} column {}; a key may appear once in a mapping, \
+                     remove one of the two",
+                    at.line, at.column
+                );
+                let diagnostic = self.diag(
+                    pos,
+                    parent.filter(|p| !p.is_empty()),
+                    described.message,
+                    Some(hint),
+                );
+                return diagnostic;
+            }
             (FieldAt::MissingIn(name), None) => (self.doc_start(index), Some(name.clone())),
-            (FieldAt::Node | FieldAt::None, None) => (self.doc_start(index), None),
+            (FieldAt::Node | FieldAt::None | FieldAt::Duplicate, None) => {
+                (self.doc_start(index), None)
+            }
             (FieldAt::None, Some(at)) => (at, None),
         };
         let hint = described

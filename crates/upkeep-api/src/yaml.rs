@@ -12,8 +12,8 @@
 //!   manifests through sigs.k8s.io/yaml, which is YAML 1.1: there `alwaysAllowed: yes` is
 //!   `true`. upkeep refuses it with a located error (`expected a boolean`) rather than guess,
 //!   so a file means one thing to both.
-//! - **Duplicate keys are errors**, located at the second key (Kubernetes' strict decoding
-//!   refuses them too).
+//! - **Duplicate keys are errors**, reported at their mapping as before, the hint naming where
+//!   the second one is (Kubernetes' strict decoding refuses them too).
 //! - **Anchors, aliases and merge keys (`<<`)** are expanded, as Kubernetes expands them;
 //!   alias replay is bounded by serde-saphyr's alias limits (a "billion laughs" file ends in
 //!   an error, not in memory).
@@ -256,6 +256,8 @@ pub(crate) enum FieldAt {
     Node,
     /// The field is `name`, missing from the mapping that holds the node at the offset.
     MissingIn(String),
+    /// The node at the offset is a key written twice; the field is its mapping.
+    Duplicate,
     /// Not a field: the text itself (syntax, limits).
     None,
 }
@@ -347,13 +349,15 @@ pub(crate) fn describe(
         E::InvalidBooleanStrict { .. } => invalid("a boolean"),
         E::NullIntoString { .. } => invalid("a string"),
         E::InvalidScalar { ty, .. } => invalid(ty),
+        // Reported at the mapping, named by the mapping's path, as before; the hint says where
+        // the second one is.
         E::DuplicateMappingKey { key, .. } => (
-            FieldAt::Node,
+            FieldAt::Duplicate,
             match key {
                 Some(k) => format!("duplicate entry with key {k:?}"),
                 None => "duplicate entry".to_owned(),
             },
-            Some("a key may appear once in a mapping; remove one of the two".to_owned()),
+            None,
         ),
         E::Budget { breach, .. } => {
             let what = format!("{breach:?}");
