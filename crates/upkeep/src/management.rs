@@ -29,7 +29,7 @@ use crate::fleet::named_schedule;
 use crate::out::outln;
 use crate::render::local;
 
-fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,7 +37,7 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .into_diagnostic()
 }
 
-async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| {
         miette!(
             help = "pass a readable kubeconfig with --kubeconfig or KUBECONFIG",
@@ -53,7 +53,7 @@ async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
 }
 
 /// The `Cluster` resource as the API server serves it.
-async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> {
+pub(crate) async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> {
     let group = kube::discovery::group(client, upkeep_api::cluster::CLUSTER_API_GROUP)
         .await
         .map_err(|e| {
@@ -76,7 +76,7 @@ async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> 
 
 /// The fields upkeep reads, from a dynamic Cluster (labels, annotations, version places and
 /// the Cluster API status), read by the same lenient conversion the controller uses.
-fn cluster_object(o: &DynamicObject) -> miette::Result<ClusterObject> {
+pub(crate) fn cluster_object(o: &DynamicObject) -> miette::Result<ClusterObject> {
     let value = serde_json::to_value(o).map_err(|e| miette!("reading a Cluster: {e}"))?;
     ClusterObject::from_json(value).map_err(|e| {
         miette!(
@@ -155,17 +155,7 @@ pub(crate) fn upgrade(
         }
         let from = d.current.clone().unwrap_or_default();
         let rv = object.metadata.resource_version.clone();
-        let mut patch = json!({"metadata": {"resourceVersion": rv}});
-        match &args.place {
-            VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: args.to }),
-            VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": args.to}}),
-        }
-        let params = PatchParams {
-            dry_run: args.dry_run,
-            field_manager: Some("upkeep".to_owned()),
-            ..PatchParams::default()
-        };
-        match api.patch(args.name, &params, &Patch::Merge(&patch)).await {
+        match patch_version(&api, args.name, rv.as_deref(), &args.place, args.to, args.dry_run).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 crate::render::error_with_hint(
@@ -238,7 +228,31 @@ pub(crate) fn upgrade(
     })
 }
 
-fn client_url(kubeconfig: &Path) -> String {
+/// Sets the version place of Cluster `name` to `to` by a JSON merge patch carrying the
+/// `resourceVersion` the decision was made on (a concurrent change is a 409 conflict, never a
+/// lost update): `upkeep upgrade cluster --via api` and `upkeep run`'s Direct campaigns.
+pub(crate) async fn patch_version(
+    api: &Api<DynamicObject>,
+    name: &str,
+    resource_version: Option<&str>,
+    place: &VersionPlace,
+    to: &str,
+    dry_run: bool,
+) -> Result<DynamicObject, kube::Error> {
+    let mut patch = json!({"metadata": {"resourceVersion": resource_version}});
+    match place {
+        VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: to }),
+        VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": to}}),
+    }
+    let params = PatchParams {
+        dry_run,
+        field_manager: Some("upkeep".to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch)).await
+}
+
+pub(crate) fn client_url(kubeconfig: &Path) -> String {
     kube::config::Kubeconfig::read_from(kubeconfig)
         .ok()
         .and_then(|k| k.clusters.into_iter().next())
