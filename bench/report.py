@@ -293,10 +293,7 @@ def controller_section(out, problems):
                      f"{e['sources']} ChartSources, {e['policies']} VersionPolicies); first "
                      f"status after {sz['cold']['first_status_s']:.2f} s; statuses: {counts}; "
                      f"reconciles: {rec}; exit {sz['exit']}")
-        if not check["ok"]:
-            problems.append(f"controller {sz['schedules']}: " + "; ".join(check["problems"]))
-        if sz["exit"] != 0:
-            problems.append(f"controller {sz['schedules']}: exit {sz['exit']} on SIGTERM")
+        size_problems(problems, f"controller {sz['schedules']}", sz)
     lines.append("cold start = from spawning the process until every object has a status "
                  "condition (seen by a watch); window opens = from the instant the shared "
                  "window opens until every coordinated schedule shows it in activeWindow "
@@ -330,6 +327,14 @@ def memory_table(sizes, key, unit, count, rss_target):
                       str(sz["peak_sockets"])))
         sz["_rss"], sz["_hwm"], sz["_grown"] = rss, hwm, grown
     return table
+
+
+def size_problems(problems, label, sz):
+    """A size's failed checks, and an exit status other than 0 on SIGTERM, as problems."""
+    if not sz["check"]["ok"]:
+        problems.append(f"{label}: " + "; ".join(sz["check"]["problems"]))
+    if sz["exit"] != 0:
+        problems.append(f"{label}: exit {sz['exit']} on SIGTERM")
 
 
 def format_table(table):
@@ -383,10 +388,7 @@ def clusters_section(out, problems):
         lines.append(f"{sz['clusters']}: created in {sz['create_s']:.1f} s; at target after "
                      f"the run: {check['at_target']}; status states: {states}; reconciles: "
                      f"{rec}; exit {sz['exit']}")
-        if not check["ok"]:
-            problems.append(f"clusters {sz['clusters']}: " + "; ".join(check["problems"]))
-        if sz["exit"] != 0:
-            problems.append(f"clusters {sz['clusters']}: exit {sz['exit']} on SIGTERM")
+        size_problems(problems, f"clusters {sz['clusters']}", sz)
     lines.append("window opens = from the instant the shared window opens until a watch sees "
                  "every due cluster's release label at the target (only due clusters may "
                  "change: checked); cold = from spawning until every ClusterUpgrade lists all "
