@@ -35,16 +35,8 @@ use upkeep_git::plan;
 pub(crate) use crate::framework::Error;
 use crate::framework::conditions::{Outcome, not_ready, spec_message, with_outcome};
 use crate::framework::{controller_config, lean, until, write_status};
-use crate::gitops::{GitRun, GitWorkspace, open_pull_request, run_git};
+use crate::gitops::{GitRun, GitWorkspace, interval_of, open_pull_request, push_label, run_git};
 pub(crate) use crate::gitops::{MAX_ATTEMPTS, auth_from, secret_data};
-
-/// `spec.interval`, or ten minutes when it does not parse (validation says why).
-pub fn interval_of(spec_interval: &str) -> Duration {
-    upkeep_api::duration::parse_duration(spec_interval)
-        .ok()
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(Duration::from_secs(600))
-}
 
 /// The status with `Stalled` for `reason`.
 fn stalled(
@@ -231,15 +223,6 @@ pub async fn reconcile_automation(
     Ok(Action::requeue(wait))
 }
 
-/// The `result` label of `upkeep_pushes_total` for one run.
-pub fn push_label(result: &Result<GitRun, Error>) -> &'static str {
-    match result {
-        Ok(r) if r.commit.is_some() => "pushed",
-        Ok(_) => "up_to_date",
-        Err(_) => "error",
-    }
-}
-
 /// Act: the pull request of a run that left the push branch ahead of its base, when asked.
 async fn pull_request(
     object: &AppUpgradeAutomation,
@@ -339,4 +322,102 @@ pub async fn run_automations(
         );
     let kind = "AppUpgradeAutomation";
     crate::framework::run(controller, kind, reconcile_automation, w, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn automation(template: Option<&str>) -> AppUpgradeAutomation {
+        let mut object = serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "AppUpgradeAutomation",
+            "metadata": {"name": "apps", "namespace": "default", "generation": 3},
+            "spec": {"git": {"url": "https://git.example/fleet.git"}, "path": "./apps",
+                     "interval": "1h",
+                     "commit": {"author": {"name": "upkeep", "email": "upkeep@example.com"}}},
+            "status": {"lastPushCommit": "abc", "observedPolicies": {"ns:old": "1.0.0"}}
+        });
+        if let Some(t) = template {
+            object["spec"]["commit"]["messageTemplate"] = t.into();
+        }
+        serde_json::from_value(object).expect("an AppUpgradeAutomation")
+    }
+
+    fn run(commit: Option<&str>, errors: &[&str]) -> GitRun {
+        GitRun {
+            commit: commit.map(str::to_owned),
+            note: "the note".into(),
+            changes: Vec::new(),
+            next_window: None,
+            branch: None,
+            errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn ready(status: &AppUpgradeAutomationStatus) -> (String, String, String) {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+
+    #[test]
+    fn a_spec_that_cannot_run_is_stalled_before_any_git_work() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let cases = [
+            (None, None, "a valid spec runs"),
+            (
+                Some("{{ broken"),
+                Some("spec.commit.messageTemplate"),
+                "a template that does not compile is named",
+            ),
+            (Some("Update {{ changes | length }}"), None, "a good template runs"),
+        ];
+        for (template, stalled, why) in cases {
+            let got = spec_problem(&automation(template), now);
+            assert_eq!(got.is_some(), stalled.is_some(), "{why}");
+            if let (Some(status), Some(part)) = (got, stalled) {
+                let (s, reason, message) = ready(&status);
+                assert_eq!((s.as_str(), reason.as_str()), ("False", "InvalidSpec"), "{why}");
+                assert!(message.contains(part), "{why}: {message}");
+                assert_eq!(status.last_push_commit.as_deref(), Some("abc"), "{why}: kept");
+            }
+        }
+        let (s, reason, _) = ready(&suspended(&automation(None), now));
+        assert_eq!((s.as_str(), reason.as_str()), ("True", "Suspended"));
+    }
+
+    #[test]
+    fn after_a_run_the_status_says_what_was_pushed_and_why_not() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let object = automation(None);
+        let pr = |n: u64| upkeep_git::PullRequest {
+            url: format!("https://forge/o/r/pull/{n}"),
+            number: n,
+        };
+        // (run, pull request, Ready, reason, last push commit, PR number, error returned, why)
+        let cases = vec![
+            (run(Some("c0ffee"), &[]), None, "True", "Pushed", Some("c0ffee"), None, false, "a push"),
+            (run(None, &[]), None, "True", "UpToDate", Some("abc"), None, false, "nothing to do: the last push stays"),
+            (run(None, &["a.yaml:3: bad"]), None, "True", "FieldErrors", Some("abc"), None, false, "a field error is told, not retried"),
+            (run(Some("c0ffee"), &[]), Some(Ok(Some(pr(7)))), "True", "Pushed", Some("c0ffee"), Some(7), false, "a pull request is recorded"),
+            (run(Some("c0ffee"), &["x"]), Some(Err(Error::NoToken)), "False", "PullRequestError", Some("c0ffee"), None, true, "a failed pull request wins and is returned"),
+        ];
+        for (run, pull_request, status, reason, commit, number, error, why) in cases {
+            let (got, failed) = after_run(&object, &run, pull_request, now);
+            let (s, r, _) = ready(&got);
+            assert_eq!((s.as_str(), r.as_str()), (status, reason), "{why}");
+            assert_eq!(got.last_push_commit.as_deref(), commit, "{why}");
+            assert_eq!(got.pull_request.map(|p| p.number), number, "{why}");
+            assert_eq!(failed.is_some(), error, "{why}");
+            assert_eq!(got.last_run, Some(Time(now)), "{why}");
+        }
+    }
 }

@@ -211,7 +211,9 @@ pub fn docker_config(
         RegistryError::Credentials { detail, .. }
             if detail.starts_with("not valid Docker config JSON") =>
         {
-            SecretProblem::NotDockerConfig
+            SecretProblem::NotDockerConfig {
+                key: DOCKER_CONFIG_KEY,
+            }
         }
         other => SecretProblem::DockerConfig(other),
     })

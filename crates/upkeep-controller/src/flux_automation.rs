@@ -1,8 +1,8 @@
 //! Flux `ImageUpdateAutomation` objects in the cluster, run as `AppUpgradeAutomation`s: the
 //! same conversion as for repository files ([`upkeep_api::flux_automation`]: the object, then
 //! the `GitRepository` its `spec.sourceRef` names) and the same Git run as
-//! [`crate::automation`], with a Flux-shaped status so that `flux get images update` and
-//! kstatus-based tooling keep working.
+//! AppUpgradeAutomation ([`crate::gitops::run_git`]), with a Flux-shaped status so that
+//! `flux get images update` and kstatus-based tooling keep working.
 //!
 //! Why it is shaped this way:
 //! - **Dynamic objects, any served version.** Flux's CRDs are not upkeep's and may serve `v1`
@@ -175,7 +175,7 @@ async fn gather(f: &FluxWorkspace, object: &DynamicObject) -> Result<Prepared, E
         Ok(p) => p,
         Err(message) => return Ok(Prepared::Invalid(message)),
     };
-    let interval = crate::automation::interval_of(&prepared.object.spec.interval);
+    let interval = crate::gitops::interval_of(&prepared.object.spec.interval);
     if prepared.object.spec.suspend {
         return Ok(Prepared::Suspended);
     }
@@ -273,11 +273,11 @@ pub async fn reconcile_flux_automation(
             return Ok(Action::requeue(interval));
         }
     };
-    let interval = crate::automation::interval_of(&automation.spec.interval);
+    let interval = crate::gitops::interval_of(&automation.spec.interval);
     let result = run_git(&automation, w, now, Some(&source_ns)).await;
     w.ctx
         .metrics
-        .record_push(crate::automation::push_label(&result));
+        .record_push(crate::gitops::push_label(&result));
     let run = match result {
         Ok(run) => run,
         Err(error) => {
@@ -411,4 +411,63 @@ fn ar_for_refs(object: &DynamicObject) -> ApiResource {
         .split_once('/')
         .unwrap_or(("", types.api_version.as_str()));
     resource(group, version, &types.kind, "imageupdateautomations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(commit: Option<&str>, warnings: &[&str], errors: &[&str]) -> crate::gitops::GitRun {
+        crate::gitops::GitRun {
+            commit: commit.map(str::to_owned),
+            note: "the note".into(),
+            changes: Vec::new(),
+            next_window: None,
+            branch: None,
+            errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            warnings: warnings.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_flux_status_after_a_run() {
+        let now: jiff::Timestamp = "2026-11-21T10:00:00Z".parse().expect("time");
+        let before = FluxStatus {
+            last_push_commit: Some("abc".into()),
+            ..FluxStatus::default()
+        };
+        let observed: BTreeMap<String, ImageRef> = [(
+            "app".to_owned(),
+            ImageRef {
+                name: "r/app".into(),
+                tag: "1.2.3".into(),
+                digest: None,
+            },
+        )]
+        .into();
+        // (run, reason, message, last push commit, push time set, why)
+        let cases = [
+            (run(Some("c0ffee"), &[], &[]), "Succeeded", "the note", "c0ffee", true, "a push"),
+            (run(None, &[], &[]), "UpToDate", "the note", "abc", false, "nothing to push: the last push stays"),
+            (
+                run(None, &["template ignored"], &["a.yaml:1: bad"]),
+                "UpToDate",
+                "the note; template ignored; a.yaml:1: bad",
+                "abc",
+                false,
+                "warnings, then field errors, follow the note",
+            ),
+        ];
+        for (run, reason, message, commit, pushed, why) in cases {
+            let got = after_run(&before, &run, observed.clone(), Some(5), now);
+            let ready = got.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+            assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", reason), "{why}");
+            assert_eq!(ready.message, message, "{why}");
+            assert_eq!(got.last_push_commit.as_deref(), Some(commit), "{why}");
+            assert_eq!(got.last_push_time.is_some(), pushed, "{why}");
+            assert_eq!(got.observed_generation, Some(5), "{why}");
+            assert_eq!(got.observed_policies, observed, "{why}");
+            assert_eq!(got.last_automation_run_time, Some(Time(now)), "{why}");
+        }
+    }
 }

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -306,6 +307,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(bytes)
+}
+
+/// `spec.interval`, or ten minutes when it does not parse (validation says why).
+pub fn interval_of(spec_interval: &str) -> Duration {
+    upkeep_api::duration::parse_duration(spec_interval)
+        .ok()
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::from_secs(600))
+}
+
+/// The `result` label of `upkeep_pushes_total` for one run.
+pub fn push_label(result: &Result<GitRun, Error>) -> &'static str {
+    match result {
+        Ok(r) if r.commit.is_some() => "pushed",
+        Ok(_) => "up_to_date",
+        Err(_) => "error",
+    }
 }
 
 /// The result of the blocking Git part of a run.

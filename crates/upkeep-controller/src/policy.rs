@@ -740,4 +740,58 @@ mod tests {
             assert_eq!(source_of(&p).to_string(), want, "{reason}");
         }
     }
+
+    #[test]
+    fn the_next_look_is_the_sooner_of_a_held_version_and_the_source_interval() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let source: ChartSource = serde_json::from_value(serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ChartSource",
+            "metadata": {"name": "podinfo", "namespace": "apps"},
+            "spec": {"url": "oci://r/podinfo", "interval": "10m"}
+        }))
+        .expect("a ChartSource");
+        let secs = std::time::Duration::from_secs;
+        let cases = [
+            (None, None, Action::await_change(), "nothing held, no source: wait for a change"),
+            (None, Some(&source), Action::requeue(secs(600)), "the source interval, in case a watch lags"),
+            (Some(ts("2026-11-21T10:02:00Z")), Some(&source), Action::requeue(secs(120)), "a held version due sooner"),
+            (Some(ts("2026-11-21T11:00:00Z")), Some(&source), Action::requeue(secs(600)), "the interval is sooner"),
+            (Some(ts("2026-11-21T11:00:00Z")), None, Action::requeue(secs(3600)), "held, no source"),
+        ];
+        for (next, source, want, why) in cases {
+            assert_eq!(next_look(next, source, now), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn without_a_digest_the_policy_keeps_what_it_published() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let object = policy(
+            serde_json::json!({"sourceRef": {"name": "podinfo"}, "policy": {"semver": {"range": ">=1.0.0"}}}),
+            Some(serde_json::json!({"latestVersion": "1.0.0", "latestDigest": "sha256:old"})),
+        );
+        let decided = Decision {
+            status: VersionPolicyStatus {
+                latest_version: Some("1.1.0".into()),
+                ..VersionPolicyStatus::default()
+            },
+            next: None,
+            event: Some("podinfo: 1.0.0 → 1.1.0".into()),
+        };
+        let error = Error::Registry {
+            source_ref: "apps/podinfo".into(),
+            error: upkeep_registry::RegistryError::InvalidOption {
+                option: "spec".into(),
+                detail: "bad".into(),
+            },
+        };
+        let got = without_digest(&object, &decided, &error, now);
+        assert_eq!(got.status.latest_version.as_deref(), Some("1.0.0"), "the old version stays");
+        assert_eq!(got.status.latest_digest.as_deref(), Some("sha256:old"), "with its digest");
+        assert_eq!(got.event, None, "no NewVersion Event for a version not published");
+        let (status, reason, message) = ready(&got.status);
+        assert_eq!(status, "False");
+        assert_eq!(reason, error.reason());
+        assert!(message.contains("reading the digest of 1.1.0"), "{message}");
+    }
 }

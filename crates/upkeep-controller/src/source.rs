@@ -358,4 +358,121 @@ mod tests {
             );
         }
     }
+
+    fn condition(status: &ChartSourceStatus, type_: &str) -> Option<(String, String)> {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    }
+
+    #[test]
+    fn decide_turns_what_was_gathered_into_status_and_next_look() {
+        let now = ts("2026-01-01T10:00:00Z");
+        let interval = SignedDuration::from_mins(10);
+        let previous = ChartSourceStatus {
+            last_scan: Some(LastScan {
+                time: Time(ts("2026-01-01T09:00:00Z")),
+                tag_count: 1,
+                latest_tags: vec!["0.9.0".into()],
+            }),
+            conditions: Vec::new(),
+        };
+        let scanned = Arc::new(Scan {
+            uid: Some("u1".into()),
+            generation: Some(1),
+            location: "oci://r/app".into(),
+            time: now,
+            tags: Arc::from(Vec::new()),
+        });
+        let registry = |kind: &str| Error::Registry {
+            source_ref: "ns/app".into(),
+            error: upkeep_registry::RegistryError::InvalidOption {
+                option: kind.into(),
+                detail: "bad".into(),
+            },
+        };
+        // (gathered, Ready, Stalled, requeue after, returns an error, lastScan kept, reason)
+        let cases: Vec<(Gathered, Option<&str>, Option<&str>, Option<u64>, bool, bool, &str)> = vec![
+            (
+                Gathered::Invalid(vec![upkeep_api::FieldError::new("spec.url", "empty")]),
+                Some("False"),
+                Some("True"),
+                None,
+                false,
+                true,
+                "an invalid spec is Stalled and waits for a change",
+            ),
+            (
+                Gathered::Suspended,
+                Some("True"),
+                None,
+                None,
+                false,
+                true,
+                "suspended is Ready (Suspended) and waits",
+            ),
+            (
+                Gathered::NotDue(ts("2026-01-01T10:05:00Z")),
+                None,
+                None,
+                Some(300),
+                false,
+                true,
+                "not due: no write, requeue at the due time",
+            ),
+            (
+                Gathered::Scanned(scanned),
+                Some("True"),
+                None,
+                Some(600),
+                false,
+                false,
+                "a scan: a new lastScan, requeue one interval after it",
+            ),
+            (
+                Gathered::Failed(Failure::Invalid(registry("url"))),
+                Some("False"),
+                Some("True"),
+                None,
+                false,
+                true,
+                "an unusable location is Stalled, not retried",
+            ),
+            (
+                Gathered::Failed(Failure::Transient(registry("timeout"))),
+                Some("False"),
+                None,
+                None,
+                true,
+                true,
+                "a registry failure is not ready and returned, so the controller backs off",
+            ),
+        ];
+        for (gathered, ready, stalled, after, error, kept, why) in cases {
+            let decision = decide(Some(&previous), Some(1), interval, gathered, now);
+            let status = decision.status.clone();
+            assert_eq!(
+                status.as_ref().and_then(|s| condition(s, READY)).map(|c| c.0),
+                ready.map(str::to_owned),
+                "{why}"
+            );
+            assert_eq!(
+                status.as_ref().and_then(|s| condition(s, "Stalled")).map(|c| c.0),
+                stalled.map(str::to_owned),
+                "{why}"
+            );
+            let want = after.map_or_else(Action::await_change, |s| {
+                Action::requeue(std::time::Duration::from_secs(s))
+            });
+            if !error {
+                assert_eq!(decision.action, want, "{why}");
+            }
+            assert_eq!(decision.error.is_some(), error, "{why}");
+            if let Some(s) = &status {
+                assert_eq!(s.last_scan == previous.last_scan, kept, "{why}");
+            }
+        }
+    }
 }

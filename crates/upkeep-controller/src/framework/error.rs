@@ -141,7 +141,10 @@ pub enum SecretProblem {
     },
     /// Not a Docker config.json; the parser's message is withheld (it may quote the Secret).
     #[error("is not a Docker config.json")]
-    NotDockerConfig,
+    NotDockerConfig {
+        /// The Secret key that holds it (`.dockerconfigjson`).
+        key: &'static str,
+    },
     #[error("{0}")]
     DockerConfig(#[source] RegistryError),
     #[error("writing the SSH key for ssh: {0}")]
@@ -172,9 +175,8 @@ fn secret_message(
         SecretProblem::MissingKey { key, type_ } => {
             format!("spec.{field}: Secret {name:?} (type {type_}) has no key {key:?}")
         }
-        SecretProblem::NotDockerConfig => format!(
-            "spec.{field}: key {} of Secret {name:?} is not a Docker config.json ({{\"auths\": {{\"host\": {{\"auth\": \"base64(user:password)\"}}}}}}); the parser's message is withheld because it may quote the Secret",
-            crate::discovery::DOCKER_CONFIG_KEY
+        SecretProblem::NotDockerConfig { key } => format!(
+            "spec.{field}: key {key} of Secret {name:?} is not a Docker config.json ({{\"auths\": {{\"host\": {{\"auth\": \"base64(user:password)\"}}}}}}); the parser's message is withheld because it may quote the Secret"
         ),
         other => format!("spec.{field}: {other}"),
     };
