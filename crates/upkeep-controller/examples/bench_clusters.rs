@@ -40,7 +40,7 @@ use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use upkeep_testenv::KubeApiServer;
+use upkeep_testenv::{KubeApiServer, upkeep_crds};
 
 #[path = "bench_support/mod.rs"]
 mod support;
@@ -162,18 +162,10 @@ fn cluster_ar() -> ApiResource {
 
 #[allow(clippy::cast_precision_loss, clippy::too_many_lines)]
 async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> {
-    let server = KubeApiServer::start()
-        .await
-        .map_err(|e| format!("kube-apiserver: {e}"))?;
-    let mut crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    crds.push_str("\n---\n");
-    crds.push_str(&upkeep_testenv::cluster_api::crd_yaml());
-    server
-        .apply_crds(&crds)
-        .map_err(|e| format!("applying the CRDs: {e}"))?;
+    let server =
+        KubeApiServer::start_with_crds(&[&upkeep_crds(), &upkeep_testenv::cluster_api::crd_yaml()])
+            .await
+            .map_err(|e| format!("kube-apiserver with the CRDs: {e}"))?;
     let client = client(&server).await?;
     let workdir = tempfile::tempdir().map_err(|e| format!("workdir: {e}"))?;
     let start =

@@ -43,7 +43,7 @@ use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use upkeep_testenv::KubeApiServer;
+use upkeep_testenv::{KubeApiServer, upkeep_crds};
 
 #[path = "bench_support/mod.rs"]
 mod support;
@@ -154,16 +154,9 @@ struct Expected {
 
 #[allow(clippy::cast_precision_loss)]
 async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> {
-    let server = KubeApiServer::start()
+    let server = KubeApiServer::start_with_crds(&[&upkeep_crds()])
         .await
-        .map_err(|e| format!("kube-apiserver: {e}"))?;
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .apply_crds(&crds)
-        .map_err(|e| format!("applying the CRDs: {e}"))?;
+        .map_err(|e| format!("kube-apiserver with the CRDs: {e}"))?;
     let client = client(&server).await?;
     let workdir = tempfile::tempdir().map_err(|e| format!("workdir: {e}"))?;
 

@@ -17,7 +17,9 @@ use upkeep_controller::cluster_upgrade::{Upgrades, run_cluster_upgrades};
 use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
 use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
-use upkeep_testenv::{ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git};
+use upkeep_testenv::{
+    ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git, upkeep_crds,
+};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
@@ -83,14 +85,9 @@ fn pushes(metrics: &Metrics, result: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_applied() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .chain([crd_yaml()])
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    server.apply_crds(&crds).expect("CRDs established");
+    let server = KubeApiServer::start_with_crds(&[&upkeep_crds(), &crd_yaml()])
+        .await
+        .expect("kube-apiserver with the CRDs established");
     let admin = client(&server, KubeUser::Admin).await;
     let git_server = GitServer::start(Some((USER, PASSWORD)))
         .await

@@ -25,7 +25,7 @@ use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
 use upkeep_testenv::cluster_api::{FAIL_ANNOTATION, Provider, cluster_yaml, crd_yaml};
-use upkeep_testenv::{KubeApiServer, KubeUser};
+use upkeep_testenv::{KubeApiServer, KubeUser, upkeep_crds};
 
 /// The real clock plus a movable offset.
 #[derive(Clone, Default)]
@@ -63,14 +63,9 @@ fn start_upgrades(
 }
 
 async fn setup() -> (KubeApiServer, kube::Client) {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .chain([crd_yaml()])
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    server.apply_crds(&crds).expect("CRDs established");
+    let server = KubeApiServer::start_with_crds(&[&upkeep_crds(), &crd_yaml()])
+        .await
+        .expect("kube-apiserver with the CRDs established");
     let admin = client(&server, KubeUser::Admin).await;
     (server, admin)
 }

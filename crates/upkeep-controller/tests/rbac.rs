@@ -141,20 +141,12 @@ fn apply_all(server: &KubeApiServer) -> BTreeSet<String> {
         server
             .kubectl(&["apply", "--dry-run=server", "-f", path])
             .unwrap_or_else(|e| panic!("a 1.20 API server accepts {path} (dry run): {e}"));
-        let out = server
-            .kubectl(&["apply", "-o", "name", "-f", path])
-            .unwrap_or_else(|e| panic!("a 1.20 API server accepts {path}: {e}"));
-        if path == path_str(&crds) {
-            server
-                .kubectl(&[
-                    "wait",
-                    "--for=condition=Established",
-                    "-f",
-                    path,
-                    "--timeout=30s",
-                ])
-                .expect("the CRDs are established");
+        let out = if path == path_str(&crds) {
+            server.apply_crd_files(&crds)
+        } else {
+            server.kubectl(&["apply", "-o", "name", "-f", path])
         }
+        .unwrap_or_else(|e| panic!("a 1.20 API server accepts {path}: {e}"));
         applied.extend(names(&out));
     }
     applied

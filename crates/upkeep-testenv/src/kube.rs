@@ -523,6 +523,31 @@ current-context: {name}@upkeep-testenv
         Ok(())
     }
 
+    /// A fresh API server with `crds` (YAML documents, e.g. [`upkeep_crds`] and
+    /// [`crate::cluster_api::crd_yaml`]) applied and Established: the one setup every test and
+    /// benchmark that needs custom resources starts from.
+    pub async fn start_with_crds(crds: &[&str]) -> Result<Self, TestEnvError> {
+        let server = Self::start().await?;
+        server.apply_crds(&crds.join("\n---\n"))?;
+        Ok(server)
+    }
+
+    /// Applies the CRD manifests at `path` (a file or a directory such as `deploy/crds`) as a
+    /// user would, `kubectl apply -f`, and waits until they are Established; kubectl's
+    /// output (`-o name`) is returned.
+    pub fn apply_crd_files(&self, path: &Path) -> Result<String, TestEnvError> {
+        let path = path.to_string_lossy();
+        let applied = self.kubectl(&["apply", "-o", "name", "-f", &path])?;
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "-f",
+            &path,
+            "--timeout=60s",
+        ])?;
+        Ok(applied)
+    }
+
     /// Like [`KubeApiServer::kubectl`], with `stdin` fed to kubectl (`apply -f -`).
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Result<String, TestEnvError> {
         self.run_kubectl(&self.admin_kubeconfig, args, Some(stdin))
@@ -624,6 +649,14 @@ fn client_trusting(pem: &str, timeout: Duration) -> Result<reqwest::Client, Test
         .tls_certs_merge(certs)
         .build()
         .map_err(|e| TestEnvError::http("building an HTTP client for kube-apiserver", e))
+}
+
+/// upkeep's CRDs (every kind of `upkeep-api`), as one multi-document YAML text.
+pub fn upkeep_crds() -> String {
+    upkeep_api::crds_yaml()
+        .into_iter()
+        .map(|(_, yaml)| yaml)
+        .collect()
 }
 
 #[cfg(test)]

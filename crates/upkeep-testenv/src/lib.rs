@@ -45,6 +45,7 @@ pub use error::TestEnvError;
 pub use git_server::{GitServer, create_bare_repo, git};
 pub use kube::{
     KUBE_ADMIN_USER, KUBE_APISERVER_VERSION, KUBE_CONTROLLER_USER, KubeApiServer, KubeUser,
+    upkeep_crds,
 };
 pub use pr_standin::{ForgeFlavor, InjectedFailure, PrStandIn, StandInPr, StandInPrState};
 pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};

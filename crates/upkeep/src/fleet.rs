@@ -131,13 +131,13 @@ impl Fleet {
             eprintln!(
                 "error: these resources are invalid; what depends on them is held, the rest goes on:"
             );
-            crate::cmd::validate::print_diagnostics(&invalid);
+            crate::render::print_diagnostics(&invalid);
         }
         if !broken.is_empty() {
             eprintln!(
                 "warning: these files are not valid YAML or cannot be read; upkeep leaves them alone:"
             );
-            crate::cmd::validate::print_diagnostics(&broken);
+            crate::render::print_diagnostics(&broken);
         }
         let mut policy_objects = Vec::new();
         let mut chart_sources = ChartSources::new();
@@ -791,7 +791,7 @@ impl ClusterFleet {
                 .filter(|d| files.contains(&d.file.as_path()))
                 .cloned()
                 .collect();
-            crate::cmd::validate::print_diagnostics(&diagnostics);
+            crate::render::print_diagnostics(&diagnostics);
             return Ok(Err(Outcome::Invalid));
         }
         Self::from_loaded(loaded).map(Ok)

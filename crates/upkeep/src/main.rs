@@ -12,11 +12,18 @@
 //! do in their own errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod app_plan;
+mod app_write;
+mod campaign_view;
+mod cluster_upgrade;
 mod cmd;
 mod discover;
 mod fleet;
+mod management;
 mod out;
 mod render;
+mod schedule_file;
+mod store;
 mod timearg;
 
 use std::process::ExitCode;

@@ -56,3 +56,11 @@ macro_rules! out_raw {
 }
 
 pub(crate) use {out, out_raw, outln};
+
+/// `--output`: text for people, JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Output {
+    #[default]
+    Text,
+    Json,
+}

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use upkeep_api::Diagnostic;
 use upkeep_core::redact::redact;
 
 /// Prints `error: …` and an optional `hint: …` to stderr, redacted.
@@ -116,6 +120,66 @@ impl Table {
         }
         out
     }
+}
+
+/// Prints each diagnostic as `error: file:line:col: field: message`, the source line with a
+/// caret under the column, and the hint.
+pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
+    for d in diagnostics {
+        let text = sources
+            .entry(d.file.clone())
+            .or_insert_with(|| source_text(&d.file));
+        // Redacted as a whole: the message and the quoted source line may hold a password.
+        eprint!(
+            "{}",
+            upkeep_core::redact::redact(&render(d, text.as_deref()))
+        );
+    }
+}
+
+/// The text shown around a diagnostic: only of a regular file the loader would read (a FIFO
+/// would block, a huge file is what the loader refused to hold).
+/// The text of a file to quote a line from: never through a link (it may lead out of the
+/// repository), never a FIFO, never more than the loader reads (see `upkeep_api::walk`).
+fn source_text(path: &Path) -> Option<String> {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file())
+        .then(|| upkeep_api::walk::read_text(path).ok())
+        .flatten()
+}
+
+fn render(d: &Diagnostic, text: Option<&str>) -> String {
+    let mut out = String::new();
+    let field = d
+        .field
+        .as_deref()
+        .map(|f| format!("{f}: "))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "error: {}:{}:{}: {field}{}",
+        d.file.display(),
+        d.line,
+        d.column,
+        d.message
+    );
+    if let Some(line) = text.and_then(|t| t.lines().nth(d.line.saturating_sub(1))) {
+        let num = d.line.to_string();
+        let gutter = " ".repeat(num.len());
+        let caret_at: usize = line
+            .chars()
+            .take(d.column.saturating_sub(1))
+            .map(|_| 1)
+            .sum();
+        let _ = writeln!(out, " {gutter} |");
+        let _ = writeln!(out, " {num} | {}", line.trim_end_matches('\r'));
+        let _ = writeln!(out, " {gutter} | {}^", " ".repeat(caret_at));
+    }
+    if let Some(h) = &d.hint {
+        let _ = writeln!(out, "  hint: {h}");
+    }
+    out
 }
 
 #[cfg(test)]

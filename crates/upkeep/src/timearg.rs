@@ -5,6 +5,7 @@
 //! as the schedule's own `startTime`s are.
 
 use jiff::{Timestamp, civil, tz::TimeZone};
+use std::time::Duration;
 
 pub(crate) fn parse(s: &str, tz: &TimeZone) -> Result<Timestamp, String> {
     let s = s.trim();
@@ -54,6 +55,12 @@ fn strip_offset(s: &str) -> &str {
         return &s[..s.len() - 6];
     }
     s
+}
+
+/// A `--lock-timeout` value (`30s`, `2m`, …).
+pub(crate) fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = upkeep_api::duration::parse_duration(s).map_err(|e| e.to_string())?;
+    Duration::try_from(d).map_err(|_| "must not be negative".to_owned())
 }
 
 #[cfg(test)]

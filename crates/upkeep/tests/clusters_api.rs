@@ -74,19 +74,9 @@ fn upkeep(server: &KubeApiServer, store: &std::path::Path, args: &[&str]) -> Out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_then_patch_then_freeze() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], CLUSTER_CRD)
-        .expect("cluster crd");
-    server
-        .kubectl(&[
-            "wait",
-            "--for",
-            "condition=established",
-            "crd/clusters.cluster.x-k8s.io",
-            "--timeout=30s",
-        ])
-        .expect("the Cluster CRD is served");
+    let server = KubeApiServer::start_with_crds(&[CLUSTER_CRD])
+        .await
+        .expect("kube-apiserver with the Cluster CRD");
     server
         .kubectl_stdin(&["apply", "-f", "-"], CLUSTER)
         .expect("cluster applied");
@@ -233,22 +223,6 @@ async fn admin_client(server: &KubeApiServer) -> kube::Client {
     kube::Client::try_from(config).expect("client")
 }
 
-/// The Cluster CRD with the status subresource the provider writes.
-fn install_cluster_crd(server: &KubeApiServer) {
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crd_yaml())
-        .expect("cluster crd");
-    server
-        .kubectl(&[
-            "wait",
-            "--for",
-            "condition=established",
-            "crd/clusters.cluster.x-k8s.io",
-            "--timeout=30s",
-        ])
-        .expect("the Cluster CRD is served");
-}
-
 fn ready_since(server: &KubeApiServer, ns: &str, name: &str) -> String {
     server
         .kubectl(&[
@@ -321,8 +295,9 @@ type Case<'a> = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_via_api_ends_succeeded_failed_or_timed_out() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    install_cluster_crd(&server);
+    let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
+        .await
+        .expect("kube-apiserver with the Cluster CRD");
     let client = admin_client(&server).await;
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("state.redb");
@@ -511,8 +486,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_via_git_observes_what_flux_applies() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    install_cluster_crd(&server);
+    let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
+        .await
+        .expect("kube-apiserver with the Cluster CRD");
     let client = admin_client(&server).await;
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("state.redb");

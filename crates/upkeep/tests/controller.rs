@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use upkeep_testenv::KubeApiServer;
+use upkeep_testenv::{KubeApiServer, upkeep_crds};
 
 fn lease_holder(server: &KubeApiServer) -> String {
     server
@@ -24,14 +24,9 @@ fn lease_holder(server: &KubeApiServer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_the_lease_and_exits_zero() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
+    let server = KubeApiServer::start_with_crds(&[&upkeep_crds()])
+        .await
+        .expect("kube-apiserver with the CRDs established");
     let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
         .args([
             "controller",

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use support::base64;
 use upkeep_testenv::{
     Fault, FaultProxy, GitServer, KubeApiServer, Registry, RegistryKind, StaticServer, TEST_USER,
+    upkeep_crds,
 };
 
 const URL_PW: &str = "zc1-chartsource-userinfo-pw";
@@ -76,24 +77,9 @@ fn messages(server: &KubeApiServer, kind: &str, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)]
 async fn statuses_events_and_logs_never_carry_a_planted_secret() {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crds)
-        .expect("crds");
-    server
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/chartsources.upkeep.dev",
-            "crd/versionpolicies.upkeep.dev",
-            "crd/appupgradeautomations.upkeep.dev",
-            "--timeout=30s",
-        ])
-        .expect("established");
+    let server = KubeApiServer::start_with_crds(&[&upkeep_crds()])
+        .await
+        .expect("kube-apiserver with the CRDs established");
     let registry = Registry::start(RegistryKind::Htpasswd)
         .await
         .expect("registry");

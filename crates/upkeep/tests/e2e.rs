@@ -261,17 +261,8 @@ impl World {
         let deploy = deploy_dir();
         let crds = deploy.join("crds");
         server
-            .kubectl(&["apply", "-f", path_str(&crds)])
-            .expect("CRDs");
-        server
-            .kubectl(&[
-                "wait",
-                "--for=condition=Established",
-                "-f",
-                path_str(&crds),
-                "--timeout=30s",
-            ])
-            .expect("the CRDs are established");
+            .apply_crd_files(&crds)
+            .expect("the CRDs are applied and established");
         for file in ["namespace.yaml", "rbac.yaml"] {
             server
                 .kubectl(&["apply", "-f", path_str(&deploy.join(file))])

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use upkeep_testenv::{KubeApiServer, KubeUser};
+use upkeep_testenv::{KubeApiServer, KubeUser, upkeep_crds};
 
 /// How long [`eventually`] waits by default.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -85,11 +85,7 @@ pub async fn next_second() {
 
 /// A fresh API server with upkeep's CRDs applied and Established.
 pub async fn api_server_with_crds() -> KubeApiServer {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    let crds: String = upkeep_api::crds_yaml()
-        .into_iter()
-        .map(|(_, y)| y)
-        .collect();
-    server.apply_crds(&crds).expect("upkeep's CRDs established");
-    server
+    KubeApiServer::start_with_crds(&[&upkeep_crds()])
+        .await
+        .expect("kube-apiserver with the CRDs established")
 }

@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use upkeep_api::cluster_edit;
 
 use crate::Outcome;
-use crate::cmd::upgrade::{PushTo, commit_file, locate};
+use crate::cluster_upgrade::{PushTo, commit_file, locate};
 use crate::out::outln;
 use upkeep_api::cluster::{FREEZE_REASON, FREEZE_UNTIL};
 
@@ -105,7 +105,7 @@ fn apply(
     api_freeze: Option<(&str, Option<&str>)>,
 ) -> miette::Result<Outcome> {
     if let Some(kubeconfig) = &target.kubeconfig {
-        return super::kube::freeze(
+        return crate::management::freeze(
             kubeconfig,
             &target.name,
             target.namespace.as_deref(),

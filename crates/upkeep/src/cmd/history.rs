@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
 use miette::IntoDiagnostic;
-use upkeep_store::Change;
 
-use super::Output;
 use crate::Outcome;
+use crate::out::Output;
 use crate::out::{out, outln};
 use crate::render::{Table, local};
+use crate::store::table;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -42,7 +42,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
-    let store = match crate::cmd::apply::open_store(args.store.as_deref()) {
+    let store = match crate::store::open_store(args.store.as_deref()) {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };
@@ -135,32 +135,4 @@ fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Resu
     } else {
         Outcome::Success
     })
-}
-
-/// The changes as a table, one row each.
-pub(crate) fn table(changes: &[Change]) -> String {
-    let mut t = Table::new(&[
-        "WHEN",
-        "FILE",
-        "OBJECT",
-        "CHANGE",
-        "POLICY",
-        "COMMIT",
-        "PULL REQUEST",
-    ]);
-    for c in changes {
-        let c = &c.change;
-        t.row(vec![
-            local(c.at, &TimeZone::UTC),
-            c.file.clone(),
-            c.object.to_string(),
-            format!("{} → {}", c.old, c.new),
-            c.policy.clone(),
-            c.commit
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), |s| s[..s.len().min(12)].to_owned()),
-            c.pull_request.clone().unwrap_or_else(|| "-".to_owned()),
-        ]);
-    }
-    t.render("")
 }

@@ -1,11 +1,13 @@
-//! One module per command, each with `Args` and `run`.
+//! One module per command, each with `Args` and `run`, and nothing else: what several commands
+//! share lives outside `cmd/`, in a module named for what it does (`app_plan`, `app_write`,
+//! `campaign_view`, `cluster_upgrade`, `management`, `store`, …), so commands never depend on
+//! one another.
 
 pub(crate) mod apply;
 pub(crate) mod controller;
 pub(crate) mod crds;
 pub(crate) mod freeze;
 pub(crate) mod history;
-pub(crate) mod kube;
 pub(crate) mod plan;
 pub(crate) mod quickstart;
 pub(crate) mod run;
@@ -15,13 +17,3 @@ pub(crate) mod upgrade;
 pub(crate) mod validate;
 pub(crate) mod versions;
 pub(crate) mod windows;
-
-use clap::ValueEnum;
-
-/// `--output`: text for people, JSON for programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum Output {
-    #[default]
-    Text,
-    Json,
-}

@@ -61,7 +61,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     };
     let fleet_dir = scratch.join("fleet");
     let store_path = scratch.join("state.redb");
-    let store = match crate::cmd::apply::open_store(Some(&store_path)) {
+    let store = match crate::store::open_store(Some(&store_path)) {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };
@@ -118,29 +118,29 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     // Apps: the same planning as `upkeep plan`.
     outln!("Apps: marked versions in the GitOps repository (as `upkeep plan` sees them)");
-    let (fields, _diff) = match crate::cmd::plan::plan_repo(&fleet_dir, &fleet, now) {
+    let (fields, _diff) = match crate::app_plan::plan_repo(&fleet_dir, &fleet, now) {
         Ok(planned) => planned,
         Err(outcome) => return Ok(outcome),
     };
-    out!("{}", crate::cmd::plan::fields_table(&fields));
+    out!("{}", crate::app_plan::fields_table(&fields));
     outln!();
 
     // Apply: commit what may change now, as `upkeep apply` does.
     outln!(
         "Apply: the allowed upgrades, committed to the scratch repository (as `upkeep apply` does)"
     );
-    let settings = crate::cmd::apply::Settings {
+    let settings = crate::app_write::Settings {
         push: false,
         pull_request: false,
         max_attempts: 1,
         auth: upkeep_git::Auth::none(),
         lock_timeout: std::time::Duration::from_secs(10),
     };
-    let results = match crate::cmd::apply::apply_fleet(&fleet_dir, &fleet, now, &settings) {
+    let results = match crate::app_write::apply_fleet(&fleet_dir, &fleet, now, &settings) {
         Ok(r) => r,
         Err(outcome) => return Ok(outcome),
     };
-    crate::cmd::apply::record(
+    crate::app_write::record(
         &store,
         &fleet_dir.display().to_string(),
         &fleet_dir,
@@ -181,7 +181,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     if history.is_empty() {
         outln!("  (no changes yet)");
     } else {
-        out!("{}", crate::cmd::history::table(&history));
+        out!("{}", crate::store::table(&history));
     }
     outln!();
 
@@ -209,7 +209,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             .maintenance_schedule_ref
             .as_ref()
             .map(|r| r.name.as_str());
-        let (_, rows, tz) = crate::cmd::status::plan_campaign(
+        let (_, rows, tz) = crate::campaign_view::plan_campaign(
             &campaign,
             &ns,
             &cluster_refs,
@@ -218,7 +218,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             &VersionPlace::default(),
             now,
         );
-        out!("{}", crate::cmd::status::rows_table(&rows, now, &tz));
+        out!("{}", crate::campaign_view::rows_table(&rows, now, &tz));
         outln!();
     }
     outln!(

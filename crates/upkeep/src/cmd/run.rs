@@ -15,7 +15,7 @@ use upkeep_git::Repo;
 use upkeep_store::{Outcome as RunOutcome, Store};
 
 use crate::Outcome;
-use crate::cmd::apply::{self, Settings, apply_fleet, outcome_of, print_results, record};
+use crate::app_write::{Settings, apply_fleet, outcome_of, print_results, record};
 use crate::fleet::Fleet;
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +58,7 @@ pub(crate) struct Args {
     #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
     /// How long to wait for another upkeep working on the same checkout.
-    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = apply::parse_wait)]
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = crate::timearg::parse_wait)]
     lock_timeout: std::time::Duration,
 }
 
@@ -118,14 +118,14 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             return Ok(Outcome::Invalid);
         }
     };
-    let auth = match apply::git_auth(args.allow_insecure_http) {
+    let auth = match crate::app_write::git_auth(args.allow_insecure_http) {
         Ok(a) => a,
         Err(message) => {
             crate::render::error_with_hint(&message, None);
             return Ok(Outcome::Invalid);
         }
     };
-    let store = match apply::open_store(args.store.as_deref()) {
+    let store = match crate::store::open_store(args.store.as_deref()) {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };

@@ -15,8 +15,8 @@ use upkeep_core::redact::redact;
 use upkeep_core::version::Policy;
 use upkeep_registry::{RegistryError, Source, TagList, scan_all, tag_infos};
 
-use super::Output;
 use crate::Outcome;
+use crate::out::Output;
 use crate::render::Table;
 
 #[derive(Debug, clap::Args)]
@@ -78,7 +78,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     }
     let loaded = load_path(&args.dir);
     if !loaded.diagnostics.is_empty() {
-        crate::cmd::validate::print_diagnostics(&loaded.diagnostics);
+        crate::render::print_diagnostics(&loaded.diagnostics);
         return Ok(Outcome::Invalid);
     }
     let credentials = match crate::discover::credentials(args.docker_config.as_deref()) {

@@ -2,15 +2,13 @@
 //! upkeep resources (through the loader) and every marked field upkeep could not edit safely
 //! (through the same check `apply` makes before it writes).
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use upkeep_api::{Diagnostic, Loaded, Resource, load_path};
 use upkeep_core::manifest::{MarkerError, find_markers, may_have_markers};
-use upkeep_core::schedule::Schedule;
 
 use crate::Outcome;
+use crate::render::print_diagnostics;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -175,118 +173,4 @@ fn marker_diagnostic(file: &Path, text: &str, e: &MarkerError) -> Diagnostic {
         message: message.strip_prefix(&prefix).unwrap_or(&message).to_owned(),
         hint: e.hint(),
     }
-}
-
-/// Prints each diagnostic as `error: file:line:col: field: message`, the source line with a
-/// caret under the column, and the hint.
-pub(crate) fn print_diagnostics(diagnostics: &[Diagnostic]) {
-    let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
-    for d in diagnostics {
-        let text = sources
-            .entry(d.file.clone())
-            .or_insert_with(|| source_text(&d.file));
-        // Redacted as a whole: the message and the quoted source line may hold a password.
-        eprint!(
-            "{}",
-            upkeep_core::redact::redact(&render(d, text.as_deref()))
-        );
-    }
-}
-
-/// The text shown around a diagnostic: only of a regular file the loader would read (a FIFO
-/// would block, a huge file is what the loader refused to hold).
-/// The text of a file to quote a line from: never through a link (it may lead out of the
-/// repository), never a FIFO, never more than the loader reads (see `upkeep_api::walk`).
-fn source_text(path: &Path) -> Option<String> {
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.is_file())
-        .then(|| upkeep_api::walk::read_text(path).ok())
-        .flatten()
-}
-
-fn render(d: &Diagnostic, text: Option<&str>) -> String {
-    let mut out = String::new();
-    let field = d
-        .field
-        .as_deref()
-        .map(|f| format!("{f}: "))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "error: {}:{}:{}: {field}{}",
-        d.file.display(),
-        d.line,
-        d.column,
-        d.message
-    );
-    if let Some(line) = text.and_then(|t| t.lines().nth(d.line.saturating_sub(1))) {
-        let num = d.line.to_string();
-        let gutter = " ".repeat(num.len());
-        let caret_at: usize = line
-            .chars()
-            .take(d.column.saturating_sub(1))
-            .map(|_| 1)
-            .sum();
-        let _ = writeln!(out, " {gutter} |");
-        let _ = writeln!(out, " {num} | {}", line.trim_end_matches('\r'));
-        let _ = writeln!(out, " {gutter} | {}^", " ".repeat(caret_at));
-    }
-    if let Some(h) = &d.hint {
-        let _ = writeln!(out, "  hint: {h}");
-    }
-    out
-}
-
-/// Loads the MaintenanceSchedule named `name` (or the only one) from `path`. Prints the
-/// problems and returns `None` when the file is invalid or the choice is ambiguous.
-pub(crate) fn load_schedule(path: &Path, name: Option<&str>) -> Option<(String, String, Schedule)> {
-    if !path.exists() {
-        crate::render::error_with_hint(
-            &format!("{}: no such file or directory", path.display()),
-            None,
-        );
-        return None;
-    }
-    let loaded = load_path(path);
-    if !loaded.diagnostics.is_empty() {
-        print_diagnostics(&loaded.diagnostics);
-        return None;
-    }
-    let schedules: Vec<_> = loaded
-        .documents
-        .into_iter()
-        .filter_map(|d| match d.resource {
-            Resource::MaintenanceSchedule { object, schedule } => Some((object, schedule)),
-            _ => None,
-        })
-        .collect();
-    let names: Vec<String> = schedules
-        .iter()
-        .map(|(o, _)| o.metadata.name.clone().unwrap_or_default())
-        .collect();
-    let pick = match name {
-        Some(n) => names.iter().position(|x| x == n),
-        None if schedules.len() == 1 => Some(0),
-        None => None,
-    };
-    let Some(i) = pick else {
-        let (msg, hint) = match (name, schedules.len()) {
-            (_, 0) => (
-                format!("{}: no MaintenanceSchedule found", path.display()),
-                "the file needs a document with `apiVersion: upkeep.dev/v1alpha1` and `kind: MaintenanceSchedule`".to_owned(),
-            ),
-            (Some(n), _) => (
-                format!("{}: no MaintenanceSchedule named {n:?}", path.display()),
-                format!("the file has: {}", names.join(", ")),
-            ),
-            (None, _) => (
-                format!("{}: holds {} schedules", path.display(), schedules.len()),
-                format!("choose one with --name ({})", names.join(", ")),
-            ),
-        };
-        crate::render::error_with_hint(&msg, Some(hint));
-        return None;
-    };
-    let (object, schedule) = schedules.into_iter().nth(i).expect("index from position");
-    Some((names[i].clone(), object.spec.time_zone.clone(), *schedule))
 }

@@ -9,8 +9,8 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 use serde::Serialize;
 use upkeep_core::version::{Constraints, Policy, PolicyKind, TagFilter, TagInfo, Version};
 
-use super::Output;
 use crate::Outcome;
+use crate::out::Output;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -10,8 +10,8 @@ use serde::Serialize;
 use upkeep_core::schedule::{HORIZON_DAYS, Interval, OccurrenceKind, Schedule, Verdict};
 use upkeep_core::version::UpgradeKind;
 
-use super::Output;
 use crate::Outcome;
+use crate::out::Output;
 use crate::render::{Table, local, relative, span, utc};
 
 /// `--for`: the kind of upgrade to ask about; exclusions apply by their scope.
@@ -103,7 +103,7 @@ struct JsonVerdict {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
-    let Some(found) = crate::cmd::validate::load_schedule(&args.file, args.name.as_deref()) else {
+    let Some(found) = crate::schedule_file::load_schedule(&args.file, args.name.as_deref()) else {
         return Ok(Outcome::Invalid);
     };
     let (name, tz_name, schedule) = found;

@@ -21,9 +21,11 @@ use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
-use super::status::{CampaignRow, ClusterRow};
-use super::upgrade::{ApiArgs, conclude, decide, explain, one_cluster_campaign};
 use crate::Outcome;
+use crate::campaign_view::{CampaignRow, ClusterRow};
+use crate::cluster_upgrade::{
+    ApiArgs, Ending, conclude, decide, explain, fail_text, one_cluster_campaign,
+};
 use crate::fleet::{NamedSchedule, cluster_input, governing_schedule, named_schedule};
 use crate::out::outln;
 use crate::render::local;
@@ -176,13 +178,13 @@ pub(crate) fn upgrade(
             Err(e) => return Err(miette!("patching Cluster {ns}/{}: {e}", args.name)),
         }
         let what = format!("{} {} → {} on Cluster {ns}/{}", args.place.path(), from, args.to, args.name);
-        let mut waited = super::upgrade::Waited::default();
+        let mut waited = crate::cluster_upgrade::Waited::default();
         let mut outcome = Outcome::Success;
         if args.dry_run {
             eprintln!("dry run (server-side, dryRun=All): would set {what}; nothing changed");
         } else {
             eprintln!("patched {what} at {}", local(now, &d.tz));
-            let store = match crate::cmd::apply::open_store(args.store) {
+            let store = match crate::store::open_store(args.store) {
                 Ok(s) => s,
                 Err(o) => return Ok(o),
             };
@@ -353,25 +355,6 @@ pub(crate) struct Watch<'a> {
     pub(crate) target: &'a Version,
     pub(crate) triggered_at: Timestamp,
     pub(crate) timeout: SignedDuration,
-}
-
-/// How waiting ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// The cluster shows the target and is ready since the trigger.
-    Succeeded { at: Timestamp },
-    /// The cluster reported a failure, was deleted, or the timeout passed.
-    Failed { reason: FailReason, at: Timestamp },
-    /// Ctrl-C: waiting stopped; the upgrade itself goes on.
-    Interrupted,
-}
-
-/// A failure reason for people: the core's wording, marked as a timeout when it was one.
-pub(crate) fn fail_text(reason: &FailReason) -> String {
-    match reason {
-        FailReason::Timeout { .. } => format!("{reason} (timeout)"),
-        other => other.to_string(),
-    }
 }
 
 /// Consecutive watch failures tolerated (each retried with kube's backoff) before giving up.
