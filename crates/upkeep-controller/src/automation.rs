@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -378,16 +377,28 @@ mod tests {
                 Some("spec.commit.messageTemplate"),
                 "a template that does not compile is named",
             ),
-            (Some("Update {{ changes | length }}"), None, "a good template runs"),
+            (
+                Some("Update {{ changes | length }}"),
+                None,
+                "a good template runs",
+            ),
         ];
         for (template, stalled, why) in cases {
             let got = spec_problem(&automation(template), now);
             assert_eq!(got.is_some(), stalled.is_some(), "{why}");
             if let (Some(status), Some(part)) = (got, stalled) {
                 let (s, reason, message) = ready(&status);
-                assert_eq!((s.as_str(), reason.as_str()), ("False", "InvalidSpec"), "{why}");
+                assert_eq!(
+                    (s.as_str(), reason.as_str()),
+                    ("False", "InvalidSpec"),
+                    "{why}"
+                );
                 assert!(message.contains(part), "{why}: {message}");
-                assert_eq!(status.last_push_commit.as_deref(), Some("abc"), "{why}: kept");
+                assert_eq!(
+                    status.last_push_commit.as_deref(),
+                    Some("abc"),
+                    "{why}: kept"
+                );
             }
         }
         let (s, reason, _) = ready(&suspended(&automation(None), now));
@@ -401,14 +412,60 @@ mod tests {
         let pr = |n: u64| upkeep_git::PullRequest {
             url: format!("https://forge/o/r/pull/{n}"),
             number: n,
+            created: true,
         };
         // (run, pull request, Ready, reason, last push commit, PR number, error returned, why)
         let cases = vec![
-            (run(Some("c0ffee"), &[]), None, "True", "Pushed", Some("c0ffee"), None, false, "a push"),
-            (run(None, &[]), None, "True", "UpToDate", Some("abc"), None, false, "nothing to do: the last push stays"),
-            (run(None, &["a.yaml:3: bad"]), None, "True", "FieldErrors", Some("abc"), None, false, "a field error is told, not retried"),
-            (run(Some("c0ffee"), &[]), Some(Ok(Some(pr(7)))), "True", "Pushed", Some("c0ffee"), Some(7), false, "a pull request is recorded"),
-            (run(Some("c0ffee"), &["x"]), Some(Err(Error::NoToken)), "False", "PullRequestError", Some("c0ffee"), None, true, "a failed pull request wins and is returned"),
+            (
+                run(Some("c0ffee"), &[]),
+                None,
+                "True",
+                "Pushed",
+                Some("c0ffee"),
+                None,
+                false,
+                "a push",
+            ),
+            (
+                run(None, &[]),
+                None,
+                "True",
+                "UpToDate",
+                Some("abc"),
+                None,
+                false,
+                "nothing to do: the last push stays",
+            ),
+            (
+                run(None, &["a.yaml:3: bad"]),
+                None,
+                "True",
+                "FieldErrors",
+                Some("abc"),
+                None,
+                false,
+                "a field error is told, not retried",
+            ),
+            (
+                run(Some("c0ffee"), &[]),
+                Some(Ok(Some(pr(7)))),
+                "True",
+                "Pushed",
+                Some("c0ffee"),
+                Some(7),
+                false,
+                "a pull request is recorded",
+            ),
+            (
+                run(Some("c0ffee"), &["x"]),
+                Some(Err(Error::NoToken)),
+                "False",
+                "PullRequestError",
+                Some("c0ffee"),
+                None,
+                true,
+                "a failed pull request wins and is returned",
+            ),
         ];
         for (run, pull_request, status, reason, commit, number, error, why) in cases {
             let (got, failed) = after_run(&object, &run, pull_request, now);

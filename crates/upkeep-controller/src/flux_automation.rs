@@ -447,8 +447,22 @@ mod tests {
         .into();
         // (run, reason, message, last push commit, push time set, why)
         let cases = [
-            (run(Some("c0ffee"), &[], &[]), "Succeeded", "the note", "c0ffee", true, "a push"),
-            (run(None, &[], &[]), "UpToDate", "the note", "abc", false, "nothing to push: the last push stays"),
+            (
+                run(Some("c0ffee"), &[], &[]),
+                "Succeeded",
+                "the note",
+                "c0ffee",
+                true,
+                "a push",
+            ),
+            (
+                run(None, &[], &[]),
+                "UpToDate",
+                "the note",
+                "abc",
+                false,
+                "nothing to push: the last push stays",
+            ),
             (
                 run(None, &["template ignored"], &["a.yaml:1: bad"]),
                 "UpToDate",
@@ -460,8 +474,16 @@ mod tests {
         ];
         for (run, reason, message, commit, pushed, why) in cases {
             let got = after_run(&before, &run, observed.clone(), Some(5), now);
-            let ready = got.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
-            assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", reason), "{why}");
+            let ready = got
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .expect("Ready");
+            assert_eq!(
+                (ready.status.as_str(), ready.reason.as_str()),
+                ("True", reason),
+                "{why}"
+            );
             assert_eq!(ready.message, message, "{why}");
             assert_eq!(got.last_push_commit.as_deref(), Some(commit), "{why}");
             assert_eq!(got.last_push_time.is_some(), pushed, "{why}");

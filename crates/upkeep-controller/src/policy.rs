@@ -752,11 +752,36 @@ mod tests {
         .expect("a ChartSource");
         let secs = std::time::Duration::from_secs;
         let cases = [
-            (None, None, Action::await_change(), "nothing held, no source: wait for a change"),
-            (None, Some(&source), Action::requeue(secs(600)), "the source interval, in case a watch lags"),
-            (Some(ts("2026-11-21T10:02:00Z")), Some(&source), Action::requeue(secs(120)), "a held version due sooner"),
-            (Some(ts("2026-11-21T11:00:00Z")), Some(&source), Action::requeue(secs(600)), "the interval is sooner"),
-            (Some(ts("2026-11-21T11:00:00Z")), None, Action::requeue(secs(3600)), "held, no source"),
+            (
+                None,
+                None,
+                Action::await_change(),
+                "nothing held, no source: wait for a change",
+            ),
+            (
+                None,
+                Some(&source),
+                Action::requeue(secs(600)),
+                "the source interval, in case a watch lags",
+            ),
+            (
+                Some(ts("2026-11-21T10:02:00Z")),
+                Some(&source),
+                Action::requeue(secs(120)),
+                "a held version due sooner",
+            ),
+            (
+                Some(ts("2026-11-21T11:00:00Z")),
+                Some(&source),
+                Action::requeue(secs(600)),
+                "the interval is sooner",
+            ),
+            (
+                Some(ts("2026-11-21T11:00:00Z")),
+                None,
+                Action::requeue(secs(3600)),
+                "held, no source",
+            ),
         ];
         for (next, source, want, why) in cases {
             assert_eq!(next_look(next, source, now), want, "{why}");
@@ -786,9 +811,20 @@ mod tests {
             },
         };
         let got = without_digest(&object, &decided, &error, now);
-        assert_eq!(got.status.latest_version.as_deref(), Some("1.0.0"), "the old version stays");
-        assert_eq!(got.status.latest_digest.as_deref(), Some("sha256:old"), "with its digest");
-        assert_eq!(got.event, None, "no NewVersion Event for a version not published");
+        assert_eq!(
+            got.status.latest_version.as_deref(),
+            Some("1.0.0"),
+            "the old version stays"
+        );
+        assert_eq!(
+            got.status.latest_digest.as_deref(),
+            Some("sha256:old"),
+            "with its digest"
+        );
+        assert_eq!(
+            got.event, None,
+            "no NewVersion Event for a version not published"
+        );
         let (status, reason, message) = ready(&got.status);
         assert_eq!(status, "False");
         assert_eq!(reason, error.reason());

@@ -367,6 +367,17 @@ mod tests {
             .map(|c| (c.status.clone(), c.reason.clone()))
     }
 
+    /// (gathered, Ready, Stalled, requeue after seconds, returns an error, lastScan kept, why)
+    type DecideCase<'a> = (
+        Gathered,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u64>,
+        bool,
+        bool,
+        &'a str,
+    );
+
     #[test]
     fn decide_turns_what_was_gathered_into_status_and_next_look() {
         let now = ts("2026-01-01T10:00:00Z");
@@ -394,7 +405,7 @@ mod tests {
             },
         };
         // (gathered, Ready, Stalled, requeue after, returns an error, lastScan kept, reason)
-        let cases: Vec<(Gathered, Option<&str>, Option<&str>, Option<u64>, bool, bool, &str)> = vec![
+        let cases: Vec<DecideCase<'_>> = vec![
             (
                 Gathered::Invalid(vec![upkeep_api::FieldError::new("spec.url", "empty")]),
                 Some("False"),
@@ -454,12 +465,18 @@ mod tests {
             let decision = decide(Some(&previous), Some(1), interval, gathered, now);
             let status = decision.status.clone();
             assert_eq!(
-                status.as_ref().and_then(|s| condition(s, READY)).map(|c| c.0),
+                status
+                    .as_ref()
+                    .and_then(|s| condition(s, READY))
+                    .map(|c| c.0),
                 ready.map(str::to_owned),
                 "{why}"
             );
             assert_eq!(
-                status.as_ref().and_then(|s| condition(s, "Stalled")).map(|c| c.0),
+                status
+                    .as_ref()
+                    .and_then(|s| condition(s, "Stalled"))
+                    .map(|c| c.0),
                 stalled.map(str::to_owned),
                 "{why}"
             );
@@ -471,7 +488,12 @@ mod tests {
             }
             assert_eq!(decision.error.is_some(), error, "{why}");
             if let Some(s) = &status {
-                assert_eq!(s.last_scan == previous.last_scan, kept, "{why}");
+                let time = |l: &Option<LastScan>| l.as_ref().map(|l| l.time.clone());
+                assert_eq!(
+                    time(&s.last_scan) == time(&previous.last_scan),
+                    kept,
+                    "{why}"
+                );
             }
         }
     }

@@ -30,7 +30,10 @@ fn files(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).expect("src") {
         let path = entry.expect("entry").path();
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if path.is_dir() {
             let module = name.to_owned();
             let mut stack = vec![path.clone()];
@@ -137,7 +140,10 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 #[test]
 fn the_module_graph_is_a_dag() {
     let graph = graph();
-    assert!(graph.contains_key("framework"), "found the modules: {graph:?}");
+    assert!(
+        graph.contains_key("framework"),
+        "found the modules: {graph:?}"
+    );
     if let Some(c) = cycle(&graph) {
         panic!("import cycle: {}", c.join(" -> "));
     }
@@ -148,9 +154,15 @@ fn kinds_use_the_framework_never_each_other() {
     let graph = graph();
     for kind in KINDS {
         let used = graph.get(*kind).cloned().unwrap_or_default();
-        let others: Vec<&String> = used.iter().filter(|m| KINDS.contains(&m.as_str())).collect();
+        let others: Vec<&String> = used
+            .iter()
+            .filter(|m| KINDS.contains(&m.as_str()))
+            .collect();
         assert!(others.is_empty(), "{kind} uses the kinds {others:?}");
-        assert!(used.contains("framework"), "{kind} is not on the framework: uses {used:?}");
+        assert!(
+            used.contains("framework"),
+            "{kind} is not on the framework: uses {used:?}"
+        );
     }
     let framework = graph.get("framework").cloned().unwrap_or_default();
     let below: BTreeSet<String> = ["metrics".to_owned()].into();
@@ -165,9 +177,16 @@ fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
-        let body = ["pub fn ", "fn ", "pub async fn ", "async fn ", "pub(crate) fn ", "pub(crate) async fn "]
-            .iter()
-            .find_map(|p| trimmed.strip_prefix(p));
+        let body = [
+            "pub fn ",
+            "fn ",
+            "pub async fn ",
+            "async fn ",
+            "pub(crate) fn ",
+            "pub(crate) async fn ",
+        ]
+        .iter()
+        .find_map(|p| trimmed.strip_prefix(p));
         let Some(rest) = body else { continue };
         let name: String = rest
             .chars()
@@ -178,7 +197,10 @@ fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
         let Some(end) = lines[i..].iter().position(|l| *l == close) else {
             continue;
         };
-        if lines[i..=i + end].iter().any(|l| l.trim_end().ends_with(';') && l.trim_start().starts_with("fn ")) {
+        if lines[i..=i + end]
+            .iter()
+            .any(|l| l.trim_end().ends_with(';') && l.trim_start().starts_with("fn "))
+        {
             continue;
         }
         let length = end + 1;
@@ -199,14 +221,22 @@ fn no_function_of_a_kind_is_longer_than_a_screen() {
             }
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_FUNCTION_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn the_checks_see_what_they_look_for() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("use crate::framework::Error;", &["framework"], "a path"),
-        ("use crate::{gitops, tags::Scan};", &["gitops", "tags"], "a group"),
+        (
+            "use crate::{gitops, tags::Scan};",
+            &["gitops", "tags"],
+            "a group",
+        ),
         ("// no use of the crate", &[], "nothing"),
     ];
     for (text, want, why) in cases {
@@ -220,5 +250,9 @@ fn the_checks_see_what_they_look_for() {
     cyclic.get_mut("b").expect("b").clear();
     assert!(cycle(&cyclic).is_none(), "a DAG passes");
     let long = format!("fn f() {{\n{}}}\n", "    x;\n".repeat(MAX_FUNCTION_LINES));
-    assert_eq!(long_functions(&long, MAX_FUNCTION_LINES).len(), 1, "a long function is found");
+    assert_eq!(
+        long_functions(&long, MAX_FUNCTION_LINES).len(),
+        1,
+        "a long function is found"
+    );
 }
