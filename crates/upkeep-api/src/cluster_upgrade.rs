@@ -20,6 +20,13 @@ use crate::FieldError;
 use crate::app_upgrade_automation::{CommitSpec, GitSpec, PullRequestStatus, PushSpec};
 use crate::common::{self, LocalRef};
 
+mod inputs;
+pub(crate) use inputs::selector_error;
+pub use inputs::{
+    InputError, Inputs, NamedSchedule, cluster_input, governing, inputs, label_selector,
+    one_cluster, spec_message,
+};
+
 /// Selects clusters by name (no `key`) or by the value of a label (`key`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -252,6 +252,14 @@ impl MaintenanceSchedule {
                 return Err(errors);
             }
         };
+        if let Some(Err(e)) = self
+            .spec
+            .cluster_selector
+            .as_ref()
+            .map(crate::cluster_upgrade::label_selector)
+        {
+            errors.push(crate::cluster_upgrade::selector_error(&e));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }

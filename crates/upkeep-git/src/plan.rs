@@ -1110,21 +1110,8 @@ pub fn branch_changes(
     Ok(changes)
 }
 
-/// A Kubernetes label selector as the core evaluates it.
-pub fn label_selector(
-    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-) -> Result<LabelSelector, upkeep_core::selector::SelectorError> {
-    LabelSelector::new(
-        sel.match_labels.clone().unwrap_or_default(),
-        sel.match_expressions.iter().flatten().map(|e| {
-            (
-                e.key.clone(),
-                e.operator.clone(),
-                e.values.clone().unwrap_or_default(),
-            )
-        }),
-    )
-}
+/// A Kubernetes label selector as the core evaluates it (converted in `upkeep-api`, once).
+pub use upkeep_api::cluster_upgrade::label_selector;
 
 #[cfg(test)]
 mod tests {

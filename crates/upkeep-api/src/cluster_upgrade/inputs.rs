@@ -1,0 +1,343 @@
+//! The one conversion of a ClusterUpgrade, its Clusters and MaintenanceSchedules (with the
+//! resolved release, the `after` outcomes and the recorded status) into the rollout core's
+//! input.
+//!
+//! Why it lives here: the controller and every CLI command (`upgrade cluster`, `status`,
+//! `plan`, `quickstart`, `run`) decide about the same objects, and two conversions drifted
+//! apart before (an unreadable `upkeep.dev/freeze-until` held by one and ignored by the other;
+//! schedules chosen in file order by one and by name by the other). Every choice that is not the
+//! core's — which schedule governs a cluster, where the version is read, the default timeout,
+//! what counts as frozen — is made once, here, and the shells only gather and act.
+//!
+//! An invalid spec is reported, never half-applied: [`inputs`] validates first and returns the
+//! field errors; a `maintenanceScheduleRef` naming a schedule that is missing or invalid is
+//! [`InputError::ScheduleNotFound`] (nothing starts until it is usable), never "no schedule".
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use upkeep_core::rollout::{self, Campaign, ClusterInput, StageSpec};
+use upkeep_core::schedule::Schedule;
+use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
+use upkeep_core::version::Version;
+
+use super::{ClusterUpgrade, ClusterUpgradeStatus, VersionSource, matchers};
+use crate::cluster_edit::VersionPlace;
+use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
+use crate::{ClusterObject, FieldError, MaintenanceSchedule, namespaced_name};
+
+/// A usable MaintenanceSchedule: its name, namespace, core schedule and cluster selector.
+#[derive(Debug, Clone)]
+pub struct NamedSchedule {
+    pub name: String,
+    pub namespace: String,
+    pub schedule: Schedule,
+    /// `spec.clusterSelector`; `None`: the schedule governs only upgrades that name it.
+    pub selector: Option<LabelSelector>,
+}
+
+impl NamedSchedule {
+    /// The schedule an object describes, or its field errors (an invalid schedule governs
+    /// nothing; a `maintenanceScheduleRef` naming it is [`InputError::ScheduleNotFound`]).
+    pub fn from_object(object: &MaintenanceSchedule) -> Result<NamedSchedule, Vec<FieldError>> {
+        let schedule = object.to_core()?;
+        NamedSchedule::with_core(object, schedule)
+    }
+
+    /// [`NamedSchedule::from_object`] when the core schedule is already made (the loader made
+    /// it); the selector is still checked.
+    pub fn with_core(
+        object: &MaintenanceSchedule,
+        schedule: Schedule,
+    ) -> Result<NamedSchedule, Vec<FieldError>> {
+        let selector = object
+            .spec
+            .cluster_selector
+            .as_ref()
+            .map(label_selector)
+            .transpose()
+            .map_err(|e| vec![selector_error(&e)])?;
+        let (namespace, name) = namespaced_name(&object.metadata);
+        Ok(NamedSchedule {
+            name,
+            namespace,
+            schedule,
+            selector,
+        })
+    }
+}
+
+/// The error of an invalid `spec.clusterSelector`.
+pub(crate) fn selector_error(e: &upkeep_core::selector::SelectorError) -> FieldError {
+    FieldError::new("spec.clusterSelector", e.to_string()).with_hint(Some(
+        "matchExpressions operators are In, NotIn (with values), Exists, DoesNotExist (without)",
+    ))
+}
+
+/// A Kubernetes label selector as the core evaluates it.
+pub fn label_selector(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Result<LabelSelector, upkeep_core::selector::SelectorError> {
+    LabelSelector::new(
+        sel.match_labels.clone().unwrap_or_default(),
+        sel.match_expressions.iter().flatten().map(|e| {
+            (
+                e.key.clone(),
+                e.operator.clone(),
+                e.values.clone().unwrap_or_default(),
+            )
+        }),
+    )
+}
+
+/// The namespace of an object or cluster, `default` when none is given.
+fn ns_of(namespace: Option<&str>) -> &str {
+    namespace.filter(|n| !n.is_empty()).unwrap_or("default")
+}
+
+/// The schedule that governs `cluster`: the one in its namespace named by `preferred` (a
+/// `maintenanceScheduleRef`), else the first by name in its namespace whose `clusterSelector`
+/// selects it; `None` when no schedule applies.
+pub fn governing<'s>(
+    schedules: &'s [NamedSchedule],
+    cluster: &ClusterObject,
+    preferred: Option<&str>,
+) -> Option<&'s NamedSchedule> {
+    let ns = ns_of(cluster.namespace.as_deref());
+    let in_ns = schedules.iter().filter(|s| s.namespace == ns);
+    match preferred {
+        Some(name) => in_ns.into_iter().find(|s| s.name == name),
+        None => in_ns
+            .filter(|s| {
+                s.selector
+                    .as_ref()
+                    .is_some_and(|sel| sel.matches(&cluster.labels))
+            })
+            .min_by(|a, b| a.name.cmp(&b.name)),
+    }
+}
+
+impl From<VersionSource> for VersionPlace {
+    fn from(source: VersionSource) -> Self {
+        match source {
+            VersionSource::Label => VersionPlace::default(),
+            VersionSource::Topology => VersionPlace::Topology,
+        }
+    }
+}
+
+impl ClusterUpgrade {
+    /// Where this upgrade reads and writes the version: `spec.versionSource`, else `default`
+    /// (the controller's `--version-source`; the CLI's is the label).
+    pub fn version_source(&self, default: VersionSource) -> VersionSource {
+        self.spec.version_source.unwrap_or(default)
+    }
+
+    /// The target as written (`targetVersion` trimmed, else the resolved release as written).
+    pub fn target_text(&self, release: Option<&str>) -> Option<String> {
+        self.spec
+            .target_version
+            .as_deref()
+            .map(|t| t.trim().to_owned())
+            .or_else(|| release.map(|r| r.trim().to_owned()))
+    }
+
+    /// Whether this upgrade is about a cluster (its matchers select it, or its status has
+    /// recorded it): what the controller converts of a namespace with thousands of clusters.
+    /// The matchers are compiled once, for every cluster asked about.
+    pub fn concerns(&self) -> impl Fn(&str, &BTreeMap<String, String>) -> bool + '_ {
+        let compiled = matchers(&self.spec.matchers);
+        move |name, labels| {
+            compiled.matches(ClusterLabels { name, labels })
+                || self
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.cluster(name).is_some())
+        }
+    }
+}
+
+/// What the rollout core sees of one cluster: its version at `source`, its freeze (an
+/// unreadable `freeze-until` holds it, see [`ClusterObject::rollout_freeze`]), the schedule
+/// that governs it, what Cluster API reports, and what status recorded last time.
+pub fn cluster_input<'s>(
+    cluster: &ClusterObject,
+    source: VersionSource,
+    schedule: Option<&'s NamedSchedule>,
+    recorded: &ClusterUpgradeStatus,
+) -> ClusterInput<'s> {
+    ClusterInput {
+        name: cluster.name.clone(),
+        labels: cluster.labels.clone(),
+        current: cluster.version_at(Some(source)).map(ToOwned::to_owned),
+        freeze: cluster.rollout_freeze(),
+        schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
+        observed: cluster.status.observed(),
+        progress: recorded
+            .cluster(&cluster.name)
+            .and_then(super::ClusterState::progress),
+    }
+}
+
+/// Why an upgrade has no input for the core.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    /// The spec is invalid: `Stalled` until it changes.
+    #[error("invalid spec: {}", spec_message(.0))]
+    Invalid(Vec<FieldError>),
+    /// `maintenanceScheduleRef` names a schedule that is missing or invalid: nothing starts
+    /// until it is usable (not `Stalled`: the schedule may appear).
+    #[error(
+        "MaintenanceSchedule {namespace}/{name} is missing or invalid; nothing starts until it is usable"
+    )]
+    ScheduleNotFound { namespace: String, name: String },
+}
+
+/// What one ClusterUpgrade is, as the rollout core reads it.
+#[derive(Debug)]
+pub struct Inputs<'s> {
+    pub campaign: Campaign,
+    /// The clusters of the upgrade's namespace it selects or has recorded, by name.
+    pub clusters: Vec<ClusterInput<'s>>,
+    /// Where the version is read and written.
+    pub source: VersionSource,
+    /// The target as written (see [`ClusterUpgrade::target_text`]).
+    pub target: Option<String>,
+}
+
+/// The one conversion (see the module docs). `release` is the resolved `releaseRef` as written
+/// (`None`: not resolved, every cluster waits); `finished` tells how each `after` upgrade ended
+/// and when; `default_source` is where the version is when the spec does not say.
+pub fn inputs<'s>(
+    upgrade: &ClusterUpgrade,
+    clusters: &[ClusterObject],
+    schedules: &'s [NamedSchedule],
+    release: Option<&str>,
+    finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
+    default_source: VersionSource,
+) -> Result<Inputs<'s>, InputError> {
+    let campaign = upgrade
+        .to_campaign(release.and_then(|r| Version::parse(r.trim())), finished)
+        .map_err(InputError::Invalid)?;
+    let (ns, _) = namespaced_name(&upgrade.metadata);
+    let preferred = upgrade
+        .spec
+        .maintenance_schedule_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    if let Some(name) = preferred
+        && !schedules
+            .iter()
+            .any(|s| s.namespace == ns && s.name == name)
+    {
+        return Err(InputError::ScheduleNotFound {
+            namespace: ns,
+            name: name.to_owned(),
+        });
+    }
+    let recorded = upgrade.status.clone().unwrap_or_default();
+    let source = upgrade.version_source(default_source);
+    let mut selected: Vec<&ClusterObject> = clusters
+        .iter()
+        .filter(|c| ns_of(c.namespace.as_deref()) == ns)
+        .filter(|c| {
+            campaign.matchers.matches(ClusterLabels {
+                name: &c.name,
+                labels: &c.labels,
+            }) || recorded.cluster(&c.name).is_some()
+        })
+        .collect();
+    selected.sort_by(|a, b| a.name.cmp(&b.name));
+    let clusters = selected
+        .into_iter()
+        .map(|c| cluster_input(c, source, governing(schedules, c, preferred), &recorded))
+        .collect();
+    Ok(Inputs {
+        campaign,
+        clusters,
+        source,
+        target: upgrade.target_text(release),
+    })
+}
+
+/// Field errors in one line, each with its hint (status messages, CLI errors).
+pub fn spec_message(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| match &e.hint {
+            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
+            None => format!("{}: {}", e.path, e.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ClusterUpgradePolicy {
+    /// The spec of the ClusterUpgrade this policy creates for `version` (`None`: the release
+    /// is not known yet; the spec then names the policy's VersionPolicy as `releaseRef`, and
+    /// its campaign waits for it). `Manual` approval creates it suspended.
+    pub fn upgrade_spec(&self, version: Option<&str>) -> super::ClusterUpgradeSpec {
+        let spec = &self.spec;
+        let stages: Vec<super::Stage> = spec
+            .stages
+            .iter()
+            .map(|s| super::Stage {
+                name: s.name.clone(),
+                matchers: s.matchers.clone(),
+                max_concurrency: s.max_concurrency,
+                soak: s.soak.clone(),
+            })
+            .collect();
+        super::ClusterUpgradeSpec {
+            matchers: spec.matchers.clone(),
+            target_version: version.map(ToOwned::to_owned),
+            release_ref: version.is_none().then(|| spec.policy_ref.clone()),
+            start_time: None,
+            maintenance_schedule_ref: spec.maintenance_schedule_ref.clone(),
+            strategy: (!stages.is_empty()).then(|| super::Strategy {
+                stages,
+                ..super::Strategy::default()
+            }),
+            after: Vec::new(),
+            trigger: spec.trigger,
+            git_ops: spec.git_ops.clone(),
+            version_source: None,
+            suspend: spec.approval == Approval::Manual,
+            announce: None,
+        }
+    }
+
+    /// The ClusterUpgrade this policy would create for `version` (named as the policy; no owner
+    /// reference): what `plan` and `quickstart` plan before the controller creates it.
+    pub fn upgrade(&self, version: Option<&str>) -> ClusterUpgrade {
+        let mut metadata = self.metadata.clone();
+        metadata.resource_version = None;
+        metadata.uid = None;
+        metadata.managed_fields = None;
+        ClusterUpgrade {
+            metadata,
+            spec: self.upgrade_spec(version),
+            status: None,
+        }
+    }
+}
+
+/// The campaign of one cluster moving to `target` (`upkeep upgrade cluster`, and kubectl-gs
+/// scheduled upgrades): selected by its name exactly, no stages, `timeout` per cluster.
+pub fn one_cluster(cluster: &str, target: Version, timeout: SignedDuration) -> Campaign {
+    // An exact (not regex) matcher cannot fail to compile.
+    let exact = Matcher::new(None, None, cluster, false);
+    Campaign {
+        name: format!("upgrade cluster {cluster}"),
+        target: Some(target),
+        start_time: None,
+        suspended: false,
+        matchers: Matchers(exact.into_iter().collect()),
+        stages: Vec::<StageSpec>::new(),
+        max_concurrency: None,
+        timeout,
+        failure_policy: rollout::FailurePolicy::Halt,
+        after: Vec::new(),
+        announce_before: None,
+    }
+}
