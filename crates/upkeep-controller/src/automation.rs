@@ -31,11 +31,10 @@ use upkeep_api::{AppUpgradeAutomation, MaintenanceSchedule, VersionPolicy};
 use upkeep_git::MessageTemplate;
 use upkeep_git::plan;
 
-pub(crate) use crate::framework::Error;
+use crate::framework::Error;
 use crate::framework::conditions::{Outcome, not_ready, spec_message, with_outcome};
 use crate::framework::{controller_config, lean, until, write_status};
 use crate::gitops::{GitRun, GitWorkspace, interval_of, open_pull_request, push_label, run_git};
-pub(crate) use crate::gitops::{MAX_ATTEMPTS, auth_from, secret_data};
 
 /// The status with `Stalled` for `reason`.
 fn stalled(
@@ -458,7 +457,7 @@ mod tests {
             ),
             (
                 run(Some("c0ffee"), &["x"]),
-                Some(Err(Error::NoToken)),
+                Some(Err(Error::NoToken { spec: "spec" })),
                 "False",
                 "PullRequestError",
                 Some("c0ffee"),

@@ -251,9 +251,6 @@ async fn secret_value(
         })
 }
 
-/// Until ClusterUpgrade is on the framework: the old paths it uses.
-pub(crate) use crate::framework::conditions::{not_ready, spec_message};
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -592,6 +592,7 @@ pub async fn open_pull_request(
         })?;
     let api_base = match &spec.api_url {
         Some(u) => url::Url::parse(u).map_err(|source| Error::ApiUrl {
+            spec: "spec",
             url: u.clone(),
             source,
         })?,
@@ -642,7 +643,9 @@ async fn pull_request_token(
         let git = object.spec.git.secret_ref.as_ref();
         git.map(|r| (r.name.clone(), "password"))
     };
-    let (secret, key) = from_pr.or_else(from_git).ok_or(Error::NoToken)?;
+    let (secret, key) = from_pr
+        .or_else(from_git)
+        .ok_or(Error::NoToken { spec: "spec" })?;
     let data = secret_data(client, namespace, &secret).await?;
     data.get(key)
         .map(|v| String::from_utf8_lossy(v).into_owned())

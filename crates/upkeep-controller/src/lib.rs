@@ -10,7 +10,7 @@
 //!   writing, conditions and the run loop — so a kind module holds only its gather, decide and
 //!   act. Kinds depend on the framework and on shared modules named for what they hold
 //!   ([`tags`], [`discovery`], [`gitops`]), never on each other; the module graph is a DAG
-//!   (checked by `tests::modules_form_a_dag`).
+//!   (checked by `tests/module_shape.rs`).
 //! - Status conditions follow kstatus: `Ready`, `Reconciling` and `Stalled`, with
 //!   `observedGeneration`. An invalid spec sets `Stalled` and waits for the next change (no
 //!   retry storm); a transient failure returns an error and backs off.
@@ -31,7 +31,6 @@ pub mod tags;
 
 // The kinds.
 pub mod automation;
-mod cluster_gitops;
 pub mod cluster_upgrade;
 pub mod cluster_upgrade_policy;
 pub mod flux_automation;
@@ -43,11 +42,3 @@ pub mod source;
 pub mod controllers;
 pub mod leader;
 pub mod serve;
-
-/// Until ClusterUpgrade is on the framework: the old paths it uses.
-mod reconcile {
-    pub(crate) use crate::framework::{
-        Context, FIELD_MANAGER, event_note, lean, redacted_status, status_patch, until,
-    };
-}
-use framework::conditions;

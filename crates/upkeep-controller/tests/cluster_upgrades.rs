@@ -20,7 +20,7 @@ use serde_json::json;
 use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
 use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
-use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{Silences, UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
@@ -46,12 +46,12 @@ impl Clock {
 fn start_upgrades(
     client: kube::Client,
     clock: &Clock,
-    configure: impl FnOnce(Upgrades) -> Upgrades,
+    configure: impl FnOnce(UpgradeSettings) -> UpgradeSettings,
 ) -> Running {
     let clock = clock.clone();
     let ctx = Arc::new(Context::new(client).with_clock(move || clock.now()));
     let upgrades = configure(
-        Upgrades::new(ctx)
+        UpgradeSettings::new(ctx)
             .with_poll(Duration::from_millis(300))
             .with_retry_after(Duration::from_millis(500)),
     );

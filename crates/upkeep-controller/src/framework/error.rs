@@ -104,12 +104,14 @@ pub enum Error {
         #[source]
         source: Box<PrError>,
     },
+    /// `spec`: where the Git settings are (`spec`, or `spec.gitOps` for a ClusterUpgrade).
     #[error(
-        "pull request: no token: set spec.push.pullRequest.secretRef (key `token`) or spec.git.secretRef (key `password`)"
+        "pull request: no token: set {spec}.push.pullRequest.secretRef (key `token`) or {spec}.git.secretRef (key `password`)"
     )]
-    NoToken,
-    #[error("pull request: spec.push.pullRequest.apiUrl {url:?}: {source}")]
+    NoToken { spec: &'static str },
+    #[error("pull request: {spec}.push.pullRequest.apiUrl {url:?}: {source}")]
     ApiUrl {
+        spec: &'static str,
         url: String,
         #[source]
         source: url::ParseError,
@@ -119,6 +121,30 @@ pub enum Error {
     Join {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("patching the version of Cluster {cluster} to {target}: {source}")]
+    PatchCluster {
+        /// `namespace/name`.
+        cluster: String,
+        target: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the Cluster watch stopped")]
+    ClustersNotWatched,
+    /// `trigger: GitOps`: the repository write or the pull request failed.
+    #[error("GitOps: {source}")]
+    GitOps {
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("trigger GitOps without spec.gitOps")]
+    NoGitOpsSpec,
+    /// Writing the cluster versions into the repository failed.
+    #[error("{}", match source.hint() { Some(h) => format!("{source} (hint: {h})"), None => source.to_string() })]
+    ClusterWrite {
+        #[source]
+        source: Box<upkeep_git::clusters::ClusterWriteError>,
     },
     #[error("serialising a status: {0}")]
     Serialise(#[from] serde_json::Error),
@@ -200,7 +226,14 @@ impl Error {
             | Error::RefspecRejected { .. }
             | Error::RefspecPush { .. }
             | Error::Join { .. } => "GitError",
-            Error::PullRequest { .. } | Error::NoToken | Error::ApiUrl { .. } => "PullRequestError",
+            Error::PullRequest { .. } | Error::NoToken { .. } | Error::ApiUrl { .. } => {
+                "PullRequestError"
+            }
+            Error::PatchCluster { .. } => "PatchFailed",
+            Error::ClustersNotWatched => "ClustersNotWatched",
+            Error::GitOps { source } => source.reason(),
+            Error::NoGitOpsSpec => "InvalidSpec",
+            Error::ClusterWrite { source } => source.kind(),
             Error::Serialise(_) => "SerialiseFailed",
         }
     }
@@ -265,7 +298,7 @@ mod tests {
                 "a Git Secret is named by itself",
             ),
             (
-                Error::NoToken,
+                Error::NoToken { spec: "spec" },
                 "NoToken",
                 "pull request: no token: set spec.push.pullRequest.secretRef (key `token`) or spec.git.secretRef (key `password`)",
                 "a unit variant",

@@ -72,8 +72,22 @@ where
 /// A transient failure backs off for the context's `retry_after` before the object is tried
 /// again.
 pub fn error_policy(kind: &'static str, error: &Error, ctx: &Context) -> Action {
-    tracing::warn!(kind, %error, reason = error.reason(), "reconcile failed; retrying");
+    let message = failure_log(kind);
+    tracing::warn!(kind, %error, reason = error.reason(), "{message}");
     Action::requeue(ctx.retry_after)
+}
+
+/// The log line of a failed reconcile, as each kind wrote it before they shared this loop
+/// (operators and tests grep for them).
+fn failure_log(kind: &str) -> &'static str {
+    match kind {
+        "ChartSource" | "VersionPolicy" => "discovery reconcile failed; retrying",
+        "AppUpgradeAutomation" => "AppUpgradeAutomation run failed; retrying",
+        "ImageUpdateAutomation" => "ImageUpdateAutomation run failed; retrying",
+        "ClusterUpgradePolicy" => "ClusterUpgradePolicy reconcile failed; retrying",
+        "ClusterUpgrade" => "ClusterUpgrade reconcile failed; retrying",
+        _ => "reconcile failed; retrying",
+    }
 }
 
 /// Runs `controller` with `reconcile` (counted and timed as `kind` in the context's metrics)

@@ -14,7 +14,7 @@ use std::time::Duration;
 use miette::{IntoDiagnostic, WrapErr};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
 use upkeep_controller::automation::run_automations;
-use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{self, Silences, run_cluster_upgrades};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
 use upkeep_controller::controllers::run_discovery;
 use upkeep_controller::controllers::{Controllers, Shutdown};
@@ -153,7 +153,8 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
             }
         })
         .with("ClusterUpgrade", move |ctx, stop| {
-            let mut u = Upgrades::new(ctx).with_workdir(cluster_workdir.clone());
+            let mut u =
+                cluster_upgrade::UpgradeSettings::new(ctx).with_workdir(cluster_workdir.clone());
             if let Some(s) = upgrades.silences.clone() {
                 u = u.with_silences(s);
             }
