@@ -7,10 +7,11 @@
 //!   *act* (writes). Everything around that is here: the shared [`Context`] (client, clock,
 //!   metrics, retry interval, Event reporter), the one [`Error`] whose variant names are the
 //!   metric labels, status writing ([`status`]), kstatus conditions ([`conditions`]) and the
-//!   run loop with its error policy ([`run`]).
+//!   run loop with its error policy ([`mod@run`]).
 //! - Dependencies point one way: kinds depend on the framework and on shared modules named for
 //!   what they hold (`tags`, `discovery`, `gitops`), never on each other; the framework depends
-//!   on nothing but `metrics`. `tests/module_graph.rs`-style check: see `lib.rs`'s test.
+//!   on nothing but `metrics`. `tests/module_shape.rs` checks this (and that no function of a
+//!   kind is over 80 lines) on the sources.
 
 pub mod conditions;
 pub mod context;
