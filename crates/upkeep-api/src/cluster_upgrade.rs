@@ -23,8 +23,8 @@ use crate::common::{self, LocalRef};
 mod inputs;
 pub(crate) use inputs::selector_error;
 pub use inputs::{
-    InputError, Inputs, NamedSchedule, cluster_input, governing, inputs, label_selector,
-    one_cluster, spec_message,
+    InputError, Inputs, NamedSchedule, cluster_input, current_at, governing, inputs,
+    label_selector, one_cluster, spec_message,
 };
 
 /// Selects clusters by name (no `key`) or by the value of a label (`key`).

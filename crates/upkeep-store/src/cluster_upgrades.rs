@@ -92,6 +92,19 @@ pub struct ClusterUpgradeRecord {
 impl Store {
     /// Appends one cluster upgrade and returns its id.
     pub fn append_cluster_upgrade(&self, upgrade: &NewClusterUpgrade) -> Result<u64, StoreError> {
+        let txn = self.write()?;
+        let id = self.append_cluster_upgrade_in(&txn, upgrade)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// [`Store::append_cluster_upgrade`] inside a caller's transaction (the campaign table
+    /// records a cluster's progress and its history entry together).
+    pub(crate) fn append_cluster_upgrade_in(
+        &self,
+        txn: &WriteTransaction,
+        upgrade: &NewClusterUpgrade,
+    ) -> Result<u64, StoreError> {
         // The target may be a repository URL, the reason a server's message: redacted before
         // they reach the disk.
         let text = |s: &str| redact(s).into_owned();
@@ -101,8 +114,7 @@ impl Store {
             reason: upgrade.reason.as_deref().map(text),
             ..upgrade.clone()
         };
-        let txn = self.write()?;
-        let id = self.next_id(&txn, NEXT_UPGRADE_KEY, 1)?;
+        let id = self.next_id(txn, NEXT_UPGRADE_KEY, 1)?;
         {
             let mut table = txn.open_table(UPGRADES).map_err(|e| self.err(e))?;
             let mut index = txn.open_table(BY_CLUSTER).map_err(|e| self.err(e))?;
@@ -117,8 +129,17 @@ impl Store {
                 .insert((upgrade.cluster.as_str(), id), ())
                 .map_err(|e| self.err(e))?;
         }
-        txn.commit().map_err(|e| self.err(e))?;
         Ok(id)
+    }
+
+    /// The recorded upgrade `id`, if it exists (inside a caller's transaction).
+    pub(crate) fn cluster_upgrade_in(
+        &self,
+        txn: &WriteTransaction,
+        id: u64,
+    ) -> Result<Option<NewClusterUpgrade>, StoreError> {
+        let table = txn.open_table(UPGRADES).map_err(|e| self.err(e))?;
+        self.decode(&table, id)
     }
 
     /// Appends the outcome of the upgrade recorded as `id` (a copy of it with `outcome`,

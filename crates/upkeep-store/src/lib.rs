@@ -4,7 +4,8 @@
 //! so it keeps the same facts in one redb file: when each tag was first seen (for
 //! `minimumReleaseAge`), the digest last reflected per policy (`digestReflectionPolicy:
 //! IfNotPresent`), every change it made (for `upkeep history`), the cluster upgrades it
-//! triggered (`upkeep history --cluster`), and its runs with their errors. redb was chosen because it is pure Rust, single-file, and its commits are atomic and
+//! triggered (`upkeep history --cluster`), the progress of the ClusterUpgrade campaigns `upkeep run`
+//! carries out (the controller's `status.clusters[]`), and its runs with their errors. redb was chosen because it is pure Rust, single-file, and its commits are atomic and
 //! crash-safe (copy-on-write B-trees with a double-buffered header): a process killed mid-write
 //! leaves the file at the last committed transaction, which `tests/crash.rs` checks by killing
 //! a writer.
@@ -20,6 +21,7 @@
 //!   [`upkeep_core::version::FirstSeenStore`] trait it implements (the HTTP stack of
 //!   `upkeep-registry` stays out of it).
 
+mod campaigns;
 mod changes;
 mod cluster_upgrades;
 mod digests;
@@ -33,6 +35,7 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 
+pub use campaigns::{CampaignCluster, CampaignHistory, CampaignUpdate};
 pub use changes::{Change, ChangeId, NewChange, ObjectRef, cluster_subject};
 pub use cluster_upgrades::{ClusterUpgradeRecord, NewClusterUpgrade, UpgradeOutcome};
 pub use digests::KnownDigest;
@@ -197,6 +200,7 @@ impl Store {
         runs::create_tables(&txn).map_err(|e| self.err(e))?;
         digests::create_tables(&txn).map_err(|e| self.err(e))?;
         cluster_upgrades::create_tables(&txn).map_err(|e| self.err(e))?;
+        campaigns::create_tables(&txn).map_err(|e| self.err(e))?;
         txn.commit().map_err(|e| self.err(e))
     }
 

@@ -1,17 +1,20 @@
-//! What `upkeep status` and `upkeep plan` show of ClusterUpgrade campaigns: the rollout core's
-//! plan of each campaign over the repository's clusters, as rows and tables.
+//! What `upkeep status`, `upkeep plan` and `quickstart` show of ClusterUpgrade campaigns: the
+//! controller's own decision ([`upkeep_controller::cluster_upgrade::decide`], over the one
+//! conversion in `upkeep_api::cluster_upgrade::inputs`) for each campaign over the
+//! repository's clusters, as rows and tables. A repository holds no status: nothing counts as
+//! started, and `after` upgrades count as not finished.
 
 use crate::Outcome;
-use crate::fleet::{
-    ClusterFleet, NamedSchedule, campaign_of, cluster_input, governing_schedule, place_of,
-};
+use crate::fleet::ClusterFleet;
 use crate::out::{out, outln};
 use crate::render::{Table, local, relative};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
-use upkeep_api::namespaced_name;
-use upkeep_core::rollout::{Campaign, ClusterInput, Plan, Step, plan};
+use upkeep_api::cluster_upgrade::VersionSource;
+use upkeep_api::{ClusterUpgrade, namespaced_name};
+use upkeep_controller::cluster_upgrade::decide::{Decided, Decision, Snapshot, decide};
+use upkeep_core::rollout::{ClusterInput, Plan, Step};
 
 /// `--at`: a time, or now.
 pub(crate) fn parse_at(at: Option<&str>) -> Result<Timestamp, Outcome> {
@@ -53,40 +56,70 @@ pub(crate) struct CampaignRow {
     pub(crate) clusters: Vec<ClusterRow>,
 }
 
-/// Plans `campaign` over the clusters of `namespace` and turns the plan into rows.
-pub(crate) fn plan_campaign(
-    campaign: &Campaign,
-    namespace: &str,
-    fleet_clusters: &[&upkeep_api::ClusterObject],
-    schedules: &[NamedSchedule],
-    preferred_schedule: Option<&str>,
-    place: &upkeep_api::cluster_edit::VersionPlace,
+/// What the repository holds for deciding about campaigns: its clusters and schedules.
+pub(crate) fn snapshot(fleet: &ClusterFleet) -> Snapshot {
+    Snapshot {
+        clusters: fleet.clusters.iter().map(|(c, _)| c.clone()).collect(),
+        schedules: fleet.schedules.clone(),
+        release: None,
+        finished: std::collections::HashMap::new(),
+    }
+}
+
+/// Decides about `upgrade` as the controller does (the version in the release label unless the
+/// spec says otherwise) and turns the decision into a row.
+pub(crate) fn campaign_row(
+    upgrade: &ClusterUpgrade,
+    snapshot: &Snapshot,
     now: Timestamp,
-) -> (Plan, Vec<ClusterRow>, TimeZone) {
-    let in_ns: Vec<&upkeep_api::ClusterObject> = fleet_clusters
-        .iter()
-        .copied()
-        .filter(|c| c.namespace.as_deref().unwrap_or("default") == namespace)
-        .collect();
-    let inputs: Vec<ClusterInput<'_>> = in_ns
-        .iter()
-        .map(|c| {
-            cluster_input(
-                c,
-                place,
-                governing_schedule(schedules, c, preferred_schedule),
-                None,
-            )
-        })
-        .collect();
-    let planned = plan(campaign, &inputs, now);
+) -> (CampaignRow, TimeZone) {
+    let (namespace, name) = namespaced_name(&upgrade.metadata);
+    let not_planned = |state: &str, reason: String| CampaignRow {
+        name: name.clone(),
+        namespace: namespace.clone(),
+        target: upgrade.target_text(snapshot.release.as_deref()),
+        state: state.to_owned(),
+        outcome: None,
+        reason: Some(reason),
+        next_check: None,
+        clusters: Vec::new(),
+    };
+    match decide(upgrade, snapshot, VersionSource::Label, now) {
+        Decision::Stalled { message, .. } => (not_planned("Stalled", message), TimeZone::UTC),
+        Decision::NotReady { message, .. } => (not_planned("NotReady", message), TimeZone::UTC),
+        Decision::Plan(decided) => planned_row(name, namespace, &decided),
+    }
+}
+
+fn planned_row(name: String, namespace: String, decided: &Decided<'_>) -> (CampaignRow, TimeZone) {
+    let (planned, inputs) = (&decided.plan, &decided.inputs.clusters);
     let tz = inputs
         .iter()
         .find_map(|i| i.schedule.map(|(_, s)| s.time_zone().clone()))
         .unwrap_or(TimeZone::UTC);
-    let target = campaign.target.as_ref().map(ToString::to_string);
-    let rows = cluster_rows(&planned, &inputs, target.as_deref(), &tz);
-    (planned, rows, tz)
+    let target = decided
+        .inputs
+        .campaign
+        .target
+        .as_ref()
+        .map(ToString::to_string);
+    let rows = cluster_rows(planned, inputs, target.as_deref(), &tz);
+    let row = CampaignRow {
+        name,
+        namespace,
+        target,
+        state: planned.state.as_str().to_owned(),
+        outcome: planned.outcome.map(|o| o.as_str().to_owned()),
+        reason: planned.reason.as_ref().map(|r| r.describe(&tz)),
+        next_check: planned.next_check,
+        clusters: rows,
+    };
+    (row, tz)
+}
+
+/// Whether a row is a campaign that cannot be planned (an invalid spec, a missing schedule).
+pub(crate) fn not_planned(row: &CampaignRow) -> bool {
+    matches!(row.state.as_str(), "Stalled" | "NotReady")
 }
 
 /// Rows for a plan's clusters (reasons with times in `tz`).
@@ -163,49 +196,25 @@ pub(crate) fn rows_table(rows: &[ClusterRow], now: Timestamp, tz: &TimeZone) -> 
     t.render("  ")
 }
 
-/// Every ClusterUpgrade of the fleet (or the one named), planned at `now`.
+/// Every ClusterUpgrade of the fleet (or the one named), decided at `now`. `release` resolves
+/// a `releaseRef` (`upkeep plan` has the VersionPolicies decided; `None`: not resolved).
 pub(crate) fn campaigns(
     fleet: &ClusterFleet,
     only: Option<&str>,
+    release: &dyn Fn(&ClusterUpgrade) -> Option<String>,
     now: Timestamp,
-) -> miette::Result<Vec<(CampaignRow, TimeZone)>> {
-    let clusters: Vec<&upkeep_api::ClusterObject> = fleet.clusters.iter().map(|(c, _)| c).collect();
+) -> Vec<(CampaignRow, TimeZone)> {
+    let mut snapshot = snapshot(fleet);
     let mut out = Vec::new();
     for u in &fleet.upgrades {
-        let (ns, name) = namespaced_name(&u.metadata);
+        let (_, name) = namespaced_name(&u.metadata);
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let campaign = campaign_of(u)?;
-        let preferred = u
-            .spec
-            .maintenance_schedule_ref
-            .as_ref()
-            .map(|r| r.name.as_str());
-        let (planned, rows, tz) = plan_campaign(
-            &campaign,
-            &ns,
-            &clusters,
-            &fleet.schedules,
-            preferred,
-            &place_of(u),
-            now,
-        );
-        out.push((
-            CampaignRow {
-                name,
-                namespace: ns,
-                target: campaign.target.as_ref().map(ToString::to_string),
-                state: planned.state.as_str().to_owned(),
-                outcome: planned.outcome.map(|o| o.as_str().to_owned()),
-                reason: planned.reason.as_ref().map(|r| r.describe(&tz)),
-                next_check: planned.next_check,
-                clusters: rows,
-            },
-            tz,
-        ));
+        snapshot.release = release(u);
+        out.push(campaign_row(u, &snapshot, now));
     }
-    Ok(out)
+    out
 }
 
 /// Prints campaigns as text.
@@ -237,3 +246,7 @@ pub(crate) fn print_campaigns(list: &[(CampaignRow, TimeZone)], now: Timestamp) 
         outln!();
     }
 }
+
+#[cfg(test)]
+#[path = "campaign_view_tests.rs"]
+mod tests;

@@ -11,14 +11,17 @@ use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use upkeep_api::ClusterObject;
 use upkeep_api::cluster_edit::{self, VersionPlace};
-use upkeep_core::rollout::{Campaign, FailReason, FailurePolicy, SkipReason, Step, plan};
-use upkeep_core::selector::{Matcher, Matchers};
+use upkeep_api::cluster_upgrade::{DEFAULT_TIMEOUT, NamedSchedule, cluster_input, one_cluster};
+use upkeep_core::rollout::{FailReason, SkipReason, Step, plan};
 use upkeep_core::version::Version;
-use upkeep_git::{Author, PushOutcome, Repo};
+use upkeep_git::clusters::{ClusterBatch, ClusterTarget, write_cluster_versions};
+use upkeep_git::{
+    Author, Branches, PrRequest, PrTarget, ProviderKind, PushOutcome, Repo, Token, Written,
+    api_base_for, ensure_pull_request, pull_request_body,
+};
 use upkeep_store::{Store, UpgradeOutcome};
 
 use crate::Outcome;
-use crate::fleet::{DEFAULT_TIMEOUT, NamedSchedule, cluster_input};
 use crate::render::{local, relative};
 
 /// Where a made upgrade stands when the command ends, as printed in JSON.
@@ -130,7 +133,7 @@ pub(crate) fn decide(
     target: &Version,
     now: Timestamp,
 ) -> miette::Result<Decision> {
-    let campaign = one_cluster_campaign(&c.name, target, DEFAULT_TIMEOUT)?;
+    let campaign = one_cluster(&c.name, target.clone(), DEFAULT_TIMEOUT);
     let input = cluster_input(c, place, schedule, None);
     let current = input.current.clone();
     let planned = plan(&campaign, &[input], now);
@@ -149,30 +152,6 @@ pub(crate) fn decide(
         next_start,
         schedule: schedule.map(|s| s.name.clone()),
         tz: schedule.map_or(TimeZone::UTC, |s| s.schedule.time_zone().clone()),
-    })
-}
-
-/// The campaign of one cluster moving to `target`: what the core decides `upkeep upgrade
-/// cluster` (and `--wait`) on.
-pub(crate) fn one_cluster_campaign(
-    name: &str,
-    target: &Version,
-    timeout: SignedDuration,
-) -> miette::Result<Campaign> {
-    Ok(Campaign {
-        name: format!("upgrade cluster {name}"),
-        target: Some(target.clone()),
-        start_time: None,
-        suspended: false,
-        matchers: Matchers(vec![
-            Matcher::new(None, None, name, false).map_err(|e| miette!("{e}"))?,
-        ]),
-        stages: Vec::new(),
-        max_concurrency: None,
-        timeout,
-        failure_policy: FailurePolicy::Halt,
-        after: Vec::new(),
-        announce_before: None,
     })
 }
 
@@ -472,5 +451,185 @@ pub(crate) fn fail_text(reason: &FailReason) -> String {
     match reason {
         FailReason::Timeout { .. } => format!("{reason} (timeout)"),
         other => other.to_string(),
+    }
+}
+
+/// What a GitOps cluster write did: `(commit pushed now, PR page)`.
+pub(crate) type Pushed = (Option<String>, Option<String>);
+
+/// How a GitOps cluster write pushes: `upkeep upgrade cluster --push` and the ClusterUpgrade
+/// campaigns `upkeep run` carries out share it (and, through
+/// [`write_cluster_versions`], the controller's write loop).
+pub(crate) struct GitPush<'a> {
+    pub(crate) auth: upkeep_git::Auth,
+    /// The remote branch to push to (default: the checkout's branch).
+    pub(crate) branch: Option<String>,
+    pub(crate) max_attempts: u32,
+    /// Default: the checkout's configured author, else `upkeep <upkeep@localhost>`.
+    pub(crate) author: Option<Author>,
+    /// Where the Cluster manifests are, from the repository root (`""`: everywhere).
+    pub(crate) path: &'a str,
+    pub(crate) template: Option<&'a upkeep_git::MessageTemplate>,
+    pub(crate) pull_request: Option<PullRequestTo>,
+}
+
+/// The pull request to open or update from the push branch.
+pub(crate) struct PullRequestTo {
+    pub(crate) kind: ProviderKind,
+    /// The forge's API base (default: derived from origin's URL).
+    pub(crate) api_url: Option<String>,
+    /// Default: `Upgrade <first cluster> to <version>`.
+    pub(crate) title: Option<String>,
+    pub(crate) labels: Vec<String>,
+}
+
+/// Writes `targets` on `origin`'s branch in one commit through the shared write loop and,
+/// with a pull request, opens or updates it. `(commit pushed now, PR page)`; errors are
+/// printed (`Err(outcome)`).
+pub(crate) fn push_clusters(
+    repo_dir: &Path,
+    settings: &GitPush<'_>,
+    place: &VersionPlace,
+    targets: &[ClusterTarget],
+    requester: &str,
+) -> miette::Result<Result<Pushed, Outcome>> {
+    let repo = match Repo::open(repo_dir) {
+        Ok(r) if r.origin_url().is_some() => r,
+        _ => {
+            crate::render::error_with_hint(
+                &format!(
+                    "--push: {}: no Git checkout with an `origin` remote",
+                    repo_dir.display()
+                ),
+                Some("add one with `git remote add origin URL`, or run without --push".into()),
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    let auth = &settings.auth;
+    let Some(checkout) = repo.head_branch() else {
+        crate::render::error_with_hint(
+            &format!("{}: no branch checked out", repo_dir.display()),
+            Some("check out the branch the manifests are on".into()),
+        );
+        return Ok(Err(Outcome::Invalid));
+    };
+    let push = settings.branch.clone().unwrap_or_else(|| checkout.clone());
+    let author = settings.author.clone().unwrap_or_else(|| {
+        repo.configured_author().unwrap_or_else(|| Author {
+            name: "upkeep".to_owned(),
+            email: "upkeep@localhost".to_owned(),
+        })
+    });
+    let written = write_cluster_versions(
+        &repo,
+        auth,
+        Branches {
+            checkout: &checkout,
+            push: &push,
+        },
+        &author,
+        settings.max_attempts,
+        &ClusterBatch {
+            path: settings.path,
+            place,
+            clusters: targets,
+            requester,
+            template: settings.template,
+        },
+    );
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            crate::render::error_with_hint(&format!("--push to origin {push}: {e}"), e.hint());
+            return Ok(Err(Outcome::No));
+        }
+    };
+    let (commit, base, tip) = match written.written {
+        Written::Pushed {
+            commit,
+            base,
+            attempts,
+            ..
+        } => {
+            eprintln!(
+                "pushed {} to origin/{push}{}",
+                &commit.to_string()[..12],
+                if attempts > 1 {
+                    format!(" after {attempts} attempts")
+                } else {
+                    String::new()
+                }
+            );
+            (Some(commit.to_string()), base, commit)
+        }
+        Written::UpToDate { base, tip } => {
+            eprintln!("origin/{push} already holds the target: nothing pushed");
+            (None, base, tip)
+        }
+    };
+    let Some(pr) = &settings.pull_request else {
+        return Ok(Ok((commit, None)));
+    };
+    if push == checkout || base == tip || written.changes.is_empty() {
+        eprintln!("no pull request: origin/{push} carries no change over {checkout}");
+        return Ok(Ok((commit, None)));
+    }
+    let kind = pr.kind;
+    let url = repo.origin_url().unwrap_or_default();
+    let fail = |m: String| {
+        crate::render::error_with_hint(&format!("pushed, but the pull request failed: {m}"), None);
+        Ok(Err(Outcome::No))
+    };
+    let api_base = match (&pr.api_url, api_base_for(kind, url)) {
+        (Some(u), Ok((_, repository))) => match url::Url::parse(u) {
+            Ok(base) => (base, repository),
+            Err(e) => return fail(format!("--pr-api-url {u:?}: {e}")),
+        },
+        (None, Ok(pair)) => pair,
+        (_, Err(e)) => return fail(crate::app_write::pr_error(&e)),
+    };
+    let Some(token) = crate::app_write::pr_token(kind) else {
+        return fail(format!(
+            "no token for the {kind} API: set UPKEEP_PR_TOKEN (or {}_TOKEN)",
+            kind.as_str().to_uppercase()
+        ));
+    };
+    let ca_pem = match std::env::var_os("UPKEEP_GIT_CA_FILE") {
+        Some(f) => match std::fs::read(&f) {
+            Ok(pem) => Some(pem),
+            Err(e) => return fail(format!("UPKEEP_GIT_CA_FILE: {e}")),
+        },
+        None => None,
+    };
+    let target = PrTarget {
+        kind,
+        api_base: api_base.0,
+        repository: api_base.1,
+        token: Token::new(token),
+        ca_pem,
+    };
+    let first = &written.changes[0];
+    let request = PrRequest {
+        base: checkout,
+        head: push,
+        title: pr
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Upgrade {} to {}", first.object, first.new)),
+        body: pull_request_body(requester, &written.changes),
+        labels: pr.labels.clone(),
+    };
+    match ensure_pull_request(&target, &request) {
+        Ok(pr) => {
+            eprintln!(
+                "pull request #{} {} ({})",
+                pr.number,
+                pr.url,
+                if pr.created { "opened" } else { "updated" }
+            );
+            Ok(Ok((commit, Some(pr.url))))
+        }
+        Err(e) => fail(crate::app_write::pr_error(&e)),
     }
 }

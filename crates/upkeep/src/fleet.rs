@@ -3,28 +3,21 @@
 //!
 //! `quickstart` and `plan` read the same things the same way; this is where they do it.
 //! The cluster commands (`upgrade`, `freeze`, `status`) read a lighter [`ClusterFleet`] (no
-//! scan) and convert ClusterUpgrades and clusters into the rollout core's values here, at the
-//! boundary, so every command decides with the same `upkeep_core::rollout::plan`.
+//! scan); ClusterUpgrades and clusters become the rollout core's values in one place,
+//! `upkeep_api::cluster_upgrade::inputs`, which the controller uses too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use jiff::SignedDuration;
 use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr, miette};
-use upkeep_api::cluster_edit::VersionPlace;
-use upkeep_api::cluster_upgrade::ClusterMatcher;
 use upkeep_api::version_policy::DigestReflectionPolicy;
 use upkeep_api::{
     AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgrade, ClusterUpgradePolicy,
     Resource, SourceSettings, load_resources, load_resources_keeping, namespaced_name,
 };
-use upkeep_core::rollout::{
-    AfterDep, Campaign, ClusterInput, FailurePolicy, Observed, Progress, StageSpec,
-};
 use upkeep_core::schedule::Schedule;
-use upkeep_core::selector::{LabelSelector, Matcher, Matchers};
-use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy, Version};
+use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy};
 use upkeep_git::plan::{Lookup, PolicyDecision};
 use upkeep_registry::{Credentials, Source, TagList, merge_first_seen, scan_all, tag_infos};
 use upkeep_store::KnownDigest;
@@ -41,13 +34,7 @@ pub(crate) struct Decision {
     pub(crate) allow: PolicyDecision,
 }
 
-#[derive(Debug)]
-pub(crate) struct NamedSchedule {
-    pub(crate) name: String,
-    pub(crate) namespace: String,
-    pub(crate) schedule: Schedule,
-    pub(crate) selector: Option<LabelSelector>,
-}
+pub(crate) use upkeep_api::cluster_upgrade::NamedSchedule;
 
 /// ChartSources by (namespace, name), with the manifest file each came from.
 type ChartSources = BTreeMap<(String, String), (Box<ChartSource>, Box<SourceSettings>, PathBuf)>;
@@ -191,20 +178,7 @@ impl Fleet {
                     );
                 }
                 Resource::MaintenanceSchedule { object, schedule } => {
-                    let selector = object
-                        .spec
-                        .cluster_selector
-                        .as_ref()
-                        .map(label_selector)
-                        .transpose()
-                        .map_err(|e| miette!("schedule clusterSelector: {e}"))?;
-                    let (namespace, name) = namespaced_name(&object.metadata);
-                    fleet.schedules.push(NamedSchedule {
-                        name,
-                        namespace,
-                        schedule: *schedule,
-                        selector,
-                    });
+                    fleet.schedules.push(named_schedule(&object, *schedule)?);
                 }
                 Resource::AppUpgradeAutomation(a) => fleet.automations.push(*a),
                 Resource::ClusterUpgradePolicy(p) => fleet.cluster_policies.push(*p),
@@ -727,8 +701,6 @@ where
     })
 }
 
-pub(crate) use upkeep_git::plan::label_selector;
-
 /// Every manifest file (`*.yaml`, `*.yml`, `Kustomization`) under `root`, sorted; hidden
 /// directories skipped.
 pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
@@ -853,190 +825,19 @@ impl ClusterFleet {
     }
 }
 
-/// A MaintenanceSchedule with its name and cluster selector.
+/// A loaded MaintenanceSchedule with its name and cluster selector (the loader has checked
+/// the selector: an invalid one makes the schedule invalid).
 pub(crate) fn named_schedule(
     object: &upkeep_api::MaintenanceSchedule,
-    schedule: Schedule,
+    schedule: upkeep_core::schedule::Schedule,
 ) -> miette::Result<NamedSchedule> {
-    let selector = object
-        .spec
-        .cluster_selector
-        .as_ref()
-        .map(label_selector)
-        .transpose()
-        .map_err(|e| miette!("schedule clusterSelector: {e}"))?;
-    let (namespace, name) = namespaced_name(&object.metadata);
-    Ok(NamedSchedule {
-        name,
-        namespace,
-        schedule,
-        selector,
+    NamedSchedule::with_core(object, schedule).map_err(|errors| {
+        let (ns, name) = namespaced_name(&object.metadata);
+        miette!(
+            "MaintenanceSchedule {ns}/{name} is invalid: {}",
+            upkeep_api::cluster_upgrade::spec_message(&errors)
+        )
     })
-}
-
-/// The schedule that governs cluster `c`: the one named by `preferred` (a campaign's
-/// `maintenanceScheduleRef`), else the first in its namespace whose `clusterSelector` matches.
-pub(crate) fn governing_schedule<'s>(
-    schedules: &'s [NamedSchedule],
-    c: &ClusterObject,
-    preferred: Option<&str>,
-) -> Option<&'s NamedSchedule> {
-    let ns = c.namespace.as_deref().unwrap_or("default");
-    match preferred {
-        Some(name) => schedules
-            .iter()
-            .find(|s| s.name == name && s.namespace == ns),
-        None => schedules.iter().find(|s| {
-            s.namespace == ns
-                && s.selector
-                    .as_ref()
-                    .is_some_and(|sel| sel.matches(&c.labels))
-        }),
-    }
-}
-
-/// The value at the version place of a cluster.
-pub(crate) fn current_of(c: &ClusterObject, place: &VersionPlace) -> Option<String> {
-    match place {
-        VersionPlace::Label(key) => c.labels.get(key).cloned(),
-        VersionPlace::Topology => c.topology_version.clone(),
-    }
-}
-
-/// What the rollout core sees of a cluster (nothing observed: Git has no cluster status).
-pub(crate) fn cluster_input<'a>(
-    c: &ClusterObject,
-    place: &VersionPlace,
-    schedule: Option<&'a NamedSchedule>,
-    progress: Option<Progress>,
-) -> ClusterInput<'a> {
-    ClusterInput {
-        name: c.name.clone(),
-        labels: c.labels.clone(),
-        current: current_of(c, place),
-        freeze: c.rollout_freeze(),
-        schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
-        observed: Observed::default(),
-        progress,
-    }
-}
-
-/// Compiles the matchers of a ClusterUpgrade or ClusterUpgradePolicy.
-pub(crate) fn matchers(list: &[ClusterMatcher]) -> miette::Result<Matchers> {
-    list.iter()
-        .map(|m| {
-            Matcher::new(Some(m.name.clone()), m.key.clone(), &m.value, m.is_regex)
-                .map_err(|e| miette!("matcher {}: {e}", m.name))
-        })
-        .collect::<miette::Result<Vec<_>>>()
-        .map(Matchers)
-}
-
-fn duration(what: &str, s: Option<&str>) -> miette::Result<Option<SignedDuration>> {
-    s.map(upkeep_api::duration::parse_duration)
-        .transpose()
-        .map_err(|e| miette!("{what}: {e}"))
-}
-
-/// How long one cluster may take when the campaign does not say.
-pub(crate) const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_hours(2);
-
-/// A ClusterUpgrade as the rollout core reads it. `after` dependencies are not finished as far
-/// as a repository can tell (their status is not in Git).
-pub(crate) fn campaign_of(u: &ClusterUpgrade) -> miette::Result<Campaign> {
-    let (ns, name) = namespaced_name(&u.metadata);
-    let what = |f: &str| format!("ClusterUpgrade {ns}/{name} {f}");
-    let strategy = u.spec.strategy.clone().unwrap_or_default();
-    let stages = strategy
-        .stages
-        .iter()
-        .map(|s| {
-            Ok(StageSpec {
-                name: s.name.clone(),
-                matchers: matchers(&s.matchers)?,
-                max_concurrency: s.max_concurrency,
-                soak: duration(&what("stage soak"), s.soak.as_deref())?,
-            })
-        })
-        .collect::<miette::Result<Vec<_>>>()?;
-    let after = u
-        .spec
-        .after
-        .iter()
-        .map(|a| {
-            Ok(AfterDep {
-                name: a.name.clone(),
-                soak: duration(&what("after soak"), a.soak.as_deref())?,
-                finished: None,
-            })
-        })
-        .collect::<miette::Result<Vec<_>>>()?;
-    Ok(Campaign {
-        name: name.clone(),
-        target: u.target_version(),
-        start_time: u
-            .spec
-            .start_time
-            .as_deref()
-            .and_then(|t| t.trim().parse().ok()),
-        suspended: u.spec.suspend,
-        matchers: matchers(&u.spec.matchers)?,
-        stages,
-        max_concurrency: strategy.max_concurrency,
-        timeout: duration(&what("timeout"), strategy.timeout.as_deref())?
-            .unwrap_or(DEFAULT_TIMEOUT),
-        failure_policy: match strategy.failure_policy {
-            upkeep_api::cluster_upgrade::FailurePolicy::Halt => FailurePolicy::Halt,
-            upkeep_api::cluster_upgrade::FailurePolicy::Continue => FailurePolicy::Continue,
-        },
-        after,
-        announce_before: None,
-    })
-}
-
-/// A ClusterUpgradePolicy as the campaign it would create for `target` (quickstart, plan).
-pub(crate) fn campaign_of_policy(
-    p: &ClusterUpgradePolicy,
-    target: Option<&str>,
-) -> miette::Result<Campaign> {
-    let (ns, name) = namespaced_name(&p.metadata);
-    let stages = p
-        .spec
-        .stages
-        .iter()
-        .map(|s| {
-            Ok(StageSpec {
-                name: s.name.clone(),
-                matchers: matchers(&s.matchers)?,
-                max_concurrency: s.max_concurrency,
-                soak: duration(
-                    &format!("ClusterUpgradePolicy {ns}/{name} stage {} soak", s.name),
-                    s.soak.as_deref(),
-                )?,
-            })
-        })
-        .collect::<miette::Result<Vec<_>>>()?;
-    Ok(Campaign {
-        name,
-        target: target.and_then(Version::parse),
-        start_time: None,
-        suspended: false,
-        matchers: matchers(&p.spec.matchers)?,
-        stages,
-        max_concurrency: None,
-        timeout: DEFAULT_TIMEOUT,
-        failure_policy: FailurePolicy::Halt,
-        after: Vec::new(),
-        announce_before: None,
-    })
-}
-
-/// The version place a ClusterUpgrade reads and writes (default: the release label).
-pub(crate) fn place_of(u: &ClusterUpgrade) -> VersionPlace {
-    match u.spec.version_source {
-        Some(upkeep_api::cluster_upgrade::VersionSource::Topology) => VersionPlace::Topology,
-        _ => VersionPlace::default(),
-    }
 }
 
 #[cfg(test)]

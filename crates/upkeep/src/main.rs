@@ -15,6 +15,7 @@
 mod app_plan;
 mod app_write;
 mod campaign_view;
+mod campaigns;
 mod cluster_upgrade;
 mod cmd;
 mod discover;
@@ -54,7 +55,7 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Carry out the plan: write the allowed versions and commit them, or push them (and open pull requests).
     Apply(cmd::apply::Args),
-    /// Scan, plan and apply on each source's interval (or once), pushing to the repository.
+    /// Scan, plan and apply on each source's interval (or once), and carry out ClusterUpgrade campaigns.
     Run(cmd::run::Args),
     /// What upkeep changed, when, and by which commit and pull request (or a cluster's upgrades).
     History(cmd::history::Args),

@@ -16,6 +16,7 @@ use kube::discovery::ApiResource;
 use miette::{IntoDiagnostic, miette};
 use serde_json::json;
 use upkeep_api::cluster_edit::VersionPlace;
+use upkeep_api::cluster_upgrade::{NamedSchedule, cluster_input, governing, one_cluster};
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule};
 use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
@@ -23,14 +24,12 @@ use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use crate::Outcome;
 use crate::campaign_view::{CampaignRow, ClusterRow};
-use crate::cluster_upgrade::{
-    ApiArgs, Ending, conclude, decide, explain, fail_text, one_cluster_campaign,
-};
-use crate::fleet::{NamedSchedule, cluster_input, governing_schedule, named_schedule};
+use crate::cluster_upgrade::{ApiArgs, Ending, conclude, decide, explain, fail_text};
+use crate::fleet::named_schedule;
 use crate::out::outln;
 use crate::render::local;
 
-fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -38,7 +37,7 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .into_diagnostic()
 }
 
-async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| {
         miette!(
             help = "pass a readable kubeconfig with --kubeconfig or KUBECONFIG",
@@ -54,7 +53,7 @@ async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
 }
 
 /// The `Cluster` resource as the API server serves it.
-async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> {
+pub(crate) async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> {
     let group = kube::discovery::group(client, upkeep_api::cluster::CLUSTER_API_GROUP)
         .await
         .map_err(|e| {
@@ -77,7 +76,7 @@ async fn cluster_resource(client: &kube::Client) -> miette::Result<ApiResource> 
 
 /// The fields upkeep reads, from a dynamic Cluster (labels, annotations, version places and
 /// the Cluster API status), read by the same lenient conversion the controller uses.
-fn cluster_object(o: &DynamicObject) -> miette::Result<ClusterObject> {
+pub(crate) fn cluster_object(o: &DynamicObject) -> miette::Result<ClusterObject> {
     let value = serde_json::to_value(o).map_err(|e| miette!("reading a Cluster: {e}"))?;
     ClusterObject::from_json(value).map_err(|e| {
         miette!(
@@ -149,24 +148,14 @@ pub(crate) fn upgrade(
         };
         let c = cluster_object(&object)?;
         let schedules = schedules(&client, ns).await?;
-        let schedule = governing_schedule(&schedules, &c, None);
+        let schedule = governing(&schedules, &c, None);
         let d = decide(&c, &args.place, schedule, target, now)?;
         if let Some(outcome) = explain(&d, &c.name, args.to, now, args.next_window) {
             return Ok(outcome);
         }
         let from = d.current.clone().unwrap_or_default();
         let rv = object.metadata.resource_version.clone();
-        let mut patch = json!({"metadata": {"resourceVersion": rv}});
-        match &args.place {
-            VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: args.to }),
-            VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": args.to}}),
-        }
-        let params = PatchParams {
-            dry_run: args.dry_run,
-            field_manager: Some("upkeep".to_owned()),
-            ..PatchParams::default()
-        };
-        match api.patch(args.name, &params, &Patch::Merge(&patch)).await {
+        match patch_version(&api, args.name, rv.as_deref(), &args.place, args.to, args.dry_run).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 crate::render::error_with_hint(
@@ -239,7 +228,31 @@ pub(crate) fn upgrade(
     })
 }
 
-fn client_url(kubeconfig: &Path) -> String {
+/// Sets the version place of Cluster `name` to `to` by a JSON merge patch carrying the
+/// `resourceVersion` the decision was made on (a concurrent change is a 409 conflict, never a
+/// lost update): `upkeep upgrade cluster --via api` and `upkeep run`'s Direct campaigns.
+pub(crate) async fn patch_version(
+    api: &Api<DynamicObject>,
+    name: &str,
+    resource_version: Option<&str>,
+    place: &VersionPlace,
+    to: &str,
+    dry_run: bool,
+) -> Result<DynamicObject, kube::Error> {
+    let mut patch = json!({"metadata": {"resourceVersion": resource_version}});
+    match place {
+        VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: to }),
+        VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": to}}),
+    }
+    let params = PatchParams {
+        dry_run,
+        field_manager: Some("upkeep".to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch)).await
+}
+
+pub(crate) fn client_url(kubeconfig: &Path) -> String {
     kube::config::Kubeconfig::read_from(kubeconfig)
         .ok()
         .and_then(|k| k.clusters.into_iter().next())
@@ -364,7 +377,7 @@ const MAX_RECONNECTS: u32 = 5;
 /// target yet), `Upgrading`, `Succeeded` or `Failed` (a reported failure, or `now` past the
 /// timeout) — the same rule the controller applies to a ClusterUpgrade's clusters.
 pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette::Result<Step> {
-    let campaign = one_cluster_campaign(&c.name, w.target, w.timeout)?;
+    let campaign = one_cluster(&c.name, w.target.clone(), w.timeout);
     let progress = Progress {
         state: ClusterPhase::Triggered,
         triggered_at: Some(w.triggered_at),
@@ -373,8 +386,7 @@ pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette:
         reason: None,
         announced_at: None,
     };
-    let mut input = cluster_input(c, w.place, None, Some(progress));
-    input.observed = c.status.observed();
+    let input = cluster_input(c, w.place, None, Some(progress));
     plan(&campaign, &[input], now)
         .clusters
         .into_iter()

@@ -16,12 +16,12 @@
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use upkeep_core::rollout::{self, Campaign, ClusterInput, StageSpec};
+use upkeep_core::rollout::{self, Campaign, ClusterInput, Progress, StageSpec};
 use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
 use upkeep_core::version::Version;
 
-use super::{ClusterUpgrade, ClusterUpgradeStatus, VersionSource, matchers};
+use super::{ClusterState, ClusterUpgrade, VersionSource, matchers};
 use crate::cluster_edit::VersionPlace;
 use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
 use crate::{ClusterObject, FieldError, MaintenanceSchedule, namespaced_name};
@@ -157,25 +157,31 @@ impl ClusterUpgrade {
     }
 }
 
-/// What the rollout core sees of one cluster: its version at `source`, its freeze (an
+/// The value at a cluster's version place, raw.
+pub fn current_at(cluster: &ClusterObject, place: &VersionPlace) -> Option<String> {
+    match place {
+        VersionPlace::Label(key) => cluster.labels.get(key).cloned(),
+        VersionPlace::Topology => cluster.topology_version.clone(),
+    }
+}
+
+/// What the rollout core sees of one cluster: its version at `place`, its freeze (an
 /// unreadable `freeze-until` holds it, see [`ClusterObject::rollout_freeze`]), the schedule
-/// that governs it, what Cluster API reports, and what status recorded last time.
+/// that governs it, what Cluster API reports, and what was recorded last time (`progress`).
 pub fn cluster_input<'s>(
     cluster: &ClusterObject,
-    source: VersionSource,
+    place: &VersionPlace,
     schedule: Option<&'s NamedSchedule>,
-    recorded: &ClusterUpgradeStatus,
+    progress: Option<Progress>,
 ) -> ClusterInput<'s> {
     ClusterInput {
         name: cluster.name.clone(),
         labels: cluster.labels.clone(),
-        current: cluster.version_at(Some(source)).map(ToOwned::to_owned),
+        current: current_at(cluster, place),
         freeze: cluster.rollout_freeze(),
         schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
         observed: cluster.status.observed(),
-        progress: recorded
-            .cluster(&cluster.name)
-            .and_then(super::ClusterState::progress),
+        progress,
     }
 }
 
@@ -248,9 +254,13 @@ pub fn inputs<'s>(
         })
         .collect();
     selected.sort_by(|a, b| a.name.cmp(&b.name));
+    let place = VersionPlace::from(source);
     let clusters = selected
         .into_iter()
-        .map(|c| cluster_input(c, source, governing(schedules, c, preferred), &recorded))
+        .map(|c| {
+            let progress = recorded.cluster(&c.name).and_then(ClusterState::progress);
+            cluster_input(c, &place, governing(schedules, c, preferred), progress)
+        })
         .collect();
     Ok(Inputs {
         campaign,
@@ -339,5 +349,213 @@ pub fn one_cluster(cluster: &str, target: Version, timeout: SignedDuration) -> C
         failure_policy: rollout::FailurePolicy::Halt,
         after: Vec::new(),
         announce_before: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn schedule_object(
+        name: &str,
+        namespace: &str,
+        selector: serde_json::Value,
+    ) -> MaintenanceSchedule {
+        serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "MaintenanceSchedule",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"alwaysAllowed": true, "clusterSelector": selector},
+        }))
+        .expect("a MaintenanceSchedule")
+    }
+
+    fn cluster(namespace: Option<&str>, env: &str) -> ClusterObject {
+        ClusterObject {
+            name: "c".into(),
+            namespace: namespace.map(Into::into),
+            labels: [("env".to_owned(), env.to_owned())].into(),
+            ..ClusterObject::default()
+        }
+    }
+
+    #[test]
+    fn the_governing_schedule() {
+        let prod = json!({"matchLabels": {"env": "prod"}});
+        let schedules: Vec<NamedSchedule> = [
+            schedule_object("weekends", "org", prod.clone()),
+            schedule_object("b-weekdays", "org", prod.clone()),
+            schedule_object("a-elsewhere", "other", prod.clone()),
+            schedule_object("a-default", "default", prod),
+            schedule_object("nights", "org", json!({"matchLabels": {"env": "none"}})),
+        ]
+        .iter()
+        .map(|o| NamedSchedule::from_object(o).expect("valid"))
+        .collect();
+        let cases = [
+            (
+                Some("org"),
+                "prod",
+                None,
+                Some("b-weekdays"),
+                "the first by name, not the first listed",
+            ),
+            (
+                Some("org"),
+                "dev",
+                None,
+                None,
+                "no selector matches: no schedule",
+            ),
+            (
+                Some("org"),
+                "dev",
+                Some("nights"),
+                Some("nights"),
+                "a reference wins over selectors",
+            ),
+            (
+                Some("org"),
+                "prod",
+                Some("a-elsewhere"),
+                None,
+                "a reference stays in the namespace",
+            ),
+            (
+                None,
+                "prod",
+                None,
+                Some("a-default"),
+                "no namespace is `default`",
+            ),
+            (
+                Some("other"),
+                "prod",
+                None,
+                Some("a-elsewhere"),
+                "each namespace its own schedules",
+            ),
+        ];
+        for (ns, env, preferred, want, why) in cases {
+            let got = governing(&schedules, &cluster(ns, env), preferred).map(|s| s.name.as_str());
+            assert_eq!(got, want, "{why}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_selector_makes_the_schedule_invalid() {
+        let bad = schedule_object(
+            "s",
+            "org",
+            json!({"matchExpressions": [{"key": "env", "operator": "In"}]}),
+        );
+        let errors = NamedSchedule::from_object(&bad).expect_err("In without values");
+        assert_eq!(errors[0].path, "spec.clusterSelector", "{errors:?}");
+        assert!(
+            bad.to_core().is_err(),
+            "the loader and the schedule controller reject it too"
+        );
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn upgrade(spec: serde_json::Value) -> ClusterUpgrade {
+        serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
+            "metadata": {"name": "u", "namespace": "org"}, "spec": spec,
+        }))
+        .expect("a ClusterUpgrade")
+    }
+
+    #[test]
+    fn what_stops_the_conversion() {
+        let schedules = vec![
+            NamedSchedule::from_object(&schedule_object("s", "org", json!({}))).expect("valid"),
+        ];
+        let cases = [
+            (
+                json!({"targetVersion": "30.0.0", "maintenanceScheduleRef": {"name": "s"}}),
+                None,
+                "a usable reference",
+            ),
+            (
+                json!({"targetVersion": "30.0.0", "maintenanceScheduleRef": {"name": "gone"}}),
+                Some("ScheduleNotFound"),
+                "a missing schedule",
+            ),
+            (
+                json!({"targetVersion": "30.0.0", "strategy": {"timeout": "soon"}}),
+                Some("Invalid"),
+                "an invalid duration",
+            ),
+            (
+                json!({"targetVersion": "30.0.0", "announce": {"before": "a while"}}),
+                Some("Invalid"),
+                "an invalid announce.before",
+            ),
+        ];
+        for (spec, want, why) in cases {
+            let got = inputs(
+                &upgrade(spec),
+                &[],
+                &schedules,
+                None,
+                |_| None,
+                VersionSource::Label,
+            )
+            .err()
+            .map(|e| match e {
+                InputError::Invalid(_) => "Invalid",
+                InputError::ScheduleNotFound { .. } => "ScheduleNotFound",
+            });
+            assert_eq!(got, want, "{why}");
+        }
+        let resolved = inputs(
+            &upgrade(json!({"releaseRef": {"name": "r"}, "announce": {"before": "1d"}})),
+            &[],
+            &schedules,
+            Some(" 31.0.0 "),
+            |_| None,
+            VersionSource::Label,
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved.campaign.target,
+            Version::parse("31.0.0"),
+            "the resolved release"
+        );
+        assert_eq!(
+            resolved.target.as_deref(),
+            Some("31.0.0"),
+            "as written, trimmed"
+        );
+        assert_eq!(
+            resolved.campaign.announce_before,
+            Some(SignedDuration::from_hours(24)),
+            "announce.before is carried"
+        );
+    }
+
+    #[test]
+    fn a_policy_as_the_upgrade_it_creates() {
+        let policy: ClusterUpgradePolicy = serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgradePolicy",
+            "metadata": {"name": "p", "namespace": "org"},
+            "spec": {"policyRef": {"name": "release"}, "approval": "Manual",
+                     "stages": [{"name": "dev", "soak": "1h"}]},
+        }))
+        .expect("a ClusterUpgradePolicy");
+        let known = policy.upgrade(Some("30.0.0"));
+        assert_eq!(known.spec.target_version.as_deref(), Some("30.0.0"));
+        assert!(known.spec.suspend, "Manual approval creates it suspended");
+        let c = known.to_campaign(None, |_| None).expect("valid");
+        assert_eq!(c.stages[0].soak, Some(SignedDuration::from_hours(1)));
+        let unknown = policy.upgrade(None);
+        assert_eq!(
+            unknown.spec.release_ref.map(|r| r.name).as_deref(),
+            Some("release"),
+            "no release yet: the VersionPolicy, unresolved"
+        );
     }
 }

@@ -562,4 +562,164 @@ mod tests {
             "a failure is a Warning naming the reason"
         );
     }
+
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn upgrade(spec: serde_json::Value) -> ClusterUpgrade {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
+            "metadata": {"name": "u", "namespace": "org", "generation": 1}, "spec": spec,
+        }))
+        .expect("a ClusterUpgrade")
+    }
+
+    fn snapshot() -> Snapshot {
+        let cluster = |name: &str, version: &str| {
+            ClusterObject::from_json(serde_json::json!({
+                "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+                "metadata": {"name": name, "namespace": "org",
+                             "labels": {"release.giantswarm.io/version": version}},
+            }))
+            .expect("a cluster")
+        };
+        Snapshot {
+            clusters: vec![cluster("a", "29.0.0"), cluster("b", "30.0.0")],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn decisions_without_an_api_server() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let all = serde_json::json!([{"name": "all", "value": ".*", "isRegex": true}]);
+        let cases = [
+            (
+                serde_json::json!({"matchers": all, "targetVersion": "30.0.0"}),
+                "Plan a=Trigger b=Skipped",
+                "a starts; b already shows the target",
+            ),
+            (
+                serde_json::json!({"matchers": all, "targetVersion": "30.0.0", "strategy": {"timeout": "soon"}}),
+                "Stalled InvalidSpec",
+                "an invalid duration stalls",
+            ),
+            (
+                serde_json::json!({"matchers": all, "targetVersion": "30.0.0", "maintenanceScheduleRef": {"name": "gone"}}),
+                "NotReady ScheduleNotFound",
+                "a missing schedule waits for it",
+            ),
+        ];
+        let snapshot = snapshot();
+        for (spec, want, why) in cases {
+            let object = upgrade(spec);
+            let got = match decide(&object, &snapshot, VersionSource::Label, now) {
+                Decision::Stalled { reason, .. } => format!("Stalled {reason}"),
+                Decision::NotReady { reason, .. } => format!("NotReady {reason}"),
+                Decision::Plan(d) => {
+                    let steps: Vec<String> = d
+                        .plan
+                        .clusters
+                        .iter()
+                        .map(|cp| {
+                            let step = match &cp.step {
+                                Step::Trigger => "Trigger",
+                                Step::Skipped { .. } => "Skipped",
+                                s => s.phase().as_str(),
+                            };
+                            format!("{}={step}", cp.name)
+                        })
+                        .collect();
+                    let moved: Vec<&str> = d
+                        .to_move(&snapshot.clusters)
+                        .iter()
+                        .map(|(c, _)| c.name.as_str())
+                        .collect();
+                    assert_eq!(moved, ["a"], "{why}: only a is patched");
+                    let status = desired_status(
+                        &object,
+                        &ClusterUpgradeStatus::default(),
+                        &d.plan,
+                        d.inputs.target.as_deref(),
+                        &[],
+                        now,
+                    );
+                    assert_eq!(
+                        status
+                            .cluster("a")
+                            .and_then(|c| c.triggered_at.clone())
+                            .map(|t| t.0),
+                        Some(now),
+                        "{why}: recorded as triggered now"
+                    );
+                    format!("Plan {}", steps.join(" "))
+                }
+            };
+            assert_eq!(got, want, "{why}");
+        }
+    }
+
+    #[test]
+    fn the_next_look() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let poll = Duration::from_secs(5);
+        let retry = Duration::from_secs(2);
+        let plan = |running: bool, next: Option<i64>| Plan {
+            clusters: running
+                .then(|| rollout::ClusterPlan {
+                    name: "a".into(),
+                    stage: None,
+                    step: Step::Upgrading,
+                    from: None,
+                    expected_start: None,
+                    announce: false,
+                })
+                .into_iter()
+                .collect(),
+            state: CampaignState::Running,
+            outcome: None,
+            finished_at: None,
+            next_check: next.map(|s| now + jiff::SignedDuration::from_secs(s)),
+            reason: None,
+        };
+        let cases = [
+            (
+                plan(false, None),
+                false,
+                Action::await_change(),
+                "nothing to wait for",
+            ),
+            (
+                plan(false, Some(60)),
+                false,
+                Action::requeue(Duration::from_secs(60)),
+                "the plan's next check",
+            ),
+            (
+                plan(true, Some(60)),
+                false,
+                Action::requeue(poll),
+                "running: every poll",
+            ),
+            (
+                plan(true, Some(1)),
+                false,
+                Action::requeue(Duration::from_secs(1)),
+                "running, a sooner check",
+            ),
+            (
+                plan(false, Some(10 * 365 * 86_400)),
+                false,
+                Action::requeue(MAX_WAIT),
+                "years away: daily",
+            ),
+            (
+                plan(true, None),
+                true,
+                Action::requeue(retry),
+                "a conflict: soon",
+            ),
+        ];
+        for (p, conflict, want, why) in cases {
+            assert_eq!(next_action(&p, conflict, now, poll, retry), want, "{why}");
+        }
+    }
 }

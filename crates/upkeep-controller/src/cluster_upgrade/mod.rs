@@ -316,7 +316,7 @@ fn prune_cluster(c: &mut DynamicObject) {
     }
 }
 
-/// The store of Clusters (pruned, see [`prune_cluster`]) and the stream that fills it.
+/// The Cluster store the reconciles read, and the pruned watch stream that fills it.
 fn watch_clusters(
     client: &kube::Client,
     resource: &ApiResource,
@@ -335,6 +335,23 @@ fn watch_clusters(
     .reflect(writer)
     .touched_objects();
     (store, stream)
+}
+
+/// Keeps the ClusterUpgrades a change concerns.
+type Keep<'a> = &'a dyn Fn(&ClusterUpgrade) -> bool;
+
+/// The ClusterUpgrades of a namespace that `keep` says a change concerns.
+fn in_namespace(
+    store: Store<ClusterUpgrade>,
+) -> impl Fn(Option<String>, Keep<'_>) -> Vec<ObjectRef<ClusterUpgrade>> + Clone {
+    move |ns, keep| {
+        store
+            .state()
+            .into_iter()
+            .filter(|x| x.namespace() == ns && keep(x))
+            .map(|x| ObjectRef::from_obj(x.as_ref()))
+            .collect()
+    }
 }
 
 /// Runs the ClusterUpgrade controller until `shutdown` resolves.
@@ -358,18 +375,7 @@ pub async fn run_cluster_upgrades(
     .predicate_filter(predicates::generation, PredicateConfig::default());
     let controller = Controller::for_stream(stream, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(UPGRADE_CONCURRENCY));
-    let store = controller.store();
-    let in_namespace = {
-        let store = store.clone();
-        move |ns: Option<String>, keep: &dyn Fn(&ClusterUpgrade) -> bool| {
-            store
-                .state()
-                .into_iter()
-                .filter(|x| x.namespace() == ns && keep(x))
-                .map(|x| ObjectRef::from_obj(x.as_ref()))
-                .collect::<Vec<_>>()
-        }
-    };
+    let in_namespace = in_namespace(controller.store());
     let (by_cluster, by_schedule, by_policy, by_upgrade) = (
         in_namespace.clone(),
         in_namespace.clone(),

@@ -92,7 +92,23 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
     let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.repo)? {
-        crate::campaign_view::campaigns(&f, None, now)?
+        // A releaseRef names a VersionPolicy of the repository, decided above.
+        let release = |u: &upkeep_api::ClusterUpgrade| {
+            let (ns, _) = upkeep_api::namespaced_name(&u.metadata);
+            let r = u.spec.release_ref.as_ref()?;
+            fleet
+                .policies
+                .get(&(ns, r.name.clone()))?
+                .allow
+                .selected
+                .clone()
+        };
+        let list = crate::campaign_view::campaigns(&f, None, &release, now);
+        problems += list
+            .iter()
+            .filter(|(c, _)| crate::campaign_view::not_planned(c))
+            .count();
+        list
     } else {
         problems += 1;
         Vec::new()

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::{Timestamp, tz::TimeZone};
 use miette::miette;
-use upkeep_api::cluster_edit::VersionPlace;
-use upkeep_api::{ClusterObject, namespaced_name};
+use upkeep_api::namespaced_name;
 use upkeep_registry::Credentials;
 
 use crate::Outcome;
@@ -201,23 +200,16 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
                 .collect::<Vec<_>>()
                 .join(" → ")
         );
-        // The campaign the policy would create for this release, planned by the rollout core.
-        let campaign = crate::fleet::campaign_of_policy(p, target.as_deref())?;
-        let cluster_refs: Vec<&ClusterObject> = clusters.iter().collect();
-        let preferred = p
-            .spec
-            .maintenance_schedule_ref
-            .as_ref()
-            .map(|r| r.name.as_str());
-        let (_, rows, tz) = crate::campaign_view::plan_campaign(
-            &campaign,
-            &ns,
-            &cluster_refs,
-            schedules,
-            preferred,
-            &VersionPlace::default(),
-            now,
-        );
+        // The upgrade the policy would create for this release, decided as the controller
+        // decides it.
+        let snapshot = upkeep_controller::cluster_upgrade::decide::Snapshot {
+            clusters: clusters.clone(),
+            schedules: schedules.clone(),
+            ..Default::default()
+        };
+        let (row, tz) =
+            crate::campaign_view::campaign_row(&p.upgrade(target.as_deref()), &snapshot, now);
+        let rows = row.clusters;
         out!("{}", crate::campaign_view::rows_table(&rows, now, &tz));
         outln!();
     }

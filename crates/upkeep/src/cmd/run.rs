@@ -3,6 +3,9 @@
 //! `interval` of the fleet's sources and automations has passed (or stops after one pass with
 //! `--once`, for cron and CI).
 //!
+//! Each pass also carries out every ClusterUpgrade campaign in the repository, with the store
+//! as the campaign's status ([`crate::campaigns`]).
+//!
 //! Given a URL, upkeep keeps its own clone (in `--workdir`) and resets it to the remote branch
 //! before each pass, so the manifests it reads are the remote's; given a directory, it reads
 //! that work tree and pushes when the checkout has an `origin` (commits locally otherwise).
@@ -23,6 +26,16 @@ use crate::fleet::Fleet;
 Each pass: fetch (for a URL), scan every ChartSource, plan every marked field, write what is \
 allowed now, push (and open or update pull requests where spec.push.pullRequest says so), record \
 the run in the store. Credentials come from the environment as for `upkeep apply`.\n\n\
+Each pass also carries out every ClusterUpgrade in the repository, as the in-cluster controller \
+does, with the store (--store) as the campaign's status: the same rollout decision (stages, \
+maxConcurrency, soak, timeout, schedules, freezes); each cluster's Triggered state is recorded \
+before the change is made, so a run killed in between makes the change exactly once next time. \
+trigger: GitOps commits the clusters' versions (pushed, with pull requests per \
+spec.gitOps.push, when the checkout has an origin); trigger: Direct patches the Clusters and \
+needs --kubeconfig. With --kubeconfig the clusters are observed on the management cluster \
+(Succeeded, Failed, timed out, as the controller decides); without it a triggered cluster is \
+not observed and never counts as succeeded (its reason says so). One line per action on \
+stderr; `upkeep history --cluster NAME` shows each cluster's upgrades.\n\n\
 Exit status (with --once): 0 when the pass succeeded; 4 (partial) when an error held something \
 and everything else was written; 1 when nothing could be done because of errors; 2 on invalid \
 input.")]
@@ -57,6 +70,10 @@ pub(crate) struct Args {
     /// The state file (first-seen times, history, runs).
     #[arg(long, env = "UPKEEP_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
+    /// The management cluster: observe the clusters of ClusterUpgrade campaigns there (and
+    /// patch them, for trigger: Direct).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
     /// How long to wait for another upkeep working on the same checkout.
     #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = crate::timearg::parse_wait)]
     lock_timeout: std::time::Duration,
@@ -227,17 +244,33 @@ fn pass(
         Some(run),
     )?;
     print_results(&results, now);
-    let outcome = outcome_of(&results);
+    let carried = crate::campaigns::carry_out(
+        &dir,
+        store,
+        now,
+        &crate::campaigns::Settings {
+            kubeconfig: args.kubeconfig.as_deref(),
+            push,
+            auth,
+            max_attempts: args.max_attempts,
+            repo_shown: &shown_repo(&args.repo),
+        },
+    )?;
+    let mut outcome = outcome_of(&results);
+    if !carried.errors.is_empty() && outcome == Outcome::Success {
+        outcome = Outcome::Partial;
+    }
     let errors: Vec<String> = results
         .iter()
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.scope)))
+        .chain(carried.errors.iter().cloned())
         .collect();
     for e in &errors {
         let _ = store.record_run_error(run, Timestamp::now(), e);
     }
     let run_outcome = match (outcome, errors.len()) {
         (Outcome::Success, _) => RunOutcome::Succeeded,
-        (_, n) if n == results.len() && n > 0 => RunOutcome::Failed,
+        (_, n) if n == results.len() + carried.errors.len() && n > 0 => RunOutcome::Failed,
         _ => RunOutcome::PartiallyFailed,
     };
     store
@@ -248,5 +281,19 @@ fn pass(
             errors.first().map(String::as_str),
         )
         .map_err(|e| miette::miette!("{e}"))?;
-    Ok((outcome, fleet.min_interval))
+    Ok((outcome, next_pass(fleet.min_interval, &carried, now)))
+}
+
+/// When to look again: the fleet's shortest interval, sooner when a campaign's decision
+/// changes with time alone, and at least every minute while a cluster upgrade runs.
+fn next_pass(
+    interval: Option<SignedDuration>,
+    carried: &crate::campaigns::Carried,
+    now: Timestamp,
+) -> Option<SignedDuration> {
+    let check = carried
+        .next_check
+        .map(|t| t.duration_since(now).max(SignedDuration::from_secs(1)));
+    let running = carried.running.then_some(SignedDuration::from_mins(1));
+    [interval, check, running].into_iter().flatten().min()
 }

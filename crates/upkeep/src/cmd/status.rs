@@ -62,7 +62,9 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             Ok(f) => f,
             Err(o) => return Ok(o),
         };
-        campaigns(&fleet, args.upgrade.as_deref(), now)?
+        // A repository's VersionPolicies are not decided here (no scan): a releaseRef has no
+        // release yet (`upkeep plan` resolves it).
+        campaigns(&fleet, args.upgrade.as_deref(), &|_| None, now)
     };
     if list.is_empty() {
         if let Some(u) = &args.upgrade {

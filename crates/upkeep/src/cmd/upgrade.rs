@@ -31,9 +31,10 @@
 
 use crate::Outcome;
 use crate::cluster_upgrade::{
-    ApiArgs, DEFAULT_WAIT_TIMEOUT, Waited, commit_file, conclude, decide, explain, locate,
+    ApiArgs, DEFAULT_WAIT_TIMEOUT, GitPush, PullRequestTo, Pushed, Waited, commit_file, conclude,
+    decide, explain, locate, push_clusters,
 };
-use crate::fleet::{ClusterFleet, governing_schedule};
+use crate::fleet::ClusterFleet;
 use crate::management::Watch;
 use crate::out::Output;
 use crate::out::{out, outln};
@@ -43,12 +44,10 @@ use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_api::cluster_upgrade::governing;
 use upkeep_core::version::Version;
-use upkeep_git::clusters::{ClusterBatch, ClusterTarget, write_cluster_versions};
-use upkeep_git::{
-    Author, Branches, PrRequest, PrTarget, ProviderKind, Repo, Token, Written, api_base_for,
-    ensure_pull_request, pull_request_body,
-};
+use upkeep_git::ProviderKind;
+use upkeep_git::clusters::ClusterTarget;
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 #[derive(Debug, clap::Subcommand)]
@@ -322,7 +321,7 @@ fn via_git(
         Ok(f) => f,
         Err(o) => return Ok(o),
     };
-    let schedule = governing_schedule(&fleet.schedules, &c, None);
+    let schedule = governing(&fleet.schedules, &c, None);
     let d = decide(&c, &place, schedule, target, now)?;
     let mut report = Report {
         cluster: c.name.clone(),
@@ -515,19 +514,6 @@ fn push_upgrade(
     target: ClusterTarget,
     requester: &str,
 ) -> miette::Result<Result<Pushed, Outcome>> {
-    let repo = match Repo::open(repo_dir) {
-        Ok(r) if r.origin_url().is_some() => r,
-        _ => {
-            crate::render::error_with_hint(
-                &format!(
-                    "--push: {}: no Git checkout with an `origin` remote",
-                    repo_dir.display()
-                ),
-                Some("add one with `git remote add origin URL`, or run without --push".into()),
-            );
-            return Ok(Err(Outcome::Invalid));
-        }
-    };
     let auth = match crate::app_write::git_auth(args.allow_insecure_http) {
         Ok(a) => a,
         Err(m) => {
@@ -535,130 +521,19 @@ fn push_upgrade(
             return Ok(Err(Outcome::Invalid));
         }
     };
-    let Some(checkout) = repo.head_branch() else {
-        crate::render::error_with_hint(
-            &format!("{}: no branch checked out", repo_dir.display()),
-            Some("check out the branch the manifests are on".into()),
-        );
-        return Ok(Err(Outcome::Invalid));
+    let push = GitPush {
+        auth,
+        branch: args.branch.clone(),
+        max_attempts: args.max_attempts,
+        author: None,
+        path: "",
+        template: None,
+        pull_request: args.pull_request.map(|p| PullRequestTo {
+            kind: p.kind(),
+            api_url: args.pr_api_url.clone(),
+            title: None,
+            labels: Vec::new(),
+        }),
     };
-    let push = args.branch.clone().unwrap_or_else(|| checkout.clone());
-    let author = repo.configured_author().unwrap_or_else(|| Author {
-        name: "upkeep".to_owned(),
-        email: "upkeep@localhost".to_owned(),
-    });
-    let clusters = [target];
-    let written = write_cluster_versions(
-        &repo,
-        &auth,
-        Branches {
-            checkout: &checkout,
-            push: &push,
-        },
-        &author,
-        args.max_attempts,
-        &ClusterBatch {
-            path: "",
-            place,
-            clusters: &clusters,
-            requester,
-            template: None,
-        },
-    );
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => {
-            crate::render::error_with_hint(&format!("--push to origin {push}: {e}"), e.hint());
-            return Ok(Err(Outcome::No));
-        }
-    };
-    let (commit, base, tip) = match written.written {
-        Written::Pushed {
-            commit,
-            base,
-            attempts,
-            ..
-        } => {
-            eprintln!(
-                "pushed {} to origin/{push}{}",
-                &commit.to_string()[..12],
-                if attempts > 1 {
-                    format!(" after {attempts} attempts")
-                } else {
-                    String::new()
-                }
-            );
-            (Some(commit.to_string()), base, commit)
-        }
-        Written::UpToDate { base, tip } => {
-            eprintln!("origin/{push} already holds the target: nothing pushed");
-            (None, base, tip)
-        }
-    };
-    let Some(provider) = args.pull_request else {
-        return Ok(Ok((commit, None)));
-    };
-    if push == checkout || base == tip || written.changes.is_empty() {
-        eprintln!("no pull request: origin/{push} carries no change over {checkout}");
-        return Ok(Ok((commit, None)));
-    }
-    let kind = provider.kind();
-    let url = repo.origin_url().unwrap_or_default();
-    let fail = |m: String| {
-        crate::render::error_with_hint(&format!("pushed, but the pull request failed: {m}"), None);
-        Ok(Err(Outcome::No))
-    };
-    let api_base = match (&args.pr_api_url, api_base_for(kind, url)) {
-        (Some(u), Ok((_, repository))) => match url::Url::parse(u) {
-            Ok(base) => (base, repository),
-            Err(e) => return fail(format!("--pr-api-url {u:?}: {e}")),
-        },
-        (None, Ok(pair)) => pair,
-        (_, Err(e)) => return fail(crate::app_write::pr_error(&e)),
-    };
-    let Some(token) = crate::app_write::pr_token(kind) else {
-        return fail(format!(
-            "no token for the {kind} API: set UPKEEP_PR_TOKEN (or {}_TOKEN)",
-            kind.as_str().to_uppercase()
-        ));
-    };
-    let ca_pem = match std::env::var_os("UPKEEP_GIT_CA_FILE") {
-        Some(f) => match std::fs::read(&f) {
-            Ok(pem) => Some(pem),
-            Err(e) => return fail(format!("UPKEEP_GIT_CA_FILE: {e}")),
-        },
-        None => None,
-    };
-    let target = PrTarget {
-        kind,
-        api_base: api_base.0,
-        repository: api_base.1,
-        token: Token::new(token),
-        ca_pem,
-    };
-    let first = &written.changes[0];
-    let request = PrRequest {
-        base: checkout,
-        head: push,
-        title: format!("Upgrade {} to {}", first.object, first.new),
-        body: pull_request_body(requester, &written.changes),
-        labels: Vec::new(),
-    };
-    match ensure_pull_request(&target, &request) {
-        Ok(pr) => {
-            eprintln!(
-                "pull request #{} {} ({})",
-                pr.number,
-                pr.url,
-                if pr.created { "opened" } else { "updated" }
-            );
-            Ok(Ok((commit, Some(pr.url))))
-        }
-        Err(e) => fail(crate::app_write::pr_error(&e)),
-    }
+    push_clusters(repo_dir, &push, place, &[target], requester)
 }
-
-/// `--push`: writes the cluster's version on `origin`'s branch through the shared write loop
-/// and, with `--pull-request`, opens or updates the pull request. `(commit pushed now, PR
-/// page)`; errors are printed (`Err(outcome)`).
-type Pushed = (Option<String>, Option<String>);

@@ -1,0 +1,700 @@
+//! `upkeep run` carries out ClusterUpgrade campaigns with the store as their status, against
+//! the real Git server (git http-backend behind nginx, basic auth) and the real kube-apiserver
+//! with the test Cluster API provider loop (upkeep-testenv `cluster_api::Provider`).
+//!
+//! - GitOps, 3 clusters, `maxConcurrency: 1`, no `--kubeconfig`: each pass makes at most one
+//!   commit on the remote; a triggered cluster is never taken as succeeded (its reason says it
+//!   is not observed) and fails only when the campaign's timeout passes, after which the next
+//!   cluster starts (`failurePolicy: Continue`); `upkeep history --cluster` shows each upgrade.
+//! - A real `upkeep run` killed (abort, as `kill -9`) between recording `Triggered` and the
+//!   commit, or between the commit and recording it, then run again: exactly one commit, one
+//!   history record.
+//! - Direct with `--kubeconfig`: the pass patches one cluster; the provider rolls it to Ready;
+//!   the next pass records Succeeded (history too) and patches the next cluster.
+//! - GitOps with `--kubeconfig` in a local checkout: commit, re-apply without a second commit
+//!   until the test (playing Flux) applies it, then Succeeded and the next commit.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::{runtime, text, upkeep};
+use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
+use upkeep_testenv::{GitServer, KubeApiServer, git};
+
+const USER: &str = "bot";
+const PASSWORD: &str = "git-pa55-never-shown";
+const T0: &str = "2026-03-10T12:00:00Z";
+
+const CLUSTERS: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: a
+  namespace: org
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: b
+  namespace: org
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: c
+  namespace: org
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+"#;
+
+fn campaign(url: &str) -> String {
+    format!(
+        r#"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: rollout
+  namespace: org
+spec:
+  targetVersion: 2.0.0
+  matchers:
+    - {{name: dev, key: env, value: dev}}
+  strategy:
+    maxConcurrency: 1
+    timeout: 1h
+    failurePolicy: Continue
+  trigger: GitOps
+  gitOps:
+    git: {{url: "{url}"}}
+    commit:
+      author: {{name: upkeep, email: upkeep@example.com}}
+"#
+    )
+}
+
+struct World {
+    _server: GitServer,
+    url: String,
+    bare: std::path::PathBuf,
+    tmp: tempfile::TempDir,
+    base: String,
+}
+
+impl World {
+    fn start() -> World {
+        let rt = runtime();
+        let server = rt
+            .block_on(GitServer::start(Some((USER, PASSWORD))))
+            .expect("git server");
+        let url = server.url("fleet");
+        let campaign = campaign(&url);
+        server
+            .create_repo(
+                "fleet",
+                &[
+                    ("clusters/clusters.yaml", CLUSTERS.as_bytes()),
+                    ("upkeep/campaign.yaml", campaign.as_bytes()),
+                ],
+            )
+            .expect("repo");
+        let bare = server.bare_path("fleet");
+        let mut world = World {
+            _server: server,
+            url,
+            bare,
+            tmp: tempfile::tempdir().expect("tempdir"),
+            base: String::new(),
+        };
+        let base = world.bare_git(&["rev-parse", "main"]);
+        base.trim().clone_into(&mut world.base);
+        world
+    }
+
+    fn bare_git(&self, args: &[&str]) -> String {
+        let mut all = vec!["--git-dir", self.bare.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        git(&all, None).expect("git on the server's repository")
+    }
+
+    fn store(&self) -> std::path::PathBuf {
+        self.tmp.path().join("state.redb")
+    }
+
+    /// `upkeep run --once` at `at`, killed by `failpoint` when given.
+    fn run(&self, at: &str, failpoint: Option<&str>) -> Output {
+        let work = self.tmp.path().join("work");
+        let store = self.store();
+        let args = [
+            "run",
+            "--once",
+            "--repo",
+            &self.url,
+            "--workdir",
+            work.to_str().expect("utf-8"),
+            "--at",
+            at,
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--allow-insecure-http",
+        ];
+        // Under coreutils' `timeout`, so a hang fails the test; no kubeconfig from the
+        // environment: these passes observe nothing.
+        let out = std::process::Command::new("timeout")
+            .args(["-s", "KILL", "120", env!("CARGO_BIN_EXE_upkeep")])
+            .args(args)
+            .env("UPKEEP_GIT_USERNAME", USER)
+            .env("UPKEEP_GIT_PASSWORD", PASSWORD)
+            .env_remove("KUBECONFIG")
+            .env_remove("UPKEEP_STORE")
+            .env_remove("UPKEEP_FAILPOINT")
+            .envs(failpoint.map(|step| ("UPKEEP_FAILPOINT", step)))
+            .output()
+            .expect("the upkeep binary runs");
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !shown.contains(PASSWORD),
+            "no credential in output: {shown}"
+        );
+        out
+    }
+
+    /// The commits upkeep pushed to `main`, oldest first.
+    fn commits(&self) -> Vec<String> {
+        self.bare_git(&["rev-list", "--reverse", &format!("{}..main", self.base)])
+            .lines()
+            .map(ToOwned::to_owned)
+            .collect()
+    }
+
+    /// The version of each cluster in `main`'s manifest.
+    fn versions(&self) -> Vec<String> {
+        self.bare_git(&["show", "main:clusters/clusters.yaml"])
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("release.giantswarm.io/version: "))
+            .map(|v| v.trim_matches('"').to_owned())
+            .collect()
+    }
+
+    fn history(&self, cluster: &str) -> serde_json::Value {
+        let store = self.store();
+        let out = upkeep(
+            &[
+                "history",
+                "--cluster",
+                cluster,
+                "-o",
+                "json",
+                "--store",
+                store.to_str().expect("utf-8"),
+            ],
+            &[],
+        );
+        // 1: no upgrade of this cluster recorded (the list is empty).
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("history JSON")
+    }
+}
+
+fn later(minutes: i64) -> String {
+    T0.parse::<jiff::Timestamp>()
+        .unwrap()
+        .checked_add(jiff::SignedDuration::from_mins(minutes))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
+    let world = World::start();
+
+    // Pass 1: a starts (concurrency 1), one commit.
+    let out = world.run(T0, None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        world.commits().len(),
+        1,
+        "one commit for the first step: {err}"
+    );
+    assert_eq!(
+        world.versions(),
+        ["2.0.0", "1.0.0", "1.0.0"],
+        "only a moved"
+    );
+    assert!(err.contains("cluster a: trigger 1.0.0 → 2.0.0"), "{err}");
+    let h = world.history("a");
+    assert_eq!(h[0]["outcome"], "Triggered", "{h}");
+    assert_eq!(h[0]["via"], "git", "{h}");
+    assert_eq!(
+        h[0]["commit"].as_str(),
+        world.commits().first().map(String::as_str),
+        "the history names the commit: {h}"
+    );
+
+    // Pass 2, later but within the timeout: a is not observed, so it neither succeeds nor
+    // lets b start; nothing is committed.
+    let out = world.run(&later(10), None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        world.commits().len(),
+        1,
+        "no second commit while a runs: {err}"
+    );
+    assert!(
+        err.contains("cluster a: not observed: pass --kubeconfig to see cluster status"),
+        "{err}"
+    );
+    assert!(err.contains("1 Triggered, 2 Waiting"), "{err}");
+    assert_eq!(world.history("a")[0]["outcome"], "Triggered");
+
+    // Pass 3, after the timeout: a failed (unobserved, and the failure says so), b starts.
+    let out = world.run(&later(61), None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        world.commits().len(),
+        2,
+        "one commit for the second step: {err}"
+    );
+    assert_eq!(world.versions(), ["2.0.0", "2.0.0", "1.0.0"]);
+    let h = world.history("a");
+    assert_eq!(h[0]["outcome"], "Failed", "{h}");
+    let reason = h[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("not ready 1h after the trigger") && reason.contains("not observed"),
+        "{h}"
+    );
+    assert_eq!(world.history("b")[0]["outcome"], "Triggered");
+
+    // Pass 4: b timed out too, c starts; pass 5 (same time) changes nothing.
+    let out = world.run(&later(122), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.commits().len(), 3, "{}", text(&out.stderr));
+    assert_eq!(world.versions(), ["2.0.0", "2.0.0", "2.0.0"]);
+    let out = world.run(&later(123), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.commits().len(), 3, "{}", text(&out.stderr));
+    for c in ["a", "b", "c"] {
+        assert_eq!(
+            world.history(c).as_array().map(Vec::len),
+            Some(1),
+            "one upgrade of {c} in the history"
+        );
+    }
+}
+
+#[test]
+fn killed_between_record_and_commit_then_rerun_makes_exactly_one_commit() {
+    // (failpoint, reason)
+    let cases = [
+        ("trigger", "Triggered recorded, nothing committed yet"),
+        ("acted", "committed and pushed, the commit not recorded yet"),
+    ];
+    for (step, reason) in cases {
+        let world = World::start();
+        let killed = world.run(T0, Some(step));
+        assert_ne!(
+            killed.status.code(),
+            Some(0),
+            "{reason}: the failpoint aborted the run: {}",
+            text(&killed.stderr)
+        );
+        assert!(
+            text(&killed.stderr).contains(&format!("failpoint {step}: aborting")),
+            "{reason}: {}",
+            text(&killed.stderr)
+        );
+        let before = world.commits().len();
+        let out = world.run(&later(1), None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{reason}: {}",
+            text(&out.stderr)
+        );
+        let commits = world.commits();
+        assert_eq!(
+            commits.len(),
+            1,
+            "{reason}: exactly one commit after the rerun (had {before} after the kill): {}",
+            text(&out.stderr)
+        );
+        assert_eq!(world.versions(), ["2.0.0", "1.0.0", "1.0.0"], "{reason}");
+        let h = world.history("a");
+        assert_eq!(h.as_array().map(Vec::len), Some(1), "{reason}: {h}");
+        assert_eq!(h[0]["outcome"], "Triggered", "{reason}: {h}");
+        assert!(
+            world.history("b").as_array().is_some_and(Vec::is_empty),
+            "{reason}: b did not start (concurrency 1)"
+        );
+    }
+}
+
+const DIRECT: &str = r"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: direct
+  namespace: prov
+spec:
+  targetVersion: 2.0.0
+  matchers:
+    - {name: dev, key: env, value: dev}
+  strategy:
+    maxConcurrency: 1
+    timeout: 1h
+";
+
+/// How long polling waits before the test fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn eventually<T: std::fmt::Debug>(
+    mut get: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let value = get();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {value:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn jsonpath(server: &KubeApiServer, ns: &str, name: &str, path: &str) -> String {
+    server
+        .kubectl(&[
+            "get",
+            "clusters.cluster.x-k8s.io",
+            name,
+            "-n",
+            ns,
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .unwrap_or_default()
+}
+
+fn label(server: &KubeApiServer, name: &str) -> String {
+    label_in(server, "prov", name)
+}
+
+fn label_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    jsonpath(
+        server,
+        ns,
+        name,
+        r"{.metadata.labels.release\.giantswarm\.io/version}",
+    )
+}
+
+fn ready_since(server: &KubeApiServer, name: &str) -> String {
+    ready_since_in(server, "prov", name)
+}
+
+fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    jsonpath(
+        server,
+        ns,
+        name,
+        r#"{.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
+    )
+}
+
+async fn run_direct(server: &KubeApiServer, dir: &Path, store: &Path) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "run",
+            "--once",
+            "--repo",
+            dir.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--kubeconfig",
+            server.admin_kubeconfig().to_str().expect("utf-8"),
+        ])
+        .env_remove("UPKEEP_FAILPOINT")
+        .output()
+        .await
+        .expect("the upkeep binary runs")
+}
+
+/// The API server with the Cluster CRD, namespace `ns` with clusters `a` and `b` (label
+/// `env: dev`, version 1.0.0) that the provider loop has marked Ready, and the clock past that
+/// second (the core counts only a transition at or after the trigger's second as the
+/// provider's answer).
+async fn api_with_ready_clusters(ns: &str) -> (KubeApiServer, Provider) {
+    let server = KubeApiServer::start().await.expect("kube-apiserver");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &crd_yaml())
+        .expect("cluster crd");
+    server
+        .kubectl(&[
+            "wait",
+            "--for",
+            "condition=established",
+            "crd/clusters.cluster.x-k8s.io",
+            "--timeout=30s",
+        ])
+        .expect("the Cluster CRD is served");
+    server
+        .kubectl(&["create", "namespace", ns])
+        .expect("namespace");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(server.admin_kubeconfig()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let provider = Provider::start(client, ns);
+    for name in ["a", "b"] {
+        server
+            .kubectl_stdin(
+                &["apply", "-f", "-"],
+                &cluster_yaml(name, ns, &[("env", "dev")], "1.0.0"),
+            )
+            .expect("cluster applied");
+    }
+    for name in ["a", "b"] {
+        let since = eventually(
+            || ready_since_in(&server, ns, name),
+            |t| !t.is_empty(),
+            "the provider marks the cluster Ready",
+        )
+        .await;
+        let second = since.parse::<jiff::Timestamp>().expect("time").as_second();
+        eventually(
+            || jiff::Timestamp::now().as_second(),
+            |s| *s > second,
+            "the clock leaves the Ready second",
+        )
+        .await;
+    }
+    (server, provider)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_campaign_patches_and_records_succeeded_when_the_cluster_is_ready() {
+    let (server, provider) = api_with_ready_clusters("prov").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("campaign.yaml"), DIRECT).unwrap();
+    let store = tmp.path().join("state.redb");
+
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(label(&server, "a"), "2.0.0", "a patched: {err}");
+    assert_eq!(
+        label(&server, "b"),
+        "1.0.0",
+        "b waits (concurrency 1): {err}"
+    );
+    assert!(
+        !err.contains("not observed"),
+        "observed with --kubeconfig: {err}"
+    );
+
+    // The provider rolls a to Ready at 2.0.0; the next pass sees it.
+    eventually(
+        || provider.upgrades_seen("a"),
+        |n| *n >= 1,
+        "the provider rolls a",
+    )
+    .await;
+    let triggered = world_history(&store, "a");
+    let at: jiff::Timestamp = triggered[0]["at"].as_str().unwrap().parse().unwrap();
+    eventually(
+        || ready_since(&server, "a"),
+        |t| {
+            t.parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t.as_second() >= at.as_second())
+        },
+        "a Ready again after the trigger",
+    )
+    .await;
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cluster a: succeeded"), "{err}");
+    assert_eq!(
+        label(&server, "b"),
+        "2.0.0",
+        "b patched in the next step: {err}"
+    );
+    let h = world_history(&store, "a");
+    assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
+    assert_eq!(h[0]["via"], "api", "{h}");
+    assert_eq!(world_history(&store, "b")[0]["outcome"], "Triggered");
+    assert!(provider.errors().is_empty(), "{:?}", provider.errors());
+}
+
+fn world_history(store: &Path, cluster: &str) -> serde_json::Value {
+    let out = upkeep(
+        &[
+            "history",
+            "--cluster",
+            cluster,
+            "-o",
+            "json",
+            "--store",
+            store.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("history JSON")
+}
+
+const GITOPS_LOCAL: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: a
+  namespace: flux
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: b
+  namespace: flux
+  labels:
+    release.giantswarm.io/version: "1.0.0"
+    env: dev
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: gitops
+  namespace: flux
+spec:
+  targetVersion: 2.0.0
+  matchers:
+    - {name: dev, key: env, value: dev}
+  strategy:
+    maxConcurrency: 1
+  trigger: GitOps
+  gitOps:
+    git: {url: "https://git.example/fleet"}
+    commit:
+      author: {name: upkeep, email: upkeep@example.com}
+"#;
+
+/// GitOps observed with `--kubeconfig`, in a local checkout (no `origin`: local commits, as
+/// `upkeep upgrade cluster --via git` makes them): the pass commits a; until Flux applies it
+/// the cluster stays Triggered and the next pass re-applies without a second commit; the test
+/// plays Flux (sets the label on the management cluster), the provider rolls a to Ready, and
+/// the next pass records a Succeeded and commits b.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_campaign_observed_on_the_management_cluster_moves_on_when_flux_applied_it() {
+    let (server, provider) = api_with_ready_clusters("flux").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("fleet.yaml"), GITOPS_LOCAL).unwrap();
+    support::commit_all(&dir, "import");
+    let store = tmp.path().join("state.redb");
+    let commits = || {
+        support::git_in(&dir, &["rev-list", "--count", "HEAD"])
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let in_git = |name: &str| {
+        let text = std::fs::read_to_string(dir.join("fleet.yaml")).unwrap();
+        let at = text.find(&format!("name: {name}\n")).unwrap();
+        text[at..]
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("release.giantswarm.io/version: "))
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(commits(), 2, "one commit for a: {err}");
+    assert_eq!((in_git("a"), in_git("b")), ("2.0.0".into(), "1.0.0".into()));
+    assert_eq!(
+        label_in(&server, "flux", "a"),
+        "1.0.0",
+        "Flux has not applied it"
+    );
+
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(commits(), 2, "re-applied, nothing to commit: {err}");
+    assert!(err.contains("1 Triggered, 1 Waiting"), "{err}");
+
+    // Flux applies the commit.
+    let h = world_history(&store, "a");
+    let at: jiff::Timestamp = h[0]["at"].as_str().unwrap().parse().unwrap();
+    server
+        .kubectl(&[
+            "label",
+            "--overwrite",
+            "clusters.cluster.x-k8s.io",
+            "a",
+            "-n",
+            "flux",
+            "release.giantswarm.io/version=2.0.0",
+        ])
+        .expect("label");
+    eventually(
+        || provider.upgrades_seen("a"),
+        |n| *n >= 1,
+        "the provider rolls a",
+    )
+    .await;
+    eventually(
+        || ready_since_in(&server, "flux", "a"),
+        |t| {
+            t.parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t.as_second() >= at.as_second())
+        },
+        "a Ready again after the trigger",
+    )
+    .await;
+    let out = run_direct(&server, &dir, &store).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cluster a: succeeded"), "{err}");
+    assert_eq!(commits(), 3, "b committed in the next step: {err}");
+    assert_eq!(in_git("b"), "2.0.0");
+    let message = support::git_in(&dir, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.contains("Upkeep-Campaign: flux/gitops\nUpkeep-Cluster: flux/b"),
+        "the commit names the campaign and the cluster: {message}"
+    );
+    let h = world_history(&store, "a");
+    assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
+    assert_eq!(h[0]["file"], "fleet.yaml", "{h}");
+    assert!(
+        h[0]["commit"].as_str().is_some(),
+        "the local commit is named: {h}"
+    );
+}
