@@ -1,4 +1,4 @@
-//! ClusterUpgradePolicy: turns a newly allowed release (its VersionPolicy's
+//! ClusterUpgradePolicy (a kind): turns a newly allowed release (its VersionPolicy's
 //! `status.latestVersion`) into one `ClusterUpgrade`.
 //!
 //! Why it is shaped this way:
@@ -13,13 +13,10 @@
 //! - A VersionPolicy change re-runs the ClusterUpgradePolicies that refer to it (a watch).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -28,39 +25,11 @@ use upkeep_api::cluster_upgrade_policy::{Approval, ClusterUpgradePolicyStatus};
 use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
 use upkeep_core::version::Version;
 
-use crate::conditions::{Outcome, with_outcome};
-use crate::reconcile::{Context, FIELD_MANAGER};
+use crate::framework::conditions::{Outcome, invalid_spec, not_ready, with_outcome};
+use crate::framework::{Context, Error, lean_controller, write_status};
 
 /// Event reason: a ClusterUpgrade was created for a new release.
 pub const UPGRADE_CREATED: &str = "UpgradeCreated";
-
-/// A failure the controller backs off from. Variant names are stable (metric labels).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading VersionPolicy {namespace}/{name}: {source}")]
-    Read {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("creating ClusterUpgrade {namespace}/{name}: {source}")]
-    Create {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("writing the status of ClusterUpgradePolicy {namespace}/{name}: {source}")]
-    WriteStatus {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("serialising a status: {0}")]
-    Serialise(#[from] serde_json::Error),
-}
 
 /// The name of the upgrade `policy` creates for `version`: dots (and anything else a
 /// Kubernetes name cannot hold) as dashes, lower case.
@@ -182,82 +151,115 @@ pub fn upgrade_for(policy: &ClusterUpgradePolicy, version: &str) -> ClusterUpgra
     }
 }
 
-/// Reconciles one ClusterUpgradePolicy.
+/// Reconciles one ClusterUpgradePolicy. Gather: the VersionPolicy it follows. Decide:
+/// [`decide`]. Act: create the upgrade (idempotent by name), write status, publish an Event.
 pub async fn reconcile_upgrade_policy(
     object: Arc<ClusterUpgradePolicy>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let now = (ctx.now)();
-    let namespace = object.namespace().unwrap_or_default();
+    let now = ctx.now();
     let before = object.status.clone().unwrap_or_default();
     let generation = object.metadata.generation;
     let mut wanted = before.clone();
     wanted.observed_generation = generation;
     if let Err(errors) = object.validate() {
-        wanted.conditions = with_outcome(
-            &before.conditions,
-            &Outcome::Stalled {
-                reason: "InvalidSpec".into(),
-                message: crate::discovery::spec_message(&errors),
-            },
-            generation,
-            now,
-        );
-        write_status(&ctx, &object, &before, &wanted).await?;
+        wanted.conditions = invalid_spec(&before.conditions, &errors, generation, now);
+        write_status(
+            ctx.client(),
+            object.as_ref(),
+            object.status.as_ref(),
+            &wanted,
+        )
+        .await?;
         return Ok(Action::await_change());
     }
-    let reference = &object.spec.policy_ref.name;
-    let policies: Api<VersionPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let policy = policies
-        .get_opt(reference)
-        .await
-        .map_err(|source| Error::Read {
-            namespace: namespace.clone(),
-            name: reference.clone(),
-            source,
-        })?;
+    let policy = gather(&ctx, &object).await?;
     let latest = policy
         .as_ref()
         .map(|p| p.status.as_ref().and_then(|s| s.latest_version.as_deref()));
     match decide(&object, latest) {
         Decision::Waiting { reason, message } => {
-            wanted.conditions =
-                crate::discovery::not_ready(&before.conditions, reason, &message, generation, now);
+            wanted.conditions = not_ready(&before.conditions, reason, &message, generation, now);
         }
         Decision::UpToDate { message } => {
             wanted.conditions = ready(&before, "UpToDate", &message, generation, now);
         }
         Decision::Create { version } => {
-            let upgrade = upgrade_for(&object, &version);
-            let name = upgrade.name_any();
-            let api: Api<ClusterUpgrade> = Api::namespaced(ctx.client.clone(), &namespace);
-            let created = match api.create(&PostParams::default(), &upgrade).await {
-                Ok(_) => true,
-                Err(kube::Error::Api(s)) if s.is_already_exists() => false,
-                Err(source) => {
-                    return Err(Error::Create {
-                        namespace,
-                        name,
-                        source,
-                    });
-                }
-            };
-            let approval = if upgrade.spec.suspend {
-                " (suspended until approved: set spec.suspend to false)"
-            } else {
-                ""
-            };
-            let message = format!("created ClusterUpgrade {name} for release {version}{approval}");
-            wanted.last_created = Some(name.clone());
-            wanted.last_version = Some(version.clone());
+            let (name, message) = create(&ctx, &object, &version).await?;
+            wanted.last_created = Some(name);
+            wanted.last_version = Some(version);
             wanted.conditions = ready(&before, "Created", &message, generation, now);
-            if created {
-                publish(&ctx, &object, &message).await;
-            }
         }
     }
-    write_status(&ctx, &object, &before, &wanted).await?;
+    write_status(
+        ctx.client(),
+        object.as_ref(),
+        object.status.as_ref(),
+        &wanted,
+    )
+    .await?;
     Ok(Action::await_change())
+}
+
+/// Gather: the VersionPolicy the policy follows (`None`: there is none).
+async fn gather(
+    ctx: &Context,
+    object: &ClusterUpgradePolicy,
+) -> Result<Option<VersionPolicy>, Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let reference = &object.spec.policy_ref.name;
+    let policies: Api<VersionPolicy> = Api::namespaced(ctx.client(), &namespace);
+    policies
+        .get_opt(reference)
+        .await
+        .map_err(|source| Error::Read {
+            kind: "VersionPolicy",
+            object: format!("{namespace}/{reference}"),
+            source,
+        })
+}
+
+/// Act: creates the upgrade for `version` (an existing one of that name counts as created
+/// before) and publishes `UpgradeCreated` when this call created it. Returns its name and the
+/// condition message.
+async fn create(
+    ctx: &Context,
+    object: &ClusterUpgradePolicy,
+    version: &str,
+) -> Result<(String, String), Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let upgrade = upgrade_for(object, version);
+    let name = upgrade.name_any();
+    let api: Api<ClusterUpgrade> = Api::namespaced(ctx.client(), &namespace);
+    let created = match api.create(&PostParams::default(), &upgrade).await {
+        Ok(_) => true,
+        Err(kube::Error::Api(s)) if s.is_already_exists() => false,
+        Err(source) => {
+            return Err(Error::Create {
+                kind: "ClusterUpgrade",
+                object: format!("{namespace}/{name}"),
+                source,
+            });
+        }
+    };
+    let approval = if upgrade.spec.suspend {
+        " (suspended until approved: set spec.suspend to false)"
+    } else {
+        ""
+    };
+    let message = format!("created ClusterUpgrade {name} for release {version}{approval}");
+    if created {
+        let reference = object.object_ref(&());
+        ctx.publish(
+            &reference,
+            false,
+            UPGRADE_CREATED,
+            "CreateUpgrade",
+            &message,
+        )
+        .await;
+    }
+    Ok((name, message))
 }
 
 fn ready(
@@ -278,103 +280,30 @@ fn ready(
     )
 }
 
-async fn publish(ctx: &Context, object: &ClusterUpgradePolicy, note: &str) {
-    let recorder = Recorder::new(
-        ctx.client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: None,
-        },
-    );
-    let event = Event {
-        type_: EventType::Normal,
-        reason: UPGRADE_CREATED.to_owned(),
-        note: crate::reconcile::event_note(note),
-        action: "CreateUpgrade".to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(%error, "publishing the UpgradeCreated Event");
-    }
-}
-
-async fn write_status(
-    ctx: &Context,
-    object: &ClusterUpgradePolicy,
-    current: &ClusterUpgradePolicyStatus,
-    wanted: &ClusterUpgradePolicyStatus,
-) -> Result<(), Error> {
-    let current = serde_json::to_value(current)?;
-    let wanted = crate::reconcile::redacted_status(serde_json::to_value(wanted)?);
-    if current == wanted {
-        return Ok(());
-    }
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let api: Api<ClusterUpgradePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch_status(
-        &name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(serde_json::json!({
-            "status": crate::reconcile::status_patch(&current, &wanted)
-        })),
-    )
-    .await
-    .map_err(|source| Error::WriteStatus {
-        namespace,
-        name,
-        source,
-    })?;
-    Ok(())
-}
-
-/// Transient errors back off for a while before the policy is tried again.
-#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` expects
-pub fn error_policy(
-    _object: Arc<ClusterUpgradePolicy>,
-    error: &Error,
-    _ctx: Arc<Context>,
-) -> Action {
-    tracing::warn!(%error, "ClusterUpgradePolicy reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(15))
-}
-
 /// Runs the ClusterUpgradePolicy controller until `shutdown` resolves. A VersionPolicy change
 /// re-runs the policies that refer to it.
 pub async fn run_cluster_upgrade_policies(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<ClusterUpgradePolicy> = Api::all(ctx.client.clone());
-    let controller = crate::reconcile::lean_controller(api);
+    let controller = lean_controller(Api::<ClusterUpgradePolicy>::all(ctx.client()));
     let store = controller.store();
-    controller
-        .watches(
-            Api::<VersionPolicy>::all(ctx.client.clone()),
-            watcher::Config::default(),
-            move |p: VersionPolicy| {
-                let name = p.name_any();
-                let ns = p.namespace();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|x| x.namespace() == ns && x.spec.policy_ref.name == name)
-                    .map(|x| ObjectRef::from_obj(x.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            crate::metrics::instrumented("ClusterUpgradePolicy", reconcile_upgrade_policy),
-            error_policy,
-            ctx,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "ClusterUpgradePolicy reconcile");
-            }
-        })
-        .await;
+    let controller = controller.watches(
+        Api::<VersionPolicy>::all(ctx.client()),
+        watcher::Config::default(),
+        move |p: VersionPolicy| {
+            let name = p.name_any();
+            let ns = p.namespace();
+            store
+                .state()
+                .into_iter()
+                .filter(|x| x.namespace() == ns && x.spec.policy_ref.name == name)
+                .map(|x| ObjectRef::from_obj(x.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    let kind = "ClusterUpgradePolicy";
+    crate::framework::run(controller, kind, reconcile_upgrade_policy, ctx, shutdown).await;
 }
 
 #[cfg(test)]

@@ -8,83 +8,22 @@
 //! - A started list ([`Running`]) owns its tasks: stopping it asks each controller to finish its
 //!   in-flight reconciles, waits a bounded grace period, then aborts what is left; dropping it
 //!   aborts them all. No reconciler outlives the leadership it ran under.
-//! - [`Shutdown`] is a cloneable level-triggered signal (a `watch` channel), so a task that
-//!   starts waiting after the signal fired still sees it.
+//! - The kinds' `run_*` functions live with their kinds; what runs several kinds over one
+//!   shared context ([`run_discovery`]) lives here, above them.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::reconcile::Context;
-
-/// The stop signal handed to one controller run.
-pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+use crate::discovery::Discovery;
+use crate::framework::Context;
+pub use crate::shutdown::{Shutdown, ShutdownTrigger, StopSignal};
 
 type RunFn = Box<dyn Fn(Arc<Context>, StopSignal) -> BoxFuture<'static, ()> + Send + Sync>;
-
-/// The fires-once signal for "stop now" (SIGTERM, a lost Lease, the end of a test).
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    rx: watch::Receiver<bool>,
-}
-
-/// Fires a [`Shutdown`]; dropping it does not fire it.
-#[derive(Debug)]
-pub struct ShutdownTrigger {
-    tx: watch::Sender<bool>,
-}
-
-impl Shutdown {
-    /// A signal and the trigger that fires it.
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (ShutdownTrigger { tx }, Shutdown { rx })
-    }
-
-    /// A signal that never fires.
-    pub fn never() -> Shutdown {
-        let (trigger, shutdown) = Self::new();
-        // Keep the sender alive forever so `wait` does not see a closed channel.
-        std::mem::forget(trigger);
-        shutdown
-    }
-
-    /// Whether the signal has fired.
-    pub fn is_triggered(&self) -> bool {
-        *self.rx.borrow()
-    }
-
-    /// Resolves once the signal has fired (at once if it already has). A dropped trigger that
-    /// never fired counts as fired: nobody is left who could stop us otherwise.
-    pub async fn wait(&self) {
-        let mut rx = self.rx.clone();
-        let _ = rx.wait_for(|fired| *fired).await;
-    }
-
-    /// The signal as an owned future, the shape `run_*` functions take.
-    pub fn signal(&self) -> StopSignal {
-        let mut rx = self.rx.clone();
-        Box::pin(async move {
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        })
-    }
-}
-
-impl ShutdownTrigger {
-    /// Fires the signal (idempotent).
-    pub fn trigger(&self) {
-        let _ = self.tx.send(true);
-    }
-}
 
 /// The controllers a process runs, by kind.
 #[derive(Default)]
@@ -207,4 +146,25 @@ impl Drop for Running {
             task.abort();
         }
     }
+}
+/// Runs the ChartSource and VersionPolicy controllers over one shared [`Discovery`] until
+/// `shutdown` resolves.
+pub async fn run_discovery(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    run_discovery_with(Arc::new(Discovery::new(ctx)), shutdown).await;
+}
+
+/// [`run_discovery`] with a prepared context (a base directory, a retry interval, …).
+pub async fn run_discovery_with(
+    discovery: Arc<Discovery>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shutdown = shutdown.shared();
+    futures_util::future::join(
+        crate::source::run_sources(Arc::clone(&discovery), shutdown.clone()),
+        crate::policy::run_policies(discovery, shutdown),
+    )
+    .await;
 }

@@ -1,42 +1,40 @@
-//! What the ChartSource and VersionPolicy reconcilers share: the [`Discovery`] context (the
-//! controller [`Context`], the tag cache, one registry client), their error type, status
-//! writing and the entry point that runs both controllers.
+//! What the ChartSource and VersionPolicy kinds share: the [`Discovery`] context (the
+//! controller [`Context`], the tag cache, one registry client) and the way a ChartSource
+//! becomes a registry [`Source`] with the credentials and CA its Secrets hold.
 //!
 //! Why it is shaped this way:
-//! - The two reconcilers are coupled only through the in-memory [`TagCache`]: the source
+//! - The two kinds are coupled only through the in-memory [`TagCache`]: the source
 //!   reconciler fills it *before* writing the source's status, and the policy controller watches
 //!   ChartSources, so by the time a policy reconciles because its source's status changed, the
-//!   new tags are in the cache. [`run_discovery`] runs both over one context; [`Discovery`] is
-//!   public so a binary can also run them separately (sharing one `Arc<Discovery>`).
+//!   new tags are in the cache. `controllers::run_discovery` runs both over one context.
 //! - One registry [`upkeep_registry::Client`] for all sources keeps connections per registry
 //!   host bounded, however many ChartSources point at it.
-//! - Errors name the object and never carry Secret contents: the registry crate's errors name
-//!   server and request only, and a Secret is referred to by its name.
+//! - Credentials are read from the Secret on every use (a rotated Secret is picked up without a
+//!   restart) and go only to the registry client; errors name the Secret, never its content.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use upkeep_registry::RegistryError;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use upkeep_api::ChartSource;
+use upkeep_api::chart_source::SourceSettings;
+use upkeep_registry::{CaBundle, Credentials, DockerConfig, RegistryError, Source, SourceOptions};
 
-use crate::conditions::{Outcome, with_outcome};
-use crate::reconcile::Context;
-use crate::tags::TagCache;
+use crate::framework::{Context, Error, SecretProblem, Shared};
+use crate::tags::{SourceKey, TagCache};
 
-/// How long a failed reconcile waits before the next try, by default.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The key of a `kubernetes.io/dockerconfigjson` Secret.
+pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
+/// The key of the CA certificate in a `certSecretRef` Secret.
+pub const CA_KEY: &str = "ca.crt";
 
 /// The context of the discovery reconcilers.
 pub struct Discovery {
-    /// The Kubernetes client and the clock.
+    /// The Kubernetes client, the clock, the metrics, the retry interval.
     pub ctx: Arc<Context>,
     /// Tags of every scanned source (see [`TagCache`]).
     pub tags: Arc<TagCache>,
@@ -44,10 +42,6 @@ pub struct Discovery {
     pub registry: upkeep_registry::Client,
     /// Relative `oci-layout:` directories resolve against this; `None`: the working directory.
     pub base_dir: Option<PathBuf>,
-    /// The wait after a transient failure (registry down, Secret missing, API error).
-    pub retry_after: Duration,
-    /// `reportingInstance` of Events (the pod name); `None`: the controller name.
-    pub instance: Option<String>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -55,14 +49,19 @@ impl std::fmt::Debug for Discovery {
         f.debug_struct("Discovery")
             .field("sources", &self.tags.len())
             .field("base_dir", &self.base_dir)
-            .field("retry_after", &self.retry_after)
             .finish_non_exhaustive()
     }
 }
 
+impl Shared for Discovery {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 impl Discovery {
-    /// A context with an empty cache, a default registry client, the working directory as the
-    /// base of relative layouts and a retry after [`DEFAULT_RETRY_AFTER`].
+    /// A context with an empty cache, a default registry client and the working directory as
+    /// the base of relative layouts.
     pub fn new(ctx: Arc<Context>) -> Self {
         upkeep_registry::install_crypto_provider();
         Discovery {
@@ -70,14 +69,13 @@ impl Discovery {
             tags: Arc::new(TagCache::new()),
             registry: upkeep_registry::Client::new(upkeep_registry::ClientConfig::default()),
             base_dir: None,
-            retry_after: DEFAULT_RETRY_AFTER,
-            instance: None,
         }
     }
 
+    /// The same, with `wait` after a transient failure.
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = wait;
+        self.ctx = Arc::new(self.ctx.as_ref().clone().with_retry_after(wait));
         self
     }
 
@@ -87,204 +85,223 @@ impl Discovery {
         self
     }
 
-    #[must_use]
-    pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
-        self.instance = Some(instance.into());
-        self
-    }
-
     /// The controller's clock.
     pub fn now(&self) -> Timestamp {
-        (self.ctx.now)()
+        self.ctx.now()
     }
 
     pub fn client(&self) -> kube::Client {
-        self.ctx.client.clone()
+        self.ctx.client()
     }
 }
 
-/// A failure the controller backs off from and retries. Variant names are stable (metric
-/// labels); no variant carries Secret contents.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("writing the status of {kind} {namespace}/{name}: {source}")]
-    WriteStatus {
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("reading {kind} {namespace}/{name}: {source}")]
-    Read {
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    /// A Secret a ChartSource refers to is missing or unusable.
-    #[error("ChartSource {source_ref}: {detail}")]
-    Secret {
-        source_ref: String,
-        /// The name of the Secret, never its content.
-        secret: String,
-        detail: String,
-    },
-    /// Listing the tags failed.
-    #[error("ChartSource {source_ref}: {error}")]
-    Registry {
-        source_ref: String,
-        #[source]
-        error: RegistryError,
-    },
-    #[error("serialising a status: {0}")]
-    Serialise(#[from] serde_json::Error),
+/// Why a ChartSource could not be made into a registry source, or scanned.
+#[derive(Debug)]
+pub enum Failure {
+    /// Only a change of the spec can help (the URL or an option is unusable).
+    Invalid(Error),
+    /// May heal by itself: back off and retry.
+    Transient(Error),
 }
 
-impl Error {
-    /// The stable reason of a Ready=False condition for this failure.
-    pub fn reason(&self) -> &'static str {
+impl Failure {
+    /// The error, whichever kind of failure it is.
+    pub fn into_error(self) -> Error {
         match self {
-            Error::WriteStatus { .. } => "WriteStatusFailed",
-            Error::Read { .. } => "ReadFailed",
-            Error::Secret { .. } => "SecretUnavailable",
-            Error::Registry { error, .. } => error.kind(),
-            Error::Serialise(_) => "SerialiseFailed",
-        }
-    }
-
-    /// A suggestion for fixing the problem, where one exists.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Secret { secret, .. } => Some(format!(
-                "create Secret {secret} of type kubernetes.io/dockerconfigjson (for secretRef, key .dockerconfigjson) or with key ca.crt (for certSecretRef) in the ChartSource's namespace"
-            )),
-            Error::Registry { error, .. } => error.hint(),
-            Error::Read { .. } | Error::WriteStatus { .. } => {
-                Some("check the controller's RBAC and that the API server is reachable".to_owned())
-            }
-            Error::Serialise(_) => None,
-        }
-    }
-
-    /// The message of a condition: the error and its hint.
-    pub fn condition_message(&self) -> String {
-        match self.hint() {
-            Some(h) => format!("{self} (hint: {h})"),
-            None => self.to_string(),
+            Failure::Invalid(e) | Failure::Transient(e) => e,
         }
     }
 }
 
-/// Transient errors back off for [`Discovery::retry_after`] before the object is tried again.
-#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` expects
-pub fn error_policy<K>(_object: Arc<K>, error: &Error, d: Arc<Discovery>) -> Action {
-    tracing::warn!(%error, reason = error.reason(), "discovery reconcile failed; retrying");
-    Action::requeue(d.retry_after)
-}
-
-/// `Ready=False` with `Reconciling=True`: something outside the spec is wrong (a registry, a
-/// Secret, a source not scanned yet) and may heal by itself, so the object is in progress.
-pub fn not_ready(
-    existing: &[Condition],
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Vec<Condition> {
-    with_outcome(
-        existing,
-        &Outcome::Retrying {
-            reason: reason.to_owned(),
-            message: message.to_owned(),
-        },
-        generation,
-        now,
+/// The registry source of a ChartSource, with the credentials and CA its Secrets hold: for a
+/// scan, and for the VersionPolicy reconciler's digest lookups.
+pub async fn build_source(
+    d: &Discovery,
+    object: &ChartSource,
+    settings: &SourceSettings,
+) -> Result<Source, Failure> {
+    let source_ref = SourceKey::of(object).to_string();
+    let spec = &object.spec;
+    let credentials = credentials(d, object).await.map_err(Failure::Transient)?;
+    let secrets = secrets_of(d, object);
+    let ca = match &spec.cert_secret_ref {
+        None => None,
+        Some(r) => Some(CaBundle::Pem(
+            secret_value(&secrets, &source_ref, &r.name, CA_KEY, "certSecretRef")
+                .await
+                .map_err(Failure::Transient)?,
+        )),
+    };
+    let mut options = SourceOptions {
+        insecure: settings.insecure,
+        ca,
+        exclusions: spec.exclusion_list.clone(),
+        base_dir: d.base_dir.clone(),
+        ..SourceOptions::default()
+    };
+    if let Some(t) = settings.timeout.and_then(|t| Duration::try_from(t).ok()) {
+        options.timeout = t;
+    }
+    Source::new(
+        &d.registry,
+        &spec.url,
+        spec.chart.as_deref(),
+        options,
+        &credentials,
     )
+    .map_err(|error| registry_failure(&source_ref, error))
 }
 
-/// The message of an invalid spec: every field error with its hint.
-pub fn spec_message(errors: &[upkeep_api::FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| match &e.hint {
-            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
-            None => format!("{}: {}", e.path, e.message),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+fn secrets_of(d: &Discovery, object: &ChartSource) -> Api<Secret> {
+    Api::namespaced(d.client(), &object.namespace().unwrap_or_default())
 }
 
-pub use crate::reconcile::until;
-
-/// Writes `wanted` as the object's status with a merge patch, only when it differs from
-/// `current`. Returns whether it wrote.
-pub(crate) async fn write_status<K, S>(
-    client: kube::Client,
-    object: &K,
-    current: Option<&S>,
-    wanted: &S,
-) -> Result<bool, Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    S: Serialize,
-{
-    let current = serde_json::to_value(current)?;
-    let wanted = crate::reconcile::redacted_status(serde_json::to_value(Some(wanted))?);
-    if current == wanted {
-        return Ok(false);
+/// A registry error while building a source: an unusable location or option only a spec
+/// change can fix, anything else transient.
+fn registry_failure(source_ref: &str, error: RegistryError) -> Failure {
+    let invalid = matches!(
+        error,
+        RegistryError::InvalidLocation { .. } | RegistryError::InvalidOption { .. }
+    );
+    let error = Error::Registry {
+        source_ref: source_ref.to_owned(),
+        error,
+    };
+    if invalid {
+        Failure::Invalid(error)
+    } else {
+        Failure::Transient(error)
     }
+}
+
+/// The credentials of `spec.secretRef` (anonymous without one).
+async fn credentials(d: &Discovery, object: &ChartSource) -> Result<Credentials, Error> {
+    let Some(r) = &object.spec.secret_ref else {
+        return Ok(Credentials::Anonymous);
+    };
+    let source_ref = SourceKey::of(object).to_string();
+    let bytes = secret_value(
+        &secrets_of(d, object),
+        &source_ref,
+        &r.name,
+        DOCKER_CONFIG_KEY,
+        "secretRef",
+    )
+    .await?;
     let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let api: Api<K> = Api::namespaced(client, &namespace);
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({
-            "status": crate::reconcile::status_patch(&current, &wanted)
-        })),
-    )
-    .await
-    .map_err(|source| Error::WriteStatus {
-        kind: kind_of::<K>(),
-        namespace,
-        name,
-        source,
+    let config = docker_config(&bytes, &namespace, &r.name).map_err(|problem| Error::Secret {
+        source_ref: Some(source_ref),
+        field: "secretRef",
+        name: r.name.clone(),
+        problem: Box::new(problem),
     })?;
-    Ok(true)
+    Ok(Credentials::DockerConfig(Arc::new(config)))
 }
 
-/// The kind of a typed resource, as a `'static` name for errors.
-fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "ChartSource" => "ChartSource",
-        "VersionPolicy" => "VersionPolicy",
-        _ => "object",
+/// Parses a `.dockerconfigjson` value. The error never quotes the content: a JSON type error
+/// quotes the offending value (`invalid type: string "…"`), which may be a credential, so
+/// parse errors are reported by kind only.
+pub fn docker_config(
+    bytes: &[u8],
+    namespace: &str,
+    name: &str,
+) -> Result<DockerConfig, SecretProblem> {
+    let origin = format!("Secret {namespace}/{name}");
+    DockerConfig::from_json(bytes, &origin).map_err(|e| match e {
+        RegistryError::Credentials { detail, .. }
+            if detail.starts_with("not valid Docker config JSON") =>
+        {
+            SecretProblem::NotDockerConfig {
+                key: DOCKER_CONFIG_KEY,
+            }
+        }
+        other => SecretProblem::DockerConfig(other),
+    })
+}
+
+/// The bytes under `key` of Secret `name`; errors name the Secret and the key, never a value.
+async fn secret_value(
+    secrets: &Api<Secret>,
+    source_ref: &str,
+    name: &str,
+    key: &str,
+    field: &'static str,
+) -> Result<Vec<u8>, Error> {
+    let fail = |problem: SecretProblem| Error::Secret {
+        source_ref: Some(source_ref.to_owned()),
+        field,
+        name: name.to_owned(),
+        problem: Box::new(problem),
+    };
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| fail(SecretProblem::Unreadable(e)))?
+        .ok_or_else(|| fail(SecretProblem::NotFound))?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.clone())
+        .ok_or_else(|| {
+            fail(SecretProblem::MissingKey {
+                key: key.to_owned(),
+                type_: secret.type_.clone().unwrap_or_else(|| "Opaque".to_owned()),
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_errors_never_quote_the_secret() {
+        let cases: &[(&str, Result<(), &str>, &str)] = &[
+            (
+                r#"{"auths": {"r.example": {"auth": "dXNlcjpzM2NyZXQ="}}}"#,
+                Ok(()),
+                "a well-formed config parses",
+            ),
+            (
+                r#"{"auths": "s3cret-as-a-string"}"#,
+                Err("is not a Docker config.json"),
+                "a type error would quote the value: withheld",
+            ),
+            (
+                "s3cret-not-json",
+                Err("is not a Docker config.json"),
+                "not JSON at all",
+            ),
+            (
+                r#"{"auths": {"r.example": {"auth": "%%s3cret%%"}}}"#,
+                Err("auth is not base64"),
+                "a bad auth entry is named by its host, not its value",
+            ),
+        ];
+        for (json, want, reason) in cases {
+            // The message as a status shows it: the problem within the source's error.
+            let got = docker_config(json.as_bytes(), "ns", "regcred").map_err(|problem| {
+                Error::Secret {
+                    source_ref: Some("ns/charts".into()),
+                    field: "secretRef",
+                    name: "regcred".into(),
+                    problem: Box::new(problem),
+                }
+                .to_string()
+            });
+            match (got, want) {
+                (Ok(_), Ok(())) => {}
+                (Err(message), Err(part)) => {
+                    assert!(message.contains(part), "{reason}: {message}");
+                    assert!(
+                        message.contains("regcred") || message.contains("ns/regcred"),
+                        "{reason}: names the Secret: {message}"
+                    );
+                    assert!(!message.contains("s3cret"), "{reason}: leaks: {message}");
+                }
+                (got, want) => panic!("{reason}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
     }
-}
-
-/// Runs the ChartSource and VersionPolicy controllers over one shared [`Discovery`] until
-/// `shutdown` resolves.
-pub async fn run_discovery(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    run_discovery_with(Arc::new(Discovery::new(ctx)), shutdown).await;
-}
-
-/// [`run_discovery`] with a prepared context (a base directory, a retry interval, …).
-pub async fn run_discovery_with(
-    discovery: Arc<Discovery>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let shutdown = shutdown.shared();
-    futures_util::future::join(
-        crate::source::run_sources(Arc::clone(&discovery), shutdown.clone()),
-        crate::policy::run_policies(discovery, shutdown),
-    )
-    .await;
 }

@@ -1,8 +1,8 @@
 //! Flux `ImageUpdateAutomation` objects in the cluster, run as `AppUpgradeAutomation`s: the
 //! same conversion as for repository files ([`upkeep_api::flux_automation`]: the object, then
 //! the `GitRepository` its `spec.sourceRef` names) and the same Git run as
-//! [`crate::automation`], with a Flux-shaped status so that `flux get images update` and
-//! kstatus-based tooling keep working.
+//! AppUpgradeAutomation ([`crate::gitops::run_git`]), with a Flux-shaped status so that
+//! `flux get images update` and kstatus-based tooling keep working.
 //!
 //! Why it is shaped this way:
 //! - **Dynamic objects, any served version.** Flux's CRDs are not upkeep's and may serve `v1`
@@ -25,136 +25,35 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 use upkeep_api::flux_automation::{self, GitRepository, ImageUpdateAutomation, Source};
 use upkeep_api::{AppUpgradeAutomation, VersionPolicy};
-use upkeep_git::plan::PolicyDecision;
 
-use crate::automation::{ClusterLookup, Error, Writer, run_git};
-use crate::conditions::{Outcome, with_outcome};
+use crate::framework::conditions::{Outcome, spec_message, with_outcome};
+use crate::framework::{
+    Context, Error, FIELD_MANAGER, Shared, controller_config, lean, redacted_status, status_patch,
+    until,
+};
+use crate::gitops::{ClusterLookup, GitWorkspace, add_image_policies, resource, run_git, served};
 
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-/// The first of `versions` the API server serves for `kind`, as an [`ApiResource`].
-async fn served(
-    client: &kube::Client,
-    group: &str,
-    versions: &[&str],
-    kind: &str,
-    plural: &str,
-) -> Option<ApiResource> {
-    for v in versions {
-        let ar = resource(group, v, kind, plural);
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        if api.list(&ListParams::default().limit(1)).await.is_ok() {
-            return Some(ar);
-        }
-    }
-    None
-}
-
-fn kube_err(what: &str) -> impl FnOnce(kube::Error) -> Error {
-    let what = what.to_owned();
-    move |source| Error::Kube {
-        what,
-        source: Box::new(source),
-    }
-}
-
-/// Adds the Flux `ImagePolicy` objects of `namespace` to `lookup` (a `VersionPolicy` of the
-/// same name is kept). No `ImagePolicy` CRD: nothing is added.
-pub(crate) async fn add_image_policies(
-    client: &kube::Client,
-    namespace: &str,
-    lookup: &mut ClusterLookup,
-) -> Result<(), Error> {
-    let Some(ar) = served(
-        client,
-        upkeep_api::flux::GROUP,
-        &["v1", "v1beta2"],
-        "ImagePolicy",
-        "imagepolicies",
-    )
-    .await
-    else {
-        return Ok(());
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
-    for p in api
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("ImagePolicies"))?
-    {
-        let status = p.data.get("status");
-        let text = |v: Option<&serde_json::Value>| {
-            v.and_then(serde_json::Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(ToOwned::to_owned)
-        };
-        let latest_ref = status.and_then(|s| s.get("latestRef"));
-        let (image, tag, digest) = if let Some(r) = latest_ref {
-            (
-                text(r.get("name")),
-                text(r.get("tag")),
-                text(r.get("digest")),
-            )
-        } else {
-            // v1beta2: `latestImage: <name>:<tag>` (the tag after the last `/`).
-            match text(status.and_then(|s| s.get("latestImage"))) {
-                Some(latest) => {
-                    let slash = latest.rfind('/').map_or(0, |i| i + 1);
-                    match latest[slash..].rfind(':') {
-                        Some(c) => (
-                            Some(latest[..slash + c].to_owned()),
-                            Some(latest[slash + c + 1..].to_owned()),
-                            None,
-                        ),
-                        None => (Some(latest), None, None),
-                    }
-                }
-                None => (None, None, None),
-            }
-        };
-        let suspended = p
-            .data
-            .get("spec")
-            .and_then(|s| s.get("suspend"))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        lookup
-            .policies
-            .entry((namespace.to_owned(), p.name_any()))
-            .or_insert(PolicyDecision {
-                selected: tag,
-                held: None,
-                pinned: false,
-                labels: p.labels().clone(),
-                suspended: suspended
-                    .then(|| "the Flux ImagePolicy is suspended (spec.suspend: true)".to_owned()),
-                image,
-                digest,
-                no_image: None,
-            });
-    }
-    Ok(())
-}
-
-/// The shared state of the Flux automation controller.
+/// The context of the Flux automation controller: the Git workspace and the served
+/// `ImageUpdateAutomation` version.
 #[derive(Debug)]
-pub struct FluxWriter {
-    pub writer: Arc<Writer>,
+pub struct FluxWorkspace {
+    pub workspace: Arc<GitWorkspace>,
     /// The served `ImageUpdateAutomation` version.
     pub resource: ApiResource,
+}
+
+impl Shared for FluxWorkspace {
+    fn context(&self) -> &Context {
+        &self.workspace.ctx
+    }
 }
 
 /// The Flux-shaped status written on an `ImageUpdateAutomation`.
@@ -196,18 +95,24 @@ async fn write_flux_status(
     }
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &object.namespace().unwrap_or_default(), ar);
-    let wanted_json =
-        crate::reconcile::redacted_status(serde_json::to_value(wanted).unwrap_or_default());
-    let current_json = serde_json::to_value(current).unwrap_or_default();
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({
-            "status": crate::reconcile::status_patch(&current_json, &wanted_json)
-        })),
-    )
-    .await
-    .map_err(kube_err("ImageUpdateAutomation status"))?;
+    let wanted_json = redacted_status(serde_json::to_value(wanted)?);
+    let current_json = serde_json::to_value(current)?;
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = serde_json::json!({ "status": status_patch(&current_json, &wanted_json) });
+    api.patch_status(&object.name_any(), &params, &Patch::Merge(patch))
+        .await
+        .map_err(|source| Error::WriteStatus {
+            kind: "ImageUpdateAutomation",
+            object: format!(
+                "{}/{}",
+                object.namespace().unwrap_or_default(),
+                object.name_any()
+            ),
+            source,
+        })?;
     Ok(())
 }
 
@@ -229,7 +134,13 @@ async fn git_repository(
         return Ok(None);
     };
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
-    let Some(object) = api.get_opt(name).await.map_err(kube_err("GitRepository"))? else {
+    let got = api.get_opt(name).await;
+    let Some(object) = got.map_err(|source| Error::Read {
+        kind: "GitRepository",
+        object: format!("{namespace}/{name}"),
+        source,
+    })?
+    else {
         return Ok(None);
     };
     Ok(serde_json::to_value(&object)
@@ -237,14 +148,99 @@ async fn git_repository(
         .and_then(|v| serde_json::from_value(v).ok()))
 }
 
-/// Reconciles one `ImageUpdateAutomation`.
+/// The automation an `ImageUpdateAutomation` stands for, or the status that says why there
+/// is none yet.
+enum Prepared {
+    Ready(Box<AppUpgradeAutomation>, String),
+    /// The spec does not convert (`Stalled`).
+    Invalid(String),
+    /// The `GitRepository` is missing or unusable (may change: look again after the interval).
+    SourceNotReady(String, Duration),
+    Suspended,
+}
+
+/// Gather: the object as an automation, with its `GitRepository`.
+async fn gather(f: &FluxWorkspace, object: &DynamicObject) -> Result<Prepared, Error> {
+    let api_version = format!("{}/{}", f.resource.group, f.resource.version);
+    let parsed: Result<ImageUpdateAutomation, String> = serde_json::to_value(object)
+        .map_err(|e| e.to_string())
+        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
+    let prepared = match parsed {
+        Ok(iua) => iua
+            .prepare(&api_version)
+            .map_err(|errors| spec_message(&errors)),
+        Err(e) => Err(format!("spec: {e}")),
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(message) => return Ok(Prepared::Invalid(message)),
+    };
+    let interval = crate::gitops::interval_of(&prepared.object.spec.interval);
+    if prepared.object.spec.suspend {
+        return Ok(Prepared::Suspended);
+    }
+    let (source_ns, source_name) = prepared.source.clone();
+    let client = f.workspace.ctx.client();
+    let repository = git_repository(&client, &source_ns, &source_name).await?;
+    let source = repository.as_ref().map(|repository| Source {
+        repository,
+        place: "",
+    });
+    Ok(match prepared.complete(source) {
+        Ok(a) => Prepared::Ready(Box::new(a), source_ns),
+        Err(e) => {
+            let message = match &e.hint {
+                Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
+                None => format!("{}: {}", e.path, e.message),
+            };
+            Prepared::SourceNotReady(message, interval)
+        }
+    })
+}
+
+/// Decide: the Flux-shaped status after a run.
+fn after_run(
+    existing: &FluxStatus,
+    run: &crate::gitops::GitRun,
+    observed: BTreeMap<String, ImageRef>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> FluxStatus {
+    let mut status = existing.clone();
+    status.last_automation_run_time = Some(Time(now));
+    if let Some(c) = &run.commit {
+        status.last_push_commit = Some(c.clone());
+        status.last_push_time = Some(Time(now));
+    }
+    status.observed_policies = observed;
+    let mut message = run.note.clone();
+    for warning in run.warnings.iter().chain(run.errors.iter()) {
+        message.push_str("; ");
+        message.push_str(warning);
+    }
+    let reason = if run.commit.is_some() {
+        "Succeeded"
+    } else {
+        "UpToDate"
+    };
+    let outcome = Outcome::Ready {
+        reason: reason.into(),
+        message,
+    };
+    status.conditions = with_outcome(&existing.conditions, &outcome, generation, now);
+    status.observed_generation = generation;
+    status
+}
+
+/// Reconciles one `ImageUpdateAutomation`: gather it as an automation, run the Git work, write
+/// the Flux-shaped status.
 pub async fn reconcile_flux_automation(
     object: Arc<DynamicObject>,
-    f: Arc<FluxWriter>,
+    f: Arc<FluxWorkspace>,
 ) -> Result<Action, Error> {
-    let w = &f.writer;
-    let client = w.ctx.client.clone();
-    let now = (w.ctx.now)();
+    let w = &f.workspace;
+    let client = w.ctx.client();
+    let now = w.ctx.now();
     let generation = object.meta().generation;
     let existing: FluxStatus = object
         .data
@@ -252,110 +248,51 @@ pub async fn reconcile_flux_automation(
         .and_then(|s| serde_json::from_value(s.clone()).ok())
         .unwrap_or_default();
     let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let with = |outcome: &Outcome| FluxStatus {
-        conditions: with_outcome(&existing.conditions, outcome, generation, now),
+    let with = |outcome: Outcome| FluxStatus {
+        conditions: with_outcome(&existing.conditions, &outcome, generation, now),
         observed_generation: generation,
         ..existing.clone()
     };
-    let stalled = |message: String| {
-        with(&Outcome::Stalled {
-            reason: "InvalidSpec".into(),
-            message,
-        })
+    let write = |status: FluxStatus| {
+        let (client, object, existing) = (client.clone(), object.clone(), existing.clone());
+        let resource = f.resource.clone();
+        async move { write_flux_status(&client, &resource, &object, &existing, &status).await }
     };
-    let api_version = format!("{}/{}", f.resource.group, f.resource.version);
-    let parsed: Result<ImageUpdateAutomation, String> = serde_json::to_value(object.as_ref())
-        .map_err(|e| e.to_string())
-        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
-    let prepared = match parsed {
-        Ok(iua) => iua
-            .prepare(&api_version)
-            .map_err(|errors| crate::discovery::spec_message(&errors)),
-        Err(e) => Err(format!("spec: {e}")),
-    };
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(message) => {
-            write_flux_status(&client, &f.resource, &object, &existing, &stalled(message)).await?;
+    let (automation, source_ns) = match gather(&f, &object).await? {
+        Prepared::Ready(a, ns) => (Arc::new(*a), ns),
+        Prepared::Invalid(message) => {
+            let reason = "InvalidSpec".into();
+            write(with(Outcome::Stalled { reason, message })).await?;
             return Ok(Action::await_change());
         }
-    };
-    let interval = upkeep_api::duration::parse_duration(&prepared.object.spec.interval)
-        .ok()
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(Duration::from_secs(600));
-    if prepared.object.spec.suspend {
         // Flux does not reconcile a suspended automation; neither does upkeep.
-        return Ok(Action::await_change());
-    }
-    let (source_ns, source_name) = prepared.source.clone();
-    let repository = git_repository(&client, &source_ns, &source_name).await?;
-    let automation = match prepared.complete(repository.as_ref().map(|repository| Source {
-        repository,
-        place: "",
-    })) {
-        Ok(a) => a,
-        Err(e) => {
-            let message = match &e.hint {
-                Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
-                None => format!("{}: {}", e.path, e.message),
-            };
-            // The GitRepository may appear or change: look again after the interval.
-            let status = with(&Outcome::Retrying {
-                reason: "SourceNotReady".into(),
-                message,
-            });
-            write_flux_status(&client, &f.resource, &object, &existing, &status).await?;
+        Prepared::Suspended => return Ok(Action::await_change()),
+        Prepared::SourceNotReady(message, interval) => {
+            let reason = "SourceNotReady".into();
+            write(with(Outcome::Retrying { reason, message })).await?;
             return Ok(Action::requeue(interval));
         }
     };
-    let automation = Arc::new(automation);
+    let interval = crate::gitops::interval_of(&automation.spec.interval);
     let result = run_git(&automation, w, now, Some(&source_ns)).await;
-    crate::metrics::Metrics::global().record_push(match &result {
-        Ok(r) if r.commit.is_some() => "pushed",
-        Ok(_) => "up_to_date",
-        Err(_) => "error",
-    });
+    w.ctx
+        .metrics
+        .record_push(crate::gitops::push_label(&result));
     let run = match result {
         Ok(run) => run,
         Err(error) => {
-            let status = with(&Outcome::Retrying {
-                reason: "GitOperationFailed".into(),
-                message: error.to_string(),
-            });
-            write_flux_status(&client, &f.resource, &object, &existing, &status).await?;
+            let (reason, message) = ("GitOperationFailed".into(), error.to_string());
+            write(with(Outcome::Retrying { reason, message })).await?;
             return Err(error);
         }
     };
-    let mut status = existing.clone();
-    status.last_automation_run_time = Some(Time(now));
-    if let Some(c) = &run.commit {
-        status.last_push_commit = Some(c.clone());
-        status.last_push_time = Some(Time(now));
-    }
-    status.observed_policies = observed_policies(&client, &automation, &namespace).await;
-    let mut message = run.note.clone();
-    for warning in run.warnings.iter().chain(run.errors.iter()) {
-        message.push_str("; ");
-        message.push_str(warning);
-    }
-    let outcome = Outcome::Ready {
-        reason: if run.commit.is_some() {
-            "Succeeded".into()
-        } else {
-            "UpToDate".into()
-        },
-        message,
-    };
-    status.conditions = with_outcome(&existing.conditions, &outcome, generation, now);
-    status.observed_generation = generation;
-    write_flux_status(&client, &f.resource, &object, &existing, &status).await?;
-    let mut wait = interval;
-    if let Some(at) = run.next_window {
-        wait = wait.min(crate::discovery::until(now, at));
-    }
-    tracing::info!(automation = %format!("{namespace}/{name}"), note = %run.note, "ran (ImageUpdateAutomation)");
+    let observed = observed_policies(&client, &automation, &namespace).await;
+    write(after_run(&existing, &run, observed, generation, now)).await?;
+    let wait = run
+        .next_window
+        .map_or(interval, |at| interval.min(until(now, at)));
+    let name = format!("{namespace}/{}", object.name_any());
+    tracing::info!(automation = %name, note = %run.note, "ran (ImageUpdateAutomation)");
     Ok(Action::requeue(wait))
 }
 
@@ -395,21 +332,14 @@ async fn observed_policies(
         .collect()
 }
 
-/// Transient errors back off before the automation runs again.
-#[allow(clippy::needless_pass_by_value)] // the signature kube's Controller::run expects
-pub fn error_policy(_object: Arc<DynamicObject>, error: &Error, f: Arc<FluxWriter>) -> Action {
-    tracing::warn!(%error, "ImageUpdateAutomation run failed; retrying");
-    Action::requeue(f.writer.retry_after)
-}
-
 /// Runs the `ImageUpdateAutomation` controller until `shutdown` resolves, when the API server
 /// serves the kind (`v1` or `v1beta2`); otherwise waits for `shutdown`. A `VersionPolicy` or
 /// Flux `ImagePolicy` change re-runs the automations of its namespace.
 pub async fn run_flux_automations(
-    w: Arc<Writer>,
+    w: Arc<GitWorkspace>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = w.ctx.client.clone();
+    let client = w.ctx.client();
     let Some(ar) = served(
         &client,
         upkeep_api::flux::GROUP,
@@ -428,12 +358,12 @@ pub async fn run_flux_automations(
     let reader = writer.as_reader();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(crate::reconcile::lean::<DynamicObject>)
+        .modify(lean::<DynamicObject>)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, PredicateConfig::default());
-    let controller = Controller::for_stream_with(stream, reader, ar.clone())
-        .with_config(crate::reconcile::controller_config());
+    let controller =
+        Controller::for_stream_with(stream, reader, ar.clone()).with_config(controller_config());
     let store = controller.store();
     let in_namespace = move |ns: Option<String>| {
         store
@@ -465,23 +395,12 @@ pub async fn run_flux_automations(
             move |p: DynamicObject| in_namespace2(p.namespace()),
         );
     }
-    let f = Arc::new(FluxWriter {
-        writer: w,
+    let f = Arc::new(FluxWorkspace {
+        workspace: w,
         resource: ar,
     });
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(
-            crate::metrics::instrumented("ImageUpdateAutomation", reconcile_flux_automation),
-            error_policy,
-            f,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "ImageUpdateAutomation reconcile");
-            }
-        })
-        .await;
+    let kind = "ImageUpdateAutomation";
+    crate::framework::run(controller, kind, reconcile_flux_automation, f, shutdown).await;
 }
 
 /// The dynamic type of an object from the store (its own `apiVersion`/`kind`).
@@ -492,4 +411,85 @@ fn ar_for_refs(object: &DynamicObject) -> ApiResource {
         .split_once('/')
         .unwrap_or(("", types.api_version.as_str()));
     resource(group, version, &types.kind, "imageupdateautomations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(commit: Option<&str>, warnings: &[&str], errors: &[&str]) -> crate::gitops::GitRun {
+        crate::gitops::GitRun {
+            commit: commit.map(str::to_owned),
+            note: "the note".into(),
+            changes: Vec::new(),
+            next_window: None,
+            branch: None,
+            errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            warnings: warnings.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_flux_status_after_a_run() {
+        let now: jiff::Timestamp = "2026-11-21T10:00:00Z".parse().expect("time");
+        let before = FluxStatus {
+            last_push_commit: Some("abc".into()),
+            ..FluxStatus::default()
+        };
+        let observed: BTreeMap<String, ImageRef> = [(
+            "app".to_owned(),
+            ImageRef {
+                name: "r/app".into(),
+                tag: "1.2.3".into(),
+                digest: None,
+            },
+        )]
+        .into();
+        // (run, reason, message, last push commit, push time set, why)
+        let cases = [
+            (
+                run(Some("c0ffee"), &[], &[]),
+                "Succeeded",
+                "the note",
+                "c0ffee",
+                true,
+                "a push",
+            ),
+            (
+                run(None, &[], &[]),
+                "UpToDate",
+                "the note",
+                "abc",
+                false,
+                "nothing to push: the last push stays",
+            ),
+            (
+                run(None, &["template ignored"], &["a.yaml:1: bad"]),
+                "UpToDate",
+                "the note; template ignored; a.yaml:1: bad",
+                "abc",
+                false,
+                "warnings, then field errors, follow the note",
+            ),
+        ];
+        for (run, reason, message, commit, pushed, why) in cases {
+            let got = after_run(&before, &run, observed.clone(), Some(5), now);
+            let ready = got
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .expect("Ready");
+            assert_eq!(
+                (ready.status.as_str(), ready.reason.as_str()),
+                ("True", reason),
+                "{why}"
+            );
+            assert_eq!(ready.message, message, "{why}");
+            assert_eq!(got.last_push_commit.as_deref(), Some(commit), "{why}");
+            assert_eq!(got.last_push_time.is_some(), pushed, "{why}");
+            assert_eq!(got.observed_generation, Some(5), "{why}");
+            assert_eq!(got.observed_policies, observed, "{why}");
+            assert_eq!(got.last_automation_run_time, Some(Time(now)), "{why}");
+        }
+    }
 }

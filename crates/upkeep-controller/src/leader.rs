@@ -35,8 +35,8 @@ use kube::api::{Api, PostParams};
 use tokio::time::Instant;
 
 use crate::controllers::{Controllers, Shutdown};
+use crate::framework::Context;
 use crate::metrics::Metrics;
-use crate::reconcile::Context;
 use crate::serve::Health;
 
 /// Timing and identity of one elector.

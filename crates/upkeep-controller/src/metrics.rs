@@ -259,11 +259,6 @@ pub trait ErrorLabel: std::fmt::Debug {
     }
 }
 
-impl ErrorLabel for crate::reconcile::Error {}
-impl ErrorLabel for crate::discovery::Error {}
-impl ErrorLabel for crate::automation::Error {}
-impl ErrorLabel for crate::cluster_upgrade_policy::Error {}
-
 /// The leading identifier of a derived `Debug` rendering: `WriteStatus { .. }` → `WriteStatus`,
 /// `Serialise(..)` → `Serialise`, `Timeout` → `Timeout`; anything else → `Unknown`.
 pub fn variant_name(debug: &str) -> String {

@@ -17,12 +17,10 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -30,11 +28,11 @@ use upkeep_api::version_policy::{DigestReflectionPolicy, VersionPolicyStatus};
 use upkeep_api::{ChartSource, VersionPolicy};
 use upkeep_registry::tag_infos;
 
-use crate::conditions::{Outcome, READY, with_outcome};
-use crate::discovery::{
-    Discovery, Error, error_policy, not_ready, spec_message, until, write_status,
+use crate::discovery::{Discovery, Failure, build_source};
+use crate::framework::conditions::{
+    Outcome, READY, invalid_spec, not_ready, spec_message, with_outcome,
 };
-use crate::reconcile::FIELD_MANAGER;
+use crate::framework::{Error, lean_controller, until, write_status};
 use crate::tags::{Scan, SourceKey};
 
 /// The reason of the Event published when `latestVersion` changes.
@@ -91,41 +89,23 @@ pub fn desired_status(
     let current = object.status.clone().unwrap_or_default();
     let existing = current.conditions.as_slice();
     let generation = object.metadata.generation;
-    let reflect = object.spec.digest_reflection_policy.unwrap_or_default();
-    let keep = |conditions: Vec<Condition>| VersionPolicyStatus {
-        latest_version: current.latest_version.clone(),
-        previous_version: current.previous_version.clone(),
-        latest_image: current.latest_image.clone(),
-        latest_digest: current.latest_digest.clone(),
-        observed_generation: generation,
-        conditions,
-    };
     let waiting = |conditions| Decision {
-        status: keep(conditions),
+        status: kept(&current, generation, conditions),
         next: None,
         event: None,
     };
     let policy = match object.to_core() {
         Ok(p) => p,
-        Err(errors) => {
-            return waiting(with_outcome(
-                existing,
-                &Outcome::Stalled {
-                    reason: "InvalidSpec".into(),
-                    message: spec_message(&errors),
-                },
-                generation,
-                now,
-            ));
-        }
+        Err(errors) => return waiting(invalid_spec(existing, &errors, generation, now)),
     };
     let source_key = source_of(object);
     let scan = match source {
         SourceState::Missing => {
+            let message = format!("waiting for ChartSource {source_key}: not found");
             return waiting(not_ready(
                 existing,
                 "SourceNotFound",
-                &format!("waiting for ChartSource {source_key}: not found"),
+                &message,
                 generation,
                 now,
             ));
@@ -145,7 +125,6 @@ pub fn desired_status(
         }
         SourceState::Scanned(scan) => scan,
     };
-
     let infos = tag_infos(&scan.tags);
     let selection = policy.select(&infos, now);
     let held = selection
@@ -154,22 +133,52 @@ pub fn desired_status(
         .unwrap_or_default();
     let next = selection.held.map(|h| h.until);
     let Some(selected) = selection.selected else {
+        let message = format!(
+            "no tag of ChartSource {source_key} is allowed ({} tags, {} not versions for this policy){held}",
+            scan.tags.len(),
+            selection.ignored,
+        );
+        let conditions = not_ready(existing, "NoMatch", &message, generation, now);
         return Decision {
-            status: keep(not_ready(
-                existing,
-                "NoMatch",
-                &format!(
-                    "no tag of ChartSource {source_key} is allowed ({} tags, {} not versions for this policy){held}",
-                    scan.tags.len(),
-                    selection.ignored,
-                ),
-                generation,
-                now,
-            )),
+            status: kept(&current, generation, conditions),
             next,
             event: None,
         };
     };
+    let message = format!(
+        "latest version {selected} of {} tags from ChartSource {source_key}{held}",
+        scan.tags.len()
+    );
+    let mut decision = selected_status(object, &current, selected, image, &message, now);
+    decision.next = next;
+    decision
+}
+
+/// The status as it is, with new conditions.
+fn kept(
+    current: &VersionPolicyStatus,
+    generation: Option<i64>,
+    conditions: Vec<Condition>,
+) -> VersionPolicyStatus {
+    VersionPolicyStatus {
+        observed_generation: generation,
+        conditions,
+        ..current.clone()
+    }
+}
+
+/// The status once `selected` is the allowed version: the previous version and a `NewVersion`
+/// note when it changed; the digest kept only while the version and the image stay.
+fn selected_status(
+    object: &VersionPolicy,
+    current: &VersionPolicyStatus,
+    selected: &str,
+    image: Option<&str>,
+    message: &str,
+    now: Timestamp,
+) -> Decision {
+    let generation = object.metadata.generation;
+    let reflect = object.spec.digest_reflection_policy.unwrap_or_default();
     let changed = current.latest_version.as_deref() != Some(selected);
     let (previous, event) = if changed {
         let name = object.name_any();
@@ -192,6 +201,10 @@ pub fn desired_status(
         .latest_digest
         .clone()
         .filter(|_| same_ref && reflect != DigestReflectionPolicy::Never);
+    let ready = Outcome::Ready {
+        reason: "Succeeded".into(),
+        message: message.to_owned(),
+    };
     Decision {
         status: VersionPolicyStatus {
             latest_version: Some(selected.to_owned()),
@@ -199,20 +212,9 @@ pub fn desired_status(
             latest_image: image.map(str::to_owned),
             latest_digest,
             observed_generation: generation,
-            conditions: with_outcome(
-                existing,
-                &Outcome::Ready {
-                    reason: "Succeeded".into(),
-                    message: format!(
-                        "latest version {selected} of {} tags from ChartSource {source_key}{held}",
-                        scan.tags.len()
-                    ),
-                },
-                generation,
-                now,
-            ),
+            conditions: with_outcome(&current.conditions, &ready, generation, now),
         },
-        next,
+        next: None,
         event,
     }
 }
@@ -228,14 +230,34 @@ pub fn must_read_digest(object: &VersionPolicy, status: &VersionPolicyStatus) ->
             .must_fetch(status.latest_digest.as_deref())
 }
 
-/// Reconciles one VersionPolicy: select over the source's cached tags, write status, publish
-/// an Event when the version changed, requeue when a held version becomes old enough.
-pub async fn reconcile_policy(
-    object: Arc<VersionPolicy>,
-    d: Arc<Discovery>,
-) -> Result<Action, Error> {
-    let now = d.now();
-    let key = source_of(&object);
+/// What a reconcile of a VersionPolicy reads: its source (if any) and this process's scan.
+struct Gathered {
+    source: Option<ChartSource>,
+    scan: Option<Arc<Scan>>,
+}
+
+impl Gathered {
+    fn state(&self) -> SourceState<'_> {
+        match &self.source {
+            None => SourceState::Missing,
+            Some(s) => match self.scan.as_deref() {
+                Some(scan) if scan.uid == s.metadata.uid => SourceState::Scanned(scan),
+                _ => SourceState::NotScanned {
+                    message: s
+                        .status
+                        .as_ref()
+                        .and_then(|st| st.conditions.iter().find(|c| c.type_ == READY))
+                        .filter(|c| c.status == "False")
+                        .map(|c| c.message.as_str()),
+                },
+            },
+        }
+    }
+}
+
+/// Gather: the ChartSource the policy refers to and the cached scan of it.
+async fn gather(d: &Discovery, object: &VersionPolicy) -> Result<Gathered, Error> {
+    let key = source_of(object);
     let sources: Api<ChartSource> = Api::namespaced(d.client(), &key.namespace);
     let source = if key.name.trim().is_empty() {
         None
@@ -245,8 +267,7 @@ pub async fn reconcile_policy(
             .await
             .map_err(|source| Error::Read {
                 kind: "ChartSource",
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
+                object: key.to_string(),
                 source,
             })?
     };
@@ -255,80 +276,94 @@ pub async fn reconcile_policy(
         d.tags.remove(&key);
     }
     let scan = d.tags.get(&key);
-    let state = match &source {
-        None => SourceState::Missing,
-        Some(s) => match scan.as_deref() {
-            Some(scan) if scan.uid == s.metadata.uid => SourceState::Scanned(scan),
-            _ => SourceState::NotScanned {
-                message: s
-                    .status
-                    .as_ref()
-                    .and_then(|st| st.conditions.iter().find(|c| c.type_ == READY))
-                    .filter(|c| c.status == "False")
-                    .map(|c| c.message.as_str()),
-            },
-        },
-    };
-    let image = source.as_ref().and_then(ChartSource::image_name);
-    let mut decision = desired_status(&object, state, image.as_deref(), now);
+    Ok(Gathered { source, scan })
+}
+
+/// Reconciles one VersionPolicy: gather its source, decide ([`desired_status`]) over the
+/// source's cached tags, act (read the digest when asked, write status, publish an Event when
+/// the version changed), and requeue when a held version becomes old enough.
+pub async fn reconcile_policy(
+    object: Arc<VersionPolicy>,
+    d: Arc<Discovery>,
+) -> Result<Action, Error> {
+    let now = d.now();
+    let gathered = gather(&d, &object).await?;
+    let source = gathered.source.as_ref();
+    let image = source.and_then(ChartSource::image_name);
+    let mut decision = desired_status(&object, gathered.state(), image.as_deref(), now);
     let mut failed = None;
-    if let (Some(source), true) = (&source, must_read_digest(&object, &decision.status)) {
+    if let (Some(source), true) = (source, must_read_digest(&object, &decision.status)) {
         match read_digest(&d, source, &decision.status).await {
             Ok(digest) => decision.status.latest_digest = digest,
             Err(error) => {
-                // As Flux: without the digest the policy is not ready, and what was published
-                // before stays (a consumer keeps writing the old reference, not a half one).
-                let current = object.status.clone().unwrap_or_default();
-                decision.status = VersionPolicyStatus {
-                    observed_generation: object.metadata.generation,
-                    conditions: not_ready(
-                        &current.conditions,
-                        error.reason(),
-                        &format!(
-                            "reading the digest of {}: {}",
-                            decision
-                                .status
-                                .latest_version
-                                .as_deref()
-                                .unwrap_or_default(),
-                            error.condition_message()
-                        ),
-                        object.metadata.generation,
-                        now,
-                    ),
-                    ..current
-                };
-                decision.event = None;
+                decision = without_digest(&object, &decision, &error, now);
                 failed = Some(error);
             }
         }
     }
-    write_status(
-        d.client(),
-        object.as_ref(),
-        object.status.as_ref(),
-        &decision.status,
-    )
-    .await?;
+    let current = object.status.as_ref();
+    write_status(d.client(), object.as_ref(), current, &decision.status).await?;
     if let Some(note) = &decision.event {
-        publish_new_version(&d, &object, note).await;
+        let reference = object.object_ref(&());
+        d.ctx
+            .publish(&reference, false, NEW_VERSION, "SelectVersion", note)
+            .await;
     }
     if let Some(error) = failed {
         return Err(error);
     }
-    // Also look again every source interval: the ChartSource watch normally re-runs the policy
-    // after each scan, but a watch can lag for a while (API server restarted, backoff), and a
-    // new version must not wait for it.
+    Ok(next_look(decision.next, source, now))
+}
+
+/// Decide, when the digest could not be read: as Flux, the policy is not ready, and what was
+/// published before stays (a consumer keeps writing the old reference, not a half one).
+fn without_digest(
+    object: &VersionPolicy,
+    decision: &Decision,
+    error: &Error,
+    now: Timestamp,
+) -> Decision {
+    let current = object.status.clone().unwrap_or_default();
+    let version = decision
+        .status
+        .latest_version
+        .as_deref()
+        .unwrap_or_default();
+    let message = format!(
+        "reading the digest of {version}: {}",
+        error.condition_message()
+    );
+    let generation = object.metadata.generation;
+    Decision {
+        status: VersionPolicyStatus {
+            observed_generation: generation,
+            conditions: not_ready(
+                &current.conditions,
+                error.reason(),
+                &message,
+                generation,
+                now,
+            ),
+            ..current
+        },
+        next: decision.next,
+        event: None,
+    }
+}
+
+/// When to look again: at `next` (a held version old enough), and also every source interval:
+/// the ChartSource watch normally re-runs the policy after each scan, but a watch can lag for a
+/// while (API server restarted, backoff), and a new version must not wait for it.
+fn next_look(next: Option<Timestamp>, source: Option<&ChartSource>, now: Timestamp) -> Action {
     let resync = source
-        .as_ref()
         .and_then(|s| upkeep_api::duration::parse_duration(&s.spec.interval).ok())
         .and_then(|d| std::time::Duration::try_from(d).ok())
         .map(|d| d.max(std::time::Duration::from_secs(1)));
-    Ok(match (decision.next.map(|at| until(now, at)), resync) {
+    match (next.map(|at| until(now, at)), resync) {
         (Some(a), Some(b)) => Action::requeue(a.min(b)),
         (Some(a), None) | (None, Some(a)) => Action::requeue(a),
         (None, None) => Action::await_change(),
-    })
+    }
 }
 
 /// The manifest digest of the status's `latestVersion` in `source` (`None` for a Helm
@@ -349,39 +384,13 @@ async fn read_digest(
             detail: spec_message(&errors),
         },
     })?;
-    let built = crate::source::build_source(d, source, &settings)
+    let built = build_source(d, source, &settings)
         .await
-        .map_err(|f| match f {
-            crate::source::Failure::Invalid(e) | crate::source::Failure::Transient(e) => e,
-        })?;
+        .map_err(Failure::into_error)?;
     built
         .digest_for(tag)
         .await
         .map_err(|error| Error::Registry { source_ref, error })
-}
-
-/// Publishes a `NewVersion` Event. A failure is logged, not retried: the status already says
-/// what changed, and retrying would write the Event twice.
-async fn publish_new_version(d: &Discovery, object: &VersionPolicy, note: &str) {
-    // A recorder per Event: the recorder's de-duplication folds Events of one object and reason
-    // into a series that keeps the first note, and each version change needs its own note.
-    let recorder = Recorder::new(
-        d.client(),
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: d.instance.clone(),
-        },
-    );
-    let event = Event {
-        type_: EventType::Normal,
-        reason: NEW_VERSION.to_owned(),
-        note: crate::reconcile::event_note(note),
-        action: "SelectVersion".to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(%error, policy = %SourceKey::of(object), "publishing the NewVersion Event");
-    }
 }
 
 /// Runs the VersionPolicy controller until `shutdown` resolves. A change of a ChartSource
@@ -390,36 +399,22 @@ pub async fn run_policies(
     d: Arc<Discovery>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let policies: Api<VersionPolicy> = Api::all(d.client());
-    let sources: Api<ChartSource> = Api::all(d.client());
-    let controller = crate::reconcile::lean_controller(policies);
+    let controller = lean_controller(Api::<VersionPolicy>::all(d.client()));
     let store = controller.store();
-    controller
-        .watches(
-            sources,
-            watcher::Config::default(),
-            move |source: ChartSource| {
-                let key = SourceKey::of(&source);
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|p| source_of(p) == key)
-                    .map(|p| ObjectRef::from_obj(p.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            crate::metrics::instrumented("VersionPolicy", reconcile_policy),
-            error_policy,
-            d,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "VersionPolicy reconcile");
-            }
-        })
-        .await;
+    let controller = controller.watches(
+        Api::<ChartSource>::all(d.client()),
+        watcher::Config::default(),
+        move |source: ChartSource| {
+            let key = SourceKey::of(&source);
+            store
+                .state()
+                .into_iter()
+                .filter(|p| source_of(p) == key)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    crate::framework::run(controller, "VersionPolicy", reconcile_policy, d, shutdown).await;
 }
 
 #[cfg(test)]
@@ -744,5 +739,95 @@ mod tests {
             );
             assert_eq!(source_of(&p).to_string(), want, "{reason}");
         }
+    }
+
+    #[test]
+    fn the_next_look_is_the_sooner_of_a_held_version_and_the_source_interval() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let source: ChartSource = serde_json::from_value(serde_json::json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ChartSource",
+            "metadata": {"name": "podinfo", "namespace": "apps"},
+            "spec": {"url": "oci://r/podinfo", "interval": "10m"}
+        }))
+        .expect("a ChartSource");
+        let secs = std::time::Duration::from_secs;
+        let cases = [
+            (
+                None,
+                None,
+                Action::await_change(),
+                "nothing held, no source: wait for a change",
+            ),
+            (
+                None,
+                Some(&source),
+                Action::requeue(secs(600)),
+                "the source interval, in case a watch lags",
+            ),
+            (
+                Some(ts("2026-11-21T10:02:00Z")),
+                Some(&source),
+                Action::requeue(secs(120)),
+                "a held version due sooner",
+            ),
+            (
+                Some(ts("2026-11-21T11:00:00Z")),
+                Some(&source),
+                Action::requeue(secs(600)),
+                "the interval is sooner",
+            ),
+            (
+                Some(ts("2026-11-21T11:00:00Z")),
+                None,
+                Action::requeue(secs(3600)),
+                "held, no source",
+            ),
+        ];
+        for (next, source, want, why) in cases {
+            assert_eq!(next_look(next, source, now), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn without_a_digest_the_policy_keeps_what_it_published() {
+        let now = ts("2026-11-21T10:00:00Z");
+        let object = policy(
+            serde_json::json!({"sourceRef": {"name": "podinfo"}, "policy": {"semver": {"range": ">=1.0.0"}}}),
+            Some(serde_json::json!({"latestVersion": "1.0.0", "latestDigest": "sha256:old"})),
+        );
+        let decided = Decision {
+            status: VersionPolicyStatus {
+                latest_version: Some("1.1.0".into()),
+                ..VersionPolicyStatus::default()
+            },
+            next: None,
+            event: Some("podinfo: 1.0.0 → 1.1.0".into()),
+        };
+        let error = Error::Registry {
+            source_ref: "apps/podinfo".into(),
+            error: upkeep_registry::RegistryError::InvalidOption {
+                option: "spec".into(),
+                detail: "bad".into(),
+            },
+        };
+        let got = without_digest(&object, &decided, &error, now);
+        assert_eq!(
+            got.status.latest_version.as_deref(),
+            Some("1.0.0"),
+            "the old version stays"
+        );
+        assert_eq!(
+            got.status.latest_digest.as_deref(),
+            Some("sha256:old"),
+            "with its digest"
+        );
+        assert_eq!(
+            got.event, None,
+            "no NewVersion Event for a version not published"
+        );
+        let (status, reason, message) = ready(&got.status);
+        assert_eq!(status, "False");
+        assert_eq!(reason, error.reason());
+        assert!(message.contains("reading the digest of 1.1.0"), "{message}");
     }
 }

@@ -1,4 +1,4 @@
-//! MaintenanceSchedule: `activeWindow`, `activeExclusion` and `nextWindows` at `now`, and the
+//! MaintenanceSchedule (a kind): `activeWindow`, `activeExclusion` and `nextWindows` at `now`, and the
 //! exact time of the next change of any of them, so the controller requeues at that boundary
 //! instead of polling.
 //!
@@ -14,7 +14,51 @@ use upkeep_api::maintenance_schedule::{MaintenanceScheduleStatus, NextWindow};
 use upkeep_core::schedule::{ClosedReason, Schedule, Verdict};
 use upkeep_core::version::UpgradeKind;
 
-use crate::conditions::{Outcome, with_outcome};
+use std::sync::Arc;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+
+use crate::framework::conditions::{Outcome, with_outcome};
+use crate::framework::{Context, Error, lean_controller, until, write_status};
+
+/// Reconciles one MaintenanceSchedule. Gather: nothing but the object. Decide:
+/// [`desired_status`] at the context's `now`. Act: write the status when it differs, and
+/// requeue at the next boundary.
+pub async fn reconcile_schedule(
+    object: Arc<MaintenanceSchedule>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let now = ctx.now();
+    let (status, next) = desired_status(&object, now);
+    write_status(
+        ctx.client(),
+        object.as_ref(),
+        object.status.as_ref(),
+        &status,
+    )
+    .await?;
+    Ok(match next {
+        Some(at) => Action::requeue(until(now, at)),
+        None => Action::await_change(),
+    })
+}
+
+/// Runs the MaintenanceSchedule controller until `shutdown` resolves.
+pub async fn run_schedules(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = lean_controller(Api::<MaintenanceSchedule>::all(ctx.client()));
+    crate::framework::run(
+        controller,
+        "MaintenanceSchedule",
+        reconcile_schedule,
+        ctx,
+        shutdown,
+    )
+    .await;
+}
 
 /// How many upcoming intervals the status lists.
 pub const NEXT_WINDOWS: usize = 3;

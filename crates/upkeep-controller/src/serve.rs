@@ -24,8 +24,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::controllers::Shutdown;
 use crate::metrics::{self, Metrics};
+use crate::shutdown::Shutdown;
 
 /// How long `/readyz` waits for the API server.
 const API_PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,50 +1,36 @@
-//! ChartSource: scan the registry on `spec.interval`, keep the tags in the shared cache and
-//! summarise the scan in status (`lastScan {time, tagCount, latestTags}` and conditions).
+//! ChartSource (a kind): scan the registry on `spec.interval`, keep the tags in the shared
+//! cache and summarise the scan in status (`lastScan {time, tagCount, latestTags}` and
+//! conditions).
 //!
 //! Why it is shaped this way:
 //! - The spec is converted by `upkeep-api` and the source built by `upkeep-registry` exactly as
-//!   the standalone commands do; this module adds only what is in-cluster: Secrets, the cache,
-//!   status and timing.
-//! - Timing: a scan happens when there is none in this process's cache (start-up, a new
-//!   source), when the spec changed (`generation`), when the last attempt failed (Ready is not
-//!   True), or when `lastScan + interval` has passed; otherwise the object is requeued at
-//!   exactly that time. The decision is the pure [`next_scan`].
+//!   the standalone commands do ([`crate::discovery::build_source`]); this module adds only
+//!   timing and status.
+//! - Three steps: *gather* (the Secrets and the registry's tags, only when a scan is due),
+//!   *decide* (pure: [`next_scan`] says whether a scan is due, [`decide`] turns what was
+//!   gathered into the status and the next look), *act* (write the status; the cache is filled
+//!   before, so a policy that reconciles on the status change finds the new tags).
 //! - Errors: an invalid spec or unusable URL is `Stalled` until the spec changes; a missing
 //!   Secret or a registry failure is `Ready=False` with the reason from
 //!   [`upkeep_registry::RegistryError::kind`] and is returned so the controller backs off.
-//! - Credentials are read from the Secret on every scan (a rotated Secret is picked up without a
-//!   restart) and go only to the registry client; status, Events and errors name the Secret,
-//!   never its content.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use upkeep_api::ChartSource;
 use upkeep_api::chart_source::{ChartSourceStatus, LastScan, SourceSettings};
-use upkeep_api::{ChartSource, FieldError};
-use upkeep_registry::{
-    CaBundle, Credentials, DockerConfig, RegistryError, Source, SourceOptions, merge_first_seen,
-};
+use upkeep_registry::merge_first_seen;
 
-use crate::conditions::{Outcome, READY, with_outcome};
-use crate::discovery::{
-    Discovery, Error, error_policy, not_ready, spec_message, until, write_status,
-};
+use crate::discovery::{Discovery, Failure, build_source};
+use crate::framework::conditions::{Outcome, READY, invalid_spec, not_ready, with_outcome};
+use crate::framework::{Error, lean_controller, until, write_status};
 use crate::tags::{Scan, SourceKey, newest};
 
 /// How many tags `status.lastScan.latestTags` lists.
 pub const LATEST_TAGS: usize = 5;
-
-/// The key of a `kubernetes.io/dockerconfigjson` Secret.
-pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
-/// The key of the CA certificate in a `certSecretRef` Secret.
-pub const CA_KEY: &str = "ca.crt";
 
 /// When to scan a source: `None` now, `Some(at)` not before `at`.
 ///
@@ -67,160 +53,188 @@ pub fn next_scan(
     (at > now).then_some(at)
 }
 
-/// Reconciles one ChartSource: scan when due, write status, requeue at the next scan.
+/// What was gathered for one reconcile of a ChartSource.
+#[derive(Debug)]
+pub enum Gathered {
+    /// The spec does not convert.
+    Invalid(Vec<upkeep_api::FieldError>),
+    /// `spec.suspend` is set.
+    Suspended,
+    /// No scan is due before this time.
+    NotDue(Timestamp),
+    /// A scan ran (and is in the cache).
+    Scanned(Arc<Scan>),
+    /// A scan was due and failed.
+    Failed(Failure),
+}
+
+/// What to write and how to go on.
+#[derive(Debug)]
+pub struct Decision {
+    /// The status to write (`None`: leave it as is).
+    pub status: Option<ChartSourceStatus>,
+    pub action: Action,
+    /// The error to return after writing, so the controller backs off.
+    pub error: Option<Error>,
+}
+
+/// Decide: the status and the next look for what was gathered, at `now`.
+pub fn decide(
+    current: Option<&ChartSourceStatus>,
+    generation: Option<i64>,
+    interval: SignedDuration,
+    gathered: Gathered,
+    now: Timestamp,
+) -> Decision {
+    let existing = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let status = |conditions: Vec<Condition>| ChartSourceStatus {
+        last_scan: current.and_then(|s| s.last_scan.clone()),
+        conditions,
+    };
+    let (status, action, error) = match gathered {
+        Gathered::Invalid(errors) => (
+            Some(status(invalid_spec(existing, &errors, generation, now))),
+            Action::await_change(),
+            None,
+        ),
+        Gathered::Suspended => {
+            let ready = Outcome::Ready {
+                reason: "Suspended".into(),
+                message: "scanning is suspended (spec.suspend)".into(),
+            };
+            let conditions = with_outcome(existing, &ready, generation, now);
+            (Some(status(conditions)), Action::await_change(), None)
+        }
+        Gathered::NotDue(at) => (None, Action::requeue(until(now, at)), None),
+        Gathered::Scanned(scan) => {
+            let wait = scan.time.checked_add(interval).unwrap_or(now);
+            let wanted = scanned_status(existing, &scan, generation, now);
+            (Some(wanted), Action::requeue(until(now, wait)), None)
+        }
+        Gathered::Failed(Failure::Invalid(error)) => {
+            let stalled = Outcome::Stalled {
+                reason: error.reason().into(),
+                message: error.condition_message(),
+            };
+            let conditions = with_outcome(existing, &stalled, generation, now);
+            (Some(status(conditions)), Action::await_change(), None)
+        }
+        Gathered::Failed(Failure::Transient(error)) => {
+            let message = error.condition_message();
+            let conditions = not_ready(existing, error.reason(), &message, generation, now);
+            // The action is the error policy's business.
+            (
+                Some(status(conditions)),
+                Action::await_change(),
+                Some(error),
+            )
+        }
+    };
+    Decision {
+        status,
+        action,
+        error,
+    }
+}
+
+/// The status after a successful scan.
+fn scanned_status(
+    existing: &[Condition],
+    scan: &Scan,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ChartSourceStatus {
+    let count = scan.tags.len();
+    let ready = Outcome::Ready {
+        reason: "Succeeded".into(),
+        message: format!(
+            "{count} tag{} from {}",
+            if count == 1 { "" } else { "s" },
+            scan.location
+        ),
+    };
+    ChartSourceStatus {
+        last_scan: Some(LastScan {
+            time: Time(scan.time),
+            tag_count: count as u64,
+            latest_tags: newest(&scan.tags, LATEST_TAGS),
+        }),
+        conditions: with_outcome(existing, &ready, generation, now),
+    }
+}
+
+/// Gather: the spec, whether a scan is due, and the scan itself when it is.
+async fn gather(d: &Discovery, object: &ChartSource, now: Timestamp) -> (Gathered, SignedDuration) {
+    let settings = match object.to_core() {
+        Ok(s) => s,
+        Err(errors) => return (Gathered::Invalid(errors), SignedDuration::ZERO),
+    };
+    let interval = settings.interval;
+    if object.spec.suspend {
+        return (Gathered::Suspended, interval);
+    }
+    let ready = object.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.status == "True" && c.reason != "Suspended")
+    });
+    let key = SourceKey::of(object);
+    let last = d.tags.get(&key);
+    let due = next_scan(
+        last.as_deref(),
+        object.metadata.uid.as_deref(),
+        object.metadata.generation,
+        ready,
+        interval,
+        now,
+    );
+    if let Some(at) = due {
+        return (Gathered::NotDue(at), interval);
+    }
+    let gathered = match scan(d, object, &settings, now).await {
+        Ok(scan) => Gathered::Scanned(d.tags.insert(key, scan)),
+        Err(failure) => Gathered::Failed(failure),
+    };
+    (gathered, interval)
+}
+
+/// Reconciles one ChartSource: gather (scan when due), decide, act (write status).
 pub async fn reconcile_source(
     object: Arc<ChartSource>,
     d: Arc<Discovery>,
 ) -> Result<Action, Error> {
     let now = d.now();
-    let key = SourceKey::of(object.as_ref());
-    let generation = object.metadata.generation;
+    let (gathered, interval) = gather(&d, &object, now).await;
     let current = object.status.as_ref();
-    let existing = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let last_scan = current.and_then(|s| s.last_scan.clone());
-    let status = |conditions| ChartSourceStatus {
-        last_scan: last_scan.clone(),
-        conditions,
-    };
-
-    let settings = match object.to_core() {
-        Ok(s) => s,
-        Err(errors) => {
-            let wanted = status(stalled(existing, &errors, generation, now));
-            write_status(d.client(), object.as_ref(), current, &wanted).await?;
-            return Ok(Action::await_change());
-        }
-    };
-    if object.spec.suspend {
-        let wanted = status(with_outcome(
-            existing,
-            &Outcome::Ready {
-                reason: "Suspended".into(),
-                message: "scanning is suspended (spec.suspend)".into(),
-            },
-            generation,
-            now,
-        ));
-        write_status(d.client(), object.as_ref(), current, &wanted).await?;
-        return Ok(Action::await_change());
+    let decision = decide(current, object.metadata.generation, interval, gathered, now);
+    if let Some(wanted) = &decision.status {
+        write_status(d.client(), object.as_ref(), current, wanted).await?;
     }
-
-    let ready = existing
-        .iter()
-        .any(|c| c.type_ == READY && c.status == "True" && c.reason != "Suspended");
-    let last = d.tags.get(&key);
-    if let Some(at) = next_scan(
-        last.as_deref(),
-        object.metadata.uid.as_deref(),
-        generation,
-        ready,
-        settings.interval,
-        now,
-    ) {
-        return Ok(Action::requeue(until(now, at)));
-    }
-
-    match scan(&d, &object, &settings, now).await {
-        Ok(scan) => {
-            let scan = d.tags.insert(key, scan);
-            let count = scan.tags.len();
-            let wanted = ChartSourceStatus {
-                last_scan: Some(LastScan {
-                    time: Time(scan.time),
-                    tag_count: count as u64,
-                    latest_tags: newest(&scan.tags, LATEST_TAGS),
-                }),
-                conditions: with_outcome(
-                    existing,
-                    &Outcome::Ready {
-                        reason: "Succeeded".into(),
-                        message: format!(
-                            "{count} tag{} from {}",
-                            if count == 1 { "" } else { "s" },
-                            scan.location
-                        ),
-                    },
-                    generation,
-                    now,
-                ),
-            };
-            write_status(d.client(), object.as_ref(), current, &wanted).await?;
-            let wait = scan.time.checked_add(settings.interval).unwrap_or(now);
-            Ok(Action::requeue(until(now, wait)))
-        }
-        Err(Failure::Invalid(error)) => {
-            let wanted = status(with_outcome(
-                existing,
-                &Outcome::Stalled {
-                    reason: error.reason().into(),
-                    message: error.condition_message(),
-                },
-                generation,
-                now,
-            ));
-            write_status(d.client(), object.as_ref(), current, &wanted).await?;
-            Ok(Action::await_change())
-        }
-        Err(Failure::Transient(error)) => {
-            let wanted = status(not_ready(
-                existing,
-                error.reason(),
-                &error.condition_message(),
-                generation,
-                now,
-            ));
-            write_status(d.client(), object.as_ref(), current, &wanted).await?;
-            Err(error)
-        }
+    match decision.error {
+        Some(error) => Err(error),
+        None => Ok(decision.action),
     }
 }
 
-fn stalled(
-    existing: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    errors: &[FieldError],
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    with_outcome(
-        existing,
-        &Outcome::Stalled {
-            reason: "InvalidSpec".into(),
-            message: spec_message(errors),
-        },
-        generation,
-        now,
-    )
-}
-
-/// Why a scan did not produce tags.
-pub(crate) enum Failure {
-    /// Only a change of the spec can help (the URL or an option is unusable).
-    Invalid(Error),
-    /// May heal by itself: back off and retry.
-    Transient(Error),
-}
-
-/// Reads the credentials, builds the source and lists its tags.
+/// Builds the source and lists its tags.
 async fn scan(
     d: &Discovery,
     object: &ChartSource,
     settings: &SourceSettings,
     now: Timestamp,
 ) -> Result<Scan, Failure> {
-    let source_ref = SourceKey::of(object).to_string();
-    let registry = |error: RegistryError| {
-        Failure::Transient(Error::Registry {
-            source_ref: source_ref.clone(),
-            error,
-        })
-    };
     let source = build_source(d, object, settings).await?;
     let listed = source.list_tags().await;
-    crate::metrics::Metrics::global().record_scan(match &listed {
+    d.ctx.metrics.record_scan(match &listed {
         Ok(_) => crate::metrics::RESULT_SUCCESS,
         Err(e) => e.kind(),
     });
-    let list = listed.map_err(registry)?;
+    let list = listed.map_err(|error| {
+        Failure::Transient(Error::Registry {
+            source_ref: SourceKey::of(object).to_string(),
+            error,
+        })
+    })?;
     let seen = match merge_first_seen(d.tags.first_seen(), source.key(), &list, now) {
         Ok(seen) => seen,
         Err(never) => match never {},
@@ -234,153 +248,13 @@ async fn scan(
     })
 }
 
-/// The registry source of a ChartSource, with the credentials and CA its Secrets hold: for a
-/// scan, and for the VersionPolicy reconciler's digest lookups.
-pub(crate) async fn build_source(
-    d: &Discovery,
-    object: &ChartSource,
-    settings: &SourceSettings,
-) -> Result<Source, Failure> {
-    let namespace = object.namespace().unwrap_or_default();
-    let source_ref = SourceKey::of(object).to_string();
-    let secrets: Api<Secret> = Api::namespaced(d.client(), &namespace);
-    let spec = &object.spec;
-
-    let credentials = match &spec.secret_ref {
-        None => Credentials::Anonymous,
-        Some(r) => {
-            let bytes = secret_value(
-                &secrets,
-                &source_ref,
-                &r.name,
-                DOCKER_CONFIG_KEY,
-                "secretRef",
-            )
-            .await
-            .map_err(Failure::Transient)?;
-            let config = docker_config(&bytes, &namespace, &r.name).map_err(|detail| {
-                Failure::Transient(Error::Secret {
-                    source_ref: source_ref.clone(),
-                    secret: r.name.clone(),
-                    detail,
-                })
-            })?;
-            Credentials::DockerConfig(Arc::new(config))
-        }
-    };
-    let ca = match &spec.cert_secret_ref {
-        None => None,
-        Some(r) => Some(CaBundle::Pem(
-            secret_value(&secrets, &source_ref, &r.name, CA_KEY, "certSecretRef")
-                .await
-                .map_err(Failure::Transient)?,
-        )),
-    };
-
-    let mut options = SourceOptions {
-        insecure: settings.insecure,
-        ca,
-        exclusions: spec.exclusion_list.clone(),
-        base_dir: d.base_dir.clone(),
-        ..SourceOptions::default()
-    };
-    if let Some(t) = settings.timeout.and_then(|t| Duration::try_from(t).ok()) {
-        options.timeout = t;
-    }
-    let registry = |error: RegistryError| {
-        let invalid = matches!(
-            error,
-            RegistryError::InvalidLocation { .. } | RegistryError::InvalidOption { .. }
-        );
-        let error = Error::Registry {
-            source_ref: source_ref.clone(),
-            error,
-        };
-        if invalid {
-            Failure::Invalid(error)
-        } else {
-            Failure::Transient(error)
-        }
-    };
-    Source::new(
-        &d.registry,
-        &spec.url,
-        spec.chart.as_deref(),
-        options,
-        &credentials,
-    )
-    .map_err(registry)
-}
-
-/// Parses a `.dockerconfigjson` value. The error names the Secret, never its content: a JSON
-/// type error quotes the offending value (`invalid type: string "…"`), which may be a
-/// credential, so parse errors are reported by kind only.
-pub fn docker_config(bytes: &[u8], namespace: &str, name: &str) -> Result<DockerConfig, String> {
-    let origin = format!("Secret {namespace}/{name}");
-    DockerConfig::from_json(bytes, &origin).map_err(|e| {
-        match &e {
-            RegistryError::Credentials { detail, .. }
-                if detail.starts_with("not valid Docker config JSON") =>
-            {
-                format!(
-                    "spec.secretRef: key {DOCKER_CONFIG_KEY} of Secret {name:?} is not a Docker config.json ({{\"auths\": {{\"host\": {{\"auth\": \"base64(user:password)\"}}}}}}); the parser's message is withheld because it may quote the Secret"
-                )
-            }
-            other => format!("spec.secretRef: {other}"),
-        }
-    })
-}
-
-/// The bytes under `key` of Secret `name`; errors name the Secret and the key, never a value.
-async fn secret_value(
-    secrets: &Api<Secret>,
-    source_ref: &str,
-    name: &str,
-    key: &str,
-    field: &str,
-) -> Result<Vec<u8>, Error> {
-    let fail = |detail: String| Error::Secret {
-        source_ref: source_ref.to_owned(),
-        secret: name.to_owned(),
-        detail,
-    };
-    let secret = secrets
-        .get_opt(name)
-        .await
-        .map_err(|e| fail(format!("spec.{field}: reading Secret {name:?}: {e}")))?
-        .ok_or_else(|| fail(format!("spec.{field}: Secret {name:?} not found")))?;
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|v| v.0.clone())
-        .ok_or_else(|| {
-            fail(format!(
-                "spec.{field}: Secret {name:?} (type {}) has no key {key:?}",
-                secret.type_.as_deref().unwrap_or("Opaque")
-            ))
-        })
-}
-
 /// Runs the ChartSource controller until `shutdown` resolves.
 pub async fn run_sources(
     d: Arc<Discovery>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<ChartSource> = Api::all(d.client());
-    crate::reconcile::lean_controller(api)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            crate::metrics::instrumented("ChartSource", reconcile_source),
-            error_policy,
-            d,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "ChartSource reconcile");
-            }
-        })
-        .await;
+    let controller = lean_controller(Api::<ChartSource>::all(d.client()));
+    crate::framework::run(controller, "ChartSource", reconcile_source, d, shutdown).await;
 }
 
 #[cfg(test)]
@@ -401,47 +275,6 @@ mod tests {
         Option<Timestamp>,
         &'a str,
     );
-
-    #[test]
-    fn docker_config_errors_never_quote_the_secret() {
-        let cases: &[(&str, Result<(), &str>, &str)] = &[
-            (
-                r#"{"auths": {"r.example": {"auth": "dXNlcjpzM2NyZXQ="}}}"#,
-                Ok(()),
-                "a well-formed config parses",
-            ),
-            (
-                r#"{"auths": "s3cret-as-a-string"}"#,
-                Err("is not a Docker config.json"),
-                "a type error would quote the value: withheld",
-            ),
-            (
-                "s3cret-not-json",
-                Err("is not a Docker config.json"),
-                "not JSON at all",
-            ),
-            (
-                r#"{"auths": {"r.example": {"auth": "%%s3cret%%"}}}"#,
-                Err("auth is not base64"),
-                "a bad auth entry is named by its host, not its value",
-            ),
-        ];
-        for (json, want, reason) in cases {
-            let got = docker_config(json.as_bytes(), "ns", "regcred");
-            match (got, want) {
-                (Ok(_), Ok(())) => {}
-                (Err(message), Err(part)) => {
-                    assert!(message.contains(part), "{reason}: {message}");
-                    assert!(
-                        message.contains("regcred") || message.contains("ns/regcred"),
-                        "{reason}: names the Secret: {message}"
-                    );
-                    assert!(!message.contains("s3cret"), "{reason}: leaks: {message}");
-                }
-                (got, want) => panic!("{reason}: got {:?}, want {want:?}", got.map(|_| ())),
-            }
-        }
-    }
 
     #[test]
     fn scans_when_due_and_not_before() {
@@ -523,6 +356,145 @@ mod tests {
                 *expected,
                 "{reason}"
             );
+        }
+    }
+
+    fn condition(status: &ChartSourceStatus, type_: &str) -> Option<(String, String)> {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    }
+
+    /// (gathered, Ready, Stalled, requeue after seconds, returns an error, lastScan kept, why)
+    type DecideCase<'a> = (
+        Gathered,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u64>,
+        bool,
+        bool,
+        &'a str,
+    );
+
+    #[test]
+    fn decide_turns_what_was_gathered_into_status_and_next_look() {
+        let now = ts("2026-01-01T10:00:00Z");
+        let interval = SignedDuration::from_mins(10);
+        let previous = ChartSourceStatus {
+            last_scan: Some(LastScan {
+                time: Time(ts("2026-01-01T09:00:00Z")),
+                tag_count: 1,
+                latest_tags: vec!["0.9.0".into()],
+            }),
+            conditions: Vec::new(),
+        };
+        let scanned = Arc::new(Scan {
+            uid: Some("u1".into()),
+            generation: Some(1),
+            location: "oci://r/app".into(),
+            time: now,
+            tags: Arc::from(Vec::new()),
+        });
+        let registry = |kind: &str| Error::Registry {
+            source_ref: "ns/app".into(),
+            error: upkeep_registry::RegistryError::InvalidOption {
+                option: kind.into(),
+                detail: "bad".into(),
+            },
+        };
+        // (gathered, Ready, Stalled, requeue after, returns an error, lastScan kept, reason)
+        let cases: Vec<DecideCase<'_>> = vec![
+            (
+                Gathered::Invalid(vec![upkeep_api::FieldError::new("spec.url", "empty")]),
+                Some("False"),
+                Some("True"),
+                None,
+                false,
+                true,
+                "an invalid spec is Stalled and waits for a change",
+            ),
+            (
+                Gathered::Suspended,
+                Some("True"),
+                None,
+                None,
+                false,
+                true,
+                "suspended is Ready (Suspended) and waits",
+            ),
+            (
+                Gathered::NotDue(ts("2026-01-01T10:05:00Z")),
+                None,
+                None,
+                Some(300),
+                false,
+                true,
+                "not due: no write, requeue at the due time",
+            ),
+            (
+                Gathered::Scanned(scanned),
+                Some("True"),
+                None,
+                Some(600),
+                false,
+                false,
+                "a scan: a new lastScan, requeue one interval after it",
+            ),
+            (
+                Gathered::Failed(Failure::Invalid(registry("url"))),
+                Some("False"),
+                Some("True"),
+                None,
+                false,
+                true,
+                "an unusable location is Stalled, not retried",
+            ),
+            (
+                Gathered::Failed(Failure::Transient(registry("timeout"))),
+                Some("False"),
+                None,
+                None,
+                true,
+                true,
+                "a registry failure is not ready and returned, so the controller backs off",
+            ),
+        ];
+        for (gathered, ready, stalled, after, error, kept, why) in cases {
+            let decision = decide(Some(&previous), Some(1), interval, gathered, now);
+            let status = decision.status.clone();
+            assert_eq!(
+                status
+                    .as_ref()
+                    .and_then(|s| condition(s, READY))
+                    .map(|c| c.0),
+                ready.map(str::to_owned),
+                "{why}"
+            );
+            assert_eq!(
+                status
+                    .as_ref()
+                    .and_then(|s| condition(s, "Stalled"))
+                    .map(|c| c.0),
+                stalled.map(str::to_owned),
+                "{why}"
+            );
+            let want = after.map_or_else(Action::await_change, |s| {
+                Action::requeue(std::time::Duration::from_secs(s))
+            });
+            if !error {
+                assert_eq!(decision.action, want, "{why}");
+            }
+            assert_eq!(decision.error.is_some(), error, "{why}");
+            if let Some(s) = &status {
+                let time = |l: &Option<LastScan>| l.as_ref().map(|l| l.time.clone());
+                assert_eq!(
+                    time(&s.last_scan) == time(&previous.last_scan),
+                    kept,
+                    "{why}"
+                );
+            }
         }
     }
 }

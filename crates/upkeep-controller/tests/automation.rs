@@ -12,8 +12,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use upkeep_api::{AppUpgradeAutomation, VersionPolicy};
-use upkeep_controller::automation::{Writer, run_automations};
-use upkeep_controller::reconcile::Context;
+use upkeep_controller::automation::run_automations;
+use upkeep_controller::framework::Context;
+use upkeep_controller::gitops::GitWorkspace;
 use upkeep_testenv::{ForgeFlavor, GitServer, KubeUser, PrStandIn, git};
 
 const USER: &str = "bot";
@@ -115,13 +116,13 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
 
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let writer = Arc::new(Writer {
-        ctx: Arc::new(Context {
-            client: client.clone(),
-            now: Arc::new(move || now),
-        }),
+    let writer = Arc::new(GitWorkspace {
+        ctx: Arc::new(
+            Context::new(client.clone())
+                .with_clock(move || now)
+                .with_retry_after(Duration::from_secs(1)),
+        ),
         workdir: workdir.path().to_path_buf(),
-        retry_after: Duration::from_secs(1),
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run_automations(writer, async move {
@@ -256,13 +257,13 @@ async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
     }
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let writer = Arc::new(Writer {
-        ctx: Arc::new(Context {
-            client: client.clone(),
-            now: Arc::new(move || now),
-        }),
+    let writer = Arc::new(GitWorkspace {
+        ctx: Arc::new(
+            Context::new(client.clone())
+                .with_clock(move || now)
+                .with_retry_after(Duration::from_secs(1)),
+        ),
         workdir: workdir.path().to_path_buf(),
-        retry_after: Duration::from_secs(1),
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run_automations(writer, async move {

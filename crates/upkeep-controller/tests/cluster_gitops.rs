@@ -13,9 +13,9 @@ use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use upkeep_api::ClusterUpgrade;
 use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
-use upkeep_controller::cluster_upgrade::{Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{UpgradeSettings, run_cluster_upgrades};
+use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
-use upkeep_controller::reconcile::Context;
 use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
 use upkeep_testenv::{
     ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git, upkeep_crds,
@@ -26,11 +26,8 @@ const PASSWORD: &str = "git-pa55-never-shown";
 const TOKEN: &str = "forge-t0ken-never-shown";
 
 fn start(client: kube::Client, workdir: &std::path::Path, metrics: &Metrics) -> Running {
-    let ctx = Arc::new(Context {
-        client,
-        now: Arc::new(Timestamp::now),
-    });
-    let upgrades = Upgrades::new(ctx)
+    let ctx = Arc::new(Context::new(client));
+    let upgrades = UpgradeSettings::new(ctx)
         .with_poll(Duration::from_millis(300))
         .with_retry_after(Duration::from_millis(500))
         .with_workdir(workdir)

@@ -20,10 +20,10 @@ use serde_json::json;
 use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
 use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
-use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{Silences, UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
+use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
-use upkeep_controller::reconcile::Context;
 use upkeep_testenv::cluster_api::{FAIL_ANNOTATION, Provider, cluster_yaml, crd_yaml};
 use upkeep_testenv::{KubeApiServer, KubeUser, upkeep_crds};
 
@@ -46,15 +46,12 @@ impl Clock {
 fn start_upgrades(
     client: kube::Client,
     clock: &Clock,
-    configure: impl FnOnce(Upgrades) -> Upgrades,
+    configure: impl FnOnce(UpgradeSettings) -> UpgradeSettings,
 ) -> Running {
     let clock = clock.clone();
-    let ctx = Arc::new(Context {
-        client,
-        now: Arc::new(move || clock.now()),
-    });
+    let ctx = Arc::new(Context::new(client).with_clock(move || clock.now()));
     let upgrades = configure(
-        Upgrades::new(ctx)
+        UpgradeSettings::new(ctx)
             .with_poll(Duration::from_millis(300))
             .with_retry_after(Duration::from_millis(500)),
     );
@@ -749,10 +746,7 @@ spec:
   approval: Manual
 ",
     );
-    let ctx = Arc::new(Context {
-        client: controller.clone(),
-        now: Arc::new(Timestamp::now),
-    });
+    let ctx = Arc::new(Context::new(controller.clone()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_cluster_upgrade_policies(ctx, async move {
         let _ = stopped.await;

@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use upkeep_controller::automation::Writer;
 use upkeep_controller::flux_automation::{FluxStatus, run_flux_automations};
-use upkeep_controller::reconcile::Context;
+use upkeep_controller::framework::Context;
+use upkeep_controller::gitops::GitWorkspace;
 use upkeep_testenv::{GitServer, KubeUser, git};
 
 const USER: &str = "bot";
@@ -243,13 +243,13 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
 
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().expect("time");
-    let writer = Arc::new(Writer {
-        ctx: Arc::new(Context {
-            client: client.clone(),
-            now: Arc::new(move || now),
-        }),
+    let writer = Arc::new(GitWorkspace {
+        ctx: Arc::new(
+            Context::new(client.clone())
+                .with_clock(move || now)
+                .with_retry_after(Duration::from_secs(1)),
+        ),
         workdir: workdir.path().to_path_buf(),
-        retry_after: Duration::from_secs(1),
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run_flux_automations(writer, async move {

@@ -20,9 +20,10 @@ use kube::api::Api;
 use tokio::task::JoinHandle;
 use upkeep_api::MaintenanceSchedule;
 use upkeep_controller::controllers::{Controllers, Shutdown, ShutdownTrigger};
+use upkeep_controller::framework::Context;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig};
 use upkeep_controller::metrics::Metrics;
-use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::Health;
 use upkeep_testenv::{KubeApiServer, KubeUser};
 
@@ -58,10 +59,7 @@ struct Instance {
 }
 
 fn start(client: &kube::Client, identity: &str, now: Timestamp) -> Instance {
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        now: Arc::new(move || now),
-    });
+    let ctx = Arc::new(Context::new(client.clone()).with_clock(move || now));
     let health = Arc::new(Health::new());
     let (stop, shutdown) = Shutdown::new();
     let elector = LeaderElector::new(client.clone(), config(identity)).expect("valid timing");

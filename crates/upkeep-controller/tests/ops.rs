@@ -15,9 +15,10 @@ use kube::api::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use upkeep_api::MaintenanceSchedule;
 use upkeep_controller::controllers::{Controllers, Shutdown};
+use upkeep_controller::framework::Context;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig};
 use upkeep_controller::metrics::Metrics;
-use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::{Endpoints, Health, bind, serve};
 use upkeep_testenv::KubeUser;
 
@@ -103,10 +104,7 @@ async fn metrics_probes_restart_recovery_and_release() {
     config.renew_interval = Duration::from_millis(500);
     config.retry_period = Duration::from_millis(200);
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let ctx = Arc::new(Context {
-        client: controller_client.clone(),
-        now: Arc::new(move || now),
-    });
+    let ctx = Arc::new(Context::new(controller_client.clone()).with_clock(move || now));
     let elector = LeaderElector::new(controller_client.clone(), config).unwrap();
     let controller = tokio::spawn({
         let (metrics, health, shutdown) = (metrics.clone(), health.clone(), shutdown.clone());

@@ -33,7 +33,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use upkeep_api::MaintenanceSchedule;
-use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::framework::Context;
+use upkeep_controller::schedule::run_schedules;
 use upkeep_testenv::{KUBE_CONTROLLER_USER, KubeApiServer, KubeUser};
 
 const NAMESPACE: &str = "upkeep-system";
@@ -484,10 +485,7 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
         .await
         .expect("create the schedule as the admin");
     let now: Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
-    let ctx = Arc::new(Context {
-        client: controller.clone(),
-        now: Arc::new(move || now),
-    });
+    let ctx = Arc::new(Context::new(controller.clone()).with_clock(move || now));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(run_schedules(ctx, async move {
         let _ = stopped.await;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use upkeep_api::MaintenanceSchedule;
-use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::framework::Context;
+use upkeep_controller::schedule::run_schedules;
 use upkeep_testenv::KubeUser;
 
 const SCHEDULE: &str = "apiVersion: upkeep.dev/v1alpha1
@@ -53,10 +54,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
 
     // Saturday 2026-11-21 10:00Z: closed until Tuesday 22:00 Berlin.
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        now: Arc::new(move || now),
-    });
+    let ctx = Arc::new(Context::new(client.clone()).with_clock(move || now));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run_schedules(ctx, async move {
         let _ = stopped.await;

@@ -17,8 +17,9 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use upkeep_api::chart_source::ChartSourceStatus;
 use upkeep_api::version_policy::VersionPolicyStatus;
 use upkeep_api::{ChartSource, VersionPolicy};
-use upkeep_controller::discovery::{Discovery, run_discovery_with};
-use upkeep_controller::reconcile::Context;
+use upkeep_controller::controllers::run_discovery_with;
+use upkeep_controller::discovery::Discovery;
+use upkeep_controller::framework::Context;
 use upkeep_testenv::{KubeApiServer, KubeUser, Registry, RegistryKind, TEST_PASSWORD, TEST_USER};
 
 /// Saturday 2026-11-21 10:00Z: podinfo 6.6.1 (2026-11-01) is 20 days old.
@@ -82,10 +83,7 @@ fn start(
     tokio::task::JoinHandle<()>,
 ) {
     let now: Timestamp = NOW.parse().expect("timestamp");
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        now: Arc::new(move || now),
-    });
+    let ctx = Arc::new(Context::new(client.clone()).with_clock(move || now));
     // A short retry so a Secret created later is picked up within the test's deadline.
     let discovery = Arc::new(Discovery::new(ctx).with_retry_after(Duration::from_secs(1)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

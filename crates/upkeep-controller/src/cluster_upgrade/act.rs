@@ -7,7 +7,6 @@ use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 use upkeep_api::cluster_upgrade::{ClusterState, ClusterUpgradeStatus, Trigger, VersionSource};
 use upkeep_api::{ClusterObject, ClusterUpgrade};
@@ -16,15 +15,15 @@ use upkeep_git::clusters::ClusterTarget;
 
 use super::decide::{Decided, Note, desired_status, next_action, transitions};
 use super::{
-    Error, GITOPS_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot, Upgrades,
+    GITOPS_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot, UpgradeSettings,
     cluster_resource,
 };
-use crate::conditions::{Outcome, with_outcome};
-use crate::reconcile::FIELD_MANAGER;
+use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
+use crate::framework::{Error, FIELD_MANAGER};
 
 /// Carries out a plan (see the module docs).
 pub(super) async fn act(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
     snapshot: &Snapshot,
@@ -79,7 +78,11 @@ pub(super) async fn act(
 }
 
 /// Announces every cluster the plan says to; the names of those that went out.
-async fn announce_all(u: &Upgrades, object: &ClusterUpgrade, decided: &Decided<'_>) -> Vec<String> {
+async fn announce_all(
+    u: &UpgradeSettings,
+    object: &ClusterUpgrade,
+    decided: &Decided<'_>,
+) -> Vec<String> {
     let mut announced = Vec::new();
     for cp in decided.plan.clusters.iter().filter(|cp| cp.announce) {
         if announce(u, object, cp, decided.inputs.target.as_deref()).await {
@@ -93,7 +96,7 @@ async fn announce_all(u: &Upgrades, object: &ClusterUpgrade, decided: &Decided<'
 /// should not wait for each round trip in turn): whether one met a conflict, and the first
 /// other failure.
 async fn patch_all(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     namespace: &str,
     moves: Vec<(&ClusterObject, String)>,
     source: VersionSource,
@@ -136,7 +139,7 @@ async fn patch_all(
 /// `trigger: GitOps`: one commit for every cluster to move; the commit and pull request are
 /// recorded in `wanted`. The failure, if any.
 async fn commit(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     namespace: &str,
     moves: Vec<(&ClusterObject, String)>,
@@ -159,7 +162,7 @@ async fn commit(
         .collect();
     match super::gitops::write(u, object, targets, source).await {
         Ok(run) => {
-            u.metrics.record_push(if run.commit.is_some() {
+            u.ctx.metrics.record_push(if run.commit.is_some() {
                 "pushed"
             } else {
                 "up_to_date"
@@ -173,7 +176,7 @@ async fn commit(
             None
         }
         Err(e) => {
-            u.metrics.record_push("error");
+            u.ctx.metrics.record_push("error");
             let note = Note {
                 reason: GITOPS_FAILED,
                 warning: true,
@@ -187,7 +190,7 @@ async fn commit(
 
 /// Expires the silences of clusters that finished in this reconcile.
 async fn expire_finished(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     before: &ClusterUpgradeStatus,
     wanted: &ClusterUpgradeStatus,
 ) {
@@ -209,7 +212,7 @@ async fn expire_finished(
 
 /// Counts the campaign's outcome and the clusters' durations once, and the waiting clusters.
 fn record_metrics(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
     after: &ClusterUpgradeStatus,
@@ -219,7 +222,7 @@ fn record_metrics(
     if before.outcome.is_none()
         && let Some(outcome) = plan.outcome
     {
-        u.metrics.record_cluster_upgrade(outcome.as_str());
+        u.ctx.metrics.record_cluster_upgrade(outcome.as_str());
     }
     for entry in &after.clusters {
         let was_terminal = before
@@ -227,7 +230,8 @@ fn record_metrics(
             .and_then(ClusterState::progress)
             .is_some_and(|p| p.state.is_terminal());
         if let (false, Some(t), Some(f)) = (was_terminal, &entry.triggered_at, &entry.finished_at) {
-            u.metrics
+            u.ctx
+                .metrics
                 .observe_cluster_upgrade_duration(f.0.duration_since(t.0).as_secs_f64());
         }
     }
@@ -238,7 +242,7 @@ fn record_metrics(
 }
 
 async fn patch_named(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -251,7 +255,7 @@ async fn patch_named(
 }
 
 async fn patch_version(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -279,8 +283,7 @@ async fn patch_version(
     )
     .await
     .map_err(|source| Error::PatchCluster {
-        namespace: namespace.to_owned(),
-        cluster: cluster.name.clone(),
+        cluster: format!("{namespace}/{}", cluster.name),
         target: target.to_owned(),
         source,
     })?;
@@ -292,7 +295,7 @@ async fn patch_version(
 /// the recorded silence, or one found by its matchers, or creates one until the upgrade's
 /// timeout plus [`SILENCE_GRACE`].
 async fn ensure_silence(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     namespace: &str,
     upgrade: &str,
     entry: &mut ClusterState,
@@ -329,7 +332,7 @@ async fn ensure_silence(
 }
 
 /// Expires a finished cluster's silence; a failure is logged (the silence ends by itself).
-async fn expire_silence(u: &Upgrades, entry: &ClusterState) {
+async fn expire_silence(u: &UpgradeSettings, entry: &ClusterState) {
     let (Some(s), Some(id)) = (&u.silences, &entry.silence_id) else {
         return;
     };
@@ -341,7 +344,7 @@ async fn expire_silence(u: &Upgrades, entry: &ClusterState) {
 /// Posts an announcement to the webhook (when the spec names one). Returns whether it is done:
 /// a failed webhook is tried again on the next reconcile.
 async fn announce(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     cp: &rollout::ClusterPlan,
     target: Option<&str>,
@@ -376,67 +379,34 @@ async fn announce(
 
 /// Publishes one Event on the ClusterUpgrade; a failure is logged, not retried (the status
 /// already says what happened).
-async fn publish(u: &Upgrades, object: &ClusterUpgrade, note: &Note) {
-    // A recorder per Event: the recorder folds Events of one object and reason into a series
-    // that keeps the first note, and each cluster needs its own.
-    let recorder = Recorder::new(
-        u.client(),
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: u.instance.clone(),
-        },
-    );
-    let event = Event {
-        type_: if note.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: note.reason.to_owned(),
-        note: crate::reconcile::event_note(&note.text),
-        action: "UpgradeCluster".to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(%error, reason = note.reason, "publishing a ClusterUpgrade Event");
-    }
+async fn publish(u: &UpgradeSettings, object: &ClusterUpgrade, note: &Note) {
+    let reference = object.object_ref(&());
+    u.ctx
+        .publish(
+            &reference,
+            note.warning,
+            note.reason,
+            "UpgradeCluster",
+            &note.text,
+        )
+        .await;
 }
 
 /// Writes `wanted` when it differs from `current`.
 async fn write_status(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     current: &ClusterUpgradeStatus,
     wanted: &ClusterUpgradeStatus,
 ) -> Result<(), Error> {
-    let current = serde_json::to_value(current)?;
-    let wanted = crate::reconcile::redacted_status(serde_json::to_value(wanted)?);
-    if current == wanted {
-        return Ok(());
-    }
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let api: Api<ClusterUpgrade> = Api::namespaced(u.client(), &namespace);
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({
-            "status": crate::reconcile::status_patch(&current, &wanted)
-        })),
-    )
-    .await
-    .map_err(|source| Error::WriteStatus {
-        namespace,
-        name,
-        source,
-    })?;
+    crate::framework::write_status(u.client(), object, Some(current), wanted).await?;
     Ok(())
 }
 
 /// Ready=False + Stalled: the spec must change before anything happens. Everything else in
 /// the status is kept.
 pub(super) async fn stall(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
     reason: &str,
@@ -458,7 +428,7 @@ pub(super) async fn stall(
 
 /// Ready=False without Stalled: something outside the spec is missing and may appear.
 pub(super) async fn not_ready(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
     reason: &str,
@@ -466,7 +436,7 @@ pub(super) async fn not_ready(
     now: Timestamp,
 ) -> Result<(), Error> {
     let mut wanted = before.clone();
-    wanted.conditions = crate::discovery::not_ready(
+    wanted.conditions = not_ready_conditions(
         &before.conditions,
         reason,
         message,

@@ -19,8 +19,8 @@ use upkeep_core::rollout::{self, CampaignState, ClusterPhase, Plan, Step};
 use upkeep_core::version::Version;
 
 use super::{MAX_WAIT, UPGRADE_ANNOUNCED, UPGRADE_FAILED, UPGRADE_SUCCEEDED, UPGRADE_TRIGGERED};
-use crate::conditions::{Outcome, RECONCILING, STALLED, with_outcome};
-use crate::reconcile::until;
+use crate::framework::conditions::{Outcome, RECONCILING, STALLED, with_outcome};
+use crate::framework::until;
 
 /// What one ClusterUpgrade's decision reads.
 #[derive(Debug, Default)]

@@ -12,10 +12,11 @@ use upkeep_api::cluster_upgrade::NamedSchedule;
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::rollout;
 
-use super::{Error, Shell, Snapshot, Upgrades};
+use super::{Snapshot, UpgradeContext, UpgradeSettings};
+use crate::framework::Error;
 
 /// Reads the snapshot [`super::decide`] decides on.
-pub(super) async fn gather(s: &Shell, object: &ClusterUpgrade) -> Result<Snapshot, Error> {
+pub(super) async fn gather(s: &UpgradeContext, object: &ClusterUpgrade) -> Result<Snapshot, Error> {
     let u = &s.upgrades;
     let namespace = object.namespace().unwrap_or_default();
     s.clusters_ready
@@ -58,15 +59,14 @@ pub(super) async fn gather(s: &Shell, object: &ClusterUpgrade) -> Result<Snapsho
     })
 }
 
-async fn schedules(u: &Upgrades, namespace: &str) -> Result<Vec<NamedSchedule>, Error> {
+async fn schedules(u: &UpgradeSettings, namespace: &str) -> Result<Vec<NamedSchedule>, Error> {
     let api: Api<MaintenanceSchedule> = Api::namespaced(u.client(), namespace);
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(|source| Error::Read {
             kind: "MaintenanceSchedule",
-            namespace: namespace.to_owned(),
-            name: "*".to_owned(),
+            object: format!("{namespace}/{}", "*".to_owned()),
             source,
         })?;
     // An invalid schedule governs nothing (its own controller reports it); an upgrade that
@@ -80,7 +80,7 @@ async fn schedules(u: &Upgrades, namespace: &str) -> Result<Vec<NamedSchedule>, 
 
 /// The `releaseRef` VersionPolicy's `latestVersion` as written (trimmed), if resolved.
 async fn release(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     namespace: &str,
 ) -> Result<Option<String>, Error> {
@@ -90,8 +90,7 @@ async fn release(
     let api: Api<VersionPolicy> = Api::namespaced(u.client(), namespace);
     let policy = api.get_opt(&r.name).await.map_err(|source| Error::Read {
         kind: "VersionPolicy",
-        namespace: namespace.to_owned(),
-        name: r.name.clone(),
+        object: format!("{namespace}/{}", r.name.clone()),
         source,
     })?;
     Ok(policy
@@ -102,15 +101,14 @@ async fn release(
 
 /// How the `after` upgrade `name` ended, if it did.
 async fn finished_of(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     namespace: &str,
     name: &str,
 ) -> Result<Option<(rollout::Outcome, Timestamp)>, Error> {
     let api: Api<ClusterUpgrade> = Api::namespaced(u.client(), namespace);
     let other = api.get_opt(name).await.map_err(|source| Error::Read {
         kind: "ClusterUpgrade",
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
+        object: format!("{namespace}/{}", name.to_owned()),
         source,
     })?;
     Ok(other.and_then(|o| o.status).and_then(|s| s.finished()))

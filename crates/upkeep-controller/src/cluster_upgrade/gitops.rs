@@ -18,21 +18,23 @@
 //! - libgit2 work runs on a blocking thread; the forge client on a plain thread (it drives
 //!   its own small runtime, which cannot start on a thread of this one).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kube::ResourceExt;
 use upkeep_api::ClusterUpgrade;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestStatus};
 use upkeep_api::cluster_edit::VersionPlace;
-use upkeep_api::cluster_upgrade::VersionSource;
+use upkeep_api::cluster_upgrade::{ClusterGitOps, VersionSource};
 use upkeep_git::clusters::{ClusterBatch, ClusterTarget, ClusterWrite, write_cluster_versions};
 use upkeep_git::{
     Auth, Author, Branches, MessageTemplate, PrRequest, PrTarget, ProviderKind, Repo, Token,
     Written, api_base_for, ensure_pull_request, pull_request_body,
 };
 
-use crate::automation::{MAX_ATTEMPTS, auth_from, secret_data};
-use crate::cluster_upgrade::{Error, Upgrades};
+use super::UpgradeSettings;
+use crate::framework::{Error, SecretProblem};
+use crate::gitops::{MAX_ATTEMPTS, auth_from, secret_data};
 
 /// What a GitOps write did.
 #[derive(Debug, Default)]
@@ -49,16 +51,16 @@ fn place(source: VersionSource) -> VersionPlace {
     }
 }
 
-fn secret_error(e: &crate::automation::Error) -> Error {
+/// A failure of the GitOps trigger, as the controller reports it.
+fn gitops(source: Error) -> Error {
     Error::GitOps {
-        reason: "SecretUnavailable",
-        message: e.to_string(),
+        source: Box::new(source),
     }
 }
 
 /// Writes `targets` into the upgrade's repository and opens or updates its pull request.
 pub(crate) async fn write(
-    u: &Upgrades,
+    u: &UpgradeSettings,
     object: &ClusterUpgrade,
     targets: Vec<ClusterTarget>,
     source: VersionSource,
@@ -66,42 +68,10 @@ pub(crate) async fn write(
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let Some(g) = object.spec.git_ops.clone() else {
-        return Err(Error::GitOps {
-            reason: "InvalidSpec",
-            message: "trigger GitOps without spec.gitOps".to_owned(),
-        });
+        return Err(gitops(Error::NoGitOpsSpec));
     };
-    let client = u.ctx.client.clone();
-    let keys = u.workdir.join(".keys").join(&namespace).join(&name);
-    let git_secret = match &g.git.secret_ref {
-        None => None,
-        Some(r) => Some((
-            r.name.clone(),
-            secret_data(&client, &namespace, &r.name)
-                .await
-                .map_err(|e| secret_error(&e))?,
-        )),
-    };
-    let auth = match &git_secret {
-        None => Auth::none(),
-        Some((secret, data)) => auth_from(data, secret, &keys).map_err(|e| secret_error(&e))?,
-    };
-    let auth = if g.git.url.starts_with("http://") {
-        auth.allow_insecure_http()
-    } else {
-        auth
-    };
-    let checkout = g
-        .git
-        .reference
-        .as_ref()
-        .and_then(|r| r.branch.clone())
-        .unwrap_or_else(|| "main".to_owned());
-    let push = g
-        .push
-        .as_ref()
-        .and_then(|p| p.branch.clone())
-        .unwrap_or_else(|| checkout.clone());
+    let (git_secret, auth) = git_auth(u, &g, &namespace, &name).await?;
+    let (checkout, push) = branches(&g);
     let dir = u.workdir.join(&namespace).join(&name);
     let requester = format!("ClusterUpgrade {namespace}/{name}");
     let written = {
@@ -109,18 +79,22 @@ pub(crate) async fn write(
             (g.clone(), checkout.clone(), push.clone(), requester.clone());
         tokio::task::spawn_blocking(move || {
             git_blocking(
-                &g, &dir, &auth, &checkout, &push, &requester, &targets, source,
+                &g,
+                &dir,
+                &auth,
+                (&checkout, &push),
+                &requester,
+                &targets,
+                source,
             )
         })
         .await
-        .map_err(|e| Error::GitOps {
-            reason: "GitError",
-            message: format!("the Git work ended unexpectedly: {e}"),
+        .map_err(|e| {
+            gitops(Error::Join {
+                source: Box::new(e),
+            })
         })?
-        .map_err(|f| Error::GitOps {
-            reason: f.reason,
-            message: f.message,
-        })?
+        .map_err(gitops)?
     };
     let mut run = GitOpsRun::default();
     let (base, tip) = match written.written {
@@ -137,123 +111,174 @@ pub(crate) async fn write(
         && base != tip
         && !written.changes.is_empty()
     {
-        let token_ref = spec
-            .secret_ref
-            .as_ref()
-            .map(|r| (r.name.clone(), "token"))
-            .or_else(|| g.git.secret_ref.as_ref().map(|r| (r.name.clone(), "password")))
-            .ok_or_else(|| Error::GitOps {
-                reason: "PullRequestError",
-                message: "no token: set spec.gitOps.push.pullRequest.secretRef (key `token`) or spec.gitOps.git.secretRef (key `password`)".to_owned(),
-            })?;
-        let data = secret_data(&client, &namespace, &token_ref.0)
-            .await
-            .map_err(|e| secret_error(&e))?;
-        let token = data
-            .get(token_ref.1)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .ok_or_else(|| Error::GitOps {
-                reason: "SecretUnavailable",
-                message: format!("Secret {}: has no key {:?}", token_ref.0, token_ref.1),
-            })?;
-        let kind = match spec.provider {
-            Provider::Github => ProviderKind::Github,
-            Provider::Gitlab => ProviderKind::Gitlab,
-            Provider::Gitea => ProviderKind::Gitea,
-        };
-        let pr_failed = |message: String| Error::GitOps {
-            reason: "PullRequestError",
-            message: format!("pull request: {message}"),
-        };
-        let (api_base, repository) =
-            api_base_for(kind, &g.git.url).map_err(|e| pr_failed(e.to_string()))?;
-        let api_base = match &spec.api_url {
-            Some(url) => url::Url::parse(url).map_err(|e| {
-                pr_failed(format!("spec.gitOps.push.pullRequest.apiUrl {url:?}: {e}"))
-            })?,
-            None => api_base,
-        };
-        let targets: Vec<&str> = {
-            let mut t: Vec<&str> = written.changes.iter().map(|c| c.new.as_str()).collect();
-            t.dedup();
-            t
-        };
-        let target = PrTarget {
-            kind,
-            api_base,
-            repository,
-            token: Token::new(token),
-            ca_pem: git_secret.and_then(|(_, d)| d.get("ca.crt").cloned()),
-        };
+        let ca = git_secret.and_then(|(_, d)| d.get("ca.crt").cloned());
         let request = PrRequest {
             base: checkout,
             head: push,
-            title: spec.title.clone().unwrap_or_else(|| {
-                format!(
-                    "Upgrade clusters to {} ({namespace}/{name})",
-                    targets.join(", ")
-                )
-            }),
+            title: String::new(),
             body: pull_request_body(&requester, &written.changes),
             labels: spec.labels.clone(),
         };
-        // A plain thread, not spawn_blocking: the forge client drives its own small runtime.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(ensure_pull_request(&target, &request));
-        });
-        let pr = rx
-            .await
-            .map_err(|e| pr_failed(e.to_string()))?
-            .map_err(|e| pr_failed(e.to_string()))?;
-        run.pull_request = Some(PullRequestStatus {
-            url: pr.url.clone(),
-            number: pr.number,
-        });
+        let pr = pull_request(u, object, &g, &spec, &written, ca, request).await;
+        run.pull_request = Some(pr.map_err(gitops)?);
     }
     Ok(run)
 }
 
-/// A failure of the blocking part (kept small: it crosses the thread boundary).
-struct Failed {
-    reason: &'static str,
-    message: String,
+/// The Git Secret's data (`None` without `git.secretRef`) and the access it gives.
+async fn git_auth(
+    u: &UpgradeSettings,
+    g: &ClusterGitOps,
+    namespace: &str,
+    name: &str,
+) -> Result<(Option<(String, BTreeMap<String, Vec<u8>>)>, Auth), Error> {
+    let git_secret = match &g.git.secret_ref {
+        None => None,
+        Some(r) => {
+            let data = secret_data(&u.ctx.client(), namespace, &r.name).await;
+            Some((r.name.clone(), data.map_err(gitops)?))
+        }
+    };
+    let keys = u.workdir.join(".keys").join(namespace).join(name);
+    let auth = match &git_secret {
+        None => Auth::none(),
+        Some((secret, data)) => auth_from(data, secret, &keys).map_err(gitops)?,
+    };
+    let auth = if g.git.url.starts_with("http://") {
+        auth.allow_insecure_http()
+    } else {
+        auth
+    };
+    Ok((git_secret, auth))
 }
 
-#[allow(clippy::too_many_arguments)] // one blocking call's inputs, moved onto its thread
+/// The branch checked out and the branch pushed to.
+fn branches(g: &ClusterGitOps) -> (String, String) {
+    let checkout = g
+        .git
+        .reference
+        .as_ref()
+        .and_then(|r| r.branch.clone())
+        .unwrap_or_else(|| "main".to_owned());
+    let push = g
+        .push
+        .as_ref()
+        .and_then(|p| p.branch.clone())
+        .unwrap_or_else(|| checkout.clone());
+    (checkout, push)
+}
+
+/// Opens or updates the pull request of a pushed branch.
+async fn pull_request(
+    u: &UpgradeSettings,
+    object: &ClusterUpgrade,
+    g: &ClusterGitOps,
+    spec: &upkeep_api::app_upgrade_automation::PullRequestSpec,
+    written: &ClusterWrite,
+    ca_pem: Option<Vec<u8>>,
+    mut request: PrRequest,
+) -> Result<PullRequestStatus, Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let token = token(u, g, spec, &namespace).await?;
+    let kind = match spec.provider {
+        Provider::Github => ProviderKind::Github,
+        Provider::Gitlab => ProviderKind::Gitlab,
+        Provider::Gitea => ProviderKind::Gitea,
+    };
+    let pr_failed = |source| Error::PullRequest {
+        source: Box::new(source),
+    };
+    let (api_base, repository) = api_base_for(kind, &g.git.url).map_err(pr_failed)?;
+    let api_base = match &spec.api_url {
+        Some(url) => url::Url::parse(url).map_err(|source| Error::ApiUrl {
+            spec: "spec.gitOps",
+            url: url.clone(),
+            source,
+        })?,
+        None => api_base,
+    };
+    let mut targets: Vec<&str> = written.changes.iter().map(|c| c.new.as_str()).collect();
+    targets.dedup();
+    request.title = spec.title.clone().unwrap_or_else(|| {
+        let (targets, name) = (targets.join(", "), object.name_any());
+        format!("Upgrade clusters to {targets} ({namespace}/{name})")
+    });
+    let target = PrTarget {
+        kind,
+        api_base,
+        repository,
+        token: Token::new(token),
+        ca_pem,
+    };
+    // A plain thread, not spawn_blocking: the forge client drives its own small runtime.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(ensure_pull_request(&target, &request));
+    });
+    let joined = rx.await.map_err(|e| Error::Join {
+        source: Box::new(e),
+    })?;
+    let pr = joined.map_err(pr_failed)?;
+    Ok(PullRequestStatus {
+        url: pr.url.clone(),
+        number: pr.number,
+    })
+}
+
+/// The forge token: `push.pullRequest.secretRef` key `token`, else the Git Secret's
+/// `password`.
+async fn token(
+    u: &UpgradeSettings,
+    g: &ClusterGitOps,
+    spec: &upkeep_api::app_upgrade_automation::PullRequestSpec,
+    namespace: &str,
+) -> Result<String, Error> {
+    let (secret, key) = spec
+        .secret_ref
+        .as_ref()
+        .map(|r| (r.name.clone(), "token"))
+        .or_else(|| {
+            g.git
+                .secret_ref
+                .as_ref()
+                .map(|r| (r.name.clone(), "password"))
+        })
+        .ok_or(Error::NoToken {
+            spec: "spec.gitOps",
+        })?;
+    let data: BTreeMap<String, Vec<u8>> = secret_data(&u.ctx.client(), namespace, &secret).await?;
+    data.get(key)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .ok_or_else(|| Error::Secret {
+            source_ref: None,
+            field: "secretRef",
+            name: secret.clone(),
+            problem: Box::new(SecretProblem::MissingKey {
+                key: key.to_owned(),
+                type_: String::new(),
+            }),
+        })
+}
+
 fn git_blocking(
-    g: &upkeep_api::cluster_upgrade::ClusterGitOps,
+    g: &ClusterGitOps,
     dir: &Path,
     auth: &Auth,
-    checkout: &str,
-    push: &str,
+    (checkout, push): (&str, &str),
     requester: &str,
     targets: &[ClusterTarget],
     source: VersionSource,
-) -> Result<ClusterWrite, Failed> {
-    let failed = |reason: &'static str, message: String, hint: Option<String>| Failed {
-        reason,
-        message: match hint {
-            Some(h) => format!("{message} (hint: {h})"),
-            None => message,
-        },
-    };
+) -> Result<ClusterWrite, Error> {
     if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            failed(
-                "GitError",
-                format!("creating {}: {e}", parent.display()),
-                None,
-            )
+        std::fs::create_dir_all(parent).map_err(|source| Error::WorkDir {
+            path: parent.to_path_buf(),
+            source,
         })?;
     }
     let repo = Repo::clone_or_open(&g.git.url, dir, checkout, auth)
-        .map_err(|e| failed("GitError", e.to_string(), e.hint()))?;
+        .map_err(|source| Error::Git { source })?;
     let template = match &g.commit.message_template {
-        Some(t) => Some(
-            MessageTemplate::new(t)
-                .map_err(|e| failed("TemplateError", e.to_string(), Some(e.hint().to_owned())))?,
-        ),
+        Some(t) => Some(MessageTemplate::new(t).map_err(|source| Error::Template { source })?),
         None => None,
     };
     let author = Author {
@@ -275,5 +300,7 @@ fn git_blocking(
             template: template.as_ref(),
         },
     )
-    .map_err(|e| failed(e.kind(), e.to_string(), e.hint()))
+    .map_err(|source| Error::ClusterWrite {
+        source: Box::new(source),
+    })
 }

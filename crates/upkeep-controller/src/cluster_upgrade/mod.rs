@@ -31,14 +31,14 @@
 //!   stacks a second silence.
 //! - `trigger: GitOps` acts through the repository instead of the API server: the clusters to
 //!   start (and those still `Triggered`) are written as one commit per reconcile by the shared
-//!   GitOps write loop (see `gitops.rs`); re-applying is `UpToDate`, so record-before-act
+//!   GitOps write loop (see `gitops.rs` here); re-applying is `UpToDate`, so record-before-act
 //!   holds the same way. The commit and the pull request are recorded in status.
 //! - An invalid spec (including `trigger: GitOps` without `gitOps`) is `Stalled` and waits for
 //!   a change.
 //! - Only spec changes of a ClusterUpgrade start a reconcile by themselves (the status this
 //!   controller writes must not); Cluster, MaintenanceSchedule, VersionPolicy and `after`
 //!   ClusterUpgrade changes are mapped to the upgrades they concern; while anything is
-//!   Triggered or Upgrading the upgrade is also looked at every [`Upgrades::poll`], and
+//!   Triggered or Upgrading the upgrade is also looked at every [`UpgradeSettings::poll`], and
 //!   otherwise exactly at the plan's `next_check`.
 
 mod act;
@@ -50,7 +50,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -61,8 +60,8 @@ use upkeep_api::cluster_upgrade::{VersionSource, spec_message};
 use upkeep_api::{ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
 
 use crate::alerts::{Alertmanager, Webhook};
+use crate::framework::{Context, Error, Shared};
 use crate::metrics::Metrics;
-use crate::reconcile::Context;
 use decide::Decision;
 
 pub use decide::{Snapshot, decide};
@@ -114,8 +113,9 @@ pub struct Silences {
     pub label: String,
 }
 
-/// The ClusterUpgrade controller's settings and shared state.
-pub struct Upgrades {
+/// The ClusterUpgrade controller's settings and shared state (beyond the shared [`Context`],
+/// which holds the retry interval, the metrics and the Event reporter).
+pub struct UpgradeSettings {
     pub ctx: Arc<Context>,
     /// Silence alerts of clusters while they upgrade (`--alertmanager-url`).
     pub silences: Option<Silences>,
@@ -127,40 +127,32 @@ pub struct Upgrades {
     pub poll: Duration,
     /// Look again this soon after a 409 on a cluster patch.
     pub conflict_retry: Duration,
-    /// The wait after a transient failure.
-    pub retry_after: Duration,
-    /// `reportingInstance` of Events (the pod name); `None`: the controller name.
-    pub instance: Option<String>,
-    pub metrics: Metrics,
     /// Where `trigger: GitOps` clones live (`<dir>/<namespace>/<name>`).
     pub workdir: std::path::PathBuf,
     /// Waiting clusters per upgrade, by reason (summed into `upkeep_clusters_waiting`).
     waiting: Mutex<HashMap<UpgradeKey, WaitingCounts>>,
 }
 
-impl std::fmt::Debug for Upgrades {
+impl std::fmt::Debug for UpgradeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upgrades")
+        f.debug_struct("UpgradeSettings")
             .field("silences", &self.silences)
             .field("poll", &self.poll)
             .finish_non_exhaustive()
     }
 }
 
-impl Upgrades {
+impl UpgradeSettings {
     /// Defaults: no silences, no webhook client, the label as version place, a 5 s poll while
-    /// upgrading, 2 s after a conflict, 15 s after a failure, the global metrics.
+    /// upgrading, 2 s after a conflict; the retry interval and metrics of `ctx`.
     pub fn new(ctx: Arc<Context>) -> Self {
-        Upgrades {
+        UpgradeSettings {
             ctx,
             silences: None,
             webhook: None,
             default_version_source: VersionSource::Label,
             poll: Duration::from_secs(5),
             conflict_retry: Duration::from_secs(2),
-            retry_after: Duration::from_secs(15),
-            instance: None,
-            metrics: Metrics::global().clone(),
             workdir: std::env::temp_dir().join("upkeep-cluster-upgrades"),
             waiting: Mutex::default(),
         }
@@ -184,21 +176,24 @@ impl Upgrades {
         self
     }
 
+    /// The wait after a transient failure (the shared context's, changed for this controller).
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = wait;
+        self.ctx = Arc::new(self.ctx.as_ref().clone().with_retry_after(wait));
         self
     }
 
+    /// Where this controller's metrics go.
     #[must_use]
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
+        self.ctx = Arc::new(self.ctx.as_ref().clone().with_metrics(metrics));
         self
     }
 
+    /// `reportingInstance` of this controller's Events (the pod name).
     #[must_use]
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
-        self.instance = Some(instance.into());
+        self.ctx = Arc::new(self.ctx.as_ref().clone().with_instance(instance));
         self
     }
 
@@ -239,14 +234,14 @@ impl Upgrades {
             }
         }
         for (reason, n) in reasons {
-            self.metrics.set_clusters_waiting(reason, n);
+            self.ctx.metrics.set_clusters_waiting(reason, n);
         }
     }
 }
 
 /// What a reconcile gets: the settings and the store of Clusters the controller watches.
-pub struct Shell {
-    pub upgrades: Arc<Upgrades>,
+pub struct UpgradeContext {
+    pub upgrades: Arc<UpgradeSettings>,
     pub clusters: Store<DynamicObject>,
     /// Set once the Cluster store has been listed. Reconciles wait on this, not on
     /// `Store::wait_until_ready` directly: that future wakes only the last of several
@@ -255,64 +250,22 @@ pub struct Shell {
     clusters_ready: tokio::sync::OnceCell<()>,
 }
 
-impl std::fmt::Debug for Shell {
+impl std::fmt::Debug for UpgradeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shell").finish_non_exhaustive()
+        f.debug_struct("UpgradeContext").finish_non_exhaustive()
     }
 }
 
-/// A failure the controller backs off from. Variant names are stable (metric labels).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {kind} {namespace}/{name}: {source}")]
-    Read {
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("writing the status of ClusterUpgrade {namespace}/{name}: {source}")]
-    WriteStatus {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("patching the version of Cluster {namespace}/{cluster} to {target}: {source}")]
-    PatchCluster {
-        namespace: String,
-        cluster: String,
-        target: String,
-        #[source]
-        source: kube::Error,
-    },
-    /// `trigger: GitOps`: the repository write or the pull request failed (`reason`: the
-    /// kind, e.g. `NotFound` for a cluster missing from the repository, `GitError`).
-    #[error("GitOps: {message}")]
-    GitOps {
-        reason: &'static str,
-        message: String,
-    },
-    #[error("the Cluster watch stopped")]
-    ClustersNotWatched,
-    #[error("serialising a status: {0}")]
-    Serialise(#[from] serde_json::Error),
-}
-
-impl crate::metrics::ErrorLabel for Error {}
-
-/// Transient errors back off for [`Upgrades::retry_after`].
-#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` expects
-pub fn error_policy(_object: Arc<ClusterUpgrade>, error: &Error, s: Arc<Shell>) -> Action {
-    tracing::warn!(%error, "ClusterUpgrade reconcile failed; retrying");
-    Action::requeue(s.upgrades.retry_after)
+impl Shared for UpgradeContext {
+    fn context(&self) -> &Context {
+        &self.upgrades.ctx
+    }
 }
 
 /// Reconciles one ClusterUpgrade: gather, decide, act (see the module docs).
 pub async fn reconcile_upgrade(
     object: Arc<ClusterUpgrade>,
-    s: Arc<Shell>,
+    s: Arc<UpgradeContext>,
 ) -> Result<Action, Error> {
     let u = &s.upgrades;
     let now = u.now();
@@ -332,7 +285,7 @@ pub async fn reconcile_upgrade(
         }
         Decision::NotReady { reason, message } => {
             act::not_ready(u, &object, &before, reason, &message, now).await?;
-            Ok(Action::requeue(u.retry_after))
+            Ok(Action::requeue(u.ctx.retry_after))
         }
         Decision::Plan(decided) => act::act(u, &object, &before, &snapshot, &decided, now).await,
     }
@@ -403,13 +356,12 @@ fn in_namespace(
 
 /// Runs the ClusterUpgrade controller until `shutdown` resolves.
 pub async fn run_cluster_upgrades(
-    upgrades: Arc<Upgrades>,
+    upgrades: Arc<UpgradeSettings>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = upgrades.client();
     let resource = cluster_resource();
     let (cluster_store, cluster_stream) = watch_clusters(&client, &resource);
-
     // Only spec changes start a reconcile by themselves, not the status written here.
     let (reader, writer) = reflector::store();
     let stream = watcher(
@@ -417,7 +369,7 @@ pub async fn run_cluster_upgrades(
         watcher::Config::default(),
     )
     .default_backoff()
-    .modify(crate::reconcile::lean::<ClusterUpgrade>)
+    .modify(crate::framework::lean::<ClusterUpgrade>)
     .reflect(writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
@@ -430,12 +382,12 @@ pub async fn run_cluster_upgrades(
         in_namespace.clone(),
         in_namespace,
     );
-    let shell = Arc::new(Shell {
+    let shell = Arc::new(UpgradeContext {
         upgrades,
         clusters: cluster_store,
         clusters_ready: tokio::sync::OnceCell::new(),
     });
-    controller
+    let controller = controller
         .watches_stream_with(
             cluster_stream,
             move |c: DynamicObject| by_cluster(c.metadata.namespace.clone(), &|_| true),
@@ -465,17 +417,7 @@ pub async fn run_cluster_upgrades(
                     x.spec.after.iter().any(|a| a.name == name)
                 })
             },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            crate::metrics::instrumented("ClusterUpgrade", reconcile_upgrade),
-            error_policy,
-            shell,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "ClusterUpgrade reconcile");
-            }
-        })
-        .await;
+        );
+    let kind = "ClusterUpgrade";
+    crate::framework::run(controller, kind, reconcile_upgrade, shell, shutdown).await;
 }

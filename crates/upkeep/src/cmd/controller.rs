@@ -11,18 +11,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use miette::{IntoDiagnostic, WrapErr};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
-use upkeep_controller::automation::{Writer, run_automations};
-use upkeep_controller::cluster_upgrade::{Silences, Upgrades, run_cluster_upgrades};
+use upkeep_controller::automation::run_automations;
+use upkeep_controller::cluster_upgrade::{self, Silences, run_cluster_upgrades};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
+use upkeep_controller::controllers::run_discovery;
 use upkeep_controller::controllers::{Controllers, Shutdown};
-use upkeep_controller::discovery::run_discovery;
 use upkeep_controller::flux_automation::run_flux_automations;
+use upkeep_controller::framework::Context;
+use upkeep_controller::gitops::GitWorkspace;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
 use upkeep_controller::metrics::Metrics;
-use upkeep_controller::reconcile::{Context, run_schedules};
+use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::{Endpoints, Health, bind, serve};
 
 use crate::Outcome;
@@ -122,29 +123,38 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
     let cluster_workdir = workdir.join("cluster-upgrades");
     let flux_workdir = workdir.clone();
     let upgrades = upgrades.clone();
+    // The retry intervals each controller had before they shared one context type.
+    let retry_after = |ctx: &Arc<Context>, secs| {
+        Arc::new(
+            ctx.as_ref()
+                .clone()
+                .with_retry_after(Duration::from_secs(secs)),
+        )
+    };
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
-        .with("ChartSource+VersionPolicy", run_discovery)
+        .with("ChartSource+VersionPolicy", move |ctx, stop| {
+            run_discovery(retry_after(&ctx, 30), stop)
+        })
         .with("AppUpgradeAutomation", move |ctx, stop| {
-            let writer = Arc::new(Writer {
-                ctx,
+            let writer = Arc::new(GitWorkspace {
+                ctx: retry_after(&ctx, 30),
                 workdir: workdir.clone(),
-                retry_after: std::time::Duration::from_secs(30),
             });
             run_automations(writer, stop)
         })
         .with("ImageUpdateAutomation", {
             move |ctx, stop| {
-                let writer = Arc::new(Writer {
-                    ctx,
+                let writer = Arc::new(GitWorkspace {
+                    ctx: retry_after(&ctx, 30),
                     workdir: flux_workdir.clone(),
-                    retry_after: std::time::Duration::from_secs(30),
                 });
                 run_flux_automations(writer, stop)
             }
         })
         .with("ClusterUpgrade", move |ctx, stop| {
-            let mut u = Upgrades::new(ctx).with_workdir(cluster_workdir.clone());
+            let mut u =
+                cluster_upgrade::UpgradeSettings::new(ctx).with_workdir(cluster_workdir.clone());
             if let Some(s) = upgrades.silences.clone() {
                 u = u.with_silences(s);
             }
@@ -209,10 +219,7 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
     ));
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        now: Arc::new(Timestamp::now),
-    });
+    let ctx = Arc::new(Context::new(client.clone()));
     let controllers = controllers(&args.workdir, &upgrades);
     if args.leader_elect {
         let config = LeaseConfig::new(

@@ -71,6 +71,56 @@ pub enum Outcome {
     Retrying { reason: String, message: String },
 }
 
+/// `Ready=False` with `Reconciling=True`: something outside the spec is wrong (a registry, a
+/// Secret, a source not scanned yet) and may heal by itself, so the object is in progress.
+pub fn not_ready(
+    existing: &[Condition],
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    with_outcome(
+        existing,
+        &Outcome::Retrying {
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+        },
+        generation,
+        now,
+    )
+}
+
+/// `Stalled` for an invalid spec (reason `InvalidSpec`), with every field error in the message.
+pub fn invalid_spec(
+    existing: &[Condition],
+    errors: &[upkeep_api::FieldError],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    with_outcome(
+        existing,
+        &Outcome::Stalled {
+            reason: "InvalidSpec".into(),
+            message: spec_message(errors),
+        },
+        generation,
+        now,
+    )
+}
+
+/// The message of an invalid spec: every field error with its hint.
+pub fn spec_message(errors: &[upkeep_api::FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| match &e.hint {
+            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
+            None => format!("{}: {}", e.path, e.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn condition(
     existing: &[Condition],
     type_: &str,
@@ -128,7 +178,7 @@ mod tests {
             "lastScan": {"tagCount": 3, "latestTags": ["1.0.0"]},
             "pullRequest": {"url": "https://forge/o/r/pull/1"}
         });
-        let redacted = crate::reconcile::redacted_status(status.clone());
+        let redacted = crate::framework::status::redacted_status(status.clone());
         assert_eq!(
             redacted["conditions"][0]["message"], "GET https://h/i.yaml?token=<redacted>",
             "a string deep in the status is redacted"
@@ -139,7 +189,7 @@ mod tests {
         );
         assert_eq!(redacted["pullRequest"], status["pullRequest"]);
         assert_eq!(
-            crate::reconcile::redacted_status(redacted.clone()),
+            crate::framework::status::redacted_status(redacted.clone()),
             redacted,
             "redacting a written status again changes nothing, so it is not rewritten"
         );
