@@ -273,6 +273,7 @@ fn git_blocking(
             clusters: targets,
             requester,
             template: template.as_ref(),
+            campaign: None,
         },
     )
     .map_err(|e| failed(e.kind(), e.to_string(), e.hint()))
