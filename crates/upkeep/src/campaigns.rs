@@ -1095,6 +1095,15 @@ mod tests {
         }
     }
 
+    /// (decision, problem, invalid, want, reason)
+    type ReleaseCase<'a> = (
+        Option<&'a Decision>,
+        Option<&'a str>,
+        Option<String>,
+        Result<&'a str, &'a str>,
+        &'a str,
+    );
+
     #[test]
     fn a_release_ref_resolves_to_the_policy_s_decision_or_says_why_not() {
         let decision = |selected: Option<&str>, held: Option<(&str, &str)>| Decision {
@@ -1111,13 +1120,7 @@ mod tests {
         let none = decision(None, None);
         let held = decision(None, Some(("2.2.0", "2026-01-02T00:00:00Z")));
         // (decision, problem, invalid, want, reason)
-        let cases: Vec<(
-            Option<&Decision>,
-            Option<&str>,
-            Option<String>,
-            Result<&str, &str>,
-            &str,
-        )> = vec![
+        let cases: Vec<ReleaseCase<'_>> = vec![
             (
                 Some(&allowed),
                 None,
