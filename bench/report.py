@@ -239,9 +239,6 @@ def controller_section(out, problems):
     rss_target = c["target_rss_mib"]
     open_target = c["target_open_s"]
 
-    def mib(kib):
-        return f"{kib / 1024:.1f}"
-
     def objects(sz):
         e = sz["expected"]
         return e["schedules"] + e["sources"] + e["policies"]
@@ -253,30 +250,14 @@ def controller_section(out, problems):
     table = [header]
     for sz in sizes:
         cold, op = sz["cold"], sz["open"]
-        if op["missed"]:
-            opened = ("MISSED", "-", "-", f"<={open_target} s", "-")
-        else:
-            opened = (str(op["schedules"]), f"{op['p50_s']:.2f}", f"{op['all_s']:.2f}",
-                      f"<={open_target} s", "yes" if op["all_s"] <= open_target else "no")
+        opened = opened_cells(op, open_target, lambda: (
+            str(op["schedules"]), f"{op['p50_s']:.2f}", f"{op['all_s']:.2f}"))
         table.append((str(sz["schedules"]), str(objects(sz)), f"{cold['all_s']:.2f}",
                       f"{cold['per_s']:.0f}") + opened)
     lines.extend(format_table(table))
     lines.append("")
 
-    header = ("schedules", "idle RSS MiB", "RSS MiB", "VmHWM MiB", "target", "met",
-              "RSS - idle MiB", "KiB/object", "CPU s cold", "CPU s open", "peak sockets")
-    table = [header]
-    for sz in sizes:
-        cold, op = sz["cold"], sz["open"]
-        rss = op["rss_kib"] if not op["missed"] else cold["rss_kib"]
-        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0))
-        grown = rss - sz["idle"]["rss_kib"]
-        table.append((str(sz["schedules"]), mib(sz["idle"]["rss_kib"]), mib(rss), mib(hwm),
-                      f"<={rss_target} MiB", "yes" if hwm <= rss_target * 1024 else "no",
-                      mib(grown), f"{grown / objects(sz):.1f}", f"{cold['cpu_s']:.2f}",
-                      f"{op['cpu_s']:.2f}" if not op["missed"] else "-",
-                      str(sz["peak_sockets"])))
-        sz["_rss"], sz["_hwm"], sz["_grown"] = rss, hwm, grown
+    table = memory_table(sizes, "schedules", "object", objects, rss_target)
     if len(sizes) >= 2:
         a, b = sizes[-2], sizes[-1]
 
@@ -309,10 +290,7 @@ def controller_section(out, problems):
                      f"{e['sources']} ChartSources, {e['policies']} VersionPolicies); first "
                      f"status after {sz['cold']['first_status_s']:.2f} s; statuses: {counts}; "
                      f"reconciles: {rec}; exit {sz['exit']}")
-        if not check["ok"]:
-            problems.append(f"controller {sz['schedules']}: " + "; ".join(check["problems"]))
-        if sz["exit"] != 0:
-            problems.append(f"controller {sz['schedules']}: exit {sz['exit']} on SIGTERM")
+        size_problems(problems, f"controller {sz['schedules']}", sz)
     lines.append("cold start = from spawning the process until every object has a status "
                  "condition (seen by a watch); window opens = from the instant the shared "
                  "window opens until every coordinated schedule shows it in activeWindow "
@@ -320,6 +298,48 @@ def controller_section(out, problems):
                  f"read {c['settle_s']} s after settling; met = VmHWM (the peak) within the "
                  "target; peak sockets sampled every 50 ms from /proc/PID/fd")
     return lines
+
+
+def opened_cells(op, target, measured):
+    """The window-opening cells of one size: the three measured() figures, the target in
+    seconds and whether all_s met it; MISSED where the opening was not seen."""
+    if op["missed"]:
+        return ("MISSED", "-", "-", f"<={target} s", "-")
+    return measured() + (f"<={target} s", "yes" if op["all_s"] <= target else "no")
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f}"
+
+
+def memory_table(sizes, key, unit, count, rss_target):
+    """The memory rows both controller benchmarks report, one per size (named by sz[key]):
+    idle and settled RSS, the peak (VmHWM) against the target, the growth over idle per
+    `unit` (count(sz) of them), CPU and sockets. Keeps each size's RSS, peak and growth as
+    _rss, _hwm and _grown for the growth lines."""
+    header = (key, "idle RSS MiB", "RSS MiB", "VmHWM MiB", "target", "met",
+              "RSS - idle MiB", f"KiB/{unit}", "CPU s cold", "CPU s open", "peak sockets")
+    table = [header]
+    for sz in sizes:
+        cold, op = sz["cold"], sz["open"]
+        rss = op["rss_kib"] if not op["missed"] else cold["rss_kib"]
+        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0))
+        grown = rss - sz["idle"]["rss_kib"]
+        table.append((str(sz[key]), mib(sz["idle"]["rss_kib"]), mib(rss), mib(hwm),
+                      f"<={rss_target} MiB", "yes" if hwm <= rss_target * 1024 else "no",
+                      mib(grown), f"{grown / count(sz):.1f}", f"{cold['cpu_s']:.2f}",
+                      f"{op['cpu_s']:.2f}" if not op["missed"] else "-",
+                      str(sz["peak_sockets"])))
+        sz["_rss"], sz["_hwm"], sz["_grown"] = rss, hwm, grown
+    return table
+
+
+def size_problems(problems, label, sz):
+    """A size's failed checks, and an exit status other than 0 on SIGTERM, as problems."""
+    if not sz["check"]["ok"]:
+        problems.append(f"{label}: " + "; ".join(sz["check"]["problems"]))
+    if sz["exit"] != 0:
+        problems.append(f"{label}: exit {sz['exit']} on SIGTERM")
 
 
 def format_table(table):
@@ -340,9 +360,6 @@ def clusters_section(out, problems):
     rss_target = c["target_rss_mib"]
     trig_target = c["target_triggered_s"]
 
-    def mib(kib):
-        return f"{kib / 1024:.1f}"
-
     lines = [f"upkeep controller with ClusterUpgrades (release binary, own process) against "
              f"kube-apiserver {c['apiserver']} + etcd, a fresh server per size"]
     header = ("clusters", "schedules", "upgrades", "due", "cold: all reported s",
@@ -350,29 +367,13 @@ def clusters_section(out, problems):
     table = [header]
     for sz in sizes:
         e, op = sz["expected"], sz["open"]
-        if op["missed"]:
-            opened = ("MISSED", "-", "-", f"<={trig_target} s", "-")
-        else:
-            opened = (f"{op['p50_s']:.2f}", f"{op['all_s']:.2f}", f"{op['per_s']:.0f}",
-                      f"<={trig_target} s", "yes" if op["all_s"] <= trig_target else "no")
+        opened = opened_cells(op, trig_target, lambda: (
+            f"{op['p50_s']:.2f}", f"{op['all_s']:.2f}", f"{op['per_s']:.0f}"))
         table.append((str(sz["clusters"]), str(e["schedules"]), str(e["upgrades"]),
                       str(e["due"]), f"{sz['cold']['all_reported_s']:.2f}") + opened)
     lines.extend(format_table(table))
     lines.append("")
-    header = ("clusters", "idle RSS MiB", "RSS MiB", "VmHWM MiB", "target", "met",
-              "RSS - idle MiB", "KiB/cluster", "CPU s cold", "CPU s open", "peak sockets")
-    table = [header]
-    for sz in sizes:
-        cold, op = sz["cold"], sz["open"]
-        rss = op["rss_kib"] if not op["missed"] else cold["rss_kib"]
-        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0))
-        grown = rss - sz["idle"]["rss_kib"]
-        sz["_grown"] = grown
-        table.append((str(sz["clusters"]), mib(sz["idle"]["rss_kib"]), mib(rss), mib(hwm),
-                      f"<={rss_target} MiB", "yes" if hwm <= rss_target * 1024 else "no",
-                      mib(grown), f"{grown / sz['clusters']:.1f}", f"{cold['cpu_s']:.2f}",
-                      f"{op['cpu_s']:.2f}" if not op["missed"] else "-",
-                      str(sz["peak_sockets"])))
+    table = memory_table(sizes, "clusters", "cluster", lambda sz: sz["clusters"], rss_target)
     lines.extend(format_table(table))
     lines.append("")
     if len(sizes) >= 2:
@@ -389,10 +390,7 @@ def clusters_section(out, problems):
         lines.append(f"{sz['clusters']}: created in {sz['create_s']:.1f} s; at target after "
                      f"the run: {check['at_target']}; status states: {states}; reconciles: "
                      f"{rec}; exit {sz['exit']}")
-        if not check["ok"]:
-            problems.append(f"clusters {sz['clusters']}: " + "; ".join(check["problems"]))
-        if sz["exit"] != 0:
-            problems.append(f"clusters {sz['clusters']}: exit {sz['exit']} on SIGTERM")
+        size_problems(problems, f"clusters {sz['clusters']}", sz)
     lines.append("window opens = from the instant the shared window opens until a watch sees "
                  "every due cluster's release label at the target (only due clusters may "
                  "change: checked); cold = from spawning until every ClusterUpgrade lists all "

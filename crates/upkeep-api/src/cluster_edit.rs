@@ -288,8 +288,8 @@ fn literal(value: &str, style: Style) -> Option<String> {
         Style::Single => Some(format!("'{}'", value.replace('\'', "''"))),
         Style::Plain => {
             let reads_back = matches!(
-                serde_yaml::from_str::<serde_yaml::Value>(value),
-                Ok(serde_yaml::Value::String(ref s)) if s == value
+                crate::yaml::from_str::<crate::yaml::Value>(value),
+                Ok(crate::yaml::Value::String(ref s)) if s == value
             );
             let safe = reads_back
                 && !value.is_empty()
@@ -396,7 +396,7 @@ pub fn set_version(
     let doc = cluster_doc(file, text, name, namespace)?;
     let field = place.path();
     let found = version_node(&doc, place);
-    let Ok(Node::Scalar { at, value: old }) = found else {
+    let Ok(Node::Scalar { at, value: old, .. }) = found else {
         return Err(ClusterEditError::FieldMissing {
             file: file.to_owned(),
             line: found.err().unwrap_or(doc.start().line),
@@ -542,7 +542,7 @@ fn set_annotation(
             let existing = entries.iter().find(|e| e.key == key);
             match (existing, value) {
                 (Some(e), Some(v)) => match &e.value {
-                    Node::Scalar { at, value: old } => {
+                    Node::Scalar { at, value: old, .. } => {
                         replace_scalar(file, text, at.offset, at.line, &field, old, v, true)
                     }
                     _ => Err(unsupported(

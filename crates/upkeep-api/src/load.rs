@@ -1,14 +1,15 @@
 //! Loading manifests from YAML text, files and directory trees, with located errors.
 //!
-//! Each file is read twice by serde_yaml — once into a `Value` to learn each document's
-//! `apiVersion` and `kind`, once into the typed resource — because a typed deserializer is
-//! the only thing that locates type errors, and it must be chosen before it runs. Before
-//! both, an event-level read (granit-parser, see `locate`) maps validation paths back to
-//! positions and bounds the rest: a file over [`MAX_FILE_BYTES`], nested deeper than
-//! [`MAX_DEPTH`](crate::MAX_DEPTH) or with more than [`MAX_NODES`](crate::MAX_NODES) nodes is
-//! diagnosed and left alone before serde_yaml, whose time grows with the nesting and whose
-//! memory grows with the nodes, sees it. Every read is linear in the file's size; being exact
-//! about where a mistake is matters more than one parse.
+//! First an event-level read (granit-parser, see `locate`) finds each document's text and
+//! positions, reports syntax errors, and bounds the rest: a file over [`MAX_FILE_BYTES`],
+//! nested deeper than [`MAX_DEPTH`](crate::MAX_DEPTH) or with more than
+//! [`MAX_NODES`](crate::MAX_NODES) nodes is diagnosed and left alone before anything builds
+//! values from it. Then each document's text is read twice by serde-saphyr (see [`crate::yaml`])
+//! — once into a [`Value`] to learn its `apiVersion` and `kind`, once into the typed resource —
+//! because a typed deserializer is the only thing that locates type errors, and it must be
+//! chosen before it runs. serde-saphyr's errors carry a byte offset; the positions tree turns
+//! it into the field path. Every read is linear in the file's size; being exact about where a
+//! mistake is matters more than one parse.
 //!
 //! Documents that are not Kubernetes objects (no `apiVersion` and no `kind`, e.g. Helm values
 //! files in a GitOps tree) are skipped silently; a document with only one of the two is a
@@ -16,15 +17,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::cluster::{CLUSTER_API_GROUP, RawCluster};
 use crate::flux;
 use crate::flux_automation;
-use crate::locate::{
-    DocPositions, LineIndex, MAX_DEPTH, MAX_NODES, Pos, Scan, may_read_too_much, scan,
-};
+use crate::locate::{DocPositions, LineIndex, MAX_DEPTH, MAX_NODES, Pos, Scan, scan};
+use crate::yaml::{self, FieldAt, Value};
 use crate::{
     AppUpgradeAutomation, ChartSource, ClusterUpgrade, ClusterUpgradePolicy, Diagnostic,
     FieldError, MaintenanceSchedule, Resource, VersionPolicy,
@@ -146,12 +145,19 @@ struct FileCtx<'a> {
     lines: LineIndex<'a>,
     /// Byte length of a stripped BOM, added to offsets so they index the original text.
     bom: usize,
-    docs: Option<Vec<DocPositions>>,
+    docs: Vec<DocPositions>,
 }
 
 impl FileCtx<'_> {
     fn doc(&self, index: usize) -> Option<&DocPositions> {
-        self.docs.as_ref().and_then(|d| d.get(index))
+        self.docs.get(index)
+    }
+
+    /// The text of document `index` alone.
+    fn text(&self, index: usize) -> &str {
+        self.doc(index)
+            .and_then(|d| self.lines.text().get(d.range.clone()))
+            .unwrap_or("")
     }
 
     fn diag(
@@ -187,130 +193,68 @@ impl FileCtx<'_> {
         self.diag(pos, Some(e.path), e.message, e.hint)
     }
 
-    fn serde_error(&self, index: usize, e: &serde_yaml::Error) -> Diagnostic {
-        let parsed = parse_serde_message(&e.to_string());
-        let pos = match e.location() {
-            Some(l) => self.lines.pos(l.line(), l.column()),
-            None => parsed
-                .field
-                .as_deref()
-                .map_or_else(|| self.doc_start(index), |f| self.at_path(index, f)),
+    /// A serde-saphyr error from reading document `index`, located in the file and named by
+    /// field path (see [`yaml::describe`] for the wording).
+    fn serde_error(&self, index: usize, e: &serde_saphyr::Error) -> Diagnostic {
+        let from = self.doc(index).map_or(0, |d| d.range.start);
+        let found = |offset: usize| self.doc(index).and_then(|d| d.found_at(from + offset));
+        let described = yaml::describe(e, &found);
+        let at = described.offset.map(|o| self.lines.at_offset(from + o));
+        let path_at = |pos: Pos| {
+            self.doc(index)
+                .and_then(|d| d.path_at(pos.offset))
+                .filter(|p| !p.is_empty())
         };
-        self.diag(pos, parsed.field, parsed.message, parsed.hint)
-    }
-}
-
-/// The pieces of a serde_yaml error message.
-#[derive(Debug, PartialEq, Eq)]
-struct SerdeMessage {
-    field: Option<String>,
-    message: String,
-    hint: Option<String>,
-}
-
-/// Splits `path: message at line L column C` and turns serde's wording into field, message
-/// and hint (`unknown field` gets a "did you mean").
-fn parse_serde_message(full: &str) -> SerdeMessage {
-    let stripped = strip_location(full);
-    let text = stripped.as_str();
-    let (path, message) = match text.split_once(": ") {
-        Some((p, m)) if !p.is_empty() && !p.contains(char::is_whitespace) => (Some(p), m),
-        _ => (None, text),
-    };
-    let path = path.map(|p| p.trim_start_matches('.').to_owned());
-    let join = |name: &str| match &path {
-        Some(p) => format!("{p}.{name}"),
-        None => name.to_owned(),
-    };
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, tail)) = rest.split_once('`')
-    {
-        let expected = backticked(tail);
-        let hint = match closest(name, &expected) {
-            Some(best) => Some(format!("did you mean `{best}`?")),
-            None if expected.is_empty() => None,
-            None => Some(format!("expected one of: {}", expected.join(", "))),
-        };
-        return SerdeMessage {
-            field: Some(join(name)),
-            message: format!("unknown field `{name}`"),
-            hint,
-        };
-    }
-    if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some((name, _)) = rest.split_once('`')
-    {
-        return SerdeMessage {
-            field: Some(join(name)),
-            message: format!("missing field `{name}`"),
-            hint: Some(format!("add `{name}`")),
-        };
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `")
-        && let Some((name, tail)) = rest.split_once('`')
-    {
-        let expected = backticked(tail);
-        let hint = closest(name, &expected).map_or_else(
-            || (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", "))),
-            |best| {
-                Some(format!(
-                    "did you mean `{best}`? (one of: {})",
-                    expected.join(", ")
-                ))
-            },
-        );
-        return SerdeMessage {
-            field: path,
-            message: format!("unknown value `{name}`"),
-            hint,
-        };
-    }
-    let hint = message
-        .split_once(", expected ")
-        .map(|(_, want)| format!("expected {want}"))
-        .or_else(|| {
-            path.is_none().then(|| {
-                "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character"
-                    .to_owned()
-            })
-        });
-    let message = message
-        .split_once(", expected ")
-        .map_or(message, |(m, _)| m)
-        .to_owned();
-    SerdeMessage {
-        field: path,
-        message,
-        hint,
-    }
-}
-
-/// Removes serde_yaml's ` at line L column C` (it may sit mid-message, before `, while …`).
-fn strip_location(full: &str) -> String {
-    let mut out = full.to_owned();
-    if let Some(i) = out.find(" at line ") {
-        let rest = &out[i + " at line ".len()..];
-        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
-        let n = digits(rest);
-        if n > 0
-            && let Some(after) = rest[n..].strip_prefix(" column ")
-        {
-            let m = digits(after);
-            if m > 0 {
-                let end = i + " at line ".len() + n + " column ".len() + m;
-                out.replace_range(i..end, "");
+        let (pos, field) = match (&described.field, at) {
+            (FieldAt::Node, Some(at)) => (at, path_at(at)),
+            // serde-saphyr places a missing field at the last key it read, inside the mapping
+            // the field is missing from or (for an empty mapping) at the key holding it; the
+            // field is named in full and reported where its mapping is written.
+            (FieldAt::MissingIn(name), Some(at)) => {
+                let parent = self.doc(index).and_then(|d| d.mapping_at(at.offset));
+                let field = match &parent {
+                    Some(p) if !p.is_empty() => format!("{p}.{name}"),
+                    _ => name.clone(),
+                };
+                let pos = parent
+                    .and_then(|p| self.doc(index)?.node_pos(&p))
+                    .unwrap_or(at);
+                (pos, Some(field))
             }
-        }
+            (FieldAt::Duplicate, Some(at)) => {
+                let parent = self.doc(index).and_then(|d| d.mapping_at(at.offset));
+                let pos = parent
+                    .as_deref()
+                    .and_then(|p| self.doc(index)?.node_pos(p))
+                    .unwrap_or(at);
+                let hint = format!(
+                    "written again at line {} column {}; a key may appear once in a mapping, \
+                     remove one of the two",
+                    at.line, at.column
+                );
+                let diagnostic = self.diag(
+                    pos,
+                    parent.filter(|p| !p.is_empty()),
+                    described.message,
+                    Some(hint),
+                );
+                return diagnostic;
+            }
+            (FieldAt::MissingIn(name), None) => (self.doc_start(index), Some(name.clone())),
+            (FieldAt::Node | FieldAt::None | FieldAt::Duplicate, None) => {
+                (self.doc_start(index), None)
+            }
+            (FieldAt::None, Some(at)) => (at, None),
+        };
+        let hint = described
+            .hint
+            .or_else(|| field.is_none().then(|| yaml::SYNTAX_HINT.to_owned()));
+        self.diag(pos, field, described.message, hint)
     }
-    out
-}
-
-fn backticked(s: &str) -> Vec<&str> {
-    s.split('`').skip(1).step_by(2).collect()
 }
 
 /// The candidate nearest to `name` by edit distance, if near enough to be a typo.
-fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();
     candidates
         .iter()
@@ -353,35 +297,31 @@ enum Head {
 }
 
 /// `(metadata.namespace, metadata.name, spec.path)` of a document, where they are strings.
-fn identity(value: &serde_yaml::Value) -> (Option<String>, Option<String>, Option<String>) {
+fn identity(value: &Value) -> (Option<String>, Option<String>, Option<String>) {
     let meta = |k: &str| {
         value
             .get("metadata")
             .and_then(|m| m.get(k))
-            .and_then(serde_yaml::Value::as_str)
+            .and_then(Value::as_str)
             .map(ToOwned::to_owned)
     };
     let path = value
         .get("spec")
         .and_then(|s| s.get("path"))
-        .and_then(serde_yaml::Value::as_str)
+        .and_then(Value::as_str)
         .map(ToOwned::to_owned);
     (meta("namespace"), meta("name"), path)
 }
 
-fn str_field<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v str> {
-    value.get(key).and_then(serde_yaml::Value::as_str)
+fn str_field<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
 }
 
-fn head(
-    ctx: &FileCtx<'_>,
-    index: usize,
-    value: &serde_yaml::Value,
-    out: &mut Vec<Diagnostic>,
-) -> Head {
-    let Some(map) = value.as_mapping() else {
+fn head(ctx: &FileCtx<'_>, index: usize, value: &Value, out: &mut Vec<Diagnostic>) -> Head {
+    if value.as_mapping().is_none() {
         return Head::Skip;
-    };
+    }
+    let map = value;
     let api_version = str_field(value, "apiVersion");
     let kind = str_field(value, "kind");
     let (api_version, kind) = match (api_version, kind) {
@@ -433,8 +373,10 @@ fn head(
             return Head::Bad;
         };
         let unknown: Vec<&str> = map
-            .keys()
-            .map(|key| key.as_str().unwrap_or("?"))
+            .as_mapping()
+            .unwrap_or_default()
+            .iter()
+            .map(|(key, _)| key.as_str().unwrap_or("?"))
             .filter(|name| !TOP_LEVEL_KEYS.contains(name))
             .collect();
         let found: Vec<Diagnostic> = unknown
@@ -508,12 +450,12 @@ fn head(
         name: value
             .get("metadata")
             .and_then(|m| m.get("name"))
-            .and_then(serde_yaml::Value::as_str)
+            .and_then(Value::as_str)
             .map(ToOwned::to_owned),
         namespace: value
             .get("metadata")
             .and_then(|m| m.get("namespace"))
-            .and_then(serde_yaml::Value::as_str)
+            .and_then(Value::as_str)
             .map(ToOwned::to_owned),
     };
     if git_repository {
@@ -528,10 +470,10 @@ fn automation(
     ctx: &FileCtx<'_>,
     index: usize,
     version: &str,
-    de: serde_yaml::Deserializer<'_>,
+    text: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Option<flux_automation::Prepared> {
-    let object: flux_automation::ImageUpdateAutomation = typed(ctx, index, de, out)?;
+    let object: flux_automation::ImageUpdateAutomation = typed(ctx, index, text, out)?;
     match object.prepare(&format!("{}/{version}", flux::GROUP)) {
         Ok(p) => Some(p),
         Err(errors) => {
@@ -550,10 +492,10 @@ fn automation(
 fn typed<T: DeserializeOwned>(
     ctx: &FileCtx<'_>,
     index: usize,
-    de: serde_yaml::Deserializer<'_>,
+    text: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match T::deserialize(de) {
+    match yaml::from_str_deep(text) {
         Ok(t) => Some(t),
         Err(e) => {
             out.push(ctx.serde_error(index, &e));
@@ -567,32 +509,32 @@ fn convert(
     index: usize,
     kind: &str,
     version: &str,
-    de: serde_yaml::Deserializer<'_>,
+    text: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Resource> {
     let result: Result<Resource, Vec<FieldError>> = match kind {
         "ChartSource" => {
-            let object: ChartSource = typed(ctx, index, de, out)?;
+            let object: ChartSource = typed(ctx, index, text, out)?;
             object.to_core().map(|settings| Resource::ChartSource {
                 object: Box::new(object),
                 settings: Box::new(settings),
             })
         }
         "VersionPolicy" => {
-            let object: VersionPolicy = typed(ctx, index, de, out)?;
+            let object: VersionPolicy = typed(ctx, index, text, out)?;
             object.to_core().map(|policy| Resource::VersionPolicy {
                 object: Box::new(object),
                 policy: Box::new(policy),
             })
         }
         "AppUpgradeAutomation" => {
-            let object: AppUpgradeAutomation = typed(ctx, index, de, out)?;
+            let object: AppUpgradeAutomation = typed(ctx, index, text, out)?;
             object
                 .validate()
                 .map(|()| Resource::AppUpgradeAutomation(Box::new(object)))
         }
         "MaintenanceSchedule" => {
-            let object: MaintenanceSchedule = typed(ctx, index, de, out)?;
+            let object: MaintenanceSchedule = typed(ctx, index, text, out)?;
             object
                 .to_core()
                 .map(|schedule| Resource::MaintenanceSchedule {
@@ -601,19 +543,19 @@ fn convert(
                 })
         }
         "ClusterUpgrade" => {
-            let object: ClusterUpgrade = typed(ctx, index, de, out)?;
+            let object: ClusterUpgrade = typed(ctx, index, text, out)?;
             object
                 .validate()
                 .map(|()| Resource::ClusterUpgrade(Box::new(object)))
         }
         "ClusterUpgradePolicy" => {
-            let object: ClusterUpgradePolicy = typed(ctx, index, de, out)?;
+            let object: ClusterUpgradePolicy = typed(ctx, index, text, out)?;
             object
                 .validate()
                 .map(|()| Resource::ClusterUpgradePolicy(Box::new(object)))
         }
         "ImageRepository" => {
-            let repository: flux::ImageRepository = typed(ctx, index, de, out)?;
+            let repository: flux::ImageRepository = typed(ctx, index, text, out)?;
             repository
                 .to_core(&format!("{}/{version}", flux::GROUP))
                 .map(|(object, settings)| Resource::ChartSource {
@@ -622,7 +564,7 @@ fn convert(
                 })
         }
         "ImagePolicy" => {
-            let image_policy: flux::ImagePolicy = typed(ctx, index, de, out)?;
+            let image_policy: flux::ImagePolicy = typed(ctx, index, text, out)?;
             image_policy
                 .to_core(&format!("{}/{version}", flux::GROUP))
                 .map(|(object, policy)| Resource::VersionPolicy {
@@ -631,7 +573,7 @@ fn convert(
                 })
         }
         _ => {
-            let raw: RawCluster = typed(ctx, index, de, out)?;
+            let raw: RawCluster = typed(ctx, index, text, out)?;
             raw.into_object()
                 .map(Resource::Cluster)
                 .map_err(|e| vec![e])
@@ -732,13 +674,14 @@ fn load_text(file: &Path, text: &str) -> Loaded {
         file,
         lines: LineIndex::new(body),
         bom,
-        docs: None,
+        docs: Vec::new(),
     };
     let mut loaded = Loaded::default();
-    // The event pass comes first: it is linear, and what serde_yaml reads next is bounded by
-    // what it found (see `locate`).
+    // The event pass comes first: it is linear, and what serde-saphyr reads next is bounded by
+    // what it found (see `locate`). It is the same parser (granit) serde-saphyr reads with, so
+    // a text it refuses is refused here, with its position.
     match scan(body, &ctx.lines) {
-        Scan::Parsed(docs) => ctx.docs = Some(docs),
+        Scan::Parsed(docs) => ctx.docs = docs,
         Scan::TooDeep(at) => {
             let diagnostic = ctx.diag(
                 at,
@@ -765,33 +708,49 @@ fn load_text(file: &Path, text: &str) -> Loaded {
             );
             return Loaded::unparsable(file, diagnostic);
         }
-        Scan::Invalid { at, message }
-            if may_read_too_much(body.get(at.offset..).unwrap_or(body)) =>
-        {
+        Scan::Invalid { at, message, hint } => {
+            let diagnostic = ctx.diag(at, None, message, Some(hint));
+            return Loaded::unparsable(file, diagnostic);
+        }
+    }
+
+    // Deserializing recurses once per level of nesting; a document deeper than the caller's
+    // stack may take is read on a thread with a stack sized for MAX_DEPTH (see `yaml`).
+    if ctx.docs.iter().any(|d| d.depth > yaml::INLINE_DEPTH) {
+        let read = std::thread::scope(|s| {
+            let (ctx, loaded) = (&ctx, &mut loaded);
+            std::thread::Builder::new()
+                .stack_size(yaml::DEEP_STACK)
+                .spawn_scoped(s, move || read_documents(ctx, loaded))
+                .is_ok_and(|reader| reader.join().is_ok())
+        });
+        if !read {
             let diagnostic = ctx.diag(
-                at,
+                ctx.doc_start(0),
                 None,
-                message,
-                Some(
-                    "YAML syntax: check indentation here (continuation lines of a quoted value \
-                     go deeper than its key), and quote values that contain `: `, `#` or start \
-                     with a special character"
-                        .to_owned(),
-                ),
+                "could not start a reader for this deeply nested file".to_owned(),
+                Some("upkeep leaves this file alone; flatten it or try again".to_owned()),
             );
             return Loaded::unparsable(file, diagnostic);
         }
-        // serde_yaml reads the file and reports its own error, or accepts what granit did not.
-        Scan::Invalid { .. } => {}
+    } else {
+        read_documents(&ctx, &mut loaded);
     }
+    loaded.diagnostics.sort_by_key(|d| d.offset);
+    loaded
+}
 
+/// Reads every document `ctx.docs` found: its head, then its typed resource (see the module
+/// header), into `loaded`.
+fn read_documents(ctx: &FileCtx<'_>, loaded: &mut Loaded) {
+    let file = ctx.file;
     let mut heads = Vec::new();
     let mut identities = Vec::new();
     // `spec.update.path` of ImageUpdateAutomations (their `spec.path` in `identity`).
     let mut update_paths = Vec::new();
-    for (index, de) in serde_yaml::Deserializer::from_str(body).enumerate() {
-        match serde_yaml::Value::deserialize(de) {
-            Ok(serde_yaml::Value::Null) => heads.push(Head::Skip),
+    for index in 0..ctx.docs.len() {
+        match yaml::from_str_deep::<Value>(ctx.text(index)) {
+            Ok(Value::Null) => heads.push(Head::Skip),
             Ok(value) => {
                 identities.push((index, identity(&value)));
                 update_paths.push((
@@ -800,10 +759,10 @@ fn load_text(file: &Path, text: &str) -> Loaded {
                         .get("spec")
                         .and_then(|s| s.get("update"))
                         .and_then(|u| u.get("path"))
-                        .and_then(serde_yaml::Value::as_str)
+                        .and_then(Value::as_str)
                         .map(ToOwned::to_owned),
                 ));
-                heads.push(head(&ctx, index, &value, &mut loaded.diagnostics));
+                heads.push(head(ctx, index, &value, &mut loaded.diagnostics));
             }
             Err(e) => {
                 loaded.diagnostics.push(ctx.serde_error(index, &e));
@@ -813,16 +772,9 @@ fn load_text(file: &Path, text: &str) -> Loaded {
             }
         }
     }
-    // The positions tree is only trusted when both parsers saw the same documents.
-    let ctx = FileCtx {
-        docs: ctx.docs.filter(|d| d.len() == heads.len()),
-        ..ctx
-    };
 
-    for ((index, de), head) in serde_yaml::Deserializer::from_str(body)
-        .enumerate()
-        .zip(heads)
-    {
+    for (index, head) in heads.into_iter().enumerate() {
+        let text = ctx.text(index);
         let before = loaded.diagnostics.len();
         let flux_automation = matches!(head, Head::FluxAutomation(_));
         let upkeep_kind = match &head {
@@ -836,8 +788,8 @@ fn load_text(file: &Path, text: &str) -> Loaded {
             Head::Skip | Head::Bad => continue,
             Head::Other(resource) => Some(resource),
             Head::GitRepository(resource) => {
-                if let Ok(repository) =
-                    flux_automation::GitRepository::deserialize(de).map_err(|e| {
+                if let Ok(repository) = yaml::from_str_deep::<flux_automation::GitRepository>(text)
+                    .map_err(|e| {
                         loaded.diagnostics.push(ctx.serde_error(index, &e));
                     })
                 {
@@ -847,7 +799,7 @@ fn load_text(file: &Path, text: &str) -> Loaded {
                 Some(resource)
             }
             Head::FluxAutomation(version) => {
-                match automation(&ctx, index, version, de, &mut loaded.diagnostics) {
+                match automation(ctx, index, version, text, &mut loaded.diagnostics) {
                     Some(prepared) => {
                         loaded.pending.push(PendingAutomation {
                             prepared,
@@ -864,11 +816,11 @@ fn load_text(file: &Path, text: &str) -> Loaded {
                     None => None,
                 }
             }
-            Head::Upkeep(kind) => convert(&ctx, index, kind, "", de, &mut loaded.diagnostics),
+            Head::Upkeep(kind) => convert(ctx, index, kind, "", text, &mut loaded.diagnostics),
             Head::Flux(kind, version) => {
-                convert(&ctx, index, kind, version, de, &mut loaded.diagnostics)
+                convert(ctx, index, kind, version, text, &mut loaded.diagnostics)
             }
-            Head::Cluster => convert(&ctx, index, "Cluster", "", de, &mut loaded.diagnostics),
+            Head::Cluster => convert(ctx, index, "Cluster", "", text, &mut loaded.diagnostics),
         };
         if resource.is_none()
             && let Some(kind) = upkeep_kind
@@ -906,8 +858,6 @@ fn load_text(file: &Path, text: &str) -> Loaded {
             });
         }
     }
-    loaded.diagnostics.sort_by_key(|d| d.offset);
-    loaded
 }
 
 /// Loads a file, or every `*.yaml`/`*.yml` under a directory (recursively, sorted by path,
@@ -1096,70 +1046,6 @@ fn load_file(path: &Path) -> Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_serde_messages() {
-        // (serde message, field, message, hint, reason)
-        type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<&'a str>, &'a str);
-        let cases: &[Case<'_>] = &[
-            (
-                "spec: unknown field `maintenanceWindow`, expected one of `timeZone`, `maintenanceWindows` at line 7 column 3",
-                Some("spec.maintenanceWindow"),
-                "unknown field `maintenanceWindow`",
-                Some("did you mean `maintenanceWindows`?"),
-                "a typo gets the nearest expected field",
-            ),
-            (
-                "spec.maintenanceWindows[0]: missing field `endTime` at line 8 column 5",
-                Some("spec.maintenanceWindows[0].endTime"),
-                "missing field `endTime`",
-                Some("add `endTime`"),
-                "missing field is named under its parent",
-            ),
-            (
-                "spec.alwaysAllowed: invalid type: string \"yes\", expected a boolean at line 3 column 18",
-                Some("spec.alwaysAllowed"),
-                "invalid type: string \"yes\"",
-                Some("expected a boolean"),
-                "the message's own colon is not a path",
-            ),
-            (
-                "did not find expected ',' or ']' at line 2 column 2, while parsing a flow sequence",
-                None,
-                "did not find expected ',' or ']', while parsing a flow sequence",
-                Some(
-                    "YAML syntax: check indentation, and quote values that contain `: `, `#` or start with a special character",
-                ),
-                "syntax errors lose the embedded location and get a generic hint",
-            ),
-            (
-                "invalid type: string \"x\", expected struct Foo",
-                None,
-                "invalid type: string \"x\"",
-                Some("expected struct Foo"),
-                "no path, no location",
-            ),
-            (
-                "spec.maintenanceExclusions[0].scope: unknown variant `NoUpgrade`, expected one of `NoUpgrades`, `NoMinorUpgrades` at line 1 column 1",
-                Some("spec.maintenanceExclusions[0].scope"),
-                "unknown value `NoUpgrade`",
-                Some("did you mean `NoUpgrades`? (one of: NoUpgrades, NoMinorUpgrades)"),
-                "enum typos get a suggestion",
-            ),
-        ];
-        for &(input, field, message, hint, reason) in cases {
-            let got = parse_serde_message(input);
-            assert_eq!(
-                got,
-                SerdeMessage {
-                    field: field.map(ToOwned::to_owned),
-                    message: message.to_owned(),
-                    hint: hint.map(ToOwned::to_owned),
-                },
-                "{reason}"
-            );
-        }
-    }
 
     #[test]
     fn closest_only_suggests_near_misses() {

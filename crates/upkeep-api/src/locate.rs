@@ -1,31 +1,34 @@
-//! Mapping a field path (`spec.maintenanceWindows[0].recurrence`) back to a line and column,
-//! and the guard that keeps loading a file linear in its size.
+//! Mapping a field path (`spec.maintenanceWindows[0].recurrence`) back to a line and column
+//! (and a byte offset back to a field path), each document's own text, and the guard that
+//! keeps loading a file linear in its size.
 //!
-//! serde_yaml locates its own errors, but validation happens after deserialization, on typed
-//! values that no longer know where they came from. So the loader first reads each file as
-//! YAML events (granit-parser) and keeps a small tree of positions per document; a path is
-//! walked down that tree, falling back to the deepest part that exists (a missing field is
-//! reported at its parent).
+//! serde-saphyr locates its own errors by byte offset, but validation happens after
+//! deserialization, on typed values that no longer know where they came from. So the loader
+//! first reads each file as YAML events (granit-parser, the parser serde-saphyr is built on)
+//! and keeps a small tree of positions per document; a path is walked down that tree, falling
+//! back to the deepest part that exists (a missing field is reported at its parent), and an
+//! offset is walked down it to name the field serde-saphyr stopped at. The same pass finds
+//! where each document's text begins and ends, so each document is read on its own.
 //!
-//! That first read is also the guard for everything after it. serde_yaml's scanner (libyaml)
-//! does work proportional to the depth of open flow collections (`[`, `{`) for every token,
-//! so `[[[[…]]]]` 40,000 deep took tens of seconds per read, only for serde_yaml to refuse
-//! anything deeper than 128 levels afterwards. granit's scanner is linear, so this pass stops
-//! at the first collection deeper than [`MAX_DEPTH`] (the depth serde_yaml can read) and the
-//! loader reports it without handing the text to serde_yaml. Positions are granit's markers
-//! (line, character column, byte offset); nothing here counts characters along a line, which
-//! made a long one-line flow collection quadratic.
+//! That first read is also the guard for everything after it: it stops at the first collection
+//! deeper than [`MAX_DEPTH`] and at the node past [`MAX_NODES`], and the loader reports these
+//! without building any value. (libyaml, under serde_yaml before, did work proportional to the
+//! open flow depth for every token, so `[[[[…]]]]` 40,000 deep took tens of seconds; granit is
+//! linear, and serde-saphyr's budget repeats both limits as a backstop.) Positions are granit's
+//! markers (line, character column, byte offset); nothing here counts characters along a line
+//! for every node, which made a long one-line flow collection quadratic.
+
+use std::fmt::Write as _;
 
 use granit_parser::{ErrorKind, Event, Options, Parser, ScanError};
 
 /// The deepest nesting of collections (mappings and sequences, block or flow) the loader
-/// reads; the document's root collection is level 1. It is serde_yaml's own recursion limit:
-/// a deeper document could never be read, and checking first keeps serde_yaml's per-token
-/// cost (proportional to the flow depth) bounded.
+/// reads; the document's root collection is level 1. It was serde_yaml's recursion limit, and
+/// it stays: manifests rarely need 20 levels, and deserializing recurses once per level.
 pub const MAX_DEPTH: usize = 128;
 
 /// The most YAML nodes (scalars, aliases, collections) the loader reads in one file. Memory
-/// while loading grows with nodes, not bytes (serde_yaml's events and values, the positions
+/// while loading grows with nodes, not bytes (serde-saphyr's events and values, the positions
 /// tree: about 280 bytes a node), so `[1,1,1,…]` filling [`crate::MAX_FILE_BYTES`] would
 /// need 1.2 GB. Real manifests take about 20 bytes a node, so the cap only bites near the
 /// byte cap; it bounds a file's loading to about 300 MB.
@@ -47,6 +50,11 @@ pub(crate) struct LineIndex<'a> {
 }
 
 impl<'a> LineIndex<'a> {
+    /// The text indexed.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
     pub(crate) fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
@@ -68,13 +76,40 @@ impl<'a> LineIndex<'a> {
             offset,
         }
     }
+
+    /// Position of byte `offset` (clamped into the text, moved back to a character boundary).
+    pub(crate) fn at_offset(&self, offset: usize) -> Pos {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        Pos {
+            line,
+            column: self.text[start..offset].chars().count() + 1,
+            offset,
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum Node {
-    Scalar { at: Pos, value: String },
-    Map { at: Pos, entries: Vec<Entry> },
-    Seq { at: Pos, items: Vec<Node> },
+    /// `plain`: written without quotes or block indicator (so YAML resolves it: `1`, `true`,
+    /// `~` are not strings).
+    Scalar {
+        at: Pos,
+        value: String,
+        plain: bool,
+    },
+    Map {
+        at: Pos,
+        entries: Vec<Entry>,
+    },
+    Seq {
+        at: Pos,
+        items: Vec<Node>,
+    },
 }
 
 #[derive(Debug)]
@@ -97,6 +132,20 @@ impl Node {
 pub(crate) struct DocPositions {
     start: Pos,
     root: Option<Node>,
+    /// The bytes of the text that hold this document and nothing of another: from the end of
+    /// the previous document's `...` (or its `---`, or the start of the text) to where the next
+    /// one begins. Reading this slice alone reads this document alone.
+    pub(crate) range: std::ops::Range<usize>,
+    /// The deepest nesting of collections in the document (the root collection is 1).
+    pub(crate) depth: usize,
+}
+
+/// The path of the collection holding `path`'s last segment (`a.b[0]` → `a.b`, `a` → ``).
+fn parent(path: &str) -> &str {
+    match path.rfind(['.', '[']) {
+        Some(i) => &path[..i],
+        None => "",
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,6 +214,123 @@ impl DocPositions {
         best
     }
 
+    /// The path (`spec.windows[0].name`) of the node written at byte `offset`, or else of the
+    /// last node that starts before it; `None` before the first node. A key's offset gives the
+    /// path of its entry.
+    pub(crate) fn path_at(&self, offset: usize) -> Option<String> {
+        fn walk(node: &Node, path: &mut String, offset: usize, best: &mut Option<String>) -> bool {
+            if node.at().offset > offset {
+                return false;
+            }
+            *best = Some(path.clone());
+            match node {
+                Node::Scalar { .. } => {}
+                Node::Map { entries, .. } => {
+                    for e in entries {
+                        if e.key_at.offset > offset {
+                            return false;
+                        }
+                        let len = path.len();
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(&e.key);
+                        *best = Some(path.clone());
+                        let stop = !walk(&e.value, path, offset, best);
+                        path.truncate(len);
+                        if stop {
+                            return false;
+                        }
+                    }
+                }
+                Node::Seq { items, .. } => {
+                    for (i, item) in items.iter().enumerate() {
+                        let len = path.len();
+                        let _ = write!(path, "[{i}]");
+                        let stop = !walk(item, path, offset, best);
+                        path.truncate(len);
+                        if stop {
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        }
+        let mut best = None;
+        walk(self.root.as_ref()?, &mut String::new(), offset, &mut best);
+        best
+    }
+
+    /// The path of the mapping that serde-saphyr means when it reports a missing field at byte
+    /// `offset`: it places the error at the last key it read, so the mapping is the one holding
+    /// the entry at `offset`, or the entry's own value when that is an empty mapping (no key
+    /// was read inside it).
+    pub(crate) fn mapping_at(&self, offset: usize) -> Option<String> {
+        let path = self.path_at(offset)?;
+        let node = self.node(&path);
+        match node {
+            Some(Node::Map { entries, .. }) if entries.is_empty() => Some(path),
+            _ => Some(parent(&path).to_owned()),
+        }
+    }
+
+    /// What is written at byte `offset`, in serde's words for an unexpected value (`map`,
+    /// `sequence`, `string "x"`, `integer `3``, `boolean `true``, `unit value`), if a node
+    /// starts exactly there.
+    pub(crate) fn found_at(&self, offset: usize) -> Option<String> {
+        let path = self.path_at(offset)?;
+        let node = self.node(&path)?;
+        if node.at().offset != offset && !matches!(node, Node::Map { .. }) {
+            return None;
+        }
+        Some(match node {
+            Node::Map { .. } => "map".to_owned(),
+            Node::Seq { .. } => "sequence".to_owned(),
+            Node::Scalar {
+                value,
+                plain: false,
+                ..
+            } => format!("string {value:?}"),
+            Node::Scalar { value, .. } => match crate::yaml::from_str(value) {
+                Ok(crate::yaml::Value::Null) => "unit value".to_owned(),
+                Ok(crate::yaml::Value::Bool(b)) => format!("boolean `{b}`"),
+                Ok(crate::yaml::Value::Number(_)) => {
+                    let digits = value.trim_start_matches(['+', '-']);
+                    let integer = digits.starts_with("0x")
+                        || digits.starts_with("0o")
+                        || digits.bytes().all(|b| b.is_ascii_digit());
+                    if integer {
+                        format!("integer `{value}`")
+                    } else {
+                        format!("floating point `{value}`")
+                    }
+                }
+                _ => format!("string {value:?}"),
+            },
+        })
+    }
+
+    /// Where the node at `path` is written (a mapping: its first key), if it exists.
+    pub(crate) fn node_pos(&self, path: &str) -> Option<Pos> {
+        self.node(path).map(Node::at)
+    }
+
+    /// The node at `path`, if it exists.
+    fn node(&self, path: &str) -> Option<&Node> {
+        let mut node = self.root.as_ref()?;
+        for seg in segments(path) {
+            node = match (seg, node) {
+                (Segment::Key(k), Node::Map { entries, .. }) => {
+                    &entries.iter().find(|e| e.key == k)?.value
+                }
+                (Segment::Index(i), Node::Seq { items, .. }) => items.get(i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
     /// The string value at a top-level key of the root mapping, if it is a scalar.
     #[cfg(test)]
     pub(crate) fn scalar(&self, key: &str) -> Option<&str> {
@@ -195,6 +361,12 @@ struct Builder<'t> {
     nodes: usize,
     docs: Vec<DocPositions>,
     doc_start: Pos,
+    /// Where the current document's text begins (see [`DocPositions::range`]).
+    doc_from: usize,
+    /// The end of the last explicit `...`, if nothing but comments followed it.
+    explicit_end: Option<usize>,
+    /// The deepest nesting of the current document so far.
+    depth: usize,
     stack: Vec<Frame>,
     root: Option<Node>,
 }
@@ -241,7 +413,7 @@ impl Builder<'_> {
 
     /// Takes one event; `Err` where reading must stop (a collection nested too deep, one
     /// node too many).
-    fn on_event(&mut self, ev: Event<'_>, at: Pos) -> Result<(), Scan> {
+    fn on_event(&mut self, ev: Event<'_>, at: Pos, end: usize) -> Result<(), Scan> {
         if matches!(
             ev,
             Event::Scalar(..)
@@ -256,34 +428,59 @@ impl Builder<'_> {
         }
         match ev {
             Event::DocumentStart(..) => {
+                // The first document's text starts with the file (directives included);
+                // another starts after the previous `...`, else at its own `---` (a document
+                // ended without `...` can only be followed by `---`).
+                self.doc_from = match (self.docs.last_mut(), self.explicit_end.take()) {
+                    (None, _) => 0,
+                    (Some(prev), end) => {
+                        let from = end.unwrap_or(at.offset);
+                        prev.range.end = from;
+                        from
+                    }
+                };
                 self.doc_start = at;
+                self.depth = 0;
                 self.root = None;
                 self.stack.clear();
             }
-            Event::DocumentEnd => self.docs.push(DocPositions {
-                start: self.doc_start,
-                root: self.root.take(),
-            }),
-            Event::Scalar(value, ..) => self.push_node(Node::Scalar {
+            Event::DocumentEnd => {
+                self.explicit_end = (end > at.offset).then_some(end);
+                self.docs.push(DocPositions {
+                    start: self.doc_start,
+                    root: self.root.take(),
+                    range: self.doc_from..self.lines.text.len(),
+                    depth: self.depth,
+                });
+            }
+            Event::Scalar(value, style, ..) => self.push_node(Node::Scalar {
                 at,
                 value: value.into_owned(),
+                plain: matches!(style, granit_parser::ScalarStyle::Plain),
             }),
             Event::Alias(_) => self.push_node(Node::Scalar {
                 at,
                 value: String::new(),
+                plain: false,
             }),
             Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
                 return Err(Scan::TooDeep(at));
             }
-            Event::MappingStart(..) => self.stack.push(Frame::Map {
-                at,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
-            Event::SequenceStart(..) => self.stack.push(Frame::Seq {
-                at,
-                items: Vec::new(),
-            }),
+            Event::MappingStart(..) => {
+                self.stack.push(Frame::Map {
+                    at,
+                    entries: Vec::new(),
+                    pending_key: None,
+                });
+                self.depth = self.depth.max(self.stack.len());
+            }
+            Event::SequenceStart(..) => {
+                self.stack.push(Frame::Seq {
+                    at,
+                    items: Vec::new(),
+                });
+                self.depth = self.depth.max(self.stack.len());
+            }
             Event::MappingEnd | Event::SequenceEnd => {
                 let node = match self.stack.pop() {
                     // A block mapping's start mark is not always on its first key; the
@@ -315,7 +512,13 @@ pub(crate) enum Scan {
     /// The node at this position is one more than [`MAX_NODES`]; reading stopped there.
     TooManyNodes(Pos),
     /// granit found a syntax error here (`message` says which); it read nothing after it.
-    Invalid { at: Pos, message: String },
+    /// `hint` says how to fix it (a continuation line of a quoted scalar not indented deeper
+    /// than its key, which libyaml accepted and YAML 1.2 and granit do not, gets its own).
+    Invalid {
+        at: Pos,
+        message: String,
+        hint: String,
+    },
 }
 
 fn options() -> Options {
@@ -340,6 +543,9 @@ pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
         nodes: 0,
         docs: Vec::new(),
         doc_start: lines.pos(1, 1),
+        doc_from: 0,
+        explicit_end: None,
+        depth: 0,
         stack: Vec::new(),
         root: None,
     };
@@ -347,7 +553,8 @@ pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
         let result = match next {
             Ok((ev, span)) => {
                 let at = builder.pos(span.start);
-                builder.on_event(ev, at)
+                let end = builder.pos(span.end).offset;
+                builder.on_event(ev, at, end)
             }
             Err(e) => return scan_error(&builder, &e),
         };
@@ -358,35 +565,81 @@ pub(crate) fn scan(text: &str, lines: &LineIndex<'_>) -> Scan {
     Scan::Parsed(builder.docs)
 }
 
+/// The hint for a file granit cannot read.
+const QUOTED_INDENT_HINT: &str = "YAML syntax: check indentation here (continuation lines of a \
+     quoted value go deeper than its key), and quote values that contain `: `, `#` or start \
+     with a special character";
+
+/// granit's error as the loader reports it. Messages are granit's, except where libyaml (which
+/// upkeep read YAML with before) said it otherwise for the same mistake and users and tests
+/// know its words: an unclosed `[`/`{` is reported where reading stopped (the end of the text
+/// or the next `---`/`...`), as libyaml's `did not find expected ',' or ']'`, and the hint
+/// says where the bracket opened. A tab is reported where the tab is.
 fn scan_error(builder: &Builder<'_>, e: &ScanError) -> Scan {
     let at = builder.pos(*e.marker());
-    if matches!(e.kind(), ErrorKind::RecursionLimitExceeded) {
-        return Scan::TooDeep(at);
+    match e.kind() {
+        ErrorKind::RecursionLimitExceeded => Scan::TooDeep(at),
+        ErrorKind::UnclosedFlowCollection { open } => {
+            let (close, what) = if *open == '[' {
+                (']', "sequence")
+            } else {
+                ('}', "mapping")
+            };
+            let text = builder.lines.text;
+            let rest = &text[at.offset.min(text.len())..];
+            let stop = rest
+                .match_indices('\n')
+                .map(|(i, _)| i + 1)
+                .find(|&i| rest[i..].starts_with("---") || rest[i..].starts_with("..."))
+                .map_or(text.len(), |i| at.offset + i);
+            Scan::Invalid {
+                at: builder.lines.at_offset(stop),
+                message: format!(
+                    "did not find expected ',' or '{close}', while parsing a flow {what}"
+                ),
+                hint: format!(
+                    "the `{open}` at line {} column {} is not closed; {}",
+                    at.line,
+                    at.column,
+                    crate::yaml::SYNTAX_HINT
+                ),
+            }
+        }
+        // granit may place a tab error at the start of the scalar or line it was reading;
+        // the tab itself is what to fix.
+        ErrorKind::TabNotAllowed
+        | ErrorKind::TabInBlockIndentation
+        | ErrorKind::TabAtBlockScalarStart
+        | ErrorKind::TabInIndentation
+        | ErrorKind::TabInPlainScalar => {
+            let text = builder.lines.text;
+            let tab = text[at.offset.min(text.len())..]
+                .find('\t')
+                .map_or(at, |i| builder.lines.at_offset(at.offset + i));
+            Scan::Invalid {
+                at: tab,
+                message: e.info(),
+                hint: format!("replace the tab with spaces; {}", crate::yaml::SYNTAX_HINT),
+            }
+        }
+        kind => {
+            let message = e.info();
+            Scan::Invalid {
+                at,
+                hint: if matches!(kind, ErrorKind::InvalidQuotedScalarIndent) {
+                    QUOTED_INDENT_HINT
+                } else {
+                    crate::yaml::SYNTAX_HINT
+                }
+                .to_owned(),
+                message: if message.is_empty() {
+                    "not valid YAML".to_owned()
+                } else {
+                    message
+                },
+            }
+        }
     }
-    let message = e.info();
-    Scan::Invalid {
-        at,
-        message: if message.is_empty() {
-            "not valid YAML".to_owned()
-        } else {
-            message
-        },
-    }
-}
-
-/// Whether `rest` (what follows a syntax error granit stopped at) could open more than
-/// [`MAX_DEPTH`] flow collections or hold more than [`MAX_NODES`] nodes. serde_yaml accepts a
-/// few things granit does not (e.g. continuation lines of a quoted value indented no deeper
-/// than its key), so after a syntax error the loader still lets serde_yaml judge the file, but
-/// only when this is false. Both counts can only overestimate what serde_yaml would meet: every
-/// `[` and `{` is counted, quoted or not, and every node takes at least two bytes. Linear.
-pub(crate) fn may_read_too_much(rest: &str) -> bool {
-    rest.len() > 2 * MAX_NODES
-        || rest
-            .bytes()
-            .filter(|b| matches!(b, b'[' | b'{'))
-            .nth(MAX_DEPTH)
-            .is_some()
 }
 
 /// Positions of every document in `text`, in stream order; `None` if it cannot be read as

@@ -38,9 +38,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::yaml::Value;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
-use serde_yaml::Value;
 
 use crate::{Diagnostic, Document, InvalidObject, Loaded, Resource};
 
@@ -166,10 +166,7 @@ fn patch_docs(root: &Path, dir: &Path, inline: Option<&str>, path: Option<&str>)
         },
         (None, None) => return Vec::new(),
     };
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    crate::yaml::documents(&text)
 }
 
 /// The steps of one patch entry: JSON 6902 operations (a list) with a target. Strategic merge
@@ -191,7 +188,7 @@ fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 fn parse_kustomization(root: &Path, dir: &Path, text: &str) -> Option<Kustomization> {
-    let v: Value = serde_yaml::from_str(text).ok()?;
+    let v: Value = crate::yaml::from_str(text).ok()?;
     let kind = str_of(&v, "kind");
     let api_version = str_of(&v, "apiVersion").unwrap_or("");
     // A Flux `Kustomization` (or a kustomize `Component`) in a file of that name is not a
@@ -677,16 +674,16 @@ mod tests {
 
     #[test]
     fn patch_documents_say_what_they_change() {
-        let ops: Vec<Value> = serde_yaml::from_str(
+        let ops: Vec<Value> = crate::yaml::from_str(
             "- {op: add, path: /metadata/labels/x, value: y}\n- {op: replace, path: /metadata/namespace, value: apps}\n",
         )
         .expect("yaml");
         assert_eq!(json6902_change(&ops), Some(Change::Set("apps".into())));
         let ops: Vec<Value> =
-            serde_yaml::from_str("- {op: test, path: /metadata/namespace, value: apps}\n")
+            crate::yaml::from_str("- {op: test, path: /metadata/namespace, value: apps}\n")
                 .expect("yaml");
         assert_eq!(json6902_change(&ops), None, "test changes nothing");
-        let ops: Vec<Value> = serde_yaml::from_str(
+        let ops: Vec<Value> = crate::yaml::from_str(
             "- {op: replace, path: /metadata/namespace, value: a}\n- {op: remove, path: /metadata/namespace}\n",
         )
         .expect("yaml");

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
+use upkeep_api::yaml::Value;
 use upkeep_api::{Loaded, Resource, load_resources};
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -144,17 +145,17 @@ fn kustomize(dir: &Path) -> Placed {
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let mut placed = Placed::new();
-    for de in serde_yaml::Deserializer::from_str(&text) {
-        let v: serde_yaml::Value = serde::Deserialize::deserialize(de).expect("yaml");
-        let kind = v["kind"].as_str().unwrap_or_default().to_owned();
-        let name = v["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let ns = v["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_owned();
+    let docs: Vec<Value> = upkeep_api::yaml::from_str_multiple(&text).expect("yaml");
+    for v in docs {
+        let field = |path: &[&str]| {
+            path.iter()
+                .try_fold(&v, |v, k| v.get(k))
+                .and_then(Value::as_str)
+                .map(ToOwned::to_owned)
+        };
+        let kind = field(&["kind"]).unwrap_or_default();
+        let name = field(&["metadata", "name"]).unwrap_or_default();
+        let ns = field(&["metadata", "namespace"]).unwrap_or_else(|| "default".to_owned());
         placed.entry((kind, name)).or_default().insert(ns);
     }
     placed

@@ -16,7 +16,6 @@
 
 pub mod alerts;
 pub mod automation;
-mod cluster_gitops;
 pub mod cluster_upgrade;
 pub mod cluster_upgrade_policy;
 pub mod conditions;

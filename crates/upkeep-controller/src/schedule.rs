@@ -159,11 +159,11 @@ mod tests {
     use super::*;
 
     fn schedule(yaml: &str) -> MaintenanceSchedule {
-        serde_yaml_ng(yaml)
+        load_schedule(yaml)
     }
 
     // The api crate loads YAML with positions; tests only need the typed object.
-    fn serde_yaml_ng(yaml: &str) -> MaintenanceSchedule {
+    fn load_schedule(yaml: &str) -> MaintenanceSchedule {
         let loaded = upkeep_api::load_str(std::path::Path::new("t.yaml"), yaml);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         match loaded.documents.into_iter().next().map(|d| d.resource) {

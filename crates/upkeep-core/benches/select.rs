@@ -12,20 +12,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
 use upkeep_core::version::{Constraints, Policy, PolicyKind, TagInfo};
 
-/// xorshift64*: tiny, deterministic, good enough to spread tags around.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn gen_tags(count: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng(seed);

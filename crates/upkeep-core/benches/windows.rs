@@ -18,22 +18,9 @@ use upkeep_core::schedule::{
 };
 use upkeep_core::version::UpgradeKind;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).expect("small")
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const ZONES: [&str; 5] = [
     "Europe/Berlin",
@@ -80,8 +67,7 @@ fn span(rng: &mut Rng, t: &Template) -> (DateTime, DateTime, RRule) {
     let (rule, (y, m, d), hours, (lo, hi)) = *t;
     let hour = rng.pick(hours);
     let start = date(y, m, d).at(hour, 0, 0, 0);
-    let halves =
-        lo + i64::try_from(rng.below(usize::try_from(hi - lo + 1).expect("small"))).expect("small");
+    let halves = rng.int(lo, hi);
     let end = start
         .checked_add(jiff::SignedDuration::from_mins(30 * halves))
         .expect("in range");

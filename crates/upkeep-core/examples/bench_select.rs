@@ -18,14 +18,10 @@ use std::time::Instant;
 use jiff::Timestamp;
 use upkeep_core::version::{Constraints, Policy, PolicyKind, TagInfo};
 
+mod support;
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn run() -> Result<(), String> {
@@ -33,14 +29,7 @@ fn run() -> Result<(), String> {
     let (Some(file), Some(range)) = (args.first(), args.get(1)) else {
         return Err("usage: bench_select TAGS_FILE RANGE [REPS]".to_owned());
     };
-    let reps: usize = match args.get(2) {
-        Some(r) => r
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("invalid REPS {r:?}"))?,
-        None => 7,
-    };
+    let reps = support::count(args.get(2), "REPS", 7)?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let tags: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     let infos: Vec<TagInfo<'_>> = tags

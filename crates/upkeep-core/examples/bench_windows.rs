@@ -27,14 +27,10 @@ use upkeep_core::schedule::{
 };
 use upkeep_core::version::UpgradeKind;
 
+mod support;
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn field<'a>(v: &'a Value, key: &str, at: &str) -> Result<&'a str, String> {
@@ -123,14 +119,7 @@ fn run() -> Result<(), String> {
     let Some(file) = args.first() else {
         return Err("usage: bench_windows SCHEDULES_JSON [RUNS] [--dump FILE]".to_owned());
     };
-    let runs: usize = match args.get(1) {
-        Some(r) => r
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("invalid RUNS {r:?}"))?,
-        None => 7,
-    };
+    let runs = support::count(args.get(1), "RUNS", 7)?;
 
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;

@@ -21,12 +21,15 @@
 //!
 //! If python3 or python-dateutil is missing this test FAILS: the comparison is the point.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use jiff::{ToSpan, civil, tz::TimeZone};
 use serde_json::{Value, json};
 use upkeep_core::schedule::RRule;
+
+#[path = "support/rng.rs"]
+mod rng;
+#[path = "support/dateutil.rs"]
+mod support;
+use rng::Rng;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Expect {
@@ -457,30 +460,6 @@ fn fixed_cases() -> Vec<Case> {
     v
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn int(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + i64::try_from(self.below(u64::try_from(hi - lo + 1).unwrap())).unwrap()
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[usize::try_from(self.below(xs.len() as u64)).unwrap()]
-    }
-}
-
 const DAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 const ZONES: [&str; 6] = [
     BERLIN,
@@ -673,8 +652,6 @@ fn ours(c: &Case) -> Vec<String> {
 }
 
 fn dateutil(cases: &[Case]) -> (String, Vec<Value>) {
-    const INSTALL: &str = "install python-dateutil (the README test command does)";
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dateutil/expand.py");
     let input: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -687,39 +664,12 @@ fn dateutil(cases: &[Case]) -> (String, Vec<Value>) {
             })
         })
         .collect();
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); {INSTALL}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(Value::Array(input).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "expand.py failed ({}): {}; {INSTALL}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("expand.py prints JSON");
-    let version = v["dateutil"].as_str().unwrap_or_default().to_owned();
-    let results = v["results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), cases.len(), "one result per case");
-    (version, results)
+    support::run("expand.py", input)
 }
 
 fn compare(cases: &[Case]) {
     let (version, theirs) = dateutil(cases);
-    assert!(
-        version.starts_with("2."),
-        "verified against python-dateutil 2.9; found {version:?}"
-    );
+    support::assert_verified_version(&version);
     let mut failures = Vec::new();
     for (c, t) in cases.iter().zip(&theirs) {
         let mine = ours(c);
@@ -746,13 +696,7 @@ fn compare(cases: &[Case]) {
             _ => {}
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from dateutil {version}:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    support::assert_none_differ(&failures, cases.len(), "cases", &version);
 }
 
 #[test]
@@ -943,11 +887,5 @@ fn last_at_or_before_matches_dateutil() {
         cases.iter().zip(&mine).filter(|(_, m)| m.is_some()).count() > cases.len() / 2,
         "most searches must find something, or the test proves little"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {} searches differ from dateutil {version}:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    support::assert_none_differ(&failures, cases.len(), "searches", &version);
 }

@@ -17,9 +17,6 @@
 //!
 //! If python3 or python-dateutil is missing this test FAILS: the comparison is the point.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use jiff::{Timestamp, tz::TimeZone};
 use serde_json::{Value, json};
 use upkeep_core::schedule::{
@@ -27,6 +24,12 @@ use upkeep_core::schedule::{
     Verdict, Window,
 };
 use upkeep_core::version::UpgradeKind;
+
+#[path = "support/rng.rs"]
+mod rng;
+#[path = "support/dateutil.rs"]
+mod support;
+use rng::Rng;
 
 /// (name, startTime, endTime, recurrence)
 type Part = (
@@ -198,34 +201,7 @@ fn ours(c: &Case) -> Value {
 }
 
 fn dateutil(cases: &[Case]) -> (String, Vec<Value>) {
-    const INSTALL: &str = "install python-dateutil (the README test command does)";
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dateutil/schedule.py");
-    let input = Value::Array(cases.iter().map(Case::to_json).collect());
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); {INSTALL}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "schedule.py failed ({}): {}; {INSTALL}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("schedule.py prints JSON");
-    let version = v["dateutil"].as_str().unwrap_or_default().to_owned();
-    let results = v["results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), cases.len(), "one result per case");
-    (version, results)
+    support::run("schedule.py", cases.iter().map(Case::to_json).collect())
 }
 
 /// Window names are not compared where the script leaves them out (`null`): an interval
@@ -246,10 +222,7 @@ fn comparable(mut ours: Value, theirs: &Value) -> Value {
 
 fn compare(cases: &[Case]) {
     let (version, theirs) = dateutil(cases);
-    assert!(
-        version.starts_with("2."),
-        "verified against python-dateutil 2.9; found {version:?}"
-    );
+    support::assert_verified_version(&version);
     let mut failures = Vec::new();
     for (c, t) in cases.iter().zip(&theirs) {
         let mine = comparable(ours(c), t);
@@ -257,13 +230,7 @@ fn compare(cases: &[Case]) {
             failures.push(format!("{}\n  ours     {mine}\n  dateutil {t}", c.reason));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from dateutil {version}:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    support::assert_none_differ(&failures, cases.len(), "cases", &version);
 }
 
 fn edge_cases() -> Vec<Case> {
@@ -452,24 +419,6 @@ fn edge_cases() -> Vec<Case> {
 #[test]
 fn edge_cases_match_dateutil() {
     compare(&edge_cases());
-}
-
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[usize::try_from(self.below(xs.len() as u64)).unwrap()]
-    }
 }
 
 const RULES: [&str; 10] = [

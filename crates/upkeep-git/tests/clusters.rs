@@ -4,14 +4,15 @@
 //! new tip. A campaign's batch carries `Upkeep-Campaign`/`Upkeep-Cluster` trailers (read back by
 //! `git interpret-trailers` and by `campaign_commit`); a batch without one has none.
 
-use std::path::Path;
-
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_git::clusters::{
     ClusterBatch, ClusterTarget, ClusterWriteError, campaign_commit, write_cluster_versions,
 };
-use upkeep_git::{Auth, Author, Branches, Repo, Written};
-use upkeep_testenv::{create_bare_repo, git};
+use upkeep_git::{Auth, Branches, Repo, Written};
+use upkeep_testenv::git;
+
+mod support;
+use support::{Fixture, author, bare_git, runtime, show};
 
 const DEV: &str = "clusters/dev.yaml";
 const PROD: &str = "clusters/prod.yaml";
@@ -49,50 +50,12 @@ spec:
     version: v1.31.0
 ";
 
-fn author() -> Author {
-    Author {
-        name: "upkeep".to_owned(),
-        email: "upkeep@example.invalid".to_owned(),
-    }
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    bare: std::path::PathBuf,
-    repo: Repo,
-}
-
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let bare = tmp.path().join("origin.git");
-    create_bare_repo(
-        &bare,
-        &[
-            (DEV, DEV_TEXT.as_bytes()),
-            (PROD, PROD_TEXT.as_bytes()),
-            (README, b"fleet\n"),
-        ],
-    )
-    .expect("bare");
-    let url = format!("file://{}", bare.display());
-    let repo =
-        Repo::clone_or_open(&url, &tmp.path().join("clone"), "main", &Auth::none()).expect("clone");
-    Fixture {
-        _tmp: tmp,
-        bare,
-        repo,
-    }
-}
-
-fn bare_git(bare: &Path, args: &[&str]) -> String {
-    let dir = bare.to_str().expect("utf-8 path");
-    let mut all = vec!["--git-dir", dir];
-    all.extend_from_slice(args);
-    git(&all, None).expect("git CLI on the bare repository")
-}
-
-fn show(bare: &Path, spec: &str) -> String {
-    bare_git(bare, &["show", spec])
+    Fixture::new(&[
+        (DEV, DEV_TEXT.as_bytes()),
+        (PROD, PROD_TEXT.as_bytes()),
+        (README, b"fleet\n"),
+    ])
 }
 
 fn target(ns: Option<&str>, name: &str, version: &str) -> ClusterTarget {
@@ -397,10 +360,7 @@ fn errors_name_the_place_and_push_nothing() {
 /// rejected, and the retry builds on the other writer's commit.
 #[test]
 fn a_race_is_retried_on_the_new_tip() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let server = rt
         .block_on(upkeep_testenv::GitServer::start(None))
         .expect("git server");

@@ -5,17 +5,12 @@
 use upkeep_git::{Auth, GitError, PushOutcome, Repo};
 use upkeep_testenv::{GitServer, git};
 
+mod support;
+use support::{FILE, runtime};
+
 const USER: &str = "upkeep";
 const PASSWORD: &str = "s3cret-tls-pa55word";
-const FILE: &str = "apps/podinfo.yaml";
 const ORIGINAL: &[u8] = b"version: 6.5.0\n";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn tls_server(rt: &tokio::runtime::Runtime) -> GitServer {
     rt.block_on(GitServer::start_tls(Some((USER, PASSWORD))))

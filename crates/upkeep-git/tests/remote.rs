@@ -3,22 +3,15 @@
 //! Git operations are blocking, so the tests are plain `#[test]`s; a small runtime only
 //! starts the server.
 
-use std::path::Path;
-
 use upkeep_git::{Auth, GitError, PushOutcome, Repo};
-use upkeep_testenv::{GitServer, create_bare_repo, git};
+use upkeep_testenv::{GitServer, create_bare_repo};
+
+mod support;
+use support::{FILE, bare_git, change, runtime};
 
 const USER: &str = "upkeep";
 const PASSWORD: &str = "s3cret-pa55word-xyz";
-const FILE: &str = "apps/podinfo.yaml";
 const ORIGINAL: &[u8] = b"version: 6.5.0 # {\"$upkeep\": \"flux-system:podinfo\"}\n";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn server(rt: &tokio::runtime::Runtime, auth: bool) -> GitServer {
     rt.block_on(GitServer::start(auth.then_some((USER, PASSWORD))))
@@ -27,13 +20,6 @@ fn server(rt: &tokio::runtime::Runtime, auth: bool) -> GitServer {
 
 fn http_auth() -> Auth {
     Auth::basic(USER, PASSWORD).allow_insecure_http()
-}
-
-fn bare_git(bare: &Path, args: &[&str]) -> String {
-    let dir = bare.to_str().expect("utf-8 path");
-    let mut all = vec!["--git-dir", dir];
-    all.extend_from_slice(args);
-    git(&all, None).expect("git CLI on the bare repository")
 }
 
 #[test]
@@ -156,16 +142,6 @@ type RefusalCase = (
     &'static str,
 );
 
-/// Appends a line to FILE in `repo` and commits it with `message`.
-fn change(repo: &Repo, line: &str, message: &str) -> upkeep_git::Oid {
-    let mut contents = std::fs::read(repo.workdir().join(FILE)).expect("read");
-    contents.extend_from_slice(line.as_bytes());
-    repo.write_file(FILE, &contents).expect("write");
-    repo.commit("upkeep", "upkeep@example.invalid", message)
-        .expect("commit")
-        .expect("something changed")
-}
-
 #[test]
 fn commit_and_push_over_http() {
     let rt = runtime();
@@ -219,28 +195,8 @@ fn two_writers_race_the_second_is_rejected_then_retries() {
         .create_repo("fleet", &[(FILE, ORIGINAL)])
         .expect("repo");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let first = Repo::clone_or_open(&url, &tmp.path().join("a"), "main", &http_auth()).expect("a");
-    let second = Repo::clone_or_open(&url, &tmp.path().join("b"), "main", &http_auth()).expect("b");
-
-    let a = change(&first, "# from a\n", "writer a");
-    change(&second, "# from b\n", "writer b");
-    assert_eq!(
-        first.push("main", "main", &http_auth()).expect("push a"),
-        PushOutcome::Pushed
-    );
-    let outcome = second
-        .push("main", "main", &http_auth())
-        .expect("push b reaches the server");
-    let PushOutcome::Rejected { reason } = outcome else {
-        panic!("the second writer must be rejected, got {outcome:?}");
-    };
-    assert!(!reason.is_empty());
     let bare = server.bare_path("fleet");
-    assert_eq!(
-        bare_git(&bare, &["rev-parse", "main"]).trim(),
-        a.to_string(),
-        "a's commit kept"
-    );
+    let (second, a) = support::race(&url, &http_auth(), tmp.path(), &bare);
 
     // The retry loop upkeep runs: fetch, reset to the remote, re-apply, push.
     second.fetch(&http_auth()).expect("fetch");
@@ -251,19 +207,7 @@ fn two_writers_race_the_second_is_rejected_then_retries() {
         matches!(still, PushOutcome::Rejected { .. }),
         "knowing a's commit does not make b a fast-forward; never forced: {still:?}"
     );
-    second.reset_to_remote("main").expect("reset");
-    let b = change(&second, "# from b\n", "writer b, again");
-    assert_eq!(
-        second.push("main", "main", &http_auth()).expect("push b"),
-        PushOutcome::Pushed
-    );
-    let log = bare_git(&bare, &["log", "--format=%H", "main"]);
-    let ids: Vec<&str> = log.lines().take(2).collect();
-    assert_eq!(
-        ids,
-        [b.to_string(), a.to_string()],
-        "b on top of a, nothing lost"
-    );
+    support::retry_on_top(&second, &http_auth(), &bare, a);
 }
 
 #[test]
@@ -273,30 +217,14 @@ fn a_server_side_rejection_comes_through_the_callback() {
     let url = server
         .create_repo("fleet", &[(FILE, ORIGINAL)])
         .expect("repo");
-    let hook = server.bare_path("fleet").join("hooks/update");
-    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n").expect("hook");
-    let mut permissions = std::fs::metadata(&hook).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&hook, permissions).expect("chmod");
-
     let tmp = tempfile::tempdir().expect("tempdir");
     let auth = Auth::none().allow_insecure_http();
-    let repo = Repo::clone_or_open(&url, &tmp.path().join("c"), "main", &auth).expect("clone");
-    change(&repo, "# x\n", "declined by the hook");
-    let outcome = repo
-        .push("main", "main", &auth)
-        .expect("push reaches the server");
-    match outcome {
-        PushOutcome::Rejected { reason } => {
-            assert!(
-                reason.contains("refs/heads/main"),
-                "names the ref: {reason}"
-            );
-        }
-        PushOutcome::Pushed => {
-            panic!("the update hook refused the ref; libgit2 says so only in the callback")
-        }
-    }
+    support::assert_hook_refusal_is_a_rejection(
+        &url,
+        &auth,
+        tmp.path(),
+        &server.bare_path("fleet"),
+    );
 }
 
 #[test]

@@ -2,12 +2,12 @@
 //! upkeep-testenv on 127.0.0.1 with its own host key and one authorized client key), through
 //! the system `ssh` client. Git operations are blocking, so the tests are plain `#[test]`s.
 
-use std::path::Path;
-
 use upkeep_git::{Auth, GitError, PushOutcome, Repo};
-use upkeep_testenv::{SshServer, generate_ssh_key, git};
+use upkeep_testenv::{SshServer, generate_ssh_key};
 
-const FILE: &str = "apps/podinfo.yaml";
+mod support;
+use support::{FILE, bare_git, change};
+
 const ORIGINAL: &[u8] = b"version: 6.5.0 # {\"$upkeep\": \"flux-system:podinfo\"}\n";
 
 fn server() -> SshServer {
@@ -16,23 +16,6 @@ fn server() -> SshServer {
 
 fn ssh_auth(server: &SshServer) -> Auth {
     Auth::ssh_key(server.client_key()).with_known_hosts(server.known_hosts())
-}
-
-fn bare_git(bare: &Path, args: &[&str]) -> String {
-    let dir = bare.to_str().expect("utf-8 path");
-    let mut all = vec!["--git-dir", dir];
-    all.extend_from_slice(args);
-    git(&all, None).expect("git CLI on the bare repository")
-}
-
-/// Appends a line to FILE in `repo` and commits it with `message`.
-fn change(repo: &Repo, line: &str, message: &str) -> upkeep_git::Oid {
-    let mut contents = std::fs::read(repo.workdir().join(FILE)).expect("read");
-    contents.extend_from_slice(line.as_bytes());
-    repo.write_file(FILE, &contents).expect("write");
-    repo.commit("upkeep", "upkeep@example.invalid", message)
-        .expect("commit")
-        .expect("something changed")
 }
 
 #[test]
@@ -84,43 +67,11 @@ fn two_writers_race_over_ssh_the_second_is_rejected_then_retries() {
         .expect("repo");
     let tmp = tempfile::tempdir().expect("tempdir");
     let auth = ssh_auth(&server);
-    let first = Repo::clone_or_open(&url, &tmp.path().join("a"), "main", &auth).expect("a");
-    let second = Repo::clone_or_open(&url, &tmp.path().join("b"), "main", &auth).expect("b");
-
-    let a = change(&first, "# from a\n", "writer a");
-    change(&second, "# from b\n", "writer b");
-    assert_eq!(
-        first.push("main", "main", &auth).expect("push a"),
-        PushOutcome::Pushed
-    );
-    let outcome = second
-        .push("main", "main", &auth)
-        .expect("push b reaches the server");
-    assert!(
-        matches!(&outcome, PushOutcome::Rejected { reason } if !reason.is_empty()),
-        "the second writer must be rejected, got {outcome:?}"
-    );
     let bare = server.bare_path("fleet");
-    assert_eq!(
-        bare_git(&bare, &["rev-parse", "main"]).trim(),
-        a.to_string(),
-        "a's commit kept"
-    );
+    let (second, a) = support::race(&url, &auth, tmp.path(), &bare);
 
     second.fetch(&auth).expect("fetch");
-    second.reset_to_remote("main").expect("reset");
-    let b = change(&second, "# from b\n", "writer b, again");
-    assert_eq!(
-        second.push("main", "main", &auth).expect("push b"),
-        PushOutcome::Pushed
-    );
-    let log = bare_git(&bare, &["log", "--format=%H", "main"]);
-    let ids: Vec<&str> = log.lines().take(2).collect();
-    assert_eq!(
-        ids,
-        [b.to_string(), a.to_string()],
-        "b on top of a, nothing lost"
-    );
+    support::retry_on_top(&second, &auth, &bare, a);
 }
 
 #[test]
@@ -129,22 +80,13 @@ fn a_server_side_rejection_over_ssh_comes_through_the_callback() {
     let url = server
         .create_repo("fleet", &[(FILE, ORIGINAL)])
         .expect("repo");
-    let hook = server.bare_path("fleet").join("hooks/update");
-    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n").expect("hook");
-    let mut permissions = std::fs::metadata(&hook).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&hook, permissions).expect("chmod");
-
     let tmp = tempfile::tempdir().expect("tempdir");
     let auth = ssh_auth(&server);
-    let repo = Repo::clone_or_open(&url, &tmp.path().join("c"), "main", &auth).expect("clone");
-    change(&repo, "# x\n", "declined by the hook");
-    let outcome = repo
-        .push("main", "main", &auth)
-        .expect("push reaches the server");
-    assert!(
-        matches!(&outcome, PushOutcome::Rejected { reason } if reason.contains("refs/heads/main")),
-        "the update hook refused the ref: {outcome:?}"
+    support::assert_hook_refusal_is_a_rejection(
+        &url,
+        &auth,
+        tmp.path(),
+        &server.bare_path("fleet"),
     );
 }
 

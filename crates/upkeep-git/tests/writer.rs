@@ -6,57 +6,29 @@
 use std::path::Path;
 
 use upkeep_git::{
-    Auth, Author, Branches, GitError, Lease, Oid, Prepared, PushOutcome, Repo, Written,
-    write_and_push,
+    Auth, Branches, GitError, Lease, Oid, Prepared, PushOutcome, Repo, Written, write_and_push,
 };
-use upkeep_testenv::{create_bare_repo, git};
+use upkeep_testenv::git;
 
-const FILE: &str = "apps/podinfo.yaml";
+mod support;
+use support::{FILE, Fixture, author, bare_git, runtime, show, tip};
+
 const OTHER: &str = "apps/other.yaml";
 const V1: &str = "version: 6.5.0 # {\"$upkeep\": \"flux-system:podinfo\"}\n";
-
-fn author() -> Author {
-    Author {
-        name: "upkeep".to_owned(),
-        email: "upkeep@example.invalid".to_owned(),
-    }
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    bare: std::path::PathBuf,
-    repo: Repo,
-}
 
 /// A bare `origin` with `main` holding FILE and OTHER, and a clone of it. Force pushes are
 /// allowed on the server (as on GitHub for unprotected branches) unless `deny_force`.
 fn fixture(deny_force: bool) -> Fixture {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let bare = tmp.path().join("origin.git");
-    create_bare_repo(&bare, &[(FILE, V1.as_bytes()), (OTHER, b"other: 1\n")]).expect("bare");
+    let f = Fixture::new(&[(FILE, V1.as_bytes()), (OTHER, b"other: 1\n")]);
     bare_git(
-        &bare,
+        &f.bare,
         &[
             "config",
             "receive.denyNonFastForwards",
             if deny_force { "true" } else { "false" },
         ],
     );
-    let url = format!("file://{}", bare.display());
-    let repo =
-        Repo::clone_or_open(&url, &tmp.path().join("clone"), "main", &Auth::none()).expect("clone");
-    Fixture {
-        _tmp: tmp,
-        bare,
-        repo,
-    }
-}
-
-fn bare_git(bare: &Path, args: &[&str]) -> String {
-    let dir = bare.to_str().expect("utf-8 path");
-    let mut all = vec!["--git-dir", dir];
-    all.extend_from_slice(args);
-    git(&all, None).expect("git CLI on the bare repository")
+    f
 }
 
 /// Another writer: clones `branch` with the git CLI, writes `file`, commits as someone else
@@ -73,14 +45,6 @@ fn other_writer_commits(bare: &Path, branch: &str, file: &str, contents: &str) {
     std::fs::write(w.join(file), contents).expect("write");
     git(&["commit", "--quiet", "-am", "someone else"], Some(&w)).expect("commit");
     git(&["push", "--quiet", "origin", branch], Some(&w)).expect("push");
-}
-
-fn tip(bare: &Path, branch: &str) -> String {
-    bare_git(bare, &["rev-parse", branch]).trim().to_owned()
-}
-
-fn show(bare: &Path, rev: &str) -> String {
-    bare_git(bare, &["show", rev])
 }
 
 /// The edit upkeep makes: the version field of FILE set to `version`, computed from the file
@@ -435,10 +399,7 @@ fn a_lease_broken_between_fetch_and_push_is_a_rejection() {
 /// config or hooks): a server's own refusal needs the real `git http-backend`.
 #[test]
 fn a_server_that_refuses_force_pushes_is_a_rejection_not_a_rewrite() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let server = rt
         .block_on(upkeep_testenv::GitServer::start(None))
         .expect("git server");

@@ -38,7 +38,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use upkeep_registry::{Client, ClientConfig, Credentials, Source, SourceOptions};
 use upkeep_testenv::{Fault, FaultProxy, Registry, RegistryKind};
 
 const LIST_REPO: &str = "bench/tags10k";
@@ -52,6 +51,8 @@ const SCAN_CONCURRENCY: usize = 32;
 const SCAN_PER_HOST: usize = 6;
 const CONTROL_PER_HOST: usize = 64;
 
+mod support;
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,13 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(runtime.block_on(run()))
 }
 
 struct Args {
@@ -212,15 +207,7 @@ struct ListCase<'a> {
 
 async fn in_process_ms(location: &str) -> Result<(f64, usize), String> {
     let started = Instant::now();
-    let client = Client::new(ClientConfig::default());
-    let options = SourceOptions {
-        insecure: true,
-        exclusions: Vec::new(),
-        ..SourceOptions::default()
-    };
-    let source = Source::new(&client, location, None, options, &Credentials::Anonymous)
-        .map_err(|e| e.to_string())?;
-    let list = source.list_tags().await.map_err(|e| e.to_string())?;
+    let list = support::list_like_skopeo(location).await?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     if list.tags.len() != LIST_TAGS {
         return Err(format!(

@@ -16,16 +16,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use upkeep_registry::{Client, ClientConfig, Credentials, Source, SourceOptions};
+mod support;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn run() -> Result<(), String> {
@@ -42,17 +36,7 @@ fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("building the Tokio runtime: {e}"))?;
-    let list = runtime.block_on(async {
-        let client = Client::new(ClientConfig::default());
-        let options = SourceOptions {
-            insecure: true,
-            exclusions: Vec::new(),
-            ..SourceOptions::default()
-        };
-        let source = Source::new(&client, location, None, options, &Credentials::Anonymous)
-            .map_err(|e| e.to_string())?;
-        source.list_tags().await.map_err(|e| e.to_string())
-    })?;
+    let list = runtime.block_on(support::list_like_skopeo(location))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = if count_only {

@@ -20,14 +20,10 @@ use std::time::Instant;
 
 use upkeep_registry::{Client, ClientConfig, Credentials, Source, SourceOptions, scan_all};
 
+mod support;
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn number(args: &[String], i: usize, what: &str) -> Result<usize, String> {

@@ -5,13 +5,13 @@
 //! reports: two peers, neither of them upkeep.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use upkeep_registry::{
-    CaBundle, Client, ClientConfig, Credentials, DockerConfig, RegistryError, Source, SourceOptions,
-};
+use upkeep_registry::{Client, ClientConfig, Credentials, RegistryError, Source, SourceOptions};
 use upkeep_testenv::{Fault, FaultProxy, Registry, RegistryKind};
+
+mod support;
+use support::{credentials_for, options_for};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -22,23 +22,6 @@ fn client() -> Client {
         backoff_max: Duration::from_millis(20),
         ..ClientConfig::default()
     })
-}
-
-fn options_for(reg: &Registry) -> SourceOptions {
-    SourceOptions {
-        insecure: reg.base_url().starts_with("http://"),
-        ca: reg.ca_pem_path().map(|p| CaBundle::File(p.to_owned())),
-        request_timeout: Duration::from_secs(10),
-        timeout: Duration::from_secs(60),
-        ..SourceOptions::default()
-    }
-}
-
-fn credentials_for(reg: &Registry) -> Credentials {
-    let json = serde_json::to_vec(&reg.docker_config_json()).expect("serializable config");
-    Credentials::DockerConfig(Arc::new(
-        DockerConfig::from_json(&json, "testenv config.json").expect("testenv config parses"),
-    ))
 }
 
 /// `skopeo` with the options this registry needs (plain HTTP or its CA, its credentials).

@@ -5,14 +5,15 @@
 // Table rows are tuples of (input, expected, reason); naming each tuple type adds nothing.
 #![allow(clippy::type_complexity)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use upkeep_registry::{
-    BasicAuth, CaBundle, Client, ClientConfig, Credentials, DockerConfig, RegistryError, Source,
-    SourceOptions, scan_all,
+    BasicAuth, Client, ClientConfig, Credentials, RegistryError, Source, SourceOptions, scan_all,
 };
 use upkeep_testenv::{Fault, FaultProxy, Registry, RegistryKind};
+
+mod support;
+use support::{credentials_for, options_for};
 
 type Check = fn(&Result<Vec<String>, RegistryError>, &[String]) -> bool;
 
@@ -26,23 +27,6 @@ fn fast_client() -> Client {
         retry_after_cap: Duration::from_secs(5),
         ..ClientConfig::default()
     })
-}
-
-fn options_for(reg: &Registry) -> SourceOptions {
-    SourceOptions {
-        insecure: reg.base_url().starts_with("http://"),
-        ca: reg.ca_pem_path().map(|p| CaBundle::File(p.to_owned())),
-        request_timeout: Duration::from_secs(10),
-        timeout: Duration::from_secs(60),
-        ..SourceOptions::default()
-    }
-}
-
-fn credentials_for(reg: &Registry) -> Credentials {
-    let json = serde_json::to_vec(&reg.docker_config_json()).expect("serializable config");
-    Credentials::DockerConfig(Arc::new(
-        DockerConfig::from_json(&json, "testenv config.json").expect("testenv config parses"),
-    ))
 }
 
 fn tags(prefix: &str, n: usize) -> Vec<String> {

@@ -15,7 +15,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::TestEnvError;
-use crate::process::{Launch, Watched, find_binary, start_on_free_port, tail, write};
+use crate::process::{
+    Launch, Watched, find_binary, server_tempdir, start_on_free_port, tail, write,
+};
 
 /// The whole configuration: every alert goes to a receiver without integrations.
 const CONFIG: &str =
@@ -45,10 +47,7 @@ impl Alertmanager {
             "prometheus-alertmanager",
             "prometheus-alertmanager",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("upkeep-alertmanager-")
-            .tempdir()
-            .map_err(|e| TestEnvError::io("creating the Alertmanager tempdir", e))?;
+        let dir = server_tempdir("upkeep-alertmanager-", "Alertmanager")?;
         let root = dir.path().to_path_buf();
         let storage = root.join("data");
         std::fs::create_dir_all(&storage)

@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::nginx::{Nginx, quote_path};
-use crate::process::{Watched, find_binary, htpasswd_line, tail, write};
+use crate::process::{Watched, check_repo_name, find_binary, nginx_basic_auth, tail, write};
 use crate::{RequestRecord, TestEnvError};
 
 const SOCKET_DEADLINE: Duration = Duration::from_secs(10);
@@ -169,18 +169,7 @@ impl GitServer {
             }
             tokio::time::sleep(SOCKET_POLL).await;
         }
-        let mut auth = String::new();
-        if let Some((user, password)) = basic_auth {
-            if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
-                return Err(TestEnvError::invalid("basic-auth user name", user));
-            }
-            let htpasswd = dir.path().join("htpasswd");
-            write(&htpasswd, htpasswd_line(user, password)?.as_bytes())?;
-            auth = format!(
-                "            auth_basic \"upkeep-testenv-git\";\n            auth_basic_user_file {};\n",
-                quote_path(&htpasswd)?
-            );
-        }
+        let auth = nginx_basic_auth(dir.path(), basic_auth, "upkeep-testenv-git")?;
         let server_body = format!(
             "        location ~ ^/git(/.*)$ {{
 {auth}            client_max_body_size 0;
@@ -215,9 +204,7 @@ impl GitServer {
     /// Creates the bare repository `<name>.git` (see [`create_bare_repo`]) and returns its
     /// URL.
     pub fn create_repo(&self, name: &str, files: &[(&str, &[u8])]) -> Result<String, TestEnvError> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(TestEnvError::invalid("repository name", name));
-        }
+        check_repo_name(name)?;
         create_bare_repo(&self.bare_path(name), files)?;
         Ok(self.url(name))
     }

@@ -34,8 +34,10 @@ use base64::Engine as _;
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 use crate::TestEnvError;
-use crate::background::bind_free;
-use crate::process::{Launch, Watched, find_binary, start_on_free_port, tail, write};
+use crate::process::{
+    Launch, Watched, find_binary, free_addr, free_port, server_tempdir, start_on_free_port, tail,
+    write,
+};
 
 /// The API server version the tests run (and `scripts/kube-apiserver` builds).
 pub const KUBE_APISERVER_VERSION: &str = "v1.20.2";
@@ -206,10 +208,7 @@ impl KubeApiServer {
             "etcd-server",
             "etcd",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("upkeep-kube-")
-            .tempdir()
-            .map_err(|e| TestEnvError::io("creating the kube-apiserver tempdir", e))?;
+        let dir = server_tempdir("upkeep-kube-", "kube-apiserver")?;
         let root = dir.path().to_path_buf();
 
         // Tokens: `token,user,uid,"groups"`; the controller gets no group column at all.
@@ -245,9 +244,7 @@ impl KubeApiServer {
         };
         let data_dir = root.join("etcd");
         let etcd = start_on_free_port(&launch, |host, attempt| {
-            let peer = bind_free()?
-                .local_addr()
-                .map_err(|e| TestEnvError::io("reading a free port", e))?;
+            let peer = free_addr()?;
             // A failed attempt may have initialised the data dir for other URLs.
             let _ = std::fs::remove_dir_all(&data_dir);
             let client_url = format!("http://{host}");
@@ -287,10 +284,7 @@ impl KubeApiServer {
         };
         let mut last_error = None;
         for attempt in 1..=START_ATTEMPTS {
-            let port = bind_free()?
-                .local_addr()
-                .map_err(|e| TestEnvError::io("reading a free port", e))?
-                .port();
+            let port = free_port()?;
             server.port = port;
             server.url = format!("https://127.0.0.1:{port}");
             match server.launch_apiserver(attempt).await {

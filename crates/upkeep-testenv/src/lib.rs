@@ -61,6 +61,14 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Standard base64 with padding, as a `kubernetes.io/dockerconfigjson` Secret's data and a
+/// Docker `auths` entry hold it; the encoder of the registry's own `config.json`.
+#[must_use]
+pub fn base64(bytes: &[u8]) -> String {
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// A reqwest client for tests: trusts the given CA PEM file (if any) in addition to nothing
 /// else that matters here, does not follow redirects, and times out after `timeout`.
 pub fn http_client(

@@ -77,10 +77,7 @@ impl Nginx {
     /// Creates the tempdir nginx will own; callers put their files (htpasswd, content) in it
     /// before [`Nginx::start`].
     pub(crate) fn tempdir() -> Result<tempfile::TempDir, TestEnvError> {
-        tempfile::Builder::new()
-            .prefix("upkeep-nginx-")
-            .tempdir()
-            .map_err(|e| TestEnvError::io("creating the nginx tempdir", e))
+        crate::process::server_tempdir("upkeep-nginx-", "nginx")
     }
 
     /// Starts nginx with `server_body` inside its only `server` block (the `listen` line and

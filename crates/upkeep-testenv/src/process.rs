@@ -115,6 +115,58 @@ pub(crate) fn find_binary(
     })
 }
 
+/// A tempdir for one server's files, `prefix`ed so a leftover one says whose it was; `what`
+/// names the server in the error.
+pub(crate) fn server_tempdir(prefix: &str, what: &str) -> Result<tempfile::TempDir, TestEnvError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| TestEnvError::io(format!("creating the {what} tempdir"), e))
+}
+
+/// A port that is free on 127.0.0.1 now (it may be taken again before it is used: callers
+/// retry with another one).
+pub(crate) fn free_port() -> Result<u16, TestEnvError> {
+    Ok(free_addr()?.port())
+}
+
+/// An address on 127.0.0.1 whose port is free now; see [`free_port`].
+pub(crate) fn free_addr() -> Result<std::net::SocketAddr, TestEnvError> {
+    bind_free()?
+        .local_addr()
+        .map_err(|e| TestEnvError::io("reading a free port", e))
+}
+
+/// The nginx lines that ask for basic auth in `realm`, with the htpasswd file written into
+/// `dir`; empty without `basic_auth`. The user name must be one htpasswd can hold.
+pub(crate) fn nginx_basic_auth(
+    dir: &Path,
+    basic_auth: Option<(&str, &str)>,
+    realm: &str,
+) -> Result<String, TestEnvError> {
+    let Some((user, password)) = basic_auth else {
+        return Ok(String::new());
+    };
+    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
+        return Err(TestEnvError::invalid("basic-auth user name", user));
+    }
+    let htpasswd = dir.join("htpasswd");
+    write(&htpasswd, htpasswd_line(user, password)?.as_bytes())?;
+    Ok(format!(
+        "            auth_basic \"{realm}\";\n            auth_basic_user_file {};\n",
+        crate::nginx::quote_path(&htpasswd)?
+    ))
+}
+
+/// A repository name the test servers accept: ASCII letters, digits and `-`, so it is one
+/// path segment in every URL form.
+pub(crate) fn check_repo_name(name: &str) -> Result<(), TestEnvError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(TestEnvError::invalid("repository name", name));
+    }
+    Ok(())
+}
+
 /// Writes a file, naming it in the error.
 pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), TestEnvError> {
     std::fs::write(path, contents)
@@ -186,10 +238,7 @@ pub(crate) async fn start_on_free_port(
 ) -> Result<Started, TestEnvError> {
     let mut last_error = None;
     for attempt in 1..=START_ATTEMPTS {
-        let port = bind_free()?
-            .local_addr()
-            .map_err(|e| TestEnvError::io("reading a free port", e))?
-            .port();
+        let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let mut process = spawn(&host, attempt)?;
         let base_url = format!("{}://{host}", launch.scheme);

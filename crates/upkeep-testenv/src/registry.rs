@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::TestEnvError;
 use crate::pki::TestCa;
 use crate::process::{
-    Launch, Watched, find_binary, htpasswd_line, start_on_free_port, tail, write,
+    Launch, Watched, find_binary, htpasswd_line, server_tempdir, start_on_free_port, tail, write,
 };
 use crate::push::Pusher;
 use crate::token::TokenServer;
@@ -74,10 +74,7 @@ impl Registry {
             "docker-registry",
             "docker-registry",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("upkeep-registry-")
-            .tempdir()
-            .map_err(|e| TestEnvError::io("creating the registry tempdir", e))?;
+        let dir = server_tempdir("upkeep-registry-", "registry")?;
         let root = dir.path().to_path_buf();
         std::fs::create_dir_all(root.join("storage"))
             .map_err(|e| TestEnvError::io("creating the registry storage dir", e))?;

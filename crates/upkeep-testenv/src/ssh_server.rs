@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::TestEnvError;
-use crate::background::bind_free;
 use crate::git_server::create_bare_repo;
-use crate::process::{Watched, find_binary, tail, write};
+use crate::process::{
+    Watched, check_repo_name, find_binary, free_port, server_tempdir, tail, write,
+};
 
 const READY_DEADLINE: Duration = Duration::from_secs(15);
 const READY_POLL: Duration = Duration::from_millis(25);
@@ -131,10 +132,7 @@ impl SshServer {
             "openssh-server",
             "sshd",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("upkeep-sshd-")
-            .tempdir()
-            .map_err(|e| TestEnvError::io("creating the sshd tempdir", e))?;
+        let dir = server_tempdir("upkeep-sshd-", "sshd")?;
         let root = dir.path().to_path_buf();
         if root
             .to_str()
@@ -169,10 +167,7 @@ impl SshServer {
 
         let mut last_error = None;
         for attempt in 1..=START_ATTEMPTS {
-            let port = bind_free()?
-                .local_addr()
-                .map_err(|e| TestEnvError::io("reading a free port", e))?
-                .port();
+            let port = free_port()?;
             let config = format!(
                 "# Written by upkeep-testenv for one test; see crates/upkeep-testenv/src/ssh_server.rs.
 ListenAddress 127.0.0.1
@@ -243,9 +238,7 @@ MaxStartups 100
     /// Creates the bare repository `<name>.git` (see [`create_bare_repo`]) and returns its
     /// `ssh://` URL.
     pub fn create_repo(&self, name: &str, files: &[(&str, &[u8])]) -> Result<String, TestEnvError> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(TestEnvError::invalid("repository name", name));
-        }
+        check_repo_name(name)?;
         create_bare_repo(&self.bare_path(name), files)?;
         Ok(self.url(name))
     }

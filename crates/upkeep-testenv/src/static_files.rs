@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::nginx::{Nginx, quote_path};
-use crate::process::{htpasswd_line, write};
+use crate::process::{nginx_basic_auth, write};
 use crate::{RequestRecord, TestEnvError};
 
 /// A running static file server; dropping it stops nginx and deletes its configuration and
@@ -97,18 +97,7 @@ impl StaticServer {
                 root.display().to_string(),
             ));
         }
-        let mut auth = String::new();
-        if let Some((user, password)) = basic_auth {
-            if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
-                return Err(TestEnvError::invalid("basic-auth user name", user));
-            }
-            let htpasswd = dir.path().join("htpasswd");
-            write(&htpasswd, htpasswd_line(user, password)?.as_bytes())?;
-            auth = format!(
-                "            auth_basic \"upkeep-testenv\";\n            auth_basic_user_file {};\n",
-                quote_path(&htpasswd)?
-            );
-        }
+        let mut auth = nginx_basic_auth(dir.path(), basic_auth, "upkeep-testenv")?;
         if let Some(rate) = bytes_per_second {
             let _ = write!(
                 auth,

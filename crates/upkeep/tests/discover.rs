@@ -6,6 +6,9 @@ use std::process::{Command, Output};
 
 use upkeep_testenv::{Registry, RegistryKind, TEST_PASSWORD};
 
+mod support;
+use support::{assert_exit, text};
+
 fn upkeep(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upkeep"))
         .args(args)
@@ -14,10 +17,6 @@ fn upkeep(args: &[&str], cwd: &Path) -> Output {
         .env_remove("DOCKER_CONFIG")
         .output()
         .expect("the upkeep binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 async fn registry_with_podinfo(kind: RegistryKind) -> Registry {
@@ -140,12 +139,7 @@ async fn versions_reads_docker_config_credentials_and_never_prints_them() {
             ],
             dir.path(),
         );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{kind:?}: {}",
-            text(&out.stderr)
-        );
+        assert_exit(&out, 0, &format!("{kind:?}"));
         assert!(
             text(&out.stdout).contains("\"selected\":\"v6.6.1\""),
             "{kind:?}"
@@ -239,12 +233,7 @@ spec:
     std::fs::write(dir.path().join("sources.yaml"), manifests).unwrap();
 
     let out = upkeep(&["scan", "--dir", ".", "--output", "json"], dir.path());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "one source failed: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 1, "one source failed");
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);

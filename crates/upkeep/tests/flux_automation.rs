@@ -6,8 +6,11 @@
 
 mod support;
 
-use support::{git_in, run_once, runtime, scratch, text, upkeep};
-use upkeep_testenv::{GitServer, Registry, RegistryKind, git};
+use support::{
+    apply_args, assert_exit, assert_one_commit_on, bare_git, borrowed, clone_then_forget_password,
+    git_import, git_in, plan_json_args, run_once, runtime, scratch, shown_lines, text, upkeep,
+};
+use upkeep_testenv::{GitServer, Registry, RegistryKind};
 
 const USER: &str = "flux-bot";
 const PASSWORD: &str = "flux-pa55word-never-printed";
@@ -147,70 +150,45 @@ Files:
 - apps/podinfo.yaml
 ";
 
-#[test]
-fn an_image_update_automation_plans_applies_and_runs_like_flux() {
-    let rt = runtime();
+/// A plain registry holding `stefanprodan/podinfo` with `tags`.
+fn registry_with_podinfo(rt: &tokio::runtime::Runtime, tags: &[&str]) -> Registry {
     let registry = rt
         .block_on(Registry::start(RegistryKind::Plain))
         .expect("registry");
-    let tags: Vec<String> = ["6.5.0", "6.5.1", "6.6.0", "7.0.0"]
-        .iter()
-        .map(|t| (*t).to_owned())
-        .collect();
+    let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
     rt.block_on(registry.push_tags("stefanprodan/podinfo", &tags))
         .expect("push tags");
+    registry
+}
+
+#[test]
+fn an_image_update_automation_plans_applies_and_runs_like_flux() {
+    let rt = runtime();
+    let registry = registry_with_podinfo(&rt, &["6.5.0", "6.5.1", "6.6.0", "7.0.0"]);
     let server = rt
         .block_on(GitServer::start(Some((USER, PASSWORD))))
         .expect("git server");
     let url = server.url("fleet");
     let files = flux_repo(&url, registry.host());
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    assert_eq!(server.create_repo("fleet", &borrowed).expect("repo"), url);
+    assert_eq!(
+        server
+            .create_repo("fleet", &borrowed(&files))
+            .expect("repo"),
+        url
+    );
     let bare = server.bare_path("fleet");
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        git(&all, None).expect("git")
-    };
-    let main_before = bare_git(&["rev-parse", "main"]);
+    let main_before = bare_git(&bare, &["rev-parse", "main"]);
 
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
-    git(
-        &[
-            "clone",
-            "-q",
-            &format!(
-                "http://{USER}:{PASSWORD}@{}",
-                url.trim_start_matches("http://")
-            ),
-            fleet.to_str().expect("utf-8"),
-        ],
-        None,
-    )
-    .expect("clone");
-    git_in(&fleet, &["remote", "set-url", "origin", &url]);
+    clone_then_forget_password(&url, USER, PASSWORD, &fleet);
     let env = [
         ("UPKEEP_GIT_USERNAME", USER),
         ("UPKEEP_GIT_PASSWORD", PASSWORD),
     ];
 
     // plan: the automation's scope is apps/; infra/ is outside every automation.
-    let out = upkeep(
-        &[
-            "plan",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "-o",
-            "json",
-        ],
-        &env,
-    );
+    let out = upkeep(&plan_json_args(&fleet, AT), &env);
     let stdout = text(&out.stdout);
     assert!(
         out.status.success() || out.status.code() == Some(4),
@@ -252,16 +230,10 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
     // apply --push: one commit on flux-image-updates, started from main; main untouched.
     let store = tmp.path().join("state.redb");
     let args = [
-        "apply",
-        "--repo",
-        fleet.to_str().expect("utf-8"),
-        "--at",
-        AT,
-        "--store",
-        store.to_str().expect("utf-8"),
-        "--push",
-        "--allow-insecure-http",
-    ];
+        apply_args(&fleet, AT, &store).as_slice(),
+        &["--push", "--allow-insecure-http"],
+    ]
+    .concat();
     let out = upkeep(&args, &env);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
@@ -279,41 +251,24 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
         "{stdout}"
     );
     assert_eq!(
-        bare_git(&["rev-parse", "flux-mirror"]),
-        bare_git(&["rev-parse", "flux-image-updates"]),
+        bare_git(&bare, &["rev-parse", "flux-mirror"]),
+        bare_git(&bare, &["rev-parse", "flux-image-updates"]),
         "push.refspec pushes the same commit to its destination too"
     );
     assert!(
         !stderr.contains("messageTemplate"),
         "the template renders without a fallback: {stderr}"
     );
+    assert_one_commit_on(&bare, "flux-image-updates", &main_before);
     assert_eq!(
-        bare_git(&["rev-parse", "main"]),
-        main_before,
-        "main is not touched"
-    );
-    assert_eq!(
-        bare_git(&["rev-parse", "flux-image-updates~1"]),
-        main_before,
-        "one commit on top of the checkout branch"
-    );
-    assert_eq!(
-        bare_git(&[
-            "show",
-            "--name-only",
-            "--format=%an <%ae>",
-            "flux-image-updates"
-        ])
-        .lines()
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>(),
+        shown_lines(&bare, "%an <%ae>", "flux-image-updates"),
         [
             "fluxcdbot <fluxcdbot@users.noreply.github.com>",
             "apps/podinfo.yaml"
         ],
         "the author from the automation; only the file under update.path whose policy is in the automation's namespace"
     );
-    let message = bare_git(&["log", "-1", "--format=%B", "flux-image-updates"]);
+    let message = bare_git(&bare, &["log", "-1", "--format=%B", "flux-image-updates"]);
     assert!(
         message.starts_with(EXPECTED_MESSAGE),
         "the Go template's message, then upkeep's trailers:\n{message}"
@@ -323,7 +278,7 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
         "{message}"
     );
     assert_eq!(
-        bare_git(&["show", "flux-image-updates:apps/podinfo.yaml"]),
+        bare_git(&bare, &["show", "flux-image-updates:apps/podinfo.yaml"]),
         text(&files[2].1).replace("tag: 6.5.0 #", "tag: 6.6.0 #"),
         "only the scalar changes"
     );
@@ -331,12 +286,7 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
     // run --once over the URL: the branch already holds the change.
     let out = run_once(&url, &tmp.path().join("work"), &store, AT, &env);
     let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0, "");
     assert!(
         stdout.contains("origin flux-image-updates is up to date"),
         "{stdout}"
@@ -346,12 +296,7 @@ fn an_image_update_automation_plans_applies_and_runs_like_flux() {
 #[test]
 fn a_broken_flux_template_falls_back_to_the_default_message_and_says_which_line() {
     let rt = runtime();
-    let registry = rt
-        .block_on(Registry::start(RegistryKind::Plain))
-        .expect("registry");
-    let tags: Vec<String> = vec!["6.5.0".into(), "6.5.1".into()];
-    rt.block_on(registry.push_tags("stefanprodan/podinfo", &tags))
-        .expect("push tags");
+    let registry = registry_with_podinfo(&rt, &["6.5.0", "6.5.1"]);
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
     let files: Vec<(String, Vec<u8>)> = flux_repo("file:///nowhere", registry.host())
@@ -365,21 +310,8 @@ fn a_broken_flux_template_falls_back_to_the_default_message_and_says_which_line(
         })
         .collect();
     support::write_tree(&fleet, &files);
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            tmp.path().join("s.redb").to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    git_import(&fleet);
+    let out = upkeep(&apply_args(&fleet, AT, &tmp.path().join("s.redb")), &[]);
     let stderr = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -409,12 +341,7 @@ fn a_broken_flux_template_falls_back_to_the_default_message_and_says_which_line(
 #[test]
 fn a_missing_git_repository_holds_only_that_automations_files() {
     let rt = runtime();
-    let registry = rt
-        .block_on(Registry::start(RegistryKind::Plain))
-        .expect("registry");
-    let tags: Vec<String> = vec!["6.5.0".into(), "6.5.1".into()];
-    rt.block_on(registry.push_tags("stefanprodan/podinfo", &tags))
-        .expect("push tags");
+    let registry = registry_with_podinfo(&rt, &["6.5.0", "6.5.1"]);
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
     let files: Vec<(String, Vec<u8>)> = flux_repo("file:///nowhere", registry.host())
@@ -422,18 +349,7 @@ fn a_missing_git_repository_holds_only_that_automations_files() {
         .filter(|(p, _)| !p.ends_with("gotk-sync.yaml"))
         .collect();
     support::write_tree(&fleet, &files);
-    let out = upkeep(
-        &[
-            "plan",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "-o",
-            "json",
-        ],
-        &[],
-    );
+    let out = upkeep(&plan_json_args(&fleet, AT), &[]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(
         stderr.contains("image-automation.yaml:")

@@ -22,7 +22,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use support::{git_in, runtime, text, upkeep, write_tree};
+use support::{
+    apply_args, assert_exit, bare_git, borrowed, git_import, run_once, runtime, text, upkeep,
+    write_tree,
+};
 use upkeep_testenv::{GitServer, Registry, RegistryKind, git, write_layout};
 
 const USER: &str = "flux-bot";
@@ -166,11 +169,9 @@ fn a_giant_swarm_repository_is_updated_like_flux_over_the_real_registry_and_git(
         .map(|(p, t)| (p, t.replace("REGISTRY", &host).replace("GIT_URL", &url)))
         .collect();
     let files = files_of(&original);
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    server.create_repo("gitops", &borrowed).expect("repo");
+    server
+        .create_repo("gitops", &borrowed(&files))
+        .expect("repo");
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("state.redb");
@@ -179,20 +180,7 @@ fn a_giant_swarm_repository_is_updated_like_flux_over_the_real_registry_and_git(
         ("UPKEEP_GIT_PASSWORD", PASSWORD),
     ];
     let workdir = tmp.path().join("gitops");
-    let args = [
-        "run",
-        "--once",
-        "--repo",
-        &url,
-        "--workdir",
-        workdir.to_str().expect("utf-8"),
-        "--at",
-        AT,
-        "--store",
-        store.to_str().expect("utf-8"),
-        "--allow-insecure-http",
-    ];
-    let out = upkeep(&args, &env);
+    let out = run_once(&url, &workdir, &store, AT, &env);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
@@ -216,18 +204,7 @@ fn a_giant_swarm_repository_is_updated_like_flux_over_the_real_registry_and_git(
             (None, None) => assert_eq!(&on_prod, before, "{rel} on auto-upgrades-prod01"),
         }
     }
-    let log = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "log",
-            "-1",
-            "--format=%an <%ae>%n%B",
-            "main",
-        ],
-        None,
-    )
-    .expect("log");
+    let log = bare_git(&bare, &["log", "-1", "--format=%an <%ae>%n%B", "main"]);
     assert!(
         log.starts_with(
             "fluxcdbot <fluxcdbot@users.noreply.github.com>\nautomated app upgrades in dev01:\n"
@@ -247,30 +224,10 @@ fn a_giant_swarm_repository_is_updated_like_flux_over_the_real_registry_and_git(
     );
 
     // A second run finds everything up to date and pushes nothing.
-    let before = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "rev-parse",
-            "main",
-            "auto-upgrades-prod01",
-        ],
-        None,
-    )
-    .expect("rev-parse");
-    let out = upkeep(&args, &env);
+    let before = bare_git(&bare, &["rev-parse", "main", "auto-upgrades-prod01"]);
+    let out = run_once(&url, &workdir, &store, AT, &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let after = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "rev-parse",
-            "main",
-            "auto-upgrades-prod01",
-        ],
-        None,
-    )
-    .expect("rev-parse");
+    let after = bare_git(&bare, &["rev-parse", "main", "auto-upgrades-prod01"]);
     assert_eq!(before, after, "nothing new to push");
 }
 
@@ -322,9 +279,7 @@ fn the_same_repository_over_oci_layouts_plans_and_applies_in_a_checkout() {
     );
     let checkout = tmp.path().join("gitops");
     write_tree(&checkout, &files_of(&original));
-    git_in(&checkout, &["init", "-q", "-b", "main"]);
-    git_in(&checkout, &["add", "-A"]);
-    git_in(&checkout, &["commit", "-qm", "import"]);
+    git_import(&checkout);
 
     let out = upkeep(
         &[
@@ -389,25 +344,8 @@ fn the_same_repository_over_oci_layouts_plans_and_applies_in_a_checkout() {
     }
 
     let store = tmp.path().join("s.redb");
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            checkout.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "partial: podinfo's source is unreachable\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let out = upkeep(&apply_args(&checkout, AT, &store), &[]);
+    assert_exit(&out, 4, "partial: podinfo's source is unreachable");
     let read = |rel: &str| std::fs::read_to_string(checkout.join(rel)).expect("read");
     assert!(
         read(&format!("{WC}/dev01/mapi/apps/hello-world/appcr.yaml")).contains("version: 0.2.1 #")

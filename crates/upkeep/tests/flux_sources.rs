@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 
 use upkeep_testenv::{Registry, RegistryKind};
 
+mod support;
+use support::{apply_args, assert_exit, plan_json_args, text};
+
 const AT: &str = "2026-12-01T00:00:00Z";
 
 /// (line, action, target, pieces of the reason, reason)
@@ -21,10 +24,6 @@ fn upkeep(args: &[&str], home: &Path) -> Output {
         .env_remove("UPKEEP_STORE")
         .output()
         .expect("the upkeep binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn write(root: &Path, rel: &str, body: &str) {
@@ -110,18 +109,7 @@ fn one_bad_source_or_policy_holds_only_its_fields_and_names_what_the_user_wrote(
     );
     write(&repo, "deploy/app.yaml", APP);
 
-    let plan = upkeep(
-        &[
-            "plan",
-            "--repo",
-            repo.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "-o",
-            "json",
-        ],
-        tmp.path(),
-    );
+    let plan = upkeep(&plan_json_args(&repo, AT), tmp.path());
     let stderr = text(&plan.stderr);
     assert_eq!(
         plan.status.code(),
@@ -204,25 +192,8 @@ fn one_bad_source_or_policy_holds_only_its_fields_and_names_what_the_user_wrote(
     );
 
     let store = tmp.path().join("state.redb");
-    let apply = upkeep(
-        &[
-            "apply",
-            "--repo",
-            repo.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-        ],
-        tmp.path(),
-    );
-    assert_eq!(
-        apply.status.code(),
-        Some(4),
-        "apply is partial, not stopped\n{}\n{}",
-        text(&apply.stdout),
-        text(&apply.stderr)
-    );
+    let apply = upkeep(&apply_args(&repo, AT, &store), tmp.path());
+    assert_exit(&apply, 4, "apply is partial, not stopped");
     let written = std::fs::read_to_string(repo.join("deploy/app.yaml")).expect("read");
     assert_eq!(
         written,

@@ -7,8 +7,12 @@
 
 mod support;
 
-use support::{AT, fleet_files, git_in, run_once, runtime, scratch, text, upkeep, write_tree};
-use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn, git};
+use support::{
+    AT, apply_args, assert_exit, assert_one_commit_on, bare_git, borrowed,
+    clone_then_forget_password, fleet_files, fleet_with_automation_edit, git_import, git_in,
+    run_once, runtime, scratch, shown_lines, text, upkeep, write_tree,
+};
+use upkeep_testenv::{ForgeFlavor, GitServer, PrStandIn};
 
 const USER: &str = "upkeep-bot";
 const PASSWORD: &str = "git-pa55word-never-printed";
@@ -22,22 +26,9 @@ fn apply_to_new_checkout(
 ) -> (std::path::PathBuf, std::process::Output) {
     let fleet = tmp.join("fleet");
     write_tree(&fleet, files);
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
+    git_import(&fleet);
     let store = tmp.join("s.redb");
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let out = upkeep(&apply_args(&fleet, AT, &store), &[]);
     (fleet, out)
 }
 
@@ -46,9 +37,7 @@ fn apply_commits_allowed_upgrades_in_the_checkout_and_history_lists_them() {
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
     write_tree(&fleet, &fleet_files(|_, t| t));
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
+    git_import(&fleet);
     let store = tmp.path().join("state.redb");
     let store = store.to_str().expect("utf-8");
     let repo = fleet.to_str().expect("utf-8");
@@ -126,9 +115,7 @@ fn apply_never_touches_files_with_uncommitted_changes() {
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
     write_tree(&fleet, &fleet_files(|_, t| t));
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
+    git_import(&fleet);
     let podinfo = fleet.join("apps/dev/podinfo.yaml");
     let edited = format!(
         "{}# my unsaved note\n",
@@ -137,18 +124,7 @@ fn apply_never_touches_files_with_uncommitted_changes() {
     std::fs::write(&podinfo, &edited).expect("write");
     let store = tmp.path().join("state.redb");
 
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let out = upkeep(&apply_args(&fleet, AT, &store), &[]);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -188,30 +164,12 @@ fn a_broken_commit_template_is_an_input_error_naming_field_and_line() {
     let fleet = tmp.path().join("fleet");
     write_tree(
         &fleet,
-        &fleet_files(|p, t| {
-            if p == "upkeep/automation.yaml" {
-                t.replacen(
-                    "      email: upkeep@example.com\n",
-                    "      email: upkeep@example.com\n    messageTemplate: |\n      Bump\n      {{ changes[0].nwe }}\n",
-                    1,
-                )
-            } else {
-                t
-            }
-        }),
+        &fleet_with_automation_edit(
+            "      email: upkeep@example.com\n",
+            "      email: upkeep@example.com\n    messageTemplate: |\n      Bump\n      {{ changes[0].nwe }}\n",
+        ),
     );
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            tmp.path().join("s.redb").to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let out = upkeep(&apply_args(&fleet, AT, &tmp.path().join("s.redb")), &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(
@@ -222,17 +180,12 @@ fn a_broken_commit_template_is_an_input_error_naming_field_and_line() {
 
 /// The fleet with the dev automation pushing to an upgrade branch with a merge request.
 fn fleet_with_pull_requests(api: &str) -> Vec<(String, Vec<u8>)> {
-    fleet_files(|p, t| {
-        if p == "upkeep/automation.yaml" {
-            t.replacen(
-                "  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n",
-                &format!("  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n  push:\n    branch: upkeep/dev-apps\n    pullRequest:\n      provider: gitlab\n      apiUrl: {api}\n      labels: [upkeep, dev]\n"),
-                1,
-            )
-        } else {
-            t
-        }
-    })
+    fleet_with_automation_edit(
+        "  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n",
+        &format!(
+            "  scheduleRef:\n    name: dev-anytime\n  commit:\n    author:\n      name: upkeep\n      email: upkeep@example.com\n  push:\n    branch: upkeep/dev-apps\n    pullRequest:\n      provider: gitlab\n      apiUrl: {api}\n      labels: [upkeep, dev]\n"
+        ),
+    )
 }
 
 #[test]
@@ -244,39 +197,15 @@ fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_reques
     let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
     forge.create_repository("git/fleet");
     let files = fleet_with_pull_requests(&forge.api_base());
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    let url = server.create_repo("fleet", &borrowed).expect("repo");
+    let url = server
+        .create_repo("fleet", &borrowed(&files))
+        .expect("repo");
     let bare = server.bare_path("fleet");
-    let main_before = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "rev-parse",
-            "main",
-        ],
-        None,
-    )
-    .expect("rev");
+    let main_before = bare_git(&bare, &["rev-parse", "main"]);
 
     let tmp = scratch();
     let fleet = tmp.path().join("fleet");
-    git(
-        &[
-            "clone",
-            "-q",
-            &format!(
-                "http://{USER}:{PASSWORD}@{}",
-                url.trim_start_matches("http://")
-            ),
-            fleet.to_str().expect("utf-8"),
-        ],
-        None,
-    )
-    .expect("clone");
-    git_in(&fleet, &["remote", "set-url", "origin", &url]);
+    clone_then_forget_password(&url, USER, PASSWORD, &fleet);
     let store = tmp.path().join("state.redb");
     let env = [
         ("UPKEEP_GIT_USERNAME", USER),
@@ -284,17 +213,10 @@ fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_reques
         ("UPKEEP_PR_TOKEN", TOKEN),
     ];
     let args = [
-        "apply",
-        "--repo",
-        fleet.to_str().expect("utf-8"),
-        "--at",
-        AT,
-        "--store",
-        store.to_str().expect("utf-8"),
-        "--push",
-        "--pull-request",
-        "--allow-insecure-http",
-    ];
+        apply_args(&fleet, AT, &store).as_slice(),
+        &["--push", "--pull-request", "--allow-insecure-http"],
+    ]
+    .concat();
     let out = upkeep(&args, &env);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
@@ -315,26 +237,9 @@ fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_reques
     );
     assert!(stdout.contains("(opened)"), "{stdout}");
 
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        git(&all, None).expect("git")
-    };
+    assert_one_commit_on(&bare, "upkeep/dev-apps", &main_before);
     assert_eq!(
-        bare_git(&["rev-parse", "main"]),
-        main_before,
-        "main is not touched"
-    );
-    assert_eq!(
-        bare_git(&["rev-parse", "upkeep/dev-apps~1"]),
-        main_before,
-        "one commit on main"
-    );
-    assert_eq!(
-        bare_git(&["show", "--name-only", "--format=%ae", "upkeep/dev-apps"])
-            .lines()
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>(),
+        shown_lines(&bare, "%ae", "upkeep/dev-apps"),
         [
             "upkeep@example.com",
             "apps/dev/cert-manager.yaml",
@@ -404,11 +309,9 @@ fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
     let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
     forge.create_repository("git/fleet");
     let files = fleet_with_pull_requests(&forge.api_base());
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    let url = server.create_repo("fleet", &borrowed).expect("repo");
+    let url = server
+        .create_repo("fleet", &borrowed(&files))
+        .expect("repo");
     let tmp = scratch();
     let workdir = tmp.path().join("fleet");
     let store = tmp.path().join("state.redb");
@@ -419,45 +322,22 @@ fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
     ];
     let out = run_once(&url, &workdir, &store, AT, &env);
     let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0, "");
     assert!(
         stdout.contains("pushed to origin upkeep/dev-apps"),
         "{stdout}"
     );
     assert_eq!(forge.pull_requests("git/fleet").len(), 1);
     let bare = server.bare_path("fleet");
-    let branches = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "branch",
-            "--list",
-        ],
-        None,
-    )
-    .expect("git");
+    let branches = bare_git(&bare, &["branch", "--list"]);
     assert!(branches.contains("upkeep/dev-apps"), "{branches}");
 
     // A wrong password: the run fails, says why without the secret, and is recorded.
-    let out = upkeep(
-        &[
-            "run",
-            "--once",
-            "--repo",
-            &url,
-            "--workdir",
-            workdir.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            store.to_str().expect("utf-8"),
-            "--allow-insecure-http",
-        ],
+    let out = run_once(
+        &url,
+        &workdir,
+        &store,
+        AT,
         &[
             ("UPKEEP_GIT_USERNAME", USER),
             ("UPKEEP_GIT_PASSWORD", "wrong-secret-zzz"),
@@ -477,33 +357,13 @@ fn a_suspended_automation_writes_nothing_and_says_so() {
     let fleet = tmp.path().join("fleet");
     write_tree(
         &fleet,
-        &fleet_files(|p, t| {
-            if p == "upkeep/automation.yaml" {
-                t.replacen(
-                    "  scheduleRef:\n    name: dev-anytime\n",
-                    "  scheduleRef:\n    name: dev-anytime\n  suspend: true\n",
-                    1,
-                )
-            } else {
-                t
-            }
-        }),
+        &fleet_with_automation_edit(
+            "  scheduleRef:\n    name: dev-anytime\n",
+            "  scheduleRef:\n    name: dev-anytime\n  suspend: true\n",
+        ),
     );
-    git_in(&fleet, &["init", "-q", "-b", "main"]);
-    git_in(&fleet, &["add", "-A"]);
-    git_in(&fleet, &["commit", "-qm", "import"]);
-    let out = upkeep(
-        &[
-            "apply",
-            "--repo",
-            fleet.to_str().expect("utf-8"),
-            "--at",
-            AT,
-            "--store",
-            tmp.path().join("s.redb").to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    git_import(&fleet);
+    let out = upkeep(&apply_args(&fleet, AT, &tmp.path().join("s.redb")), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(

@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{base64, examples, fleet_files, runtime, write_tree};
+use support::{bare_git, base64, borrowed, examples, fleet_files, git_import, runtime, write_tree};
 use upkeep_testenv::{
     Fault, FaultProxy, ForgeFlavor, GitServer, InjectedFailure, PrStandIn, Registry, RegistryKind,
     StaticServer, TEST_USER, git,
@@ -267,9 +267,7 @@ spec:
     let hostile = tmp.path().join("hostile");
     write_tree(&hostile, &fleet(&hostile_sources, |t| t));
     let git_in = |dir: &Path, args: &[&str]| git(args, Some(dir)).expect("git");
-    git_in(&hostile, &["init", "-q", "-b", "main"]);
-    git_in(&hostile, &["add", "-A"]);
-    git_in(&hostile, &["commit", "-qm", "import"]);
+    git_import(&hostile);
     git_in(
         &hostile,
         &["remote", "add", "origin", &git_url_with_password],
@@ -403,12 +401,10 @@ spec:
             1,
         )
     });
-    let borrowed: Vec<(&str, &[u8])> = good
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
     assert_eq!(
-        git_server.create_repo("fleet", &borrowed).expect("repo"),
+        git_server
+            .create_repo("fleet", &borrowed(&good))
+            .expect("repo"),
         git_url
     );
     let workdir = tmp.path().join("fleet");
@@ -432,16 +428,7 @@ spec:
         &git_env,
     );
     let bare = git_server.bare_path("fleet");
-    let branches = git(
-        &[
-            "--git-dir",
-            bare.to_str().expect("utf-8"),
-            "branch",
-            "--list",
-        ],
-        None,
-    )
-    .expect("git");
+    let branches = bare_git(&bare, &["branch", "--list"]);
     assert!(
         branches.contains("upkeep/dev-apps"),
         "the pass with UPKEEP_GIT_PASSWORD pushed its branch ({branches}):\n{}",

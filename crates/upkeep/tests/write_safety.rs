@@ -9,7 +9,7 @@ mod support;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use support::{AT, commit_all, fleet_in, git_in, s, scratch, text, upkeep_within};
+use support::{AT, assert_exit, commit_all, fleet_in, git_in, s, scratch, text, upkeep_within};
 
 const PODINFO: &str = "apps/dev/podinfo.yaml";
 const CERT: &str = "apps/dev/cert-manager.yaml";
@@ -244,12 +244,10 @@ fn one_bad_file_source_or_policy_holds_only_what_depends_on_it() {
     std::fs::write(dev.join("binary.yaml"), b"\xff\xfe\x00garbage $upkeep\n").expect("write");
     commit_all(&fleet, "import");
     let planned = upkeep_within(60, &["plan", "--repo", s(&fleet), "--at", AT], &[]);
-    assert_eq!(
-        planned.status.code(),
-        Some(4),
-        "plan is partial too, not stopped by the invalid policy\n{}\n{}",
-        text(&planned.stdout),
-        text(&planned.stderr)
+    assert_exit(
+        &planned,
+        4,
+        "plan is partial too, not stopped by the invalid policy",
     );
     assert!(
         !text(&planned.stderr).contains("the clusters are not planned"),

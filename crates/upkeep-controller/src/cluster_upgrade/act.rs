@@ -157,7 +157,7 @@ async fn commit(
             version,
         })
         .collect();
-    match crate::cluster_gitops::write(u, object, targets, source).await {
+    match super::gitops::write(u, object, targets, source).await {
         Ok(run) => {
             u.metrics.record_push(if run.commit.is_some() {
                 "pushed"

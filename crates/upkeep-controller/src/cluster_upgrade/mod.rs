@@ -31,7 +31,7 @@
 //!   stacks a second silence.
 //! - `trigger: GitOps` acts through the repository instead of the API server: the clusters to
 //!   start (and those still `Triggered`) are written as one commit per reconcile by the shared
-//!   GitOps write loop (see `cluster_gitops.rs`); re-applying is `UpToDate`, so record-before-act
+//!   GitOps write loop (see `gitops.rs`); re-applying is `UpToDate`, so record-before-act
 //!   holds the same way. The commit and the pull request are recorded in status.
 //! - An invalid spec (including `trigger: GitOps` without `gitOps`) is `Stalled` and waits for
 //!   a change.
@@ -44,6 +44,7 @@
 mod act;
 pub mod decide;
 mod gather;
+mod gitops;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

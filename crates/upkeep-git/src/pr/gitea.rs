@@ -49,49 +49,29 @@ pub(super) async fn ensure(
     let (owner, name) = owner_and_name(repository)?;
     let wanted = label_ids(api, owner, name, repository, &request.labels).await?;
     let existing = find_open(api, owner, name, request).await?;
-    if let Some(pull) = existing {
-        let index = pull.number.to_string();
+    let update = existing.map(|pull| {
         let mut body = json!({"title": request.title, "body": request.body});
         if !wanted.is_empty() {
             let mut ids: BTreeSet<u64> = pull.labels.iter().flatten().map(|l| l.id).collect();
             ids.extend(wanted.iter().copied());
             body["labels"] = json!(ids);
         }
-        let updated: Pull = api
-            .call(
-                Method::PATCH,
-                &["repos", owner, name, "pulls", &index],
-                &[],
-                Some(&body),
-            )
-            .await?;
-        Ok(PullRequest {
-            number: pull.number,
-            url: updated.html_url,
-            created: false,
-        })
-    } else {
-        let body = json!({
-            "head": request.head,
-            "base": request.base,
-            "title": request.title,
-            "body": request.body,
-            "labels": wanted,
-        });
-        let created: Pull = api
-            .call(
-                Method::POST,
-                &["repos", owner, name, "pulls"],
-                &[],
-                Some(&body),
-            )
-            .await?;
-        Ok(PullRequest {
-            number: created.number,
-            url: created.html_url,
-            created: true,
-        })
-    }
+        (pull.number, body)
+    });
+    let create = json!({
+        "head": request.head,
+        "base": request.base,
+        "title": request.title,
+        "body": request.body,
+        "labels": wanted,
+    });
+    api.update_or_open(
+        &["repos", owner, name, "pulls"],
+        update.as_ref().map(|(n, body)| (Method::PATCH, *n, body)),
+        &create,
+        |p: Pull| (p.number, p.html_url),
+    )
+    .await
 }
 
 async fn find_open(

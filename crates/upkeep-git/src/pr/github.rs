@@ -55,51 +55,32 @@ pub(super) async fn ensure(
         .into_iter()
         .find(|p| p.head.name == request.head && p.base.name == request.base);
     let content = json!({"title": request.title, "body": request.body});
-    if let Some(pull) = existing {
-        let number = pull.number.to_string();
-        let updated: Pull = api
-            .call(
-                Method::PATCH,
-                &["repos", owner, name, "pulls", &number],
-                &[],
-                Some(&content),
-            )
-            .await?;
-        let missing: Vec<&String> = request
-            .labels
-            .iter()
-            .filter(|l| !pull.labels.iter().any(|have| &have.name == *l))
-            .collect();
-        add_labels(api, owner, name, &number, &missing).await?;
-        Ok(PullRequest {
-            number: pull.number,
-            url: updated.html_url,
-            created: false,
+    let create = json!({
+        "title": request.title,
+        "body": request.body,
+        "head": request.head,
+        "base": request.base,
+    });
+    // Labels are added after the write: only the missing ones on an open pull request.
+    let labels: Vec<&String> = request
+        .labels
+        .iter()
+        .filter(|l| {
+            existing
+                .as_ref()
+                .is_none_or(|pull| !pull.labels.iter().any(|have| &have.name == *l))
         })
-    } else {
-        let body = json!({
-            "title": request.title,
-            "body": request.body,
-            "head": request.head,
-            "base": request.base,
-        });
-        let created: Pull = api
-            .call(
-                Method::POST,
-                &["repos", owner, name, "pulls"],
-                &[],
-                Some(&body),
-            )
-            .await?;
-        let number = created.number.to_string();
-        let labels: Vec<&String> = request.labels.iter().collect();
-        add_labels(api, owner, name, &number, &labels).await?;
-        Ok(PullRequest {
-            number: created.number,
-            url: created.html_url,
-            created: true,
-        })
-    }
+        .collect();
+    let pull = api
+        .update_or_open(
+            &["repos", owner, name, "pulls"],
+            existing.map(|pull| (Method::PATCH, pull.number, &content)),
+            &create,
+            |p: Pull| (p.number, p.html_url),
+        )
+        .await?;
+    add_labels(api, owner, name, &pull.number.to_string(), &labels).await?;
+    Ok(pull)
 }
 
 async fn add_labels(

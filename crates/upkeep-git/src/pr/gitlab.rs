@@ -46,47 +46,22 @@ pub(super) async fn ensure(
         .into_iter()
         .find(|m| m.source_branch == request.head && m.target_branch == request.base);
     let labels = request.labels.join(",");
-    if let Some(mr) = existing {
-        let iid = mr.iid.to_string();
-        let mut body = json!({"title": request.title, "description": request.body});
-        if !labels.is_empty() {
-            body["add_labels"] = json!(labels);
-        }
-        let updated: MergeRequest = api
-            .call(
-                Method::PUT,
-                &["projects", project, "merge_requests", &iid],
-                &[],
-                Some(&body),
-            )
-            .await?;
-        Ok(PullRequest {
-            number: mr.iid,
-            url: updated.web_url,
-            created: false,
-        })
-    } else {
-        let mut body = json!({
-            "source_branch": request.head,
-            "target_branch": request.base,
-            "title": request.title,
-            "description": request.body,
-        });
-        if !labels.is_empty() {
-            body["labels"] = json!(labels);
-        }
-        let created: MergeRequest = api
-            .call(
-                Method::POST,
-                &["projects", project, "merge_requests"],
-                &[],
-                Some(&body),
-            )
-            .await?;
-        Ok(PullRequest {
-            number: created.iid,
-            url: created.web_url,
-            created: true,
-        })
+    let mut update = json!({"title": request.title, "description": request.body});
+    let mut create = json!({
+        "source_branch": request.head,
+        "target_branch": request.base,
+        "title": request.title,
+        "description": request.body,
+    });
+    if !labels.is_empty() {
+        update["add_labels"] = json!(labels);
+        create["labels"] = json!(labels);
     }
+    api.update_or_open(
+        &["projects", project, "merge_requests"],
+        existing.map(|mr| (Method::PUT, mr.iid, &update)),
+        &create,
+        |m: MergeRequest| (m.iid, m.web_url),
+    )
+    .await
 }

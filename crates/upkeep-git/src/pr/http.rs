@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use upkeep_core::redact::{excerpt_with, redact_known};
 
-use super::{PrError, PrTarget, ProviderKind, Token};
+use super::{PrError, PrTarget, ProviderKind, PullRequest, Token};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -102,6 +102,40 @@ impl Api {
             url.query_pairs_mut().extend_pairs(query);
         }
         url
+    }
+
+    /// The last step every provider takes the same way: with an open pull request
+    /// (`update`: the method its API updates with, its number, the body), sends the body to
+    /// `collection/number`; without one, opens one by `POST`ing `create` to `collection`.
+    /// `answer` reads the number and the page URL from the provider's answer.
+    pub(super) async fn update_or_open<T: DeserializeOwned>(
+        &self,
+        collection: &[&str],
+        update: Option<(Method, u64, &serde_json::Value)>,
+        create: &serde_json::Value,
+        answer: fn(T) -> (u64, String),
+    ) -> Result<PullRequest, PrError> {
+        if let Some((method, number, body)) = update {
+            let index = number.to_string();
+            let mut path = collection.to_vec();
+            path.push(&index);
+            let updated: T = self.call(method, &path, &[], Some(body)).await?;
+            Ok(PullRequest {
+                number,
+                url: answer(updated).1,
+                created: false,
+            })
+        } else {
+            let created: T = self
+                .call(Method::POST, collection, &[], Some(create))
+                .await?;
+            let (number, url) = answer(created);
+            Ok(PullRequest {
+                number,
+                url,
+                created: true,
+            })
+        }
     }
 
     /// Sends one request and decodes a successful JSON answer into `T`.

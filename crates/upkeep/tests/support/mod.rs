@@ -27,6 +27,92 @@ pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Asserts that `out` exited with `code`; the message says `what` was expected and shows
+/// both streams.
+#[track_caller]
+pub(crate) fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The arguments of `upkeep apply --repo <repo> --at <at> --store <store>`.
+pub(crate) fn apply_args<'a>(repo: &'a Path, at: &'a str, store: &'a Path) -> [&'a str; 7] {
+    ["apply", "--repo", s(repo), "--at", at, "--store", s(store)]
+}
+
+/// The arguments of `upkeep plan --repo <repo> --at <at> -o json`.
+pub(crate) fn plan_json_args<'a>(repo: &'a Path, at: &'a str) -> [&'a str; 7] {
+    ["plan", "--repo", s(repo), "--at", at, "-o", "json"]
+}
+
+/// `files` as the borrowed (path, contents) pairs the test servers take.
+pub(crate) fn borrowed(files: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect()
+}
+
+/// The git CLI on a bare repository of a test server: what really landed there.
+pub(crate) fn bare_git(bare: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--git-dir", s(bare)];
+    all.extend_from_slice(args);
+    git(&all, None).expect("git")
+}
+
+/// Asserts that `branch` on the server (`bare`) is one commit on top of `main_before` and
+/// that `main` is still `main_before`.
+#[track_caller]
+pub(crate) fn assert_one_commit_on(bare: &Path, branch: &str, main_before: &str) {
+    assert_eq!(
+        bare_git(bare, &["rev-parse", "main"]),
+        main_before,
+        "main is not touched"
+    );
+    assert_eq!(
+        bare_git(bare, &["rev-parse", &format!("{branch}~1")]),
+        main_before,
+        "one commit on top of main"
+    );
+}
+
+/// The non-empty lines of `git show --name-only --format=<format> <rev>` on the server:
+/// the commit's `format`ted header and the files it changed.
+pub(crate) fn shown_lines(bare: &Path, format: &str, rev: &str) -> Vec<String> {
+    bare_git(
+        bare,
+        &["show", "--name-only", &format!("--format={format}"), rev],
+    )
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(ToOwned::to_owned)
+    .collect()
+}
+
+/// Clones `url` into `dest` with `user:password` in the URL (as people do), then sets
+/// `origin` back to `url`, so the checkout holds no password.
+pub(crate) fn clone_then_forget_password(url: &str, user: &str, password: &str, dest: &Path) {
+    git(
+        &[
+            "clone",
+            "-q",
+            &format!(
+                "http://{user}:{password}@{}",
+                url.trim_start_matches("http://")
+            ),
+            s(dest),
+        ],
+        None,
+    )
+    .expect("clone");
+    git_in(dest, &["remote", "set-url", "origin", url]);
+}
+
 /// Every file of the example fleet, as (path, contents); `edit` may change one.
 pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -53,6 +139,18 @@ pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String,
             (p, t.into_bytes())
         })
         .collect()
+}
+
+/// The example fleet with the first `from` in the dev automation
+/// (`upkeep/automation.yaml`) replaced by `to`.
+pub(crate) fn fleet_with_automation_edit(from: &str, to: &str) -> Vec<(String, Vec<u8>)> {
+    fleet_files(|p, t| {
+        if p == "upkeep/automation.yaml" {
+            t.replacen(from, to, 1)
+        } else {
+            t
+        }
+    })
 }
 
 /// A scratch directory with `charts` linked in, so `oci-layout:../../charts/…` resolves from
@@ -88,6 +186,14 @@ pub(crate) fn fleet_in(tmp: &Path, git: bool, edit: impl Fn(&str, String) -> Str
         commit_all(&fleet, "import");
     }
     fleet
+}
+
+/// `git init -b main` in `dir` and one commit `import` of everything in it, by the git
+/// identity of upkeep-testenv's `git` (the user's commit, under upkeep's).
+pub(crate) fn git_import(dir: &Path) {
+    git_in(dir, &["init", "-q", "-b", "main"]);
+    git_in(dir, &["add", "-A"]);
+    git_in(dir, &["commit", "-qm", "import"]);
 }
 
 /// `git init` (once) and a commit of everything in `dir`.
@@ -131,26 +237,9 @@ pub(crate) fn s(path: &Path) -> &str {
 }
 
 /// Standard base64 with padding (a `kubernetes.io/dockerconfigjson` Secret's data, a Docker
-/// `auths` entry), written here so the tests need no encoder crate.
+/// `auths` entry): the same encoder the test servers use.
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    upkeep_testenv::base64(bytes)
 }
 
 /// A current-thread runtime for starting the test servers (they run as processes; the
