@@ -422,7 +422,18 @@ fn ready_since(server: &KubeApiServer, name: &str) -> String {
     ready_since_in(server, "prov", name)
 }
 
+/// When the cluster's `Ready` condition last turned `True` (empty while it is not `True`: the
+/// provider's "upgrading" transition is not readiness).
 fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    let ready = jsonpath(
+        server,
+        ns,
+        name,
+        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+    );
+    if ready.trim() != "True" {
+        return String::new();
+    }
     jsonpath(
         server,
         ns,
