@@ -12,6 +12,10 @@
 //! - Re-applying is idempotent: when every manifest already holds its target the result is
 //!   [`Written::UpToDate`] with no commit, which is what a controller restarted between
 //!   "recorded Triggered" and "pushed" relies on to never make a second change.
+//! - A campaign's batch may name its ClusterUpgrade ([`ClusterBatch::campaign`]): the commit
+//!   then ends with `Upkeep-Campaign:` and one `Upkeep-Cluster:` trailer per cluster it moves
+//!   (as `upkeep run`'s local commits do), so a run killed after pushing finds the commit it
+//!   made ([`campaign_commit`]) and records it. Without one the message is unchanged.
 //! - A cluster is looked up under `path` by name and namespace; a manifest without
 //!   `metadata.namespace` (namespaced later by a Flux Kustomization's `targetNamespace`) is
 //!   accepted when no manifest names the namespace. Errors name the file and line and say what
@@ -60,6 +64,100 @@ pub struct ClusterBatch<'a> {
     /// A commit message template (the automation's `commit.messageTemplate`); `None`: the
     /// built-in message.
     pub template: Option<&'a MessageTemplate>,
+    /// The ClusterUpgrade the batch is for (`namespace/name`): the commit then carries
+    /// [`CAMPAIGN_TRAILER`] and one [`CLUSTER_TRAILER`] (`namespace/name`) per cluster it
+    /// changes. `None`: no trailers.
+    pub campaign: Option<&'a str>,
+}
+
+/// The trailer naming the ClusterUpgrade (`namespace/name`) a cluster commit is for.
+pub const CAMPAIGN_TRAILER: &str = "Upkeep-Campaign";
+/// The trailer naming a cluster (`namespace/name`) a campaign's commit moves.
+pub const CLUSTER_TRAILER: &str = "Upkeep-Cluster";
+
+/// A cluster's `namespace/name` as its trailer names it (`default` when none is given).
+fn trailer_name(target: &ClusterTarget) -> String {
+    format!(
+        "{}/{}",
+        target.namespace.as_deref().unwrap_or("default"),
+        target.name
+    )
+}
+
+/// `message` ending with the campaign's trailers: one [`CAMPAIGN_TRAILER`] and one
+/// [`CLUSTER_TRAILER`] per cluster of `batch` that `changes` moves, in a paragraph of their
+/// own.
+fn with_campaign_trailers(
+    message: &str,
+    campaign: &str,
+    batch: &ClusterBatch<'_>,
+    changes: &[ChangeRecord],
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = message.trim_end().to_owned();
+    let _ = write!(out, "\n\n{CAMPAIGN_TRAILER}: {campaign}\n");
+    for target in batch.clusters {
+        let object = format!("Cluster {}", target.display_name());
+        if changes.iter().any(|c| c.object == object) {
+            let _ = writeln!(out, "{CLUSTER_TRAILER}: {}", trailer_name(target));
+        }
+    }
+    out
+}
+
+/// Whether `message` carries the trailer line `key: value`.
+fn has_trailer(message: &str, key: &str, value: &str) -> bool {
+    message.lines().any(|l| {
+        l.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|v| v.trim() == value)
+    })
+}
+
+/// The commit that moved `target` for `campaign`: the newest commit reachable from `tip` whose
+/// message carries `Upkeep-Campaign: <campaign>` and `Upkeep-Cluster: <namespace>/<name>` and
+/// at which the cluster's manifest under `path` holds the target version. This is how a run
+/// that was killed after pushing (or committing) names the commit it made, instead of
+/// recording the change without one. `None` when no such commit is on the branch.
+pub fn campaign_commit(
+    repo: &Repo,
+    tip: Oid,
+    path: &str,
+    place: &VersionPlace,
+    campaign: &str,
+    target: &ClusterTarget,
+) -> Result<Option<Oid>, ClusterWriteError> {
+    let wrap = |e: git2::Error| GitError::git("walking history", &e);
+    let mut walk = repo.inner.revwalk().map_err(wrap)?;
+    walk.push(tip).map_err(wrap)?;
+    let cluster = trailer_name(target);
+    let one = std::slice::from_ref(target);
+    let batch = ClusterBatch {
+        path,
+        place,
+        clusters: one,
+        requester: campaign,
+        template: None,
+        campaign: Some(campaign),
+    };
+    for oid in walk {
+        let oid = oid.map_err(wrap)?;
+        let commit = repo.inner.find_commit(oid).map_err(wrap)?;
+        let message = String::from_utf8_lossy(commit.message_raw_bytes());
+        if !has_trailer(&message, CAMPAIGN_TRAILER, campaign)
+            || !has_trailer(&message, CLUSTER_TRAILER, &cluster)
+        {
+            continue;
+        }
+        // The commit's own tree must hold the target (a commit of the same campaign for an
+        // older target is not this change).
+        match plan_cluster_versions(repo, oid, &batch) {
+            Ok((_, changes)) if changes.is_empty() => return Ok(Some(oid)),
+            Ok(_) | Err(ClusterWriteError::Edit { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// How a batch ended.
@@ -268,6 +366,12 @@ pub fn write_cluster_versions(
                 t.render(batch.requester, &changes)?
             } else {
                 cluster_message(batch.requester, &changes)
+            };
+            let message = match batch.campaign {
+                Some(campaign) if !changes.is_empty() => {
+                    with_campaign_trailers(&message, campaign, batch, &changes)
+                }
+                _ => message,
             };
             Ok(Prepared { files, message })
         },

@@ -1,11 +1,12 @@
 //! `write_cluster_versions` against real bare repositories over `file://`: one byte-exact
 //! commit per batch, an idempotent re-apply, located errors for a missing cluster or version,
 //! and a real race (another writer pushes while upkeep's push is in flight) retried on the
-//! new tip.
+//! new tip. A campaign's batch carries `Upkeep-Campaign`/`Upkeep-Cluster` trailers (read back by
+//! `git interpret-trailers` and by `campaign_commit`); a batch without one has none.
 
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_git::clusters::{
-    ClusterBatch, ClusterTarget, ClusterWriteError, write_cluster_versions,
+    ClusterBatch, ClusterTarget, ClusterWriteError, campaign_commit, write_cluster_versions,
 };
 use upkeep_git::{Auth, Branches, Repo, Written};
 use upkeep_testenv::git;
@@ -72,6 +73,17 @@ fn write(
     place: &VersionPlace,
     clusters: &[ClusterTarget],
 ) -> Result<upkeep_git::clusters::ClusterWrite, ClusterWriteError> {
+    write_for(f, push, path, place, clusters, None)
+}
+
+fn write_for(
+    f: &Fixture,
+    push: &str,
+    path: &str,
+    place: &VersionPlace,
+    clusters: &[ClusterTarget],
+    campaign: Option<&str>,
+) -> Result<upkeep_git::clusters::ClusterWrite, ClusterWriteError> {
     write_cluster_versions(
         &f.repo,
         &Auth::none(),
@@ -87,8 +99,106 @@ fn write(
             clusters,
             requester: "ClusterUpgrade org-a/to-30-1",
             template: None,
+            campaign,
         },
     )
+}
+
+#[test]
+fn a_campaign_commit_carries_trailers_and_is_found_again_after_later_commits() {
+    let f = fixture();
+    let place = VersionPlace::default();
+    let batch = [
+        target(Some("org-a"), "dev", "30.1.0"),
+        target(Some("org-a"), "prod", "30.1.0"),
+    ];
+    let w = write_for(
+        &f,
+        "main",
+        "clusters",
+        &place,
+        &batch,
+        Some("org-a/to-30-1"),
+    )
+    .expect("written");
+    let Written::Pushed { commit, .. } = w.written else {
+        panic!("expected a push, got {:?}", w.written);
+    };
+    let message = bare_git(&f.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("Requested by ClusterUpgrade org-a/to-30-1."),
+        "the built-in message stays: {message}"
+    );
+    // Git itself reads them as trailers (the peer, not our parser).
+    let trailers = bare_git(
+        &f.bare,
+        &[
+            "log",
+            "-1",
+            "--format=%(trailers:key=Upkeep-Campaign,key=Upkeep-Cluster)",
+            "main",
+        ],
+    );
+    assert_eq!(
+        trailers.trim_end(),
+        "Upkeep-Campaign: org-a/to-30-1\nUpkeep-Cluster: org-a/dev\nUpkeep-Cluster: org-a/prod",
+        "{message}"
+    );
+
+    // Someone moves prod on, without a campaign: that commit has no trailers (the controller's
+    // and `upkeep upgrade cluster`'s messages are unchanged).
+    let later = write(
+        &f,
+        "main",
+        "clusters",
+        &place,
+        &[target(Some("org-a"), "prod", "30.2.0")],
+    )
+    .expect("written");
+    assert!(matches!(later.written, Written::Pushed { .. }), "{later:?}");
+    let message = bare_git(&f.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(!message.contains("Upkeep-"), "no trailers: {message}");
+    let tip =
+        upkeep_git::Oid::from_str(bare_git(&f.bare, &["rev-parse", "main"]).trim()).expect("oid");
+
+    // (campaign, cluster, version, found, reason)
+    let cases = [
+        (
+            "org-a/to-30-1",
+            target(Some("org-a"), "dev", "30.1.0"),
+            Some(commit),
+            "found under a later commit",
+        ),
+        (
+            "org-a/to-30-1",
+            target(Some("org-a"), "prod", "30.1.0"),
+            Some(commit),
+            "the same commit names both clusters, though prod moved on since",
+        ),
+        (
+            "org-a/other",
+            target(Some("org-a"), "dev", "30.1.0"),
+            None,
+            "another campaign's commit is not this one's",
+        ),
+        (
+            "org-a/to-30-1",
+            target(Some("org-a"), "dev", "30.9.0"),
+            None,
+            "the commit does not hold this target: not this change",
+        ),
+        (
+            "org-a/to-30-1",
+            target(Some("org-b"), "dev", "30.1.0"),
+            None,
+            "a cluster of another namespace is not named",
+        ),
+    ];
+    for (campaign, wanted, want, reason) in cases {
+        let got = campaign_commit(&f.repo, tip, "clusters", &place, campaign, &wanted)
+            .expect("history read");
+        assert_eq!(got, want, "{reason}");
+    }
 }
 
 #[test]
@@ -327,6 +437,7 @@ fn a_race_is_retried_on_the_new_tip() {
             clusters: &batch,
             requester: "ClusterUpgrade org-a/to-30-1",
             template: None,
+            campaign: None,
         },
     )
     .expect("written");

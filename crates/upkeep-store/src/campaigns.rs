@@ -15,6 +15,12 @@
 //!   change is made (with its commit), an outcome record (`follows` the trigger) when the
 //!   cluster finishes. The entry remembers the trigger record's id, so neither is written
 //!   twice, and both go in the same transaction as the entry.
+//! - **The campaign's own state** (`state`, `outcome`, `finishedAt`: the controller's
+//!   `status.state/outcome/finishedAt`) sits in a second table keyed by the campaign, written
+//!   in the same transaction as the entries. It is what another campaign's `after` reads
+//!   ([`Store::campaign_status`]), exactly as the controller reads the other upgrade's status:
+//!   finished only once its state is `Finished`, with its outcome, soaking from its
+//!   `finishedAt`.
 //! - Entries are JSON (fields can be added with `#[serde(default)]`), like the change log.
 
 use std::collections::BTreeMap;
@@ -23,15 +29,43 @@ use jiff::Timestamp;
 use redb::{TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use upkeep_core::redact::redact;
-use upkeep_core::rollout::{ClusterPhase, Progress};
+use upkeep_core::rollout::{CampaignState, ClusterPhase, Outcome, Progress};
 
 use crate::{NewClusterUpgrade, Store, StoreError, UpgradeOutcome};
 
 const CAMPAIGN_CLUSTERS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("campaign_clusters");
 
+const CAMPAIGNS: TableDefinition<&str, &[u8]> = TableDefinition::new("campaigns");
+
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::TableError> {
-    txn.open_table(CAMPAIGN_CLUSTERS).map(drop)
+    txn.open_table(CAMPAIGN_CLUSTERS).map(drop)?;
+    txn.open_table(CAMPAIGNS).map(drop)
+}
+
+/// A campaign's own state (the controller's `status.state`, `status.outcome`,
+/// `status.finishedAt`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignStatus {
+    /// The [`CampaignState`] name (`Waiting`, `Running`, `Finished`).
+    pub state: String,
+    /// The [`Outcome`] name, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+impl CampaignStatus {
+    /// How the campaign ended and when, once its state is `Finished` with an outcome and a
+    /// finish time (the controller's `ClusterUpgradeStatus::finished`); `None` otherwise.
+    pub fn finished(&self) -> Option<(Outcome, Timestamp)> {
+        if self.state != CampaignState::Finished.as_str() {
+            return None;
+        }
+        Some((Outcome::parse(self.outcome.as_deref()?)?, self.finished_at?))
+    }
 }
 
 /// One cluster's entry in a campaign (the controller's `status.clusters[]` entry).
@@ -133,16 +167,47 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes the entries of campaign `namespace/name` (and their log records) in one
-    /// transaction: all of them are recorded, or none.
+    /// The recorded state of campaign `namespace/name` (`None`: never recorded).
+    pub fn campaign_status(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<CampaignStatus>, StoreError> {
+        let key = key(namespace, name);
+        let txn = self.read()?;
+        let table = txn.open_table(CAMPAIGNS).map_err(|e| self.err(e))?;
+        let Some(v) = table.get(key.as_str()).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("campaign {key} cannot be decoded: {e}"),
+            })
+    }
+
+    /// Writes the entries of campaign `namespace/name` (and their log records) and, when
+    /// given, the campaign's own state, in one transaction: all of them are recorded, or none.
     pub fn record_campaign(
         &self,
         namespace: &str,
         name: &str,
+        status: Option<&CampaignStatus>,
         updates: &[CampaignUpdate],
     ) -> Result<(), StoreError> {
         let key = key(namespace, name);
         let txn = self.write()?;
+        if let Some(status) = status {
+            let bytes = serde_json::to_vec(status).map_err(|e| StoreError::Database {
+                path: self.path.clone(),
+                detail: format!("campaign {key} cannot be encoded: {e}"),
+            })?;
+            let mut table = txn.open_table(CAMPAIGNS).map_err(|e| self.err(e))?;
+            table
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
         for u in updates {
             let mut entry = CampaignCluster {
                 reason: u.entry.reason.as_deref().map(|r| redact(r).into_owned()),
@@ -234,16 +299,21 @@ mod tests {
             history: None,
         };
         store
-            .record_campaign("org", "a", &[up("x", "Waiting"), up("y", "Triggered")])
+            .record_campaign(
+                "org",
+                "a",
+                None,
+                &[up("x", "Waiting"), up("y", "Triggered")],
+            )
             .unwrap();
         store
-            .record_campaign("org", "ab", &[up("x", "Failed")])
+            .record_campaign("org", "ab", None, &[up("x", "Failed")])
             .unwrap();
         store
-            .record_campaign("org2", "a", &[up("z", "Failed")])
+            .record_campaign("org2", "a", None, &[up("z", "Failed")])
             .unwrap();
         store
-            .record_campaign("org", "a", &[up("x", "Triggered")])
+            .record_campaign("org", "a", None, &[up("x", "Triggered")])
             .unwrap();
         let cases: &[Case<'_>] = &[
             (
@@ -285,7 +355,7 @@ mod tests {
             history: Some(CampaignHistory::Triggered(Box::new(trigger("x")))),
         };
         store
-            .record_campaign("org", "a", std::slice::from_ref(&triggered))
+            .record_campaign("org", "a", None, std::slice::from_ref(&triggered))
             .unwrap();
         let recorded = store.campaign_progress("org", "a").unwrap()["x"].clone();
         assert!(
@@ -297,6 +367,7 @@ mod tests {
             .record_campaign(
                 "org",
                 "a",
+                None,
                 &[CampaignUpdate {
                     entry: recorded.clone(),
                     ..triggered
@@ -313,6 +384,7 @@ mod tests {
             .record_campaign(
                 "org",
                 "a",
+                None,
                 &[CampaignUpdate {
                     cluster: "x".into(),
                     entry: CampaignCluster {
@@ -348,6 +420,84 @@ mod tests {
             "read back as the core's progress"
         );
         assert_eq!(progress.finished_at, Some(at));
+    }
+
+    #[test]
+    fn campaign_status_is_recorded_with_the_entries_and_read_as_the_controller_reads_it() {
+        let store = Store::open_in_memory().unwrap();
+        let at: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let status =
+            |state: &str, outcome: Option<&str>, finished_at: Option<Timestamp>| CampaignStatus {
+                state: state.to_owned(),
+                outcome: outcome.map(ToOwned::to_owned),
+                finished_at,
+            };
+        assert_eq!(
+            store.campaign_status("org", "a").unwrap(),
+            None,
+            "never recorded"
+        );
+        let update = CampaignUpdate {
+            cluster: "x".into(),
+            entry: entry("Succeeded"),
+            history: None,
+        };
+        let finished = status("Finished", Some("Succeeded"), Some(at));
+        store
+            .record_campaign("org", "a", Some(&finished), std::slice::from_ref(&update))
+            .unwrap();
+        assert_eq!(
+            store.campaign_status("org", "a").unwrap().as_ref(),
+            Some(&finished),
+            "written with the entries"
+        );
+        assert_eq!(
+            store.campaign_status("org", "ab").unwrap(),
+            None,
+            "per campaign"
+        );
+        store.record_campaign("org", "a", None, &[update]).unwrap();
+        assert_eq!(
+            store.campaign_status("org", "a").unwrap().as_ref(),
+            Some(&finished),
+            "entries alone leave the campaign's state as it was"
+        );
+        // (status, finished?, reason)
+        let cases = [
+            (
+                status("Finished", Some("Succeeded"), Some(at)),
+                Some((Outcome::Succeeded, at)),
+                "finished, with outcome and time",
+            ),
+            (
+                status("Finished", Some("Failed"), Some(at)),
+                Some((Outcome::Failed, at)),
+                "a failed campaign is finished too (the dependant is held, not waiting)",
+            ),
+            (
+                status("Running", None, Some(at)),
+                None,
+                "running: not finished even with a time",
+            ),
+            (
+                status("Finished", None, Some(at)),
+                None,
+                "no outcome: not finished (as the controller reads status)",
+            ),
+            (
+                status("Finished", Some("Succeeded"), None),
+                None,
+                "no finish time: soak cannot count, not finished",
+            ),
+            (
+                status("Finished", Some("Exploded"), Some(at)),
+                None,
+                "unknown outcome",
+            ),
+        ];
+        for (s, want, reason) in cases {
+            assert_eq!(s.finished(), want, "{reason}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 
-pub use campaigns::{CampaignCluster, CampaignHistory, CampaignUpdate};
+pub use campaigns::{CampaignCluster, CampaignHistory, CampaignStatus, CampaignUpdate};
 pub use changes::{Change, ChangeId, NewChange, ObjectRef, cluster_subject};
 pub use cluster_upgrades::{ClusterUpgradeRecord, NewClusterUpgrade, UpgradeOutcome};
 pub use digests::KnownDigest;

@@ -19,10 +19,20 @@
 //!    so a run killed in between finds `Triggered` next time and the core says "re-apply the
 //!    same change" — which changes nothing when the change was already made (the manifest
 //!    already holds the target: the write loop answers `UpToDate`; the label already shows it:
-//!    no patch). Exactly one change, however often a run dies there. GitOps campaigns write
+//!    no patch). Exactly one change, however often a run dies there. A commit made before the
+//!    kill is named in the history all the same: every campaign commit carries
+//!    `Upkeep-Campaign`/`Upkeep-Cluster` trailers, and the newest one on the branch for the
+//!    cluster at the target is the change ([`upkeep_git::clusters::campaign_commit`]).
+//!    GitOps campaigns write
 //!    through the same path as `upkeep upgrade cluster --via git` (the shared write loop with
 //!    a push and pull request when the checkout has an `origin`, a local commit otherwise);
 //!    Direct campaigns patch the Cluster as `upkeep upgrade cluster --via api` does.
+//!
+//! The target is `targetVersion`, or the `releaseRef` VersionPolicy's latest allowed version
+//! over this pass's scan (the controller reads the same decision from the policy's
+//! `status.latestVersion`); while that cannot be resolved every cluster waits and the reason
+//! says why. `after` reads the other campaign's recorded state (Finished, its outcome and
+//! `finishedAt`), which each pass records with the clusters' entries.
 //!
 //! Without `--kubeconfig` nothing can be observed: a triggered cluster is read as still at the
 //! version it started from (never "succeeded" on faith), and its reason says why. Its timeout
@@ -41,15 +51,16 @@ use upkeep_api::cluster_upgrade::{
 };
 use upkeep_api::{ClusterObject, ClusterUpgrade, namespaced_name};
 use upkeep_core::rollout::{
-    self, ClusterInput, ClusterPhase, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step,
+    self, ClusterInput, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step, WaitReason,
 };
-use upkeep_git::clusters::ClusterTarget;
+use upkeep_git::clusters::{CAMPAIGN_TRAILER, CLUSTER_TRAILER, ClusterTarget};
 use upkeep_store::{
-    CampaignCluster, CampaignHistory, CampaignUpdate, NewClusterUpgrade, Store, UpgradeOutcome,
+    CampaignCluster, CampaignHistory, CampaignStatus, CampaignUpdate, NewClusterUpgrade, Store,
+    UpgradeOutcome,
 };
 
 use crate::cluster_upgrade::{GitPush, PullRequestTo, commit_file, locate, push_clusters};
-use crate::fleet::ClusterFleet;
+use crate::fleet::{ClusterFleet, Decision, Fleet};
 
 /// The reason of a running cluster when nothing observes it.
 pub(crate) const NOT_OBSERVED: &str = "not observed: pass --kubeconfig to see cluster status";
@@ -77,6 +88,16 @@ pub(crate) struct Carried {
     pub(crate) running: bool,
 }
 
+/// What every campaign of one pass shares.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    dir: &'a Path,
+    store: &'a Store,
+    now: Timestamp,
+    settings: &'a Settings<'a>,
+    kube: Option<&'a Kube>,
+}
+
 /// The management cluster, when `--kubeconfig` was given.
 struct Kube {
     rt: tokio::runtime::Runtime,
@@ -92,6 +113,7 @@ pub(crate) fn carry_out(
     store: &Store,
     now: Timestamp,
     settings: &Settings<'_>,
+    policies: &Fleet,
 ) -> miette::Result<Carried> {
     let mut carried = Carried::default();
     let Ok(fleet) = ClusterFleet::load(dir)? else {
@@ -135,7 +157,15 @@ pub(crate) fn carry_out(
     };
     for u in &fleet.upgrades {
         let (ns, name) = namespaced_name(&u.metadata);
-        match campaign(dir, store, now, settings, kube.as_ref(), &fleet, u) {
+        let release = release(policies, u);
+        let pass = Pass {
+            dir,
+            store,
+            now,
+            settings,
+            kube: kube.as_ref(),
+        };
+        match campaign(pass, &fleet, u, &release) {
             Ok(plan) => {
                 carried.next_check = match (carried.next_check, plan.next_check) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -153,33 +183,77 @@ pub(crate) fn carry_out(
     Ok(carried)
 }
 
-/// How each `after` campaign ended, from what the store recorded for it: finished when every
-/// recorded cluster is terminal (Failed when one failed), at the latest finish.
+/// How an `after` campaign ended, as the controller reads the other upgrade's status: its
+/// recorded campaign state is `Finished`, with its outcome and `finishedAt` (from which `soak`
+/// counts). A campaign never recorded, or not finished, has not ended.
 fn finished_of(
     store: &Store,
     namespace: &str,
     name: &str,
 ) -> miette::Result<Option<(CampaignOutcome, Timestamp)>> {
-    let entries = store
-        .campaign_progress(namespace, name)
-        .map_err(|e| miette!("{e}"))?;
-    let phases: Vec<(ClusterPhase, Option<Timestamp>)> = entries
-        .values()
-        .filter_map(|e| e.progress().map(|p| (p.state, p.finished_at)))
-        .collect();
-    if phases.is_empty() || !phases.iter().all(|(p, _)| p.is_terminal()) {
+    Ok(store
+        .campaign_status(namespace, name)
+        .map_err(|e| miette!("{e}"))?
+        .and_then(|s| s.finished()))
+}
+
+/// The target a `releaseRef` resolves to in this pass, as the controller reads it from the
+/// VersionPolicy's `status.latestVersion`: the policy's latest allowed version over this pass's
+/// scan. `Ok(None)` without a `releaseRef`; `Err(why)` when it cannot be resolved now.
+type Release = Result<Option<String>, String>;
+
+fn release(fleet: &Fleet, u: &ClusterUpgrade) -> Release {
+    let Some(r) = &u.spec.release_ref else {
         return Ok(None);
-    }
-    let outcome = if phases.iter().any(|(p, _)| *p == ClusterPhase::Failed) {
-        CampaignOutcome::Failed
-    } else {
-        CampaignOutcome::Succeeded
     };
-    Ok(phases
-        .iter()
-        .filter_map(|(_, t)| *t)
-        .max()
-        .map(|at| (outcome, at)))
+    let (ns, _) = namespaced_name(&u.metadata);
+    let key = (ns.clone(), r.name.clone());
+    release_from(
+        &ns,
+        &r.name,
+        fleet.policies.get(&key),
+        fleet.problems.get(&key).map(String::as_str),
+        fleet.invalid_object("VersionPolicy", &ns, &r.name),
+    )
+    .map(Some)
+}
+
+/// [`release`] from what the pass knows of VersionPolicy `ns/name`: its decision, why it has
+/// none (its source is missing or unreadable), or why it did not load. Pure.
+fn release_from(
+    ns: &str,
+    name: &str,
+    decision: Option<&Decision>,
+    problem: Option<&str>,
+    invalid: Option<String>,
+) -> Result<String, String> {
+    if let Some(d) = decision {
+        if let Some(v) = &d.allow.selected {
+            return Ok(v.trim().to_owned());
+        }
+        let held = d
+            .allow
+            .held
+            .as_ref()
+            .map(|(tag, until)| {
+                format!(
+                    "; {tag} is held by minimumReleaseAge until {}",
+                    crate::render::utc(*until)
+                )
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "VersionPolicy {ns}/{name} allows no version ({} tags considered, {} not versions for this policy){held}",
+            d.considered, d.ignored
+        ));
+    }
+    if let Some(p) = problem {
+        return Err(p.to_owned());
+    }
+    Err(match invalid {
+        Some(why) => format!("VersionPolicy {ns}/{name} {why}"),
+        None => format!("VersionPolicy {ns}/{name} (spec.releaseRef) is not in the repository"),
+    })
 }
 
 /// What one campaign is decided on (gathered from the repository, the store and, with
@@ -189,6 +263,8 @@ struct Gathered {
     /// conversion reads them as the controller reads its status.
     upgrade: ClusterUpgrade,
     recorded: BTreeMap<String, CampaignCluster>,
+    /// The campaign's own recorded state.
+    status: Option<CampaignStatus>,
     /// How each `after` campaign ended, from the store.
     after: HashMap<String, Option<(CampaignOutcome, Timestamp)>>,
     /// The clusters of the campaign's namespace.
@@ -236,6 +312,9 @@ fn gather(
     let recorded = store
         .campaign_progress(&ns, &name)
         .map_err(|e| miette!("{e}"))?;
+    let status = store
+        .campaign_status(&ns, &name)
+        .map_err(|e| miette!("{e}"))?;
     let mut after = HashMap::new();
     for dep in &u.spec.after {
         after.insert(dep.name.clone(), finished_of(store, &ns, &dep.name)?);
@@ -271,6 +350,7 @@ fn gather(
     Ok(Gathered {
         upgrade,
         recorded,
+        status,
         after,
         clusters,
         schedules,
@@ -302,6 +382,7 @@ fn entries(
     plan: &Plan,
     recorded: &BTreeMap<String, CampaignCluster>,
     target: Option<&str>,
+    unresolved: Option<&str>,
     observing: bool,
     now: Timestamp,
 ) -> Vec<CampaignUpdate> {
@@ -312,6 +393,17 @@ fn entries(
             .and_then(CampaignCluster::progress)
             .is_some_and(|p| p.state.is_running());
         let mut reason = cp.step.reason();
+        if let (
+            Step::Waiting {
+                reason: WaitReason::NoTarget,
+                ..
+            },
+            Some(why),
+            Some(r),
+        ) = (&cp.step, unresolved, &reason)
+        {
+            reason = Some(format!("{r}: {why}"));
+        }
         if !observing && cp.step.phase().is_running() {
             reason = Some(NOT_OBSERVED.to_owned());
         }
@@ -371,17 +463,25 @@ fn entries(
 
 /// One campaign: gather, decide, record, act, record what was done.
 fn campaign(
-    dir: &Path,
-    store: &Store,
-    now: Timestamp,
-    settings: &Settings<'_>,
-    kube: Option<&Kube>,
+    pass: Pass<'_>,
     fleet: &ClusterFleet,
     u: &ClusterUpgrade,
+    release: &Release,
 ) -> miette::Result<Plan> {
+    let Pass {
+        dir,
+        store,
+        now,
+        settings,
+        kube,
+    } = pass;
     let (ns, name) = namespaced_name(&u.metadata);
     let who = format!("ClusterUpgrade {ns}/{name}");
     let g = gather(store, kube, fleet, u)?;
+    let (release, unresolved) = match release {
+        Ok(r) => (r.as_deref(), None),
+        Err(why) => (None, Some(why.as_str())),
+    };
     let observing = kube.is_some();
 
     // Decide: the one conversion (upkeep-api's, the controller's), then the core.
@@ -389,7 +489,7 @@ fn campaign(
         &g.upgrade,
         &g.clusters,
         &g.schedules,
-        None,
+        release,
         |n| g.after.get(n).copied().flatten(),
         VersionSource::Label,
     )
@@ -397,7 +497,16 @@ fn campaign(
     let plan = rollout::plan(&inputs.campaign, &observed(inputs.clusters, observing), now);
     let target = inputs.target;
     let place = VersionPlace::from(inputs.source);
-    let updates = entries(&plan, &g.recorded, target.as_deref(), observing, now);
+    let updates = entries(
+        &plan,
+        &g.recorded,
+        target.as_deref(),
+        unresolved,
+        observing,
+        now,
+    );
+    let status = campaign_status(&plan, g.status.as_ref());
+    let status = (g.status.as_ref() != Some(&status)).then_some(status);
 
     // Record before act.
     for up in &updates {
@@ -412,12 +521,15 @@ fn campaign(
             );
         }
     }
-    if !updates.is_empty() {
+    if !updates.is_empty() || status.is_some() {
         store
-            .record_campaign(&ns, &name, &updates)
+            .record_campaign(&ns, &name, status.as_ref(), &updates)
             .map_err(|e| miette!("recording the campaign's progress: {e}"))?;
     }
     summarize(&who, &plan, &updates_shown(&plan, observing));
+    if let Some(why) = unresolved {
+        eprintln!("{who}: target release not resolved yet: {why}");
+    }
 
     // Act: every cluster the core starts now or keeps Triggered, unless it already shows the
     // target where the change is made.
@@ -457,7 +569,11 @@ fn campaign(
         to: &target,
         pull_request: pr,
     };
-    record_done(store, &ns, &name, &made, done, now)?;
+    let find = |c: &ClusterObject| match u.spec.trigger {
+        Trigger::GitOps => made_commit(dir, settings, u, &place, &target, c),
+        Trigger::Direct => None,
+    };
+    record_done(store, &ns, &name, &made, done, &find, now)?;
     match failed {
         Some(f) => Err(miette!("{f}")),
         None => Ok(plan),
@@ -475,13 +591,15 @@ struct Made<'a> {
 }
 
 /// Records what an act did: each cluster's trigger record in the history log (once: the
-/// entry remembers it) and the commit, in one transaction.
+/// entry remembers it) and the commit, in one transaction. A change found already made (a run
+/// killed after making it) is recorded with the commit `find` names for it.
 fn record_done(
     store: &Store,
     ns: &str,
     name: &str,
     made: &Made<'_>,
     done: Done<'_>,
+    find: &dyn Fn(&ClusterObject) -> Option<String>,
     now: Timestamp,
 ) -> miette::Result<()> {
     let recorded = store
@@ -492,6 +610,9 @@ fn record_done(
         let Some(entry) = recorded.get(&cluster.name) else {
             continue;
         };
+        let commit = commit
+            .or_else(|| entry.commit.clone())
+            .or_else(|| find(cluster));
         let record = NewClusterUpgrade {
             cluster: cluster.name.clone(),
             namespace: Some(ns.to_owned()),
@@ -511,7 +632,7 @@ fn record_done(
         updates.push(CampaignUpdate {
             cluster: cluster.name.clone(),
             entry: CampaignCluster {
-                commit: commit.or_else(|| entry.commit.clone()),
+                commit,
                 ..entry.clone()
             },
             history: Some(CampaignHistory::Triggered(Box::new(record))),
@@ -521,8 +642,28 @@ fn record_done(
         return Ok(());
     }
     store
-        .record_campaign(ns, name, &updates)
+        .record_campaign(ns, name, None, &updates)
         .map_err(|e| miette!("recording the change made: {e}"))
+}
+
+/// The campaign's state to record: the plan's (the controller's `status.state`, `outcome`,
+/// `finishedAt`), except that a campaign already recorded Finished with the same outcome keeps
+/// its finish time: the core dates a campaign whose clusters were all at the target `now` on
+/// every pass, and `after`'s soak counts from the first. Pure.
+fn campaign_status(plan: &Plan, recorded: Option<&CampaignStatus>) -> CampaignStatus {
+    let finished_at = match (recorded.and_then(CampaignStatus::finished), plan.outcome) {
+        (Some((was, at)), Some(outcome))
+            if was == outcome && plan.state == rollout::CampaignState::Finished =>
+        {
+            Some(at)
+        }
+        _ => plan.finished_at,
+    };
+    CampaignStatus {
+        state: plan.state.as_str().to_owned(),
+        outcome: plan.outcome.map(|o| o.as_str().to_owned()),
+        finished_at,
+    }
 }
 
 /// The running clusters nobody observes (their reason is worth repeating every pass).
@@ -604,6 +745,7 @@ fn act_git<'c>(
 ) -> miette::Result<(Done<'c>, Option<String>)> {
     let g = u.spec.git_ops.as_ref();
     let requester = format!("{who} (upkeep run)");
+    let campaign = campaign_name(u);
     if settings.push {
         let template = match g.and_then(|g| g.commit.message_template.as_deref()) {
             Some(t) => Some(upkeep_git::MessageTemplate::new(t).map_err(|e| {
@@ -645,6 +787,7 @@ fn act_git<'c>(
             }),
             path: g.and_then(|g| g.path.as_deref()).unwrap_or(""),
             template: template.as_ref(),
+            campaign: Some(&campaign),
             pull_request,
         };
         let targets: Vec<ClusterTarget> = acting
@@ -685,14 +828,13 @@ fn act_git<'c>(
         // The trailers name the campaign and the cluster, so the commit can be told apart
         // from any other that touched the file.
         let message = format!(
-            "Upgrade Cluster {ns}/{} from {} to {target}\n\n- {rel}:{} {}: {} -> {target}\n\nRequested by {requester}.\n\nUpkeep-Campaign: {campaign}\nUpkeep-Cluster: {ns}/{}\n",
+            "Upgrade Cluster {ns}/{} from {} to {target}\n\n- {rel}:{} {}: {} -> {target}\n\nRequested by {requester}.\n\n{CAMPAIGN_TRAILER}: {campaign}\n{CLUSTER_TRAILER}: {ns}/{}\n",
             c.name,
             edit.old,
             edit.line,
             place.path(),
             edit.old,
             c.name,
-            campaign = who.trim_start_matches("ClusterUpgrade "),
         );
         let Ok(commit) = commit_file(dir, &rel, &text, &edit.new_text, &message, None)? else {
             return Err(miette!(
@@ -709,6 +851,56 @@ fn act_git<'c>(
         done.push((*c, commit, Some(rel)));
     }
     Ok((done, None))
+}
+
+/// The campaign as its trailers name it: `namespace/name`.
+fn campaign_name(u: &ClusterUpgrade) -> String {
+    let (ns, name) = namespaced_name(&u.metadata);
+    format!("{ns}/{name}")
+}
+
+/// The commit that already carries `c`'s change to `target` (made by a run killed before it
+/// recorded it): the newest commit with the campaign's trailers on the branch the campaign
+/// writes to (`origin`'s push branch, else `HEAD`) at which the cluster holds the target.
+fn made_commit(
+    dir: &Path,
+    settings: &Settings<'_>,
+    u: &ClusterUpgrade,
+    place: &VersionPlace,
+    target: &str,
+    c: &ClusterObject,
+) -> Option<String> {
+    let repo = upkeep_git::Repo::open(dir).ok()?;
+    let g = u.spec.git_ops.as_ref();
+    let (tip, path) = if settings.push {
+        let branch = g
+            .and_then(|g| g.push.as_ref())
+            .and_then(|p| p.branch.clone())
+            .or_else(|| repo.head_branch())?;
+        (
+            repo.remote_branch(&branch).ok()??,
+            g.and_then(|g| g.path.as_deref()).unwrap_or(""),
+        )
+    } else {
+        // Local commits are made wherever the cluster's manifest is.
+        (repo.head_commit()?, "")
+    };
+    let wanted = ClusterTarget {
+        namespace: c.namespace.clone(),
+        name: c.name.clone(),
+        version: target.to_owned(),
+    };
+    let campaign = campaign_name(u);
+    match upkeep_git::clusters::campaign_commit(&repo, tip, path, place, &campaign, &wanted) {
+        Ok(found) => found.map(|oid| oid.to_string()),
+        Err(e) => {
+            eprintln!(
+                "warning: ClusterUpgrade {campaign}: cluster {}: looking for the commit already made: {e}",
+                c.name
+            );
+            None
+        }
+    }
 }
 
 /// Direct: a merge patch of each cluster's version place carrying the resourceVersion the
@@ -886,7 +1078,7 @@ mod tests {
         ];
         for (step, state, observing, want, reason) in cases {
             let before = state.map(recorded).unwrap_or_default();
-            let got = entries(&plan_of(step), &before, Some("2.0.0"), observing, now);
+            let got = entries(&plan_of(step), &before, Some("2.0.0"), None, observing, now);
             let got = got.first().map(|u| {
                 (
                     u.entry.state.as_str(),
@@ -900,6 +1092,136 @@ mod tests {
                 )
             });
             assert_eq!(got, want, "{reason}");
+        }
+    }
+
+    /// (decision, problem, invalid, want, reason)
+    type ReleaseCase<'a> = (
+        Option<&'a Decision>,
+        Option<&'a str>,
+        Option<String>,
+        Result<&'a str, &'a str>,
+        &'a str,
+    );
+
+    #[test]
+    fn a_release_ref_resolves_to_the_policy_s_decision_or_says_why_not() {
+        let decision = |selected: Option<&str>, held: Option<(&str, &str)>| Decision {
+            range: "^2".into(),
+            considered: 4,
+            ignored: 1,
+            allow: upkeep_git::plan::PolicyDecision {
+                selected: selected.map(ToOwned::to_owned),
+                held: held.map(|(tag, until)| (tag.to_owned(), t(until))),
+                ..Default::default()
+            },
+        };
+        let allowed = decision(Some(" 2.1.0 "), None);
+        let none = decision(None, None);
+        let held = decision(None, Some(("2.2.0", "2026-01-02T00:00:00Z")));
+        // (decision, problem, invalid, want, reason)
+        let cases: Vec<ReleaseCase<'_>> = vec![
+            (
+                Some(&allowed),
+                None,
+                None,
+                Ok("2.1.0"),
+                "the latest allowed version, as written (trimmed, as the controller trims latestVersion)",
+            ),
+            (
+                Some(&none),
+                None,
+                None,
+                Err(
+                    "VersionPolicy org/p allows no version (4 tags considered, 1 not versions for this policy)",
+                ),
+                "no allowed version: says so",
+            ),
+            (
+                Some(&held),
+                None,
+                None,
+                Err(
+                    "VersionPolicy org/p allows no version (4 tags considered, 1 not versions for this policy); 2.2.0 is held by minimumReleaseAge until 2026-01-02 00:00Z",
+                ),
+                "held back: says until when",
+            ),
+            (
+                None,
+                Some("VersionPolicy org/p: its ChartSource org/s could not be read: boom"),
+                None,
+                Err("VersionPolicy org/p: its ChartSource org/s could not be read: boom"),
+                "the source is unreadable: the fleet's reason",
+            ),
+            (
+                None,
+                None,
+                Some("is invalid (f.yaml:3: bad)".into()),
+                Err("VersionPolicy org/p is invalid (f.yaml:3: bad)"),
+                "the policy did not load",
+            ),
+            (
+                None,
+                None,
+                None,
+                Err("VersionPolicy org/p (spec.releaseRef) is not in the repository"),
+                "no such policy",
+            ),
+        ];
+        for (d, problem, invalid, want, reason) in cases {
+            let got = release_from("org", "p", d, problem, invalid);
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_finished_campaign_keeps_its_first_finish_time() {
+        let t0 = t("2026-01-01T00:00:00Z");
+        let now = t("2026-01-01T05:00:00Z");
+        let finished = |outcome, at| Plan {
+            state: CampaignState::Finished,
+            outcome: Some(outcome),
+            finished_at: Some(at),
+            ..plan_of(Step::Succeeded { at })
+        };
+        let recorded = |outcome: &str| CampaignStatus {
+            state: "Finished".into(),
+            outcome: Some(outcome.into()),
+            finished_at: Some(t0),
+        };
+        // (plan, recorded, want finishedAt, reason)
+        let cases = [
+            (
+                finished(CampaignOutcome::Succeeded, now),
+                None,
+                Some(now),
+                "first finish: the plan's time",
+            ),
+            (
+                finished(CampaignOutcome::Succeeded, now),
+                Some(recorded("Succeeded")),
+                Some(t0),
+                "still finished the same way: the recorded time stays (soak counts from it)",
+            ),
+            (
+                finished(CampaignOutcome::Failed, now),
+                Some(recorded("Succeeded")),
+                Some(now),
+                "finished differently: a new finish",
+            ),
+            (
+                plan_of(Step::Triggered),
+                Some(recorded("Succeeded")),
+                None,
+                "running again: not finished",
+            ),
+        ];
+        for (plan, before, want, reason) in cases {
+            assert_eq!(
+                campaign_status(&plan, before.as_ref()).finished_at,
+                want,
+                "{reason}"
+            );
         }
     }
 }

@@ -470,6 +470,8 @@ pub(crate) struct GitPush<'a> {
     /// Where the Cluster manifests are, from the repository root (`""`: everywhere).
     pub(crate) path: &'a str,
     pub(crate) template: Option<&'a upkeep_git::MessageTemplate>,
+    /// The ClusterUpgrade (`namespace/name`) a campaign's commit is for: its trailers.
+    pub(crate) campaign: Option<&'a str>,
     pub(crate) pull_request: Option<PullRequestTo>,
 }
 
@@ -536,6 +538,7 @@ pub(crate) fn push_clusters(
             clusters: targets,
             requester,
             template: settings.template,
+            campaign: settings.campaign,
         },
     );
     let written = match written {

@@ -8,7 +8,12 @@
 //!   cluster starts (`failurePolicy: Continue`); `upkeep history --cluster` shows each upgrade.
 //! - A real `upkeep run` killed (abort, as `kill -9`) between recording `Triggered` and the
 //!   commit, or between the commit and recording it, then run again: exactly one commit, one
-//!   history record.
+//!   history record, and it names that commit (found again by its `Upkeep-Campaign` /
+//!   `Upkeep-Cluster` trailers).
+//! - `releaseRef` over an OCI layout directory: the cluster moves to what the VersionPolicy
+//!   allows; no allowed version or no policy: the campaign waits and says why.
+//! - `after` with `soak`: B starts only once A is Finished and an hour has passed since A's
+//!   recorded finish.
 //! - Direct with `--kubeconfig`: the pass patches one cluster; the provider rolls it to Ready;
 //!   the next pass records Succeeded (history too) and patches the next cluster.
 //! - GitOps with `--kubeconfig` in a local checkout: commit, re-apply without a second commit
@@ -336,6 +341,16 @@ fn killed_between_record_and_commit_then_rerun_makes_exactly_one_commit() {
         let h = world.history("a");
         assert_eq!(h.as_array().map(Vec::len), Some(1), "{reason}: {h}");
         assert_eq!(h[0]["outcome"], "Triggered", "{reason}: {h}");
+        assert_eq!(
+            h[0]["commit"].as_str(),
+            Some(commits[0].as_str()),
+            "{reason}: the history names the one commit (found by its trailers after a kill): {h}"
+        );
+        let message = world.bare_git(&["log", "-1", "--format=%B", "main"]);
+        assert!(
+            message.contains("Upkeep-Campaign: org/rollout\nUpkeep-Cluster: org/a\n"),
+            "{reason}: the pushed commit names the campaign and the cluster: {message}"
+        );
         assert!(
             world.history("b").as_array().is_some_and(Vec::is_empty),
             "{reason}: b did not start (concurrency 1)"
@@ -407,7 +422,18 @@ fn ready_since(server: &KubeApiServer, name: &str) -> String {
     ready_since_in(server, "prov", name)
 }
 
+/// When the cluster's `Ready` condition last turned `True` (empty while it is not `True`: the
+/// provider's "upgrading" transition is not readiness).
 fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    let ready = jsonpath(
+        server,
+        ns,
+        name,
+        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+    );
+    if ready.trim() != "True" {
+        return String::new();
+    }
     jsonpath(
         server,
         ns,
@@ -697,4 +723,204 @@ async fn a_gitops_campaign_observed_on_the_management_cluster_moves_on_when_flux
         h[0]["commit"].as_str().is_some(),
         "the local commit is named: {h}"
     );
+}
+
+/// `upkeep run --once` on a local checkout at `at`, observing nothing (no kubeconfig).
+fn run_local(dir: &Path, store: &Path, at: &str) -> Output {
+    std::process::Command::new("timeout")
+        .args(["-s", "KILL", "120", env!("CARGO_BIN_EXE_upkeep")])
+        .args([
+            "run",
+            "--once",
+            "--repo",
+            dir.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--at",
+            at,
+        ])
+        .env_remove("KUBECONFIG")
+        .env_remove("UPKEEP_STORE")
+        .env_remove("UPKEEP_FAILPOINT")
+        .output()
+        .expect("the upkeep binary runs")
+}
+
+/// The version of Cluster `name` in a local checkout's `fleet.yaml`.
+fn version_in(dir: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("fleet.yaml")).unwrap();
+    let at = text
+        .find(&format!("  name: {name}\n"))
+        .unwrap_or_else(|| panic!("Cluster {name} in {text}"));
+    text[at..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("release.giantswarm.io/version: "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn cluster_doc(name: &str, env: &str, version: &str) -> String {
+    format!(
+        r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: {name}
+  namespace: org
+  labels:
+    release.giantswarm.io/version: "{version}"
+    env: {env}
+"#
+    )
+}
+
+fn gitops_campaign(name: &str, env: &str, target: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: {name}
+  namespace: org
+spec:
+  {target}
+  matchers:
+    - {{name: {env}, key: env, value: {env}}}
+  trigger: GitOps
+  gitOps:
+    git: {{url: "https://git.example/fleet"}}
+    commit:
+      author: {{name: upkeep, email: upkeep@example.com}}
+{extra}"#
+    )
+}
+
+/// A `releaseRef` resolves to its VersionPolicy's latest allowed version over the pass's scan
+/// of an OCI layout directory (the controller reads the same from `status.latestVersion`):
+/// `^2` over 1.0.0, 2.0.0, 2.1.0, 3.0.0 moves the cluster to 2.1.0. A policy that allows no
+/// version, and one that is not in the repository, leave their clusters waiting, and the
+/// reason says why.
+#[test]
+fn a_release_ref_campaign_moves_to_the_version_its_policy_allows_and_says_why_it_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("releases");
+    upkeep_testenv::write_layout(
+        &layout,
+        "cluster-release",
+        &[
+            ("1.0.0", "1.0.0"),
+            ("2.0.0", "2.0.0"),
+            ("2.1.0", "2.1.0"),
+            ("3.0.0", "3.0.0"),
+        ],
+    )
+    .expect("OCI layout");
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = format!(
+        r#"apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {{name: releases, namespace: org}}
+spec: {{url: "oci-layout:{}"}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {{name: release, namespace: org}}
+spec: {{sourceRef: {{name: releases}}, policy: {{semver: {{range: "^2"}}}}}}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {{name: nine, namespace: org}}
+spec: {{sourceRef: {{name: releases}}, policy: {{semver: {{range: "^9"}}}}}}
+"#,
+        layout.display()
+    );
+    let docs = [
+        cluster_doc("a", "dev", "1.0.0"),
+        cluster_doc("b", "qa", "1.0.0"),
+        cluster_doc("c", "stage", "1.0.0"),
+        source,
+        gitops_campaign("follow", "dev", "releaseRef: {name: release}", ""),
+        gitops_campaign("none", "qa", "releaseRef: {name: nine}", ""),
+        gitops_campaign("missing", "stage", "releaseRef: {name: gone}", ""),
+    ];
+    std::fs::write(dir.join("fleet.yaml"), docs.join("---\n")).unwrap();
+    support::commit_all(&dir, "import");
+    let store = tmp.path().join("state.redb");
+
+    let out = run_local(&dir, &store, T0);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(version_in(&dir, "a"), "2.1.0", "^2 allows 2.1.0: {err}");
+    let h = world_history(&store, "a");
+    assert_eq!(h[0]["to"], "2.1.0", "{h}");
+    assert_eq!(
+        (version_in(&dir, "b"), version_in(&dir, "c")),
+        ("1.0.0".to_owned(), "1.0.0".to_owned()),
+        "nothing resolved, nothing moved: {err}"
+    );
+    assert!(
+        err.contains(
+            "ClusterUpgrade org/none: target release not resolved yet: VersionPolicy org/nine allows no version"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "ClusterUpgrade org/missing: target release not resolved yet: VersionPolicy org/gone (spec.releaseRef) is not in the repository"
+        ),
+        "{err}"
+    );
+}
+
+/// `after` is the controller's: B starts only once A's recorded campaign state is Finished
+/// and `soak` has passed since A's `finishedAt` (A finishes at T0: its only cluster is already
+/// at the target; the finish time stays T0 on later passes).
+#[test]
+fn after_waits_for_the_other_campaign_to_finish_and_soak_from_its_finish_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let docs = [
+        cluster_doc("x", "first", "2.0.0"),
+        cluster_doc("y", "second", "1.0.0"),
+        gitops_campaign("a", "first", "targetVersion: 2.0.0", ""),
+        gitops_campaign(
+            "b",
+            "second",
+            "targetVersion: 2.0.0",
+            "  after:\n    - {name: a, soak: 1h}\n",
+        ),
+    ];
+    std::fs::write(dir.join("fleet.yaml"), docs.join("---\n")).unwrap();
+    support::commit_all(&dir, "import");
+    let store = tmp.path().join("state.redb");
+
+    // (at, y's version after the pass, what stderr says, reason)
+    let cases = [
+        (
+            T0.to_owned(),
+            "1.0.0",
+            "ClusterUpgrade org/a: Finished",
+            "a finishes now; b soaks",
+        ),
+        (
+            later(59),
+            "1.0.0",
+            "ClusterUpgrade org/b: Waiting",
+            "59 minutes after a finished: still soaking",
+        ),
+        (
+            later(61),
+            "2.0.0",
+            "cluster y: trigger 1.0.0 → 2.0.0",
+            "an hour after a finished: b starts",
+        ),
+    ];
+    for (at, want, says, reason) in cases {
+        let out = run_local(&dir, &store, &at);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{reason}: {err}");
+        assert_eq!(version_in(&dir, "y"), want, "{reason}: {err}");
+        assert!(err.contains(says), "{reason}: {says:?} in {err}");
+    }
 }

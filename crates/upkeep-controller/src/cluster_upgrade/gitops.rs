@@ -298,6 +298,7 @@ fn git_blocking(
             clusters: targets,
             requester,
             template: template.as_ref(),
+            campaign: None,
         },
     )
     .map_err(|source| Error::ClusterWrite {

@@ -4,7 +4,8 @@
 //! `--once`, for cron and CI).
 //!
 //! Each pass also carries out every ClusterUpgrade campaign in the repository, with the store
-//! as the campaign's status ([`crate::campaigns`]).
+//! as the campaign's status ([`crate::campaigns`]); a campaign's `releaseRef` resolves to its
+//! VersionPolicy's decision in this same pass (the scan above).
 //!
 //! Given a URL, upkeep keeps its own clone (in `--workdir`) and resets it to the remote branch
 //! before each pass, so the manifests it reads are the remote's; given a directory, it reads
@@ -28,7 +29,9 @@ allowed now, push (and open or update pull requests where spec.push.pullRequest 
 the run in the store. Credentials come from the environment as for `upkeep apply`.\n\n\
 Each pass also carries out every ClusterUpgrade in the repository, as the in-cluster controller \
 does, with the store (--store) as the campaign's status: the same rollout decision (stages, \
-maxConcurrency, soak, timeout, schedules, freezes); each cluster's Triggered state is recorded \
+maxConcurrency, soak, timeout, schedules, freezes, after); a releaseRef resolves to its \
+VersionPolicy's latest allowed version in the same pass (while it cannot, the campaign waits and \
+says why); each cluster's Triggered state is recorded \
 before the change is made, so a run killed in between makes the change exactly once next time. \
 trigger: GitOps commits the clusters' versions (pushed, with pull requests per \
 spec.gitOps.push, when the checkout has an origin); trigger: Direct patches the Clusters and \
@@ -255,6 +258,7 @@ fn pass(
             max_attempts: args.max_attempts,
             repo_shown: &shown_repo(&args.repo),
         },
+        &fleet,
     )?;
     let mut outcome = outcome_of(&results);
     if !carried.errors.is_empty() && outcome == Outcome::Success {

@@ -528,6 +528,7 @@ fn push_upgrade(
         author: None,
         path: "",
         template: None,
+        campaign: None,
         pull_request: args.pull_request.map(|p| PullRequestTo {
             kind: p.kind(),
             api_url: args.pr_api_url.clone(),
