@@ -81,3 +81,15 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// Field errors in one line, each with its hint (status messages, CLI errors).
+pub fn spec_message(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| match &e.hint {
+            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
+            None => format!("{}: {}", e.path, e.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -40,7 +40,7 @@ pub use cluster::ClusterObject;
 pub use cluster_upgrade::ClusterUpgrade;
 pub use cluster_upgrade_policy::ClusterUpgradePolicy;
 pub use common::{LocalRef, NamespacedRef};
-pub use diagnostic::{Diagnostic, FieldError};
+pub use diagnostic::{Diagnostic, FieldError, spec_message};
 pub use flux::Origin;
 pub use load::{
     API_VERSION, Document, InvalidObject, KINDS, Loaded, MAX_FILE_BYTES, RESOURCE_API_VERSIONS,

@@ -20,8 +20,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use upkeep_api::cluster_upgrade::{ClusterUpgradeSpec, Stage, Strategy};
-use upkeep_api::cluster_upgrade_policy::{Approval, ClusterUpgradePolicyStatus};
+use upkeep_api::cluster_upgrade_policy::ClusterUpgradePolicyStatus;
 use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
 use upkeep_core::version::Version;
 
@@ -107,17 +106,6 @@ pub fn decide(policy: &ClusterUpgradePolicy, latest: Option<Option<&str>>) -> De
 
 /// The upgrade a policy creates for `version`.
 pub fn upgrade_for(policy: &ClusterUpgradePolicy, version: &str) -> ClusterUpgrade {
-    let spec = &policy.spec;
-    let stages: Vec<Stage> = spec
-        .stages
-        .iter()
-        .map(|s| Stage {
-            name: s.name.clone(),
-            matchers: s.matchers.clone(),
-            max_concurrency: s.max_concurrency,
-            soak: s.soak.clone(),
-        })
-        .collect();
     let mut owner = policy.controller_owner_ref(&());
     if let Some(o) = owner.as_mut() {
         // Setting blockOwnerDeletion needs extra permissions on some clusters; not needed here.
@@ -130,23 +118,7 @@ pub fn upgrade_for(policy: &ClusterUpgradePolicy, version: &str) -> ClusterUpgra
             owner_references: owner.map(|o| vec![o]),
             ..ObjectMeta::default()
         },
-        spec: ClusterUpgradeSpec {
-            matchers: spec.matchers.clone(),
-            target_version: Some(version.to_owned()),
-            release_ref: None,
-            start_time: None,
-            maintenance_schedule_ref: spec.maintenance_schedule_ref.clone(),
-            strategy: (!stages.is_empty()).then(|| Strategy {
-                stages,
-                ..Strategy::default()
-            }),
-            after: Vec::new(),
-            trigger: spec.trigger,
-            git_ops: spec.git_ops.clone(),
-            version_source: None,
-            suspend: spec.approval == Approval::Manual,
-            announce: None,
-        },
+        spec: policy.upgrade_spec(Some(version)),
         status: None,
     }
 }

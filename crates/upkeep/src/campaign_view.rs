@@ -73,6 +73,19 @@ pub(crate) fn campaign_row(
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> (CampaignRow, TimeZone) {
+    row_of(
+        upgrade,
+        snapshot,
+        decide(upgrade, snapshot, VersionSource::Label, now),
+    )
+}
+
+/// A decision about `upgrade` (made over `snapshot`) as a row.
+pub(crate) fn row_of(
+    upgrade: &ClusterUpgrade,
+    snapshot: &Snapshot,
+    decision: Decision<'_>,
+) -> (CampaignRow, TimeZone) {
     let (namespace, name) = namespaced_name(&upgrade.metadata);
     let not_planned = |state: &str, reason: String| CampaignRow {
         name: name.clone(),
@@ -84,7 +97,7 @@ pub(crate) fn campaign_row(
         next_check: None,
         clusters: Vec::new(),
     };
-    match decide(upgrade, snapshot, VersionSource::Label, now) {
+    match decision {
         Decision::Stalled { message, .. } => (not_planned("Stalled", message), TimeZone::UTC),
         Decision::NotReady { message, .. } => (not_planned("NotReady", message), TimeZone::UTC),
         Decision::Plan(decided) => planned_row(name, namespace, &decided),

@@ -45,6 +45,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams};
 use miette::miette;
+use upkeep_controller::cluster_upgrade::decide::{self as controller_decide, Snapshot};
 use upkeep_api::cluster_edit::{self, VersionPlace};
 use upkeep_api::cluster_upgrade::{
     ClusterState, ClusterUpgradeStatus, NamedSchedule, Trigger, VersionSource,
@@ -197,6 +198,40 @@ fn finished_of(
         .and_then(|s| s.finished()))
 }
 
+/// What the store recorded of a campaign (`upkeep run` carried it out): the ClusterUpgrade
+/// with its recorded clusters as `status.clusters[]`, the target its `releaseRef` resolved to
+/// when a cluster was started, and how its `after` campaigns ended — what `upkeep status`
+/// decides on, as the controller decides on its status.
+pub(crate) struct RecordedView {
+    pub(crate) upgrade: ClusterUpgrade,
+    pub(crate) release: Option<String>,
+    pub(crate) finished: HashMap<String, Option<(CampaignOutcome, Timestamp)>>,
+}
+
+/// [`RecordedView`] of `u` from `store`.
+pub(crate) fn recorded_view(store: &Store, u: &ClusterUpgrade) -> miette::Result<RecordedView> {
+    let (ns, name) = namespaced_name(&u.metadata);
+    let recorded = store
+        .campaign_progress(&ns, &name)
+        .map_err(|e| miette!("{e}"))?;
+    let mut finished = HashMap::new();
+    for dep in &u.spec.after {
+        finished.insert(dep.name.clone(), finished_of(store, &ns, &dep.name)?);
+    }
+    let release = u
+        .spec
+        .release_ref
+        .as_ref()
+        .and_then(|_| recorded.values().find_map(|e| e.to.clone()));
+    let mut upgrade = u.clone();
+    upgrade.status = Some(as_status(&recorded));
+    Ok(RecordedView {
+        upgrade,
+        release,
+        finished,
+    })
+}
+
 /// The target a `releaseRef` resolves to in this pass, as the controller reads it from the
 /// VersionPolicy's `status.latestVersion`: the policy's latest allowed version over this pass's
 /// scan. `Ok(None)` without a `releaseRef`; `Err(why)` when it cannot be resolved now.
@@ -333,18 +368,7 @@ fn gather(
         })?,
         None => fleet.clusters.iter().map(|(c, _)| c.clone()).collect(),
     };
-    // h-conv: the CLI's ClusterFleet still keeps its own schedule type; the copy goes when it
-    // keeps upkeep-api's.
-    let schedules = fleet
-        .schedules
-        .iter()
-        .map(|s| NamedSchedule {
-            name: s.name.clone(),
-            namespace: s.namespace.clone(),
-            schedule: s.schedule.clone(),
-            selector: s.selector.clone(),
-        })
-        .collect();
+    let schedules = fleet.schedules.clone();
     let mut upgrade = u.clone();
     upgrade.status = Some(as_status(&recorded));
     Ok(Gathered {
@@ -374,6 +398,25 @@ fn observed(mut inputs: Vec<ClusterInput<'_>>, observing: bool) -> Vec<ClusterIn
         }
     }
     inputs
+}
+
+/// The controller's decision about `upgrade` over `snapshot`, with the clusters seen as
+/// `upkeep run` sees them without `--kubeconfig` ([`observed`]): what `upkeep status` shows of
+/// what run recorded, so both say the same.
+pub(crate) fn decide_unobserved<'s>(
+    upgrade: &ClusterUpgrade,
+    snapshot: &'s Snapshot,
+    now: Timestamp,
+) -> controller_decide::Decision<'s> {
+    use controller_decide::Decision as Controller;
+    match controller_decide::decide(upgrade, snapshot, VersionSource::Label, now) {
+        Controller::Plan(mut d) => {
+            d.inputs.clusters = observed(std::mem::take(&mut d.inputs.clusters), false);
+            d.plan = rollout::plan(&d.inputs.campaign, &d.inputs.clusters, now);
+            Controller::Plan(d)
+        }
+        other => other,
+    }
 }
 
 /// The entries to record for `plan` (only those that change), each with what goes into the

@@ -27,6 +27,17 @@ pub(crate) fn open_store(path: Option<&Path>) -> Result<Store, Outcome> {
     })
 }
 
+/// The store at `path` (or the default place) when one exists; `Ok(None)` when there is none —
+/// for commands that only read what `upkeep run` and `upkeep apply` recorded, and must not
+/// create a store as a side effect.
+pub(crate) fn open_existing_store(path: Option<&Path>) -> Result<Option<Store>, Outcome> {
+    let path = path.map_or_else(default_store_path, Path::to_path_buf);
+    if !path.exists() {
+        return Ok(None);
+    }
+    open_store(Some(&path)).map(Some)
+}
+
 fn default_store_path() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)

@@ -171,6 +171,34 @@ impl World {
         out
     }
 
+    /// `upkeep status -o json` over a fresh checkout of the repository, with the store `run`
+    /// records in (or none), at `at`.
+    fn status(&self, at: &str, with_store: bool) -> serde_json::Value {
+        let checkout = tempfile::tempdir().expect("tempdir");
+        let dir = checkout.path().join("fleet");
+        git(
+            &[
+                "clone",
+                "-q",
+                self.bare.to_str().expect("utf-8"),
+                dir.to_str().expect("utf-8"),
+            ],
+            None,
+        )
+        .expect("clone");
+        let none = self.tmp.path().join("no-store.redb");
+        let store = if with_store { self.store() } else { none };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args(["status", "-o", "json", "--at", at, "--repo"])
+            .arg(&dir)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .expect("the upkeep binary runs");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
     /// The commits upkeep pushed to `main`, oldest first.
     fn commits(&self) -> Vec<String> {
         self.bare_git(&["rev-list", "--reverse", &format!("{}..main", self.base)])
@@ -264,6 +292,25 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     );
     assert!(err.contains("1 Triggered, 2 Waiting"), "{err}");
     assert_eq!(world.history("a")[0]["outcome"], "Triggered");
+    // `upkeep status` over a checkout decides on what run recorded, as the controller decides
+    // on its status: a is running; without the store nothing counts as started.
+    let state_of = |status: &serde_json::Value, name: &str| {
+        status[0]["clusters"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == name))
+            .map(|c| c["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let recorded = world.status(&later(10), true);
+    assert_eq!(state_of(&recorded, "a"), "Triggered", "{recorded}");
+    assert_eq!(state_of(&recorded, "b"), "Waiting", "{recorded}");
+    assert_eq!(recorded[0]["state"], "Running", "{recorded}");
+    let unrecorded = world.status(&later(10), false);
+    assert_ne!(state_of(&unrecorded, "a"), "Triggered", "{unrecorded}");
+    assert!(
+        !world.tmp.path().join("no-store.redb").exists(),
+        "status creates no store"
+    );
 
     // Pass 3, after the timeout: a failed (unobserved, and the failure says so), b starts.
     let out = world.run(&later(61), None);

@@ -21,6 +21,7 @@ use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
 use upkeep_core::version::Version;
 
+pub use crate::spec_message;
 use super::{ClusterState, ClusterUpgrade, VersionSource, matchers};
 use crate::cluster_edit::VersionPlace;
 use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
@@ -268,18 +269,6 @@ pub fn inputs<'s>(
         source,
         target: upgrade.target_text(release),
     })
-}
-
-/// Field errors in one line, each with its hint (status messages, CLI errors).
-pub fn spec_message(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| match &e.hint {
-            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
-            None => format!("{}: {}", e.path, e.message),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl ClusterUpgradePolicy {

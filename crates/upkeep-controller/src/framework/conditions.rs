@@ -109,17 +109,9 @@ pub fn invalid_spec(
     )
 }
 
-/// The message of an invalid spec: every field error with its hint.
-pub fn spec_message(errors: &[upkeep_api::FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| match &e.hint {
-            Some(h) => format!("{}: {} (hint: {h})", e.path, e.message),
-            None => format!("{}: {}", e.path, e.message),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+/// The message of an invalid spec: every field error with its hint (the API crate's one
+/// wording, shared with the CLI).
+pub use upkeep_api::spec_message;
 
 fn condition(
     existing: &[Condition],

@@ -1,8 +1,8 @@
 //! `upkeep status [UPGRADE]`: where each ClusterUpgrade stands, cluster by cluster.
 //!
-//! From a repository the answer is computed: the rollout core plans every ClusterUpgrade over
-//! the clusters, schedules and freezes in the manifests at `--at` (a repository holds no
-//! status, so nothing counts as started). With `--kubeconfig` the answer is read: the status
+//! From a repository the answer is computed: the controller's decision over the clusters,
+//! schedules and freezes in the manifests at `--at`, with what `upkeep run` recorded in the
+//! store as each campaign's status (without a store nothing counts as started). With `--kubeconfig` the answer is read: the status
 //! the controller recorded on each ClusterUpgrade. The same table prints both; `plan` and
 //! `quickstart` reuse [`cluster_rows`] for their cluster sections.
 
@@ -19,8 +19,10 @@ use crate::out::outln;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 From --repo (default .): every ClusterUpgrade in the manifests is planned by the rollout core at \
---at over the repository's clusters, schedules and freeze annotations (a repository has no \
-status: nothing counts as started). With --kubeconfig: the status the controller recorded.\n\n\
+--at over the repository's clusters, schedules and freeze annotations, with what `upkeep run` \
+recorded in the store (--store) as the campaign's status: clusters it started, their outcomes, \
+the release a releaseRef resolved to. Without a store nothing counts as started. With \
+--kubeconfig: the status the controller recorded.\n\n\
 Exit status: 0 listed, 1 no such ClusterUpgrade, 2 invalid input.")]
 pub(crate) struct Args {
     /// Only this ClusterUpgrade (metadata.name).
@@ -37,6 +39,10 @@ pub(crate) struct Args {
     /// The namespace (with --kubeconfig; default: all).
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
+    /// The state file `upkeep run` records campaigns in (without --kubeconfig; a missing file
+    /// means nothing was recorded).
+    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE", conflicts_with = "kubeconfig")]
+    store: Option<PathBuf>,
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
@@ -62,9 +68,17 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             Ok(f) => f,
             Err(o) => return Ok(o),
         };
-        // A repository's VersionPolicies are not decided here (no scan): a releaseRef has no
-        // release yet (`upkeep plan` resolves it).
-        campaigns(&fleet, args.upgrade.as_deref(), &|_| None, now)
+        let store = match crate::store::open_existing_store(args.store.as_deref()) {
+            Ok(s) => s,
+            Err(o) => return Ok(o),
+        };
+        match &store {
+            Some(store) => recorded_campaigns(&fleet, store, args.upgrade.as_deref(), now)?,
+            // Nothing recorded, and a repository's VersionPolicies are not decided here (no
+            // scan): nothing counts as started and a releaseRef has no release yet (`upkeep
+            // plan` resolves it).
+            None => campaigns(&fleet, args.upgrade.as_deref(), &|_| None, now),
+        }
     };
     if list.is_empty() {
         if let Some(u) = &args.upgrade {
@@ -101,4 +115,27 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Output::Text => print_campaigns(&list, now),
     }
     Ok(Outcome::Success)
+}
+
+/// Every ClusterUpgrade of the fleet (or the one named), decided at `now` over what the store
+/// recorded of it ([`crate::campaigns::recorded_view`]).
+fn recorded_campaigns(
+    fleet: &ClusterFleet,
+    store: &upkeep_store::Store,
+    only: Option<&str>,
+    now: jiff::Timestamp,
+) -> miette::Result<Vec<(CampaignRow, jiff::tz::TimeZone)>> {
+    let mut snapshot = crate::campaign_view::snapshot(fleet);
+    let mut out = Vec::new();
+    for u in &fleet.upgrades {
+        if only.is_some_and(|o| Some(o) != u.metadata.name.as_deref()) {
+            continue;
+        }
+        let view = crate::campaigns::recorded_view(store, u)?;
+        snapshot.release = view.release;
+        snapshot.finished = view.finished;
+        let decision = crate::campaigns::decide_unobserved(&view.upgrade, &snapshot, now);
+        out.push(crate::campaign_view::row_of(&view.upgrade, &snapshot, decision));
+    }
+    Ok(out)
 }
