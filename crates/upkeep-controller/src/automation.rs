@@ -29,7 +29,7 @@ use kube::{Resource, ResourceExt};
 use upkeep_api::app_upgrade_automation::{AppUpgradeAutomationStatus, PullRequestStatus};
 use upkeep_api::{AppUpgradeAutomation, MaintenanceSchedule, VersionPolicy};
 use upkeep_git::MessageTemplate;
-use upkeep_git::plan;
+use upkeep_git::marked_fields;
 
 use crate::framework::Error;
 use crate::framework::conditions::{Outcome, not_ready, spec_message, with_outcome};
@@ -237,11 +237,11 @@ async fn pull_request(
 }
 
 /// Gather: the first other AppUpgradeAutomation (any namespace) that writes the same branch of
-/// the same repository and claims some of the same files (see `upkeep_git::plan::Overlap`).
+/// the same repository and claims some of the same files (see `upkeep_git::marked_fields::Overlap`).
 async fn overlap_with_others(
     client: &kube::Client,
     object: &AppUpgradeAutomation,
-) -> Result<Option<plan::Overlap>, Error> {
+) -> Result<Option<marked_fields::Overlap>, Error> {
     let list = |what| move |source| Error::List { what, source };
     let all: Api<AppUpgradeAutomation> = Api::all(client.clone());
     let listed = all
@@ -273,7 +273,7 @@ async fn overlap_with_others(
         object.namespace().unwrap_or_default(),
         object.name_any()
     );
-    Ok(plan::overlaps(&same, &refs, &|_, _| true)
+    Ok(marked_fields::overlaps(&same, &refs, &|_, _| true)
         .into_iter()
         .find(|o| o.first == me || o.second == me))
 }

@@ -314,7 +314,7 @@ async fn observed_policies(
         .spec
         .policy_selector
         .as_ref()
-        .and_then(|s| upkeep_git::plan::label_selector(s).ok());
+        .and_then(|s| upkeep_git::marked_fields::label_selector(s).ok());
     lookup
         .policies
         .into_iter()

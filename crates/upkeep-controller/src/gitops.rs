@@ -25,7 +25,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use upkeep_api::app_upgrade_automation::Provider;
 use upkeep_api::{AppUpgradeAutomation, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::schedule::Schedule;
-use upkeep_git::plan::{self, Lookup, PolicyDecision};
+use upkeep_git::marked_fields::{self, Lookup, PolicyDecision};
 use upkeep_git::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, PrRequest, PrTarget, Prepared,
     ProviderKind, Repo, Token, Written, api_base_for, ensure_pull_request, pull_request_body,
@@ -455,13 +455,13 @@ fn git_blocking(
     let repo = Repo::clone_or_open(&spec.git.url, dir, &checkout, auth).map_err(git)?;
     let automations = std::slice::from_ref(object);
     let scopes =
-        plan::scopes(automations, lookup).map_err(|(message, _)| Error::Scope { message })?;
+        marked_fields::scopes(automations, lookup).map_err(|(message, _)| Error::Scope { message })?;
     let scope = &scopes[0];
     let author = Author {
         name: spec.commit.author.name.clone(),
         email: spec.commit.author.email.clone(),
     };
-    let mut last: (Vec<plan::Field>, Vec<ChangeRecord>) = (Vec::new(), Vec::new());
+    let mut last: (Vec<marked_fields::Field>, Vec<ChangeRecord>) = (Vec::new(), Vec::new());
     let branches = Branches {
         checkout: &checkout,
         push: &push,
@@ -474,7 +474,7 @@ fn git_blocking(
         MAX_ATTEMPTS,
         |repo: &Repo, start| -> Result<Prepared, GitError> {
             let (fields, changes, files) =
-                plan::plan_tree(repo, start, scope, &scopes, &[], lookup, now)?;
+                marked_fields::plan_tree(repo, start, scope, &scopes, &[], lookup, now)?;
             let message = commit_message(template, &scope.name(), &changes)?;
             last = (fields, changes);
             Ok(Prepared { files, message })
@@ -526,14 +526,14 @@ fn push_refspec(
 /// What a run did, for the status.
 fn summarise(
     written: &Written,
-    fields: &[plan::Field],
+    fields: &[marked_fields::Field],
     changes: Vec<ChangeRecord>,
     push: &str,
     refspec_note: &str,
 ) -> GitRun {
     let errors: Vec<String> = fields
         .iter()
-        .filter(|f| f.action == plan::Action::Error)
+        .filter(|f| f.action == marked_fields::Action::Error)
         .map(|f| format!("{}:{}: {}", f.file, f.line, f.reason))
         .collect();
     let next_window = fields
@@ -543,7 +543,7 @@ fn summarise(
         .min();
     let held = fields
         .iter()
-        .filter(|f| f.action == plan::Action::Held)
+        .filter(|f| f.action == marked_fields::Action::Held)
         .count();
     match written {
         Written::Pushed { commit, base, .. } => GitRun {
@@ -671,7 +671,7 @@ fn ensure_branch_pull_request(
 ) -> Result<Option<upkeep_git::PullRequest>, Error> {
     let git = |source| Error::Git { source };
     let repo = Repo::open(dir).map_err(git)?;
-    let changes = plan::branch_changes(&repo, base, tip).map_err(git)?;
+    let changes = marked_fields::branch_changes(&repo, base, tip).map_err(git)?;
     if changes.is_empty() {
         return Ok(None);
     }

@@ -25,7 +25,7 @@ use git2::Oid;
 use upkeep_api::cluster_edit::{self, ClusterEditError, VersionPlace};
 use upkeep_core::version::{UpgradeKind, Version};
 
-use crate::plan::is_manifest_path;
+use crate::marked_fields::is_manifest_path;
 use crate::{
     Auth, Author, Branches, ChangeRecord, GitError, MessageTemplate, Prepared, Repo, TemplateError,
     Written, write_and_push,

@@ -20,11 +20,11 @@ use upkeep_git::{
 use upkeep_store::{NewChange, ObjectRef, Store};
 
 use crate::Outcome;
-use crate::app_plan::{WorkFile, collect, fields_table, plan_file, plan_files};
+use crate::app_fields::{WorkFile, collect, fields_table, plan_file, plan_files};
 use crate::fleet::Fleet;
 use crate::out::{out, outln};
 use crate::render::local;
-use upkeep_git::plan::{self as gitops, Action, Field, Scope};
+use upkeep_git::marked_fields::{self as gitops, Action, Field, Scope};
 
 /// How one automation's write went, for the summary and the store.
 #[derive(Debug)]

@@ -45,12 +45,12 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams};
 use miette::miette;
-use upkeep_controller::cluster_upgrade::decide::{self as controller_decide, Snapshot};
 use upkeep_api::cluster_edit::{self, VersionPlace};
 use upkeep_api::cluster_upgrade::{
     ClusterState, ClusterUpgradeStatus, NamedSchedule, Trigger, VersionSource,
 };
 use upkeep_api::{ClusterObject, ClusterUpgrade, namespaced_name};
+use upkeep_controller::cluster_upgrade::decide::{self as controller_decide, Snapshot};
 use upkeep_core::rollout::{
     self, ClusterInput, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step, WaitReason,
 };
@@ -1153,7 +1153,7 @@ mod tests {
             range: "^2".into(),
             considered: 4,
             ignored: 1,
-            allow: upkeep_git::plan::PolicyDecision {
+            allow: upkeep_git::marked_fields::PolicyDecision {
                 selected: selected.map(ToOwned::to_owned),
                 held: held.map(|(tag, until)| (tag.to_owned(), t(until))),
                 ..Default::default()

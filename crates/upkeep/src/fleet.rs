@@ -18,7 +18,7 @@ use upkeep_api::{
 };
 use upkeep_core::schedule::Schedule;
 use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy};
-use upkeep_git::plan::{Lookup, PolicyDecision};
+use upkeep_git::marked_fields::{Lookup, PolicyDecision};
 use upkeep_registry::{Credentials, Source, TagList, merge_first_seen, scan_all, tag_infos};
 use upkeep_store::KnownDigest;
 

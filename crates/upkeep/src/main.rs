@@ -12,7 +12,7 @@
 //! do in their own errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod app_plan;
+mod app_fields;
 mod app_write;
 mod campaign_view;
 mod campaigns;

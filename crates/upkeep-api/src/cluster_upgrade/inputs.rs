@@ -21,10 +21,10 @@ use upkeep_core::schedule::Schedule;
 use upkeep_core::selector::{ClusterLabels, LabelSelector, Matcher, Matchers};
 use upkeep_core::version::Version;
 
-pub use crate::spec_message;
 use super::{ClusterState, ClusterUpgrade, VersionSource, matchers};
 use crate::cluster_edit::VersionPlace;
 use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
+pub use crate::spec_message;
 use crate::{ClusterObject, FieldError, MaintenanceSchedule, namespaced_name};
 
 /// A usable MaintenanceSchedule: its name, namespace, core schedule and cluster selector.

@@ -1,5 +1,5 @@
 //! One module per command, each with `Args` and `run`, and nothing else: what several commands
-//! share lives outside `cmd/`, in a module named for what it does (`app_plan`, `app_write`,
+//! share lives outside `cmd/`, in a module named for what it does (`app_fields`, `app_write`,
 //! `campaign_view`, `cluster_upgrade`, `management`, `store`, …), so commands never depend on
 //! one another.
 

@@ -3,7 +3,7 @@
 //! cluster by cluster, as the rollout core plans it at `--at`. Reads only; writes nothing.
 
 use crate::Outcome;
-use crate::app_plan::{colour, fields_table, plan_repo, summary};
+use crate::app_fields::{colour, fields_table, plan_repo, summary};
 use crate::fleet::Fleet;
 use crate::out::Output;
 use crate::out::{out, outln};
@@ -14,7 +14,7 @@ use miette::IntoDiagnostic;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use upkeep_git::plan::{Action, Field};
+use upkeep_git::marked_fields::{Action, Field};
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -117,11 +117,11 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     // Apps: the same planning as `upkeep plan`.
     outln!("Apps: marked versions in the GitOps repository (as `upkeep plan` sees them)");
-    let (fields, _diff) = match crate::app_plan::plan_repo(&fleet_dir, &fleet, now) {
+    let (fields, _diff) = match crate::app_fields::plan_repo(&fleet_dir, &fleet, now) {
         Ok(planned) => planned,
         Err(outcome) => return Ok(outcome),
     };
-    out!("{}", crate::app_plan::fields_table(&fields));
+    out!("{}", crate::app_fields::fields_table(&fields));
     outln!();
 
     // Apply: commit what may change now, as `upkeep apply` does.

@@ -41,7 +41,12 @@ pub(crate) struct Args {
     namespace: Option<String>,
     /// The state file `upkeep run` records campaigns in (without --kubeconfig; a missing file
     /// means nothing was recorded).
-    #[arg(long, env = "UPKEEP_STORE", value_name = "FILE", conflicts_with = "kubeconfig")]
+    #[arg(
+        long,
+        env = "UPKEEP_STORE",
+        value_name = "FILE",
+        conflicts_with = "kubeconfig"
+    )]
     store: Option<PathBuf>,
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
@@ -135,7 +140,11 @@ fn recorded_campaigns(
         snapshot.release = view.release;
         snapshot.finished = view.finished;
         let decision = crate::campaigns::decide_unobserved(&view.upgrade, &snapshot, now);
-        out.push(crate::campaign_view::row_of(&view.upgrade, &snapshot, decision));
+        out.push(crate::campaign_view::row_of(
+            &view.upgrade,
+            &snapshot,
+            decision,
+        ));
     }
     Ok(out)
 }

@@ -370,7 +370,7 @@ fn via_git(
             return Ok(Outcome::Invalid);
         }
     };
-    let diff = crate::app_plan::unified_diff(&rel, &text, &edit.new_text);
+    let diff = crate::app_fields::unified_diff(&rel, &text, &edit.new_text);
     eprintln!(
         "allowed: cluster {} may start upgrading {} → {} at {}{}",
         c.name,

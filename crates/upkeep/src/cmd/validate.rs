@@ -66,7 +66,7 @@ pub(crate) fn run(args: &Args) -> Outcome {
 }
 
 /// AppUpgradeAutomations of one repository and branch that would both write some files (see
-/// `upkeep_git::plan::Overlap`), each reported at the second automation.
+/// `upkeep_git::marked_fields::Overlap`), each reported at the second automation.
 fn overlap_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
     let automations: Vec<(&upkeep_api::Document, &upkeep_api::AppUpgradeAutomation)> = loaded
         .documents
@@ -89,7 +89,7 @@ fn overlap_diagnostics(loaded: &Loaded) -> Vec<Diagnostic> {
     let label_refs: Vec<&std::collections::BTreeMap<String, String>> = labels.iter().collect();
     let objects: Vec<upkeep_api::AppUpgradeAutomation> =
         automations.iter().map(|(_, a)| (*a).clone()).collect();
-    let found = upkeep_git::plan::overlaps(&objects, &label_refs, &|a, b| {
+    let found = upkeep_git::marked_fields::overlaps(&objects, &label_refs, &|a, b| {
         let branch = |x: &upkeep_api::AppUpgradeAutomation| {
             x.spec.git.reference.as_ref().and_then(|r| r.branch.clone())
         };

@@ -1,4 +1,5 @@
-//! Planning marked fields file by file: for `upkeep plan` (the work tree), `apply` and `run`
+//! Marked fields, file by file (the app side of `upkeep plan`; the rollout core's campaign plan
+//! is `upkeep_core::rollout::plan`): for `upkeep plan` (the work tree), `apply` and `run`
 //! (the work tree, or a commit's tree when pushing), and the in-cluster AppUpgradeAutomation
 //! controller.
 //!

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::Outcome;
 use crate::fleet::Fleet;
 use crate::render::Table;
-use upkeep_git::plan::{self as gitops, Action, Field, Scope};
+use upkeep_git::marked_fields::{self as gitops, Action, Field, Scope};
 
 /// Plans every marked field in the files under each automation's path (every file when there
 /// is no automation): the fields with their action and reason, and the diff of what would be

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use upkeep_core::schedule::Schedule;
-use upkeep_git::plan::{Action, Lookup, PolicyDecision, is_manifest_path, plan_text, scopes};
+use upkeep_git::marked_fields::{
+    Action, Lookup, PolicyDecision, is_manifest_path, plan_text, scopes,
+};
 
 /// Policies by `namespace/name`, and schedules.
 #[derive(Default)]
@@ -52,7 +54,7 @@ fn decision(selected: &str, image: Option<&str>, digest: Option<&str>) -> Policy
     }
 }
 
-fn plan(lookup: &Policies, rel: &str, text: &str) -> upkeep_git::plan::FilePlan {
+fn plan(lookup: &Policies, rel: &str, text: &str) -> upkeep_git::marked_fields::FilePlan {
     let scope = scopes(&[], lookup).expect("no automations").remove(0);
     plan_text(rel, text, &scope, lookup, Timestamp::UNIX_EPOCH)
 }
