@@ -454,8 +454,8 @@ fn git_blocking(
     let git = |source| Error::Git { source };
     let repo = Repo::clone_or_open(&spec.git.url, dir, &checkout, auth).map_err(git)?;
     let automations = std::slice::from_ref(object);
-    let scopes =
-        marked_fields::scopes(automations, lookup).map_err(|(message, _)| Error::Scope { message })?;
+    let scopes = marked_fields::scopes(automations, lookup)
+        .map_err(|(message, _)| Error::Scope { message })?;
     let scope = &scopes[0];
     let author = Author {
         name: spec.commit.author.name.clone(),
