@@ -55,11 +55,7 @@ fn start_upgrades(
             .with_poll(Duration::from_millis(300))
             .with_retry_after(Duration::from_millis(500)),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_cluster_upgrades(Arc::new(upgrades), async move {
-        let _ = stopped.await;
-    }));
-    Running { stop, task }
+    Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown))
 }
 
 async fn setup() -> (KubeApiServer, kube::Client) {
@@ -173,6 +169,25 @@ spec:
       - {name: one, matchers: [{name: one, key: env, value: one}]}
       - {name: two, matchers: [{name: two, key: env, value: two}]}
 ";
+
+/// The status of `to-30` once `cluster` waits (its reason is in [`cluster_state`]).
+async fn once_waiting(
+    api: &Api<ClusterUpgrade>,
+    cluster: &str,
+    what: &str,
+) -> ClusterUpgradeStatus {
+    eventually(
+        async || status(api, "to-30").await,
+        |s| cluster_state(s, cluster).0 == "Waiting",
+        what,
+    )
+    .await
+}
+
+/// Waits until the provider has seen exactly one upgrade of `cluster`.
+async fn triggered_once(provider: &Provider, cluster: &str, what: &str) {
+    eventually(async || provider.upgrades_seen(cluster), |n| *n == 1, what).await;
+}
 
 fn simple(namespace: &str, extra: &str) -> String {
     format!(
@@ -438,12 +453,7 @@ async fn campaigns_run_in_order_and_record_everything() {
 
     // Frozen: waits, and says why.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "frozen");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "f-1").0 == "Waiting",
-        "f-1 waits",
-    )
-    .await;
+    let waiting = once_waiting(&api, "f-1", "f-1 waits").await;
     let (_, reason) = cluster_state(&waiting, "f-1");
     assert!(
         reason.contains("frozen until") && reason.contains("2099") && reason.contains("audit"),
@@ -453,12 +463,7 @@ async fn campaigns_run_in_order_and_record_everything() {
 
     // Suspended: waits for approval, then runs.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "suspended");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "s-1").0 == "Waiting",
-        "s-1 waits",
-    )
-    .await;
+    let waiting = once_waiting(&api, "s-1", "s-1 waits").await;
     assert!(
         cluster_state(&waiting, "s-1").1.contains("suspended"),
         "{waiting:?}"
@@ -653,12 +658,7 @@ spec:
         &simple("window", "  maintenanceScheduleRef: {name: later}\n"),
     );
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "window");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "w-1").0 == "Waiting",
-        "w-1 waits for the window",
-    )
-    .await;
+    let waiting = once_waiting(&api, "w-1", "w-1 waits for the window").await;
     let (_, reason) = cluster_state(&waiting, "w-1");
     assert!(
         reason.contains("window closed")
@@ -671,12 +671,7 @@ spec:
     // Time alone does not wake a controller whose next check is years away in real time: touch
     // the cluster, as any watch event would.
     touch(&server, "window", "w-1");
-    eventually(
-        async || window.upgrades_seen("w-1"),
-        |n| *n == 1,
-        "the window is open: w-1 starts",
-    )
-    .await;
+    triggered_once(&window, "w-1", "the window is open: w-1 starts").await;
     let started = status(&api, "to-30").await;
     assert!(
         matches!(cluster_state(&started, "w-1").0, "Triggered" | "Upgrading"),
@@ -697,12 +692,7 @@ spec:
         &simple("scheduled", "  startTime: '2031-01-01T06:00:00Z'\n"),
     );
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "scheduled");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "s-1").0 == "Waiting",
-        "s-1 waits for its start time",
-    )
-    .await;
+    let waiting = once_waiting(&api, "s-1", "s-1 waits for its start time").await;
     let (_, reason) = cluster_state(&waiting, "s-1");
     assert!(
         reason.contains("start time") && reason.contains("2031-01-01"),
@@ -715,12 +705,7 @@ spec:
     );
     clock.jump_to("2031-01-01T06:00:01Z".parse().expect("ts"));
     touch(&server, "scheduled", "s-1");
-    eventually(
-        async || scheduled.upgrades_seen("s-1"),
-        |n| *n == 1,
-        "the start time passed: s-1 starts",
-    )
-    .await;
+    triggered_once(&scheduled, "s-1", "the start time passed: s-1 starts").await;
     second.stop().await;
 
     // A ClusterUpgradePolicy with Manual approval creates a suspended upgrade for a new release.
@@ -747,10 +732,7 @@ spec:
 ",
     );
     let ctx = Arc::new(Context::new(controller.clone()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_cluster_upgrade_policies(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let task = Running::spawn(|shutdown| run_cluster_upgrade_policies(ctx, shutdown));
     let policies = Api::<ClusterUpgradePolicy>::namespaced(admin.clone(), "policies");
     eventually(
         async || {
@@ -809,9 +791,5 @@ spec:
     .await;
     assert_eq!(status.last_created.as_deref(), Some("releases-31-0-0"));
     assert_eq!(status.last_version.as_deref(), Some("31.0.0"));
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    task.stop().await;
 }
