@@ -5,8 +5,8 @@
 
 mod support;
 use support::{
-    Running, api_server_with_crds, assert_no_secret, assert_one_pull_request, client, eventually,
-    git_workspace,
+    Running, api_server_with_crds, assert_no_secret, assert_one_pull_request, client, condition,
+    eventually, git_workspace,
 };
 
 use std::time::Duration;
@@ -141,11 +141,7 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
             .map(String::as_str),
         Some("6.6.0")
     );
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&status.conditions, "Ready");
     // A later run (started by a watched object's change) reports UpToDate; either is Ready.
     assert!(
         ready.status == "True" && (ready.reason == "Pushed" || ready.reason == "UpToDate"),

@@ -5,7 +5,8 @@
 
 mod support;
 use support::{
-    Running, assert_no_secret, assert_one_pull_request, client, eventually, next_second,
+    Running, apply, assert_no_secret, assert_one_pull_request, client, eventually, next_second,
+    status,
 };
 
 use std::sync::Arc;
@@ -33,16 +34,6 @@ fn start(client: kube::Client, workdir: &std::path::Path, metrics: &Metrics) -> 
         .with_workdir(workdir)
         .with_metrics(metrics.clone());
     Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown))
-}
-
-fn apply(server: &KubeApiServer, yaml: &str) {
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], yaml)
-        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
-}
-
-async fn status(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
-    api.get(name).await.expect("get").status.unwrap_or_default()
 }
 
 fn state<'a>(s: &'a ClusterUpgradeStatus, cluster: &str) -> &'a str {

@@ -7,7 +7,9 @@
 //! the real time and the core compares them with the trigger time.
 
 mod support;
-use support::{Running, client, eventually, eventually_within, next_second};
+use support::{
+    Running, apply, client, condition, eventually, eventually_within, next_second, status,
+};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -111,16 +113,6 @@ fn touch(server: &KubeApiServer, namespace: &str, cluster: &str) {
             "touched=yes",
         ])
         .expect("touch");
-}
-
-fn apply(server: &KubeApiServer, yaml: &str) {
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], yaml)
-        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
-}
-
-async fn status(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
-    api.get(name).await.expect("get").status.unwrap_or_default()
 }
 
 fn cluster_state<'a>(s: &'a ClusterUpgradeStatus, name: &str) -> (&'a str, &'a str) {
@@ -374,11 +366,7 @@ async fn campaigns_run_in_order_and_record_everything() {
         at("prod-2", |c| c.triggered_at.as_ref()) >= at("prod-1", |c| c.finished_at.as_ref()),
         "maxConcurrency 1: prod-2 starts after prod-1 finished: {done:?}"
     );
-    let ready = done
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&done.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Succeeded")
@@ -436,11 +424,7 @@ async fn campaigns_run_in_order_and_record_everything() {
         0,
         "the later stage was never touched"
     );
-    let ready = failed
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&failed.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "Failed")

@@ -6,7 +6,7 @@
 //! as Flux's image-reflector-controller would.
 
 mod support;
-use support::{Running, api_server_with_crds, client, eventually, git_workspace};
+use support::{Running, api_server_with_crds, client, condition, eventually, git_workspace};
 
 use std::fmt::Write as _;
 
@@ -298,11 +298,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
             .map(|r| (r.name.as_str(), r.tag.as_str())),
         Some(("ghcr.io/stefanprodan/podinfo", "6.6.0"))
     );
-    let ready = got
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&got.conditions, "Ready");
     assert!(
         ready.status == "True" && (ready.reason == "Succeeded" || ready.reason == "UpToDate"),
         "{ready:?}"
@@ -320,11 +316,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
     )
     .await
     .expect("status");
-    let ready = tagged
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&tagged.conditions, "Ready");
     assert_eq!(ready.status, "False");
     assert!(
         ready.message.contains("spec.git.checkout.ref.tag"),

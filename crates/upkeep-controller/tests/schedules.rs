@@ -4,7 +4,8 @@
 
 mod support;
 use support::{
-    Running, api_server_with_crds, client, eventually, parse_schedule, tuesday_night_schedule,
+    Running, api_server_with_crds, client, condition, eventually, parse_schedule,
+    tuesday_night_schedule,
 };
 
 use std::sync::Arc;
@@ -50,11 +51,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
         "2026-11-24T21:00:00Z".parse::<Timestamp>().unwrap(),
         "the next window opens Tuesday 22:00 CET"
     );
-    let ready = prod
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&prod.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Closed")
@@ -67,11 +64,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
     )
     .await
     .expect("status");
-    let stalled = broken
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .expect("Stalled");
+    let stalled = condition(&broken.conditions, "Stalled");
     assert!(
         stalled.message.contains("spec.timeZone"),
         "{}",

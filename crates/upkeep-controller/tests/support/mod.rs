@@ -184,3 +184,29 @@ pub fn assert_no_secret(status: &impl serde::Serialize, secrets: &[&str]) {
         "no secret in status: {shown}"
     );
 }
+
+/// The condition of `type_` among `conditions`; fails the test when there is none.
+pub fn condition<'a>(
+    conditions: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("{type_}"))
+}
+
+/// `kubectl apply` of `yaml`, as the admin.
+pub fn apply(server: &KubeApiServer, yaml: &str) {
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], yaml)
+        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
+}
+
+/// The status of the ClusterUpgrade `name` (empty while it has none).
+pub async fn status(
+    api: &kube::Api<upkeep_api::ClusterUpgrade>,
+    name: &str,
+) -> upkeep_api::cluster_upgrade::ClusterUpgradeStatus {
+    api.get(name).await.expect("get").status.unwrap_or_default()
+}
