@@ -38,15 +38,15 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+
 use serde_json::{Value, json};
 use upkeep_testenv::{KubeApiServer, upkeep_crds};
 
 #[path = "bench_support/mod.rs"]
 mod support;
 use support::{
-    Spawned, XorShift, ZONES, ar, client, clock_ticks, create_all, reconcile_counts, wait_for,
-    window_opens,
+    Spawned, XorShift, ZONES, applied_objects, ar, client, clock_ticks, create_all_timed,
+    idle_memory, open_at, parse_flags, reconcile_counts, report, wait_for, window_opens,
 };
 
 const NAMESPACE: &str = "fleet";
@@ -75,25 +75,10 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let usage = "usage: bench_clusters UPKEEP_BIN LOG_DIR SIZE... [--schedules N] [--upgrades N] \
                  [--settle S] [--open-lead S] [--deadline S]";
-    let mut positional = Vec::new();
-    let mut flags: HashMap<String, u64> = HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if let Some(name) = a.strip_prefix("--") {
-            if !["schedules", "upgrades", "settle", "open-lead", "deadline"].contains(&name) {
-                return Err(format!("unknown flag --{name}; {usage}"));
-            }
-            let value = args
-                .next()
-                .ok_or_else(|| format!("--{name} needs a value; {usage}"))?;
-            let n = value
-                .parse()
-                .map_err(|_| format!("--{name} {value:?} is not a whole number"))?;
-            flags.insert(name.to_owned(), n);
-        } else {
-            positional.push(a);
-        }
-    }
+    let (positional, flags) = parse_flags(
+        usage,
+        &["schedules", "upgrades", "settle", "open-lead", "deadline"],
+    )?;
     if positional.len() < 3 {
         return Err(usage.to_owned());
     }
@@ -133,14 +118,12 @@ async fn run() -> Result<Value, String> {
         );
         sizes.push(one_size(&opts, n, tick).await?);
     }
-    Ok(json!({
-        "apiserver": upkeep_testenv::KUBE_APISERVER_VERSION,
-        "upkeep": opts.upkeep.display().to_string(),
-        "settle_s": opts.settle.as_secs(),
-        "target_rss_mib": 64,
-        "target_triggered_s": 30,
-        "sizes": sizes,
-    }))
+    Ok(report(
+        &opts.upkeep,
+        opts.settle,
+        "target_triggered_s",
+        &sizes,
+    ))
 }
 
 /// What this harness generated, to check the controller's answers against.
@@ -172,29 +155,21 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         |tag: String| Spawned::start(&opts.upkeep, &opts.logs, &server, workdir.path(), &tag, &[]);
 
     eprintln!("    idle controller (no objects)");
-    let mut idle = start(format!("clusters-{n}-idle"))?;
-    idle.wait_ready(opts.deadline).await?;
-    tokio::time::sleep(opts.settle).await;
-    let idle_mem = idle.memory()?;
-    idle.stop()?;
+    let idle_mem = idle_memory(
+        start(format!("clusters-{n}-idle"))?,
+        opts.deadline,
+        opts.settle,
+    )
+    .await?;
 
-    let lead = opts
-        .open_lead
-        .unwrap_or(60 + u64::try_from(n).unwrap_or(0) / 100);
-    let open_at = Timestamp::now()
-        .checked_add(i64::try_from(lead).unwrap_or(600).seconds())
-        .map_err(|e| e.to_string())?
-        .round(jiff::Unit::Second)
-        .map_err(|e| e.to_string())?;
+    let open_at = open_at(opts.open_lead, n)?;
     let (docs, expected) = generate(n, opts.schedules, opts.upgrades, open_at)?;
     eprintln!(
         "    creating {} objects ({n} clusters, {} due when the window opens at {open_at})",
         docs.len(),
         expected.due
     );
-    let created = Instant::now();
-    create_all(&client, docs).await?;
-    let create_s = created.elapsed().as_secs_f64();
+    let create_s = create_all_timed(&client, docs).await?;
 
     // Watch clusters and upgrades before the controller starts.
     let progress = Arc::new(Mutex::new(Progress::default()));
@@ -426,10 +401,7 @@ async fn track_clusters(
     progress: Arc<Mutex<Progress>>,
     triggered: Arc<Mutex<HashMap<String, Instant>>>,
 ) {
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .boxed();
+    let mut events = applied_objects(api);
     while let Some(event) = events.next().await {
         let Ok(object) = event else { continue };
         let now = Instant::now();
@@ -451,10 +423,7 @@ async fn track_clusters(
 }
 
 async fn track_upgrades(api: Api<DynamicObject>, progress: Arc<Mutex<Progress>>) {
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .boxed();
+    let mut events = applied_objects(api);
     while let Some(event) = events.next().await {
         let Ok(object) = event else { continue };
         let now = Instant::now();

@@ -41,15 +41,15 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+
 use serde_json::{Value, json};
 use upkeep_testenv::{KubeApiServer, upkeep_crds};
 
 #[path = "bench_support/mod.rs"]
 mod support;
 use support::{
-    Spawned, XorShift, ZONES, ar, client, clock_ticks, create_all, reconcile_counts, wait_for,
-    window_opens,
+    Spawned, XorShift, ZONES, applied_objects, ar, client, clock_ticks, create_all_timed,
+    idle_memory, open_at, parse_flags, reconcile_counts, report, wait_for, window_opens,
 };
 
 const NAMESPACES: usize = 25;
@@ -79,25 +79,7 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let usage = "usage: bench_controller UPKEEP_BIN CHARTS_DIR LOG_DIR SIZE... [--sources N] \
                  [--settle S] [--open-lead S] [--deadline S]";
-    let mut positional = Vec::new();
-    let mut flags: HashMap<String, u64> = HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if let Some(name) = a.strip_prefix("--") {
-            let value = args
-                .next()
-                .ok_or_else(|| format!("--{name} needs a value; {usage}"))?;
-            let n = value
-                .parse()
-                .map_err(|_| format!("--{name} {value:?} is not a whole number"))?;
-            if !["sources", "settle", "open-lead", "deadline"].contains(&name) {
-                return Err(format!("unknown flag --{name}; {usage}"));
-            }
-            flags.insert(name.to_owned(), n);
-        } else {
-            positional.push(a);
-        }
-    }
+    let (positional, flags) = parse_flags(usage, &["sources", "settle", "open-lead", "deadline"])?;
     if positional.len() < 4 {
         return Err(usage.to_owned());
     }
@@ -132,14 +114,7 @@ async fn run() -> Result<Value, String> {
         eprintln!("==> controller: {n} schedules");
         sizes.push(one_size(&opts, n, tick).await?);
     }
-    Ok(json!({
-        "apiserver": upkeep_testenv::KUBE_APISERVER_VERSION,
-        "upkeep": opts.upkeep.display().to_string(),
-        "settle_s": opts.settle.as_secs(),
-        "target_rss_mib": 64,
-        "target_open_s": 30,
-        "sizes": sizes,
-    }))
+    Ok(report(&opts.upkeep, opts.settle, "target_open_s", &sizes))
 }
 
 /// What this harness generated, to check the controller's answers against.
@@ -162,7 +137,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
 
     // Idle: the controller with the CRDs and no objects.
     eprintln!("    idle controller (no objects)");
-    let mut idle = Spawned::start(
+    let idle = Spawned::start(
         &opts.upkeep,
         &opts.logs,
         &server,
@@ -170,20 +145,10 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         &format!("{n}-idle"),
         &[],
     )?;
-    idle.wait_ready(opts.deadline).await?;
-    tokio::time::sleep(opts.settle).await;
-    let idle_mem = idle.memory()?;
-    idle.stop()?;
+    let idle_mem = idle_memory(idle, opts.deadline, opts.settle).await?;
 
     // Objects.
-    let lead = opts
-        .open_lead
-        .unwrap_or(60 + u64::try_from(n).unwrap_or(0) / 100);
-    let open_at = Timestamp::now()
-        .checked_add(i64::try_from(lead).unwrap_or(600).seconds())
-        .map_err(|e| e.to_string())?
-        .round(jiff::Unit::Second)
-        .map_err(|e| e.to_string())?;
+    let open_at = open_at(opts.open_lead, n)?;
     let (docs, expected) = generate(n, opts.sources, &opts.charts, open_at)?;
     eprintln!(
         "    creating {} objects ({} schedules, {} coordinated to open at {open_at})",
@@ -191,9 +156,7 @@ async fn one_size(opts: &Options, n: usize, tick: f64) -> Result<Value, String> 
         expected.schedules,
         expected.coordinated
     );
-    let created = Instant::now();
-    create_all(&client, docs).await?;
-    let create_s = created.elapsed().as_secs_f64();
+    let create_s = create_all_timed(&client, docs).await?;
 
     // Watch everything before the controller starts.
     let progress = Arc::new(Mutex::new(Progress::default()));
@@ -483,10 +446,7 @@ async fn track(
     progress: Arc<Mutex<Progress>>,
     opened_at: Arc<Mutex<HashMap<Key, Instant>>>,
 ) {
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .boxed();
+    let mut events = applied_objects(api);
     while let Some(event) = events.next().await {
         let Ok(object) = event else { continue };
         let now = Instant::now();

@@ -4,17 +4,17 @@
 //! by the test as the policy reconciler would, so this test is about the writer alone.
 
 mod support;
-use support::{api_server_with_crds, client, eventually};
+use support::{
+    Running, api_server_with_crds, assert_no_secret, assert_one_pull_request, client, condition,
+    eventually, git_workspace,
+};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use upkeep_api::{AppUpgradeAutomation, VersionPolicy};
 use upkeep_controller::automation::run_automations;
-use upkeep_controller::framework::Context;
-use upkeep_controller::gitops::GitWorkspace;
 use upkeep_testenv::{ForgeFlavor, GitServer, KubeUser, PrStandIn, git};
 
 const USER: &str = "bot";
@@ -116,24 +116,10 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
 
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let writer = Arc::new(GitWorkspace {
-        ctx: Arc::new(
-            Context::new(client.clone())
-                .with_clock(move || now)
-                .with_retry_after(Duration::from_secs(1)),
-        ),
-        workdir: workdir.path().to_path_buf(),
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run_automations(writer, async move {
-        let _ = stopped.await;
-    }));
+    let writer = git_workspace(&client, now, workdir.path());
+    let controller = Running::spawn(|shutdown| run_automations(writer, shutdown));
 
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        git(&all, None).unwrap_or_default()
-    };
+    let bare_git = |args: &[&str]| support::bare_git(&bare, args);
     let status = eventually(
         async || automations.get("apps").await.expect("get").status,
         |s| s.as_ref().is_some_and(|s| s.pull_request.is_some()),
@@ -155,11 +141,7 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
             .map(String::as_str),
         Some("6.6.0")
     );
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&status.conditions, "Ready");
     // A later run (started by a watched object's change) reports UpToDate; either is Ready.
     assert!(
         ready.status == "True" && (ready.reason == "Pushed" || ready.reason == "UpToDate"),
@@ -170,17 +152,8 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
         "1",
         "one commit: later runs (the status write, watched objects) found it up to date"
     );
-    let prs = forge.pull_requests("git/fleet");
-    assert_eq!(prs.len(), 1, "{prs:?}");
-    assert_eq!(
-        (prs[0].head.as_str(), prs[0].base.as_str()),
-        ("upkeep/apps", "main")
-    );
-    let shown = serde_json::to_string(&status).expect("json");
-    assert!(
-        !shown.contains(PASSWORD) && !shown.contains(TOKEN),
-        "no secret in status: {shown}"
-    );
+    assert_one_pull_request(&forge, "upkeep/apps");
+    assert_no_secret(&status, &[PASSWORD, TOKEN]);
 
     // A new version: the policy's change re-runs the automation (a watch, not the 1h interval).
     set_latest("6.6.1").await;
@@ -206,11 +179,7 @@ async fn an_automation_pushes_the_upgrade_branch_and_opens_one_merge_request() {
     assert_eq!(prs.len(), 1, "updated, not doubled: {prs:?}");
     assert!(prs[0].body.contains("`6.6.1`"), "{}", prs[0].body);
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), controller)
-        .await
-        .expect("the controller stops on shutdown")
-        .expect("no panic");
+    controller.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,18 +226,8 @@ async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
     }
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-    let writer = Arc::new(GitWorkspace {
-        ctx: Arc::new(
-            Context::new(client.clone())
-                .with_clock(move || now)
-                .with_retry_after(Duration::from_secs(1)),
-        ),
-        workdir: workdir.path().to_path_buf(),
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run_automations(writer, async move {
-        let _ = stopped.await;
-    }));
+    let writer = git_workspace(&client, now, workdir.path());
+    let controller = Running::spawn(|shutdown| run_automations(writer, shutdown));
     let stalled = |a: &AppUpgradeAutomation| {
         a.status
             .as_ref()
@@ -340,6 +299,6 @@ async fn automations_that_claim_the_same_files_are_stalled_naming_each_other() {
         "the remaining automation commits",
     )
     .await;
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(20), controller).await;
+    let _ = controller.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), controller.task).await;
 }

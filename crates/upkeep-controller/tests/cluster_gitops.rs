@@ -4,7 +4,10 @@
 //! with kubectl, and only then does the provider roll the cluster.
 
 mod support;
-use support::{Running, client, eventually, next_second};
+use support::{
+    Running, apply, assert_no_secret, assert_one_pull_request, client, eventually, next_second,
+    status,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +20,7 @@ use upkeep_controller::cluster_upgrade::{UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::framework::Context;
 use upkeep_controller::metrics::Metrics;
 use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
-use upkeep_testenv::{
-    ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, git, upkeep_crds,
-};
+use upkeep_testenv::{ForgeFlavor, GitServer, KubeApiServer, KubeUser, PrStandIn, upkeep_crds};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
@@ -32,21 +33,7 @@ fn start(client: kube::Client, workdir: &std::path::Path, metrics: &Metrics) -> 
         .with_retry_after(Duration::from_millis(500))
         .with_workdir(workdir)
         .with_metrics(metrics.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_cluster_upgrades(Arc::new(upgrades), async move {
-        let _ = stopped.await;
-    }));
-    Running { stop, task }
-}
-
-fn apply(server: &KubeApiServer, yaml: &str) {
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], yaml)
-        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
-}
-
-async fn status(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
-    api.get(name).await.expect("get").status.unwrap_or_default()
+    Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown))
 }
 
 fn state<'a>(s: &'a ClusterUpgradeStatus, cluster: &str) -> &'a str {
@@ -113,11 +100,7 @@ async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_appli
         )
         .expect("repo");
     let bare = git_server.bare_path("fleet");
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        git(&all, None).unwrap_or_default()
-    };
+    let bare_git = |args: &[&str]| support::bare_git(&bare, args);
     let main_before = bare_git(&["rev-parse", "main"]);
 
     let mut providers = Vec::new();
@@ -219,17 +202,8 @@ async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_appli
             && message.contains("ClusterUpgrade gitops/to-30"),
         "{message}"
     );
-    let prs = forge.pull_requests("git/fleet");
-    assert_eq!(prs.len(), 1, "{prs:?}");
-    assert_eq!(
-        (prs[0].head.as_str(), prs[0].base.as_str()),
-        ("upkeep/clusters", "main")
-    );
-    let shown = serde_json::to_string(&recorded).expect("json");
-    assert!(
-        !shown.contains(PASSWORD) && !shown.contains(TOKEN),
-        "no secret in status"
-    );
+    assert_one_pull_request(&forge, "upkeep/clusters");
+    assert_no_secret(&recorded, &[PASSWORD, TOKEN]);
     // Not applied yet: the cluster does not move while Flux has not applied the commit.
     let waiting = eventually(
         async || pushes(&metrics, "up_to_date"),

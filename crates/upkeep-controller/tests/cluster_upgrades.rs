@@ -7,7 +7,9 @@
 //! the real time and the core compares them with the trigger time.
 
 mod support;
-use support::{Running, client, eventually, eventually_within, next_second};
+use support::{
+    Running, apply, client, condition, eventually, eventually_within, next_second, status,
+};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -55,11 +57,7 @@ fn start_upgrades(
             .with_poll(Duration::from_millis(300))
             .with_retry_after(Duration::from_millis(500)),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_cluster_upgrades(Arc::new(upgrades), async move {
-        let _ = stopped.await;
-    }));
-    Running { stop, task }
+    Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown))
 }
 
 async fn setup() -> (KubeApiServer, kube::Client) {
@@ -117,16 +115,6 @@ fn touch(server: &KubeApiServer, namespace: &str, cluster: &str) {
         .expect("touch");
 }
 
-fn apply(server: &KubeApiServer, yaml: &str) {
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], yaml)
-        .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
-}
-
-async fn status(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
-    api.get(name).await.expect("get").status.unwrap_or_default()
-}
-
 fn cluster_state<'a>(s: &'a ClusterUpgradeStatus, name: &str) -> (&'a str, &'a str) {
     s.cluster(name).map_or(("-", "-"), |c| {
         (
@@ -173,6 +161,25 @@ spec:
       - {name: one, matchers: [{name: one, key: env, value: one}]}
       - {name: two, matchers: [{name: two, key: env, value: two}]}
 ";
+
+/// The status of `to-30` once `cluster` waits (its reason is in [`cluster_state`]).
+async fn once_waiting(
+    api: &Api<ClusterUpgrade>,
+    cluster: &str,
+    what: &str,
+) -> ClusterUpgradeStatus {
+    eventually(
+        async || status(api, "to-30").await,
+        |s| cluster_state(s, cluster).0 == "Waiting",
+        what,
+    )
+    .await
+}
+
+/// Waits until the provider has seen exactly one upgrade of `cluster`.
+async fn triggered_once(provider: &Provider, cluster: &str, what: &str) {
+    eventually(async || provider.upgrades_seen(cluster), |n| *n == 1, what).await;
+}
 
 fn simple(namespace: &str, extra: &str) -> String {
     format!(
@@ -362,11 +369,7 @@ async fn campaigns_run_in_order_and_record_everything() {
         at("prod-2", |c| c.triggered_at.as_ref()) >= at("prod-1", |c| c.finished_at.as_ref()),
         "maxConcurrency 1: prod-2 starts after prod-1 finished: {done:?}"
     );
-    let ready = done
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&done.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Succeeded")
@@ -424,11 +427,7 @@ async fn campaigns_run_in_order_and_record_everything() {
         0,
         "the later stage was never touched"
     );
-    let ready = failed
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&failed.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "Failed")
@@ -441,12 +440,7 @@ async fn campaigns_run_in_order_and_record_everything() {
 
     // Frozen: waits, and says why.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "frozen");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "f-1").0 == "Waiting",
-        "f-1 waits",
-    )
-    .await;
+    let waiting = once_waiting(&api, "f-1", "f-1 waits").await;
     let (_, reason) = cluster_state(&waiting, "f-1");
     assert!(
         reason.contains("frozen until") && reason.contains("2099") && reason.contains("audit"),
@@ -456,12 +450,7 @@ async fn campaigns_run_in_order_and_record_everything() {
 
     // Suspended: waits for approval, then runs.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "suspended");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "s-1").0 == "Waiting",
-        "s-1 waits",
-    )
-    .await;
+    let waiting = once_waiting(&api, "s-1", "s-1 waits").await;
     assert!(
         cluster_state(&waiting, "s-1").1.contains("suspended"),
         "{waiting:?}"
@@ -656,12 +645,7 @@ spec:
         &simple("window", "  maintenanceScheduleRef: {name: later}\n"),
     );
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "window");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "w-1").0 == "Waiting",
-        "w-1 waits for the window",
-    )
-    .await;
+    let waiting = once_waiting(&api, "w-1", "w-1 waits for the window").await;
     let (_, reason) = cluster_state(&waiting, "w-1");
     assert!(
         reason.contains("window closed")
@@ -674,12 +658,7 @@ spec:
     // Time alone does not wake a controller whose next check is years away in real time: touch
     // the cluster, as any watch event would.
     touch(&server, "window", "w-1");
-    eventually(
-        async || window.upgrades_seen("w-1"),
-        |n| *n == 1,
-        "the window is open: w-1 starts",
-    )
-    .await;
+    triggered_once(&window, "w-1", "the window is open: w-1 starts").await;
     let started = status(&api, "to-30").await;
     assert!(
         matches!(cluster_state(&started, "w-1").0, "Triggered" | "Upgrading"),
@@ -700,12 +679,7 @@ spec:
         &simple("scheduled", "  startTime: '2031-01-01T06:00:00Z'\n"),
     );
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "scheduled");
-    let waiting = eventually(
-        async || status(&api, "to-30").await,
-        |s| cluster_state(s, "s-1").0 == "Waiting",
-        "s-1 waits for its start time",
-    )
-    .await;
+    let waiting = once_waiting(&api, "s-1", "s-1 waits for its start time").await;
     let (_, reason) = cluster_state(&waiting, "s-1");
     assert!(
         reason.contains("start time") && reason.contains("2031-01-01"),
@@ -718,12 +692,7 @@ spec:
     );
     clock.jump_to("2031-01-01T06:00:01Z".parse().expect("ts"));
     touch(&server, "scheduled", "s-1");
-    eventually(
-        async || scheduled.upgrades_seen("s-1"),
-        |n| *n == 1,
-        "the start time passed: s-1 starts",
-    )
-    .await;
+    triggered_once(&scheduled, "s-1", "the start time passed: s-1 starts").await;
     second.stop().await;
 
     // A ClusterUpgradePolicy with Manual approval creates a suspended upgrade for a new release.
@@ -750,10 +719,7 @@ spec:
 ",
     );
     let ctx = Arc::new(Context::new(controller.clone()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_cluster_upgrade_policies(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let task = Running::spawn(|shutdown| run_cluster_upgrade_policies(ctx, shutdown));
     let policies = Api::<ClusterUpgradePolicy>::namespaced(admin.clone(), "policies");
     eventually(
         async || {
@@ -812,9 +778,5 @@ spec:
     .await;
     assert_eq!(status.last_created.as_deref(), Some("releases-31-0-0"));
     assert_eq!(status.last_version.as_deref(), Some("31.0.0"));
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    task.stop().await;
 }

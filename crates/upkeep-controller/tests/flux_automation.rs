@@ -6,20 +6,16 @@
 //! as Flux's image-reflector-controller would.
 
 mod support;
-use support::{api_server_with_crds, client, eventually};
+use support::{Running, api_server_with_crds, client, condition, eventually, git_workspace};
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use upkeep_controller::flux_automation::{FluxStatus, run_flux_automations};
-use upkeep_controller::framework::Context;
-use upkeep_controller::gitops::GitWorkspace;
-use upkeep_testenv::{GitServer, KubeUser, git};
+use upkeep_testenv::{GitServer, KubeUser};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
@@ -116,11 +112,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
         )
         .expect("repo");
     let bare = git_server.bare_path("fleet");
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        git(&all, None).unwrap_or_default()
-    };
+    let bare_git = |args: &[&str]| support::bare_git(&bare, args);
     let main_before = bare_git(&["rev-parse", "main"]);
 
     let client = client(&server, KubeUser::Admin).await;
@@ -243,18 +235,8 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
 
     let workdir = tempfile::tempdir().expect("workdir");
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().expect("time");
-    let writer = Arc::new(GitWorkspace {
-        ctx: Arc::new(
-            Context::new(client.clone())
-                .with_clock(move || now)
-                .with_retry_after(Duration::from_secs(1)),
-        ),
-        workdir: workdir.path().to_path_buf(),
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run_flux_automations(writer, async move {
-        let _ = stopped.await;
-    }));
+    let writer = git_workspace(&client, now, workdir.path());
+    let controller = Running::spawn(|shutdown| run_flux_automations(writer, shutdown));
 
     let status = |o: DynamicObject| -> Option<FluxStatus> {
         o.data
@@ -316,11 +298,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
             .map(|r| (r.name.as_str(), r.tag.as_str())),
         Some(("ghcr.io/stefanprodan/podinfo", "6.6.0"))
     );
-    let ready = got
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&got.conditions, "Ready");
     assert!(
         ready.status == "True" && (ready.reason == "Succeeded" || ready.reason == "UpToDate"),
         "{ready:?}"
@@ -338,11 +316,7 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
     )
     .await
     .expect("status");
-    let ready = tagged
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&tagged.conditions, "Ready");
     assert_eq!(ready.status, "False");
     assert!(
         ready.message.contains("spec.git.checkout.ref.tag"),
@@ -366,9 +340,5 @@ async fn an_image_update_automation_in_the_cluster_pushes_and_reports_flux_statu
     )
     .await;
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), controller)
-        .await
-        .expect("the controller stops on shutdown")
-        .expect("no panic");
+    controller.stop().await;
 }

@@ -8,7 +8,7 @@
 //! ordering the safety argument needs (renew < deadline < duration) is the production one.
 
 mod support;
-use support::{api_server_with_crds, client, eventually_within};
+use support::{api_server_with_crds, client, eventually_within, tuesday_night_schedule};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,17 +27,6 @@ use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::Health;
 use upkeep_testenv::{KubeApiServer, KubeUser};
 
-const SCHEDULE: &str = "apiVersion: upkeep.dev/v1alpha1
-kind: MaintenanceSchedule
-metadata: {name: prod, namespace: default}
-spec:
-  timeZone: Europe/Berlin
-  maintenanceWindows:
-    - name: tuesday-night
-      startTime: 2026-01-06T22:00:00
-      endTime: 2026-01-07T02:00:00
-      recurrence: FREQ=WEEKLY;BYDAY=TU
-";
 const LEASE: &str = "upkeep-controller";
 const LEASE_DURATION: Duration = Duration::from_secs(3);
 
@@ -107,7 +96,7 @@ async fn window_open(api: &Api<MaintenanceSchedule>) -> Option<bool> {
 async fn one_leader_writes_status_and_a_standby_takes_over() {
     let server = api_server_with_crds().await;
     server
-        .kubectl_stdin(&["apply", "-f", "-"], SCHEDULE)
+        .kubectl_stdin(&["apply", "-f", "-"], &tuesday_night_schedule("prod"))
         .expect("schedule");
     let admin = client(&server, KubeUser::Admin).await;
     let leases: Api<Lease> = Api::namespaced(admin.clone(), "default");

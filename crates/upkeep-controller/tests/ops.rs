@@ -4,7 +4,7 @@
 //! the Lease on shutdown.
 
 mod support;
-use support::{api_server_with_crds, client, eventually_within};
+use support::{api_server_with_crds, client, eventually_within, tuesday_night_schedule};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,22 +21,6 @@ use upkeep_controller::metrics::Metrics;
 use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::{Endpoints, Health, bind, serve};
 use upkeep_testenv::KubeUser;
-
-fn schedule(name: &str) -> String {
-    format!(
-        "apiVersion: upkeep.dev/v1alpha1
-kind: MaintenanceSchedule
-metadata: {{name: {name}, namespace: default}}
-spec:
-  timeZone: Europe/Berlin
-  maintenanceWindows:
-    - name: tuesday-night
-      startTime: 2026-01-06T22:00:00
-      endTime: 2026-01-07T02:00:00
-      recurrence: FREQ=WEEKLY;BYDAY=TU
-"
-    )
-}
 
 /// A GET over a fresh HTTP/1.1 connection: (status code, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -76,7 +60,7 @@ async fn has_status(api: &Api<MaintenanceSchedule>, name: &str) -> bool {
 async fn metrics_probes_restart_recovery_and_release() {
     let mut server = api_server_with_crds().await;
     server
-        .kubectl_stdin(&["apply", "-f", "-"], &schedule("before"))
+        .kubectl_stdin(&["apply", "-f", "-"], &tuesday_night_schedule("before"))
         .expect("schedule");
     let admin = client(&server, KubeUser::Admin).await;
     let schedules: Api<MaintenanceSchedule> = Api::namespaced(admin.clone(), "default");
@@ -183,7 +167,7 @@ async fn metrics_probes_restart_recovery_and_release() {
     )
     .await;
     server
-        .kubectl_stdin(&["apply", "-f", "-"], &schedule("after"))
+        .kubectl_stdin(&["apply", "-f", "-"], &tuesday_night_schedule("after"))
         .expect("schedule after the restart");
     eventually_within(
         Duration::from_secs(30),

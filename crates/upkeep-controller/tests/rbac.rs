@@ -17,12 +17,11 @@
 //!   for both principals; two rows are also tried for real to show the reviews tell the truth.
 
 mod support;
-use support::{client, eventually};
+use support::{Running, client, eventually, parse_schedule};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::authorization::v1::{
@@ -368,18 +367,6 @@ async fn service_account_may(admin: &kube::Client, ask: ResourceAttributes) -> b
         .is_some_and(|s| s.allowed)
 }
 
-fn schedule() -> MaintenanceSchedule {
-    match upkeep_api::load_str(Path::new("s.yaml"), SCHEDULE)
-        .documents
-        .into_iter()
-        .next()
-        .map(|d| d.resource)
-    {
-        Some(upkeep_api::Resource::MaintenanceSchedule { object, .. }) => *object,
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_runs_with_exactly_the_shipped_rbac() {
     let server = KubeApiServer::start().await.expect("kube-apiserver");
@@ -481,15 +468,12 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
     // 5. The real controller, with those permissions only, writes a schedule's status.
     let schedules: Api<MaintenanceSchedule> = Api::namespaced(admin.clone(), "tenant-a");
     schedules
-        .create(&PostParams::default(), &schedule())
+        .create(&PostParams::default(), &parse_schedule(SCHEDULE))
         .await
         .expect("create the schedule as the admin");
     let now: Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
     let ctx = Arc::new(Context::new(controller.clone()).with_clock(move || now));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(run_schedules(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let running = Running::spawn(|shutdown| run_schedules(ctx, shutdown));
     let written = eventually(
         async || schedules.get("nightly").await.expect("get").status,
         |s| s.as_ref().is_some_and(|s| !s.next_windows.is_empty()),
@@ -502,11 +486,7 @@ async fn the_controller_runs_with_exactly_the_shipped_rbac() {
         "2026-03-11T01:00:00Z".parse::<Timestamp>().unwrap(),
         "the next nightly window, at the controller's clock"
     );
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), running)
-        .await
-        .expect("the controller stops on shutdown")
-        .expect("no panic");
+    running.stop().await;
 
     // 6. The reviews tell the truth: two refusals, tried for real with the controller's token.
     let secrets = Api::<Secret>::namespaced(controller.clone(), "tenant-a")

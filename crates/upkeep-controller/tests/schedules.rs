@@ -3,10 +3,12 @@
 //! controller's clock, an invalid spec is Stalled, and a fixed clock makes the result exact.
 
 mod support;
-use support::{api_server_with_crds, client, eventually};
+use support::{
+    Running, api_server_with_crds, client, condition, eventually, parse_schedule,
+    tuesday_night_schedule,
+};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Api, PostParams};
@@ -15,33 +17,12 @@ use upkeep_controller::framework::Context;
 use upkeep_controller::schedule::run_schedules;
 use upkeep_testenv::KubeUser;
 
-const SCHEDULE: &str = "apiVersion: upkeep.dev/v1alpha1
-kind: MaintenanceSchedule
-metadata: {name: prod, namespace: default}
-spec:
-  timeZone: Europe/Berlin
-  maintenanceWindows:
-    - name: tuesday-night
-      startTime: 2026-01-06T22:00:00
-      endTime: 2026-01-07T02:00:00
-      recurrence: FREQ=WEEKLY;BYDAY=TU
-";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_get_their_status_from_the_controller_clock() {
     let server = api_server_with_crds().await;
     let client = client(&server, KubeUser::Admin).await;
     let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), "default");
-    let object: MaintenanceSchedule =
-        match upkeep_api::load_str(std::path::Path::new("s.yaml"), SCHEDULE)
-            .documents
-            .into_iter()
-            .next()
-            .map(|d| d.resource)
-        {
-            Some(upkeep_api::Resource::MaintenanceSchedule { object, .. }) => *object,
-            other => panic!("{other:?}"),
-        };
+    let object = parse_schedule(&tuesday_night_schedule("prod"));
     api.create(&PostParams::default(), &object)
         .await
         .expect("create");
@@ -55,10 +36,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
     // Saturday 2026-11-21 10:00Z: closed until Tuesday 22:00 Berlin.
     let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
     let ctx = Arc::new(Context::new(client.clone()).with_clock(move || now));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run_schedules(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let controller = Running::spawn(|shutdown| run_schedules(ctx, shutdown));
 
     let prod = eventually(
         async || api.get("prod").await.expect("get").status,
@@ -73,11 +51,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
         "2026-11-24T21:00:00Z".parse::<Timestamp>().unwrap(),
         "the next window opens Tuesday 22:00 CET"
     );
-    let ready = prod
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(&prod.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Closed")
@@ -90,11 +64,7 @@ async fn schedules_get_their_status_from_the_controller_clock() {
     )
     .await
     .expect("status");
-    let stalled = broken
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .expect("Stalled");
+    let stalled = condition(&broken.conditions, "Stalled");
     assert!(
         stalled.message.contains("spec.timeZone"),
         "{}",
@@ -110,9 +80,5 @@ async fn schedules_get_their_status_from_the_controller_clock() {
         "{table}"
     );
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), controller)
-        .await
-        .expect("the controller stops on shutdown")
-        .expect("no panic");
+    controller.stop().await;
 }

@@ -5,7 +5,7 @@
 //! source.
 
 mod support;
-use support::{api_server_with_crds, client, eventually};
+use support::{Running, api_server_with_crds, client, eventually};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,30 +75,13 @@ async fn server_with_crds() -> KubeApiServer {
     api_server_with_crds().await
 }
 
-/// Starts the discovery controllers at the fixed clock; send on the returned channel to stop.
-fn start(
-    client: &kube::Client,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
+/// Starts the discovery controllers at the fixed clock.
+fn start(client: &kube::Client) -> Running {
     let now: Timestamp = NOW.parse().expect("timestamp");
     let ctx = Arc::new(Context::new(client.clone()).with_clock(move || now));
     // A short retry so a Secret created later is picked up within the test's deadline.
     let discovery = Arc::new(Discovery::new(ctx).with_retry_after(Duration::from_secs(1)));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_discovery_with(discovery, async move {
-        let _ = stopped.await;
-    }));
-    (stop, task)
-}
-
-async fn stop(stop: tokio::sync::oneshot::Sender<()>, task: tokio::task::JoinHandle<()>) {
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("the controllers stop on shutdown")
-        .expect("no panic");
+    Running::spawn(|shutdown| run_discovery_with(discovery, shutdown))
 }
 
 fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -162,7 +145,7 @@ async fn layout_sources_feed_policies() {
     server
         .kubectl_stdin(&["apply", "-f", "-"], objects)
         .expect("objects applied");
-    let (stop_tx, task) = start(&client);
+    let controllers = start(&client);
     let sources: Api<ChartSource> = Api::namespaced(client.clone(), "default");
     let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
@@ -355,7 +338,7 @@ spec:
         "the last scan is kept while suspended"
     );
 
-    stop(stop_tx, task).await;
+    controllers.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +394,7 @@ stringData:
     server
         .kubectl_stdin(&["apply", "-f", "-"], &objects)
         .expect("objects applied");
-    let (stop_tx, task) = start(&client);
+    let controllers = start(&client);
     let sources: Api<ChartSource> = Api::namespaced(client.clone(), "default");
     let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
@@ -549,7 +532,7 @@ stringData:
         );
     }
 
-    stop(stop_tx, task).await;
+    controllers.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,7 +579,7 @@ spec:
     server
         .kubectl_stdin(&["apply", "-f", "-"], &objects)
         .expect("objects applied");
-    let (stop_tx, task) = start(&client);
+    let controllers = start(&client);
     let policies: Api<VersionPolicy> = Api::namespaced(client.clone(), "default");
     let image = format!("{host}/charts/app");
     // (policy, digest, reason)
@@ -629,5 +612,5 @@ spec:
             "{reason}"
         );
     }
-    stop(stop_tx, task).await;
+    controllers.stop().await;
 }

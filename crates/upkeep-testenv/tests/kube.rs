@@ -14,31 +14,6 @@ use upkeep_testenv::{KUBE_CONTROLLER_USER, KubeApiServer, KubeUser};
 const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
-/// A Cluster API-like `Cluster` with a permissive schema and a status subresource.
-const CLUSTER_CRD: &str = r"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: clusters.cluster.x-k8s.io
-spec:
-  group: cluster.x-k8s.io
-  scope: Namespaced
-  names:
-    kind: Cluster
-    listKind: ClusterList
-    plural: clusters
-    singular: cluster
-  versions:
-  - name: v1beta1
-    served: true
-    storage: true
-    subresources:
-      status: {}
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-";
-
 const CLUSTER: &str = r"apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata:
@@ -119,7 +94,9 @@ async fn eventually<T, F: Future<Output = Option<T>>>(
 
 fn define_clusters(server: &KubeApiServer) {
     server
-        .apply_crds(CLUSTER_CRD)
+        // The Cluster API-like `Cluster` the other tests use: a status subresource and a schema
+        // that keeps unknown fields.
+        .apply_crds(&upkeep_testenv::cluster_api::crd_yaml())
         .unwrap_or_else(|e| panic!("applying the CRD: {e}\n{}", server.log_tail()));
     server
         .kubectl_stdin(&["apply", "-f", "-"], CLUSTER)

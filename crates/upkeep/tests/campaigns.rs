@@ -23,8 +23,10 @@ mod support;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
 
+use support::clusters::{
+    admin_client, eventually, label_in, ready_before_the_trigger, ready_since_in,
+};
 use support::{runtime, text, upkeep};
 use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
 use upkeep_testenv::{GitServer, KubeApiServer, git};
@@ -171,6 +173,16 @@ impl World {
         out
     }
 
+    /// A pass without failpoint at `at`: it exits 0 and leaves `commits` commits from upkeep on
+    /// `main` (`what` says why). Its stderr.
+    fn pass(&self, at: &str, commits: usize, what: &str) -> String {
+        let out = self.run(at, None);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert_eq!(self.commits().len(), commits, "{what}: {err}");
+        err
+    }
+
     /// `upkeep status -o json` over a fresh checkout of the repository, with the store `run`
     /// records in (or none), at `at`.
     fn status(&self, at: &str, with_store: bool) -> serde_json::Value {
@@ -253,14 +265,7 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     let world = World::start();
 
     // Pass 1: a starts (concurrency 1), one commit.
-    let out = world.run(T0, None);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(
-        world.commits().len(),
-        1,
-        "one commit for the first step: {err}"
-    );
+    let err = world.pass(T0, 1, "one commit for the first step");
     assert_eq!(
         world.versions(),
         ["2.0.0", "1.0.0", "1.0.0"],
@@ -278,14 +283,7 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
 
     // Pass 2, later but within the timeout: a is not observed, so it neither succeeds nor
     // lets b start; nothing is committed.
-    let out = world.run(&later(10), None);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(
-        world.commits().len(),
-        1,
-        "no second commit while a runs: {err}"
-    );
+    let err = world.pass(&later(10), 1, "no second commit while a runs");
     assert!(
         err.contains("cluster a: not observed: pass --kubeconfig to see cluster status"),
         "{err}"
@@ -313,14 +311,7 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     );
 
     // Pass 3, after the timeout: a failed (unobserved, and the failure says so), b starts.
-    let out = world.run(&later(61), None);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(
-        world.commits().len(),
-        2,
-        "one commit for the second step: {err}"
-    );
+    world.pass(&later(61), 2, "one commit for the second step");
     assert_eq!(world.versions(), ["2.0.0", "2.0.0", "1.0.0"]);
     let h = world.history("a");
     assert_eq!(h[0]["outcome"], "Failed", "{h}");
@@ -332,13 +323,9 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
     assert_eq!(world.history("b")[0]["outcome"], "Triggered");
 
     // Pass 4: b timed out too, c starts; pass 5 (same time) changes nothing.
-    let out = world.run(&later(122), None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(world.commits().len(), 3, "{}", text(&out.stderr));
+    world.pass(&later(122), 3, "one commit for the third step");
     assert_eq!(world.versions(), ["2.0.0", "2.0.0", "2.0.0"]);
-    let out = world.run(&later(123), None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(world.commits().len(), 3, "{}", text(&out.stderr));
+    world.pass(&later(123), 3, "nothing more to commit");
     for c in ["a", "b", "c"] {
         assert_eq!(
             world.history(c).as_array().map(Vec::len),
@@ -419,74 +406,12 @@ spec:
     timeout: 1h
 ";
 
-/// How long polling waits before the test fails.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl FnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let value = get();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn jsonpath(server: &KubeApiServer, ns: &str, name: &str, path: &str) -> String {
-    server
-        .kubectl(&[
-            "get",
-            "clusters.cluster.x-k8s.io",
-            name,
-            "-n",
-            ns,
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-        .unwrap_or_default()
-}
-
 fn label(server: &KubeApiServer, name: &str) -> String {
     label_in(server, "prov", name)
 }
 
-fn label_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
-    jsonpath(
-        server,
-        ns,
-        name,
-        r"{.metadata.labels.release\.giantswarm\.io/version}",
-    )
-}
-
 fn ready_since(server: &KubeApiServer, name: &str) -> String {
     ready_since_in(server, "prov", name)
-}
-
-/// When the cluster's `Ready` condition last turned `True` (empty while it is not `True`: the
-/// provider's "upgrading" transition is not readiness).
-fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
-    let ready = jsonpath(
-        server,
-        ns,
-        name,
-        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
-    );
-    if ready.trim() != "True" {
-        return String::new();
-    }
-    jsonpath(
-        server,
-        ns,
-        name,
-        r#"{.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
-    )
 }
 
 async fn run_direct(server: &KubeApiServer, dir: &Path, store: &Path) -> Output {
@@ -512,33 +437,13 @@ async fn run_direct(server: &KubeApiServer, dir: &Path, store: &Path) -> Output 
 /// second (the core counts only a transition at or after the trigger's second as the
 /// provider's answer).
 async fn api_with_ready_clusters(ns: &str) -> (KubeApiServer, Provider) {
-    let server = KubeApiServer::start().await.expect("kube-apiserver");
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &crd_yaml())
-        .expect("cluster crd");
-    server
-        .kubectl(&[
-            "wait",
-            "--for",
-            "condition=established",
-            "crd/clusters.cluster.x-k8s.io",
-            "--timeout=30s",
-        ])
-        .expect("the Cluster CRD is served");
+    let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
+        .await
+        .expect("kube-apiserver with the Cluster CRD");
     server
         .kubectl(&["create", "namespace", ns])
         .expect("namespace");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(server.admin_kubeconfig()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    let client = kube::Client::try_from(config).expect("client");
-    let provider = Provider::start(client, ns);
+    let provider = Provider::start(admin_client(&server).await, ns);
     for name in ["a", "b"] {
         server
             .kubectl_stdin(
@@ -548,19 +453,7 @@ async fn api_with_ready_clusters(ns: &str) -> (KubeApiServer, Provider) {
             .expect("cluster applied");
     }
     for name in ["a", "b"] {
-        let since = eventually(
-            || ready_since_in(&server, ns, name),
-            |t| !t.is_empty(),
-            "the provider marks the cluster Ready",
-        )
-        .await;
-        let second = since.parse::<jiff::Timestamp>().expect("time").as_second();
-        eventually(
-            || jiff::Timestamp::now().as_second(),
-            |s| *s > second,
-            "the clock leaves the Ready second",
-        )
-        .await;
+        ready_before_the_trigger(&server, ns, name).await;
     }
     (server, provider)
 }

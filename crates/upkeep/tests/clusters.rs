@@ -152,6 +152,15 @@ impl Repo {
 /// (cluster, extra args, exit code, stderr fragments, reason)
 type Case<'a> = (&'a str, &'a [&'a str], i32, &'a [&'a str], &'a str);
 
+/// `out` exited with `code` and its stderr says each of `wants` (`reason`: the case).
+fn assert_says(out: &Output, code: i32, wants: &[&str], reason: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{reason}: {err}");
+    for w in wants {
+        assert!(err.contains(w), "{reason}: lacks {w:?}:\n{err}");
+    }
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -256,16 +265,7 @@ fn upgrade_outside_the_window_is_refused_with_reason_and_next_time() {
         ];
         args.extend_from_slice(extra);
         let out = r.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(*code),
-            "{reason}: {}",
-            text(&out.stderr)
-        );
-        let err = text(&out.stderr);
-        for w in *wants {
-            assert!(err.contains(w), "{reason}: lacks {w:?}:\n{err}");
-        }
+        assert_says(&out, *code, wants, reason);
         assert_eq!(r.clusters(), CLUSTERS, "{reason}: nothing changed");
         assert_eq!(r.head(), before, "{reason}: no commit");
     }
@@ -435,16 +435,7 @@ fn errors_name_the_repository_and_hint() {
         }
         args.extend_from_slice(extra);
         let out = r.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(*code),
-            "{reason}: {}",
-            text(&out.stderr)
-        );
-        let err = text(&out.stderr);
-        for w in *wants {
-            assert!(err.contains(w), "{reason}: lacks {w:?}:\n{err}");
-        }
+        assert_says(&out, *code, wants, reason);
     }
     assert_eq!(r.clusters(), CLUSTERS, "errors change nothing");
 }

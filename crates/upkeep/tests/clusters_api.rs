@@ -9,31 +9,15 @@
 //! upgrade stays Triggered), and `--via git` where the test plays Flux by applying the commit.
 //! Waits in the tests are polling with a deadline, never a fixed sleep.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
+use support::clusters::{DEADLINE, admin_client, eventually, label_in, ready_before_the_trigger};
+use support::text;
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::{FAIL_ANNOTATION, Provider, cluster_yaml, crd_yaml};
-
-/// A minimal Cluster API `Cluster` CRD (v1beta1, schema open), enough for labels to be patched.
-const CLUSTER_CRD: &str = r"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: clusters.cluster.x-k8s.io
-spec:
-  group: cluster.x-k8s.io
-  scope: Namespaced
-  names: {kind: Cluster, plural: clusters, singular: cluster, listKind: ClusterList}
-  versions:
-    - name: v1beta1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-";
 
 const CLUSTER: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
@@ -46,21 +30,7 @@ spec: {}
 "#;
 
 fn label(server: &KubeApiServer) -> String {
-    server
-        .kubectl(&[
-            "get",
-            "clusters.cluster.x-k8s.io",
-            "prod-a",
-            "-n",
-            "default",
-            "-o",
-            r"jsonpath={.metadata.labels.release\.giantswarm\.io/version}",
-        ])
-        .unwrap_or_default()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    label_in(server, "default", "prod-a")
 }
 
 fn upkeep(server: &KubeApiServer, store: &std::path::Path, args: &[&str]) -> Output {
@@ -74,7 +44,7 @@ fn upkeep(server: &KubeApiServer, store: &std::path::Path, args: &[&str]) -> Out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_then_patch_then_freeze() {
-    let server = KubeApiServer::start_with_crds(&[CLUSTER_CRD])
+    let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
         .await
         .expect("kube-apiserver with the Cluster CRD");
     server
@@ -188,75 +158,6 @@ async fn dry_run_then_patch_then_freeze() {
         text(&out.stderr)
     );
     assert!(text(&out.stderr).contains("no Cluster default/nope"));
-}
-
-/// How long polling waits before the test fails.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Polls `get` until `done` holds, or fails after [`DEADLINE`] with the last value.
-async fn eventually<T: std::fmt::Debug>(
-    mut get: impl FnMut() -> T,
-    done: impl Fn(&T) -> bool,
-    what: &str,
-) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let value = get();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {value:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn admin_client(server: &KubeApiServer) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(server.admin_kubeconfig()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-fn ready_since(server: &KubeApiServer, ns: &str, name: &str) -> String {
-    server
-        .kubectl(&[
-            "get",
-            "clusters.cluster.x-k8s.io",
-            name,
-            "-n",
-            ns,
-            "-o",
-            r#"jsonpath={.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
-        ])
-        .unwrap_or_default()
-}
-
-/// Waits until the provider marked the cluster Ready and the real clock has left that second:
-/// the core only counts a transition at or after the trigger's second as the provider's answer,
-/// so a trigger in the same second would take the old Ready for the new one.
-async fn ready_before_the_trigger(server: &KubeApiServer, ns: &str, name: &str) {
-    let since = eventually(
-        || ready_since(server, ns, name),
-        |t| !t.is_empty(),
-        "the provider marks the cluster Ready",
-    )
-    .await;
-    let second = since
-        .parse::<jiff::Timestamp>()
-        .expect("an RFC 3339 time")
-        .as_second();
-    eventually(
-        || jiff::Timestamp::now().as_second(),
-        |s| *s > second,
-        "the clock leaves the Ready second",
-    )
-    .await;
 }
 
 /// Runs upkeep without blocking the runtime the provider runs on.

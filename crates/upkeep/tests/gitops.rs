@@ -188,9 +188,9 @@ fn fleet_with_pull_requests(api: &str) -> Vec<(String, Vec<u8>)> {
     )
 }
 
-#[test]
-fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_request() {
-    let rt = runtime();
+/// The Git server with `fleet` ([`fleet_with_pull_requests`]), the GitLab stand-in with
+/// `git/fleet`, and the repository's URL.
+fn servers_with_pull_requests(rt: &tokio::runtime::Runtime) -> (GitServer, PrStandIn, String) {
     let server = rt
         .block_on(GitServer::start(Some((USER, PASSWORD))))
         .expect("git server");
@@ -200,6 +200,13 @@ fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_reques
     let url = server
         .create_repo("fleet", &borrowed(&files))
         .expect("repo");
+    (server, forge, url)
+}
+
+#[test]
+fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_request() {
+    let rt = runtime();
+    let (server, forge, url) = servers_with_pull_requests(&rt);
     let bare = server.bare_path("fleet");
     let main_before = bare_git(&bare, &["rev-parse", "main"]);
 
@@ -303,15 +310,7 @@ fn apply_push_builds_the_upgrade_branch_on_the_server_and_opens_one_merge_reques
 #[test]
 fn run_once_over_a_url_clones_scans_pushes_and_records_the_run() {
     let rt = runtime();
-    let server = rt
-        .block_on(GitServer::start(Some((USER, PASSWORD))))
-        .expect("git server");
-    let forge = PrStandIn::start(ForgeFlavor::Gitlab, TOKEN).expect("stand-in");
-    forge.create_repository("git/fleet");
-    let files = fleet_with_pull_requests(&forge.api_base());
-    let url = server
-        .create_repo("fleet", &borrowed(&files))
-        .expect("repo");
+    let (server, forge, url) = servers_with_pull_requests(&rt);
     let tmp = scratch();
     let workdir = tmp.path().join("fleet");
     let store = tmp.path().join("state.redb");

@@ -75,6 +75,94 @@ pub(crate) async fn wait_for(
     Ok(())
 }
 
+/// The command line: positional arguments, and `--name N` flags (whole numbers) from `known`.
+pub(crate) fn parse_flags(
+    usage: &str,
+    known: &[&str],
+) -> Result<(Vec<String>, HashMap<String, u64>), String> {
+    let mut positional = Vec::new();
+    let mut flags: HashMap<String, u64> = HashMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if let Some(name) = a.strip_prefix("--") {
+            if !known.contains(&name) {
+                return Err(format!("unknown flag --{name}; {usage}"));
+            }
+            let value = args
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value; {usage}"))?;
+            let n = value
+                .parse()
+                .map_err(|_| format!("--{name} {value:?} is not a whole number"))?;
+            flags.insert(name.to_owned(), n);
+        } else {
+            positional.push(a);
+        }
+    }
+    Ok((positional, flags))
+}
+
+/// When the benchmark's window opens: `lead` seconds from now (default: 60 s plus 1 s per 100
+/// objects), on a whole second.
+pub(crate) fn open_at(lead: Option<u64>, n: usize) -> Result<jiff::Timestamp, String> {
+    use jiff::ToSpan;
+    let lead = lead.unwrap_or(60 + u64::try_from(n).unwrap_or(0) / 100);
+    jiff::Timestamp::now()
+        .checked_add(i64::try_from(lead).unwrap_or(600).seconds())
+        .map_err(|e| e.to_string())?
+        .round(jiff::Unit::Second)
+        .map_err(|e| e.to_string())
+}
+
+/// The memory of a controller with no objects, `settle` after it became ready; then stops it.
+pub(crate) async fn idle_memory(
+    mut idle: Spawned,
+    deadline: Duration,
+    settle: Duration,
+) -> Result<Memory, String> {
+    idle.wait_ready(deadline).await?;
+    tokio::time::sleep(settle).await;
+    let memory = idle.memory()?;
+    idle.stop()?;
+    Ok(memory)
+}
+
+/// Creates `docs` (see [`create_all`]) and says how long it took, in seconds.
+pub(crate) async fn create_all_timed(
+    client: &kube::Client,
+    docs: Vec<(ApiResource, Value)>,
+) -> Result<f64, String> {
+    let created = Instant::now();
+    create_all(client, docs).await?;
+    Ok(created.elapsed().as_secs_f64())
+}
+
+/// Every object of `api` as it is listed, then as it changes (with the watcher's backoff).
+pub(crate) fn applied_objects(
+    api: Api<DynamicObject>,
+) -> futures_util::stream::BoxStream<'static, Result<DynamicObject, kube::runtime::watcher::Error>>
+{
+    use kube::runtime::{WatchStreamExt, watcher};
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed()
+}
+
+/// The report's head: the API server, the binary measured, the settle time, the targets and the
+/// sizes.
+pub(crate) fn report(upkeep: &Path, settle: Duration, target: &str, sizes: &[Value]) -> Value {
+    let mut report = json!({
+        "apiserver": upkeep_testenv::KUBE_APISERVER_VERSION,
+        "upkeep": upkeep.display().to_string(),
+        "settle_s": settle.as_secs(),
+        "target_rss_mib": 64,
+        "sizes": sizes,
+    });
+    report[target] = json!(30);
+    report
+}
+
 pub(crate) struct XorShift(pub(crate) u64);
 
 impl XorShift {

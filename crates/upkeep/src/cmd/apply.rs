@@ -7,10 +7,9 @@
 use crate::Outcome;
 use crate::app_write::{Settings, apply_fleet, git_auth, outcome_of, print_results, record};
 use crate::fleet::Fleet;
+use crate::repo_input::RepoInput;
 use crate::store::open_store;
 use crate::timearg::parse_wait;
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,15 +36,8 @@ because their $imagepolicy marker names a policy not in the repository, are not 
 failed commit or push — and everything else was written; 1 when nothing could be done because \
 of errors; 2 on invalid input.")]
 pub(crate) struct Args {
-    /// The GitOps repository (a checkout, or any directory without --push).
-    #[arg(long, default_value = ".", value_name = "DIR")]
-    repo: PathBuf,
-    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
-    #[arg(long, value_name = "TIME")]
-    at: Option<String>,
-    /// A Docker config.json with registry credentials.
-    #[arg(long, value_name = "FILE")]
-    docker_config: Option<PathBuf>,
+    #[command(flatten)]
+    input: RepoInput,
     /// Push each automation's commit to the remote instead of committing in the checkout.
     #[arg(long)]
     push: bool,
@@ -67,28 +59,19 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
-    let now = match &args.at {
-        Some(s) => match crate::timearg::parse(s, &TimeZone::UTC) {
-            Ok(t) => t,
-            Err(e) => {
-                crate::render::error_with_hint(&format!("--at: {e}"), None);
-                return Ok(Outcome::Invalid);
-            }
-        },
-        None => Timestamp::now(),
+    let now = match args.input.now() {
+        Ok(t) => t,
+        Err(outcome) => return Ok(outcome),
     };
-    let credentials = match crate::discover::credentials(args.docker_config.as_deref()) {
+    let credentials = match args.input.credentials() {
         Ok(c) => c,
-        Err(e) => {
-            crate::render::error_with_hint(&e.to_string(), e.hint());
-            return Ok(Outcome::Invalid);
-        }
+        Err(outcome) => return Ok(outcome),
     };
     let store = match open_store(args.store.as_deref()) {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
     };
-    let fleet = match Fleet::load_with(&args.repo, now, &credentials, &store)? {
+    let fleet = match Fleet::load_with(&args.input.repo, now, &credentials, &store)? {
         Ok(f) => f,
         Err(outcome) => return Ok(outcome),
     };
@@ -106,14 +89,14 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         auth,
         lock_timeout: args.lock_timeout,
     };
-    let results = match apply_fleet(&args.repo, &fleet, now, &settings) {
+    let results = match apply_fleet(&args.input.repo, &fleet, now, &settings) {
         Ok(r) => r,
         Err(outcome) => return Ok(outcome),
     };
     record(
         &store,
-        &args.repo.display().to_string(),
-        &args.repo,
+        &args.input.repo.display().to_string(),
+        &args.input.repo,
         now,
         &results,
         None,

@@ -8,16 +8,20 @@ use crate::fleet::Fleet;
 use crate::out::Output;
 use crate::out::{out, outln};
 use crate::render::local;
+use crate::repo_input::RepoInput;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use miette::IntoDiagnostic;
 use serde::Serialize;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use upkeep_git::marked_fields::{Action, Field};
 
 #[derive(Debug, clap::Args)]
 #[command(
+    mut_arg("repo", |a| a.help("The GitOps repository (a directory)")),
+    mut_arg("at", |a| a.help(
+        "Plan as if it were this time (RFC 3339, or a UTC wall-clock time); default: now"
+    )),
     after_help = "Fields are the scalars marked `# {\"$upkeep\": \"<namespace>:<policy>\"}` (the version) or, as in Flux \
 repositories, `# {\"$imagepolicy\": \"<namespace>:<policy>\"}` (the whole image reference <image>:<tag>[@<digest>]) \
 or with `:tag`, `:name`, `:digest`, in the YAML and Kustomization files under each \
@@ -29,15 +33,8 @@ summary line on stderr counts the fields to write, held, up to date, not managed
 Exit status: 0 when every field was planned; 4 (partial) when some fields or files could not be used (each is listed with why) and the rest was planned; 1 when none could; 2 on invalid input."
 )]
 pub(crate) struct Args {
-    /// The GitOps repository (a directory).
-    #[arg(long, default_value = ".", value_name = "DIR")]
-    repo: PathBuf,
-    /// Plan as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
-    #[arg(long, value_name = "TIME")]
-    at: Option<String>,
-    /// A Docker config.json with registry credentials.
-    #[arg(long, value_name = "FILE")]
-    docker_config: Option<PathBuf>,
+    #[command(flatten)]
+    input: RepoInput,
     /// Leave out the diff.
     #[arg(long)]
     no_diff: bool,
@@ -56,42 +53,33 @@ struct Json<'a> {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
-    let now = match &args.at {
-        Some(s) => match crate::timearg::parse(s, &TimeZone::UTC) {
-            Ok(t) => t,
-            Err(e) => {
-                crate::render::error_with_hint(&format!("--at: {e}"), None);
-                return Ok(Outcome::Invalid);
-            }
-        },
-        None => Timestamp::now(),
+    let now = match args.input.now() {
+        Ok(t) => t,
+        Err(outcome) => return Ok(outcome),
     };
-    let credentials = match crate::discover::credentials(args.docker_config.as_deref()) {
+    let credentials = match args.input.credentials() {
         Ok(c) => c,
-        Err(e) => {
-            crate::render::error_with_hint(&e.to_string(), e.hint());
-            return Ok(Outcome::Invalid);
-        }
+        Err(outcome) => return Ok(outcome),
     };
-    let fleet = match Fleet::load(&args.repo, now, &credentials)? {
+    let fleet = match Fleet::load(&args.input.repo, now, &credentials)? {
         Ok(f) => f,
         Err(outcome) => return Ok(outcome),
     };
     if fleet.automations.is_empty() {
         eprintln!(
             "note: no AppUpgradeAutomation in {}: planning every marker in it, with no schedule",
-            args.repo.display()
+            args.input.repo.display()
         );
     }
 
-    let (fields, diff) = match plan_repo(&args.repo, &fleet, now) {
+    let (fields, diff) = match plan_repo(&args.input.repo, &fleet, now) {
         Ok(planned) => planned,
         Err(outcome) => return Ok(outcome),
     };
 
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
-    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.repo)? {
+    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)? {
         // A releaseRef names a VersionPolicy of the repository, decided above.
         let release = |u: &upkeep_api::ClusterUpgrade| {
             let (ns, _) = upkeep_api::namespaced_name(&u.metadata);
@@ -145,7 +133,7 @@ fn print_text(fields: &[Field], diff: &str, args: &Args, now: Timestamp) {
     outln!(
         "Plan at {} for {}",
         local(now, &TimeZone::UTC),
-        args.repo.display()
+        args.input.repo.display()
     );
     outln!();
     out!("{}", fields_table(fields));

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use upkeep_testenv::git;
 
+pub(crate) mod clusters;
+
 /// At this time the dev automation may write two upgrades and production is held.
 pub(crate) const AT: &str = "2026-11-21T10:00:00Z";
 

@@ -1,0 +1,108 @@
+//! What the tests against the real API server with the test Cluster API provider share
+//! (`campaigns`, `clusters_api`): a kube client as the admin, polling against a deadline, and
+//! reading a `Cluster` the way a person would, with `kubectl -o jsonpath`.
+
+use std::time::{Duration, Instant};
+
+use upkeep_testenv::KubeApiServer;
+
+/// How long polling waits before the test fails.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `get` until `done` holds, or fails after [`DEADLINE`] with the last value.
+pub(crate) async fn eventually<T: std::fmt::Debug>(
+    mut get: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    what: &str,
+) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let value = get();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {value:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A kube client as the API server's admin.
+pub(crate) async fn admin_client(server: &KubeApiServer) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(server.admin_kubeconfig()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// `path` (a kubectl JSONPath) of the `Cluster` `ns/name`; empty when it cannot be read.
+pub(crate) fn jsonpath(server: &KubeApiServer, ns: &str, name: &str, path: &str) -> String {
+    server
+        .kubectl(&[
+            "get",
+            "clusters.cluster.x-k8s.io",
+            name,
+            "-n",
+            ns,
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .unwrap_or_default()
+}
+
+/// The cluster's release label (`release.giantswarm.io/version`).
+pub(crate) fn label_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    jsonpath(
+        server,
+        ns,
+        name,
+        r"{.metadata.labels.release\.giantswarm\.io/version}",
+    )
+}
+
+/// When the cluster's `Ready` condition last turned `True` (empty while it is not `True`: the
+/// provider's "upgrading" transition is not readiness).
+pub(crate) fn ready_since_in(server: &KubeApiServer, ns: &str, name: &str) -> String {
+    let ready = jsonpath(
+        server,
+        ns,
+        name,
+        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+    );
+    if ready.trim() != "True" {
+        return String::new();
+    }
+    jsonpath(
+        server,
+        ns,
+        name,
+        r#"{.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
+    )
+}
+
+/// Waits until the provider marked the cluster Ready and the real clock has left that second:
+/// the core only counts a transition at or after the trigger's second as the provider's answer,
+/// so a trigger in the same second would take the old Ready for the new one.
+pub(crate) async fn ready_before_the_trigger(server: &KubeApiServer, ns: &str, name: &str) {
+    let since = eventually(
+        || ready_since_in(server, ns, name),
+        |t| !t.is_empty(),
+        "the provider marks the cluster Ready",
+    )
+    .await;
+    let second = since
+        .parse::<jiff::Timestamp>()
+        .expect("an RFC 3339 time")
+        .as_second();
+    eventually(
+        || jiff::Timestamp::now().as_second(),
+        |s| *s > second,
+        "the clock leaves the Ready second",
+    )
+    .await;
+}
