@@ -638,14 +638,33 @@ async fn pull_request_token(
     spec: &upkeep_api::app_upgrade_automation::PullRequestSpec,
     namespace: &str,
 ) -> Result<String, Error> {
+    let git = object.spec.git.secret_ref.as_ref();
+    forge_token(
+        client,
+        namespace,
+        spec,
+        git.map(|r| r.name.as_str()),
+        "spec",
+    )
+    .await
+}
+
+/// The forge token of a pull request `spec`: its `secretRef` key `token`, else the Git
+/// Secret's (`git_secret`) key `password`; `spec_path` names where the Git settings live, for
+/// the error when there is neither (AppUpgradeAutomation `spec`, ClusterUpgrade
+/// `spec.gitOps`).
+pub async fn forge_token(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &upkeep_api::app_upgrade_automation::PullRequestSpec,
+    git_secret: Option<&str>,
+    spec_path: &'static str,
+) -> Result<String, Error> {
     let from_pr = spec.secret_ref.as_ref().map(|r| (r.name.clone(), "token"));
-    let from_git = || {
-        let git = object.spec.git.secret_ref.as_ref();
-        git.map(|r| (r.name.clone(), "password"))
-    };
+    let from_git = || git_secret.map(|name| (name.to_owned(), "password"));
     let (secret, key) = from_pr
         .or_else(from_git)
-        .ok_or(Error::NoToken { spec: "spec" })?;
+        .ok_or(Error::NoToken { spec: spec_path })?;
     let data = secret_data(client, namespace, &secret).await?;
     data.get(key)
         .map(|v| String::from_utf8_lossy(v).into_owned())

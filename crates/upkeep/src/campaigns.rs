@@ -723,20 +723,7 @@ fn updates_shown(plan: &Plan, observing: bool) -> Vec<String> {
 
 /// The campaign's state and counts on stderr, then the unobserved running clusters.
 fn summarize(who: &str, plan: &Plan, unobserved: &[String]) {
-    let mut counts: std::collections::BTreeMap<&'static str, usize> =
-        std::collections::BTreeMap::new();
-    for cp in &plan.clusters {
-        *counts.entry(cp.step.phase().as_str()).or_default() += 1;
-    }
-    let counts = if counts.is_empty() {
-        "no cluster selected".to_owned()
-    } else {
-        counts
-            .iter()
-            .map(|(phase, n)| format!("{n} {phase}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let counts = plan.phase_counts();
     eprintln!("{who}: {} ({counts})", plan.state);
     for name in unobserved {
         eprintln!("{who}: cluster {name}: {NOT_OBSERVED}");

@@ -289,19 +289,7 @@ fn conditions(
 /// `Ready` (and `Reconciling` while the campaign runs) from the plan. `Outcome::Stalled` here
 /// only carries Ready=False; the caller drops the Stalled condition.
 fn summary(plan: &Plan) -> (Outcome, Option<String>) {
-    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for cp in &plan.clusters {
-        *counts.entry(cp.step.phase().as_str()).or_default() += 1;
-    }
-    let mut message = if counts.is_empty() {
-        "no cluster selected".to_owned()
-    } else {
-        counts
-            .iter()
-            .map(|(phase, n)| format!("{n} {phase}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let mut message = plan.phase_counts();
     if let Some(reason) = &plan.reason {
         message = format!("{message}: {reason}");
     }

@@ -33,8 +33,8 @@ use upkeep_git::{
 };
 
 use super::UpgradeSettings;
-use crate::framework::{Error, SecretProblem};
-use crate::gitops::{MAX_ATTEMPTS, auth_from, secret_data};
+use crate::framework::Error;
+use crate::gitops::{MAX_ATTEMPTS, auth_from, forge_token, secret_data};
 
 /// What a GitOps write did.
 #[derive(Debug, Default)]
@@ -233,31 +233,8 @@ async fn token(
     spec: &upkeep_api::app_upgrade_automation::PullRequestSpec,
     namespace: &str,
 ) -> Result<String, Error> {
-    let (secret, key) = spec
-        .secret_ref
-        .as_ref()
-        .map(|r| (r.name.clone(), "token"))
-        .or_else(|| {
-            g.git
-                .secret_ref
-                .as_ref()
-                .map(|r| (r.name.clone(), "password"))
-        })
-        .ok_or(Error::NoToken {
-            spec: "spec.gitOps",
-        })?;
-    let data: BTreeMap<String, Vec<u8>> = secret_data(&u.ctx.client(), namespace, &secret).await?;
-    data.get(key)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .ok_or_else(|| Error::Secret {
-            source_ref: None,
-            field: "secretRef",
-            name: secret.clone(),
-            problem: Box::new(SecretProblem::MissingKey {
-                key: key.to_owned(),
-                type_: String::new(),
-            }),
-        })
+    let git = g.git.secret_ref.as_ref().map(|r| r.name.as_str());
+    forge_token(&u.ctx.client(), namespace, spec, git, "spec.gitOps").await
 }
 
 fn git_blocking(

@@ -563,3 +563,23 @@ pub struct Plan {
     /// Why the whole campaign waits, when `state` is Waiting.
     pub reason: Option<WaitReason>,
 }
+
+impl Plan {
+    /// How many clusters are in each phase, as status messages and the CLI print it (`1
+    /// Triggered, 2 Waiting`); `no cluster selected` when there is none.
+    pub fn phase_counts(&self) -> String {
+        let mut counts: std::collections::BTreeMap<&'static str, usize> =
+            std::collections::BTreeMap::new();
+        for cp in &self.clusters {
+            *counts.entry(cp.step.phase().as_str()).or_default() += 1;
+        }
+        if counts.is_empty() {
+            return "no cluster selected".to_owned();
+        }
+        counts
+            .iter()
+            .map(|(phase, n)| format!("{n} {phase}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
