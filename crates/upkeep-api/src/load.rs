@@ -408,30 +408,14 @@ fn head(ctx: &FileCtx<'_>, index: usize, value: &Value, out: &mut Vec<Diagnostic
         if let Some(v) = flux::VERSIONS.iter().find(|v| **v == version) {
             return Head::Flux(flux_kind, v);
         }
-        out.push(ctx.diag(
-            ctx.at_path(index, "apiVersion"),
-            Some("apiVersion".to_owned()),
-            format!("unsupported {group} version {version:?} for {kind}"),
-            Some(format!(
-                "upkeep reads {kind} at {group}/v1 and {group}/v1beta2; Flux removed older versions \
-                 (run `flux migrate`), change apiVersion to {group}/v1"
-            )),
-        ));
+        out.push(unsupported_flux_version(ctx, index, group, version, kind));
         return Head::Bad;
     }
     if group == flux::GROUP && kind == flux_automation::KIND {
         if let Some(v) = flux_automation::VERSIONS.iter().find(|v| **v == version) {
             return Head::FluxAutomation(v);
         }
-        out.push(ctx.diag(
-            ctx.at_path(index, "apiVersion"),
-            Some("apiVersion".to_owned()),
-            format!("unsupported {group} version {version:?} for {kind}"),
-            Some(format!(
-                "upkeep reads {kind} at {group}/v1 and {group}/v1beta2; Flux removed older versions \
-                 (run `flux migrate`), change apiVersion to {group}/v1"
-            )),
-        ));
+        out.push(unsupported_flux_version(ctx, index, group, version, kind));
         return Head::Bad;
     }
     let git_repository = group == flux_automation::SOURCE_GROUP
@@ -1041,6 +1025,26 @@ fn load_file(path: &Path) -> Loaded {
         Ok(text) => load_text(path, &text),
         Err(diagnostic) => Loaded::unparsable(path, *diagnostic),
     }
+}
+
+/// The located error of a Flux kind at an API version upkeep does not read (Flux removed the
+/// older ones), with the hint to migrate.
+fn unsupported_flux_version(
+    ctx: &FileCtx<'_>,
+    index: usize,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Diagnostic {
+    ctx.diag(
+        ctx.at_path(index, "apiVersion"),
+        Some("apiVersion".to_owned()),
+        format!("unsupported {group} version {version:?} for {kind}"),
+        Some(format!(
+            "upkeep reads {kind} at {group}/v1 and {group}/v1beta2; Flux removed older versions \
+             (run `flux migrate`), change apiVersion to {group}/v1"
+        )),
+    )
 }
 
 #[cfg(test)]

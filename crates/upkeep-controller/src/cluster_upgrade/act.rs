@@ -413,8 +413,7 @@ pub(super) async fn stall(
     message: &str,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let mut wanted = before.clone();
-    wanted.conditions = with_outcome(
+    let conditions = with_outcome(
         &before.conditions,
         &Outcome::Stalled {
             reason: reason.to_owned(),
@@ -423,6 +422,20 @@ pub(super) async fn stall(
         object.metadata.generation,
         now,
     );
+    write_conditions(u, object, before, conditions).await
+}
+
+/// `before` with new `conditions`, written; everything else in the status is kept.
+async fn write_conditions(
+    u: &UpgradeSettings,
+    object: &ClusterUpgrade,
+    before: &ClusterUpgradeStatus,
+    conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+) -> Result<(), Error> {
+    let wanted = ClusterUpgradeStatus {
+        conditions,
+        ..before.clone()
+    };
     write_status(u, object, before, &wanted).await
 }
 
@@ -435,13 +448,12 @@ pub(super) async fn not_ready(
     message: &str,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let mut wanted = before.clone();
-    wanted.conditions = not_ready_conditions(
+    let conditions = not_ready_conditions(
         &before.conditions,
         reason,
         message,
         object.metadata.generation,
         now,
     );
-    write_status(u, object, before, &wanted).await
+    write_conditions(u, object, before, conditions).await
 }
