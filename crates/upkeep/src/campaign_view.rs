@@ -59,7 +59,7 @@ pub(crate) struct CampaignRow {
 /// What the repository holds for deciding about campaigns: its clusters and schedules.
 pub(crate) fn snapshot(fleet: &ClusterFleet) -> Snapshot {
     Snapshot {
-        clusters: fleet.clusters.iter().map(|(c, _)| c.clone()).collect(),
+        clusters: fleet.objects(),
         schedules: fleet.schedules.clone(),
         release: None,
         finished: std::collections::HashMap::new(),

@@ -328,10 +328,11 @@ fn upgrade_cluster_decides_as_the_controller() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fleet = cli_fleet(dir.path(), &fleet()).expect("a valid fleet");
     let mut seen = HashMap::new();
-    for (c, _) in fleet
+    for c in fleet
         .clusters
         .iter()
-        .filter(|(c, _)| c.namespace.as_deref() == Some("org"))
+        .map(|c| &c.object)
+        .filter(|c| c.namespace.as_deref() == Some("org"))
     {
         let schedule = governing(&fleet.schedules, c, None);
         let d = crate::cluster_upgrade::decide(c, &VersionPlace::default(), schedule, &target, now)

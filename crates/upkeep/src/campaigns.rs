@@ -45,7 +45,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams};
 use miette::miette;
-use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::{
     ClusterState, ClusterUpgradeStatus, NamedSchedule, Trigger, VersionSource,
 };
@@ -366,7 +366,7 @@ fn gather(
                 .map(crate::management::cluster_object)
                 .collect::<miette::Result<Vec<_>>>()
         })?,
-        None => fleet.clusters.iter().map(|(c, _)| c.clone()).collect(),
+        None => fleet.objects(),
     };
     let schedules = fleet.schedules.clone();
     let mut upgrade = u.clone();
@@ -591,7 +591,7 @@ fn campaign(
     upkeep_git::failpoint("trigger");
     let (done, pr, failed) = match (u.spec.trigger, kube) {
         (Trigger::GitOps, _) => {
-            let (done, pr) = act_git(dir, settings, u, &who, &place, &acting, &target)?;
+            let (done, pr) = act_git(dir, settings, u, &who, &place, &acting, &target, fleet)?;
             (done, pr, None)
         }
         (Trigger::Direct, Some(k)) => {
@@ -764,6 +764,7 @@ type Done<'c> = Vec<(&'c ClusterObject, Option<String>, Option<String>)>;
 /// its branch through the shared write loop (`spec.gitOps.path`, `commit`, `push.branch`,
 /// `push.pullRequest` as in the controller); without one: a local commit per cluster, as
 /// `upkeep upgrade cluster --via git` makes it.
+#[allow(clippy::too_many_arguments)] // one act: the campaign, its clusters and the repository
 fn act_git<'c>(
     dir: &Path,
     settings: &Settings<'_>,
@@ -772,6 +773,7 @@ fn act_git<'c>(
     place: &VersionPlace,
     acting: &[&'c ClusterObject],
     target: &str,
+    fleet: &ClusterFleet,
 ) -> miette::Result<(Done<'c>, Option<String>)> {
     let g = u.spec.git_ops.as_ref();
     let requester = format!("{who} (upkeep run)");
@@ -843,18 +845,19 @@ fn act_git<'c>(
     }
     let mut done = Vec::new();
     for c in acting {
-        let Some((object, rel, text)) = locate(dir, &c.name, c.namespace.as_deref())? else {
-            return Err(miette!("Cluster {} is not in the repository", c.name));
+        let ns = c.namespace.as_deref().unwrap_or("default");
+        let Some((found, text)) = locate(dir, &fleet.clusters, &c.name, Some(ns)) else {
+            return Err(miette!("Cluster {ns}/{} is not in the repository", c.name));
         };
-        let ns = c.namespace.as_deref().or(object.namespace.as_deref());
-        let edit = cluster_edit::set_version(&rel, &text, &c.name, ns, place, target)
+        let rel = found.file.clone();
+        let edit = found
+            .set_version(&text, place, target)
             .map_err(|e| miette!("{rel}: {e}{}", hint_of(e.hint())))?;
         if !edit.is_changed(&text) {
             // Already written (by a run that died before recording it): nothing to change.
             done.push((*c, None, Some(rel)));
             continue;
         }
-        let ns = ns.unwrap_or("default");
         // The trailers name the campaign and the cluster, so the commit can be told apart
         // from any other that touched the file.
         let message = format!(

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use upkeep_api::ClusterObject;
-use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::{DEFAULT_TIMEOUT, NamedSchedule, cluster_input, one_cluster};
 use upkeep_core::rollout::{FailReason, SkipReason, Step, plan};
 use upkeep_core::version::Version;
@@ -23,6 +23,7 @@ use upkeep_store::{Store, UpgradeOutcome};
 
 use crate::Outcome;
 use crate::render::{local, relative};
+use crate::repo_clusters::RepoCluster;
 
 /// Where a made upgrade stands when the command ends, as printed in JSON.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -208,62 +209,23 @@ pub(crate) fn explain(
     }
 }
 
-/// Finds the cluster's manifest in the repository: the object, its file (from the root) and
-/// the file's text. Errors are printed (`None`).
+/// The cluster `name` (in `namespace`, when given; else the one of that name in any namespace)
+/// among the repository's `clusters`, and the text of the file that defines it. Errors (not
+/// found, ambiguous, unreadable) are printed: `None`.
 pub(crate) fn locate(
     repo_dir: &Path,
+    clusters: &[RepoCluster],
     name: &str,
     namespace: Option<&str>,
-) -> miette::Result<Option<(ClusterObject, String, String)>> {
-    if !repo_dir.is_dir() {
-        crate::render::error_with_hint(
-            &format!("{}: no such directory", repo_dir.display()),
-            Some("pass the GitOps repository with --repo DIR".into()),
-        );
-        return Ok(None);
-    }
-    let mut files = Vec::new();
-    for f in crate::fleet::yaml_files(repo_dir)? {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        let rel = f
-            .strip_prefix(repo_dir)
-            .unwrap_or(&f)
-            .to_string_lossy()
-            .replace('\\', "/");
-        files.push((rel, text));
-    }
-    let where_ = format!("the repository {}", repo_dir.display());
-    let i = match cluster_edit::find_cluster(&files, name, namespace, &where_) {
-        Ok(i) => i,
-        Err(e) => {
-            crate::render::error_with_hint(&e.to_string(), e.hint());
-            return Ok(None);
+) -> Option<(RepoCluster, String)> {
+    let c = crate::repo_clusters::find_or_report(clusters, name, namespace, repo_dir)?;
+    match upkeep_api::read_manifest(&repo_dir.join(&c.file)) {
+        Ok(text) => Some((c.clone(), text)),
+        Err(d) => {
+            crate::render::error_with_hint(&format!("{}: {}", c.file, d.message), d.hint.clone());
+            None
         }
-    };
-    let (rel, text) = files.swap_remove(i);
-    let loaded = upkeep_api::load_str(Path::new(&rel), &text);
-    let object = loaded.documents.into_iter().find_map(|d| match d.resource {
-        upkeep_api::Resource::Cluster(c)
-            if c.name == name
-                && namespace.is_none_or(|ns| c.namespace.as_deref().unwrap_or("default") == ns) =>
-        {
-            Some(c)
-        }
-        _ => None,
-    });
-    let Some(object) = object else {
-        crate::render::error_with_hint(
-            &format!("{rel}: Cluster {name} could not be read"),
-            Some(format!(
-                "run `upkeep validate {}`",
-                repo_dir.join(&rel).display()
-            )),
-        );
-        return Ok(None);
-    };
-    Ok(Some((object, rel, text)))
+    }
 }
 
 /// Where to push a commit.

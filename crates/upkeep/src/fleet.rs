@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use miette::{IntoDiagnostic, WrapErr, miette};
+use miette::{IntoDiagnostic, miette};
 use upkeep_api::version_policy::DigestReflectionPolicy;
 use upkeep_api::{
     AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgrade, ClusterUpgradePolicy,
@@ -23,6 +23,7 @@ use upkeep_registry::{Credentials, Source, TagList, merge_first_seen, scan_all, 
 use upkeep_store::KnownDigest;
 
 use crate::Outcome;
+use crate::repo_clusters::RepoCluster;
 
 /// A policy's decision over its source's tags.
 #[derive(Debug)]
@@ -701,42 +702,14 @@ where
     })
 }
 
-/// Every manifest file (`*.yaml`, `*.yml`, `Kustomization`) under `root`, sorted; hidden
-/// directories skipped.
-pub(crate) fn yaml_files(root: &Path) -> miette::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("reading {}", dir.display()))?;
-        for e in entries {
-            let p = e.into_diagnostic()?.path();
-            let hidden = p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if p.is_dir() {
-                if !hidden {
-                    stack.push(p);
-                }
-            } else if p
-                .file_name()
-                .is_some_and(|n| upkeep_api::walk::is_manifest_name(&n.to_string_lossy()))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// What the cluster commands (`upgrade`, `freeze`, `status`) read from a repository: clusters
 /// (with the file each came from), schedules, ClusterUpgrades and ClusterUpgradePolicies. No
 /// source is scanned: deciding when a cluster may move needs no registry.
 #[derive(Debug)]
 pub(crate) struct ClusterFleet {
-    pub(crate) clusters: Vec<(ClusterObject, PathBuf)>,
+    /// Every cluster the repository defines ([`crate::repo_clusters`]: a `Cluster` manifest
+    /// today), with what defines it.
+    pub(crate) clusters: Vec<RepoCluster>,
     pub(crate) schedules: Vec<NamedSchedule>,
     pub(crate) upgrades: Vec<ClusterUpgrade>,
 }
@@ -766,10 +739,10 @@ impl ClusterFleet {
             crate::render::print_diagnostics(&diagnostics);
             return Ok(Err(Outcome::Invalid));
         }
-        Self::from_loaded(loaded).map(Ok)
+        Self::from_loaded(dir, loaded).map(Ok)
     }
 
-    fn from_loaded(loaded: upkeep_api::Loaded) -> miette::Result<ClusterFleet> {
+    fn from_loaded(dir: &Path, loaded: upkeep_api::Loaded) -> miette::Result<ClusterFleet> {
         let mut fleet = ClusterFleet {
             clusters: Vec::new(),
             schedules: Vec::new(),
@@ -777,7 +750,9 @@ impl ClusterFleet {
         };
         for doc in loaded.documents {
             match doc.resource {
-                Resource::Cluster(c) => fleet.clusters.push((c, doc.file)),
+                Resource::Cluster(c) => fleet
+                    .clusters
+                    .push(RepoCluster::manifest(c, dir, &doc.file, doc.line)),
                 Resource::ClusterUpgrade(u) => fleet.upgrades.push(*u),
                 Resource::MaintenanceSchedule { object, schedule } => {
                     fleet.schedules.push(named_schedule(&object, *schedule)?);
@@ -821,7 +796,43 @@ impl ClusterFleet {
             );
             return Ok(None);
         }
-        Self::from_loaded(loaded).map(Some)
+        Self::from_loaded(dir, loaded).map(Some)
+    }
+
+    /// The clusters of `dir` alone, for the commands that change one cluster and decide
+    /// nothing over the others (`freeze`, `unfreeze`): only an invalid `Cluster` stops them,
+    /// not an invalid ClusterUpgrade or schedule elsewhere. Errors are printed.
+    pub(crate) fn load_clusters(dir: &Path) -> miette::Result<Result<Vec<RepoCluster>, Outcome>> {
+        if !dir.is_dir() {
+            crate::render::error_with_hint(
+                &format!("{}: no such directory", dir.display()),
+                Some("pass the GitOps repository with --repo DIR".into()),
+            );
+            return Ok(Err(Outcome::Invalid));
+        }
+        let loaded = load_resources(dir);
+        let files: Vec<&Path> = loaded
+            .invalid
+            .iter()
+            .filter(|o| o.kind == "Cluster")
+            .map(|o| o.file.as_path())
+            .collect();
+        if !files.is_empty() {
+            let diagnostics: Vec<_> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| files.contains(&d.file.as_path()))
+                .cloned()
+                .collect();
+            crate::render::print_diagnostics(&diagnostics);
+            return Ok(Err(Outcome::Invalid));
+        }
+        Ok(Ok(Self::from_loaded(dir, loaded)?.clusters))
+    }
+
+    /// The `ClusterObject`s decisions read.
+    pub(crate) fn objects(&self) -> Vec<ClusterObject> {
+        self.clusters.iter().map(|c| c.object.clone()).collect()
     }
 }
 

@@ -23,6 +23,7 @@ mod fleet;
 mod management;
 mod out;
 mod render;
+mod repo_clusters;
 mod repo_input;
 mod schedule_file;
 mod store;

@@ -440,6 +440,135 @@ fn errors_name_the_repository_and_hint() {
     assert_eq!(r.clusters(), CLUSTERS, "errors change nothing");
 }
 
+/// A second organisation with a cluster named like one of org-a's, and one of its own.
+const ORG_B: &str = r"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: dev-a
+  namespace: org-b
+  labels:
+    release.giantswarm.io/version: 29.0.0
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: solo
+  namespace: org-b
+  labels:
+    release.giantswarm.io/version: 29.0.0
+";
+
+#[test]
+fn a_cluster_is_found_by_name_across_namespaces_and_ambiguity_lists_the_candidates() {
+    let r = repo();
+    std::fs::write(r.dir.join("clusters/org-b.yaml"), ORG_B).unwrap();
+    git(&r.dir, &["add", "-A"]);
+    git(&r.dir, &["commit", "-q", "-m", "org-b"]);
+    let org_b = || std::fs::read_to_string(r.dir.join("clusters/org-b.yaml")).unwrap();
+    let before = r.head();
+
+    // The name alone is ambiguous: every candidate with where it is defined, and the fix.
+    let ambiguous = [
+        "cluster name dev-a is ambiguous",
+        "org-a/dev-a (clusters/clusters.yaml:2)",
+        "org-b/dev-a (clusters/org-b.yaml:1)",
+        "hint: pass --namespace",
+    ];
+    let out = r.upgrade("dev-a", "30.0.0", OPEN);
+    assert_says(
+        &out,
+        2,
+        &ambiguous,
+        "upgrade: one name in two organisations",
+    );
+    let out = r.run(&[
+        "freeze",
+        "cluster",
+        "dev-a",
+        "--until",
+        "2026-04-01T00:00:00Z",
+        "--repo",
+        r.repo_arg(),
+    ]);
+    assert_says(&out, 2, &ambiguous, "freeze: one name in two organisations");
+    let out = r.run(&["unfreeze", "cluster", "dev-a", "--repo", r.repo_arg()]);
+    assert_says(
+        &out,
+        2,
+        &ambiguous,
+        "unfreeze: one name in two organisations",
+    );
+    assert_eq!(r.head(), before, "an ambiguous name changes nothing");
+
+    // A wrong namespace says where the name is.
+    let out = r.run(&[
+        "upgrade",
+        "cluster",
+        "solo",
+        "--to",
+        "30.0.0",
+        "--repo",
+        r.repo_arg(),
+        "--at",
+        OPEN,
+        "-n",
+        "org-a",
+    ]);
+    assert_says(
+        &out,
+        2,
+        &[
+            "no Cluster org-a/solo in the repository",
+            "hint: a cluster of that name is in org-b; pass --namespace org-b",
+        ],
+        "a given namespace is exact",
+    );
+
+    // --namespace picks one: only org-b's file changes.
+    let out = r.run(&[
+        "upgrade",
+        "cluster",
+        "dev-a",
+        "--to",
+        "30.0.0",
+        "--repo",
+        r.repo_arg(),
+        "--at",
+        OPEN,
+        "--namespace",
+        "org-b",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(r.clusters(), CLUSTERS, "org-a's dev-a is untouched");
+    assert_eq!(
+        org_b(),
+        ORG_B.replacen("29.0.0", "30.0.0", 1),
+        "org-b's dev-a moved, only its version"
+    );
+
+    // A name unique across namespaces needs no namespace (no fallback to `default`).
+    let out = r.run(&[
+        "freeze",
+        "cluster",
+        "solo",
+        "--until",
+        "2026-04-01T00:00:00Z",
+        "--repo",
+        r.repo_arg(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        org_b().contains(
+            "  name: solo\n  annotations:\n    upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n  namespace: org-b\n"
+        ),
+        "{}",
+        org_b()
+    );
+    let out = r.upgrade("solo", "30.0.0", OPEN);
+    assert_says(&out, 1, &["frozen"], "the freeze found by name holds");
+    assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "all committed");
+}
+
 #[test]
 fn status_shows_each_cluster_with_reason_text_and_json() {
     let r = repo();

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
-use upkeep_api::cluster_edit;
 
 use crate::Outcome;
 use crate::cluster_upgrade::{PushTo, commit_file, locate};
+use crate::fleet::ClusterFleet;
 use crate::out::outln;
 use upkeep_api::cluster::{FREEZE_REASON, FREEZE_UNTIL};
 
@@ -113,11 +113,16 @@ fn apply(
         );
     }
     let repo = target.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-    let Some((c, rel, text)) = locate(&repo, &target.name, target.namespace.as_deref())? else {
+    let clusters = match ClusterFleet::load_clusters(&repo)? {
+        Ok(c) => c,
+        Err(o) => return Ok(o),
+    };
+    let Some((c, text)) = locate(&repo, &clusters, &target.name, target.namespace.as_deref())
+    else {
         return Ok(Outcome::Invalid);
     };
-    let ns = target.namespace.as_deref().or(c.namespace.as_deref());
-    let new = match cluster_edit::set_annotations(&rel, &text, &c.name, ns, changes) {
+    let rel = c.file.clone();
+    let new = match c.set_annotations(&text, changes) {
         Ok(n) => n,
         Err(e) => {
             crate::render::error_with_hint(&format!("{}: {e}", repo.display()), e.hint());
@@ -127,7 +132,7 @@ fn apply(
     if new == text {
         eprintln!(
             "{rel}: cluster {} already as asked; nothing to commit",
-            c.name
+            c.display()
         );
         return Ok(Outcome::Success);
     }

@@ -43,7 +43,7 @@ use jiff::{SignedDuration, Timestamp};
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use upkeep_api::cluster_edit::{self, VersionPlace};
+use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::governing;
 use upkeep_core::version::Version;
 use upkeep_git::ProviderKind;
@@ -314,18 +314,25 @@ fn via_git(
         return Ok(Outcome::Invalid);
     };
     let place = args.field.place();
-    let Some((c, rel, text)) = locate(repo_dir, &args.name, args.namespace.as_deref())? else {
-        return Ok(Outcome::Invalid);
-    };
     let fleet = match ClusterFleet::load(repo_dir)? {
         Ok(f) => f,
         Err(o) => return Ok(o),
     };
-    let schedule = governing(&fleet.schedules, &c, None);
-    let d = decide(&c, &place, schedule, target, now)?;
+    let Some((found, text)) = locate(
+        repo_dir,
+        &fleet.clusters,
+        &args.name,
+        args.namespace.as_deref(),
+    ) else {
+        return Ok(Outcome::Invalid);
+    };
+    let rel = found.file.clone();
+    let c = &found.object;
+    let schedule = governing(&fleet.schedules, c, None);
+    let d = decide(c, &place, schedule, target, now)?;
     let mut report = Report {
         cluster: c.name.clone(),
-        namespace: c.namespace.clone(),
+        namespace: Some(found.namespace().to_owned()),
         from: d.current.clone(),
         to: args.to.trim().to_owned(),
         at: now,
@@ -341,10 +348,9 @@ fn via_git(
         diff: None,
         waited: Waited::default(),
     };
-    let ns = args.namespace.as_deref().or(c.namespace.as_deref());
     if d.current.is_none() {
         // No value at the version place: the edit's error names the file, line and fix.
-        if let Err(e) = cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
+        if let Err(e) = found.set_version(&text, &place, &report.to) {
             crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
             return Ok(Outcome::Invalid);
         }
@@ -363,7 +369,7 @@ fn via_git(
         }
         return Ok(outcome);
     }
-    let edit = match cluster_edit::set_version(&rel, &text, &c.name, ns, &place, &report.to) {
+    let edit = match found.set_version(&text, &place, &report.to) {
         Ok(e) => e,
         Err(e) => {
             crate::render::error_with_hint(&format!("{}: {e}", repo_dir.display()), e.hint());
@@ -395,7 +401,7 @@ fn via_git(
         return Ok(Outcome::Success);
     }
     // --wait: the Cluster must be observable before anything is committed.
-    let observe_ns = ns.unwrap_or("default").to_owned();
+    let observe_ns = found.namespace().to_owned();
     if wait.is_some()
         && let Some(kubeconfig) = args.kubeconfig.as_deref()
         && let Err(o) = crate::management::check_observable(kubeconfig, &c.name, &observe_ns)?
@@ -416,11 +422,7 @@ fn via_git(
         ),
     );
     let commit = if args.push {
-        let target = ClusterTarget {
-            namespace: ns.map(ToOwned::to_owned),
-            name: c.name.clone(),
-            version: report.to.clone(),
-        };
+        let target = found.target(&report.to);
         let requester = format!(
             "upkeep upgrade cluster ({})",
             report.schedule.as_ref().map_or_else(
