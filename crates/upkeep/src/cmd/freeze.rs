@@ -37,7 +37,8 @@ pub(crate) struct Target {
     /// Patch the Cluster on the management cluster instead.
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
-    /// The cluster's namespace (needed when two clusters share a name).
+    /// The cluster's namespace (default: the one cluster of that name in any namespace; needed
+    /// when clusters in several namespaces share the name).
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
     /// Push the commit to `origin`.

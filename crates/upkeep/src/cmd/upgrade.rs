@@ -149,7 +149,8 @@ pub(crate) struct Args {
     /// The GitOps repository holding the cluster's manifest (and its schedules).
     #[arg(long, value_name = "DIR")]
     repo: Option<PathBuf>,
-    /// The cluster's namespace (needed when two clusters share a name).
+    /// The cluster's namespace (default: the one cluster of that name in any namespace; needed
+    /// when clusters in several namespaces share the name).
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
     /// Where the version lives.
