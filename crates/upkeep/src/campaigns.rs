@@ -62,6 +62,7 @@ use upkeep_store::{
 
 use crate::cluster_upgrade::{GitPush, PullRequestTo, commit_file, locate, push_clusters};
 use crate::fleet::{ClusterFleet, Decision, Fleet};
+use crate::repo_clusters::RepoCluster;
 
 /// The reason of a running cluster when nothing observes it.
 pub(crate) const NOT_OBSERVED: &str = "not observed: pass --kubeconfig to see cluster status";
@@ -846,10 +847,16 @@ fn act_git<'c>(
     let mut done = Vec::new();
     for c in acting {
         let ns = c.namespace.as_deref().unwrap_or("default");
-        let Some((found, text)) = locate(dir, &fleet.clusters, &c.name, Some(ns)) else {
+        let Some((found, text)) = locate(
+            dir,
+            &fleet.clusters,
+            &c.name,
+            Some(ns),
+            RepoCluster::version_file,
+        ) else {
             return Err(miette!("Cluster {ns}/{} is not in the repository", c.name));
         };
-        let rel = found.file.clone();
+        let rel = found.version_file().to_owned();
         let edit = found
             .set_version(&text, place, target)
             .map_err(|e| miette!("{rel}: {e}{}", hint_of(e.hint())))?;

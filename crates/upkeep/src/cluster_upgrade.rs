@@ -210,19 +210,23 @@ pub(crate) fn explain(
 }
 
 /// The cluster `name` (in `namespace`, when given; else the one of that name in any namespace)
-/// among the repository's `clusters`, and the text of the file that defines it. Errors (not
-/// found, ambiguous, unreadable) are printed: `None`.
+/// among the repository's `clusters`, and the text of the file `which` names for it (where
+/// the change at hand is written: [`RepoCluster::version_file`] or
+/// [`RepoCluster::annotations_file`]). Errors (not found, ambiguous, unreadable) are printed:
+/// `None`.
 pub(crate) fn locate(
     repo_dir: &Path,
     clusters: &[RepoCluster],
     name: &str,
     namespace: Option<&str>,
+    which: fn(&RepoCluster) -> &str,
 ) -> Option<(RepoCluster, String)> {
     let c = crate::repo_clusters::find_or_report(clusters, name, namespace, repo_dir)?;
-    match upkeep_api::read_manifest(&repo_dir.join(&c.file)) {
+    let rel = which(c);
+    match upkeep_api::read_manifest(&repo_dir.join(rel)) {
         Ok(text) => Some((c.clone(), text)),
         Err(d) => {
-            crate::render::error_with_hint(&format!("{}: {}", c.file, d.message), d.hint.clone());
+            crate::render::error_with_hint(&format!("{rel}: {}", d.message), d.hint.clone());
             None
         }
     }

@@ -73,8 +73,23 @@ impl RepoCluster {
         format!("{}:{}", self.file, self.line)
     }
 
-    /// The file's `text` with the cluster's version at `place` set to `version` (only that
-    /// scalar's bytes change; checked by reading it back).
+    /// The file the version is written in (what [`RepoCluster::set_version`] edits).
+    pub(crate) fn version_file(&self) -> &str {
+        match self.definition {
+            Definition::Manifest => &self.file,
+        }
+    }
+
+    /// The file the annotations (the freeze) are written in (what
+    /// [`RepoCluster::set_annotations`] edits).
+    pub(crate) fn annotations_file(&self) -> &str {
+        match self.definition {
+            Definition::Manifest => &self.file,
+        }
+    }
+
+    /// The [`RepoCluster::version_file`]'s `text` with the cluster's version at `place` set to
+    /// `version` (only that scalar's bytes change; checked by reading it back).
     pub(crate) fn set_version(
         &self,
         text: &str,
@@ -93,8 +108,8 @@ impl RepoCluster {
         }
     }
 
-    /// The file's `text` with annotations set (`Some`) or removed (`None`), in order: the
-    /// freeze annotations of `upkeep freeze`/`unfreeze`.
+    /// The [`RepoCluster::annotations_file`]'s `text` with annotations set (`Some`) or removed
+    /// (`None`), in order: the freeze annotations of `upkeep freeze`/`unfreeze`.
     pub(crate) fn set_annotations(
         &self,
         text: &str,

@@ -13,6 +13,7 @@ use crate::Outcome;
 use crate::cluster_upgrade::{PushTo, commit_file, locate};
 use crate::fleet::ClusterFleet;
 use crate::out::outln;
+use crate::repo_clusters::RepoCluster;
 use upkeep_api::cluster::{FREEZE_REASON, FREEZE_UNTIL};
 
 #[derive(Debug, clap::Subcommand)]
@@ -118,11 +119,16 @@ fn apply(
         Ok(c) => c,
         Err(o) => return Ok(o),
     };
-    let Some((c, text)) = locate(&repo, &clusters, &target.name, target.namespace.as_deref())
-    else {
+    let Some((c, text)) = locate(
+        &repo,
+        &clusters,
+        &target.name,
+        target.namespace.as_deref(),
+        RepoCluster::annotations_file,
+    ) else {
         return Ok(Outcome::Invalid);
     };
-    let rel = c.file.clone();
+    let rel = c.annotations_file().to_owned();
     let new = match c.set_annotations(&text, changes) {
         Ok(n) => n,
         Err(e) => {

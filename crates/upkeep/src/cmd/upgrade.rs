@@ -39,6 +39,7 @@ use crate::management::Watch;
 use crate::out::Output;
 use crate::out::{out, outln};
 use crate::render::local;
+use crate::repo_clusters::RepoCluster;
 use jiff::{SignedDuration, Timestamp};
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
@@ -324,10 +325,11 @@ fn via_git(
         &fleet.clusters,
         &args.name,
         args.namespace.as_deref(),
+        RepoCluster::version_file,
     ) else {
         return Ok(Outcome::Invalid);
     };
-    let rel = found.file.clone();
+    let rel = found.version_file().to_owned();
     let c = &found.object;
     let schedule = governing(&fleet.schedules, c, None);
     let d = decide(c, &place, schedule, target, now)?;
