@@ -266,3 +266,41 @@ fn the_read_back_check_refuses_any_other_difference() {
         );
     }
 }
+
+#[test]
+fn block_edges() {
+    let body = "kind: ConfigMap\nmetadata:\n  name: ${cluster_name}-userconfig\ndata:\n  values: |\n    global:\n      metadata:\n        name: a\n\n    other: 1\n";
+    // (original, expected after FREEZE, reason)
+    let cases: Vec<(String, String, &str)> = vec![
+        (
+            format!("{body}  extra: x\n"),
+            format!("{}  extra: x\n", body.replace("        name: a\n", "        annotations:\n          upkeep.dev/freeze-reason: \"quarter close\"\n          upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n        name: a\n")),
+            "another data key after the block ends it; a blank line inside stays",
+        ),
+        (
+            body.trim_end().to_owned(),
+            body.trim_end().replace("        name: a\n", "        annotations:\n          upkeep.dev/freeze-reason: \"quarter close\"\n          upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n        name: a\n"),
+            "no newline at the end of the file",
+        ),
+        (
+            format!("{body}---\nkind: Namespace\n"),
+            format!("{}---\nkind: Namespace\n", body.replace("        name: a\n", "        annotations:\n          upkeep.dev/freeze-reason: \"quarter close\"\n          upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n        name: a\n")),
+            "a document after the block",
+        ),
+        (
+            body.replace("        name: a\n", "        annotations:\n          # who owns it\n          team: blue\n        name: a\n"),
+            body.replace("        name: a\n", "        annotations:\n          # who owns it\n          upkeep.dev/freeze-reason: \"quarter close\"\n          upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n          team: blue\n        name: a\n"),
+            "a comment before the first annotation stays above the new lines",
+        ),
+    ];
+    for (original, expected, reason) in cases {
+        let got = set_annotations("v.yaml", &original, at(), FREEZE);
+        assert_eq!(got.as_deref(), Ok(expected.as_str()), "{reason}");
+        let back = set_annotations("v.yaml", &expected, at(), UNFREEZE);
+        assert_eq!(
+            back.as_deref(),
+            Ok(original.as_str()),
+            "{reason}: unfreeze restores the bytes"
+        );
+    }
+}
