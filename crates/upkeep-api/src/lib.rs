@@ -26,6 +26,7 @@ mod diagnostic;
 pub mod duration;
 pub mod flux;
 pub mod flux_automation;
+pub mod gs_layout;
 mod load;
 mod locate;
 pub mod maintenance_schedule;
