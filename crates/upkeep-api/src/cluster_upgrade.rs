@@ -84,6 +84,9 @@ pub struct ClusterUpgradeSpec {
     /// Where the current version is read and written; default: the operator's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_source: Option<VersionSource>,
+    /// Where the new version is written (default `type: Auto`: found per cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_place: Option<crate::version_place::VersionPlaceSpec>,
     #[serde(default)]
     pub suspend: bool,
     /// Tell people before a cluster's upgrade starts.
@@ -466,6 +469,9 @@ impl ClusterUpgrade {
             }
         }
         check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
+        if let Some(p) = &spec.version_place {
+            p.validate("spec.versionPlace", &mut errors);
+        }
         for (i, a) in spec.after.iter().enumerate() {
             if a.name.trim().is_empty() {
                 errors.push(FieldError::new(

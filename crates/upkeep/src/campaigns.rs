@@ -960,7 +960,7 @@ fn act_api<'c>(
     for c in acting {
         let shows = c.version_at(match place {
             VersionPlace::Topology => Some(VersionSource::Topology),
-            VersionPlace::Label(_) => None,
+            _ => None,
         });
         if shows.is_some_and(|v| v.trim() == target) {
             done.push((*c, None, None));

@@ -243,6 +243,13 @@ pub(crate) async fn patch_version(
     match place {
         VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: to }),
         VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": to}}),
+        // The App and its values are other objects (patched by their own paths); a Flux
+        // variable and a marker live only in Git.
+        other => {
+            return Err(kube::Error::Service(
+                format!("{} is not a field of the Cluster", other.path()).into(),
+            ));
+        }
     }
     let params = PatchParams {
         dry_run,

@@ -158,11 +158,17 @@ impl ClusterUpgrade {
     }
 }
 
-/// The value at a cluster's version place, raw.
+/// The value at a cluster's version place, raw. Places outside the Cluster object (the App,
+/// its values, a Flux variable, a marker) are observed on the Cluster's release label, which
+/// the chart sets.
 pub fn current_at(cluster: &ClusterObject, place: &VersionPlace) -> Option<String> {
     match place {
         VersionPlace::Label(key) => cluster.labels.get(key).cloned(),
         VersionPlace::Topology => cluster.topology_version.clone(),
+        _ => cluster
+            .labels
+            .get(crate::cluster::RELEASE_VERSION_LABEL)
+            .cloned(),
     }
 }
 
@@ -301,6 +307,7 @@ impl ClusterUpgradePolicy {
             trigger: spec.trigger,
             git_ops: spec.git_ops.clone(),
             version_source: None,
+            version_place: spec.version_place.clone(),
             suspend: spec.approval == Approval::Manual,
             announce: None,
         }
@@ -540,11 +547,25 @@ mod tests {
         assert!(known.spec.suspend, "Manual approval creates it suspended");
         let c = known.to_campaign(None, |_| None).expect("valid");
         assert_eq!(c.stages[0].soak, Some(SignedDuration::from_hours(1)));
+        assert_eq!(known.spec.version_place, None, "no place: none copied");
         let unknown = policy.upgrade(None);
         assert_eq!(
             unknown.spec.release_ref.map(|r| r.name).as_deref(),
             Some("release"),
             "no release yet: the VersionPolicy, unresolved"
         );
+        let placed: ClusterUpgradePolicy = serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgradePolicy",
+            "metadata": {"name": "p", "namespace": "org"},
+            "spec": {"policyRef": {"name": "release"},
+                     "versionPlace": {"type": "Values", "valuesKey": "cluster.release"}},
+        }))
+        .expect("a ClusterUpgradePolicy");
+        let created = placed.upgrade(Some("30.0.0"));
+        assert_eq!(
+            created.spec.version_place, placed.spec.version_place,
+            "the policy's versionPlace is copied into the upgrade"
+        );
+        assert!(created.validate().is_ok());
     }
 }
