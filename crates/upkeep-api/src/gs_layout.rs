@@ -154,6 +154,23 @@ pub struct GsCluster {
     pub place: Option<FoundPlace>,
 }
 
+/// Where a cluster's values are written (what `upkeep freeze` edits: the cluster chart copies
+/// `global.metadata.annotations` from them onto the Cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValuesAt {
+    /// A ConfigMap manifest's `data.<data_key>` block: its file, and its name and namespace as
+    /// they read after substituting the cluster's `vars`.
+    ConfigMap {
+        file: String,
+        name: String,
+        namespace: Option<String>,
+        vars: Vars,
+        data_key: String,
+    },
+    /// A values file a `configMapGenerator` reads.
+    File { file: String },
+}
+
 /// A kustomization file (`kustomization.yaml`) as far as it matters here.
 #[derive(Debug, Default)]
 struct Kustomize {
@@ -719,6 +736,36 @@ impl<'f> Layout<'f> {
             });
         }
         (out, errors)
+    }
+
+    /// Where the values of the cluster `namespace/name` are (the ConfigMap the Auto rule reads
+    /// them from), when the layout has them.
+    pub fn values_at(&self, namespace: &str, name: &str) -> Option<ValuesAt> {
+        let i = (0..self.flux.len()).find(|&i| {
+            self.flux[i].vars.get("cluster_name").map(String::as_str) == Some(name)
+                && self.namespace_of(i) == namespace
+        })?;
+        match self
+            .values_text(i, name, namespace, &ValuesPlace::default())?
+            .target
+        {
+            Target::ConfigMap {
+                file,
+                name,
+                namespace,
+                vars,
+                data_key,
+                ..
+            } => Some(ValuesAt::ConfigMap {
+                file,
+                name,
+                namespace,
+                vars,
+                data_key,
+            }),
+            Target::ValuesFile { file, .. } => Some(ValuesAt::File { file }),
+            _ => None,
+        }
     }
 
     /// The values of cluster `i`'s ConfigMap as `(place, text, target)`: the first of the

@@ -96,12 +96,15 @@ impl ValuesEditError {
     }
 }
 
-/// Which ConfigMap of a file: its `metadata.name` as written (with Flux variables such as
-/// `${cluster_name}-userconfig` unsubstituted), or `None` for the only ConfigMap of the file
-/// holding `data.<key>`.
+/// Which ConfigMap of a file: its `metadata.name` (as written, such as
+/// `${cluster_name}-userconfig`, or as it reads after substituting `vars`), or `None` for the
+/// only ConfigMap of the file holding `data.<key>`.
 #[derive(Debug, Clone, Copy)]
 pub struct ValuesRef<'a> {
     pub configmap: Option<&'a str>,
+    /// The Flux Kustomization's `postBuild.substitute` the name is compared after (`None`: as
+    /// written).
+    pub vars: Option<&'a crate::cluster_edit::Vars>,
     /// The key under `data` (Giant Swarm: `values`).
     pub key: &'a str,
 }
@@ -262,9 +265,14 @@ impl Block {
                 };
                 let meta = entry(root, "metadata").map(|e| &e.value);
                 scalar(root, "kind") == Some("ConfigMap")
-                    && at
-                        .configmap
-                        .is_none_or(|name| meta.and_then(|m| scalar(m, "name")) == Some(name))
+                    && at.configmap.is_none_or(|name| {
+                        meta.and_then(|m| scalar(m, "name")).is_some_and(|written| {
+                            written == name
+                                || at.vars.is_some_and(|vars| {
+                                    crate::cluster_edit::substitute(written, vars).0 == name
+                                })
+                        })
+                    })
                     && entry(root, "data").is_some_and(|d| entry(&d.value, at.key).is_some())
             })
             .collect();

@@ -40,6 +40,7 @@ data:
 fn at() -> ValuesRef<'static> {
     ValuesRef {
         configmap: Some("${cluster_name}-userconfig"),
+        vars: None,
         key: "values",
     }
 }
@@ -220,6 +221,7 @@ fn reading_without_a_name_takes_the_only_configmap_with_values() {
         ),
         ValuesRef {
             configmap: None,
+            vars: None,
             key: "values",
         },
     )
@@ -303,4 +305,29 @@ fn block_edges() {
             "{reason}: unfreeze restores the bytes"
         );
     }
+}
+
+#[test]
+fn a_configmap_is_also_found_by_its_substituted_name() {
+    let vars: crate::cluster_edit::Vars = [("cluster_name".to_owned(), "dev01".to_owned())].into();
+    let by = |name, vars| ValuesRef {
+        configmap: Some(name),
+        vars,
+        key: "values",
+    };
+    assert!(set_annotations("v.yaml", NEWER, by("dev01-userconfig", Some(&vars)), FREEZE).is_ok());
+    let e = set_annotations("v.yaml", NEWER, by("dev01-userconfig", None), FREEZE).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        "NotFound",
+        "without the variables the written name must match"
+    );
+    let e = set_annotations(
+        "v.yaml",
+        NEWER,
+        by("prod01-userconfig", Some(&vars)),
+        FREEZE,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), "NotFound", "another cluster's ConfigMap: {e}");
 }

@@ -872,7 +872,7 @@ fn act_git<'c>(
             c.name,
             edit.old,
             edit.line,
-            place.path(),
+            found.version_place(place).path(),
             edit.old,
             c.name,
         );

@@ -14,7 +14,7 @@ use miette::{IntoDiagnostic, miette};
 use upkeep_api::version_policy::DigestReflectionPolicy;
 use upkeep_api::{
     AppUpgradeAutomation, ChartSource, ClusterObject, ClusterUpgrade, ClusterUpgradePolicy,
-    Resource, SourceSettings, load_resources, load_resources_keeping, namespaced_name,
+    Resource, SourceSettings, load_resources_keeping, namespaced_name,
 };
 use upkeep_core::schedule::Schedule;
 use upkeep_core::version::{FirstSeenStore, MemoryFirstSeen, Policy};
@@ -724,7 +724,7 @@ impl ClusterFleet {
             );
             return Ok(Err(Outcome::Invalid));
         }
-        let loaded = load_resources(dir);
+        let (loaded, files) = load_with_files(dir);
         // Only what decides about clusters can stop a cluster command: an invalid
         // VersionPolicy or AppUpgradeAutomation elsewhere in the repository does not.
         let invalid = Self::invalid_for_clusters(&loaded);
@@ -739,10 +739,14 @@ impl ClusterFleet {
             crate::render::print_diagnostics(&diagnostics);
             return Ok(Err(Outcome::Invalid));
         }
-        Self::from_loaded(dir, loaded).map(Ok)
+        Self::from_loaded(dir, loaded, &files).map(Ok)
     }
 
-    fn from_loaded(dir: &Path, loaded: upkeep_api::Loaded) -> miette::Result<ClusterFleet> {
+    fn from_loaded(
+        dir: &Path,
+        loaded: upkeep_api::Loaded,
+        files: &[(String, String)],
+    ) -> miette::Result<ClusterFleet> {
         let mut fleet = ClusterFleet {
             clusters: Vec::new(),
             schedules: Vec::new(),
@@ -760,6 +764,8 @@ impl ClusterFleet {
                 _ => {}
             }
         }
+        let manifests = std::mem::take(&mut fleet.clusters);
+        fleet.clusters = crate::repo_clusters::with_giant_swarm(dir, manifests, files);
         Ok(fleet)
     }
 
@@ -782,7 +788,7 @@ impl ClusterFleet {
     /// object: `None` (with a note naming them) when one that cluster decisions depend on is
     /// invalid — the app fields are planned all the same.
     pub(crate) fn load_for_plan(dir: &Path) -> miette::Result<Option<ClusterFleet>> {
-        let loaded = load_resources(dir);
+        let (loaded, files) = load_with_files(dir);
         let invalid = Self::invalid_for_clusters(&loaded);
         if let Some(first) = invalid.first() {
             eprintln!(
@@ -796,7 +802,7 @@ impl ClusterFleet {
             );
             return Ok(None);
         }
-        Self::from_loaded(dir, loaded).map(Some)
+        Self::from_loaded(dir, loaded, &files).map(Some)
     }
 
     /// The clusters of `dir` alone, for the commands that change one cluster and decide
@@ -810,7 +816,7 @@ impl ClusterFleet {
             );
             return Ok(Err(Outcome::Invalid));
         }
-        let loaded = load_resources(dir);
+        let (loaded, texts) = load_with_files(dir);
         let files: Vec<&Path> = loaded
             .invalid
             .iter()
@@ -827,13 +833,26 @@ impl ClusterFleet {
             crate::render::print_diagnostics(&diagnostics);
             return Ok(Err(Outcome::Invalid));
         }
-        Ok(Ok(Self::from_loaded(dir, loaded)?.clusters))
+        Ok(Ok(Self::from_loaded(dir, loaded, &texts)?.clusters))
     }
 
     /// The `ClusterObject`s decisions read.
     pub(crate) fn objects(&self) -> Vec<ClusterObject> {
         self.clusters.iter().map(|c| c.object.clone()).collect()
     }
+}
+
+/// The resources of `dir` and the text of every manifest file in it (`(path from dir, text)`,
+/// as [`upkeep_api::gs_layout`] reads a repository: its kustomizations and values files hold
+/// no upkeep resource).
+fn load_with_files(dir: &Path) -> (upkeep_api::Loaded, Vec<(String, String)>) {
+    let resources = load_resources_keeping(dir, &|_| true);
+    let files = resources
+        .kept
+        .into_iter()
+        .map(|(rel, text, _)| (rel, text))
+        .collect();
+    (resources.loaded, files)
 }
 
 /// A loaded MaintenanceSchedule with its name and cluster selector (the loader has checked

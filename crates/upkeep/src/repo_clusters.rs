@@ -10,16 +10,26 @@
 //! what decisions read ([`RepoCluster::object`]) and what defines the cluster, so where a change
 //! goes ([`Definition`]). Commands never search files for a cluster themselves.
 //!
+//! Giant Swarm's layout is read by [`upkeep_api::gs_layout`] (the discovery, the `Auto` rule
+//! for where the version is written, and its byte-exact edits); this module only turns what it
+//! finds into the same view, reads the freeze from the values' `global.metadata.annotations`
+//! (which the cluster chart copies onto the Cluster) and writes it there
+//! ([`upkeep_api::values_annotations`]).
+//!
 //! Finding a cluster ([`find`]) is the same for every layout, and matches what a Giant Swarm
 //! user types (`kubectl gs` takes a cluster name; the organisation namespace comes from it): a
 //! given namespace is exact; without one the name alone is enough when it is unique across the
 //! repository's namespaces, and several candidates are an error listing each `namespace/name`
 //! with where it is defined. Nothing defaults to `default`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use upkeep_api::ClusterObject;
+use upkeep_api::cluster::RELEASE_VERSION_LABEL;
 use upkeep_api::cluster_edit::{self, ClusterEditError, VersionEdit, VersionPlace};
+use upkeep_api::gs_layout::{GsCluster, ValuesAt};
+use upkeep_api::values_annotations::{self, ValuesEditError, ValuesRef};
 use upkeep_git::clusters::ClusterTarget;
 
 /// What defines a cluster in the repository, so where its changes are written.
@@ -29,6 +39,55 @@ pub(crate) enum Definition {
     /// the version place, labels and freeze annotations are in the manifest itself
     /// ([`upkeep_api::cluster_edit`]).
     Manifest,
+    /// Giant Swarm's GitOps layout: a Flux Kustomization whose `postBuild.substitute` names the
+    /// cluster, rendering its App and values ConfigMap. The version is written where the
+    /// discovery found it (`cluster.place`); annotations in the values (`values`).
+    GiantSwarm(Box<GiantSwarm>),
+}
+
+/// What Giant Swarm's layout says of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GiantSwarm {
+    pub(crate) cluster: GsCluster,
+    /// Where its values are, when found.
+    pub(crate) values: Option<ValuesAt>,
+}
+
+/// Why a change could not be made: the message (naming the file and line) and a fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EditFailed {
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+}
+
+impl From<ClusterEditError> for EditFailed {
+    fn from(e: ClusterEditError) -> Self {
+        EditFailed {
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+impl From<ValuesEditError> for EditFailed {
+    fn from(e: ValuesEditError) -> Self {
+        EditFailed {
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+impl EditFailed {
+    pub(crate) fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+impl std::fmt::Display for EditFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// One cluster of the repository.
@@ -54,6 +113,33 @@ impl RepoCluster {
         }
     }
 
+    /// A cluster of Giant Swarm's layout: what decisions read is what the management
+    /// cluster's Cluster will carry — the values' labels (and the organisation), the release
+    /// label at the version found, the values' annotations (`annotations`: the freeze).
+    pub(crate) fn giant_swarm(
+        cluster: GsCluster,
+        values: Option<ValuesAt>,
+        annotations: BTreeMap<String, String>,
+    ) -> Self {
+        let mut labels = cluster.labels.clone();
+        if let Some(v) = &cluster.version {
+            labels.insert(RELEASE_VERSION_LABEL.to_owned(), v.clone());
+        }
+        RepoCluster {
+            object: ClusterObject {
+                name: cluster.name.clone(),
+                namespace: Some(cluster.namespace.clone()),
+                labels,
+                annotations,
+                release_version: cluster.version.clone(),
+                ..ClusterObject::default()
+            },
+            file: cluster.kustomization.file.clone(),
+            line: cluster.kustomization.line,
+            definition: Definition::GiantSwarm(Box::new(GiantSwarm { cluster, values })),
+        }
+    }
+
     pub(crate) fn name(&self) -> &str {
         &self.object.name
     }
@@ -75,16 +161,39 @@ impl RepoCluster {
 
     /// The file the version is written in (what [`RepoCluster::set_version`] edits).
     pub(crate) fn version_file(&self) -> &str {
-        match self.definition {
+        match &self.definition {
             Definition::Manifest => &self.file,
+            Definition::GiantSwarm(gs) => gs
+                .cluster
+                .place
+                .as_ref()
+                .and_then(|p| p.fields.first())
+                .map_or(&self.file, |f| f.file.as_str()),
+        }
+    }
+
+    /// Where the version is written: `asked` (`--field`) for a `Cluster` manifest; the place
+    /// the discovery found for a cluster of Giant Swarm's layout.
+    pub(crate) fn version_place(&self, asked: &VersionPlace) -> VersionPlace {
+        match &self.definition {
+            Definition::Manifest => asked.clone(),
+            Definition::GiantSwarm(gs) => gs
+                .cluster
+                .place
+                .as_ref()
+                .map_or_else(|| asked.clone(), |p| p.place.clone()),
         }
     }
 
     /// The file the annotations (the freeze) are written in (what
     /// [`RepoCluster::set_annotations`] edits).
     pub(crate) fn annotations_file(&self) -> &str {
-        match self.definition {
+        match &self.definition {
             Definition::Manifest => &self.file,
+            Definition::GiantSwarm(gs) => match &gs.values {
+                Some(ValuesAt::ConfigMap { file, .. } | ValuesAt::File { file }) => file,
+                None => &self.file,
+            },
         }
     }
 
@@ -95,34 +204,105 @@ impl RepoCluster {
         text: &str,
         place: &VersionPlace,
         version: &str,
-    ) -> Result<VersionEdit, ClusterEditError> {
-        match self.definition {
-            Definition::Manifest => cluster_edit::set_version(
+    ) -> Result<VersionEdit, EditFailed> {
+        match &self.definition {
+            Definition::Manifest => Ok(cluster_edit::set_version(
                 &self.file,
                 text,
                 self.name(),
                 Some(self.namespace()),
                 place,
                 version,
-            ),
+            )?),
+            Definition::GiantSwarm(gs) => {
+                let Some(found) = &gs.cluster.place else {
+                    return Err(EditFailed {
+                        message: format!(
+                            "{}: cluster {}: where its version is written was not found",
+                            self.place(),
+                            self.display()
+                        ),
+                        hint: Some(
+                            "run `upkeep validate` on the repository: the discovery says why"
+                                .to_owned(),
+                        ),
+                    });
+                };
+                let files = [(self.version_file().to_owned(), text.to_owned())];
+                let mut edits = upkeep_api::gs_layout::set_version(&files, found, version)?;
+                match (edits.len(), edits.pop()) {
+                    (1, Some((_, edit))) => Ok(edit),
+                    _ => Err(EditFailed {
+                        message: format!(
+                            "cluster {}: its version is written in {} places ({}); upkeep upgrade cluster writes one",
+                            self.display(),
+                            found.fields.len(),
+                            found.at()
+                        ),
+                        hint: Some(
+                            "use a ClusterUpgrade (upkeep run) for marked clusters".to_owned(),
+                        ),
+                    }),
+                }
+            }
         }
     }
 
     /// The [`RepoCluster::annotations_file`]'s `text` with annotations set (`Some`) or removed
-    /// (`None`), in order: the freeze annotations of `upkeep freeze`/`unfreeze`.
+    /// (`None`), in order: the freeze annotations of `upkeep freeze`/`unfreeze`. In Giant
+    /// Swarm's layout they are the values' `global.metadata.annotations`.
     pub(crate) fn set_annotations(
         &self,
         text: &str,
         changes: &[(&str, Option<&str>)],
-    ) -> Result<String, ClusterEditError> {
-        match self.definition {
-            Definition::Manifest => cluster_edit::set_annotations(
+    ) -> Result<String, EditFailed> {
+        match &self.definition {
+            Definition::Manifest => Ok(cluster_edit::set_annotations(
                 &self.file,
                 text,
                 self.name(),
                 Some(self.namespace()),
                 changes,
-            ),
+            )?),
+            Definition::GiantSwarm(gs) => match &gs.values {
+                Some(ValuesAt::ConfigMap {
+                    file,
+                    name,
+                    vars,
+                    data_key,
+                    ..
+                }) => Ok(values_annotations::set_annotations(
+                    file,
+                    text,
+                    ValuesRef {
+                        configmap: Some(name),
+                        vars: Some(vars),
+                        key: data_key,
+                    },
+                    changes,
+                )?),
+                Some(ValuesAt::File { file }) => Err(EditFailed {
+                    message: format!(
+                        "{file}: the values of cluster {} are generated by a configMapGenerator from this file; upkeep writes annotations into a values ConfigMap's data.values",
+                        self.display()
+                    ),
+                    hint: Some(
+                        "add global.metadata.annotations to the values file by hand, or use --kubeconfig"
+                            .to_owned(),
+                    ),
+                }),
+                None => Err(EditFailed {
+                    message: format!(
+                        "{}: cluster {}: no values ConfigMap found (its App's spec.userConfig.configMap)",
+                        self.place(),
+                        self.display()
+                    ),
+                    hint: Some(
+                        "the cluster App needs spec.userConfig.configMap naming a ConfigMap with data.values: |"
+                            .to_owned(),
+                    ),
+                }),
+            },
         }
     }
 
@@ -134,6 +314,89 @@ impl RepoCluster {
             version: version.to_owned(),
         }
     }
+}
+
+/// The repository's clusters: the `Cluster` manifests, and the clusters of Giant Swarm's layout
+/// in `files` (`(path, text)` of every manifest file). A Flux Kustomization naming a
+/// `cluster_name` is a cluster when it renders a cluster App or the place of its version was
+/// found; one whose version is written in a `Cluster` manifest already listed is that
+/// manifest's cluster. What the discovery could not read is printed as a warning (those
+/// clusters are listed without a version, and an upgrade of one says why).
+pub(crate) fn with_giant_swarm(
+    root: &Path,
+    mut clusters: Vec<RepoCluster>,
+    files: &[(String, String)],
+) -> Vec<RepoCluster> {
+    let layout = upkeep_api::gs_layout::Layout::read(files);
+    let (found, mut problems) = layout.clusters();
+    let mut any = false;
+    for gs in found {
+        if gs.app.is_none() && gs.place.is_none() {
+            continue;
+        }
+        let in_manifest = gs.place.as_ref().is_some_and(|p| {
+            matches!(p.place, VersionPlace::Label(_) | VersionPlace::Topology)
+                && clusters.iter().any(|c| {
+                    c.name() == gs.name
+                        && c.namespace() == gs.namespace
+                        && p.files().contains(&c.file.as_str())
+                })
+        });
+        if in_manifest {
+            continue;
+        }
+        any = true;
+        let values = layout.values_at(&gs.namespace, &gs.name);
+        let annotations = match &values {
+            Some(ValuesAt::ConfigMap {
+                file,
+                name,
+                vars,
+                data_key,
+                ..
+            }) => read_annotations(files, file, name, vars, data_key).unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: cluster {}/{}: its annotations (the freeze) cannot be read: {e}",
+                    gs.namespace, gs.name
+                );
+                BTreeMap::new()
+            }),
+            _ => BTreeMap::new(),
+        };
+        clusters.push(RepoCluster::giant_swarm(gs, values, annotations));
+    }
+    if any && !problems.is_empty() {
+        eprintln!("warning: Giant Swarm's layout: these could not be read:");
+        for d in &mut problems {
+            d.file = root.join(&d.file);
+        }
+        crate::render::print_diagnostics(&problems);
+    }
+    clusters
+}
+
+/// The values' `global.metadata.annotations` of the ConfigMap `name` in `file`, with the
+/// cluster's variables substituted as Flux renders them.
+fn read_annotations(
+    files: &[(String, String)],
+    file: &str,
+    name: &str,
+    vars: &cluster_edit::Vars,
+    data_key: &str,
+) -> Result<BTreeMap<String, String>, ValuesEditError> {
+    let text = files
+        .iter()
+        .find(|(p, _)| p == file)
+        .map_or("", |(_, t)| t.as_str());
+    let at = ValuesRef {
+        configmap: Some(name),
+        vars: Some(vars),
+        key: data_key,
+    };
+    Ok(values_annotations::annotations(file, text, at)?
+        .into_iter()
+        .map(|(k, v)| (k, cluster_edit::substitute(&v, vars).0))
+        .collect())
 }
 
 /// `file` as a `/`-separated path from `root`.

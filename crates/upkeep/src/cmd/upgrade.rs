@@ -330,6 +330,8 @@ fn via_git(
         return Ok(Outcome::Invalid);
     };
     let rel = found.version_file().to_owned();
+    // A cluster of Giant Swarm's layout is written where the discovery found its version.
+    let place = found.version_place(&place);
     let c = &found.object;
     let schedule = governing(&fleet.schedules, c, None);
     let d = decide(c, &place, schedule, target, now)?;
