@@ -480,7 +480,9 @@ impl LookupError {
                 elsewhere[0]
             ),
             LookupError::NotFound { .. } => "check the name (and --namespace); upkeep reads \
-                Cluster API Cluster manifests (apiVersion cluster.x-k8s.io/…, kind Cluster)"
+                Cluster API Cluster manifests (apiVersion cluster.x-k8s.io/…, kind Cluster) and \
+                Giant Swarm's layout (Flux Kustomizations with postBuild.substitute.cluster_name \
+                rendering a cluster App)"
                 .to_owned(),
             LookupError::Ambiguous { candidates, .. } => format!(
                 "pass --namespace to pick one, e.g. --namespace {}",

@@ -110,7 +110,10 @@ The cluster may start when the rollout core says so at the given time: not froze
 (upkeep.dev/freeze-until) and inside the maintenance window of the schedule whose \
 clusterSelector matches it (for this kind of upgrade: patch/minor/major). A cluster without a \
 schedule is not gated by windows.\n\n\
---via git (default with --repo): rewrites only the version scalar in the cluster's manifest, \
+--via git (default with --repo): rewrites only the version scalar in the cluster's manifest (in \
+Giant Swarm's GitOps layout: where the cluster's version is found, the values' \
+global.release.version or the Flux Kustomization's cluster_release; the cluster is found by \
+name in any organisation namespace), \
 commits it on the checkout's branch, and records the upgrade in the store. With --push the commit \
 is built on origin's branch (the checkout is not touched) and pushed to --branch (default: the \
 checkout's branch) without forcing; a rejected push is retried on the new tip (--max-attempts); \
@@ -154,7 +157,7 @@ pub(crate) struct Args {
     /// when clusters in several namespaces share the name).
     #[arg(long, short = 'n', value_name = "NS")]
     namespace: Option<String>,
-    /// Where the version lives.
+    /// Where the version lives (in a Cluster manifest; in Giant Swarm's layout it is found).
     #[arg(long, value_enum, default_value_t)]
     field: Field,
     /// Push the commit to `origin` (git).
