@@ -64,8 +64,10 @@ pub struct ClusterUpgradeSpec {
     /// The release to upgrade to; exactly one of this and `releaseRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_version: Option<String>,
+    /// The release to upgrade to: a VersionPolicy's latest allowed version (the default), or
+    /// a Giant Swarm `Release` (`kind: Release`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_ref: Option<LocalRef>,
+    pub release_ref: Option<ReleaseRef>,
     /// Do not start before this RFC 3339 instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
@@ -89,6 +91,119 @@ pub struct ClusterUpgradeSpec {
     /// Tell people before a cluster's upgrade starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce: Option<Announce>,
+}
+
+/// `releaseRef`: what the release to upgrade to is read from. `kind` absent or
+/// `VersionPolicy` (apiVersion absent or `upkeep.dev/*`): the VersionPolicy's
+/// `status.latestVersion`, in the upgrade's namespace. `kind: Release` (apiVersion absent,
+/// `release.giantswarm.io/v1alpha1`, or the design notes' `application.giantswarm.io/v1alpha1`):
+/// the cluster-scoped Giant Swarm Release of that name (`v20.1.0`, `aws-29.5.0`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseRef {
+    /// `upkeep.dev/v1alpha1` (VersionPolicy) or `release.giantswarm.io/v1alpha1` (Release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `VersionPolicy` (the default) or `Release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub name: String,
+}
+
+/// What a [`ReleaseRef`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseKind {
+    /// An upkeep VersionPolicy in the upgrade's namespace.
+    VersionPolicy,
+    /// A Giant Swarm Release (cluster-scoped).
+    Release,
+}
+
+impl ReleaseRef {
+    /// A reference to the VersionPolicy `name`, spelled out.
+    pub fn version_policy(name: impl Into<String>) -> ReleaseRef {
+        ReleaseRef {
+            api_version: Some(crate::API_VERSION.to_owned()),
+            kind: Some("VersionPolicy".to_owned()),
+            name: name.into(),
+        }
+    }
+
+    /// What the reference names, or the located error (at `base`, e.g. `spec.releaseRef`).
+    pub fn kind_at(&self, base: &str) -> Result<ReleaseKind, FieldError> {
+        let api = self.api_version.as_deref().map(str::trim);
+        match self.kind.as_deref().map(str::trim) {
+            None | Some("VersionPolicy") => match api {
+                None => Ok(ReleaseKind::VersionPolicy),
+                Some(v) if v.strip_prefix("upkeep.dev/").is_some_and(|r| !r.is_empty()) => {
+                    Ok(ReleaseKind::VersionPolicy)
+                }
+                Some(v) => Err(FieldError::new(
+                    format!("{base}.apiVersion"),
+                    format!("a VersionPolicy is not served at {v:?}"),
+                )
+                .with_hint(Some(
+                    "use apiVersion: upkeep.dev/v1alpha1 (or leave it out); for a Giant Swarm release give kind: Release",
+                ))),
+            },
+            Some(crate::release::KIND) => match api {
+                None => Ok(ReleaseKind::Release),
+                Some(v) if v == crate::release::API_VERSION || v == crate::release::RFC_API_VERSION => {
+                    Ok(ReleaseKind::Release)
+                }
+                Some(v) => Err(FieldError::new(
+                    format!("{base}.apiVersion"),
+                    format!("a Release is not served at {v:?}"),
+                )
+                .with_hint(Some(
+                    "Giant Swarm Releases are release.giantswarm.io/v1alpha1 (application.giantswarm.io/v1alpha1, as the design notes write it, is accepted too)",
+                ))),
+            },
+            Some(other) => Err(FieldError::new(
+                format!("{base}.kind"),
+                format!("unknown kind {other:?}"),
+            )
+            .with_hint(Some(
+                "kind: VersionPolicy (upkeep.dev/v1alpha1, the default) or kind: Release (release.giantswarm.io/v1alpha1)",
+            ))),
+        }
+    }
+
+    /// The name of the VersionPolicy this refers to, when it refers to one.
+    pub fn policy_name(&self) -> Option<&str> {
+        (self.kind_at("spec.releaseRef") == Ok(ReleaseKind::VersionPolicy))
+            .then_some(self.name.as_str())
+    }
+
+    /// The name of the Giant Swarm Release this refers to, when it refers to one.
+    pub fn release_name(&self) -> Option<&str> {
+        (self.kind_at("spec.releaseRef") == Ok(ReleaseKind::Release)).then_some(self.name.as_str())
+    }
+
+    /// Checks the reference at `base`: a known kind at a known apiVersion, a name, and for a
+    /// Release a name Giant Swarm gives releases.
+    pub(crate) fn check(&self, base: &str, errors: &mut Vec<FieldError>) {
+        let kind = match self.kind_at(base) {
+            Ok(k) => k,
+            Err(e) => {
+                errors.push(e);
+                return;
+            }
+        };
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::new(format!("{base}.name"), "empty name"));
+        } else if kind == ReleaseKind::Release && crate::release::parse_name(&self.name).is_none() {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.name"),
+                    format!("{:?} is not a Giant Swarm release name", self.name),
+                )
+                .with_hint(Some(
+                    "v<version> (v20.1.0) or <provider>-<version> (aws-29.5.0), as `kubectl gs get releases` lists them",
+                )),
+            );
+        }
+    }
 }
 
 /// Where `trigger: GitOps` commits: the same repository, commit and push settings as an
@@ -432,7 +547,7 @@ impl ClusterUpgrade {
                     );
                 }
             }
-            (None, Some(_)) => {}
+            (None, Some(r)) => r.check("spec.releaseRef", &mut errors),
         }
         if let Some(t) = &spec.start_time
             && t.trim().parse::<jiff::Timestamp>().is_err()
