@@ -19,6 +19,7 @@ use upkeep_core::version::Version;
 use crate::FieldError;
 use crate::app_upgrade_automation::{CommitSpec, GitSpec, PullRequestStatus, PushSpec};
 use crate::common::{self, LocalRef};
+use crate::release::Resolution;
 
 mod inputs;
 pub(crate) use inputs::selector_error;
@@ -632,25 +633,41 @@ impl From<FailurePolicy> for rollout::FailurePolicy {
 impl ClusterUpgrade {
     /// The campaign the rollout core plans, after [`ClusterUpgrade::validate`].
     ///
-    /// `release` is the resolved `releaseRef` (`None`: not resolved yet, every cluster waits);
-    /// with `targetVersion` it is ignored. `finished` tells, for each `after` name, how that
-    /// upgrade ended and when (`None`: not finished, or not found).
+    /// `release` is what the `releaseRef` resolved to (`None`: not resolved yet, every cluster
+    /// waits; a refused or missing release waits with its reason; a release for one provider
+    /// skips the clusters of others); with `targetVersion` it is ignored. `finished` tells, for
+    /// each `after` name, how that upgrade ended and when (`None`: not finished, or not found).
     pub fn to_campaign(
         &self,
-        release: Option<Version>,
+        release: Option<&Resolution>,
         finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
     ) -> Result<Campaign, Vec<FieldError>> {
         self.validate()?;
         let spec = &self.spec;
         let strategy = spec.strategy.clone().unwrap_or_default();
-        let target = if spec.target_version.is_some() {
-            self.target_version()
+        let (target, no_target, provider) = if spec.target_version.is_some() {
+            (self.target_version(), None, None)
         } else {
-            release
+            match release {
+                None => (None, None, None),
+                Some(r) => match r.version() {
+                    Some(v) => match Version::parse(v.trim()) {
+                        Some(v) => (Some(v), None, r.provider().map(ToOwned::to_owned)),
+                        None => (
+                            None,
+                            Some(format!("the release {v:?} is not a version")),
+                            None,
+                        ),
+                    },
+                    None => (None, r.reason().map(ToOwned::to_owned), None),
+                },
+            }
         };
         Ok(Campaign {
             name: self.metadata.name.clone().unwrap_or_default(),
             target,
+            no_target,
+            provider,
             start_time: spec
                 .start_time
                 .as_deref()
@@ -733,6 +750,13 @@ mod tests {
             object["status"] = s;
         }
         serde_json::from_value(object).expect("a ClusterUpgrade")
+    }
+
+    fn ready(version: &str) -> Resolution {
+        Resolution::Ready {
+            version: version.to_owned(),
+            provider: None,
+        }
     }
 
     #[test]
@@ -879,7 +903,7 @@ mod tests {
         );
         let done: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
         let c = u
-            .to_campaign(Version::parse("31.0.0"), |n| {
+            .to_campaign(Some(&ready("31.0.0")), |n| {
                 (n == "first").then_some((rollout::Outcome::Succeeded, done))
             })
             .expect("valid");
@@ -934,7 +958,7 @@ mod tests {
             None,
         );
         let c = fixed
-            .to_campaign(Version::parse("99.0.0"), |_| None)
+            .to_campaign(Some(&ready("99.0.0")), |_| None)
             .expect("valid");
         assert_eq!(
             c.target,
