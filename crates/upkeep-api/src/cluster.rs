@@ -437,11 +437,31 @@ mod tests {
     #[test]
     fn the_provider_from_the_infrastructure_kind() {
         let cases = [
-            (json!({"infrastructureRef": {"kind": "AWSCluster", "name": "a"}}), Some("aws"), "CAPA"),
-            (json!({"infrastructureRef": {"kind": "VCDCluster"}}), Some("cloud-director"), "CAPVCD"),
-            (json!({"infrastructureRef": {"kind": "DockerCluster"}}), None, "an unknown kind"),
-            (json!({"infrastructureRef": {"kind": 3}}), None, "a kind of another shape"),
-            (json!({"topology": {"version": "v1.31.2"}}), None, "no infrastructureRef"),
+            (
+                json!({"infrastructureRef": {"kind": "AWSCluster", "name": "a"}}),
+                Some("aws"),
+                "CAPA",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": "VCDCluster"}}),
+                Some("cloud-director"),
+                "CAPVCD",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": "DockerCluster"}}),
+                None,
+                "an unknown kind",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": 3}}),
+                None,
+                "a kind of another shape",
+            ),
+            (
+                json!({"topology": {"version": "v1.31.2"}}),
+                None,
+                "no infrastructureRef",
+            ),
         ];
         for (spec, want, why) in cases {
             let c = cluster(json!({"metadata": {"name": "a"}, "spec": spec}));

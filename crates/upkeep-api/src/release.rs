@@ -325,8 +325,16 @@ mod tests {
     #[test]
     fn release_names() {
         let cases = [
-            ("v20.1.0", Some((None, "20.1.0")), "older release: v and no provider"),
-            ("aws-29.5.0", Some((Some("aws"), "29.5.0")), "Cluster API release"),
+            (
+                "v20.1.0",
+                Some((None, "20.1.0")),
+                "older release: v and no provider",
+            ),
+            (
+                "aws-29.5.0",
+                Some((Some("aws"), "29.5.0")),
+                "Cluster API release",
+            ),
             (
                 "cloud-director-29.0.0",
                 Some((Some("cloud-director"), "29.0.0")),
@@ -384,7 +392,11 @@ mod tests {
         assert_eq!(r.state.as_deref(), Some("active"));
         assert_eq!(r.component("kubernetes"), Some("1.29.9"));
         assert_eq!(r.component("cluster-aws"), Some("2.4.0"));
-        assert_eq!(r.components.len(), 2, "entries of another shape are left out");
+        assert_eq!(
+            r.components.len(),
+            2,
+            "entries of another shape are left out"
+        );
         assert_eq!(r.date.as_deref(), Some("2024-10-01T12:00:00Z"));
         assert_eq!(r.end_of_life_date.as_deref(), Some("2025-10-01T00:00:00Z"));
         let cases = [
@@ -523,7 +535,10 @@ mod tests {
             "app.yaml",
             "apiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata: {name: c}\n",
         );
-        write("broken.yaml", "apiVersion: release.giantswarm.io/v1alpha1\nkind: [\n");
+        write(
+            "broken.yaml",
+            "apiVersion: release.giantswarm.io/v1alpha1\nkind: [\n",
+        );
         let mut found: Vec<(String, Option<String>)> = releases_in(dir.path())
             .into_iter()
             .map(|(_, r)| (r.name, r.state))

@@ -142,7 +142,11 @@ impl ClusterUpgrade {
             .target_version
             .as_deref()
             .map(|t| t.trim().to_owned())
-            .or_else(|| release.and_then(Resolution::version).map(|r| r.trim().to_owned()))
+            .or_else(|| {
+                release
+                    .and_then(Resolution::version)
+                    .map(|r| r.trim().to_owned())
+            })
     }
 
     /// Whether this upgrade is about a cluster (its matchers select it, or its status has
