@@ -128,18 +128,20 @@ async fn giant_swarm_release(u: &UpgradeSettings, name: &str) -> Result<Resoluti
                 release::Release::from_value(&value).as_ref(),
             ))
         }
+        // The object missing is a Status naming it (`releases.release.giantswarm.io "x" not
+        // found`); an API group or resource that is not served is a bare 404.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(Resolution::Missing(
-            if e.message.contains("could not find the requested resource") {
+            if e.message.contains(&format!("\"{name}\" not found")) {
+                release::resolve(name, None)
+                    .reason()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
                 format!(
                     "Release {name}: the Release kind ({}.{}) is not installed on this cluster",
                     release::PLURAL,
                     release::GROUP
                 )
-            } else {
-                release::resolve(name, None)
-                    .reason()
-                    .unwrap_or_default()
-                    .to_owned()
             },
         )),
         Err(source) => Err(Error::Read {
