@@ -21,7 +21,8 @@ use crate::out::outln;
 From --repo (default .): every ClusterUpgrade in the manifests is planned by the rollout core at \
 --at over the repository's clusters, schedules and freeze annotations, with what `upkeep run` \
 recorded in the store (--store) as the campaign's status: clusters it started, their outcomes, \
-the release a releaseRef resolved to. Without a store nothing counts as started. With \
+the release a releaseRef resolved to. Without a store nothing counts as started. A releaseRef \
+naming a Giant Swarm Release (kind: Release) resolves to the Release manifest in the repository. With \
 --kubeconfig: the status the controller recorded.\n\n\
 Exit status: 0 listed, 1 no such ClusterUpgrade, 2 invalid input.")]
 pub(crate) struct Args {
@@ -77,20 +78,19 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        match &store {
-            Some(store) => recorded_campaigns(&fleet, &repo, store, args.upgrade.as_deref(), now)?,
+        if let Some(store) = &store {
+            recorded_campaigns(&fleet, &repo, store, args.upgrade.as_deref(), now)?
+        } else {
             // Nothing recorded, and a repository's VersionPolicies are not decided here (no
             // scan): nothing counts as started and a VersionPolicy releaseRef has no release
             // yet (`upkeep plan` resolves it); a Giant Swarm Release is read from its manifest.
-            None => {
-                let releases = upkeep_api::release::releases_in(&repo);
-                campaigns(
-                    &fleet,
-                    args.upgrade.as_deref(),
-                    &|u| crate::campaign_view::repo_release(u, &releases),
-                    now,
-                )
-            }
+            let releases = upkeep_api::release::releases_in(&repo);
+            campaigns(
+                &fleet,
+                args.upgrade.as_deref(),
+                &|u| crate::campaign_view::repo_release(u, &releases),
+                now,
+            )
         }
     };
     if list.is_empty() {
