@@ -31,6 +31,7 @@ mod load;
 mod locate;
 pub mod maintenance_schedule;
 pub mod placement;
+pub mod release;
 pub mod version_place;
 pub mod version_policy;
 pub mod walk;
