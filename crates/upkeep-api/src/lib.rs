@@ -30,6 +30,7 @@ mod load;
 mod locate;
 pub mod maintenance_schedule;
 pub mod placement;
+pub mod scheduled;
 pub mod version_policy;
 pub mod walk;
 pub mod yaml;
