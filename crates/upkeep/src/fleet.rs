@@ -785,6 +785,9 @@ impl ClusterFleet {
                 _ => {}
             }
         }
+        // kubectl-gs scheduled-upgrade annotations: the one-cluster upgrades the controller makes.
+        let scheduled = crate::schedule_annotations::upgrades(&fleet);
+        fleet.upgrades.extend(scheduled);
         Ok(fleet)
     }
 
