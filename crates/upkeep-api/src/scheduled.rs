@@ -106,10 +106,7 @@ impl Cursor<'_> {
     /// One or more blanks (Go: a blank in the layout matches a run of blanks).
     fn blanks(&mut self, after: &str) -> Result<(), TimeError> {
         if self.peek() != Some(' ') {
-            return Err(self.fail(
-                format!("expected a blank after the {after}"),
-                LAYOUT_HINT,
-            ));
+            return Err(self.fail(format!("expected a blank after the {after}"), LAYOUT_HINT));
         }
         while self.peek() == Some(' ') {
             self.at += 1;
@@ -145,15 +142,8 @@ pub fn parse_time(value: &str) -> Result<Timestamp, TimeError> {
         None => return Err(c.fail("expected the day (two digits)", LAYOUT_HINT)),
     };
     c.blanks("day")?;
-    let word: String = c.chars[c.at..]
-        .iter()
-        .take(3)
-        .map(|(_, ch)| *ch)
-        .collect();
-    let Some(month) = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(&word))
-    else {
+    let word: String = c.chars[c.at..].iter().take(3).map(|(_, ch)| *ch).collect();
+    let Some(month) = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(&word)) else {
         return Err(c.fail(
             format!("expected a month, found {word:?}"),
             "months are Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
@@ -204,10 +194,7 @@ pub fn parse_time(value: &str) -> Result<Timestamp, TimeError> {
         ));
     }
     if c.peek() == Some(':') {
-        return Err(c.fail(
-            "RFC 822 times have no seconds",
-            "write HH:MM, e.g. 08:00",
-        ));
+        return Err(c.fail("RFC 822 times have no seconds", "write HH:MM, e.g. 08:00"));
     }
     c.blanks("time")?;
     let zone_at = c.at;
@@ -402,9 +389,8 @@ pub fn upgrade_for(cluster: &ClusterObject, scheduled: &Scheduled) -> ClusterUpg
         },
     });
     // The value above is a ClusterUpgrade by construction.
-    serde_json::from_value(value).unwrap_or_else(|_| {
-        unreachable!("a scheduled ClusterUpgrade always deserialises")
-    })
+    serde_json::from_value(value)
+        .unwrap_or_else(|_| unreachable!("a scheduled ClusterUpgrade always deserialises"))
 }
 
 #[cfg(test)]
@@ -418,18 +404,58 @@ mod tests {
     #[test]
     fn times_kubectl_gs_writes_and_people_type() {
         let cases = [
-            ("15 Sep 21 08:00 UTC", "2021-09-15T08:00:00Z", "the annotation as documented"),
-            ("01 Jan 22 01:00 UTC", "2022-01-01T01:00:00Z", "kubectl-gs' own test: --scheduled-time '2022-01-01 01:00'"),
-            ("30 Jan 21 15:04 UTC", "2021-01-30T15:04:00Z", "k8smetadata's example"),
-            ("05 Sep 21 08:00 UTC", "2021-09-05T08:00:00Z", "upgrade-schedule-operator README"),
-            ("15 sep 21 08:00 UTC", "2021-09-15T08:00:00Z", "Go matches month names in any case"),
-            ("15 SEP 21 08:00 UTC", "2021-09-15T08:00:00Z", "upper case month"),
-            ("15 Sep 21 8:00 UTC", "2021-09-15T08:00:00Z", "Go reads a one-digit hour"),
-            ("15  Sep   21 08:00  UTC", "2021-09-15T08:00:00Z", "a blank in Go's layout matches a run of blanks"),
+            (
+                "15 Sep 21 08:00 UTC",
+                "2021-09-15T08:00:00Z",
+                "the annotation as documented",
+            ),
+            (
+                "01 Jan 22 01:00 UTC",
+                "2022-01-01T01:00:00Z",
+                "kubectl-gs' own test: --scheduled-time '2022-01-01 01:00'",
+            ),
+            (
+                "30 Jan 21 15:04 UTC",
+                "2021-01-30T15:04:00Z",
+                "k8smetadata's example",
+            ),
+            (
+                "05 Sep 21 08:00 UTC",
+                "2021-09-05T08:00:00Z",
+                "upgrade-schedule-operator README",
+            ),
+            (
+                "15 sep 21 08:00 UTC",
+                "2021-09-15T08:00:00Z",
+                "Go matches month names in any case",
+            ),
+            (
+                "15 SEP 21 08:00 UTC",
+                "2021-09-15T08:00:00Z",
+                "upper case month",
+            ),
+            (
+                "15 Sep 21 8:00 UTC",
+                "2021-09-15T08:00:00Z",
+                "Go reads a one-digit hour",
+            ),
+            (
+                "15  Sep   21 08:00  UTC",
+                "2021-09-15T08:00:00Z",
+                "a blank in Go's layout matches a run of blanks",
+            ),
             ("15 Sep 21 08:00 GMT", "2021-09-15T08:00:00Z", "GMT is UTC"),
             ("29 Feb 24 23:59 UTC", "2024-02-29T23:59:00Z", "a leap day"),
-            ("01 Jan 69 00:00 UTC", "1969-01-01T00:00:00Z", "69 is 1969 (Go)"),
-            ("31 Dec 68 00:00 UTC", "2068-12-31T00:00:00Z", "68 is 2068 (Go)"),
+            (
+                "01 Jan 69 00:00 UTC",
+                "1969-01-01T00:00:00Z",
+                "69 is 1969 (Go)",
+            ),
+            (
+                "31 Dec 68 00:00 UTC",
+                "2068-12-31T00:00:00Z",
+                "68 is 2068 (Go)",
+            ),
         ];
         for (value, want, why) in cases {
             assert_eq!(parse_time(value), Ok(ts(want)), "{why}: {value:?}");
@@ -439,27 +465,87 @@ mod tests {
     #[test]
     fn times_that_are_refused_where_and_why() {
         let cases = [
-            ("5 Sep 21 08:00 UTC", 1, "two digits", "Go's 02 needs two digits"),
-            ("15 Sept 21 08:00 UTC", 7, "three letters", "a longer month name"),
-            ("15 Set 21 08:00 UTC", 4, "expected a month", "no such month"),
-            ("15 Sep 2021 08:00 UTC", 8, "two digits", "a four-digit year"),
+            (
+                "5 Sep 21 08:00 UTC",
+                1,
+                "two digits",
+                "Go's 02 needs two digits",
+            ),
+            (
+                "15 Sept 21 08:00 UTC",
+                7,
+                "three letters",
+                "a longer month name",
+            ),
+            (
+                "15 Set 21 08:00 UTC",
+                4,
+                "expected a month",
+                "no such month",
+            ),
+            (
+                "15 Sep 2021 08:00 UTC",
+                8,
+                "two digits",
+                "a four-digit year",
+            ),
             ("15 Sep 21 24:00 UTC", 11, "out of range", "hour 24"),
             ("15 Sep 21 08:60 UTC", 14, "out of range", "minute 60"),
             ("15 Sep 21 08:00:00 UTC", 16, "no seconds", "seconds"),
             ("15 Sep 21 8.00 UTC", 12, "':'", "a dot for a colon"),
-            ("15 Sep 21 08:00 CET", 17, "not UTC", "another zone: Go would read it as UTC silently"),
-            ("15 Sep 21 08:00 +0100", 17, "not UTC", "a numeric offset: Go ignores it"),
-            ("15 Sep 21 08:00 utc", 17, "not UTC", "Go wants UTC in capitals"),
-            ("15 Sep 21 08:00 Z", 17, "not UTC", "Z is not RFC 822 as Go reads it"),
+            (
+                "15 Sep 21 08:00 CET",
+                17,
+                "not UTC",
+                "another zone: Go would read it as UTC silently",
+            ),
+            (
+                "15 Sep 21 08:00 +0100",
+                17,
+                "not UTC",
+                "a numeric offset: Go ignores it",
+            ),
+            (
+                "15 Sep 21 08:00 utc",
+                17,
+                "not UTC",
+                "Go wants UTC in capitals",
+            ),
+            (
+                "15 Sep 21 08:00 Z",
+                17,
+                "not UTC",
+                "Z is not RFC 822 as Go reads it",
+            ),
             ("15 Sep 21 08:00", 16, "expected a blank", "no zone"),
-            ("15 Sep 21 08:00 UTC ", 20, "unexpected text", "a trailing blank (Go: extra text)"),
+            (
+                "15 Sep 21 08:00 UTC ",
+                20,
+                "unexpected text",
+                "a trailing blank (Go: extra text)",
+            ),
             (" 15 Sep 21 08:00 UTC", 1, "the day", "a leading blank"),
             ("31 Feb 21 08:00 UTC", 1, "not a date", "no 31 February"),
-            ("29 Feb 21 08:00 UTC", 1, "not a date", "2021 is no leap year"),
+            (
+                "29 Feb 21 08:00 UTC",
+                1,
+                "not a date",
+                "2021 is no leap year",
+            ),
             ("00 Feb 21 08:00 UTC", 1, "not a date", "day 0"),
-            ("2021-09-15T08:00:00Z", 3, "expected a blank", "RFC 3339 is not the annotation's layout"),
+            (
+                "2021-09-15T08:00:00Z",
+                3,
+                "expected a blank",
+                "RFC 3339 is not the annotation's layout",
+            ),
             ("", 1, "the day", "empty"),
-            ("15 Sep 21 08:00 UTC\u{e9}", 20, "unexpected text", "columns count characters"),
+            (
+                "15 Sep 21 08:00 UTC\u{e9}",
+                20,
+                "unexpected text",
+                "columns count characters",
+            ),
         ];
         for (value, column, reason, why) in cases {
             let e = parse_time(value).expect_err(why);
@@ -472,11 +558,31 @@ mod tests {
     #[test]
     fn writing_as_kubectl_gs_does() {
         let cases = [
-            ("2022-01-01T01:00:00Z", Ok("01 Jan 22 01:00 UTC"), "kubectl-gs' own test input"),
-            ("2021-09-15T08:00:00Z", Ok("15 Sep 21 08:00 UTC"), "the documented example"),
-            ("2026-12-05T09:30:00+01:00", Ok("05 Dec 26 08:30 UTC"), "written in UTC"),
-            ("2021-09-15T08:00:30Z", Err("whole minute"), "seconds cannot be written"),
-            ("2069-01-01T00:00:00Z", Err("1969–2068"), "would read back as 1969"),
+            (
+                "2022-01-01T01:00:00Z",
+                Ok("01 Jan 22 01:00 UTC"),
+                "kubectl-gs' own test input",
+            ),
+            (
+                "2021-09-15T08:00:00Z",
+                Ok("15 Sep 21 08:00 UTC"),
+                "the documented example",
+            ),
+            (
+                "2026-12-05T09:30:00+01:00",
+                Ok("05 Dec 26 08:30 UTC"),
+                "written in UTC",
+            ),
+            (
+                "2021-09-15T08:00:30Z",
+                Err("whole minute"),
+                "seconds cannot be written",
+            ),
+            (
+                "2069-01-01T00:00:00Z",
+                Err("1969–2068"),
+                "would read back as 1969",
+            ),
         ];
         for (t, want, why) in cases {
             let got = format_time(ts(t)).map_err(|e| e.to_string());
@@ -515,8 +621,16 @@ mod tests {
                 Some(Ok("15.2.1")),
                 "both: the release trimmed",
             ),
-            (vec![(TARGET_RELEASE, "15.2.1")], Some(Err("Incomplete")), "release only"),
-            (vec![(TARGET_TIME, good)], Some(Err("Incomplete")), "time only"),
+            (
+                vec![(TARGET_RELEASE, "15.2.1")],
+                Some(Err("Incomplete")),
+                "release only",
+            ),
+            (
+                vec![(TARGET_TIME, good)],
+                Some(Err("Incomplete")),
+                "time only",
+            ),
             (
                 vec![(TARGET_RELEASE, "latest"), (TARGET_TIME, good)],
                 Some(Err("InvalidRelease")),
@@ -531,35 +645,43 @@ mod tests {
         for (annotations, want, why) in cases {
             let got = cluster(&annotations).scheduled();
             let got = got.map(|r| r.map(|s| s.target).map_err(|e| e.name()));
-            assert_eq!(
-                got,
-                want.map(|r| r.map(ToOwned::to_owned)),
-                "{why}"
-            );
+            assert_eq!(got, want.map(|r| r.map(ToOwned::to_owned)), "{why}");
         }
     }
 
     #[test]
     fn the_one_cluster_upgrade() {
-        let c = cluster(&[(TARGET_RELEASE, "15.2.1"), (TARGET_TIME, "15 Sep 21 08:00 UTC")]);
+        let c = cluster(&[
+            (TARGET_RELEASE, "15.2.1"),
+            (TARGET_TIME, "15 Sep 21 08:00 UTC"),
+        ]);
         let s = c.scheduled().expect("set").expect("valid");
         let u = upgrade_for(&c, &s);
         u.validate().expect("a valid ClusterUpgrade");
         assert_eq!(u.metadata.name.as_deref(), Some("scheduled-abcd1"));
         assert_eq!(u.metadata.namespace.as_deref(), Some("org-acme"));
         assert_eq!(
-            u.metadata.labels.as_ref().and_then(|l| l.get(SCHEDULED_LABEL)).map(String::as_str),
+            u.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SCHEDULED_LABEL))
+                .map(String::as_str),
             Some("abcd1")
         );
         let campaign = u.to_campaign(None, |_| None).expect("a campaign");
         assert_eq!(campaign.target, Version::parse("15.2.1"));
         assert_eq!(campaign.start_time, Some(ts("2021-09-15T08:00:00Z")));
         let only = |name: &str| {
-            campaign.matchers.matches(upkeep_core::selector::ClusterLabels {
-                name,
-                labels: &std::collections::BTreeMap::new(),
-            })
+            campaign
+                .matchers
+                .matches(upkeep_core::selector::ClusterLabels {
+                    name,
+                    labels: &std::collections::BTreeMap::new(),
+                })
         };
-        assert!(only("abcd1") && !only("abcd10") && !only("xabcd1"), "exactly the cluster");
+        assert!(
+            only("abcd1") && !only("abcd10") && !only("xabcd1"),
+            "exactly the cluster"
+        );
     }
 }

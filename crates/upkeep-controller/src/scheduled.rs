@@ -36,7 +36,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource as _, ResourceExt};
-use upkeep_api::scheduled::{SCHEDULED_LABEL, Scheduled, TARGET_RELEASE, TARGET_TIME, upgrade_for, upgrade_name};
+use upkeep_api::scheduled::{
+    SCHEDULED_LABEL, Scheduled, TARGET_RELEASE, TARGET_TIME, upgrade_for, upgrade_name,
+};
 use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::ClusterPhase;
 
@@ -92,9 +94,13 @@ pub enum Step {
     /// Create the ClusterUpgrade the annotations ask for.
     Create(Box<ClusterUpgrade>),
     /// Delete the (pending or finished) ClusterUpgrade, then look again; `cancelled`: say so.
-    Delete { cancelled: bool },
+    Delete {
+        cancelled: bool,
+    },
     /// Remove the annotations: the upgrade is done.
-    RemoveAnnotations { note: String },
+    RemoveAnnotations {
+        note: String,
+    },
     /// Tell on the Cluster (`warning`, reason, note).
     Note(bool, &'static str, String),
 }
@@ -103,7 +109,8 @@ pub enum Step {
 fn entry(u: &ClusterUpgrade, cluster: &str) -> (Option<ClusterPhase>, Option<String>) {
     let e = u.status.as_ref().and_then(|s| s.cluster(cluster));
     (
-        e.and_then(|e| e.state.as_deref()).and_then(ClusterPhase::parse),
+        e.and_then(|e| e.state.as_deref())
+            .and_then(ClusterPhase::parse),
         e.and_then(|e| e.reason.clone()),
     )
 }
@@ -115,9 +122,7 @@ fn same(u: &ClusterUpgrade, want: &ClusterUpgrade) -> bool {
 
 /// Pure: what to do about `cluster` given its ClusterUpgrade (if any) at `now`.
 pub fn decide(cluster: &ClusterObject, existing: Option<&ClusterUpgrade>, now: Timestamp) -> Step {
-    let started = |u: &ClusterUpgrade| {
-        matches!(entry(u, &cluster.name).0, Some(p) if p != ClusterPhase::Waiting)
-    };
+    let started = |u: &ClusterUpgrade| matches!(entry(u, &cluster.name).0, Some(p) if p != ClusterPhase::Waiting);
     match cluster.scheduled() {
         None => match existing {
             Some(u) if !started(u) => Step::Delete { cancelled: true },
@@ -132,9 +137,9 @@ pub fn decide(cluster: &ClusterObject, existing: Option<&ClusterUpgrade>, now: T
             match existing {
                 None => Step::Create(Box::new(want)),
                 Some(u) if same(u, &want) => follow(cluster, u, &s, now),
-                Some(u) if !started(u) || is_final(u, &cluster.name) => {
-                    Step::Delete { cancelled: !started(u) }
-                }
+                Some(u) if !started(u) || is_final(u, &cluster.name) => Step::Delete {
+                    cancelled: !started(u),
+                },
                 Some(_) => Step::Note(
                     false,
                     SCHEDULED,
@@ -155,28 +160,42 @@ fn is_final(u: &ClusterUpgrade, cluster: &str) -> bool {
 /// The Step for a ClusterUpgrade that matches the annotations.
 fn follow(cluster: &ClusterObject, u: &ClusterUpgrade, s: &Scheduled, now: Timestamp) -> Step {
     let shows = cluster.release_version.as_deref().is_some_and(|v| {
-        upkeep_core::version::Version::parse(v.trim()) == upkeep_core::version::Version::parse(&s.target)
+        upkeep_core::version::Version::parse(v.trim())
+            == upkeep_core::version::Version::parse(&s.target)
     }) || cluster.topology_version.as_deref().is_some_and(|v| {
-        upkeep_core::version::Version::parse(v.trim()) == upkeep_core::version::Version::parse(&s.target)
+        upkeep_core::version::Version::parse(v.trim())
+            == upkeep_core::version::Version::parse(&s.target)
     });
     let (phase, reason) = entry(u, &cluster.name);
     let reason = reason.unwrap_or_default();
     match phase {
         Some(ClusterPhase::Succeeded) => Step::RemoveAnnotations {
-            note: format!("upgraded to {}; removed the annotations {TARGET_RELEASE} and {TARGET_TIME}", s.target),
+            note: format!(
+                "upgraded to {}; removed the annotations {TARGET_RELEASE} and {TARGET_TIME}",
+                s.target
+            ),
         },
         Some(ClusterPhase::Skipped) if shows => Step::RemoveAnnotations {
-            note: format!("already at {}; removed the annotations {TARGET_RELEASE} and {TARGET_TIME}", s.target),
+            note: format!(
+                "already at {}; removed the annotations {TARGET_RELEASE} and {TARGET_TIME}",
+                s.target
+            ),
         },
         Some(ClusterPhase::Skipped | ClusterPhase::Failed) => Step::Note(
             true,
             FAILED,
-            format!("scheduled upgrade to {}: {reason}; the annotations stay until they are removed or changed", s.target),
+            format!(
+                "scheduled upgrade to {}: {reason}; the annotations stay until they are removed or changed",
+                s.target
+            ),
         ),
         Some(ClusterPhase::Waiting) if now >= s.at => Step::Note(
             true,
             REFUSED,
-            format!("scheduled upgrade to {} (due {}) may not start: {reason}", s.target, s.at),
+            format!(
+                "scheduled upgrade to {} (due {}) may not start: {reason}",
+                s.target, s.at
+            ),
         ),
         _ => stalled(u).map_or(Step::Nothing, |m| Step::Note(true, FAILED, m)),
     }
@@ -193,7 +212,10 @@ fn stalled(u: &ClusterUpgrade) -> Option<String> {
 }
 
 /// Reconciles one Cluster (see the module docs).
-pub async fn reconcile(object: Arc<DynamicObject>, s: Arc<ScheduledContext>) -> Result<Action, Error> {
+pub async fn reconcile(
+    object: Arc<DynamicObject>,
+    s: Arc<ScheduledContext>,
+) -> Result<Action, Error> {
     if object.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -234,7 +256,10 @@ async fn act(
             };
             delete(s, &u).await?;
             if cancelled {
-                let note = format!("cancelled the pending scheduled upgrade {} (the annotations were removed or changed)", u.name_any());
+                let note = format!(
+                    "cancelled the pending scheduled upgrade {} (the annotations were removed or changed)",
+                    u.name_any()
+                );
                 note_once(s, object, false, CANCELLED, &note).await;
             }
             Ok(Action::requeue(std::time::Duration::from_secs(1)))
@@ -266,7 +291,16 @@ async fn create(
         block_owner_deletion: None,
     }]);
     let api: Api<ClusterUpgrade> = Api::namespaced(s.ctx.client(), &ns);
-    match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() }, want).await {
+    match api
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PostParams::default()
+            },
+            want,
+        )
+        .await
+    {
         Ok(_) => {
             let note = format!(
                 "scheduled upgrade to {} at {} as ClusterUpgrade {}",
@@ -291,7 +325,10 @@ async fn delete(s: &ScheduledContext, u: &ClusterUpgrade) -> Result<(), Error> {
     let ns = u.namespace().unwrap_or_default();
     let api: Api<ClusterUpgrade> = Api::namespaced(s.ctx.client(), &ns);
     let params = DeleteParams {
-        preconditions: Some(Preconditions { uid: u.uid(), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: u.uid(),
+            resource_version: None,
+        }),
         ..DeleteParams::default()
     };
     match api.delete(&u.name_any(), &params).await {
@@ -314,7 +351,10 @@ async fn remove_annotations(s: &ScheduledContext, cluster: &DynamicObject) -> Re
         "resourceVersion": cluster.resource_version(),
         "annotations": {TARGET_RELEASE: null, TARGET_TIME: null},
     }});
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() };
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
     api.patch(&cluster.name_any(), &params, &Patch::Merge(patch))
         .await
         .map_err(|source| Error::PatchAnnotations {
@@ -325,17 +365,27 @@ async fn remove_annotations(s: &ScheduledContext, cluster: &DynamicObject) -> Re
 }
 
 /// Publishes an Event on the Cluster unless the same note was the last one published for it.
-async fn note_once(s: &ScheduledContext, cluster: &DynamicObject, warning: bool, reason: &str, note: &str) {
+async fn note_once(
+    s: &ScheduledContext,
+    cluster: &DynamicObject,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
     let key = (cluster.namespace().unwrap_or_default(), cluster.name_any());
     {
-        let Ok(mut noted) = s.noted.lock() else { return };
+        let Ok(mut noted) = s.noted.lock() else {
+            return;
+        };
         if noted.get(&key).is_some_and(|n| n == note) {
             return;
         }
         noted.insert(key, note.to_owned());
     }
     let reference = cluster.object_ref(&s.resource);
-    s.ctx.publish(&reference, warning, reason, "ScheduledUpgrade", note).await;
+    s.ctx
+        .publish(&reference, warning, reason, "ScheduledUpgrade", note)
+        .await;
 }
 
 /// Keeps what this controller reads of a cached Cluster: metadata without managedFields, the
@@ -362,11 +412,14 @@ pub async fn run_scheduled_upgrades(
     let resource = cluster_resource();
     let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
     let reader = writer.as_reader();
-    let clusters = watcher(Api::<DynamicObject>::all_with(client.clone(), &resource), watcher::Config::default())
-        .default_backoff()
-        .modify(prune)
-        .reflect(writer)
-        .applied_objects();
+    let clusters = watcher(
+        Api::<DynamicObject>::all_with(client.clone(), &resource),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writer)
+    .applied_objects();
     let (upgrades, upgrade_writer) = reflector::store();
     let upgrade_stream = watcher(
         Api::<ClusterUpgrade>::all(client),

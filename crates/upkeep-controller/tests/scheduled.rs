@@ -31,18 +31,35 @@ async fn namespace_with(
     ns: &str,
     cluster: &str,
 ) -> Provider {
-    server.kubectl(&["create", "namespace", ns]).expect("namespace");
     server
-        .kubectl_stdin(&["apply", "-f", "-"], &cluster_yaml(cluster, ns, &[], "29.0.0"))
+        .kubectl(&["create", "namespace", ns])
+        .expect("namespace");
+    server
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            &cluster_yaml(cluster, ns, &[], "29.0.0"),
+        )
         .expect("cluster");
     let provider = Provider::start(admin.clone(), ns).with_step(Duration::from_millis(300));
-    eventually(async || provider.seen(cluster), |s| *s, "the provider sees the cluster").await;
+    eventually(
+        async || provider.seen(cluster),
+        |s| *s,
+        "the provider sees the cluster",
+    )
+    .await;
     next_second().await;
     provider
 }
 
 fn annotate(server: &KubeApiServer, ns: &str, cluster: &str, pairs: &[String]) {
-    let mut args = vec!["annotate", "--overwrite", "-n", ns, "clusters.cluster.x-k8s.io", cluster];
+    let mut args = vec![
+        "annotate",
+        "--overwrite",
+        "-n",
+        ns,
+        "clusters.cluster.x-k8s.io",
+        cluster,
+    ];
     args.extend(pairs.iter().map(String::as_str));
     server.kubectl(&args).expect("annotate");
 }
@@ -52,7 +69,10 @@ fn schedule(server: &KubeApiServer, ns: &str, cluster: &str, release: &str, time
         server,
         ns,
         cluster,
-        &[format!("{TARGET_RELEASE}={release}"), format!("{TARGET_TIME}={time}")],
+        &[
+            format!("{TARGET_RELEASE}={release}"),
+            format!("{TARGET_TIME}={time}"),
+        ],
     );
 }
 
@@ -98,12 +118,13 @@ async fn scheduled_annotations_are_honoured() {
         &server,
         "sched-frozen",
         "f-1",
-        &["upkeep.dev/freeze-until=2099-01-01T00:00:00Z".into(), "upkeep.dev/freeze-reason=audit".into()],
+        &[
+            "upkeep.dev/freeze-until=2099-01-01T00:00:00Z".into(),
+            "upkeep.dev/freeze-reason=audit".into(),
+        ],
     );
 
-    let ctx = Arc::new(
-        Context::new(admin.clone()).with_retry_after(Duration::from_millis(500)),
-    );
+    let ctx = Arc::new(Context::new(admin.clone()).with_retry_after(Duration::from_millis(500)));
     let upgrades = UpgradeSettings::new(ctx.clone()).with_poll(Duration::from_millis(300));
     let running_upgrades = Running::spawn(|s| run_cluster_upgrades(Arc::new(upgrades), s));
     let running = Running::spawn(|s| run_scheduled_upgrades(ctx, s));
@@ -118,16 +139,25 @@ async fn scheduled_annotations_are_honoured() {
         "the scheduled upgrade waits for its time",
     )
     .await;
-    let u = ok_api.get("scheduled-ok-1").await.expect("the ClusterUpgrade");
+    let u = ok_api
+        .get("scheduled-ok-1")
+        .await
+        .expect("the ClusterUpgrade");
     assert_eq!(u.spec.start_time.as_deref(), Some("2068-01-01T00:00:00Z"));
     assert_eq!(u.spec.target_version.as_deref(), Some("30.0.0"));
     assert_eq!(
-        u.metadata.owner_references.as_ref().map(|o| o[0].name.as_str()),
+        u.metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o[0].name.as_str()),
         Some("ok-1"),
         "owned by its Cluster"
     );
     assert!(
-        waiting.cluster("ok-1").and_then(|c| c.reason.as_deref()).is_some_and(|r| r.contains("2068")),
+        waiting
+            .cluster("ok-1")
+            .and_then(|c| c.reason.as_deref())
+            .is_some_and(|r| r.contains("2068")),
         "{waiting:?}"
     );
 
@@ -144,20 +174,39 @@ async fn scheduled_annotations_are_honoured() {
     )
     .await;
     assert_eq!(
-        done.metadata.labels.as_ref().and_then(|l| l.get("release.giantswarm.io/version")).map(String::as_str),
+        done.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("release.giantswarm.io/version"))
+            .map(String::as_str),
         Some("30.0.0"),
         "upgraded before the annotations went"
     );
     let finished = status(&ok_api, "scheduled-ok-1").await;
-    assert_eq!(finished.outcome.as_deref(), Some("Succeeded"), "{finished:?}");
+    assert_eq!(
+        finished.outcome.as_deref(),
+        Some("Succeeded"),
+        "{finished:?}"
+    );
     let events = cluster_events(&admin, "sched-ok", "ok-1").await;
     assert!(has(&events, "ScheduledUpgradeDone"), "{events:?}");
 
     // Removed before the time: cancelled.
-    annotate(&server, "sched-cancel", "c-1", &[format!("{TARGET_RELEASE}-"), format!("{TARGET_TIME}-")]);
+    annotate(
+        &server,
+        "sched-cancel",
+        "c-1",
+        &[format!("{TARGET_RELEASE}-"), format!("{TARGET_TIME}-")],
+    );
     let cancel_api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "sched-cancel");
     eventually(
-        async || cancel_api.get_opt("scheduled-c-1").await.expect("get").is_none(),
+        async || {
+            cancel_api
+                .get_opt("scheduled-c-1")
+                .await
+                .expect("get")
+                .is_none()
+        },
         |gone| *gone,
         "removing the annotations cancels the pending upgrade",
     )
@@ -174,17 +223,30 @@ async fn scheduled_annotations_are_honoured() {
     )
     .await;
     assert!(
-        refused.iter().any(|(r, n)| r == "ScheduledUpgradeRefused" && n.contains("audit")),
+        refused
+            .iter()
+            .any(|(r, n)| r == "ScheduledUpgradeRefused" && n.contains("audit")),
         "{refused:?}"
     );
     let frozen = cluster(&admin, "sched-frozen", "f-1").await;
     assert_eq!(
-        frozen.metadata.labels.as_ref().and_then(|l| l.get("release.giantswarm.io/version")).map(String::as_str),
+        frozen
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("release.giantswarm.io/version"))
+            .map(String::as_str),
         Some("29.0.0")
     );
 
     // Invalid time: told on the Cluster, nothing created.
-    schedule(&server, "sched-bad", "b-1", "30.0.0", "15 Sept 21 08:00 UTC");
+    schedule(
+        &server,
+        "sched-bad",
+        "b-1",
+        "30.0.0",
+        "15 Sept 21 08:00 UTC",
+    );
     let told = eventually(
         async || cluster_events(&admin, "sched-bad", "b-1").await,
         |e| has(e, "ScheduledUpgradeInvalid"),
@@ -192,11 +254,18 @@ async fn scheduled_annotations_are_honoured() {
     )
     .await;
     assert!(
-        told.iter().any(|(_, n)| n.contains(TARGET_TIME) && n.contains("column 7") && n.contains("hint:")),
+        told.iter()
+            .any(|(_, n)| n.contains(TARGET_TIME) && n.contains("column 7") && n.contains("hint:")),
         "{told:?}"
     );
     let bad_api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "sched-bad");
-    assert!(bad_api.get_opt("scheduled-b-1").await.expect("get").is_none());
+    assert!(
+        bad_api
+            .get_opt("scheduled-b-1")
+            .await
+            .expect("get")
+            .is_none()
+    );
 
     running.stop().await;
     running_upgrades.stop().await;

@@ -56,7 +56,10 @@ pub(crate) fn values(to: &str, at: Option<&str>) -> Result<(String, String), Out
     let time = format_time(t).map_err(|e| {
         crate::render::error_with_hint(
             &format!("--at: {e}"),
-            Some("the annotation holds a whole minute in 1969–2068, e.g. --at '2026-12-24 08:00'".into()),
+            Some(
+                "the annotation holds a whole minute in 1969–2068, e.g. --at '2026-12-24 08:00'"
+                    .into(),
+            ),
         );
         Outcome::Invalid
     })?;
@@ -126,7 +129,10 @@ fn in_repository(
         }
     };
     if new == text {
-        eprintln!("{rel}: cluster {} is already scheduled so; nothing to commit", c.name);
+        eprintln!(
+            "{rel}: cluster {} is already scheduled so; nothing to commit",
+            c.name
+        );
         return Ok(Outcome::Success);
     }
     if r.dry_run {
@@ -160,9 +166,11 @@ fn has_cluster_manifest(repo: &Path, name: &str) -> miette::Result<bool> {
             continue;
         }
         let loaded = upkeep_api::load_str(&f, &text);
-        if loaded.documents.iter().any(|d| {
-            matches!(&d.resource, upkeep_api::Resource::Cluster(c) if c.name == name)
-        }) {
+        if loaded
+            .documents
+            .iter()
+            .any(|d| matches!(&d.resource, upkeep_api::Resource::Cluster(c) if c.name == name))
+        {
             return Ok(true);
         }
     }
@@ -180,7 +188,8 @@ fn on_cluster(
         let ar = crate::management::cluster_resource(&client).await?;
         let ns = r.namespace.unwrap_or("default");
         let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
-        let patch = json!({"metadata": {"annotations": {TARGET_RELEASE: release, TARGET_TIME: time}}});
+        let patch =
+            json!({"metadata": {"annotations": {TARGET_RELEASE: release, TARGET_TIME: time}}});
         let mut params = PatchParams::default();
         if r.dry_run {
             params = params.dry_run();

@@ -17,7 +17,7 @@ use support::text;
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::crd_yaml;
 
-const CLUSTERS: &str = r#"# Workload clusters of org-a.
+const CLUSTERS: &str = r"# Workload clusters of org-a.
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata:
@@ -28,7 +28,7 @@ metadata:
     release.giantswarm.io/version: 29.1.0
 spec:
   controlPlaneEndpoint: {host: api.prod-a.example.com, port: 443}
-"#;
+";
 
 /// `CLUSTERS` with the two annotations as kubectl-gs writes them for 30.0.0 at 2022-01-01 01:00.
 const SCHEDULED: &str = r#"# Workload clusters of org-a.
@@ -108,20 +108,41 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
     let dir = r.dir.to_str().unwrap();
     let schedule = |at: &str| {
         upkeep(
-            &["upgrade", "cluster", "prod-a", "--to", "30.0.0", "--at", at, "--schedule-annotations", "--repo", dir],
+            &[
+                "upgrade",
+                "cluster",
+                "prod-a",
+                "--to",
+                "30.0.0",
+                "--at",
+                at,
+                "--schedule-annotations",
+                "--repo",
+                dir,
+            ],
             None,
         )
     };
     let out = schedule("2022-01-01 01:00");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(r.dir.join("clusters/clusters.yaml")).unwrap();
-    assert_eq!(written, SCHEDULED, "only the two annotation lines are added");
+    assert_eq!(
+        written, SCHEDULED,
+        "only the two annotation lines are added"
+    );
     assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "committed");
-    assert!(text(&out.stdout).contains("01 Jan 22 01:00 UTC"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("01 Jan 22 01:00 UTC"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Shown as the one-cluster upgrade the controller would make, gated by the schedule:
     // Tuesday noon is outside the window, Tuesday night inside.
-    for (at, state) in [("2026-03-10T12:00:00Z", "Waiting"), ("2026-03-10T21:30:00Z", "Trigger")] {
+    for (at, state) in [
+        ("2026-03-10T12:00:00Z", "Waiting"),
+        ("2026-03-10T21:30:00Z", "Trigger"),
+    ] {
         let out = upkeep(&["status", "--repo", dir, "--at", at, "-o", "json"], None);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -138,8 +159,16 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
 
     // Refused, with the reason and a hint: nothing changes.
     let cases: [(&str, &[&str], &str); 2] = [
-        ("2022-01-01T01:00:30Z", &["whole minute", "hint:"], "the annotation holds no seconds"),
-        ("2070-01-01 00:00", &["1969–2068", "hint:"], "a two-digit year cannot say 2070"),
+        (
+            "2022-01-01T01:00:30Z",
+            &["whole minute", "hint:"],
+            "the annotation holds no seconds",
+        ),
+        (
+            "2070-01-01 00:00",
+            &["1969–2068", "hint:"],
+            "a two-digit year cannot say 2070",
+        ),
     ];
     for (at, wants, why) in cases {
         let out = schedule(at);
@@ -150,13 +179,30 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
         }
     }
     let out = upkeep(
-        &["upgrade", "cluster", "nope", "--to", "30.0.0", "--at", "2022-01-01 01:00", "--schedule-annotations", "--repo", dir],
+        &[
+            "upgrade",
+            "cluster",
+            "nope",
+            "--to",
+            "30.0.0",
+            "--at",
+            "2022-01-01 01:00",
+            "--schedule-annotations",
+            "--repo",
+            dir,
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("no Cluster manifest named nope") && err.contains("--kubeconfig"), "{err}");
-    assert_eq!(std::fs::read_to_string(r.dir.join("clusters/clusters.yaml")).unwrap(), SCHEDULED);
+    assert!(
+        err.contains("no Cluster manifest named nope") && err.contains("--kubeconfig"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.dir.join("clusters/clusters.yaml")).unwrap(),
+        SCHEDULED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,29 +210,61 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
     let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
         .await
         .expect("kube-apiserver with the Cluster CRD");
-    server.kubectl(&["create", "namespace", "org-a"]).expect("namespace");
+    server
+        .kubectl(&["create", "namespace", "org-a"])
+        .expect("namespace");
     server
         .kubectl_stdin(&["apply", "-f", "-"], CLUSTERS)
         .expect("cluster applied");
     let kubeconfig = server.admin_kubeconfig();
     let out = upkeep(
-        &["upgrade", "cluster", "prod-a", "-n", "org-a", "--to", "30.0.0", "--at", "2022-01-01 01:00", "--schedule-annotations"],
+        &[
+            "upgrade",
+            "cluster",
+            "prod-a",
+            "-n",
+            "org-a",
+            "--to",
+            "30.0.0",
+            "--at",
+            "2022-01-01 01:00",
+            "--schedule-annotations",
+        ],
         Some(Path::new(&kubeconfig)),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let read = |key: &str| {
         server
             .kubectl(&[
-                "get", "-n", "org-a", "clusters.cluster.x-k8s.io", "prod-a", "-o",
-                &format!("jsonpath={{.metadata.annotations.{}}}", key.replace('.', "\\.")),
+                "get",
+                "-n",
+                "org-a",
+                "clusters.cluster.x-k8s.io",
+                "prod-a",
+                "-o",
+                &format!(
+                    "jsonpath={{.metadata.annotations.{}}}",
+                    key.replace('.', "\\.")
+                ),
             ])
             .expect("kubectl get")
     };
-    assert_eq!(read("alpha.giantswarm.io/update-schedule-target-release"), "30.0.0");
-    assert_eq!(read("alpha.giantswarm.io/update-schedule-target-time"), "01 Jan 22 01:00 UTC");
+    assert_eq!(
+        read("alpha.giantswarm.io/update-schedule-target-release"),
+        "30.0.0"
+    );
+    assert_eq!(
+        read("alpha.giantswarm.io/update-schedule-target-time"),
+        "01 Jan 22 01:00 UTC"
+    );
     let label = server
         .kubectl(&[
-            "get", "-n", "org-a", "clusters.cluster.x-k8s.io", "prod-a", "-o",
+            "get",
+            "-n",
+            "org-a",
+            "clusters.cluster.x-k8s.io",
+            "prod-a",
+            "-o",
             "jsonpath={.metadata.labels.release\\.giantswarm\\.io/version}",
         ])
         .expect("kubectl get");
