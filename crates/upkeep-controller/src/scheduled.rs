@@ -451,3 +451,236 @@ pub async fn run_scheduled_upgrades(
     });
     crate::framework::run(controller, "ScheduledUpgrade", reconcile, shell, shutdown).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use upkeep_api::scheduled::upgrade_for;
+
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn cluster(annotations: &[(&str, &str)], version: &str) -> ClusterObject {
+        ClusterObject {
+            name: "c".into(),
+            namespace: Some("org".into()),
+            release_version: Some(version.into()),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ClusterObject::default()
+        }
+    }
+
+    /// The upgrade the annotations `(release, time)` make, with `c`'s entry in `state`.
+    fn upgrade(release: &str, time: &str, state: Option<(&str, &str)>) -> ClusterUpgrade {
+        let c = cluster(&[(TARGET_RELEASE, release), (TARGET_TIME, time)], "29.0.0");
+        let s = c.scheduled().expect("set").expect("valid");
+        let mut u = upgrade_for(&c, &s);
+        if let Some((state, reason)) = state {
+            u.status = Some(
+                serde_json::from_value(
+                    json!({"clusters": [{"name": "c", "state": state, "reason": reason}]}),
+                )
+                .expect("status"),
+            );
+        }
+        u
+    }
+
+    fn name(step: &Step) -> String {
+        match step {
+            Step::Nothing => "Nothing".into(),
+            Step::Create(_) => "Create".into(),
+            Step::Delete { cancelled } => format!("Delete(cancelled={cancelled})"),
+            Step::RemoveAnnotations { .. } => "RemoveAnnotations".into(),
+            Step::Note(_, reason, _) => format!("Note({reason})"),
+        }
+    }
+
+    #[test]
+    fn what_the_annotations_and_the_upgrade_call_for() {
+        const T: &str = "15 Sep 21 08:00 UTC";
+        const LATER: &str = "16 Sep 21 08:00 UTC";
+        let before = ts("2021-09-15T07:00:00Z");
+        let after = ts("2021-09-15T09:00:00Z");
+        let set = [(TARGET_RELEASE, "30.0.0"), (TARGET_TIME, T)];
+        let cases: Vec<(
+            Vec<(&str, &str)>,
+            &str,
+            Option<ClusterUpgrade>,
+            Timestamp,
+            &str,
+            &str,
+        )> = vec![
+            (
+                vec![],
+                "29.0.0",
+                None,
+                after,
+                "Nothing",
+                "no annotations, no upgrade",
+            ),
+            (
+                set.to_vec(),
+                "29.0.0",
+                None,
+                before,
+                "Create",
+                "annotations: the upgrade is made",
+            ),
+            (
+                set.to_vec(),
+                "29.0.0",
+                Some(upgrade("30.0.0", T, Some(("Waiting", "before start time")))),
+                before,
+                "Nothing",
+                "waiting for its time",
+            ),
+            (
+                set.to_vec(),
+                "29.0.0",
+                Some(upgrade(
+                    "30.0.0",
+                    T,
+                    Some(("Waiting", "frozen until 2099 (audit)")),
+                )),
+                after,
+                "Note(ScheduledUpgradeRefused)",
+                "the time has come but it waits: refused",
+            ),
+            (
+                set.to_vec(),
+                "30.0.0",
+                Some(upgrade("30.0.0", T, Some(("Succeeded", "")))),
+                after,
+                "RemoveAnnotations",
+                "succeeded: the annotations go",
+            ),
+            (
+                set.to_vec(),
+                "30.0.0",
+                Some(upgrade("30.0.0", T, Some(("Skipped", "already at 30.0.0")))),
+                after,
+                "RemoveAnnotations",
+                "already at the target: done too",
+            ),
+            (
+                set.to_vec(),
+                "31.0.0",
+                Some(upgrade("30.0.0", T, Some(("Skipped", "already at 31.0.0")))),
+                after,
+                "Note(ScheduledUpgradeFailed)",
+                "above the target: refused, annotations stay",
+            ),
+            (
+                set.to_vec(),
+                "29.0.0",
+                Some(upgrade("30.0.0", T, Some(("Failed", "timeout")))),
+                after,
+                "Note(ScheduledUpgradeFailed)",
+                "failed: told, annotations stay",
+            ),
+            (
+                set.to_vec(),
+                "29.0.0",
+                Some(upgrade("30.0.0", T, Some(("Upgrading", "")))),
+                after,
+                "Nothing",
+                "running: nothing to do",
+            ),
+            (
+                vec![(TARGET_RELEASE, "30.0.0"), (TARGET_TIME, LATER)],
+                "29.0.0",
+                Some(upgrade("30.0.0", T, None)),
+                before,
+                "Delete(cancelled=true)",
+                "changed before the start: the pending one goes",
+            ),
+            (
+                vec![(TARGET_RELEASE, "31.0.0"), (TARGET_TIME, T)],
+                "29.0.0",
+                Some(upgrade("30.0.0", T, Some(("Upgrading", "")))),
+                after,
+                "Note(UpgradeScheduled)",
+                "changed while running: applies after",
+            ),
+            (
+                vec![(TARGET_RELEASE, "31.0.0"), (TARGET_TIME, T)],
+                "30.0.0",
+                Some(upgrade("30.0.0", T, Some(("Succeeded", "")))),
+                after,
+                "Delete(cancelled=false)",
+                "a new schedule after a finished one: replaced",
+            ),
+            (
+                vec![],
+                "29.0.0",
+                Some(upgrade("30.0.0", T, None)),
+                before,
+                "Delete(cancelled=true)",
+                "removed before the start: cancelled",
+            ),
+            (
+                vec![],
+                "30.0.0",
+                Some(upgrade("30.0.0", T, Some(("Succeeded", "")))),
+                after,
+                "Nothing",
+                "removed after success: the record stays",
+            ),
+            (
+                vec![(TARGET_TIME, T)],
+                "29.0.0",
+                None,
+                after,
+                "Note(ScheduledUpgradeInvalid)",
+                "one annotation alone",
+            ),
+            (
+                vec![(TARGET_RELEASE, "30.0.0"), (TARGET_TIME, "tomorrow")],
+                "29.0.0",
+                Some(upgrade("30.0.0", T, None)),
+                before,
+                "Delete(cancelled=true)",
+                "an invalid change cancels the pending one first",
+            ),
+            (
+                vec![(TARGET_RELEASE, "30.0.0"), (TARGET_TIME, "tomorrow")],
+                "29.0.0",
+                None,
+                before,
+                "Note(ScheduledUpgradeInvalid)",
+                "then it is told",
+            ),
+        ];
+        for (annotations, version, existing, now, want, why) in cases {
+            let got = decide(&cluster(&annotations, version), existing.as_ref(), now);
+            assert_eq!(name(&got), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_time_is_told_with_the_column_and_a_hint() {
+        let c = cluster(
+            &[
+                (TARGET_RELEASE, "30.0.0"),
+                (TARGET_TIME, "15 Sep 2021 08:00 UTC"),
+            ],
+            "29.0.0",
+        );
+        let Step::Note(warning, reason, note) = decide(&c, None, ts("2021-01-01T00:00:00Z")) else {
+            panic!("a note");
+        };
+        assert!(warning, "a Warning Event");
+        assert_eq!(reason, INVALID);
+        assert!(
+            note.contains(TARGET_TIME) && note.contains("column 8") && note.contains("hint:"),
+            "{note}"
+        );
+    }
+}
