@@ -229,10 +229,10 @@ pub async fn reconcile(
         u.labels().get(SCHEDULED_LABEL).map(String::as_str) == Some(cluster.name.as_str())
     });
     let now = s.ctx.now();
-    let action = act(&s, &object, &cluster, existing, now).await?;
+    let (action, settled) = act(&s, &object, &cluster, existing, now).await?;
     // Look again when the time comes: a refusal is told once the start time has passed.
     Ok(match cluster.scheduled() {
-        Some(Ok(sch)) if sch.at > now => {
+        Some(Ok(sch)) if settled && sch.at > now => {
             let wait = crate::framework::until(now, sch.at) + std::time::Duration::from_secs(1);
             Action::requeue(wait.min(std::time::Duration::from_secs(24 * 3600)))
         }
@@ -246,13 +246,13 @@ async fn act(
     cluster: &ClusterObject,
     existing: Option<Arc<ClusterUpgrade>>,
     now: Timestamp,
-) -> Result<Action, Error> {
+) -> Result<(Action, bool), Error> {
     match decide(cluster, existing.as_deref(), now) {
-        Step::Nothing => Ok(Action::await_change()),
-        Step::Create(mut want) => create(s, object, &mut want).await,
+        Step::Nothing => Ok((Action::await_change(), true)),
+        Step::Create(mut want) => Ok((create(s, object, &mut want).await?, false)),
         Step::Delete { cancelled } => {
             let Some(u) = existing else {
-                return Ok(Action::await_change());
+                return Ok((Action::await_change(), true));
             };
             delete(s, &u).await?;
             if cancelled {
@@ -262,16 +262,16 @@ async fn act(
                 );
                 note_once(s, object, false, CANCELLED, &note).await;
             }
-            Ok(Action::requeue(std::time::Duration::from_secs(1)))
+            Ok((Action::requeue(std::time::Duration::from_secs(1)), false))
         }
         Step::RemoveAnnotations { note } => {
             remove_annotations(s, object).await?;
             note_once(s, object, false, DONE, &note).await;
-            Ok(Action::await_change())
+            Ok((Action::await_change(), true))
         }
         Step::Note(warning, reason, note) => {
             note_once(s, object, warning, reason, &note).await;
-            Ok(Action::await_change())
+            Ok((Action::await_change(), true))
         }
     }
 }
@@ -502,6 +502,16 @@ mod tests {
         }
     }
 
+    /// (annotations, current version, the existing upgrade, now, the step, why)
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        Option<ClusterUpgrade>,
+        Timestamp,
+        &'a str,
+        &'a str,
+    );
+
     #[test]
     fn what_the_annotations_and_the_upgrade_call_for() {
         const T: &str = "15 Sep 21 08:00 UTC";
@@ -509,14 +519,7 @@ mod tests {
         let before = ts("2021-09-15T07:00:00Z");
         let after = ts("2021-09-15T09:00:00Z");
         let set = [(TARGET_RELEASE, "30.0.0"), (TARGET_TIME, T)];
-        let cases: Vec<(
-            Vec<(&str, &str)>,
-            &str,
-            Option<ClusterUpgrade>,
-            Timestamp,
-            &str,
-            &str,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![],
                 "29.0.0",

@@ -188,8 +188,12 @@ async fn scheduled_annotations_are_honoured() {
         Some("Succeeded"),
         "{finished:?}"
     );
-    let events = cluster_events(&admin, "sched-ok", "ok-1").await;
-    assert!(has(&events, "ScheduledUpgradeDone"), "{events:?}");
+    eventually(
+        async || cluster_events(&admin, "sched-ok", "ok-1").await,
+        |e| has(e, "ScheduledUpgradeDone"),
+        "the removal is an Event on the Cluster",
+    )
+    .await;
 
     // Removed before the time: cancelled.
     annotate(
@@ -211,8 +215,12 @@ async fn scheduled_annotations_are_honoured() {
         "removing the annotations cancels the pending upgrade",
     )
     .await;
-    let events = cluster_events(&admin, "sched-cancel", "c-1").await;
-    assert!(has(&events, "ScheduledUpgradeCancelled"), "{events:?}");
+    eventually(
+        async || cluster_events(&admin, "sched-cancel", "c-1").await,
+        |e| has(e, "ScheduledUpgradeCancelled"),
+        "the cancellation is an Event on the Cluster",
+    )
+    .await;
 
     // Frozen: refused, with an Event on the Cluster; nothing changed.
     schedule(&server, "sched-frozen", "f-1", "30.0.0", PAST);
