@@ -162,9 +162,15 @@ pub fn parse_time(value: &str) -> Result<Timestamp, TimeError> {
     };
     if c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
         c.at -= 2;
+        let written: String = c.rest().chars().take_while(char::is_ascii_digit).collect();
+        let short = written
+            .get(written.len().saturating_sub(2)..)
+            .unwrap_or("06");
         return Err(c.fail(
             "the year has two digits",
-            "write 21 for 2021 (RFC 822); kubectl gs --scheduled-time takes YYYY-MM-DD HH:MM",
+            format!(
+                "write {short}, not {written} (RFC 822 as Go reads it; kubectl gs --scheduled-time takes YYYY-MM-DD HH:MM)"
+            ),
         ));
     }
     // Go: two-digit years 69–99 are 1969–1999, 00–68 are 2000–2068.
