@@ -157,6 +157,17 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
         assert_eq!(u["clusters"][0]["state"], state, "at {at}: {u}");
     }
 
+    let out = upkeep(
+        &["plan", "--repo", dir, "--at", "2026-03-10T21:30:00Z"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(
+        plan.contains("ClusterUpgrade org-a/scheduled-prod-a → 30.0.0: Running"),
+        "plan shows the scheduled upgrade:\n{plan}"
+    );
+
     // Refused, with the reason and a hint: nothing changes.
     let cases: [(&str, &[&str], &str); 2] = [
         (

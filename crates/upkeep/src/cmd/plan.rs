@@ -79,7 +79,9 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
-    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)? {
+    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)?
+        .map(crate::fleet::ClusterFleet::with_scheduled)
+    {
         // A releaseRef names a VersionPolicy of the repository, decided above.
         let release = |u: &upkeep_api::ClusterUpgrade| {
             let (ns, _) = upkeep_api::namespaced_name(&u.metadata);
