@@ -32,6 +32,7 @@ mod locate;
 pub mod maintenance_schedule;
 pub mod placement;
 pub mod release;
+pub mod scheduled;
 pub mod version_place;
 pub mod version_policy;
 pub mod walk;

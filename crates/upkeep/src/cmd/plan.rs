@@ -79,7 +79,9 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
-    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)? {
+    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)?
+        .map(crate::fleet::ClusterFleet::with_scheduled)
+    {
         // A releaseRef names a VersionPolicy of the repository, decided above, or a Giant
         // Swarm Release whose manifest is in the repository.
         let releases = upkeep_api::release::releases_in(&args.input.repo);
