@@ -31,6 +31,8 @@ mod load;
 mod locate;
 pub mod maintenance_schedule;
 pub mod placement;
+pub mod release;
+pub mod scheduled;
 pub mod values_annotations;
 pub mod version_place;
 pub mod version_policy;

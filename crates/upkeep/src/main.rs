@@ -25,6 +25,7 @@ mod out;
 mod render;
 mod repo_clusters;
 mod repo_input;
+mod schedule_annotations;
 mod schedule_file;
 mod store;
 mod timearg;

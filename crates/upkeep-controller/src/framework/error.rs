@@ -130,6 +130,21 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("deleting {kind} {object}: {source}")]
+    Delete {
+        kind: &'static str,
+        /// `namespace/name`.
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("removing the scheduled-upgrade annotations of Cluster {cluster}: {source}")]
+    PatchAnnotations {
+        /// `namespace/name`.
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
     /// `trigger: GitOps`: the repository write or the pull request failed.
@@ -215,7 +230,7 @@ impl Error {
         match self {
             Error::WriteStatus { .. } => "WriteStatusFailed",
             Error::Read { .. } => "ReadFailed",
-            Error::List { .. } | Error::Create { .. } => "ApiError",
+            Error::List { .. } | Error::Create { .. } | Error::Delete { .. } => "ApiError",
             Error::Secret { .. } => "SecretUnavailable",
             Error::Registry { error, .. } => error.kind(),
             Error::Git { .. }
@@ -229,7 +244,7 @@ impl Error {
             Error::PullRequest { .. } | Error::NoToken { .. } | Error::ApiUrl { .. } => {
                 "PullRequestError"
             }
-            Error::PatchCluster { .. } => "PatchFailed",
+            Error::PatchCluster { .. } | Error::PatchAnnotations { .. } => "PatchFailed",
             Error::ClustersNotWatched => "ClustersNotWatched",
             Error::GitOps { source } => source.reason(),
             Error::NoGitOpsSpec => "InvalidSpec",
