@@ -214,6 +214,16 @@ fn on_cluster(
     })
 }
 
+/// `fleet` with the one-cluster upgrades the Clusters' kubectl-gs scheduled-upgrade annotations
+/// ask for (what the controller makes; `upkeep status` and `plan` show them, `run` leaves them
+/// to the controller). Here, not in [`crate::fleet`], so the fleet does not depend on a
+/// command's module.
+pub(crate) fn with_scheduled(mut fleet: crate::fleet::ClusterFleet) -> crate::fleet::ClusterFleet {
+    let scheduled = upgrades(&fleet);
+    fleet.upgrades.extend(scheduled);
+    fleet
+}
+
 /// The ClusterUpgrades a repository's Cluster manifests ask for with scheduled-upgrade
 /// annotations (what the controller would create; one already in the repository under that
 /// name wins). Invalid annotations are warned about on stderr, naming the file and the fix.

@@ -80,7 +80,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
     let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)?
-        .map(crate::fleet::ClusterFleet::with_scheduled)
+        .map(crate::schedule_annotations::with_scheduled)
     {
         // A releaseRef names a VersionPolicy of the repository, decided above, or a Giant
         // Swarm Release whose manifest is in the repository.

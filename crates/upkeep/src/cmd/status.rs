@@ -71,7 +71,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     } else {
         let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let fleet = match ClusterFleet::load(&repo)? {
-            Ok(f) => f.with_scheduled(),
+            Ok(f) => crate::schedule_annotations::with_scheduled(f),
             Err(o) => return Ok(o),
         };
         let store = match crate::store::open_existing_store(args.store.as_deref()) {
