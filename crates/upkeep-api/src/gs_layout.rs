@@ -192,6 +192,10 @@ struct FluxCluster {
 #[derive(Debug)]
 pub struct Layout<'f> {
     files: &'f [(String, String)],
+    /// Where clusters are defined (Flux Kustomizations, Cluster manifests, markers): a
+    /// directory from the root (`""`: the whole repository). Kustomize resources are read
+    /// anywhere in the repository.
+    scope: String,
     by_path: BTreeMap<&'f str, usize>,
     /// Each kustomization file, by its path.
     kustomizations: BTreeMap<String, Kustomize>,
@@ -394,6 +398,13 @@ impl<'f> Layout<'f> {
     /// whose `spec.postBuild.substitute` sets `cluster_name`, and the kustomizations it
     /// renders.
     pub fn read(files: &'f [(String, String)]) -> Layout<'f> {
+        Layout::read_under(files, "")
+    }
+
+    /// [`Layout::read`] with clusters defined only under the directory `scope` (a ClusterUpgrade's
+    /// `gitOps.path`; `""` or `.`: the whole repository).
+    pub fn read_under(files: &'f [(String, String)], scope: &str) -> Layout<'f> {
+        let scope = join("", scope).unwrap_or_default();
         let by_path = files
             .iter()
             .enumerate()
@@ -407,7 +418,10 @@ impl<'f> Layout<'f> {
                 kustomizations.insert(path.clone(), read_kustomize(path, text, &mut errors));
                 continue;
             }
-            if !(text.contains(FLUX_KUSTOMIZE_GROUP) && text.contains("cluster_name")) {
+            if !(under(&scope, path)
+                && text.contains(FLUX_KUSTOMIZE_GROUP)
+                && text.contains("cluster_name"))
+            {
                 continue;
             }
             let Some(docs) = docs_of(text) else {
@@ -449,6 +463,7 @@ impl<'f> Layout<'f> {
         }
         let mut layout = Layout {
             files,
+            scope,
             by_path,
             kustomizations,
             flux,
@@ -948,7 +963,7 @@ impl<'f> Layout<'f> {
         let mut first = None;
         let needle = format!("cluster:{namespace}/{name}");
         for (path, text) in self.files {
-            if !text.contains(&needle) {
+            if !under(&self.scope, path) || !text.contains(&needle) {
                 continue;
             }
             for (line, value) in cluster_edit::cluster_marker_values(path, text, namespace, name)? {
@@ -983,18 +998,28 @@ impl<'f> Layout<'f> {
         name: &str,
         place: &VersionPlace,
     ) -> Result<FoundPlace, ClusterEditError> {
-        let where_ = "the repository";
-        let (i, ns) = match cluster_edit::find_cluster(self.files, name, namespace, where_) {
+        let where_ = if self.scope.is_empty() {
+            "the repository".to_owned()
+        } else {
+            self.scope.clone()
+        };
+        let scoped: Vec<(String, String)> = self
+            .files
+            .iter()
+            .filter(|(p, _)| under(&self.scope, p))
+            .cloned()
+            .collect();
+        let (i, ns) = match cluster_edit::find_cluster(&scoped, name, namespace, &where_) {
             Ok(i) => (i, namespace),
             Err(e @ ClusterEditError::NotFound { .. }) if namespace.is_some() => {
-                match cluster_edit::find_cluster(self.files, name, None, where_) {
-                    Ok(i) if manifest_without_namespace(&self.files[i].1, name) => (i, None),
+                match cluster_edit::find_cluster(&scoped, name, None, &where_) {
+                    Ok(i) if manifest_without_namespace(&scoped[i].1, name) => (i, None),
                     _ => return Err(e),
                 }
             }
             Err(e) => return Err(e),
         };
-        let (file, text) = &self.files[i];
+        let (file, text) = &scoped[i];
         let written = cluster_edit::current_version(file, text, name, ns, place)?;
         let line = cluster_edit::version_line(file, text, name, ns, place)?;
         let Some(written) = written else {
@@ -1432,6 +1457,26 @@ pub fn locate(
     fallback: &VersionPlace,
 ) -> Result<FoundPlace, ClusterEditError> {
     Layout::read(files).locate(namespace, name, spec, fallback)
+}
+
+/// The current version of the cluster and where it is written: [`locate`], with the value as
+/// the cluster reads it (Flux variables substituted).
+pub fn current_version(
+    files: &[(String, String)],
+    namespace: Option<&str>,
+    name: &str,
+    spec: &VersionPlaceSpec,
+    fallback: &VersionPlace,
+) -> Result<(String, FoundPlace), ClusterEditError> {
+    let layout = Layout::read(files);
+    let found = layout.locate(namespace, name, spec, fallback)?;
+    let vars = layout
+        .flux_cluster(namespace, name)
+        .ok()
+        .flatten()
+        .map(|i| layout.flux[i].vars.clone())
+        .unwrap_or_default();
+    Ok((substitute(&found.written, &vars).0, found))
 }
 
 #[cfg(test)]
