@@ -942,7 +942,10 @@ impl<'f> Layout<'f> {
             match r {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
-                Err(e) if t == PlaceType::Auto && !decided && is_absence(&e) => last_err = Some(e),
+                Err(e) if t == PlaceType::Auto && !decided && is_absence(&e) => {
+                    // The first place missing says most (the App, before the Cluster).
+                    last_err.get_or_insert(e);
+                }
                 Err(e) => return Err(e),
             }
         }
