@@ -262,18 +262,25 @@ pub fn plan_cluster_versions(
     commit: Oid,
     batch: &ClusterBatch<'_>,
 ) -> Result<ClusterEdits, ClusterWriteError> {
-    let mut files = manifests(repo, commit)?;
-    let originals: Vec<String> = files.iter().map(|(_, t)| t.clone()).collect();
+    let originals = manifests(repo, commit)?;
+    let mut files = originals.clone();
     let scope = batch.path.trim_matches('/');
     let auto = VersionPlaceSpec::default();
     let spec = batch.version_place.unwrap_or(&auto);
-    let mut changes = Vec::new();
+    // Every cluster is located on the commit's files with one reading of the layout; each edit
+    // then finds its object again in the files as the batch has edited them so far (two
+    // clusters may share a file), so a batch is linear in the repository's size.
+    let layout = Layout::read_under(&originals, scope);
+    let mut places = Vec::with_capacity(batch.clusters.len());
     for target in batch.clusters {
-        // Located on the files as the batch has edited them so far.
-        let found = Layout::read_under(&files, scope)
+        let found = layout
             .locate(target.namespace.as_deref(), &target.name, spec, batch.place)
             .map_err(|e| with_commit(e, commit))?;
-        let edits = upkeep_api::gs_layout::set_version(&files, &found, &target.version)?;
+        places.push(found);
+    }
+    let mut changes = Vec::new();
+    for (target, found) in batch.clusters.iter().zip(&places) {
+        let edits = upkeep_api::gs_layout::set_version(&files, found, &target.version)?;
         let mut record = None;
         for (i, edit) in edits {
             if edit.is_changed(&files[i].1) {
@@ -293,8 +300,8 @@ pub fn plan_cluster_versions(
     }
     let out = files
         .into_iter()
-        .zip(originals)
-        .filter(|((_, new), old)| new != old)
+        .zip(&originals)
+        .filter(|((_, new), (_, old))| new != old)
         .map(|((path, new), _)| (path, new.into_bytes()))
         .collect();
     Ok((out, changes))

@@ -267,3 +267,52 @@ fn four_places_in_one_commit_through_the_git_server() {
         "the file outside is untouched"
     );
 }
+
+/// Two clusters defined in one file (two Flux Kustomizations) move in one batch: both
+/// variables are written, each found again after the other's edit.
+#[test]
+fn two_clusters_in_one_file() {
+    let ks = |name: &str, release: &str| {
+        format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  path: ./clusters/{name}\n  postBuild:\n    substitute:\n      cluster_name: {name}\n      cluster_release: \"{release}\"\n      organization: acme\n"
+        )
+    };
+    let app = "apiVersion: application.giantswarm.io/v1alpha1\nkind: App\nmetadata:\n  name: ${cluster_name}\n  namespace: org-${organization}\nspec:\n  name: cluster-aws\n  version: ${cluster_release}\n";
+    let both = format!("{}---\n{}", ks("a1", "1.0.0"), ks("b1", "1.0.0"));
+    let f = support::Fixture::new(&[
+        ("clusters.yaml", both.as_bytes()),
+        ("clusters/a1/app.yaml", app.as_bytes()),
+        ("clusters/b1/app.yaml", app.as_bytes()),
+    ]);
+    let place = VersionPlace::default();
+    let batch = [
+        target("org-acme", "a1", "1.1.0"),
+        target("org-acme", "b1", "2.0.0"),
+    ];
+    let w = write_cluster_versions(
+        &f.repo,
+        &Auth::none(),
+        Branches {
+            checkout: "main",
+            push: "main",
+        },
+        &author(),
+        3,
+        &ClusterBatch {
+            path: "",
+            place: &place,
+            version_place: None,
+            clusters: &batch,
+            requester: "upkeep upgrade cluster",
+            template: None,
+            campaign: None,
+        },
+    )
+    .expect("written");
+    assert!(matches!(w.written, Written::Pushed { .. }), "{w:?}");
+    assert_eq!(
+        support::show(&f.bare, "main:clusters.yaml"),
+        format!("{}---\n{}", ks("a1", "1.1.0"), ks("b1", "2.0.0"))
+    );
+    assert_eq!(w.changes.len(), 2);
+}
