@@ -34,6 +34,7 @@ use crate::cluster_edit::{
 };
 use crate::locate::{DocPositions, LineIndex, Node, positions};
 use crate::version_place::{PlaceType, VersionPlaceSpec};
+use upkeep_core::manifest::CLUSTER_MARKER_PREFIX;
 
 /// The API group of Flux Kustomizations.
 pub const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -204,6 +205,10 @@ pub struct Layout<'f> {
     rendered: Vec<BTreeSet<String>>,
     /// The patch files each Flux cluster applies.
     patches: Vec<BTreeSet<String>>,
+    /// The files in scope that may hold a cluster marker (index into `files`).
+    marked: Vec<usize>,
+    /// Flux clusters by `cluster_name`.
+    by_name: BTreeMap<String, Vec<usize>>,
     errors: Vec<Diagnostic>,
 }
 
@@ -461,9 +466,25 @@ impl<'f> Layout<'f> {
                 });
             }
         }
+        let marked = files
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, t))| {
+                under(&scope, p) && t.contains("$upkeep") && t.contains(CLUSTER_MARKER_PREFIX)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, f) in flux.iter().enumerate() {
+            if let Some(n) = f.vars.get("cluster_name") {
+                by_name.entry(n.clone()).or_default().push(i);
+            }
+        }
         let mut layout = Layout {
             files,
             scope,
+            marked,
+            by_name,
             by_path,
             kustomizations,
             flux,
@@ -565,12 +586,13 @@ impl<'f> Layout<'f> {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<usize>, ClusterEditError> {
-        let found: Vec<usize> = (0..self.flux.len())
-            .filter(|&i| {
-                let f = &self.flux[i];
-                f.vars.get("cluster_name").map(String::as_str) == Some(name)
-                    && namespace.is_none_or(|ns| self.namespace_of(i) == ns)
-            })
+        let found: Vec<usize> = self
+            .by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| namespace.is_none_or(|ns| self.namespace_of(i) == ns))
             .collect();
         match found.as_slice() {
             [] => Ok(None),
@@ -965,8 +987,9 @@ impl<'f> Layout<'f> {
         let mut fields = Vec::new();
         let mut first = None;
         let needle = format!("cluster:{namespace}/{name}");
-        for (path, text) in self.files {
-            if !under(&self.scope, path) || !text.contains(&needle) {
+        for &k in &self.marked {
+            let (path, text) = &self.files[k];
+            if !text.contains(&needle) {
                 continue;
             }
             for (line, value) in cluster_edit::cluster_marker_values(path, text, namespace, name)? {
