@@ -771,7 +771,11 @@ impl<'f> Layout<'f> {
     ) -> Option<ValuesFound> {
         self.values_candidates(i, cluster, namespace, values)
             .into_iter()
-            .find_map(|(cm_name, cm_ns)| self.config_map_values(i, &cm_name, &cm_ns, values))
+            .find_map(|(cm_name, cm_ns)| {
+                self.config_map_values(i, &cm_name, &cm_ns, values)
+                    .ok()
+                    .flatten()
+            })
     }
 
     fn values_candidates(
@@ -819,7 +823,7 @@ impl<'f> Layout<'f> {
         name: &str,
         namespace: &str,
         values: &ValuesPlace,
-    ) -> Option<ValuesFound> {
+    ) -> Result<Option<ValuesFound>, ClusterEditError> {
         let vars = &self.flux[i].vars;
         let resolved = ValuesPlace {
             config_map: Some(ObjectRef {
@@ -838,25 +842,31 @@ impl<'f> Layout<'f> {
         let mut found = self.objects(i, &sel);
         found.sort_by_key(|(_, _, patch)| !patch);
         for (file, _, _) in found {
-            let text = self.text(&file)?;
-            if let Ok(block) =
-                cluster_edit::values::read_block(&file, text, &sel, vars, &values.data_key)
-            {
-                return Some(ValuesFound {
-                    place: resolved,
-                    text: block.text,
-                    file: file.clone(),
-                    line_base: block.first_line - 1,
-                    target: Target::ConfigMap {
-                        file,
-                        name: name.to_owned(),
-                        namespace: Some(namespace.to_owned()),
-                        vars: vars.clone(),
-                        data_key: values.data_key.clone(),
-                        key_path: values.key_path.clone(),
-                    },
-                });
-            }
+            let Some(text) = self.text(&file) else {
+                continue;
+            };
+            // A ConfigMap without the data key is not the values; one whose values upkeep
+            // cannot read is an error of its own, not "look elsewhere".
+            let block =
+                match cluster_edit::values::read_block(&file, text, &sel, vars, &values.data_key) {
+                    Ok(block) => block,
+                    Err(ClusterEditError::ObjectFieldMissing { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+            return Ok(Some(ValuesFound {
+                place: resolved,
+                text: block.text,
+                file: file.clone(),
+                line_base: block.first_line - 1,
+                target: Target::ConfigMap {
+                    file,
+                    name: name.to_owned(),
+                    namespace: Some(namespace.to_owned()),
+                    vars: vars.clone(),
+                    data_key: values.data_key.clone(),
+                    key_path: values.key_path.clone(),
+                },
+            }));
         }
         for (kfile, k) in &self.kustomizations {
             if !self.rendered[i].contains(kfile) {
@@ -870,9 +880,10 @@ impl<'f> Layout<'f> {
                 {
                     continue;
                 }
-                if let Some((_, vf)) = gfiles.iter().find(|(key, _)| *key == values.data_key) {
-                    let text = self.text(vf)?;
-                    return Some(ValuesFound {
+                if let Some((_, vf)) = gfiles.iter().find(|(key, _)| *key == values.data_key)
+                    && let Some(text) = self.text(vf)
+                {
+                    return Ok(Some(ValuesFound {
                         place: resolved,
                         text: text.to_owned(),
                         file: vf.clone(),
@@ -881,11 +892,11 @@ impl<'f> Layout<'f> {
                             file: vf.clone(),
                             key_path: values.key_path.clone(),
                         },
-                    });
+                    }));
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// Where the version of the cluster `namespace/name` (namespace `None`: any) is written,
@@ -961,10 +972,13 @@ impl<'f> Layout<'f> {
             // Auto reaches the variable only once the App or values use it: a missing
             // definition is then an error of its own, not "look further".
             let decided = matches!(place, VersionPlace::Substitute(_));
+            // Values upkeep cannot read do not hide a version written elsewhere; they are the
+            // error when it is not.
+            let values = matches!(place, VersionPlace::Values(_));
             match r {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
-                Err(e) if t == PlaceType::Auto && !decided && is_absence(&e) => {
+                Err(e) if t == PlaceType::Auto && !decided && (values || is_absence(&e)) => {
                     // The first place missing says most (the App, before the Cluster).
                     last_err.get_or_insert(e);
                 }
@@ -1089,7 +1103,7 @@ impl<'f> Layout<'f> {
     ) -> Result<Option<FoundPlace>, ClusterEditError> {
         let mut first_found = None;
         for (cm_name, cm_ns) in self.values_candidates(i, cluster, namespace, values) {
-            let Some(found) = self.config_map_values(i, &cm_name, &cm_ns, values) else {
+            let Some(found) = self.config_map_values(i, &cm_name, &cm_ns, values)? else {
                 continue;
             };
             let Some((line, written)) = cluster_edit::values::key_line(
