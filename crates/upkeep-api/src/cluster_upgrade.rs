@@ -586,7 +586,7 @@ impl ClusterUpgrade {
         }
         check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
         if let Some(p) = &spec.version_place {
-            p.validate("spec.versionPlace", &mut errors);
+            p.validate_for("spec.versionPlace", spec.trigger, &mut errors);
         }
         for (i, a) in spec.after.iter().enumerate() {
             if a.name.trim().is_empty() {

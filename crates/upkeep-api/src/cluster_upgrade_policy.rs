@@ -125,7 +125,7 @@ impl ClusterUpgradePolicy {
         }
         check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
         if let Some(p) = &spec.version_place {
-            p.validate("spec.versionPlace", &mut errors);
+            p.validate_for("spec.versionPlace", spec.trigger, &mut errors);
         }
         if errors.is_empty() {
             Ok(())

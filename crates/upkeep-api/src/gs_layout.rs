@@ -34,6 +34,7 @@ use crate::cluster_edit::{
 };
 use crate::locate::{DocPositions, LineIndex, Node, positions};
 use crate::version_place::{PlaceType, VersionPlaceSpec};
+use upkeep_core::manifest::CLUSTER_MARKER_PREFIX;
 
 /// The API group of Flux Kustomizations.
 pub const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -209,6 +210,10 @@ struct FluxCluster {
 #[derive(Debug)]
 pub struct Layout<'f> {
     files: &'f [(String, String)],
+    /// Where clusters are defined (Flux Kustomizations, Cluster manifests, markers): a
+    /// directory from the root (`""`: the whole repository). Kustomize resources are read
+    /// anywhere in the repository.
+    scope: String,
     by_path: BTreeMap<&'f str, usize>,
     /// Each kustomization file, by its path.
     kustomizations: BTreeMap<String, Kustomize>,
@@ -217,6 +222,10 @@ pub struct Layout<'f> {
     rendered: Vec<BTreeSet<String>>,
     /// The patch files each Flux cluster applies.
     patches: Vec<BTreeSet<String>>,
+    /// The files in scope that may hold a cluster marker (index into `files`).
+    marked: Vec<usize>,
+    /// Flux clusters by `cluster_name`.
+    by_name: BTreeMap<String, Vec<usize>>,
     errors: Vec<Diagnostic>,
 }
 
@@ -411,6 +420,13 @@ impl<'f> Layout<'f> {
     /// whose `spec.postBuild.substitute` sets `cluster_name`, and the kustomizations it
     /// renders.
     pub fn read(files: &'f [(String, String)]) -> Layout<'f> {
+        Layout::read_under(files, "")
+    }
+
+    /// [`Layout::read`] with clusters defined only under the directory `scope` (a ClusterUpgrade's
+    /// `gitOps.path`; `""` or `.`: the whole repository).
+    pub fn read_under(files: &'f [(String, String)], scope: &str) -> Layout<'f> {
+        let scope = join("", scope).unwrap_or_default();
         let by_path = files
             .iter()
             .enumerate()
@@ -424,7 +440,10 @@ impl<'f> Layout<'f> {
                 kustomizations.insert(path.clone(), read_kustomize(path, text, &mut errors));
                 continue;
             }
-            if !(text.contains(FLUX_KUSTOMIZE_GROUP) && text.contains("cluster_name")) {
+            if !(under(&scope, path)
+                && text.contains(FLUX_KUSTOMIZE_GROUP)
+                && text.contains("cluster_name"))
+            {
                 continue;
             }
             let Some(docs) = docs_of(text) else {
@@ -464,8 +483,25 @@ impl<'f> Layout<'f> {
                 });
             }
         }
+        let marked = files
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, t))| {
+                under(&scope, p) && t.contains("$upkeep") && t.contains(CLUSTER_MARKER_PREFIX)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, f) in flux.iter().enumerate() {
+            if let Some(n) = f.vars.get("cluster_name") {
+                by_name.entry(n.clone()).or_default().push(i);
+            }
+        }
         let mut layout = Layout {
             files,
+            scope,
+            marked,
+            by_name,
             by_path,
             kustomizations,
             flux,
@@ -567,12 +603,13 @@ impl<'f> Layout<'f> {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<usize>, ClusterEditError> {
-        let found: Vec<usize> = (0..self.flux.len())
-            .filter(|&i| {
-                let f = &self.flux[i];
-                f.vars.get("cluster_name").map(String::as_str) == Some(name)
-                    && namespace.is_none_or(|ns| self.namespace_of(i) == ns)
-            })
+        let found: Vec<usize> = self
+            .by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| namespace.is_none_or(|ns| self.namespace_of(i) == ns))
             .collect();
         match found.as_slice() {
             [] => Ok(None),
@@ -781,7 +818,11 @@ impl<'f> Layout<'f> {
     ) -> Option<ValuesFound> {
         self.values_candidates(i, cluster, namespace, values)
             .into_iter()
-            .find_map(|(cm_name, cm_ns)| self.config_map_values(i, &cm_name, &cm_ns, values))
+            .find_map(|(cm_name, cm_ns)| {
+                self.config_map_values(i, &cm_name, &cm_ns, values)
+                    .ok()
+                    .flatten()
+            })
     }
 
     fn values_candidates(
@@ -829,7 +870,7 @@ impl<'f> Layout<'f> {
         name: &str,
         namespace: &str,
         values: &ValuesPlace,
-    ) -> Option<ValuesFound> {
+    ) -> Result<Option<ValuesFound>, ClusterEditError> {
         let vars = &self.flux[i].vars;
         let resolved = ValuesPlace {
             config_map: Some(ObjectRef {
@@ -848,25 +889,31 @@ impl<'f> Layout<'f> {
         let mut found = self.objects(i, &sel);
         found.sort_by_key(|(_, _, patch)| !patch);
         for (file, _, _) in found {
-            let text = self.text(&file)?;
-            if let Ok(block) =
-                cluster_edit::values::read_block(&file, text, &sel, vars, &values.data_key)
-            {
-                return Some(ValuesFound {
-                    place: resolved,
-                    text: block.text,
-                    file: file.clone(),
-                    line_base: block.first_line - 1,
-                    target: Target::ConfigMap {
-                        file,
-                        name: name.to_owned(),
-                        namespace: Some(namespace.to_owned()),
-                        vars: vars.clone(),
-                        data_key: values.data_key.clone(),
-                        key_path: values.key_path.clone(),
-                    },
-                });
-            }
+            let Some(text) = self.text(&file) else {
+                continue;
+            };
+            // A ConfigMap without the data key is not the values; one whose values upkeep
+            // cannot read is an error of its own, not "look elsewhere".
+            let block =
+                match cluster_edit::values::read_block(&file, text, &sel, vars, &values.data_key) {
+                    Ok(block) => block,
+                    Err(ClusterEditError::ObjectFieldMissing { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+            return Ok(Some(ValuesFound {
+                place: resolved,
+                text: block.text,
+                file: file.clone(),
+                line_base: block.first_line - 1,
+                target: Target::ConfigMap {
+                    file,
+                    name: name.to_owned(),
+                    namespace: Some(namespace.to_owned()),
+                    vars: vars.clone(),
+                    data_key: values.data_key.clone(),
+                    key_path: values.key_path.clone(),
+                },
+            }));
         }
         for (kfile, k) in &self.kustomizations {
             if !self.rendered[i].contains(kfile) {
@@ -880,9 +927,10 @@ impl<'f> Layout<'f> {
                 {
                     continue;
                 }
-                if let Some((_, vf)) = gfiles.iter().find(|(key, _)| *key == values.data_key) {
-                    let text = self.text(vf)?;
-                    return Some(ValuesFound {
+                if let Some((_, vf)) = gfiles.iter().find(|(key, _)| *key == values.data_key)
+                    && let Some(text) = self.text(vf)
+                {
+                    return Ok(Some(ValuesFound {
                         place: resolved,
                         text: text.to_owned(),
                         file: vf.clone(),
@@ -891,11 +939,11 @@ impl<'f> Layout<'f> {
                             file: vf.clone(),
                             key_path: values.key_path.clone(),
                         },
-                    });
+                    }));
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// Where the version of the cluster `namespace/name` (namespace `None`: any) is written,
@@ -971,10 +1019,16 @@ impl<'f> Layout<'f> {
             // Auto reaches the variable only once the App or values use it: a missing
             // definition is then an error of its own, not "look further".
             let decided = matches!(place, VersionPlace::Substitute(_));
+            // Values upkeep cannot read do not hide a version written elsewhere; they are the
+            // error when it is not.
+            let values = matches!(place, VersionPlace::Values(_));
             match r {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
-                Err(e) if t == PlaceType::Auto && !decided && is_absence(&e) => last_err = Some(e),
+                Err(e) if t == PlaceType::Auto && !decided && (values || is_absence(&e)) => {
+                    // The first place missing says most (the App, before the Cluster).
+                    last_err.get_or_insert(e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -994,7 +1048,8 @@ impl<'f> Layout<'f> {
         let mut fields = Vec::new();
         let mut first = None;
         let needle = format!("cluster:{namespace}/{name}");
-        for (path, text) in self.files {
+        for &k in &self.marked {
+            let (path, text) = &self.files[k];
             if !text.contains(&needle) {
                 continue;
             }
@@ -1030,18 +1085,28 @@ impl<'f> Layout<'f> {
         name: &str,
         place: &VersionPlace,
     ) -> Result<FoundPlace, ClusterEditError> {
-        let where_ = "the repository";
-        let (i, ns) = match cluster_edit::find_cluster(self.files, name, namespace, where_) {
+        let where_ = if self.scope.is_empty() {
+            "the repository".to_owned()
+        } else {
+            self.scope.clone()
+        };
+        let scoped: Vec<(String, String)> = self
+            .files
+            .iter()
+            .filter(|(p, _)| under(&self.scope, p))
+            .cloned()
+            .collect();
+        let (i, ns) = match cluster_edit::find_cluster(&scoped, name, namespace, &where_) {
             Ok(i) => (i, namespace),
             Err(e @ ClusterEditError::NotFound { .. }) if namespace.is_some() => {
-                match cluster_edit::find_cluster(self.files, name, None, where_) {
-                    Ok(i) if manifest_without_namespace(&self.files[i].1, name) => (i, None),
+                match cluster_edit::find_cluster(&scoped, name, None, &where_) {
+                    Ok(i) if manifest_without_namespace(&scoped[i].1, name) => (i, None),
                     _ => return Err(e),
                 }
             }
             Err(e) => return Err(e),
         };
-        let (file, text) = &self.files[i];
+        let (file, text) = &scoped[i];
         let written = cluster_edit::current_version(file, text, name, ns, place)?;
         let line = cluster_edit::version_line(file, text, name, ns, place)?;
         let Some(written) = written else {
@@ -1085,7 +1150,7 @@ impl<'f> Layout<'f> {
     ) -> Result<Option<FoundPlace>, ClusterEditError> {
         let mut first_found = None;
         for (cm_name, cm_ns) in self.values_candidates(i, cluster, namespace, values) {
-            let Some(found) = self.config_map_values(i, &cm_name, &cm_ns, values) else {
+            let Some(found) = self.config_map_values(i, &cm_name, &cm_ns, values)? else {
                 continue;
             };
             let Some((line, written)) = cluster_edit::values::key_line(
@@ -1479,6 +1544,26 @@ pub fn locate(
     fallback: &VersionPlace,
 ) -> Result<FoundPlace, ClusterEditError> {
     Layout::read(files).locate(namespace, name, spec, fallback)
+}
+
+/// The current version of the cluster and where it is written: [`locate`], with the value as
+/// the cluster reads it (Flux variables substituted).
+pub fn current_version(
+    files: &[(String, String)],
+    namespace: Option<&str>,
+    name: &str,
+    spec: &VersionPlaceSpec,
+    fallback: &VersionPlace,
+) -> Result<(String, FoundPlace), ClusterEditError> {
+    let layout = Layout::read(files);
+    let found = layout.locate(namespace, name, spec, fallback)?;
+    let vars = layout
+        .flux_cluster(namespace, name)
+        .ok()
+        .flatten()
+        .map(|i| layout.flux[i].vars.clone())
+        .unwrap_or_default();
+    Ok((substitute(&found.written, &vars).0, found))
 }
 
 #[cfg(test)]

@@ -163,6 +163,28 @@ impl VersionPlaceSpec {
         }
     }
 
+    /// Checks the spec at `base` (`spec.versionPlace`) for an upgrade with `trigger` (a Flux
+    /// variable and a marker exist only in Git).
+    pub fn validate_for(
+        &self,
+        base: &str,
+        trigger: crate::cluster_upgrade::Trigger,
+        errors: &mut Vec<FieldError>,
+    ) {
+        self.validate(base, errors);
+        if trigger == crate::cluster_upgrade::Trigger::Direct
+            && matches!(self.type_, PlaceType::Substitute | PlaceType::Marker)
+        {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.type"),
+                    format!("type {:?} is a place in Git; trigger Direct patches the management cluster", self.type_),
+                )
+                .with_hint(Some("use trigger: GitOps, or type App, Values, Label or Topology (or Auto)")),
+            );
+        }
+    }
+
     /// Checks the spec at `base` (`spec.versionPlace`).
     pub fn validate(&self, base: &str, errors: &mut Vec<FieldError>) {
         let t = self.type_;
@@ -369,6 +391,39 @@ mod tests {
                 "{why}: {errors:?}"
             );
             assert!(errors.iter().all(|e| e.hint.is_some()), "{why}: hints");
+        }
+    }
+
+    #[test]
+    fn git_places_need_the_git_trigger() {
+        use crate::cluster_upgrade::Trigger;
+        let cases = [
+            (
+                "Substitute",
+                Trigger::Direct,
+                true,
+                "a Flux variable is in Git only",
+            ),
+            ("Marker", Trigger::Direct, true, "a marker is in Git only"),
+            ("Substitute", Trigger::GitOps, false, "GitOps writes it"),
+            (
+                "Values",
+                Trigger::Direct,
+                false,
+                "Direct patches the ConfigMap",
+            ),
+            ("Auto", Trigger::Direct, false, "Auto decides per cluster"),
+        ];
+        for (t, trigger, refused, why) in cases {
+            let spec: VersionPlaceSpec =
+                serde_json::from_value(json!({ "type": t })).expect("reads");
+            let mut errors = Vec::new();
+            spec.validate_for("spec.versionPlace", trigger, &mut errors);
+            assert_eq!(
+                errors.first().map(|e| e.path.as_str()),
+                refused.then_some("spec.versionPlace.type"),
+                "{why}"
+            );
         }
     }
 
