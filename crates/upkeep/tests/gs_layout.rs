@@ -34,6 +34,8 @@ spec:
 "#;
 
 const AT: &str = "2026-03-10T10:00:00Z";
+const USER: &str = "bot";
+const PASSWORD: &str = "git-pa55-never-shown";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -412,6 +414,223 @@ fn upkeep_run_carries_out_the_campaign_on_the_app_based_clusters() {
     );
     assert!(
         message.contains("Upkeep-Cluster: org-acme/dev01"),
+        "{message}"
+    );
+}
+/// The fixture on the real Git server (basic auth), cloned; `(server, url, bare, checkout)`.
+struct Remote {
+    _rt: tokio::runtime::Runtime,
+    server: upkeep_testenv::GitServer,
+    url: String,
+    tmp: tempfile::TempDir,
+    checkout: PathBuf,
+}
+
+fn remote() -> Remote {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(upkeep_testenv::GitServer::start(Some((USER, PASSWORD))))
+        .expect("git server");
+    let files = fixture_files();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let url = server.create_repo("fleet", &refs).expect("repo");
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("fleet");
+    let bare = server.bare_path("fleet");
+    upkeep_testenv::git(
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", bare.display()),
+            checkout.to_str().unwrap(),
+        ],
+        None,
+    )
+    .expect("clone");
+    git(&checkout, &["remote", "set-url", "origin", &url]);
+    git(&checkout, &["config", "user.name", "Test"]);
+    git(&checkout, &["config", "user.email", "test@example.com"]);
+    Remote {
+        _rt: rt,
+        server,
+        url,
+        tmp,
+        checkout,
+    }
+}
+
+impl Remote {
+    fn bare_git(&self, args: &[&str]) -> String {
+        let bare = self.server.bare_path("fleet");
+        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        upkeep_testenv::git(&all, None).expect("git on the server's repository")
+    }
+
+    fn upkeep(&self, args: &[&str]) -> Output {
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "120", env!("CARGO_BIN_EXE_upkeep")])
+            .args(args)
+            .env("UPKEEP_STORE", self.tmp.path().join("state.redb"))
+            .env("UPKEEP_GIT_USERNAME", USER)
+            .env("UPKEEP_GIT_PASSWORD", PASSWORD)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("the upkeep binary runs");
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !shown.contains(PASSWORD),
+            "no credential in output: {shown}"
+        );
+        out
+    }
+
+    /// The `-`/`+` lines of the tip commit of `branch` against its parent, and its files.
+    fn last_change(&self, branch: &str) -> (Vec<String>, Vec<String>) {
+        let patch = self.bare_git(&["show", "--format=", "-U0", branch]);
+        let lines = patch
+            .lines()
+            .filter(|l| {
+                (l.starts_with('-') || l.starts_with('+'))
+                    && !l.starts_with("---")
+                    && !l.starts_with("+++")
+            })
+            .map(str::to_owned)
+            .collect();
+        let files = self
+            .bare_git(&["show", "--format=", "--name-only", branch])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (lines, files)
+    }
+}
+
+#[test]
+fn upgrade_cluster_pushes_exactly_the_version_bytes_in_either_form() {
+    let r = remote();
+    let repo = r.checkout.to_str().unwrap();
+    // The newer form: the values' global.release.version.
+    let out = r.upkeep(&[
+        "upgrade",
+        "cluster",
+        "prod02",
+        "--to",
+        "29.1.0",
+        "--repo",
+        repo,
+        "--at",
+        AT,
+        "--push",
+        "--allow-insecure-http",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        r.last_change("main"),
+        (
+            vec![
+                "-        version: 29.0.0".to_owned(),
+                "+        version: 29.1.0".to_owned()
+            ],
+            vec![userconfig("globex", "prod02")],
+        ),
+        "only the version inside the values block"
+    );
+    // The older form: the Flux Kustomization's cluster_release, picked by organisation.
+    let out = r.upkeep(&[
+        "upgrade",
+        "cluster",
+        "dev01",
+        "-n",
+        "org-acme",
+        "--to",
+        "29.2.0",
+        "--repo",
+        repo,
+        "--at",
+        AT,
+        "--push",
+        "--allow-insecure-http",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        r.last_change("main"),
+        (
+            vec![
+                "-      cluster_release: \"29.1.0\"".to_owned(),
+                "+      cluster_release: \"29.2.0\"".to_owned()
+            ],
+            vec![format!("{ORGS}/acme/workload-clusters/dev01.yaml")],
+        ),
+        "only the substitution variable, quotes kept; globex's dev01 untouched"
+    );
+    let again = r.upkeep(&[
+        "upgrade",
+        "cluster",
+        "dev01",
+        "-n",
+        "org-acme",
+        "--to",
+        "29.2.0",
+        "--repo",
+        repo,
+        "--at",
+        AT,
+        "--push",
+        "--allow-insecure-http",
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let tip = r.bare_git(&["rev-parse", "main"]);
+    assert_eq!(
+        r.bare_git(&["rev-list", "--count", "main"]).trim(),
+        "3",
+        "no second commit for the same target (tip {tip})"
+    );
+}
+
+#[test]
+fn upkeep_run_pushes_the_campaign_on_the_app_based_clusters_to_the_real_git_server() {
+    let r = remote();
+    let work = r.tmp.path().join("work");
+    let out = r.upkeep(&[
+        "run",
+        "--once",
+        "--repo",
+        &r.url,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--at",
+        AT,
+        "--allow-insecure-http",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (lines, files) = r.last_change("main");
+    assert_eq!(
+        (lines, files),
+        (
+            vec![
+                "-      cluster_release: \"29.1.0\"".to_owned(),
+                "+      cluster_release: \"29.2.0\"".to_owned()
+            ],
+            vec![format!("{ORGS}/acme/workload-clusters/dev01.yaml")],
+        ),
+        "the campaign moved org-acme's dev cluster only"
+    );
+    let message = r.bare_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("Upkeep-Campaign: org-acme/dev-to-29-2"),
         "{message}"
     );
 }
