@@ -223,7 +223,7 @@ impl RepoCluster {
                             self.display()
                         ),
                         hint: Some(
-                            "run `upkeep validate` on the repository: the discovery says why"
+                            "the warning above says why (Giant Swarm's layout: the cluster App's spec.version, its values' global.release.version or the Kustomization's cluster_release)"
                                 .to_owned(),
                         ),
                     });
