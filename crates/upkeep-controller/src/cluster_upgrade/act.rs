@@ -18,6 +18,7 @@ use super::{
     GITOPS_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot, UpgradeSettings,
     cluster_resource,
 };
+use crate::cluster_app;
 use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
 use crate::framework::{Error, FIELD_MANAGER};
 
@@ -126,6 +127,10 @@ async fn patch_all(
                 ..
             }) if s.is_conflict() => {
                 tracing::info!(%cluster, "cluster changed since the decision; looking again");
+                conflict = true;
+            }
+            Err(Error::ClusterApp { source, .. }) if source.is_conflict() => {
+                tracing::info!(%cluster, %source, "the cluster's App keeps changing; looking again");
                 conflict = true;
             }
             Err(e) => {
@@ -254,6 +259,11 @@ async fn patch_named(
     )
 }
 
+/// Changes the version where it lives: for a cluster that is an App (Giant Swarm's
+/// convention, [`cluster_app::AppPlace::Convention`]) its values key or `spec.version`
+/// ([`cluster_app::set_version`]: resourceVersion precondition, conflicts retried on a fresh
+/// read), else the Cluster's label or topology version with the resourceVersion the decision
+/// was made on.
 async fn patch_version(
     u: &UpgradeSettings,
     namespace: &str,
@@ -261,6 +271,36 @@ async fn patch_version(
     source: VersionSource,
     target: &str,
 ) -> Result<(), Error> {
+    let who = format!("{namespace}/{}", cluster.name);
+    let app_error = |source| Error::ClusterApp {
+        cluster: who.clone(),
+        target: target.to_owned(),
+        source,
+    };
+    let server = cluster_app::Server {
+        client: u.client(),
+        name: "the API server".to_owned(),
+        field_manager: FIELD_MANAGER.to_owned(),
+    };
+    let lookup = cluster_app::Lookup::default();
+    if let Some(found) = cluster_app::find(&server, namespace, &cluster.name, &lookup)
+        .await
+        .map_err(app_error)?
+    {
+        let written = cluster_app::set_version(
+            &server,
+            found,
+            namespace,
+            &cluster.name,
+            &lookup,
+            target,
+            false,
+        )
+        .await
+        .map_err(app_error)?;
+        tracing::info!(cluster = %who, target, place = %written.place, changed = written.changed, attempts = written.attempts, "version written");
+        return Ok(());
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(u.client(), namespace, &cluster_resource());
     let mut patch = match source {
         VersionSource::Label => serde_json::json!({

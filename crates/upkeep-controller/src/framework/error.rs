@@ -130,6 +130,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A cluster that is an App: its App or values ConfigMap could not be written.
+    #[error("upgrading Cluster {cluster} to {target}: {source}")]
+    ClusterApp {
+        /// `namespace/name`.
+        cluster: String,
+        target: String,
+        #[source]
+        source: crate::cluster_app::AppError,
+    },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
     /// `trigger: GitOps`: the repository write or the pull request failed.
@@ -229,7 +238,7 @@ impl Error {
             Error::PullRequest { .. } | Error::NoToken { .. } | Error::ApiUrl { .. } => {
                 "PullRequestError"
             }
-            Error::PatchCluster { .. } => "PatchFailed",
+            Error::PatchCluster { .. } | Error::ClusterApp { .. } => "PatchFailed",
             Error::ClustersNotWatched => "ClustersNotWatched",
             Error::GitOps { source } => source.reason(),
             Error::NoGitOpsSpec => "InvalidSpec",
@@ -249,6 +258,7 @@ impl Error {
                 "create Secret {name} of type kubernetes.io/dockerconfigjson (for secretRef, key .dockerconfigjson) or with key ca.crt (for certSecretRef) in the ChartSource's namespace"
             )),
             Error::Registry { error, .. } => error.hint(),
+            Error::ClusterApp { source, .. } => source.hint(),
             Error::Read { .. } | Error::WriteStatus { .. } | Error::List { .. } => {
                 Some("check the controller's RBAC and that the API server is reachable".to_owned())
             }
