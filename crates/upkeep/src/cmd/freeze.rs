@@ -49,7 +49,8 @@ pub(crate) struct Target {
 #[command(after_help = "\
 Sets the annotations upkeep.dev/freeze-until (RFC 3339, UTC) and upkeep.dev/freeze-reason on \
 the cluster: in its manifest in the repository (committed; only those lines change) or, with \
---kubeconfig, on the Cluster in the management cluster. No upgrade of that cluster starts before \
+--kubeconfig, on the Cluster in the management cluster (also for a cluster that is an App; \
+without --namespace the Cluster is looked up by name in every namespace). No upgrade of that cluster starts before \
 the time; a running one is not interrupted.\n\nExit status: 0 done, 2 an error.")]
 pub(crate) struct FreezeArgs {
     #[command(flatten)]
