@@ -145,7 +145,9 @@ pub(crate) async fn find_cluster(
         1 => Ok(Ok(found.remove(0))),
         0 => {
             crate::render::error_with_hint(
-                &format!("no Cluster named {name} in any namespace on the management cluster ({server})"),
+                &format!(
+                    "no Cluster named {name} in any namespace on the management cluster ({server})"
+                ),
                 Some("check the name (`kubectl get clusters.cluster.x-k8s.io -A`)".into()),
             );
             Ok(Err(Outcome::Invalid))
@@ -153,7 +155,12 @@ pub(crate) async fn find_cluster(
         _ => {
             let mut candidates: Vec<String> = found
                 .iter()
-                .map(|o| format!("{}/{name}", o.metadata.namespace.as_deref().unwrap_or_default()))
+                .map(|o| {
+                    format!(
+                        "{}/{name}",
+                        o.metadata.namespace.as_deref().unwrap_or_default()
+                    )
+                })
                 .collect();
             candidates.sort();
             crate::render::error_with_hint(
