@@ -21,6 +21,9 @@
 //!   reads are typed, the fields Giant Swarm leaves open (`spec.install`, `spec.upgrade`,
 //!   `status`, a Release's component extras) keep unknown fields, so a test object written the
 //!   way Giant Swarm writes it is stored unchanged.
+//! - Like app-operator, the loop renders only once both lists (Apps, ConfigMaps) are complete
+//!   and never an App whose named values ConfigMap is missing, so a cluster's label moves only
+//!   on a real change.
 //! - The cluster a chart renders is named by the values' `global.metadata.name` when set, else
 //!   by the App (Giant Swarm's convention: the App is named after the cluster).
 //! - Watch and patch failures are kept ([`Chart::errors`]) instead of being printed, and the
@@ -318,11 +321,11 @@ fn values_key(values: &Value, path: &str) -> Option<String> {
 fn render(app: &DynamicObject, configmaps: &HashMap<String, String>) -> Option<Rendered> {
     let name = app.metadata.name.clone()?;
     let spec_version = app.data["spec"]["version"].as_str()?.to_owned();
-    let values = app.data["spec"]["userConfig"]["configMap"]["name"]
-        .as_str()
-        .and_then(|cm| configmaps.get(cm))
-        .and_then(|text| upkeep_api::yaml::from_str::<Value>(text).ok())
-        .unwrap_or(Value::Null);
+    // Like app-operator, nothing is rendered while a named values ConfigMap is missing.
+    let values = match app.data["spec"]["userConfig"]["configMap"]["name"].as_str() {
+        Some(cm) => upkeep_api::yaml::from_str::<Value>(configmaps.get(cm)?).ok()?,
+        None => Value::Null,
+    };
     Some(Rendered {
         cluster: values_key(&values, "global.metadata.name").unwrap_or(name),
         release: values_key(&values, RELEASE_VALUES_KEY).unwrap_or(spec_version),
@@ -423,8 +426,13 @@ async fn run(client: kube::Client, namespace: String, shared: Arc<ChartShared>) 
     let mut stream = std::pin::pin!(futures_util::stream::select(apps, cms));
     let mut app_objects: HashMap<String, DynamicObject> = HashMap::new();
     let mut values: HashMap<String, String> = HashMap::new();
+    // Nothing is rendered before both lists are complete: an App seen before its ConfigMap
+    // would otherwise render once without its values.
+    let (mut apps_listed, mut cms_listed) = (false, false);
     while let Some(seen) = stream.next().await {
         match seen {
+            Seen::App(watcher::Event::InitDone) => apps_listed = true,
+            Seen::ConfigMap(watcher::Event::InitDone) => cms_listed = true,
             Seen::App(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
                 if let Some(name) = a.metadata.name.clone() {
                     app_objects.insert(name, a);
@@ -451,6 +459,9 @@ async fn run(client: kube::Client, namespace: String, shared: Arc<ChartShared>) 
             }
             Seen::App(_) | Seen::ConfigMap(_) => {}
             Seen::Error(text) => lock(&shared.errors).push(text),
+        }
+        if !(apps_listed && cms_listed) {
+            continue;
         }
         for (app, object) in &app_objects {
             let Some(now) = render(object, &values) else {
@@ -527,13 +538,12 @@ mod tests {
                 "29.0.0",
                 "values without the key: spec.version; the cluster name from the values",
             ),
-            (
-                app("29.0.0", Some("missing")),
-                "c1",
-                "29.0.0",
-                "a missing ConfigMap renders from the App alone",
-            ),
         ];
+        assert_eq!(
+            render(&app("29.0.0", Some("missing")), &cms),
+            None,
+            "a missing values ConfigMap renders nothing (app-operator waits for it)"
+        );
         for (object, cluster, release, why) in cases {
             assert_eq!(
                 render(&object, &cms),
