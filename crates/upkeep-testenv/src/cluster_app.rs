@@ -30,6 +30,7 @@
 //!   loop (and its provider) stop when the [`Chart`] is dropped.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::StreamExt as _;
@@ -250,11 +251,12 @@ spec:
         v = quoted(version),
     );
     if userconfig {
-        yaml.push_str(&format!(
+        let _ = write!(
+            yaml,
             "  userConfig:\n    configMap:\n      name: {}\n      namespace: {}\n",
             quoted(&format!("{name}-userconfig")),
             quoted(namespace)
-        ));
+        );
     }
     yaml
 }
@@ -288,11 +290,12 @@ pub fn release_yaml(name: &str, state: &str, components: &[(&str, &str)]) -> Str
         quoted(state)
     );
     for (component, version) in components {
-        yaml.push_str(&format!(
+        let _ = write!(
+            yaml,
             "    - name: {}\n      version: {}\n",
             quoted(component),
             quoted(version)
-        ));
+        );
     }
     yaml
 }

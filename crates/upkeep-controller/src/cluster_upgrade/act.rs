@@ -275,7 +275,7 @@ async fn patch_version(
     let app_error = |source| Error::ClusterApp {
         cluster: who.clone(),
         target: target.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let server = cluster_app::Server {
         client: u.client(),

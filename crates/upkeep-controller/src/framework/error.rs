@@ -137,7 +137,7 @@ pub enum Error {
         cluster: String,
         target: String,
         #[source]
-        source: crate::cluster_app::AppError,
+        source: Box<crate::cluster_app::AppError>,
     },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
