@@ -11,7 +11,9 @@
 //!   (`spec.userConfig.configMap`, key `values`) when it has it (the newer, release-based
 //!   form, where `spec.version` is the chart's own version), else the App's `spec.version`.
 //!   A cluster without an App (Giant Swarm's convention finds none: the App kind is not served
-//!   or no App has the cluster's name) keeps today's place, the Cluster's label or topology.
+//!   — asked by discovery, which needs no permission, so a controller without App rights on a
+//!   management cluster without Giant Swarm's CRDs works as before — or no App has the
+//!   cluster's name) keeps today's place, the Cluster's label or topology.
 //!   Observation does not change: the Cluster's label and conditions say whether it moved.
 //! - [`find`] reads the App (and ConfigMap) fresh; [`write`] patches with the
 //!   `resourceVersion` it read, so a concurrent change answers 409 and is never overwritten.
@@ -70,7 +72,8 @@ impl Default for Lookup {
     }
 }
 
-/// Where the API calls go, for messages, and who writes.
+/// Where the API calls go, for messages, and who writes. Remembers whether the API server
+/// serves the App kind (asked once, by discovery).
 #[derive(Clone)]
 pub struct Server {
     pub client: kube::Client,
@@ -78,6 +81,49 @@ pub struct Server {
     pub name: String,
     /// `fieldManager` of the patches.
     pub field_manager: String,
+    served: std::sync::Arc<tokio::sync::OnceCell<bool>>,
+}
+
+impl Server {
+    pub fn new(
+        client: kube::Client,
+        name: impl Into<String>,
+        field_manager: impl Into<String>,
+    ) -> Self {
+        Server {
+            client,
+            name: name.into(),
+            field_manager: field_manager.into(),
+            served: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether the API server serves `apps.application.giantswarm.io/v1alpha1`. Discovery is
+    /// open to every authenticated user, so a management cluster without Giant Swarm's CRDs
+    /// is told apart from a forbidden App without needing any App permission.
+    async fn serves_apps(&self) -> Result<bool, AppError> {
+        let request = format!("GET /apis/{APP_GROUP}/v1alpha1");
+        self.served
+            .get_or_try_init(|| async {
+                match self
+                    .client
+                    .list_api_group_resources(&format!("{APP_GROUP}/v1alpha1"))
+                    .await
+                {
+                    Ok(list) => Ok(list.resources.iter().any(|r| r.name == "apps")),
+                    Err(e) if not_found(&e) => Ok(false),
+                    Err(source) => Err(AppError::Read {
+                        kind: "App",
+                        object: "(discovery)".to_owned(),
+                        request,
+                        server: self.name.clone(),
+                        source,
+                    }),
+                }
+            })
+            .await
+            .copied()
+    }
 }
 
 /// A cluster's version place on the App side, as read (with the `resourceVersion` the patch
@@ -286,6 +332,9 @@ pub async fn find(
         AppPlace::Convention => (cluster_namespace, cluster, false),
         AppPlace::App { namespace, name } => (namespace.as_str(), name.as_str(), true),
     };
+    if !required && !server.serves_apps().await? {
+        return Ok(None);
+    }
     let object = format!("{namespace}/{name}");
     let request = format!("GET {}", app_path(namespace, name));
     let api: Api<DynamicObject> =

@@ -60,11 +60,7 @@ async fn setup() -> (KubeApiServer, kube::Client) {
 }
 
 fn server_of(client: &kube::Client) -> Server {
-    Server {
-        client: client.clone(),
-        name: "https://test-api".into(),
-        field_manager: "upkeep-test".into(),
-    }
+    Server::new(client.clone(), "https://test-api", "upkeep-test")
 }
 
 fn values_of(cm: &ConfigMap) -> String {

@@ -368,11 +368,7 @@ pub(crate) async fn patch_version(
     dry_run: bool,
 ) -> Result<Option<cluster_app::Written>, PatchError> {
     let namespace = api.namespace().unwrap_or("default").to_owned();
-    let server = cluster_app::Server {
-        client: api.clone().into_client(),
-        name: "the API server".to_owned(),
-        field_manager: "upkeep".to_owned(),
-    };
+    let server = cluster_app::Server::new(api.clone().into_client(), "the API server", "upkeep");
     let lookup = cluster_app::Lookup::default();
     if let Some(found) = cluster_app::find(&server, &namespace, name, &lookup)
         .await

@@ -102,6 +102,8 @@ async fn patch_all(
     moves: Vec<(&ClusterObject, String)>,
     source: VersionSource,
 ) -> (bool, Option<Error>) {
+    // One per reconcile: whether the API server serves Apps is asked once.
+    let server = cluster_app::Server::new(u.client(), "the API server", FIELD_MANAGER);
     let mut pending = moves.into_iter();
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut results = Vec::new();
@@ -110,7 +112,7 @@ async fn patch_all(
             let Some((cluster, target)) = pending.next() else {
                 break;
             };
-            in_flight.push(patch_named(u, namespace, cluster, source, target));
+            in_flight.push(patch_named(u, &server, namespace, cluster, source, target));
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -129,7 +131,11 @@ async fn patch_all(
                 tracing::info!(%cluster, "cluster changed since the decision; looking again");
                 conflict = true;
             }
-            Err(Error::ClusterApp { source, .. }) if source.is_conflict() => {
+            Err(Error::ClusterApp {
+                source,
+                conflict: true,
+                ..
+            }) => {
                 tracing::info!(%cluster, %source, "the cluster's App keeps changing; looking again");
                 conflict = true;
             }
@@ -248,6 +254,7 @@ fn record_metrics(
 
 async fn patch_named(
     u: &UpgradeSettings,
+    server: &cluster_app::Server,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -255,7 +262,7 @@ async fn patch_named(
 ) -> (String, Result<(), Error>) {
     (
         cluster.name.clone(),
-        patch_version(u, namespace, cluster, source, &target).await,
+        patch_version(u, server, namespace, cluster, source, &target).await,
     )
 }
 
@@ -266,29 +273,27 @@ async fn patch_named(
 /// was made on.
 async fn patch_version(
     u: &UpgradeSettings,
+    server: &cluster_app::Server,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
     target: &str,
 ) -> Result<(), Error> {
     let who = format!("{namespace}/{}", cluster.name);
-    let app_error = |source| Error::ClusterApp {
+    let app_error = |source: cluster_app::AppError| Error::ClusterApp {
         cluster: who.clone(),
         target: target.to_owned(),
+        conflict: source.is_conflict(),
+        hint: source.hint(),
         source: Box::new(source),
     };
-    let server = cluster_app::Server {
-        client: u.client(),
-        name: "the API server".to_owned(),
-        field_manager: FIELD_MANAGER.to_owned(),
-    };
     let lookup = cluster_app::Lookup::default();
-    if let Some(found) = cluster_app::find(&server, namespace, &cluster.name, &lookup)
+    if let Some(found) = cluster_app::find(server, namespace, &cluster.name, &lookup)
         .await
         .map_err(app_error)?
     {
         let written = cluster_app::set_version(
-            &server,
+            server,
             found,
             namespace,
             &cluster.name,

@@ -130,14 +130,19 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// A cluster that is an App: its App or values ConfigMap could not be written.
+    /// A cluster that is an App: its App or values ConfigMap could not be written. `source` is
+    /// a `cluster_app::AppError` (boxed as a trait object: the framework does not depend on
+    /// the shared modules); `conflict` and `hint` are read from it when it is made.
     #[error("upgrading Cluster {cluster} to {target}: {source}")]
     ClusterApp {
         /// `namespace/name`.
         cluster: String,
         target: String,
         #[source]
-        source: Box<crate::cluster_app::AppError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// A concurrent change, retried until the attempts ran out.
+        conflict: bool,
+        hint: Option<String>,
     },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
@@ -258,7 +263,7 @@ impl Error {
                 "create Secret {name} of type kubernetes.io/dockerconfigjson (for secretRef, key .dockerconfigjson) or with key ca.crt (for certSecretRef) in the ChartSource's namespace"
             )),
             Error::Registry { error, .. } => error.hint(),
-            Error::ClusterApp { source, .. } => source.hint(),
+            Error::ClusterApp { hint, .. } => hint.clone(),
             Error::Read { .. } | Error::WriteStatus { .. } | Error::List { .. } => {
                 Some("check the controller's RBAC and that the API server is reachable".to_owned())
             }
