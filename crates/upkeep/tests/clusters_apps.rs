@@ -7,7 +7,8 @@
 //!   organisations is an error listing both candidates; an unknown name says so with a hint.
 //! - The values form: only `global.release.version` changes in the ConfigMap's `data.values`
 //!   (byte-exact), `--wait` sees the chart move the Cluster and ends Succeeded.
-//! - The `spec.version` form: the App's `spec.version` changes; the JSON report names the place.
+//! - The `spec.version` form: a dry run changes nothing; then the App's `spec.version` changes
+//!   and the JSON report names the place.
 //! - `freeze` without `--namespace` annotates the Cluster object in its organisation namespace.
 
 mod support;
@@ -199,6 +200,46 @@ async fn clusters_are_found_across_organisations_and_upgraded_through_their_apps
         "the chart moved the Cluster"
     );
     assert_eq!(charts[0].provider().upgrades_seen("c-values"), 1);
+
+    // A dry run of the spec.version form: the API server validates the App patch, nothing
+    // changes.
+    let out = upkeep(
+        &server,
+        &store,
+        &[
+            "upgrade",
+            "cluster",
+            "c-app",
+            "--to",
+            "30.0.0",
+            "--via",
+            "api",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("would set App org-b/c-app spec.version"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        get(
+            &server,
+            &[
+                "get",
+                "apps.application.giantswarm.io",
+                "-n",
+                "org-b",
+                "c-app",
+                "-o",
+                "jsonpath={.spec.version}"
+            ]
+        ),
+        "29.1.0",
+        "a dry run changes nothing"
+    );
 
     // The spec.version form, found in org-b, JSON report.
     let out = upkeep(
