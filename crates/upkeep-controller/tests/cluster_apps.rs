@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject};
 use upkeep_api::ClusterUpgrade;
 use upkeep_controller::cluster_app::{self, AppError, AppPlace, Found, Lookup, Server};
-use upkeep_controller::cluster_upgrade::{UpgradeSettings, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{PATCH_FAILED, UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::framework::Context;
 use upkeep_testenv::cluster_api::{cluster_yaml, crd_yaml};
 use upkeep_testenv::cluster_app::{
@@ -130,6 +130,108 @@ async fn fleet(server: &KubeApiServer, admin: &kube::Client) -> Chart {
     chart
 }
 
+fn start_controller(admin: &kube::Client) -> Running {
+    let ctx = Arc::new(Context::new(admin.clone()));
+    let upgrades = UpgradeSettings::new(ctx)
+        .with_poll(Duration::from_millis(300))
+        .with_retry_after(Duration::from_millis(500));
+    Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown))
+}
+
+fn upgrade_to_30(server: &KubeApiServer, matcher: &str) {
+    apply(
+        server,
+        &format!(
+            "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {{name: to-30, namespace: {NS}}}
+spec:
+  matchers: [{{name: some, value: '{matcher}', isRegex: true}}]
+  targetVersion: 30.0.0
+  strategy: {{timeout: 5m}}
+"
+        ),
+    );
+}
+
+/// The notes of the `reason` Events on ClusterUpgrade `to-30`.
+async fn event_notes(admin: &kube::Client, reason: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), NS);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("to-30")
+                && e.reason.as_deref() == Some(reason)
+        })
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_values_configmap_holds_the_cluster_until_it_is_back() {
+    let (server, admin) = setup().await;
+    let chart = fleet(&server, &admin).await;
+    let kept = server
+        .kubectl(&[
+            "get",
+            "configmap",
+            "-n",
+            NS,
+            "c-values-userconfig",
+            "-o",
+            "yaml",
+        ])
+        .expect("cm");
+    server
+        .kubectl(&["delete", "configmap", "-n", NS, "c-values-userconfig"])
+        .expect("delete");
+    let running = start_controller(&admin);
+    upgrade_to_30(&server, "c-values");
+    let notes = eventually(
+        async || event_notes(&admin, PATCH_FAILED).await,
+        |n| !n.is_empty(),
+        "a PatchFailed Event on the upgrade",
+    )
+    .await;
+    assert!(
+        notes[0].contains(&format!("ConfigMap {NS}/c-values-userconfig not found"))
+            && notes[0].contains("spec.userConfig.configMap")
+            && notes[0].contains("hint:"),
+        "{notes:?}"
+    );
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), NS);
+    let held = status(&api, "to-30").await;
+    assert_eq!(
+        held.cluster("c-values").and_then(|c| c.state.as_deref()),
+        Some("Triggered"),
+        "{held:?}"
+    );
+    assert_eq!(
+        label(&server, "c-values"),
+        "29.0.0",
+        "nothing else was written"
+    );
+    // Back: the next retry writes it and the upgrade succeeds.
+    apply(&server, &kept);
+    let done = eventually_within(
+        Duration::from_secs(90),
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "the upgrade finishes once the ConfigMap is back",
+    )
+    .await;
+    assert_eq!(
+        done.outcome.as_deref(),
+        Some("Succeeded"),
+        "{done:?}; {:?}",
+        chart.errors()
+    );
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_upgrades_write_where_the_chart_reads() {
     let (server, admin) = setup().await;
@@ -145,24 +247,8 @@ async fn direct_upgrades_write_where_the_chart_reads() {
         .expect("the Release fixture is served");
     assert_eq!(release, "1.31.4");
 
-    let ctx = Arc::new(Context::new(admin.clone()));
-    let upgrades = UpgradeSettings::new(ctx)
-        .with_poll(Duration::from_millis(300))
-        .with_retry_after(Duration::from_millis(500));
-    let running = Running::spawn(|shutdown| run_cluster_upgrades(Arc::new(upgrades), shutdown));
-    apply(
-        &server,
-        &format!(
-            "apiVersion: upkeep.dev/v1alpha1
-kind: ClusterUpgrade
-metadata: {{name: to-30, namespace: {NS}}}
-spec:
-  matchers: [{{name: all, value: '.*', isRegex: true}}]
-  targetVersion: 30.0.0
-  strategy: {{timeout: 5m}}
-"
-        ),
-    );
+    let running = start_controller(&admin);
+    upgrade_to_30(&server, ".*");
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), NS);
     let done = eventually_within(
         Duration::from_secs(90),

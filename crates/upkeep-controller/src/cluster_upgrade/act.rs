@@ -15,8 +15,8 @@ use upkeep_git::clusters::ClusterTarget;
 
 use super::decide::{Decided, Note, desired_status, next_action, transitions};
 use super::{
-    GITOPS_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot, UpgradeSettings,
-    cluster_resource,
+    GITOPS_FAILED, PATCH_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot,
+    UpgradeSettings, cluster_resource,
 };
 use crate::cluster_app;
 use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
@@ -57,7 +57,16 @@ pub(super) async fn act(
             commit(u, object, &namespace, moves, source, &mut wanted).await,
         )
     } else {
-        patch_all(u, &namespace, moves, source).await
+        let (conflict, failed) = patch_all(u, &namespace, moves, source).await;
+        if let Some(e) = &failed {
+            let note = Note {
+                reason: PATCH_FAILED,
+                warning: true,
+                text: e.condition_message(),
+            };
+            publish(u, object, &note).await;
+        }
+        (conflict, failed)
     };
     expire_finished(u, before, &wanted).await;
     write_status(u, object, &recorded, &wanted).await?;
