@@ -296,6 +296,8 @@ async fn patch_version(
         hint: source.hint(),
         source: Box::new(source),
     };
+    // Giant Swarm's convention; the ClusterUpgrade's own choice of App (`versionPlace`) maps
+    // onto `cluster_app::Lookup` here once the resource carries it.
     let lookup = cluster_app::Lookup::default();
     if let Some(found) = cluster_app::find(server, namespace, &cluster.name, &lookup)
         .await
