@@ -39,6 +39,10 @@ pub struct ClusterObject {
     pub release_version: Option<String>,
     /// `spec.topology.version`.
     pub topology_version: Option<String>,
+    /// The provider (`aws`, `azure`, `vsphere`, `cloud-director`, `eks`), from
+    /// `spec.infrastructureRef.kind` (see [`crate::release::provider_from_infrastructure_kind`]);
+    /// `None` when the kind is missing or unknown.
+    pub provider: Option<String>,
     /// `metadata.resourceVersion`: the precondition of a patch decided on this object.
     pub resource_version: Option<String>,
     /// What the provider reports (boxed: most readers of a cluster never look at it).
@@ -167,6 +171,7 @@ impl ClusterObject {
             annotations: metadata.annotations.clone().unwrap_or_default(),
             labels,
             topology_version: string_at(body, &["spec", "topology", "version"]),
+            provider: provider_of(body.get("spec")),
             resource_version: metadata.resource_version.clone(),
             status: Box::new(
                 body.get("status")
@@ -200,6 +205,12 @@ struct RawMeta {
     annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     resource_version: Option<String>,
+}
+
+/// The provider `spec.infrastructureRef.kind` names, if upkeep knows the kind.
+fn provider_of(spec: Option<&serde_json::Value>) -> Option<String> {
+    let kind = string_at(spec?, &["infrastructureRef", "kind"])?;
+    crate::release::provider_from_infrastructure_kind(&kind).map(ToOwned::to_owned)
 }
 
 fn string_at(value: &serde_json::Value, path: &[&str]) -> Option<String> {
@@ -356,6 +367,7 @@ impl RawCluster {
                 .spec
                 .as_ref()
                 .and_then(|s| string_at(s, &["topology", "version"])),
+            provider: provider_of(self.spec.as_ref()),
             resource_version: self.metadata.resource_version,
             status: Box::new(
                 self.status
@@ -420,6 +432,41 @@ mod tests {
             ClusterObject::from_json(json!({"metadata": {}})).is_err(),
             "a cluster needs a name"
         );
+    }
+
+    #[test]
+    fn the_provider_from_the_infrastructure_kind() {
+        let cases = [
+            (
+                json!({"infrastructureRef": {"kind": "AWSCluster", "name": "a"}}),
+                Some("aws"),
+                "CAPA",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": "VCDCluster"}}),
+                Some("cloud-director"),
+                "CAPVCD",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": "DockerCluster"}}),
+                None,
+                "an unknown kind",
+            ),
+            (
+                json!({"infrastructureRef": {"kind": 3}}),
+                None,
+                "a kind of another shape",
+            ),
+            (
+                json!({"topology": {"version": "v1.31.2"}}),
+                None,
+                "no infrastructureRef",
+            ),
+        ];
+        for (spec, want, why) in cases {
+            let c = cluster(json!({"metadata": {"name": "a"}, "spec": spec}));
+            assert_eq!(c.provider.as_deref(), want, "{why}");
+        }
     }
 
     #[test]

@@ -16,9 +16,106 @@
 //! Every edit is checked by reading the result again: the cluster must be found and the value
 //! must read back exactly as written, so a surprising layout (a multi-line plain scalar, a
 //! flow mapping) gives an error naming the file and line instead of a wrong file.
+//!
+//! At Giant Swarm a cluster is an App, so its version is written elsewhere ([`VersionPlace`]):
+//! the App's `spec.version` and the Flux Kustomization's `postBuild.substitute` variable are
+//! one scalar of another object ([`object`]); a key inside the values ConfigMap's
+//! `data.values: |` block is YAML inside YAML, edited in place ([`values`]); and any scalar
+//! marked `# {"$upkeep": "cluster:<namespace>/<name>"}` is written through the core's verified
+//! marker path ([`marker`]).
 
 use crate::cluster::{CLUSTER_API_GROUP, RELEASE_VERSION_LABEL};
 use crate::locate::{DocPositions, Entry, LineIndex, Node, positions};
+
+pub mod marker;
+pub mod object;
+pub mod values;
+
+pub use marker::{cluster_marker_values, set_marked};
+pub use object::{ObjectSel, Vars, current_field, set_field, substitute};
+pub use values::{set_config_map_values, set_values_key, set_values_key_at, values_key};
+
+/// The data key of the values ConfigMap when none is given (`data.values`).
+pub const DEFAULT_DATA_KEY: &str = "values";
+/// The key inside the values when none is given (Giant Swarm's release-based clusters).
+pub const DEFAULT_VALUES_KEY: &str = "global.release.version";
+/// The Flux Kustomization variable the cluster App's version comes from, by default.
+pub const DEFAULT_VARIABLE: &str = "cluster_release";
+
+/// An object named by an override, or by convention where a part is `None` (the App: the
+/// cluster's name in the cluster's namespace).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+impl ObjectRef {
+    /// The name and namespace, defaults filled in.
+    pub fn resolve(&self, default_name: &str, default_namespace: &str) -> (String, String) {
+        (
+            self.name.clone().unwrap_or_else(|| default_name.to_owned()),
+            self.namespace
+                .clone()
+                .unwrap_or_else(|| default_namespace.to_owned()),
+        )
+    }
+}
+
+/// A key inside the cluster App's values ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuesPlace {
+    /// The App whose `spec.userConfig.configMap` names the ConfigMap.
+    pub app: ObjectRef,
+    /// The ConfigMap; `None`: the App's `spec.userConfig.configMap`, else
+    /// `<cluster>-userconfig` in the App's namespace.
+    pub config_map: Option<ObjectRef>,
+    /// The key under `data` holding the values (default [`DEFAULT_DATA_KEY`]).
+    pub data_key: String,
+    /// The dotted path inside the values (default [`DEFAULT_VALUES_KEY`]).
+    pub key_path: String,
+}
+
+impl Default for ValuesPlace {
+    fn default() -> Self {
+        ValuesPlace {
+            app: ObjectRef::default(),
+            config_map: None,
+            data_key: DEFAULT_DATA_KEY.to_owned(),
+            key_path: DEFAULT_VALUES_KEY.to_owned(),
+        }
+    }
+}
+
+impl ValuesPlace {
+    /// The ConfigMap's name and namespace for the cluster `cluster` whose App is
+    /// `(app_name, app_namespace)` and names `user_config` (its `spec.userConfig.configMap`,
+    /// when it has one).
+    pub fn config_map_for(
+        &self,
+        cluster: &str,
+        app_namespace: &str,
+        user_config: Option<(&str, Option<&str>)>,
+    ) -> (String, String) {
+        match (&self.config_map, user_config) {
+            (Some(r), _) if r.name.is_some() => r.resolve("", app_namespace),
+            (r, Some((name, ns))) => {
+                let ns = r
+                    .as_ref()
+                    .and_then(|r| r.namespace.clone())
+                    .or_else(|| ns.map(str::to_owned))
+                    .unwrap_or_else(|| app_namespace.to_owned());
+                (name.to_owned(), ns)
+            }
+            (r, None) => (
+                format!("{cluster}-userconfig"),
+                r.as_ref()
+                    .and_then(|r| r.namespace.clone())
+                    .unwrap_or_else(|| app_namespace.to_owned()),
+            ),
+        }
+    }
+}
 
 /// Where a cluster's version is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +124,16 @@ pub enum VersionPlace {
     Label(String),
     /// `spec.topology.version` (ClusterClass-based clusters).
     Topology,
+    /// The cluster App's `spec.version` (`application.giantswarm.io` `App`; by convention
+    /// named after the cluster, in the cluster's namespace).
+    App(ObjectRef),
+    /// A key inside the cluster App's values ConfigMap (`data.values: |`).
+    Values(ValuesPlace),
+    /// GitOps only: the Flux Kustomization's `spec.postBuild.substitute.<variable>` (default
+    /// [`DEFAULT_VARIABLE`]) the App's `spec.version: ${variable}` comes from.
+    Substitute(String),
+    /// GitOps only: every scalar marked `# {"$upkeep": "cluster:<namespace>/<name>"}`.
+    Marker,
 }
 
 impl Default for VersionPlace {
@@ -41,7 +148,32 @@ impl VersionPlace {
         match self {
             VersionPlace::Label(key) => format!("metadata.labels[{key:?}]"),
             VersionPlace::Topology => "spec.topology.version".to_owned(),
+            VersionPlace::App(_) => "App spec.version".to_owned(),
+            VersionPlace::Values(v) => format!("ConfigMap data.{}: {}", v.data_key, v.key_path),
+            VersionPlace::Substitute(var) => {
+                format!("Kustomization spec.postBuild.substitute.{var}")
+            }
+            VersionPlace::Marker => {
+                r#"the scalars marked {"$upkeep": "cluster:<namespace>/<name>"}"#.to_owned()
+            }
         }
+    }
+
+    /// The short name of the place's kind, as `versionPlace.type` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VersionPlace::Label(_) => "Label",
+            VersionPlace::Topology => "Topology",
+            VersionPlace::App(_) => "App",
+            VersionPlace::Values(_) => "Values",
+            VersionPlace::Substitute(_) => "Substitute",
+            VersionPlace::Marker => "Marker",
+        }
+    }
+
+    /// Whether the place is a field of the `Cluster` object itself.
+    pub fn is_on_cluster(&self) -> bool {
+        matches!(self, VersionPlace::Label(_) | VersionPlace::Topology)
     }
 }
 
@@ -64,7 +196,7 @@ pub enum ClusterEditError {
         line: usize,
         cluster: String,
         field: String,
-        place: VersionPlace,
+        place: Box<VersionPlace>,
     },
     /// The file is not YAML upkeep can read.
     #[error("{file}: not valid YAML")]
@@ -87,6 +219,57 @@ pub enum ClusterEditError {
         field: String,
         what: String,
     },
+    /// No file defines the object (App, ConfigMap, Kustomization) holding the version.
+    #[error("no {object} in {where_}")]
+    ObjectNotFound { object: String, where_: String },
+    /// More than one document defines the object.
+    #[error("{object} is defined more than once: {}", places.join(", "))]
+    ObjectAmbiguous { object: String, places: Vec<String> },
+    /// The object has no value at the version place.
+    #[error("{file}:{line}: {object} has no {field}")]
+    ObjectFieldMissing {
+        file: String,
+        line: usize,
+        object: String,
+        field: String,
+        place: Box<VersionPlace>,
+    },
+    /// The value is a Flux variable (`${cluster_release}`): the substitution owns it.
+    #[error("{file}:{line}: {field} is {value:?}, a Flux post-build variable")]
+    Substituted {
+        file: String,
+        line: usize,
+        field: String,
+        value: String,
+    },
+    /// A key on the path is written more than once (YAML readers disagree on which wins).
+    #[error("{file}:{line}: {field}: the key {key:?} is written more than once (lines {})", lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    DuplicateKey {
+        file: String,
+        line: usize,
+        field: String,
+        key: String,
+        lines: Vec<usize>,
+    },
+    /// The YAML embedded in a values block is not valid.
+    #[error("{file}:{line}: {field}: the embedded values are not valid YAML: {reason}")]
+    ValuesNotYaml {
+        file: String,
+        line: usize,
+        field: String,
+        reason: String,
+    },
+    /// No scalar in the file is marked for the cluster.
+    #[error("no scalar marked {{\"$upkeep\": \"cluster:{cluster}\"}} in {where_}")]
+    MarkerNotFound { cluster: String, where_: String },
+    /// A marker for the cluster cannot be used (its core error, with the line).
+    #[error("{file}:{line}: {message}")]
+    BadMarker {
+        file: String,
+        line: usize,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl ClusterEditError {
@@ -99,12 +282,25 @@ impl ClusterEditError {
             ClusterEditError::Ambiguous { .. } => {
                 Some("keep one definition, or pass --namespace to pick one".to_owned())
             }
-            ClusterEditError::FieldMissing { place, .. } => Some(match place {
+            ClusterEditError::FieldMissing { place, .. } => Some(match &**place {
                 VersionPlace::Label(key) => {
                     format!("add the label under metadata.labels: {key}: \"<current version>\"")
                 }
                 VersionPlace::Topology => {
                     "add spec.topology.version, or use the release label".to_owned()
+                }
+                VersionPlace::App(_) => {
+                    "add spec.version to the cluster App, or set versionPlace".to_owned()
+                }
+                VersionPlace::Values(v) => format!(
+                    "add {} to the values (data.{}), or set versionPlace.valuesKey",
+                    v.key_path, v.data_key
+                ),
+                VersionPlace::Substitute(var) => format!(
+                    "add {var} under spec.postBuild.substitute, or set versionPlace.variable"
+                ),
+                VersionPlace::Marker => {
+                    r#"mark the version: cluster_release: "29.1.0" # {"$upkeep": "cluster:<namespace>/<name>"}"#.to_owned()
                 }
             }),
             ClusterEditError::NotYaml { .. } => {
@@ -116,6 +312,35 @@ impl ClusterEditError {
             ClusterEditError::Unsupported { .. } => {
                 Some("write the mapping in block style, one key per line".to_owned())
             }
+            ClusterEditError::ObjectNotFound { .. } => Some(
+                "check the name and namespace (versionPlace.app, versionPlace.configMap), or set versionPlace.type".to_owned(),
+            ),
+            ClusterEditError::ObjectAmbiguous { .. } => {
+                Some("keep one definition, or name it in versionPlace".to_owned())
+            }
+            ClusterEditError::ObjectFieldMissing { place, .. } => {
+                ClusterEditError::FieldMissing {
+                    file: String::new(),
+                    line: 0,
+                    cluster: String::new(),
+                    field: String::new(),
+                    place: place.clone(),
+                }
+                .hint()
+            }
+            ClusterEditError::Substituted { value, .. } => Some(format!(
+                "the version comes from {value}: write the Flux Kustomization's postBuild.substitute (versionPlace type Substitute or Auto)"
+            )),
+            ClusterEditError::DuplicateKey { .. } => {
+                Some("remove the repeated key, so every reader sees the same value".to_owned())
+            }
+            ClusterEditError::ValuesNotYaml { .. } => {
+                Some("fix the values YAML (indentation with spaces, no tabs)".to_owned())
+            }
+            ClusterEditError::MarkerNotFound { cluster, .. } => Some(format!(
+                r#"mark the version: cluster_release: "29.1.0" # {{"$upkeep": "cluster:{cluster}"}}"#
+            )),
+            ClusterEditError::BadMarker { hint, .. } => hint.clone(),
         }
     }
 
@@ -128,6 +353,14 @@ impl ClusterEditError {
             ClusterEditError::NotYaml { .. } => "NotYaml",
             ClusterEditError::Unrepresentable { .. } => "Unrepresentable",
             ClusterEditError::Unsupported { .. } => "Unsupported",
+            ClusterEditError::ObjectNotFound { .. } => "ObjectNotFound",
+            ClusterEditError::ObjectAmbiguous { .. } => "ObjectAmbiguous",
+            ClusterEditError::ObjectFieldMissing { .. } => "ObjectFieldMissing",
+            ClusterEditError::Substituted { .. } => "Substituted",
+            ClusterEditError::DuplicateKey { .. } => "DuplicateKey",
+            ClusterEditError::ValuesNotYaml { .. } => "ValuesNotYaml",
+            ClusterEditError::MarkerNotFound { .. } => "MarkerNotFound",
+            ClusterEditError::BadMarker { .. } => "BadMarker",
         }
     }
 }
@@ -157,14 +390,14 @@ fn display_name(name: &str, namespace: Option<&str>) -> String {
     }
 }
 
-fn entry<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
+pub(crate) fn entry<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
     match node {
         Node::Map { entries, .. } => entries.iter().find(|e| e.key == key),
         _ => None,
     }
 }
 
-fn scalar<'n>(node: &'n Node, key: &str) -> Option<&'n str> {
+pub(crate) fn scalar<'n>(node: &'n Node, key: &str) -> Option<&'n str> {
     match entry(node, key).map(|e| &e.value) {
         Some(Node::Scalar { value, .. }) => Some(value),
         _ => None,
@@ -343,7 +576,9 @@ fn version_node<'d>(doc: &'d DocPositions, place: &VersionPlace) -> Result<&'d N
     let root = doc.root().ok_or(doc.start().line)?;
     let (parent_path, key): (&[&str], &str) = match place {
         VersionPlace::Label(key) => (&["metadata", "labels"], key.as_str()),
+        // The other places are not on the Cluster manifest; its release label is read.
         VersionPlace::Topology => (&["spec", "topology"], "version"),
+        _ => (&["metadata", "labels"], RELEASE_VERSION_LABEL),
     };
     let mut node = root;
     // The line of the deepest key found, where a missing field is reported.
@@ -384,6 +619,21 @@ pub fn current_version(
     })
 }
 
+/// The line of the cluster's version place (or of its deepest existing parent).
+pub fn version_line(
+    file: &str,
+    text: &str,
+    name: &str,
+    namespace: Option<&str>,
+    place: &VersionPlace,
+) -> Result<usize, ClusterEditError> {
+    let doc = cluster_doc(file, text, name, namespace)?;
+    Ok(match version_node(&doc, place) {
+        Ok(node) => node.at().line,
+        Err(line) => line,
+    })
+}
+
 /// Rewrites the cluster's version scalar to `version`, changing only its bytes.
 pub fn set_version(
     file: &str,
@@ -393,6 +643,14 @@ pub fn set_version(
     place: &VersionPlace,
     version: &str,
 ) -> Result<VersionEdit, ClusterEditError> {
+    if !place.is_on_cluster() {
+        return Err(unsupported(
+            file,
+            0,
+            &place.path(),
+            "not a field of the Cluster manifest",
+        ));
+    }
     let doc = cluster_doc(file, text, name, namespace)?;
     let field = place.path();
     let found = version_node(&doc, place);
@@ -402,7 +660,7 @@ pub fn set_version(
             line: found.err().unwrap_or(doc.start().line),
             cluster: display_name(name, namespace),
             field,
-            place: place.clone(),
+            place: Box::new(place.clone()),
         });
     };
     let (at, old) = (*at, old.clone());

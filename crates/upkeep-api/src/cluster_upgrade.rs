@@ -19,6 +19,7 @@ use upkeep_core::version::Version;
 use crate::FieldError;
 use crate::app_upgrade_automation::{CommitSpec, GitSpec, PullRequestStatus, PushSpec};
 use crate::common::{self, LocalRef};
+use crate::release::Resolution;
 
 mod inputs;
 pub(crate) use inputs::selector_error;
@@ -64,8 +65,10 @@ pub struct ClusterUpgradeSpec {
     /// The release to upgrade to; exactly one of this and `releaseRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_version: Option<String>,
+    /// The release to upgrade to: a VersionPolicy's latest allowed version (the default), or
+    /// a Giant Swarm `Release` (`kind: Release`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_ref: Option<LocalRef>,
+    pub release_ref: Option<ReleaseRef>,
     /// Do not start before this RFC 3339 instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
@@ -84,11 +87,127 @@ pub struct ClusterUpgradeSpec {
     /// Where the current version is read and written; default: the operator's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_source: Option<VersionSource>,
+    /// Where the new version is written (default `type: Auto`: found per cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_place: Option<crate::version_place::VersionPlaceSpec>,
     #[serde(default)]
     pub suspend: bool,
     /// Tell people before a cluster's upgrade starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce: Option<Announce>,
+}
+
+/// `releaseRef`: what the release to upgrade to is read from. `kind` absent or
+/// `VersionPolicy` (apiVersion absent or `upkeep.dev/*`): the VersionPolicy's
+/// `status.latestVersion`, in the upgrade's namespace. `kind: Release` (apiVersion absent,
+/// `release.giantswarm.io/v1alpha1`, or the design notes' `application.giantswarm.io/v1alpha1`):
+/// the cluster-scoped Giant Swarm Release of that name (`v20.1.0`, `aws-29.5.0`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseRef {
+    /// `upkeep.dev/v1alpha1` (VersionPolicy) or `release.giantswarm.io/v1alpha1` (Release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `VersionPolicy` (the default) or `Release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub name: String,
+}
+
+/// What a [`ReleaseRef`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseKind {
+    /// An upkeep VersionPolicy in the upgrade's namespace.
+    VersionPolicy,
+    /// A Giant Swarm Release (cluster-scoped).
+    Release,
+}
+
+impl ReleaseRef {
+    /// A reference to the VersionPolicy `name`, spelled out.
+    pub fn version_policy(name: impl Into<String>) -> ReleaseRef {
+        ReleaseRef {
+            api_version: Some(crate::API_VERSION.to_owned()),
+            kind: Some("VersionPolicy".to_owned()),
+            name: name.into(),
+        }
+    }
+
+    /// What the reference names, or the located error (at `base`, e.g. `spec.releaseRef`).
+    pub fn kind_at(&self, base: &str) -> Result<ReleaseKind, FieldError> {
+        let api = self.api_version.as_deref().map(str::trim);
+        match self.kind.as_deref().map(str::trim) {
+            None | Some("VersionPolicy") => match api {
+                None => Ok(ReleaseKind::VersionPolicy),
+                Some(v) if v.strip_prefix("upkeep.dev/").is_some_and(|r| !r.is_empty()) => {
+                    Ok(ReleaseKind::VersionPolicy)
+                }
+                Some(v) => Err(FieldError::new(
+                    format!("{base}.apiVersion"),
+                    format!("a VersionPolicy is not served at {v:?}"),
+                )
+                .with_hint(Some(
+                    "use apiVersion: upkeep.dev/v1alpha1 (or leave it out); for a Giant Swarm release give kind: Release",
+                ))),
+            },
+            Some(crate::release::KIND) => match api {
+                None => Ok(ReleaseKind::Release),
+                Some(v) if v == crate::release::API_VERSION || v == crate::release::RFC_API_VERSION => {
+                    Ok(ReleaseKind::Release)
+                }
+                Some(v) => Err(FieldError::new(
+                    format!("{base}.apiVersion"),
+                    format!("a Release is not served at {v:?}"),
+                )
+                .with_hint(Some(
+                    "Giant Swarm Releases are release.giantswarm.io/v1alpha1 (application.giantswarm.io/v1alpha1, as the design notes write it, is accepted too)",
+                ))),
+            },
+            Some(other) => Err(FieldError::new(
+                format!("{base}.kind"),
+                format!("unknown kind {other:?}"),
+            )
+            .with_hint(Some(
+                "kind: VersionPolicy (upkeep.dev/v1alpha1, the default) or kind: Release (release.giantswarm.io/v1alpha1)",
+            ))),
+        }
+    }
+
+    /// The name of the VersionPolicy this refers to, when it refers to one.
+    pub fn policy_name(&self) -> Option<&str> {
+        (self.kind_at("spec.releaseRef") == Ok(ReleaseKind::VersionPolicy))
+            .then_some(self.name.as_str())
+    }
+
+    /// The name of the Giant Swarm Release this refers to, when it refers to one.
+    pub fn release_name(&self) -> Option<&str> {
+        (self.kind_at("spec.releaseRef") == Ok(ReleaseKind::Release)).then_some(self.name.as_str())
+    }
+
+    /// Checks the reference at `base`: a known kind at a known apiVersion, a name, and for a
+    /// Release a name Giant Swarm gives releases.
+    pub(crate) fn check(&self, base: &str, errors: &mut Vec<FieldError>) {
+        let kind = match self.kind_at(base) {
+            Ok(k) => k,
+            Err(e) => {
+                errors.push(e);
+                return;
+            }
+        };
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::new(format!("{base}.name"), "empty name"));
+        } else if kind == ReleaseKind::Release && crate::release::parse_name(&self.name).is_none() {
+            errors.push(
+                FieldError::new(
+                    format!("{base}.name"),
+                    format!("{:?} is not a Giant Swarm release name", self.name),
+                )
+                .with_hint(Some(
+                    "v<version> (v20.1.0) or <provider>-<version> (aws-29.5.0), as `kubectl gs get releases` lists them",
+                )),
+            );
+        }
+    }
 }
 
 /// Where `trigger: GitOps` commits: the same repository, commit and push settings as an
@@ -432,7 +551,7 @@ impl ClusterUpgrade {
                     );
                 }
             }
-            (None, Some(_)) => {}
+            (None, Some(r)) => r.check("spec.releaseRef", &mut errors),
         }
         if let Some(t) = &spec.start_time
             && t.trim().parse::<jiff::Timestamp>().is_err()
@@ -466,6 +585,9 @@ impl ClusterUpgrade {
             }
         }
         check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
+        if let Some(p) = &spec.version_place {
+            p.validate_for("spec.versionPlace", spec.trigger, &mut errors);
+        }
         for (i, a) in spec.after.iter().enumerate() {
             if a.name.trim().is_empty() {
                 errors.push(FieldError::new(
@@ -517,25 +639,41 @@ impl From<FailurePolicy> for rollout::FailurePolicy {
 impl ClusterUpgrade {
     /// The campaign the rollout core plans, after [`ClusterUpgrade::validate`].
     ///
-    /// `release` is the resolved `releaseRef` (`None`: not resolved yet, every cluster waits);
-    /// with `targetVersion` it is ignored. `finished` tells, for each `after` name, how that
-    /// upgrade ended and when (`None`: not finished, or not found).
+    /// `release` is what the `releaseRef` resolved to (`None`: not resolved yet, every cluster
+    /// waits; a refused or missing release waits with its reason; a release for one provider
+    /// skips the clusters of others); with `targetVersion` it is ignored. `finished` tells, for
+    /// each `after` name, how that upgrade ended and when (`None`: not finished, or not found).
     pub fn to_campaign(
         &self,
-        release: Option<Version>,
+        release: Option<&Resolution>,
         finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
     ) -> Result<Campaign, Vec<FieldError>> {
         self.validate()?;
         let spec = &self.spec;
         let strategy = spec.strategy.clone().unwrap_or_default();
-        let target = if spec.target_version.is_some() {
-            self.target_version()
+        let (target, no_target, provider) = if spec.target_version.is_some() {
+            (self.target_version(), None, None)
         } else {
-            release
+            match release {
+                None => (None, None, None),
+                Some(r) => match r.version() {
+                    Some(v) => match Version::parse(v.trim()) {
+                        Some(v) => (Some(v), None, r.provider().map(ToOwned::to_owned)),
+                        None => (
+                            None,
+                            Some(format!("the release {v:?} is not a version")),
+                            None,
+                        ),
+                    },
+                    None => (None, r.reason().map(ToOwned::to_owned), None),
+                },
+            }
         };
         Ok(Campaign {
             name: self.metadata.name.clone().unwrap_or_default(),
             target,
+            no_target,
+            provider,
             start_time: spec
                 .start_time
                 .as_deref()
@@ -618,6 +756,13 @@ mod tests {
             object["status"] = s;
         }
         serde_json::from_value(object).expect("a ClusterUpgrade")
+    }
+
+    fn ready(version: &str) -> Resolution {
+        Resolution::Ready {
+            version: version.to_owned(),
+            provider: None,
+        }
     }
 
     #[test]
@@ -764,7 +909,7 @@ mod tests {
         );
         let done: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
         let c = u
-            .to_campaign(Version::parse("31.0.0"), |n| {
+            .to_campaign(Some(&ready("31.0.0")), |n| {
                 (n == "first").then_some((rollout::Outcome::Succeeded, done))
             })
             .expect("valid");
@@ -819,7 +964,7 @@ mod tests {
             None,
         );
         let c = fixed
-            .to_campaign(Version::parse("99.0.0"), |_| None)
+            .to_campaign(Some(&ready("99.0.0")), |_| None)
             .expect("valid");
         assert_eq!(
             c.target,

@@ -47,6 +47,9 @@ pub struct ClusterUpgradePolicySpec {
     /// The repository for `trigger: GitOps`, copied into every upgrade created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_ops: Option<ClusterGitOps>,
+    /// Where the new version is written, copied into every upgrade created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_place: Option<crate::version_place::VersionPlaceSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
@@ -121,6 +124,9 @@ impl ClusterUpgradePolicy {
             }
         }
         check_trigger("spec", spec.trigger, spec.git_ops.as_ref(), &mut errors);
+        if let Some(p) = &spec.version_place {
+            p.validate_for("spec.versionPlace", spec.trigger, &mut errors);
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -180,6 +180,36 @@ fn error_cases() -> Vec<(&'static str, String, Want, &'static str)> {
             "exactly one target",
         ),
         (
+            "releaseRef of an unknown kind",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  releaseRef:\n    kind: HelmRelease\n    name: r\n".to_owned(),
+            Want { line: 6, column: 11, field: "spec.releaseRef.kind", message: "unknown kind \"HelmRelease\"", hint: "kind: Release", at: "HelmRelease" },
+            "releaseRef names a VersionPolicy or a Giant Swarm Release, nothing else",
+        ),
+        (
+            "releaseRef Release at another group",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  releaseRef:\n    apiVersion: helm.toolkit.fluxcd.io/v2\n    kind: Release\n    name: v20.1.0\n".to_owned(),
+            Want { line: 6, column: 17, field: "spec.releaseRef.apiVersion", message: "not served", hint: "release.giantswarm.io/v1alpha1", at: "helm.toolkit" },
+            "a Release is Giant Swarm's (or the RFC's spelling of it)",
+        ),
+        (
+            "releaseRef VersionPolicy at another group",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  releaseRef: {apiVersion: image.toolkit.fluxcd.io/v1beta2, name: p}\n".to_owned(),
+            Want { line: 5, column: 28, field: "spec.releaseRef.apiVersion", message: "VersionPolicy is not served", hint: "upkeep.dev/v1alpha1", at: "image.toolkit" },
+            "no kind means VersionPolicy, which is upkeep.dev's",
+        ),
+        (
+            "releaseRef Release with a name that is no release name",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  releaseRef: {kind: Release, name: latest}\n".to_owned(),
+            Want { line: 5, column: 37, field: "spec.releaseRef.name", message: "not a Giant Swarm release name", hint: "aws-29.5.0", at: "latest" },
+            "the version is read from the Release's name",
+        ),
+        (
+            "releaseRef with an unknown field",
+            "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  releaseRef: {kind: Release, name: v20.1.0, namespace: x}\n".to_owned(),
+            Want { line: 5, column: 46, field: "spec.releaseRef.namespace", message: "unknown field", hint: "apiVersion", at: "namespace" },
+            "Releases are cluster-scoped: no namespace, and unknown fields are still refused",
+        ),
+        (
             "core: invalid target version",
             "apiVersion: upkeep.dev/v1alpha1\nkind: ClusterUpgrade\nmetadata: {name: u}\nspec:\n  targetVersion: '30.1'\n".to_owned(),
             Want { line: 5, column: 18, field: "spec.targetVersion", message: "invalid version \"30.1\"", hint: "30.1.2", at: "'30.1'" },
@@ -844,4 +874,55 @@ fn crds_are_generated_for_every_kind() {
         crds.iter()
             .all(|c| c.spec.scope == "Namespaced" && c.spec.versions[0].name == "v1alpha1")
     );
+}
+
+/// The design notes' (RFC 0015 "Automatic workload cluster upgrades") ClusterUpgrade, verbatim
+/// but for our apiVersion and kind (the RFC leaves `apiVersion:` empty): it loads, and
+/// `releaseRef` keeps the apiVersion and kind the RFC wrote, naming a Giant Swarm Release.
+pub const RFC_EXAMPLE: &str = "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata:
+  name: upgrade-to-cluster-openstack-v1.20
+  namespace: default
+spec:
+  matchers:
+  - name: cluster_id
+    value: mgab6
+    isRegex: false
+  - name: dev_clusters
+    key: stage
+    value: dev
+    isRegex: true
+  releaseRef:
+    apiVersion: application.giantswarm.io/v1alpha1
+    kind: Release
+    name: v1.20.0
+  startTime: 2021-03-10T07:00:00Z
+";
+
+#[test]
+fn the_rfc_example_loads_unchanged() {
+    let loaded = load(RFC_EXAMPLE);
+    assert!(loaded.is_ok(), "{:?}", loaded.diagnostics);
+    let Some(Resource::ClusterUpgrade(cu)) = loaded.documents.first().map(|d| &d.resource) else {
+        panic!("a ClusterUpgrade: {:?}", loaded.documents);
+    };
+    let r = cu.spec.release_ref.as_ref().expect("releaseRef");
+    assert_eq!(
+        (r.api_version.as_deref(), r.kind.as_deref(), r.name.as_str()),
+        (
+            Some("application.giantswarm.io/v1alpha1"),
+            Some("Release"),
+            "v1.20.0"
+        ),
+        "apiVersion and kind are kept as written"
+    );
+    assert_eq!(r.release_name(), Some("v1.20.0"), "a Giant Swarm Release");
+    assert_eq!(
+        cu.spec.start_time.as_deref(),
+        Some("2021-03-10T07:00:00Z"),
+        "an unquoted timestamp is read as its text"
+    );
+    assert_eq!(cu.spec.matchers.len(), 2);
+    assert!(cu.spec.matchers[1].is_regex && cu.spec.matchers[1].key.as_deref() == Some("stage"));
 }

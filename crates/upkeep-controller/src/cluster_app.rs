@@ -21,19 +21,24 @@
 //!   and then reports [`AppError::Conflict`]: the decision was made on the Cluster, the App is
 //!   only where it is written, so retrying on the App's new state is safe.
 //! - The values text is a YAML document people wrote; only the bytes of the one scalar change
-//!   ([`set_values_key`]), and the result is read back and compared with the original before
-//!   it is sent.
+//!   (`upkeep_api::cluster_edit::set_values_key_at`, the same edit the GitOps path makes inside
+//!   `data.values: |`), and the result is read back and compared with the original before it
+//!   is sent.
+//! - Where to look is a [`Lookup`]: Giant Swarm's convention by default, or what a
+//!   ClusterUpgrade's `spec.versionPlace` names ([`Lookup::from_spec`]).
 //! - Errors name the server, the request (method and path) and carry a hint; a forbidden or
 //!   missing App is an error of the one cluster, never a crash.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
+use upkeep_api::cluster_edit::{DEFAULT_DATA_KEY, ObjectRef, ValuesPlace, VersionPlace};
+use upkeep_api::version_place::VersionPlaceSpec;
 
 /// The API group of Giant Swarm's App.
 pub const APP_GROUP: &str = "application.giantswarm.io";
 /// The values key that carries the release in the release-based cluster charts.
-pub const DEFAULT_VALUES_KEY: &str = "global.release.version";
+pub use upkeep_api::cluster_edit::DEFAULT_VALUES_KEY;
 /// Attempts of [`set_version`] before a conflict is reported.
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -55,10 +60,28 @@ pub enum AppPlace {
     Cluster,
 }
 
-/// Where to look: the App and the values key in its ConfigMap.
+/// Which of the App's places a [`Lookup`] may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The values key when the values hold it, else the App's `spec.version`.
+    #[default]
+    Auto,
+    /// Only the App's `spec.version` (`versionPlace.type: App`).
+    AppVersion,
+    /// Only the values key; a missing key is an error (`versionPlace.type: Values`).
+    Values,
+}
+
+/// Where to look: the App, its values ConfigMap and the key in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     pub app: AppPlace,
+    pub mode: Mode,
+    /// The values ConfigMap; `None`: the App's `spec.userConfig.configMap` (with
+    /// [`Mode::Values`], else `<cluster>-userconfig` in the App's namespace).
+    pub config_map: Option<ObjectRef>,
+    /// The key under `data` holding the values (default `values`).
+    pub data_key: String,
     /// Dotted path in the values text (default [`DEFAULT_VALUES_KEY`]).
     pub values_key: String,
 }
@@ -67,7 +90,81 @@ impl Default for Lookup {
     fn default() -> Self {
         Lookup {
             app: AppPlace::Convention,
+            mode: Mode::Auto,
+            config_map: None,
+            data_key: DEFAULT_DATA_KEY.to_owned(),
             values_key: DEFAULT_VALUES_KEY.to_owned(),
+        }
+    }
+}
+
+impl Lookup {
+    /// The lookup for a fixed App-side place (`App` or `Values`); `None` for the others.
+    pub fn for_place(place: &VersionPlace, cluster_namespace: &str, cluster: &str) -> Option<Self> {
+        let named = |r: &ObjectRef| {
+            let (name, namespace) = r.resolve(cluster, cluster_namespace);
+            AppPlace::App { namespace, name }
+        };
+        match place {
+            VersionPlace::App(r) => Some(Lookup {
+                app: named(r),
+                mode: Mode::AppVersion,
+                ..Lookup::default()
+            }),
+            VersionPlace::Values(v) => Some(Lookup {
+                app: named(&v.app),
+                mode: Mode::Values,
+                config_map: v.config_map.clone(),
+                data_key: v.data_key.clone(),
+                values_key: v.key_path.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The lookup a ClusterUpgrade's `spec.versionPlace` asks for, for cluster
+    /// `cluster_namespace/cluster` (`None` or `type: Auto` without overrides: Giant Swarm's
+    /// convention). `Label` and `Topology` write the Cluster itself; `Substitute` and `Marker`
+    /// are places in Git, refused with `trigger: Direct` by validation, and fall back to the
+    /// convention here.
+    pub fn from_spec(
+        spec: Option<&VersionPlaceSpec>,
+        cluster_namespace: &str,
+        cluster: &str,
+    ) -> Self {
+        let Some(spec) = spec else {
+            return Lookup::default();
+        };
+        let named = |r: &ObjectRef| {
+            let (name, namespace) = r.resolve(cluster, cluster_namespace);
+            AppPlace::App { namespace, name }
+        };
+        let with_values = |l: Lookup, v: &ValuesPlace| Lookup {
+            config_map: v.config_map.clone(),
+            data_key: v.data_key.clone(),
+            values_key: v.key_path.clone(),
+            ..l
+        };
+        match spec.place() {
+            Some(VersionPlace::Label(_) | VersionPlace::Topology) => Lookup {
+                app: AppPlace::Cluster,
+                ..Lookup::default()
+            },
+            Some(p @ (VersionPlace::App(_) | VersionPlace::Values(_))) => {
+                Lookup::for_place(&p, cluster_namespace, cluster).unwrap_or_default()
+            }
+            Some(VersionPlace::Substitute(_) | VersionPlace::Marker) | None => {
+                let mut l = Lookup::default();
+                for candidate in spec.candidates() {
+                    if let VersionPlace::Values(v) = &candidate {
+                        l = with_values(l, v);
+                        if v.app.name.is_some() || v.app.namespace.is_some() {
+                            l.app = named(&v.app);
+                        }
+                    }
+                }
+                l
+            }
         }
     }
 }
@@ -137,8 +234,10 @@ pub enum Found {
         namespace: String,
         name: String,
         resource_version: Option<String>,
+        /// The key under `data` (`values`).
+        data_key: String,
         key: String,
-        /// The whole `data.values` text.
+        /// The whole values text.
         text: String,
         current: String,
     },
@@ -176,9 +275,10 @@ impl Found {
                 app,
                 namespace,
                 name,
+                data_key,
                 key,
                 ..
-            } => format!("ConfigMap {namespace}/{name} data.values {key} (App {app})"),
+            } => format!("ConfigMap {namespace}/{name} data.{data_key} {key} (App {app})"),
             Found::AppVersion {
                 namespace, name, ..
             } => format!("App {namespace}/{name} spec.version"),
@@ -235,8 +335,14 @@ pub enum AppError {
         "{place} changed while upkeep wrote it, {attempts} times in a row; nothing was overwritten"
     )]
     Conflict { place: String, attempts: u32 },
-    #[error("ConfigMap {object} data.values: {problem}")]
-    Values { object: String, problem: String },
+    #[error("ConfigMap {object} data.{data_key}: {problem}")]
+    Values {
+        object: String,
+        data_key: String,
+        problem: String,
+        /// The edit's own hint, when it has one.
+        hint: Option<String>,
+    },
     #[error("App {object} has no spec.version")]
     NoVersion { object: String },
 }
@@ -292,9 +398,9 @@ impl AppError {
             AppError::Conflict { .. } => {
                 Some("someone else keeps changing it; try again when they are done".to_owned())
             }
-            AppError::Values { .. } => Some(
-                "write the key in block style, one key per line (global:\\n  release:\\n    version: X)".to_owned(),
-            ),
+            AppError::Values { hint, .. } => hint.clone().or_else(|| {
+                Some("write the key in block style, one key per line (global:\\n  release:\\n    version: X)".to_owned())
+            }),
             AppError::NoVersion { .. } => Some("set the App's spec.version".to_owned()),
         }
     }
@@ -361,12 +467,46 @@ pub async fn find(
             });
         }
     };
-    let configmap = &app.data["spec"]["userConfig"]["configMap"];
-    if let Some(cm_name) = configmap["name"].as_str() {
-        let cm_ns = configmap["namespace"].as_str().unwrap_or(namespace);
-        if let Some(found) = values_key(server, &object, cm_ns, cm_name, &lookup.values_key).await?
-        {
-            return Ok(Some(found));
+    if lookup.mode != Mode::AppVersion {
+        let user_config = &app.data["spec"]["userConfig"]["configMap"];
+        let referenced = user_config["name"].as_str().map(|n| {
+            (
+                n.to_owned(),
+                user_config["namespace"]
+                    .as_str()
+                    .unwrap_or(namespace)
+                    .to_owned(),
+            )
+        });
+        let chosen = match (&lookup.config_map, referenced) {
+            (Some(r), referenced) => {
+                let (default_name, default_ns) = referenced
+                    .unwrap_or_else(|| (format!("{cluster}-userconfig"), namespace.to_owned()));
+                Some(r.resolve(&default_name, &default_ns))
+            }
+            (None, Some(referenced)) => Some(referenced),
+            (None, None) if lookup.mode == Mode::Values => {
+                Some((format!("{cluster}-userconfig"), namespace.to_owned()))
+            }
+            (None, None) => None,
+        };
+        if let Some((cm_name, cm_ns)) = chosen {
+            let found = values_key(server, &object, &cm_ns, &cm_name, lookup).await?;
+            match found {
+                Some(found) => return Ok(Some(found)),
+                None if lookup.mode == Mode::Values => {
+                    return Err(AppError::Values {
+                        object: format!("{cm_ns}/{cm_name}"),
+                        data_key: lookup.data_key.clone(),
+                        problem: format!("has no {} (versionPlace type Values)", lookup.values_key),
+                        hint: Some(format!(
+                            "add {} to the values, or use versionPlace type Auto or App",
+                            lookup.values_key
+                        )),
+                    });
+                }
+                None => {}
+            }
         }
     }
     let current = app.data["spec"]["version"]
@@ -383,13 +523,14 @@ pub async fn find(
     }))
 }
 
-/// The values key in ConfigMap `namespace/name`, if its `data.values` has it as a scalar.
+/// The values key in ConfigMap `namespace/name`, if its values (`data.<data_key>`) have it as
+/// a scalar.
 async fn values_key(
     server: &Server,
     app: &str,
     namespace: &str,
     name: &str,
-    key: &str,
+    lookup: &Lookup,
 ) -> Result<Option<Found>, AppError> {
     let object = format!("{namespace}/{name}");
     let request = format!("GET {}", configmap_path(namespace, name));
@@ -402,7 +543,9 @@ async fn values_key(
                 object,
                 request,
                 server: server.name.clone(),
-                referrer: format!(" (named by App {app} spec.userConfig.configMap)"),
+                referrer: format!(
+                    " (named by App {app} spec.userConfig.configMap, or versionPlace.configMap)"
+                ),
             });
         }
         Err(source) => {
@@ -415,14 +558,17 @@ async fn values_key(
             });
         }
     };
-    let Some(text) = cm.data.as_ref().and_then(|d| d.get("values")) else {
+    let data_key = &lookup.data_key;
+    let Some(text) = cm.data.as_ref().and_then(|d| d.get(data_key)) else {
         return Ok(None);
     };
     let values: Value = upkeep_api::yaml::from_str(text).map_err(|e| AppError::Values {
         object: object.clone(),
+        data_key: data_key.clone(),
         problem: format!("not valid YAML: {e}"),
+        hint: None,
     })?;
-    let Some(current) = scalar_at(&values, key) else {
+    let Some(current) = scalar_at(&values, &lookup.values_key) else {
         return Ok(None);
     };
     Ok(Some(Found::ValuesKey {
@@ -430,7 +576,8 @@ async fn values_key(
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         resource_version: cm.metadata.resource_version,
-        key: key.to_owned(),
+        data_key: data_key.clone(),
+        key: lookup.values_key.clone(),
         text: text.clone(),
         current,
     }))
@@ -467,18 +614,23 @@ pub async fn write(
             namespace,
             name,
             resource_version,
+            data_key,
             key,
             text,
             ..
         } => {
-            let new_text =
-                set_values_key(text, key, version).map_err(|problem| AppError::Values {
+            let where_ = format!("ConfigMap {namespace}/{name} data.{data_key}");
+            let new_text = upkeep_api::cluster_edit::set_values_key_at(&where_, text, key, version)
+                .map_err(|e| AppError::Values {
                     object: format!("{namespace}/{name}"),
-                    problem,
-                })?;
+                    data_key: data_key.clone(),
+                    problem: e.to_string(),
+                    hint: e.hint(),
+                })?
+                .new_text;
             let patch = json!({
                 "metadata": {"resourceVersion": resource_version},
-                "data": {"values": new_text},
+                "data": {data_key.as_str(): new_text},
             });
             let api: Api<ConfigMap> = Api::namespaced(server.client.clone(), namespace);
             let result = api
@@ -587,173 +739,83 @@ pub async fn set_version(
     }
 }
 
-/// `text` (a values YAML document) with the scalar at the dotted `key_path` set to `version`;
-/// every other byte unchanged, the scalar's quote style kept (a plain scalar that would not
-/// read back as this string is double-quoted). The result is read back: the same document but
-/// for that one value, or an error.
-///
-/// This is the one call site of the values-key edit; it is to become
-/// `upkeep_api::cluster_edit::set_values_key(text, key_path, version)` once that lands.
-pub fn set_values_key(text: &str, key_path: &str, version: &str) -> Result<String, String> {
-    let want: Vec<&str> = key_path.split('.').collect();
-    // (indent, key) of the block mappings the current line is inside.
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    let mut spans = Vec::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
-        let line_start = offset;
-        offset += raw.len();
-        let line = raw.trim_end_matches(['\n', '\r']);
-        let content = line.trim_start_matches(' ');
-        let indent = line.len() - content.len();
-        if content.is_empty() || content.starts_with('#') || content.starts_with("---") {
-            continue;
-        }
-        while stack.last().is_some_and(|(i, _)| *i >= indent) {
-            stack.pop();
-        }
-        let Some((key, rest)) = content.split_once(':') else {
-            continue;
-        };
-        if !(rest.is_empty() || rest.starts_with([' ', '\t']))
-            || key.starts_with(['-', '?', '{', '[', '"', '\''])
-        {
-            // Not a plain `key:` of a block mapping (a sequence item, flow or quoted key):
-            // nothing below it is on the path upkeep edits.
-            stack.push((indent, "\u{0}".to_owned()));
-            continue;
-        }
-        let key = key.trim_end();
-        let value = rest.trim_start();
-        let value_at = line_start + line.len() - value.len();
-        let mut path: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
-        path.push(key);
-        if path == want {
-            spans.push((value_at, value));
-        }
-        stack.push((indent, key.to_owned()));
-    }
-    let [(at, value)] = spans.as_slice() else {
-        return Err(if spans.is_empty() {
-            format!("{key_path} is not written as one block-style key per line")
-        } else {
-            format!("{key_path} appears more than once")
-        });
-    };
-    // The scalar's span: up to a comment (` #`) or the line's end.
-    let bare = value.find(" #").map_or(*value, |i| &value[..i]).trim_end();
-    let new = match bare.as_bytes().first() {
-        Some(b'"') => {
-            format!("\"{}\"", version.replace('\\', "\\\\").replace('"', "\\\""))
-        }
-        Some(b'\'') => format!("'{}'", version.replace('\'', "''")),
-        Some(b'|' | b'>' | b'&' | b'*' | b'!' | b'{' | b'[') | None => {
-            return Err(format!(
-                "{key_path} is not a plain or quoted scalar on its key's line"
-            ));
-        }
-        Some(_) => {
-            let reads_back = matches!(
-                upkeep_api::yaml::from_str::<Value>(version),
-                Ok(Value::String(ref s)) if s == version
-            ) && !version.contains([':', '#', '\n']);
-            if reads_back {
-                version.to_owned()
-            } else {
-                format!("\"{}\"", version.replace('\\', "\\\\").replace('"', "\\\""))
-            }
-        }
-    };
-    let edited = format!("{}{new}{}", &text[..*at], &text[*at + bare.len()..]);
-    // Read back: the original document with only that value changed.
-    let parse = |t: &str| upkeep_api::yaml::from_str::<Value>(t).map_err(|e| e.to_string());
-    let mut before = parse(text)?;
-    let after = parse(&edited).map_err(|e| format!("the edit did not parse: {e}"))?;
-    let mut node = &mut before;
-    for seg in &want {
-        node = node
-            .get_mut(*seg)
-            .ok_or_else(|| format!("{key_path} is not where its lines say"))?;
-    }
-    *node = Value::String(version.to_owned());
-    if before != after {
-        return Err(format!(
-            "{key_path}: the edit did not read back as that one change"
-        ));
-    }
-    Ok(edited)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn values_key_edits_change_only_the_scalar() {
-        let k = DEFAULT_VALUES_KEY;
-        let cases: &[(&str, &str, Result<&str, &str>, &str)] = &[
+    fn version_place_maps_to_a_lookup() {
+        let spec =
+            |yaml: &str| -> VersionPlaceSpec { upkeep_api::yaml::from_str(yaml).expect("spec") };
+        let app = |ns: &str, name: &str| AppPlace::App {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let cases: Vec<(Option<VersionPlaceSpec>, AppPlace, Mode, &str, &str)> = vec![
             (
-                "global:\n  metadata:\n    name: c1\n  release:\n    version: 29.1.0\n",
-                "29.2.0",
-                Ok("global:\n  metadata:\n    name: c1\n  release:\n    version: 29.2.0\n"),
-                "the plain form Giant Swarm writes",
+                None,
+                AppPlace::Convention,
+                Mode::Auto,
+                DEFAULT_VALUES_KEY,
+                "no versionPlace: the convention",
             ),
             (
-                "# cluster c1\nglobal:\n  release:\n    version: \"29.1.0\"  # pinned by hand\n  other: 1\n",
-                "29.2.0",
-                Ok(
-                    "# cluster c1\nglobal:\n  release:\n    version: \"29.2.0\"  # pinned by hand\n  other: 1\n",
-                ),
-                "quotes and a trailing comment are kept",
+                Some(spec("type: Auto")),
+                AppPlace::Convention,
+                Mode::Auto,
+                DEFAULT_VALUES_KEY,
+                "Auto without overrides is the convention",
             ),
             (
-                "global:\r\n  release:\r\n    version: '29.1.0'\r\n",
-                "29.2.0",
-                Ok("global:\r\n  release:\r\n    version: '29.2.0'\r\n"),
-                "CRLF and single quotes are kept",
+                Some(spec("{type: Auto, valuesKey: cluster.release}")),
+                AppPlace::Convention,
+                Mode::Auto,
+                "cluster.release",
+                "Auto keeps a valuesKey override",
             ),
             (
-                "global:\n  release:\n    version: 29\n",
-                "30",
-                Ok("global:\n  release:\n    version: \"30\"\n"),
-                "a plain value that would read as a number is quoted",
+                Some(spec("{type: Auto, app: {name: wc1-cluster}}")),
+                app("org-a", "wc1-cluster"),
+                Mode::Auto,
+                DEFAULT_VALUES_KEY,
+                "Auto with an App name: that App, in the cluster's namespace",
             ),
             (
-                "other:\n  global:\n    release:\n      version: 1.0.0\nglobal:\n  release:\n    version: 29.1.0\n",
-                "29.2.0",
-                Ok(
-                    "other:\n  global:\n    release:\n      version: 1.0.0\nglobal:\n  release:\n    version: 29.2.0\n",
-                ),
-                "the same key under another parent is left alone",
+                Some(spec("type: App")),
+                app("org-a", "wc1"),
+                Mode::AppVersion,
+                DEFAULT_VALUES_KEY,
+                "App: the App named after the cluster, spec.version only",
             ),
             (
-                "global: {release: {version: 29.1.0}}\n",
-                "29.2.0",
-                Err("not written as one block-style key per line"),
-                "flow style is refused, not guessed",
+                Some(spec("{type: Values, app: {namespace: org-b}}")),
+                app("org-b", "wc1"),
+                Mode::Values,
+                DEFAULT_VALUES_KEY,
+                "Values: only the values key, App namespace overridden",
             ),
             (
-                "global:\n  release:\n    version: |\n      29.1.0\n",
-                "29.2.0",
-                Err("not a plain or quoted scalar"),
-                "a block scalar is refused",
+                Some(spec("type: Label")),
+                AppPlace::Cluster,
+                Mode::Auto,
+                DEFAULT_VALUES_KEY,
+                "Label: the Cluster itself",
             ),
             (
-                "list:\n  - global:\n      release:\n        version: 1\nglobal:\n  release:\n    version: 29.1.0\n",
-                "29.2.0",
-                Ok(
-                    "list:\n  - global:\n      release:\n        version: 1\nglobal:\n  release:\n    version: 29.2.0\n",
-                ),
-                "keys inside a sequence item are not on the path",
+                Some(spec("type: Topology")),
+                AppPlace::Cluster,
+                Mode::Auto,
+                DEFAULT_VALUES_KEY,
+                "Topology: the Cluster itself",
             ),
         ];
-        for (text, version, want, why) in cases {
-            let got = set_values_key(text, k, version);
-            match (got, want) {
-                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{why}"),
-                (Err(got), Err(want)) => assert!(got.contains(want), "{why}: {got}"),
-                (got, want) => panic!("{why}: got {got:?}, want {want:?}"),
-            }
+        for (spec, want_app, want_mode, want_key, why) in cases {
+            let l = Lookup::from_spec(spec.as_ref(), "org-a", "wc1");
+            assert_eq!(
+                (&l.app, l.mode, l.values_key.as_str()),
+                (&want_app, want_mode, want_key),
+                "{why}"
+            );
         }
     }
 

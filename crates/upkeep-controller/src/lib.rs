@@ -37,6 +37,7 @@ pub mod cluster_upgrade_policy;
 pub mod flux_automation;
 pub mod policy;
 pub mod schedule;
+pub mod scheduled;
 pub mod source;
 
 // Running them.

@@ -16,6 +16,7 @@ const KINDS: &[&str] = &[
     "flux_automation",
     "cluster_upgrade_policy",
     "cluster_upgrade",
+    "scheduled",
 ];
 
 /// The longest function a kind may hold, in lines (signature to closing brace).

@@ -311,7 +311,7 @@ fn table() -> Vec<(Ask, bool, &'static str)> {
         (ask("watch", "", "secrets", "tenant-a"), false, "a watch would stream every Secret"),
         (ask("update", "", "secrets", "tenant-a"), false, "the controller never writes credentials"),
         (ask("delete", "upkeep.dev", "maintenanceschedules", "tenant-a"), false, "upkeep objects belong to their users; the controller never deletes them"),
-        (ask("delete", "upkeep.dev", "clusterupgrades", "tenant-a"), false, "not even the ClusterUpgrades it created"),
+        (ask("delete", "upkeep.dev", "clusterupgrades", "tenant-a"), true, "a pending scheduled-<cluster> upgrade is cancelled when its annotations are removed"),
         (ask("update", "upkeep.dev", "maintenanceschedules", "tenant-a"), false, "the spec is the user's: only /status is written"),
         (ask("patch", "upkeep.dev", "chartsources", "tenant-a"), false, "no patching the spec either"),
         (ask("create", "upkeep.dev", "maintenanceschedules", "tenant-a"), false, "only ClusterUpgrades are ever created"),

@@ -230,6 +230,37 @@ fn marker_lines() {
             "empty namespace",
         ),
         (
+            r#"version: 29.1.0 # {"$upkeep": "cluster:org-acme/a/b"}"#,
+            Error("BadReference"),
+            "a cluster reference with two slashes names no cluster",
+        ),
+        (
+            r#"version: 29.1.0 # {"$upkeep": "cluster:/dev01"}"#,
+            Error("BadReference"),
+            "a cluster reference without a namespace",
+        ),
+        (
+            r#"version: 29.1.0 # {"$upkeep": "cluster:org-acme/"}"#,
+            Error("BadReference"),
+            "a cluster reference without a name",
+        ),
+        (
+            r#"  cluster_release: "29.1.0" # {"$upkeep": "cluster:org-acme/dev01"}"#,
+            Marker(
+                Some("cluster_release"),
+                "29.1.0",
+                Double,
+                MarkerForm::Cluster,
+                "org-acme:dev01",
+            ),
+            "a cluster marker on a Flux substitution variable",
+        ),
+        (
+            r#"  version: 29.1.0 # {"$upkeep": "cluster:${namespace}/dev01"}"#,
+            Error("UnresolvedVariable"),
+            "a cluster marker naming a variable",
+        ),
+        (
             r#"version: "1.2.3" x # {"$upkeep": "a:b"}"#,
             Error("Unreadable"),
             "junk after a quoted value",
@@ -1015,4 +1046,49 @@ fn lone_carriage_returns_terminate() {
         let e = apply(text, &[Update::parse("ns:p=2.0.0").unwrap()]).unwrap();
         assert!(!e.is_changed(), "{text:?}");
     }
+}
+
+#[test]
+fn cluster_markers_are_left_to_cluster_upgrades() {
+    let text = "spec:\n  postBuild:\n    substitute:\n      cluster_name: dev01\n      cluster_release: \"29.1.0\" # {\"$upkeep\": \"cluster:org-acme/dev01\"}\n      app: 1.0.0 # {\"$upkeep\": \"org-acme:dev01\"}\n";
+    let read = upkeep_core::manifest::read(text);
+    assert_eq!(
+        read.markers().len(),
+        1,
+        "app automation sees only the policy marker"
+    );
+    assert_eq!(
+        read.cluster_markers().len(),
+        1,
+        "the cluster marker is kept apart"
+    );
+    assert!(read.errors().is_empty(), "a cluster marker is no error");
+    // An app policy whose namespace and name equal the cluster's does not reach the cluster
+    // marker: the reference words differ.
+    let edited = apply(text, &[Update::version("org-acme", "dev01", "2.0.0")]).expect("applied");
+    assert_eq!(edited.changes.len(), 1, "only the app field");
+    assert_eq!(edited.changes[0].line, 6);
+    assert!(edited.text.contains("cluster_release: \"29.1.0\""));
+    // The cluster upgrade writes it through the verified path.
+    let marker = &read.cluster_markers()[0];
+    assert_eq!(marker.reference(), "cluster:org-acme/dev01");
+    let out = set_value(text, marker, "29.2.0").expect("written");
+    assert_eq!(
+        out,
+        text.replace("\"29.1.0\"", "\"29.2.0\""),
+        "only the scalar's bytes change"
+    );
+    let (all, errors) = find_markers(text);
+    assert!(errors.is_empty());
+    assert_eq!(
+        all.iter().map(|m| m.form).collect::<Vec<_>>(),
+        [MarkerForm::Cluster, MarkerForm::Version],
+        "find_markers lists both, in line order"
+    );
+    // A refused cluster marker does not hold the policies of the file.
+    let anchored = "a: &v 29.1.0 # {\"$upkeep\": \"cluster:org-acme/dev01\"}\nb: *v\nc: 1.0.0 # {\"$upkeep\": \"org-acme:dev01\"}\n";
+    let edited = apply(anchored, &[Update::version("org-acme", "dev01", "2.0.0")]).expect("ok");
+    assert_eq!(edited.changes.len(), 1, "{edited:?}");
+    assert!(edited.refused.is_empty(), "{:?}", edited.refused);
+    assert_eq!(find_markers(anchored).1[0].kind(), "AnchoredScalar");
 }

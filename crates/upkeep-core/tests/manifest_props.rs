@@ -553,7 +553,7 @@ fn events(text: &str) -> Result<(Vec<Ev<'_>>, Vec<(usize, usize)>), String> {
 /// The whole scalar a field of `form` must hold under `u`.
 fn intended(form: MarkerForm, u: &Update<'_>) -> String {
     match form {
-        MarkerForm::Version | MarkerForm::Tag => u.version.to_owned(),
+        MarkerForm::Version | MarkerForm::Tag | MarkerForm::Cluster => u.version.to_owned(),
         MarkerForm::Reference => match u.digest {
             Some(d) => format!("{}:{}@{d}", u.image.unwrap_or_default(), u.version),
             None => format!("{}:{}", u.image.unwrap_or_default(), u.version),

@@ -16,13 +16,20 @@
 //!   then ends with `Upkeep-Campaign:` and one `Upkeep-Cluster:` trailer per cluster it moves
 //!   (as `upkeep run`'s local commits do), so a run killed after pushing finds the commit it
 //!   made ([`campaign_commit`]) and records it. Without one the message is unchanged.
-//! - A cluster is looked up under `path` by name and namespace; a manifest without
-//!   `metadata.namespace` (namespaced later by a Flux Kustomization's `targetNamespace`) is
-//!   accepted when no manifest names the namespace. Errors name the file and line and say what
+//! - A cluster is looked up under `path` by name and namespace, at its version place
+//!   ([`upkeep_api::gs_layout`]): with `versionPlace` `Auto` (the default) a scalar marked
+//!   `cluster:<namespace>/<name>`, else in Giant Swarm's layout the values key, the Flux
+//!   Kustomization's variable or the App's `spec.version`, else the `Cluster` manifest's label
+//!   or `spec.topology.version` (`place`). A manifest without `metadata.namespace`
+//!   (namespaced later by a Flux Kustomization's `targetNamespace`) is accepted when no
+//!   manifest names the namespace. Kustomize resources are read anywhere in the repository
+//!   (never outside it, never through a symlink). Errors name the file and line and say what
 //!   to fix ([`ClusterEditError::hint`]).
 
 use git2::Oid;
-use upkeep_api::cluster_edit::{self, ClusterEditError, VersionPlace};
+use upkeep_api::cluster_edit::{ClusterEditError, VersionPlace};
+use upkeep_api::gs_layout::Layout;
+use upkeep_api::version_place::VersionPlaceSpec;
 use upkeep_core::version::{UpgradeKind, Version};
 
 use crate::marked_fields::is_manifest_path;
@@ -56,8 +63,11 @@ impl ClusterTarget {
 pub struct ClusterBatch<'a> {
     /// Directory of the manifests, from the repository root (`""`: the whole repository).
     pub path: &'a str,
-    /// The version place (label or `spec.topology.version`).
+    /// The Cluster manifest's version place (label or `spec.topology.version`): where `Auto`
+    /// writes when the cluster has no other place.
     pub place: &'a VersionPlace,
+    /// The upgrade's `versionPlace` (`None`: `Auto`).
+    pub version_place: Option<&'a VersionPlaceSpec>,
     pub clusters: &'a [ClusterTarget],
     /// Who asks, for the message: `ClusterUpgrade namespace/name`, or `upkeep upgrade cluster`.
     pub requester: &'a str,
@@ -135,6 +145,7 @@ pub fn campaign_commit(
     let batch = ClusterBatch {
         path,
         place,
+        version_place: None,
         clusters: one,
         requester: campaign,
         template: None,
@@ -213,10 +224,11 @@ impl From<ClusterEditError> for ClusterWriteError {
     }
 }
 
-/// The manifests under `path` in `commit`: `(path, text)`, skipping files that are not UTF-8.
-fn manifests(repo: &Repo, commit: Oid, path: &str) -> Result<Vec<(String, String)>, GitError> {
+/// The manifests of the repository in `commit`: `(path, text)`, skipping files that are not
+/// UTF-8, symlinks and submodules.
+fn manifests(repo: &Repo, commit: Oid) -> Result<Vec<(String, String)>, GitError> {
     let mut out = Vec::new();
-    for f in repo.files(commit, path)? {
+    for f in repo.files(commit, "")? {
         if !is_manifest_path(&f.path) {
             continue;
         }
@@ -225,33 +237,6 @@ fn manifests(repo: &Repo, commit: Oid, path: &str) -> Result<Vec<(String, String
         }
     }
     Ok(out)
-}
-
-/// Whether the file's Cluster `name` carries no `metadata.namespace`.
-fn without_namespace(file: &str, text: &str, name: &str) -> bool {
-    upkeep_api::load_str(std::path::Path::new(file), text)
-        .documents
-        .into_iter()
-        .any(|d| matches!(d.resource, upkeep_api::Resource::Cluster(c) if c.name == name && c.namespace.is_none()))
-}
-
-/// Which file holds the cluster and the namespace to edit it under.
-fn locate<'t>(
-    files: &[(String, String)],
-    target: &'t ClusterTarget,
-    where_: &str,
-) -> Result<(usize, Option<&'t str>), ClusterEditError> {
-    let ns = target.namespace.as_deref();
-    match cluster_edit::find_cluster(files, &target.name, ns, where_) {
-        Ok(i) => Ok((i, ns)),
-        Err(e @ ClusterEditError::NotFound { .. }) if ns.is_some() => {
-            match cluster_edit::find_cluster(files, &target.name, None, where_) {
-                Ok(i) if without_namespace(&files[i].0, &files[i].1, &target.name) => Ok((i, None)),
-                _ => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
 }
 
 fn kind_of(old: &str, new: &str) -> String {
@@ -277,39 +262,64 @@ pub fn plan_cluster_versions(
     commit: Oid,
     batch: &ClusterBatch<'_>,
 ) -> Result<ClusterEdits, ClusterWriteError> {
-    let mut files = manifests(repo, commit, batch.path)?;
-    let originals: Vec<String> = files.iter().map(|(_, t)| t.clone()).collect();
-    let where_ = if batch.path.trim_matches(['.', '/']).is_empty() {
-        format!("the repository at {commit}")
-    } else {
-        format!("{} at {commit}", batch.path)
-    };
-    let mut changes = Vec::new();
+    let originals = manifests(repo, commit)?;
+    let mut files = originals.clone();
+    let scope = batch.path.trim_matches('/');
+    let auto = VersionPlaceSpec::default();
+    let spec = batch.version_place.unwrap_or(&auto);
+    // Every cluster is located on the commit's files with one reading of the layout; each edit
+    // then finds its object again in the files as the batch has edited them so far (two
+    // clusters may share a file), so a batch is linear in the repository's size.
+    let layout = Layout::read_under(&originals, scope);
+    let mut places = Vec::with_capacity(batch.clusters.len());
     for target in batch.clusters {
-        let (i, ns) = locate(&files, target, &where_)?;
-        let (file, text) = &files[i];
-        let edit =
-            cluster_edit::set_version(file, text, &target.name, ns, batch.place, &target.version)?;
-        if edit.is_changed(text) {
-            changes.push(ChangeRecord {
-                file: file.clone(),
-                line: edit.line,
-                object: format!("Cluster {}", target.display_name()),
-                kind: kind_of(&edit.old, &target.version),
-                old: edit.old,
-                new: target.version.clone(),
-                policy: batch.requester.to_owned(),
-            });
-            files[i].1 = edit.new_text;
+        let found = layout
+            .locate(target.namespace.as_deref(), &target.name, spec, batch.place)
+            .map_err(|e| with_commit(e, commit))?;
+        places.push(found);
+    }
+    let mut changes = Vec::new();
+    for (target, found) in batch.clusters.iter().zip(&places) {
+        let edits = upkeep_api::gs_layout::set_version(&files, found, &target.version)?;
+        let mut record = None;
+        for (i, edit) in edits {
+            if edit.is_changed(&files[i].1) {
+                record.get_or_insert_with(|| ChangeRecord {
+                    file: files[i].0.clone(),
+                    line: edit.line,
+                    object: format!("Cluster {}", target.display_name()),
+                    kind: kind_of(&edit.old, &target.version),
+                    old: edit.old.clone(),
+                    new: target.version.clone(),
+                    policy: batch.requester.to_owned(),
+                });
+                files[i].1 = edit.new_text;
+            }
         }
+        changes.extend(record);
     }
     let out = files
         .into_iter()
-        .zip(originals)
-        .filter(|((_, new), old)| new != old)
+        .zip(&originals)
+        .filter(|((_, new), (_, old))| new != old)
         .map(|((path, new), _)| (path, new.into_bytes()))
         .collect();
     Ok((out, changes))
+}
+
+/// A "not found" error naming the commit searched.
+fn with_commit(e: ClusterEditError, commit: Oid) -> ClusterEditError {
+    match e {
+        ClusterEditError::NotFound { cluster, where_ } => ClusterEditError::NotFound {
+            cluster,
+            where_: format!("{where_} at {commit}"),
+        },
+        ClusterEditError::ObjectNotFound { object, where_ } => ClusterEditError::ObjectNotFound {
+            object,
+            where_: format!("{where_} at {commit}"),
+        },
+        other => other,
+    }
 }
 
 /// The built-in commit message: a subject naming the cluster (or the count and target), one

@@ -96,6 +96,7 @@ fn write_for(
         &ClusterBatch {
             path,
             place,
+            version_place: None,
             clusters,
             requester: "ClusterUpgrade org-a/to-30-1",
             template: None,
@@ -434,6 +435,7 @@ fn a_race_is_retried_on_the_new_tip() {
         &ClusterBatch {
             path: "clusters",
             place: &VersionPlace::default(),
+            version_place: None,
             clusters: &batch,
             requester: "ClusterUpgrade org-a/to-30-1",
             template: None,

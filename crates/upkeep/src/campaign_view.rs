@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use upkeep_api::cluster_upgrade::VersionSource;
+use upkeep_api::release::{self, Release, Resolution};
 use upkeep_api::{ClusterUpgrade, namespaced_name};
 use upkeep_controller::cluster_upgrade::decide::{Decided, Decision, Snapshot, decide};
 use upkeep_core::rollout::{ClusterInput, Plan, Step};
@@ -90,7 +91,7 @@ pub(crate) fn row_of(
     let not_planned = |state: &str, reason: String| CampaignRow {
         name: name.clone(),
         namespace: namespace.clone(),
-        target: upgrade.target_text(snapshot.release.as_deref()),
+        target: upgrade.target_text(snapshot.release.as_ref()),
         state: state.to_owned(),
         outcome: None,
         reason: Some(reason),
@@ -209,12 +210,29 @@ pub(crate) fn rows_table(rows: &[ClusterRow], now: Timestamp, tz: &TimeZone) -> 
     t.render("  ")
 }
 
+/// What a `releaseRef` naming a Giant Swarm Release resolves to in a repository: the Release
+/// manifest of that name there (`kind: Release`, `apiVersion: release.giantswarm.io/*`), by its
+/// `spec.state`; none is [`Resolution::Missing`] with a hint. `None` when `u` has no such
+/// `releaseRef` (a VersionPolicy's is resolved by the caller).
+pub(crate) fn repo_release(
+    u: &ClusterUpgrade,
+    releases: &[(std::path::PathBuf, Release)],
+) -> Option<Resolution> {
+    let name = u.spec.release_ref.as_ref()?.release_name()?;
+    Some(match releases.iter().find(|(_, r)| r.name == name.trim()) {
+        Some((_, r)) => release::resolve(name, Some(r)),
+        None => Resolution::Missing(format!(
+            "Release {name} is not in the repository (hint: add its manifest, e.g. the output of `kubectl get releases.release.giantswarm.io {name} -o yaml`)"
+        )),
+    })
+}
+
 /// Every ClusterUpgrade of the fleet (or the one named), decided at `now`. `release` resolves
 /// a `releaseRef` (`upkeep plan` has the VersionPolicies decided; `None`: not resolved).
 pub(crate) fn campaigns(
     fleet: &ClusterFleet,
     only: Option<&str>,
-    release: &dyn Fn(&ClusterUpgrade) -> Option<String>,
+    release: &dyn Fn(&ClusterUpgrade) -> Option<Resolution>,
     now: Timestamp,
 ) -> Vec<(CampaignRow, TimeZone)> {
     let mut snapshot = snapshot(fleet);

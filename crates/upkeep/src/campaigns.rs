@@ -49,10 +49,11 @@ use upkeep_api::cluster_edit::{self, VersionPlace};
 use upkeep_api::cluster_upgrade::{
     ClusterState, ClusterUpgradeStatus, NamedSchedule, Trigger, VersionSource,
 };
+use upkeep_api::release::Resolution;
 use upkeep_api::{ClusterObject, ClusterUpgrade, namespaced_name};
 use upkeep_controller::cluster_upgrade::decide::{self as controller_decide, Snapshot};
 use upkeep_core::rollout::{
-    self, ClusterInput, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step, WaitReason,
+    self, ClusterInput, FailReason, Observed, Outcome as CampaignOutcome, Plan, Step,
 };
 use upkeep_git::clusters::{CAMPAIGN_TRAILER, CLUSTER_TRAILER, ClusterTarget};
 use upkeep_store::{
@@ -156,9 +157,10 @@ pub(crate) fn carry_out(
             }
         }
     };
+    let releases = upkeep_api::release::releases_in(dir);
     for u in &fleet.upgrades {
         let (ns, name) = namespaced_name(&u.metadata);
-        let release = release(policies, u);
+        let release = release(policies, &releases, u);
         let pass = Pass {
             dir,
             store,
@@ -166,7 +168,7 @@ pub(crate) fn carry_out(
             settings,
             kube: kube.as_ref(),
         };
-        match campaign(pass, &fleet, u, &release) {
+        match campaign(pass, &fleet, u, release.as_ref()) {
             Ok(plan) => {
                 carried.next_check = match (carried.next_check, plan.next_check) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -204,7 +206,7 @@ fn finished_of(
 /// decides on, as the controller decides on its status.
 pub(crate) struct RecordedView {
     pub(crate) upgrade: ClusterUpgrade,
-    pub(crate) release: Option<String>,
+    pub(crate) release: Option<Resolution>,
     pub(crate) finished: HashMap<String, Option<(CampaignOutcome, Timestamp)>>,
 }
 
@@ -222,7 +224,11 @@ pub(crate) fn recorded_view(store: &Store, u: &ClusterUpgrade) -> miette::Result
         .spec
         .release_ref
         .as_ref()
-        .and_then(|_| recorded.values().find_map(|e| e.to.clone()));
+        .and_then(|_| recorded.values().find_map(|e| e.to.clone()))
+        .map(|version| Resolution::Ready {
+            version,
+            provider: None,
+        });
     let mut upgrade = u.clone();
     upgrade.status = Some(as_status(&recorded));
     Ok(RecordedView {
@@ -232,25 +238,37 @@ pub(crate) fn recorded_view(store: &Store, u: &ClusterUpgrade) -> miette::Result
     })
 }
 
-/// The target a `releaseRef` resolves to in this pass, as the controller reads it from the
-/// VersionPolicy's `status.latestVersion`: the policy's latest allowed version over this pass's
-/// scan. `Ok(None)` without a `releaseRef`; `Err(why)` when it cannot be resolved now.
-type Release = Result<Option<String>, String>;
-
-fn release(fleet: &Fleet, u: &ClusterUpgrade) -> Release {
-    let Some(r) = &u.spec.release_ref else {
-        return Ok(None);
-    };
+/// The target a `releaseRef` resolves to in this pass: for a VersionPolicy, as the controller
+/// reads it from the policy's `status.latestVersion`, the policy's latest allowed version over
+/// this pass's scan; for a Giant Swarm Release, its manifest in the repository (`releases`).
+/// `None` without a `releaseRef`; [`Resolution::Missing`] or [`Resolution::Refused`] with the
+/// reason when it cannot be resolved now.
+fn release(
+    fleet: &Fleet,
+    releases: &[(std::path::PathBuf, upkeep_api::release::Release)],
+    u: &ClusterUpgrade,
+) -> Option<Resolution> {
+    let r = u.spec.release_ref.as_ref()?;
+    if let Some(gs) = crate::campaign_view::repo_release(u, releases) {
+        return Some(gs);
+    }
     let (ns, _) = namespaced_name(&u.metadata);
     let key = (ns.clone(), r.name.clone());
-    release_from(
-        &ns,
-        &r.name,
-        fleet.policies.get(&key),
-        fleet.problems.get(&key).map(String::as_str),
-        fleet.invalid_object("VersionPolicy", &ns, &r.name),
+    Some(
+        match release_from(
+            &ns,
+            &r.name,
+            fleet.policies.get(&key),
+            fleet.problems.get(&key).map(String::as_str),
+            fleet.invalid_object("VersionPolicy", &ns, &r.name),
+        ) {
+            Ok(version) => Resolution::Ready {
+                version,
+                provider: None,
+            },
+            Err(why) => Resolution::Missing(why),
+        },
     )
-    .map(Some)
 }
 
 /// [`release`] from what the pass knows of VersionPolicy `ns/name`: its decision, why it has
@@ -425,7 +443,6 @@ fn entries(
     plan: &Plan,
     recorded: &BTreeMap<String, CampaignCluster>,
     target: Option<&str>,
-    unresolved: Option<&str>,
     observing: bool,
     now: Timestamp,
 ) -> Vec<CampaignUpdate> {
@@ -435,18 +452,8 @@ fn entries(
         let was_running = old
             .and_then(CampaignCluster::progress)
             .is_some_and(|p| p.state.is_running());
+        // A NoTarget wait carries why the release is not resolved (the core's reason).
         let mut reason = cp.step.reason();
-        if let (
-            Step::Waiting {
-                reason: WaitReason::NoTarget,
-                ..
-            },
-            Some(why),
-            Some(r),
-        ) = (&cp.step, unresolved, &reason)
-        {
-            reason = Some(format!("{r}: {why}"));
-        }
         if !observing && cp.step.phase().is_running() {
             reason = Some(NOT_OBSERVED.to_owned());
         }
@@ -509,7 +516,7 @@ fn campaign(
     pass: Pass<'_>,
     fleet: &ClusterFleet,
     u: &ClusterUpgrade,
-    release: &Release,
+    release: Option<&Resolution>,
 ) -> miette::Result<Plan> {
     let Pass {
         dir,
@@ -521,10 +528,7 @@ fn campaign(
     let (ns, name) = namespaced_name(&u.metadata);
     let who = format!("ClusterUpgrade {ns}/{name}");
     let g = gather(store, kube, fleet, u)?;
-    let (release, unresolved) = match release {
-        Ok(r) => (r.as_deref(), None),
-        Err(why) => (None, Some(why.as_str())),
-    };
+    let unresolved = release.and_then(Resolution::reason);
     let observing = kube.is_some();
 
     // Decide: the one conversion (upkeep-api's, the controller's), then the core.
@@ -540,14 +544,7 @@ fn campaign(
     let plan = rollout::plan(&inputs.campaign, &observed(inputs.clusters, observing), now);
     let target = inputs.target;
     let place = VersionPlace::from(inputs.source);
-    let updates = entries(
-        &plan,
-        &g.recorded,
-        target.as_deref(),
-        unresolved,
-        observing,
-        now,
-    );
+    let updates = entries(&plan, &g.recorded, target.as_deref(), observing, now);
     let status = campaign_status(&plan, g.status.as_ref());
     let status = (g.status.as_ref() != Some(&status)).then_some(status);
 
@@ -950,7 +947,7 @@ fn act_api<'c>(
     for c in acting {
         let shows = c.version_at(match place {
             VersionPlace::Topology => Some(VersionSource::Topology),
-            VersionPlace::Label(_) => None,
+            _ => None,
         });
         if shows.is_some_and(|v| v.trim() == target) {
             done.push((*c, None, None));
@@ -1108,7 +1105,7 @@ mod tests {
         ];
         for (step, state, observing, want, reason) in cases {
             let before = state.map(recorded).unwrap_or_default();
-            let got = entries(&plan_of(step), &before, Some("2.0.0"), None, observing, now);
+            let got = entries(&plan_of(step), &before, Some("2.0.0"), observing, now);
             let got = got.first().map(|u| {
                 (
                     u.entry.state.as_str(),

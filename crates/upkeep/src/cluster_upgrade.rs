@@ -535,6 +535,7 @@ pub(crate) fn push_clusters(
         &ClusterBatch {
             path: settings.path,
             place,
+            version_place: None,
             clusters: targets,
             requester,
             template: settings.template,

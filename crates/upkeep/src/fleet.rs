@@ -788,6 +788,15 @@ impl ClusterFleet {
         Ok(fleet)
     }
 
+    /// Adds the one-cluster upgrades the Clusters' kubectl-gs scheduled-upgrade annotations ask
+    /// for (what the controller makes; `upkeep status` and `plan` show them, `run` leaves them
+    /// to the controller).
+    pub(crate) fn with_scheduled(mut self) -> ClusterFleet {
+        let scheduled = crate::schedule_annotations::upgrades(&self);
+        self.upgrades.extend(scheduled);
+        self
+    }
+
     /// The objects that did not load and that cluster decisions depend on: Clusters,
     /// ClusterUpgrades, ClusterUpgradePolicies, MaintenanceSchedules.
     fn invalid_for_clusters(loaded: &upkeep_api::Loaded) -> Vec<&upkeep_api::InvalidObject> {

@@ -24,6 +24,7 @@ mod management;
 mod out;
 mod render;
 mod repo_input;
+mod schedule_annotations;
 mod schedule_file;
 mod store;
 mod timearg;

@@ -369,7 +369,8 @@ pub(crate) async fn patch_version(
 ) -> Result<Option<cluster_app::Written>, PatchError> {
     let namespace = api.namespace().unwrap_or("default").to_owned();
     let server = cluster_app::Server::new(api.clone().into_client(), "the API server", "upkeep");
-    let lookup = cluster_app::Lookup::default();
+    // An App-side place given (an upgrade's versionPlace): that one; else the convention.
+    let lookup = cluster_app::Lookup::for_place(place, &namespace, name).unwrap_or_default();
     if let Some(found) = cluster_app::find(&server, &namespace, name, &lookup)
         .await
         .map_err(PatchError::App)?
@@ -383,6 +384,13 @@ pub(crate) async fn patch_version(
     match place {
         VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: to }),
         VersionPlace::Topology => patch["spec"] = json!({"topology": {"version": to}}),
+        // The App and its values are other objects (patched by their own paths); a Flux
+        // variable and a marker live only in Git.
+        other => {
+            return Err(PatchError::Cluster(kube::Error::Service(
+                format!("{} is not a field of the Cluster", other.path()).into(),
+            )));
+        }
     }
     let params = PatchParams {
         dry_run,

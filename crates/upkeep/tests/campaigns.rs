@@ -864,3 +864,98 @@ fn after_waits_for_the_other_campaign_to_finish_and_soak_from_its_finish_time() 
         assert!(err.contains(says), "{reason}: {says:?} in {err}");
     }
 }
+
+/// A `releaseRef` naming a Giant Swarm Release resolves from the Release manifest in the
+/// repository: an `active` `aws-30.0.0` moves the AWS cluster to 30.0.0 and skips the Azure
+/// one, naming both providers; a `deprecated` Release is refused and a Release that is not in
+/// the repository waits, each saying why, and nothing moves for them.
+#[test]
+fn a_giant_swarm_release_campaign_moves_its_provider_s_clusters_and_refuses_or_waits_with_a_reason()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let on = |doc: String, kind: &str| {
+        format!("{doc}spec:\n  infrastructureRef: {{kind: {kind}, name: x}}\n")
+    };
+    let release = |name: &str, state: &str| {
+        format!(
+            "apiVersion: release.giantswarm.io/v1alpha1\nkind: Release\nmetadata: {{name: {name}}}\nspec: {{state: {state}}}\n"
+        )
+    };
+    let gs = |name: &str| {
+        format!(
+            "releaseRef: {{apiVersion: release.giantswarm.io/v1alpha1, kind: Release, name: {name}}}"
+        )
+    };
+    let docs = [
+        on(cluster_doc("a", "dev", "29.0.0"), "AWSCluster"),
+        on(cluster_doc("b", "dev", "29.0.0"), "AzureCluster"),
+        on(cluster_doc("c", "qa", "29.0.0"), "AWSCluster"),
+        on(cluster_doc("d", "stage", "29.0.0"), "AWSCluster"),
+        gitops_campaign("follow", "dev", &gs("aws-30.0.0"), ""),
+        gitops_campaign("old", "qa", &gs("aws-28.0.0"), ""),
+        gitops_campaign("missing", "stage", &gs("aws-32.0.0"), ""),
+    ];
+    std::fs::write(dir.join("fleet.yaml"), docs.join("---\n")).unwrap();
+    std::fs::write(
+        dir.join("releases.yaml"),
+        [
+            release("aws-30.0.0", "active"),
+            release("aws-28.0.0", "deprecated"),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    support::commit_all(&dir, "import");
+    let store = tmp.path().join("state.redb");
+
+    let out = run_local(&dir, &store, T0);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        version_in(&dir, "a"),
+        "30.0.0",
+        "the Release's version: {err}"
+    );
+    for c in ["b", "c", "d"] {
+        assert_eq!(version_in(&dir, c), "29.0.0", "{c} untouched: {err}");
+    }
+    assert!(
+        err.contains("ClusterUpgrade org/old: target release not resolved yet: Release aws-28.0.0 is deprecated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ClusterUpgrade org/missing: target release not resolved yet: Release aws-32.0.0 is not in the repository"),
+        "{err}"
+    );
+    let status = upkeep(
+        &[
+            "status",
+            "--repo",
+            dir.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--at",
+            T0,
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let follow = rows
+        .as_array()
+        .and_then(|r| r.iter().find(|c| c["name"] == "follow"))
+        .expect("follow");
+    let b = follow["clusters"]
+        .as_array()
+        .and_then(|r| r.iter().find(|c| c["name"] == "b"))
+        .expect("b");
+    assert_eq!(b["state"], "Skipped", "{follow}");
+    assert_eq!(
+        b["reason"], "the release is for provider aws, the cluster's provider is azure",
+        "{follow}"
+    );
+}

@@ -641,3 +641,11 @@ fn an_interval_open_since_always_has_no_start_date() {
         "alwaysAllowed: open since always and for ever, not from year -9999: {json}"
     );
 }
+
+/// The design notes' ClusterUpgrade (RFC 0015), verbatim but for our apiVersion and kind:
+/// `upkeep validate` accepts it, `releaseRef` with the RFC's apiVersion and kind included.
+#[test]
+fn validate_accepts_the_rfc_example_verbatim() {
+    let out = upkeep(&["validate", "tests/data/rfc-cluster-upgrade.yaml"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -24,6 +24,7 @@ use upkeep_core::version::Version;
 use super::{ClusterState, ClusterUpgrade, VersionSource, matchers};
 use crate::cluster_edit::VersionPlace;
 use crate::cluster_upgrade_policy::{Approval, ClusterUpgradePolicy};
+use crate::release::Resolution;
 pub use crate::spec_message;
 use crate::{ClusterObject, FieldError, MaintenanceSchedule, namespaced_name};
 
@@ -134,13 +135,18 @@ impl ClusterUpgrade {
         self.spec.version_source.unwrap_or(default)
     }
 
-    /// The target as written (`targetVersion` trimmed, else the resolved release as written).
-    pub fn target_text(&self, release: Option<&str>) -> Option<String> {
+    /// The target as written (`targetVersion` trimmed, else the resolved release's version as
+    /// written).
+    pub fn target_text(&self, release: Option<&Resolution>) -> Option<String> {
         self.spec
             .target_version
             .as_deref()
             .map(|t| t.trim().to_owned())
-            .or_else(|| release.map(|r| r.trim().to_owned()))
+            .or_else(|| {
+                release
+                    .and_then(Resolution::version)
+                    .map(|r| r.trim().to_owned())
+            })
     }
 
     /// Whether this upgrade is about a cluster (its matchers select it, or its status has
@@ -158,11 +164,17 @@ impl ClusterUpgrade {
     }
 }
 
-/// The value at a cluster's version place, raw.
+/// The value at a cluster's version place, raw. Places outside the Cluster object (the App,
+/// its values, a Flux variable, a marker) are observed on the Cluster's release label, which
+/// the chart sets.
 pub fn current_at(cluster: &ClusterObject, place: &VersionPlace) -> Option<String> {
     match place {
         VersionPlace::Label(key) => cluster.labels.get(key).cloned(),
         VersionPlace::Topology => cluster.topology_version.clone(),
+        _ => cluster
+            .labels
+            .get(crate::cluster::RELEASE_VERSION_LABEL)
+            .cloned(),
     }
 }
 
@@ -179,6 +191,7 @@ pub fn cluster_input<'s>(
         name: cluster.name.clone(),
         labels: cluster.labels.clone(),
         current: current_at(cluster, place),
+        provider: cluster.provider.clone(),
         freeze: cluster.rollout_freeze(),
         schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
         observed: cluster.status.observed(),
@@ -212,19 +225,21 @@ pub struct Inputs<'s> {
     pub target: Option<String>,
 }
 
-/// The one conversion (see the module docs). `release` is the resolved `releaseRef` as written
-/// (`None`: not resolved, every cluster waits); `finished` tells how each `after` upgrade ended
-/// and when; `default_source` is where the version is when the spec does not say.
+/// The one conversion (see the module docs). `release` is what the `releaseRef` resolved to
+/// (`None`: not resolved, every cluster waits; [`Resolution::Refused`] and
+/// [`Resolution::Missing`] wait with their reason; a release for one provider skips the
+/// clusters of others); `finished` tells how each `after` upgrade ended and when;
+/// `default_source` is where the version is when the spec does not say.
 pub fn inputs<'s>(
     upgrade: &ClusterUpgrade,
     clusters: &[ClusterObject],
     schedules: &'s [NamedSchedule],
-    release: Option<&str>,
+    release: Option<&Resolution>,
     finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
     default_source: VersionSource,
 ) -> Result<Inputs<'s>, InputError> {
     let campaign = upgrade
-        .to_campaign(release.and_then(|r| Version::parse(r.trim())), finished)
+        .to_campaign(release, finished)
         .map_err(InputError::Invalid)?;
     let (ns, _) = namespaced_name(&upgrade.metadata);
     let preferred = upgrade
@@ -290,7 +305,9 @@ impl ClusterUpgradePolicy {
         super::ClusterUpgradeSpec {
             matchers: spec.matchers.clone(),
             target_version: version.map(ToOwned::to_owned),
-            release_ref: version.is_none().then(|| spec.policy_ref.clone()),
+            release_ref: version
+                .is_none()
+                .then(|| super::ReleaseRef::version_policy(spec.policy_ref.name.clone())),
             start_time: None,
             maintenance_schedule_ref: spec.maintenance_schedule_ref.clone(),
             strategy: (!stages.is_empty()).then(|| super::Strategy {
@@ -301,6 +318,7 @@ impl ClusterUpgradePolicy {
             trigger: spec.trigger,
             git_ops: spec.git_ops.clone(),
             version_source: None,
+            version_place: spec.version_place.clone(),
             suspend: spec.approval == Approval::Manual,
             announce: None,
         }
@@ -329,6 +347,8 @@ pub fn one_cluster(cluster: &str, target: Version, timeout: SignedDuration) -> C
     Campaign {
         name: format!("upgrade cluster {cluster}"),
         target: Some(target),
+        no_target: None,
+        provider: None,
         start_time: None,
         suspended: false,
         matchers: Matchers(exact.into_iter().collect()),
@@ -504,7 +524,10 @@ mod tests {
             &upgrade(json!({"releaseRef": {"name": "r"}, "announce": {"before": "1d"}})),
             &[],
             &schedules,
-            Some(" 31.0.0 "),
+            Some(&Resolution::Ready {
+                version: " 31.0.0 ".into(),
+                provider: None,
+            }),
             |_| None,
             VersionSource::Label,
         )
@@ -540,11 +563,25 @@ mod tests {
         assert!(known.spec.suspend, "Manual approval creates it suspended");
         let c = known.to_campaign(None, |_| None).expect("valid");
         assert_eq!(c.stages[0].soak, Some(SignedDuration::from_hours(1)));
+        assert_eq!(known.spec.version_place, None, "no place: none copied");
         let unknown = policy.upgrade(None);
         assert_eq!(
             unknown.spec.release_ref.map(|r| r.name).as_deref(),
             Some("release"),
             "no release yet: the VersionPolicy, unresolved"
         );
+        let placed: ClusterUpgradePolicy = serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgradePolicy",
+            "metadata": {"name": "p", "namespace": "org"},
+            "spec": {"policyRef": {"name": "release"},
+                     "versionPlace": {"type": "Values", "valuesKey": "cluster.release"}},
+        }))
+        .expect("a ClusterUpgradePolicy");
+        let created = placed.upgrade(Some("30.0.0"));
+        assert_eq!(
+            created.spec.version_place, placed.spec.version_place,
+            "the policy's versionPlace is copied into the upgrade"
+        );
+        assert!(created.validate().is_ok());
     }
 }

@@ -9,6 +9,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use upkeep_api::cluster_upgrade::{ClusterState, ClusterUpgradeStatus, Trigger, VersionSource};
+use upkeep_api::version_place::VersionPlaceSpec;
 use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, ClusterPhase};
 use upkeep_git::clusters::ClusterTarget;
@@ -57,7 +58,8 @@ pub(super) async fn act(
             commit(u, object, &namespace, moves, source, &mut wanted).await,
         )
     } else {
-        let (conflict, failed) = patch_all(u, &namespace, moves, source).await;
+        let place = object.spec.version_place.as_ref();
+        let (conflict, failed) = patch_all(u, place, &namespace, moves, source).await;
         if let Some(e) = &failed {
             let note = Note {
                 reason: PATCH_FAILED,
@@ -107,6 +109,7 @@ async fn announce_all(
 /// other failure.
 async fn patch_all(
     u: &UpgradeSettings,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     moves: Vec<(&ClusterObject, String)>,
     source: VersionSource,
@@ -121,7 +124,9 @@ async fn patch_all(
             let Some((cluster, target)) = pending.next() else {
                 break;
             };
-            in_flight.push(patch_named(u, &server, namespace, cluster, source, target));
+            in_flight.push(patch_named(
+                u, &server, place, namespace, cluster, source, target,
+            ));
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -264,6 +269,7 @@ fn record_metrics(
 async fn patch_named(
     u: &UpgradeSettings,
     server: &cluster_app::Server,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -271,18 +277,20 @@ async fn patch_named(
 ) -> (String, Result<(), Error>) {
     (
         cluster.name.clone(),
-        patch_version(u, server, namespace, cluster, source, &target).await,
+        patch_version(u, server, place, namespace, cluster, source, &target).await,
     )
 }
 
 /// Changes the version where it lives: for a cluster that is an App (Giant Swarm's
-/// convention, [`cluster_app::AppPlace::Convention`]) its values key or `spec.version`
+/// convention, or the ClusterUpgrade's `versionPlace`: [`cluster_app::Lookup::from_spec`]) its
+/// values key or `spec.version`
 /// ([`cluster_app::set_version`]: resourceVersion precondition, conflicts retried on a fresh
 /// read), else the Cluster's label or topology version with the resourceVersion the decision
 /// was made on.
 async fn patch_version(
     u: &UpgradeSettings,
     server: &cluster_app::Server,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -296,9 +304,7 @@ async fn patch_version(
         hint: source.hint(),
         source: Box::new(source),
     };
-    // Giant Swarm's convention; the ClusterUpgrade's own choice of App (`versionPlace`) maps
-    // onto `cluster_app::Lookup` here once the resource carries it.
-    let lookup = cluster_app::Lookup::default();
+    let lookup = cluster_app::Lookup::from_spec(place, namespace, &cluster.name);
     if let Some(found) = cluster_app::find(server, namespace, &cluster.name, &lookup)
         .await
         .map_err(app_error)?

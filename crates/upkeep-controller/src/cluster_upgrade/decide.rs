@@ -14,6 +14,7 @@ use upkeep_api::cluster_upgrade::{
     ClusterState, ClusterUpgradeStatus, InputError, Inputs, NamedSchedule, VersionSource, inputs,
     spec_message,
 };
+use upkeep_api::release::Resolution;
 use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, CampaignState, ClusterPhase, Plan, Step};
 use upkeep_core::version::Version;
@@ -29,8 +30,8 @@ pub struct Snapshot {
     pub clusters: Vec<ClusterObject>,
     /// The usable MaintenanceSchedules of the namespace.
     pub schedules: Vec<NamedSchedule>,
-    /// The `releaseRef`'s resolved release as written (`None`: not resolved yet).
-    pub release: Option<String>,
+    /// What the `releaseRef` resolved to (`None`: no `releaseRef`, or not resolved yet).
+    pub release: Option<Resolution>,
     /// How each `after` upgrade ended and when (`None`: not finished, or not found).
     pub finished: HashMap<String, Option<(rollout::Outcome, Timestamp)>>,
 }
@@ -72,7 +73,7 @@ pub fn decide<'s>(
         object,
         &snapshot.clusters,
         &snapshot.schedules,
-        snapshot.release.as_deref(),
+        snapshot.release.as_ref(),
         finished,
         default_source,
     ) {

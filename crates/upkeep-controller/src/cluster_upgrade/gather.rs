@@ -1,14 +1,18 @@
 //! Gather: everything a ClusterUpgrade's decision reads, and nothing else. The Clusters come
 //! from the watch-fed store (only those the upgrade selects or has recorded are converted: a
 //! namespace may hold thousands that other upgrades are about); the rest is read from the API
-//! server on each reconcile.
+//! server on each reconcile, the `releaseRef` included: a Giant Swarm Release is a GET of a
+//! cluster-scoped dynamic object (upkeep does not own the kind, and it may not be installed), so
+//! a Release that appears or changes state is seen on the next reconcile, which for such an
+//! upgrade comes at least every poll interval (see `reconcile_upgrade`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use upkeep_api::cluster_upgrade::NamedSchedule;
+use upkeep_api::release::{self, Resolution};
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::rollout;
 
@@ -78,25 +82,82 @@ async fn schedules(u: &UpgradeSettings, namespace: &str) -> Result<Vec<NamedSche
         .collect())
 }
 
-/// The `releaseRef` VersionPolicy's `latestVersion` as written (trimmed), if resolved.
+/// What the `releaseRef` resolves to: a VersionPolicy's `latestVersion` (missing while the
+/// policy is missing or has none), or a Giant Swarm Release read as a dynamic object
+/// (cluster-scoped; a missing object, or a missing Release kind, is
+/// [`Resolution::Missing`] with the reason). `None` without a `releaseRef`.
 async fn release(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
     namespace: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Resolution>, Error> {
     let Some(r) = &object.spec.release_ref else {
         return Ok(None);
     };
+    if let Some(name) = r.release_name() {
+        return giant_swarm_release(u, name).await.map(Some);
+    }
     let api: Api<VersionPolicy> = Api::namespaced(u.client(), namespace);
     let policy = api.get_opt(&r.name).await.map_err(|source| Error::Read {
         kind: "VersionPolicy",
         object: format!("{namespace}/{}", r.name.clone()),
         source,
     })?;
-    Ok(policy
-        .and_then(|p| p.status)
-        .and_then(|s| s.latest_version)
-        .map(|v| v.trim().to_owned()))
+    let found = policy.is_some();
+    let latest = policy.and_then(|p| p.status).and_then(|s| s.latest_version);
+    Ok(Some(Resolution::of_policy(latest.as_deref(), || {
+        if found {
+            format!(
+                "VersionPolicy {namespace}/{} has no latestVersion yet",
+                r.name
+            )
+        } else {
+            format!("VersionPolicy {namespace}/{} not found", r.name)
+        }
+    })))
+}
+
+/// The cluster-scoped `releases.release.giantswarm.io/v1alpha1` object `name`, resolved.
+async fn giant_swarm_release(u: &UpgradeSettings, name: &str) -> Result<Resolution, Error> {
+    let api: Api<DynamicObject> = Api::all_with(u.client(), &release_resource());
+    match api.get(name).await {
+        Ok(o) => {
+            let value = serde_json::to_value(&o).unwrap_or_default();
+            Ok(release::resolve(
+                name,
+                release::Release::from_value(&value).as_ref(),
+            ))
+        }
+        // The object missing is a Status naming it (`releases.release.giantswarm.io "x" not
+        // found`); an API group or resource that is not served is a bare 404.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Resolution::Missing(
+            if e.message.contains(&format!("\"{name}\" not found")) {
+                release::resolve(name, None)
+                    .reason()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                format!(
+                    "Release {name}: the Release kind ({}.{}) is not installed on this cluster",
+                    release::PLURAL,
+                    release::GROUP
+                )
+            },
+        )),
+        Err(source) => Err(Error::Read {
+            kind: "Release",
+            object: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Giant Swarm's `Release` kind (cluster-scoped).
+pub(super) fn release_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(release::GROUP, release::VERSION, release::KIND),
+        release::PLURAL,
+    )
 }
 
 /// How the `after` upgrade `name` ended, if it did.

@@ -26,6 +26,7 @@ use upkeep_api::ClusterUpgrade;
 use upkeep_api::app_upgrade_automation::{Provider, PullRequestStatus};
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::{ClusterGitOps, VersionSource};
+use upkeep_api::version_place::VersionPlaceSpec;
 use upkeep_git::clusters::{ClusterBatch, ClusterTarget, ClusterWrite, write_cluster_versions};
 use upkeep_git::{
     Auth, Author, Branches, MessageTemplate, PrRequest, PrTarget, ProviderKind, Repo, Token,
@@ -74,6 +75,7 @@ pub(crate) async fn write(
     let (checkout, push) = branches(&g);
     let dir = u.workdir.join(&namespace).join(&name);
     let requester = format!("ClusterUpgrade {namespace}/{name}");
+    let version_place = object.spec.version_place.clone();
     let written = {
         let (g, checkout, push, requester) =
             (g.clone(), checkout.clone(), push.clone(), requester.clone());
@@ -85,7 +87,7 @@ pub(crate) async fn write(
                 (&checkout, &push),
                 &requester,
                 &targets,
-                source,
+                (source, version_place.as_ref()),
             )
         })
         .await
@@ -244,7 +246,7 @@ fn git_blocking(
     (checkout, push): (&str, &str),
     requester: &str,
     targets: &[ClusterTarget],
-    source: VersionSource,
+    (source, version_place): (VersionSource, Option<&VersionPlaceSpec>),
 ) -> Result<ClusterWrite, Error> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(|source| Error::WorkDir {
@@ -272,6 +274,7 @@ fn git_blocking(
         &ClusterBatch {
             path: g.path.as_deref().unwrap_or(""),
             place: &place,
+            version_place,
             clusters: targets,
             requester,
             template: template.as_ref(),

@@ -2,7 +2,8 @@
 //! rollout core (`upkeep_core::rollout::plan`).
 //!
 //! Three steps, one file each: [`gather`] reads (the Clusters of the upgrade's namespace
-//! from a watch-fed store, the MaintenanceSchedules, the `releaseRef` VersionPolicy, the
+//! from a watch-fed store, the MaintenanceSchedules, the `releaseRef` VersionPolicy or Giant
+//! Swarm Release, the
 //! `after` upgrades' status), [`decide`] is pure (the one conversion in
 //! `upkeep_api::cluster_upgrade::inputs`, `upkeep_core::rollout::plan`, the status to write,
 //! the Events, the next look) and is what the CLI decides with too, and [`act`] writes
@@ -39,7 +40,9 @@
 //!   controller writes must not); Cluster, MaintenanceSchedule, VersionPolicy and `after`
 //!   ClusterUpgrade changes are mapped to the upgrades they concern; while anything is
 //!   Triggered or Upgrading the upgrade is also looked at every [`UpgradeSettings::poll`], and
-//!   otherwise exactly at the plan's `next_check`.
+//!   otherwise exactly at the plan's `next_check`. A Giant Swarm Release (`releaseRef` of
+//!   `kind: Release`) is not watched: while it is missing or refused the upgrade is looked at
+//!   every poll.
 
 mod act;
 pub mod decide;
@@ -290,12 +293,32 @@ pub async fn reconcile_upgrade(
             act::not_ready(u, &object, &before, reason, &message, now).await?;
             Ok(Action::requeue(u.ctx.retry_after))
         }
-        Decision::Plan(decided) => act::act(u, &object, &before, &snapshot, &decided, now).await,
+        Decision::Plan(decided) => {
+            let action = act::act(u, &object, &before, &snapshot, &decided, now).await?;
+            // A Giant Swarm Release is not watched (upkeep does not own the kind, which may not
+            // even be installed): while it is missing or refused, look again every poll.
+            let waiting_for_release = object
+                .spec
+                .release_ref
+                .as_ref()
+                .is_some_and(|r| r.release_name().is_some())
+                && snapshot
+                    .release
+                    .as_ref()
+                    .and_then(|r| r.version())
+                    .is_none();
+            Ok(if waiting_for_release {
+                Action::requeue(u.poll)
+            } else {
+                action
+            })
+        }
     }
 }
 
 /// Keeps only what upkeep reads of a cached Cluster: name, namespace, labels, `upkeep.dev/`
-/// annotations, resourceVersion, `spec.topology.version` and `status`. Thousands of clusters
+/// annotations, resourceVersion, `spec.topology.version`, `spec.infrastructureRef.kind` and
+/// `status`. Thousands of clusters
 /// are cached; managedFields, `kubectl.kubernetes.io/last-applied-configuration` and the
 /// provider's spec would otherwise be most of each one.
 fn prune_cluster(c: &mut DynamicObject) {
@@ -306,15 +329,21 @@ fn prune_cluster(c: &mut DynamicObject) {
     if let Some(annotations) = &mut meta.annotations {
         annotations.retain(|k, _| k.starts_with("upkeep.dev/"));
     }
-    let topology = c
-        .data
-        .pointer("/spec/topology/version")
-        .cloned()
-        .map(|v| serde_json::json!({"topology": {"version": v}}));
+    let mut spec = serde_json::Map::new();
+    if let Some(v) = c.data.pointer("/spec/topology/version").cloned() {
+        spec.insert("topology".to_owned(), serde_json::json!({"version": v}));
+    }
+    // The provider is read from the infrastructure kind (a Release is for one provider).
+    if let Some(k) = c.data.pointer("/spec/infrastructureRef/kind").cloned() {
+        spec.insert(
+            "infrastructureRef".to_owned(),
+            serde_json::json!({"kind": k}),
+        );
+    }
     if let Some(map) = c.data.as_object_mut() {
         map.retain(|k, _| k == "status");
-        if let Some(spec) = topology {
-            map.insert("spec".to_owned(), spec);
+        if !spec.is_empty() {
+            map.insert("spec".to_owned(), serde_json::Value::Object(spec));
         }
     }
 }
@@ -407,7 +436,11 @@ pub async fn run_cluster_upgrades(
             move |p: VersionPolicy| {
                 let name = p.name_any();
                 by_policy(p.namespace(), &|x| {
-                    x.spec.release_ref.as_ref().is_some_and(|r| r.name == name)
+                    x.spec
+                        .release_ref
+                        .as_ref()
+                        .and_then(upkeep_api::cluster_upgrade::ReleaseRef::policy_name)
+                        == Some(name.as_str())
                 })
             },
         )

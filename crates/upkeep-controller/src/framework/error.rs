@@ -144,6 +144,21 @@ pub enum Error {
         conflict: bool,
         hint: Option<String>,
     },
+    #[error("deleting {kind} {object}: {source}")]
+    Delete {
+        kind: &'static str,
+        /// `namespace/name`.
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("removing the scheduled-upgrade annotations of Cluster {cluster}: {source}")]
+    PatchAnnotations {
+        /// `namespace/name`.
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("the Cluster watch stopped")]
     ClustersNotWatched,
     /// `trigger: GitOps`: the repository write or the pull request failed.
@@ -229,7 +244,7 @@ impl Error {
         match self {
             Error::WriteStatus { .. } => "WriteStatusFailed",
             Error::Read { .. } => "ReadFailed",
-            Error::List { .. } | Error::Create { .. } => "ApiError",
+            Error::List { .. } | Error::Create { .. } | Error::Delete { .. } => "ApiError",
             Error::Secret { .. } => "SecretUnavailable",
             Error::Registry { error, .. } => error.kind(),
             Error::Git { .. }
@@ -243,7 +258,9 @@ impl Error {
             Error::PullRequest { .. } | Error::NoToken { .. } | Error::ApiUrl { .. } => {
                 "PullRequestError"
             }
-            Error::PatchCluster { .. } | Error::ClusterApp { .. } => "PatchFailed",
+            Error::PatchCluster { .. }
+            | Error::ClusterApp { .. }
+            | Error::PatchAnnotations { .. } => "PatchFailed",
             Error::ClustersNotWatched => "ClustersNotWatched",
             Error::GitOps { source } => source.reason(),
             Error::NoGitOpsSpec => "InvalidSpec",

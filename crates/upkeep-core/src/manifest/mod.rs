@@ -17,6 +17,7 @@
 //! | `# {"$imagepolicy": "ns:policy:tag"}` | the tag | `newTag: v1.0.1` |
 //! | `# {"$imagepolicy": "ns:policy:name"}` | the image name | `newName: ghcr.io/x/app` |
 //! | `# {"$imagepolicy": "ns:policy:digest"}` | the digest | `newDigest: sha256:…` |
+//! | `# {"$upkeep": "cluster:ns/name"}` | the workload cluster's version (a cluster upgrade writes it; app automation leaves it alone) | `cluster_release: "29.1.0"` |
 //!
 //! Flux's forms mean exactly what image-automation-controller writes (its `setters.go`:
 //! `LatestRef.String()`, `.Tag`, `.Name`, `.Digest`), so a repository set up for Flux works
@@ -108,6 +109,11 @@ use line::{Value, read_line};
 pub use structure::MAX_DEPTH;
 use structure::{Candidate, Edit, ParseError, Refusal};
 
+/// The reference word of a cluster marker: `{"$upkeep": "cluster:<namespace>/<name>"}`.
+const CLUSTER_MARKER_WORD: &str = "cluster";
+/// What a cluster marker's reference starts with.
+pub const CLUSTER_MARKER_PREFIX: &str = "cluster:";
+
 /// Which marker syntax a field used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkerSyntax {
@@ -132,13 +138,18 @@ pub enum MarkerForm {
     Name,
     /// `{"$imagepolicy": "ns:policy:digest"}`: the digest alone (`sha256:…`).
     Digest,
+    /// `{"$upkeep": "cluster:<namespace>/<name>"}`: the whole scalar is a workload cluster's
+    /// version. The marker's [`Marker::namespace`] and [`Marker::policy`] hold the cluster's
+    /// namespace and name; no app [`Update`] ever matches it (cluster upgrades write it, with
+    /// [`set_value`]).
+    Cluster,
 }
 
 impl MarkerForm {
     /// The suffix the marker reference carries (`""` for the bare forms).
     pub fn suffix(self) -> &'static str {
         match self {
-            MarkerForm::Version | MarkerForm::Reference => "",
+            MarkerForm::Version | MarkerForm::Reference | MarkerForm::Cluster => "",
             MarkerForm::Tag => ":tag",
             MarkerForm::Name => ":name",
             MarkerForm::Digest => ":digest",
@@ -188,9 +199,18 @@ impl Marker {
         }
     }
 
-    /// The marker's reference as written (`ns:policy`, `ns:policy:tag`, …).
+    /// The marker's reference as written (`ns:policy`, `ns:policy:tag`, `cluster:ns/name`, …).
     pub fn reference(&self) -> String {
+        if self.form == MarkerForm::Cluster {
+            return format!("{CLUSTER_MARKER_PREFIX}{}/{}", self.namespace, self.policy);
+        }
         format!("{}:{}{}", self.namespace, self.policy, self.form.suffix())
+    }
+
+    /// Whether this marker names a workload cluster (`cluster:<namespace>/<name>`), not a
+    /// policy.
+    pub fn is_cluster(&self) -> bool {
+        self.form == MarkerForm::Cluster
     }
 
     /// The tag the field holds now, for the kind of a step: the whole scalar of a `$upkeep` or
@@ -220,7 +240,9 @@ impl Marker {
             reference: self.reference(),
         };
         match self.form {
-            MarkerForm::Version | MarkerForm::Tag => Ok(update.version.to_owned()),
+            MarkerForm::Version | MarkerForm::Tag | MarkerForm::Cluster => {
+                Ok(update.version.to_owned())
+            }
             MarkerForm::Reference => {
                 let image = update.image.ok_or_else(|| missing(Part::Image))?;
                 Ok(match update.digest {
@@ -363,7 +385,7 @@ fn shape_problem(form: MarkerForm, value: &str) -> String {
         MarkerForm::Tag => format!(
             "{value:?} is not a bare tag (it holds '/', ':' or '@'), but a :tag marker writes the tag alone"
         ),
-        MarkerForm::Version => format!(
+        MarkerForm::Version | MarkerForm::Cluster => format!(
             "{value:?} is not a bare version (it holds '/', ':' or '@'), but a $upkeep marker writes the version alone"
         ),
         MarkerForm::Name => format!(
@@ -456,6 +478,11 @@ impl MarkerError {
             MarkerError::UnresolvedVariable { .. } => Some(
                 "upkeep reads the repository as committed; write the policy's namespace and name literally".into(),
             ),
+            MarkerError::BadReference { reference, .. }
+                if reference.starts_with(CLUSTER_MARKER_PREFIX) =>
+            {
+                Some(r#"a cluster marker is # {"$upkeep": "cluster:<namespace>/<name>"}, e.g. "cluster:org-acme/dev01""#.into())
+            }
             MarkerError::BadReference { .. } | MarkerError::MalformedMarker { .. } => {
                 Some(r#"write the marker as # {"$upkeep": "flux-system:my-chart"}"#.into())
             }
@@ -519,7 +546,7 @@ impl MarkerError {
                 MarkerForm::Tag | MarkerForm::Name => format!(
                     r#"did you mean "{reference}"? ({{"$imagepolicy": "{reference}"}} writes the whole reference <image>:<tag>)"#
                 ),
-                MarkerForm::Version => format!(
+                MarkerForm::Version | MarkerForm::Cluster => format!(
                     r#"mark the version's own field, or use {{"$imagepolicy": "{reference}"}} for a whole image reference"#
                 ),
                 MarkerForm::Digest => format!(
@@ -556,12 +583,22 @@ pub fn may_have_markers(text: &str) -> bool {
 ///
 /// Reads marked lines, then checks each against a parse of the whole text (see the module
 /// header); a file without marker words is not parsed.
+///
+/// Cluster markers (`cluster:<namespace>/<name>`, [`MarkerForm::Cluster`]) are listed with the
+/// others here; [`Read::markers`] and [`Read::refusals`] leave them out, because app automation
+/// leaves them alone.
 pub fn find_markers(text: &str) -> (Vec<Marker>, Vec<MarkerError>) {
     let read = read(text);
     let mut errors = read.line_errors;
     errors.extend(read.refused.into_iter().map(|(_, e)| e));
+    errors.extend(read.cluster_refused.into_iter().map(|(_, e)| e));
     errors.sort_by_key(MarkerError::line);
-    (read.markers, errors)
+    let mut markers = read.markers;
+    if !read.clusters.is_empty() {
+        markers.extend(read.clusters);
+        markers.sort_by_key(|m| m.line);
+    }
+    (markers, errors)
 }
 
 /// A text read for markers once: what [`find_markers`] finds, and the parse that
@@ -577,6 +614,10 @@ pub struct Read<'a> {
     line_errors: Vec<MarkerError>,
     /// Markers the parse refused, with their namespace, policy and syntax.
     refused: Vec<((String, String, MarkerSyntax), MarkerError)>,
+    /// Cluster markers that may be edited (never matched by an app [`Update`]).
+    clusters: Vec<Marker>,
+    /// Cluster markers the parse refused, with the cluster's namespace and name.
+    cluster_refused: Vec<((String, String), MarkerError)>,
 }
 
 /// Reads `text` for markers (see [`find_markers`] and [`Read::apply`]).
@@ -591,8 +632,11 @@ pub fn read(text: &str) -> Read<'_> {
                     Ok(()) => true,
                     Err(r) => {
                         refused.push((
-                            (m.namespace.clone(), m.policy.clone(), m.syntax),
-                            MarkerError::refused(m.line, r),
+                            m.is_cluster(),
+                            (
+                                (m.namespace.clone(), m.policy.clone(), m.syntax),
+                                MarkerError::refused(m.line, r),
+                            ),
                         ));
                         false
                     }
@@ -601,18 +645,32 @@ pub fn read(text: &str) -> Read<'_> {
             }
             Err(e) => refused.extend(found.drain(..).map(|m| {
                 (
-                    (m.namespace.clone(), m.policy.clone(), m.syntax),
-                    MarkerError::unparsable(m.line, e.clone()),
+                    m.is_cluster(),
+                    (
+                        (m.namespace.clone(), m.policy.clone(), m.syntax),
+                        MarkerError::unparsable(m.line, e.clone()),
+                    ),
                 )
             })),
         }
     }
+    let (clusters, found): (Vec<Marker>, Vec<Marker>) =
+        found.into_iter().partition(Marker::is_cluster);
+    let (cluster_refused, refused): (Vec<_>, Vec<_>) =
+        refused.into_iter().partition(|(cluster, _)| *cluster);
+    let cluster_refused = cluster_refused
+        .into_iter()
+        .map(|(_, ((ns, name, _), e))| ((ns, name), e))
+        .collect();
+    let refused = refused.into_iter().map(|(_, r)| r).collect();
     Read {
         text,
         parsed,
         markers: found,
         line_errors,
         refused,
+        clusters,
+        cluster_refused,
     }
 }
 
@@ -622,10 +680,23 @@ impl<'a> Read<'a> {
         &self.markers
     }
 
+    /// The cluster markers (`cluster:<namespace>/<name>`) that may be edited, in file order.
+    pub fn cluster_markers(&self) -> &[Marker] {
+        &self.clusters
+    }
+
+    /// The cluster markers the parse refused, with the cluster's namespace and name.
+    pub fn cluster_refusals(&self) -> impl Iterator<Item = (&str, &str, &MarkerError)> {
+        self.cluster_refused
+            .iter()
+            .map(|((ns, name), e)| (ns.as_str(), name.as_str(), e))
+    }
+
     /// Every marked line that cannot be used, in file order (as [`find_markers`] gives them).
     pub fn errors(&self) -> Vec<MarkerError> {
         let mut errors = self.line_errors.clone();
         errors.extend(self.refused.iter().map(|(_, e)| e.clone()));
+        errors.extend(self.cluster_refused.iter().map(|(_, e)| e.clone()));
         errors.sort_by_key(MarkerError::line);
         errors
     }
@@ -1111,7 +1182,7 @@ fn split_image_tag(value: &str) -> (&str, Option<&str>) {
 /// The tag a field of `form` holding `value` carries (see [`Marker::tag`]).
 pub fn tag_of(form: MarkerForm, value: &str) -> Option<&str> {
     match form {
-        MarkerForm::Version | MarkerForm::Tag => Some(value),
+        MarkerForm::Version | MarkerForm::Tag | MarkerForm::Cluster => Some(value),
         MarkerForm::Reference => split_image_tag(value).1,
         MarkerForm::Name | MarkerForm::Digest => None,
     }
@@ -1136,7 +1207,7 @@ fn check_shape(form: MarkerForm, value: &str) -> Result<(), ()> {
     let fits = value.is_empty()
         || match form {
             MarkerForm::Reference => structured || !VERSION_LIKE.is_match(value),
-            MarkerForm::Tag | MarkerForm::Version => !structured,
+            MarkerForm::Tag | MarkerForm::Version | MarkerForm::Cluster => !structured,
             MarkerForm::Name => !value.contains('@') && split_image_tag(value).1.is_none(),
             MarkerForm::Digest => DIGEST.is_match(value),
         };
@@ -1207,6 +1278,12 @@ fn parse_marked(
         reference: reference.to_owned(),
     };
     let (namespace, policy, form) = match (syntax, parts.as_slice()) {
+        (MarkerSyntax::Upkeep, [CLUSTER_MARKER_WORD, cluster]) if cluster.contains('/') => {
+            match cluster.split_once('/') {
+                Some((ns, name)) if !name.contains('/') => (ns, name, MarkerForm::Cluster),
+                _ => return Err(bad()),
+            }
+        }
         (MarkerSyntax::Upkeep, [ns, name]) => (*ns, *name, MarkerForm::Version),
         (MarkerSyntax::FluxImagePolicy, [ns, name]) => (*ns, *name, MarkerForm::Reference),
         (MarkerSyntax::FluxImagePolicy, [ns, name, suffix]) => (
@@ -1311,6 +1388,30 @@ mod tests {
                     "nginx",
                 )),
                 "App CR spec.version, plain scalar",
+            ),
+            (
+                r#"  version: 29.1.0 # {"$upkeep": "cluster:org-acme/dev01"}"#,
+                Some((
+                    Some("version"),
+                    "29.1.0",
+                    Quote::Plain,
+                    MarkerForm::Cluster,
+                    "org-acme",
+                    "dev01",
+                )),
+                "a cluster marker: the cluster's namespace and name, not a policy",
+            ),
+            (
+                r#"  version: 1.0.0 # {"$upkeep": "cluster:nginx"}"#,
+                Some((
+                    Some("version"),
+                    "1.0.0",
+                    Quote::Plain,
+                    MarkerForm::Version,
+                    "cluster",
+                    "nginx",
+                )),
+                "without a slash it is the policy nginx in the namespace `cluster`, as before",
             ),
             (
                 r#"      version: "1.2.3" # {"$upkeep": "flux-system:podinfo"}"#,

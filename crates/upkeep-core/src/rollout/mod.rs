@@ -14,10 +14,12 @@
 //!   cluster in no stage is `Skipped(NotInAnyStage)`. No stages = one implicit stage. A cluster
 //!   the campaign already touched (recorded state other than Waiting) stays in the plan even if
 //!   it is no longer selected, so a running upgrade is never lost from sight.
-//! - **Never touched** (no progress, or Waiting): missing/unparsable version →
-//!   `Skipped(NotAVersion)`; at or above the target → `Skipped(AlreadyAtTarget)`. Otherwise the
-//!   gates below, in this order; the first that holds is the reason:
-//!   `Suspended`, `NoTarget`, `StartTime`, `After` (each dependency Succeeded and its
+//! - **Never touched** (no progress, or Waiting): with a target for one provider (a Giant
+//!   Swarm Release `aws-29.5.0`), a cluster of another provider or of none known →
+//!   `Skipped(OtherProvider)`; missing/unparsable version → `Skipped(NotAVersion)`; at or
+//!   above the target → `Skipped(AlreadyAtTarget)`. Otherwise the gates below, in this order;
+//!   the first that holds is the reason: `Suspended`, `NoTarget` (with the shell's reason: a
+//!   Release missing or refused), `StartTime`, `After` (each dependency Succeeded and its
 //!   `finished + soak <= now`; a Failed dependency waits forever with `failed: true`), `Stage`
 //!   (every cluster of every earlier stage terminal, and `now >=` each earlier stage's last
 //!   finish + its soak), `Halted`, `Frozen` (the cluster's annotation), `Window`
@@ -190,6 +192,14 @@ fn observe(
             if !c.stages.is_empty() && stage.is_none() {
                 return skip(SkipReason::NotInAnyStage);
             }
+            if let Some(release) = &c.provider
+                && input.provider.as_ref() != Some(release)
+            {
+                return skip(SkipReason::OtherProvider {
+                    cluster: input.provider.clone(),
+                    release: release.clone(),
+                });
+            }
             let Some(cur) = current else {
                 return skip(SkipReason::NotAVersion {
                     current: input.current.clone(),
@@ -221,7 +231,8 @@ fn campaign_gate(c: &Campaign, now: Timestamp) -> Option<(WaitReason, Option<Tim
         return Some((WaitReason::Suspended, None));
     }
     if c.target.is_none() {
-        return Some((WaitReason::NoTarget, None));
+        let why = c.no_target.clone();
+        return Some((WaitReason::NoTarget { why }, None));
     }
     if let Some(at) = c.start_time
         && now < at

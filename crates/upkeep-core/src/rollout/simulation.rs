@@ -197,6 +197,7 @@ fn inputs<'a>(fleet: &[SimCluster], schedules: &'a [(String, Schedule)]) -> Vec<
             name: c.name.clone(),
             labels: c.labels.clone(),
             current: c.current.clone(),
+            provider: None,
             freeze: c.freeze.clone(),
             schedule: c
                 .schedule

@@ -44,6 +44,8 @@ pub(super) fn campaign(target: &str) -> Campaign {
     Campaign {
         name: "cu".to_owned(),
         target: Version::parse(target),
+        no_target: None,
+        provider: None,
         start_time: None,
         suspended: false,
         matchers: names(".*"),
@@ -61,6 +63,7 @@ pub(super) fn cl<'a>(name: &str, current: Option<&str>) -> ClusterInput<'a> {
         name: name.to_owned(),
         labels: BTreeMap::new(),
         current: current.map(str::to_owned),
+        provider: None,
         freeze: None,
         schedule: None,
         observed: Observed::default(),
@@ -297,6 +300,20 @@ fn steps_table() {
         matchers: names("prod-.*"),
         ..campaign("1.1.0")
     };
+    let for_aws = Campaign {
+        provider: Some("aws".to_owned()),
+        ..campaign("1.1.0")
+    };
+    let refused = Campaign {
+        target: None,
+        no_target: Some("Release aws-1.1.0 is deprecated".to_owned()),
+        ..campaign("1.1.0")
+    };
+    let of = |name: &str, current: &str, provider: Option<&str>| {
+        let mut c = cl(name, Some(current));
+        c.provider = provider.map(ToOwned::to_owned);
+        c
+    };
     let frozen_cluster = |until: Timestamp| {
         let mut c = cl("a", Some("1.0.0"));
         c.freeze = Some((until, Some("incident 42".to_owned())));
@@ -311,6 +328,65 @@ fn steps_table() {
     };
 
     let cases = vec![
+        case(
+            "a release for one provider: its clusters start, others are skipped naming both",
+            for_aws,
+            vec![
+                of("a", "1.0.0", Some("aws")),
+                of("b", "1.0.0", Some("azure")),
+                of("c", "1.0.0", None),
+                of("d", "1.1.0", Some("aws")),
+            ],
+            vec![
+                ("a", Step::Trigger),
+                (
+                    "b",
+                    Step::Skipped {
+                        reason: SkipReason::OtherProvider {
+                            cluster: Some("azure".into()),
+                            release: "aws".into(),
+                        },
+                    },
+                ),
+                (
+                    "c",
+                    Step::Skipped {
+                        reason: SkipReason::OtherProvider {
+                            cluster: None,
+                            release: "aws".into(),
+                        },
+                    },
+                ),
+                (
+                    "d",
+                    Step::Skipped {
+                        reason: SkipReason::AlreadyAtTarget {
+                            current: "1.1.0".into(),
+                        },
+                    },
+                ),
+            ],
+        ),
+        case(
+            "a release without a provider: every provider, and none, may start",
+            campaign("1.1.0"),
+            vec![of("a", "1.0.0", Some("azure")), of("b", "1.0.0", None)],
+            vec![("a", Step::Trigger), ("b", Step::Trigger)],
+        ),
+        case(
+            "a refused or missing release: everyone waits with the shell's reason",
+            refused,
+            vec![of("a", "1.0.0", Some("aws"))],
+            vec![(
+                "a",
+                waiting(
+                    WaitReason::NoTarget {
+                        why: Some("Release aws-1.1.0 is deprecated".into()),
+                    },
+                    None,
+                ),
+            )],
+        ),
         case(
             "below the target with no gate: start now",
             campaign("1.1.0"),
@@ -401,8 +477,8 @@ fn steps_table() {
             no_target,
             vec![cl("a", Some("1.0.0")), cl("b", Some("99.0.0"))],
             vec![
-                ("a", waiting(WaitReason::NoTarget, None)),
-                ("b", waiting(WaitReason::NoTarget, None)),
+                ("a", waiting(WaitReason::NoTarget { why: None }, None)),
+                ("b", waiting(WaitReason::NoTarget { why: None }, None)),
             ],
         ),
         case(
@@ -1449,9 +1525,16 @@ fn reasons_read_as_one_line() {
             "approval gate",
         ),
         (
-            WaitReason::NoTarget,
+            WaitReason::NoTarget { why: None },
             "target release not resolved yet",
             "releaseRef",
+        ),
+        (
+            WaitReason::NoTarget {
+                why: Some("Release aws-29.0.0 is deprecated\n (spec.state)".into()),
+            },
+            "no target release: Release aws-29.0.0 is deprecated (spec.state)",
+            "a refused Release says why, on one line",
         ),
         (
             WaitReason::StartTime { at: t },
@@ -1583,6 +1666,24 @@ fn reasons_read_as_one_line() {
             SkipReason::NotInAnyStage.to_string(),
             "matches no stage of the strategy",
             "skip no stage",
+        ),
+        (
+            SkipReason::OtherProvider {
+                cluster: Some("azure".into()),
+                release: "aws".into(),
+            }
+            .to_string(),
+            "the release is for provider aws, the cluster's provider is azure",
+            "skip other provider: names both",
+        ),
+        (
+            SkipReason::OtherProvider {
+                cluster: None,
+                release: "aws".into(),
+            }
+            .to_string(),
+            "the release is for provider aws, the cluster's provider is unknown (spec.infrastructureRef.kind)",
+            "skip unknown provider: says where it is read",
         ),
     ];
     for (got, want, why) in others {

@@ -32,6 +32,12 @@ pub struct Campaign {
     pub name: String,
     /// `None`: `releaseRef` not resolved yet, every cluster waits ([`WaitReason::NoTarget`]).
     pub target: Option<Version>,
+    /// Why there is no target (a Release that is missing or refused), shown with
+    /// [`WaitReason::NoTarget`].
+    pub no_target: Option<String>,
+    /// The provider the target is for (a Giant Swarm Release `aws-29.5.0` is for `aws`): a
+    /// cluster of another provider, or of none known, is skipped ([`SkipReason::OtherProvider`]).
+    pub provider: Option<String>,
     pub start_time: Option<Timestamp>,
     /// Approval gate: nothing new starts; running clusters are still observed.
     pub suspended: bool,
@@ -73,6 +79,8 @@ pub struct ClusterInput<'a> {
     pub labels: BTreeMap<String, String>,
     /// The version place (label or topology version), raw.
     pub current: Option<String>,
+    /// The cluster's provider (`aws`, `azure`, …), when known.
+    pub provider: Option<String>,
     /// From the cluster's `upkeep.dev/freeze-until` / `upkeep.dev/freeze-reason` annotations.
     pub freeze: Option<(Timestamp, Option<String>)>,
     /// The schedule that governs this cluster (name, schedule), if any.
@@ -234,8 +242,9 @@ impl Step {
 pub enum WaitReason {
     /// `spec.suspend`: the approval gate.
     Suspended,
-    /// `releaseRef` not resolved yet.
-    NoTarget,
+    /// `releaseRef` not resolved yet; `why` says why, when the shell knows (a Release that
+    /// is missing, deprecated or work in progress).
+    NoTarget { why: Option<String> },
     /// Before `spec.startTime`.
     StartTime { at: Timestamp },
     /// The governing schedule does not allow this upgrade kind now (its freeze included).
@@ -271,7 +280,7 @@ impl WaitReason {
     pub fn name(&self) -> &'static str {
         match self {
             WaitReason::Suspended => "Suspended",
-            WaitReason::NoTarget => "NoTarget",
+            WaitReason::NoTarget { .. } => "NoTarget",
             WaitReason::StartTime { .. } => "StartTime",
             WaitReason::Window { .. } => "Window",
             WaitReason::Frozen { .. } => "Frozen",
@@ -288,7 +297,7 @@ impl WaitReason {
         matches!(
             self,
             WaitReason::Suspended
-                | WaitReason::NoTarget
+                | WaitReason::NoTarget { .. }
                 | WaitReason::StartTime { .. }
                 | WaitReason::After { .. }
         )
@@ -299,7 +308,10 @@ impl WaitReason {
     pub fn describe(&self, tz: &TimeZone) -> String {
         match self {
             WaitReason::Suspended => "suspended: waiting for approval".to_owned(),
-            WaitReason::NoTarget => "target release not resolved yet".to_owned(),
+            WaitReason::NoTarget { why: None } => "target release not resolved yet".to_owned(),
+            WaitReason::NoTarget { why: Some(why) } => {
+                format!("no target release: {}", one_line(why))
+            }
             WaitReason::StartTime { at } => {
                 format!("not before the start time {}", describe::local(*at, tz))
             }
@@ -422,6 +434,12 @@ pub enum SkipReason {
     NotAVersion { current: Option<String> },
     /// Stages are defined and none of them matches the cluster.
     NotInAnyStage,
+    /// The target release is for `release`'s provider and the cluster is of another one
+    /// (`cluster`), or of none known (`None`).
+    OtherProvider {
+        cluster: Option<String>,
+        release: String,
+    },
     /// A skip recorded earlier in status, kept verbatim.
     Recorded(String),
 }
@@ -432,6 +450,7 @@ impl SkipReason {
             SkipReason::AlreadyAtTarget { .. } => "AlreadyAtTarget",
             SkipReason::NotAVersion { .. } => "NotAVersion",
             SkipReason::NotInAnyStage => "NotInAnyStage",
+            SkipReason::OtherProvider { .. } => "OtherProvider",
             SkipReason::Recorded(_) => "Recorded",
         }
     }
@@ -450,6 +469,20 @@ impl fmt::Display for SkipReason {
                 write!(f, "current version {c:?} is not a version")
             }
             SkipReason::NotInAnyStage => f.write_str("matches no stage of the strategy"),
+            SkipReason::OtherProvider {
+                cluster: Some(c),
+                release,
+            } => write!(
+                f,
+                "the release is for provider {release}, the cluster's provider is {c}"
+            ),
+            SkipReason::OtherProvider {
+                cluster: None,
+                release,
+            } => write!(
+                f,
+                "the release is for provider {release}, the cluster's provider is unknown (spec.infrastructureRef.kind)"
+            ),
             SkipReason::Recorded(s) => f.write_str(&one_line(s)),
         }
     }

@@ -167,6 +167,10 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
             run_cluster_upgrades(Arc::new(u), stop)
         })
         .with("ClusterUpgradePolicy", run_cluster_upgrade_policies)
+        .with(
+            "ScheduledUpgrade",
+            upkeep_controller::scheduled::run_scheduled_upgrades,
+        )
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {

@@ -79,17 +79,28 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
     eprintln!("{}", summary(&fields, "to write"));
     let mut problems = fields.iter().filter(|f| f.action == Action::Error).count();
-    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)? {
-        // A releaseRef names a VersionPolicy of the repository, decided above.
+    let campaigns = if let Some(f) = crate::fleet::ClusterFleet::load_for_plan(&args.input.repo)?
+        .map(crate::fleet::ClusterFleet::with_scheduled)
+    {
+        // A releaseRef names a VersionPolicy of the repository, decided above, or a Giant
+        // Swarm Release whose manifest is in the repository.
+        let releases = upkeep_api::release::releases_in(&args.input.repo);
         let release = |u: &upkeep_api::ClusterUpgrade| {
+            if let Some(r) = crate::campaign_view::repo_release(u, &releases) {
+                return Some(r);
+            }
             let (ns, _) = upkeep_api::namespaced_name(&u.metadata);
             let r = u.spec.release_ref.as_ref()?;
-            fleet
+            let version = fleet
                 .policies
                 .get(&(ns, r.name.clone()))?
                 .allow
                 .selected
-                .clone()
+                .clone()?;
+            Some(upkeep_api::release::Resolution::Ready {
+                version,
+                provider: None,
+            })
         };
         let list = crate::campaign_view::campaigns(&f, None, &release, now);
         problems += list

@@ -30,8 +30,9 @@ the run in the store. Credentials come from the environment as for `upkeep apply
 Each pass also carries out every ClusterUpgrade in the repository, as the in-cluster controller \
 does, with the store (--store) as the campaign's status: the same rollout decision (stages, \
 maxConcurrency, soak, timeout, schedules, freezes, after); a releaseRef resolves to its \
-VersionPolicy's latest allowed version in the same pass (while it cannot, the campaign waits and \
-says why); each cluster's Triggered state is recorded \
+VersionPolicy's latest allowed version in the same pass, or to the Giant Swarm Release manifest \
+of that name in the repository (kind: Release; while it cannot, the campaign waits and says \
+why); each cluster's Triggered state is recorded \
 before the change is made, so a run killed in between makes the change exactly once next time. \
 trigger: GitOps commits the clusters' versions (pushed, with pull requests per \
 spec.gitOps.push, when the checkout has an origin); trigger: Direct patches the Clusters and \

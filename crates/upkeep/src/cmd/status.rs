@@ -21,7 +21,8 @@ use crate::out::outln;
 From --repo (default .): every ClusterUpgrade in the manifests is planned by the rollout core at \
 --at over the repository's clusters, schedules and freeze annotations, with what `upkeep run` \
 recorded in the store (--store) as the campaign's status: clusters it started, their outcomes, \
-the release a releaseRef resolved to. Without a store nothing counts as started. With \
+the release a releaseRef resolved to. Without a store nothing counts as started. A releaseRef \
+naming a Giant Swarm Release (kind: Release) resolves to the Release manifest in the repository. With \
 --kubeconfig: the status the controller recorded.\n\n\
 Exit status: 0 listed, 1 no such ClusterUpgrade, 2 invalid input.")]
 pub(crate) struct Args {
@@ -70,19 +71,26 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     } else {
         let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let fleet = match ClusterFleet::load(&repo)? {
-            Ok(f) => f,
+            Ok(f) => f.with_scheduled(),
             Err(o) => return Ok(o),
         };
         let store = match crate::store::open_existing_store(args.store.as_deref()) {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        match &store {
-            Some(store) => recorded_campaigns(&fleet, store, args.upgrade.as_deref(), now)?,
+        if let Some(store) = &store {
+            recorded_campaigns(&fleet, &repo, store, args.upgrade.as_deref(), now)?
+        } else {
             // Nothing recorded, and a repository's VersionPolicies are not decided here (no
-            // scan): nothing counts as started and a releaseRef has no release yet (`upkeep
-            // plan` resolves it).
-            None => campaigns(&fleet, args.upgrade.as_deref(), &|_| None, now),
+            // scan): nothing counts as started and a VersionPolicy releaseRef has no release
+            // yet (`upkeep plan` resolves it); a Giant Swarm Release is read from its manifest.
+            let releases = upkeep_api::release::releases_in(&repo);
+            campaigns(
+                &fleet,
+                args.upgrade.as_deref(),
+                &|u| crate::campaign_view::repo_release(u, &releases),
+                now,
+            )
         }
     };
     if list.is_empty() {
@@ -126,18 +134,22 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 /// recorded of it ([`crate::campaigns::recorded_view`]).
 fn recorded_campaigns(
     fleet: &ClusterFleet,
+    repo: &std::path::Path,
     store: &upkeep_store::Store,
     only: Option<&str>,
     now: jiff::Timestamp,
 ) -> miette::Result<Vec<(CampaignRow, jiff::tz::TimeZone)>> {
     let mut snapshot = crate::campaign_view::snapshot(fleet);
+    let releases = upkeep_api::release::releases_in(repo);
     let mut out = Vec::new();
     for u in &fleet.upgrades {
         if only.is_some_and(|o| Some(o) != u.metadata.name.as_deref()) {
             continue;
         }
         let view = crate::campaigns::recorded_view(store, u)?;
-        snapshot.release = view.release;
+        // A Giant Swarm Release is read from its manifest (with its provider and state); a
+        // VersionPolicy's release is what run recorded.
+        snapshot.release = crate::campaign_view::repo_release(u, &releases).or(view.release);
         snapshot.finished = view.finished;
         let decision = crate::campaigns::decide_unobserved(&view.upgrade, &snapshot, now);
         out.push(crate::campaign_view::row_of(

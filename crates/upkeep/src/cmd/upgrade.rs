@@ -128,6 +128,12 @@ target and is ready since the trigger (Succeeded), reports a failure, or --timeo
 (Failed). Progress goes to stderr, the result to stdout, the outcome to the store (upkeep \
 history --cluster NAME). Ctrl-C stops waiting (exit 130); the upgrade stays recorded as \
 Triggered.\n\n\
+--schedule-annotations: instead of upgrading now, writes the annotations `kubectl gs update \
+cluster --scheduled-time` writes (alpha.giantswarm.io/update-schedule-target-release: --to, \
+alpha.giantswarm.io/update-schedule-target-time: --at as \"15 Sep 21 08:00 UTC\"): in the \
+Cluster's manifest with --repo (committed), or on the Cluster with --kubeconfig. The controller \
+upgrades the cluster at that time as a one-cluster ClusterUpgrade (scheduled-NAME; freezes and \
+schedules apply) and removes the annotations after success; removing them before cancels it.\n\n\
 Exit status: 0 upgraded (or already at the target; with --wait: Succeeded), 1 not allowed at \
 that time (the reason and the next allowed start are printed; nothing changed), 2 an error, \
 3 with --wait: the upgrade Failed (a failure reported, or the timeout), 130 interrupted while \
@@ -138,7 +144,8 @@ pub(crate) struct Args {
     /// The release to upgrade to.
     #[arg(long, value_name = "VERSION")]
     to: String,
-    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now.
+    /// Decide as if it were this time (RFC 3339, or a UTC wall-clock time); default: now. With
+    /// --schedule-annotations: when the upgrade starts.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Say when the next allowed start is (from --at); upgrade only if that is now (never waits).
@@ -193,6 +200,11 @@ pub(crate) struct Args {
     /// `text` for people, `json` for programs.
     #[arg(long, short, value_enum, default_value_t)]
     output: Output,
+    /// Schedule instead of upgrading now: write kubectl-gs' annotations
+    /// alpha.giantswarm.io/update-schedule-target-release (--to) and …-target-time (--at, as
+    /// "02 Jan 06 15:04 UTC") on the Cluster; the controller upgrades it at that time.
+    #[arg(long, requires = "at", conflicts_with_all = ["wait", "next_window", "branch", "pull_request"])]
+    schedule_annotations: bool,
 }
 
 /// The decision, as printed in JSON.
@@ -238,6 +250,22 @@ fn cluster(args: &Args) -> miette::Result<Outcome> {
         );
         return Ok(Outcome::Invalid);
     };
+    if args.schedule_annotations {
+        let repo = match args.via {
+            Some(Via::Api) => None,
+            _ => args.repo.as_deref(),
+        };
+        return crate::schedule_annotations::run(&crate::schedule_annotations::Request {
+            name: &args.name,
+            namespace: args.namespace.as_deref(),
+            to: &args.to,
+            at: args.at.as_deref(),
+            repo,
+            kubeconfig: args.kubeconfig.as_deref(),
+            push: args.push,
+            dry_run: args.dry_run,
+        });
+    }
     let wait = if args.wait {
         match upkeep_api::duration::parse_duration(&args.timeout) {
             Ok(d) if d.is_positive() => Some(d),
