@@ -139,6 +139,11 @@ fn start_controller(admin: &kube::Client) -> Running {
 }
 
 fn upgrade_to_30(server: &KubeApiServer, matcher: &str) {
+    upgrade_to_30_with(server, matcher, "");
+}
+
+/// `to-30` over the clusters `matcher` selects, with `extra` spec lines.
+fn upgrade_to_30_with(server: &KubeApiServer, matcher: &str, extra: &str) {
     apply(
         server,
         &format!(
@@ -149,9 +154,39 @@ spec:
   matchers: [{{name: some, value: '{matcher}', isRegex: true}}]
   targetVersion: 30.0.0
   strategy: {{timeout: 5m}}
-"
+{extra}"
         ),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_place_label_writes_the_cluster_itself() {
+    let (server, admin) = setup().await;
+    let chart = fleet(&server, &admin).await;
+    let running = start_controller(&admin);
+    upgrade_to_30_with(&server, "c-app", "  versionPlace: {type: Label}\n");
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), NS);
+    let done = eventually_within(
+        Duration::from_secs(90),
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "the upgrade finishes",
+    )
+    .await;
+    assert_eq!(
+        done.outcome.as_deref(),
+        Some("Succeeded"),
+        "{done:?}; {:?}",
+        chart.errors()
+    );
+    let apps: Api<DynamicObject> = Api::namespaced_with(admin.clone(), NS, &app_resource());
+    assert_eq!(
+        app_version(&apps, "c-app").await,
+        "29.0.0",
+        "versionPlace type Label: the App is not written"
+    );
+    assert_eq!(label(&server, "c-app"), "30.0.0", "the Cluster's label is");
+    running.stop().await;
 }
 
 /// The notes of the `reason` Events on ClusterUpgrade `to-30`.
