@@ -315,11 +315,16 @@ impl Provider {
     /// Sets the time between "upgrading" and the outcome (default 300 ms).
     #[must_use]
     pub fn with_step(self, step: Duration) -> Self {
+        self.set_step(step);
+        self
+    }
+
+    /// Changes the time between "upgrading" and the outcome of the next upgrades.
+    pub fn set_step(&self, step: Duration) {
         self.shared.step_ms.store(
             u64::try_from(step.as_millis()).unwrap_or(u64::MAX),
             Ordering::SeqCst,
         );
-        self
     }
 
     /// The namespace it plays Cluster API in.

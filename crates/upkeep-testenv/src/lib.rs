@@ -34,6 +34,8 @@ mod token;
 
 /// Cluster API in tests: the `Cluster` CRD fixture and the test provider loop.
 pub mod cluster_api;
+/// Giant Swarm's cluster Apps in tests: the App and Release CRD fixtures and the chart loop.
+pub mod cluster_app;
 /// A webhook sink: our own receiver that records POSTed JSON.
 pub mod webhook;
 

@@ -972,11 +972,11 @@ fn act_api<'c>(
             false,
         ));
         match patched {
-            Ok(_) => {
+            Ok(written) => {
                 eprintln!(
                     "{who}: cluster {}: patched {} → {target}",
                     c.name,
-                    place.path()
+                    written.map_or_else(|| place.path(), |w| w.place)
                 );
                 done.push((*c, None, None));
             }

@@ -6,6 +6,13 @@
 //! [`ClusterObject`] the repository path reads. Patches are JSON merge patches; a version
 //! patch carries the `resourceVersion` the decision was made on, so a concurrent change is a
 //! conflict (exit 2, run again) and never a lost update.
+//!
+//! A cluster that is an App (Giant Swarm) has its version written where the chart reads it —
+//! its values ConfigMap's `global.release.version`, else the App's `spec.version` — by the
+//! controller's own [`upkeep_controller::cluster_app`] (same lookup, same precondition, same
+//! retry on a fresh read); the Cluster is still what is observed. A cluster named without
+//! `--namespace` is looked up in every namespace ([`find_cluster`]): Giant Swarm keeps
+//! clusters in `org-<organization>` namespaces, and guessing `default` would miss them all.
 
 use std::path::Path;
 
@@ -18,6 +25,7 @@ use serde_json::json;
 use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::{NamedSchedule, cluster_input, governing, one_cluster};
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule};
+use upkeep_controller::cluster_app;
 use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
@@ -90,6 +98,93 @@ fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// The Cluster `name`: in `namespace` when given, else looked up in every namespace. Exactly
+/// one must match; none, or several (listed as `namespace/name`), is printed as an error
+/// (`Err(Outcome::Invalid)`).
+pub(crate) async fn find_cluster(
+    client: &kube::Client,
+    ar: &ApiResource,
+    kubeconfig: &Path,
+    name: &str,
+    namespace: Option<&str>,
+) -> miette::Result<Result<DynamicObject, Outcome>> {
+    let server = client_url(kubeconfig);
+    if let Some(ns) = namespace {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+        return match api.get(name).await {
+            Ok(o) => Ok(Ok(o)),
+            Err(e) if not_found(&e) => {
+                crate::render::error_with_hint(
+                    &format!("no Cluster {ns}/{name} on the management cluster ({server})"),
+                    Some("check the name and --namespace; without --namespace upkeep looks in every namespace".into()),
+                );
+                Ok(Err(Outcome::Invalid))
+            }
+            Err(e) => Err(miette!(
+                help = "check the kubeconfig's permissions (get on clusters.cluster.x-k8s.io)",
+                "reading Cluster {ns}/{name} (GET {}) on {server}: {e}",
+                cluster_path(ar, Some(ns), name)
+            )),
+        };
+    }
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
+    let list = api.list(&params).await.map_err(|e| {
+        miette!(
+            help = "pass --namespace NS (needs only get in that namespace), or grant list on clusters.cluster.x-k8s.io in all namespaces",
+            "looking for Cluster {name} in all namespaces (GET {}?fieldSelector=metadata.name%3D{name}) on {server}: {e}",
+            cluster_path(ar, None, "")
+        )
+    })?;
+    let mut found: Vec<DynamicObject> = list
+        .items
+        .into_iter()
+        .filter(|o| o.metadata.name.as_deref() == Some(name))
+        .collect();
+    match found.len() {
+        1 => Ok(Ok(found.remove(0))),
+        0 => {
+            crate::render::error_with_hint(
+                &format!(
+                    "no Cluster named {name} in any namespace on the management cluster ({server})"
+                ),
+                Some("check the name (`kubectl get clusters.cluster.x-k8s.io -A`)".into()),
+            );
+            Ok(Err(Outcome::Invalid))
+        }
+        _ => {
+            let mut candidates: Vec<String> = found
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{}/{name}",
+                        o.metadata.namespace.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            candidates.sort();
+            crate::render::error_with_hint(
+                &format!(
+                    "{} Clusters are named {name}: {}",
+                    candidates.len(),
+                    candidates.join(", ")
+                ),
+                Some("pass --namespace to pick one".into()),
+            );
+            Ok(Err(Outcome::Invalid))
+        }
+    }
+}
+
+/// The request path of Clusters (in `namespace`, or of all namespaces), for messages.
+fn cluster_path(ar: &ApiResource, namespace: Option<&str>, name: &str) -> String {
+    let base = format!("/apis/{}", ar.api_version);
+    match namespace {
+        Some(ns) => format!("{base}/namespaces/{ns}/{}/{name}", ar.plural),
+        None => format!("{base}/{}", ar.plural),
+    }
+}
+
 async fn schedules(client: &kube::Client, ns: &str) -> miette::Result<Vec<NamedSchedule>> {
     let api: Api<MaintenanceSchedule> = Api::namespaced(client.clone(), ns);
     let list = match api.list(&ListParams::default()).await {
@@ -133,19 +228,13 @@ pub(crate) fn upgrade(
     runtime()?.block_on(async {
         let client = client(kubeconfig).await?;
         let ar = cluster_resource(&client).await?;
-        let ns = args.namespace.unwrap_or("default");
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-        let object = match api.get(args.name).await {
+        let object = match find_cluster(&client, &ar, kubeconfig, args.name, args.namespace).await? {
             Ok(o) => o,
-            Err(e) if not_found(&e) => {
-                crate::render::error_with_hint(
-                    &format!("no Cluster {ns}/{} on the management cluster ({kubeconfig})", args.name, kubeconfig = kubeconfig.display()),
-                    Some("check the name and pass --namespace".into()),
-                );
-                return Ok(Outcome::Invalid);
-            }
-            Err(e) => return Err(miette!("reading Cluster {ns}/{}: {e}", args.name)),
+            Err(outcome) => return Ok(outcome),
         };
+        let ns = object.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned());
+        let ns = ns.as_str();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
         let c = cluster_object(&object)?;
         let schedules = schedules(&client, ns).await?;
         let schedule = governing(&schedules, &c, None);
@@ -155,18 +244,32 @@ pub(crate) fn upgrade(
         }
         let from = d.current.clone().unwrap_or_default();
         let rv = object.metadata.resource_version.clone();
-        match patch_version(&api, args.name, rv.as_deref(), &args.place, args.to, args.dry_run).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {
+        let server = client_url(kubeconfig);
+        let written = match patch_version(&api, args.name, rv.as_deref(), &args.place, args.to, args.dry_run).await {
+            Ok(w) => w,
+            Err(PatchError::Cluster(kube::Error::Api(s))) if s.code == 409 => {
                 crate::render::error_with_hint(
                     &format!("Cluster {ns}/{} changed after upkeep read it (resourceVersion {}); nothing was patched", args.name, rv.unwrap_or_default()),
                     Some("run the command again: it decides on the new state".into()),
                 );
                 return Ok(Outcome::Invalid);
             }
-            Err(e) => return Err(miette!("patching Cluster {ns}/{}: {e}", args.name)),
-        }
-        let what = format!("{} {} → {} on Cluster {ns}/{}", args.place.path(), from, args.to, args.name);
+            Err(PatchError::Cluster(e)) => return Err(miette!(
+                help = "check the kubeconfig's permissions (patch on clusters.cluster.x-k8s.io)",
+                "patching Cluster {ns}/{} (PATCH {}) on {server}: {e}", args.name, cluster_path(&ar, Some(ns), args.name)
+            )),
+            Err(PatchError::App(e)) => {
+                crate::render::error_with_hint(
+                    &format!("upgrading Cluster {ns}/{}: {}", args.name, e.to_string().replace("the API server", &server)),
+                    e.hint(),
+                );
+                return Ok(Outcome::Invalid);
+            }
+        };
+        let what = match &written {
+            Some(w) => format!("{} {} → {} for Cluster {ns}/{}", w.place, w.from, args.to, args.name),
+            None => format!("{} {} → {} on Cluster {ns}/{}", args.place.path(), from, args.to, args.name),
+        };
         let mut waited = crate::cluster_upgrade::Waited::default();
         let mut outcome = Outcome::Success;
         if args.dry_run {
@@ -213,6 +316,7 @@ pub(crate) fn upgrade(
             let mut report = json!({
                 "cluster": c.name, "namespace": ns, "from": from, "to": args.to,
                 "at": now, "decision": "upgrade", "dryRun": args.dry_run, "via": "api",
+                "place": written.as_ref().map_or_else(|| args.place.path(), |w| w.place.clone()),
             });
             if let (Some(o), Ok(serde_json::Value::Object(w))) = (report.as_object_mut(), serde_json::to_value(&waited)) {
                 o.extend(w);
@@ -228,9 +332,33 @@ pub(crate) fn upgrade(
     })
 }
 
-/// Sets the version place of Cluster `name` to `to` by a JSON merge patch carrying the
-/// `resourceVersion` the decision was made on (a concurrent change is a 409 conflict, never a
-/// lost update): `upkeep upgrade cluster --via api` and `upkeep run`'s Direct campaigns.
+/// Why a version could not be written.
+#[derive(Debug)]
+pub(crate) enum PatchError {
+    /// The Cluster patch failed (a 409: it changed since the decision).
+    Cluster(kube::Error),
+    /// The cluster is an App and its App or values ConfigMap could not be written.
+    App(cluster_app::AppError),
+}
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::Cluster(e) => write!(f, "{e}"),
+            PatchError::App(e) => match e.hint() {
+                Some(h) => write!(f, "{e} (hint: {h})"),
+                None => write!(f, "{e}"),
+            },
+        }
+    }
+}
+
+/// Sets the version of Cluster `name` to `to`: for a cluster that is an App (Giant Swarm's
+/// convention) where its chart reads it ([`cluster_app`]: the values key, else the App's
+/// `spec.version`; `Some` says where), else the Cluster's version place by a JSON merge patch
+/// carrying the `resourceVersion` the decision was made on (a concurrent change is a 409
+/// conflict, never a lost update): `upkeep upgrade cluster --via api` and `upkeep run`'s
+/// Direct campaigns.
 pub(crate) async fn patch_version(
     api: &Api<DynamicObject>,
     name: &str,
@@ -238,7 +366,20 @@ pub(crate) async fn patch_version(
     place: &VersionPlace,
     to: &str,
     dry_run: bool,
-) -> Result<DynamicObject, kube::Error> {
+) -> Result<Option<cluster_app::Written>, PatchError> {
+    let namespace = api.namespace().unwrap_or("default").to_owned();
+    let server = cluster_app::Server::new(api.clone().into_client(), "the API server", "upkeep");
+    // An App-side place given (an upgrade's versionPlace): that one; else the convention.
+    let lookup = cluster_app::Lookup::for_place(place, &namespace, name).unwrap_or_default();
+    if let Some(found) = cluster_app::find(&server, &namespace, name, &lookup)
+        .await
+        .map_err(PatchError::App)?
+    {
+        return cluster_app::set_version(&server, found, &namespace, name, &lookup, to, dry_run)
+            .await
+            .map(Some)
+            .map_err(PatchError::App);
+    }
     let mut patch = json!({"metadata": {"resourceVersion": resource_version}});
     match place {
         VersionPlace::Label(key) => patch["metadata"]["labels"] = json!({ key: to }),
@@ -246,9 +387,9 @@ pub(crate) async fn patch_version(
         // The App and its values are other objects (patched by their own paths); a Flux
         // variable and a marker live only in Git.
         other => {
-            return Err(kube::Error::Service(
+            return Err(PatchError::Cluster(kube::Error::Service(
                 format!("{} is not a field of the Cluster", other.path()).into(),
-            ));
+            )));
         }
     }
     let params = PatchParams {
@@ -256,7 +397,10 @@ pub(crate) async fn patch_version(
         field_manager: Some("upkeep".to_owned()),
         ..PatchParams::default()
     };
-    api.patch(name, &params, &Patch::Merge(&patch)).await
+    api.patch(name, &params, &Patch::Merge(&patch))
+        .await
+        .map(|_| None)
+        .map_err(PatchError::Cluster)
 }
 
 pub(crate) fn client_url(kubeconfig: &Path) -> String {
@@ -277,7 +421,11 @@ pub(crate) fn freeze(
     runtime()?.block_on(async {
         let client = client(kubeconfig).await?;
         let ar = cluster_resource(&client).await?;
-        let ns = namespace.unwrap_or("default");
+        let object = match find_cluster(&client, &ar, kubeconfig, name, namespace).await? {
+            Ok(o) => o,
+            Err(outcome) => return Ok(outcome),
+        };
+        let ns = object.metadata.namespace.as_deref().unwrap_or("default");
         let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
         let annotations = match freeze {
             Some((until, reason)) => json!({

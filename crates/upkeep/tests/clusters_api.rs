@@ -157,7 +157,11 @@ async fn dry_run_then_patch_then_freeze() {
         "missing cluster: {}",
         text(&out.stderr)
     );
-    assert!(text(&out.stderr).contains("no Cluster default/nope"));
+    assert!(
+        text(&out.stderr).contains("no Cluster named nope in any namespace"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Runs upkeep without blocking the runtime the provider runs on.

@@ -9,15 +9,17 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use upkeep_api::cluster_upgrade::{ClusterState, ClusterUpgradeStatus, Trigger, VersionSource};
+use upkeep_api::version_place::VersionPlaceSpec;
 use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, ClusterPhase};
 use upkeep_git::clusters::ClusterTarget;
 
 use super::decide::{Decided, Note, desired_status, next_action, transitions};
 use super::{
-    GITOPS_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot, UpgradeSettings,
-    cluster_resource,
+    GITOPS_FAILED, PATCH_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot,
+    UpgradeSettings, cluster_resource,
 };
+use crate::cluster_app;
 use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
 use crate::framework::{Error, FIELD_MANAGER};
 
@@ -56,7 +58,17 @@ pub(super) async fn act(
             commit(u, object, &namespace, moves, source, &mut wanted).await,
         )
     } else {
-        patch_all(u, &namespace, moves, source).await
+        let place = object.spec.version_place.as_ref();
+        let (conflict, failed) = patch_all(u, place, &namespace, moves, source).await;
+        if let Some(e) = &failed {
+            let note = Note {
+                reason: PATCH_FAILED,
+                warning: true,
+                text: e.condition_message(),
+            };
+            publish(u, object, &note).await;
+        }
+        (conflict, failed)
     };
     expire_finished(u, before, &wanted).await;
     write_status(u, object, &recorded, &wanted).await?;
@@ -97,10 +109,13 @@ async fn announce_all(
 /// other failure.
 async fn patch_all(
     u: &UpgradeSettings,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     moves: Vec<(&ClusterObject, String)>,
     source: VersionSource,
 ) -> (bool, Option<Error>) {
+    // One per reconcile: whether the API server serves Apps is asked once.
+    let server = cluster_app::Server::new(u.client(), "the API server", FIELD_MANAGER);
     let mut pending = moves.into_iter();
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut results = Vec::new();
@@ -109,7 +124,9 @@ async fn patch_all(
             let Some((cluster, target)) = pending.next() else {
                 break;
             };
-            in_flight.push(patch_named(u, namespace, cluster, source, target));
+            in_flight.push(patch_named(
+                u, &server, place, namespace, cluster, source, target,
+            ));
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -126,6 +143,14 @@ async fn patch_all(
                 ..
             }) if s.is_conflict() => {
                 tracing::info!(%cluster, "cluster changed since the decision; looking again");
+                conflict = true;
+            }
+            Err(Error::ClusterApp {
+                source,
+                conflict: true,
+                ..
+            }) => {
+                tracing::info!(%cluster, %source, "the cluster's App keeps changing; looking again");
                 conflict = true;
             }
             Err(e) => {
@@ -243,6 +268,8 @@ fn record_metrics(
 
 async fn patch_named(
     u: &UpgradeSettings,
+    server: &cluster_app::Server,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
@@ -250,17 +277,52 @@ async fn patch_named(
 ) -> (String, Result<(), Error>) {
     (
         cluster.name.clone(),
-        patch_version(u, namespace, cluster, source, &target).await,
+        patch_version(u, server, place, namespace, cluster, source, &target).await,
     )
 }
 
+/// Changes the version where it lives: for a cluster that is an App (Giant Swarm's
+/// convention, or the ClusterUpgrade's `versionPlace`: [`cluster_app::Lookup::from_spec`]) its
+/// values key or `spec.version`
+/// ([`cluster_app::set_version`]: resourceVersion precondition, conflicts retried on a fresh
+/// read), else the Cluster's label or topology version with the resourceVersion the decision
+/// was made on.
 async fn patch_version(
     u: &UpgradeSettings,
+    server: &cluster_app::Server,
+    place: Option<&VersionPlaceSpec>,
     namespace: &str,
     cluster: &ClusterObject,
     source: VersionSource,
     target: &str,
 ) -> Result<(), Error> {
+    let who = format!("{namespace}/{}", cluster.name);
+    let app_error = |source: cluster_app::AppError| Error::ClusterApp {
+        cluster: who.clone(),
+        target: target.to_owned(),
+        conflict: source.is_conflict(),
+        hint: source.hint(),
+        source: Box::new(source),
+    };
+    let lookup = cluster_app::Lookup::from_spec(place, namespace, &cluster.name);
+    if let Some(found) = cluster_app::find(server, namespace, &cluster.name, &lookup)
+        .await
+        .map_err(app_error)?
+    {
+        let written = cluster_app::set_version(
+            server,
+            found,
+            namespace,
+            &cluster.name,
+            &lookup,
+            target,
+            false,
+        )
+        .await
+        .map_err(app_error)?;
+        tracing::info!(cluster = %who, target, place = %written.place, changed = written.changed, attempts = written.attempts, "version written");
+        return Ok(());
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(u.client(), namespace, &cluster_resource());
     let mut patch = match source {
         VersionSource::Label => serde_json::json!({

@@ -79,6 +79,9 @@ pub const UPGRADE_FAILED: &str = "UpgradeFailed";
 pub const UPGRADE_ANNOUNCED: &str = "UpgradeAnnounced";
 /// Event reason: a GitOps write (commit, push or pull request) failed; retried with backoff.
 pub const GITOPS_FAILED: &str = "GitOpsFailed";
+/// Event reason: a Direct change failed (the Cluster's patch, or its App or values ConfigMap);
+/// the cluster stays Triggered and the change is retried with backoff.
+pub const PATCH_FAILED: &str = "PatchFailed";
 /// Cluster patches in flight per reconcile.
 const PATCHES_IN_FLIGHT: usize = 8;
 /// ClusterUpgrades reconciled at once: each plans over all of its clusters and holds their

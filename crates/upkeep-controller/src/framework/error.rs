@@ -130,6 +130,20 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A cluster that is an App: its App or values ConfigMap could not be written. `source` is
+    /// a `cluster_app::AppError` (boxed as a trait object: the framework does not depend on
+    /// the shared modules); `conflict` and `hint` are read from it when it is made.
+    #[error("upgrading Cluster {cluster} to {target}: {source}")]
+    ClusterApp {
+        /// `namespace/name`.
+        cluster: String,
+        target: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// A concurrent change, retried until the attempts ran out.
+        conflict: bool,
+        hint: Option<String>,
+    },
     #[error("deleting {kind} {object}: {source}")]
     Delete {
         kind: &'static str,
@@ -244,7 +258,9 @@ impl Error {
             Error::PullRequest { .. } | Error::NoToken { .. } | Error::ApiUrl { .. } => {
                 "PullRequestError"
             }
-            Error::PatchCluster { .. } | Error::PatchAnnotations { .. } => "PatchFailed",
+            Error::PatchCluster { .. }
+            | Error::ClusterApp { .. }
+            | Error::PatchAnnotations { .. } => "PatchFailed",
             Error::ClustersNotWatched => "ClustersNotWatched",
             Error::GitOps { source } => source.reason(),
             Error::NoGitOpsSpec => "InvalidSpec",
@@ -264,6 +280,7 @@ impl Error {
                 "create Secret {name} of type kubernetes.io/dockerconfigjson (for secretRef, key .dockerconfigjson) or with key ca.crt (for certSecretRef) in the ChartSource's namespace"
             )),
             Error::Registry { error, .. } => error.hint(),
+            Error::ClusterApp { hint, .. } => hint.clone(),
             Error::Read { .. } | Error::WriteStatus { .. } | Error::List { .. } => {
                 Some("check the controller's RBAC and that the API server is reachable".to_owned())
             }

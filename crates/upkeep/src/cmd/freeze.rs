@@ -52,9 +52,9 @@ pub(crate) struct Target {
 Sets the annotations upkeep.dev/freeze-until (RFC 3339, UTC) and upkeep.dev/freeze-reason on \
 the cluster: in its manifest in the repository (committed; only those lines change; in Giant \
 Swarm's GitOps layout, in the values ConfigMap's global.metadata.annotations, which the cluster \
-chart copies onto the Cluster) or, with --kubeconfig, on the Cluster in the management cluster. \
-In a repository the cluster is found by name in any namespace (--namespace when several share \
-it). No upgrade of that cluster starts before \
+chart copies onto the Cluster) or, with --kubeconfig, on the Cluster in the management cluster \
+(also for a cluster that is an App). The cluster is found by name in any namespace (--namespace \
+when several share it). No upgrade of that cluster starts before \
 the time; a running one is not interrupted.\n\nExit status: 0 done, 2 an error.")]
 pub(crate) struct FreezeArgs {
     #[command(flatten)]

@@ -62,7 +62,7 @@ pub(crate) enum Command {
 pub(crate) enum Via {
     /// Commit the new version to the cluster's manifest in the GitOps repository.
     Git,
-    /// Patch the Cluster on the management cluster.
+    /// Patch the cluster's version on the management cluster (its App when it is one).
     Api,
 }
 
@@ -121,7 +121,11 @@ checkout's branch) without forcing; a rejected push is retried on the new tip (-
 or GITHUB_TOKEN/GITLAB_TOKEN/GITEA_TOKEN, or UPKEEP_GIT_PASSWORD). Git credentials as for \
 `upkeep apply --push` (UPKEEP_GIT_USERNAME/UPKEEP_GIT_PASSWORD, UPKEEP_GIT_SSH_KEY, ...). \
 --via api: patches the Cluster on the management cluster (--kubeconfig or KUBECONFIG) with a \
-resourceVersion precondition; --dry-run is a server-side dry run.\n\n\
+resourceVersion precondition; a cluster that is an App (Giant Swarm: the App named after the \
+cluster in its namespace) has instead its values ConfigMap's global.release.version changed, or \
+else the App's spec.version, as kubectl gs does (the Cluster is still what is observed). Without \
+--namespace the cluster is looked up by name in every namespace. --dry-run is a server-side dry \
+run.\n\n\
 --wait: after the change, watches the Cluster on the management cluster (--kubeconfig or \
 KUBECONFIG, also with --via git: the cluster Flux applies the repository to) until it shows the \
 target and is ready since the trigger (Succeeded), reports a failure, or --timeout passes \
