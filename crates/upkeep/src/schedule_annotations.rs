@@ -183,8 +183,16 @@ fn on_cluster(
     crate::management::runtime()?.block_on(async {
         let client = crate::management::client(kubeconfig).await?;
         let ar = crate::management::cluster_resource(&client).await?;
-        let ns = r.namespace.unwrap_or("default");
-        let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
+        // Found by name in every namespace without --namespace, as the other cluster commands.
+        let cluster =
+            match crate::management::find_cluster(&client, &ar, kubeconfig, r.name, r.namespace)
+                .await?
+            {
+                Ok(c) => c,
+                Err(o) => return Ok(o),
+            };
+        let ns = cluster.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &ar);
         let patch =
             json!({"metadata": {"annotations": {TARGET_RELEASE: release, TARGET_TIME: time}}});
         let mut params = PatchParams::default();

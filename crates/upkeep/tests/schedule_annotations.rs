@@ -233,8 +233,7 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
             "upgrade",
             "cluster",
             "prod-a",
-            "-n",
-            "org-a",
+            // No --namespace: the Cluster (in org-a) is found by name, as kubectl gs does.
             "--to",
             "30.0.0",
             "--at",
