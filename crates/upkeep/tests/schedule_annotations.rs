@@ -13,7 +13,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::text;
+use support::{git_in, text};
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::crd_yaml;
 
@@ -69,27 +69,17 @@ struct Repo {
     dir: PathBuf,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 fn repo() -> Repo {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
     std::fs::create_dir_all(dir.join("clusters")).unwrap();
     std::fs::write(dir.join("clusters/clusters.yaml"), CLUSTERS).unwrap();
     std::fs::write(dir.join("schedules.yaml"), SCHEDULE).unwrap();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["config", "user.name", "Test"]);
-    git(&dir, &["config", "user.email", "test@example.com"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fleet"]);
+    git_in(&dir, &["init", "-q", "-b", "main"]);
+    git_in(&dir, &["config", "user.name", "Test"]);
+    git_in(&dir, &["config", "user.email", "test@example.com"]);
+    git_in(&dir, &["add", "-A"]);
+    git_in(&dir, &["commit", "-q", "-m", "fleet"]);
     Repo { _tmp: tmp, dir }
 }
 
@@ -130,7 +120,7 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
         written, SCHEDULED,
         "only the two annotation lines are added"
     );
-    assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "committed");
+    assert_eq!(git_in(&r.dir, &["status", "--porcelain"]), "", "committed");
     assert!(
         text(&out.stdout).contains("01 Jan 22 01:00 UTC"),
         "{}",
