@@ -43,19 +43,7 @@ const PASSWORD: &str = "git-pa55-never-shown";
 
 /// Every file of the fixture, `(path from its root, bytes)`.
 fn fixture_files() -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("fixture") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new(FIXTURE), Path::new(FIXTURE), &mut out);
+    let mut out = upkeep_testenv::read_tree(Path::new(FIXTURE));
     out.push((
         "upkeep/campaign.yaml".to_owned(),
         CAMPAIGN.as_bytes().to_vec(),

@@ -117,23 +117,7 @@ pub(crate) fn clone_then_forget_password(url: &str, user: &str, password: &str, 
 
 /// Every file of the example fleet, as (path, contents); `edit` may change one.
 pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("read fleet") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix");
-                out.push((
-                    rel.to_string_lossy().into_owned(),
-                    std::fs::read(&p).expect("read"),
-                ));
-            }
-        }
-    }
-    let root = examples().join("fleet");
-    let mut out = Vec::new();
-    walk(&root, &root, &mut out);
+    let mut out = upkeep_testenv::read_tree(&examples().join("fleet"));
     out.sort();
     out.into_iter()
         .map(|(p, b)| {
