@@ -645,17 +645,7 @@ fn upgrade_push_lands_one_commit_on_the_remote_branch_and_opens_one_pull_request
     let bare_git = |args: &[&str]| support::bare_git(&bare, args);
     let tmp = tempfile::tempdir().unwrap();
     let fleet = tmp.path().join("fleet");
-    upkeep_testenv::git(
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", bare.display()),
-            fleet.to_str().unwrap(),
-        ],
-        None,
-    )
-    .expect("clone");
-    git_in(&fleet, &["remote", "set-url", "origin", &url]);
+    support::clone_bare(&bare, &url, &fleet);
     let head = git_in(&fleet, &["rev-parse", "HEAD"]);
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_upkeep"))

@@ -423,17 +423,7 @@ fn remote() -> Remote {
     let tmp = tempfile::tempdir().unwrap();
     let checkout = tmp.path().join("fleet");
     let bare = server.bare_path("fleet");
-    upkeep_testenv::git(
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", bare.display()),
-            checkout.to_str().unwrap(),
-        ],
-        None,
-    )
-    .expect("clone");
-    git_in(&checkout, &["remote", "set-url", "origin", &url]);
+    support::clone_bare(&bare, &url, &checkout);
     git_in(&checkout, &["config", "user.name", "Test"]);
     git_in(&checkout, &["config", "user.email", "test@example.com"]);
     Remote {

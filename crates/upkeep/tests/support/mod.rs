@@ -115,6 +115,22 @@ pub(crate) fn clone_then_forget_password(url: &str, user: &str, password: &str, 
     git_in(dest, &["remote", "set-url", "origin", url]);
 }
 
+/// Clones a test server's bare repository `bare` by path into `dest`, then points `origin` at
+/// the server's `url` (what upkeep pushes to).
+pub(crate) fn clone_bare(bare: &Path, url: &str, dest: &Path) {
+    git(
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", bare.display()),
+            s(dest),
+        ],
+        None,
+    )
+    .expect("clone");
+    git_in(dest, &["remote", "set-url", "origin", url]);
+}
+
 /// Every file of the example fleet, as (path, contents); `edit` may change one.
 pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
     let mut out = upkeep_testenv::read_tree(&examples().join("fleet"));
