@@ -13,6 +13,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::clusters::{jsonpath, label_in};
 use support::{git_in, text};
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::crd_yaml;
@@ -234,20 +235,12 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let read = |key: &str| {
-        server
-            .kubectl(&[
-                "get",
-                "-n",
-                "org-a",
-                "clusters.cluster.x-k8s.io",
-                "prod-a",
-                "-o",
-                &format!(
-                    "jsonpath={{.metadata.annotations.{}}}",
-                    key.replace('.', "\\.")
-                ),
-            ])
-            .expect("kubectl get")
+        jsonpath(
+            &server,
+            "org-a",
+            "prod-a",
+            &format!("{{.metadata.annotations.{}}}", key.replace('.', "\\.")),
+        )
     };
     assert_eq!(
         read("alpha.giantswarm.io/update-schedule-target-release"),
@@ -257,16 +250,9 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
         read("alpha.giantswarm.io/update-schedule-target-time"),
         "01 Jan 22 01:00 UTC"
     );
-    let label = server
-        .kubectl(&[
-            "get",
-            "-n",
-            "org-a",
-            "clusters.cluster.x-k8s.io",
-            "prod-a",
-            "-o",
-            "jsonpath={.metadata.labels.release\\.giantswarm\\.io/version}",
-        ])
-        .expect("kubectl get");
-    assert_eq!(label, "29.1.0", "scheduled, not upgraded");
+    assert_eq!(
+        label_in(&server, "org-a", "prod-a"),
+        "29.1.0",
+        "scheduled, not upgraded"
+    );
 }
