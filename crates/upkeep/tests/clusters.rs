@@ -92,11 +92,7 @@ fn repo() -> Repo {
     std::fs::create_dir_all(dir.join("upkeep")).unwrap();
     std::fs::write(dir.join("clusters/clusters.yaml"), CLUSTERS).unwrap();
     std::fs::write(dir.join("upkeep/schedules.yaml"), SCHEDULES).unwrap();
-    git_in(&dir, &["init", "-q", "-b", "main"]);
-    git_in(&dir, &["config", "user.name", "Test"]);
-    git_in(&dir, &["config", "user.email", "test@example.com"]);
-    git_in(&dir, &["add", "-A"]);
-    git_in(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     let store = tmp.path().join("state.redb");
     Repo {
         _tmp: tmp,

@@ -391,11 +391,7 @@ async fn wait_via_git_observes_what_flux_applies() {
     std::fs::create_dir_all(repo.join("clusters")).unwrap();
     let manifest = repo.join("clusters/git-a.yaml");
     std::fs::write(&manifest, cluster_yaml("git-a", "gitops", &[], "29.1.0")).unwrap();
-    git_in(&repo, &["init", "-q", "-b", "main"]);
-    git_in(&repo, &["config", "user.name", "Test"]);
-    git_in(&repo, &["config", "user.email", "test@example.com"]);
-    git_in(&repo, &["add", "-A"]);
-    git_in(&repo, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&repo, "fleet");
     let before = git_in(&repo, &["rev-parse", "HEAD"]);
     let repo_arg = repo.to_str().expect("utf-8");
 

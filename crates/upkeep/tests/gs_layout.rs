@@ -66,11 +66,7 @@ fn fleet() -> Fleet {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-    git_in(&dir, &["init", "-q", "-b", "main"]);
-    git_in(&dir, &["config", "user.name", "Test"]);
-    git_in(&dir, &["config", "user.email", "test@example.com"]);
-    git_in(&dir, &["add", "-A"]);
-    git_in(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     Fleet { tmp, dir }
 }
 

@@ -76,11 +76,7 @@ fn repo() -> Repo {
     std::fs::create_dir_all(dir.join("clusters")).unwrap();
     std::fs::write(dir.join("clusters/clusters.yaml"), CLUSTERS).unwrap();
     std::fs::write(dir.join("schedules.yaml"), SCHEDULE).unwrap();
-    git_in(&dir, &["init", "-q", "-b", "main"]);
-    git_in(&dir, &["config", "user.name", "Test"]);
-    git_in(&dir, &["config", "user.email", "test@example.com"]);
-    git_in(&dir, &["add", "-A"]);
-    git_in(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     Repo { _tmp: tmp, dir }
 }
 

@@ -115,6 +115,17 @@ pub(crate) fn clone_then_forget_password(url: &str, user: &str, password: &str, 
     git_in(dest, &["remote", "set-url", "origin", url]);
 }
 
+/// Makes `dir` a Git repository on `main` whose committer is `Test <test@example.com>` (in
+/// its config, so upkeep's own commits there have an identity too) and commits all its files
+/// as `message`.
+pub(crate) fn init_and_commit(dir: &Path, message: &str) {
+    git_in(dir, &["init", "-q", "-b", "main"]);
+    git_in(dir, &["config", "user.name", "Test"]);
+    git_in(dir, &["config", "user.email", "test@example.com"]);
+    git_in(dir, &["add", "-A"]);
+    git_in(dir, &["commit", "-q", "-m", message]);
+}
+
 /// Clones a test server's bare repository `bare` by path into `dest`, then points `origin` at
 /// the server's `url` (what upkeep pushes to).
 pub(crate) fn clone_bare(bare: &Path, url: &str, dest: &Path) {
