@@ -736,23 +736,23 @@ fn replace_scalar(
 }
 
 /// Start of the line holding `offset`.
-fn line_start(text: &str, offset: usize) -> usize {
+pub(crate) fn line_start(text: &str, offset: usize) -> usize {
     text[..offset].rfind('\n').map_or(0, |i| i + 1)
 }
 
 /// Start of the line after the one holding `offset` (the text's end on the last line).
-fn next_line(text: &str, offset: usize) -> usize {
+pub(crate) fn next_line(text: &str, offset: usize) -> usize {
     text[offset..]
         .find('\n')
         .map_or(text.len(), |i| offset + i + 1)
 }
 
-fn eol(text: &str) -> &'static str {
+pub(crate) fn eol(text: &str) -> &'static str {
     if text.contains("\r\n") { "\r\n" } else { "\n" }
 }
 
 /// Whether the mapping whose first key is at `first_key` is a flow mapping (`{…}`).
-fn is_flow(text: &str, first_key: usize) -> bool {
+pub(crate) fn is_flow(text: &str, first_key: usize) -> bool {
     text[..first_key]
         .trim_end_matches([' ', '\t'])
         .ends_with(['{', ','])

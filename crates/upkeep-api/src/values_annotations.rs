@@ -23,7 +23,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::locate::{DocPositions, Entry, LineIndex, Node, positions};
+use crate::cluster_edit::{entry, eol, is_flow, line_start, next_line, scalar};
+use crate::locate::{DocPositions, LineIndex, Node, positions};
 use crate::yaml::Value;
 
 /// Where the annotations live inside the values.
@@ -208,36 +209,6 @@ struct Block {
     end: usize,
     /// Indentation of the content.
     indent: usize,
-}
-
-fn entry<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
-    match node {
-        Node::Map { entries, .. } => entries.iter().find(|e| e.key == key),
-        _ => None,
-    }
-}
-
-fn scalar<'n>(node: &'n Node, key: &str) -> Option<&'n str> {
-    match entry(node, key).map(|e| &e.value) {
-        Some(Node::Scalar { value, .. }) => Some(value),
-        _ => None,
-    }
-}
-
-/// Start of the line holding `offset`.
-fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset].rfind('\n').map_or(0, |i| i + 1)
-}
-
-/// Start of the line after the one holding `offset` (the text's end on the last line).
-fn next_line(text: &str, offset: usize) -> usize {
-    text[offset..]
-        .find('\n')
-        .map_or(text.len(), |i| offset + i + 1)
-}
-
-fn eol(text: &str) -> &'static str {
-    if text.contains("\r\n") { "\r\n" } else { "\n" }
 }
 
 /// Leading spaces of a line, `None` for a blank line.
@@ -617,13 +588,6 @@ fn scalar_end(text: &str, start: usize) -> Option<usize> {
             Some(start + line.trim_end().len())
         }
     }
-}
-
-/// Whether the mapping whose first key is at `first_key` is a flow mapping (`{…}`).
-fn is_flow(text: &str, first_key: usize) -> bool {
-    text[..first_key]
-        .trim_end_matches([' ', '\t'])
-        .ends_with(['{', ','])
 }
 
 /// `annotations[key] = value` (or removed) in parsed values, creating missing mappings; an

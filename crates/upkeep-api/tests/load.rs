@@ -879,26 +879,8 @@ fn crds_are_generated_for_every_kind() {
 /// The design notes' (RFC 0015 "Automatic workload cluster upgrades") ClusterUpgrade, verbatim
 /// but for our apiVersion and kind (the RFC leaves `apiVersion:` empty): it loads, and
 /// `releaseRef` keeps the apiVersion and kind the RFC wrote, naming a Giant Swarm Release.
-pub const RFC_EXAMPLE: &str = "apiVersion: upkeep.dev/v1alpha1
-kind: ClusterUpgrade
-metadata:
-  name: upgrade-to-cluster-openstack-v1.20
-  namespace: default
-spec:
-  matchers:
-  - name: cluster_id
-    value: mgab6
-    isRegex: false
-  - name: dev_clusters
-    key: stage
-    value: dev
-    isRegex: true
-  releaseRef:
-    apiVersion: application.giantswarm.io/v1alpha1
-    kind: Release
-    name: v1.20.0
-  startTime: 2021-03-10T07:00:00Z
-";
+/// (Kept in `tests/data/` so the controller's tests apply the same text to a real server.)
+pub const RFC_EXAMPLE: &str = include_str!("data/rfc0015_cluster_upgrade.yaml");
 
 #[test]
 fn the_rfc_example_loads_unchanged() {

@@ -159,6 +159,24 @@ spec:
     );
 }
 
+/// Waits (up to 90 s) until the upgrade `to-30` is `Finished` (`what` names the wait in the
+/// timeout message) and asserts it `Succeeded`, showing the chart loop's errors otherwise.
+async fn finishes_succeeded(api: &Api<ClusterUpgrade>, chart: &Chart, what: &str) {
+    let done = eventually_within(
+        Duration::from_secs(90),
+        async || status(api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        what,
+    )
+    .await;
+    assert_eq!(
+        done.outcome.as_deref(),
+        Some("Succeeded"),
+        "{done:?}; chart errors {:?}",
+        chart.errors()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_place_label_writes_the_cluster_itself() {
     let (server, admin) = setup().await;
@@ -166,19 +184,7 @@ async fn version_place_label_writes_the_cluster_itself() {
     let running = start_controller(&admin);
     upgrade_to_30_with(&server, "c-app", "  versionPlace: {type: Label}\n");
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), NS);
-    let done = eventually_within(
-        Duration::from_secs(90),
-        async || status(&api, "to-30").await,
-        |s| s.state.as_deref() == Some("Finished"),
-        "the upgrade finishes",
-    )
-    .await;
-    assert_eq!(
-        done.outcome.as_deref(),
-        Some("Succeeded"),
-        "{done:?}; {:?}",
-        chart.errors()
-    );
+    finishes_succeeded(&api, &chart, "the upgrade finishes").await;
     let apps: Api<DynamicObject> = Api::namespaced_with(admin.clone(), NS, &app_resource());
     assert_eq!(
         app_version(&apps, "c-app").await,
@@ -251,19 +257,12 @@ async fn a_missing_values_configmap_holds_the_cluster_until_it_is_back() {
     );
     // Back: the next retry writes it and the upgrade succeeds.
     apply(&server, &kept);
-    let done = eventually_within(
-        Duration::from_secs(90),
-        async || status(&api, "to-30").await,
-        |s| s.state.as_deref() == Some("Finished"),
+    finishes_succeeded(
+        &api,
+        &chart,
         "the upgrade finishes once the ConfigMap is back",
     )
     .await;
-    assert_eq!(
-        done.outcome.as_deref(),
-        Some("Succeeded"),
-        "{done:?}; {:?}",
-        chart.errors()
-    );
     running.stop().await;
 }
 
@@ -285,19 +284,7 @@ async fn direct_upgrades_write_where_the_chart_reads() {
     let running = start_controller(&admin);
     upgrade_to_30(&server, ".*");
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), NS);
-    let done = eventually_within(
-        Duration::from_secs(90),
-        async || status(&api, "to-30").await,
-        |s| s.state.as_deref() == Some("Finished"),
-        "the upgrade finishes",
-    )
-    .await;
-    assert_eq!(
-        done.outcome.as_deref(),
-        Some("Succeeded"),
-        "{done:?}; chart errors {:?}",
-        chart.errors()
-    );
+    finishes_succeeded(&api, &chart, "the upgrade finishes").await;
 
     let apps: Api<DynamicObject> = Api::namespaced_with(admin.clone(), NS, &app_resource());
     let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), NS);

@@ -23,27 +23,6 @@ use upkeep_testenv::{GitServer, KubeApiServer, KubeUser, upkeep_crds};
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
 
-fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("under").to_string_lossy();
-                out.push((rel.into_owned(), std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_giant_swarm_cluster_is_upgraded_through_its_values() {
     let server = KubeApiServer::start_with_crds(&[&upkeep_crds(), &crd_yaml()])
@@ -55,7 +34,7 @@ async fn a_giant_swarm_cluster_is_upgraded_through_its_values() {
         .expect("git server");
     let fleet =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../upkeep-api/testdata/giantswarm/fleet");
-    let files = read_tree(&fleet);
+    let files = upkeep_testenv::read_tree(&fleet);
     let refs: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_slice()))

@@ -4,7 +4,7 @@
 //! - The design notes' (RFC 0015) ClusterUpgrade, verbatim but for our apiVersion and kind, is
 //!   accepted by the server and reads back with `releaseRef.apiVersion`/`kind` (nothing pruned).
 //! - A Release whose kind is not installed yet waits with that reason; once the Release CRD
-//!   (a small schema written here, cluster-scoped as Giant Swarm's) and an `active` Release
+//!   (upkeep-testenv's, cluster-scoped as Giant Swarm's) and an `active` Release
 //!   exist, the clusters of the Release's provider are upgraded to its version and the others
 //!   are skipped with a reason naming both providers.
 //! - `deprecated` and `wip` Releases are refused, and a missing one waits, each with its reason
@@ -22,68 +22,18 @@ use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
 use upkeep_controller::cluster_upgrade::{UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::framework::Context;
 use upkeep_testenv::cluster_api::{Provider, api_resource, crd_yaml};
+use upkeep_testenv::cluster_app::{release_crd_yaml, release_yaml};
 use upkeep_testenv::{KubeApiServer, KubeUser, upkeep_crds};
 
-/// Giant Swarm's Release kind, cut down to what the tests need: cluster-scoped
-/// `releases.release.giantswarm.io`, `v1alpha1`, any spec.
-const RELEASE_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: releases.release.giantswarm.io
-spec:
-  group: release.giantswarm.io
-  scope: Cluster
-  names: {kind: Release, listKind: ReleaseList, plural: releases, singular: release}
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            apiVersion: {type: string}
-            kind: {type: string}
-            metadata: {type: object}
-            spec:
-              type: object
-              x-kubernetes-preserve-unknown-fields: true
-";
-
-/// The RFC's example, verbatim but for our apiVersion and kind (the RFC leaves them empty).
-const RFC_EXAMPLE: &str = "apiVersion: upkeep.dev/v1alpha1
-kind: ClusterUpgrade
-metadata:
-  name: upgrade-to-cluster-openstack-v1.20
-  namespace: default
-spec:
-  matchers:
-  - name: cluster_id
-    value: mgab6
-    isRegex: false
-  - name: dev_clusters
-    key: stage
-    value: dev
-    isRegex: true
-  releaseRef:
-    apiVersion: application.giantswarm.io/v1alpha1
-    kind: Release
-    name: v1.20.0
-  startTime: 2021-03-10T07:00:00Z
-";
+/// The RFC's example, verbatim but for our apiVersion and kind (the RFC leaves them empty):
+/// the same text upkeep-api's `load` tests read.
+const RFC_EXAMPLE: &str = include_str!("../../upkeep-api/tests/data/rfc0015_cluster_upgrade.yaml");
 
 fn release(name: &str, state: &str) -> String {
-    format!(
-        "apiVersion: release.giantswarm.io/v1alpha1
-kind: Release
-metadata: {{name: {name}}}
-spec:
-  state: {state}
-  date: '2024-10-01T12:00:00Z'
-  components:
-    - {{name: cluster-aws, version: 2.4.0}}
-    - {{name: kubernetes, version: 1.30.4}}
-"
+    release_yaml(
+        name,
+        state,
+        &[("cluster-aws", "2.4.0"), ("kubernetes", "1.30.4")],
     )
 }
 
@@ -222,7 +172,7 @@ async fn releases_are_resolved_refused_or_waited_for() {
 
     // The kind and the Releases appear: seen on the next poll, no change to the upgrade.
     server
-        .apply_crds(RELEASE_CRD)
+        .apply_crds(&release_crd_yaml())
         .expect("Release CRD established");
     apply(
         &server,

@@ -22,27 +22,6 @@ fn fleet_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../upkeep-api/testdata/giantswarm/fleet")
 }
 
-fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("under").to_string_lossy();
-                out.push((rel.into_owned(), std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out
-}
-
 fn target(ns: &str, name: &str, version: &str) -> ClusterTarget {
     ClusterTarget {
         namespace: Some(ns.to_owned()),
@@ -74,7 +53,7 @@ fn bare_git(bare: &Path, args: &[&str]) -> String {
 fn four_places_in_one_commit_through_the_git_server() {
     let rt = runtime();
     let server = rt.block_on(GitServer::start(None)).expect("git server");
-    let files = read_tree(&fleet_dir());
+    let files = upkeep_testenv::read_tree(&fleet_dir());
     let refs: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_slice()))

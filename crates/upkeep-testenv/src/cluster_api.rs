@@ -105,7 +105,7 @@ pub fn api_resource() -> ApiResource {
 }
 
 /// A YAML string scalar (JSON's quoting is valid YAML).
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 

@@ -40,7 +40,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use crate::cluster_api::{Provider, VERSION_LABEL};
+use crate::cluster_api::{Provider, VERSION_LABEL, quoted};
 
 /// `apiVersion` of Giant Swarm's App.
 pub const APP_API_VERSION: &str = "application.giantswarm.io/v1alpha1";
@@ -211,11 +211,6 @@ pub fn app_resource() -> ApiResource {
         "v1alpha1",
         "App",
     ))
-}
-
-/// A YAML string scalar (JSON's quoting is valid YAML).
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
 /// A cluster App as Giant Swarm's GitOps layout renders it: `name` in `namespace`,

@@ -71,6 +71,34 @@ pub fn base64(bytes: &[u8]) -> String {
     ::base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Every file under `root` as `(path relative to root, bytes)`, directories walked in sorted
+/// order: a fixture tree read for a test Git server's `create_repo` or a repository view.
+///
+/// # Panics
+///
+/// When the tree cannot be read (a test fixture that is missing is a broken test).
+#[must_use]
+pub fn read_tree(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_string_lossy();
+                out.push((rel.into_owned(), std::fs::read(&p).expect("read file")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
 /// A reqwest client for tests: trusts the given CA PEM file (if any) in addition to nothing
 /// else that matters here, does not follow redirects, and times out after `timeout`.
 pub fn http_client(

@@ -2,8 +2,12 @@
 //! (byte-exact commit, refusal outside the window, dry run, freeze), `freeze`/`unfreeze`,
 //! `status` (text and JSON) and `history --cluster`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use support::{git_in, text};
 
 const CLUSTERS: &str = r#"# Workload clusters of org-a.
 apiVersion: cluster.x-k8s.io/v1beta1
@@ -81,16 +85,6 @@ struct Repo {
     store: PathBuf,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 fn repo() -> Repo {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
@@ -98,11 +92,7 @@ fn repo() -> Repo {
     std::fs::create_dir_all(dir.join("upkeep")).unwrap();
     std::fs::write(dir.join("clusters/clusters.yaml"), CLUSTERS).unwrap();
     std::fs::write(dir.join("upkeep/schedules.yaml"), SCHEDULES).unwrap();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["config", "user.name", "Test"]);
-    git(&dir, &["config", "user.email", "test@example.com"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     let store = tmp.path().join("state.redb");
     Repo {
         _tmp: tmp,
@@ -145,7 +135,7 @@ impl Repo {
     }
 
     fn head(&self) -> String {
-        git(&self.dir, &["rev-parse", "HEAD"]).trim().to_owned()
+        git_in(&self.dir, &["rev-parse", "HEAD"]).trim().to_owned()
     }
 }
 
@@ -159,10 +149,6 @@ fn assert_says(out: &Output, code: i32, wants: &[&str], reason: &str) {
     for w in wants {
         assert!(err.contains(w), "{reason}: lacks {w:?}:\n{err}");
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -191,11 +177,11 @@ fn upgrade_via_git_commits_only_the_label_and_records_it() {
     );
     assert_ne!(r.head(), before, "a commit was made");
     assert_eq!(
-        git(&r.dir, &["status", "--porcelain"]),
+        git_in(&r.dir, &["status", "--porcelain"]),
         "",
         "the work tree is clean"
     );
-    let message = git(&r.dir, &["log", "-1", "--format=%s"]);
+    let message = git_in(&r.dir, &["log", "-1", "--format=%s"]);
     assert_eq!(
         message.trim(),
         "Upgrade cluster prod-a from 29.1.0 to 30.0.0"
@@ -326,7 +312,7 @@ fn an_unreadable_freeze_holds_the_cluster_as_the_controller_does() {
         1,
     );
     std::fs::write(r.dir.join("clusters/clusters.yaml"), &frozen).unwrap();
-    git(&r.dir, &["commit", "-qam", "freeze prod-a (badly)"]);
+    git_in(&r.dir, &["commit", "-qam", "freeze prod-a (badly)"]);
     let head = r.head();
     let out = r.upgrade("prod-a", "30.0.0", OPEN);
     let err = text(&out.stderr);
@@ -359,7 +345,7 @@ fn freeze_refuses_upgrades_until_unfrozen() {
         frozen.contains("  name: prod-a\n  annotations:\n    upkeep.dev/freeze-reason: \"quarter close\"\n    upkeep.dev/freeze-until: \"2026-04-01T00:00:00Z\"\n  namespace: org-a\n"),
         "annotations inserted after the name:\n{frozen}"
     );
-    assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "committed");
+    assert_eq!(git_in(&r.dir, &["status", "--porcelain"]), "", "committed");
 
     let out = r.upgrade("prod-a", "30.0.0", OPEN);
     assert_eq!(out.status.code(), Some(1), "frozen: refused");
@@ -462,8 +448,8 @@ metadata:
 fn a_cluster_is_found_by_name_across_namespaces_and_ambiguity_lists_the_candidates() {
     let r = repo();
     std::fs::write(r.dir.join("clusters/org-b.yaml"), ORG_B).unwrap();
-    git(&r.dir, &["add", "-A"]);
-    git(&r.dir, &["commit", "-q", "-m", "org-b"]);
+    git_in(&r.dir, &["add", "-A"]);
+    git_in(&r.dir, &["commit", "-q", "-m", "org-b"]);
     let org_b = || std::fs::read_to_string(r.dir.join("clusters/org-b.yaml")).unwrap();
     let before = r.head();
 
@@ -566,7 +552,11 @@ fn a_cluster_is_found_by_name_across_namespaces_and_ambiguity_lists_the_candidat
     );
     let out = r.upgrade("solo", "30.0.0", OPEN);
     assert_says(&out, 1, &["frozen"], "the freeze found by name holds");
-    assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "all committed");
+    assert_eq!(
+        git_in(&r.dir, &["status", "--porcelain"]),
+        "",
+        "all committed"
+    );
 }
 
 #[test]
@@ -648,25 +638,11 @@ fn upgrade_push_lands_one_commit_on_the_remote_branch_and_opens_one_pull_request
         )
         .expect("repo");
     let bare = server.bare_path("fleet");
-    let bare_git = |args: &[&str]| {
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        upkeep_testenv::git(&all, None).expect("git on the server's repository")
-    };
+    let bare_git = |args: &[&str]| support::bare_git(&bare, args);
     let tmp = tempfile::tempdir().unwrap();
     let fleet = tmp.path().join("fleet");
-    upkeep_testenv::git(
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", bare.display()),
-            fleet.to_str().unwrap(),
-        ],
-        None,
-    )
-    .expect("clone");
-    git(&fleet, &["remote", "set-url", "origin", &url]);
-    let head = git(&fleet, &["rev-parse", "HEAD"]);
+    support::clone_bare(&bare, &url, &fleet);
+    let head = git_in(&fleet, &["rev-parse", "HEAD"]);
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_upkeep"))
             .args([
@@ -718,7 +694,7 @@ fn upgrade_push_lands_one_commit_on_the_remote_branch_and_opens_one_pull_request
         "only prod-a's scalar changed"
     );
     assert_eq!(
-        git(&fleet, &["rev-parse", "HEAD"]),
+        git_in(&fleet, &["rev-parse", "HEAD"]),
         head,
         "the checkout is untouched"
     );

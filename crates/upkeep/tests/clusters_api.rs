@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use support::clusters::{DEADLINE, admin_client, eventually, label_in, ready_before_the_trigger};
-use support::text;
+use support::{git_in, text};
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::{FAIL_ANNOTATION, Provider, cluster_yaml, crd_yaml};
 
@@ -379,16 +379,6 @@ async fn wait_via_api_ends_succeeded_failed_or_timed_out() {
     assert!(h[0]["finishedAt"].is_null(), "{h}");
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_via_git_observes_what_flux_applies() {
     let server = KubeApiServer::start_with_crds(&[&crd_yaml()])
@@ -401,12 +391,8 @@ async fn wait_via_git_observes_what_flux_applies() {
     std::fs::create_dir_all(repo.join("clusters")).unwrap();
     let manifest = repo.join("clusters/git-a.yaml");
     std::fs::write(&manifest, cluster_yaml("git-a", "gitops", &[], "29.1.0")).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "fleet"]);
-    let before = git(&repo, &["rev-parse", "HEAD"]);
+    support::init_and_commit(&repo, "fleet");
+    let before = git_in(&repo, &["rev-parse", "HEAD"]);
     let repo_arg = repo.to_str().expect("utf-8");
 
     // Without a kubeconfig there is nothing to observe: refused before committing.
@@ -425,7 +411,7 @@ async fn wait_via_git_observes_what_flux_applies() {
         text(&out.stderr)
     );
     assert_eq!(
-        git(&repo, &["rev-parse", "HEAD"]),
+        git_in(&repo, &["rev-parse", "HEAD"]),
         before,
         "nothing committed"
     );
@@ -458,7 +444,7 @@ async fn wait_via_git_observes_what_flux_applies() {
     // Flux: once the commit exists, apply the repository's manifest.
     let flux = async {
         let head = eventually(
-            || git(&repo, &["rev-parse", "HEAD"]),
+            || git_in(&repo, &["rev-parse", "HEAD"]),
             |h| *h != before,
             "upkeep commits the upgrade",
         )

@@ -8,8 +8,12 @@
 //! `upkeep run` against the real Git server, each pushed commit checked to change exactly the
 //! intended bytes.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::{bare_git, borrowed, git_in, text};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata/gs-fleet");
 const ORGS: &str = "management-clusters/grizzly/organizations";
@@ -37,35 +41,9 @@ const AT: &str = "2026-03-10T10:00:00Z";
 const USER: &str = "bot";
 const PASSWORD: &str = "git-pa55-never-shown";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 /// Every file of the fixture, `(path from its root, bytes)`.
 fn fixture_files() -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("fixture") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new(FIXTURE), Path::new(FIXTURE), &mut out);
+    let mut out = upkeep_testenv::read_tree(Path::new(FIXTURE));
     out.push((
         "upkeep/campaign.yaml".to_owned(),
         CAMPAIGN.as_bytes().to_vec(),
@@ -88,11 +66,7 @@ fn fleet() -> Fleet {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["config", "user.name", "Test"]);
-    git(&dir, &["config", "user.email", "test@example.com"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     Fleet { tmp, dir }
 }
 
@@ -177,9 +151,9 @@ fn plan_selects_dev_clusters_by_label_and_honours_a_freeze_written_in_the_values
         ),
         "the freeze is global.metadata.annotations in the values (the chart copies it onto the Cluster); nothing else changed"
     );
-    assert_eq!(git(&f.dir, &["status", "--porcelain"]), "", "committed");
+    assert_eq!(git_in(&f.dir, &["status", "--porcelain"]), "", "committed");
     assert_eq!(
-        git(&f.dir, &["show", "--name-only", "--format=", "HEAD"]).trim(),
+        git_in(&f.dir, &["show", "--name-only", "--format=", "HEAD"]).trim(),
         values,
         "one file in the commit"
     );
@@ -228,7 +202,7 @@ fn plan_selects_dev_clusters_by_label_and_honours_a_freeze_written_in_the_values
 #[test]
 fn a_cluster_name_in_two_organisations_is_ambiguous_until_a_namespace_picks_one() {
     let f = fleet();
-    let head = git(&f.dir, &["rev-parse", "HEAD"]);
+    let head = git_in(&f.dir, &["rev-parse", "HEAD"]);
     for args in [
         &["upgrade", "cluster", "dev01", "--to", "29.2.0", "--at", AT][..],
         &[
@@ -273,12 +247,16 @@ fn a_cluster_name_in_two_organisations_is_ambiguous_until_a_namespace_picks_one(
         err.contains("no Cluster org-globex/prod01") && err.contains("pass --namespace org-acme"),
         "a wrong organisation says where the name is: {err}"
     );
-    assert_eq!(git(&f.dir, &["rev-parse", "HEAD"]), head, "nothing changed");
+    assert_eq!(
+        git_in(&f.dir, &["rev-parse", "HEAD"]),
+        head,
+        "nothing changed"
+    );
 }
 
 /// `(-/+ lines, files)` of the checkout's last commit.
 fn last_commit(dir: &Path) -> (Vec<String>, Vec<String>) {
-    let patch = git(dir, &["show", "--format=", "-U0", "HEAD"]);
+    let patch = git_in(dir, &["show", "--format=", "-U0", "HEAD"]);
     let lines = patch
         .lines()
         .filter(|l| {
@@ -288,7 +266,7 @@ fn last_commit(dir: &Path) -> (Vec<String>, Vec<String>) {
         })
         .map(str::to_owned)
         .collect();
-    let files = git(dir, &["show", "--format=", "--name-only", "HEAD"])
+    let files = git_in(dir, &["show", "--format=", "--name-only", "HEAD"])
         .lines()
         .map(str::to_owned)
         .collect();
@@ -358,7 +336,7 @@ fn upgrade_cluster_commits_exactly_the_version_bytes_in_either_form() {
         ),
         "only the substitution variable, quotes kept; globex's dev01 untouched"
     );
-    let head = git(&f.dir, &["rev-parse", "HEAD"]);
+    let head = git_in(&f.dir, &["rev-parse", "HEAD"]);
     let out = f.run(&[
         "upgrade",
         "cluster",
@@ -379,7 +357,7 @@ fn upgrade_cluster_commits_exactly_the_version_bytes_in_either_form() {
         text(&out.stderr)
     );
     assert_eq!(
-        git(&f.dir, &["rev-parse", "HEAD"]),
+        git_in(&f.dir, &["rev-parse", "HEAD"]),
         head,
         "no second commit"
     );
@@ -407,7 +385,7 @@ fn upkeep_run_carries_out_the_campaign_on_the_app_based_clusters() {
         ),
         "the campaign moved org-acme's dev cluster only"
     );
-    let message = git(&f.dir, &["log", "-1", "--format=%B"]);
+    let message = git_in(&f.dir, &["log", "-1", "--format=%B"]);
     assert!(
         message.contains("Upkeep-Campaign: org-acme/dev-to-29-2"),
         "{message}"
@@ -435,27 +413,15 @@ fn remote() -> Remote {
         .block_on(upkeep_testenv::GitServer::start(Some((USER, PASSWORD))))
         .expect("git server");
     let files = fixture_files();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    let url = server.create_repo("fleet", &refs).expect("repo");
+    let url = server
+        .create_repo("fleet", &borrowed(&files))
+        .expect("repo");
     let tmp = tempfile::tempdir().unwrap();
     let checkout = tmp.path().join("fleet");
     let bare = server.bare_path("fleet");
-    upkeep_testenv::git(
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", bare.display()),
-            checkout.to_str().unwrap(),
-        ],
-        None,
-    )
-    .expect("clone");
-    git(&checkout, &["remote", "set-url", "origin", &url]);
-    git(&checkout, &["config", "user.name", "Test"]);
-    git(&checkout, &["config", "user.email", "test@example.com"]);
+    support::clone_bare(&bare, &url, &checkout);
+    git_in(&checkout, &["config", "user.name", "Test"]);
+    git_in(&checkout, &["config", "user.email", "test@example.com"]);
     Remote {
         _rt: rt,
         server,
@@ -467,10 +433,7 @@ fn remote() -> Remote {
 
 impl Remote {
     fn bare_git(&self, args: &[&str]) -> String {
-        let bare = self.server.bare_path("fleet");
-        let mut all = vec!["--git-dir", bare.to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        upkeep_testenv::git(&all, None).expect("git on the server's repository")
+        bare_git(&self.server.bare_path("fleet"), args)
     }
 
     fn upkeep(&self, args: &[&str]) -> Output {

@@ -13,7 +13,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::text;
+use support::clusters::{jsonpath, label_in};
+use support::{git_in, text};
 use upkeep_testenv::KubeApiServer;
 use upkeep_testenv::cluster_api::crd_yaml;
 
@@ -69,27 +70,13 @@ struct Repo {
     dir: PathBuf,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 fn repo() -> Repo {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
     std::fs::create_dir_all(dir.join("clusters")).unwrap();
     std::fs::write(dir.join("clusters/clusters.yaml"), CLUSTERS).unwrap();
     std::fs::write(dir.join("schedules.yaml"), SCHEDULE).unwrap();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["config", "user.name", "Test"]);
-    git(&dir, &["config", "user.email", "test@example.com"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fleet"]);
+    support::init_and_commit(&dir, "fleet");
     Repo { _tmp: tmp, dir }
 }
 
@@ -130,7 +117,7 @@ fn in_a_repository_the_manifest_gets_what_kubectl_gs_writes() {
         written, SCHEDULED,
         "only the two annotation lines are added"
     );
-    assert_eq!(git(&r.dir, &["status", "--porcelain"]), "", "committed");
+    assert_eq!(git_in(&r.dir, &["status", "--porcelain"]), "", "committed");
     assert!(
         text(&out.stdout).contains("01 Jan 22 01:00 UTC"),
         "{}",
@@ -244,20 +231,12 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let read = |key: &str| {
-        server
-            .kubectl(&[
-                "get",
-                "-n",
-                "org-a",
-                "clusters.cluster.x-k8s.io",
-                "prod-a",
-                "-o",
-                &format!(
-                    "jsonpath={{.metadata.annotations.{}}}",
-                    key.replace('.', "\\.")
-                ),
-            ])
-            .expect("kubectl get")
+        jsonpath(
+            &server,
+            "org-a",
+            "prod-a",
+            &format!("{{.metadata.annotations.{}}}", key.replace('.', "\\.")),
+        )
     };
     assert_eq!(
         read("alpha.giantswarm.io/update-schedule-target-release"),
@@ -267,16 +246,9 @@ async fn on_the_management_cluster_the_cluster_gets_what_kubectl_gs_writes() {
         read("alpha.giantswarm.io/update-schedule-target-time"),
         "01 Jan 22 01:00 UTC"
     );
-    let label = server
-        .kubectl(&[
-            "get",
-            "-n",
-            "org-a",
-            "clusters.cluster.x-k8s.io",
-            "prod-a",
-            "-o",
-            "jsonpath={.metadata.labels.release\\.giantswarm\\.io/version}",
-        ])
-        .expect("kubectl get");
-    assert_eq!(label, "29.1.0", "scheduled, not upgraded");
+    assert_eq!(
+        label_in(&server, "org-a", "prod-a"),
+        "29.1.0",
+        "scheduled, not upgraded"
+    );
 }

@@ -115,25 +115,36 @@ pub(crate) fn clone_then_forget_password(url: &str, user: &str, password: &str, 
     git_in(dest, &["remote", "set-url", "origin", url]);
 }
 
+/// Makes `dir` a Git repository on `main` whose committer is `Test <test@example.com>` (in
+/// its config, so upkeep's own commits there have an identity too) and commits all its files
+/// as `message`.
+pub(crate) fn init_and_commit(dir: &Path, message: &str) {
+    git_in(dir, &["init", "-q", "-b", "main"]);
+    git_in(dir, &["config", "user.name", "Test"]);
+    git_in(dir, &["config", "user.email", "test@example.com"]);
+    git_in(dir, &["add", "-A"]);
+    git_in(dir, &["commit", "-q", "-m", message]);
+}
+
+/// Clones a test server's bare repository `bare` by path into `dest`, then points `origin` at
+/// the server's `url` (what upkeep pushes to).
+pub(crate) fn clone_bare(bare: &Path, url: &str, dest: &Path) {
+    git(
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", bare.display()),
+            s(dest),
+        ],
+        None,
+    )
+    .expect("clone");
+    git_in(dest, &["remote", "set-url", "origin", url]);
+}
+
 /// Every file of the example fleet, as (path, contents); `edit` may change one.
 pub(crate) fn fleet_files(edit: impl Fn(&str, String) -> String) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("read fleet") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix");
-                out.push((
-                    rel.to_string_lossy().into_owned(),
-                    std::fs::read(&p).expect("read"),
-                ));
-            }
-        }
-    }
-    let root = examples().join("fleet");
-    let mut out = Vec::new();
-    walk(&root, &root, &mut out);
+    let mut out = upkeep_testenv::read_tree(&examples().join("fleet"));
     out.sort();
     out.into_iter()
         .map(|(p, b)| {
