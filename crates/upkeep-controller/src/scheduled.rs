@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, Preconditions,
@@ -389,9 +389,29 @@ async fn note_once(
 }
 
 /// Keeps what this controller reads of a cached Cluster: metadata without managedFields, the
-/// scheduled-upgrade and `upkeep.dev/` annotations, labels, and `spec.topology.version`.
+/// scheduled-upgrade and `upkeep.dev/` annotations, labels, and `spec.topology.version`. A
+/// Cluster without either scheduled-upgrade annotation — nearly every one — keeps only its
+/// name, namespace, uid and resourceVersion: [`decide`] then reads nothing but the name (to
+/// cancel a pending upgrade), and the ClusterUpgrade controller's cache already holds the rest,
+/// so a second full copy of every Cluster would only cost memory (about 3 KiB a cluster).
 fn prune(c: &mut DynamicObject) {
     let meta = &mut c.metadata;
+    let scheduled = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(TARGET_RELEASE) || a.contains_key(TARGET_TIME));
+    if !scheduled {
+        *meta = ObjectMeta {
+            name: meta.name.take(),
+            namespace: meta.namespace.take(),
+            uid: meta.uid.take(),
+            resource_version: meta.resource_version.take(),
+            deletion_timestamp: meta.deletion_timestamp.take(),
+            ..ObjectMeta::default()
+        };
+        c.data = serde_json::Value::Object(serde_json::Map::new());
+        return;
+    }
     meta.managed_fields = None;
     if let Some(a) = &mut meta.annotations {
         a.retain(|k, _| k == TARGET_RELEASE || k == TARGET_TIME || k.starts_with("upkeep.dev/"));
@@ -684,6 +704,59 @@ mod tests {
         assert!(
             note.contains(TARGET_TIME) && note.contains("column 8") && note.contains("hint:"),
             "{note}"
+        );
+    }
+
+    /// The cache keeps a full (pruned) copy only of Clusters that carry a scheduled-upgrade
+    /// annotation; the others keep what [`decide`] reads of them (the name), and a pending
+    /// upgrade is still cancelled from that skeleton.
+    #[test]
+    fn the_cache_keeps_only_scheduled_clusters_whole() {
+        let object = |annotations: serde_json::Value| -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+                "metadata": {"name": "c", "namespace": "org", "uid": "u1", "resourceVersion": "7",
+                             "labels": {"release.giantswarm.io/version": "29.0.0", "stage": "dev"},
+                             "annotations": annotations},
+                "spec": {"topology": {"version": "v1.30.0"}, "infrastructureRef": {"kind": "AWSCluster"}}
+            }))
+            .expect("object")
+        };
+        let mut plain = object(json!({"upkeep.dev/freeze-until": "2030-01-01T00:00:00Z"}));
+        prune(&mut plain);
+        assert_eq!(plain.metadata.name.as_deref(), Some("c"));
+        assert_eq!(plain.metadata.namespace.as_deref(), Some("org"));
+        assert_eq!(plain.metadata.uid.as_deref(), Some("u1"));
+        assert_eq!(plain.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(plain.metadata.labels, None, "unscheduled: no labels kept");
+        assert_eq!(
+            plain.metadata.annotations, None,
+            "unscheduled: no annotations kept"
+        );
+        assert_eq!(plain.data, json!({}), "unscheduled: no spec kept");
+        let skeleton =
+            ClusterObject::from_parts(&plain.metadata, &plain.data).expect("skeleton reads");
+        let pending = upgrade("30.0.0", "15 Sep 21 08:00 UTC", None);
+        let step = decide(&skeleton, Some(&pending), ts("2021-09-15T07:00:00Z"));
+        assert!(
+            matches!(step, Step::Delete { cancelled: true }),
+            "a pending upgrade of a Cluster whose annotations are gone is cancelled: {step:?}"
+        );
+
+        let mut scheduled = object(json!({
+            TARGET_RELEASE: "30.0.0", TARGET_TIME: "15 Sep 21 08:00 UTC",
+            "upkeep.dev/freeze-until": "2030-01-01T00:00:00Z", "other": "x"
+        }));
+        prune(&mut scheduled);
+        let labels = scheduled.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("stage").map(String::as_str), Some("dev"));
+        let annotations = scheduled.metadata.annotations.clone().unwrap_or_default();
+        assert!(annotations.contains_key(TARGET_RELEASE) && annotations.contains_key(TARGET_TIME));
+        assert!(annotations.contains_key("upkeep.dev/freeze-until"));
+        assert!(!annotations.contains_key("other"));
+        assert_eq!(
+            scheduled.data,
+            json!({"spec": {"topology": {"version": "v1.30.0"}}})
         );
     }
 }
