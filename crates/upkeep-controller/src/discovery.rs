@@ -42,6 +42,10 @@ pub struct Discovery {
     pub registry: upkeep_registry::Client,
     /// Relative `oci-layout:` directories resolve against this; `None`: the working directory.
     pub base_dir: Option<PathBuf>,
+    /// The last `NewVersion` note published per VersionPolicy (by uid): a reconcile that
+    /// starts before the cache shows the status just written decides "changed" again from the
+    /// stale object, and must not publish the same Event twice.
+    pub announced: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -69,7 +73,18 @@ impl Discovery {
             tags: Arc::new(TagCache::new()),
             registry: upkeep_registry::Client::new(upkeep_registry::ClientConfig::default()),
             base_dir: None,
+            announced: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether `note` is new for the policy `uid` (and remembers it): the same note twice in a
+    /// row is the stale-cache repeat described at [`Discovery::announced`].
+    pub fn first_announcement(&self, uid: &str, note: &str) -> bool {
+        let mut seen = self
+            .announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first_in(&mut seen, uid, note)
     }
 
     /// The same, with `wait` after a transient failure.
@@ -251,8 +266,51 @@ async fn secret_value(
         })
 }
 
+/// [`Discovery::first_announcement`] over the map of last notes.
+fn first_in(seen: &mut std::collections::HashMap<String, String>, uid: &str, note: &str) -> bool {
+    if seen.get(uid).is_some_and(|n| n == note) {
+        return false;
+    }
+    seen.insert(uid.to_owned(), note.to_owned());
+    true
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// A NewVersion note is published once per change: the same note again right after (a
+    /// reconcile on the stale cached object) is not; a new note, or another policy, is.
+    #[test]
+    fn an_announcement_is_published_once_per_change() {
+        let mut seen = std::collections::HashMap::new();
+        let cases = [
+            (
+                "u1",
+                "p: 1.0.0 (first selection)",
+                true,
+                "first note of a policy",
+            ),
+            (
+                "u1",
+                "p: 1.0.0 (first selection)",
+                false,
+                "the stale-cache repeat",
+            ),
+            (
+                "u2",
+                "p: 1.0.0 (first selection)",
+                true,
+                "another policy (uid)",
+            ),
+            ("u1", "p: 1.0.0 → 1.1.0", true, "a real change"),
+            ("u1", "p: 1.0.0 → 1.1.0", false, "its repeat"),
+            ("u1", "p: 1.1.0 → 1.0.0", true, "back again is a change"),
+        ];
+        for (uid, note, want, reason) in cases {
+            assert_eq!(super::first_in(&mut seen, uid, note), want, "{reason}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -303,7 +303,12 @@ pub async fn reconcile_policy(
     }
     let current = object.status.as_ref();
     write_status(d.client(), object.as_ref(), current, &decision.status).await?;
-    if let Some(note) = &decision.event {
+    let uid = object.uid().unwrap_or_default();
+    if let Some(note) = decision
+        .event
+        .as_ref()
+        .filter(|n| d.first_announcement(&uid, n))
+    {
         let reference = object.object_ref(&());
         d.ctx
             .publish(&reference, false, NEW_VERSION, "SelectVersion", note)
