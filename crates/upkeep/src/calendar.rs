@@ -1,0 +1,480 @@
+//! The upgrade calendar's entries, projected from a repository (or, with [`crate::calendar_kube`],
+//! from a management cluster) over `[from, to)`.
+//!
+//! Nothing here decides anything: every entry is read off the answer of a function another
+//! command prints, so the calendar cannot disagree with it —
+//! - windows and exclusions: [`Schedule::occurrences_between`] (the occurrences `upkeep windows`
+//!   draws in its timeline), the freeze: [`Schedule::freeze_until`];
+//! - planned cluster upgrades: the rollout core's plan as `upkeep status --at <from>` decides it
+//!   (the same `decide` over the same snapshot, with what `upkeep run` recorded in the store),
+//!   starting at the cluster's `expectedStart` (or `from` when it may start now) and ending
+//!   where the schedule's allowed interval for that upgrade's kind ends (`upkeep windows --at`);
+//! - planned app upgrades: `upkeep plan`'s fields (a held field starts at its `nextWindow`);
+//! - past upgrades: `upkeep history --cluster`'s records.
+//!
+//! Identity: an occurrence is keyed by its local date (a window moved within its day keeps its
+//! UID and gets a larger SEQUENCE); an upgrade by its campaign and target; a past upgrade by its
+//! record id. The model is [`upkeep_core::calendar::Entry`]; the dashboard draws from it too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use upkeep_api::cluster_upgrade::{NamedSchedule, VersionSource};
+use upkeep_api::{ClusterUpgrade, namespaced_name};
+use upkeep_controller::cluster_upgrade::decide::{Decision, Snapshot, decide};
+use upkeep_core::calendar::{Entry, Kind, uid};
+use upkeep_core::schedule::{OccurrenceKind, Schedule, Verdict};
+use upkeep_core::version::{UpgradeKind, Version};
+use upkeep_git::marked_fields::{Action, Field};
+
+use crate::Outcome;
+use crate::fleet::ClusterFleet;
+
+/// The longest feed: the schedules' search horizon (10 years).
+pub(crate) const MAX_DAYS: i64 = upkeep_core::schedule::HORIZON_DAYS;
+
+/// The end of a feed of `days` days from `from`; `None` when it would leave the years
+/// 0001–9999 (iCalendar writes four-digit years).
+pub(crate) fn range_end(from: Timestamp, days: i64) -> Option<Timestamp> {
+    let first = jiff::civil::date(1, 1, 1)
+        .to_zoned(TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    let last = jiff::civil::date(9999, 1, 1)
+        .to_zoned(TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    let to = from
+        .checked_add(SignedDuration::from_hours(days.checked_mul(24)?))
+        .ok()?;
+    (from >= first && to <= last).then_some(to)
+}
+
+/// How long a planned upgrade is shown when no window bounds it.
+const DEFAULT_SPAN: SignedDuration = SignedDuration::from_hours(1);
+
+/// The entries of a calendar and the zones their times are shown in.
+#[derive(Debug, Default)]
+pub(crate) struct Feed {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) zones: BTreeMap<String, TimeZone>,
+}
+
+impl Feed {
+    /// The IANA name of `tz` (remembered for the VTIMEZONE), `None` for UTC or a zone
+    /// without a name.
+    fn zone(&mut self, tz: &TimeZone) -> Option<String> {
+        let name = tz.iana_name()?.to_owned();
+        if name == "UTC" {
+            return None;
+        }
+        self.zones.entry(name.clone()).or_insert_with(|| tz.clone());
+        Some(name)
+    }
+
+    /// Sorted by start, then kind and UID: the same input gives the same bytes.
+    pub(crate) fn sort(&mut self) {
+        self.entries
+            .sort_by(|a, b| (a.start, a.kind, &a.uid).cmp(&(b.start, b.kind, &b.uid)));
+    }
+}
+
+/// `[from, to)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    pub(crate) from: Timestamp,
+    pub(crate) to: Timestamp,
+}
+
+impl Range {
+    fn holds(self, t: Timestamp) -> bool {
+        self.from <= t && t < self.to
+    }
+}
+
+/// The calendar of a repository over `range` (what `upkeep calendar --repo` writes and the
+/// dashboard draws), SEQUENCEs not yet assigned. The repository's entries: schedules, campaigns (as `status` decides them), app fields (as
+/// `plan` plans them), past upgrades (from the store).
+pub(crate) fn repo_feed(
+    repo: &Path,
+    store: Option<&upkeep_store::Store>,
+    docker_config: Option<&Path>,
+    range: Range,
+) -> miette::Result<Result<Feed, Outcome>> {
+    let fleet = match ClusterFleet::load(repo)? {
+        Ok(f) => crate::schedule_annotations::with_scheduled(f),
+        Err(o) => return Ok(Err(o)),
+    };
+    let mut feed = Feed::default();
+    for s in &fleet.schedules {
+        schedule_entries(&mut feed, s, range);
+    }
+    repo_campaigns(&mut feed, &fleet, repo, store, range)?;
+    // App fields: planned at `from` as `upkeep plan --at <from>` plans them.
+    let credentials = match crate::discover::credentials(docker_config) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::render::error_with_hint(&e.to_string(), e.hint());
+            return Ok(Err(Outcome::Invalid));
+        }
+    };
+    match crate::fleet::Fleet::load(repo, range.from, &credentials)? {
+        Ok(apps) => {
+            if let Ok((fields, _)) = crate::app_fields::plan_repo(repo, &apps, range.from) {
+                app_entries(&mut feed, &fields, &apps.schedules, range, repo);
+            }
+        }
+        Err(o) => return Ok(Err(o)),
+    }
+    if let Some(store) = store {
+        let names: Vec<String> = fleet
+            .clusters
+            .iter()
+            .map(|c| c.object.name.clone())
+            .collect();
+        past_entries(&mut feed, store, &names, range)?;
+    }
+    Ok(Ok(feed))
+}
+
+/// The windows, exclusions and freeze of one schedule overlapping `range`.
+pub(crate) fn schedule_entries(feed: &mut Feed, s: &NamedSchedule, range: Range) {
+    let schedule = &s.schedule;
+    let tz = schedule.time_zone();
+    let zone = feed.zone(tz);
+    let subject = format!("{}/{}", s.namespace, s.name);
+    let zone_name = tz.iana_name().unwrap_or("UTC");
+    // Every exclusion applies to a major upgrade: asking for majors lists them all.
+    for o in schedule.occurrences_between(range.from, range.to, UpgradeKind::Major) {
+        let date = o.start.to_zoned(tz.clone()).date();
+        let (kind, summary, what) = match o.kind {
+            OccurrenceKind::Window => (
+                Kind::Window,
+                format!("{}: maintenance window {}", s.name, o.name),
+                "Upgrades may start in this window".to_owned(),
+            ),
+            OccurrenceKind::Exclusion(scope) => (
+                Kind::Exclusion,
+                format!("{}: exclusion {} ({scope:?})", s.name, o.name),
+                format!("No upgrade it covers starts: {scope:?}"),
+            ),
+        };
+        let description = format!(
+            "MaintenanceSchedule {subject} ({zone_name}).\n{what}.\nSee more: upkeep windows <file> --name {} --from {}",
+            s.name, o.start
+        );
+        feed.entries.push(Entry {
+            uid: uid(kind, &subject, &format!("{}\u{0}{date}", o.name)),
+            sequence: 0,
+            kind,
+            subject: subject.clone(),
+            start: o.start,
+            end: o.end,
+            tz: zone.clone(),
+            summary,
+            description,
+        });
+    }
+    if let Some(until) = schedule.freeze_until()
+        && until > range.from
+    {
+        let reason = schedule
+            .spec()
+            .freeze
+            .as_ref()
+            .and_then(|f| f.reason.clone());
+        feed.entries.push(Entry {
+            uid: uid(Kind::Freeze, &subject, "freeze"),
+            sequence: 0,
+            kind: Kind::Freeze,
+            subject: subject.clone(),
+            // A freeze has no start: it is shown from the feed's first day.
+            start: day_start(range.from, tz),
+            end: until,
+            tz: zone,
+            summary: format!(
+                "{}: frozen{}",
+                s.name,
+                reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            description: format!(
+                "MaintenanceSchedule {subject} is frozen until {until}: no upgrade starts before."
+            ),
+        });
+    }
+}
+
+/// Midnight of `t`'s day in `tz` (or `t`).
+fn day_start(t: Timestamp, tz: &TimeZone) -> Timestamp {
+    t.to_zoned(tz.clone())
+        .start_of_day()
+        .map_or(t, |z| z.timestamp())
+}
+
+/// Where a planned upgrade of `kind` starting at `start` must end under `schedule`: the end
+/// of the allowed interval it starts in (what `upkeep windows --at <start> --for <kind>`
+/// prints as `until`), else one hour later.
+fn end_in_window(schedule: Option<&Schedule>, start: Timestamp, kind: UpgradeKind) -> Timestamp {
+    let fallback = start.checked_add(DEFAULT_SPAN).unwrap_or(Timestamp::MAX);
+    match schedule.map(|s| s.check(start, kind)) {
+        Some(Verdict::Open {
+            until: Some(until), ..
+        }) => until,
+        _ => fallback,
+    }
+}
+
+/// The kind of `from → to` as the rollout core schedules it (not SemVer, or unknown: major).
+fn kind_of(from: Option<&str>, to: Option<&str>) -> UpgradeKind {
+    match (from.and_then(Version::parse), to.and_then(Version::parse)) {
+        (Some(f), Some(t)) => UpgradeKind::between(&f, &t).unwrap_or(UpgradeKind::Patch),
+        _ => UpgradeKind::Major,
+    }
+}
+
+/// The planned upgrade of each cluster of a decided campaign whose start falls in `range`.
+/// `more` is the command that shows the campaign (`upkeep status NAME …`).
+pub(crate) fn campaign_entries(
+    feed: &mut Feed,
+    upgrade: &ClusterUpgrade,
+    decision: &Decision<'_>,
+    range: Range,
+    more: &str,
+) {
+    let (ns, name) = namespaced_name(&upgrade.metadata);
+    let Decision::Plan(decided) = decision else {
+        return;
+    };
+    let target = decided
+        .inputs
+        .campaign
+        .target
+        .as_ref()
+        .map(ToString::to_string);
+    let rows = crate::campaign_view::cluster_rows(
+        &decided.plan,
+        &decided.inputs.clusters,
+        target.as_deref(),
+        &TimeZone::UTC,
+    );
+    for row in rows {
+        let start = match row.state.as_str() {
+            "Trigger" => range.from,
+            _ => match row.expected_start {
+                Some(t) => t,
+                None => continue,
+            },
+        };
+        if !range.holds(start) {
+            continue;
+        }
+        let input = decided.inputs.clusters.iter().find(|i| i.name == row.name);
+        let schedule = input.and_then(|i| i.schedule);
+        let kind = kind_of(row.from.as_deref(), row.to.as_deref());
+        let end = end_in_window(schedule.map(|(_, s)| s), start, kind);
+        let tz = schedule.map_or(TimeZone::UTC, |(_, s)| s.time_zone().clone());
+        let zone = feed.zone(&tz);
+        let cluster = format!("{ns}/{}", row.name);
+        let to = row.to.clone().unwrap_or_else(|| "?".into());
+        let mut description = format!(
+            "ClusterUpgrade {ns}/{name}{}\nstate: {}{}\n",
+            row.stage
+                .as_ref()
+                .map(|s| format!(", stage {s}"))
+                .unwrap_or_default(),
+            row.state,
+            row.reason
+                .as_ref()
+                .map_or_else(|| " — may start now".to_owned(), |r| format!(" — {r}")),
+        );
+        if let Some((sname, _)) = schedule {
+            let _ = writeln!(description, "window: MaintenanceSchedule {ns}/{sname}");
+        }
+        let _ = write!(description, "See more: {more} --at {start}");
+        feed.entries.push(Entry {
+            uid: uid(
+                Kind::ClusterUpgrade,
+                &cluster,
+                &format!("{ns}/{name}\u{0}{to}"),
+            ),
+            sequence: 0,
+            kind: Kind::ClusterUpgrade,
+            subject: cluster,
+            start,
+            end,
+            tz: zone,
+            summary: format!(
+                "{}: {} → {to}",
+                row.name,
+                row.from.as_deref().unwrap_or("?")
+            ),
+            description,
+        });
+    }
+}
+
+/// The campaigns of a repository, decided at `range.from` exactly as `upkeep status --at`
+/// decides them (with the store's records when there is a store).
+pub(crate) fn repo_campaigns(
+    feed: &mut Feed,
+    fleet: &ClusterFleet,
+    repo: &Path,
+    store: Option<&upkeep_store::Store>,
+    range: Range,
+) -> miette::Result<()> {
+    let releases = upkeep_api::release::releases_in(repo);
+    let mut snapshot: Snapshot = crate::campaign_view::snapshot(fleet);
+    for u in &fleet.upgrades {
+        let (_, name) = namespaced_name(&u.metadata);
+        let more = format!("upkeep status {name} --repo {}", repo.display());
+        if let Some(store) = store {
+            let view = crate::campaigns::recorded_view(store, u)?;
+            snapshot.release = crate::campaign_view::repo_release(u, &releases).or(view.release);
+            snapshot.finished = view.finished;
+            let decision =
+                crate::campaigns::decide_unobserved(&view.upgrade, &snapshot, range.from);
+            campaign_entries(feed, &view.upgrade, &decision, range, &more);
+        } else {
+            snapshot.release = crate::campaign_view::repo_release(u, &releases);
+            let decision = decide(u, &snapshot, VersionSource::Label, range.from);
+            campaign_entries(feed, u, &decision, range, &more);
+        }
+    }
+    Ok(())
+}
+
+/// The fields `upkeep plan` would write now or holds for a window, as planned app upgrades:
+/// a field to write starts at `from`, a held one at its `nextWindow`; each ends where its
+/// schedule's allowed interval ends.
+pub(crate) fn app_entries(
+    feed: &mut Feed,
+    fields: &[Field],
+    schedules: &[NamedSchedule],
+    range: Range,
+    repo: &Path,
+) {
+    for f in fields {
+        let start = match (&f.action, &f.next_window) {
+            (Action::Write, _) => range.from,
+            (Action::Held, Some(n)) => match n.parse::<Timestamp>() {
+                Ok(t) => t,
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        if !range.holds(start) {
+            continue;
+        }
+        let Some(target) = &f.target else { continue };
+        let kind = match f.kind {
+            Some("patch") => UpgradeKind::Patch,
+            Some("minor") => UpgradeKind::Minor,
+            _ => UpgradeKind::Major,
+        };
+        // The schedule the reason names (`<schedule>: …`, as `upkeep plan` words it).
+        let schedule = schedules
+            .iter()
+            .find(|s| f.reason.starts_with(&format!("{}: ", s.name)));
+        let end = end_in_window(schedule.map(|s| &s.schedule), start, kind);
+        let zone = schedule.and_then(|s| feed.zone(s.schedule.time_zone()));
+        let at = format!("{}:{}", f.file, f.line);
+        let what = f.key.clone().unwrap_or_else(|| at.clone());
+        feed.entries.push(Entry {
+            uid: uid(Kind::AppUpgrade, &at, &format!("{}\u{0}{target}", f.policy)),
+            sequence: 0,
+            kind: Kind::AppUpgrade,
+            subject: at.clone(),
+            start,
+            end,
+            tz: zone,
+            summary: format!("{what}: {} → {target}", f.current),
+            description: format!(
+                "field {at}\npolicy: {}\n{} → {target} ({})\n{}: {}\nSee more: upkeep plan --repo {} --at {start}",
+                f.policy,
+                f.current,
+                f.kind.unwrap_or("change"),
+                match f.action {
+                    Action::Held => "waits",
+                    _ => "writes",
+                },
+                f.reason,
+                repo.display()
+            ),
+        });
+    }
+}
+
+/// The upgrades `upkeep upgrade cluster`/`upkeep run` recorded for `clusters`, triggered in
+/// `range`, with the outcome observed later (the record that concludes it) in the summary.
+pub(crate) fn past_entries(
+    feed: &mut Feed,
+    store: &upkeep_store::Store,
+    clusters: &[String],
+    range: Range,
+) -> miette::Result<()> {
+    for name in clusters {
+        let records = store
+            .cluster_upgrades(name, 10_000)
+            .map_err(|e| miette::miette!("{e}"))?;
+        for r in records.iter().filter(|r| r.upgrade.follows.is_none()) {
+            let u = &r.upgrade;
+            if !range.holds(u.at) {
+                continue;
+            }
+            let concluded = records
+                .iter()
+                .find(|c| c.upgrade.follows == Some(r.id))
+                .map_or(u, |c| &c.upgrade);
+            let end = concluded
+                .finished_at
+                .filter(|f| *f > u.at)
+                .unwrap_or_else(|| {
+                    u.at.checked_add(SignedDuration::from_mins(1))
+                        .unwrap_or(u.at)
+                });
+            let cluster = match &u.namespace {
+                Some(ns) => format!("{ns}/{}", u.cluster),
+                None => u.cluster.clone(),
+            };
+            feed.entries.push(Entry {
+                uid: uid(Kind::PastUpgrade, &cluster, &r.id.to_string()),
+                sequence: 0,
+                kind: Kind::PastUpgrade,
+                subject: cluster.clone(),
+                start: u.at,
+                end,
+                tz: None,
+                summary: format!(
+                    "{}: {} → {} ({})",
+                    u.cluster,
+                    u.from,
+                    u.to,
+                    concluded.outcome.as_str()
+                ),
+                description: format!(
+                    "via {} ({}{})\noutcome: {}{}\nSee more: upkeep history --cluster {}",
+                    u.via,
+                    u.target,
+                    u.commit
+                        .as_deref()
+                        .map(|c| format!(", commit {c}"))
+                        .unwrap_or_default(),
+                    concluded.outcome.as_str(),
+                    concluded
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    u.cluster
+                ),
+            });
+        }
+    }
+    Ok(())
+}

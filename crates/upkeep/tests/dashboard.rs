@@ -1,0 +1,834 @@
+//! The dashboard in a real browser: Debian's headless Chromium loads every page of
+//! `upkeep quickstart --serve`, of `upkeep serve --repo` over a hostile repository, of
+//! `upkeep serve --kubeconfig` and of `upkeep controller --ui-addr` against the real
+//! kube-apiserver. The DOM Chromium dumps is parsed (Python's `html.parser`, in
+//! `support/dom.py`) and its table rows are checked against the page's JSON twin and against
+//! what the CLI prints for the same input. Screenshots go to `target/artefacts/ui/` (or
+//! `$UPKEEP_ARTEFACTS/ui/`) for review; CI keeps them as artefacts.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::text;
+
+/// A served dashboard; the process is killed when dropped.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `upkeep <args>` and waits for the URL it prints on stdout.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("upkeep runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("http://") {
+                let _ = tx.send(line.trim_end_matches('/').to_owned());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("upkeep {args:?} never printed its URL"));
+    Served { child, base }
+}
+
+/// A raw HTTP/1.1 request: status, headers (lower-case names), body.
+fn request(method: &str, url: &str) -> (u16, BTreeMap<String, String>, String) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the answer");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn json(url: &str) -> Value {
+    let (status, headers, body) = request("GET", url);
+    assert_eq!(status, 200, "{url}: {body}");
+    assert_eq!(headers["content-type"], "application/json", "{url}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {body}"))
+}
+
+/// Where screenshots go.
+fn artefacts() -> PathBuf {
+    let dir = std::env::var_os("UPKEEP_ARTEFACTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artefacts"),
+        PathBuf::from,
+    );
+    let dir = dir.join("ui");
+    std::fs::create_dir_all(&dir).expect("artefacts directory");
+    dir
+}
+
+/// Runs headless Chromium; a page that keeps it from finishing (a script opening a dialog, a
+/// load that never ends) fails the test after a minute instead of hanging it.
+fn chromium(args: &[&str]) -> Vec<u8> {
+    let profile = tempfile::tempdir().unwrap();
+    let out_file = profile.path().join("stdout");
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1400,1000",
+            &format!(
+                "--user-data-dir={}",
+                profile.path().join("profile").display()
+            ),
+        ])
+        .args(args)
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium runs (Debian package `chromium`; scripts/test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium {args:?} did not finish within 60 s (a script or dialog blocks the page?)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "chromium {args:?}: {status}");
+    std::fs::read(&out_file).unwrap()
+}
+
+/// The page as Chromium renders it, parsed; a screenshot of it saved as `shot`.
+fn load(url: &str, shot: &str) -> Value {
+    let dom = chromium(&["--dump-dom", url]);
+    let mut parse = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dom.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    parse.stdin.take().unwrap().write_all(&dom).unwrap();
+    let out = parse.wait_with_output().unwrap();
+    assert!(out.status.success(), "parsing the DOM of {url}");
+    let path = artefacts().join(format!("{shot}.png"));
+    chromium(&[&format!("--screenshot={}", path.display()), url]);
+    assert!(path.exists(), "the screenshot {} was saved", path.display());
+    serde_json::from_slice(&out.stdout).expect("the parser's JSON")
+}
+
+/// The body rows of the table `table` (by id or class), optionally inside one campaign's
+/// section, as their cells.
+fn rows<'d>(dom: &'d Value, table: &str, section: Option<&str>) -> Vec<&'d Value> {
+    dom["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["table"] == table && r["head"] == false)
+        .filter(|r| section.is_none_or(|s| r["section"] == s))
+        .collect()
+}
+
+fn cells(row: &Value) -> Vec<&str> {
+    row["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default())
+        .collect()
+}
+
+/// The fleet table's rows against `/fleet.json`, cell by cell.
+fn check_fleet(dom: &Value, twin: &Value) {
+    let shown = rows(dom, "clusters", None);
+    let want = twin["clusters"].as_array().expect("clusters");
+    assert_eq!(shown.len(), want.len(), "one row per cluster: {dom}");
+    for (row, c) in shown.iter().zip(want) {
+        let cells = cells(row);
+        assert_eq!(cells[0], c["name"], "name");
+        assert_eq!(cells[1], c["namespace"], "namespace");
+        assert_eq!(cells[2], c["current"].as_str().unwrap_or("?"), "current");
+        assert_eq!(cells[3], c["target"].as_str().unwrap_or("-"), "target");
+        assert_eq!(
+            cells[4],
+            c["state"].as_str().unwrap_or("no campaign"),
+            "state"
+        );
+    }
+}
+
+/// Each campaign's stage rows against `/campaigns.json`: per stage, the clusters and how many
+/// succeeded, may start, run, failed and wait.
+fn check_campaigns(dom: &Value, twin: &Value) {
+    for c in twin.as_array().expect("campaigns") {
+        let key = format!(
+            "{}/{}",
+            c["namespace"].as_str().unwrap(),
+            c["name"].as_str().unwrap()
+        );
+        let mut want: BTreeMap<String, [usize; 6]> = BTreeMap::new();
+        for r in c["clusters"].as_array().unwrap() {
+            let stage = r["stage"].as_str().unwrap_or("(all)").to_owned();
+            let e = want.entry(stage).or_default();
+            e[0] += 1;
+            let i = match r["state"].as_str().unwrap() {
+                "Succeeded" | "Skipped" => 1,
+                "Trigger" => 2,
+                "Triggered" | "Upgrading" => 3,
+                "Failed" | "Halted" => 4,
+                _ => 5,
+            };
+            e[i] += 1;
+        }
+        let shown: BTreeMap<String, [usize; 6]> = rows(dom, "stages", Some(&key))
+            .iter()
+            .filter(|r| r["attrs"]["data-stage"].is_string())
+            .map(|r| {
+                let cells = cells(r);
+                let n = |i: usize| cells[i].parse::<usize>().expect("a count");
+                (cells[0].to_owned(), [n(1), n(2), n(3), n(4), n(5), n(6)])
+            })
+            .collect();
+        assert_eq!(shown, want, "the stages of {key}: {dom}");
+    }
+}
+
+fn check_read_only(base: &str) {
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let (status, headers, _) = request(method, &format!("{base}/fleet"));
+        assert_eq!(status, 405, "{method} is refused");
+        assert_eq!(headers["allow"], "GET, HEAD", "{method}");
+    }
+    let (status, headers, body) = request("HEAD", &format!("{base}/fleet"));
+    assert_eq!(status, 200, "HEAD is answered");
+    assert!(body.is_empty(), "HEAD has no body");
+    assert!(headers["content-type"].starts_with("text/html"));
+    let (status, _, body) = request("GET", &format!("{base}/nope"));
+    assert_eq!(status, 404, "{body}");
+}
+
+const AT: &str = "2026-12-07T23:30:00Z";
+
+#[test]
+fn quickstart_pages_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("qs");
+    let s = serve(
+        &[
+            "quickstart",
+            "--serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--at",
+            AT,
+            "--scratch",
+            scratch.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let base = &s.base;
+    check_read_only(base);
+
+    // Fleet: every cluster of the example, as the quickstart's own text table has it.
+    let twin = json(&format!("{base}/fleet.json"));
+    let dom = load(&format!("{base}/fleet"), "quickstart-fleet");
+    check_fleet(&dom, &twin);
+    let shown: BTreeMap<&str, &str> = rows(&dom, "clusters", None)
+        .iter()
+        .map(|r| (cells(r)[0], cells(r)[4]))
+        .collect();
+    assert_eq!(
+        shown.len(),
+        6,
+        "the six clusters of examples/quickstart: {shown:?}"
+    );
+    let names: Vec<&str> = shown.keys().copied().collect();
+    assert_eq!(
+        names,
+        [
+            "dev-frankfurt",
+            "dev-virginia",
+            "prod-dublin",
+            "prod-frankfurt",
+            "prod-ohio",
+            "prod-virginia"
+        ]
+    );
+    assert_eq!(shown["dev-frankfurt"], "Trigger", "dev may start at {AT}");
+    assert_eq!(shown["prod-frankfurt"], "Waiting", "prod waits for dev");
+    assert_eq!(dom["ids"]["shown"], "6");
+
+    // Filters: by stage and by label, on the page and in its twin alike.
+    let prod = load(&format!("{base}/fleet?stage=prod"), "quickstart-fleet-prod");
+    let prod_twin = json(&format!("{base}/fleet.json?stage=prod"));
+    check_fleet(&prod, &prod_twin);
+    assert_eq!(rows(&prod, "clusters", None).len(), 4, "four prod clusters");
+    let dev = json(&format!("{base}/fleet.json?label=upkeep.dev/stage%3Ddev"));
+    assert_eq!(
+        dev["clusters"].as_array().unwrap().len(),
+        2,
+        "two dev clusters: {dev}"
+    );
+
+    // Campaigns: the stage bars count what the twin says.
+    let twin = json(&format!("{base}/campaigns.json"));
+    let dom = load(&format!("{base}/campaigns"), "quickstart-campaigns");
+    check_campaigns(&dom, &twin);
+    assert_eq!(dom["tags"]["svg"], 2, "one bar per stage (dev, prod)");
+
+    // Apps: the fields of `upkeep plan --output json`, each shown.
+    let twin = json(&format!("{base}/apps.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "plan",
+            "--repo",
+            scratch.join("fleet").to_str().unwrap(),
+            "--at",
+            AT,
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    assert_eq!(
+        twin["fields"], plan["fields"],
+        "the same fields as `upkeep plan`"
+    );
+    let dom = load(&format!("{base}/apps"), "quickstart-apps");
+    let shown = rows(&dom, "fields", None);
+    let fields = plan["fields"].as_array().unwrap();
+    assert!(!fields.is_empty());
+    assert_eq!(shown.len(), fields.len());
+    for (row, f) in shown.iter().zip(fields) {
+        assert_eq!(
+            row["attrs"]["data-field"],
+            format!("{}:{}", f["file"].as_str().unwrap(), f["line"]),
+        );
+        assert_eq!(cells(row)[4], f["action"], "action");
+    }
+
+    // History: what `upkeep history` lists, with the commits quickstart made.
+    let twin = json(&format!("{base}/history.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "history",
+            "--store",
+            scratch.join("state.redb").to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let history: Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    assert_eq!(
+        twin["changes"], history,
+        "the same changes as `upkeep history`"
+    );
+    let dom = load(&format!("{base}/history"), "quickstart-history");
+    let shown = rows(&dom, "app-history", None);
+    let changes = history.as_array().unwrap();
+    assert!(
+        !changes.is_empty(),
+        "quickstart committed something at {AT}"
+    );
+    assert_eq!(shown.len(), changes.len());
+    for (row, c) in shown.iter().zip(changes) {
+        let commit = c["commit"].as_str().unwrap();
+        assert_eq!(cells(row)[5], &commit[..12], "the short commit");
+        assert_eq!(
+            cells(row)[3],
+            format!(
+                "{} → {}",
+                c["old"].as_str().unwrap(),
+                c["new"].as_str().unwrap()
+            )
+        );
+    }
+}
+
+/// A repository whose manifests carry markup and credentials: a freeze reason with an `<img>`
+/// tag, a password in a URL and a token; a ChartSource with a password in its URL.
+const HOSTILE: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: prod-a
+  namespace: default
+  labels: {release.giantswarm.io/version: "29.1.0", stage: prod}
+  annotations:
+    upkeep.dev/freeze-until: "2099-01-01T00:00:00Z"
+    upkeep.dev/freeze-reason: "<img src=x onerror=alert(1)> see https://admin:hunter2hunter2@git.example/x token=ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+spec: {}
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: prod-b
+  namespace: default
+  labels: {release.giantswarm.io/version: "29.1.0", stage: prod}
+spec: {}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: always, namespace: default}
+spec:
+  alwaysAllowed: true
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: to-30, namespace: default}
+spec:
+  targetVersion: 30.0.0
+  maintenanceScheduleRef: {name: always}
+  matchers: [{name: all, value: ".*", isRegex: true}]
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ChartSource
+metadata: {name: charts, namespace: default}
+spec:
+  url: oci://bob:s3cretPassw0rd99@127.0.0.1:9/charts/podinfo
+  interval: 1h
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: VersionPolicy
+metadata: {name: podinfo, namespace: default}
+spec:
+  sourceRef: {name: charts}
+  policy: {semver: {range: ">=1.0.0"}}
+"#;
+
+const SECRETS: [&str; 3] = [
+    "hunter2hunter2",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "s3cretPassw0rd99",
+];
+
+#[test]
+fn markup_is_escaped_and_credentials_never_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("apps")).unwrap();
+    std::fs::write(repo.join("fleet.yaml"), HOSTILE).unwrap();
+    std::fs::write(
+        repo.join("apps/podinfo.yaml"),
+        "image:\n  tag: 1.0.0 # {\"$upkeep\": \"default:podinfo\"}\n",
+    )
+    .unwrap();
+    let s = serve(
+        &[
+            "serve",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--store",
+            tmp.path().join("none.redb").to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--at",
+            AT,
+        ],
+        &[],
+    );
+    let base = &s.base;
+    for page in ["fleet", "campaigns", "apps", "history"] {
+        for url in [format!("{base}/{page}"), format!("{base}/{page}.json")] {
+            let (status, _, body) = request("GET", &url);
+            assert_eq!(status, 200, "{url}: {body}");
+            for secret in SECRETS {
+                assert!(!body.contains(secret), "{url} shows {secret}: {body}");
+            }
+        }
+        let dom = load(&format!("{base}/{page}"), &format!("hostile-{page}"));
+        assert_eq!(
+            dom["tags"].get("img"),
+            None,
+            "no <img> element on {page}: markup is text"
+        );
+        assert!(
+            dom["tags"]["script"].as_u64().unwrap_or(0) <= 2,
+            "only upkeep's scripts"
+        );
+        for secret in SECRETS {
+            assert!(!dom.to_string().contains(secret), "{page} renders {secret}");
+        }
+    }
+    // The freeze reason is there, as text, with its credentials redacted.
+    let dom = load(&format!("{base}/fleet"), "hostile-fleet");
+    let a = rows(&dom, "clusters", None)
+        .into_iter()
+        .find(|r| cells(r)[0] == "prod-a")
+        .expect("prod-a");
+    let reason = cells(a)[7];
+    assert!(
+        reason.contains("<img src=x onerror=alert(1)>"),
+        "the markup shown as text: {reason}"
+    );
+    assert!(
+        reason.contains("https://admin:"),
+        "the URL is still recognisable: {reason}"
+    );
+    // The marked field of the unreachable source: an error that names the source, redacted.
+    let apps = json(&format!("{base}/apps.json"));
+    let field = &apps["fields"][0];
+    assert_eq!(field["action"], "error", "{apps}");
+    assert!(
+        field["reason"].as_str().unwrap().contains("127.0.0.1:9"),
+        "{apps}"
+    );
+
+    // A repository that is not there: an error page naming it, not a crash.
+    let missing = tmp.path().join("missing");
+    let s = serve(
+        &[
+            "serve",
+            "--repo",
+            missing.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let (status, _, body) = request("GET", &format!("{}/fleet", s.base));
+    assert_eq!(status, 502, "{body}");
+    let dom = load(&format!("{}/fleet", s.base), "error-missing-repo");
+    let message = dom["ids"]["message"].as_str().expect("an error message");
+    assert!(
+        message.contains("missing") && message.contains("no such directory"),
+        "{message}"
+    );
+    assert!(dom["ids"]["hint"].as_str().unwrap().contains("--repo"));
+    let twin = request("GET", &format!("{}/fleet.json", s.base));
+    assert_eq!(twin.0, 502);
+    let twin: Value = serde_json::from_str(&twin.2).unwrap();
+    assert!(
+        twin["error"]
+            .as_str()
+            .unwrap()
+            .contains("no such directory")
+    );
+}
+
+#[test]
+fn refuses_a_non_loopback_bind() {
+    let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(["serve", "--repo", ".", "--addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+}
+
+const KUBE_FLEET: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: dev-a, namespace: default, labels: {release.giantswarm.io/version: "30.0.0"}}
+spec: {}
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: prod-a, namespace: default, labels: {release.giantswarm.io/version: "29.1.0"}}
+spec: {}
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: lone, namespace: default, labels: {release.giantswarm.io/version: "28.0.0"}}
+spec: {}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: running, namespace: default}
+spec:
+  targetVersion: 30.0.0
+  matchers: [{name: a, value: ".*-a", isRegex: true}]
+  strategy: {timeout: 45m}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: bad, namespace: default}
+spec:
+  targetVersion: 30.0.0
+  matchers: [{name: none, value: "nothing"}]
+  strategy: {timeout: soon}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata: {name: running-dev-a, namespace: default, labels: {cluster: dev-a, upkeep.dev/campaign: running}}
+spec: {cluster: dev-a, campaign: running, from: 29.1.0, to: 30.0.0, trigger: Direct,
+       place: Auto, state: Succeeded, triggeredAt: '2026-11-01T10:00:00Z',
+       finishedAt: '2026-11-01T10:20:00Z', commit: 0123456789abcdef0123456789abcdef01234567}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata: {name: old-dev-a, namespace: default, labels: {cluster: dev-a, upkeep.dev/campaign: old}}
+spec: {cluster: dev-a, campaign: old, from: 28.0.0, to: 29.1.0, trigger: Direct,
+       state: Failed, reason: "disk <b>full</b>", triggeredAt: '2026-10-01T10:00:00Z'}
+---
+apiVersion: v1
+kind: Event
+metadata: {name: running.1, namespace: default}
+involvedObject: {apiVersion: upkeep.dev/v1alpha1, kind: ClusterUpgrade, name: running, namespace: default}
+reason: Triggered
+message: "triggered prod-a: 29.1.0 → 30.0.0"
+type: Normal
+count: 1
+firstTimestamp: "2026-12-06T10:00:00Z"
+lastTimestamp: "2026-12-06T10:00:00Z"
+source: {component: upkeep}
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_and_controller_pages_in_a_browser() {
+    use kube::api::{Api, Patch, PatchParams};
+    use support::clusters::admin_client;
+    use upkeep_testenv::KubeApiServer;
+
+    let server = KubeApiServer::start_with_crds(&[
+        &upkeep_testenv::cluster_api::crd_yaml(),
+        &upkeep_testenv::upkeep_crds(),
+    ])
+    .await
+    .expect("kube-apiserver with the CRDs");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], KUBE_FLEET)
+        .expect("the fleet applied");
+    let now = jiff::Timestamp::now();
+    let ago = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
+    let api: Api<upkeep_api::ClusterUpgrade> =
+        Api::namespaced(admin_client(&server).await, "default");
+    let status = serde_json::json!({"status": {"state": "Running", "clusters": [
+        {"name": "dev-a", "stage": "dev", "state": "Succeeded", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(60), "finishedAt": ago(55)},
+        {"name": "prod-a", "stage": "prod", "state": "Upgrading", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(10)},
+    ]}});
+    api.patch_status("running", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("running status");
+    let message = "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)";
+    let condition = |type_: &str, value: &str| {
+        serde_json::json!({"type": type_, "status": value, "reason": "InvalidSpec",
+            "message": message, "observedGeneration": 1, "lastTransitionTime": ago(1)})
+    };
+    let stalled = serde_json::json!({"status": {"conditions": [
+        condition("Ready", "False"), condition("Stalled", "True")]}});
+    api.patch_status("bad", &PatchParams::default(), &Patch::Merge(&stalled))
+        .await
+        .expect("bad status");
+    let kubeconfig = server.admin_kubeconfig().to_str().unwrap().to_owned();
+
+    // `upkeep serve --kubeconfig`: what the controller recorded.
+    let s = serve(
+        &[
+            "serve",
+            "--kubeconfig",
+            &kubeconfig,
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let base = s.base.clone();
+    check_read_only(&base);
+    let body_has_no_token = |url: &str| {
+        let (_, _, body) = request("GET", url);
+        assert!(
+            !body.contains(server.admin_token()),
+            "{url} shows the token"
+        );
+    };
+    let twin = json(&format!("{base}/fleet.json"));
+    let dom = load(&format!("{base}/fleet"), "kube-fleet");
+    check_fleet(&dom, &twin);
+    let shown: BTreeMap<&str, &str> = rows(&dom, "clusters", None)
+        .iter()
+        .map(|r| (cells(r)[0], cells(r)[4]))
+        .collect();
+    assert_eq!(
+        shown,
+        BTreeMap::from([
+            ("dev-a", "Succeeded"),
+            ("lone", "no campaign"),
+            ("prod-a", "Upgrading")
+        ]),
+        "every Cluster, with the state its campaign recorded"
+    );
+
+    let twin = json(&format!("{base}/campaigns.json"));
+    let status = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(["status", "--kubeconfig", &kubeconfig, "-o", "json"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(
+        twin, cli,
+        "the twin is `upkeep status --kubeconfig --output json`"
+    );
+    let dom = load(&format!("{base}/campaigns"), "kube-campaigns");
+    check_campaigns(&dom, &twin);
+    assert!(
+        dom["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["table"] == "events"
+                && cells(r).contains(&"triggered prod-a: 29.1.0 → 30.0.0")),
+        "the campaign's Event: {dom}"
+    );
+    assert!(
+        dom["ids"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .any(|(k, v)| k == "default/bad" && v.as_str().unwrap().contains("InvalidSpec")),
+        "the stalled campaign says why"
+    );
+
+    let dom = load(&format!("{base}/history"), "kube-history");
+    let shown = rows(&dom, "cluster-history", None);
+    assert_eq!(shown.len(), 2, "both records: {dom}");
+    assert!(
+        cells(shown[0])[2].contains("29.1.0 → 30.0.0"),
+        "newest first"
+    );
+    assert_eq!(cells(shown[0])[6], "0123456789ab");
+    assert_eq!(
+        cells(shown[1])[7],
+        "Failed: disk <b>full</b>",
+        "markup as text"
+    );
+    assert_eq!(dom["tags"].get("b"), None);
+    let dom = load(&format!("{base}/apps"), "kube-apps");
+    assert_eq!(
+        rows(&dom, "automations", None).len(),
+        1,
+        "the empty-table row"
+    );
+    for page in [
+        "fleet",
+        "campaigns",
+        "apps",
+        "history",
+        "fleet.json",
+        "history.json",
+    ] {
+        body_has_no_token(&format!("{base}/{page}"));
+    }
+    drop(s);
+
+    // `upkeep controller --ui-addr`: the same pages from the running controller.
+    let port = free_port();
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "controller",
+            "--leader-elect=false",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--ui-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the controller runs");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the controller never served --ui-addr"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for page in ["fleet", "campaigns", "apps", "history"] {
+        let dom = load(&format!("{base}/{page}"), &format!("controller-{page}"));
+        assert!(
+            dom["ids"].get("error").is_none(),
+            "{page} from the controller: {dom}"
+        );
+        body_has_no_token(&format!("{base}/{page}"));
+    }
+    let dom = load(&format!("{base}/fleet"), "controller-fleet");
+    let names: Vec<&str> = rows(&dom, "clusters", None)
+        .iter()
+        .map(|r| cells(r)[0])
+        .collect();
+    assert_eq!(names, ["dev-a", "lone", "prod-a"], "every Cluster");
+    let _ = controller.kill();
+    let _ = controller.wait();
+
+    // The API server gone: an error page that names it.
+    let s = serve(
+        &[
+            "serve",
+            "--kubeconfig",
+            &kubeconfig,
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    drop(server);
+    let (status, _, body) = request("GET", &format!("{}/campaigns", s.base));
+    assert_eq!(status, 502, "{body}");
+    let dom = load(&format!("{}/campaigns", s.base), "kube-error");
+    assert!(
+        dom["ids"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listing ClusterUpgrades"),
+        "{dom}"
+    );
+}
