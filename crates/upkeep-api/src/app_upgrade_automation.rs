@@ -19,6 +19,7 @@ fn default_interval() -> String {
     "10m".to_owned()
 }
 
+/// The repository, the files in it and how changes are committed and pushed.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kube(
     group = "upkeep.dev",
@@ -28,6 +29,7 @@ fn default_interval() -> String {
     namespaced,
     status = "AppUpgradeAutomationStatus",
     shortname = "aua",
+    category = "upkeep",
     printcolumn = r#"{"name":"Last Run","type":"date","jsonPath":".status.lastRun"}"#,
     printcolumn = r#"{"name":"Last Commit","type":"string","jsonPath":".status.lastPushCommit"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -35,6 +37,7 @@ fn default_interval() -> String {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppUpgradeAutomationSpec {
+    /// The repository to write to.
     pub git: GitSpec,
     /// Directory in the repository to scan for markers, relative (default: the root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,13 +46,18 @@ pub struct AppUpgradeAutomationSpec {
     /// default: every policy the markers name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_selector: Option<LabelSelector>,
+    /// The commit written: author, message, signing.
     pub commit: CommitSpec,
+    /// Where the commit is pushed (default: the checked-out branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushSpec>,
+    /// A MaintenanceSchedule in the same namespace: write only in allowed time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_ref: Option<LocalRef>,
+    /// How often to run, Go duration (default `10m`).
     #[serde(default = "default_interval")]
     pub interval: String,
+    /// Stop writing until set back to false; every field it owns is held.
     #[serde(default)]
     pub suspend: bool,
 }
@@ -57,9 +65,13 @@ pub struct AppUpgradeAutomationSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitSpec {
+    /// The repository URL (`https://…`, `ssh://…`, `file://…`).
     pub url: String,
+    /// What to check out: at most one of `branch`, `tag`, `commit` (default: the remote's
+    /// default branch).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<GitRef>,
+    /// A Secret in the same namespace holding the repository's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,
 }
@@ -68,10 +80,13 @@ pub struct GitSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitRef {
+    /// A branch name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// A tag name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// A commit hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
 }
@@ -79,13 +94,17 @@ pub struct GitRef {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommitSpec {
+    /// The commit's author (and committer).
     pub author: Author,
+    /// A minijinja template of the commit message over `changes`, `files`, `automation` and
+    /// `values`; an undefined name is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_template: Option<String>,
     /// Extra values for the template (`values` in upkeep's templates, `.Values` in the Go
     /// templates of automations read from Flux's `ImageUpdateAutomation`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub message_template_values: BTreeMap<String, String>,
+    /// An OpenPGP key to sign commits with (not supported yet: a warning says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<SigningKey>,
 }
@@ -93,13 +112,16 @@ pub struct CommitSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Author {
+    /// The author's name.
     pub name: String,
+    /// The author's email address.
     pub email: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SigningKey {
+    /// The Secret holding the key.
     pub secret_ref: LocalRef,
 }
 
@@ -115,6 +137,7 @@ pub struct PushSpec {
     /// forces. Pushed only when there is a new commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refspec: Option<String>,
+    /// Open (then update) one pull request from `branch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestSpec>,
 }
@@ -122,9 +145,12 @@ pub struct PushSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PullRequestSpec {
+    /// The forge: `github`, `gitlab` or `gitea`.
     pub provider: Provider,
+    /// The pull request's title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Labels put on the pull request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     /// The provider's API base, for self-hosted instances whose API is not where the Git
@@ -144,18 +170,23 @@ pub enum Provider {
     Gitea,
 }
 
+/// What the last runs wrote.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppUpgradeAutomationStatus {
+    /// When the automation last ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<Time>,
+    /// The last commit pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push_commit: Option<String>,
+    /// The pull request carrying the changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestStatus>,
     /// `namespace/policy` → the version last written for it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed_policies: BTreeMap<String, String>,
+    /// `Ready`, `Reconciling`, `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -163,7 +194,9 @@ pub struct AppUpgradeAutomationStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestStatus {
+    /// The pull request's web address.
     pub url: String,
+    /// The pull request's number.
     pub number: u64,
 }
 

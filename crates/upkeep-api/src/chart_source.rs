@@ -33,6 +33,7 @@ fn default_exclusion_list() -> Vec<String> {
     namespaced,
     status = "ChartSourceStatus",
     shortname = "cs",
+    category = "upkeep",
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
     printcolumn = r#"{"name":"Tags","type":"integer","jsonPath":".status.lastScan.tagCount"}"#,
     printcolumn = r#"{"name":"Last Scan","type":"date","jsonPath":".status.lastScan.time"}"#,
@@ -50,27 +51,34 @@ pub struct ChartSourceSpec {
     /// How often to scan, Go duration (default `10m`).
     #[serde(default = "default_interval")]
     pub interval: String,
+    /// How long a whole scan may take: requests, retries, reading and parsing (default `2m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// A `kubernetes.io/dockerconfigjson` Secret (standalone: Docker's `config.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,
+    /// A Secret holding a CA bundle to trust for the source's TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_secret_ref: Option<LocalRef>,
+    /// Allow plain HTTP.
     #[serde(default)]
     pub insecure: bool,
     /// Tags matching any of these regexes are ignored (default: signatures, `^.*\.sig$`).
     #[serde(default = "default_exclusion_list")]
     pub exclusion_list: Vec<String>,
+    /// Stop scanning until set back to false.
     #[serde(default)]
     pub suspend: bool,
 }
 
+/// What the last scans found.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChartSourceStatus {
+    /// The last successful scan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scan: Option<LastScan>,
+    /// `Ready`, `Reconciling`, `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -78,8 +86,11 @@ pub struct ChartSourceStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastScan {
+    /// When the scan finished.
     pub time: Time,
+    /// How many tags the source listed (after `exclusionList`).
     pub tag_count: u64,
+    /// The newest few tags found (policies read all of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latest_tags: Vec<String>,
 }

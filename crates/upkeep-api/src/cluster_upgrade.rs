@@ -25,7 +25,7 @@ mod inputs;
 pub(crate) use inputs::selector_error;
 pub use inputs::{
     InputError, Inputs, NamedSchedule, cluster_input, current_at, governing, inputs,
-    label_selector, one_cluster, spec_message,
+    label_selector, one_cluster, overlaps, spec_message,
 };
 
 /// Selects clusters by name (no `key`) or by the value of a label (`key`).
@@ -37,12 +37,14 @@ pub struct ClusterMatcher {
     /// Label key; without it the cluster name is matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The cluster name or label value to match (a regex with `isRegex`).
     pub value: String,
     /// `value` is a regex that must match the whole name/label value.
     #[serde(default)]
     pub is_regex: bool,
 }
 
+/// Which clusters, to which release, when, and in what order.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kube(
     group = "upkeep.dev",
@@ -52,14 +54,19 @@ pub struct ClusterMatcher {
     namespaced,
     status = "ClusterUpgradeStatus",
     shortname = "cu",
-    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.targetVersion"}"#,
+    category = "upkeep",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.toRelease","description":"The release the clusters are upgraded to: targetVersion, or what releaseRef resolved to."}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
-    printcolumn = r#"{"name":"Outcome","type":"string","jsonPath":".status.outcome"}"#,
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Release Ref","type":"string","jsonPath":".spec.releaseRef.name","priority":1}"#,
+    printcolumn = r#"{"name":"Outcome","type":"string","jsonPath":".status.outcome","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","priority":1}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterUpgradeSpec {
+    /// The clusters to upgrade: those any matcher selects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matchers: Vec<ClusterMatcher>,
     /// The release to upgrade to; exactly one of this and `releaseRef`.
@@ -72,13 +79,19 @@ pub struct ClusterUpgradeSpec {
     /// Do not start before this RFC 3339 instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// A MaintenanceSchedule in the same namespace: start clusters only in its allowed time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance_schedule_ref: Option<LocalRef>,
+    /// The order and pace: stages, concurrency, per-cluster timeout, what a failure does.
+    /// Always stored, with its defaults, even when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = {}))]
     pub strategy: Option<Strategy>,
     /// Start only after these upgrades succeeded and soaked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<After>,
+    /// How a cluster's upgrade is started: `Direct` (default: patch the Cluster in the
+    /// management cluster) or `GitOps` (commit the new version to `gitOps`'s repository).
     #[serde(default)]
     pub trigger: Trigger,
     /// The repository holding the clusters' manifests; required with `trigger: GitOps`.
@@ -90,6 +103,7 @@ pub struct ClusterUpgradeSpec {
     /// Where the new version is written (default `type: Auto`: found per cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_place: Option<crate::version_place::VersionPlaceSpec>,
+    /// An approval gate: start no cluster while true (running ones are still watched).
     #[serde(default)]
     pub suspend: bool,
     /// Tell people before a cluster's upgrade starts.
@@ -111,6 +125,7 @@ pub struct ReleaseRef {
     /// `VersionPolicy` (the default) or `Release`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The VersionPolicy's or Release's name.
     pub name: String,
 }
 
@@ -216,11 +231,14 @@ impl ReleaseRef {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterGitOps {
+    /// The repository to write to.
     pub git: GitSpec,
     /// Directory in the repository holding the Cluster manifests, relative (default: the root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The commit written: author, message, signing.
     pub commit: CommitSpec,
+    /// Where the commit is pushed (default: the checked-out branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushSpec>,
 }
@@ -334,13 +352,19 @@ pub struct Announce {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Strategy {
+    /// Groups of clusters upgraded one after another, in this order; a cluster belongs to the
+    /// first stage it matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+    /// At most this many clusters upgrading at once (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    /// How long one cluster may take before it counts as failed.
+    /// How long one cluster may take before it counts as failed (default `2h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_TIMEOUT_TEXT))]
     pub timeout: Option<String>,
+    /// What a failed cluster does to the rest: `Halt` (default: start no more clusters) or
+    /// `Continue`.
     #[serde(default)]
     pub failure_policy: FailurePolicy,
 }
@@ -348,9 +372,12 @@ pub struct Strategy {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Stage {
+    /// The stage's name (unique), shown in status.
     pub name: String,
+    /// The campaign's clusters in this stage: those any matcher selects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matchers: Vec<ClusterMatcher>,
+    /// At most this many of the stage's clusters upgrading at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
     /// Wait this long after the stage succeeded before the next starts.
@@ -368,7 +395,9 @@ pub enum FailurePolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct After {
+    /// A ClusterUpgrade in the same namespace.
     pub name: String,
+    /// How long after it succeeded to wait (`24h`, `3d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<String>,
 }
@@ -391,21 +420,52 @@ pub enum VersionSource {
     Topology,
 }
 
+/// A campaign's status. Its size is bounded whatever the fleet: `clusters` holds only the
+/// clusters in flight, failed or halted, and waiting or skipped ones in the room left (at most
+/// [`MAX_STATUS_CLUSTERS`] in all), `counts` counts every cluster, and each cluster's upgrade
+/// is a `ClusterUpgradeRecord` of its own.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterUpgradeStatus {
+    /// When the campaign's first cluster was triggered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_at: Option<Time>,
+    /// Pending, Waiting, Running or Finished; set once the campaign was reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Why the campaign is in its state (`Window`, `Suspended`, `InvalidSpec`, `Upgrading`,
+    /// `PatchFailed`, `Succeeded`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Progress for people and printer columns: `3/10 succeeded` (`, 1 failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The stage running now, or the last one that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// How many selected clusters are in each state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<ClusterCounts>,
+    /// Clusters in flight, failed or halted that `clusters` leaves out (it holds at most
+    /// [`MAX_STATUS_CLUSTERS`]); their records hold them. Waiting and skipped clusters left
+    /// out are in `counts` only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_clusters: u32,
+    /// Succeeded or Failed, once the campaign is Finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// When the campaign finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
+    /// The lowest version the campaign's triggered clusters were at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_release: Option<String>,
+    /// The version the campaign upgrades to (`targetVersion`, or what `releaseRef` resolved to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_release: Option<String>,
+    /// The clusters in flight (Triggered, Upgrading), failed or halted: failed first, then
+    /// halted, upgrading, triggered, newest first within each; then waiting and skipped ones,
+    /// by name, in the room left.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterState>,
     /// `trigger: GitOps`: the last commit pushed for this upgrade.
@@ -414,24 +474,104 @@ pub struct ClusterUpgradeStatus {
     /// `trigger: GitOps` with `push.pullRequest`: the pull request carrying the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestStatus>,
+    /// `Ready`, `Reconciling`, `Stalled`, `SpecChangedAfterFinish` (kstatus conventions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The most entries `status.clusters` holds.
+pub const MAX_STATUS_CLUSTERS: usize = 100;
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How many of a campaign's clusters are in each state.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCounts {
+    /// Every cluster the campaign selects or has touched.
+    #[serde(default)]
+    pub total: u32,
+    /// Not started yet (window, stage, concurrency, …).
+    #[serde(default)]
+    pub waiting: u32,
+    /// Change recorded and being made or acknowledged.
+    #[serde(default)]
+    pub triggered: u32,
+    /// The cluster reports its upgrade in progress.
+    #[serde(default)]
+    pub upgrading: u32,
+    /// At the target and healthy.
+    #[serde(default)]
+    pub succeeded: u32,
+    /// Failed or timed out.
+    #[serde(default)]
+    pub failed: u32,
+    /// Already at the target, not a version, or not in any stage.
+    #[serde(default)]
+    pub skipped: u32,
+    /// Never started: `failurePolicy: Halt` stopped the campaign.
+    #[serde(default)]
+    pub halted: u32,
+}
+
+impl ClusterCounts {
+    /// Counts one cluster in `state` (a `ClusterPhase` name; anything else counts in the total
+    /// only).
+    pub fn add(&mut self, state: &str) {
+        self.total += 1;
+        match state {
+            "Waiting" => self.waiting += 1,
+            "Triggered" => self.triggered += 1,
+            "Upgrading" => self.upgrading += 1,
+            "Succeeded" => self.succeeded += 1,
+            "Failed" => self.failed += 1,
+            "Skipped" => self.skipped += 1,
+            "Halted" => self.halted += 1,
+            _ => {}
+        }
+    }
+
+    /// `3/10 succeeded`, with `, 1 failed` when any failed.
+    pub fn progress(&self) -> String {
+        if self.failed > 0 {
+            format!(
+                "{}/{} succeeded, {} failed",
+                self.succeeded, self.total, self.failed
+            )
+        } else {
+            format!("{}/{} succeeded", self.succeeded, self.total)
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterState {
+    /// The Cluster's name (in the campaign's namespace).
     pub name: String,
+    /// Waiting, Triggered, Upgrading, Succeeded, Failed, Skipped or Halted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Why it waits, failed or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When upkeep recorded the cluster's start (before making the change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_at: Option<Time>,
+    /// When the change was acknowledged (the patch answered 2xx, or the commit was pushed):
+    /// the timeout runs from here. Unset while the change is refused or not made yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Time>,
+    /// When the cluster's upgrade succeeded or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
+    /// The version the cluster was at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_release: Option<String>,
+    /// The version it is upgraded to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_release: Option<String>,
     /// The stage the cluster belongs to.
@@ -612,6 +752,10 @@ impl ClusterUpgrade {
 /// The per-cluster timeout when `strategy.timeout` is not given.
 pub const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_hours(2);
 
+/// [`DEFAULT_TIMEOUT`] as the CRD's default for `strategy.timeout` writes it, so the stored
+/// object shows the timeout that applies (a test checks the two agree).
+pub const DEFAULT_TIMEOUT_TEXT: &str = "2h";
+
 /// Compiles matchers the spec check accepted (a rejected one is left out, never a panic).
 fn matchers(list: &[ClusterMatcher]) -> Matchers {
     Matchers(
@@ -721,6 +865,61 @@ impl ClusterUpgradeStatus {
     pub fn cluster(&self, cluster: &str) -> Option<&ClusterState> {
         self.clusters.iter().find(|c| c.name == cluster)
     }
+
+    /// This status with the per-cluster state of the campaign's records (`records`, one entry
+    /// per cluster) merged into `clusters`: what the core reads as recorded. For a cluster in
+    /// both, the entry further along (Waiting < Triggered < Upgrading < Succeeded, Failed,
+    /// Skipped) wins, and a time or reason it lacks is taken from the other; on a tie the
+    /// status entry wins (it holds the silence). Status entries without a record (a campaign
+    /// recorded by an upkeep before records) are kept as they are.
+    #[must_use]
+    pub fn with_records(&self, records: &[ClusterState]) -> ClusterUpgradeStatus {
+        if records.is_empty() {
+            return self.clone();
+        }
+        let mut merged = self.clone();
+        let at: std::collections::HashMap<&str, usize> = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        for record in records {
+            match at.get(record.name.as_str()) {
+                None => merged.clusters.push(record.clone()),
+                Some(&i) => {
+                    let entry = &mut merged.clusters[i];
+                    let newer = rank(record.state.as_deref()) > rank(entry.state.as_deref());
+                    let (mut first, second) = if newer {
+                        (record.clone(), entry.clone())
+                    } else {
+                        (entry.clone(), record.clone())
+                    };
+                    first.reason = first.reason.or(second.reason);
+                    first.triggered_at = first.triggered_at.or(second.triggered_at);
+                    first.finished_at = first.finished_at.or(second.finished_at);
+                    first.from_release = first.from_release.or(second.from_release);
+                    first.to_release = first.to_release.or(second.to_release);
+                    first.stage = first.stage.or(second.stage);
+                    first.announced_at = first.announced_at.or(second.announced_at);
+                    first.silence_id = entry.silence_id.clone().or(first.silence_id);
+                    *entry = first;
+                }
+            }
+        }
+        merged
+    }
+}
+
+/// How far along a recorded state is; unknown or missing is before everything.
+fn rank(state: Option<&str>) -> u8 {
+    match state {
+        Some("Waiting" | "Halted") => 1,
+        Some("Triggered") => 2,
+        Some("Upgrading") => 3,
+        Some("Succeeded" | "Failed" | "Skipped") => 4,
+        _ => 0,
+    }
 }
 
 impl ClusterState {
@@ -731,6 +930,7 @@ impl ClusterState {
         Some(Progress {
             state,
             triggered_at: self.triggered_at.as_ref().map(|t| t.0),
+            acknowledged_at: self.acknowledged_at.as_ref().map(|t| t.0),
             finished_at: self.finished_at.as_ref().map(|t| t.0),
             from: self.from_release.clone(),
             reason: self.reason.clone(),
@@ -981,6 +1181,126 @@ mod tests {
             broken.to_campaign(None, |_| None).is_err(),
             "an invalid spec is no campaign"
         );
+    }
+
+    #[test]
+    fn records_merge_into_the_recorded_status() {
+        let t = |s: &str| Some(Time(s.parse().expect("ts")));
+        let entry = |name: &str, state: &str| ClusterState {
+            name: name.into(),
+            state: Some(state.into()),
+            ..ClusterState::default()
+        };
+        let status = ClusterUpgradeStatus {
+            clusters: vec![
+                ClusterState {
+                    silence_id: Some("s-1".into()),
+                    triggered_at: t("2026-12-01T10:00:00Z"),
+                    ..entry("running", "Upgrading")
+                },
+                entry("stale", "Triggered"),
+                entry("old-only", "Succeeded"),
+                ClusterState {
+                    announced_at: t("2026-12-01T09:00:00Z"),
+                    ..entry("announced", "Waiting")
+                },
+            ],
+            ..ClusterUpgradeStatus::default()
+        };
+        let records = vec![
+            entry("running", "Triggered"),
+            ClusterState {
+                finished_at: t("2026-12-01T11:00:00Z"),
+                reason: Some("disk full".into()),
+                ..entry("stale", "Failed")
+            },
+            entry("record-only", "Succeeded"),
+            ClusterState {
+                triggered_at: t("2026-12-01T09:30:00Z"),
+                ..entry("announced", "Triggered")
+            },
+        ];
+        let merged = status.with_records(&records);
+        let state = |name: &str| {
+            merged
+                .cluster(name)
+                .and_then(|c| c.state.clone())
+                .unwrap_or_default()
+        };
+        let cases = [
+            (
+                "running",
+                "Upgrading",
+                "the status entry is further along than a stale record",
+            ),
+            (
+                "stale",
+                "Failed",
+                "the record is further along than the status",
+            ),
+            (
+                "old-only",
+                "Succeeded",
+                "a status entry of an upkeep before records is kept",
+            ),
+            (
+                "record-only",
+                "Succeeded",
+                "a finished cluster only its record holds",
+            ),
+            (
+                "announced",
+                "Triggered",
+                "a record made before the status was written",
+            ),
+        ];
+        for (name, want, why) in cases {
+            assert_eq!(state(name), want, "{why}");
+        }
+        let running = merged.cluster("running").expect("running");
+        assert_eq!(
+            running.silence_id.as_deref(),
+            Some("s-1"),
+            "the silence is kept"
+        );
+        let announced = merged.cluster("announced").expect("announced");
+        assert!(
+            announced.announced_at.is_some() && announced.triggered_at.is_some(),
+            "times missing on the winner come from the other: {announced:?}"
+        );
+        assert_eq!(
+            merged.cluster("stale").and_then(|c| c.reason.as_deref()),
+            Some("disk full")
+        );
+        assert_eq!(merged.clusters.len(), 5, "one entry per cluster");
+    }
+
+    #[test]
+    fn counts_and_progress() {
+        let mut counts = ClusterCounts::default();
+        for state in [
+            "Succeeded",
+            "Succeeded",
+            "Failed",
+            "Waiting",
+            "Halted",
+            "Skipped",
+        ] {
+            counts.add(state);
+        }
+        assert_eq!(
+            (
+                counts.total,
+                counts.succeeded,
+                counts.failed,
+                counts.waiting,
+                counts.halted,
+                counts.skipped
+            ),
+            (6, 2, 1, 1, 1, 1)
+        );
+        assert_eq!(counts.progress(), "2/6 succeeded, 1 failed");
+        assert_eq!(ClusterCounts::default().progress(), "0/0 succeeded");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::cluster_upgrade::{
 };
 use crate::common::{self, LocalRef};
 
+/// The release policy to follow and the upgrades to create for each new release.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kube(
     group = "upkeep.dev",
@@ -25,6 +26,7 @@ use crate::common::{self, LocalRef};
     namespaced,
     status = "ClusterUpgradePolicyStatus",
     shortname = "cup",
+    category = "upkeep",
     printcolumn = r#"{"name":"Policy","type":"string","jsonPath":".spec.policyRef.name"}"#,
     printcolumn = r#"{"name":"Last Created","type":"string","jsonPath":".status.lastCreated"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -34,14 +36,19 @@ use crate::common::{self, LocalRef};
 pub struct ClusterUpgradePolicySpec {
     /// A `VersionPolicy` over the cluster release chart.
     pub policy_ref: LocalRef,
+    /// The clusters it governs: those any matcher selects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matchers: Vec<ClusterMatcher>,
+    /// The stages of every upgrade created, in order (e.g. dev → staging → prod).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<PolicyStage>,
+    /// `Automatic` (default: upgrades start on their own) or `Manual` (created suspended).
     #[serde(default)]
     pub approval: Approval,
+    /// A MaintenanceSchedule in the same namespace, copied into every upgrade created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance_schedule_ref: Option<LocalRef>,
+    /// `Direct` (default) or `GitOps`, copied into every upgrade created.
     #[serde(default)]
     pub trigger: Trigger,
     /// The repository for `trigger: GitOps`, copied into every upgrade created.
@@ -55,11 +62,15 @@ pub struct ClusterUpgradePolicySpec {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyStage {
+    /// The stage's name (unique).
     pub name: String,
+    /// The clusters in this stage: those any matcher selects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matchers: Vec<ClusterMatcher>,
+    /// Wait this long after the stage succeeded before the next starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<String>,
+    /// At most this many of the stage's clusters upgrading at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
 }
@@ -73,9 +84,11 @@ pub enum Approval {
     Manual,
 }
 
+/// What the policy created last.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterUpgradePolicyStatus {
+    /// `Ready`, `Reconciling`, `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Name of the last `ClusterUpgrade` created.
@@ -84,6 +97,7 @@ pub struct ClusterUpgradePolicyStatus {
     /// The release the last `ClusterUpgrade` was created for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_version: Option<String>,
+    /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -12,6 +12,7 @@ use crate::duration::parse_duration;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalRef {
+    /// The object's name.
     pub name: String,
 }
 
@@ -19,7 +20,9 @@ pub struct LocalRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamespacedRef {
+    /// The object's name.
     pub name: String,
+    /// The object's namespace (default: the referring object's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }

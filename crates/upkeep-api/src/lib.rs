@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod cluster_edit;
 pub mod cluster_upgrade;
 pub mod cluster_upgrade_policy;
+pub mod cluster_upgrade_record;
 mod common;
 mod diagnostic;
 pub mod duration;
@@ -44,6 +45,7 @@ pub use chart_source::{ChartSource, SourceSettings};
 pub use cluster::ClusterObject;
 pub use cluster_upgrade::ClusterUpgrade;
 pub use cluster_upgrade_policy::ClusterUpgradePolicy;
+pub use cluster_upgrade_record::ClusterUpgradeRecord;
 pub use common::{LocalRef, NamespacedRef};
 pub use diagnostic::{Diagnostic, FieldError, spec_message};
 pub use flux::Origin;
@@ -120,19 +122,64 @@ impl Resource {
     }
 }
 
-/// The CustomResourceDefinitions of every upkeep kind, in [`KINDS`] order.
+/// The CustomResourceDefinitions of every upkeep kind, in [`KINDS`] order, then
+/// `ClusterUpgradeRecord` (written by the controller only, so not a kind files hold), with
+/// strict schemas (see [`strict_schema`]).
 pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
-    vec![
+    let mut crds = vec![
         ChartSource::crd(),
         VersionPolicy::crd(),
         AppUpgradeAutomation::crd(),
         MaintenanceSchedule::crd(),
         ClusterUpgrade::crd(),
         ClusterUpgradePolicy::crd(),
-    ]
+        ClusterUpgradeRecord::crd(),
+    ];
+    for version in crds.iter_mut().flat_map(|c| c.spec.versions.iter_mut()) {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            strict_schema(schema);
+        }
+    }
+    crds
+}
+
+/// Removes `nullable: true` from `schema` and everything below it.
+///
+/// kube's derive marks every `Option<T>` field `nullable`. The API servers upkeep supports
+/// (1.20 and up) publish a CRD's OpenAPI v2 with the `type`, `properties` and `items` of
+/// nullable fields dropped (apiextensions `ToStructuralOpenAPIV2`: old kubectls could not
+/// validate `null`), so kubectl could neither validate below them (a typo in
+/// `spec.strategy` was silently pruned) nor `explain` them. upkeep never stores `null`:
+/// absent optional fields are left out (`skip_serializing_if`), and a merge patch's `null`
+/// deletes the key, which needs no `nullable`.
+fn strict_schema(
+    schema: &mut k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+        JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+    };
+    schema.nullable = None;
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        strict_schema(child);
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => strict_schema(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter_mut().for_each(strict_schema),
+        None => {}
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(value)) = schema.additional_properties.as_mut() {
+        strict_schema(value);
+    }
+    for list in [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of] {
+        list.iter_mut().flatten().for_each(strict_schema);
+    }
 }
 
 /// Each CRD as YAML, with the file name `deploy/crds/` keeps it under (`<plural>.<group>.yaml`).

@@ -19,6 +19,7 @@ fn default_time_zone() -> String {
     "UTC".to_owned()
 }
 
+/// Allowed time: the union of the windows (or always), minus exclusions and freezes.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kube(
     group = "upkeep.dev",
@@ -28,10 +29,12 @@ fn default_time_zone() -> String {
     namespaced,
     status = "MaintenanceScheduleStatus",
     shortname = "ms",
+    category = "upkeep",
     printcolumn = r#"{"name":"Time Zone","type":"string","jsonPath":".spec.timeZone"}"#,
-    printcolumn = r#"{"name":"Active Window","type":"string","jsonPath":".status.activeWindow"}"#,
-    printcolumn = r#"{"name":"Next Window","type":"date","jsonPath":".status.nextWindows[0].start"}"#,
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+    printcolumn = r#"{"name":"Window","type":"string","jsonPath":".status.summary","description":"The schedule at a glance: always, open until 12:00, in 2d 4h, frozen until …, none."}"#,
+    printcolumn = r#"{"name":"Active Window","type":"string","jsonPath":".status.activeWindow","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaintenanceScheduleSpec {
@@ -41,12 +44,16 @@ pub struct MaintenanceScheduleSpec {
     /// With no windows, allow any time. An empty schedule without this is an error.
     #[serde(default)]
     pub always_allowed: bool,
+    /// When changes may happen: the union of these windows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance_windows: Vec<MaintenanceWindow>,
+    /// When changes may not happen, even inside a window (all of them, or by `scope`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance_exclusions: Vec<MaintenanceExclusion>,
+    /// Hold every upgrade until a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze: Option<FreezeSpec>,
+    /// The Cluster API clusters this schedule governs (by their labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_selector: Option<LabelSelector>,
 }
@@ -54,9 +61,12 @@ pub struct MaintenanceScheduleSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaintenanceWindow {
+    /// A name for this window, shown in status and messages.
     pub name: String,
     /// RFC 3339; without an offset, wall-clock time in `timeZone`.
     pub start_time: String,
+    /// RFC 3339 like `startTime`; each occurrence lasts `endTime − startTime` of wall-clock
+    /// time.
     pub end_time: String,
     /// RFC 5545 RRULE, e.g. `FREQ=WEEKLY;BYDAY=TU,TH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,11 +76,18 @@ pub struct MaintenanceWindow {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaintenanceExclusion {
+    /// A name for this exclusion, shown in status and messages.
     pub name: String,
+    /// RFC 3339; without an offset, wall-clock time in `timeZone`.
     pub start_time: String,
+    /// RFC 3339 like `startTime`; each occurrence lasts `endTime − startTime` of wall-clock
+    /// time.
     pub end_time: String,
+    /// RFC 5545 RRULE, e.g. `FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=24`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurrence: Option<String>,
+    /// Which upgrades it holds: `NoUpgrades` (default, all), `NoMinorUpgrades` (only patches
+    /// pass), `NoMajorUpgrades` (minor and patch pass).
     #[serde(default)]
     pub scope: ExclusionScope,
 }
@@ -96,30 +113,55 @@ impl From<ExclusionScope> for core::ExclusionScope {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FreezeSpec {
+    /// RFC 3339; without an offset, wall-clock time in `timeZone`.
     pub until: String,
+    /// Why, for people (shown in status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// What the schedule allows now and next. Times are exact instants (RFC 3339, UTC); only
+/// `summary` is text for people.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceScheduleStatus {
+    /// The schedule at a glance, for `kubectl get` (its WINDOW column): `always`, `open until
+    /// 12:00` (in `timeZone`; the date is added when it is not today), `in 2d 4h` (the next
+    /// opening), `frozen until 2026-12-01 09:00`, `none` (no allowed time ahead) or `invalid
+    /// spec` (see the `Stalled` condition). A
+    /// relative text is rewritten as it ages: hourly, then every minute in the last hour;
+    /// read `nextWindows` and `frozenUntil` for exact instants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The window open now (for patch upgrades, the least restricted kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_window: Option<String>,
+    /// The exclusion or freeze holding some or all upgrades now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_exclusion: Option<String>,
+    /// While a freeze holds every upgrade: when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen_until: Option<Time>,
+    /// The allowed intervals (for patch upgrades) from now on, the one open now first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_windows: Vec<NextWindow>,
+    /// `Ready` (reason `Open` or `Closed`), or `Stalled` with the spec's mistakes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
 
+/// One allowed interval.
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NextWindow {
-    pub start: Time,
+    /// When it opens; absent when it has been open for longer than upkeep looks back (an
+    /// `alwaysAllowed` schedule, or windows chained for over a year).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Time>,
+    /// When it closes; absent when it never does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<Time>,
+    /// The names of the windows it is made of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
 }

@@ -47,8 +47,10 @@ pub enum PlaceType {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceObject {
+    /// The object's name (default: the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The object's namespace (default: the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
@@ -58,10 +60,14 @@ pub struct PlaceObject {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceConfigMap {
+    /// The ConfigMap's name (default: the App's `spec.userConfig.configMap.name`, else
+    /// `<cluster>-userconfig`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The ConfigMap's namespace (default: the App's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The data key holding the values YAML (default `values`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_key: Option<String>,
 }
@@ -70,11 +76,14 @@ pub struct PlaceConfigMap {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionPlaceSpec {
+    /// `Auto` (default: found per cluster), `Label`, `Topology`, `App`, `Values`,
+    /// `Substitute` (GitOps only) or `Marker` (GitOps only).
     #[serde(default, rename = "type")]
     pub type_: PlaceType,
     /// The cluster App (default: named as the cluster, in the cluster's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<PlaceObject>,
+    /// The values ConfigMap (for `Values`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<PlaceConfigMap>,
     /// Dotted path inside the values (default `global.release.version`).

@@ -13,6 +13,7 @@ use upkeep_core::version::{Constraints, FilterError, Order, Policy, PolicyKind, 
 use crate::FieldError;
 use crate::common::{self, NamespacedRef};
 
+/// Which tags of a ChartSource count and how they are ordered.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kube(
     group = "upkeep.dev",
@@ -22,6 +23,7 @@ use crate::common::{self, NamespacedRef};
     namespaced,
     status = "VersionPolicyStatus",
     shortname = "vp",
+    category = "upkeep",
     printcolumn = r#"{"name":"Source","type":"string","jsonPath":".spec.sourceRef.name"}"#,
     printcolumn = r#"{"name":"Latest","type":"string","jsonPath":".status.latestVersion"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -31,7 +33,9 @@ use crate::common::{self, NamespacedRef};
 pub struct VersionPolicySpec {
     /// The `ChartSource` whose tags this policy chooses from.
     pub source_ref: NamespacedRef,
+    /// How versions are ordered: exactly one of `semver`, `alphabetical`, `numerical`.
     pub policy: PolicyChoice,
+    /// Only tags matching `pattern` count; the order is on the `extract`ed value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_tags: Option<FilterTags>,
     /// A version must have been seen at least this long (`72h`, `3d`).
@@ -87,10 +91,13 @@ impl DigestReflectionPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyChoice {
+    /// The highest version in a SemVer range.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<SemverPolicy>,
+    /// The last tag in alphabetical order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alphabetical: Option<OrderPolicy>,
+    /// The last tag in numerical order (tags are numbers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerical: Option<OrderPolicy>,
 }
@@ -105,6 +112,7 @@ pub struct SemverPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderPolicy {
+    /// `asc` (default): the highest wins; `desc`: the lowest wins.
     #[serde(default)]
     pub order: SortOrder,
 }
@@ -129,17 +137,21 @@ impl From<SortOrder> for Order {
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FilterTags {
+    /// A regex (Rust/RE2 syntax) a tag must match, with named groups for `extract`.
     pub pattern: String,
     /// `$name`/`${name}` of named groups; empty means the whole tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<String>,
 }
 
+/// The version the policy allows and the one before.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionPolicyStatus {
+    /// The version the policy allows now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_version: Option<String>,
+    /// The version allowed before `latestVersion`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
     /// The image name of `latestVersion` (the ImageRepository's `spec.image`, or `host/path` of
@@ -150,8 +162,10 @@ pub struct VersionPolicyStatus {
     /// for it (kept across decisions under `IfNotPresent` while the tag and image stay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_digest: Option<String>,
+    /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling`, `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

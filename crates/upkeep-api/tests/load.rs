@@ -867,6 +867,7 @@ fn crds_are_generated_for_every_kind() {
             "maintenanceschedules.upkeep.dev",
             "clusterupgrades.upkeep.dev",
             "clusterupgradepolicies.upkeep.dev",
+            "clusterupgraderecords.upkeep.dev",
         ],
         "one namespaced CRD per kind in group upkeep.dev"
     );

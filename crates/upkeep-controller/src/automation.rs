@@ -165,8 +165,12 @@ pub async fn reconcile_automation(
     let now = w.ctx.now();
     let current = object.status.as_ref();
     let interval = interval_of(&object.spec.interval);
+    let recorded = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
     if let Some(status) = spec_problem(&object, now) {
         write_status(client, object.as_ref(), current, &status).await?;
+        w.ctx
+            .announce_stalled(object.as_ref(), recorded, &status.conditions)
+            .await;
         return Ok(Action::await_change());
     }
     if let Some(overlap) = overlap_with_others(&client, &object).await? {
@@ -174,6 +178,9 @@ pub async fn reconcile_automation(
         let message = format!("{overlap}: nothing of either is written (hint: {hint})");
         let status = stalled(&object, "Overlap", message, now);
         write_status(client, object.as_ref(), current, &status).await?;
+        w.ctx
+            .announce_stalled(object.as_ref(), recorded, &status.conditions)
+            .await;
         // The other automation may change or go away: look again after the interval.
         return Ok(Action::requeue(interval));
     }
@@ -290,12 +297,14 @@ pub async fn run_automations(
     // controller writes (lastRun changes every run) must not start another one.
     let (reader, writer) = reflector::store();
     let stream = watcher(automations, watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::framework::watch_backoff())
         .modify(lean::<AppUpgradeAutomation>)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, PredicateConfig::default());
-    let controller = Controller::for_stream(stream, reader).with_config(controller_config());
+    let controller = Controller::for_stream(stream, reader)
+        .with_config(controller_config())
+        .trigger_backoff(crate::framework::watch_backoff());
     let store = controller.store();
     let store2 = store.clone();
     let in_namespace = move |store: &kube::runtime::reflector::Store<AppUpgradeAutomation>,

@@ -143,6 +143,8 @@ pub async fn reconcile_upgrade_policy(
             &wanted,
         )
         .await?;
+        ctx.announce_stalled(object.as_ref(), &before.conditions, &wanted.conditions)
+            .await;
         return Ok(Action::await_change());
     }
     let policy = gather(&ctx, &object).await?;
@@ -203,7 +205,11 @@ async fn create(
     let upgrade = upgrade_for(object, version);
     let name = upgrade.name_any();
     let api: Api<ClusterUpgrade> = Api::namespaced(ctx.client(), &namespace);
-    let created = match api.create(&PostParams::default(), &upgrade).await {
+    let params = PostParams {
+        field_manager: Some(crate::framework::FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let created = match api.create(&params, &upgrade).await {
         Ok(_) => true,
         Err(kube::Error::Api(s)) if s.is_already_exists() => false,
         Err(source) => {

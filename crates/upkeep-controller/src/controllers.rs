@@ -9,7 +9,8 @@
 //!   in-flight reconciles, waits a bounded grace period, then aborts what is left; dropping it
 //!   aborts them all. No reconciler outlives the leadership it ran under.
 //! - The kinds' `run_*` functions live with their kinds; what runs several kinds over one
-//!   shared context ([`run_discovery`]) lives here, above them.
+//!   shared context ([`run_discovery`]) or one shared watch ([`run_cluster_controllers`]) lives
+//!   here, above them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -167,4 +168,31 @@ pub async fn run_discovery_with(
         crate::policy::run_policies(discovery, shutdown),
     )
     .await;
+}
+
+/// Runs the ClusterUpgrade and scheduled-upgrade controllers over one shared Cluster watch
+/// (see [`crate::cluster_cache`]) until `shutdown` resolves: one list and one cache of
+/// every Cluster for the process, not one per controller.
+pub async fn run_cluster_controllers(
+    upgrades: Arc<crate::cluster_upgrade::UpgradeSettings>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ctx = Arc::clone(&upgrades.ctx);
+    let mut watch = crate::cluster_cache::ClusterWatch::new(&ctx.client());
+    let for_upgrades = watch.subscribe(true);
+    let for_scheduled = watch.subscribe(false);
+    let (cache, fill) = watch.start();
+    let shutdown = shutdown.shared();
+    let both = futures_util::future::join(
+        crate::cluster_upgrade::run_cluster_upgrades_on(
+            upgrades,
+            cache.clone(),
+            for_upgrades,
+            shutdown.clone(),
+        ),
+        crate::scheduled::run_scheduled_upgrades_on(ctx, &cache, for_scheduled, shutdown),
+    );
+    // The controllers end on `shutdown`; the watch with them.
+    futures_util::pin_mut!(both, fill);
+    futures_util::future::select(both, fill).await;
 }

@@ -262,7 +262,13 @@ pub async fn reconcile_flux_automation(
         Prepared::Ready(a, ns) => (Arc::new(*a), ns),
         Prepared::Invalid(message) => {
             let reason = "InvalidSpec".into();
-            write(with(Outcome::Stalled { reason, message })).await?;
+            let wanted = with(Outcome::Stalled { reason, message });
+            write(wanted.clone()).await?;
+            let reference = object.object_ref(&f.resource);
+            let (recorded, wanted) = (&existing.conditions, &wanted.conditions);
+            w.ctx
+                .announce_stalled_ref(&reference, generation, recorded, wanted)
+                .await;
             return Ok(Action::await_change());
         }
         // Flux does not reconcile a suspended automation; neither does upkeep.
@@ -357,13 +363,14 @@ pub async fn run_flux_automations(
     let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
     let reader = writer.as_reader();
     let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::framework::watch_backoff())
         .modify(lean::<DynamicObject>)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, PredicateConfig::default());
-    let controller =
-        Controller::for_stream_with(stream, reader, ar.clone()).with_config(controller_config());
+    let controller = Controller::for_stream_with(stream, reader, ar.clone())
+        .with_config(controller_config())
+        .trigger_backoff(crate::framework::watch_backoff());
     let store = controller.store();
     let in_namespace = move |ns: Option<String>| {
         store

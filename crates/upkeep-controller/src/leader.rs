@@ -355,7 +355,7 @@ impl LeaderElector {
                         ..LeaseSpec::default()
                     }),
                 };
-                self.api.create(&PostParams::default(), &lease).await
+                self.api.create(&write_params(), &lease).await
             }
             (Step::Renew, Some(mut lease)) => {
                 let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -415,7 +415,7 @@ impl LeaderElector {
         // `lease` carries the resourceVersion we read: the server rejects the write with 409
         // if the Lease changed since.
         self.api
-            .replace(&self.config.name, &PostParams::default(), lease)
+            .replace(&self.config.name, &write_params(), lease)
             .await
     }
 
@@ -585,6 +585,14 @@ pub fn identity_from(pod_name: Option<String>, hostname: Option<String>, pid: u3
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "upkeep".to_owned());
     format!("{host}-{pid}")
+}
+
+/// Lease writes as the controller's field manager.
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(crate::framework::FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! - [`framework`] holds what every kind shares — the context, the one error type, status
 //!   writing, conditions and the run loop — so a kind module holds only its gather, decide and
 //!   act. Kinds depend on the framework and on shared modules named for what they hold
-//!   ([`tags`], [`discovery`], [`gitops`], [`cluster_app`]), never on each other; the module graph is a DAG
+//!   ([`tags`], [`discovery`], [`gitops`], [`cluster_app`],
+//!   [`cluster_cache`]: the one Cluster watch the cluster kinds share), never on each other; the module graph is a DAG
 //!   (checked by `tests/module_shape.rs`).
 //! - Status conditions follow kstatus: `Ready`, `Reconciling` and `Stalled`, with
 //!   `observedGeneration`. An invalid spec sets `Stalled` and waits for the next change (no
@@ -23,6 +24,7 @@
 // The framework and the shared modules (no kind in them).
 pub mod alerts;
 pub mod cluster_app;
+pub mod cluster_cache;
 pub mod discovery;
 pub mod framework;
 pub mod gitops;

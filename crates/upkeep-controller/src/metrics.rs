@@ -143,12 +143,12 @@ impl Metrics {
         );
         registry.register(
             "upkeep_cluster_upgrades",
-            "Finished ClusterUpgrades by outcome (Succeeded, Failed)",
+            "Clusters whose upgrade in a ClusterUpgrade ended, by outcome (Succeeded, Failed, Skipped, Halted)",
             cluster_upgrades.clone(),
         );
         registry.register(
             "upkeep_cluster_upgrade_duration_seconds",
-            "Time from a cluster's trigger to its success or failure",
+            "Time from a cluster's acknowledged change (else its trigger) to its success or failure",
             cluster_upgrade_durations.clone(),
         );
         registry.register(
@@ -211,7 +211,8 @@ impl Metrics {
         self.pushes.get_or_create(&OutcomeLabels { result }).inc();
     }
 
-    /// Counts one finished ClusterUpgrade (`Succeeded` or `Failed`).
+    /// Counts one cluster whose upgrade ended (`Succeeded`, `Failed`, `Skipped` or `Halted`):
+    /// clusters, not campaigns, so a campaign over a thousand clusters weighs a thousand.
     pub fn record_cluster_upgrade(&self, outcome: &'static str) {
         self.cluster_upgrades
             .get_or_create(&CampaignLabels { outcome })

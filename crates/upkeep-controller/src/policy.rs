@@ -303,6 +303,10 @@ pub async fn reconcile_policy(
     }
     let current = object.status.as_ref();
     write_status(d.client(), object.as_ref(), current, &decision.status).await?;
+    let recorded = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    d.ctx
+        .announce_stalled(object.as_ref(), recorded, &decision.status.conditions)
+        .await;
     let uid = object.uid().unwrap_or_default();
     if let Some(note) = decision
         .event

@@ -1,17 +1,25 @@
-//! MaintenanceSchedule (a kind): `activeWindow`, `activeExclusion` and `nextWindows` at `now`, and the
-//! exact time of the next change of any of them, so the controller requeues at that boundary
-//! instead of polling.
+//! MaintenanceSchedule (a kind): `summary`, `activeWindow`, `activeExclusion`, `frozenUntil`
+//! and `nextWindows` at `now`, and the exact time of the next change of any of them, so the
+//! controller requeues at that boundary instead of polling.
 //!
-//! A start the API server cannot store is clamped: the core reports the interval of an
-//! `alwaysAllowed` schedule (no exclusion, no freeze) as starting at [`Timestamp::MIN`] (year
-//! -9999), but a Kubernetes `date-time` holds years 0001–9999 only, so the status says
-//! [`EARLIEST`] ("since ever") instead of failing every status write.
+//! `summary` is what `kubectl get` shows (`always`, `open until 12:00`, `in 2d 4h`, `frozen
+//! until …`, `none`): a printer column can only print a stored string (a `date` column shows a
+//! future instant as `<invalid>`), so the text is written here and rewritten when its coarse
+//! form changes — hourly while the next opening is an hour or more away, every minute in the
+//! last hour, and at midnight (in the schedule's zone) when a date drops out of it. That is
+//! a boundary like any other, so the number of writes stays small and known.
+//!
+//! No sentinel dates: the core reports the interval of an `alwaysAllowed` schedule as starting
+//! at [`Timestamp::MIN`] (and chained windows at its look-back floor); such a start is not a
+//! time anything happened, so `nextWindows[].start` is left out rather than clamped to
+//! 0001-01-01.
 
-use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use upkeep_api::MaintenanceSchedule;
 use upkeep_api::maintenance_schedule::{MaintenanceScheduleStatus, NextWindow};
-use upkeep_core::schedule::{ClosedReason, Schedule, Verdict};
+use upkeep_core::schedule::{ClosedReason, LOOKBACK_DAYS, Schedule, Verdict};
 use upkeep_core::version::UpgradeKind;
 
 use std::sync::Arc;
@@ -38,6 +46,13 @@ pub async fn reconcile_schedule(
         &status,
     )
     .await?;
+    let recorded = object.status.as_ref().map(|s| s.conditions.as_slice());
+    ctx.announce_stalled(
+        object.as_ref(),
+        recorded.unwrap_or_default(),
+        &status.conditions,
+    )
+    .await;
     Ok(match next {
         Some(at) => Action::requeue(until(now, at)),
         None => Action::await_change(),
@@ -63,10 +78,6 @@ pub async fn run_schedules(
 /// How many upcoming intervals the status lists.
 pub const NEXT_WINDOWS: usize = 3;
 
-/// The earliest instant a Kubernetes `date-time` field accepts (`0001-01-01T00:00:00Z`, Go's
-/// zero time); earlier interval starts are written as this.
-pub const EARLIEST: Timestamp = Timestamp::constant(-62_135_596_800, 0);
-
 /// The status a MaintenanceSchedule should have at `now`, and when it next changes (`None`:
 /// never, or the spec is invalid and only a change to it can help).
 pub fn desired_status(
@@ -91,6 +102,7 @@ pub fn desired_status(
                 .collect::<Vec<_>>()
                 .join("; ");
             let status = MaintenanceScheduleStatus {
+                summary: Some("invalid spec".to_owned()),
                 conditions: with_outcome(
                     existing,
                     &Outcome::Stalled {
@@ -139,16 +151,26 @@ fn open_status(
 ) -> (MaintenanceScheduleStatus, Option<Timestamp>) {
     let mut boundaries: Vec<Timestamp> = Vec::new();
     // Patches are the least restricted kind: a window is "active" when some upgrade may start.
-    let active_window = match schedule.check(now, UpgradeKind::Patch) {
+    let patch = schedule.check(now, UpgradeKind::Patch);
+    let active_window = match &patch {
         Verdict::Open { window, until } => {
-            boundaries.extend(until);
-            Some(window)
+            boundaries.extend(*until);
+            Some(window.clone())
         }
         Verdict::Closed { next_open, .. } => {
-            boundaries.extend(next_open);
+            boundaries.extend(*next_open);
             None
         }
     };
+    let frozen_until = match &patch {
+        Verdict::Closed {
+            reason: ClosedReason::Frozen { until, .. },
+            ..
+        } => Some(*until),
+        _ => None,
+    };
+    let (summary, rewrite) = summary(&patch, schedule.time_zone(), now);
+    boundaries.extend(rewrite);
     // Every exclusion applies to a major upgrade, so the major check names any active one.
     let active_exclusion = match schedule.check(now, UpgradeKind::Major) {
         Verdict::Open { until, .. } => {
@@ -173,29 +195,129 @@ fn open_status(
             }
         }
     };
-    let next_windows: Vec<NextWindow> = schedule
+    let next_windows = next_windows(schedule, now, &mut boundaries);
+    let next = boundaries.into_iter().filter(|t| *t > now).min();
+    (
+        MaintenanceScheduleStatus {
+            summary: Some(summary),
+            active_window,
+            active_exclusion,
+            frozen_until: frozen_until.map(Time),
+            next_windows,
+            conditions: Vec::new(),
+        },
+        next,
+    )
+}
+
+/// `nextWindows` at `now`, their starts and ends pushed to `boundaries`.
+///
+/// The core starts an interval open for longer than it looks back at its look-back floor (or
+/// at `Timestamp::MIN`): not a time anything happened, so no start is written.
+fn next_windows(
+    schedule: &Schedule,
+    now: Timestamp,
+    boundaries: &mut Vec<Timestamp>,
+) -> Vec<NextWindow> {
+    let floor = now
+        .checked_sub(SignedDuration::from_hours(LOOKBACK_DAYS * 24))
+        .unwrap_or(Timestamp::MIN);
+    schedule
         .next_intervals(now, NEXT_WINDOWS, UpgradeKind::Patch)
         .into_iter()
         .map(|i| {
             boundaries.push(i.start);
             boundaries.extend(i.end);
             NextWindow {
-                start: Time(i.start.max(EARLIEST)),
+                start: (i.start > floor).then_some(Time(i.start)),
                 end: i.end.map(Time),
                 window: (!i.windows.is_empty()).then(|| i.windows.join(", ")),
             }
         })
-        .collect();
-    let next = boundaries.into_iter().filter(|t| *t > now).min();
-    (
-        MaintenanceScheduleStatus {
-            active_window,
-            active_exclusion,
-            next_windows,
-            conditions: Vec::new(),
-        },
-        next,
-    )
+        .collect()
+}
+
+/// `status.summary` for the patch verdict at `now`, and when the text next changes by itself
+/// (`None`: only at a boundary of the schedule, which the caller requeues at anyway).
+///
+/// Relative times are floored (`in 4h` is 4 to 5 hours away), so the text changes just after
+/// `opening − 4h`: the requeue is one second after that instant.
+fn summary(patch: &Verdict, tz: &TimeZone, now: Timestamp) -> (String, Option<Timestamp>) {
+    match patch {
+        Verdict::Open { until: None, .. } => ("always".to_owned(), None),
+        Verdict::Open {
+            until: Some(end), ..
+        } => {
+            let (at, rewrite) = clock(*end, tz, now);
+            (format!("open until {at}"), rewrite)
+        }
+        Verdict::Closed {
+            reason: ClosedReason::Frozen { until, .. },
+            ..
+        } => {
+            let (at, rewrite) = clock(*until, tz, now);
+            (format!("frozen until {at}"), rewrite)
+        }
+        Verdict::Closed {
+            next_open: Some(start),
+            ..
+        } => {
+            let (text, rewrite) = relative(start.duration_since(now));
+            (
+                format!("in {text}"),
+                rewrite.and_then(|step| start.checked_sub(step).ok()),
+            )
+        }
+        Verdict::Closed {
+            next_open: None, ..
+        } => ("none".to_owned(), None),
+    }
+}
+
+/// `t` on the wall clock of `tz`: `12:00` when it is today there, `2026-12-01 12:00`
+/// otherwise (seconds only when not zero), and, when a date is shown, the start of that day
+/// in `tz` (from then on the date is dropped).
+fn clock(t: Timestamp, tz: &TimeZone, now: Timestamp) -> (String, Option<Timestamp>) {
+    let at = t.to_zoned(tz.clone());
+    let today = now.to_zoned(tz.clone());
+    let time = if at.second() == 0 {
+        at.strftime("%H:%M").to_string()
+    } else {
+        at.strftime("%H:%M:%S").to_string()
+    };
+    if at.date() == today.date() {
+        return (time, None);
+    }
+    let day_starts = at
+        .date()
+        .to_zoned(tz.clone())
+        .ok()
+        .map(|z| z.timestamp())
+        .filter(|t| *t > now);
+    (format!("{} {time}", at.date()), day_starts)
+}
+
+/// `left` as `2d 4h`, `5h`, `42m` or `<1m` (floored), and how long before the opening the
+/// text next changes (`None`: under a minute left, the opening itself is next).
+fn relative(left: SignedDuration) -> (String, Option<SignedDuration>) {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let secs = left.as_secs().max(0);
+    let (days, hours, minutes) = (secs / DAY, secs % DAY / HOUR, secs % HOUR / MINUTE);
+    let text = match (days, hours, minutes) {
+        (0, 0, 0) => "<1m".to_owned(),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, _) => format!("{h}h"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    };
+    // The text stays until less than `shown` is left, `shown` being `left` floored to the
+    // unit it is shown in; one second later it has changed.
+    let unit = if secs >= HOUR { HOUR } else { MINUTE };
+    let shown = secs / unit * unit;
+    let rewrite = (shown > 0).then(|| SignedDuration::from_secs(shown - 1));
+    (text, rewrite)
 }
 
 #[cfg(test)]
@@ -246,21 +368,23 @@ spec:
                 "2026-11-21T10:00:00Z",
                 None,
                 None,
-                Some("2026-11-24T21:00:00Z"),
-                "Saturday: closed until Tuesday 22:00 Berlin (21:00Z); that is when to look again",
+                Some("2026-11-21T10:00:01Z"),
+                "Saturday: closed until Tuesday 22:00 Berlin (21:00Z), exactly 3d 11h away: `in \
+                 3d 11h` turns into `in 3d 10h` a second later, when to look again",
             ),
             (
                 "2026-11-24T21:30:00Z",
                 Some("tuesday-night"),
                 None,
-                Some("2026-11-25T01:00:00Z"),
-                "inside the window: requeue when it closes",
+                Some("2026-11-24T23:00:00Z"),
+                "inside the window, which closes Wednesday 02:00 Berlin: requeue at midnight \
+                 there, when `open until 2026-11-25 02:00` becomes `open until 02:00`",
             ),
             (
                 "2026-12-22T21:30:00Z",
                 Some("tuesday-night"),
                 Some("exclusion holidays"),
-                Some("2026-12-23T01:00:00Z"),
+                Some("2026-12-22T23:00:00Z"),
                 "a NoMinorUpgrades exclusion lets patches through: window active, exclusion shown",
             ),
         ];
@@ -283,13 +407,14 @@ spec:
         }
     }
 
-    #[test]
-    fn every_start_is_a_time_the_api_server_accepts() {
-        let always = "apiVersion: upkeep.dev/v1alpha1
+    const ALWAYS: &str = "apiVersion: upkeep.dev/v1alpha1
 kind: MaintenanceSchedule
 metadata: {name: anytime, namespace: ns}
 spec: {timeZone: UTC, alwaysAllowed: true}
 ";
+
+    #[test]
+    fn no_start_is_a_sentinel() {
         let excluded = "apiVersion: upkeep.dev/v1alpha1
 kind: MaintenanceSchedule
 metadata: {name: anytime, namespace: ns}
@@ -315,42 +440,158 @@ spec:
         // (schedule, first start, first end, reason)
         let cases = [
             (
-                always,
-                "0001-01-01T00:00:00Z",
+                ALWAYS,
                 None,
-                "alwaysAllowed without exclusions began before any storable time: the earliest \
-                 date-time Kubernetes accepts, not year -9999 (which the API server rejects)",
+                None,
+                "alwaysAllowed without exclusions has no start: not year -9999 (which the API \
+                 server rejects), not 0001-01-01 (which kubectl shows as a 2000-year age)",
             ),
             (
                 excluded,
-                "0001-01-01T00:00:00Z",
+                None,
                 Some("2026-12-21T00:00:00Z"),
-                "alwaysAllowed with only a future exclusion has been open forever too (the core \
-                 finds no exclusion that ended before its look-back)",
+                "alwaysAllowed with only a future exclusion has been open forever too",
             ),
             (
                 chained,
-                "2025-10-17T10:00:00Z",
                 None,
-                "windows chained since 2020: the core's look-back floor (400 days) is the start, \
-                 kept as is",
+                None,
+                "windows chained since 2020: the core's look-back floor (400 days ago) is not a \
+                 start either",
             ),
             (
                 WEEKLY,
-                "2026-11-24T21:00:00Z",
+                Some("2026-11-24T21:00:00Z"),
                 Some("2026-11-25T01:00:00Z"),
-                "an ordinary window is not touched",
+                "an ordinary window keeps its start",
             ),
         ];
         for (yaml, start, end, reason) in cases {
             let (status, _) = desired_status(&schedule(yaml), ts("2026-11-21T10:00:00Z"));
             let first = status.next_windows.first().expect(reason);
-            assert_eq!(first.start.0, ts(start), "{reason}");
+            assert_eq!(first.start.as_ref().map(|t| t.0), start.map(ts), "{reason}");
             assert_eq!(first.end.as_ref().map(|t| t.0), end.map(ts), "{reason}");
-            let json = serde_json::to_value(first).expect("json");
-            assert_eq!(json["start"], start, "serialized as RFC 3339: {reason}");
+            let json = serde_json::to_value(&status).expect("json");
+            assert!(
+                !json.to_string().contains("0001-01-01") && !json.to_string().contains("-9999"),
+                "{reason}: {json}"
+            );
         }
-        assert_eq!(EARLIEST, ts("0001-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn summary_reads_right_and_is_rewritten_when_it_changes() {
+        let frozen = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: frozen, namespace: ns}
+spec:
+  timeZone: Europe/Berlin
+  alwaysAllowed: true
+  freeze: {until: 2026-12-01T09:00:00, reason: audit}
+";
+        let past = "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: once, namespace: ns}
+spec:
+  timeZone: UTC
+  maintenanceWindows:
+    - {name: once, startTime: 2020-01-01T00:00:00, endTime: 2020-01-01T01:00:00}
+";
+        // (schedule, now, summary, next requeue, reason)
+        let cases = [
+            (
+                ALWAYS,
+                "2026-11-21T10:00:00Z",
+                "always",
+                None,
+                "alwaysAllowed never changes",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T21:30:00Z",
+                "open until 2026-11-25 02:00",
+                Some("2026-11-24T23:00:00Z"),
+                "open Tuesday 22:30 Berlin until Wednesday 02:00: the date is shown until \
+                 midnight Berlin (23:00Z), then only the time",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T23:30:00Z",
+                "open until 02:00",
+                Some("2026-11-25T01:00:00Z"),
+                "after midnight the end is today: next change is the window closing",
+            ),
+            (
+                WEEKLY,
+                "2026-11-22T16:30:00Z",
+                "in 2d 4h",
+                Some("2026-11-22T17:00:01Z"),
+                "Sunday 16:30Z, opening Tuesday 21:00Z (2d 4h 30m): floored to the hour, \
+                 rewritten one second after 2d 4h are left",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T15:59:30Z",
+                "in 5h",
+                Some("2026-11-24T16:00:01Z"),
+                "under a day: whole hours",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T20:17:30Z",
+                "in 42m",
+                Some("2026-11-24T20:18:01Z"),
+                "the last hour: minutes, rewritten each minute",
+            ),
+            (
+                WEEKLY,
+                "2026-11-24T20:59:30Z",
+                "in <1m",
+                Some("2026-11-24T21:00:00Z"),
+                "under a minute: the opening is the next change",
+            ),
+            (
+                frozen,
+                "2026-11-21T10:00:00Z",
+                "frozen until 2026-12-01 09:00",
+                Some("2026-11-30T23:00:00Z"),
+                "a freeze names its end in the schedule's zone, with the date until that day \
+                 begins there",
+            ),
+            (
+                past,
+                "2026-11-21T10:00:00Z",
+                "none",
+                None,
+                "nothing ahead: none, never requeued",
+            ),
+        ];
+        for (yaml, now, text, next, reason) in cases {
+            let (status, boundary) = desired_status(&schedule(yaml), ts(now));
+            assert_eq!(status.summary.as_deref(), Some(text), "{reason}");
+            assert_eq!(boundary, next.map(ts), "{reason}");
+            if let Some(at) = boundary {
+                let (later, _) = desired_status(&schedule(yaml), at);
+                let (before, _) = desired_status(
+                    &schedule(yaml),
+                    at.checked_sub(SignedDuration::from_secs(1)).expect("ts"),
+                );
+                assert_eq!(
+                    before.summary, status.summary,
+                    "{reason}: stable until then"
+                );
+                assert_ne!(
+                    later.summary, status.summary,
+                    "{reason}: changed at the requeue"
+                );
+            }
+        }
+        let (frozen_status, _) = desired_status(&schedule(frozen), ts("2026-11-21T10:00:00Z"));
+        assert_eq!(
+            frozen_status.frozen_until.map(|t| t.0),
+            Some(ts("2026-12-01T08:00:00Z")),
+            "the exact end of the freeze is in status too"
+        );
     }
 
     #[test]
@@ -371,5 +612,6 @@ spec:
             stalled.message
         );
         assert!(status.next_windows.is_empty());
+        assert_eq!(status.summary.as_deref(), Some("invalid spec"));
     }
 }

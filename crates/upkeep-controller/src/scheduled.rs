@@ -26,8 +26,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt as _;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, Preconditions,
@@ -35,6 +36,8 @@ use kube::api::{
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::cluster_cache::{CachedCluster, ClusterCache, ClusterChanges, ClusterWatch};
 use kube::{Resource as _, ResourceExt};
 use upkeep_api::scheduled::{
     SCHEDULED_LABEL, Scheduled, TARGET_RELEASE, TARGET_TIME, upgrade_for, upgrade_name,
@@ -105,12 +108,20 @@ pub enum Step {
     Note(bool, &'static str, String),
 }
 
-/// The recorded phase and reason of the cluster in its ClusterUpgrade.
+/// The recorded phase and reason of the cluster in its ClusterUpgrade. The campaign's bounded
+/// status does not list a succeeded cluster (its record does): in this one-cluster campaign a
+/// succeeded count is the cluster's success.
 fn entry(u: &ClusterUpgrade, cluster: &str) -> (Option<ClusterPhase>, Option<String>) {
     let e = u.status.as_ref().and_then(|s| s.cluster(cluster));
+    let succeeded = u
+        .status
+        .as_ref()
+        .and_then(|s| s.counts)
+        .is_some_and(|c| c.succeeded > 0);
     (
         e.and_then(|e| e.state.as_deref())
-            .and_then(ClusterPhase::parse),
+            .and_then(ClusterPhase::parse)
+            .or(succeeded.then_some(ClusterPhase::Succeeded)),
         e.and_then(|e| e.reason.clone()),
     )
 }
@@ -213,15 +224,16 @@ fn stalled(u: &ClusterUpgrade) -> Option<String> {
 
 /// Reconciles one Cluster (see the module docs).
 pub async fn reconcile(
-    object: Arc<DynamicObject>,
+    object: Arc<CachedCluster>,
     s: Arc<ScheduledContext>,
 ) -> Result<Action, Error> {
     if object.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let Ok(cluster) = ClusterObject::from_parts(&object.metadata, &object.data) else {
+    let cluster = object.to_object();
+    if cluster.name.is_empty() {
         return Ok(Action::await_change());
-    };
+    }
     let ns = object.namespace().unwrap_or_else(|| "default".to_owned());
     let key = ObjectRef::new(&upgrade_name(&cluster.name)).within(&ns);
     let existing = s.upgrades.get(&key);
@@ -242,7 +254,7 @@ pub async fn reconcile(
 
 async fn act(
     s: &ScheduledContext,
-    object: &DynamicObject,
+    object: &CachedCluster,
     cluster: &ClusterObject,
     existing: Option<Arc<ClusterUpgrade>>,
     now: Timestamp,
@@ -278,7 +290,7 @@ async fn act(
 
 async fn create(
     s: &ScheduledContext,
-    cluster: &DynamicObject,
+    cluster: &CachedCluster,
     want: &mut ClusterUpgrade,
 ) -> Result<Action, Error> {
     let ns = want.namespace().unwrap_or_default();
@@ -344,7 +356,7 @@ async fn delete(s: &ScheduledContext, u: &ClusterUpgrade) -> Result<(), Error> {
 
 /// Removes both annotations, on the Cluster as it was read (a changed Cluster answers 409 and
 /// is looked at again with the fresh object).
-async fn remove_annotations(s: &ScheduledContext, cluster: &DynamicObject) -> Result<(), Error> {
+async fn remove_annotations(s: &ScheduledContext, cluster: &CachedCluster) -> Result<(), Error> {
     let ns = cluster.namespace().unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(s.ctx.client(), &ns, &s.resource);
     let patch = serde_json::json!({"metadata": {
@@ -367,7 +379,7 @@ async fn remove_annotations(s: &ScheduledContext, cluster: &DynamicObject) -> Re
 /// Publishes an Event on the Cluster unless the same note was the last one published for it.
 async fn note_once(
     s: &ScheduledContext,
-    cluster: &DynamicObject,
+    cluster: &CachedCluster,
     warning: bool,
     reason: &str,
     note: &str,
@@ -382,81 +394,67 @@ async fn note_once(
         }
         noted.insert(key, note.to_owned());
     }
-    let reference = cluster.object_ref(&s.resource);
+    let reference = cluster.object_ref(&());
     s.ctx
         .publish(&reference, warning, reason, "ScheduledUpgrade", note)
         .await;
 }
 
-/// Keeps what this controller reads of a cached Cluster: metadata without managedFields, the
-/// scheduled-upgrade and `upkeep.dev/` annotations, labels, and `spec.topology.version`. A
-/// Cluster without either scheduled-upgrade annotation — nearly every one — keeps only its
-/// name, namespace, uid and resourceVersion: [`decide`] then reads nothing but the name (to
-/// cancel a pending upgrade), and the ClusterUpgrade controller's cache already holds the rest,
-/// so a second full copy of every Cluster would only cost memory (about 3 KiB a cluster).
-fn prune(c: &mut DynamicObject) {
-    let meta = &mut c.metadata;
-    let scheduled = meta
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(TARGET_RELEASE) || a.contains_key(TARGET_TIME));
-    if !scheduled {
-        *meta = ObjectMeta {
-            name: meta.name.take(),
-            namespace: meta.namespace.take(),
-            uid: meta.uid.take(),
-            resource_version: meta.resource_version.take(),
-            deletion_timestamp: meta.deletion_timestamp.take(),
-            ..ObjectMeta::default()
-        };
-        c.data = serde_json::Value::Object(serde_json::Map::new());
-        return;
-    }
-    meta.managed_fields = None;
-    if let Some(a) = &mut meta.annotations {
-        a.retain(|k, _| k == TARGET_RELEASE || k == TARGET_TIME || k.starts_with("upkeep.dev/"));
-    }
-    let topology = c.data.pointer("/spec/topology/version").cloned();
-    c.data = match topology {
-        Some(v) => serde_json::json!({"spec": {"topology": {"version": v}}}),
-        None => serde_json::json!({}),
-    };
-}
-
-/// Runs the scheduled-upgrade controller until `shutdown` resolves.
+/// Runs the scheduled-upgrade controller, with a Cluster watch of its own, until `shutdown`
+/// resolves. A process that also runs the ClusterUpgrade controller shares one watch between
+/// them: `run_cluster_controllers` in the controllers module.
 pub async fn run_scheduled_upgrades(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let mut watch = ClusterWatch::new(&ctx.client());
+    let changes = watch.subscribe(false);
+    let (cache, fill) = watch.start();
+    let run = run_scheduled_upgrades_on(ctx, &cache, changes, shutdown);
+    futures_util::pin_mut!(run, fill);
+    futures_util::future::select(run, fill).await;
+}
+
+/// Runs the scheduled-upgrade controller over a shared Cluster cache (`changes` is this
+/// controller's subscription to it) until `shutdown` resolves. Only Clusters that carry a
+/// scheduled-upgrade annotation, or have a `scheduled-*` ClusterUpgrade to follow or cancel,
+/// are reconciled: the rest of the fleet (nearly all of it) is never looked at, and a
+/// ClusterUpgrade of a cluster brings its cluster back through its own watch.
+pub async fn run_scheduled_upgrades_on(
+    ctx: Arc<Context>,
+    clusters: &ClusterCache,
+    changes: ClusterChanges,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.client();
     let resource = cluster_resource();
-    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
-    let reader = writer.as_reader();
-    let clusters = watcher(
-        Api::<DynamicObject>::all_with(client.clone(), &resource),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(prune)
-    .reflect(writer)
-    .applied_objects();
     let (upgrades, upgrade_writer) = reflector::store();
     let upgrade_stream = watcher(
         Api::<ClusterUpgrade>::all(client),
         watcher::Config::default().labels(SCHEDULED_LABEL),
     )
-    .default_backoff()
+    .backoff(crate::framework::watch_backoff())
     .modify(crate::framework::lean::<ClusterUpgrade>)
     .reflect(upgrade_writer)
     .touched_objects();
-    let dyntype = resource.clone();
-    let controller = Controller::for_stream_with(clusters, reader, resource.clone())
+    let followed = upgrades.clone();
+    let changes = changes.filter(move |c| {
+        let ours = c.scheduled()
+            || c.metadata.name.as_deref().is_some_and(|name| {
+                let key = ObjectRef::new(&upgrade_name(name))
+                    .within(c.metadata.namespace.as_deref().unwrap_or("default"));
+                followed.get(&key).is_some()
+            });
+        std::future::ready(ours)
+    });
+    let controller = Controller::for_shared_stream(changes, clusters.store().clone())
         .with_config(crate::framework::controller_config())
+        .trigger_backoff(crate::framework::watch_backoff())
         .watches_stream(upgrade_stream, move |u: ClusterUpgrade| {
             let cluster = u.labels().get(SCHEDULED_LABEL).cloned();
             let ns = u.namespace();
             cluster.map(|c| {
-                let r = ObjectRef::new_with(&c, dyntype.clone());
+                let r = ObjectRef::new(&c);
                 match ns {
                     Some(ns) => r.within(&ns),
                     None => r,
@@ -707,12 +705,11 @@ mod tests {
         );
     }
 
-    /// The cache keeps a full (pruned) copy only of Clusters that carry a scheduled-upgrade
-    /// annotation; the others keep what [`decide`] reads of them (the name), and a pending
-    /// upgrade is still cancelled from that skeleton.
+    /// A cached Cluster whose annotations are gone still reads as the cluster it is, so the
+    /// pending upgrade is cancelled; one that carries them reads them.
     #[test]
-    fn the_cache_keeps_only_scheduled_clusters_whole() {
-        let object = |annotations: serde_json::Value| -> DynamicObject {
+    fn a_cached_cluster_reads_its_annotations() {
+        let object = |annotations: serde_json::Value| -> CachedCluster {
             serde_json::from_value(json!({
                 "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
                 "metadata": {"name": "c", "namespace": "org", "uid": "u1", "resourceVersion": "7",
@@ -722,41 +719,38 @@ mod tests {
             }))
             .expect("object")
         };
-        let mut plain = object(json!({"upkeep.dev/freeze-until": "2030-01-01T00:00:00Z"}));
-        prune(&mut plain);
-        assert_eq!(plain.metadata.name.as_deref(), Some("c"));
-        assert_eq!(plain.metadata.namespace.as_deref(), Some("org"));
-        assert_eq!(plain.metadata.uid.as_deref(), Some("u1"));
-        assert_eq!(plain.metadata.resource_version.as_deref(), Some("7"));
-        assert_eq!(plain.metadata.labels, None, "unscheduled: no labels kept");
-        assert_eq!(
-            plain.metadata.annotations, None,
-            "unscheduled: no annotations kept"
-        );
-        assert_eq!(plain.data, json!({}), "unscheduled: no spec kept");
-        let skeleton =
-            ClusterObject::from_parts(&plain.metadata, &plain.data).expect("skeleton reads");
+        let plain = object(json!({"upkeep.dev/freeze-until": "2030-01-01T00:00:00Z"}));
+        assert!(!plain.scheduled());
         let pending = upgrade("30.0.0", "15 Sep 21 08:00 UTC", None);
-        let step = decide(&skeleton, Some(&pending), ts("2021-09-15T07:00:00Z"));
+        let step = decide(
+            &plain.to_object(),
+            Some(&pending),
+            ts("2021-09-15T07:00:00Z"),
+        );
         assert!(
             matches!(step, Step::Delete { cancelled: true }),
             "a pending upgrade of a Cluster whose annotations are gone is cancelled: {step:?}"
         );
 
-        let mut scheduled = object(json!({
+        let scheduled = object(json!({
             TARGET_RELEASE: "30.0.0", TARGET_TIME: "15 Sep 21 08:00 UTC",
             "upkeep.dev/freeze-until": "2030-01-01T00:00:00Z", "other": "x"
         }));
-        prune(&mut scheduled);
-        let labels = scheduled.metadata.labels.clone().unwrap_or_default();
-        assert_eq!(labels.get("stage").map(String::as_str), Some("dev"));
-        let annotations = scheduled.metadata.annotations.clone().unwrap_or_default();
-        assert!(annotations.contains_key(TARGET_RELEASE) && annotations.contains_key(TARGET_TIME));
-        assert!(annotations.contains_key("upkeep.dev/freeze-until"));
-        assert!(!annotations.contains_key("other"));
-        assert_eq!(
-            scheduled.data,
-            json!({"spec": {"topology": {"version": "v1.30.0"}}})
+        assert!(scheduled.scheduled());
+        let c = scheduled.to_object();
+        assert_eq!(c.labels.get("stage").map(String::as_str), Some("dev"));
+        assert!(
+            c.annotations.contains_key(TARGET_RELEASE) && c.annotations.contains_key(TARGET_TIME)
+        );
+        assert!(c.annotations.contains_key("upkeep.dev/freeze-until"));
+        assert!(!c.annotations.contains_key("other"));
+        assert_eq!(c.topology_version.as_deref(), Some("v1.30.0"));
+        assert!(
+            matches!(
+                decide(&c, None, ts("2021-09-15T07:00:00Z")),
+                Step::Create(_)
+            ),
+            "the annotations ask for an upgrade"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! The controller's plain-HTTP endpoints: `/metrics`, `/healthz`, `/readyz`.
+//! The controller's plain-HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, and the routes
+//! the binary adds ([`ExtraRoute`]: `/calendar.ics`).
 //!
 //! Why it is shaped this way:
 //! - hyper 1 directly (already in the workspace) instead of a web framework: three GET routes do
@@ -9,6 +10,9 @@
 //!   it is a healthy standby, and marking it unready would only hide it from rollouts.
 //! - [`Health`] is a pair of atomics the leader elector flips, so probes never wait on a lock.
 //! - Shutdown stops accepting connections; an open probe connection ends with the runtime.
+//! - [`ExtraRoute`]s are how a higher crate serves more on the same port without this crate
+//!   knowing what (the `upkeep` binary's calendar feed depends on crates above this one): an
+//!   exact path and a handler given the query string. Built-in paths win.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -66,6 +70,38 @@ impl Health {
     }
 }
 
+/// The answer of an [`ExtraRoute`].
+pub type RouteFuture = std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
+/// A GET route served next to the built-in ones: `path` exactly, answered by `handler` with the
+/// request's query string (`None` without one).
+#[derive(Clone)]
+pub struct ExtraRoute {
+    pub path: &'static str,
+    pub handler: Arc<dyn Fn(Option<String>) -> RouteFuture + Send + Sync>,
+}
+
+impl std::fmt::Debug for ExtraRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraRoute")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+pub use http::StatusCode;
+
+/// An answer of `content_type` (for [`ExtraRoute`] handlers).
+pub fn body(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 /// What the server reads.
 #[derive(Clone)]
 pub struct Endpoints {
@@ -73,6 +109,8 @@ pub struct Endpoints {
     pub health: Arc<Health>,
     /// For the API server probe of `/readyz`.
     pub client: kube::Client,
+    /// Routes the binary adds (e.g. `/calendar.ics`).
+    pub extra: Vec<ExtraRoute>,
 }
 
 impl std::fmt::Debug for Endpoints {
@@ -147,14 +185,22 @@ async fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response
                 ),
             }
         }
-        _ => text(
-            StatusCode::NOT_FOUND,
-            "not found: try /metrics, /healthz, /readyz\n",
-        ),
+        path => {
+            if let Some(route) = endpoints.extra.iter().find(|r| r.path == path) {
+                return (route.handler)(request.uri().query().map(str::to_owned)).await;
+            }
+            let mut known = String::from("/metrics, /healthz, /readyz");
+            for r in &endpoints.extra {
+                known.push_str(", ");
+                known.push_str(r.path);
+            }
+            text(StatusCode::NOT_FOUND, &format!("not found: try {known}\n"))
+        }
     }
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+/// A plain-text answer (for [`ExtraRoute`] handlers too).
+pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
     *response.status_mut() = status;
     response.headers_mut().insert(

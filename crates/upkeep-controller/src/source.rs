@@ -209,6 +209,10 @@ pub async fn reconcile_source(
     let decision = decide(current, object.metadata.generation, interval, gathered, now);
     if let Some(wanted) = &decision.status {
         write_status(d.client(), object.as_ref(), current, wanted).await?;
+        let recorded = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        d.ctx
+            .announce_stalled(object.as_ref(), recorded, &wanted.conditions)
+            .await;
     }
     match decision.error {
         Some(error) => Err(error),

@@ -222,9 +222,38 @@ async fn a_gitops_upgrade_commits_opens_one_pull_request_and_succeeds_once_appli
         "the upgrade succeeds once the manifest is applied",
     )
     .await;
-    assert_eq!(state(&done, "dev-1"), "Succeeded");
+    assert_eq!(
+        support::record_state(&admin, "gitops", "dev-1").await,
+        "Succeeded",
+        "a finished cluster is in its record"
+    );
     let url = |s: &ClusterUpgradeStatus| s.pull_request.as_ref().map(|p| p.url.clone());
     assert_eq!(url(&done), url(&recorded));
+    let record = Api::<upkeep_api::ClusterUpgradeRecord>::namespaced(admin.clone(), "gitops")
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("records")
+        .items
+        .into_iter()
+        .find(|r| r.spec.cluster == "dev-1")
+        .expect("dev-1's record");
+    assert_eq!(
+        (
+            record.spec.commit.clone(),
+            record.spec.pull_request.map(|p| p.url)
+        ),
+        (done.last_push_commit.clone(), url(&done)),
+        "the record names the commit and pull request that carried the change"
+    );
+    assert!(
+        record
+            .spec
+            .place
+            .as_deref()
+            .is_some_and(|p| p.contains("in Git")),
+        "{:?}",
+        record.spec.place
+    );
     assert_eq!(
         bare_git(&["rev-list", "--count", "main..upkeep/clusters"]).trim(),
         "1",

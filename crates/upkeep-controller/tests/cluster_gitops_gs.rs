@@ -149,9 +149,14 @@ spec:
         "the upgrade succeeds once the chart moved the cluster",
     )
     .await;
+    assert!(
+        done.counts.is_some_and(|c| c.succeeded >= 1),
+        "counted as succeeded: {done:?}"
+    );
     assert_eq!(
-        done.cluster("dev01").and_then(|c| c.state.as_deref()),
-        Some("Succeeded")
+        support::record_state(&admin, "org-acme", "dev01").await,
+        "Succeeded",
+        "a finished cluster is in its record"
     );
     assert_eq!(
         bare_git(&["rev-list", "--count", &format!("{before}..main")]).trim(),

@@ -19,8 +19,9 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use upkeep_api::cluster_upgrade::ClusterUpgradeStatus;
-use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, VersionPolicy};
+use upkeep_api::cluster_upgrade::{ClusterCounts, ClusterUpgradeStatus};
+use upkeep_api::cluster_upgrade_record::ClusterUpgradeRecordSpec;
+use upkeep_api::{ClusterUpgrade, ClusterUpgradePolicy, ClusterUpgradeRecord, VersionPolicy};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
 use upkeep_controller::cluster_upgrade::{Silences, UpgradeSettings, run_cluster_upgrades};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
@@ -124,6 +125,74 @@ fn cluster_state<'a>(s: &'a ClusterUpgradeStatus, name: &str) -> (&'a str, &'a s
     })
 }
 
+/// `(type, reason)` of the Events about the ClusterUpgrade `upgrade`.
+async fn events(admin: &kube::Client, namespace: &str, upgrade: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(upgrade))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+        .collect()
+}
+
+/// The reconciles of ClusterUpgrades that failed patching a Cluster so far.
+fn patch_failures(metrics: &Metrics) -> u64 {
+    metrics
+        .encode()
+        .lines()
+        .find(|l| {
+            l.starts_with("upkeep_reconcile_errors_total{")
+                && l.contains("kind=\"ClusterUpgrade\"")
+                && l.contains("error=\"PatchCluster\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The ClusterUpgradeRecords of `namespace`.
+async fn records(admin: &kube::Client, namespace: &str) -> Vec<ClusterUpgradeRecord> {
+    Api::<ClusterUpgradeRecord>::namespaced(admin.clone(), namespace)
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("records")
+        .items
+}
+
+/// The record of `cluster` among `records`.
+fn record_of<'a>(
+    records: &'a [ClusterUpgradeRecord],
+    cluster: &str,
+) -> &'a ClusterUpgradeRecordSpec {
+    records
+        .iter()
+        .find(|r| r.spec.cluster == cluster)
+        .map_or_else(
+            || panic!("no record of {cluster} in {records:?}"),
+            |r| &r.spec,
+        )
+}
+
+/// Approves the suspended ClusterUpgrade `name` and waits until it is Finished.
+async fn approve_and_finish(api: &Api<ClusterUpgrade>, name: &str) -> ClusterUpgradeStatus {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("approve {name}: {e}"));
+    eventually(
+        async || status(api, name).await,
+        |s| s.state.as_deref() == Some("Finished"),
+        &format!("{name}, approved, finishes"),
+    )
+    .await
+}
+
 async fn event_reasons(admin: &kube::Client, namespace: &str, upgrade: &str) -> Vec<String> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
     api.list(&kube::api::ListParams::default())
@@ -134,6 +203,35 @@ async fn event_reasons(admin: &kube::Client, namespace: &str, upgrade: &str) -> 
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(upgrade))
         .filter_map(|e| e.reason)
         .collect()
+}
+
+/// The notes of the Events of `reason` about the ClusterUpgrade `upgrade`.
+async fn event_notes(
+    admin: &kube::Client,
+    namespace: &str,
+    upgrade: &str,
+    reason: &str,
+) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(upgrade))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+/// How many clusters an Event's note is about: `N clusters: …` (several folded into one) or
+/// `cluster NAME: …` (one).
+fn clusters_in_note(note: &str) -> usize {
+    match note.split_once(" clusters: ") {
+        Some((n, _)) => n.parse().unwrap_or_else(|_| panic!("a count in {note:?}")),
+        None if note.starts_with("cluster ") => 1,
+        None => panic!("not a cluster note: {note:?}"),
+    }
 }
 
 const STAGED: &str = "apiVersion: upkeep.dev/v1alpha1
@@ -231,6 +329,24 @@ async fn campaigns_run_in_order_and_record_everything() {
         Duration::from_millis(300),
     )
     .await;
+    let overlap = clusters(
+        &server,
+        &admin,
+        "overlap",
+        &[("o-1", "one"), ("o-2", "two")],
+        Duration::from_millis(300),
+    )
+    .await;
+    server
+        .kubectl(&[
+            "annotate",
+            "-n",
+            "overlap",
+            "clusters.cluster.x-k8s.io",
+            "o-2",
+            &format!("{FAIL_ANNOTATION}=quota exceeded"),
+        ])
+        .expect("fail annotation");
     server
         .kubectl(&[
             "annotate",
@@ -328,26 +444,28 @@ async fn campaigns_run_in_order_and_record_everything() {
         done.triggered_at.is_some() && done.finished_at.is_some(),
         "{done:?}"
     );
+    // Each cluster's upgrade is its record; the status counts them and lists none (all done).
+    let recs = records(&admin, "staged").await;
+    assert_eq!(recs.len(), 3, "one record per cluster: {recs:?}");
     let at = |c: &str,
               f: fn(
-        &upkeep_api::cluster_upgrade::ClusterState,
+        &ClusterUpgradeRecordSpec,
     ) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-        done.cluster(c)
-            .and_then(f)
-            .map_or_else(|| panic!("{c}: time missing in {done:?}"), |t| t.0)
+        f(record_of(&recs, c)).map_or_else(|| panic!("{c}: time missing in {recs:?}"), |t| t.0)
     };
     for (cluster, stage) in [("dev-1", "dev"), ("prod-1", "prod"), ("prod-2", "prod")] {
-        let c = done.cluster(cluster).expect("entry");
-        assert_eq!(c.state.as_deref(), Some("Succeeded"), "{cluster}");
-        assert_eq!(c.stage.as_deref(), Some(stage), "{cluster}");
+        let r = record_of(&recs, cluster);
+        assert_eq!(r.state, "Succeeded", "{cluster}");
+        assert_eq!(r.stage.as_deref(), Some(stage), "{cluster}");
+        assert_eq!(r.campaign, "to-30", "{cluster}");
         assert_eq!(
-            (c.from_release.as_deref(), c.to_release.as_deref()),
+            (r.from.as_deref(), r.to.as_deref()),
             (Some("29.0.0"), Some("30.0.0")),
             "{cluster}"
         );
         assert!(
-            c.silence_id.is_some(),
-            "{cluster}: silenced while upgrading"
+            at(cluster, |r| r.triggered_at.as_ref()) <= at(cluster, |r| r.finished_at.as_ref()),
+            "{cluster}: {r:?}"
         );
         assert_eq!(
             staged.upgrades_seen(cluster),
@@ -360,44 +478,81 @@ async fn campaigns_run_in_order_and_record_everything() {
             "{cluster}"
         );
     }
+    let dev = recs
+        .iter()
+        .find(|r| r.spec.cluster == "dev-1")
+        .expect("dev-1");
+    let labels = dev.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("cluster").map(String::as_str), Some("dev-1"));
+    assert_eq!(
+        labels.get("upkeep.dev/campaign").map(String::as_str),
+        Some("to-30")
+    );
+    let owner = &dev.metadata.owner_references.as_ref().expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ClusterUpgrade", "to-30", Some(true)),
+        "owned by its campaign"
+    );
+    assert!(
+        done.clusters.is_empty(),
+        "finished clusters live in their records: {done:?}"
+    );
+    assert_eq!(
+        done.counts,
+        Some(ClusterCounts {
+            total: 3,
+            succeeded: 3,
+            ..ClusterCounts::default()
+        })
+    );
+    assert_eq!(done.progress.as_deref(), Some("3/3 succeeded"));
+    assert_eq!(done.reason.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        done.stage.as_deref(),
+        Some("prod"),
+        "the last stage that ran"
+    );
     assert!(
         at("prod-1", |c| c.triggered_at.as_ref())
             >= at("dev-1", |c| c.finished_at.as_ref()) + SignedDuration::from_secs(2),
-        "prod starts after dev finished and soaked 2s: {done:?}"
+        "prod starts after dev finished and soaked 2s: {recs:?}"
     );
     assert!(
         at("prod-2", |c| c.triggered_at.as_ref()) >= at("prod-1", |c| c.finished_at.as_ref()),
-        "maxConcurrency 1: prod-2 starts after prod-1 finished: {done:?}"
+        "maxConcurrency 1: prod-2 starts after prod-1 finished: {recs:?}"
     );
     let ready = condition(&done.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Succeeded")
     );
-    // Every silence the upgrade made is expired now.
+    // Every cluster was silenced while it upgraded, and every silence is expired now.
     let silences = am.silences().await.expect("silences");
+    assert!(
+        silences.iter().any(|s| s["id"] == silence.as_str()),
+        "dev-1's silence: {silences:?}"
+    );
     for cluster in ["dev-1", "prod-1", "prod-2"] {
-        let id = done
-            .cluster(cluster)
-            .and_then(|c| c.silence_id.clone())
-            .expect("id");
-        let s = silences
+        let of: Vec<_> = silences
             .iter()
-            .find(|s| s["id"] == id.as_str())
-            .unwrap_or_else(|| panic!("silence {id} of {cluster}"));
-        assert_eq!(
-            s["status"]["state"], "expired",
-            "{cluster}: the silence ends with the upgrade"
-        );
-        assert_eq!(s["matchers"][0]["name"], "cluster_id");
-        assert_eq!(s["matchers"][0]["value"], cluster);
+            .filter(|s| s["matchers"][0]["value"] == cluster)
+            .collect();
+        assert!(!of.is_empty(), "{cluster}: silenced while upgrading");
+        for s in of {
+            assert_eq!(
+                s["status"]["state"], "expired",
+                "{cluster}: the silence ends with the upgrade"
+            );
+            assert_eq!(s["matchers"][0]["name"], "cluster_id");
+        }
     }
-    let reasons = event_reasons(&admin, "staged", "to-30").await;
-    for (reason, n) in [("UpgradeTriggered", 3), ("UpgradeSucceeded", 3)] {
+    for reason in ["UpgradeTriggered", "UpgradeSucceeded"] {
+        let notes = event_notes(&admin, "staged", "to-30", reason).await;
         assert_eq!(
-            reasons.iter().filter(|r| *r == reason).count(),
-            n,
-            "{reason} per cluster: {reasons:?}"
+            notes.iter().map(|n| clusters_in_note(n)).sum::<usize>(),
+            3,
+            "{reason}: each cluster once: {notes:?}"
         );
     }
 
@@ -417,7 +572,10 @@ async fn campaigns_run_in_order_and_record_everything() {
         "the provider's message is the reason: {reason}"
     );
     let (state, reason) = cluster_state(&failed, "b-1");
-    assert_eq!(state, "Waiting", "Halt: nothing new starts");
+    assert_eq!(
+        state, "Halted",
+        "Halt: nothing new starts, and under the Finished campaign it says Halted"
+    );
     assert!(
         reason.contains("halted") && reason.contains("a-1"),
         "{reason}"
@@ -437,6 +595,57 @@ async fn campaigns_run_in_order_and_record_everything() {
             .await
             .contains(&"UpgradeFailed".to_owned())
     );
+    // Finished is final: changing the failure policy afterwards restarts nothing.
+    api.patch(
+        "to-30",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"strategy": {"failurePolicy": "Continue"}}})),
+    )
+    .await
+    .expect("edit the finished campaign");
+    let after_edit = eventually(
+        async || status(&api, "to-30").await,
+        |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "SpecChangedAfterFinish" && c.status == "True")
+        },
+        "the edit of a finished campaign is answered with a condition",
+    )
+    .await;
+    let changed = condition(&after_edit.conditions, "SpecChangedAfterFinish");
+    assert!(
+        changed.message.contains("ignored")
+            && changed.message.contains("create a new ClusterUpgrade"),
+        "{}",
+        changed.message
+    );
+    assert_eq!(
+        (
+            after_edit.state.as_deref(),
+            after_edit.outcome.as_deref(),
+            cluster_state(&after_edit, "b-1").0
+        ),
+        (Some("Finished"), Some("Failed"), "Halted"),
+        "nothing changed: {after_edit:?}"
+    );
+    let ready = condition(&after_edit.conditions, "Ready");
+    assert_eq!(
+        (
+            ready.status.as_str(),
+            ready.reason.as_str(),
+            ready.observed_generation
+        ),
+        ("False", "Failed", Some(2)),
+        "Ready keeps the outcome at the generation seen"
+    );
+    assert_eq!(failing.upgrades_seen("b-1"), 0, "b-1 was never started");
+    eventually(
+        async || events(&admin, "failing", "to-30").await,
+        |seen| seen.contains(&("Warning".to_owned(), "SpecChangedAfterFinish".to_owned())),
+        "a Warning Event says the edit is ignored",
+    )
+    .await;
 
     // Frozen: waits, and says why.
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "frozen");
@@ -461,27 +670,14 @@ async fn campaigns_run_in_order_and_record_everything() {
         0,
         "nothing starts while suspended"
     );
-    api.patch(
-        "to-30",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"suspend": false}})),
-    )
-    .await
-    .expect("approve");
-    let done = eventually(
-        async || status(&api, "to-30").await,
-        |s| s.state.as_deref() == Some("Finished"),
-        "approved: finishes",
-    )
-    .await;
+    let done = approve_and_finish(&api, "to-30").await;
     assert_eq!(done.outcome.as_deref(), Some("Succeeded"));
     assert_eq!(suspended.upgrades_seen("s-1"), 1);
     // Announced when it was approved (it started at once), to the webhook and as an Event.
+    let recs = records(&admin, "suspended").await;
     assert!(
-        done.cluster("s-1")
-            .and_then(|c| c.announced_at.as_ref())
-            .is_some(),
-        "{done:?}"
+        record_of(&recs, "s-1").announced_at.is_some(),
+        "the announcement is in the record: {recs:?}"
     );
     let bodies = sink.bodies();
     assert_eq!(bodies.len(), 1, "one announcement: {bodies:?}");
@@ -500,18 +696,92 @@ async fn campaigns_run_in_order_and_record_everything() {
             .contains(&"UpgradeAnnounced".to_owned())
     );
 
+    // Counted before the overlap scenario: clusters by outcome, not campaigns.
     let text = metrics.encode();
     for line in [
-        "upkeep_cluster_upgrades_total{outcome=\"Succeeded\"} 2",
+        "upkeep_cluster_upgrades_total{outcome=\"Succeeded\"} 4",
         "upkeep_cluster_upgrades_total{outcome=\"Failed\"} 1",
+        "upkeep_cluster_upgrades_total{outcome=\"Halted\"} 1",
         "upkeep_cluster_upgrade_duration_seconds_count 5",
         "upkeep_clusters_waiting{reason=\"Frozen\"} 1",
-        "upkeep_clusters_waiting{reason=\"Halted\"} 1",
         "upkeep_clusters_waiting{reason=\"Suspended\"} 0",
     ] {
         assert!(text.contains(line), "{line} not in\n{text}");
     }
-    for p in [&staged, &failing, &frozen, &suspended] {
+    assert!(
+        !text.contains("upkeep_clusters_waiting{reason=\"Halted\"} 1"),
+        "the finished campaign's halted cluster is not counted as waiting:\n{text}"
+    );
+
+    // Overlap: two active campaigns select o-2; it runs in the older one (first), the other
+    // shows it Waiting with reason Overlap naming it.
+    apply(
+        &server,
+        "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: first, namespace: overlap}
+spec:
+  matchers: [{name: all, value: '.*', isRegex: true}]
+  targetVersion: 30.0.0
+  suspend: true
+",
+    );
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "overlap");
+    eventually(
+        async || status(&api, "first").await,
+        |s| s.state.as_deref() == Some("Waiting"),
+        "first waits for approval",
+    )
+    .await;
+    apply(
+        &server,
+        "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: second, namespace: overlap}
+spec:
+  matchers: [{name: two, key: env, value: two}]
+  targetVersion: 30.0.0
+",
+    );
+    let held = eventually(
+        async || status(&api, "second").await,
+        |s| cluster_state(s, "o-2").0 == "Waiting",
+        "second sees o-2",
+    )
+    .await;
+    let (_, reason) = cluster_state(&held, "o-2");
+    assert!(
+        reason.contains("overlap") && reason.contains("ClusterUpgrade first"),
+        "{reason}"
+    );
+    assert_eq!(
+        overlap.upgrades_seen("o-2"),
+        0,
+        "the newer campaign does not start it"
+    );
+    // Approved, first upgrades o-2, which fails at the target: second does not count o-2 as
+    // already at the target.
+    let first = approve_and_finish(&api, "first").await;
+    assert_eq!(cluster_state(&first, "o-2").0, "Failed", "{first:?}");
+    let second = eventually(
+        async || status(&api, "second").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "second finishes once first let go of o-2",
+    )
+    .await;
+    let (state, reason) = cluster_state(&second, "o-2");
+    assert_eq!(
+        state, "Failed",
+        "not Skipped as already at the target: {second:?}"
+    );
+    assert!(reason.contains("not a success"), "{reason}");
+    assert_eq!(second.outcome.as_deref(), Some("Failed"));
+    assert_eq!(
+        overlap.upgrades_seen("o-2"),
+        1,
+        "one version change, by the older campaign"
+    );
+    for p in [&staged, &failing, &frozen, &suspended, &overlap] {
         assert!(p.errors().is_empty(), "provider errors: {:?}", p.errors());
     }
     running.stop().await;
@@ -573,19 +843,77 @@ async fn restarts_windows_and_policies() {
         Duration::from_millis(300),
     )
     .await;
-    let first = start_upgrades(controller.clone(), &clock, |u| u);
+    let metrics = Metrics::new();
+    let first = start_upgrades(controller.clone(), &clock, |u| {
+        u.with_metrics(metrics.clone())
+    });
     apply(&server, &simple("crash", ""));
     let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "crash");
     let recorded = eventually(
         async || status(&api, "to-30").await,
-        |s| cluster_state(s, "c-1").0 == "Triggered",
-        "the trigger is recorded first",
+        |s| {
+            cluster_state(s, "c-1").0 == "Triggered"
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "PatchFailed")
+        },
+        "the trigger is recorded first, the refused patch is the Ready condition",
     )
     .await;
     let triggered_at = recorded
         .cluster("c-1")
         .and_then(|c| c.triggered_at.clone())
         .expect("triggeredAt");
+    let ready = condition(&recorded.conditions, "Ready");
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.contains("crash/c-1")
+            && ready.message.contains("forbidden")
+            && ready.message.contains("patch"),
+        "the cause names the request and the refusal: {}",
+        ready.message
+    );
+    assert!(
+        recorded
+            .cluster("c-1")
+            .is_some_and(|c| c.acknowledged_at.is_none()),
+        "a refused patch is not acknowledged: {recorded:?}"
+    );
+    // No timeout while forbidden: three hours later (the timeout is two) it is still only
+    // Triggered, after more refused retries.
+    let refused = patch_failures(&metrics);
+    clock.jump_to(Timestamp::now() + SignedDuration::from_hours(3));
+    eventually(
+        async || patch_failures(&metrics),
+        |n| *n >= refused + 2,
+        "the refused patch is retried with backoff",
+    )
+    .await;
+    let later = status(&api, "to-30").await;
+    assert_eq!(
+        (later.state.as_deref(), cluster_state(&later, "c-1").0),
+        (Some("Running"), "Triggered"),
+        "a failed change is not a start: no timeout: {later:?}"
+    );
+    let seen = eventually(
+        async || events(&admin, "crash", "to-30").await,
+        |seen| seen.contains(&("Warning".to_owned(), "PatchFailed".to_owned())),
+        "a Warning Event names the refused patch",
+    )
+    .await;
+    assert!(
+        !seen
+            .iter()
+            .any(|(_, r)| r == "UpgradeTriggered" || r == "UpgradeFailed"),
+        "no start and no failure while the patch is refused: {seen:?}"
+    );
+    let recs = records(&admin, "crash").await;
+    let r = record_of(&recs, "c-1");
+    assert_eq!(
+        (r.state.as_str(), r.triggered_at.as_ref()),
+        ("Triggered", Some(&triggered_at)),
+        "the record was written before the patch was tried"
+    );
     first.stop().await;
     assert_eq!(
         crash.upgrades_seen("c-1"),
@@ -606,10 +934,19 @@ async fn restarts_windows_and_policies() {
     .await;
     assert_eq!(done.outcome.as_deref(), Some("Succeeded"), "{done:?}");
     assert_eq!(crash.upgrades_seen("c-1"), 1, "exactly one version change");
+    let recs = records(&admin, "crash").await;
+    assert_eq!(recs.len(), 1, "one record: {recs:?}");
+    let r = record_of(&recs, "c-1");
     assert_eq!(
-        done.cluster("c-1").and_then(|c| c.triggered_at.clone()),
-        Some(triggered_at),
+        (r.state.as_str(), r.triggered_at.clone()),
+        ("Succeeded", Some(triggered_at.clone())),
         "the trigger is not recorded twice"
+    );
+    assert!(
+        r.acknowledged_at
+            .as_ref()
+            .is_some_and(|a| a.0 >= triggered_at.0 + SignedDuration::from_hours(3)),
+        "acknowledged when the patch was allowed (the clock moved 3h): {r:?}"
     );
     assert_eq!(
         event_reasons(&admin, "crash", "to-30")
@@ -779,4 +1116,225 @@ spec:
     assert_eq!(status.last_created.as_deref(), Some("releases-31-0-0"));
     assert_eq!(status.last_version.as_deref(), Some("31.0.0"));
     task.stop().await;
+}
+
+/// Everything the ClusterUpgrade controller needs except creating ClusterUpgradeRecords.
+const NO_RECORDS: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: upgrades-without-records}
+rules:
+  - apiGroups: [upkeep.dev]
+    resources: [clusterupgrades, clusterupgrades/status, maintenanceschedules, versionpolicies]
+    verbs: [get, list, watch, patch, update]
+  - apiGroups: [upkeep.dev]
+    resources: [clusterupgraderecords]
+    verbs: [get, list, watch, patch, delete]
+  - apiGroups: ['', events.k8s.io]
+    resources: [events]
+    verbs: [create, patch]
+  - apiGroups: [cluster.x-k8s.io]
+    resources: [clusters]
+    verbs: [get, list, watch, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: upgrades-without-records}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: upgrades-without-records}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: upkeep-controller}]
+";
+
+const GRANT_RECORDS: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: upgrades-records}
+rules:
+  - apiGroups: [upkeep.dev]
+    resources: [clusterupgraderecords]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: upgrades-records}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: upgrades-records}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: upkeep-controller}]
+";
+
+/// Records come before the change, a campaign's status stays small over 300 clusters while
+/// every cluster gets its record, and retention keeps the newest records of a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_come_first_status_stays_bounded_and_retention_holds() {
+    let (server, admin) = setup().await;
+    apply(&server, NO_RECORDS);
+    let controller = client(&server, KubeUser::Controller).await;
+    let clock = Clock::default();
+    let metrics = Metrics::new();
+
+    // No record, no change: the controller may patch the cluster but not record it.
+    let first = clusters(
+        &server,
+        &admin,
+        "first",
+        &[("n-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let running = start_upgrades(controller.clone(), &clock, |u| {
+        u.with_metrics(metrics.clone()).with_records_per_cluster(2)
+    });
+    apply(&server, &simple("first", ""));
+    eventually(
+        async || metrics.encode(),
+        |text| {
+            text.lines().any(|l| {
+                l.starts_with("upkeep_reconcile_errors_total")
+                    && l.contains("ClusterUpgrade")
+                    && l.contains("error=\"Create\"")
+            })
+        },
+        "creating the record is refused",
+    )
+    .await;
+    assert_eq!(
+        first.upgrades_seen("n-1"),
+        0,
+        "the cluster is not changed before its record exists"
+    );
+    apply(&server, GRANT_RECORDS);
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "first");
+    let done = eventually(
+        async || status(&api, "to-30").await,
+        |s| s.state.as_deref() == Some("Finished"),
+        "recorded, then upgraded",
+    )
+    .await;
+    assert_eq!(done.outcome.as_deref(), Some("Succeeded"), "{done:?}");
+    assert_eq!(first.upgrades_seen("n-1"), 1);
+    assert_eq!(
+        record_of(&records(&admin, "first").await, "n-1").state,
+        "Succeeded"
+    );
+
+    // 300 clusters, no concurrency limit: each gets its record, the status only counts them.
+    let names: Vec<String> = (0..300).map(|i| format!("c-{i:03}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+    let fleet = clusters(&server, &admin, "fleet", &pairs, Duration::from_millis(200)).await;
+    apply(&server, &simple("fleet", ""));
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "fleet");
+    let mut largest = 0;
+    let done = eventually_within(
+        Duration::from_secs(240),
+        async || {
+            let s = status(&api, "to-30").await;
+            largest = largest.max(serde_json::to_vec(&s).expect("json").len());
+            s
+        },
+        |s| s.state.as_deref() == Some("Finished"),
+        "300 clusters upgrade",
+    )
+    .await;
+    assert_eq!(
+        done.outcome.as_deref(),
+        Some("Succeeded"),
+        "{:?}",
+        done.counts
+    );
+    assert_eq!(
+        done.counts,
+        Some(ClusterCounts {
+            total: 300,
+            succeeded: 300,
+            ..ClusterCounts::default()
+        })
+    );
+    assert_eq!(done.progress.as_deref(), Some("300/300 succeeded"));
+    // 100 entries of ~250 bytes at most, whatever the fleet (all 300 would be ~75 KB).
+    assert!(
+        largest < 40 * 1024,
+        "the status stays bounded while 300 clusters run: {largest} bytes"
+    );
+    let recs = records(&admin, "fleet").await;
+    assert_eq!(recs.len(), 300, "one record per cluster");
+    for name in &names {
+        assert_eq!(record_of(&recs, name).state, "Succeeded", "{name}");
+        assert!(
+            record_of(&recs, name).acknowledged_at.is_some(),
+            "{name}: the acknowledgement reached the record with a later write"
+        );
+        assert_eq!(fleet.upgrades_seen(name), 1, "{name}: one change");
+    }
+    // One Event per reason and reconcile: together they count every cluster once, in fewer
+    // Events than clusters.
+    for reason in ["UpgradeTriggered", "UpgradeSucceeded"] {
+        let notes = event_notes(&admin, "fleet", "to-30", reason).await;
+        let counted: usize = notes.iter().map(|n| clusters_in_note(n)).sum();
+        assert_eq!(counted, 300, "{reason}: every cluster once: {notes:?}");
+        assert!(
+            notes.len() < 300,
+            "{reason}: folded: {} Events",
+            notes.len()
+        );
+    }
+    let one = server
+        .kubectl(&[
+            "get",
+            "clusterupgraderecords",
+            "-n",
+            "fleet",
+            "-l",
+            "cluster=c-007",
+            "-o",
+            "jsonpath={.items[*].spec.cluster}",
+        ])
+        .expect("kubectl get -l cluster=c-007");
+    assert_eq!(one, "c-007", "kubectl selects a cluster's records by label");
+
+    // Retention 2: three upgrades of one cluster keep the two newest records.
+    let kept = clusters(
+        &server,
+        &admin,
+        "kept",
+        &[("k-1", "x")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let api = Api::<ClusterUpgrade>::namespaced(admin.clone(), "kept");
+    for target in ["30.0.0", "31.0.0", "32.0.0"] {
+        let name = format!("to-{}", &target[..2]);
+        apply(
+            &server,
+            &format!(
+                "apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {{name: {name}, namespace: kept}}
+spec:
+  matchers: [{{name: all, value: '.*', isRegex: true}}]
+  targetVersion: {target}
+"
+            ),
+        );
+        let done = eventually(
+            async || status(&api, &name).await,
+            |s| s.state.as_deref() == Some("Finished"),
+            "the upgrade finishes",
+        )
+        .await;
+        assert_eq!(
+            done.outcome.as_deref(),
+            Some("Succeeded"),
+            "{name}: {done:?}"
+        );
+        assert_eq!(kept.version("k-1").as_deref(), Some(target));
+    }
+    let recs = eventually(
+        async || records(&admin, "kept").await,
+        |r| r.len() == 2,
+        "the oldest record is deleted",
+    )
+    .await;
+    let mut campaigns: Vec<&str> = recs.iter().map(|r| r.spec.campaign.as_str()).collect();
+    campaigns.sort_unstable();
+    assert_eq!(campaigns, ["to-31", "to-32"], "the newest two are kept");
+    for p in [&first, &fleet, &kept] {
+        assert!(p.errors().is_empty(), "provider errors: {:?}", p.errors());
+    }
+    running.stop().await;
 }

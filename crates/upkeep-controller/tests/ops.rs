@@ -79,6 +79,7 @@ async fn metrics_probes_restart_recovery_and_release() {
             metrics: metrics.clone(),
             health: health.clone(),
             client: controller_client.clone(),
+            extra: Vec::new(),
         },
         shutdown.clone(),
     ));

@@ -3,7 +3,9 @@
 //! `cluster_api::Provider`): an annotated Cluster is upgraded as a one-cluster ClusterUpgrade
 //! `scheduled-<cluster>` at its time, the annotations are removed after success, a changed
 //! annotation reschedules it, removed annotations cancel it, a frozen cluster is refused and an
-//! invalid time is told, each with an Event on the Cluster.
+//! invalid time is told, each with an Event on the Cluster. Both controllers run as the binary
+//! runs them, over one shared Cluster watch (`run_cluster_controllers`), and every annotation is
+//! added after they started: a Cluster that gains (or loses) the annotations later is seen.
 
 mod support;
 use support::{Running, client, eventually, eventually_within, next_second, status};
@@ -14,9 +16,9 @@ use std::time::Duration;
 use kube::api::{Api, DynamicObject};
 use upkeep_api::ClusterUpgrade;
 use upkeep_api::scheduled::{TARGET_RELEASE, TARGET_TIME};
-use upkeep_controller::cluster_upgrade::{UpgradeSettings, cluster_resource, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{UpgradeSettings, cluster_resource};
+use upkeep_controller::controllers::run_cluster_controllers;
 use upkeep_controller::framework::Context;
-use upkeep_controller::scheduled::run_scheduled_upgrades;
 use upkeep_testenv::cluster_api::{Provider, cluster_yaml, crd_yaml};
 use upkeep_testenv::{KubeApiServer, KubeUser, upkeep_crds};
 
@@ -125,9 +127,8 @@ async fn scheduled_annotations_are_honoured() {
     );
 
     let ctx = Arc::new(Context::new(admin.clone()).with_retry_after(Duration::from_millis(500)));
-    let upgrades = UpgradeSettings::new(ctx.clone()).with_poll(Duration::from_millis(300));
-    let running_upgrades = Running::spawn(|s| run_cluster_upgrades(Arc::new(upgrades), s));
-    let running = Running::spawn(|s| run_scheduled_upgrades(ctx, s));
+    let upgrades = UpgradeSettings::new(ctx).with_poll(Duration::from_millis(300));
+    let running = Running::spawn(|s| run_cluster_controllers(Arc::new(upgrades), s));
 
     // Scheduled ahead: a pending ClusterUpgrade waits for its start time.
     schedule(&server, "sched-ok", "ok-1", "30.0.0", FUTURE);
@@ -276,5 +277,4 @@ async fn scheduled_annotations_are_honoured() {
     );
 
     running.stop().await;
-    running_upgrades.stop().await;
 }

@@ -23,8 +23,10 @@
 //! - [`manifest`]: finding the version fields that upkeep markers point at.
 //! - [`rollout`]: the cluster-upgrade state machine (stages, soak, windows, concurrency,
 //!   failure policy) as one function of a snapshot and `now`.
+//! - [`calendar`]: the upgrade calendar's events and their RFC 5545 writer.
 //! - [`redact`]: what in a text is a credential, replaced before any text leaves upkeep.
 
+pub mod calendar;
 pub mod describe;
 pub mod manifest;
 pub mod redact;

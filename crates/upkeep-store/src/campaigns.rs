@@ -103,6 +103,9 @@ impl CampaignCluster {
         Some(Progress {
             state: ClusterPhase::parse(&self.state)?,
             triggered_at: self.triggered_at,
+            // The standalone shape records no acknowledgement: its timeout counts from the
+            // recorded trigger, as it always did.
+            acknowledged_at: self.triggered_at,
             finished_at: self.finished_at,
             from: self.from.clone(),
             reason: self.reason.clone(),

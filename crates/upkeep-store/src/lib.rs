@@ -4,7 +4,7 @@
 //! so it keeps the same facts in one redb file: when each tag was first seen (for
 //! `minimumReleaseAge`), the digest last reflected per policy (`digestReflectionPolicy:
 //! IfNotPresent`), every change it made (for `upkeep history`), the cluster upgrades it
-//! triggered (`upkeep history --cluster`), the progress of the ClusterUpgrade campaigns `upkeep run`
+//! triggered (`upkeep history --cluster`), the SEQUENCE of each `upkeep calendar` event, the progress of the ClusterUpgrade campaigns `upkeep run`
 //! carries out (the controller's `status.clusters[]`), and its runs with their errors. redb was chosen because it is pure Rust, single-file, and its commits are atomic and
 //! crash-safe (copy-on-write B-trees with a double-buffered header): a process killed mid-write
 //! leaves the file at the last committed transaction, which `tests/crash.rs` checks by killing
@@ -21,6 +21,7 @@
 //!   [`upkeep_core::version::FirstSeenStore`] trait it implements (the HTTP stack of
 //!   `upkeep-registry` stays out of it).
 
+mod calendar;
 mod campaigns;
 mod changes;
 mod cluster_upgrades;
@@ -199,6 +200,7 @@ impl Store {
         changes::create_tables(&txn).map_err(|e| self.err(e))?;
         runs::create_tables(&txn).map_err(|e| self.err(e))?;
         digests::create_tables(&txn).map_err(|e| self.err(e))?;
+        calendar::create_tables(&txn).map_err(|e| self.err(e))?;
         cluster_upgrades::create_tables(&txn).map_err(|e| self.err(e))?;
         campaigns::create_tables(&txn).map_err(|e| self.err(e))?;
         txn.commit().map_err(|e| self.err(e))

@@ -21,6 +21,10 @@
 //!   only the API server, on the same port against the same etcd (and the same serving
 //!   certificate, which stays in `--cert-dir`), for tests where the API goes away and comes back
 //!   with its objects intact.
+//! - [`KubeApiServer::start_audited`] adds the API server's audit log (`Metadata` level, one
+//!   JSON line per answered request, read back by [`KubeApiServer::audit_events`]): the
+//!   server's own record of who sent what with which User-Agent. Opt-in, because it costs a
+//!   write per request that benchmarks must not pay.
 //! - `kubectl` is Debian's (`kubernetes-client`), run with its own `--cache-dir` in the tempdir
 //!   so a discovery cache from an earlier server on the same port can never leak in.
 
@@ -101,6 +105,9 @@ pub struct KubeApiServer {
     log_path: PathBuf,
     etcd_log_path: PathBuf,
     admin_kubeconfig: PathBuf,
+    /// `Some(path)`: the API server writes an audit log (one JSON line per request, at the
+    /// `Metadata` level: who, which verb on what, with which User-Agent) to `path`.
+    audit_log: Option<PathBuf>,
     // Drop order matters: the API server goes first, then etcd, then the tempdir.
     apiserver: Option<Watched>,
     _etcd: Watched,
@@ -197,6 +204,26 @@ impl KubeApiServer {
     /// Starts etcd and then the API server, and waits until `/readyz` answers 200 to the admin
     /// and the `default` and `kube-system` namespaces exist.
     pub async fn start() -> Result<Self, TestEnvError> {
+        Self::start_with(false).await
+    }
+
+    /// [`KubeApiServer::start`] with an audit log ([`KubeApiServer::audit_events`]): the
+    /// server's own record of every request, for tests of what a client sends (its
+    /// User-Agent, its verbs). Opt-in: the log costs a write per request, which benchmarks
+    /// must not pay.
+    pub async fn start_audited() -> Result<Self, TestEnvError> {
+        Self::start_with(true).await
+    }
+
+    /// [`KubeApiServer::start_audited`] with `crds` applied and Established (see
+    /// [`KubeApiServer::start_with_crds`]).
+    pub async fn start_audited_with_crds(crds: &[&str]) -> Result<Self, TestEnvError> {
+        let server = Self::start_audited().await?;
+        server.apply_crds(&crds.join("\n---\n"))?;
+        Ok(server)
+    }
+
+    async fn start_with(audit: bool) -> Result<Self, TestEnvError> {
         crate::install_crypto_provider();
         let binary = locate_apiserver(
             env_var(APISERVER_ENV).as_deref(),
@@ -231,6 +258,13 @@ impl KubeApiServer {
         let sa_cert = sa_params.self_signed(&sa_key)?;
         write(&root.join("sa.key"), sa_key.serialize_pem().as_bytes())?;
         write(&root.join("sa.crt"), sa_cert.pem().as_bytes())?;
+        if audit {
+            // One line per request once it is answered (not again when received).
+            write(
+                &root.join("audit-policy.yaml"),
+                b"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+            )?;
+        }
 
         let etcd_log_path = root.join("etcd.log");
         let etcd_client = crate::http_client(None, Duration::from_secs(2))?;
@@ -278,6 +312,7 @@ impl KubeApiServer {
             log_path: root.join("kube-apiserver.log"),
             etcd_log_path,
             admin_kubeconfig: root.join("admin.kubeconfig"),
+            audit_log: audit.then(|| root.join("audit.log")),
             apiserver: None,
             _etcd: etcd.process,
             dir,
@@ -315,7 +350,7 @@ impl KubeApiServer {
             arg.push(value);
             arg
         };
-        let args: Vec<OsString> = vec![
+        let mut args: Vec<OsString> = vec![
             flag("etcd-servers", self.etcd_url.clone().into()),
             flag("bind-address", "127.0.0.1".into()),
             flag("advertise-address", "127.0.0.1".into()),
@@ -332,6 +367,10 @@ impl KubeApiServer {
             flag("service-cluster-ip-range", "10.0.0.0/24".into()),
             flag("disable-admission-plugins", "ServiceAccount".into()),
         ];
+        if let Some(log) = &self.audit_log {
+            args.push(flag("audit-policy-file", path("audit-policy.yaml")));
+            args.push(flag("audit-log-path", log.clone().into_os_string()));
+        }
         let mut process = Watched::spawn(
             &self.binary,
             &args,
@@ -592,6 +631,20 @@ current-context: {name}@upkeep-testenv
             ));
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The audit log so far, one JSON object per request (`user.username`, `verb`,
+    /// `objectRef`, `userAgent`, `responseStatus.code`, …); empty unless started by
+    /// [`KubeApiServer::start_audited`]. A line still being written is skipped.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let Some(path) = &self.audit_log else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     /// The last 40 lines of the API server's log.

@@ -357,3 +357,195 @@ fn upgrade_cluster_decides_as_the_controller() {
     );
     assert_eq!(seen.len(), 4, "every cluster of the namespace decided");
 }
+
+/// The clusters of a recorded case: (name, stage, next).
+type RecordedClusters = &'static [(&'static str, Option<&'static str>, Option<&'static str>)];
+
+/// (spec, status, state, campaign reason, campaign stage, next check, clusters, why).
+type RecordedCase = (
+    Value,
+    Value,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    RecordedClusters,
+    &'static str,
+);
+
+/// What `upkeep status --kubeconfig` shows of a recorded status (a reason per case): the
+/// recorded stage, NEXT only when it lies ahead, a stalled campaign's InvalidSpec message.
+#[test]
+fn recorded_rows_show_stage_next_and_stall() {
+    let now: Timestamp = NOW.parse().expect("now");
+    let at = |s: &str| -> Timestamp { s.parse().expect("time") };
+    let stalled = json!([
+        {"type": "Ready", "status": "False", "reason": "InvalidSpec", "observedGeneration": 2,
+         "lastTransitionTime": "2026-12-02T09:00:00Z",
+         "message": "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)"},
+        {"type": "Stalled", "status": "True", "reason": "InvalidSpec", "observedGeneration": 2,
+         "lastTransitionTime": "2026-12-02T09:00:00Z",
+         "message": "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)"},
+    ]);
+    let cases: Vec<RecordedCase> = vec![
+        (
+            json!({"targetVersion": "30.0.0", "strategy": {"timeout": "soon"}}),
+            json!({"conditions": stalled}),
+            "Stalled",
+            Some(
+                "InvalidSpec: spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)",
+            ),
+            None,
+            None,
+            &[],
+            "an invalid campaign shows its Stalled reason and message (field and hint)",
+        ),
+        (
+            json!({"targetVersion": "30.0.0", "strategy": {"timeout": "45m"}}),
+            json!({"state": "Running", "stage": "prod", "progress": "1/3 succeeded", "clusters": [
+                {"name": "a", "stage": "dev", "state": "Succeeded",
+                 "triggeredAt": "2026-12-02T09:00:00Z", "finishedAt": "2026-12-02T09:55:00Z"},
+                {"name": "b", "stage": "prod", "state": "Upgrading",
+                 "triggeredAt": "2026-12-02T09:50:00Z"},
+                {"name": "c", "stage": "prod", "state": "Triggered",
+                 "triggeredAt": "2026-12-02T09:00:00Z"},
+            ]}),
+            "Running",
+            None,
+            Some("prod"),
+            None,
+            &[
+                ("a", Some("dev"), None),
+                ("b", Some("prod"), Some("2026-12-02T10:35:00Z")),
+                ("c", Some("prod"), None),
+            ],
+            "stages as recorded; a finished cluster has no next step (not its finish time); a running one its timeout, unless that has passed",
+        ),
+        (
+            json!({"targetVersion": "30.0.0"}),
+            json!({"state": "Running", "clusters": [
+                {"name": "a", "state": "Triggered", "triggeredAt": "2026-12-02T07:00:00Z",
+                 "acknowledgedAt": "2026-12-02T08:30:00Z"},
+            ]}),
+            "Running",
+            None,
+            None,
+            None,
+            &[("a", None, Some("2026-12-02T10:30:00Z"))],
+            "the default 2h timeout runs from the acknowledged change, not the recorded trigger",
+        ),
+        (
+            json!({"targetVersion": "30.0.0", "startTime": "2026-12-02T12:00:00Z"}),
+            json!({"state": "Pending", "reason": "StartTime", "clusters": [
+                {"name": "a", "state": "Waiting", "reason": "StartTime"},
+            ]}),
+            "Pending",
+            Some("StartTime"),
+            None,
+            Some("2026-12-02T12:00:00Z"),
+            &[("a", None, Some("2026-12-02T12:00:00Z"))],
+            "a start time ahead is what comes next, for the campaign and its waiting clusters",
+        ),
+        (
+            json!({"targetVersion": "30.0.0", "startTime": "2026-12-01T12:00:00Z"}),
+            json!({"state": "Waiting", "clusters": [{"name": "a", "state": "Waiting",
+                                                      "reason": "Window"}]}),
+            "Waiting",
+            None,
+            None,
+            None,
+            &[("a", None, None)],
+            "a start time that has passed is not next",
+        ),
+        (
+            json!({"targetVersion": "30.0.0", "maintenanceScheduleRef": {"name": "nope"}}),
+            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "ScheduleNotFound",
+                    "message": "MaintenanceSchedule org/nope not found",
+                    "lastTransitionTime": "2026-12-02T09:00:00Z"}]}),
+            "-",
+            Some("ScheduleNotFound: MaintenanceSchedule org/nope not found"),
+            None,
+            None,
+            &[],
+            "not ready (not stalled): why, from the Ready condition",
+        ),
+        (
+            json!({"targetVersion": "30.0.0"}),
+            json!({"state": "Finished", "outcome": "Succeeded",
+                   "finishedAt": "2026-12-02T09:59:00Z", "clusters": []}),
+            "Finished",
+            None,
+            None,
+            None,
+            &[],
+            "a finished campaign has no next check",
+        ),
+    ];
+    for (spec, status, state, reason, stage, next_check, clusters, why) in cases {
+        let u: ClusterUpgrade = serde_json::from_value(upgrade("u", spec)).expect("typed");
+        let row = crate::campaign_view::recorded_row(&u, &status, now);
+        assert_eq!(row.state, state, "{why}");
+        assert_eq!(row.reason.as_deref(), reason, "{why}");
+        assert_eq!(row.stage.as_deref(), stage, "{why}");
+        assert_eq!(row.next_check, next_check.map(at), "{why}");
+        let got: Vec<(String, Option<String>, Option<Timestamp>)> = row
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.stage.clone(), c.next))
+            .collect();
+        let want: Vec<(String, Option<String>, Option<Timestamp>)> = clusters
+            .iter()
+            .map(|(n, s, t)| ((*n).to_owned(), s.map(str::to_owned), t.map(at)))
+            .collect();
+        assert_eq!(got, want, "{why}");
+    }
+}
+
+/// The table never shows a past instant as NEXT, and shows seconds when under an hour away.
+#[test]
+fn the_table_shows_no_past_next_and_seconds_when_near() {
+    use crate::campaign_view::{ClusterRow, rows_table};
+    let now: Timestamp = NOW.parse().expect("now");
+    let row = |name: &str, next: &str| ClusterRow {
+        name: name.to_owned(),
+        stage: Some("prod".to_owned()),
+        state: "Upgrading".to_owned(),
+        reason: None,
+        from: Some("29.0.0".to_owned()),
+        to: Some("30.0.0".to_owned()),
+        next: Some(next.parse().expect("time")),
+        expected_start: None,
+    };
+    let table = rows_table(
+        &[
+            row("past", "2026-12-02T09:59:59Z"),
+            row("near", "2026-12-02T10:12:34Z"),
+            row("far", "2026-12-03T10:00:00Z"),
+        ],
+        now,
+        &jiff::tz::TimeZone::UTC,
+    );
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"))
+            .to_owned()
+    };
+    assert!(
+        line("past").trim_end().ends_with(" -"),
+        "a past instant is not next: {table}"
+    );
+    assert!(
+        line("past").contains("prod"),
+        "the recorded stage is shown: {table}"
+    );
+    assert!(
+        line("near").ends_with("Wed 2026-12-02 10:12:34 UTC (in 12m 34s)"),
+        "under an hour: seconds: {table}"
+    );
+    assert!(
+        line("far").ends_with("Thu 2026-12-03 10:00 UTC (in 1d)"),
+        "a day away: minutes: {table}"
+    );
+}

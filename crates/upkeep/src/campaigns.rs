@@ -211,6 +211,60 @@ pub(crate) struct RecordedView {
     pub(crate) finished: HashMap<String, Option<(CampaignOutcome, Timestamp)>>,
 }
 
+/// What `upkeep status` shows of a repository's campaigns: with a store, every ClusterUpgrade
+/// decided at `now` over what `upkeep run` recorded ([`recorded_campaigns`]); without one,
+/// nothing counts as started and a VersionPolicy `releaseRef` has no release yet (`upkeep plan`
+/// resolves it); a Giant Swarm Release is read from its manifest. The dashboard shows the same.
+pub(crate) fn repo_status(
+    fleet: &ClusterFleet,
+    repo: &Path,
+    store: Option<&Store>,
+    only: Option<&str>,
+    now: Timestamp,
+) -> miette::Result<Vec<(crate::campaign_view::CampaignRow, jiff::tz::TimeZone)>> {
+    if let Some(store) = store {
+        return recorded_campaigns(fleet, repo, store, only, now);
+    }
+    let releases = upkeep_api::release::releases_in(repo);
+    Ok(crate::campaign_view::campaigns(
+        fleet,
+        only,
+        &|u| crate::campaign_view::repo_release(u, &releases),
+        now,
+    ))
+}
+
+/// Every ClusterUpgrade of the fleet (or the one named), decided at `now` over what the store
+/// recorded of it ([`recorded_view`]).
+pub(crate) fn recorded_campaigns(
+    fleet: &ClusterFleet,
+    repo: &Path,
+    store: &Store,
+    only: Option<&str>,
+    now: Timestamp,
+) -> miette::Result<Vec<(crate::campaign_view::CampaignRow, jiff::tz::TimeZone)>> {
+    let mut snapshot = crate::campaign_view::snapshot(fleet);
+    let releases = upkeep_api::release::releases_in(repo);
+    let mut out = Vec::new();
+    for u in &fleet.upgrades {
+        if only.is_some_and(|o| Some(o) != u.metadata.name.as_deref()) {
+            continue;
+        }
+        let view = recorded_view(store, u)?;
+        // A Giant Swarm Release is read from its manifest (with its provider and state); a
+        // VersionPolicy's release is what run recorded.
+        snapshot.release = crate::campaign_view::repo_release(u, &releases).or(view.release);
+        snapshot.finished = view.finished;
+        let decision = decide_unobserved(&view.upgrade, &snapshot, now);
+        out.push(crate::campaign_view::row_of(
+            &view.upgrade,
+            &snapshot,
+            decision,
+        ));
+    }
+    Ok(out)
+}
+
 /// [`RecordedView`] of `u` from `store`.
 pub(crate) fn recorded_view(store: &Store, u: &ClusterUpgrade) -> miette::Result<RecordedView> {
     let (ns, name) = namespaced_name(&u.metadata);
@@ -336,6 +390,8 @@ fn as_status(recorded: &BTreeMap<String, CampaignCluster>) -> ClusterUpgradeStat
                 state: Some(e.state.clone()),
                 reason: e.reason.clone(),
                 triggered_at: e.triggered_at.map(Time),
+                // The standalone shape changes in the pass that records the trigger.
+                acknowledged_at: e.triggered_at.map(Time),
                 finished_at: e.finished_at.map(Time),
                 from_release: e.from.clone(),
                 to_release: e.to.clone(),
@@ -346,6 +402,38 @@ fn as_status(recorded: &BTreeMap<String, CampaignCluster>) -> ClusterUpgradeStat
             .collect(),
         ..ClusterUpgradeStatus::default()
     }
+}
+
+/// The repository's other ClusterUpgrades of `u`'s namespace with what the store recorded for
+/// them as their status (state and clusters), for the overlap rule: manifests have no creation
+/// time, so among them the name decides which is older.
+fn others_as_recorded(
+    store: &Store,
+    fleet: &ClusterFleet,
+    u: &ClusterUpgrade,
+) -> miette::Result<Vec<ClusterUpgrade>> {
+    let (ns, name) = namespaced_name(&u.metadata);
+    let mut others = Vec::new();
+    for o in &fleet.upgrades {
+        let (ons, oname) = namespaced_name(&o.metadata);
+        if ons != ns || oname == name {
+            continue;
+        }
+        let recorded = store
+            .campaign_progress(&ons, &oname)
+            .map_err(|e| miette!("{e}"))?;
+        let state = store
+            .campaign_status(&ons, &oname)
+            .map_err(|e| miette!("{e}"))?
+            .map(|s| s.state);
+        let mut other = o.clone();
+        other.status = Some(ClusterUpgradeStatus {
+            state,
+            ..as_status(&recorded)
+        });
+        others.push(other);
+    }
+    Ok(others)
 }
 
 /// Gather: what was recorded, how the `after` campaigns ended, the clusters of the campaign's
@@ -532,8 +620,9 @@ fn campaign(
     let unresolved = release.and_then(Resolution::reason);
     let observing = kube.is_some();
 
-    // Decide: the one conversion (upkeep-api's, the controller's), then the core.
-    let inputs = upkeep_api::cluster_upgrade::inputs(
+    // Decide: the one conversion (upkeep-api's, the controller's), the overlaps with the
+    // repository's other campaigns as recorded, then the core.
+    let mut inputs = upkeep_api::cluster_upgrade::inputs(
         &g.upgrade,
         &g.clusters,
         &g.schedules,
@@ -542,6 +631,8 @@ fn campaign(
         VersionSource::Label,
     )
     .map_err(|e| miette!("{e}"))?;
+    let others = others_as_recorded(store, fleet, u)?;
+    upkeep_api::cluster_upgrade::overlaps(&mut inputs, &g.upgrade, others.iter());
     let plan = rollout::plan(&inputs.campaign, &observed(inputs.clusters, observing), now);
     let target = inputs.target;
     let place = VersionPlace::from(inputs.source);

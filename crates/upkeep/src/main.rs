@@ -14,6 +14,8 @@
 
 mod app_fields;
 mod app_write;
+mod calendar;
+mod calendar_kube;
 mod campaign_view;
 mod campaigns;
 mod cluster_upgrade;
@@ -29,6 +31,7 @@ mod schedule_annotations;
 mod schedule_file;
 mod store;
 mod timearg;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -73,10 +76,14 @@ enum Command {
     Unfreeze(cmd::freeze::UnfreezeCommand),
     /// Where each ClusterUpgrade stands, cluster by cluster: state, reason, next step.
     Status(cmd::status::Args),
+    /// The upgrade calendar (RFC 5545 or JSON): windows, exclusions, freezes, planned and past upgrades.
+    Calendar(cmd::calendar::Args),
     /// Print the CustomResourceDefinitions of upkeep's kinds (for the in-cluster controller).
     Crds(cmd::crds::Args),
     /// Run inside the management cluster: reconcile upkeep's custom resources.
     Controller(cmd::controller::Args),
+    /// Serve a read-only dashboard of the fleet (repository or management cluster) on 127.0.0.1.
+    Serve(cmd::serve::Args),
 }
 
 /// How a command ended; mapped onto the process exit code.
@@ -115,8 +122,10 @@ fn main() -> ExitCode {
         Command::Freeze(c) => cmd::freeze::freeze(&c),
         Command::Unfreeze(c) => cmd::freeze::unfreeze(&c),
         Command::Status(a) => cmd::status::run(&a),
+        Command::Calendar(a) => cmd::calendar::run(&a),
         Command::Crds(a) => cmd::crds::run(&a),
         Command::Controller(a) => cmd::controller::run(&a),
+        Command::Serve(a) => cmd::serve::run(&a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -26,12 +26,13 @@ use upkeep_api::cluster_edit::VersionPlace;
 use upkeep_api::cluster_upgrade::{NamedSchedule, cluster_input, governing, one_cluster};
 use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule};
 use upkeep_controller::cluster_app;
+use upkeep_controller::framework::CLI_FIELD_MANAGER;
 use upkeep_core::rollout::{ClusterPhase, FailReason, Progress, Step, plan};
 use upkeep_core::version::Version;
 use upkeep_store::{NewClusterUpgrade, UpgradeOutcome};
 
 use crate::Outcome;
-use crate::campaign_view::{CampaignRow, ClusterRow};
+use crate::campaign_view::CampaignRow;
 use crate::cluster_upgrade::{ApiArgs, Ending, conclude, decide, explain, fail_text};
 use crate::fleet::named_schedule;
 use crate::out::outln;
@@ -57,7 +58,8 @@ pub(crate) async fn client(kubeconfig: &Path) -> miette::Result<kube::Client> {
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))?;
-    kube::Client::try_from(config).map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))
+    upkeep_controller::framework::client(config)
+        .map_err(|e| miette!("kubeconfig {}: {e}", kubeconfig.display()))
 }
 
 /// The `Cluster` resource as the API server serves it.
@@ -368,7 +370,11 @@ pub(crate) async fn patch_version(
     dry_run: bool,
 ) -> Result<Option<cluster_app::Written>, PatchError> {
     let namespace = api.namespace().unwrap_or("default").to_owned();
-    let server = cluster_app::Server::new(api.clone().into_client(), "the API server", "upkeep");
+    let server = cluster_app::Server::new(
+        api.clone().into_client(),
+        "the API server",
+        CLI_FIELD_MANAGER,
+    );
     // An App-side place given (an upgrade's versionPlace): that one; else the convention.
     let lookup = cluster_app::Lookup::for_place(place, &namespace, name).unwrap_or_default();
     if let Some(found) = cluster_app::find(&server, &namespace, name, &lookup)
@@ -394,7 +400,7 @@ pub(crate) async fn patch_version(
     }
     let params = PatchParams {
         dry_run,
-        field_manager: Some("upkeep".to_owned()),
+        field_manager: Some(CLI_FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
     api.patch(name, &params, &Patch::Merge(&patch))
@@ -436,7 +442,14 @@ pub(crate) fn freeze(
         };
         let patch = json!({"metadata": {"annotations": annotations}});
         match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                name,
+                &PatchParams {
+                    field_manager: Some(CLI_FIELD_MANAGER.to_owned()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
             .await
         {
             Ok(_) => Ok(Outcome::Success),
@@ -455,62 +468,128 @@ pub(crate) fn freeze(
     })
 }
 
-/// The status the controller recorded on each ClusterUpgrade.
+/// The status the controller recorded on each ClusterUpgrade, as rows at `now`. Listed as
+/// dynamic objects so that status fields newer than this build's types are read too
+/// ([`crate::campaign_view::recorded_row`]).
 pub(crate) fn recorded_status(
     kubeconfig: &Path,
     namespace: Option<&str>,
     only: Option<&str>,
+    now: Timestamp,
 ) -> miette::Result<Result<Vec<(CampaignRow, TimeZone)>, Outcome>> {
     runtime()?.block_on(async {
         let client = client(kubeconfig).await?;
-        let api: Api<ClusterUpgrade> = match namespace {
-            Some(ns) => Api::namespaced(client, ns),
-            None => Api::all(client),
-        };
-        let list = api
-            .list(&ListParams::default())
+        recorded_rows(&client, &client_url(kubeconfig), namespace, only, now)
             .await
-            .map_err(|e| miette!("listing ClusterUpgrades: {e}"))?;
-        let ts = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-            t.as_ref().map(|t| t.0)
-        };
-        let mut out = Vec::new();
-        for u in list {
-            let (ns, name) = upkeep_api::namespaced_name(&u.metadata);
-            if only.is_some_and(|o| o != name) {
-                continue;
-            }
-            let status = u.status.clone().unwrap_or_default();
-            let clusters = status
-                .clusters
-                .iter()
-                .map(|c| ClusterRow {
-                    name: c.name.clone(),
-                    stage: None,
-                    state: c.state.clone().unwrap_or_else(|| "-".into()),
-                    reason: c.reason.clone(),
-                    from: c.from_release.clone(),
-                    to: c.to_release.clone(),
-                    next: ts(&c.finished_at).or(ts(&c.triggered_at)),
-                    expected_start: None,
-                })
-                .collect();
-            out.push((
-                CampaignRow {
-                    name,
-                    namespace: ns,
-                    target: u.spec.target_version.clone().or(status.to_release.clone()),
-                    state: status.state.clone().unwrap_or_else(|| "-".into()),
-                    outcome: status.outcome.clone(),
-                    reason: None,
-                    next_check: None,
-                    clusters,
-                },
-                TimeZone::UTC,
-            ));
-        }
-        Ok(Ok(out))
+            .map(Ok)
     })
+}
+
+/// [`recorded_status`] over a client (`server` names the API server in errors): the
+/// `upkeep status --kubeconfig` rows, which the dashboard shows too.
+pub(crate) async fn recorded_rows(
+    client: &kube::Client,
+    server: &str,
+    namespace: Option<&str>,
+    only: Option<&str>,
+    now: Timestamp,
+) -> miette::Result<Vec<(CampaignRow, TimeZone)>> {
+    let ar = ApiResource::erase::<ClusterUpgrade>(&());
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let list = api.list(&ListParams::default()).await.map_err(|e| {
+        miette!(
+            help = "install upkeep's CRDs (`upkeep crds | kubectl apply -f -`) and grant list on clusterupgrades.upkeep.dev",
+            "listing ClusterUpgrades on {server}: {e}"
+        )
+    })?;
+    let mut out = Vec::new();
+    for o in list {
+        if only.is_some_and(|n| Some(n) != o.metadata.name.as_deref()) {
+            continue;
+        }
+        let status = o.data.get("status").cloned().unwrap_or_default();
+        let value = serde_json::to_value(&o).into_diagnostic()?;
+        let upgrade: ClusterUpgrade = serde_json::from_value(value).map_err(|e| {
+            miette!(
+                "ClusterUpgrade {}/{}: {e}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            )
+        })?;
+        out.push((
+            crate::campaign_view::recorded_row(&upgrade, &status, now),
+            TimeZone::UTC,
+        ));
+    }
+    Ok(out)
+}
+
+/// ClusterUpgradeRecords (of one cluster when `cluster` is given: selected by the `cluster`
+/// label and checked against `spec.cluster`), newest first by trigger, else announcement,
+/// else creation; `server` names the API server in errors. `upkeep history --kubeconfig` and
+/// the dashboard's history read them here.
+pub(crate) async fn cluster_records(
+    client: &kube::Client,
+    server: &str,
+    namespace: Option<&str>,
+    cluster: Option<&str>,
+) -> miette::Result<Vec<upkeep_api::ClusterUpgradeRecord>> {
+    use upkeep_api::ClusterUpgradeRecord;
+    use upkeep_api::cluster_upgrade_record::{CLUSTER_LABEL, label_value};
+    let api: Api<ClusterUpgradeRecord> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut params = ListParams::default();
+    if let Some(name) = cluster {
+        params = params.labels(&format!("{CLUSTER_LABEL}={}", label_value(name)));
+    }
+    let listed = api.list(&params).await.map_err(|e| {
+        miette!(
+            help = "install the CRDs (kubectl apply -f deploy/crds) and grant list on clusterupgraderecords.upkeep.dev",
+            "listing ClusterUpgradeRecords{} ({server}): {e}",
+            cluster.map_or_else(String::new, |c| format!(" of cluster {c}"))
+        )
+    })?;
+    let mut records: Vec<ClusterUpgradeRecord> = listed
+        .items
+        .into_iter()
+        .filter(|r| cluster.is_none_or(|c| r.spec.cluster == c))
+        .collect();
+    records.sort_by(|a, b| {
+        record_time(b)
+            .cmp(&record_time(a))
+            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    });
+    Ok(records)
+}
+
+/// When a record's upgrade happened: triggered, else announced, else created.
+pub(crate) fn record_time(r: &upkeep_api::ClusterUpgradeRecord) -> Option<Timestamp> {
+    r.spec
+        .triggered_at
+        .as_ref()
+        .or(r.spec.announced_at.as_ref())
+        .or(r.metadata.creation_timestamp.as_ref())
+        .map(|t| t.0)
+}
+
+/// A record as `upkeep history --kubeconfig --output json` prints it: namespace and name, then
+/// the spec's fields.
+pub(crate) fn record_json(r: &upkeep_api::ClusterUpgradeRecord) -> serde_json::Value {
+    let mut row = json!({
+        "namespace": r.metadata.namespace,
+        "name": r.metadata.name,
+    });
+    if let (Some(row), Ok(serde_json::Value::Object(spec))) =
+        (row.as_object_mut(), serde_json::to_value(&r.spec))
+    {
+        row.extend(spec);
+    }
+    row
 }
 
 /// What `upkeep upgrade cluster --wait` observes: one Cluster moving to `target` since
@@ -536,6 +615,8 @@ pub(crate) fn judge(c: &ClusterObject, w: &Watch<'_>, now: Timestamp) -> miette:
     let progress = Progress {
         state: ClusterPhase::Triggered,
         triggered_at: Some(w.triggered_at),
+        // Watched after the change was made: acknowledged when it was triggered.
+        acknowledged_at: Some(w.triggered_at),
         finished_at: None,
         from: None,
         reason: None,

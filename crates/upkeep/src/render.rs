@@ -76,6 +76,28 @@ impl miette::Diagnostic for Redacted {
 
 pub(crate) use upkeep_core::describe::{local, relative, span, utc};
 
+/// An instant for a table: its local time and how far away it is, to the second when it is
+/// under an hour away (`Sat 2026-12-05 23:41:07 UTC (in 4m 30s)`: a minute is a long time
+/// when a step is due), else to the minute as [`local`] and [`relative`] show it.
+pub(crate) fn instant(t: jiff::Timestamp, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    let secs = (t.as_second() - now.as_second()).abs();
+    if secs >= 3_600 {
+        return format!("{} ({})", local(t, tz), relative(t, now));
+    }
+    let (m, s) = (secs / 60, secs % 60);
+    let away = match (m, s) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m {s}s"),
+    };
+    let when = t.to_zoned(tz.clone()).strftime("%a %Y-%m-%d %H:%M:%S %Z");
+    if t >= now {
+        format!("{when} (in {away})")
+    } else {
+        format!("{when} ({away} ago)")
+    }
+}
+
 /// A left-aligned text table with a header row; columns sized to their widest cell.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
@@ -211,6 +233,65 @@ mod tests {
             shown.contains("retry https://u:<redacted>@h/x") && !shown.contains("help-pw"),
             "the help is kept, redacted: {shown}"
         );
+    }
+
+    #[test]
+    fn instants_under_an_hour_away_have_seconds() {
+        let now: jiff::Timestamp = "2026-12-05T23:00:00Z".parse().expect("now");
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").expect("tz");
+        let cases = [
+            (
+                "2026-12-05T23:04:30Z",
+                "UTC",
+                "Sat 2026-12-05 23:04:30 UTC (in 4m 30s)",
+                "under an hour ahead: to the second",
+            ),
+            (
+                "2026-12-05T23:00:09Z",
+                "UTC",
+                "Sat 2026-12-05 23:00:09 UTC (in 9s)",
+                "seconds away: seconds only",
+            ),
+            (
+                "2026-12-05T23:59:00Z",
+                "UTC",
+                "Sat 2026-12-05 23:59:00 UTC (in 59m)",
+                "whole minutes still show their :00 seconds",
+            ),
+            (
+                "2026-12-05T22:58:50Z",
+                "UTC",
+                "Sat 2026-12-05 22:58:50 UTC (1m 10s ago)",
+                "under an hour ago: to the second too",
+            ),
+            (
+                "2026-12-06T00:00:00Z",
+                "UTC",
+                "Sun 2026-12-06 00:00 UTC (in 1h)",
+                "an hour away: minute precision, as before",
+            ),
+            (
+                "2026-12-07T01:30:45Z",
+                "UTC",
+                "Mon 2026-12-07 01:30 UTC (in 1d 2h)",
+                "days away: minutes",
+            ),
+            (
+                "2026-12-05T23:10:05Z",
+                "Europe/Berlin",
+                "Sun 2026-12-06 00:10:05 CET (in 10m 5s)",
+                "in the schedule's time zone",
+            ),
+        ];
+        for (t, zone, want, why) in cases {
+            let tz = if zone == "UTC" {
+                jiff::tz::TimeZone::UTC
+            } else {
+                berlin.clone()
+            };
+            let t: jiff::Timestamp = t.parse().expect("t");
+            assert_eq!(instant(t, now, &tz), want, "{why}");
+        }
     }
 
     #[test]

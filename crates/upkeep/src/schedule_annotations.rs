@@ -195,7 +195,10 @@ fn on_cluster(
         let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &ar);
         let patch =
             json!({"metadata": {"annotations": {TARGET_RELEASE: release, TARGET_TIME: time}}});
-        let mut params = PatchParams::default();
+        let mut params = PatchParams {
+            field_manager: Some(upkeep_controller::framework::CLI_FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
         if r.dry_run {
             params = params.dry_run();
         }

@@ -18,6 +18,8 @@
 //!   the next pass records Succeeded (history too) and patches the next cluster.
 //! - GitOps with `--kubeconfig` in a local checkout: commit, re-apply without a second commit
 //!   until the test (playing Flux) applies it, then Succeeded and the next commit.
+//! - Two campaigns over one cluster: it runs in the older (by name in a repository); the other
+//!   says Waiting, overlap, naming it.
 
 mod support;
 
@@ -97,19 +99,29 @@ struct World {
 
 impl World {
     fn start() -> World {
+        World::start_with(|_| Vec::new())
+    }
+
+    /// The fleet repository with the files `extra` makes (given the repository's URL) besides
+    /// the clusters and the campaign.
+    fn start_with(extra: impl Fn(&str) -> Vec<(&'static str, String)>) -> World {
         let rt = runtime();
         let server = rt
             .block_on(GitServer::start(Some((USER, PASSWORD))))
             .expect("git server");
         let url = server.url("fleet");
         let campaign = campaign(&url);
+        let extra = extra(&url);
         server
             .create_repo(
                 "fleet",
                 &[
                     ("clusters/clusters.yaml", CLUSTERS.as_bytes()),
                     ("upkeep/campaign.yaml", campaign.as_bytes()),
-                ],
+                ]
+                .into_iter()
+                .chain(extra.iter().map(|(p, t)| (*p, t.as_bytes())))
+                .collect::<Vec<_>>(),
             )
             .expect("repo");
         let bare = server.bare_path("fleet");
@@ -333,6 +345,30 @@ fn a_gitops_campaign_makes_one_commit_per_step_and_never_succeeds_unobserved() {
             "one upgrade of {c} in the history"
         );
     }
+}
+
+/// Two campaigns over cluster `a`: it runs in the older one (in a repository, where manifests
+/// have no creation time, the name decides: `rollout` < `second`), and `second` shows it
+/// Waiting with reason Overlap naming `rollout`, as the controller does.
+#[test]
+fn two_campaigns_over_one_cluster_run_it_in_the_older_one() {
+    let world = World::start_with(|url| {
+        let second = campaign(url)
+            .replace("name: rollout", "name: second")
+            .replace(
+                "    - {name: dev, key: env, value: dev}",
+                "    - {name: a, value: a}",
+            );
+        vec![("upkeep/second.yaml", second)]
+    });
+    let err = world.pass(T0, 1, "one commit: rollout starts a, second does not");
+    assert!(
+        err.contains(
+            "ClusterUpgrade org/second: cluster a: Waiting: overlap: ClusterUpgrade rollout"
+        ),
+        "{err}"
+    );
+    assert_eq!(world.versions(), ["2.0.0", "1.0.0", "1.0.0"], "{err}");
 }
 
 #[test]

@@ -8,6 +8,10 @@
 //! provider's reason (exit 3), a timeout with no provider (exit 3), Ctrl-C (exit 130, the
 //! upgrade stays Triggered), and `--via git` where the test plays Flux by applying the commit.
 //! Waits in the tests are polling with a deadline, never a fixed sleep.
+//!
+//! `upkeep status --kubeconfig` and `upkeep freeze` against an audited API server: the recorded
+//! stage, NEXT only ahead and to the second when near, a stalled campaign's InvalidSpec message;
+//! every request with the User-Agent `upkeep/<version>`, the freeze written as `upkeep-cli`.
 
 mod support;
 
@@ -467,4 +471,338 @@ async fn wait_via_git_observes_what_flux_applies() {
     assert_eq!(h[0]["via"], "git", "{h}");
     assert_eq!(h[0]["outcome"], "Succeeded", "{h}");
     assert_eq!(h[0]["commit"].as_str(), Some(head.trim()), "{h}");
+}
+
+const RECORDED: &str = r#"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: running, namespace: default}
+spec:
+  targetVersion: 30.0.0
+  matchers: [{name: all, value: ".*", isRegex: true}]
+  strategy: {timeout: 45m}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: bad, namespace: default}
+spec:
+  targetVersion: 30.0.0
+  matchers: [{name: all, value: ".*", isRegex: true}]
+  strategy: {timeout: soon}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_what_was_recorded_and_writes_name_upkeep_cli() {
+    use kube::api::{Api, Patch, PatchParams};
+    use upkeep_testenv::{KubeUser, upkeep_crds};
+
+    let server = KubeApiServer::start_audited_with_crds(&[&crd_yaml(), &upkeep_crds()])
+        .await
+        .expect("an audited kube-apiserver with the CRDs");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &format!("{CLUSTER}---\n{RECORDED}"))
+        .expect("cluster and upgrades applied");
+    // The CLI runs as a user of its own, so the audit log tells its requests from kubectl's.
+    server
+        .kubectl(&[
+            "create",
+            "clusterrolebinding",
+            "upkeep-cli-test",
+            "--clusterrole=cluster-admin",
+            &format!("--user={}", KubeUser::Controller.name()),
+        ])
+        .expect("bind");
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("cli.kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, KubeUser::Controller)
+        .unwrap();
+
+    // What a controller recorded: a finished dev cluster, a prod cluster upgrading for 10
+    // minutes (45m timeout: due in about 35m), and the stall of the invalid campaign.
+    let now = jiff::Timestamp::now();
+    let ago = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
+    let deadline = now - jiff::SignedDuration::from_mins(10) + jiff::SignedDuration::from_mins(45);
+    let api: Api<upkeep_api::ClusterUpgrade> =
+        Api::namespaced(admin_client(&server).await, "default");
+    let status = serde_json::json!({"status": {"state": "Running", "clusters": [
+        {"name": "dev-a", "stage": "dev", "state": "Succeeded", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(60), "finishedAt": ago(55)},
+        {"name": "prod-a", "stage": "prod", "state": "Upgrading", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(10)},
+    ]}});
+    api.patch_status("running", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("running status");
+    let message = "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)";
+    let condition = |type_: &str, value: &str| {
+        serde_json::json!({"type": type_, "status": value, "reason": "InvalidSpec",
+            "message": message, "observedGeneration": 1, "lastTransitionTime": ago(1)})
+    };
+    let stalled = serde_json::json!({"status": {"conditions": [
+        condition("Ready", "False"), condition("Stalled", "True")]}});
+    api.patch_status("bad", &PatchParams::default(), &Patch::Merge(&stalled))
+        .await
+        .expect("bad status");
+
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--kubeconfig", kubeconfig.to_str().unwrap()]);
+        Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args(&all)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("the upkeep binary runs")
+    };
+    let out = run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let section = |name: &str| {
+        shown
+            .split("ClusterUpgrade ")
+            .find(|s| s.starts_with(&format!("default/{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {shown}"))
+            .to_owned()
+    };
+    let bad = section("bad");
+    assert!(
+        bad.starts_with(&format!(
+            "default/bad → 30.0.0: Stalled: InvalidSpec: {message}"
+        )),
+        "the invalid campaign says why: {shown}"
+    );
+    assert!(!bad.contains("no cluster selected"), "{shown}");
+    let running = section("running");
+    let line = |cluster: &str| {
+        running
+            .lines()
+            .find(|l| l.trim_start().starts_with(cluster))
+            .unwrap_or_else(|| panic!("{cluster} in {shown}"))
+            .to_owned()
+    };
+    let (dev, prod) = (line("dev-a"), line("prod-a"));
+    assert!(
+        dev.contains(" dev ") && dev.trim_end().ends_with(" -"),
+        "the recorded stage; a finished cluster has no NEXT (not its finish time): {shown}"
+    );
+    assert!(prod.contains(" prod "), "the recorded stage: {shown}");
+    let due = deadline.strftime("%H:%M:%S").to_string();
+    assert!(
+        prod.contains(&due) && prod.contains("(in 3"),
+        "NEXT is the timeout ahead ({due}), to the second: {shown}"
+    );
+
+    let out = run(&[
+        "freeze",
+        "cluster",
+        "prod-a",
+        "--until",
+        "2099-01-01T00:00:00Z",
+        "--reason",
+        "audit",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let managed = server
+        .kubectl(&[
+            "get",
+            "clusters.cluster.x-k8s.io",
+            "prod-a",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .unwrap();
+    let ours: Vec<&str> = managed
+        .split_whitespace()
+        .filter(|m| !m.starts_with("kubectl"))
+        .collect();
+    assert_eq!(
+        ours,
+        ["upkeep-cli"],
+        "the freeze is written as upkeep-cli: {managed}"
+    );
+
+    let agent = format!("upkeep/{}", env!("CARGO_PKG_VERSION"));
+    let audit = server.audit_events();
+    let mine: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|e| e["user"]["username"] == KubeUser::Controller.name())
+        .collect();
+    let verbs: std::collections::BTreeSet<&str> =
+        mine.iter().filter_map(|e| e["verb"].as_str()).collect();
+    assert!(
+        verbs.contains("list") && verbs.contains("patch"),
+        "the CLI's requests were audited: {verbs:?}"
+    );
+    let strangers: Vec<String> = mine
+        .iter()
+        .filter(|e| e["userAgent"] != agent.as_str())
+        .map(|e| format!("{} {} ({})", e["verb"], e["requestURI"], e["userAgent"]))
+        .collect();
+    assert!(
+        strangers.is_empty(),
+        "requests without User-Agent {agent}: {strangers:#?}"
+    );
+}
+
+/// Three ClusterUpgradeRecords as the controller writes them: two of `wc1` (in two namespaces'
+/// worth of campaigns, one failed), one of `wc10` (a name `wc1` is a prefix of).
+const RECORDS: &str = r"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata: {name: to-30-wc1, namespace: org-a, labels: {cluster: wc1, upkeep.dev/campaign: to-30}}
+spec: {cluster: wc1, campaign: to-30, from: 29.0.0, to: 30.0.0, trigger: Direct,
+       place: Auto, state: Succeeded, triggeredAt: '2026-11-01T10:00:00Z',
+       finishedAt: '2026-11-01T10:20:00Z'}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata: {name: to-31-wc1, namespace: org-a, labels: {cluster: wc1, upkeep.dev/campaign: to-31}}
+spec: {cluster: wc1, campaign: to-31, from: 30.0.0, to: 31.0.0, trigger: GitOps,
+       place: Auto in Git clusters, state: Failed, reason: disk full,
+       triggeredAt: '2026-12-01T10:00:00Z', finishedAt: '2026-12-01T10:30:00Z',
+       commit: 0123456789abcdef0123456789abcdef01234567}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata: {name: to-30-wc10, namespace: org-a, labels: {cluster: wc10, upkeep.dev/campaign: to-30}}
+spec: {cluster: wc10, campaign: to-30, from: 29.0.0, to: 30.0.0, trigger: Direct,
+       state: Upgrading, triggeredAt: '2026-11-01T10:00:00Z'}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_reads_the_records_in_the_management_cluster() {
+    let server = KubeApiServer::start_with_crds(&[&upkeep_testenv::upkeep_crds()])
+        .await
+        .expect("kube-apiserver with upkeep's CRDs");
+    server
+        .kubectl(&["create", "namespace", "org-a"])
+        .expect("namespace");
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], RECORDS)
+        .expect("records applied");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("state.redb");
+    let kubeconfig = server.admin_kubeconfig().to_str().expect("utf-8 path");
+
+    // kubectl finds a cluster's records by its label, and by the short name.
+    let names = server
+        .kubectl(&[
+            "get",
+            "clusterupgraderecords",
+            "-A",
+            "-l",
+            "cluster=wc1",
+            "-o",
+            "name",
+        ])
+        .expect("kubectl get -l cluster=wc1");
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        [
+            "clusterupgraderecord.upkeep.dev/to-30-wc1",
+            "clusterupgraderecord.upkeep.dev/to-31-wc1"
+        ],
+        "{names}"
+    );
+    let table = server
+        .kubectl(&["get", "cur", "-n", "org-a"])
+        .expect("kubectl get cur");
+    for column in [
+        "CLUSTER",
+        "FROM",
+        "TO",
+        "STATE",
+        "TRIGGERED",
+        "FINISHED",
+        "AGE",
+    ] {
+        assert!(table.contains(column), "{column} in\n{table}");
+    }
+
+    // Text: newest first, wc1 only, with the outcome's reason and the short commit.
+    let out = upkeep(
+        &server,
+        &store,
+        &["history", "--cluster", "wc1", "--kubeconfig", kubeconfig],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        rows[0].contains("to-31") && rows[0].contains("Failed: disk full"),
+        "newest first: {stdout}"
+    );
+    assert!(
+        rows[0].contains("0123456789ab") && !rows[0].contains("0123456789abc"),
+        "{stdout}"
+    );
+    assert!(
+        rows[1].contains("to-30") && rows[1].contains("29.0.0 → 30.0.0"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("wc10"),
+        "only the cluster asked for: {stdout}"
+    );
+
+    // JSON: every field of the record, with its namespace and name.
+    let out = upkeep(
+        &server,
+        &store,
+        &[
+            "history",
+            "--cluster",
+            "wc1",
+            "--kubeconfig",
+            kubeconfig,
+            "-n",
+            "org-a",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let campaigns: Vec<&str> = json
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|r| r["campaign"].as_str())
+        .collect();
+    assert_eq!(campaigns, ["to-31", "to-30"], "{json}");
+    for (field, want) in [
+        ("namespace", "org-a"),
+        ("name", "to-31-wc1"),
+        ("cluster", "wc1"),
+        ("from", "30.0.0"),
+        ("to", "31.0.0"),
+        ("trigger", "GitOps"),
+        ("state", "Failed"),
+        ("reason", "disk full"),
+        ("triggeredAt", "2026-12-01T10:00:00Z"),
+        ("finishedAt", "2026-12-01T10:30:00Z"),
+    ] {
+        assert_eq!(json[0][field], want, "{field} in {json}");
+    }
+
+    // Nothing recorded: exit 1 and a message on stderr; another namespace holds nothing.
+    let out = upkeep(
+        &server,
+        &store,
+        &[
+            "history",
+            "--cluster",
+            "wc1",
+            "--kubeconfig",
+            kubeconfig,
+            "-n",
+            "org-b",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("no ClusterUpgradeRecords of cluster wc1 in namespace org-b"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -196,6 +196,7 @@ pub fn cluster_input<'s>(
         schedule: schedule.map(|s| (s.name.as_str(), &s.schedule)),
         observed: cluster.status.observed(),
         progress,
+        elsewhere: rollout::Elsewhere::default(),
     }
 }
 
@@ -257,7 +258,13 @@ pub fn inputs<'s>(
             name: name.to_owned(),
         });
     }
-    let recorded = upgrade.status.clone().unwrap_or_default();
+    // Looked up by name, not searched: a campaign may have recorded 20,000 clusters.
+    let recorded: std::collections::HashMap<&str, &ClusterState> = upgrade
+        .status
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     let source = upgrade.version_source(default_source);
     let mut selected: Vec<&ClusterObject> = clusters
         .iter()
@@ -266,7 +273,7 @@ pub fn inputs<'s>(
             campaign.matchers.matches(ClusterLabels {
                 name: &c.name,
                 labels: &c.labels,
-            }) || recorded.cluster(&c.name).is_some()
+            }) || recorded.contains_key(c.name.as_str())
         })
         .collect();
     selected.sort_by(|a, b| a.name.cmp(&b.name));
@@ -274,7 +281,7 @@ pub fn inputs<'s>(
     let clusters = selected
         .into_iter()
         .map(|c| {
-            let progress = recorded.cluster(&c.name).and_then(ClusterState::progress);
+            let progress = recorded.get(c.name.as_str()).and_then(|s| s.progress());
             cluster_input(c, &place, governing(schedules, c, preferred), progress)
         })
         .collect();
@@ -284,6 +291,87 @@ pub fn inputs<'s>(
         source,
         target: upgrade.target_text(release),
     })
+}
+
+/// The order in which campaigns claim a cluster: older first (`creationTimestamp`), then by
+/// name. Objects without a creation time (manifests read from a repository) sort by name.
+fn age_key(u: &ClusterUpgrade) -> (Option<Timestamp>, &str) {
+    (
+        u.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        u.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Fills in what the other ClusterUpgrades of the namespace say about each cluster of
+/// `inputs` ([`rollout::Elsewhere`]), so that the controller and the CLI apply one overlap rule:
+///
+/// - A cluster selected by two active (not Finished) campaigns runs in the older one
+///   (`creationTimestamp`, then name): the other shows it `Waiting(Overlap)` naming it. The
+///   older one holds the cluster until it is done with it (its entry is terminal) or finishes;
+///   one that records the cluster running holds it whatever its age; one whose spec is invalid
+///   or whose stages leave the cluster out holds nothing.
+/// - A campaign (active or not) that recorded the cluster's upgrade as Failed is named in
+///   `failed_in`, so the core does not count the cluster at that version as "already there".
+///
+/// `others` may include `upgrade` itself (skipped by name) and objects of other namespaces.
+pub fn overlaps<'o>(
+    inputs: &mut Inputs<'_>,
+    upgrade: &ClusterUpgrade,
+    others: impl IntoIterator<Item = &'o ClusterUpgrade>,
+) {
+    let (ns, name) = namespaced_name(&upgrade.metadata);
+    let mine = age_key(upgrade);
+    let others: Vec<(&ClusterUpgrade, Matchers, Vec<Matchers>, bool)> = others
+        .into_iter()
+        .filter(|o| {
+            let (ons, oname) = namespaced_name(&o.metadata);
+            ons == ns && oname != name
+        })
+        .map(|o| {
+            let stages = o
+                .spec
+                .strategy
+                .iter()
+                .flat_map(|s| &s.stages)
+                .map(|s| matchers(&s.matchers))
+                .collect();
+            let active = o.status.as_ref().and_then(|s| s.state.as_deref())
+                != Some(rollout::CampaignState::Finished.as_str())
+                && o.validate().is_ok();
+            (o, matchers(&o.spec.matchers), stages, active)
+        })
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    for input in &mut inputs.clusters {
+        let who = ClusterLabels {
+            name: &input.name,
+            labels: &input.labels,
+        };
+        let mut elsewhere = rollout::Elsewhere::default();
+        for (o, selects, stages, active) in &others {
+            let oname = o.metadata.name.clone().unwrap_or_default();
+            let entry = o.status.as_ref().and_then(|s| s.cluster(&input.name));
+            let phase = entry.and_then(ClusterState::progress).map(|p| p.state);
+            if phase == Some(rollout::ClusterPhase::Failed) && elsewhere.failed_in.is_none() {
+                let to = entry.and_then(|e| e.to_release.clone());
+                elsewhere.failed_in = Some((oname.clone(), to));
+            }
+            if !*active || elsewhere.held_by.is_some() {
+                continue;
+            }
+            let running = phase.is_some_and(rollout::ClusterPhase::is_running);
+            let claims = age_key(o) < mine
+                && !phase.is_some_and(rollout::ClusterPhase::is_terminal)
+                && selects.matches(who)
+                && (stages.is_empty() || stages.iter().any(|m| m.matches(who)));
+            if running || claims {
+                elsewhere.held_by = Some(oname);
+            }
+        }
+        input.elsewhere = elsewhere;
+    }
 }
 
 impl ClusterUpgradePolicy {
@@ -547,6 +635,191 @@ mod tests {
             Some(SignedDuration::from_hours(24)),
             "announce.before is carried"
         );
+    }
+
+    /// A ClusterUpgrade `name` created at `created`, with `state` and the recorded cluster
+    /// entries `(cluster, state, toRelease)`.
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn campaign_with(
+        name: &str,
+        created: &str,
+        spec: serde_json::Value,
+        state: Option<&str>,
+        entries: &[(&str, &str, &str)],
+    ) -> ClusterUpgrade {
+        let clusters: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(c, s, to)| json!({"name": c, "state": s, "toRelease": to}))
+            .collect();
+        serde_json::from_value(json!({
+            "apiVersion": "upkeep.dev/v1alpha1", "kind": "ClusterUpgrade",
+            "metadata": {"name": name, "namespace": "org", "creationTimestamp": created},
+            "spec": spec,
+            "status": {"state": state, "clusters": clusters},
+        }))
+        .expect("a ClusterUpgrade")
+    }
+
+    /// (why, the other campaigns, held_by of `c`, failed_in of `c`)
+    type OverlapCase<'a> = (
+        &'a str,
+        Vec<ClusterUpgrade>,
+        Option<&'a str>,
+        Option<(&'a str, &'a str)>,
+    );
+
+    /// Who holds a cluster and who failed on it, as [`overlaps`] works it out:
+    /// (why, the other campaigns, held_by of `c`, failed_in of `c`).
+    #[test]
+    #[allow(clippy::too_many_lines)]
+    fn overlapping_campaigns() {
+        let all = json!({"matchers": [{"name": "all", "value": ".*", "isRegex": true}], "targetVersion": "30.0.0"});
+        let other_cluster =
+            json!({"matchers": [{"name": "d", "value": "d"}], "targetVersion": "30.0.0"});
+        let staged_elsewhere = json!({"matchers": [{"name": "all", "value": ".*", "isRegex": true}], "targetVersion": "30.0.0",
+            "strategy": {"stages": [{"name": "d", "matchers": [{"name": "d", "value": "d"}]}]}});
+        let invalid = json!({"matchers": [{"name": "all", "value": ".*", "isRegex": true}], "targetVersion": "30.0.0",
+            "strategy": {"timeout": "soon"}});
+        let me = campaign_with("me", "2026-12-02T10:00:00Z", all.clone(), None, &[]);
+        let older = "2026-12-01T10:00:00Z";
+        let newer = "2026-12-03T10:00:00Z";
+        let same = "2026-12-02T10:00:00Z";
+        let cases: Vec<OverlapCase<'_>> = vec![
+            ("no other campaign", vec![], None, None),
+            (
+                "an older active campaign selecting it holds it",
+                vec![campaign_with(
+                    "old",
+                    older,
+                    all.clone(),
+                    Some("Running"),
+                    &[],
+                )],
+                Some("old"),
+                None,
+            ),
+            (
+                "a newer one does not",
+                vec![campaign_with(
+                    "new",
+                    newer,
+                    all.clone(),
+                    Some("Pending"),
+                    &[],
+                )],
+                None,
+                None,
+            ),
+            (
+                "a newer one already running it does",
+                vec![campaign_with(
+                    "new",
+                    newer,
+                    all.clone(),
+                    Some("Running"),
+                    &[("c", "Upgrading", "30.0.0")],
+                )],
+                Some("new"),
+                None,
+            ),
+            (
+                "created in the same second: the name decides (a < me)",
+                vec![campaign_with("a", same, all.clone(), None, &[])],
+                Some("a"),
+                None,
+            ),
+            (
+                "created in the same second: the name decides (z > me)",
+                vec![campaign_with("z", same, all.clone(), None, &[])],
+                None,
+                None,
+            ),
+            (
+                "a finished older campaign holds nothing, its failure is named",
+                vec![campaign_with(
+                    "old",
+                    older,
+                    all.clone(),
+                    Some("Finished"),
+                    &[("c", "Failed", "30.0.0")],
+                )],
+                None,
+                Some(("old", "30.0.0")),
+            ),
+            (
+                "an older active campaign done with the cluster lets it go",
+                vec![campaign_with(
+                    "old",
+                    older,
+                    all.clone(),
+                    Some("Running"),
+                    &[("c", "Succeeded", "30.0.0")],
+                )],
+                None,
+                None,
+            ),
+            (
+                "an older one whose matchers leave it out",
+                vec![campaign_with(
+                    "old",
+                    older,
+                    other_cluster,
+                    Some("Running"),
+                    &[],
+                )],
+                None,
+                None,
+            ),
+            (
+                "an older one whose stages leave it out (it would skip it)",
+                vec![campaign_with(
+                    "old",
+                    older,
+                    staged_elsewhere,
+                    Some("Running"),
+                    &[],
+                )],
+                None,
+                None,
+            ),
+            (
+                "an older one with an invalid spec never runs, holds nothing",
+                vec![campaign_with("old", older, invalid, None, &[])],
+                None,
+                None,
+            ),
+            (
+                "itself is not another campaign",
+                vec![campaign_with(
+                    "me",
+                    older,
+                    all.clone(),
+                    Some("Running"),
+                    &[("c", "Failed", "30.0.0")],
+                )],
+                None,
+                None,
+            ),
+        ];
+        for (why, others, held, failed) in cases {
+            let cluster = ClusterObject {
+                name: "c".into(),
+                namespace: Some("org".into()),
+                ..ClusterObject::default()
+            };
+            let mut got =
+                inputs(&me, &[cluster], &[], None, |_| None, VersionSource::Label).expect("valid");
+            overlaps(&mut got, &me, others.iter());
+            let e = &got.clusters[0].elsewhere;
+            assert_eq!(e.held_by.as_deref(), held, "{why}");
+            assert_eq!(
+                e.failed_in
+                    .as_ref()
+                    .map(|(u, to)| (u.as_str(), to.as_deref().unwrap_or_default())),
+                failed,
+                "{why}"
+            );
+        }
     }
 
     #[test]

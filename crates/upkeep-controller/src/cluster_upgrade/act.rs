@@ -1,7 +1,10 @@
 //! Act: the writes a decision calls for, in the order that keeps a restart safe —
-//! announcements (recorded only when they went out), the status naming every cluster about to
-//! start (record before act), silences, then the patches (or the GitOps commit), the final
-//! status, Events and metrics. Side effects that are not the upgrade itself never block it.
+//! announcements (recorded only when they went out), the record of every cluster about to
+//! start (record before act: `records.rs`), silences, then the patches (or the GitOps commit),
+//! the records of every other transition, the bounded status, Events and metrics. Side effects
+//! that are not the upgrade itself never block it.
+
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
@@ -14,53 +17,60 @@ use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, ClusterPhase};
 use upkeep_git::clusters::ClusterTarget;
 
-use super::decide::{Decided, Note, desired_status, next_action, transitions};
+use super::decide::{
+    Decided, Note, acknowledge, batched, bounded, desired_status, index, next_action, transitions,
+};
+use super::records::Book;
 use super::{
-    GITOPS_FAILED, PATCH_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE, Snapshot,
-    UpgradeSettings, cluster_resource,
+    GITOPS_FAILED, PATCH_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE,
+    SPEC_CHANGED_AFTER_FINISH, Snapshot, UpgradeSettings, cluster_resource,
 };
 use crate::cluster_app;
 use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
 use crate::framework::{Error, FIELD_MANAGER};
 
-/// Carries out a plan (see the module docs).
+/// Events posted at once per reconcile.
+const EVENTS_IN_FLIGHT: usize = 8;
+
+/// Carries out a plan (see the module docs). `written`: the status as stored; the records
+/// are merged into it for everything that compares before with after.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
-    before: &ClusterUpgradeStatus,
+    written: &ClusterUpgradeStatus,
     snapshot: &Snapshot,
     decided: &Decided<'_>,
+    book: &Book<'_>,
     now: Timestamp,
 ) -> Result<Action, Error> {
     let target = decided.inputs.target.as_deref();
+    let before = &written.with_records(&snapshot.records);
     let announced = announce_all(u, object, decided).await;
     let mut wanted = desired_status(object, before, &decided.plan, target, &announced, now);
-    // Record before act.
-    let recorded = if decided.starting() {
-        write_status(u, object, before, &wanted).await?;
-        wanted.clone()
-    } else {
-        before.clone()
-    };
     // Silences first (alerts are muted before the cluster moves), then the changes.
     let namespace = object.namespace().unwrap_or_default();
-    for name in decided.running() {
-        if let Some(entry) = wanted.clusters.iter_mut().find(|e| e.name == name) {
-            let timeout = decided.inputs.campaign.timeout;
-            ensure_silence(u, &namespace, &object.name_any(), entry, timeout, now).await;
-        }
-    }
+    silence_running(u, object, decided, &mut wanted, now).await;
     let moves = decided.to_move(&snapshot.clusters);
+    let needed: Vec<String> = moves.iter().map(|(c, _)| c.name.clone()).collect();
     let source = decided.inputs.source;
-    let (conflict, mut failed) = if object.spec.trigger == Trigger::GitOps {
-        (
-            false,
-            commit(u, object, &namespace, moves, source, &mut wanted).await,
-        )
+    let (conflict, mut failed, changed, patch_failed) = if object.spec.trigger == Trigger::GitOps {
+        // Record before act: nothing is committed unless every cluster about to be has its
+        // record.
+        let triggered = |e: &ClusterState| e.state.as_deref() == Some("Triggered");
+        book.sync(&wanted, false, triggered, &HashSet::new())
+            .await?;
+        let failed = commit(u, object, &namespace, moves, source, &mut wanted).await;
+        let changed = if failed.is_none() {
+            needed.clone()
+        } else {
+            Vec::new()
+        };
+        (false, failed, changed, false)
     } else {
-        let place = object.spec.version_place.as_ref();
-        let (conflict, failed) = patch_all(u, place, &namespace, moves, source).await;
-        if let Some(e) = &failed {
+        // Record before act, per cluster: each one's record, then its change.
+        let started = start_all(u, object, book, &wanted, moves, source).await;
+        if let Some(e) = &started.patch_failed {
             let note = Note {
                 reason: PATCH_FAILED,
                 warning: true,
@@ -68,18 +78,58 @@ pub(super) async fn act(
             };
             publish(u, object, &note).await;
         }
-        (conflict, failed)
+        let patch_failed = started.patch_failed.is_some();
+        let failed = started.patch_failed.or(started.record_failed);
+        (started.conflict, failed, started.changed, patch_failed)
     };
-    expire_finished(u, before, &wanted).await;
-    write_status(u, object, &recorded, &wanted).await?;
-    // Events and metrics for what changed.
-    for note in transitions(before, &wanted, &decided.plan) {
-        publish(u, object, &note).await;
+    // Only an acknowledged change starts the cluster's clock (and its UpgradeTriggered Event).
+    acknowledge(&mut wanted, &changed, &needed, now);
+    if let Some(e) = &failed {
+        // The cause, where everyone looks: Ready=False with the failed request, Reconciling
+        // (retried with backoff); the clusters stay Triggered.
+        wanted.conditions = not_ready_conditions(
+            &wanted.conditions,
+            e.reason(),
+            &e.condition_message(),
+            object.metadata.generation,
+            now,
+        );
     }
+    // The records of every other transition (and the commit that carried a GitOps change).
+    // A Direct change acknowledged now is recorded with its cluster's next record write (the
+    // next reconcile's): one request per cluster fewer while a window opens over thousands.
+    let defer: HashSet<&str> = if object.spec.trigger == Trigger::GitOps {
+        HashSet::new()
+    } else {
+        changed.iter().map(String::as_str).collect()
+    };
+    let recorded = book.sync(&wanted, true, |_| true, &defer).await;
+    expire_finished(u, before, &wanted).await;
+    let mut status = bounded(&wanted);
+    if object.spec.trigger == Trigger::GitOps && failed.is_some() {
+        status.reason = Some(GITOPS_FAILED.to_owned());
+    } else if patch_failed {
+        status.reason = Some(PATCH_FAILED.to_owned());
+    }
+    let version = write_status(u, object, written, &status).await?;
+    u.remember(object, version.as_slice(), &status);
+    // Events and metrics for what changed: one Event per reason and reconcile (a window
+    // opening over thousands of clusters is one UpgradeTriggered naming how many), a few at a
+    // time.
+    let notes = batched(
+        transitions(before, &wanted, &decided.plan),
+        &object.name_any(),
+    );
+    futures_util::stream::iter(notes)
+        .for_each_concurrent(EVENTS_IN_FLIGHT, |note| async move {
+            publish(u, object, &note).await;
+        })
+        .await;
     record_metrics(u, object, before, &wanted, decided);
     if let Some(e) = failed.take() {
         return Err(e);
     }
+    recorded?;
     Ok(next_action(
         &decided.plan,
         conflict,
@@ -104,61 +154,115 @@ async fn announce_all(
     announced
 }
 
-/// Direct patches, [`PATCHES_IN_FLIGHT`] at a time (a window opening over hundreds of clusters
-/// should not wait for each round trip in turn): whether one met a conflict, and the first
-/// other failure.
-async fn patch_all(
+/// What starting the clusters of a Direct upgrade came to.
+struct Started {
+    /// A Cluster patch met a conflict (its cached resourceVersion is stale): look again soon.
+    conflict: bool,
+    /// The first other failed change (an App or values ConfigMap that kept conflicting after
+    /// its retries included).
+    patch_failed: Option<Error>,
+    /// The first record that could not be written (its cluster was not changed).
+    record_failed: Option<Error>,
+    /// The clusters whose change was acknowledged.
+    changed: Vec<String>,
+}
+
+/// Starts every Triggered cluster of `wanted`, [`PATCHES_IN_FLIGHT`] at a time, each in
+/// turn: its record (record before act), then its change when `moves` has one (a cluster
+/// already showing the target needs none). So the first clusters change while the records of
+/// the last are still being written, and a cluster whose record fails is not changed.
+async fn start_all(
     u: &UpgradeSettings,
-    place: Option<&VersionPlaceSpec>,
-    namespace: &str,
+    object: &ClusterUpgrade,
+    book: &Book<'_>,
+    wanted: &ClusterUpgradeStatus,
     moves: Vec<(&ClusterObject, String)>,
     source: VersionSource,
-) -> (bool, Option<Error>) {
+) -> Started {
     // One per reconcile: whether the API server serves Apps is asked once.
     let server = cluster_app::Server::new(u.client(), "the API server", FIELD_MANAGER);
-    let mut pending = moves.into_iter();
-    let mut in_flight = futures_util::stream::FuturesUnordered::new();
-    let mut results = Vec::new();
-    loop {
-        while in_flight.len() < PATCHES_IN_FLIGHT {
-            let Some((cluster, target)) = pending.next() else {
-                break;
-            };
-            in_flight.push(patch_named(
-                u, &server, place, namespace, cluster, source, target,
-            ));
-        }
-        match in_flight.next().await {
-            Some(r) => results.push(r),
-            None => break,
-        }
-    }
-    let mut conflict = false;
-    let mut failed = None;
-    for (cluster, result) in results {
+    let place = object.spec.version_place.as_ref();
+    let namespace = object.namespace().unwrap_or_default();
+    // By index: the futures then borrow only what this function holds.
+    let mut by_name: HashMap<&str, usize> = moves
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (c.name.as_str(), i))
+        .collect();
+    let work: Vec<(usize, Option<usize>)> = wanted
+        .clusters
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.state.as_deref() == Some("Triggered"))
+        .map(|(i, e)| (i, by_name.remove(e.name.as_str())))
+        .collect();
+    let (server, namespace, moves) = (&server, namespace.as_str(), &moves);
+    let mut results = futures_util::stream::iter(work)
+        .map(|(i, change)| {
+            let entry = &wanted.clusters[i];
+            let change = change.map(|m| &moves[m]);
+            async move {
+                if let Err(e) = book.sync_entry(entry, wanted).await {
+                    return (entry.name.clone(), Err(e), false);
+                }
+                let Some((cluster, target)) = change else {
+                    return (entry.name.clone(), Ok(()), false);
+                };
+                let r = patch_version(u, server, place, namespace, cluster, source, target).await;
+                (entry.name.clone(), r, true)
+            }
+        })
+        .buffer_unordered(PATCHES_IN_FLIGHT);
+    let mut started = Started {
+        conflict: false,
+        patch_failed: None,
+        record_failed: None,
+        changed: Vec::new(),
+    };
+    while let Some((cluster, result, patched)) = results.next().await {
         match result {
+            Ok(()) if patched => started.changed.push(cluster),
             Ok(()) => {}
+            Err(e) if !patched => {
+                tracing::warn!(%cluster, error = %e, "recording the cluster's upgrade failed; not changed, retrying with backoff");
+                started.record_failed.get_or_insert(e);
+            }
             Err(Error::PatchCluster {
                 source: kube::Error::Api(s),
                 ..
             }) if s.is_conflict() => {
                 tracing::info!(%cluster, "cluster changed since the decision; looking again");
-                conflict = true;
-            }
-            Err(Error::ClusterApp {
-                source,
-                conflict: true,
-                ..
-            }) => {
-                tracing::info!(%cluster, %source, "the cluster's App keeps changing; looking again");
-                conflict = true;
+                started.conflict = true;
             }
             Err(e) => {
-                failed.get_or_insert(e);
+                tracing::warn!(%cluster, error = %e, "changing the cluster's version failed; retrying with backoff");
+                started.patch_failed.get_or_insert(e);
             }
         }
     }
-    (conflict, failed)
+    started
+}
+
+/// Makes sure every cluster starting, started or upgrading has its silence (when silences
+/// are configured).
+async fn silence_running(
+    u: &UpgradeSettings,
+    object: &ClusterUpgrade,
+    decided: &Decided<'_>,
+    wanted: &mut ClusterUpgradeStatus,
+    now: Timestamp,
+) {
+    if u.silences.is_none() {
+        return;
+    }
+    let namespace = object.namespace().unwrap_or_default();
+    let running: HashSet<&str> = decided.running().collect();
+    let timeout = decided.inputs.campaign.timeout;
+    for entry in &mut wanted.clusters {
+        if running.contains(entry.name.as_str()) {
+            ensure_silence(u, &namespace, &object.name_any(), entry, timeout, now).await;
+        }
+    }
 }
 
 /// `trigger: GitOps`: one commit for every cluster to move; the commit and pull request are
@@ -219,10 +323,11 @@ async fn expire_finished(
     before: &ClusterUpgradeStatus,
     wanted: &ClusterUpgradeStatus,
 ) {
+    let before = index(before);
     for entry in &wanted.clusters {
         let was_terminal = before
-            .cluster(&entry.name)
-            .and_then(ClusterState::progress)
+            .get(entry.name.as_str())
+            .and_then(|c| c.progress())
             .is_some_and(|p| p.state.is_terminal());
         let terminal = entry
             .state
@@ -235,7 +340,8 @@ async fn expire_finished(
     }
 }
 
-/// Counts the campaign's outcome and the clusters' durations once, and the waiting clusters.
+/// Counts each cluster's end (by outcome) and duration once, and the waiting clusters (none,
+/// once the campaign finished: its gauges are cleared).
 fn record_metrics(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
@@ -243,18 +349,25 @@ fn record_metrics(
     after: &ClusterUpgradeStatus,
     decided: &Decided<'_>,
 ) {
-    let plan = &decided.plan;
-    if before.outcome.is_none()
-        && let Some(outcome) = plan.outcome
-    {
-        u.ctx.metrics.record_cluster_upgrade(outcome.as_str());
-    }
+    let before = index(before);
     for entry in &after.clusters {
         let was_terminal = before
-            .cluster(&entry.name)
-            .and_then(ClusterState::progress)
+            .get(entry.name.as_str())
+            .and_then(|c| c.progress())
             .is_some_and(|p| p.state.is_terminal());
-        if let (false, Some(t), Some(f)) = (was_terminal, &entry.triggered_at, &entry.finished_at) {
+        let ended = entry
+            .state
+            .as_deref()
+            .and_then(ClusterPhase::parse)
+            .filter(|p| p.is_terminal());
+        if let (false, Some(phase)) = (was_terminal, ended) {
+            u.ctx.metrics.record_cluster_upgrade(phase.as_str());
+        }
+        let started = entry
+            .acknowledged_at
+            .as_ref()
+            .or(entry.triggered_at.as_ref());
+        if let (false, Some(t), Some(f)) = (was_terminal, started, &entry.finished_at) {
             u.ctx
                 .metrics
                 .observe_cluster_upgrade_duration(f.0.duration_since(t.0).as_secs_f64());
@@ -264,21 +377,6 @@ fn record_metrics(
         (object.namespace().unwrap_or_default(), object.name_any()),
         decided.waiting(),
     );
-}
-
-async fn patch_named(
-    u: &UpgradeSettings,
-    server: &cluster_app::Server,
-    place: Option<&VersionPlaceSpec>,
-    namespace: &str,
-    cluster: &ClusterObject,
-    source: VersionSource,
-    target: String,
-) -> (String, Result<(), Error>) {
-    (
-        cluster.name.clone(),
-        patch_version(u, server, place, namespace, cluster, source, &target).await,
-    )
 }
 
 /// Changes the version where it lives: for a cluster that is an App (Giant Swarm's
@@ -454,15 +552,20 @@ async fn publish(u: &UpgradeSettings, object: &ClusterUpgrade, note: &Note) {
         .await;
 }
 
-/// Writes `wanted` when it differs from `current`.
+/// Writes `wanted` when it differs from `current`; the resourceVersion after the write, if
+/// it wrote.
 async fn write_status(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
     current: &ClusterUpgradeStatus,
     wanted: &ClusterUpgradeStatus,
-) -> Result<(), Error> {
-    crate::framework::write_status(u.client(), object, Some(current), wanted).await?;
-    Ok(())
+) -> Result<Option<String>, Error> {
+    let version =
+        crate::framework::write_status_version(u.client(), object, Some(current), wanted).await?;
+    u.ctx
+        .announce_stalled(object, &current.conditions, &wanted.conditions)
+        .await;
+    Ok(version)
 }
 
 /// Ready=False + Stalled: the spec must change before anything happens. Everything else in
@@ -484,21 +587,29 @@ pub(super) async fn stall(
         object.metadata.generation,
         now,
     );
-    write_conditions(u, object, before, conditions).await
+    write_conditions(u, object, before, reason, conditions).await
 }
 
-/// `before` with new `conditions`, written; everything else in the status is kept.
+/// `before` with new `conditions` and `reason`, and a state (`Pending` when none was
+/// recorded yet), written; everything else in the status is kept.
 async fn write_conditions(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
+    reason: &str,
     conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 ) -> Result<(), Error> {
     let wanted = ClusterUpgradeStatus {
         conditions,
+        reason: Some(reason.to_owned()),
+        state: before
+            .state
+            .clone()
+            .or_else(|| Some(rollout::CampaignState::Pending.as_str().to_owned())),
         ..before.clone()
     };
-    write_status(u, object, before, &wanted).await
+    write_status(u, object, before, &wanted).await?;
+    Ok(())
 }
 
 /// Ready=False without Stalled: something outside the spec is missing and may appear.
@@ -517,5 +628,40 @@ pub(super) async fn not_ready(
         object.metadata.generation,
         now,
     );
-    write_conditions(u, object, before, conditions).await
+    write_conditions(u, object, before, reason, conditions).await
+}
+
+/// A Finished campaign is final: it is not planned again and nothing is changed. A spec edit
+/// after the finish (a new generation) is answered with [`SPEC_CHANGED_AFTER_FINISH`] saying
+/// the edit is ignored and how to retry, every condition's `observedGeneration` moves to the
+/// generation seen (kstatus then reads the object as current: Ready keeps the outcome), and a
+/// Warning Event goes out once per generation. The campaign's waiting gauges are cleared.
+pub(super) async fn finished(
+    u: &UpgradeSettings,
+    object: &ClusterUpgrade,
+    before: &ClusterUpgradeStatus,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let key = (object.namespace().unwrap_or_default(), object.name_any());
+    u.set_waiting(key, std::collections::BTreeMap::new());
+    let Some(wanted) = super::decide::finished_status(object, before, now) else {
+        return Ok(());
+    };
+    let written = write_status(u, object, before, &wanted).await?;
+    u.remember(object, written.as_slice(), &wanted);
+    if written.is_some()
+        && let Some(c) = wanted
+            .conditions
+            .iter()
+            .find(|c| c.type_ == SPEC_CHANGED_AFTER_FINISH)
+    {
+        tracing::warn!(upgrade = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()), message = %c.message, "spec changed after the campaign finished; ignored");
+        let note = Note {
+            reason: SPEC_CHANGED_AFTER_FINISH,
+            warning: true,
+            text: c.message.clone(),
+        };
+        publish(u, object, &note).await;
+    }
+    Ok(())
 }

@@ -5,21 +5,25 @@
 //! (`upkeep status`, `plan`) decides with the same [`decide`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 use upkeep_api::cluster_upgrade::{
-    ClusterState, ClusterUpgradeStatus, InputError, Inputs, NamedSchedule, VersionSource, inputs,
-    spec_message,
+    ClusterCounts, ClusterState, ClusterUpgradeStatus, InputError, Inputs, MAX_STATUS_CLUSTERS,
+    NamedSchedule, VersionSource, inputs, overlaps, spec_message,
 };
 use upkeep_api::release::Resolution;
 use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, CampaignState, ClusterPhase, Plan, Step};
 use upkeep_core::version::Version;
 
-use super::{MAX_WAIT, UPGRADE_ANNOUNCED, UPGRADE_FAILED, UPGRADE_SUCCEEDED, UPGRADE_TRIGGERED};
+use super::{
+    MAX_WAIT, SPEC_CHANGED_AFTER_FINISH, UPGRADE_ANNOUNCED, UPGRADE_FAILED, UPGRADE_SUCCEEDED,
+    UPGRADE_TRIGGERED,
+};
 use crate::framework::conditions::{Outcome, RECONCILING, STALLED, with_outcome};
 use crate::framework::until;
 
@@ -34,6 +38,13 @@ pub struct Snapshot {
     pub release: Option<Resolution>,
     /// How each `after` upgrade ended and when (`None`: not finished, or not found).
     pub finished: HashMap<String, Option<(rollout::Outcome, Timestamp)>>,
+    /// The other ClusterUpgrades of the namespace (the upgrade itself may be among them): a
+    /// cluster two active campaigns select runs in the older one
+    /// (`upkeep_api::cluster_upgrade::overlaps`).
+    pub others: Vec<std::sync::Arc<ClusterUpgrade>>,
+    /// The upgrade's ClusterUpgradeRecords, one entry per cluster: merged into the recorded
+    /// status before the core reads it ([`ClusterUpgradeStatus::with_records`]).
+    pub records: Vec<ClusterState>,
 }
 
 /// What to do about one ClusterUpgrade.
@@ -69,6 +80,17 @@ pub fn decide<'s>(
     now: Timestamp,
 ) -> Decision<'s> {
     let finished = |name: &str| snapshot.finished.get(name).copied().flatten();
+    // The records are the per-cluster truth; the status entries (in flight, failed, or written
+    // by an upkeep before records) are merged with them.
+    let merged;
+    let object = if snapshot.records.is_empty() {
+        object
+    } else {
+        let mut o = object.clone();
+        o.status = Some(o.status.unwrap_or_default().with_records(&snapshot.records));
+        merged = o;
+        &merged
+    };
     match inputs(
         object,
         &snapshot.clusters,
@@ -85,7 +107,12 @@ pub fn decide<'s>(
             reason: "ScheduleNotFound",
             message: e.to_string(),
         },
-        Ok(inputs) => {
+        Ok(mut inputs) => {
+            overlaps(
+                &mut inputs,
+                object,
+                snapshot.others.iter().map(AsRef::as_ref),
+            );
             let plan = rollout::plan(&inputs.campaign, &inputs.clusters, now);
             Decision::Plan(Box::new(Decided { inputs, plan }))
         }
@@ -99,11 +126,13 @@ impl Decided<'_> {
         let Some(target) = self.inputs.target.as_deref() else {
             return Vec::new();
         };
+        let by_name: HashMap<&str, &ClusterObject> =
+            clusters.iter().map(|c| (c.name.as_str(), c)).collect();
         self.plan
             .clusters
             .iter()
             .filter(|cp| matches!(cp.step, Step::Trigger | Step::Triggered))
-            .filter_map(|cp| clusters.iter().find(|c| c.name == cp.name))
+            .filter_map(|cp| by_name.get(cp.name.as_str()).copied())
             .filter(|c| !shows(c.version_at(Some(self.inputs.source)), target))
             .map(|c| (c, target.to_owned()))
             .collect()
@@ -176,7 +205,10 @@ pub fn shows(current: Option<&str>, target: &str) -> bool {
 }
 
 /// The status the plan says, keeping what only the shell knows (silence ids, announcements,
-/// the GitOps commit and pull request). `announced`: the clusters whose announcement went out.
+/// the GitOps commit and pull request), with an entry for every planned cluster: what
+/// transitions, records and metrics are made from. [`bounded`] makes the status written of it.
+/// `before`: the recorded status with the records merged in; `announced`: the clusters whose
+/// announcement went out.
 pub fn desired_status(
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
@@ -198,9 +230,18 @@ pub fn desired_status(
         .filter_map(|f| Version::parse(f).map(|v| (v, f)))
         .min_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, f)| f.to_owned());
+    let mut counts = ClusterCounts::default();
+    for cp in &plan.clusters {
+        counts.add(cp.step.phase().as_str());
+    }
     ClusterUpgradeStatus {
         triggered_at,
         state: Some(plan.state.as_str().to_owned()),
+        reason: Some(campaign_reason(plan)),
+        progress: Some(counts.progress()),
+        stage: stage(object, plan),
+        counts: Some(counts),
+        omitted_clusters: 0,
         outcome: plan.outcome.map(|o| o.as_str().to_owned()),
         finished_at: plan.finished_at.map(Time),
         from_release,
@@ -212,6 +253,115 @@ pub fn desired_status(
     }
 }
 
+/// Why the campaign is in its state: the outcome once Finished, what holds the whole campaign
+/// while Waiting, `Upgrading` while clusters run, else what most waiting clusters wait for
+/// (`Window`, `Soak`, `Frozen`, …; `NoClusterSelected` when nothing is selected).
+fn campaign_reason(plan: &Plan) -> String {
+    match (plan.state, plan.outcome, &plan.reason) {
+        (CampaignState::Finished, Some(outcome), _) => return outcome.as_str().to_owned(),
+        (CampaignState::Waiting, _, Some(reason)) => return reason.name().to_owned(),
+        _ => {}
+    }
+    if plan.clusters.iter().any(|cp| cp.step.phase().is_running()) {
+        return "Upgrading".to_owned();
+    }
+    let mut waiting: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for cp in &plan.clusters {
+        if let Step::Waiting { reason, .. } = &cp.step {
+            *waiting.entry(reason.name()).or_default() += 1;
+        }
+    }
+    // The most common reason; the first by name on a tie.
+    let most = waiting
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(r, _)| (*r).to_owned());
+    match most {
+        Some(reason) => reason,
+        None if plan.clusters.is_empty() => "NoClusterSelected".to_owned(),
+        None => plan.state.as_str().to_owned(),
+    }
+}
+
+/// The stage running now (the first, in spec order, with a cluster Triggered or Upgrading), or
+/// the last that ran (the latest with a cluster started or finished); `None` without stages.
+fn stage(object: &ClusterUpgrade, plan: &Plan) -> Option<String> {
+    let stages = &object.spec.strategy.as_ref()?.stages;
+    let position = |name: &str| stages.iter().position(|s| s.name == name);
+    let of = |keep: fn(ClusterPhase) -> bool| {
+        plan.clusters
+            .iter()
+            .filter(move |cp| keep(cp.step.phase()))
+            .filter_map(|cp| cp.stage.as_deref())
+            .filter_map(|s| position(s).map(|p| (p, s)))
+    };
+    of(ClusterPhase::is_running)
+        .min()
+        .or_else(|| {
+            of(|p| p.is_running() || matches!(p, ClusterPhase::Succeeded | ClusterPhase::Failed))
+                .max()
+        })
+        .map(|(_, s)| s.to_owned())
+}
+
+/// The status as written: `status` with `clusters` cut down to at most
+/// [`MAX_STATUS_CLUSTERS`] entries — failed first (they need someone), then halted, upgrading,
+/// triggered, newest first within each; waiting, then skipped clusters fill the room left (by
+/// name), so a small campaign still says why each cluster waits or was skipped — the rest
+/// counted in `omittedClusters`. Succeeded clusters are never listed: every cluster is in
+/// `counts`, and each one the campaign touched has its record, so the size of status no longer
+/// grows with the fleet.
+pub fn bounded(status: &ClusterUpgradeStatus) -> ClusterUpgradeStatus {
+    let rank = |c: &ClusterState| match c.state.as_deref() {
+        Some("Failed") => Some(0),
+        Some("Halted") => Some(1),
+        Some("Upgrading") => Some(2),
+        Some("Triggered") => Some(3),
+        Some("Waiting") => Some(4),
+        Some("Skipped") => Some(5),
+        _ => None,
+    };
+    // By reference: only the entries kept are copied (a campaign may plan 20,000).
+    let mut kept: Vec<(u8, &ClusterState)> = status
+        .clusters
+        .iter()
+        .filter_map(|c| rank(c).map(|r| (r, c)))
+        .collect();
+    let when = |c: &ClusterState| {
+        c.finished_at
+            .as_ref()
+            .or(c.triggered_at.as_ref())
+            .map(|t| t.0)
+    };
+    kept.sort_by(|(ra, a), (rb, b)| {
+        ra.cmp(rb)
+            .then_with(|| when(b).cmp(&when(a)))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    // Waiting clusters are listed only in the room left: they are not counted as omitted.
+    let listed_first = kept.iter().filter(|(r, _)| *r < 4).count();
+    let omitted = listed_first.saturating_sub(MAX_STATUS_CLUSTERS);
+    kept.truncate(MAX_STATUS_CLUSTERS);
+    let clusters = kept.into_iter().map(|(_, c)| c.clone()).collect();
+    ClusterUpgradeStatus {
+        triggered_at: status.triggered_at.clone(),
+        state: status.state.clone(),
+        reason: status.reason.clone(),
+        progress: status.progress.clone(),
+        stage: status.stage.clone(),
+        counts: status.counts,
+        omitted_clusters: u32::try_from(omitted).unwrap_or(u32::MAX),
+        outcome: status.outcome.clone(),
+        finished_at: status.finished_at.clone(),
+        from_release: status.from_release.clone(),
+        to_release: status.to_release.clone(),
+        clusters,
+        last_push_commit: status.last_push_commit.clone(),
+        pull_request: status.pull_request.clone(),
+        conditions: status.conditions.clone(),
+    }
+}
+
 /// Each planned cluster's entry, keeping the recorded times and silence.
 fn cluster_states(
     before: &ClusterUpgradeStatus,
@@ -220,14 +370,22 @@ fn cluster_states(
     announced: &[String],
     now: Timestamp,
 ) -> Vec<ClusterState> {
+    let recorded: HashMap<&str, &ClusterState> = before
+        .clusters
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     plan.clusters
         .iter()
         .map(|cp| {
-            let old = before.cluster(&cp.name);
-            let triggered_at = if cp.step == Step::Trigger {
-                Some(Time(now))
+            let old = recorded.get(cp.name.as_str()).copied();
+            let (triggered_at, acknowledged_at) = if cp.step == Step::Trigger {
+                (Some(Time(now)), None)
             } else {
-                old.and_then(|o| o.triggered_at.clone())
+                (
+                    old.and_then(|o| o.triggered_at.clone()),
+                    old.and_then(|o| o.acknowledged_at.clone()),
+                )
             };
             let announced_at = if announced.contains(&cp.name) {
                 Some(Time(now))
@@ -239,6 +397,7 @@ fn cluster_states(
                 state: Some(cp.step.phase().as_str().to_owned()),
                 reason: cp.step.reason(),
                 triggered_at,
+                acknowledged_at,
                 finished_at: cp
                     .step
                     .finished_at()
@@ -329,15 +488,177 @@ fn summary(plan: &Plan) -> (Outcome, Option<String>) {
     }
 }
 
-/// Events for the transitions between the recorded status and the new one.
+/// The status of a Finished campaign whose spec changed after the finish (`None`: nothing to
+/// write, the generation was already seen): the conditions as they are, each at the new
+/// `observedGeneration`, plus [`SPEC_CHANGED_AFTER_FINISH`] saying the edit is ignored and how
+/// to retry. Nothing else changes: Finished is final.
+pub fn finished_status(
+    object: &ClusterUpgrade,
+    before: &ClusterUpgradeStatus,
+    now: Timestamp,
+) -> Option<ClusterUpgradeStatus> {
+    let generation = object.metadata.generation?;
+    let seen = before
+        .conditions
+        .iter()
+        .filter_map(|c| c.observed_generation)
+        .max();
+    if seen.is_some_and(|g| g >= generation) {
+        return None;
+    }
+    let name = object.metadata.name.as_deref().unwrap_or_default();
+    let outcome = before.outcome.as_deref().unwrap_or("finished");
+    let at = before
+        .finished_at
+        .as_ref()
+        .map_or_else(String::new, |t| format!(" at {}", t.0));
+    let message = format!(
+        "the campaign finished ({outcome}){at}; spec changes after that are ignored (generation {generation}). hint: to upgrade again, create a new ClusterUpgrade (for the failed and halted clusters of {name}: matchers naming them)"
+    );
+    let mut conditions: Vec<Condition> = before
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != SPEC_CHANGED_AFTER_FINISH)
+        .cloned()
+        .map(|mut c| {
+            c.observed_generation = Some(generation);
+            c
+        })
+        .collect();
+    let since = before
+        .conditions
+        .iter()
+        .find(|c| c.type_ == SPEC_CHANGED_AFTER_FINISH && c.status == "True")
+        .map_or_else(|| Time(now), |c| c.last_transition_time.clone());
+    conditions.push(Condition {
+        type_: SPEC_CHANGED_AFTER_FINISH.to_owned(),
+        status: "True".to_owned(),
+        reason: "Finished".to_owned(),
+        message,
+        observed_generation: Some(generation),
+        last_transition_time: since,
+    });
+    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    Some(ClusterUpgradeStatus {
+        conditions,
+        ..before.clone()
+    })
+}
+
+/// Records which changes were acknowledged in this reconcile: `changed` were written now (the
+/// patch answered 2xx, the commit was pushed or the repository already held it), so their
+/// clock starts `now`; a running cluster that needed no change (`needed` does not name it: it
+/// already shows the target) while none was acknowledged had its change made before a restart
+/// cut the record short, and counts from its trigger, as the core's fallback does. A cluster
+/// whose change failed keeps no acknowledgement: it is not started for the timeout.
+pub fn acknowledge(
+    wanted: &mut ClusterUpgradeStatus,
+    changed: &[String],
+    needed: &[String],
+    now: Timestamp,
+) {
+    for entry in &mut wanted.clusters {
+        let running = entry
+            .state
+            .as_deref()
+            .and_then(ClusterPhase::parse)
+            .is_some_and(ClusterPhase::is_running);
+        if entry.acknowledged_at.is_some() || !running {
+            continue;
+        }
+        if changed.contains(&entry.name) {
+            entry.acknowledged_at = Some(Time(now));
+        } else if !needed.contains(&entry.name) {
+            entry.acknowledged_at = Some(entry.triggered_at.clone().unwrap_or(Time(now)));
+        }
+    }
+}
+
+/// The entries of `status` by cluster name (a campaign may list 20,000: looked up, not
+/// searched).
+pub fn index(status: &ClusterUpgradeStatus) -> HashMap<&str, &ClusterState> {
+    status
+        .clusters
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect()
+}
+
+/// Clusters named in a batched Event's note; the others are counted.
+const NAMED_PER_EVENT: usize = 5;
+/// The longest text of one cluster in a batched Event's note.
+const TEXT_PER_CLUSTER: usize = 160;
+
+/// One Event per reason: the note of a reason only one cluster has, as it is; the notes of
+/// several (a window opening over thousands of clusters) folded into one that says how many
+/// and names the first [`NAMED_PER_EVENT`] (each cluster's own record says the rest, and
+/// `kubectl get clusterupgraderecords -l upkeep.dev/campaign=<campaign>` lists them). Order
+/// of first appearance is kept.
+pub fn batched(notes: Vec<Note>, campaign: &str) -> Vec<Note> {
+    let mut groups: Vec<(&'static str, bool, Vec<String>)> = Vec::new();
+    for note in notes {
+        match groups
+            .iter_mut()
+            .find(|(r, w, _)| *r == note.reason && *w == note.warning)
+        {
+            Some(g) => g.2.push(note.text),
+            None => groups.push((note.reason, note.warning, vec![note.text])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(reason, warning, mut texts)| {
+            let text = if texts.len() == 1 {
+                texts.remove(0)
+            } else {
+                let n = texts.len();
+                let named: Vec<String> = texts
+                    .iter()
+                    .take(NAMED_PER_EVENT)
+                    .map(|t| shorten(t, TEXT_PER_CLUSTER))
+                    .collect();
+                let mut text = format!("{n} clusters: {}", named.join("; "));
+                if n > NAMED_PER_EVENT {
+                    let _ = write!(
+                        text,
+                        "; and {} more (kubectl get clusterupgraderecords -l {}={campaign})",
+                        n - NAMED_PER_EVENT,
+                        upkeep_api::cluster_upgrade_record::CAMPAIGN_LABEL
+                    );
+                }
+                text
+            };
+            Note {
+                reason,
+                warning,
+                text,
+            }
+        })
+        .collect()
+}
+
+/// `text` cut to at most `max` characters (an ellipsis says so).
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Events for the transitions between the recorded status and the new one. A start is an
+/// Event once its change is acknowledged (not when the trigger is recorded: a refused patch is
+/// no start), so a trigger resumed after a restart gets its Event when its change lands.
 pub fn transitions(
     before: &ClusterUpgradeStatus,
     after: &ClusterUpgradeStatus,
     plan: &Plan,
 ) -> Vec<Note> {
     let mut notes = Vec::new();
+    let before = index(before);
     for entry in &after.clusters {
-        let old = before.cluster(&entry.name);
+        let old = before.get(entry.name.as_str()).copied();
         let was = old
             .and_then(|o| o.state.as_deref())
             .and_then(ClusterPhase::parse);
@@ -360,15 +681,18 @@ pub fn transitions(
                 ),
             });
         }
+        if entry.acknowledged_at.is_some() && old.and_then(|o| o.acknowledged_at.as_ref()).is_none()
+        {
+            notes.push(Note {
+                reason: UPGRADE_TRIGGERED,
+                warning: false,
+                text: format!("cluster {}: {from} → {to}", entry.name),
+            });
+        }
         if now == was {
             continue;
         }
         let (reason, warning, text) = match now {
-            Some(ClusterPhase::Triggered) if was.is_none_or(|w| !w.is_running()) => (
-                UPGRADE_TRIGGERED,
-                false,
-                format!("cluster {}: {from} → {to}", entry.name),
-            ),
             Some(ClusterPhase::Succeeded) => (
                 UPGRADE_SUCCEEDED,
                 false,
@@ -430,15 +754,28 @@ mod tests {
     }
 
     fn entry(name: &str, state: Option<&str>, announced: bool) -> ClusterState {
+        let t = || Time("2026-11-21T10:00:00Z".parse().expect("ts"));
         ClusterState {
             name: name.into(),
             state: state.map(Into::into),
             reason: Some("disk full".into()),
             from_release: Some("29.0.0".into()),
             to_release: Some("30.0.0".into()),
-            announced_at: announced.then(|| Time("2026-11-21T10:00:00Z".parse().expect("ts"))),
+            announced_at: announced.then(t),
+            // Started clusters had their change acknowledged, unless a case says otherwise.
+            acknowledged_at: state.is_some_and(|s| s != "Waiting").then(t),
             ..ClusterState::default()
         }
+    }
+
+    fn acked(mut e: ClusterState) -> ClusterState {
+        e.acknowledged_at = Some(Time("2026-11-21T10:00:00Z".parse().expect("ts")));
+        e
+    }
+
+    fn unacked(mut e: ClusterState) -> ClusterState {
+        e.acknowledged_at = None;
+        e
     }
 
     fn statuses(entries: Vec<ClusterState>) -> ClusterUpgradeStatus {
@@ -541,6 +878,40 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{why}");
         }
+        // The start is the acknowledgement, not the recorded trigger: (before, after, Events).
+        let starts = [
+            (
+                entry("a", None, false),
+                unacked(entry("a", Some("Triggered"), false)),
+                Vec::<&str>::new(),
+                "recorded, the change refused (403): no UpgradeTriggered",
+            ),
+            (
+                unacked(entry("a", Some("Triggered"), false)),
+                entry("a", Some("Triggered"), false),
+                vec![UPGRADE_TRIGGERED],
+                "a resumed or retried trigger whose change lands now: its one Event",
+            ),
+            (
+                entry("a", Some("Triggered"), false),
+                entry("a", Some("Triggered"), false),
+                vec![],
+                "acknowledged before: no second Event",
+            ),
+            (
+                unacked(entry("a", Some("Triggered"), false)),
+                entry("a", Some("Upgrading"), false),
+                vec![UPGRADE_TRIGGERED],
+                "acknowledged and already upgrading (a restart between change and record)",
+            ),
+        ];
+        for (was, now, want, why) in starts {
+            let got: Vec<&str> = transitions(&statuses(vec![was]), &statuses(vec![now]), &plan)
+                .iter()
+                .map(|n| n.reason)
+                .collect();
+            assert_eq!(got, want, "{why}");
+        }
         let failed = transitions(
             &statuses(vec![entry("a", Some("Upgrading"), false)]),
             &statuses(vec![entry("a", Some("Failed"), false)]),
@@ -549,6 +920,167 @@ mod tests {
         assert!(
             failed[0].warning && failed[0].text.contains("disk full"),
             "a failure is a Warning naming the reason"
+        );
+    }
+
+    #[test]
+    fn events_fold_per_reason() {
+        let note = |reason, warning, cluster: &str| Note {
+            reason,
+            warning,
+            text: format!("cluster {cluster}: 29.0.0 → 30.0.0"),
+        };
+        let many: Vec<Note> = (0..12_000)
+            .map(|i| note(UPGRADE_TRIGGERED, false, &format!("wc-{i:05}")))
+            .collect();
+        let long = Note {
+            reason: UPGRADE_FAILED,
+            warning: true,
+            text: format!("cluster a: failed: {}", "x".repeat(500)),
+        };
+        let cases: Vec<(Vec<Note>, Vec<Note>, &str)> = vec![
+            (
+                vec![note(UPGRADE_TRIGGERED, false, "a")],
+                vec![note(UPGRADE_TRIGGERED, false, "a")],
+                "one cluster: its own note, as before",
+            ),
+            (
+                vec![
+                    note(UPGRADE_TRIGGERED, false, "a"),
+                    note(UPGRADE_SUCCEEDED, false, "b"),
+                    note(UPGRADE_TRIGGERED, false, "c"),
+                ],
+                vec![
+                    Note {
+                        reason: UPGRADE_TRIGGERED,
+                        warning: false,
+                        text: "2 clusters: cluster a: 29.0.0 → 30.0.0; cluster c: 29.0.0 → 30.0.0"
+                            .into(),
+                    },
+                    note(UPGRADE_SUCCEEDED, false, "b"),
+                ],
+                "one Event per reason, in order of first appearance",
+            ),
+            (
+                many,
+                vec![Note {
+                    reason: UPGRADE_TRIGGERED,
+                    warning: false,
+                    text: "12000 clusters: cluster wc-00000: 29.0.0 → 30.0.0; cluster wc-00001: 29.0.0 → 30.0.0; cluster wc-00002: 29.0.0 → 30.0.0; cluster wc-00003: 29.0.0 → 30.0.0; cluster wc-00004: 29.0.0 → 30.0.0; and 11995 more (kubectl get clusterupgraderecords -l upkeep.dev/campaign=to-30)".into(),
+                }],
+                "a window opening over 12,000 clusters: one Event, the first five named",
+            ),
+        ];
+        for (notes, want, why) in cases {
+            assert_eq!(batched(notes, "to-30"), want, "{why}");
+        }
+        let folded = batched(vec![long.clone(), long], "to-30");
+        assert_eq!(folded.len(), 1, "warnings fold too");
+        assert!(folded[0].warning, "and stay warnings");
+        assert!(
+            folded[0].text.chars().count() < 2 * TEXT_PER_CLUSTER + 20,
+            "each cluster's text is cut: {}",
+            folded[0].text
+        );
+    }
+
+    #[test]
+    fn what_counts_as_acknowledged() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let trigger = Time("2026-12-02T09:00:00Z".parse().expect("ts"));
+        let running = |name: &str, state: &str| ClusterState {
+            name: name.into(),
+            state: Some(state.into()),
+            triggered_at: Some(trigger.clone()),
+            ..ClusterState::default()
+        };
+        let mut status = statuses(vec![
+            running("patched", "Triggered"),
+            running("refused", "Triggered"),
+            running("shows-target", "Upgrading"),
+            running("waiting", "Waiting"),
+            acked(running("earlier", "Upgrading")),
+        ]);
+        let needed = ["patched".to_owned(), "refused".to_owned()];
+        acknowledge(&mut status, &["patched".to_owned()], &needed, now);
+        let cases = [
+            ("patched", Some(now), "2xx now: the clock starts now"),
+            ("refused", None, "a refused change is not acknowledged"),
+            (
+                "shows-target",
+                Some(trigger.0),
+                "no change needed (made before a restart): from the trigger",
+            ),
+            ("waiting", None, "not started"),
+            (
+                "earlier",
+                Some("2026-11-21T10:00:00Z".parse().expect("ts")),
+                "kept",
+            ),
+        ];
+        for (name, want, why) in cases {
+            let got = status
+                .cluster(name)
+                .and_then(|c| c.acknowledged_at.as_ref())
+                .map(|t| t.0);
+            assert_eq!(got, want, "{name}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_finished_campaign_ignores_spec_changes() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let mut object = upgrade(serde_json::json!({"targetVersion": "30.0.0"}));
+        let ready = |generation: i64| Condition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: "Failed".into(),
+            message: "1 Failed".into(),
+            observed_generation: Some(generation),
+            last_transition_time: Time("2026-12-01T00:00:00Z".parse().expect("ts")),
+        };
+        let finished = ClusterUpgradeStatus {
+            state: Some("Finished".into()),
+            outcome: Some("Failed".into()),
+            conditions: vec![ready(1)],
+            ..ClusterUpgradeStatus::default()
+        };
+        assert!(
+            finished_status(&object, &finished, now).is_none(),
+            "the generation the campaign finished on: nothing to write"
+        );
+        object.metadata.generation = Some(2);
+        let after = finished_status(&object, &finished, now).expect("an edit after the finish");
+        let changed = after
+            .conditions
+            .iter()
+            .find(|c| c.type_ == SPEC_CHANGED_AFTER_FINISH)
+            .expect("the condition");
+        assert!(
+            changed.message.contains("ignored")
+                && changed.message.contains("create a new ClusterUpgrade")
+                && changed.message.contains("Failed"),
+            "{}",
+            changed.message
+        );
+        let ready_after = after
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(
+            (ready_after.reason.as_str(), ready_after.observed_generation),
+            ("Failed", Some(2)),
+            "Ready keeps the outcome, at the generation seen"
+        );
+        assert_eq!(
+            (after.state.as_deref(), after.outcome.as_deref()),
+            (Some("Finished"), Some("Failed")),
+            "nothing else changes"
+        );
+        assert!(
+            finished_status(&object, &after, now).is_none(),
+            "once per generation"
         );
     }
 
@@ -643,6 +1175,209 @@ mod tests {
                 }
             };
             assert_eq!(got, want, "{why}");
+        }
+    }
+
+    /// A campaign over 20,000 clusters: the status written stays under 64 KiB whatever the
+    /// mix, keeps failed clusters first, counts every cluster, and says how many it left out.
+    #[test]
+    fn status_size_is_bounded_whatever_the_fleet() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let object = upgrade(serde_json::json!({
+            "matchers": [{"name": "all", "value": ".*", "isRegex": true}],
+            "targetVersion": "30.0.0",
+            "strategy": {"stages": [{"name": "dev", "matchers": [{"name": "d", "key": "env", "value": "dev"}]},
+                                    {"name": "prod", "matchers": [{"name": "p", "key": "env", "value": "prod"}]}]},
+        }));
+        let phases = [
+            Step::Upgrading,
+            Step::Succeeded { at: now },
+            Step::Failed {
+                reason: rollout::FailReason::Condition("disk full".into()),
+                at: now,
+            },
+            Step::Triggered,
+        ];
+        let plan = |n: usize| Plan {
+            clusters: (0..n)
+                .map(|i| rollout::ClusterPlan {
+                    name: format!("cluster-{i:05}"),
+                    stage: Some(if i % 2 == 0 { "dev" } else { "prod" }.into()),
+                    step: phases[i % phases.len()].clone(),
+                    from: Some("29.0.0".into()),
+                    expected_start: None,
+                    announce: false,
+                })
+                .collect(),
+            state: CampaignState::Running,
+            outcome: None,
+            finished_at: None,
+            next_check: None,
+            reason: None,
+        };
+        let mut sizes = Vec::new();
+        for n in [10, 1_000, 20_000] {
+            let p = plan(n);
+            let full = desired_status(
+                &object,
+                &ClusterUpgradeStatus::default(),
+                &p,
+                Some("30.0.0"),
+                &[],
+                now,
+            );
+            assert_eq!(
+                full.clusters.len(),
+                n,
+                "{n}: the full status has every cluster"
+            );
+            let written = bounded(&full);
+            let size = serde_json::to_vec(&written).expect("json").len();
+            sizes.push(size);
+            assert!(size < 64 * 1024, "{n} clusters: {size} bytes");
+            let counts = written.counts.expect("counts");
+            assert_eq!(counts.total as usize, n, "{n}: every cluster counted");
+            assert_eq!(
+                (counts.succeeded + counts.failed + counts.upgrading + counts.triggered) as usize,
+                n
+            );
+            let listed = written.clusters.len();
+            let eligible = n - counts.succeeded as usize;
+            assert_eq!(
+                listed,
+                eligible.min(MAX_STATUS_CLUSTERS),
+                "{n}: in flight and failed only, capped"
+            );
+            assert_eq!(
+                written.omitted_clusters as usize,
+                eligible - listed,
+                "{n}: the rest is counted"
+            );
+            assert!(
+                written
+                    .clusters
+                    .iter()
+                    .all(|c| c.state.as_deref() != Some("Succeeded")),
+                "{n}: succeeded clusters live in their records only"
+            );
+            let failed = written
+                .clusters
+                .iter()
+                .take_while(|c| c.state.as_deref() == Some("Failed"))
+                .count();
+            assert_eq!(
+                failed,
+                (counts.failed as usize).min(listed),
+                "{n}: failed first"
+            );
+            assert_eq!(
+                written.progress.as_deref(),
+                Some(
+                    format!(
+                        "{}/{n} succeeded, {} failed",
+                        counts.succeeded, counts.failed
+                    )
+                    .as_str()
+                )
+            );
+            assert_eq!(written.reason.as_deref(), Some("Upgrading"));
+            assert_eq!(
+                written.stage.as_deref(),
+                Some("dev"),
+                "the first stage running"
+            );
+        }
+        assert!(
+            sizes[2] <= sizes[1] + 64,
+            "20,000 clusters write no more than 1,000: {sizes:?}"
+        );
+    }
+
+    #[test]
+    fn campaign_reason_and_stage() {
+        let cp = |name: &str, stage: &str, step: Step| rollout::ClusterPlan {
+            name: name.into(),
+            stage: Some(stage.into()),
+            step,
+            from: None,
+            expected_start: None,
+            announce: false,
+        };
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().expect("now");
+        let wait = |reason: rollout::WaitReason| Step::Waiting {
+            reason,
+            until: None,
+        };
+        let window = || rollout::WaitReason::Window {
+            schedule: "weekly".into(),
+            reason: upkeep_core::schedule::ClosedReason::OutsideWindows,
+            next_open: None,
+        };
+        let plan = |clusters: Vec<rollout::ClusterPlan>, state, outcome| Plan {
+            clusters,
+            state,
+            outcome,
+            finished_at: None,
+            next_check: None,
+            reason: None,
+        };
+        let object = upgrade(serde_json::json!({
+            "matchers": [], "targetVersion": "30.0.0",
+            "strategy": {"stages": [{"name": "dev"}, {"name": "prod"}]},
+        }));
+        let cases = [
+            (
+                plan(
+                    vec![cp("a", "dev", Step::Succeeded { at: now })],
+                    CampaignState::Finished,
+                    Some(rollout::Outcome::Succeeded),
+                ),
+                "Succeeded",
+                Some("dev"),
+                "finished: the outcome; the last stage that ran",
+            ),
+            (
+                plan(
+                    vec![
+                        cp("a", "dev", Step::Succeeded { at: now }),
+                        cp("b", "prod", wait(window())),
+                        cp("c", "prod", wait(window())),
+                        cp(
+                            "d",
+                            "prod",
+                            wait(rollout::WaitReason::Frozen {
+                                until: now,
+                                reason: None,
+                            }),
+                        ),
+                    ],
+                    CampaignState::Running,
+                    None,
+                ),
+                "Window",
+                Some("dev"),
+                "between stages: what most clusters wait for",
+            ),
+            (
+                plan(
+                    vec![cp("a", "prod", Step::Upgrading)],
+                    CampaignState::Running,
+                    None,
+                ),
+                "Upgrading",
+                Some("prod"),
+                "running",
+            ),
+            (
+                plan(Vec::new(), CampaignState::Pending, None),
+                "NoClusterSelected",
+                None,
+                "nothing selected",
+            ),
+        ];
+        for (p, reason, stage_now, why) in cases {
+            assert_eq!(campaign_reason(&p), reason, "{why}");
+            assert_eq!(stage(&object, &p).as_deref(), stage_now, "{why}");
         }
     }
 

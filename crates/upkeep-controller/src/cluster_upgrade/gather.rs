@@ -4,33 +4,42 @@
 //! server on each reconcile, the `releaseRef` included: a Giant Swarm Release is a GET of a
 //! cluster-scoped dynamic object (upkeep does not own the kind, and it may not be installed), so
 //! a Release that appears or changes state is seen on the next reconcile, which for such an
-//! upgrade comes at least every poll interval (see `reconcile_upgrade`).
+//! upgrade comes at least every poll interval (see `reconcile_upgrade`). The upgrade's
+//! ClusterUpgradeRecords come from their own watch-fed store, like the Clusters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use upkeep_api::cluster_upgrade::NamedSchedule;
 use upkeep_api::release::{self, Resolution};
-use upkeep_api::{ClusterObject, ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
+use upkeep_api::{ClusterUpgrade, MaintenanceSchedule, VersionPolicy};
 use upkeep_core::rollout;
 
 use super::{Snapshot, UpgradeContext, UpgradeSettings};
 use crate::framework::Error;
 
-/// Reads the snapshot [`super::decide`] decides on.
-pub(super) async fn gather(s: &UpgradeContext, object: &ClusterUpgrade) -> Result<Snapshot, Error> {
+/// The upgrade's records by cluster (what `act` writes against).
+pub(super) type Records = HashMap<String, std::sync::Arc<upkeep_api::ClusterUpgradeRecord>>;
+
+/// Reads the snapshot [`super::decide`] decides on, and the upgrade's records.
+pub(super) async fn gather(
+    s: &UpgradeContext,
+    object: &ClusterUpgrade,
+) -> Result<(Snapshot, Records), Error> {
     let u = &s.upgrades;
     let namespace = object.namespace().unwrap_or_default();
-    s.clusters_ready
+    // Deciding without the records would start clusters that already finished.
+    s.records_ready
         .get_or_try_init(|| async {
-            s.clusters
+            s.records
                 .wait_until_ready()
                 .await
                 .map_err(|_| Error::ClustersNotWatched)
         })
         .await?;
+    let records = super::records::of_campaign(&s.records, object);
     let schedules = schedules(u, &namespace).await?;
     let release = release(u, object, &namespace).await?;
     let mut finished = HashMap::new();
@@ -40,27 +49,32 @@ pub(super) async fn gather(s: &UpgradeContext, object: &ClusterUpgrade) -> Resul
             finished_of(u, &namespace, &dep.name).await?,
         );
     }
-    let no_labels = BTreeMap::new();
     let concerns = object.concerns();
-    let clusters: Vec<ClusterObject> = s
-        .clusters
-        .state()
-        .iter()
-        .filter(|c| c.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter(|c| {
-            concerns(
-                c.metadata.name.as_deref().unwrap_or_default(),
-                c.metadata.labels.as_ref().unwrap_or(&no_labels),
-            )
+    let clusters = s
+        .clusters_of(&namespace, |name, labels| {
+            concerns(name, labels) || records.contains_key(name)
         })
-        .filter_map(|c| ClusterObject::from_parts(&c.metadata, &c.data).ok())
+        .await?;
+    // The other campaigns of the namespace, for overlaps (the watch-fed store: what another
+    // campaign recorded a moment ago may be missing, and is seen on the next reconcile).
+    let others = s
+        .campaigns
+        .state()
+        .into_iter()
+        .filter(|o| o.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .collect();
-    Ok(Snapshot {
-        clusters,
-        schedules,
-        release,
-        finished,
-    })
+    let recorded = records.values().map(|r| r.spec.to_state()).collect();
+    Ok((
+        Snapshot {
+            clusters,
+            schedules,
+            release,
+            finished,
+            others,
+            records: recorded,
+        },
+        records,
+    ))
 }
 
 async fn schedules(u: &UpgradeSettings, namespace: &str) -> Result<Vec<NamedSchedule>, Error> {

@@ -144,6 +144,20 @@ pub enum Error {
         conflict: bool,
         hint: Option<String>,
     },
+    #[error("updating {kind} {object}: {source}")]
+    Update {
+        kind: &'static str,
+        /// `namespace/name`.
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A ClusterUpgradeRecord's name stayed taken by another object after every attempt.
+    #[error("creating ClusterUpgradeRecord {object}: the name stays taken by another record")]
+    RecordTaken {
+        /// `namespace/name`.
+        object: String,
+    },
     #[error("deleting {kind} {object}: {source}")]
     Delete {
         kind: &'static str,
@@ -244,7 +258,11 @@ impl Error {
         match self {
             Error::WriteStatus { .. } => "WriteStatusFailed",
             Error::Read { .. } => "ReadFailed",
-            Error::List { .. } | Error::Create { .. } | Error::Delete { .. } => "ApiError",
+            Error::List { .. }
+            | Error::Create { .. }
+            | Error::Update { .. }
+            | Error::RecordTaken { .. }
+            | Error::Delete { .. } => "ApiError",
             Error::Secret { .. } => "SecretUnavailable",
             Error::Registry { error, .. } => error.kind(),
             Error::Git { .. }
@@ -281,7 +299,11 @@ impl Error {
             )),
             Error::Registry { error, .. } => error.hint(),
             Error::ClusterApp { hint, .. } => hint.clone(),
-            Error::Read { .. } | Error::WriteStatus { .. } | Error::List { .. } => {
+            Error::Read { .. }
+            | Error::WriteStatus { .. }
+            | Error::List { .. }
+            | Error::Create { .. }
+            | Error::Update { .. } => {
                 Some("check the controller's RBAC and that the API server is reachable".to_owned())
             }
             _ => None,

@@ -19,7 +19,11 @@ pub mod error;
 pub mod run;
 pub mod status;
 
-pub use context::{Context, FIELD_MANAGER, Shared};
+pub use context::{CLI_FIELD_MANAGER, Context, FIELD_MANAGER, Shared, USER_AGENT, client};
 pub use error::{Error, SecretProblem};
-pub use run::{RECONCILE_CONCURRENCY, controller_config, lean, lean_controller, run};
-pub use status::{event_note, redacted_status, status_patch, until, write_status};
+pub use run::{
+    RECONCILE_CONCURRENCY, controller_config, lean, lean_controller, run, watch_backoff,
+};
+pub use status::{
+    event_note, redacted_status, status_patch, until, write_status, write_status_version,
+};

@@ -13,11 +13,13 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
@@ -41,6 +43,70 @@ pub fn controller_config() -> kube::runtime::controller::Config {
     kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY)
 }
 
+/// The backoff of every watch and of each controller's merged triggers, instead of
+/// kube-runtime's default (client-go's reflector: 0.8 s doubling to 30 s, plus a random jitter
+/// of up to the whole delay, reset after 120 s without an error).
+///
+/// Why not the default: upkeep runs a handful of light watches, and an upgrade waits on them.
+/// When the API server restarts, each watch fails a few times while it is away and once more
+/// with `410 Expired` when it resumes from a resourceVersion the fresh watch cache no longer
+/// has; a `Controller` also backs off its merged trigger stream on any one watch's error. With
+/// the default, those steps stacked to over 90 s before a new version reached the automation
+/// (the e2e restart test failed on CI that way). Here a delay starts at 0.25 s, doubles up to
+/// 5 s, carries a jitter of up to a quarter of itself (replicas do not retry in step) and
+/// resets after 30 s without an error: a watch of a gone API server asks once per 5 s, still
+/// gentle, and recovery takes seconds.
+#[must_use]
+pub fn watch_backoff() -> ResetTimerBackoff<WatchBackoff> {
+    ResetTimerBackoff::new(WatchBackoff::default(), Duration::from_secs(30))
+}
+
+/// The delays of [`watch_backoff`] before its reset timer: 0.25 s doubling to 5 s, each plus
+/// a jitter of up to a quarter of itself.
+#[derive(Debug)]
+pub struct WatchBackoff {
+    next: Duration,
+    /// xorshift state for the jitter (no random crate for a quarter-delay spread).
+    seed: u64,
+}
+
+const WATCH_BACKOFF_FIRST: Duration = Duration::from_millis(250);
+const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            next: WATCH_BACKOFF_FIRST,
+            seed: (u64::from(nanos) << 16 | u64::from(std::process::id())) | 1,
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (delay * 2).min(WATCH_BACKOFF_MAX);
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let quarter = u64::try_from(delay.as_micros() / 4)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Some(delay + Duration::from_micros(self.seed % quarter))
+    }
+}
+
+impl Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = WATCH_BACKOFF_FIRST;
+    }
+}
+
 /// Drops what no reconciler reads before an object is cached: `managedFields` lists every
 /// field each writer owns — status included — and at thousands of objects it was a tenth of
 /// the controller's memory.
@@ -62,11 +128,13 @@ where
 {
     let (reader, writer) = kube::runtime::reflector::store();
     let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(lean::<K>)
         .reflect(writer)
         .applied_objects();
-    Controller::for_stream(stream, reader).with_config(controller_config())
+    Controller::for_stream(stream, reader)
+        .with_config(controller_config())
+        .trigger_backoff(watch_backoff())
 }
 
 /// A transient failure backs off for the context's `retry_after` before the object is tried
@@ -121,4 +189,36 @@ pub async fn run<K, C, F, Fut>(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each delay is its base (0.25 s doubling, capped at 5 s) plus a jitter below a quarter
+    /// of the base; a reset starts over.
+    #[test]
+    fn watch_backoff_doubles_to_five_seconds_with_a_bounded_jitter_and_resets() {
+        let mut backoff = WatchBackoff::default();
+        let bases_ms = [250, 500, 1000, 2000, 4000, 5000, 5000, 5000];
+        for base in bases_ms {
+            let base = Duration::from_millis(base);
+            let delay = backoff.next().expect("never exhausted");
+            assert!(
+                delay >= base && delay < base + base / 4,
+                "{delay:?} for base {base:?}"
+            );
+        }
+        backoff.reset();
+        let first = backoff.next().expect("a delay");
+        assert!(first < Duration::from_millis(313), "{first:?} after reset");
+    }
+
+    /// Recovery is bounded: an API server away for a minute is retried at least every 6.25 s,
+    /// so a watch is back within seconds of it.
+    #[test]
+    fn watch_backoff_never_waits_longer_than_a_jittered_five_seconds() {
+        let longest = WatchBackoff::default().take(1000).max().expect("delays");
+        assert!(longest < Duration::from_millis(6250), "{longest:?}");
+    }
 }

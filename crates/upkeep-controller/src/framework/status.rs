@@ -31,10 +31,31 @@ where
         + std::fmt::Debug,
     S: Serialize,
 {
+    Ok(write_status_version(client, object, current, wanted)
+        .await?
+        .is_some())
+}
+
+/// [`write_status`], returning the object's resourceVersion after the write (`Some("")` when
+/// the server did not say), `None` when nothing was written: a controller that must tell its
+/// own write from a stale cache entry compares it with what its cache shows.
+pub async fn write_status_version<K, S>(
+    client: kube::Client,
+    object: &K,
+    current: Option<&S>,
+    wanted: &S,
+) -> Result<Option<String>, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize,
+{
     let current = serde_json::to_value(current)?;
     let wanted = redacted_status(serde_json::to_value(Some(wanted))?);
     if current == wanted {
-        return Ok(false);
+        return Ok(None);
     }
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
@@ -52,8 +73,8 @@ where
         kind: kind_of::<K>(),
         object: format!("{namespace}/{name}"),
         source,
-    })?;
-    Ok(true)
+    })
+    .map(|written| Some(written.resource_version().unwrap_or_default()))
 }
 
 /// The kind of a typed resource as a `'static` name for errors.

@@ -197,6 +197,19 @@ pub fn condition<'a>(
 }
 
 /// `kubectl apply` of `yaml`, as the admin.
+/// The `spec.state` of `cluster`'s ClusterUpgradeRecord in `namespace` (`-` without one): a
+/// finished cluster is in its record, not in the campaign's bounded status.
+pub async fn record_state(client: &kube::Client, namespace: &str, cluster: &str) -> String {
+    kube::Api::<upkeep_api::ClusterUpgradeRecord>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("records")
+        .items
+        .into_iter()
+        .find(|r| r.spec.cluster == cluster)
+        .map_or_else(|| "-".to_owned(), |r| r.spec.state)
+}
+
 pub fn apply(server: &KubeApiServer, yaml: &str) {
     server
         .kubectl_stdin(&["apply", "-f", "-"], yaml)

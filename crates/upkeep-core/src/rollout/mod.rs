@@ -16,8 +16,14 @@
 //!   it is no longer selected, so a running upgrade is never lost from sight.
 //! - **Never touched** (no progress, or Waiting): with a target for one provider (a Giant
 //!   Swarm Release `aws-29.5.0`), a cluster of another provider or of none known →
-//!   `Skipped(OtherProvider)`; missing/unparsable version → `Skipped(NotAVersion)`; at or
-//!   above the target → `Skipped(AlreadyAtTarget)`. Otherwise the gates below, in this order;
+//!   `Skipped(OtherProvider)`; held by another active campaign ([`Elsewhere::held_by`]:
+//!   one running it, or an older one selecting it) → `Waiting(Overlap)`, unless a
+//!   campaign-wide gate below (suspend, no target, start time, `after`) is the reason; missing/unparsable
+//!   version → `Skipped(NotAVersion)`; at or above the target → `Skipped(AlreadyAtTarget)`,
+//!   unless it reports a failure, or another campaign recorded its upgrade to this version as
+//!   Failed and the cluster is not ready → `Failed(AtTargetNotHealthy)` (a broken cluster at
+//!   the target is no success).
+//!   Otherwise the gates below, in this order;
 //!   the first that holds is the reason: `Suspended`, `NoTarget` (with the shell's reason: a
 //!   Release missing or refused), `StartTime`, `After` (each dependency Succeeded and its
 //!   `finished + soak <= now`; a Failed dependency waits forever with `failed: true`), `Stage`
@@ -33,8 +39,9 @@
 //!   shows the target (at or above it) and is ready — `ready == Some(true)`, control plane not
 //!   `false`, topology not unreconciled, not rolling out, and `last_transition >= triggered_at`
 //!   truncated to whole seconds (the provider acknowledged the change; a cluster that was
-//!   Ready before and never transitioned stays Upgrading) → `Succeeded`; `now >= triggered_at +
-//!   timeout` → `Failed(Timeout)`; else `Upgrading` when it shows the target, `Triggered` (the
+//!   Ready before and never transitioned stays Upgrading) → `Succeeded`;
+//!   `now >= acknowledged_at + timeout` → `Failed(Timeout)` (the clock starts when the change was acknowledged, see
+//!   [`timeout_from`]: a refused patch is not a start and never times out); else `Upgrading` when it shows the target, `Triggered` (the
 //!   shell re-applies the same change) when not. Failure wins over readiness, readiness over
 //!   the timeout (a late observation of a finished upgrade is not a failure).
 //! - **Terminal** (Succeeded/Failed/Skipped) is kept from progress with its `finished_at` and
@@ -44,7 +51,8 @@
 //!   as finished for its stage.
 //! - **Campaign state.** Finished when every cluster is terminal, or Halt stopped it with
 //!   nothing running (outcome Failed if any cluster failed, else Succeeded; `finished_at` the
-//!   latest cluster finish, `now` if no cluster has one). Running when something was triggered
+//!   latest cluster finish, `now` if no cluster has one); under Halt every cluster that never
+//!   started is then `Halted`. Running when something was triggered
 //!   (now or before). Otherwise Waiting when a campaign-wide gate holds (suspend, no target,
 //!   start time, `after`; see [`Plan::reason`]) and Pending when clusters wait for their own
 //!   gates. A campaign selecting nothing is Pending (clusters may appear later).
@@ -159,14 +167,9 @@ fn observe(
             let reason = SkipReason::Recorded(recorded(p).unwrap_or("skipped").to_owned());
             (Some(Step::Skipped { reason }), p.finished_at)
         }
-        Some((p, phase @ (ClusterPhase::Triggered | ClusterPhase::Upgrading))) => {
+        Some((p, ClusterPhase::Triggered | ClusterPhase::Upgrading)) => {
             let triggered_at = p.triggered_at;
-            let shows_target = match (&c.target, current) {
-                (Some(t), Some(v)) => v >= t,
-                // Without a resolved target only the recorded state can say.
-                (None, _) => phase == ClusterPhase::Upgrading,
-                (Some(_), None) => false,
-            };
+            let shows_target = shows_target(c, p, current);
             let step = if let Some(f) = &input.observed.failure {
                 Step::Failed {
                     reason: FailReason::Condition(f.clone()),
@@ -174,7 +177,7 @@ fn observe(
                 }
             } else if shows_target && is_ready_since(&input.observed, triggered_at) {
                 Step::Succeeded { at: now }
-            } else if triggered_at.is_some_and(|t| now >= add(t, c.timeout)) {
+            } else if timeout_from(p, shows_target).is_some_and(|t| now >= add(t, c.timeout)) {
                 Step::Failed {
                     reason: FailReason::Timeout { after: c.timeout },
                     at: now,
@@ -187,7 +190,9 @@ fn observe(
             let finished = step.finished_at();
             (Some(step), finished)
         }
-        Some((_, ClusterPhase::Waiting)) | None => {
+        // Halted is recorded only under a Finished campaign; planned again (a shell that
+        // re-plans one anyway), it is decided afresh and halts again.
+        Some((_, ClusterPhase::Waiting | ClusterPhase::Halted)) | None => {
             let skip = |reason| (Some(Step::Skipped { reason }), None);
             if !c.stages.is_empty() && stage.is_none() {
                 return skip(SkipReason::NotInAnyStage);
@@ -200,6 +205,20 @@ fn observe(
                     release: release.clone(),
                 });
             }
+            // Another active campaign has it: whatever its version shows now may be that
+            // campaign's change in flight, so nothing is concluded from it here.
+            if let Some(upgrade) = &input.elsewhere.held_by {
+                let reason = WaitReason::Overlap {
+                    upgrade: upgrade.clone(),
+                };
+                return (
+                    Some(Step::Waiting {
+                        reason,
+                        until: None,
+                    }),
+                    None,
+                );
+            }
             let Some(cur) = current else {
                 return skip(SkipReason::NotAVersion {
                     current: input.current.clone(),
@@ -208,13 +227,53 @@ fn observe(
             if let Some(t) = &c.target
                 && cur >= t
             {
-                return skip(SkipReason::AlreadyAtTarget {
-                    current: input.current.clone().unwrap_or_default(),
-                });
+                let current = input.current.clone().unwrap_or_default();
+                if let Some(why) = not_healthy_at(input, cur) {
+                    let reason = FailReason::AtTargetNotHealthy { current, why };
+                    return (Some(Step::Failed { reason, at: now }), Some(now));
+                }
+                return skip(SkipReason::AlreadyAtTarget { current });
             }
             (None, None)
         }
     }
+}
+
+/// Whether a running cluster shows the target (at or above it).
+fn shows_target(c: &Campaign, p: &Progress, current: Option<&Version>) -> bool {
+    match (&c.target, current) {
+        (Some(t), Some(v)) => v >= t,
+        // Without a resolved target only the recorded state can say.
+        (None, _) => p.state == ClusterPhase::Upgrading,
+        (Some(_), None) => false,
+    }
+}
+
+/// When a running cluster's timeout starts: the acknowledged change. An entry without
+/// `acknowledged_at` (recorded by an older shell, or a change whose acknowledgement was not
+/// recorded before a restart) counts from `triggered_at` once the cluster shows the target —
+/// the change was evidently made; while it does not, the change is not made (refused, or not
+/// tried yet) and no timeout runs: a failed change is not a start.
+pub fn timeout_from(p: &Progress, shows_target: bool) -> Option<Timestamp> {
+    p.acknowledged_at
+        .or(if shows_target { p.triggered_at } else { None })
+}
+
+/// Why a never-touched cluster at (or above) the target is not "already there": it reports a
+/// failure, or another campaign's upgrade to this very version failed and the cluster is not
+/// ready (once it is ready there, someone fixed it and it is at the target).
+fn not_healthy_at(input: &ClusterInput<'_>, current: &Version) -> Option<String> {
+    if let Some(f) = &input.observed.failure {
+        return Some(format!("the cluster reports failure: {f}"));
+    }
+    if input.observed.ready == Some(true) {
+        return None;
+    }
+    let (upgrade, to) = input.elsewhere.failed_in.as_ref()?;
+    let same = to
+        .as_deref()
+        .is_none_or(|to| parse_current(to).is_some_and(|v| v == *current));
+    same.then(|| format!("ClusterUpgrade {upgrade} recorded its upgrade to this version as Failed"))
 }
 
 /// What pass two knows about one stage.
@@ -552,9 +611,21 @@ pub fn plan(c: &Campaign, clusters: &[ClusterInput<'_>], now: Timestamp) -> Plan
         let announced = progress.is_some_and(|p| p.announced_at.is_some());
         let mut expected_start = None;
         let mut announce = false;
-        let step = if let Some(step) = &e.step {
+        // A campaign-wide gate is the reason before an overlap: the whole campaign waits.
+        let decided = e.step.as_ref().filter(|s| {
+            gate.is_none()
+                || !matches!(
+                    s,
+                    Step::Waiting {
+                        reason: WaitReason::Overlap { .. },
+                        ..
+                    }
+                )
+        });
+        let step = if let Some(step) = decided {
             if step.phase().is_running()
-                && let Some(t) = progress.and_then(|p| p.triggered_at)
+                && let Some(p) = progress
+                && let Some(t) = timeout_from(p, shows_target(c, p, e.current.as_ref()))
             {
                 let deadline = add(t, c.timeout);
                 if deadline > now {
@@ -641,6 +712,19 @@ pub fn plan(c: &Campaign, clusters: &[ClusterInput<'_>], now: Timestamp) -> Plan
     if finished {
         // Nothing a shell does for a finished campaign depends on time any more.
         next_check = None;
+        // What never started under a campaign that Halt stopped is Halted, not Waiting: the
+        // campaign is over and will not start it.
+        if let Some(failed) = halted_by {
+            for cp in &mut out {
+                if matches!(cp.step, Step::Waiting { .. }) {
+                    cp.step = Step::Halted {
+                        failed: failed.to_owned(),
+                    };
+                    cp.expected_start = None;
+                    cp.announce = false;
+                }
+            }
+        }
     }
     Plan {
         clusters: out,

@@ -204,6 +204,7 @@ fn inputs<'a>(fleet: &[SimCluster], schedules: &'a [(String, Schedule)]) -> Vec<
                 .map(|s| (schedules[s].0.as_str(), &schedules[s].1)),
             observed: c.observed.clone(),
             progress: c.progress.clone(),
+            elsewhere: Elsewhere::default(),
         })
         .collect()
 }
@@ -291,6 +292,8 @@ fn record(c: &mut SimCluster, cp: &ClusterPlan, tick: usize, now: Timestamp) -> 
     let next = Some(Progress {
         state: cp.step.phase(),
         triggered_at,
+        // The simulated shell's changes are acknowledged at once.
+        acknowledged_at: triggered_at,
         finished_at: cp
             .step
             .finished_at()
@@ -610,13 +613,10 @@ fn three_months_halt_policy() {
     );
     assert_eq!(
         step_of(&r, "c27"),
-        &Step::Waiting {
-            reason: WaitReason::Halted {
-                failed: "c26".into()
-            },
-            until: None
+        &Step::Halted {
+            failed: "c26".into()
         },
-        "a Berlin prod cluster never starts"
+        "a Berlin prod cluster never starts, and says Halted under the Finished campaign"
     );
     let others_done = r
         .last

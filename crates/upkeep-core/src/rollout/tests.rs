@@ -68,6 +68,7 @@ pub(super) fn cl<'a>(name: &str, current: Option<&str>) -> ClusterInput<'a> {
         schedule: None,
         observed: Observed::default(),
         progress: None,
+        elsewhere: Elsewhere::default(),
     }
 }
 
@@ -81,6 +82,8 @@ pub(super) fn progress(state: ClusterPhase, triggered: Option<Timestamp>) -> Pro
     Progress {
         state,
         triggered_at: triggered,
+        // The change was acknowledged when it was recorded, unless a case says otherwise.
+        acknowledged_at: triggered,
         finished_at: None,
         from: Some("1.0.0".to_owned()),
         reason: None,
@@ -691,7 +694,7 @@ fn steps_table() {
             ],
         ),
         case(
-            "Halt: a failure observed now halts the rest in the same plan",
+            "Halt: a failure observed now halts the rest in the same plan; with nothing running the campaign finishes and b is Halted, not Waiting",
             campaign("1.1.0"),
             vec![
                 {
@@ -712,10 +715,7 @@ fn steps_table() {
                     "a",
                     fail(FailReason::Condition("InfrastructureFailed: quota".into())),
                 ),
-                (
-                    "b",
-                    waiting(WaitReason::Halted { failed: "a".into() }, None),
-                ),
+                ("b", Step::Halted { failed: "a".into() }),
             ],
         ),
         case(
@@ -1106,6 +1106,318 @@ fn steps_table() {
             assert_eq!(&got.step, want, "{}: {name}", c.why);
         }
     }
+}
+
+/// A running cluster whose change was recorded at `triggered` and acknowledged at `acked`
+/// (`None`: refused or not made yet).
+fn acked<'a>(
+    name: &str,
+    current: &str,
+    state: ClusterPhase,
+    triggered: Timestamp,
+    acked: Option<Timestamp>,
+) -> ClusterInput<'a> {
+    let mut c = running(name, current, state, triggered, Observed::default());
+    if let Some(p) = &mut c.progress {
+        p.acknowledged_at = acked;
+    }
+    c
+}
+
+fn held<'a>(mut c: ClusterInput<'a>, by: &str) -> ClusterInput<'a> {
+    c.elsewhere.held_by = Some(by.to_owned());
+    c
+}
+
+fn failed_in<'a>(mut c: ClusterInput<'a>, by: &str, to: Option<&str>) -> ClusterInput<'a> {
+    c.elsewhere.failed_in = Some((by.to_owned(), to.map(str::to_owned)));
+    c
+}
+
+/// Honest starts (the timeout runs from the acknowledged change), overlaps between
+/// campaigns, "already at the target" only when it is true, and Halted under a finished
+/// campaign: (why, campaign, clusters, wanted steps, wanted campaign state).
+#[test]
+#[allow(clippy::too_many_lines)]
+fn lifecycle_table() {
+    let now = ts(NOW);
+    let timeout = hours(2);
+    let long_ago = now - hours(5);
+    let timed_out = Step::Failed {
+        reason: FailReason::Timeout { after: timeout },
+        at: now,
+    };
+    let overlap = |by: &str| {
+        waiting(
+            WaitReason::Overlap {
+                upgrade: by.to_owned(),
+            },
+            None,
+        )
+    };
+    let not_healthy = |why: &str| Step::Failed {
+        reason: FailReason::AtTargetNotHealthy {
+            current: "1.1.0".into(),
+            why: why.into(),
+        },
+        at: now,
+    };
+    let broken = {
+        let mut c = cl("a", Some("1.1.0"));
+        c.observed.failure = Some("ControlPlaneFailed: etcd".into());
+        c
+    };
+    let halted_progress = {
+        let mut c = cl("b", Some("1.0.0"));
+        c.progress = Some(progress(ClusterPhase::Halted, None));
+        c
+    };
+    let cases: Vec<(Case<'_>, CampaignState)> = vec![
+        (
+            case(
+                "a refused change (no acknowledgement) is not a start: no timeout however long ago the trigger was recorded",
+                campaign("1.1.0"),
+                vec![acked("a", "1.0.0", ClusterPhase::Triggered, long_ago, None)],
+                vec![("a", Step::Triggered)],
+            ),
+            CampaignState::Running,
+        ),
+        (
+            case(
+                "the timeout runs from the acknowledgement, not from the recorded trigger",
+                campaign("1.1.0"),
+                vec![acked(
+                    "a",
+                    "1.0.0",
+                    ClusterPhase::Triggered,
+                    long_ago,
+                    Some(now - hours(1)),
+                )],
+                vec![("a", Step::Triggered)],
+            ),
+            CampaignState::Running,
+        ),
+        (
+            case(
+                "acknowledged longer ago than the timeout: failed",
+                campaign("1.1.0"),
+                vec![acked(
+                    "a",
+                    "1.0.0",
+                    ClusterPhase::Triggered,
+                    long_ago,
+                    Some(now - timeout),
+                )],
+                vec![("a", timed_out.clone())],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "an entry recorded before acknowledgements existed, showing the target: the timeout falls back to triggeredAt",
+                campaign("1.1.0"),
+                vec![acked("a", "1.1.0", ClusterPhase::Upgrading, long_ago, None)],
+                vec![("a", timed_out)],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "held by another active campaign: waits with Overlap naming it, even at the target (that campaign's change may be in flight)",
+                campaign("1.1.0"),
+                vec![
+                    held(cl("a", Some("1.1.0")), "older"),
+                    held(cl("b", Some("1.0.0")), "older"),
+                    cl("c", Some("1.0.0")),
+                ],
+                vec![
+                    ("a", overlap("older")),
+                    ("b", overlap("older")),
+                    ("c", Step::Trigger),
+                ],
+            ),
+            CampaignState::Running,
+        ),
+        (
+            case(
+                "a campaign-wide gate is the reason before an overlap (the whole campaign waits)",
+                Campaign {
+                    suspended: true,
+                    ..campaign("1.1.0")
+                },
+                vec![held(cl("a", Some("1.0.0")), "older")],
+                vec![("a", waiting(WaitReason::Suspended, None))],
+            ),
+            CampaignState::Waiting,
+        ),
+        (
+            case(
+                "only overlapping clusters: the campaign is not finished and does not start them",
+                campaign("1.1.0"),
+                vec![held(cl("a", Some("1.0.0")), "older")],
+                vec![("a", overlap("older"))],
+            ),
+            CampaignState::Pending,
+        ),
+        (
+            case(
+                "a cluster this campaign already runs is observed whatever other campaigns say",
+                campaign("1.1.0"),
+                vec![held(
+                    acked("a", "1.0.0", ClusterPhase::Triggered, now, Some(now)),
+                    "older",
+                )],
+                vec![("a", Step::Triggered)],
+            ),
+            CampaignState::Running,
+        ),
+        (
+            case(
+                "at the target but reporting a failure is not already at the target",
+                campaign("1.1.0"),
+                vec![broken],
+                vec![(
+                    "a",
+                    not_healthy("the cluster reports failure: ControlPlaneFailed: etcd"),
+                )],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "at the target another campaign's failed upgrade left it at: not a success",
+                campaign("1.1.0"),
+                vec![failed_in(cl("a", Some("1.1.0")), "first", Some("v1.1.0"))],
+                vec![(
+                    "a",
+                    not_healthy(
+                        "ClusterUpgrade first recorded its upgrade to this version as Failed",
+                    ),
+                )],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "another campaign's upgrade to the target failed, but the cluster is ready there now (fixed): already there",
+                campaign("1.1.0"),
+                vec![{
+                    let mut c = failed_in(cl("a", Some("1.1.0")), "first", Some("1.1.0"));
+                    c.observed = ready_since(now - hours(1));
+                    c
+                }],
+                vec![(
+                    "a",
+                    Step::Skipped {
+                        reason: SkipReason::AlreadyAtTarget {
+                            current: "1.1.0".into(),
+                        },
+                    },
+                )],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "another campaign failed on a different version; the cluster got to the target since: already there",
+                campaign("1.1.0"),
+                vec![failed_in(cl("a", Some("1.1.0")), "first", Some("1.0.5"))],
+                vec![(
+                    "a",
+                    Step::Skipped {
+                        reason: SkipReason::AlreadyAtTarget {
+                            current: "1.1.0".into(),
+                        },
+                    },
+                )],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "at the target before anyone touched it: already there",
+                campaign("1.1.0"),
+                vec![cl("a", Some("1.2.0"))],
+                vec![(
+                    "a",
+                    Step::Skipped {
+                        reason: SkipReason::AlreadyAtTarget {
+                            current: "1.2.0".into(),
+                        },
+                    },
+                )],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "Halt finished the campaign: what never started is Halted, every stage included",
+                Campaign {
+                    stages: vec![
+                        stage("one", names("a|b")),
+                        stage("two", names("c")),
+                        stage("three", names("d")),
+                    ],
+                    ..campaign("1.1.0")
+                },
+                vec![
+                    finished("a", ClusterPhase::Failed, now - hours(1), Some("boom")),
+                    cl("b", Some("1.0.0")),
+                    cl("c", Some("1.0.0")),
+                    cl("d", Some("1.0.0")),
+                ],
+                vec![
+                    ("b", Step::Halted { failed: "a".into() }),
+                    ("c", Step::Halted { failed: "a".into() }),
+                    ("d", Step::Halted { failed: "a".into() }),
+                ],
+            ),
+            CampaignState::Finished,
+        ),
+        (
+            case(
+                "a recorded Halted planned again halts again (the failure still stands)",
+                campaign("1.1.0"),
+                vec![
+                    finished("a", ClusterPhase::Failed, now - hours(1), Some("boom")),
+                    halted_progress,
+                ],
+                vec![("b", Step::Halted { failed: "a".into() })],
+            ),
+            CampaignState::Finished,
+        ),
+    ];
+    for (c, state) in cases {
+        let p = plan(&c.campaign, &c.clusters, now);
+        for (name, want) in &c.want {
+            let got = find(&p, name).unwrap_or_else(|| panic!("{}: {name} not in plan", c.why));
+            assert_eq!(&got.step, want, "{}: {name}", c.why);
+        }
+        assert_eq!(p.state, state, "{}", c.why);
+    }
+}
+
+/// Every new state and reason has a stable name and a line.
+#[test]
+fn lifecycle_words() {
+    assert_eq!(ClusterPhase::parse("Halted"), Some(ClusterPhase::Halted));
+    assert!(ClusterPhase::Halted.is_terminal());
+    let overlap = WaitReason::Overlap {
+        upgrade: "first".into(),
+    };
+    assert_eq!(overlap.name(), "Overlap");
+    assert!(
+        overlap.to_string().contains("ClusterUpgrade first"),
+        "{overlap}"
+    );
+    let halted = Step::Halted { failed: "a".into() };
+    assert_eq!(halted.phase(), ClusterPhase::Halted);
+    assert!(
+        halted
+            .reason()
+            .is_some_and(|r| r.contains("cluster a failed")),
+        "{halted:?}"
+    );
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub struct Campaign {
     pub stages: Vec<StageSpec>,
     /// Default for stages without their own; `None` = unlimited.
     pub max_concurrency: Option<u32>,
-    /// Per cluster, from `triggered_at`.
+    /// Per cluster, from the acknowledged change (`acknowledged_at`, see [`Progress`]).
     pub timeout: SignedDuration,
     pub failure_policy: FailurePolicy,
     pub after: Vec<AfterDep>,
@@ -88,6 +88,21 @@ pub struct ClusterInput<'a> {
     pub observed: Observed,
     /// What status recorded last time (`None` = never touched).
     pub progress: Option<Progress>,
+    /// What the other campaigns of the namespace say about this cluster.
+    pub elsewhere: Elsewhere,
+}
+
+/// What other campaigns say about one cluster, worked out by the shell from their specs and
+/// status (`upkeep_api::cluster_upgrade::overlaps`) so that controller and CLI agree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Elsewhere {
+    /// Another active (not Finished) campaign has the cluster: one that runs it now, or an
+    /// older one (creationTimestamp, then name) that selects it and is not done with it. This
+    /// campaign does not start it ([`WaitReason::Overlap`]).
+    pub held_by: Option<String>,
+    /// Another campaign recorded this cluster's upgrade as Failed: (that campaign, the version
+    /// it went to). A cluster at that version is not "already at the target".
+    pub failed_in: Option<(String, Option<String>)>,
 }
 
 /// Cluster API readiness, converted from conditions at the boundary.
@@ -110,7 +125,13 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     pub state: ClusterPhase,
+    /// When the trigger was recorded (before the change was made).
     pub triggered_at: Option<Timestamp>,
+    /// When the change was acknowledged (the patch answered 2xx, the commit was pushed): the
+    /// timeout runs from here. `None` while the change is refused or not yet made; entries
+    /// recorded before this field existed fall back to `triggered_at` once the cluster shows
+    /// the target.
+    pub acknowledged_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub from: Option<String>,
     pub reason: Option<String>,
@@ -126,16 +147,19 @@ pub enum ClusterPhase {
     Succeeded,
     Failed,
     Skipped,
+    /// Never started: failurePolicy Halt stopped the campaign, which is Finished.
+    Halted,
 }
 
 impl ClusterPhase {
-    pub const ALL: [ClusterPhase; 6] = [
+    pub const ALL: [ClusterPhase; 7] = [
         ClusterPhase::Waiting,
         ClusterPhase::Triggered,
         ClusterPhase::Upgrading,
         ClusterPhase::Succeeded,
         ClusterPhase::Failed,
         ClusterPhase::Skipped,
+        ClusterPhase::Halted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +170,7 @@ impl ClusterPhase {
             ClusterPhase::Succeeded => "Succeeded",
             ClusterPhase::Failed => "Failed",
             ClusterPhase::Skipped => "Skipped",
+            ClusterPhase::Halted => "Halted",
         }
     }
 
@@ -154,11 +179,14 @@ impl ClusterPhase {
         ClusterPhase::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    /// Succeeded, Failed and Skipped never change again.
+    /// Succeeded, Failed, Skipped and Halted never change again.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            ClusterPhase::Succeeded | ClusterPhase::Failed | ClusterPhase::Skipped
+            ClusterPhase::Succeeded
+                | ClusterPhase::Failed
+                | ClusterPhase::Skipped
+                | ClusterPhase::Halted
         )
     }
 
@@ -198,6 +226,11 @@ pub enum Step {
     Skipped {
         reason: SkipReason,
     },
+    /// Never started because failurePolicy Halt stopped the campaign (`failed` failed); only
+    /// under a Finished campaign.
+    Halted {
+        failed: String,
+    },
 }
 
 impl Step {
@@ -210,6 +243,7 @@ impl Step {
             Step::Succeeded { .. } => ClusterPhase::Succeeded,
             Step::Failed { .. } => ClusterPhase::Failed,
             Step::Skipped { .. } => ClusterPhase::Skipped,
+            Step::Halted { .. } => ClusterPhase::Halted,
         }
     }
 
@@ -224,6 +258,9 @@ impl Step {
             Step::Waiting { reason, .. } => Some(reason.describe(tz)),
             Step::Failed { reason, .. } => Some(reason.to_string()),
             Step::Skipped { reason } => Some(reason.to_string()),
+            Step::Halted { failed } => Some(format!(
+                "not started: the campaign halted after cluster {failed} failed (failurePolicy Halt)"
+            )),
             Step::Trigger | Step::Triggered | Step::Upgrading | Step::Succeeded { .. } => None,
         }
     }
@@ -273,6 +310,8 @@ pub enum WaitReason {
     Concurrency { limit: u32, running: usize },
     /// failurePolicy Halt: `failed` failed, nothing new starts.
     Halted { failed: String },
+    /// Another active campaign has the cluster (see [`Elsewhere::held_by`]).
+    Overlap { upgrade: String },
 }
 
 impl WaitReason {
@@ -288,6 +327,7 @@ impl WaitReason {
             WaitReason::After { .. } => "After",
             WaitReason::Concurrency { .. } => "Concurrency",
             WaitReason::Halted { .. } => "Halted",
+            WaitReason::Overlap { .. } => "Overlap",
         }
     }
 
@@ -372,6 +412,9 @@ impl WaitReason {
             WaitReason::Halted { failed } => {
                 format!("halted: cluster {failed} failed (failurePolicy Halt)")
             }
+            WaitReason::Overlap { upgrade } => format!(
+                "overlap: ClusterUpgrade {upgrade} also selects this cluster and runs it first (the older active campaign wins)"
+            ),
         }
     }
 }
@@ -401,6 +444,9 @@ pub enum FailReason {
     Timeout { after: SignedDuration },
     /// A failure recorded earlier in status, kept verbatim.
     Recorded(String),
+    /// Never touched by this campaign, at (or above) the target, but not a success: the
+    /// cluster reports a failure, or another campaign's upgrade to this version failed.
+    AtTargetNotHealthy { current: String, why: String },
 }
 
 impl FailReason {
@@ -409,6 +455,7 @@ impl FailReason {
             FailReason::Condition(_) => "Condition",
             FailReason::Timeout { .. } => "Timeout",
             FailReason::Recorded(_) => "Recorded",
+            FailReason::AtTargetNotHealthy { .. } => "AtTargetNotHealthy",
         }
     }
 }
@@ -421,6 +468,11 @@ impl fmt::Display for FailReason {
                 write!(f, "not ready {} after the trigger", duration_words(*after))
             }
             FailReason::Recorded(s) => f.write_str(&one_line(s)),
+            FailReason::AtTargetNotHealthy { current, why } => write!(
+                f,
+                "at {current} but not a success (not counted as already at the target): {}",
+                one_line(why)
+            ),
         }
     }
 }
@@ -517,7 +569,9 @@ pub enum CampaignState {
     Waiting,
     /// Something runs, or some cluster started and others still wait.
     Running,
-    /// Every cluster is terminal, or failurePolicy Halt stopped it with nothing running.
+    /// Every cluster is terminal, or failurePolicy Halt stopped it with nothing running (the
+    /// clusters that never started are then [`Step::Halted`]). Final: a shell does not plan a
+    /// Finished campaign again.
     Finished,
 }
 

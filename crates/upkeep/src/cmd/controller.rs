@@ -1,6 +1,8 @@
 //! `upkeep controller`: the in-cluster shape. Connects with the in-cluster service account or
 //! the kubeconfig (`KUBECONFIG`, `~/.kube/config`), campaigns for a Lease and, while holding it,
-//! runs the reconcilers; serves `/metrics`, `/healthz` and `/readyz`; logs JSON lines to stderr.
+//! runs the reconcilers; serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics`; logs JSON lines to stderr
+//! (text with `--log-format text`, coloured only when stderr is a terminal and `NO_COLOR` is
+//! unset).
 //!
 //! The list of controllers is [`controllers`]: adding one is one `.with(…)` line. SIGTERM or
 //! SIGINT stops the controllers (in-flight reconciles finish, bounded), releases the Lease so a
@@ -14,10 +16,10 @@ use std::time::Duration;
 use miette::{IntoDiagnostic, WrapErr};
 use upkeep_controller::alerts::{Alertmanager, Webhook};
 use upkeep_controller::automation::run_automations;
-use upkeep_controller::cluster_upgrade::{self, Silences, run_cluster_upgrades};
+use upkeep_controller::cluster_upgrade::{self, Silences};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
-use upkeep_controller::controllers::run_discovery;
 use upkeep_controller::controllers::{Controllers, Shutdown};
+use upkeep_controller::controllers::{run_cluster_controllers, run_discovery};
 use upkeep_controller::flux_automation::run_flux_automations;
 use upkeep_controller::framework::Context;
 use upkeep_controller::gitops::GitWorkspace;
@@ -41,7 +43,7 @@ pub(crate) enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Reconciles MaintenanceSchedules (activeWindow, activeExclusion, nextWindows, requeued at each boundary), ChartSources, VersionPolicies, AppUpgradeAutomations, ClusterUpgrades (patching Cluster API clusters' release label or topology version; silences in --alertmanager-url while a cluster upgrades) and ClusterUpgradePolicies. Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
+    after_help = "Reconciles MaintenanceSchedules (summary, activeWindow, activeExclusion, nextWindows, requeued at each boundary and as the summary text ages), ChartSources, VersionPolicies, AppUpgradeAutomations, ClusterUpgrades (patching Cluster API clusters' release label or topology version; silences in --alertmanager-url while a cluster upgrades) and ClusterUpgradePolicies. Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
 )]
 pub(crate) struct Args {
     /// Run the reconcilers only while holding the Lease (use `--leader-elect=false` for a
@@ -59,13 +61,14 @@ pub(crate) struct Args {
         value_name = "NAMESPACE"
     )]
     lease_namespace: String,
-    /// Address for /metrics, /healthz and /readyz (plain HTTP).
+    /// Address for /metrics, /healthz, /readyz and /calendar.ics (plain HTTP).
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     metrics_addr: SocketAddr,
     /// Where AppUpgradeAutomations keep their clones (writable; an emptyDir in the Deployment).
     #[arg(long, default_value = "/tmp/upkeep", value_name = "DIR")]
     workdir: std::path::PathBuf,
-    /// Log format on stderr [default: json, or text on a terminal].
+    /// Log format on stderr [default: json, or text on a terminal]. Text is coloured only on a
+    /// terminal, and not when NO_COLOR is set.
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
     /// Alertmanager to silence a cluster's alerts in while it upgrades (v2 API; credentials may
@@ -75,6 +78,17 @@ pub(crate) struct Args {
     /// The alert label a silence matches against the cluster name.
     #[arg(long, default_value = "cluster_id", value_name = "LABEL")]
     silence_label: String,
+    /// ClusterUpgradeRecords kept per cluster: when a cluster's upgrade starts, its oldest
+    /// finished records beyond this many are deleted.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    records_per_cluster: u32,
+    /// Serve the read-only dashboard (`upkeep serve`'s pages over this cluster) on this
+    /// address; loopback only unless --ui-allow-remote.
+    #[arg(long, value_name = "ADDR")]
+    ui_addr: Option<SocketAddr>,
+    /// Allow a --ui-addr other than loopback (the pages have no login).
+    #[arg(long, requires = "ui_addr")]
+    ui_allow_remote: bool,
 }
 
 /// What the ClusterUpgrade controller needs from the flags, checked before anything starts.
@@ -82,6 +96,7 @@ pub(crate) struct Args {
 struct UpgradeSettings {
     silences: Option<Silences>,
     webhook: Option<Webhook>,
+    records_per_cluster: usize,
 }
 
 impl UpgradeSettings {
@@ -113,6 +128,7 @@ impl UpgradeSettings {
         Ok(UpgradeSettings {
             silences,
             webhook: Some(webhook),
+            records_per_cluster: usize::try_from(args.records_per_cluster).unwrap_or(usize::MAX),
         })
     }
 }
@@ -152,9 +168,11 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
                 run_flux_automations(writer, stop)
             }
         })
-        .with("ClusterUpgrade", move |ctx, stop| {
-            let mut u =
-                cluster_upgrade::UpgradeSettings::new(ctx).with_workdir(cluster_workdir.clone());
+        // One Cluster watch for both controllers that read Clusters.
+        .with("ClusterUpgrade+ScheduledUpgrade", move |ctx, stop| {
+            let mut u = cluster_upgrade::UpgradeSettings::new(ctx)
+                .with_workdir(cluster_workdir.clone())
+                .with_records_per_cluster(upgrades.records_per_cluster);
             if let Some(s) = upgrades.silences.clone() {
                 u = u.with_silences(s);
             }
@@ -164,13 +182,9 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
             if let Ok(pod) = std::env::var("POD_NAME") {
                 u = u.with_instance(pod);
             }
-            run_cluster_upgrades(Arc::new(u), stop)
+            run_cluster_controllers(Arc::new(u), stop)
         })
         .with("ClusterUpgradePolicy", run_cluster_upgrade_policies)
-        .with(
-            "ScheduledUpgrade",
-            upkeep_controller::scheduled::run_scheduled_upgrades,
-        )
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -194,8 +208,20 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
 async fn run_async(args: &Args) -> miette::Result<Outcome> {
     let upgrades = UpgradeSettings::from_args(args)?;
-    let client = kube::Client::try_default()
+    if let Some(ui_addr) = args.ui_addr {
+        crate::ui::check_bind(ui_addr, args.ui_allow_remote).map_err(|m| {
+            miette::miette!(
+                help = "bind to 127.0.0.1 (reach it with kubectl port-forward), or pass --ui-allow-remote behind an authenticating proxy",
+                "--ui-addr: {m}"
+            )
+        })?;
+    }
+    let config = kube::Config::infer()
         .await
+        .into_diagnostic()
+        .wrap_err("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    let server_url = config.cluster_url.to_string();
+    let client = upkeep_controller::framework::client(config)
         .into_diagnostic()
         .wrap_err("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
     let metrics = Metrics::global().clone();
@@ -218,10 +244,32 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
             metrics: metrics.clone(),
             health: health.clone(),
             client: client.clone(),
+            extra: vec![crate::calendar_kube::route(client.clone())],
         },
         shutdown.clone(),
     ));
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz, /calendar.ics");
+    if let Some(ui_addr) = args.ui_addr {
+        let ui = crate::ui::Ui {
+            source: crate::ui::Source::Kube(crate::ui::KubeSource {
+                client: client.clone(),
+                server: server_url,
+                namespace: None,
+            }),
+            at: None,
+            refresh: 30,
+        };
+        let listener = tokio::net::TcpListener::bind(ui_addr)
+            .await
+            .into_diagnostic()
+            .wrap_err_with(|| format!("listening on --ui-addr {ui_addr}"))?;
+        let bound = listener.local_addr().unwrap_or(ui_addr);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            crate::ui::serve(listener, ui, async move { stop.wait().await }).await;
+        });
+        tracing::info!(addr = %bound, "serving the dashboard");
+    }
 
     let ctx = Arc::new(Context::new(client.clone()));
     let controllers = controllers(&args.workdir, &upgrades);
@@ -258,8 +306,13 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(RedactingStderr);
     let _ = match format {
         LogFormat::Json => builder
@@ -269,6 +322,13 @@ fn init_logging(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Whether text logs are coloured: only on a terminal (a file or a pipe gets plain text, not
+/// escape codes), and never when `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Resolves with the name of the first SIGTERM or SIGINT.
@@ -319,5 +379,33 @@ impl Drop for RedactingLine {
         let _ = std::io::stderr()
             .lock()
             .write_all(upkeep_core::redact::redact(&text).as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let cases = [
+            (true, None, true, "a terminal, NO_COLOR unset: colour"),
+            (false, None, false, "a file or a pipe: never colour"),
+            (true, Some("1"), false, "NO_COLOR=1 turns colour off"),
+            (
+                true,
+                Some(""),
+                true,
+                "an empty NO_COLOR counts as unset (no-color.org)",
+            ),
+            (false, Some("1"), false, "neither"),
+        ];
+        for (terminal, no_color, want, why) in cases {
+            assert_eq!(
+                super::colour(terminal, no_color.map(OsStr::new)),
+                want,
+                "{why}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `upkeep history`: what upkeep changed, when, and by which commit and pull request, newest
-//! first, from the standalone store.
+//! first, from the standalone store — or, with `--kubeconfig`, a cluster's
+//! ClusterUpgradeRecords as the controller wrote them in the management cluster.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,13 @@ pub(crate) struct Args {
     /// `--wait` observed (Triggered when nothing was observed).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["repo", "file", "policy"])]
     cluster: Option<String>,
+    /// Read the cluster's ClusterUpgradeRecords from the management cluster (with --cluster;
+    /// the store is not read then).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    kubeconfig: Option<PathBuf>,
+    /// The namespace of the cluster (with --kubeconfig; default: all).
+    #[arg(long, short = 'n', value_name = "NS", requires = "kubeconfig")]
+    namespace: Option<String>,
     /// At most this many changes.
     #[arg(long, default_value_t = 50, value_name = "N")]
     limit: usize,
@@ -42,6 +50,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
+    if let (Some(kubeconfig), Some(name)) = (&args.kubeconfig, &args.cluster) {
+        return records(kubeconfig, name, args);
+    }
     let store = match crate::store::open_store(args.store.as_deref()) {
         Ok(s) => s,
         Err(outcome) => return Ok(outcome),
@@ -131,6 +142,85 @@ fn cluster(store: &upkeep_store::Store, name: &str, args: &Args) -> miette::Resu
         }
     }
     Ok(if upgrades.is_empty() {
+        Outcome::No
+    } else {
+        Outcome::Success
+    })
+}
+
+/// A cluster's ClusterUpgradeRecords, newest first ([`crate::management::cluster_records`]).
+fn records(kubeconfig: &std::path::Path, name: &str, args: &Args) -> miette::Result<Outcome> {
+    use crate::management::{record_json, record_time};
+    use upkeep_api::ClusterUpgradeRecord;
+
+    let mut records: Vec<ClusterUpgradeRecord> = crate::management::runtime()?.block_on(async {
+        let client = crate::management::client(kubeconfig).await?;
+        crate::management::cluster_records(
+            &client,
+            &crate::management::client_url(kubeconfig),
+            args.namespace.as_deref(),
+            Some(name),
+        )
+        .await
+    })?;
+    records.truncate(args.limit);
+    let when = record_time;
+    match args.output {
+        Output::Json => {
+            let rows: Vec<serde_json::Value> = records.iter().map(record_json).collect();
+            outln!("{}", serde_json::to_string_pretty(&rows).into_diagnostic()?);
+        }
+        Output::Text if records.is_empty() => {
+            eprintln!(
+                "no ClusterUpgradeRecords of cluster {name}{}",
+                args.namespace
+                    .as_deref()
+                    .map_or_else(String::new, |ns| format!(" in namespace {ns}"))
+            );
+        }
+        Output::Text => {
+            let mut t = Table::new(&[
+                "WHEN", "CLUSTER", "CHANGE", "VIA", "WHERE", "CAMPAIGN", "COMMIT", "OUTCOME",
+                "FINISHED",
+            ]);
+            let time = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+                t.map_or_else(|| "-".to_owned(), |t| local(t.0, &TimeZone::UTC))
+            };
+            for r in &records {
+                let s = &r.spec;
+                t.row(vec![
+                    time(
+                        when(r)
+                            .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time)
+                            .as_ref(),
+                    ),
+                    format!(
+                        "{}/{}",
+                        r.metadata.namespace.as_deref().unwrap_or("-"),
+                        s.cluster
+                    ),
+                    format!(
+                        "{} → {}",
+                        s.from.as_deref().unwrap_or("?"),
+                        s.to.as_deref().unwrap_or("?")
+                    ),
+                    format!("{:?}", s.trigger),
+                    s.place.clone().unwrap_or_else(|| "-".to_owned()),
+                    s.campaign.clone(),
+                    s.commit
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), |c| c[..c.len().min(12)].to_owned()),
+                    match &s.reason {
+                        Some(reason) => format!("{}: {reason}", s.state),
+                        None => s.state.clone(),
+                    },
+                    time(s.finished_at.as_ref()),
+                ]);
+            }
+            out!("{}", t.render(""));
+        }
+    }
+    Ok(if records.is_empty() {
         Outcome::No
     } else {
         Outcome::Success

@@ -4,6 +4,7 @@
 //! one another.
 
 pub(crate) mod apply;
+pub(crate) mod calendar;
 pub(crate) mod controller;
 pub(crate) mod crds;
 pub(crate) mod freeze;
@@ -12,6 +13,7 @@ pub(crate) mod plan;
 pub(crate) mod quickstart;
 pub(crate) mod run;
 pub(crate) mod scan;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod upgrade;
 pub(crate) mod validate;

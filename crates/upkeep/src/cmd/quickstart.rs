@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use jiff::{Timestamp, tz::TimeZone};
 use miette::miette;
-use upkeep_api::namespaced_name;
 use upkeep_registry::Credentials;
 
 use crate::Outcome;
@@ -34,6 +33,18 @@ pub(crate) struct Args {
     /// new directory under the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
+    /// Then serve the dashboard of the example fleet (`upkeep serve`'s pages over the scratch
+    /// repository and store) until Ctrl-C; the URL is printed.
+    #[arg(long)]
+    serve: bool,
+    /// Where the dashboard listens (with --serve; loopback only).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8484",
+        value_name = "ADDR",
+        requires = "serve"
+    )]
+    addr: std::net::SocketAddr,
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -68,13 +79,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Ok(f) => f,
         Err(outcome) => return Ok(outcome),
     };
-    let Fleet {
-        policies,
-        schedules,
-        cluster_policies,
-        clusters,
-        ..
-    } = &fleet;
+    let policies = &fleet.policies;
 
     outln!(
         "upkeep quickstart: the example fleet from {}, at {}",
@@ -185,32 +190,18 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     outln!();
 
     // Clusters.
-    for p in cluster_policies {
-        let (ns, pname) = namespaced_name(&p.metadata);
-        let decision = policies.get(&(ns.clone(), p.spec.policy_ref.name.clone()));
-        let target = decision.and_then(|d| d.allow.selected.clone());
+    for c in crate::campaign_view::policy_campaigns(&fleet, now) {
         outln!(
-            "Clusters: ClusterUpgradePolicy {ns}/{pname} (release {} → {}, stages {})",
-            p.spec.policy_ref.name,
-            target.as_deref().unwrap_or("(none)"),
-            p.spec
-                .stages
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            "Clusters: ClusterUpgradePolicy {} (release {} → {}, stages {})",
+            c.policy,
+            c.release_policy,
+            c.target.as_deref().unwrap_or("(none)"),
+            c.stages.join(" → ")
         );
-        // The upgrade the policy would create for this release, decided as the controller
-        // decides it.
-        let snapshot = upkeep_controller::cluster_upgrade::decide::Snapshot {
-            clusters: clusters.clone(),
-            schedules: schedules.clone(),
-            ..Default::default()
-        };
-        let (row, tz) =
-            crate::campaign_view::campaign_row(&p.upgrade(target.as_deref()), &snapshot, now);
-        let rows = row.clusters;
-        out!("{}", crate::campaign_view::rows_table(&rows, now, &tz));
+        out!(
+            "{}",
+            crate::campaign_view::rows_table(&c.row.clusters, now, &c.tz)
+        );
         outln!();
     }
     outln!(
@@ -226,7 +217,48 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         fleet_dir.display()
     );
     outln!("     upkeep history --store {}", store_path.display());
+    if args.serve {
+        // The store is opened again for each page.
+        drop(store);
+        return serve(args, fleet_dir, store_path, now);
+    }
     Ok(Outcome::Success)
+}
+
+/// `--serve`: the dashboard over the scratch repository and store, deciding at `--at` when it
+/// was given (else at the time of each request), with the campaigns the ClusterUpgradePolicies
+/// would create (the example fleet has no ClusterUpgrade of its own).
+fn serve(
+    args: &Args,
+    fleet_dir: PathBuf,
+    store_path: PathBuf,
+    now: Timestamp,
+) -> miette::Result<Outcome> {
+    if let Err(message) = crate::ui::check_bind(args.addr, false) {
+        crate::render::error_with_hint(
+            &message,
+            Some("use `upkeep serve --allow-remote` for that".into()),
+        );
+        return Ok(Outcome::Invalid);
+    }
+    let ui = crate::ui::Ui {
+        source: crate::ui::Source::Repo(crate::ui::RepoSource {
+            dir: fleet_dir,
+            store: Some(store_path),
+            docker_config: None,
+            policy_campaigns: true,
+        }),
+        at: args.at.is_some().then_some(now),
+        refresh: 0,
+    };
+    outln!();
+    outln!("The dashboard of the example fleet:");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| miette!("starting the dashboard: {e}"))?;
+    runtime.block_on(crate::ui::serve_until_signal(args.addr, ui))
 }
 
 /// Copies the example fleet into a new scratch directory as a Git repository with one commit,

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use miette::IntoDiagnostic;
 
 use crate::Outcome;
-use crate::campaign_view::{CampaignRow, campaigns, parse_at, print_campaigns};
+use crate::campaign_view::{CampaignRow, parse_at, print_campaigns};
 use crate::fleet::ClusterFleet;
 use crate::out::Output;
 use crate::out::outln;
@@ -23,7 +23,10 @@ From --repo (default .): every ClusterUpgrade in the manifests is planned by the
 recorded in the store (--store) as the campaign's status: clusters it started, their outcomes, \
 the release a releaseRef resolved to. Without a store nothing counts as started. A releaseRef \
 naming a Giant Swarm Release (kind: Release) resolves to the Release manifest in the repository. With \
---kubeconfig: the status the controller recorded.\n\n\
+--kubeconfig: the status the controller recorded — each cluster's stage, state and reason, a \
+stalled campaign's reason and message (an invalid spec names the field), and as NEXT only what \
+comes next (a running cluster's timeout, a start time ahead), never a time that has passed. \
+Instants under an hour away are shown to the second.\n\n\
 Exit status: 0 listed, 1 no such ClusterUpgrade, 2 invalid input.")]
 pub(crate) struct Args {
     /// Only this ClusterUpgrade (metadata.name).
@@ -64,6 +67,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             kubeconfig,
             args.namespace.as_deref(),
             args.upgrade.as_deref(),
+            now,
         )? {
             Ok(l) => l,
             Err(o) => return Ok(o),
@@ -78,20 +82,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        if let Some(store) = &store {
-            recorded_campaigns(&fleet, &repo, store, args.upgrade.as_deref(), now)?
-        } else {
-            // Nothing recorded, and a repository's VersionPolicies are not decided here (no
-            // scan): nothing counts as started and a VersionPolicy releaseRef has no release
-            // yet (`upkeep plan` resolves it); a Giant Swarm Release is read from its manifest.
-            let releases = upkeep_api::release::releases_in(&repo);
-            campaigns(
-                &fleet,
-                args.upgrade.as_deref(),
-                &|u| crate::campaign_view::repo_release(u, &releases),
-                now,
-            )
-        }
+        crate::campaigns::repo_status(&fleet, &repo, store.as_ref(), args.upgrade.as_deref(), now)?
     };
     if list.is_empty() {
         if let Some(u) = &args.upgrade {
@@ -128,35 +119,4 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         Output::Text => print_campaigns(&list, now),
     }
     Ok(Outcome::Success)
-}
-
-/// Every ClusterUpgrade of the fleet (or the one named), decided at `now` over what the store
-/// recorded of it ([`crate::campaigns::recorded_view`]).
-fn recorded_campaigns(
-    fleet: &ClusterFleet,
-    repo: &std::path::Path,
-    store: &upkeep_store::Store,
-    only: Option<&str>,
-    now: jiff::Timestamp,
-) -> miette::Result<Vec<(CampaignRow, jiff::tz::TimeZone)>> {
-    let mut snapshot = crate::campaign_view::snapshot(fleet);
-    let releases = upkeep_api::release::releases_in(repo);
-    let mut out = Vec::new();
-    for u in &fleet.upgrades {
-        if only.is_some_and(|o| Some(o) != u.metadata.name.as_deref()) {
-            continue;
-        }
-        let view = crate::campaigns::recorded_view(store, u)?;
-        // A Giant Swarm Release is read from its manifest (with its provider and state); a
-        // VersionPolicy's release is what run recorded.
-        snapshot.release = crate::campaign_view::repo_release(u, &releases).or(view.release);
-        snapshot.finished = view.finished;
-        let decision = crate::campaigns::decide_unobserved(&view.upgrade, &snapshot, now);
-        out.push(crate::campaign_view::row_of(
-            &view.upgrade,
-            &snapshot,
-            decision,
-        ));
-    }
-    Ok(out)
 }
