@@ -108,10 +108,40 @@ pub struct KubeApiServer {
     /// `Some(path)`: the API server writes an audit log (one JSON line per request, at the
     /// `Metadata` level: who, which verb on what, with which User-Agent) to `path`.
     audit_log: Option<PathBuf>,
-    // Drop order matters: the API server goes first, then etcd, then the tempdir.
+    // Drop order matters: the API server goes first, then etcd, then the tempdirs.
     apiserver: Option<Watched>,
     _etcd: Watched,
+    /// etcd's data directory when it is not below `dir` (see [`etcd_data_dir`]).
+    _etcd_data: Option<tempfile::TempDir>,
     dir: tempfile::TempDir,
+}
+
+/// Where etcd keeps its data: `$UPKEEP_TESTENV_ETCD_DIR`, else a fresh directory in
+/// `/dev/shm` when that is a writable directory, else below the server's tempdir. etcd
+/// `fsync`s every commit; on this VM's disk that, not the API server or upkeep, bounded how
+/// many writes a second the test server takes (the cluster benchmark writes two per cluster).
+/// Durability across a machine crash is nothing a test server needs; its data lives as long
+/// as the handle.
+fn etcd_data_dir(root: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>), TestEnvError> {
+    let in_dir = |base: &Path| {
+        tempfile::Builder::new()
+            .prefix("upkeep-etcd-")
+            .tempdir_in(base)
+    };
+    if let Some(base) = env_var("UPKEEP_TESTENV_ETCD_DIR").filter(|v| !v.is_empty()) {
+        let dir = in_dir(Path::new(&base)).map_err(|e| {
+            TestEnvError::io(
+                format!("creating etcd's data directory in {base} ($UPKEEP_TESTENV_ETCD_DIR)"),
+                e,
+            )
+        })?;
+        return Ok((dir.path().join("data"), Some(dir)));
+    }
+    // /dev/shm when it takes a directory; the disk otherwise.
+    match in_dir(Path::new("/dev/shm")) {
+        Ok(dir) => Ok((dir.path().join("data"), Some(dir))),
+        Err(_) => Ok((root.join("etcd"), None)),
+    }
 }
 
 /// The upkeep cache root as `scripts/kube-apiserver` computes it:
@@ -276,7 +306,7 @@ impl KubeApiServer {
             probe_path: "/health",
             ready: |status| status == 200,
         };
-        let data_dir = root.join("etcd");
+        let (data_dir, etcd_data) = etcd_data_dir(&root)?;
         let etcd = start_on_free_port(&launch, |host, attempt| {
             let peer = free_addr()?;
             // A failed attempt may have initialised the data dir for other URLs.
@@ -315,6 +345,7 @@ impl KubeApiServer {
             audit_log: audit.then(|| root.join("audit.log")),
             apiserver: None,
             _etcd: etcd.process,
+            _etcd_data: etcd_data,
             dir,
         };
         let mut last_error = None;
