@@ -902,6 +902,7 @@ impl ClusterUpgradeStatus {
                     first.to_release = first.to_release.or(second.to_release);
                     first.stage = first.stage.or(second.stage);
                     first.announced_at = first.announced_at.or(second.announced_at);
+                    first.acknowledged_at = first.acknowledged_at.or(second.acknowledged_at);
                     first.silence_id = entry.silence_id.clone().or(first.silence_id);
                     *entry = first;
                 }
@@ -1208,7 +1209,10 @@ mod tests {
             ..ClusterUpgradeStatus::default()
         };
         let records = vec![
-            entry("running", "Triggered"),
+            ClusterState {
+                acknowledged_at: t("2026-12-01T10:00:05Z"),
+                ..entry("running", "Triggered")
+            },
             ClusterState {
                 finished_at: t("2026-12-01T11:00:00Z"),
                 reason: Some("disk full".into()),
@@ -1262,6 +1266,10 @@ mod tests {
             running.silence_id.as_deref(),
             Some("s-1"),
             "the silence is kept"
+        );
+        assert!(
+            running.acknowledged_at.is_some(),
+            "an acknowledgement only the record holds is kept (losing it announced the trigger again)"
         );
         let announced = merged.cluster("announced").expect("announced");
         assert!(

@@ -39,7 +39,7 @@ pub(super) async fn gather(
                 .map_err(|_| Error::ClustersNotWatched)
         })
         .await?;
-    let records = super::records::of_campaign(&s.records, object);
+    let records = super::records::of_campaign(&s.records, &u.fresh_records, object);
     let schedules = schedules(u, &namespace).await?;
     let release = release(u, object, &namespace).await?;
     let mut finished = HashMap::new();

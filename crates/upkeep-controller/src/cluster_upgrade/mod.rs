@@ -119,7 +119,7 @@ pub const GITOPS_FAILED: &str = "GitOpsFailed";
 pub const PATCH_FAILED: &str = "PatchFailed";
 /// Clusters started at once per reconcile (each: its record, then its patch; so this many
 /// requests are in flight).
-const PATCHES_IN_FLIGHT: usize = 8;
+const PATCHES_IN_FLIGHT: usize = 32;
 /// ClusterUpgrades reconciled at once: each plans over all of its clusters and holds their
 /// converted form while it acts, so a few at a time keep memory flat while the patches inside
 /// each go out in parallel.
@@ -192,6 +192,8 @@ pub struct UpgradeSettings {
     /// Acknowledgements not yet in their records, per upgrade (see [`records::Book::sync`]):
     /// merged into what the next reconcile reads as recorded, which writes them.
     acks: Mutex<HashMap<UpgradeKey, Vec<(String, Time)>>>,
+    /// The records written here that the record store does not show yet.
+    fresh_records: records::Fresh,
 }
 
 impl std::fmt::Debug for UpgradeSettings {
@@ -219,6 +221,7 @@ impl UpgradeSettings {
             waiting: Mutex::default(),
             written: Mutex::default(),
             acks: Mutex::default(),
+            fresh_records: records::Fresh::default(),
         }
     }
 
@@ -616,6 +619,7 @@ fn forget_deleted(
 /// fills it. Record changes (this controller's own writes) start no reconcile.
 fn watch_records(
     client: &kube::Client,
+    upgrades: Arc<UpgradeSettings>,
 ) -> (
     Store<ClusterUpgradeRecord>,
     impl futures_util::Stream<Item = Result<ClusterUpgradeRecord, watcher::Error>> + use<>,
@@ -629,6 +633,13 @@ fn watch_records(
     .backoff(crate::framework::watch_backoff())
     .modify(records::prune)
     .reflect(writer)
+    // What the store shows now needs no overlay of this controller's writes.
+    .map(move |event| {
+        if let Ok(e) = &event {
+            upgrades.fresh_records.seen(e);
+        }
+        event
+    })
     .touched_objects();
     (store, stream)
 }
@@ -658,7 +669,7 @@ pub async fn run_cluster_upgrades_on(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = upgrades.client();
-    let (record_store, record_stream) = watch_records(&client);
+    let (record_store, record_stream) = watch_records(&client, upgrades.clone());
     // Only spec changes start a reconcile by themselves, not the status written here.
     let (reader, writer) = reflector::store();
     let deleted = upgrades.clone();

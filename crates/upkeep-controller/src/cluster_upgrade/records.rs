@@ -9,7 +9,13 @@
 //!   campaign and cluster, so a controller restarted between record and patch finds the record
 //!   (in the store, or as a 409 on create) and the core says Triggered again: the same
 //!   idempotent patch, never a second change.
-//! - Records are read from a watch-fed store (lean: no managedFields or annotations) and
+//! - Records are read from a watch-fed store (lean: no managedFields or annotations), seen
+//!   through [`Fresh`]: the records this controller wrote that the store does not show yet.
+//!   The campaign's status lists only some of its clusters, so a reconcile that starts while
+//!   the store lags behind would read a cluster triggered a moment ago as never started and
+//!   trigger it again (seen: 41 of 300 clusters named in one UpgradeTriggered Event and again
+//!   in a second). An entry of [`Fresh`] goes when the watch shows that version or a later
+//!   one, or the record's deletion. Records are
 //!   written with one request each: a create carries the whole record, a change is a merge
 //!   patch of the fields that changed (a field that went away is `null`). Writes go
 //!   [`RECORDS_IN_FLIGHT`] at a time, so a window opening over thousands of clusters is not
@@ -47,11 +53,84 @@ use super::UpgradeSettings;
 use crate::framework::{Error, FIELD_MANAGER};
 
 /// Record writes in flight per reconcile.
-pub const RECORDS_IN_FLIGHT: usize = 8;
+pub const RECORDS_IN_FLIGHT: usize = 32;
 /// Records kept per cluster when the controller is not told otherwise.
 pub const DEFAULT_RECORDS_PER_CLUSTER: usize = 10;
 
 const KIND: &str = "ClusterUpgradeRecord";
+
+/// The records this controller wrote (created, found on a 409, patched) whose write the
+/// watch-fed store does not show yet, by namespace and name: read over the store by
+/// [`of_campaign`], so a reconcile never decides on a record older than one it wrote.
+#[derive(Debug, Default)]
+pub struct Fresh(std::sync::Mutex<HashMap<(String, String), Arc<ClusterUpgradeRecord>>>);
+
+impl Fresh {
+    fn key(r: &ClusterUpgradeRecord) -> (String, String) {
+        (r.namespace().unwrap_or_default(), r.name_any())
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<ClusterUpgradeRecord>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `record` as the API server answered a write of it.
+    fn wrote(&self, mut record: ClusterUpgradeRecord) {
+        prune(&mut record);
+        self.lock().insert(Self::key(&record), Arc::new(record));
+    }
+
+    /// The record `namespace/name` is gone (deleted by this controller, or a 404).
+    fn gone(&self, namespace: &str, name: &str) {
+        self.lock().remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// What the watch delivered: a record applied at our version or a later one, or deleted,
+    /// needs no overlay any more.
+    pub(super) fn seen(&self, event: &kube::runtime::watcher::Event<ClusterUpgradeRecord>) {
+        use kube::runtime::watcher::Event;
+        match event {
+            Event::Apply(r) | Event::InitApply(r) => {
+                let mut fresh = self.lock();
+                let key = Self::key(r);
+                if fresh.get(&key).is_some_and(|ours| !newer(ours, r)) {
+                    fresh.remove(&key);
+                }
+            }
+            Event::Delete(r) => {
+                self.lock().remove(&Self::key(r));
+            }
+            Event::Init | Event::InitDone => {}
+        }
+    }
+
+    /// How many records wait for the store (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Whether `ours` is a later version than `seen`. resourceVersions are opaque to clients, but
+/// the API server's are etcd revisions, increasing integers; when either does not read as one,
+/// only the very version we wrote counts as seen.
+fn newer(ours: &ClusterUpgradeRecord, seen: &ClusterUpgradeRecord) -> bool {
+    let (a, b) = (
+        ours.metadata.resource_version.as_deref(),
+        seen.metadata.resource_version.as_deref(),
+    );
+    match (
+        a.and_then(|v| v.parse::<u64>().ok()),
+        b.and_then(|v| v.parse::<u64>().ok()),
+    ) {
+        (Some(a), Some(b)) => a > b,
+        _ => a != b,
+    }
+}
 
 /// Keeps only what is read of a cached record: the name, namespace, uid, owner references,
 /// resourceVersion and creation time, and the spec (a window opening over 12,000 clusters
@@ -64,6 +143,27 @@ pub(super) fn prune(r: &mut ClusterUpgradeRecord) {
     meta.labels = None;
     meta.generate_name = None;
     meta.self_link = None;
+}
+
+/// Sorts finished records oldest first, for retention. Times are whole seconds: two upgrades
+/// of a cluster that finished within one second tie (seen: the newer of the two deleted). Then
+/// the etcd revision of the last write decides, which orders them as they finished (a
+/// finished record is not written again).
+fn oldest_first(records: &mut [Arc<ClusterUpgradeRecord>]) {
+    records.sort_by_key(|r| {
+        (
+            r.spec
+                .finished_at
+                .as_ref()
+                .or(r.spec.triggered_at.as_ref())
+                .map(|t| t.0),
+            r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            r.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        )
+    });
 }
 
 /// Whether `record` belongs to `object` (owned by its uid; a campaign deleted and created
@@ -79,17 +179,34 @@ fn owned_by(record: &ClusterUpgradeRecord, object: &ClusterUpgrade) -> bool {
             .any(|o| Some(o.uid.as_str()) == uid)
 }
 
-/// The records of `object` in the store, by cluster.
+/// The records of `object` in the store, by cluster, each replaced by the one this
+/// controller wrote when the store does not show that write yet ([`Fresh`]).
 pub(super) fn of_campaign(
     store: &Store<ClusterUpgradeRecord>,
+    fresh: &Fresh,
     object: &ClusterUpgrade,
 ) -> HashMap<String, Arc<ClusterUpgradeRecord>> {
     let namespace = object.namespace();
     let name = object.name_any();
-    store
+    let ours = |r: &ClusterUpgradeRecord| {
+        r.namespace() == namespace && r.spec.campaign == name && owned_by(r, object)
+    };
+    let mut by_name: HashMap<String, Arc<ClusterUpgradeRecord>> = store
         .state()
         .into_iter()
-        .filter(|r| r.namespace() == namespace && r.spec.campaign == name && owned_by(r, object))
+        .filter(|r| ours(r))
+        .map(|r| (r.name_any(), r))
+        .collect();
+    for r in fresh.lock().values().filter(|r| ours(r)) {
+        match by_name.get(&r.name_any()) {
+            Some(stored) if !newer(r, stored) => {}
+            _ => {
+                by_name.insert(r.name_any(), r.clone());
+            }
+        }
+    }
+    by_name
+        .into_values()
         .map(|r| (r.spec.cluster.clone(), r))
         .collect()
 }
@@ -360,7 +477,8 @@ impl<'a> Book<'a> {
                 .create(&post, &self.record(name.clone(), spec.clone()))
                 .await
             {
-                Ok(_) => {
+                Ok(written) => {
+                    self.u.fresh_records.wrote(written);
                     if let Ok(mut c) = self.created.lock() {
                         c.insert(cluster, (name, spec));
                     }
@@ -377,8 +495,10 @@ impl<'a> Book<'a> {
             match found {
                 // Ours: created before a restart, or not in the store yet.
                 Some(r) if owned_by(&r, self.object) && r.spec.cluster == cluster => {
+                    let spec = r.spec.clone();
+                    self.u.fresh_records.wrote(r);
                     if let Ok(mut c) = self.created.lock() {
-                        c.insert(cluster, (name, r.spec));
+                        c.insert(cluster, (name, spec));
                     }
                     return Ok(());
                 }
@@ -423,9 +543,17 @@ impl<'a> Book<'a> {
             )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(written) => {
+                self.u.fresh_records.wrote(written);
+                Ok(())
+            }
             // Deleted meanwhile (by hand, or retention of a later upgrade): made again next time.
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                self.u
+                    .fresh_records
+                    .gone(&self.object.namespace().unwrap_or_default(), name);
+                Ok(())
+            }
             Err(source) => Err(Error::Update {
                 kind: KIND,
                 object: self.key(name),
@@ -468,16 +596,7 @@ impl<'a> Book<'a> {
                 .into_iter()
                 .filter(|r| r.spec.campaign != campaign && r.spec.is_finished())
                 .collect();
-            finished.sort_by_key(|r| {
-                (
-                    r.spec
-                        .finished_at
-                        .as_ref()
-                        .or(r.spec.triggered_at.as_ref())
-                        .map(|t| t.0),
-                    r.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                )
-            });
+            oldest_first(&mut finished);
             doomed.extend(finished.into_iter().take(total.saturating_sub(keep)));
         }
         let mut deletes = futures_util::stream::iter(doomed)
@@ -492,6 +611,9 @@ impl<'a> Book<'a> {
                 };
                 match self.api.delete(&name, &params).await {
                     Ok(_) => {
+                        self.u
+                            .fresh_records
+                            .gone(&r.namespace().unwrap_or_default(), &name);
                         tracing::info!(record = %self.key(&name), cluster = %r.spec.cluster, "record beyond retention deleted");
                     }
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -568,6 +690,162 @@ fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(name: &str, cluster: &str, state: &str, rv: &str) -> ClusterUpgradeRecord {
+        ClusterUpgradeRecord {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("fleet".into()),
+                resource_version: Some(rv.into()),
+                owner_references: Some(vec![OwnerReference {
+                    uid: "uid-to-30".into(),
+                    ..OwnerReference::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            spec: ClusterUpgradeRecordSpec {
+                cluster: cluster.into(),
+                campaign: "to-30".into(),
+                state: state.into(),
+                ..ClusterUpgradeRecordSpec::default()
+            },
+        }
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_even_within_one_second() {
+        let at = |s: &str| Some(Time(s.parse().unwrap()));
+        let finished = |campaign: &str, when: &str, rv: &str| {
+            let mut r = record(&format!("{campaign}-k"), "k", "Succeeded", rv);
+            r.spec.campaign = campaign.into();
+            r.spec.finished_at = at(when);
+            r.metadata.creation_timestamp = at("2026-12-01T10:00:00Z");
+            Arc::new(r)
+        };
+        // (records as the store lists them, the oldest's campaign, why)
+        let cases = [
+            (
+                vec![
+                    finished("to-31", "2026-12-01T10:00:05Z", "900"),
+                    finished("to-30", "2026-12-01T10:00:01Z", "950"),
+                ],
+                "to-30",
+                "the earlier finish is older, whatever the revision",
+            ),
+            (
+                vec![
+                    finished("to-31", "2026-12-01T10:00:01Z", "900"),
+                    finished("to-30", "2026-12-01T10:00:01Z", "850"),
+                ],
+                "to-30",
+                "the same second: the earlier revision finished first",
+            ),
+            (
+                vec![
+                    finished("to-30", "2026-12-01T10:00:01Z", "850"),
+                    finished("to-31", "2026-12-01T10:00:01Z", "900"),
+                ],
+                "to-30",
+                "listed the other way round: the same answer",
+            ),
+        ];
+        for (mut records, want, why) in cases {
+            oldest_first(&mut records);
+            assert_eq!(records[0].spec.campaign, want, "{why}");
+        }
+    }
+
+    /// A reconcile reads the records it wrote before the watch shows them, and the store
+    /// again once the watch caught up: never an older record than one it wrote.
+    #[test]
+    fn a_lagging_store_is_read_through_what_was_written() {
+        use kube::runtime::watcher::Event;
+        let mut campaign = ClusterUpgrade::new("to-30", serde_json::from_value(serde_json::json!({"targetVersion": "30.0.0", "matchers": [{"name": "all", "key": "k", "value": "v"}]})).unwrap());
+        campaign.metadata.namespace = Some("fleet".into());
+        campaign.metadata.uid = Some("uid-to-30".into());
+        let mut writer = kube::runtime::reflector::store::Writer::<ClusterUpgradeRecord>::default();
+        let store = writer.as_reader();
+        let fresh = Fresh::default();
+        let state = |fresh: &Fresh, cluster: &str| {
+            of_campaign(&store, fresh, &campaign)
+                .get(cluster)
+                .map(|r| r.spec.state.clone())
+        };
+        // Cases in order, each on the state the previous left: (what happens, cluster, state
+        // read, why).
+        let steps: Vec<(
+            Box<dyn Fn(&Fresh, &mut kube::runtime::reflector::store::Writer<ClusterUpgradeRecord>)>,
+            &str,
+            Option<&str>,
+            &str,
+        )> = vec![
+            (
+                Box::new(|f, _| f.wrote(record("to-30-a", "a", "Triggered", "10"))),
+                "a",
+                Some("Triggered"),
+                "created here, not in the store yet: read from what was written",
+            ),
+            (
+                Box::new(|_, w| {
+                    w.apply_watcher_event(&Event::Apply(record("to-30-b", "b", "Succeeded", "5")))
+                }),
+                "b",
+                Some("Succeeded"),
+                "only in the store: read from the store",
+            ),
+            (
+                Box::new(|f, _| f.wrote(record("to-30-b", "b", "Upgrading", "12"))),
+                "b",
+                Some("Upgrading"),
+                "the store shows an older version than written: the written one",
+            ),
+            (
+                Box::new(|f, w| {
+                    let e = Event::Apply(record("to-30-b", "b", "Upgrading", "12"));
+                    w.apply_watcher_event(&e);
+                    f.seen(&e);
+                }),
+                "b",
+                Some("Upgrading"),
+                "the watch caught up: the store's, and the overlay entry goes",
+            ),
+            (
+                Box::new(|f, w| {
+                    let e = Event::Apply(record("to-30-a", "a", "Failed", "20"));
+                    w.apply_watcher_event(&e);
+                    f.seen(&e);
+                }),
+                "a",
+                Some("Failed"),
+                "a later version by someone else wins over ours",
+            ),
+            (
+                Box::new(|f, _| f.wrote(record("to-30-c", "c", "Triggered", "30"))),
+                "c",
+                Some("Triggered"),
+                "another write waits for the store",
+            ),
+            (
+                Box::new(|f, w| {
+                    let e = Event::Delete(record("to-30-c", "c", "Triggered", "31"));
+                    w.apply_watcher_event(&e);
+                    f.seen(&e);
+                }),
+                "c",
+                None,
+                "deleted (e.g. collected with its campaign): gone from both",
+            ),
+        ];
+        for (act, cluster, want, why) in steps {
+            act(&fresh, &mut writer);
+            assert_eq!(state(&fresh, cluster).as_deref(), want, "{why}");
+        }
+        assert_eq!(
+            fresh.len(),
+            0,
+            "every write was seen by the watch: nothing is held"
+        );
+    }
 
     #[test]
     fn patches_carry_only_what_changed() {
