@@ -251,6 +251,117 @@ fn check_read_only(base: &str) {
     assert_eq!(status, 404, "{body}");
 }
 
+/// A feed as python's `icalendar` reads it (`tests/data/calendar_peer.py`: one object per
+/// VEVENT, times in UTC through the feed's own VTIMEZONEs).
+fn ics_peer(feed: &[u8]) -> Vec<Value> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), feed).unwrap();
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/calendar_peer.py"))
+        .arg(file.path())
+        .output()
+        .expect("python3 runs (scripts/test installs python3-icalendar)");
+    assert!(
+        out.status.success(),
+        "python's icalendar rejects the feed: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the peer's JSON")
+}
+
+/// `GET url` as a calendar feed, read by the python peer.
+fn feed(url: &str) -> Vec<Value> {
+    let (status, headers, body) = request("GET", url);
+    assert_eq!(status, 200, "{url}: {body}");
+    assert_eq!(
+        headers["content-type"], "text/calendar; charset=utf-8",
+        "{url}"
+    );
+    ics_peer(body.as_bytes())
+}
+
+/// The Calendar page against a feed of the same range: one row per schedule and per cluster
+/// of `subjects`, and every bar's start and end are those of the feed's event with its UID,
+/// which the row of the event's subject holds. Returns the bars by kind.
+fn check_calendar(
+    dom: &Value,
+    events: &[Value],
+    schedules: &[&str],
+    clusters: &[&str],
+) -> BTreeMap<String, usize> {
+    let row_subjects = |kind: &str| -> Vec<String> {
+        dom["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["table"] == "timeline" && r["attrs"]["data-row"] == kind)
+            .map(|r| r["attrs"]["data-subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        row_subjects("schedule"),
+        schedules,
+        "one row per schedule: {dom}"
+    );
+    assert_eq!(
+        row_subjects("cluster"),
+        clusters,
+        "one row per cluster: {dom}"
+    );
+    let by_uid: BTreeMap<&str, &Value> = events
+        .iter()
+        .map(|e| (e["uid"].as_str().unwrap(), e))
+        .collect();
+    let bars = dom["bars"].as_array().expect("bars");
+    let mut kinds = BTreeMap::new();
+    for b in bars {
+        let a = &b["attrs"];
+        let uid = a["data-uid"].as_str().unwrap();
+        let e = by_uid
+            .get(uid)
+            .unwrap_or_else(|| panic!("bar {b} has no event in the feed: {events:?}"));
+        assert_eq!(a["data-start"], e["start"], "start of {uid}");
+        assert_eq!(a["data-end"], e["end"], "end of {uid}");
+        let subject = e["subject"].as_str().unwrap();
+        let row = b["row"].as_str().unwrap();
+        assert!(
+            row == subject || row.ends_with(&format!("/{subject}")),
+            "the bar of {subject} is in its row, not {row}"
+        );
+        assert!(
+            b["title"]
+                .as_str()
+                .unwrap()
+                .contains(e["summary"].as_str().unwrap()),
+            "the tooltip names the event: {b}"
+        );
+        *kinds
+            .entry(a["data-kind"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    // Every event of a row shown is drawn.
+    let shown: std::collections::BTreeSet<&str> =
+        schedules.iter().chain(clusters).copied().collect();
+    let expected = events
+        .iter()
+        .filter(|e| {
+            let s = e["subject"].as_str().unwrap();
+            shown.contains(s) || shown.iter().any(|k| k.ends_with(&format!("/{s}")))
+        })
+        .count();
+    let drawn = bars
+        .iter()
+        .filter(|b| b["row"].as_str().is_some_and(|r| shown.contains(r)))
+        .count();
+    assert_eq!(drawn, expected, "every event of the rows shown is a bar");
+    kinds
+}
+
 const AT: &str = "2026-12-07T23:30:00Z";
 
 #[test]
@@ -301,6 +412,137 @@ fn quickstart_pages_in_a_browser() {
     assert_eq!(shown["dev-frankfurt"], "Trigger", "dev may start at {AT}");
     assert_eq!(shown["prod-frankfurt"], "Waiting", "prod waits for dev");
     assert_eq!(dom["ids"]["shown"], "6");
+
+    // Calendar: one row per schedule and per cluster; each bar is the feed's event.
+    let events = feed(&format!("{base}/calendar.ics?days=14"));
+    let twin = json(&format!("{base}/calendar.json"));
+    assert_eq!(twin["from"], AT, "the page starts at --at");
+    let dom = load(&format!("{base}/calendar"), "quickstart-calendar");
+    let schedules = [
+        "org-acme/dev-anytime",
+        "org-acme/prod-eu",
+        "org-acme/prod-us",
+    ];
+    let clusters: Vec<String> = names.iter().map(|n| format!("org-acme/{n}")).collect();
+    let clusters: Vec<&str> = clusters.iter().map(String::as_str).collect();
+    let kinds = check_calendar(&dom, &events, &schedules, &clusters);
+    assert!(
+        kinds.get("window").copied().unwrap_or(0) > 0,
+        "windows drawn: {kinds:?}"
+    );
+    assert!(
+        kinds.get("cluster-upgrade").copied().unwrap_or(0) > 0,
+        "planned cluster upgrades drawn: {kinds:?}"
+    );
+    let dev = dom["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| {
+            b["row"] == "org-acme/dev-frankfurt" && b["attrs"]["data-kind"] == "cluster-upgrade"
+        })
+        .expect("dev-frankfurt's planned upgrade");
+    assert_eq!(
+        dev["attrs"]["data-start"], AT,
+        "dev-frankfurt may start at {AT}"
+    );
+    // The twin: the entries of `upkeep calendar --output json`, the same as the feed's.
+    let entries = twin["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), events.len(), "{twin}");
+    for (e, ev) in entries.iter().zip(&events) {
+        for k in ["uid", "start", "end", "summary", "subject"] {
+            assert_eq!(e[k], ev[k], "{k} of {}", e["uid"]);
+        }
+    }
+    assert_eq!(dom["ids"]["axis-tz"], "UTC", "the axis says its zone");
+    assert_eq!(
+        dom["hrefs"]["subscribe"], "/calendar.ics",
+        "the subscribe link"
+    );
+    for p in ["fleet", "campaigns", "apps", "history", "calendar"] {
+        let (_, _, body) = request("GET", &format!("{base}/{p}"));
+        assert!(
+            body.contains(r#"<a href="/calendar""#),
+            "{p} links the Calendar page"
+        );
+    }
+    // Filters and paging: by label (the subscribe link carries it as a selector), 4 a page.
+    let prod = json(&format!(
+        "{base}/calendar.json?label=upkeep.dev/stage%3Dprod"
+    ));
+    let dom = load(
+        &format!("{base}/calendar?label=upkeep.dev/stage%3Dprod"),
+        "quickstart-calendar-prod",
+    );
+    let prod_clusters: Vec<&str> = clusters
+        .iter()
+        .copied()
+        .filter(|c| c.contains("prod-"))
+        .collect();
+    check_calendar(&dom, &events, &schedules, &prod_clusters);
+    assert_eq!(
+        dom["hrefs"]["subscribe"], "/calendar.ics?selector=upkeep.dev%2Fstage%3Dprod",
+        "the feed of the clusters shown"
+    );
+    assert!(
+        prod["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["subject"].as_str().unwrap().contains("/dev-")),
+        "no dev cluster's entry: {prod}"
+    );
+    let dev = feed(&format!(
+        "{base}/calendar.ics?selector=upkeep.dev/stage%3Ddev"
+    ));
+    assert!(
+        dev.iter().any(|e| e["subject"] == "org-acme/dev-frankfurt"),
+        "selector=stage=dev keeps dev's upgrades"
+    );
+    let prod = feed(&format!(
+        "{base}/calendar.ics?selector=upkeep.dev/stage%3Dprod"
+    ));
+    assert!(
+        prod.iter()
+            .all(|e| !e["subject"].as_str().unwrap().contains("/dev-")),
+        "selector=stage=prod drops dev's: {prod:?}"
+    );
+    assert!(
+        prod.iter().any(|e| e["subject"] == "org-acme/prod-eu"),
+        "and keeps the schedules"
+    );
+    let page2 = json(&format!("{base}/calendar.json?per=4&page=2"));
+    assert_eq!(
+        (page2["page"].as_u64(), page2["pages"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let dom = load(
+        &format!("{base}/calendar?per=4&page=2"),
+        "quickstart-calendar-page2",
+    );
+    check_calendar(&dom, &events, &schedules, &clusters[4..]);
+    let (status, _, body) = request("GET", &format!("{base}/calendar.ics?bogus=1"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bogus") && body.contains("hint:"), "{body}");
+    let (status, _, body) = request("GET", &format!("{base}/calendar.json?days=0"));
+    assert_eq!(status, 400, "{body}");
+    // The file quickstart wrote is the same feed (28 days from --at).
+    let written = ics_peer(
+        &std::fs::read(scratch.join("calendar.ics")).expect("quickstart wrote calendar.ics"),
+    );
+    let served = feed(&format!("{base}/calendar.ics"));
+    let key = |e: &Value| {
+        (
+            e["uid"].to_string(),
+            e["start"].to_string(),
+            e["end"].to_string(),
+        )
+    };
+    assert_eq!(
+        written.iter().map(key).collect::<Vec<_>>(),
+        served.iter().map(key).collect::<Vec<_>>(),
+        "the served feed is the file quickstart wrote"
+    );
 
     // Filters: by stage and by label, on the page and in its twin alike.
     let prod = load(&format!("{base}/fleet?stage=prod"), "quickstart-fleet-prod");
@@ -563,7 +805,18 @@ fn refuses_a_non_loopback_bind() {
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
 
-const KUBE_FLEET: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+const KUBE_FLEET: &str = r#"apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: nights, namespace: default}
+spec:
+  timeZone: Europe/Berlin
+  maintenanceWindows:
+    - name: nights
+      startTime: "2026-01-01T22:00:00"
+      endTime: "2026-01-02T04:00:00"
+      recurrence: FREQ=DAILY
+---
+apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata: {name: dev-a, namespace: default, labels: {release.giantswarm.io/version: "30.0.0"}}
 spec: {}
@@ -806,6 +1059,63 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
         .map(|r| cells(r)[0])
         .collect();
     assert_eq!(names, ["dev-a", "lone", "prod-a"], "every Cluster");
+
+    // The Calendar page of the controller: a row per schedule and per Cluster, each bar the
+    // event of the feed the same dashboard serves, which is `upkeep calendar --kubeconfig`'s.
+    let from = "2026-12-07T00:00:00Z";
+    let events = feed(&format!("{base}/calendar.ics?from={from}&days=14"));
+    let dom = load(
+        &format!("{base}/calendar?from={from}"),
+        "controller-calendar",
+    );
+    let kinds = check_calendar(
+        &dom,
+        &events,
+        &["default/nights"],
+        &["default/dev-a", "default/lone", "default/prod-a"],
+    );
+    assert!(kinds["window"] >= 14, "a window a night: {kinds:?}");
+    let store = tempfile::tempdir().unwrap();
+    let cli = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "calendar",
+            "--kubeconfig",
+            &kubeconfig,
+            "--from",
+            from,
+            "--days",
+            "14",
+            "-o",
+            "json",
+        ])
+        .env_remove("KUBECONFIG")
+        .env("UPKEEP_STORE", store.path().join("s.redb"))
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&cli.stdout).expect("calendar JSON");
+    let twin = json(&format!("{base}/calendar.json?from={from}"));
+    let key = |e: &Value| {
+        (
+            e["uid"].to_string(),
+            e["start"].to_string(),
+            e["end"].to_string(),
+        )
+    };
+    assert_eq!(
+        twin["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
+        cli.as_array().unwrap().iter().map(key).collect::<Vec<_>>(),
+        "the twin's entries are `upkeep calendar --kubeconfig --output json`'s"
+    );
+    let title = dom["bars"][0]["title"].as_str().unwrap();
+    assert!(
+        title.contains("Europe/Berlin") && title.contains("UTC"),
+        "times in both zones: {title}"
+    );
     let _ = controller.kill();
     let _ = controller.wait();
 

@@ -204,6 +204,21 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         );
         outln!();
     }
+    // The calendar: the feed `upkeep calendar` writes, with the campaigns above.
+    let calendar = scratch.join("calendar.ics");
+    match write_calendar(&fleet_dir, &store, &calendar, now) {
+        Ok(n) => eprintln!(
+            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now}) to {}\nhint: import it into a calendar client (khal import, calcurse -i), or see it on the dashboard's Calendar page with --serve",
+            calendar.display()
+        ),
+        Err(e) => crate::render::error_with_hint(
+            &format!("writing the calendar {}: {e}", calendar.display()),
+            Some(
+                "the rest of the quickstart stands; `upkeep calendar --repo <fleet>` writes it too"
+                    .into(),
+            ),
+        ),
+    }
     outln!(
         "Try: upkeep windows {} --name prod-eu",
         fleet_dir.join("upkeep/schedules.yaml").display()
@@ -223,6 +238,48 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         return serve(args, fleet_dir, store_path, now);
     }
     Ok(Outcome::Success)
+}
+
+/// How many days the quickstart's calendar covers (as `upkeep calendar`'s default).
+const CALENDAR_DAYS: i64 = 28;
+
+/// Writes the feed of the scratch fleet from `now` (`upkeep calendar --repo <fleet> --store
+/// <store>`, with the campaigns the ClusterUpgradePolicies would create) to `path`; the number
+/// of events.
+fn write_calendar(
+    fleet_dir: &Path,
+    store: &upkeep_store::Store,
+    path: &Path,
+    now: Timestamp,
+) -> Result<usize, String> {
+    let to = crate::calendar::range_end(now, CALENDAR_DAYS)
+        .ok_or_else(|| format!("{now} + {CALENDAR_DAYS} days is past the year 9998"))?;
+    let range = crate::calendar::Range { from: now, to };
+    let mut feed = match crate::calendar::repo_feed(fleet_dir, Some(store), None, range, true) {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(_)) => return Err("the fleet could not be read (see above)".into()),
+        Err(e) => return Err(format!("{e}")),
+    };
+    feed.sort();
+    let keys: Vec<(&str, u64)> = feed
+        .entries
+        .iter()
+        .map(|e| (e.uid.as_str(), e.fingerprint()))
+        .collect();
+    let sequences = store
+        .calendar_sequences(&keys, upkeep_core::calendar::clock_floor(Timestamp::now()))
+        .map_err(|e| e.to_string())?;
+    for (e, s) in feed.entries.iter_mut().zip(sequences) {
+        e.sequence = s;
+    }
+    let text = upkeep_core::calendar::write_ics(
+        &feed.entries,
+        &format!("upkeep: {}", fleet_dir.display()),
+        Timestamp::now(),
+        &feed.zones,
+    );
+    crate::cmd::calendar::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(feed.entries.len())
 }
 
 /// `--serve`: the dashboard over the scratch repository and store, deciding at `--at` when it
@@ -250,6 +307,7 @@ fn serve(
         }),
         at: args.at.is_some().then_some(now),
         refresh: 0,
+        memory: crate::calendar::Memory::default(),
     };
     outln!();
     outln!("The dashboard of the example fleet:");

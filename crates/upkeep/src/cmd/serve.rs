@@ -101,6 +101,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             source,
             at,
             refresh: args.refresh,
+            memory: crate::calendar::Memory::default(),
         };
         crate::ui::serve_until_signal(args.addr, ui).await
     })

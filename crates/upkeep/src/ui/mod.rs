@@ -13,6 +13,7 @@
 //! (502) naming it, and a panic while gathering a page is caught and shown as a 500 error
 //! page, never a dead server.
 
+pub(crate) mod calendar;
 pub(crate) mod pages;
 
 use std::convert::Infallible;
@@ -41,6 +42,7 @@ const PAGES: &[(&str, &str)] = &[
     ("campaigns", "Campaigns"),
     ("apps", "Apps"),
     ("history", "History"),
+    ("calendar", "Calendar"),
 ];
 
 /// A running dashboard's settings.
@@ -51,15 +53,18 @@ pub(crate) struct Ui {
     pub(crate) at: Option<Timestamp>,
     /// Reload pages every this many seconds (0: never).
     pub(crate) refresh: u32,
+    /// The SEQUENCE given to each calendar event served (the page's twin and `/calendar.ics`).
+    pub(crate) memory: crate::calendar::Memory,
 }
 
 /// The templates, embedded in the binary.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("templates/base.html")),
     ("fleet.html", include_str!("templates/fleet.html")),
     ("campaigns.html", include_str!("templates/campaigns.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("history.html", include_str!("templates/history.html")),
+    ("calendar.html", include_str!("templates/calendar.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -165,7 +170,7 @@ pub(crate) async fn serve_until_signal(addr: SocketAddr, ui: Ui) -> miette::Resu
         .wrap_err_with(|| format!("listening on {addr}"))?;
     let bound = listener.local_addr().unwrap_or(addr);
     eprintln!(
-        "serving the dashboard of {} (Ctrl-C to stop)",
+        "serving the dashboard of {} (Ctrl-C to stop); its calendar feed: http://{bound}/calendar.ics",
         ui.source.describe()
     );
     crate::out::outln!("http://{bound}/");
@@ -224,6 +229,9 @@ async fn respond(
                 .collect()
         })
         .unwrap_or_default();
+    if path == "/calendar.ics" {
+        return calendar_ics(ui, &query, head).await;
+    }
     let (name, json) = match path {
         "/" => ("fleet", false),
         p => {
@@ -241,7 +249,9 @@ async fn respond(
             StatusCode::NOT_FOUND,
             "Not found",
             &format!("There is no page {path}."),
-            Some("the pages are /fleet, /campaigns, /apps and /history (add .json for the data)"),
+            Some(
+                "the pages are /fleet, /campaigns, /apps, /history and /calendar (add .json for the data), and the feed /calendar.ics",
+            ),
         );
         return finish(
             StatusCode::NOT_FOUND,
@@ -300,6 +310,8 @@ async fn respond(
         Err(failure) => {
             let status = if failure.internal {
                 StatusCode::INTERNAL_SERVER_ERROR
+            } else if failure.bad_request {
+                StatusCode::BAD_REQUEST
             } else {
                 StatusCode::BAD_GATEWAY
             };
@@ -321,6 +333,65 @@ async fn respond(
                 failure.hint.as_deref(),
             );
             finish(status, &body, "text/html; charset=utf-8", head)
+        }
+    }
+}
+
+/// `/calendar.ics?namespace=NS&selector=LABELS&from=TIME&days=N`: the feed `upkeep calendar`
+/// writes for the dashboard's source (the controller's metrics port serves the same for its
+/// cluster), 28 days from now unless asked otherwise.
+async fn calendar_ics(
+    ui: &Arc<Ui>,
+    query: &[(String, String)],
+    head: bool,
+) -> Response<Full<Bytes>> {
+    let fail = |status: StatusCode, message: &str, hint: Option<&str>| {
+        let hint = hint.map(|h| format!("\nhint: {h}")).unwrap_or_default();
+        finish(
+            status,
+            &format!("error: {message}{hint}\n"),
+            "text/plain; charset=utf-8",
+            head,
+        )
+    };
+    if let Some((other, _)) = query
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "namespace" | "selector" | "from" | "days"))
+    {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown parameter {other:?}"),
+            Some("use namespace, selector, from, days"),
+        );
+    }
+    let query = query.to_vec();
+    let now = ui.at.unwrap_or_else(Timestamp::now);
+    let range = match calendar::range(&query, now, 28, crate::calendar::MAX_DAYS) {
+        Ok(r) => r,
+        Err(f) => return fail(StatusCode::BAD_REQUEST, &f.message, f.hint.as_deref()),
+    };
+    let ns = pages::param(&query, "namespace").map(str::to_owned);
+    let selector = pages::param(&query, "selector").map(str::to_owned);
+    match pages::calendar_feed(ui.clone(), range, ns, selector).await {
+        Ok(feed) => {
+            let name = format!("upkeep: {}", ui.source.describe());
+            let body = upkeep_core::calendar::write_ics(
+                &feed.entries,
+                &name,
+                Timestamp::now(),
+                &feed.zones,
+            );
+            finish(StatusCode::OK, &body, "text/calendar; charset=utf-8", head)
+        }
+        Err(f) => {
+            let status = if f.bad_request {
+                StatusCode::BAD_REQUEST
+            } else if f.internal {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            fail(status, &f.message, f.hint.as_deref())
         }
     }
 }

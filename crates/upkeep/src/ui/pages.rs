@@ -103,6 +103,8 @@ pub(crate) struct Failure {
     pub(crate) hint: Option<String>,
     /// A bug (a panic), not an unreadable source.
     pub(crate) internal: bool,
+    /// The request asked for something that cannot be (a bad query parameter): 400.
+    pub(crate) bad_request: bool,
 }
 
 impl Failure {
@@ -111,6 +113,15 @@ impl Failure {
             message: message.into(),
             hint: hint.map(str::to_owned),
             internal: false,
+            bad_request: false,
+        }
+    }
+
+    /// A bad query parameter (400), with how to write it.
+    pub(crate) fn bad(message: impl Into<String>, hint: &str) -> Self {
+        Failure {
+            bad_request: true,
+            ..Failure::new(message, Some(hint))
         }
     }
 
@@ -119,16 +130,17 @@ impl Failure {
             message: format!("{e}"),
             hint: e.help().map(|h| h.to_string()),
             internal: false,
+            bad_request: false,
         }
     }
 }
 
-type Query = Vec<(String, String)>;
+pub(crate) type Query = Vec<(String, String)>;
 
 /// Campaign rows with the time zone their times are shown in.
 type Campaigns = Vec<(CampaignRow, TimeZone)>;
 
-fn param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
+pub(crate) fn param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
     query
         .iter()
         .find(|(k, v)| k == name && !v.trim().is_empty())
@@ -142,6 +154,17 @@ pub(crate) async fn gather(
     query: Query,
     now: Timestamp,
 ) -> Result<PageData, Failure> {
+    if page == "calendar" {
+        let range = super::calendar::range(
+            &query,
+            now,
+            super::calendar::PAGE_DAYS,
+            super::calendar::MAX_PAGE_DAYS,
+        )?;
+        let ns = param(&query, "namespace").map(str::to_owned);
+        let feed = calendar_feed(ui, range, ns, None).await?;
+        return super::calendar::page(&feed, range, &query, now);
+    }
     match &ui.source {
         Source::Repo(_) => {
             let ui = ui.clone();
@@ -157,11 +180,88 @@ pub(crate) async fn gather(
                     message: format!("gathering the {page} page failed: {e}"),
                     hint: Some("this is a bug in upkeep; the server goes on".into()),
                     internal: true,
+                    bad_request: false,
                 })
             })
         }
         Source::Kube(kube) => kube_page(kube, page, &query, now).await,
     }
+}
+
+/// The calendar feed of the dashboard's source over `range` (what `upkeep calendar` writes for
+/// it; `quickstart --serve`: with the campaigns its ClusterUpgradePolicies would create),
+/// filtered by `namespace` and a label `selector`, sorted, SEQUENCEs from the dashboard's
+/// memory ([`crate::calendar::remember_sequences`]).
+pub(crate) async fn calendar_feed(
+    ui: Arc<Ui>,
+    range: crate::calendar::Range,
+    namespace: Option<String>,
+    selector: Option<String>,
+) -> Result<crate::calendar::Feed, Failure> {
+    let mut feed = match &ui.source {
+        Source::Repo(_) => {
+            let ui = ui.clone();
+            let (ns, sel) = (namespace.clone(), selector.clone());
+            tokio::task::spawn_blocking(move || {
+                let Source::Repo(repo) = &ui.source else {
+                    unreachable!("matched above")
+                };
+                if !repo.dir.is_dir() {
+                    return Err(Failure::new(
+                        format!("{}: no such directory", repo.dir.display()),
+                        Some("pass the GitOps repository with --repo DIR"),
+                    ));
+                }
+                let store = open_store(repo)?;
+                let mut feed = match crate::calendar::repo_feed(
+                    &repo.dir,
+                    store.as_ref(),
+                    repo.docker_config.as_deref(),
+                    range,
+                    repo.policy_campaigns,
+                ) {
+                    Ok(Ok(feed)) => feed,
+                    Ok(Err(_)) => return Err(unreadable(repo)),
+                    Err(e) => return Err(Failure::report(&e)),
+                };
+                super::calendar::retain(&mut feed, ns.as_deref(), sel.as_deref()).map_err(|e| {
+                    Failure::bad(e, "e.g. selector=stage%3Dprod (key, key=value, key!=value)")
+                })?;
+                Ok(feed)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Failure {
+                    message: format!("gathering the calendar failed: {e}"),
+                    hint: Some("this is a bug in upkeep; the server goes on".into()),
+                    internal: true,
+                    bad_request: false,
+                })
+            })?
+        }
+        Source::Kube(kube) => {
+            let ns = namespace.as_deref().or(kube.namespace.as_deref());
+            if let (Some(want), Some(only)) = (namespace.as_deref(), kube.namespace.as_deref())
+                && want != only
+            {
+                return Err(Failure::bad(
+                    format!("namespace {want:?}: this dashboard shows only namespace {only:?}"),
+                    "leave namespace out, or serve the dashboard without --namespace",
+                ));
+            }
+            crate::calendar_kube::cluster_feed(&kube.client, ns, selector.as_deref(), range)
+                .await
+                .map_err(|e| Failure {
+                    message: e.message,
+                    hint: e.hint,
+                    internal: false,
+                    bad_request: false,
+                })?
+        }
+    };
+    feed.sort();
+    crate::calendar::remember_sequences(&mut feed.entries, &ui.memory, Timestamp::now());
+    Ok(feed)
 }
 
 // --- the repository -------------------------------------------------------------------------
