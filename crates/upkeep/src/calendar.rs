@@ -76,6 +76,8 @@ pub(crate) struct Subject {
     pub(crate) labels: BTreeMap<String, String>,
     /// The IANA zone of a schedule (`None`: UTC).
     pub(crate) tz: Option<String>,
+    /// A schedule with `alwaysAllowed` (it has no window to draw).
+    pub(crate) always: bool,
 }
 
 impl Subject {
@@ -96,6 +98,7 @@ impl Subject {
                 .iana_name()
                 .filter(|n| *n != "UTC")
                 .map(str::to_owned),
+            always: s.schedule.spec().always_allowed,
         }
     }
 
@@ -106,6 +109,7 @@ impl Subject {
             name: c.name.clone(),
             labels: c.labels.clone(),
             tz: None,
+            always: false,
         }
     }
 }
@@ -449,18 +453,15 @@ pub(crate) fn policy_campaign_entries(feed: &mut Feed, fleet: &crate::fleet::Fle
         ..Default::default()
     };
     for p in &fleet.cluster_policies {
-        let (ns, name) = namespaced_name(&p.metadata);
+        let (ns, _) = namespaced_name(&p.metadata);
         let target = fleet
             .policies
             .get(&(ns.clone(), p.spec.policy_ref.name.clone()))
             .and_then(|d| d.allow.selected.clone());
         let upgrade = p.upgrade(target.as_deref());
         let decision = decide(&upgrade, &snapshot, VersionSource::Label, range.from);
-        let more = format!(
-            "upkeep quickstart --at {}   (ClusterUpgradePolicy {ns}/{name})",
-            range.from
-        );
-        campaign_entries(feed, &upgrade, &decision, range, &more);
+        // The campaign is the policy's (same name); `campaign_entries` adds `--at <start>`.
+        campaign_entries(feed, &upgrade, &decision, range, "upkeep quickstart");
     }
 }
 

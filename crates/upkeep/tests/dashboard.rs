@@ -715,7 +715,7 @@ fn markup_is_escaped_and_credentials_never_shown() {
         &[],
     );
     let base = &s.base;
-    for page in ["fleet", "campaigns", "apps", "history"] {
+    for page in ["fleet", "campaigns", "apps", "history", "calendar"] {
         for url in [format!("{base}/{page}"), format!("{base}/{page}.json")] {
             let (status, _, body) = request("GET", &url);
             assert_eq!(status, 200, "{url}: {body}");

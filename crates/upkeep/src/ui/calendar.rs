@@ -273,13 +273,13 @@ pub(crate) fn page(
         .map(|s| {
             let key = s.key();
             let list = entries_of.get(&key).unwrap_or(&empty);
-            row(
-                "schedule",
-                key.clone(),
-                key,
-                Some(s.tz.clone().unwrap_or_else(|| "UTC".into())),
-                list,
-            )
+            let zone = s.tz.clone().unwrap_or_else(|| "UTC".into());
+            let note = if s.always {
+                format!("{zone} · always allowed")
+            } else {
+                zone
+            };
+            row("schedule", key.clone(), key, Some(note), list)
         })
         .collect();
     let cluster_rows: Vec<Value> = clusters
