@@ -5,7 +5,9 @@
 //! versions scanned from the OCI image layouts under `charts/` that the ChartSources point at.
 //! The fleet is copied into a scratch Git repository (the bundled example is never changed);
 //! the allowed app upgrades are committed there exactly as `upkeep apply` commits them, and
-//! recorded in a scratch store that `upkeep history` reads. No network, no cluster.
+//! recorded in a scratch store that `upkeep history` reads; the fleet's upgrade calendar
+//! (`upkeep calendar`'s feed) is written next to them as `calendar.ics`, its path said on
+//! stderr. No network, no cluster.
 //! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, and for
 //! clusters the rollout core (`upkeep_core::rollout::plan`) over the campaign each
 //! ClusterUpgradePolicy would create, the same plan `upkeep status` prints.
@@ -29,8 +31,8 @@ pub(crate) struct Args {
     /// The example directory (default: the bundled examples/quickstart).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Where to create the scratch GitOps repository and store (must not exist yet; default: a
-    /// new directory under the system's temporary directory).
+    /// Where to create the scratch GitOps repository, store and calendar.ics (must not exist
+    /// yet; default: a new directory under the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
     /// Then serve the dashboard of the example fleet (`upkeep serve`'s pages over the scratch
@@ -208,7 +210,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     let calendar = scratch.join("calendar.ics");
     match write_calendar(&fleet_dir, &store, &calendar, now) {
         Ok(n) => eprintln!(
-            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now}) to {}\nhint: import it into a calendar client (khal import, calcurse -i), or see it on the dashboard's Calendar page with --serve",
+            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now}) to {}\nhint: import it into a calendar client (e.g. khal import), or see it on the dashboard's Calendar page with --serve",
             calendar.display()
         ),
         Err(e) => crate::render::error_with_hint(

@@ -17,10 +17,13 @@ use crate::ui::{KubeSource, RepoSource, Source, Ui};
 Pages: /fleet (every cluster: current version, target, state, reason, next allowed start; \
 filter with ?namespace=, ?label=key[=value], ?stage=), /campaigns (per-stage progress, soak \
 countdowns, failures, Events), /apps (every marked field: current → target, write or held and \
-why, the last commit and pull request), /history (per cluster and per app, newest first). Each \
-has a JSON twin (/fleet.json, …) with the data the page shows: /campaigns.json is `upkeep status \
---output json`, /apps.json the fields of `upkeep plan --output json`, /history.json what \
-`upkeep history --output json` lists.\n\n\
+why, the last commit and pull request), /history (per cluster and per app, newest first), \
+/calendar (a two-week timeline: a row per schedule and per cluster, the entries of `upkeep \
+calendar`; ?namespace=, ?label=, ?tz=, ?days=, ?page=). Each has a JSON twin (/fleet.json, …) \
+with the data the page shows: /campaigns.json is `upkeep status --output json`, /apps.json the \
+fields of `upkeep plan --output json`, /history.json what `upkeep history --output json` lists, \
+/calendar.json the entries of `upkeep calendar --output json`. /calendar.ics is the feed \
+(?namespace=NS&selector=LABELS&from=TIME&days=N).\n\n\
 Read-only: GET and HEAD only. No login: the default bind is 127.0.0.1; any other address needs \
 --allow-remote (put an authenticating proxy in front).\n\n\
 Exit status: 0 after Ctrl-C or SIGTERM, 2 when the address cannot be bound or the input is invalid.")]
