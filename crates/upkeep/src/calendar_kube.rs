@@ -1,5 +1,6 @@
 //! The upgrade calendar of a management cluster: `upkeep calendar --kubeconfig` and the
-//! controller's `/calendar.ics` (one function, so the two serve the same feed).
+//! controller's `/calendar.ics`, and the dashboard's Calendar page and `/calendar.ics` over a
+//! management cluster (one function, so all of them serve the same feed).
 //!
 //! What it reads, per namespace, in one pass of LISTs (no watch: a feed is asked for now and
 //! then): MaintenanceSchedules, Clusters (Cluster API, by discovery), ClusterUpgrades with their

@@ -9,6 +9,7 @@
 //! | campaigns | `upkeep status --output json` (with `quickstart --serve`: also the campaigns its ClusterUpgradePolicies would create) | `upkeep status --kubeconfig --output json`, and the ClusterUpgrades' Events |
 //! | apps | the `fields` of `upkeep plan --output json`, with the commit and pull request `upkeep history` recorded for each file | each AppUpgradeAutomation's status (last commit, pull request, observed policies) |
 //! | history | `upkeep history --output json` and each cluster's `upkeep history --cluster` | `upkeep history --kubeconfig --cluster` for every cluster (the ClusterUpgradeRecords) |
+//! | calendar | `upkeep calendar --repo --output json`'s entries ([`crate::calendar::repo_feed`]; with `quickstart --serve` also the policies' campaigns), drawn by [`super::calendar`] | `upkeep calendar --kubeconfig --output json`'s ([`crate::calendar_kube::cluster_feed`]) |
 //!
 //! A repository is read by blocking code (the same loaders the commands use, which run their
 //! own small runtimes), so it is read on a blocking thread; a panic there is caught and becomes
