@@ -1018,6 +1018,60 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
     ] {
         body_has_no_token(&format!("{base}/{page}"));
     }
+    // A past upgrade on the Calendar page: a ClusterUpgradeRecord of `running` (owned by it,
+    // as the controller writes them) triggered inside the page's range.
+    let uid = api
+        .get("running")
+        .await
+        .expect("running")
+        .metadata
+        .uid
+        .expect("a uid");
+    let record = format!(
+        r#"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata:
+  name: running-dev-a-2
+  namespace: default
+  labels: {{cluster: dev-a, upkeep.dev/campaign: running}}
+  ownerReferences: [{{apiVersion: upkeep.dev/v1alpha1, kind: ClusterUpgrade, name: running, uid: "{uid}"}}]
+spec: {{cluster: dev-a, campaign: running, from: 29.1.0, to: 30.0.0, trigger: Direct,
+       place: Auto, state: Succeeded, triggeredAt: '2026-12-08T10:00:00Z',
+       finishedAt: '2026-12-08T10:20:00Z'}}
+"#
+    );
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &record)
+        .expect("the record applied");
+    let from = "2026-12-07T00:00:00Z";
+    let events = feed(&format!("{base}/calendar.ics?from={from}&days=14"));
+    let dom = load(&format!("{base}/calendar?from={from}"), "kube-calendar");
+    let kinds = check_calendar(
+        &dom,
+        &events,
+        &["default/nights"],
+        &["default/dev-a", "default/lone", "default/prod-a"],
+    );
+    assert_eq!(
+        kinds.get("past-upgrade"),
+        Some(&1),
+        "the record's bar: {kinds:?}"
+    );
+    let past = dom["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["attrs"]["data-kind"] == "past-upgrade")
+        .unwrap();
+    assert_eq!(past["row"], "default/dev-a", "in dev-a's row");
+    assert_eq!(
+        (&past["attrs"]["data-start"], &past["attrs"]["data-end"]),
+        (
+            &"2026-12-08T10:00:00Z".into(),
+            &"2026-12-08T10:20:00Z".into()
+        ),
+        "from triggeredAt to finishedAt"
+    );
     drop(s);
 
     // `upkeep controller --ui-addr`: the same pages from the running controller.
