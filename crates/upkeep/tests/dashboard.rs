@@ -873,6 +873,234 @@ lastTimestamp: "2026-12-06T10:00:00Z"
 source: {component: upkeep}
 "#;
 
+/// `n` clusters in one always-allowed campaign: the first fifth in stage dev, the rest in prod;
+/// `wc00000` on `first`, every other one on 29.(i % 3).0.
+fn paged_fleet(n: usize, first: &str) -> String {
+    let mut out = String::from(
+        "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: always, namespace: org-a}
+spec: {alwaysAllowed: true}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: to-30, namespace: org-a}
+spec:
+  targetVersion: 30.0.0
+  maintenanceScheduleRef: {name: always}
+  matchers: [{name: all, value: \".*\", isRegex: true}]
+  strategy:
+    maxConcurrency: 10
+    stages:
+      - {name: dev, matchers: [{name: dev, key: stage, value: dev}]}
+      - {name: prod, matchers: [{name: prod, key: stage, value: prod}]}
+",
+    );
+    for i in 0..n {
+        let stage = if i < n / 5 { "dev" } else { "prod" };
+        let version = if i == 0 {
+            first.to_owned()
+        } else {
+            format!("29.{}.0", i % 3)
+        };
+        out.push_str(&format!(
+            "---\napiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: wc{i:05}\n  namespace: org-a\n  labels: {{release.giantswarm.io/version: \"{version}\", stage: {stage}}}\nspec: {{}}\n"
+        ));
+    }
+    out
+}
+
+/// Polls `f` every 100 ms until it gives a value, for at most `within`; the test fails naming
+/// `what` if it never does.
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `datetime` of the page's "as of" (when the fleet it shows was loaded).
+fn as_of(url: &str) -> String {
+    let (status, _, body) = request("GET", url);
+    assert_eq!(status, 200, "{url}: {body}");
+    let (_, rest) = body
+        .split_once("id=\"as-of\" datetime=\"")
+        .unwrap_or_else(|| panic!("{url} says as of when: {body}"));
+    rest.split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn fleet_pages_and_one_snapshot_refreshed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("fleet.yaml"), paged_fleet(250, "29.0.0")).unwrap();
+    let s = serve(
+        &[
+            "serve",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--store",
+            tmp.path().join("none.redb").to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--at",
+            AT,
+            "--refresh",
+            "3s",
+        ],
+        &[],
+    );
+    let base = &s.base;
+    let names = |v: &Value| -> Vec<String> {
+        v["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The JSON twin is the whole filtered fleet unless a page is asked for.
+    let whole = json(&format!("{base}/fleet.json?stage=prod"));
+    assert_eq!(names(&whole).len(), 200, "every prod cluster: {whole}");
+    assert_eq!(whole.get("page"), None, "not paged without ?page=");
+    let paged = json(&format!("{base}/fleet.json?stage=prod&per=50&page=2"));
+    assert_eq!(
+        names(&paged),
+        names(&whole)[50..100],
+        "page 2 at 50 a page: the 51st to the 100th"
+    );
+    assert_eq!(
+        (&paged["page"], &paged["pages"], &paged["matching"]),
+        (&Value::from(2), &Value::from(4), &Value::from(200))
+    );
+
+    // The page in the browser: its rows, its counts, its links (which keep the filters).
+    let dom = load(
+        &format!("{base}/fleet?stage=prod&per=50&page=2"),
+        "fleet-paged",
+    );
+    let shown: Vec<String> = rows(&dom, "clusters", None)
+        .iter()
+        .map(|r| cells(r)[0].to_owned())
+        .collect();
+    assert_eq!(shown, names(&paged), "the page's rows: {dom}");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 51–100 of 200");
+    assert_eq!(dom["ids"]["pager-bottom-shown"], "clusters 51–100 of 200");
+    for (link, page) in [("first", 1), ("prev", 1), ("next", 3), ("last", 4)] {
+        assert_eq!(
+            dom["hrefs"][format!("pager-top-{link}")],
+            format!("/fleet?stage=prod&per=50&page={page}"),
+            "the {link} link keeps the filters: {dom}"
+        );
+    }
+    // The counts are over the whole filtered fleet, not the page.
+    assert_eq!(dom["ids"]["matching"], "200", "{dom}");
+    let count = |id: &str| {
+        dom["ids"][id]
+            .as_str()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let states = ["Trigger", "Waiting", "Pending", "no-campaign"];
+    let by_state: usize = states
+        .iter()
+        .filter_map(|s| count(&format!("state-{s}")))
+        .sum();
+    assert_eq!(
+        by_state, 200,
+        "the states add up to the filtered fleet: {dom}"
+    );
+    for v in ["29.0.0", "29.1.0", "29.2.0"] {
+        let want = whole["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["current"] == v)
+            .count();
+        assert_eq!(count(&format!("version-{v}")), Some(want), "on {v}: {dom}");
+    }
+    // Past the last page: the last page, without a next link.
+    let dom = load(
+        &format!("{base}/fleet?stage=prod&per=50&page=9"),
+        "fleet-last",
+    );
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 151–200 of 200");
+    assert_eq!(dom["hrefs"].get("pager-top-next"), None, "{dom}");
+
+    // One snapshot for every page until the repository changes.
+    let loaded = as_of(&format!("{base}/fleet"));
+    assert_eq!(
+        as_of(&format!("{base}/campaigns")),
+        loaded,
+        "the campaigns page reads the same snapshot"
+    );
+    // A change to the repository shows up (at the latest after --refresh), and the pages say
+    // when it was loaded.
+    std::fs::write(repo.join("fleet.yaml"), paged_fleet(250, "29.9.9")).unwrap();
+    eventually(
+        "the new version of wc00000 on /fleet.json",
+        Duration::from_secs(60),
+        || {
+            let fleet = json(&format!("{base}/fleet.json?per=1&page=1"));
+            (fleet["clusters"][0]["current"] == "29.9.9").then_some(())
+        },
+    );
+    assert_ne!(
+        as_of(&format!("{base}/fleet")),
+        loaded,
+        "as of the new load"
+    );
+
+    // A broken file while serving: the last good snapshot, and the error, on every page.
+    std::fs::write(
+        repo.join("broken.yaml"),
+        "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: broken\n  namespace: org-a\n  labels: [oops]\nspec: {}\n",
+    )
+    .unwrap();
+    eventually(
+        "the reload error on the fleet page",
+        Duration::from_secs(60),
+        || {
+            let (_, _, body) = request("GET", &format!("{base}/fleet"));
+            body.contains("id=\"reload-error\"").then_some(())
+        },
+    );
+    let dom = load(&format!("{base}/fleet?per=5"), "fleet-reload-error");
+    let error = dom["ids"]["reload-error"].as_str().expect("the error");
+    assert!(
+        error.contains("broken.yaml:6") && error.contains("metadata.labels"),
+        "the error names the file and the field: {error}"
+    );
+    let first = rows(&dom, "clusters", None)[0];
+    assert_eq!(
+        (cells(first)[0], cells(first)[2]),
+        ("wc00000", "29.9.9"),
+        "the last good snapshot is shown"
+    );
+    let dom = load(&format!("{base}/calendar"), "calendar-reload-error");
+    assert!(
+        dom["ids"]["reload-error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken.yaml")),
+        "the calendar page says so too: {dom}"
+    );
+    // Fixed: the error goes away.
+    std::fs::remove_file(repo.join("broken.yaml")).unwrap();
+    eventually(
+        "the fleet page without the reload error",
+        Duration::from_secs(60),
+        || {
+            let (_, _, body) = request("GET", &format!("{base}/fleet"));
+            (!body.contains("id=\"reload-error\"")).then_some(())
+        },
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

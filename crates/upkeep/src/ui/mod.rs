@@ -15,6 +15,7 @@
 
 pub(crate) mod calendar;
 pub(crate) mod pages;
+pub(crate) mod snapshot;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -51,7 +52,9 @@ pub(crate) struct Ui {
     pub(crate) source: Source,
     /// Decide as if it were this time (tests, `--at`); `None`: the time of each request.
     pub(crate) at: Option<Timestamp>,
-    /// Reload pages every this many seconds (0: never).
+    /// The refresh interval in seconds: the loaded fleet is shared by every request until it
+    /// is this old (or the repository changed), and the pages reload themselves this often
+    /// (0: load for every request, never reload).
     pub(crate) refresh: u32,
     /// The SEQUENCE given to each calendar event served (the page's twin and `/calendar.ics`).
     pub(crate) memory: crate::calendar::Memory,
@@ -84,6 +87,10 @@ fn environment() -> Environment<'static> {
             |_| v.to_owned(),
             |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
         )
+    });
+    env.add_filter("hms", |v: &str| {
+        v.parse::<Timestamp>()
+            .map_or_else(|_| v.to_owned(), |t| t.strftime("%H:%M:%S UTC").to_string())
     });
     env.add_filter("urlencode", |s: String| {
         url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
@@ -131,6 +138,9 @@ pub(crate) fn relative(secs: u64) -> String {
 
 /// Serves the dashboard on `listener` until `stop` resolves.
 pub(crate) async fn serve(listener: TcpListener, ui: Ui, stop: impl Future<Output = ()>) {
+    let cache = Arc::new(snapshot::Cache::new(std::time::Duration::from_secs(
+        u64::from(ui.refresh),
+    )));
     let ui = Arc::new(ui);
     let env = Arc::new(environment());
     tokio::pin!(stop);
@@ -145,11 +155,11 @@ pub(crate) async fn serve(listener: TcpListener, ui: Ui, stop: impl Future<Outpu
                 }
             },
         };
-        let (ui, env) = (ui.clone(), env.clone());
+        let (ui, env, cache) = (ui.clone(), env.clone(), cache.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let (ui, env) = (ui.clone(), env.clone());
-                async move { Ok::<_, Infallible>(respond(&ui, &env, &request).await) }
+                let (ui, env, cache) = (ui.clone(), env.clone(), cache.clone());
+                async move { Ok::<_, Infallible>(respond(&ui, &env, &cache, &request).await) }
             });
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -207,8 +217,10 @@ pub(crate) fn check_bind(addr: SocketAddr, allow_remote: bool) -> Result<(), Str
 async fn respond(
     ui: &Arc<Ui>,
     env: &Environment<'static>,
+    cache: &snapshot::Cache,
     request: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let arrived = std::time::Instant::now();
     let head = request.method() == Method::HEAD;
     if request.method() != Method::GET && !head {
         let mut r = plain(
@@ -230,7 +242,7 @@ async fn respond(
         })
         .unwrap_or_default();
     if path == "/calendar.ics" {
-        return calendar_ics(ui, &query, head).await;
+        return calendar_ics(ui, cache, arrived, &query, head).await;
     }
     let (name, json) = match path {
         "/" => ("fleet", false),
@@ -260,8 +272,11 @@ async fn respond(
             head,
         );
     };
+    let snapshot = cache.get(ui, arrived).await;
     let now = ui.at.unwrap_or_else(Timestamp::now);
-    let gathered = pages::gather(ui.clone(), page, query, now).await;
+    let as_of = snapshot.as_of();
+    let errors = snapshot.errors();
+    let gathered = pages::gather(ui.clone(), snapshot.clone(), page, query, now, json).await;
     match gathered {
         Ok(mut data) => {
             redact_value(&mut data.json);
@@ -278,6 +293,8 @@ async fn respond(
                 now => now.to_string(),
                 source => ui.source.describe(),
                 refresh => ui.refresh,
+                as_of => as_of.to_string(),
+                errors => errors,
                 data => Value::from_serialize(&data.json),
                 view => Value::from_serialize(&data.view),
                 query => request.uri().query().unwrap_or_default(),
@@ -342,6 +359,8 @@ async fn respond(
 /// cluster), 28 days from now unless asked otherwise.
 async fn calendar_ics(
     ui: &Arc<Ui>,
+    cache: &snapshot::Cache,
+    arrived: std::time::Instant,
     query: &[(String, String)],
     head: bool,
 ) -> Response<Full<Bytes>> {
@@ -372,7 +391,8 @@ async fn calendar_ics(
     };
     let ns = pages::param(&query, "namespace").map(str::to_owned);
     let selector = pages::param(&query, "selector").map(str::to_owned);
-    match pages::calendar_feed(ui.clone(), range, ns, selector).await {
+    let snapshot = cache.get(ui, arrived).await;
+    match pages::calendar_feed(ui.clone(), snapshot, range, ns, selector).await {
         Ok(feed) => {
             let name = format!("upkeep: {}", ui.source.describe());
             let body = upkeep_core::calendar::write_ics(

@@ -28,6 +28,7 @@ use upkeep_api::ClusterObject;
 use crate::campaign_view::{CampaignRow, ClusterRow};
 
 use super::Ui;
+use super::snapshot::{Loaded, RepoLoaded, Snapshot};
 
 /// Where the dashboard reads the fleet.
 #[derive(Debug)]
@@ -126,7 +127,11 @@ impl Failure {
         }
     }
 
-    fn report(e: &miette::Report) -> Self {
+    pub(crate) fn from_problem(p: &super::snapshot::Problem) -> Self {
+        Failure::new(p.message.clone(), p.hint.as_deref())
+    }
+
+    pub(crate) fn report(e: &miette::Report) -> Self {
         Failure {
             message: format!("{e}"),
             hint: e.help().map(|h| h.to_string()),
@@ -148,12 +153,14 @@ pub(crate) fn param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
         .map(|(_, v)| v.trim())
 }
 
-/// The data of `page` at `now`.
+/// The data of `page` at `now`, from `snapshot` (decided at `now`).
 pub(crate) async fn gather(
     ui: Arc<Ui>,
+    snapshot: Arc<Snapshot>,
     page: &'static str,
     query: Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
     if page == "calendar" {
         let range = super::calendar::range(
@@ -163,7 +170,7 @@ pub(crate) async fn gather(
             super::calendar::MAX_PAGE_DAYS,
         )?;
         let ns = param(&query, "namespace").map(str::to_owned);
-        let feed = calendar_feed(ui, range, ns, None).await?;
+        let feed = calendar_feed(ui, snapshot, range, ns, None).await?;
         return super::calendar::page(&feed, range, &query, now);
     }
     match &ui.source {
@@ -173,7 +180,7 @@ pub(crate) async fn gather(
                 let Source::Repo(repo) = &ui.source else {
                     unreachable!("matched above")
                 };
-                repo_page(repo, page, &query, now)
+                repo_page(repo, &snapshot, page, &query, now, json_twin)
             })
             .await
             .unwrap_or_else(|e| {
@@ -185,7 +192,7 @@ pub(crate) async fn gather(
                 })
             })
         }
-        Source::Kube(kube) => kube_page(kube, page, &query, now).await,
+        Source::Kube(kube) => kube_page(kube, &snapshot, page, &query, now, json_twin).await,
     }
 }
 
@@ -195,6 +202,7 @@ pub(crate) async fn gather(
 /// memory ([`crate::calendar::remember_sequences`]).
 pub(crate) async fn calendar_feed(
     ui: Arc<Ui>,
+    snapshot: Arc<Snapshot>,
     range: crate::calendar::Range,
     namespace: Option<String>,
     selector: Option<String>,
@@ -214,17 +222,7 @@ pub(crate) async fn calendar_feed(
                     ));
                 }
                 let store = open_store(repo)?;
-                let mut feed = match crate::calendar::repo_feed(
-                    &repo.dir,
-                    store.as_ref(),
-                    repo.docker_config.as_deref(),
-                    range,
-                    repo.policy_campaigns,
-                ) {
-                    Ok(Ok(feed)) => feed,
-                    Ok(Err(_)) => return Err(unreadable(repo)),
-                    Err(e) => return Err(Failure::report(&e)),
-                };
+                let mut feed = repo_feed(repo, &snapshot, store.as_ref(), range)?;
                 super::calendar::retain(&mut feed, ns.as_deref(), sel.as_deref()).map_err(|e| {
                     Failure::bad(e, "e.g. selector=stage%3Dprod (key, key=value, key!=value)")
                 })?;
@@ -267,11 +265,62 @@ pub(crate) async fn calendar_feed(
 
 // --- the repository -------------------------------------------------------------------------
 
+/// The loaded repository of `snapshot`.
+fn repo_loaded(snapshot: &Snapshot) -> Result<&RepoLoaded, Failure> {
+    match &snapshot.loaded {
+        Loaded::Repo(r) => Ok(r),
+        Loaded::Kube(_) => Err(Failure::new("the snapshot is not of a repository", None)),
+    }
+}
+
+/// [`crate::calendar::repo_feed`] over the snapshot's loaded repository: the same entries,
+/// from the fleet loaded once (the app fields' policies as decided when the snapshot was
+/// loaded; campaigns, fields and windows decided at `range.from`).
+fn repo_feed(
+    repo: &RepoSource,
+    snapshot: &Snapshot,
+    store: Option<&upkeep_store::Store>,
+    range: crate::calendar::Range,
+) -> Result<crate::calendar::Feed, Failure> {
+    use crate::calendar::{Feed, Subject};
+    let loaded = repo_loaded(snapshot)?;
+    let fleet = loaded.clusters.get()?;
+    let mut feed = Feed::default();
+    for s in &fleet.schedules {
+        feed.subjects.push(Subject::schedule(s));
+        crate::calendar::schedule_entries(&mut feed, s, range);
+    }
+    for c in &fleet.clusters {
+        feed.subjects.push(Subject::cluster(&c.object));
+    }
+    crate::calendar::repo_campaigns(&mut feed, &fleet, &repo.dir, store, range)
+        .map_err(|e| Failure::report(&e))?;
+    let apps = loaded.apps.get()?;
+    if let Ok((fields, _)) = crate::app_fields::plan_repo(&repo.dir, &apps, range.from) {
+        crate::calendar::app_entries(&mut feed, &fields, &apps.schedules, range, &repo.dir);
+    }
+    if repo.policy_campaigns {
+        crate::calendar::policy_campaign_entries(&mut feed, &apps, range);
+    }
+    if let Some(store) = store {
+        let names: Vec<String> = fleet
+            .clusters
+            .iter()
+            .map(|c| c.object.name.clone())
+            .collect();
+        crate::calendar::past_entries(&mut feed, store, &names, range)
+            .map_err(|e| Failure::report(&e))?;
+    }
+    Ok(feed)
+}
+
 fn repo_page(
     repo: &RepoSource,
+    snapshot: &Snapshot,
     page: &str,
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
     if !repo.dir.is_dir() {
         return Err(Failure::new(
@@ -279,21 +328,22 @@ fn repo_page(
             Some("pass the GitOps repository with --repo DIR"),
         ));
     }
+    let loaded = repo_loaded(snapshot)?;
     match page {
         "fleet" => {
-            let (clusters, campaigns) = repo_campaigns(repo, now)?;
-            Ok(fleet_page(&clusters, &campaigns, query, now))
+            let (clusters, campaigns) = repo_campaigns(repo, loaded, now)?;
+            Ok(fleet_page(&clusters, &campaigns, query, now, json_twin))
         }
         "campaigns" => {
-            let (_, campaigns) = repo_campaigns(repo, now)?;
+            let (_, campaigns) = repo_campaigns(repo, loaded, now)?;
             Ok(campaigns_page(&campaigns, &BTreeMap::new(), now))
         }
-        "apps" => repo_apps(repo, now),
-        _ => repo_history(repo, query),
+        "apps" => repo_apps(repo, loaded, now),
+        _ => repo_history(repo, loaded, query),
     }
 }
 
-fn unreadable(repo: &RepoSource) -> Failure {
+pub(crate) fn unreadable(repo: &RepoSource) -> Failure {
     Failure::new(
         format!(
             "the manifests in {} could not be read (the server's stderr says which file, line and field)",
@@ -312,22 +362,31 @@ fn open_store(repo: &RepoSource) -> Result<Option<upkeep_store::Store>, Failure>
     })
 }
 
-/// The clusters and what `upkeep status` says of the campaigns.
+/// The clusters and what `upkeep status` says of the campaigns at `now` (as
+/// [`crate::campaigns::repo_status`], over the snapshot's loaded fleet and releases).
 fn repo_campaigns(
     repo: &RepoSource,
+    loaded: &RepoLoaded,
     now: Timestamp,
 ) -> Result<(Vec<ClusterObject>, Campaigns), Failure> {
-    let fleet = match crate::fleet::ClusterFleet::load(&repo.dir) {
-        Ok(Ok(f)) => crate::schedule_annotations::with_scheduled(f),
-        Ok(Err(_)) => return Err(unreadable(repo)),
-        Err(e) => return Err(Failure::report(&e)),
-    };
+    let fleet = loaded.clusters.get()?;
     let store = open_store(repo)?;
-    let mut campaigns = crate::campaigns::repo_status(&fleet, &repo.dir, store.as_ref(), None, now)
-        .map_err(|e| Failure::report(&e))?;
+    let mut campaigns = match &store {
+        Some(store) => crate::campaigns::recorded_campaigns(&fleet, &repo.dir, store, None, now)
+            .map_err(|e| Failure::report(&e))?,
+        None => {
+            let releases = loaded.releases.get()?;
+            crate::campaign_view::campaigns(
+                &fleet,
+                None,
+                &|u| crate::campaign_view::repo_release(u, &releases),
+                now,
+            )
+        }
+    };
     drop(store);
     if repo.policy_campaigns {
-        let scanned = load_scanned(repo, now)?;
+        let scanned = loaded.apps.get()?;
         for c in crate::campaign_view::policy_campaigns(&scanned, now) {
             campaigns.push((c.row, c.tz));
         }
@@ -335,7 +394,10 @@ fn repo_campaigns(
     Ok((fleet.objects(), campaigns))
 }
 
-fn load_scanned(repo: &RepoSource, now: Timestamp) -> Result<crate::fleet::Fleet, Failure> {
+pub(crate) fn load_scanned(
+    repo: &RepoSource,
+    now: Timestamp,
+) -> Result<crate::fleet::Fleet, Failure> {
     let credentials = crate::discover::credentials(repo.docker_config.as_deref())
         .map_err(|e| Failure::new(e.to_string(), e.hint().as_deref()))?;
     match crate::fleet::Fleet::load(&repo.dir, now, &credentials) {
@@ -346,8 +408,8 @@ fn load_scanned(repo: &RepoSource, now: Timestamp) -> Result<crate::fleet::Fleet
 }
 
 /// The fields of `upkeep plan`, with the last recorded change of each file.
-fn repo_apps(repo: &RepoSource, now: Timestamp) -> Result<PageData, Failure> {
-    let fleet = load_scanned(repo, now)?;
+fn repo_apps(repo: &RepoSource, loaded: &RepoLoaded, now: Timestamp) -> Result<PageData, Failure> {
+    let fleet = loaded.apps.get()?;
     let (fields, _diff) =
         crate::app_fields::plan_repo(&repo.dir, &fleet, now).map_err(|_| unreadable(repo))?;
     let store = open_store(repo)?;
@@ -390,7 +452,11 @@ fn repo_apps(repo: &RepoSource, now: Timestamp) -> Result<PageData, Failure> {
 }
 
 /// `upkeep history` (app changes) and each cluster's upgrades, newest first.
-fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
+fn repo_history(
+    repo: &RepoSource,
+    loaded: &RepoLoaded,
+    query: &Query,
+) -> Result<PageData, Failure> {
     let limit = param(query, "limit")
         .and_then(|l| l.parse().ok())
         .unwrap_or(200usize);
@@ -404,14 +470,11 @@ fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
     let changes = store
         .changes(limit)
         .map_err(|e| Failure::new(e.to_string(), e.hint().as_deref()))?;
-    let clusters = match crate::fleet::ClusterFleet::load_clusters(&repo.dir) {
-        Ok(Ok(c)) => c,
-        Ok(Err(_)) => return Err(unreadable(repo)),
-        Err(e) => return Err(Failure::report(&e)),
-    };
+    let fleet = loaded.clusters.get()?;
+    let clusters = &fleet.clusters;
     let only = param(query, "cluster");
     let mut upgrades = Vec::new();
-    for c in &clusters {
+    for c in clusters {
         if only.is_some_and(|o| o != c.object.name) {
             continue;
         }
@@ -437,9 +500,11 @@ fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
 
 async fn kube_page(
     kube: &KubeSource,
+    snapshot: &Snapshot,
     page: &str,
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
     let ns = kube.namespace.as_deref();
     let rows = || async {
@@ -450,8 +515,13 @@ async fn kube_page(
     match page {
         "fleet" => {
             let campaigns = rows().await?;
-            let clusters = kube_clusters(kube).await?;
-            Ok(fleet_page(&clusters, &campaigns, query, now))
+            let clusters = match &snapshot.loaded {
+                Loaded::Kube(k) => k.clusters.get()?,
+                Loaded::Repo(_) => {
+                    return Err(Failure::new("the snapshot is not of a cluster", None));
+                }
+            };
+            Ok(fleet_page(&clusters, &campaigns, query, now, json_twin))
         }
         "campaigns" => {
             let campaigns = rows().await?;
@@ -477,7 +547,7 @@ async fn kube_page(
     }
 }
 
-async fn kube_clusters(kube: &KubeSource) -> Result<Vec<ClusterObject>, Failure> {
+pub(crate) async fn kube_clusters(kube: &KubeSource) -> Result<Vec<ClusterObject>, Failure> {
     use kube::api::{Api, DynamicObject, ListParams};
     let ar = crate::management::cluster_resource(&kube.client)
         .await
@@ -646,11 +716,32 @@ pub(crate) fn fleet_rows(
     rows
 }
 
-fn fleet_page(
+/// Rows of the Fleet page unless `per=` says otherwise.
+pub(crate) const FLEET_PER_PAGE: usize = 100;
+
+/// `12,345`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Fleet page: the filtered clusters, a page of them (`page`, `per`: 100 by default) on
+/// the HTML page and in the JSON twin when it is asked for a `page`, the whole filtered fleet
+/// in the JSON twin otherwise; the counts per state and per version are over the whole
+/// filtered fleet.
+pub(crate) fn fleet_page(
     clusters: &[ClusterObject],
     campaigns: &[(CampaignRow, TimeZone)],
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> PageData {
     let all = fleet_rows(clusters, campaigns, now);
     let namespaces: BTreeSet<&str> = all.iter().map(|r| r.namespace.as_str()).collect();
@@ -678,21 +769,88 @@ fn fleet_page(
         })
         .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &rows {
         *counts
             .entry(r.state.as_deref().unwrap_or("no campaign"))
             .or_default() += 1;
+        *versions
+            .entry(r.current.as_deref().unwrap_or("?"))
+            .or_default() += 1;
     }
-    PageData {
-        json: json!({
+    let per = param(query, "per")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(FLEET_PER_PAGE)
+        .min(1000);
+    let asked = param(query, "page");
+    let wanted = asked
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let pages = rows.len().div_ceil(per).max(1);
+    let page = wanted.min(pages);
+    let first = (page - 1) * per;
+    let shown: &[&FleetRow] = &rows[first.min(rows.len())..(first + per).min(rows.len())];
+    let link = |p: usize| {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        for key in ["namespace", "stage", "label", "per"] {
+            if let Some(v) = param(query, key) {
+                q.push((key, v.to_owned()));
+            }
+        }
+        q.push(("page", p.to_string()));
+        format!(
+            "/fleet?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q)
+                .finish()
+        )
+    };
+    let filters = json!({"namespace": ns, "label": param(query, "label"), "stage": stage});
+    let paged = !json_twin || asked.is_some();
+    let json = if paged {
+        json!({
             "at": now.to_string(),
-            "filters": {"namespace": ns, "label": param(query, "label"), "stage": stage},
+            "filters": filters,
+            "page": page,
+            "pages": pages,
+            "per": per,
+            "matching": rows.len(),
+            "clusters": shown,
+        })
+    } else {
+        json!({
+            "at": now.to_string(),
+            "filters": filters,
             "clusters": rows,
-        }),
+        })
+    };
+    let shown_text = if shown.is_empty() {
+        format!("no cluster of {}", thousands(rows.len()))
+    } else {
+        format!(
+            "clusters {}–{} of {}",
+            thousands(first + 1),
+            thousands(first + shown.len()),
+            thousands(rows.len())
+        )
+    };
+    PageData {
+        json,
         view: json!({
             "counts": counts,
+            "versions": versions,
             "choices": choices,
             "total": all.len(),
+            "matching": rows.len(),
+            "shown": shown_text,
+            "page": page,
+            "pages": pages,
+            "first": (page > 1).then(|| link(1)),
+            "prev": (page > 1).then(|| link(page - 1)),
+            "next": (page < pages).then(|| link(page + 1)),
+            "last": (page < pages).then(|| link(pages)),
         }),
     }
 }
