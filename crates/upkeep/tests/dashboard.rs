@@ -1032,6 +1032,23 @@ fn fleet_pages_and_one_snapshot_refreshed() {
     assert_eq!(dom["ids"]["pager-top-shown"], "clusters 151–200 of 200");
     assert_eq!(dom["hrefs"].get("pager-top-next"), None, "{dom}");
 
+    // The Campaigns page lists the first 100 clusters of a campaign and links to the rest on
+    // the Fleet page, filtered by the campaign.
+    let dom = load(&format!("{base}/campaigns"), "campaigns-paged");
+    assert_eq!(
+        rows(&dom, "clusters", Some("org-a/to-30")).len(),
+        100,
+        "the first 100 of 250: {dom}"
+    );
+    let more = dom["hrefs"]["more-org-a/to-30"].as_str().expect("a link");
+    assert_eq!(more, "/fleet?campaign=org-a%2Fto-30");
+    let dom = load(&format!("{base}{more}"), "fleet-of-campaign");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 1–100 of 250");
+    assert_eq!(
+        dom["hrefs"]["pager-top-next"],
+        "/fleet?campaign=org-a%2Fto-30&page=2"
+    );
+
     // One snapshot for every page until the repository changes.
     let loaded = as_of(&format!("{base}/fleet"));
     assert_eq!(

@@ -746,20 +746,28 @@ pub(crate) fn fleet_page(
     let all = fleet_rows(clusters, campaigns, now);
     let namespaces: BTreeSet<&str> = all.iter().map(|r| r.namespace.as_str()).collect();
     let stages: BTreeSet<&str> = all.iter().filter_map(|r| r.stage.as_deref()).collect();
+    let campaign_names: BTreeSet<&str> = all.iter().filter_map(|r| r.campaign.as_deref()).collect();
+    let state_names: BTreeSet<&str> = all
+        .iter()
+        .map(|r| r.state.as_deref().unwrap_or("no campaign"))
+        .collect();
     let (ns, label, stage) = (
         param(query, "namespace"),
         param(query, "label"),
         param(query, "stage"),
     );
+    let (campaign, state) = (param(query, "campaign"), param(query, "state"));
     let label = label.map(|l| match l.split_once('=') {
         Some((k, v)) => (k.trim(), Some(v.trim())),
         None => (l, None),
     });
-    let choices = json!({"namespaces": namespaces, "stages": stages});
+    let choices = json!({"namespaces": namespaces, "stages": stages, "campaigns": campaign_names, "states": state_names});
     let rows: Vec<&FleetRow> = all
         .iter()
         .filter(|r| ns.is_none_or(|n| r.namespace == n))
         .filter(|r| stage.is_none_or(|s| r.stage.as_deref() == Some(s)))
+        .filter(|r| campaign.is_none_or(|c| r.campaign.as_deref() == Some(c)))
+        .filter(|r| state.is_none_or(|s| r.state.as_deref().unwrap_or("no campaign") == s))
         .filter(|r| {
             label.is_none_or(|(k, v)| {
                 r.labels
@@ -794,7 +802,7 @@ pub(crate) fn fleet_page(
     let shown: &[&FleetRow] = &rows[first.min(rows.len())..(first + per).min(rows.len())];
     let link = |p: usize| {
         let mut q: Vec<(&str, String)> = Vec::new();
-        for key in ["namespace", "stage", "label", "per"] {
+        for key in ["namespace", "stage", "label", "campaign", "state", "per"] {
             if let Some(v) = param(query, key) {
                 q.push((key, v.to_owned()));
             }
@@ -807,7 +815,7 @@ pub(crate) fn fleet_page(
                 .finish()
         )
     };
-    let filters = json!({"namespace": ns, "label": param(query, "label"), "stage": stage});
+    let filters = json!({"namespace": ns, "label": param(query, "label"), "stage": stage, "campaign": campaign, "state": state});
     let paged = !json_twin || asked.is_some();
     let json = if paged {
         json!({
@@ -902,6 +910,10 @@ fn stage_view(name: &str, rows: &[&ClusterRow], now: Timestamp) -> Value {
     })
 }
 
+/// The clusters (and failures) of one campaign the Campaigns page lists; the rest are a link to
+/// the Fleet page filtered by the campaign.
+const CAMPAIGN_ROWS: usize = 100;
+
 fn campaigns_page(
     campaigns: &[(CampaignRow, TimeZone)],
     events: &BTreeMap<String, Vec<Value>>,
@@ -930,9 +942,28 @@ fn campaigns_page(
                 .filter(|r| matches!(r.state.as_str(), "Failed" | "Halted"))
                 .collect();
             let key = format!("{}/{}", c.namespace, c.name);
+            // At most CAMPAIGN_ROWS clusters and failures on the page; the rest on the Fleet
+            // page, filtered by the campaign (and paged).
+            let fleet = |state: Option<&str>| {
+                let mut q = vec![("campaign", key.as_str())];
+                if let Some(s) = state {
+                    q.push(("state", s));
+                }
+                format!(
+                    "/fleet?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(q)
+                        .finish()
+                )
+            };
             json!({
                 "stages": stages,
-                "failures": failures,
+                "failures": &failures[..failures.len().min(CAMPAIGN_ROWS)],
+                "failuresMore": failures.len().saturating_sub(CAMPAIGN_ROWS),
+                "failuresLink": fleet(Some("Failed")),
+                "clusters": &c.clusters[..c.clusters.len().min(CAMPAIGN_ROWS)],
+                "clustersMore": c.clusters.len().saturating_sub(CAMPAIGN_ROWS),
+                "clustersLink": fleet(None),
                 "events": events.get(&key).cloned().unwrap_or_default(),
                 "overall": stage_view("all", &c.clusters.iter().collect::<Vec<_>>(), now),
             })
