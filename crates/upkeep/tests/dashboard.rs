@@ -903,9 +903,13 @@ spec:
         } else {
             format!("29.{}.0", i % 3)
         };
-        out.push_str(&format!(
+        std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
             "---\napiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: wc{i:05}\n  namespace: org-a\n  labels: {{release.giantswarm.io/version: \"{version}\", stage: {stage}}}\nspec: {{}}\n"
-        ));
+        ),
+        )
+        .expect("a string");
     }
     out
 }

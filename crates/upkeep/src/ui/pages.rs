@@ -371,18 +371,17 @@ fn repo_campaigns(
 ) -> Result<(Vec<ClusterObject>, Campaigns), Failure> {
     let fleet = loaded.clusters.get()?;
     let store = open_store(repo)?;
-    let mut campaigns = match &store {
-        Some(store) => crate::campaigns::recorded_campaigns(&fleet, &repo.dir, store, None, now)
-            .map_err(|e| Failure::report(&e))?,
-        None => {
-            let releases = loaded.releases.get()?;
-            crate::campaign_view::campaigns(
-                &fleet,
-                None,
-                &|u| crate::campaign_view::repo_release(u, &releases),
-                now,
-            )
-        }
+    let mut campaigns = if let Some(store) = &store {
+        crate::campaigns::recorded_campaigns(&fleet, &repo.dir, store, None, now)
+            .map_err(|e| Failure::report(&e))?
+    } else {
+        let releases = loaded.releases.get()?;
+        crate::campaign_view::campaigns(
+            &fleet,
+            None,
+            &|u| crate::campaign_view::repo_release(u, &releases),
+            now,
+        )
     };
     drop(store);
     if repo.policy_campaigns {
@@ -724,7 +723,7 @@ pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1051,6 +1050,19 @@ mod tests {
             "target from the campaign"
         );
         assert_eq!(rows.len(), 4, "one row per cluster and campaign");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        for (n, want) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (5000, "5,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(thousands(n), want, "{n}");
+        }
     }
 
     #[test]
