@@ -411,7 +411,8 @@ fn quickstart_pages_in_a_browser() {
     );
     assert_eq!(shown["dev-frankfurt"], "Trigger", "dev may start at {AT}");
     assert_eq!(shown["prod-frankfurt"], "Waiting", "prod waits for dev");
-    assert_eq!(dom["ids"]["shown"], "6");
+    assert_eq!(dom["ids"]["matching"], "6");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 1–6 of 6");
 
     // Calendar: one row per schedule and per cluster; each bar is the feed's event.
     let events = feed(&format!("{base}/calendar.ics?days=14"));
