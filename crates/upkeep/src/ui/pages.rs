@@ -11,9 +11,10 @@
 //! | history | `upkeep history --output json` and each cluster's `upkeep history --cluster` | `upkeep history --kubeconfig --cluster` for every cluster (the ClusterUpgradeRecords) |
 //! | calendar | `upkeep calendar --repo --output json`'s entries ([`crate::calendar::repo_feed`]; with `quickstart --serve` also the policies' campaigns), drawn by [`super::calendar`] | `upkeep calendar --kubeconfig --output json`'s ([`crate::calendar_kube::cluster_feed`]) |
 //!
-//! A repository is read by blocking code (the same loaders the commands use, which run their
-//! own small runtimes), so it is read on a blocking thread; a panic there is caught and becomes
-//! an error page.
+//! What is loaded comes from the dashboard's [`super::snapshot`] (the same loaders the
+//! commands use); what is decided is decided here, at the request's time. Deciding over a
+//! repository is blocking code, so it runs on a blocking thread; a panic there is caught and
+//! becomes an error page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;

@@ -407,3 +407,100 @@ fn invalid(repo: &RepoSource) -> Problem {
         hint: failure.hint,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ui(dir: &std::path::Path) -> Arc<Ui> {
+        Arc::new(Ui {
+            source: Source::Repo(RepoSource {
+                dir: dir.to_path_buf(),
+                store: Some(dir.join("none.redb")),
+                docker_config: None,
+                policy_campaigns: false,
+            }),
+            at: None,
+            refresh: 3600,
+            memory: crate::calendar::Memory::default(),
+        })
+    }
+
+    const CLUSTER: &str = "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: a, namespace: org}\nspec: {}\n";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_one_load() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("fleet.yaml"), CLUSTER).expect("write");
+        let (ui, cache) = (
+            ui(dir.path()),
+            Arc::new(Cache::new(Duration::from_secs(3600))),
+        );
+        let arrived = Instant::now();
+        let loads: Vec<_> = (0..8)
+            .map(|_| {
+                let (ui, cache) = (ui.clone(), cache.clone());
+                tokio::spawn(async move { cache.get(&ui, arrived).await })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for l in loads {
+            got.push(l.await.expect("a snapshot"));
+        }
+        assert!(
+            got.iter().all(|s| Arc::ptr_eq(s, &got[0])),
+            "eight requests arriving together read the one snapshot loaded for them"
+        );
+        let later = cache.get(&ui, Instant::now()).await;
+        assert!(
+            Arc::ptr_eq(&later, &got[0]),
+            "a later request within the refresh interval, nothing changed: the same snapshot"
+        );
+        // A changed file is a new load.
+        std::fs::write(
+            dir.path().join("fleet.yaml"),
+            CLUSTER.replace("name: a", "name: b"),
+        )
+        .expect("write");
+        let changed = cache.get(&ui, Instant::now()).await;
+        assert!(
+            !Arc::ptr_eq(&changed, &got[0]),
+            "the stamp changed: loaded again"
+        );
+        let Loaded::Repo(r) = &changed.loaded else {
+            panic!("a repository")
+        };
+        let fleet = r.clusters.get().expect("clusters");
+        assert_eq!(fleet.clusters[0].object.name, "b", "the new manifest");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_load_keeps_the_last_good_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("fleet.yaml"), CLUSTER).expect("write");
+        let (ui, cache) = (ui(dir.path()), Cache::new(Duration::from_secs(3600)));
+        let good = cache.get(&ui, Instant::now()).await;
+        assert!(good.errors().is_empty(), "{:?}", good.errors());
+        std::fs::write(
+            dir.path().join("broken.yaml"),
+            "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: c, namespace: org, labels: [x]}\n",
+        )
+        .expect("write");
+        let bad = cache.get(&ui, Instant::now()).await;
+        let errors = bad.errors();
+        assert!(
+            errors.iter().any(|e| e.contains("broken.yaml")),
+            "the failure names the file: {errors:?}"
+        );
+        let Loaded::Repo(r) = &bad.loaded else {
+            panic!("a repository")
+        };
+        assert_eq!(
+            r.clusters.get().expect("the last good clusters").clusters[0]
+                .object
+                .name,
+            "a"
+        );
+        assert_eq!(bad.as_of(), good.as_of(), "as of the last good load");
+    }
+}
