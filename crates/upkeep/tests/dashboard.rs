@@ -1178,6 +1178,8 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
             &kubeconfig,
             "--addr",
             "127.0.0.1:0",
+            "--refresh",
+            "2s",
         ],
         &[],
     );
@@ -1205,6 +1207,36 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
             ("prod-a", "Upgrading")
         ]),
         "every Cluster, with the state its campaign recorded"
+    );
+    // The Cluster list is a snapshot: a change on the API server shows up after --refresh
+    // (there is no cheap check of a management cluster), and the page says as of when.
+    let loaded = as_of(&format!("{base}/fleet"));
+    server
+        .kubectl(&[
+            "label",
+            "clusters.cluster.x-k8s.io",
+            "lone",
+            "-n",
+            "default",
+            "team=platform",
+        ])
+        .expect("label lone");
+    eventually(
+        "the new label of lone on /fleet.json after --refresh 2s",
+        Duration::from_secs(60),
+        || {
+            let fleet = json(&format!("{base}/fleet.json"));
+            fleet["clusters"]
+                .as_array()?
+                .iter()
+                .any(|c| c["name"] == "lone" && c["labels"]["team"] == "platform")
+                .then_some(())
+        },
+    );
+    assert_ne!(
+        as_of(&format!("{base}/fleet")),
+        loaded,
+        "as of the new load"
     );
 
     let twin = json(&format!("{base}/campaigns.json"));
