@@ -96,6 +96,7 @@ fn environment() -> Environment<'static> {
         v.parse::<Timestamp>()
             .map_or_else(|_| v.to_owned(), |t| t.strftime("%H:%M:%S UTC").to_string())
     });
+    env.add_filter("thousands", |n: usize| pages::thousands(n));
     env.add_filter("urlencode", |s: String| {
         url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
     });
