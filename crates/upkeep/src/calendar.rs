@@ -61,6 +61,89 @@ const DEFAULT_SPAN: SignedDuration = SignedDuration::from_hours(1);
 pub(crate) struct Feed {
     pub(crate) entries: Vec<Entry>,
     pub(crate) zones: BTreeMap<String, TimeZone>,
+    /// The schedules and clusters the feed is about, whether or not an entry falls in its
+    /// range (the dashboard's Calendar page draws one row for each).
+    pub(crate) subjects: Vec<Subject>,
+}
+
+/// A schedule or a cluster of a feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Subject {
+    pub(crate) kind: SubjectKind,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    /// The cluster's labels (a schedule's are not read: none).
+    pub(crate) labels: BTreeMap<String, String>,
+    /// The IANA zone of a schedule (`None`: UTC).
+    pub(crate) tz: Option<String>,
+    /// A schedule with `alwaysAllowed` (it has no window to draw).
+    pub(crate) always: bool,
+}
+
+impl Subject {
+    /// `namespace/name`, as the entries' `subject`.
+    pub(crate) fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    pub(crate) fn schedule(s: &NamedSchedule) -> Subject {
+        Subject {
+            kind: SubjectKind::Schedule,
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            labels: BTreeMap::new(),
+            tz: s
+                .schedule
+                .time_zone()
+                .iana_name()
+                .filter(|n| *n != "UTC")
+                .map(str::to_owned),
+            always: s.schedule.spec().always_allowed,
+        }
+    }
+
+    pub(crate) fn cluster(c: &upkeep_api::ClusterObject) -> Subject {
+        Subject {
+            kind: SubjectKind::Cluster,
+            namespace: c.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: c.name.clone(),
+            labels: c.labels.clone(),
+            tz: None,
+            always: false,
+        }
+    }
+}
+
+/// What a [`Subject`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SubjectKind {
+    Schedule,
+    Cluster,
+}
+
+/// What a server remembers of each event it served (by UID), for SEQUENCE: see
+/// [`crate::calendar_kube::route`] for why memory alone keeps the numbers from going back.
+pub(crate) type Memory =
+    std::sync::Mutex<std::collections::HashMap<String, upkeep_core::calendar::Memo>>;
+
+/// Gives every entry its SEQUENCE from `memory` and the clock's floor at `now`, and remembers it.
+pub(crate) fn remember_sequences(entries: &mut [Entry], memory: &Memory, now: Timestamp) {
+    let floor = upkeep_core::calendar::clock_floor(now);
+    let mut memory = memory
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for e in entries {
+        let fingerprint = e.fingerprint();
+        let seq = upkeep_core::calendar::sequence(memory.get(&e.uid).copied(), fingerprint, floor);
+        e.sequence = seq;
+        memory.insert(
+            e.uid.clone(),
+            upkeep_core::calendar::Memo {
+                fingerprint,
+                sequence: seq,
+            },
+        );
+    }
 }
 
 impl Feed {
@@ -98,11 +181,16 @@ impl Range {
 /// The calendar of a repository over `range` (what `upkeep calendar --repo` writes and the
 /// dashboard draws), SEQUENCEs not yet assigned. The repository's entries: schedules, campaigns (as `status` decides them), app fields (as
 /// `plan` plans them), past upgrades (from the store).
+///
+/// With `policy_campaigns` (`quickstart`, whose example fleet has ClusterUpgradePolicies and no
+/// ClusterUpgrade), also the planned upgrades of the campaign each ClusterUpgradePolicy would
+/// create for the release its VersionPolicy allows at `from`, as `quickstart` prints them.
 pub(crate) fn repo_feed(
     repo: &Path,
     store: Option<&upkeep_store::Store>,
     docker_config: Option<&Path>,
     range: Range,
+    policy_campaigns: bool,
 ) -> miette::Result<Result<Feed, Outcome>> {
     let fleet = match ClusterFleet::load(repo)? {
         Ok(f) => crate::schedule_annotations::with_scheduled(f),
@@ -110,7 +198,11 @@ pub(crate) fn repo_feed(
     };
     let mut feed = Feed::default();
     for s in &fleet.schedules {
+        feed.subjects.push(Subject::schedule(s));
         schedule_entries(&mut feed, s, range);
+    }
+    for c in &fleet.clusters {
+        feed.subjects.push(Subject::cluster(&c.object));
     }
     repo_campaigns(&mut feed, &fleet, repo, store, range)?;
     // App fields: planned at `from` as `upkeep plan --at <from>` plans them.
@@ -125,6 +217,9 @@ pub(crate) fn repo_feed(
         Ok(apps) => {
             if let Ok((fields, _)) = crate::app_fields::plan_repo(repo, &apps, range.from) {
                 app_entries(&mut feed, &fields, &apps.schedules, range, repo);
+            }
+            if policy_campaigns {
+                policy_campaign_entries(&mut feed, &apps, range);
             }
         }
         Err(o) => return Ok(Err(o)),
@@ -347,6 +442,27 @@ pub(crate) fn repo_campaigns(
         }
     }
     Ok(())
+}
+
+/// The planned upgrades of the campaign each ClusterUpgradePolicy of a scanned fleet would
+/// create at `range.from` (decided as [`crate::campaign_view::policy_campaigns`] decides it).
+pub(crate) fn policy_campaign_entries(feed: &mut Feed, fleet: &crate::fleet::Fleet, range: Range) {
+    let snapshot = Snapshot {
+        clusters: fleet.clusters.clone(),
+        schedules: fleet.schedules.clone(),
+        ..Default::default()
+    };
+    for p in &fleet.cluster_policies {
+        let (ns, _) = namespaced_name(&p.metadata);
+        let target = fleet
+            .policies
+            .get(&(ns.clone(), p.spec.policy_ref.name.clone()))
+            .and_then(|d| d.allow.selected.clone());
+        let upgrade = p.upgrade(target.as_deref());
+        let decision = decide(&upgrade, &snapshot, VersionSource::Label, range.from);
+        // The campaign is the policy's (same name); `campaign_entries` adds `--at <start>`.
+        campaign_entries(feed, &upgrade, &decision, range, "upkeep quickstart");
+    }
 }
 
 /// The fields `upkeep plan` would write now or holds for a window, as planned app upgrades:

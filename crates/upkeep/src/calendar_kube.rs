@@ -1,5 +1,6 @@
 //! The upgrade calendar of a management cluster: `upkeep calendar --kubeconfig` and the
-//! controller's `/calendar.ics` (one function, so the two serve the same feed).
+//! controller's `/calendar.ics`, and the dashboard's Calendar page and `/calendar.ics` over a
+//! management cluster (one function, so all of them serve the same feed).
 //!
 //! What it reads, per namespace, in one pass of LISTs (no watch: a feed is asked for now and
 //! then): MaintenanceSchedules, Clusters (Cluster API, by discovery), ClusterUpgrades with their
@@ -124,6 +125,8 @@ pub(crate) async fn cluster_feed(
     for s in &all.items {
         if let Ok(named) = NamedSchedule::from_object(s) {
             if shown.contains(&(named.namespace.clone(), named.name.clone())) {
+                feed.subjects
+                    .push(crate::calendar::Subject::schedule(&named));
                 crate::calendar::schedule_entries(&mut feed, &named, range);
             }
             schedules
@@ -152,6 +155,11 @@ pub(crate) async fn cluster_feed(
                 clusters.entry(ns).or_default().push(c);
             }
         }
+        let mut subjects: Vec<crate::calendar::Subject> = clusters
+            .values()
+            .flatten()
+            .map(crate::calendar::Subject::cluster)
+            .collect();
         if selector.is_some() {
             let picked = dynamic(&ar)
                 .list(&params(selector))
@@ -170,6 +178,10 @@ pub(crate) async fn cluster_feed(
                     .collect(),
             );
         }
+        if let Some(shown) = &shown_clusters {
+            subjects.retain(|c| shown.contains(&(c.namespace.clone(), c.name.clone())));
+        }
+        feed.subjects.extend(subjects);
     }
     let upgrades: Vec<Arc<ClusterUpgrade>> = api::<ClusterUpgrade>(client, namespace)
         .list(&ListParams::default())
@@ -351,8 +363,7 @@ fn past_record(
 /// least the floor of when it was first given.
 pub(crate) fn route(client: kube::Client) -> upkeep_controller::serve::ExtraRoute {
     use upkeep_controller::serve::{StatusCode, text};
-    let memory: Arc<std::sync::Mutex<HashMap<String, upkeep_core::calendar::Memo>>> =
-        Arc::default();
+    let memory: Arc<crate::calendar::Memory> = Arc::default();
     upkeep_controller::serve::ExtraRoute {
         path: "/calendar.ics",
         handler: Arc::new(move |query: Option<String>| {
@@ -380,28 +391,7 @@ pub(crate) fn route(client: kube::Client) -> upkeep_controller::serve::ExtraRout
                 };
                 feed.sort();
                 let now = jiff::Timestamp::now();
-                let floor = upkeep_core::calendar::clock_floor(now);
-                {
-                    let mut memory = memory
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for e in &mut feed.entries {
-                        let fingerprint = e.fingerprint();
-                        let seq = upkeep_core::calendar::sequence(
-                            memory.get(&e.uid).copied(),
-                            fingerprint,
-                            floor,
-                        );
-                        e.sequence = seq;
-                        memory.insert(
-                            e.uid.clone(),
-                            upkeep_core::calendar::Memo {
-                                fingerprint,
-                                sequence: seq,
-                            },
-                        );
-                    }
-                }
+                crate::calendar::remember_sequences(&mut feed.entries, &memory, now);
                 let body =
                     upkeep_core::calendar::write_ics(&feed.entries, "upkeep", now, &feed.zones);
                 upkeep_controller::serve::body(

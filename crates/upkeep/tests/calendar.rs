@@ -493,3 +493,139 @@ fn hostile_arguments_get_clear_errors_never_a_panic() {
         "{json}"
     );
 }
+
+/// `upkeep serve --repo` running until dropped; its URL.
+struct Served(std::process::Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(repo: &str, store: &str) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "serve",
+            "--repo",
+            repo,
+            "--store",
+            store,
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("UPKEEP_STORE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("upkeep serve runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().trim_end_matches('/').to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "the URL: {line:?}");
+    Served(child, base)
+}
+
+/// `GET path`: status and body.
+fn get(base: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    if status == 200 {
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/calendar"),
+            "{head}"
+        );
+    }
+    (status, body.to_owned())
+}
+
+#[test]
+fn the_dashboard_serves_the_same_feed_with_filters() {
+    let f = fleet();
+    let store = f.store.to_str().unwrap();
+    let cli = f.feed(&[]);
+    let s = serve(f.repo(), store);
+    let served = |query: &str| -> Vec<Value> {
+        let (status, body) = get(
+            &s.1,
+            &format!("/calendar.ics?from={FROM}&days={DAYS}{query}"),
+        );
+        assert_eq!(status, 200, "{query}: {body}");
+        let file = f.tmp.path().join("served.ics");
+        std::fs::write(&file, body).unwrap();
+        peer(&file)
+    };
+    let key = |e: &Value| {
+        (
+            e["uid"].as_str().unwrap().to_owned(),
+            e["start"].as_str().unwrap().to_owned(),
+            e["end"].as_str().unwrap().to_owned(),
+            e["summary"].as_str().unwrap().to_owned(),
+        )
+    };
+    let all = served("");
+    assert_eq!(
+        all.iter().map(key).collect::<Vec<_>>(),
+        cli.iter().map(key).collect::<Vec<_>>(),
+        "`upkeep serve`'s /calendar.ics is `upkeep calendar`'s feed"
+    );
+    let subjects = |events: &[Value]| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .map(|e| e["subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let org_a = served("&namespace=org-a");
+    assert!(!org_a.is_empty());
+    assert!(
+        subjects(&org_a).iter().all(|s| s.starts_with("org-a/")),
+        "namespace=org-a: {:?}",
+        subjects(&org_a)
+    );
+    assert_eq!(
+        org_a.len(),
+        cli.iter()
+            .filter(|e| e["subject"].as_str().unwrap().starts_with("org-a/"))
+            .count(),
+        "every org-a event"
+    );
+    // The label selector picks clusters; schedules stay.
+    let none = served("&selector=stage%3Ddev");
+    assert!(
+        subjects(&none).iter().all(|s| !s.contains("prod-")),
+        "no prod cluster with stage=dev: {:?}",
+        subjects(&none)
+    );
+    assert!(subjects(&none).contains("org-a/berlin"), "schedules stay");
+    let prod = served("&selector=stage%3Dprod");
+    assert_eq!(prod.len(), all.len(), "every cluster is stage=prod");
+    for (query, want) in [
+        ("&bogus=1", "unknown parameter \"bogus\""),
+        ("&selector=stage+in+(a)", "selector"),
+    ] {
+        let (status, body) = get(&s.1, &format!("/calendar.ics?from={FROM}{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body.contains(want) && body.contains("hint:"),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = get(&s.1, "/calendar.ics?days=0");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("days"), "{body}");
+}

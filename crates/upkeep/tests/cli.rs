@@ -327,6 +327,58 @@ fn quickstart_runs_offline_and_explains_each_decision() {
     ] {
         assert!(s.contains(want), "quickstart output lacks {want:?}:\n{s}");
     }
+    // The calendar: its path on stderr (stdout stays the report), a feed python's icalendar
+    // reads, with the windows and the dev clusters' planned upgrades.
+    let stderr = text(&out.stderr);
+    assert!(
+        !s.contains("calendar.ics"),
+        "the path is a message, not data:\n{s}"
+    );
+    let path = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("wrote the example fleet's calendar ")?
+                .split_once(") to ")
+                .map(|(_, p)| p.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no calendar path on stderr:\n{stderr}"));
+    let path = std::path::Path::new(&path);
+    assert!(path.is_file(), "{} exists", path.display());
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let peer = Command::new(python)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/calendar_peer.py"))
+        .arg(path)
+        .output()
+        .expect("python3 runs (scripts/test installs python3-icalendar)");
+    assert!(
+        peer.status.success(),
+        "python's icalendar reads it: {}",
+        text(&peer.stderr)
+    );
+    let events: serde_json::Value = serde_json::from_slice(&peer.stdout).unwrap();
+    let events = events.as_array().unwrap();
+    for (category, subject) in [
+        ("window", "org-acme/prod-eu"),
+        ("cluster-upgrade", "org-acme/dev-frankfurt"),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["category"] == category && e["subject"] == subject),
+            "a {category} of {subject} in {events:?}"
+        );
+    }
+    let dir = path.parent().unwrap();
+    if dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("upkeep-quickstart-"))
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[test]

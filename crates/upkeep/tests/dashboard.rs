@@ -251,6 +251,117 @@ fn check_read_only(base: &str) {
     assert_eq!(status, 404, "{body}");
 }
 
+/// A feed as python's `icalendar` reads it (`tests/data/calendar_peer.py`: one object per
+/// VEVENT, times in UTC through the feed's own VTIMEZONEs).
+fn ics_peer(feed: &[u8]) -> Vec<Value> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), feed).unwrap();
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/calendar_peer.py"))
+        .arg(file.path())
+        .output()
+        .expect("python3 runs (scripts/test installs python3-icalendar)");
+    assert!(
+        out.status.success(),
+        "python's icalendar rejects the feed: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the peer's JSON")
+}
+
+/// `GET url` as a calendar feed, read by the python peer.
+fn feed(url: &str) -> Vec<Value> {
+    let (status, headers, body) = request("GET", url);
+    assert_eq!(status, 200, "{url}: {body}");
+    assert_eq!(
+        headers["content-type"], "text/calendar; charset=utf-8",
+        "{url}"
+    );
+    ics_peer(body.as_bytes())
+}
+
+/// The Calendar page against a feed of the same range: one row per schedule and per cluster
+/// of `subjects`, and every bar's start and end are those of the feed's event with its UID,
+/// which the row of the event's subject holds. Returns the bars by kind.
+fn check_calendar(
+    dom: &Value,
+    events: &[Value],
+    schedules: &[&str],
+    clusters: &[&str],
+) -> BTreeMap<String, usize> {
+    let row_subjects = |kind: &str| -> Vec<String> {
+        dom["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["table"] == "timeline" && r["attrs"]["data-row"] == kind)
+            .map(|r| r["attrs"]["data-subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        row_subjects("schedule"),
+        schedules,
+        "one row per schedule: {dom}"
+    );
+    assert_eq!(
+        row_subjects("cluster"),
+        clusters,
+        "one row per cluster: {dom}"
+    );
+    let by_uid: BTreeMap<&str, &Value> = events
+        .iter()
+        .map(|e| (e["uid"].as_str().unwrap(), e))
+        .collect();
+    let bars = dom["bars"].as_array().expect("bars");
+    let mut kinds = BTreeMap::new();
+    for b in bars {
+        let a = &b["attrs"];
+        let uid = a["data-uid"].as_str().unwrap();
+        let e = by_uid
+            .get(uid)
+            .unwrap_or_else(|| panic!("bar {b} has no event in the feed: {events:?}"));
+        assert_eq!(a["data-start"], e["start"], "start of {uid}");
+        assert_eq!(a["data-end"], e["end"], "end of {uid}");
+        let subject = e["subject"].as_str().unwrap();
+        let row = b["row"].as_str().unwrap();
+        assert!(
+            row == subject || row.ends_with(&format!("/{subject}")),
+            "the bar of {subject} is in its row, not {row}"
+        );
+        assert!(
+            b["title"]
+                .as_str()
+                .unwrap()
+                .contains(e["summary"].as_str().unwrap()),
+            "the tooltip names the event: {b}"
+        );
+        *kinds
+            .entry(a["data-kind"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    // Every event of a row shown is drawn.
+    let shown: std::collections::BTreeSet<&str> =
+        schedules.iter().chain(clusters).copied().collect();
+    let expected = events
+        .iter()
+        .filter(|e| {
+            let s = e["subject"].as_str().unwrap();
+            shown.contains(s) || shown.iter().any(|k| k.ends_with(&format!("/{s}")))
+        })
+        .count();
+    let drawn = bars
+        .iter()
+        .filter(|b| b["row"].as_str().is_some_and(|r| shown.contains(r)))
+        .count();
+    assert_eq!(drawn, expected, "every event of the rows shown is a bar");
+    kinds
+}
+
 const AT: &str = "2026-12-07T23:30:00Z";
 
 #[test]
@@ -300,7 +411,139 @@ fn quickstart_pages_in_a_browser() {
     );
     assert_eq!(shown["dev-frankfurt"], "Trigger", "dev may start at {AT}");
     assert_eq!(shown["prod-frankfurt"], "Waiting", "prod waits for dev");
-    assert_eq!(dom["ids"]["shown"], "6");
+    assert_eq!(dom["ids"]["matching"], "6");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 1–6 of 6");
+
+    // Calendar: one row per schedule and per cluster; each bar is the feed's event.
+    let events = feed(&format!("{base}/calendar.ics?days=14"));
+    let twin = json(&format!("{base}/calendar.json"));
+    assert_eq!(twin["from"], AT, "the page starts at --at");
+    let dom = load(&format!("{base}/calendar"), "quickstart-calendar");
+    let schedules = [
+        "org-acme/dev-anytime",
+        "org-acme/prod-eu",
+        "org-acme/prod-us",
+    ];
+    let clusters: Vec<String> = names.iter().map(|n| format!("org-acme/{n}")).collect();
+    let clusters: Vec<&str> = clusters.iter().map(String::as_str).collect();
+    let kinds = check_calendar(&dom, &events, &schedules, &clusters);
+    assert!(
+        kinds.get("window").copied().unwrap_or(0) > 0,
+        "windows drawn: {kinds:?}"
+    );
+    assert!(
+        kinds.get("cluster-upgrade").copied().unwrap_or(0) > 0,
+        "planned cluster upgrades drawn: {kinds:?}"
+    );
+    let dev = dom["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| {
+            b["row"] == "org-acme/dev-frankfurt" && b["attrs"]["data-kind"] == "cluster-upgrade"
+        })
+        .expect("dev-frankfurt's planned upgrade");
+    assert_eq!(
+        dev["attrs"]["data-start"], AT,
+        "dev-frankfurt may start at {AT}"
+    );
+    // The twin: the entries of `upkeep calendar --output json`, the same as the feed's.
+    let entries = twin["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), events.len(), "{twin}");
+    for (e, ev) in entries.iter().zip(&events) {
+        for k in ["uid", "start", "end", "summary", "subject"] {
+            assert_eq!(e[k], ev[k], "{k} of {}", e["uid"]);
+        }
+    }
+    assert_eq!(dom["ids"]["axis-tz"], "UTC", "the axis says its zone");
+    assert_eq!(
+        dom["hrefs"]["subscribe"], "/calendar.ics",
+        "the subscribe link"
+    );
+    for p in ["fleet", "campaigns", "apps", "history", "calendar"] {
+        let (_, _, body) = request("GET", &format!("{base}/{p}"));
+        assert!(
+            body.contains(r#"<a href="/calendar""#),
+            "{p} links the Calendar page"
+        );
+    }
+    // Filters and paging: by label (the subscribe link carries it as a selector), 4 a page.
+    let prod = json(&format!(
+        "{base}/calendar.json?label=upkeep.dev/stage%3Dprod"
+    ));
+    let dom = load(
+        &format!("{base}/calendar?label=upkeep.dev/stage%3Dprod"),
+        "quickstart-calendar-prod",
+    );
+    let prod_clusters: Vec<&str> = clusters
+        .iter()
+        .copied()
+        .filter(|c| c.contains("prod-"))
+        .collect();
+    check_calendar(&dom, &events, &schedules, &prod_clusters);
+    assert_eq!(
+        dom["hrefs"]["subscribe"], "/calendar.ics?selector=upkeep.dev%2Fstage%3Dprod",
+        "the feed of the clusters shown"
+    );
+    assert!(
+        prod["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["subject"].as_str().unwrap().contains("/dev-")),
+        "no dev cluster's entry: {prod}"
+    );
+    let dev = feed(&format!(
+        "{base}/calendar.ics?selector=upkeep.dev/stage%3Ddev"
+    ));
+    assert!(
+        dev.iter().any(|e| e["subject"] == "org-acme/dev-frankfurt"),
+        "selector=stage=dev keeps dev's upgrades"
+    );
+    let prod = feed(&format!(
+        "{base}/calendar.ics?selector=upkeep.dev/stage%3Dprod"
+    ));
+    assert!(
+        prod.iter()
+            .all(|e| !e["subject"].as_str().unwrap().contains("/dev-")),
+        "selector=stage=prod drops dev's: {prod:?}"
+    );
+    assert!(
+        prod.iter().any(|e| e["subject"] == "org-acme/prod-eu"),
+        "and keeps the schedules"
+    );
+    let page2 = json(&format!("{base}/calendar.json?per=4&page=2"));
+    assert_eq!(
+        (page2["page"].as_u64(), page2["pages"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let dom = load(
+        &format!("{base}/calendar?per=4&page=2"),
+        "quickstart-calendar-page2",
+    );
+    check_calendar(&dom, &events, &schedules, &clusters[4..]);
+    let (status, _, body) = request("GET", &format!("{base}/calendar.ics?bogus=1"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bogus") && body.contains("hint:"), "{body}");
+    let (status, _, body) = request("GET", &format!("{base}/calendar.json?days=0"));
+    assert_eq!(status, 400, "{body}");
+    // The file quickstart wrote is the same feed (28 days from --at).
+    let written = ics_peer(
+        &std::fs::read(scratch.join("calendar.ics")).expect("quickstart wrote calendar.ics"),
+    );
+    let served = feed(&format!("{base}/calendar.ics"));
+    let key = |e: &Value| {
+        (
+            e["uid"].to_string(),
+            e["start"].to_string(),
+            e["end"].to_string(),
+        )
+    };
+    assert_eq!(
+        written.iter().map(key).collect::<Vec<_>>(),
+        served.iter().map(key).collect::<Vec<_>>(),
+        "the served feed is the file quickstart wrote"
+    );
 
     // Filters: by stage and by label, on the page and in its twin alike.
     let prod = load(&format!("{base}/fleet?stage=prod"), "quickstart-fleet-prod");
@@ -473,7 +716,7 @@ fn markup_is_escaped_and_credentials_never_shown() {
         &[],
     );
     let base = &s.base;
-    for page in ["fleet", "campaigns", "apps", "history"] {
+    for page in ["fleet", "campaigns", "apps", "history", "calendar"] {
         for url in [format!("{base}/{page}"), format!("{base}/{page}.json")] {
             let (status, _, body) = request("GET", &url);
             assert_eq!(status, 200, "{url}: {body}");
@@ -563,7 +806,18 @@ fn refuses_a_non_loopback_bind() {
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
 
-const KUBE_FLEET: &str = r#"apiVersion: cluster.x-k8s.io/v1beta1
+const KUBE_FLEET: &str = r#"apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: nights, namespace: default}
+spec:
+  timeZone: Europe/Berlin
+  maintenanceWindows:
+    - name: nights
+      startTime: "2026-01-01T22:00:00"
+      endTime: "2026-01-02T04:00:00"
+      recurrence: FREQ=DAILY
+---
+apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata: {name: dev-a, namespace: default, labels: {release.giantswarm.io/version: "30.0.0"}}
 spec: {}
@@ -620,6 +874,255 @@ lastTimestamp: "2026-12-06T10:00:00Z"
 source: {component: upkeep}
 "#;
 
+/// `n` clusters in one always-allowed campaign: the first fifth in stage dev, the rest in prod;
+/// `wc00000` on `first`, every other one on 29.(i % 3).0.
+fn paged_fleet(n: usize, first: &str) -> String {
+    let mut out = String::from(
+        "apiVersion: upkeep.dev/v1alpha1
+kind: MaintenanceSchedule
+metadata: {name: always, namespace: org-a}
+spec: {alwaysAllowed: true}
+---
+apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgrade
+metadata: {name: to-30, namespace: org-a}
+spec:
+  targetVersion: 30.0.0
+  maintenanceScheduleRef: {name: always}
+  matchers: [{name: all, value: \".*\", isRegex: true}]
+  strategy:
+    maxConcurrency: 10
+    stages:
+      - {name: dev, matchers: [{name: dev, key: stage, value: dev}]}
+      - {name: prod, matchers: [{name: prod, key: stage, value: prod}]}
+",
+    );
+    for i in 0..n {
+        let stage = if i < n / 5 { "dev" } else { "prod" };
+        let version = if i == 0 {
+            first.to_owned()
+        } else {
+            format!("29.{}.0", i % 3)
+        };
+        std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+            "---\napiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: wc{i:05}\n  namespace: org-a\n  labels: {{release.giantswarm.io/version: \"{version}\", stage: {stage}}}\nspec: {{}}\n"
+        ),
+        )
+        .expect("a string");
+    }
+    out
+}
+
+/// Polls `f` every 100 ms until it gives a value, for at most `within`; the test fails naming
+/// `what` if it never does.
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `datetime` of the page's "as of" (when the fleet it shows was loaded).
+fn as_of(url: &str) -> String {
+    let (status, _, body) = request("GET", url);
+    assert_eq!(status, 200, "{url}: {body}");
+    let (_, rest) = body
+        .split_once("id=\"as-of\" datetime=\"")
+        .unwrap_or_else(|| panic!("{url} says as of when: {body}"));
+    rest.split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn fleet_pages_and_one_snapshot_refreshed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("fleet.yaml"), paged_fleet(250, "29.0.0")).unwrap();
+    let s = serve(
+        &[
+            "serve",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--store",
+            tmp.path().join("none.redb").to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--at",
+            AT,
+            "--refresh",
+            "3s",
+        ],
+        &[],
+    );
+    let base = &s.base;
+    let names = |v: &Value| -> Vec<String> {
+        v["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The JSON twin is the whole filtered fleet unless a page is asked for.
+    let whole = json(&format!("{base}/fleet.json?stage=prod"));
+    assert_eq!(names(&whole).len(), 200, "every prod cluster: {whole}");
+    assert_eq!(whole.get("page"), None, "not paged without ?page=");
+    let paged = json(&format!("{base}/fleet.json?stage=prod&per=50&page=2"));
+    assert_eq!(
+        names(&paged),
+        names(&whole)[50..100],
+        "page 2 at 50 a page: the 51st to the 100th"
+    );
+    assert_eq!(
+        (&paged["page"], &paged["pages"], &paged["matching"]),
+        (&Value::from(2), &Value::from(4), &Value::from(200))
+    );
+
+    // The page in the browser: its rows, its counts, its links (which keep the filters).
+    let dom = load(
+        &format!("{base}/fleet?stage=prod&per=50&page=2"),
+        "fleet-paged",
+    );
+    let shown: Vec<String> = rows(&dom, "clusters", None)
+        .iter()
+        .map(|r| cells(r)[0].to_owned())
+        .collect();
+    assert_eq!(shown, names(&paged), "the page's rows: {dom}");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 51–100 of 200");
+    assert_eq!(dom["ids"]["pager-bottom-shown"], "clusters 51–100 of 200");
+    for (link, page) in [("first", 1), ("prev", 1), ("next", 3), ("last", 4)] {
+        assert_eq!(
+            dom["hrefs"][format!("pager-top-{link}")],
+            format!("/fleet?stage=prod&per=50&page={page}"),
+            "the {link} link keeps the filters: {dom}"
+        );
+    }
+    // The counts are over the whole filtered fleet, not the page.
+    assert_eq!(dom["ids"]["matching"], "200", "{dom}");
+    let count = |id: &str| {
+        dom["ids"][id]
+            .as_str()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let states = ["Trigger", "Waiting", "Pending", "no-campaign"];
+    let by_state: usize = states
+        .iter()
+        .filter_map(|s| count(&format!("state-{s}")))
+        .sum();
+    assert_eq!(
+        by_state, 200,
+        "the states add up to the filtered fleet: {dom}"
+    );
+    for v in ["29.0.0", "29.1.0", "29.2.0"] {
+        let want = whole["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["current"] == v)
+            .count();
+        assert_eq!(count(&format!("version-{v}")), Some(want), "on {v}: {dom}");
+    }
+    // Past the last page: the last page, without a next link.
+    let dom = load(
+        &format!("{base}/fleet?stage=prod&per=50&page=9"),
+        "fleet-last",
+    );
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 151–200 of 200");
+    assert_eq!(dom["hrefs"].get("pager-top-next"), None, "{dom}");
+
+    // The Campaigns page lists the first 100 clusters of a campaign and links to the rest on
+    // the Fleet page, filtered by the campaign.
+    let dom = load(&format!("{base}/campaigns"), "campaigns-paged");
+    assert_eq!(
+        rows(&dom, "clusters", Some("org-a/to-30")).len(),
+        100,
+        "the first 100 of 250: {dom}"
+    );
+    let more = dom["hrefs"]["more-org-a/to-30"].as_str().expect("a link");
+    assert_eq!(more, "/fleet?campaign=org-a%2Fto-30");
+    let dom = load(&format!("{base}{more}"), "fleet-of-campaign");
+    assert_eq!(dom["ids"]["pager-top-shown"], "clusters 1–100 of 250");
+    assert_eq!(
+        dom["hrefs"]["pager-top-next"],
+        "/fleet?campaign=org-a%2Fto-30&page=2"
+    );
+
+    // One snapshot for every page until the repository changes.
+    let loaded = as_of(&format!("{base}/fleet"));
+    assert_eq!(
+        as_of(&format!("{base}/campaigns")),
+        loaded,
+        "the campaigns page reads the same snapshot"
+    );
+    // A change to the repository shows up (at the latest after --refresh), and the pages say
+    // when it was loaded.
+    std::fs::write(repo.join("fleet.yaml"), paged_fleet(250, "29.9.9")).unwrap();
+    eventually(
+        "the new version of wc00000 on /fleet.json",
+        Duration::from_secs(60),
+        || {
+            let fleet = json(&format!("{base}/fleet.json?per=1&page=1"));
+            (fleet["clusters"][0]["current"] == "29.9.9").then_some(())
+        },
+    );
+    assert_ne!(
+        as_of(&format!("{base}/fleet")),
+        loaded,
+        "as of the new load"
+    );
+
+    // A broken file while serving: the last good snapshot, and the error, on every page.
+    std::fs::write(
+        repo.join("broken.yaml"),
+        "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: broken\n  namespace: org-a\n  labels: [oops]\nspec: {}\n",
+    )
+    .unwrap();
+    eventually(
+        "the reload error on the fleet page",
+        Duration::from_secs(60),
+        || {
+            let (_, _, body) = request("GET", &format!("{base}/fleet"));
+            body.contains("id=\"reload-error\"").then_some(())
+        },
+    );
+    let dom = load(&format!("{base}/fleet?per=5"), "fleet-reload-error");
+    let error = dom["ids"]["reload-error"].as_str().expect("the error");
+    assert!(
+        error.contains("broken.yaml:6") && error.contains("metadata.labels"),
+        "the error names the file and the field: {error}"
+    );
+    let first = rows(&dom, "clusters", None)[0];
+    assert_eq!(
+        (cells(first)[0], cells(first)[2]),
+        ("wc00000", "29.9.9"),
+        "the last good snapshot is shown"
+    );
+    let dom = load(&format!("{base}/calendar"), "calendar-reload-error");
+    assert!(
+        dom["ids"]["reload-error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken.yaml")),
+        "the calendar page says so too: {dom}"
+    );
+    // Fixed: the error goes away.
+    std::fs::remove_file(repo.join("broken.yaml")).unwrap();
+    eventually(
+        "the fleet page without the reload error",
+        Duration::from_secs(60),
+        || {
+            let (_, _, body) = request("GET", &format!("{base}/fleet"));
+            (!body.contains("id=\"reload-error\"")).then_some(())
+        },
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -675,6 +1178,8 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
             &kubeconfig,
             "--addr",
             "127.0.0.1:0",
+            "--refresh",
+            "2s",
         ],
         &[],
     );
@@ -702,6 +1207,36 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
             ("prod-a", "Upgrading")
         ]),
         "every Cluster, with the state its campaign recorded"
+    );
+    // The Cluster list is a snapshot: a change on the API server shows up after --refresh
+    // (there is no cheap check of a management cluster), and the page says as of when.
+    let loaded = as_of(&format!("{base}/fleet"));
+    server
+        .kubectl(&[
+            "label",
+            "clusters.cluster.x-k8s.io",
+            "lone",
+            "-n",
+            "default",
+            "team=platform",
+        ])
+        .expect("label lone");
+    eventually(
+        "the new label of lone on /fleet.json after --refresh 2s",
+        Duration::from_secs(60),
+        || {
+            let fleet = json(&format!("{base}/fleet.json"));
+            fleet["clusters"]
+                .as_array()?
+                .iter()
+                .any(|c| c["name"] == "lone" && c["labels"]["team"] == "platform")
+                .then_some(())
+        },
+    );
+    assert_ne!(
+        as_of(&format!("{base}/fleet")),
+        loaded,
+        "as of the new load"
     );
 
     let twin = json(&format!("{base}/campaigns.json"));
@@ -765,6 +1300,60 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
     ] {
         body_has_no_token(&format!("{base}/{page}"));
     }
+    // A past upgrade on the Calendar page: a ClusterUpgradeRecord of `running` (owned by it,
+    // as the controller writes them) triggered inside the page's range.
+    let uid = api
+        .get("running")
+        .await
+        .expect("running")
+        .metadata
+        .uid
+        .expect("a uid");
+    let record = format!(
+        r#"apiVersion: upkeep.dev/v1alpha1
+kind: ClusterUpgradeRecord
+metadata:
+  name: running-dev-a-2
+  namespace: default
+  labels: {{cluster: dev-a, upkeep.dev/campaign: running}}
+  ownerReferences: [{{apiVersion: upkeep.dev/v1alpha1, kind: ClusterUpgrade, name: running, uid: "{uid}"}}]
+spec: {{cluster: dev-a, campaign: running, from: 29.1.0, to: 30.0.0, trigger: Direct,
+       place: Auto, state: Succeeded, triggeredAt: '2026-12-08T10:00:00Z',
+       finishedAt: '2026-12-08T10:20:00Z'}}
+"#
+    );
+    server
+        .kubectl_stdin(&["apply", "-f", "-"], &record)
+        .expect("the record applied");
+    let from = "2026-12-07T00:00:00Z";
+    let events = feed(&format!("{base}/calendar.ics?from={from}&days=14"));
+    let dom = load(&format!("{base}/calendar?from={from}"), "kube-calendar");
+    let kinds = check_calendar(
+        &dom,
+        &events,
+        &["default/nights"],
+        &["default/dev-a", "default/lone", "default/prod-a"],
+    );
+    assert_eq!(
+        kinds.get("past-upgrade"),
+        Some(&1),
+        "the record's bar: {kinds:?}"
+    );
+    let past = dom["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["attrs"]["data-kind"] == "past-upgrade")
+        .unwrap();
+    assert_eq!(past["row"], "default/dev-a", "in dev-a's row");
+    assert_eq!(
+        (&past["attrs"]["data-start"], &past["attrs"]["data-end"]),
+        (
+            &"2026-12-08T10:00:00Z".into(),
+            &"2026-12-08T10:20:00Z".into()
+        ),
+        "from triggeredAt to finishedAt"
+    );
     drop(s);
 
     // `upkeep controller --ui-addr`: the same pages from the running controller.
@@ -806,6 +1395,63 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
         .map(|r| cells(r)[0])
         .collect();
     assert_eq!(names, ["dev-a", "lone", "prod-a"], "every Cluster");
+
+    // The Calendar page of the controller: a row per schedule and per Cluster, each bar the
+    // event of the feed the same dashboard serves, which is `upkeep calendar --kubeconfig`'s.
+    let from = "2026-12-07T00:00:00Z";
+    let events = feed(&format!("{base}/calendar.ics?from={from}&days=14"));
+    let dom = load(
+        &format!("{base}/calendar?from={from}"),
+        "controller-calendar",
+    );
+    let kinds = check_calendar(
+        &dom,
+        &events,
+        &["default/nights"],
+        &["default/dev-a", "default/lone", "default/prod-a"],
+    );
+    assert!(kinds["window"] >= 14, "a window a night: {kinds:?}");
+    let store = tempfile::tempdir().unwrap();
+    let cli = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args([
+            "calendar",
+            "--kubeconfig",
+            &kubeconfig,
+            "--from",
+            from,
+            "--days",
+            "14",
+            "-o",
+            "json",
+        ])
+        .env_remove("KUBECONFIG")
+        .env("UPKEEP_STORE", store.path().join("s.redb"))
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&cli.stdout).expect("calendar JSON");
+    let twin = json(&format!("{base}/calendar.json?from={from}"));
+    let key = |e: &Value| {
+        (
+            e["uid"].to_string(),
+            e["start"].to_string(),
+            e["end"].to_string(),
+        )
+    };
+    assert_eq!(
+        twin["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
+        cli.as_array().unwrap().iter().map(key).collect::<Vec<_>>(),
+        "the twin's entries are `upkeep calendar --kubeconfig --output json`'s"
+    );
+    let title = dom["bars"][0]["title"].as_str().unwrap();
+    assert!(
+        title.contains("Europe/Berlin") && title.contains("UTC"),
+        "times in both zones: {title}"
+    );
     let _ = controller.kill();
     let _ = controller.wait();
 

@@ -76,10 +76,10 @@ pub(crate) struct Args {
     docker_config: Option<PathBuf>,
 }
 
-/// One entry in `--output json`.
+/// One entry in `--output json` (and in the dashboard's `/calendar.json`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonEntry<'a> {
+pub(crate) struct JsonEntry<'a> {
     uid: &'a str,
     sequence: u32,
     kind: &'static str,
@@ -147,6 +147,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             recorded.as_ref(),
             args.docker_config.as_deref(),
             range,
+            false,
         )? {
             Ok(feed) => (feed, format!("upkeep: {}", repo.display())),
             Err(o) => return Ok(o),
@@ -201,7 +202,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn json_entry(e: &Entry) -> JsonEntry<'_> {
+pub(crate) fn json_entry(e: &Entry) -> JsonEntry<'_> {
     JsonEntry {
         uid: &e.uid,
         sequence: e.sequence,
@@ -220,7 +221,7 @@ fn json_entry(e: &Entry) -> JsonEntry<'_> {
 /// already at `path` keeps its permission bits (a `0600` feed stays `0600`); a symlink there is
 /// refused rather than replaced by a regular file; the temporary name is created, never opened
 /// through something already there.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

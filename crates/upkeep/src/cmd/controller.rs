@@ -258,6 +258,7 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
             }),
             at: None,
             refresh: 30,
+            memory: crate::calendar::Memory::default(),
         };
         let listener = tokio::net::TcpListener::bind(ui_addr)
             .await

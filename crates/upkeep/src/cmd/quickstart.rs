@@ -5,7 +5,9 @@
 //! versions scanned from the OCI image layouts under `charts/` that the ChartSources point at.
 //! The fleet is copied into a scratch Git repository (the bundled example is never changed);
 //! the allowed app upgrades are committed there exactly as `upkeep apply` commits them, and
-//! recorded in a scratch store that `upkeep history` reads. No network, no cluster.
+//! recorded in a scratch store that `upkeep history` reads; the fleet's upgrade calendar
+//! (`upkeep calendar`'s feed) is written next to them as `calendar.ics`, its path said on
+//! stderr. No network, no cluster.
 //! The decisions are the core's: `Policy::select`, `Schedule::check`/`next_intervals`, and for
 //! clusters the rollout core (`upkeep_core::rollout::plan`) over the campaign each
 //! ClusterUpgradePolicy would create, the same plan `upkeep status` prints.
@@ -29,8 +31,8 @@ pub(crate) struct Args {
     /// The example directory (default: the bundled examples/quickstart).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Where to create the scratch GitOps repository and store (must not exist yet; default: a
-    /// new directory under the system's temporary directory).
+    /// Where to create the scratch GitOps repository, store and calendar.ics (must not exist
+    /// yet; default: a new directory under the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
     /// Then serve the dashboard of the example fleet (`upkeep serve`'s pages over the scratch
@@ -204,6 +206,21 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         );
         outln!();
     }
+    // The calendar: the feed `upkeep calendar` writes, with the campaigns above.
+    let calendar = scratch.join("calendar.ics");
+    match write_calendar(&fleet_dir, &store, &calendar, now) {
+        Ok(n) => eprintln!(
+            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now}) to {}\nhint: import it into a calendar client (e.g. khal import), or see it on the dashboard's Calendar page with --serve",
+            calendar.display()
+        ),
+        Err(e) => crate::render::error_with_hint(
+            &format!("writing the calendar {}: {e}", calendar.display()),
+            Some(
+                "the rest of the quickstart stands; `upkeep calendar --repo <fleet>` writes it too"
+                    .into(),
+            ),
+        ),
+    }
     outln!(
         "Try: upkeep windows {} --name prod-eu",
         fleet_dir.join("upkeep/schedules.yaml").display()
@@ -223,6 +240,48 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         return serve(args, fleet_dir, store_path, now);
     }
     Ok(Outcome::Success)
+}
+
+/// How many days the quickstart's calendar covers (as `upkeep calendar`'s default).
+const CALENDAR_DAYS: i64 = 28;
+
+/// Writes the feed of the scratch fleet from `now` (`upkeep calendar --repo <fleet> --store
+/// <store>`, with the campaigns the ClusterUpgradePolicies would create) to `path`; the number
+/// of events.
+fn write_calendar(
+    fleet_dir: &Path,
+    store: &upkeep_store::Store,
+    path: &Path,
+    now: Timestamp,
+) -> Result<usize, String> {
+    let to = crate::calendar::range_end(now, CALENDAR_DAYS)
+        .ok_or_else(|| format!("{now} + {CALENDAR_DAYS} days is past the year 9998"))?;
+    let range = crate::calendar::Range { from: now, to };
+    let mut feed = match crate::calendar::repo_feed(fleet_dir, Some(store), None, range, true) {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(_)) => return Err("the fleet could not be read (see above)".into()),
+        Err(e) => return Err(format!("{e}")),
+    };
+    feed.sort();
+    let keys: Vec<(&str, u64)> = feed
+        .entries
+        .iter()
+        .map(|e| (e.uid.as_str(), e.fingerprint()))
+        .collect();
+    let sequences = store
+        .calendar_sequences(&keys, upkeep_core::calendar::clock_floor(Timestamp::now()))
+        .map_err(|e| e.to_string())?;
+    for (e, s) in feed.entries.iter_mut().zip(sequences) {
+        e.sequence = s;
+    }
+    let text = upkeep_core::calendar::write_ics(
+        &feed.entries,
+        &format!("upkeep: {}", fleet_dir.display()),
+        Timestamp::now(),
+        &feed.zones,
+    );
+    crate::cmd::calendar::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(feed.entries.len())
 }
 
 /// `--serve`: the dashboard over the scratch repository and store, deciding at `--at` when it
@@ -250,6 +309,7 @@ fn serve(
         }),
         at: args.at.is_some().then_some(now),
         refresh: 0,
+        memory: crate::calendar::Memory::default(),
     };
     outln!();
     outln!("The dashboard of the example fleet:");

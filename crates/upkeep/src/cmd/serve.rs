@@ -15,12 +15,21 @@ use crate::ui::{KubeSource, RepoSource, Source, Ui};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Pages: /fleet (every cluster: current version, target, state, reason, next allowed start; \
-filter with ?namespace=, ?label=key[=value], ?stage=), /campaigns (per-stage progress, soak \
+filter with ?namespace=, ?label=key[=value], ?stage=; 100 a page, ?per=, ?page=; counts per \
+state and version over the whole filtered fleet), /campaigns (per-stage progress, soak \
 countdowns, failures, Events), /apps (every marked field: current → target, write or held and \
-why, the last commit and pull request), /history (per cluster and per app, newest first). Each \
-has a JSON twin (/fleet.json, …) with the data the page shows: /campaigns.json is `upkeep status \
---output json`, /apps.json the fields of `upkeep plan --output json`, /history.json what \
-`upkeep history --output json` lists.\n\n\
+why, the last commit and pull request), /history (per cluster and per app, newest first), \
+/calendar (a two-week timeline: a row per schedule and per cluster, the entries of `upkeep \
+calendar`; ?namespace=, ?label=, ?tz=, ?days=, ?page=). Each has a JSON twin (/fleet.json, …) \
+with the data the page shows: /campaigns.json is `upkeep status --output json`, /apps.json the \
+fields of `upkeep plan --output json`, /history.json what `upkeep history --output json` lists, \
+/calendar.json the entries of `upkeep calendar --output json`. /calendar.ics is the feed \
+(?namespace=NS&selector=LABELS&from=TIME&days=N). /fleet.json is the whole filtered fleet \
+unless ?page= is given.\n\n\
+The fleet is loaded once and shared by every page (each says \"as of HH:MM:SS\"), reloaded \
+after --refresh or as soon as a manifest file of the repository changes (with --kubeconfig: \
+after --refresh); every decision is made at the request's time. When reloading fails the pages \
+keep showing the last good load and say what failed.\n\n\
 Read-only: GET and HEAD only. No login: the default bind is 127.0.0.1; any other address needs \
 --allow-remote (put an authenticating proxy in front).\n\n\
 Exit status: 0 after Ctrl-C or SIGTERM, 2 when the address cannot be bound or the input is invalid.")]
@@ -57,9 +66,33 @@ pub(crate) struct Args {
     /// of each request.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// Reload the pages every N seconds (0: never).
-    #[arg(long, default_value_t = 30, value_name = "N")]
+    /// The refresh interval (`10s`, `2m`, `1h`; a bare number is seconds). The fleet is loaded
+    /// once and shared by every page and request until it is this old, or sooner when the
+    /// repository's files change; the pages reload themselves this often and say "as of" when
+    /// the fleet they show was loaded. Decisions are still made at each request's time. `0`:
+    /// load for every request and never reload.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_refresh)]
     refresh: u32,
+}
+
+/// `10s`, `2m`, `1h` or a bare number of seconds, as whole seconds.
+fn parse_refresh(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u32 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 10s, 2m, 1h, or 0)"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit is s, m or h (e.g. 10s)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
@@ -101,6 +134,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             source,
             at,
             refresh: args.refresh,
+            memory: crate::calendar::Memory::default(),
         };
         crate::ui::serve_until_signal(args.addr, ui).await
     })
@@ -108,6 +142,21 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refresh_intervals() {
+        for (text, want, why) in [
+            ("10s", Ok(10), "seconds"),
+            ("2m", Ok(120), "minutes"),
+            ("1h", Ok(3600), "hours"),
+            ("30", Ok(30), "a bare number is seconds"),
+            ("0", Ok(0), "zero: load for every request"),
+            ("10ms", Err(()), "no sub-second unit"),
+            ("soon", Err(()), "not a number"),
+        ] {
+            assert_eq!(super::parse_refresh(text).map_err(|_| ()), want, "{why}");
+        }
+    }
+
     #[test]
     fn only_loopback_without_allow_remote() {
         for (addr, allow, ok, why) in [

@@ -6,6 +6,10 @@
 //! data the page was rendered from ([`pages`]), computed by the functions `status`, `plan`,
 //! `history` and `quickstart` use, never a second time here.
 //!
+//! Shaped for 5,000 clusters: the loaded fleet is one [`snapshot`] shared by every page and
+//! request (loaded again after the refresh interval or when a manifest changes, one load at a
+//! time), decided at each request's time; pages whose size grows with the fleet are paged.
+//!
 //! Shaped for safety first: GET and HEAD only (anything else is 405); every value is
 //! HTML-escaped by minijinja's autoescape; every string of a page's data, and the whole body
 //! after rendering, pass through [`upkeep_core::redact`], so no credential from a manifest, a
@@ -13,7 +17,9 @@
 //! (502) naming it, and a panic while gathering a page is caught and shown as a 500 error
 //! page, never a dead server.
 
+pub(crate) mod calendar;
 pub(crate) mod pages;
+pub(crate) mod snapshot;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,6 +47,7 @@ const PAGES: &[(&str, &str)] = &[
     ("campaigns", "Campaigns"),
     ("apps", "Apps"),
     ("history", "History"),
+    ("calendar", "Calendar"),
 ];
 
 /// A running dashboard's settings.
@@ -49,17 +56,22 @@ pub(crate) struct Ui {
     pub(crate) source: Source,
     /// Decide as if it were this time (tests, `--at`); `None`: the time of each request.
     pub(crate) at: Option<Timestamp>,
-    /// Reload pages every this many seconds (0: never).
+    /// The refresh interval in seconds: the loaded fleet is shared by every request until it
+    /// is this old (or the repository changed), and the pages reload themselves this often
+    /// (0: load for every request, never reload).
     pub(crate) refresh: u32,
+    /// The SEQUENCE given to each calendar event served (the page's twin and `/calendar.ics`).
+    pub(crate) memory: crate::calendar::Memory,
 }
 
 /// The templates, embedded in the binary.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("templates/base.html")),
     ("fleet.html", include_str!("templates/fleet.html")),
     ("campaigns.html", include_str!("templates/campaigns.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("history.html", include_str!("templates/history.html")),
+    ("calendar.html", include_str!("templates/calendar.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -80,6 +92,11 @@ fn environment() -> Environment<'static> {
             |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
         )
     });
+    env.add_filter("hms", |v: &str| {
+        v.parse::<Timestamp>()
+            .map_or_else(|_| v.to_owned(), |t| t.strftime("%H:%M:%S UTC").to_string())
+    });
+    env.add_filter("thousands", |n: usize| pages::thousands(n));
     env.add_filter("urlencode", |s: String| {
         url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
     });
@@ -126,6 +143,9 @@ pub(crate) fn relative(secs: u64) -> String {
 
 /// Serves the dashboard on `listener` until `stop` resolves.
 pub(crate) async fn serve(listener: TcpListener, ui: Ui, stop: impl Future<Output = ()>) {
+    let cache = Arc::new(snapshot::Cache::new(std::time::Duration::from_secs(
+        u64::from(ui.refresh),
+    )));
     let ui = Arc::new(ui);
     let env = Arc::new(environment());
     tokio::pin!(stop);
@@ -140,11 +160,11 @@ pub(crate) async fn serve(listener: TcpListener, ui: Ui, stop: impl Future<Outpu
                 }
             },
         };
-        let (ui, env) = (ui.clone(), env.clone());
+        let (ui, env, cache) = (ui.clone(), env.clone(), cache.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let (ui, env) = (ui.clone(), env.clone());
-                async move { Ok::<_, Infallible>(respond(&ui, &env, &request).await) }
+                let (ui, env, cache) = (ui.clone(), env.clone(), cache.clone());
+                async move { Ok::<_, Infallible>(respond(&ui, &env, &cache, &request).await) }
             });
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -165,7 +185,7 @@ pub(crate) async fn serve_until_signal(addr: SocketAddr, ui: Ui) -> miette::Resu
         .wrap_err_with(|| format!("listening on {addr}"))?;
     let bound = listener.local_addr().unwrap_or(addr);
     eprintln!(
-        "serving the dashboard of {} (Ctrl-C to stop)",
+        "serving the dashboard of {} (Ctrl-C to stop); its calendar feed: http://{bound}/calendar.ics",
         ui.source.describe()
     );
     crate::out::outln!("http://{bound}/");
@@ -202,8 +222,10 @@ pub(crate) fn check_bind(addr: SocketAddr, allow_remote: bool) -> Result<(), Str
 async fn respond(
     ui: &Arc<Ui>,
     env: &Environment<'static>,
+    cache: &snapshot::Cache,
     request: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let arrived = std::time::Instant::now();
     let head = request.method() == Method::HEAD;
     if request.method() != Method::GET && !head {
         let mut r = plain(
@@ -224,6 +246,9 @@ async fn respond(
                 .collect()
         })
         .unwrap_or_default();
+    if path == "/calendar.ics" {
+        return calendar_ics(ui, cache, arrived, &query, head).await;
+    }
     let (name, json) = match path {
         "/" => ("fleet", false),
         p => {
@@ -241,7 +266,9 @@ async fn respond(
             StatusCode::NOT_FOUND,
             "Not found",
             &format!("There is no page {path}."),
-            Some("the pages are /fleet, /campaigns, /apps and /history (add .json for the data)"),
+            Some(
+                "the pages are /fleet, /campaigns, /apps, /history and /calendar (add .json for the data), and the feed /calendar.ics",
+            ),
         );
         return finish(
             StatusCode::NOT_FOUND,
@@ -250,8 +277,11 @@ async fn respond(
             head,
         );
     };
+    let snapshot = cache.get(ui, arrived).await;
     let now = ui.at.unwrap_or_else(Timestamp::now);
-    let gathered = pages::gather(ui.clone(), page, query, now).await;
+    let as_of = snapshot.as_of();
+    let errors = snapshot.errors();
+    let gathered = pages::gather(ui.clone(), snapshot.clone(), page, query, now, json).await;
     match gathered {
         Ok(mut data) => {
             redact_value(&mut data.json);
@@ -268,6 +298,8 @@ async fn respond(
                 now => now.to_string(),
                 source => ui.source.describe(),
                 refresh => ui.refresh,
+                as_of => as_of.to_string(),
+                errors => errors,
                 data => Value::from_serialize(&data.json),
                 view => Value::from_serialize(&data.view),
                 query => request.uri().query().unwrap_or_default(),
@@ -300,6 +332,8 @@ async fn respond(
         Err(failure) => {
             let status = if failure.internal {
                 StatusCode::INTERNAL_SERVER_ERROR
+            } else if failure.bad_request {
+                StatusCode::BAD_REQUEST
             } else {
                 StatusCode::BAD_GATEWAY
             };
@@ -321,6 +355,68 @@ async fn respond(
                 failure.hint.as_deref(),
             );
             finish(status, &body, "text/html; charset=utf-8", head)
+        }
+    }
+}
+
+/// `/calendar.ics?namespace=NS&selector=LABELS&from=TIME&days=N`: the feed `upkeep calendar`
+/// writes for the dashboard's source (the controller's metrics port serves the same for its
+/// cluster), 28 days from now unless asked otherwise.
+async fn calendar_ics(
+    ui: &Arc<Ui>,
+    cache: &snapshot::Cache,
+    arrived: std::time::Instant,
+    query: &[(String, String)],
+    head: bool,
+) -> Response<Full<Bytes>> {
+    let fail = |status: StatusCode, message: &str, hint: Option<&str>| {
+        let hint = hint.map(|h| format!("\nhint: {h}")).unwrap_or_default();
+        finish(
+            status,
+            &format!("error: {message}{hint}\n"),
+            "text/plain; charset=utf-8",
+            head,
+        )
+    };
+    if let Some((other, _)) = query
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "namespace" | "selector" | "from" | "days"))
+    {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown parameter {other:?}"),
+            Some("use namespace, selector, from, days"),
+        );
+    }
+    let query = query.to_vec();
+    let now = ui.at.unwrap_or_else(Timestamp::now);
+    let range = match calendar::range(&query, now, 28, crate::calendar::MAX_DAYS) {
+        Ok(r) => r,
+        Err(f) => return fail(StatusCode::BAD_REQUEST, &f.message, f.hint.as_deref()),
+    };
+    let ns = pages::param(&query, "namespace").map(str::to_owned);
+    let selector = pages::param(&query, "selector").map(str::to_owned);
+    let snapshot = cache.get(ui, arrived).await;
+    match pages::calendar_feed(ui.clone(), snapshot, range, ns, selector).await {
+        Ok(feed) => {
+            let name = format!("upkeep: {}", ui.source.describe());
+            let body = upkeep_core::calendar::write_ics(
+                &feed.entries,
+                &name,
+                Timestamp::now(),
+                &feed.zones,
+            );
+            finish(StatusCode::OK, &body, "text/calendar; charset=utf-8", head)
+        }
+        Err(f) => {
+            let status = if f.bad_request {
+                StatusCode::BAD_REQUEST
+            } else if f.internal {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            fail(status, &f.message, f.hint.as_deref())
         }
     }
 }

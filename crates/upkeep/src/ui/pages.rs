@@ -9,10 +9,12 @@
 //! | campaigns | `upkeep status --output json` (with `quickstart --serve`: also the campaigns its ClusterUpgradePolicies would create) | `upkeep status --kubeconfig --output json`, and the ClusterUpgrades' Events |
 //! | apps | the `fields` of `upkeep plan --output json`, with the commit and pull request `upkeep history` recorded for each file | each AppUpgradeAutomation's status (last commit, pull request, observed policies) |
 //! | history | `upkeep history --output json` and each cluster's `upkeep history --cluster` | `upkeep history --kubeconfig --cluster` for every cluster (the ClusterUpgradeRecords) |
+//! | calendar | `upkeep calendar --repo --output json`'s entries ([`crate::calendar::repo_feed`]; with `quickstart --serve` also the policies' campaigns), drawn by [`super::calendar`] | `upkeep calendar --kubeconfig --output json`'s ([`crate::calendar_kube::cluster_feed`]) |
 //!
-//! A repository is read by blocking code (the same loaders the commands use, which run their
-//! own small runtimes), so it is read on a blocking thread; a panic there is caught and becomes
-//! an error page.
+//! What is loaded comes from the dashboard's [`super::snapshot`] (the same loaders the
+//! commands use); what is decided is decided here, at the request's time. Deciding over a
+//! repository is blocking code, so it runs on a blocking thread; a panic there is caught and
+//! becomes an error page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use upkeep_api::ClusterObject;
 use crate::campaign_view::{CampaignRow, ClusterRow};
 
 use super::Ui;
+use super::snapshot::{Loaded, RepoLoaded, Snapshot};
 
 /// Where the dashboard reads the fleet.
 #[derive(Debug)]
@@ -103,6 +106,8 @@ pub(crate) struct Failure {
     pub(crate) hint: Option<String>,
     /// A bug (a panic), not an unreadable source.
     pub(crate) internal: bool,
+    /// The request asked for something that cannot be (a bad query parameter): 400.
+    pub(crate) bad_request: bool,
 }
 
 impl Failure {
@@ -111,37 +116,64 @@ impl Failure {
             message: message.into(),
             hint: hint.map(str::to_owned),
             internal: false,
+            bad_request: false,
         }
     }
 
-    fn report(e: &miette::Report) -> Self {
+    /// A bad query parameter (400), with how to write it.
+    pub(crate) fn bad(message: impl Into<String>, hint: &str) -> Self {
+        Failure {
+            bad_request: true,
+            ..Failure::new(message, Some(hint))
+        }
+    }
+
+    pub(crate) fn from_problem(p: &super::snapshot::Problem) -> Self {
+        Failure::new(p.message.clone(), p.hint.as_deref())
+    }
+
+    pub(crate) fn report(e: &miette::Report) -> Self {
         Failure {
             message: format!("{e}"),
             hint: e.help().map(|h| h.to_string()),
             internal: false,
+            bad_request: false,
         }
     }
 }
 
-type Query = Vec<(String, String)>;
+pub(crate) type Query = Vec<(String, String)>;
 
 /// Campaign rows with the time zone their times are shown in.
 type Campaigns = Vec<(CampaignRow, TimeZone)>;
 
-fn param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
+pub(crate) fn param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
     query
         .iter()
         .find(|(k, v)| k == name && !v.trim().is_empty())
         .map(|(_, v)| v.trim())
 }
 
-/// The data of `page` at `now`.
+/// The data of `page` at `now`, from `snapshot` (decided at `now`).
 pub(crate) async fn gather(
     ui: Arc<Ui>,
+    snapshot: Arc<Snapshot>,
     page: &'static str,
     query: Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
+    if page == "calendar" {
+        let range = super::calendar::range(
+            &query,
+            now,
+            super::calendar::PAGE_DAYS,
+            super::calendar::MAX_PAGE_DAYS,
+        )?;
+        let ns = param(&query, "namespace").map(str::to_owned);
+        let feed = calendar_feed(ui, snapshot, range, ns, None).await?;
+        return super::calendar::page(&feed, range, &query, now);
+    }
     match &ui.source {
         Source::Repo(_) => {
             let ui = ui.clone();
@@ -149,7 +181,7 @@ pub(crate) async fn gather(
                 let Source::Repo(repo) = &ui.source else {
                     unreachable!("matched above")
                 };
-                repo_page(repo, page, &query, now)
+                repo_page(repo, &snapshot, page, &query, now, json_twin)
             })
             .await
             .unwrap_or_else(|e| {
@@ -157,20 +189,139 @@ pub(crate) async fn gather(
                     message: format!("gathering the {page} page failed: {e}"),
                     hint: Some("this is a bug in upkeep; the server goes on".into()),
                     internal: true,
+                    bad_request: false,
                 })
             })
         }
-        Source::Kube(kube) => kube_page(kube, page, &query, now).await,
+        Source::Kube(kube) => kube_page(kube, &snapshot, page, &query, now, json_twin).await,
     }
+}
+
+/// The calendar feed of the dashboard's source over `range` (what `upkeep calendar` writes for
+/// it; `quickstart --serve`: with the campaigns its ClusterUpgradePolicies would create),
+/// filtered by `namespace` and a label `selector`, sorted, SEQUENCEs from the dashboard's
+/// memory ([`crate::calendar::remember_sequences`]).
+pub(crate) async fn calendar_feed(
+    ui: Arc<Ui>,
+    snapshot: Arc<Snapshot>,
+    range: crate::calendar::Range,
+    namespace: Option<String>,
+    selector: Option<String>,
+) -> Result<crate::calendar::Feed, Failure> {
+    let mut feed = match &ui.source {
+        Source::Repo(_) => {
+            let ui = ui.clone();
+            let (ns, sel) = (namespace.clone(), selector.clone());
+            tokio::task::spawn_blocking(move || {
+                let Source::Repo(repo) = &ui.source else {
+                    unreachable!("matched above")
+                };
+                if !repo.dir.is_dir() {
+                    return Err(Failure::new(
+                        format!("{}: no such directory", repo.dir.display()),
+                        Some("pass the GitOps repository with --repo DIR"),
+                    ));
+                }
+                let store = open_store(repo)?;
+                let mut feed = repo_feed(repo, &snapshot, store.as_ref(), range)?;
+                super::calendar::retain(&mut feed, ns.as_deref(), sel.as_deref()).map_err(|e| {
+                    Failure::bad(e, "e.g. selector=stage%3Dprod (key, key=value, key!=value)")
+                })?;
+                Ok(feed)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Failure {
+                    message: format!("gathering the calendar failed: {e}"),
+                    hint: Some("this is a bug in upkeep; the server goes on".into()),
+                    internal: true,
+                    bad_request: false,
+                })
+            })?
+        }
+        Source::Kube(kube) => {
+            let ns = namespace.as_deref().or(kube.namespace.as_deref());
+            if let (Some(want), Some(only)) = (namespace.as_deref(), kube.namespace.as_deref())
+                && want != only
+            {
+                return Err(Failure::bad(
+                    format!("namespace {want:?}: this dashboard shows only namespace {only:?}"),
+                    "leave namespace out, or serve the dashboard without --namespace",
+                ));
+            }
+            crate::calendar_kube::cluster_feed(&kube.client, ns, selector.as_deref(), range)
+                .await
+                .map_err(|e| Failure {
+                    message: e.message,
+                    hint: e.hint,
+                    internal: false,
+                    bad_request: false,
+                })?
+        }
+    };
+    feed.sort();
+    crate::calendar::remember_sequences(&mut feed.entries, &ui.memory, Timestamp::now());
+    Ok(feed)
 }
 
 // --- the repository -------------------------------------------------------------------------
 
+/// The loaded repository of `snapshot`.
+fn repo_loaded(snapshot: &Snapshot) -> Result<&RepoLoaded, Failure> {
+    match &snapshot.loaded {
+        Loaded::Repo(r) => Ok(r),
+        Loaded::Kube(_) => Err(Failure::new("the snapshot is not of a repository", None)),
+    }
+}
+
+/// [`crate::calendar::repo_feed`] over the snapshot's loaded repository: the same entries,
+/// from the fleet loaded once (the app fields' policies as decided when the snapshot was
+/// loaded; campaigns, fields and windows decided at `range.from`).
+fn repo_feed(
+    repo: &RepoSource,
+    snapshot: &Snapshot,
+    store: Option<&upkeep_store::Store>,
+    range: crate::calendar::Range,
+) -> Result<crate::calendar::Feed, Failure> {
+    use crate::calendar::{Feed, Subject};
+    let loaded = repo_loaded(snapshot)?;
+    let fleet = loaded.clusters.get()?;
+    let mut feed = Feed::default();
+    for s in &fleet.schedules {
+        feed.subjects.push(Subject::schedule(s));
+        crate::calendar::schedule_entries(&mut feed, s, range);
+    }
+    for c in &fleet.clusters {
+        feed.subjects.push(Subject::cluster(&c.object));
+    }
+    crate::calendar::repo_campaigns(&mut feed, &fleet, &repo.dir, store, range)
+        .map_err(|e| Failure::report(&e))?;
+    let apps = loaded.apps.get()?;
+    if let Ok((fields, _)) = crate::app_fields::plan_repo(&repo.dir, &apps, range.from) {
+        crate::calendar::app_entries(&mut feed, &fields, &apps.schedules, range, &repo.dir);
+    }
+    if repo.policy_campaigns {
+        crate::calendar::policy_campaign_entries(&mut feed, &apps, range);
+    }
+    if let Some(store) = store {
+        let names: Vec<String> = fleet
+            .clusters
+            .iter()
+            .map(|c| c.object.name.clone())
+            .collect();
+        crate::calendar::past_entries(&mut feed, store, &names, range)
+            .map_err(|e| Failure::report(&e))?;
+    }
+    Ok(feed)
+}
+
 fn repo_page(
     repo: &RepoSource,
+    snapshot: &Snapshot,
     page: &str,
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
     if !repo.dir.is_dir() {
         return Err(Failure::new(
@@ -178,21 +329,22 @@ fn repo_page(
             Some("pass the GitOps repository with --repo DIR"),
         ));
     }
+    let loaded = repo_loaded(snapshot)?;
     match page {
         "fleet" => {
-            let (clusters, campaigns) = repo_campaigns(repo, now)?;
-            Ok(fleet_page(&clusters, &campaigns, query, now))
+            let (clusters, campaigns) = repo_campaigns(repo, loaded, now)?;
+            Ok(fleet_page(&clusters, &campaigns, query, now, json_twin))
         }
         "campaigns" => {
-            let (_, campaigns) = repo_campaigns(repo, now)?;
+            let (_, campaigns) = repo_campaigns(repo, loaded, now)?;
             Ok(campaigns_page(&campaigns, &BTreeMap::new(), now))
         }
-        "apps" => repo_apps(repo, now),
-        _ => repo_history(repo, query),
+        "apps" => repo_apps(repo, loaded, now),
+        _ => repo_history(repo, loaded, query),
     }
 }
 
-fn unreadable(repo: &RepoSource) -> Failure {
+pub(crate) fn unreadable(repo: &RepoSource) -> Failure {
     Failure::new(
         format!(
             "the manifests in {} could not be read (the server's stderr says which file, line and field)",
@@ -211,22 +363,30 @@ fn open_store(repo: &RepoSource) -> Result<Option<upkeep_store::Store>, Failure>
     })
 }
 
-/// The clusters and what `upkeep status` says of the campaigns.
+/// The clusters and what `upkeep status` says of the campaigns at `now` (as
+/// [`crate::campaigns::repo_status`], over the snapshot's loaded fleet and releases).
 fn repo_campaigns(
     repo: &RepoSource,
+    loaded: &RepoLoaded,
     now: Timestamp,
 ) -> Result<(Vec<ClusterObject>, Campaigns), Failure> {
-    let fleet = match crate::fleet::ClusterFleet::load(&repo.dir) {
-        Ok(Ok(f)) => crate::schedule_annotations::with_scheduled(f),
-        Ok(Err(_)) => return Err(unreadable(repo)),
-        Err(e) => return Err(Failure::report(&e)),
-    };
+    let fleet = loaded.clusters.get()?;
     let store = open_store(repo)?;
-    let mut campaigns = crate::campaigns::repo_status(&fleet, &repo.dir, store.as_ref(), None, now)
-        .map_err(|e| Failure::report(&e))?;
+    let mut campaigns = if let Some(store) = &store {
+        crate::campaigns::recorded_campaigns(&fleet, &repo.dir, store, None, now)
+            .map_err(|e| Failure::report(&e))?
+    } else {
+        let releases = loaded.releases.get()?;
+        crate::campaign_view::campaigns(
+            &fleet,
+            None,
+            &|u| crate::campaign_view::repo_release(u, &releases),
+            now,
+        )
+    };
     drop(store);
     if repo.policy_campaigns {
-        let scanned = load_scanned(repo, now)?;
+        let scanned = loaded.apps.get()?;
         for c in crate::campaign_view::policy_campaigns(&scanned, now) {
             campaigns.push((c.row, c.tz));
         }
@@ -234,7 +394,10 @@ fn repo_campaigns(
     Ok((fleet.objects(), campaigns))
 }
 
-fn load_scanned(repo: &RepoSource, now: Timestamp) -> Result<crate::fleet::Fleet, Failure> {
+pub(crate) fn load_scanned(
+    repo: &RepoSource,
+    now: Timestamp,
+) -> Result<crate::fleet::Fleet, Failure> {
     let credentials = crate::discover::credentials(repo.docker_config.as_deref())
         .map_err(|e| Failure::new(e.to_string(), e.hint().as_deref()))?;
     match crate::fleet::Fleet::load(&repo.dir, now, &credentials) {
@@ -245,8 +408,8 @@ fn load_scanned(repo: &RepoSource, now: Timestamp) -> Result<crate::fleet::Fleet
 }
 
 /// The fields of `upkeep plan`, with the last recorded change of each file.
-fn repo_apps(repo: &RepoSource, now: Timestamp) -> Result<PageData, Failure> {
-    let fleet = load_scanned(repo, now)?;
+fn repo_apps(repo: &RepoSource, loaded: &RepoLoaded, now: Timestamp) -> Result<PageData, Failure> {
+    let fleet = loaded.apps.get()?;
     let (fields, _diff) =
         crate::app_fields::plan_repo(&repo.dir, &fleet, now).map_err(|_| unreadable(repo))?;
     let store = open_store(repo)?;
@@ -289,7 +452,11 @@ fn repo_apps(repo: &RepoSource, now: Timestamp) -> Result<PageData, Failure> {
 }
 
 /// `upkeep history` (app changes) and each cluster's upgrades, newest first.
-fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
+fn repo_history(
+    repo: &RepoSource,
+    loaded: &RepoLoaded,
+    query: &Query,
+) -> Result<PageData, Failure> {
     let limit = param(query, "limit")
         .and_then(|l| l.parse().ok())
         .unwrap_or(200usize);
@@ -303,14 +470,11 @@ fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
     let changes = store
         .changes(limit)
         .map_err(|e| Failure::new(e.to_string(), e.hint().as_deref()))?;
-    let clusters = match crate::fleet::ClusterFleet::load_clusters(&repo.dir) {
-        Ok(Ok(c)) => c,
-        Ok(Err(_)) => return Err(unreadable(repo)),
-        Err(e) => return Err(Failure::report(&e)),
-    };
+    let fleet = loaded.clusters.get()?;
+    let clusters = &fleet.clusters;
     let only = param(query, "cluster");
     let mut upgrades = Vec::new();
-    for c in &clusters {
+    for c in clusters {
         if only.is_some_and(|o| o != c.object.name) {
             continue;
         }
@@ -336,9 +500,11 @@ fn repo_history(repo: &RepoSource, query: &Query) -> Result<PageData, Failure> {
 
 async fn kube_page(
     kube: &KubeSource,
+    snapshot: &Snapshot,
     page: &str,
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> Result<PageData, Failure> {
     let ns = kube.namespace.as_deref();
     let rows = || async {
@@ -349,8 +515,13 @@ async fn kube_page(
     match page {
         "fleet" => {
             let campaigns = rows().await?;
-            let clusters = kube_clusters(kube).await?;
-            Ok(fleet_page(&clusters, &campaigns, query, now))
+            let clusters = match &snapshot.loaded {
+                Loaded::Kube(k) => k.clusters.get()?,
+                Loaded::Repo(_) => {
+                    return Err(Failure::new("the snapshot is not of a cluster", None));
+                }
+            };
+            Ok(fleet_page(&clusters, &campaigns, query, now, json_twin))
         }
         "campaigns" => {
             let campaigns = rows().await?;
@@ -376,7 +547,7 @@ async fn kube_page(
     }
 }
 
-async fn kube_clusters(kube: &KubeSource) -> Result<Vec<ClusterObject>, Failure> {
+pub(crate) async fn kube_clusters(kube: &KubeSource) -> Result<Vec<ClusterObject>, Failure> {
     use kube::api::{Api, DynamicObject, ListParams};
     let ar = crate::management::cluster_resource(&kube.client)
         .await
@@ -545,29 +716,58 @@ pub(crate) fn fleet_rows(
     rows
 }
 
-fn fleet_page(
+/// Rows of the Fleet page unless `per=` says otherwise.
+pub(crate) const FLEET_PER_PAGE: usize = 100;
+
+/// `12,345`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Fleet page: the filtered clusters, a page of them (`page`, `per`: 100 by default) on
+/// the HTML page and in the JSON twin when it is asked for a `page`, the whole filtered fleet
+/// in the JSON twin otherwise; the counts per state and per version are over the whole
+/// filtered fleet.
+pub(crate) fn fleet_page(
     clusters: &[ClusterObject],
     campaigns: &[(CampaignRow, TimeZone)],
     query: &Query,
     now: Timestamp,
+    json_twin: bool,
 ) -> PageData {
     let all = fleet_rows(clusters, campaigns, now);
     let namespaces: BTreeSet<&str> = all.iter().map(|r| r.namespace.as_str()).collect();
     let stages: BTreeSet<&str> = all.iter().filter_map(|r| r.stage.as_deref()).collect();
+    let campaign_names: BTreeSet<&str> = all.iter().filter_map(|r| r.campaign.as_deref()).collect();
+    let state_names: BTreeSet<&str> = all
+        .iter()
+        .map(|r| r.state.as_deref().unwrap_or("no campaign"))
+        .collect();
     let (ns, label, stage) = (
         param(query, "namespace"),
         param(query, "label"),
         param(query, "stage"),
     );
+    let (campaign, state) = (param(query, "campaign"), param(query, "state"));
     let label = label.map(|l| match l.split_once('=') {
         Some((k, v)) => (k.trim(), Some(v.trim())),
         None => (l, None),
     });
-    let choices = json!({"namespaces": namespaces, "stages": stages});
+    let choices = json!({"namespaces": namespaces, "stages": stages, "campaigns": campaign_names, "states": state_names});
     let rows: Vec<&FleetRow> = all
         .iter()
         .filter(|r| ns.is_none_or(|n| r.namespace == n))
         .filter(|r| stage.is_none_or(|s| r.stage.as_deref() == Some(s)))
+        .filter(|r| campaign.is_none_or(|c| r.campaign.as_deref() == Some(c)))
+        .filter(|r| state.is_none_or(|s| r.state.as_deref().unwrap_or("no campaign") == s))
         .filter(|r| {
             label.is_none_or(|(k, v)| {
                 r.labels
@@ -577,21 +777,88 @@ fn fleet_page(
         })
         .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &rows {
         *counts
             .entry(r.state.as_deref().unwrap_or("no campaign"))
             .or_default() += 1;
+        *versions
+            .entry(r.current.as_deref().unwrap_or("?"))
+            .or_default() += 1;
     }
-    PageData {
-        json: json!({
+    let per = param(query, "per")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(FLEET_PER_PAGE)
+        .min(1000);
+    let asked = param(query, "page");
+    let wanted = asked
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let pages = rows.len().div_ceil(per).max(1);
+    let page = wanted.min(pages);
+    let first = (page - 1) * per;
+    let shown: &[&FleetRow] = &rows[first.min(rows.len())..(first + per).min(rows.len())];
+    let link = |p: usize| {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        for key in ["namespace", "stage", "label", "campaign", "state", "per"] {
+            if let Some(v) = param(query, key) {
+                q.push((key, v.to_owned()));
+            }
+        }
+        q.push(("page", p.to_string()));
+        format!(
+            "/fleet?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q)
+                .finish()
+        )
+    };
+    let filters = json!({"namespace": ns, "label": param(query, "label"), "stage": stage, "campaign": campaign, "state": state});
+    let paged = !json_twin || asked.is_some();
+    let json = if paged {
+        json!({
             "at": now.to_string(),
-            "filters": {"namespace": ns, "label": param(query, "label"), "stage": stage},
+            "filters": filters,
+            "page": page,
+            "pages": pages,
+            "per": per,
+            "matching": rows.len(),
+            "clusters": shown,
+        })
+    } else {
+        json!({
+            "at": now.to_string(),
+            "filters": filters,
             "clusters": rows,
-        }),
+        })
+    };
+    let shown_text = if shown.is_empty() {
+        format!("no cluster of {}", thousands(rows.len()))
+    } else {
+        format!(
+            "clusters {}–{} of {}",
+            thousands(first + 1),
+            thousands(first + shown.len()),
+            thousands(rows.len())
+        )
+    };
+    PageData {
+        json,
         view: json!({
             "counts": counts,
+            "versions": versions,
             "choices": choices,
             "total": all.len(),
+            "matching": rows.len(),
+            "shown": shown_text,
+            "page": page,
+            "pages": pages,
+            "first": (page > 1).then(|| link(1)),
+            "prev": (page > 1).then(|| link(page - 1)),
+            "next": (page < pages).then(|| link(page + 1)),
+            "last": (page < pages).then(|| link(pages)),
         }),
     }
 }
@@ -643,6 +910,10 @@ fn stage_view(name: &str, rows: &[&ClusterRow], now: Timestamp) -> Value {
     })
 }
 
+/// The clusters (and failures) of one campaign the Campaigns page lists; the rest are a link to
+/// the Fleet page filtered by the campaign.
+const CAMPAIGN_ROWS: usize = 100;
+
 fn campaigns_page(
     campaigns: &[(CampaignRow, TimeZone)],
     events: &BTreeMap<String, Vec<Value>>,
@@ -671,9 +942,28 @@ fn campaigns_page(
                 .filter(|r| matches!(r.state.as_str(), "Failed" | "Halted"))
                 .collect();
             let key = format!("{}/{}", c.namespace, c.name);
+            // At most CAMPAIGN_ROWS clusters and failures on the page; the rest on the Fleet
+            // page, filtered by the campaign (and paged).
+            let fleet = |state: Option<&str>| {
+                let mut q = vec![("campaign", key.as_str())];
+                if let Some(s) = state {
+                    q.push(("state", s));
+                }
+                format!(
+                    "/fleet?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(q)
+                        .finish()
+                )
+            };
             json!({
                 "stages": stages,
-                "failures": failures,
+                "failures": &failures[..failures.len().min(CAMPAIGN_ROWS)],
+                "failuresMore": failures.len().saturating_sub(CAMPAIGN_ROWS),
+                "failuresLink": fleet(Some("Failed")),
+                "clusters": &c.clusters[..c.clusters.len().min(CAMPAIGN_ROWS)],
+                "clustersMore": c.clusters.len().saturating_sub(CAMPAIGN_ROWS),
+                "clustersLink": fleet(None),
                 "events": events.get(&key).cloned().unwrap_or_default(),
                 "overall": stage_view("all", &c.clusters.iter().collect::<Vec<_>>(), now),
             })
@@ -761,6 +1051,19 @@ mod tests {
             "target from the campaign"
         );
         assert_eq!(rows.len(), 4, "one row per cluster and campaign");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        for (n, want) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (5000, "5,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(thousands(n), want, "{n}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 """Parses the DOM Chromium dumps (stdin) with Python's HTML parser and prints what the
 dashboard tests assert on, as JSON: every table row (its table's id or class, the
 data-campaign of the section it is in, its data-* attributes and its cells' text), the text
-of every element with an id, and how many elements of each tag there are."""
+of every element with an id, how many elements of each tag there are, and the href of every link
+with an id, and every element with a data-start attribute (a Calendar bar: its data-* attributes, its <title> text and the
+data-subject of the row it is in)."""
 import json
 import sys
 from html.parser import HTMLParser
@@ -19,6 +21,8 @@ class Dom(HTMLParser):
         self.tags = {}
         self.cells = None
         self.row = None
+        self.bars = []
+        self.hrefs = {}
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -26,6 +30,12 @@ class Dom(HTMLParser):
         if tag in VOID:
             return
         self.stack.append((tag, attrs, []))
+        if tag == "a" and "id" in attrs:
+            self.hrefs[attrs["id"]] = attrs.get("href")
+        if "data-start" in attrs:
+            row = next((a for t, a, _ in reversed(self.stack) if t == "tr"), {})
+            self.bars.append({"attrs": {k: v for k, v in attrs.items() if k.startswith("data-")},
+                              "row": row.get("data-subject"), "title": None})
         if tag == "tr":
             self.row = {"attrs": {k: v for k, v in attrs.items() if k.startswith("data-")}, "cells": []}
             table = next((a for t, a, _ in reversed(self.stack) if t == "table"), {})
@@ -44,6 +54,8 @@ class Dom(HTMLParser):
                 self.stack[-1][2].append("".join(parts))
             if "id" in attrs:
                 self.ids[attrs["id"]] = text
+            if t == "title" and self.stack and "data-start" in self.stack[-1][1] and self.bars:
+                self.bars[-1]["title"] = "".join(parts)
             if t in ("td", "th") and self.row is not None:
                 self.row["cells"].append(text)
             if t == "tr" and self.row is not None:
@@ -60,4 +72,4 @@ class Dom(HTMLParser):
 d = Dom()
 d.feed(sys.stdin.read())
 d.close()
-print(json.dumps({"rows": d.rows, "ids": d.ids, "tags": d.tags}))
+print(json.dumps({"rows": d.rows, "ids": d.ids, "tags": d.tags, "bars": d.bars, "hrefs": d.hrefs}))
