@@ -760,6 +760,8 @@ mod tests {
     #[test]
     fn a_lagging_store_is_read_through_what_was_written() {
         use kube::runtime::watcher::Event;
+        type Step =
+            Box<dyn Fn(&Fresh, &mut kube::runtime::reflector::store::Writer<ClusterUpgradeRecord>)>;
         let mut campaign = ClusterUpgrade::new("to-30", serde_json::from_value(serde_json::json!({"targetVersion": "30.0.0", "matchers": [{"name": "all", "key": "k", "value": "v"}]})).unwrap());
         campaign.metadata.namespace = Some("fleet".into());
         campaign.metadata.uid = Some("uid-to-30".into());
@@ -773,12 +775,7 @@ mod tests {
         };
         // Cases in order, each on the state the previous left: (what happens, cluster, state
         // read, why).
-        let steps: Vec<(
-            Box<dyn Fn(&Fresh, &mut kube::runtime::reflector::store::Writer<ClusterUpgradeRecord>)>,
-            &str,
-            Option<&str>,
-            &str,
-        )> = vec![
+        let steps: Vec<(Step, &str, Option<&str>, &str)> = vec![
             (
                 Box::new(|f, _| f.wrote(record("to-30-a", "a", "Triggered", "10"))),
                 "a",
@@ -787,7 +784,7 @@ mod tests {
             ),
             (
                 Box::new(|_, w| {
-                    w.apply_watcher_event(&Event::Apply(record("to-30-b", "b", "Succeeded", "5")))
+                    w.apply_watcher_event(&Event::Apply(record("to-30-b", "b", "Succeeded", "5")));
                 }),
                 "b",
                 Some("Succeeded"),
