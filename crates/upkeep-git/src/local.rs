@@ -17,8 +17,9 @@
 //!   the new bytes get the old ones). Either way only files still holding exactly one of the
 //!   two journaled blobs are touched, so nothing a person wrote since is overwritten.
 //! - Lock files libgit2 leaves when killed mid-write (`index.lock`, `<ref>.lock`) are removed
-//!   by recovery only when they are younger than the journal and older than this process:
-//!   they belong to the interrupted run, not to a Git command running now.
+//!   by recovery only when they are younger than the journal and older than this process
+//!   (within the 50 ms the start time can be read off by): they belong to the interrupted
+//!   run, not to a Git command running now.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -151,7 +152,7 @@ impl Repo {
         ] {
             let stale = std::fs::metadata(&lock)
                 .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= since && t <= started);
+                .is_ok_and(|t| left_by_the_interrupted_run(t, since, started));
             if stale {
                 let _ = std::fs::remove_file(&lock);
             }
@@ -330,6 +331,20 @@ fn remove_temporaries(path: &Path) {
 
 /// When this process started (from `/proc/self/stat` and the boot time), to tell lock files
 /// an interrupted earlier run left from ones a command running now holds.
+/// How far this process's start, as [`process_start`] reads it, may lie before the real one:
+/// `/proc/self/stat` counts in 10 ms ticks (rounded down), and file times come from the
+/// kernel's coarse clock (up to one jiffy behind, 10 ms at worst). A run killed while libgit2
+/// wrote `index.lock`, and rerun at once, leaves a lock a few milliseconds older than the new
+/// process (seen: the crash test's rerun refused "the index is locked").
+const START_SLACK: Duration = Duration::from_millis(50);
+
+/// Whether a lock file last written at `lock` was left by the run that wrote the journal at
+/// `journal`: written after the journal and before this process started. A Git command
+/// running now wrote its lock after that.
+fn left_by_the_interrupted_run(lock: SystemTime, journal: SystemTime, started: SystemTime) -> bool {
+    lock >= journal && lock <= started + START_SLACK
+}
+
 fn process_start() -> Option<SystemTime> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Field 22 (starttime, clock ticks since boot) follows the parenthesised command name.
@@ -407,5 +422,51 @@ impl Repo {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::left_by_the_interrupted_run;
+
+    #[test]
+    fn which_locks_the_interrupted_run_left() {
+        let journal = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let started = journal + Duration::from_secs(5);
+        let ms = Duration::from_millis;
+        // (lock written at, left by the interrupted run?, why)
+        let cases = [
+            (
+                journal - ms(1),
+                false,
+                "older than the journal: not the interrupted run's",
+            ),
+            (journal, true, "written with the journal"),
+            (
+                journal + ms(2000),
+                true,
+                "while the interrupted run wrote files",
+            ),
+            (started - ms(3), true, "just before this process started"),
+            (
+                started + ms(8),
+                true,
+                "a rerun started at once reads its start up to a tick early",
+            ),
+            (
+                started + ms(500),
+                false,
+                "after this process started: a Git command running now",
+            ),
+        ];
+        for (lock, want, why) in cases {
+            assert_eq!(
+                left_by_the_interrupted_run(lock, journal, started),
+                want,
+                "{why}"
+            );
+        }
     }
 }

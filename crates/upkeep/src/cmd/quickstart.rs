@@ -210,7 +210,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
     let calendar = scratch.join("calendar.ics");
     match write_calendar(&fleet_dir, &store, &calendar, now) {
         Ok(n) => eprintln!(
-            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now}) to {}\nhint: import it into a calendar client (e.g. khal import), or see it on the dashboard's Calendar page with --serve",
+            "wrote the example fleet's calendar ({n} events, {CALENDAR_DAYS} days from {now:.0}) to {}\nhint: import it into a calendar client (e.g. khal import), or see it on the dashboard's Calendar page with --serve",
             calendar.display()
         ),
         Err(e) => crate::render::error_with_hint(
