@@ -18,10 +18,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
 use upkeep_api::cluster_upgrade::{NamedSchedule, VersionSource};
 use upkeep_api::{ClusterUpgrade, namespaced_name};
 use upkeep_controller::cluster_upgrade::decide::{Decision, Snapshot, decide};
@@ -593,4 +595,127 @@ pub(crate) fn past_entries(
         }
     }
     Ok(())
+}
+
+/// One entry in `--output json` (and in the dashboard's `/calendar.json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JsonEntry<'a> {
+    uid: &'a str,
+    sequence: u32,
+    kind: &'static str,
+    subject: &'a str,
+    start: String,
+    end: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tz: Option<&'a str>,
+    summary: &'a str,
+    description: &'a str,
+}
+
+pub(crate) fn json_entry(e: &Entry) -> JsonEntry<'_> {
+    JsonEntry {
+        uid: &e.uid,
+        sequence: e.sequence,
+        kind: e.kind.as_str(),
+        subject: &e.subject,
+        start: e.start.to_string(),
+        end: e.end.to_string(),
+        tz: e.tz.as_deref(),
+        summary: &e.summary,
+        description: &e.description,
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it into place: a
+/// reader (a web server serving the feed) sees the old feed or the new one, never half. A file
+/// already at `path` keeps its permission bits (a `0600` feed stays `0600`); a symlink there is
+/// refused rather than replaced by a regular file; the temporary name is created, never opened
+/// through something already there.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let mode = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(std::io::Error::other(
+                "is a symlink (upkeep replaces only regular files); pass the file it points to",
+            ));
+        }
+        Ok(m) if !m.is_file() => return Err(std::io::Error::other("not a regular file")),
+        Ok(m) => Some(m.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let tmp = dir.join(format!(".{name}.upkeep-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&tmp)?;
+        if let Some(mode) = mode {
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod file_tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::write_atomically;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_replaced_feed_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = dir.path().join("feed.ics");
+        std::fs::write(&feed, b"old").unwrap();
+        std::fs::set_permissions(&feed, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomically(&feed, b"new").unwrap();
+        assert_eq!(std::fs::read(&feed).unwrap(), b"new");
+        assert_eq!(
+            mode(&feed),
+            0o600,
+            "a private feed must not become world-readable"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_symlink_is_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.ics");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("feed.ics");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = write_atomically(&link, b"new").unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"old");
+    }
 }

@@ -280,7 +280,7 @@ fn write_calendar(
         Timestamp::now(),
         &feed.zones,
     );
-    crate::cmd::calendar::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?;
+    crate::calendar::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(feed.entries.len())
 }
 

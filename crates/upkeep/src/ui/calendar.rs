@@ -311,7 +311,7 @@ pub(crate) fn page(
     shown.sort_unstable();
     let entries: Vec<_> = shown
         .iter()
-        .map(|&i| crate::cmd::calendar::json_entry(&feed.entries[i]))
+        .map(|&i| crate::calendar::json_entry(&feed.entries[i]))
         .collect();
 
     let mut link: Vec<(&str, &str)> = Vec::new();
