@@ -372,7 +372,11 @@ where
                     continue;
                 }
             };
-            last_error = None;
+            // The watcher says Init before every attempt to list, a failing one included:
+            // only what the list or watch delivered means the failure is over.
+            if !matches!(event, watcher::Event::Init) {
+                last_error = None;
+            }
             writer.apply_watcher_event(&event);
             let (changed, deleted) = match event {
                 watcher::Event::Apply(c) | watcher::Event::InitApply(c) => (c, false),

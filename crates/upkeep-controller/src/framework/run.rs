@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::utils::{Backoff, ResetTimerBackoff};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
@@ -56,22 +56,32 @@ pub fn controller_config() -> kube::runtime::controller::Config {
 /// 5 s, carries a jitter of up to a quarter of itself (replicas do not retry in step) and
 /// resets after 30 s without an error: a watch of a gone API server asks once per 5 s, still
 /// gentle, and recovery takes seconds.
+///
+/// The reset is by time only: kube-runtime resets a stream's backoff on every `Ok` item, and a
+/// watcher yields `Ok(Event::Init)` before each attempt to list, so a list that keeps failing
+/// (a CRD that is not installed, an API server that answers 404 or 403) was retried at the
+/// first delay forever (seen: a Cluster watch without the Cluster API CRD retried every 0.28 s
+/// for a whole test, next to the test's API server restart).
 #[must_use]
-pub fn watch_backoff() -> ResetTimerBackoff<WatchBackoff> {
-    ResetTimerBackoff::new(WatchBackoff::default(), Duration::from_secs(30))
+pub fn watch_backoff() -> WatchBackoff {
+    WatchBackoff::default()
 }
 
-/// The delays of [`watch_backoff`] before its reset timer: 0.25 s doubling to 5 s, each plus
-/// a jitter of up to a quarter of itself.
+/// The delays of [`watch_backoff`]: 0.25 s doubling to 5 s, each plus a jitter of up to a
+/// quarter of itself, starting over once [`WATCH_BACKOFF_RESET`] passed without one.
 #[derive(Debug)]
 pub struct WatchBackoff {
     next: Duration,
+    /// When the last delay was handed out.
+    last: Option<std::time::Instant>,
     /// xorshift state for the jitter (no random crate for a quarter-delay spread).
     seed: u64,
 }
 
 const WATCH_BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A watch that went this long without an error starts its delays over.
+pub const WATCH_BACKOFF_RESET: Duration = Duration::from_secs(30);
 
 impl Default for WatchBackoff {
     fn default() -> Self {
@@ -80,15 +90,22 @@ impl Default for WatchBackoff {
             .map_or(0, |d| d.subsec_nanos());
         Self {
             next: WATCH_BACKOFF_FIRST,
+            last: None,
             seed: (u64::from(nanos) << 16 | u64::from(std::process::id())) | 1,
         }
     }
 }
 
-impl Iterator for WatchBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
+impl WatchBackoff {
+    /// The delay for an error at `now`.
+    fn next_at(&mut self, now: std::time::Instant) -> Duration {
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) >= WATCH_BACKOFF_RESET)
+        {
+            self.next = WATCH_BACKOFF_FIRST;
+        }
+        self.last = Some(now);
         let delay = self.next;
         self.next = (delay * 2).min(WATCH_BACKOFF_MAX);
         self.seed ^= self.seed << 13;
@@ -97,14 +114,21 @@ impl Iterator for WatchBackoff {
         let quarter = u64::try_from(delay.as_micros() / 4)
             .unwrap_or(u64::MAX)
             .max(1);
-        Some(delay + Duration::from_micros(self.seed % quarter))
+        delay + Duration::from_micros(self.seed % quarter)
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_at(std::time::Instant::now()))
     }
 }
 
 impl Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        self.next = WATCH_BACKOFF_FIRST;
-    }
+    /// Nothing: see [`watch_backoff`] (the reset is by time, in `next`).
+    fn reset(&mut self) {}
 }
 
 /// Drops what no reconciler reads before an object is cached: `managedFields` lists every
@@ -196,22 +220,29 @@ mod tests {
     use super::*;
 
     /// Each delay is its base (0.25 s doubling, capped at 5 s) plus a jitter below a quarter
-    /// of the base; a reset starts over.
+    /// of the base; the `reset` kube-runtime calls on every `Ok` item (the `Init` before each
+    /// list attempt among them) changes nothing; 30 s without a delay start over.
     #[test]
-    fn watch_backoff_doubles_to_five_seconds_with_a_bounded_jitter_and_resets() {
+    fn watch_backoff_doubles_to_five_seconds_with_a_bounded_jitter_and_resets_by_time() {
         let mut backoff = WatchBackoff::default();
+        let mut now = std::time::Instant::now();
         let bases_ms = [250, 500, 1000, 2000, 4000, 5000, 5000, 5000];
         for base in bases_ms {
             let base = Duration::from_millis(base);
-            let delay = backoff.next().expect("never exhausted");
+            // What StreamBackoff does with the watcher's Ok(Init) before the failing list.
+            backoff.reset();
+            let delay = backoff.next_at(now);
             assert!(
                 delay >= base && delay < base + base / 4,
                 "{delay:?} for base {base:?}"
             );
+            now += delay;
         }
-        backoff.reset();
-        let first = backoff.next().expect("a delay");
-        assert!(first < Duration::from_millis(313), "{first:?} after reset");
+        let first = backoff.next_at(now + WATCH_BACKOFF_RESET);
+        assert!(
+            first < Duration::from_millis(313),
+            "{first:?} after 30 s quiet"
+        );
     }
 
     /// Recovery is bounded: an API server away for a minute is retried at least every 6.25 s,
