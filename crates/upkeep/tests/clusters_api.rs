@@ -492,7 +492,6 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_what_was_recorded_and_writes_name_upkeep_cli() {
-    use kube::api::{Api, Patch, PatchParams};
     use upkeep_testenv::{KubeUser, upkeep_crds};
 
     let server = KubeApiServer::start_audited_with_crds(&[&crd_yaml(), &upkeep_crds()])
@@ -520,29 +519,9 @@ async fn status_shows_what_was_recorded_and_writes_name_upkeep_cli() {
     // What a controller recorded: a finished dev cluster, a prod cluster upgrading for 10
     // minutes (45m timeout: due in about 35m), and the stall of the invalid campaign.
     let now = jiff::Timestamp::now();
-    let ago = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
     let deadline = now - jiff::SignedDuration::from_mins(10) + jiff::SignedDuration::from_mins(45);
-    let api: Api<upkeep_api::ClusterUpgrade> =
-        Api::namespaced(admin_client(&server).await, "default");
-    let status = serde_json::json!({"status": {"state": "Running", "clusters": [
-        {"name": "dev-a", "stage": "dev", "state": "Succeeded", "fromRelease": "29.1.0",
-         "toRelease": "30.0.0", "triggeredAt": ago(60), "finishedAt": ago(55)},
-        {"name": "prod-a", "stage": "prod", "state": "Upgrading", "fromRelease": "29.1.0",
-         "toRelease": "30.0.0", "triggeredAt": ago(10)},
-    ]}});
-    api.patch_status("running", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("running status");
-    let message = "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)";
-    let condition = |type_: &str, value: &str| {
-        serde_json::json!({"type": type_, "status": value, "reason": "InvalidSpec",
-            "message": message, "observedGeneration": 1, "lastTransitionTime": ago(1)})
-    };
-    let stalled = serde_json::json!({"status": {"conditions": [
-        condition("Ready", "False"), condition("Stalled", "True")]}});
-    api.patch_status("bad", &PatchParams::default(), &Patch::Merge(&stalled))
-        .await
-        .expect("bad status");
+    support::clusters::record_running_and_stalled(&server, now).await;
+    let message = support::clusters::STALLED_MESSAGE;
 
     let run = |args: &[&str]| {
         let mut all = args.to_vec();

@@ -1132,7 +1132,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubeconfig_and_controller_pages_in_a_browser() {
-    use kube::api::{Api, Patch, PatchParams};
+    use kube::api::Api;
     use support::clusters::admin_client;
     use upkeep_testenv::KubeApiServer;
 
@@ -1146,28 +1146,9 @@ async fn kubeconfig_and_controller_pages_in_a_browser() {
         .kubectl_stdin(&["apply", "-f", "-"], KUBE_FLEET)
         .expect("the fleet applied");
     let now = jiff::Timestamp::now();
-    let ago = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
+    support::clusters::record_running_and_stalled(&server, now).await;
     let api: Api<upkeep_api::ClusterUpgrade> =
         Api::namespaced(admin_client(&server).await, "default");
-    let status = serde_json::json!({"status": {"state": "Running", "clusters": [
-        {"name": "dev-a", "stage": "dev", "state": "Succeeded", "fromRelease": "29.1.0",
-         "toRelease": "30.0.0", "triggeredAt": ago(60), "finishedAt": ago(55)},
-        {"name": "prod-a", "stage": "prod", "state": "Upgrading", "fromRelease": "29.1.0",
-         "toRelease": "30.0.0", "triggeredAt": ago(10)},
-    ]}});
-    api.patch_status("running", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("running status");
-    let message = "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)";
-    let condition = |type_: &str, value: &str| {
-        serde_json::json!({"type": type_, "status": value, "reason": "InvalidSpec",
-            "message": message, "observedGeneration": 1, "lastTransitionTime": ago(1)})
-    };
-    let stalled = serde_json::json!({"status": {"conditions": [
-        condition("Ready", "False"), condition("Stalled", "True")]}});
-    api.patch_status("bad", &PatchParams::default(), &Patch::Merge(&stalled))
-        .await
-        .expect("bad status");
     let kubeconfig = server.admin_kubeconfig().to_str().unwrap().to_owned();
 
     // `upkeep serve --kubeconfig`: what the controller recorded.

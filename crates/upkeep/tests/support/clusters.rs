@@ -106,3 +106,35 @@ pub(crate) async fn ready_before_the_trigger(server: &KubeApiServer, ns: &str, n
     )
     .await;
 }
+
+/// The message of the `bad` campaign's InvalidSpec conditions ([`record_running_and_stalled`]).
+pub(crate) const STALLED_MESSAGE: &str =
+    "spec.strategy.timeout: invalid duration \"soon\" (hint: e.g. 30m, 2h)";
+
+/// Writes what a controller would have recorded, as of `now`, for the ClusterUpgrades
+/// `default/running` (dev-a Succeeded an hour ago, prod-a Upgrading for 10 minutes) and
+/// `default/bad` (Ready False and Stalled True, InvalidSpec with [`STALLED_MESSAGE`]).
+pub(crate) async fn record_running_and_stalled(server: &KubeApiServer, now: jiff::Timestamp) {
+    use kube::api::{Api, Patch, PatchParams};
+    let ago = |mins: i64| (now - jiff::SignedDuration::from_mins(mins)).to_string();
+    let api: Api<upkeep_api::ClusterUpgrade> =
+        Api::namespaced(admin_client(server).await, "default");
+    let status = serde_json::json!({"status": {"state": "Running", "clusters": [
+        {"name": "dev-a", "stage": "dev", "state": "Succeeded", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(60), "finishedAt": ago(55)},
+        {"name": "prod-a", "stage": "prod", "state": "Upgrading", "fromRelease": "29.1.0",
+         "toRelease": "30.0.0", "triggeredAt": ago(10)},
+    ]}});
+    api.patch_status("running", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("running status");
+    let condition = |type_: &str, value: &str| {
+        serde_json::json!({"type": type_, "status": value, "reason": "InvalidSpec",
+            "message": STALLED_MESSAGE, "observedGeneration": 1, "lastTransitionTime": ago(1)})
+    };
+    let stalled = serde_json::json!({"status": {"conditions": [
+        condition("Ready", "False"), condition("Stalled", "True")]}});
+    api.patch_status("bad", &PatchParams::default(), &Patch::Merge(&stalled))
+        .await
+        .expect("bad status");
+}
