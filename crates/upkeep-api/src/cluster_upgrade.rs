@@ -874,26 +874,33 @@ impl ClusterUpgradeStatus {
     /// recorded by an upkeep before records) are kept as they are.
     #[must_use]
     pub fn with_records(&self, records: &[ClusterState]) -> ClusterUpgradeStatus {
+        self.clone().into_with_records(records.to_vec())
+    }
+
+    /// [`ClusterUpgradeStatus::with_records`], taking both: the controller merges every
+    /// record of a campaign of thousands of clusters once per reconcile, without copies.
+    #[must_use]
+    pub fn into_with_records(mut self, records: Vec<ClusterState>) -> ClusterUpgradeStatus {
         if records.is_empty() {
-            return self.clone();
+            return self;
         }
-        let mut merged = self.clone();
-        let at: std::collections::HashMap<&str, usize> = self
+        let at: std::collections::HashMap<String, usize> = self
             .clusters
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.as_str(), i))
+            .map(|(i, c)| (c.name.clone(), i))
             .collect();
         for record in records {
             match at.get(record.name.as_str()) {
-                None => merged.clusters.push(record.clone()),
+                None => self.clusters.push(record),
                 Some(&i) => {
-                    let entry = &mut merged.clusters[i];
+                    let entry = &mut self.clusters[i];
                     let newer = rank(record.state.as_deref()) > rank(entry.state.as_deref());
+                    let silence_id = entry.silence_id.take();
                     let (mut first, second) = if newer {
-                        (record.clone(), entry.clone())
+                        (record, std::mem::take(entry))
                     } else {
-                        (entry.clone(), record.clone())
+                        (std::mem::take(entry), record)
                     };
                     first.reason = first.reason.or(second.reason);
                     first.triggered_at = first.triggered_at.or(second.triggered_at);
@@ -903,12 +910,12 @@ impl ClusterUpgradeStatus {
                     first.stage = first.stage.or(second.stage);
                     first.announced_at = first.announced_at.or(second.announced_at);
                     first.acknowledged_at = first.acknowledged_at.or(second.acknowledged_at);
-                    first.silence_id = entry.silence_id.clone().or(first.silence_id);
+                    first.silence_id = silence_id.or(first.silence_id);
                     *entry = first;
                 }
             }
         }
-        merged
+        self
     }
 }
 

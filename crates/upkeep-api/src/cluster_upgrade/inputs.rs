@@ -182,14 +182,14 @@ pub fn current_at(cluster: &ClusterObject, place: &VersionPlace) -> Option<Strin
 /// unreadable `freeze-until` holds it, see [`ClusterObject::rollout_freeze`]), the schedule
 /// that governs it, what Cluster API reports, and what was recorded last time (`progress`).
 pub fn cluster_input<'s>(
-    cluster: &ClusterObject,
+    cluster: &'s ClusterObject,
     place: &VersionPlace,
     schedule: Option<&'s NamedSchedule>,
     progress: Option<Progress>,
 ) -> ClusterInput<'s> {
     ClusterInput {
         name: cluster.name.clone(),
-        labels: cluster.labels.clone(),
+        labels: std::borrow::Cow::Borrowed(&cluster.labels),
         current: current_at(cluster, place),
         provider: cluster.provider.clone(),
         freeze: cluster.rollout_freeze(),
@@ -233,7 +233,7 @@ pub struct Inputs<'s> {
 /// `default_source` is where the version is when the spec does not say.
 pub fn inputs<'s>(
     upgrade: &ClusterUpgrade,
-    clusters: &[ClusterObject],
+    clusters: &'s [ClusterObject],
     schedules: &'s [NamedSchedule],
     release: Option<&Resolution>,
     finished: impl Fn(&str) -> Option<(rollout::Outcome, Timestamp)>,
@@ -802,13 +802,13 @@ mod tests {
             ),
         ];
         for (why, others, held, failed) in cases {
-            let cluster = ClusterObject {
+            let clusters = [ClusterObject {
                 name: "c".into(),
                 namespace: Some("org".into()),
                 ..ClusterObject::default()
-            };
+            }];
             let mut got =
-                inputs(&me, &[cluster], &[], None, |_| None, VersionSource::Label).expect("valid");
+                inputs(&me, &clusters, &[], None, |_| None, VersionSource::Label).expect("valid");
             overlaps(&mut got, &me, others.iter());
             let e = &got.clusters[0].elsewhere;
             assert_eq!(e.held_by.as_deref(), held, "{why}");

@@ -11,19 +11,20 @@ use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use upkeep_api::ClusterUpgrade;
 use upkeep_api::cluster_upgrade::{ClusterState, ClusterUpgradeStatus, Trigger, VersionSource};
 use upkeep_api::version_place::VersionPlaceSpec;
-use upkeep_api::{ClusterObject, ClusterUpgrade};
 use upkeep_core::rollout::{self, ClusterPhase};
 use upkeep_git::clusters::ClusterTarget;
 
 use super::decide::{
-    Decided, Note, acknowledge, batched, bounded, desired_status, index, next_action, transitions,
+    Acting, Move, Note, acknowledge, batched, bounded, desired_status, index, next_action,
+    transitions,
 };
 use super::records::Book;
 use super::{
     GITOPS_FAILED, PATCH_FAILED, PATCHES_IN_FLIGHT, SILENCE_CREATED_BY, SILENCE_GRACE,
-    SPEC_CHANGED_AFTER_FINISH, Snapshot, UpgradeSettings, cluster_resource,
+    SPEC_CHANGED_AFTER_FINISH, UpgradeSettings, cluster_resource,
 };
 use crate::cluster_app;
 use crate::framework::conditions::{Outcome, not_ready as not_ready_conditions, with_outcome};
@@ -32,28 +33,29 @@ use crate::framework::{Error, FIELD_MANAGER};
 /// Events posted at once per reconcile.
 const EVENTS_IN_FLIGHT: usize = 8;
 
-/// Carries out a plan (see the module docs). `written`: the status as stored; the records
-/// are merged into it for everything that compares before with after.
+/// Carries out a plan (see the module docs). `written`: the status as stored; `object`'s
+/// status is that status with the records merged in, what everything that compares before
+/// with after reads.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
     written: &ClusterUpgradeStatus,
-    snapshot: &Snapshot,
-    decided: &Decided<'_>,
+    decided: &Acting,
+    moves: Vec<Move>,
     book: &Book<'_>,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let target = decided.inputs.target.as_deref();
-    let before = &written.with_records(&snapshot.records);
+    let target = decided.target.as_deref();
+    let none = ClusterUpgradeStatus::default();
+    let before = object.status.as_ref().unwrap_or(&none);
     let announced = announce_all(u, object, decided).await;
     let mut wanted = desired_status(object, before, &decided.plan, target, &announced, now);
     // Silences first (alerts are muted before the cluster moves), then the changes.
     let namespace = object.namespace().unwrap_or_default();
     silence_running(u, object, decided, &mut wanted, now).await;
-    let moves = decided.to_move(&snapshot.clusters);
-    let needed: Vec<String> = moves.iter().map(|(c, _)| c.name.clone()).collect();
-    let source = decided.inputs.source;
+    let needed: Vec<String> = moves.iter().map(|m| m.name.clone()).collect();
+    let source = decided.source;
     let (conflict, mut failed, changed, patch_failed) = if object.spec.trigger == Trigger::GitOps {
         // Record before act: nothing is committed unless every cluster about to be has its
         // record.
@@ -143,11 +145,11 @@ pub(super) async fn act(
 async fn announce_all(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
-    decided: &Decided<'_>,
+    decided: &Acting,
 ) -> Vec<String> {
     let mut announced = Vec::new();
     for cp in decided.plan.clusters.iter().filter(|cp| cp.announce) {
-        if announce(u, object, cp, decided.inputs.target.as_deref()).await {
+        if announce(u, object, cp, decided.target.as_deref()).await {
             announced.push(cp.name.clone());
         }
     }
@@ -176,7 +178,7 @@ async fn start_all(
     object: &ClusterUpgrade,
     book: &Book<'_>,
     wanted: &ClusterUpgradeStatus,
-    moves: Vec<(&ClusterObject, String)>,
+    moves: Vec<Move>,
     source: VersionSource,
 ) -> Started {
     // One per reconcile: whether the API server serves Apps is asked once.
@@ -187,7 +189,7 @@ async fn start_all(
     let mut by_name: HashMap<&str, usize> = moves
         .iter()
         .enumerate()
-        .map(|(i, (c, _))| (c.name.as_str(), i))
+        .map(|(i, m)| (m.name.as_str(), i))
         .collect();
     let work: Vec<(usize, Option<usize>)> = wanted
         .clusters
@@ -205,10 +207,10 @@ async fn start_all(
                 if let Err(e) = book.sync_entry(entry, wanted).await {
                     return (entry.name.clone(), Err(e), false);
                 }
-                let Some((cluster, target)) = change else {
+                let Some(cluster) = change else {
                     return (entry.name.clone(), Ok(()), false);
                 };
-                let r = patch_version(u, server, place, namespace, cluster, source, target).await;
+                let r = patch_version(u, server, place, namespace, cluster, source).await;
                 (entry.name.clone(), r, true)
             }
         })
@@ -248,7 +250,7 @@ async fn start_all(
 async fn silence_running(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
-    decided: &Decided<'_>,
+    decided: &Acting,
     wanted: &mut ClusterUpgradeStatus,
     now: Timestamp,
 ) {
@@ -257,7 +259,7 @@ async fn silence_running(
     }
     let namespace = object.namespace().unwrap_or_default();
     let running: HashSet<&str> = decided.running().collect();
-    let timeout = decided.inputs.campaign.timeout;
+    let timeout = decided.timeout;
     for entry in &mut wanted.clusters {
         if running.contains(entry.name.as_str()) {
             ensure_silence(u, &namespace, &object.name_any(), entry, timeout, now).await;
@@ -271,7 +273,7 @@ async fn commit(
     u: &UpgradeSettings,
     object: &ClusterUpgrade,
     namespace: &str,
-    moves: Vec<(&ClusterObject, String)>,
+    moves: Vec<Move>,
     source: VersionSource,
     wanted: &mut ClusterUpgradeStatus,
 ) -> Option<Error> {
@@ -280,13 +282,10 @@ async fn commit(
     }
     let targets = moves
         .into_iter()
-        .map(|(cluster, version)| ClusterTarget {
-            namespace: cluster
-                .namespace
-                .clone()
-                .or_else(|| Some(namespace.to_owned())),
-            name: cluster.name.clone(),
-            version,
+        .map(|m| ClusterTarget {
+            namespace: m.namespace.or_else(|| Some(namespace.to_owned())),
+            name: m.name,
+            version: m.target,
         })
         .collect();
     match super::gitops::write(u, object, targets, source).await {
@@ -347,7 +346,7 @@ fn record_metrics(
     object: &ClusterUpgrade,
     before: &ClusterUpgradeStatus,
     after: &ClusterUpgradeStatus,
-    decided: &Decided<'_>,
+    decided: &Acting,
 ) {
     let before = index(before);
     for entry in &after.clusters {
@@ -390,10 +389,10 @@ async fn patch_version(
     server: &cluster_app::Server,
     place: Option<&VersionPlaceSpec>,
     namespace: &str,
-    cluster: &ClusterObject,
+    cluster: &Move,
     source: VersionSource,
-    target: &str,
 ) -> Result<(), Error> {
+    let target = cluster.target.as_str();
     let who = format!("{namespace}/{}", cluster.name);
     let app_error = |source: cluster_app::AppError| Error::ClusterApp {
         cluster: who.clone(),

@@ -138,6 +138,57 @@ impl Decided<'_> {
             .collect()
     }
 
+    /// What carrying out the plan needs, owned (see [`Acting`]).
+    pub fn into_acting(self, clusters: &[ClusterObject]) -> Acting {
+        let moves = self
+            .to_move(clusters)
+            .into_iter()
+            .map(|(c, target)| Move {
+                name: c.name.clone(),
+                namespace: c.namespace.clone(),
+                resource_version: c.resource_version.clone(),
+                target,
+            })
+            .collect();
+        let Decided { inputs, plan } = self;
+        Acting {
+            plan,
+            target: inputs.target,
+            source: inputs.source,
+            timeout: inputs.campaign.timeout,
+            moves,
+        }
+    }
+}
+
+/// A plan and what carrying it out needs, owning it all. The decision's inputs borrow every
+/// cluster of the campaign (20,000 in one campaign is a target); this keeps only the few
+/// fields of the clusters to move, so the clusters can be dropped before the long part of a
+/// reconcile (a record and a patch for each of thousands of clusters).
+#[derive(Debug)]
+pub struct Acting {
+    pub plan: Plan,
+    /// The target as written (see [`upkeep_api::ClusterUpgrade::target_text`]).
+    pub target: Option<String>,
+    /// Where the version is read and written.
+    pub source: VersionSource,
+    /// The campaign's timeout per cluster.
+    pub timeout: jiff::SignedDuration,
+    /// The clusters to move now ([`Decided::to_move`]).
+    pub moves: Vec<Move>,
+}
+
+/// One cluster to move: what its change is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The resourceVersion the decision was made on (the patch's precondition).
+    pub resource_version: Option<String>,
+    pub target: String,
+}
+
+impl Acting {
     /// The clusters whose alerts are silenced now (starting, started or upgrading).
     pub fn running(&self) -> impl Iterator<Item = &str> {
         self.plan

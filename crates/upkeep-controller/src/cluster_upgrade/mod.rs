@@ -505,6 +505,9 @@ pub async fn reconcile_upgrade(
     let (mut snapshot, records) = gather::gather(&s, &object).await?;
     let pending = u.pending_acks(&object);
     let unseen = with_acks(&mut snapshot.records, &pending);
+    // The records merged into the recorded status once, for the decision and for what `act`
+    // compares (a window opening over 12,000 clusters has 12,000 records).
+    let object = merged_with_records(object, std::mem::take(&mut snapshot.records));
     match decide(&object, &snapshot, u.default_version_source, now) {
         Decision::Stalled { reason, message } => {
             act::stall(u, &object, &before, reason, &message, now).await?;
@@ -515,8 +518,13 @@ pub async fn reconcile_upgrade(
             Ok(Action::requeue(u.ctx.retry_after))
         }
         Decision::Plan(decided) => {
-            let book = records::Book::new(u, &object, records, decided.inputs.source);
-            let acted = act::act(u, &object, &before, &snapshot, &decided, &book, now).await;
+            // The clusters go before the long part (records and patches for thousands of
+            // clusters): what acting needs of them is in `acting`.
+            let mut acting = decided.into_acting(&snapshot.clusters);
+            snapshot.clusters = Vec::new();
+            let moves = std::mem::take(&mut acting.moves);
+            let book = records::Book::new(u, &object, records, acting.source);
+            let acted = act::act(u, &object, &before, &acting, moves, &book, now).await;
             // Acknowledgements left for the next write; those read as pending were written,
             // unless the records' writes failed.
             let mut acks = book.deferred();
@@ -547,6 +555,25 @@ pub async fn reconcile_upgrade(
             })
         }
     }
+}
+
+/// `object` with its records merged into its status ([`ClusterUpgradeStatus::into_with_records`]).
+fn merged_with_records(
+    object: Arc<ClusterUpgrade>,
+    records: Vec<upkeep_api::cluster_upgrade::ClusterState>,
+) -> Arc<ClusterUpgrade> {
+    if records.is_empty() {
+        return object;
+    }
+    let mut merged = Arc::unwrap_or_clone(object);
+    merged.status = Some(
+        merged
+            .status
+            .take()
+            .unwrap_or_default()
+            .into_with_records(records),
+    );
+    Arc::new(merged)
 }
 
 /// The recorded states with the acknowledgements not yet written to their records (`acks`);

@@ -195,7 +195,8 @@ fn inputs<'a>(fleet: &[SimCluster], schedules: &'a [(String, Schedule)]) -> Vec<
         .iter()
         .map(|c| ClusterInput {
             name: c.name.clone(),
-            labels: c.labels.clone(),
+            // Owned: the simulation keeps a settled snapshot while the fleet moves on.
+            labels: std::borrow::Cow::Owned(c.labels.clone()),
             current: c.current.clone(),
             provider: None,
             freeze: c.freeze.clone(),

@@ -1,8 +1,6 @@
 //! Table tests of the rollout rules, one reason per case; the month-long fleet simulation is
 //! in `simulation.rs`.
 
-use std::collections::BTreeMap;
-
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 
 use super::*;
@@ -61,7 +59,7 @@ pub(super) fn campaign(target: &str) -> Campaign {
 pub(super) fn cl<'a>(name: &str, current: Option<&str>) -> ClusterInput<'a> {
     ClusterInput {
         name: name.to_owned(),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         current: current.map(str::to_owned),
         provider: None,
         freeze: None,
@@ -74,7 +72,7 @@ pub(super) fn cl<'a>(name: &str, current: Option<&str>) -> ClusterInput<'a> {
 
 fn labelled<'a>(name: &str, current: &str, key: &str, value: &str) -> ClusterInput<'a> {
     let mut c = cl(name, Some(current));
-    c.labels.insert(key.to_owned(), value.to_owned());
+    c.labels.to_mut().insert(key.to_owned(), value.to_owned());
     c
 }
 
@@ -568,7 +566,7 @@ fn steps_table() {
                         t0,
                         Observed::default(),
                     );
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 labelled("p1", "1.0.0", "stage", "prod"),
@@ -593,7 +591,7 @@ fn steps_table() {
             vec![
                 {
                     let mut c = finished("d1", ClusterPhase::Succeeded, now - hours(1), None);
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 labelled("p1", "1.0.0", "stage", "prod"),
@@ -615,7 +613,7 @@ fn steps_table() {
             vec![
                 {
                     let mut c = finished("d1", ClusterPhase::Succeeded, now - hours(25), None);
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 labelled("p1", "1.0.0", "stage", "prod"),
@@ -628,12 +626,12 @@ fn steps_table() {
             vec![
                 {
                     let mut c = finished("d1", ClusterPhase::Succeeded, now - hours(30), None);
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 {
                     let mut c = finished("d2", ClusterPhase::Succeeded, now - hours(2), None);
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 labelled("p1", "1.0.0", "stage", "prod"),
@@ -655,7 +653,7 @@ fn steps_table() {
             vec![
                 {
                     let mut c = finished("d1", ClusterPhase::Failed, now - hours(1), Some("boom"));
-                    c.labels.insert("stage".into(), "dev".into());
+                    c.labels.to_mut().insert("stage".into(), "dev".into());
                     c
                 },
                 labelled("p1", "1.0.0", "stage", "prod"),

@@ -6,6 +6,7 @@
 //! `Display` (UTC) and a `describe(tz)` for the schedule's own time zone, worded with
 //! [`crate::describe`] so a rollout reads like a schedule verdict.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -76,7 +77,9 @@ pub struct AfterDep {
 #[derive(Debug, Clone)]
 pub struct ClusterInput<'a> {
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    /// Borrowed from the shell's cluster where it can be: a campaign over 20,000 clusters
+    /// would otherwise hold every cluster's labels twice while it plans.
+    pub labels: Cow<'a, BTreeMap<String, String>>,
     /// The version place (label or topology version), raw.
     pub current: Option<String>,
     /// The cluster's provider (`aws`, `azure`, …), when known.
