@@ -323,7 +323,7 @@ def memory_table(sizes, key, unit, count, rss_target):
     for sz in sizes:
         cold, op = sz["cold"], sz["open"]
         rss = op["rss_kib"] if not op["missed"] else cold["rss_kib"]
-        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0))
+        hwm = max(cold["hwm_kib"], op.get("hwm_kib", 0), sz.get("peak_hwm_kib", 0))
         grown = rss - sz["idle"]["rss_kib"]
         target = sz.get("target_rss_mib", rss_target)
         table.append((str(sz[key]), mib(sz["idle"]["rss_kib"]), mib(rss), mib(hwm),

@@ -281,6 +281,9 @@ async fn one_size(opts: &Options, n: usize, upgrades: usize, tick: f64) -> Resul
     let after = quiet_requests(&client, Duration::from_secs(5), Duration::from_secs(180)).await?;
     let requests = requests_per_cluster(&before, &after.0, expected.due, after.1);
     let peaks = sampler.peaks();
+    // The peak over the whole run: the reconciles after the opening (acknowledgements,
+    // Upgrading) count as much as the opening itself.
+    let last = ctl.memory()?;
     let metrics = ctl.metrics().await.unwrap_or_default();
     let check = check(&clusters_api, &upgrades_api, &expected, early).await?;
     let stopped = ctl.stop()?;
@@ -313,6 +316,7 @@ async fn one_size(opts: &Options, n: usize, upgrades: usize, tick: f64) -> Resul
         "requests": requests,
         "peak_sockets": peaks.sockets,
         "peak_rss_sampled_kib": peaks.rss_kib,
+        "peak_hwm_kib": last.hwm_kib,
         "reconciles": reconcile_counts(&metrics),
         "reconcile_seconds": reconcile_seconds(&metrics),
         "check": check,

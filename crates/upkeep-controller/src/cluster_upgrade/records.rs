@@ -253,7 +253,12 @@ pub(super) struct Book<'a> {
     u: &'a UpgradeSettings,
     object: &'a ClusterUpgrade,
     api: Api<ClusterUpgradeRecord>,
-    existing: HashMap<String, Arc<ClusterUpgradeRecord>>,
+    /// The records as the reconcile found them, by cluster; one is dropped once this
+    /// reconcile patched it (then `patched` says what it holds), so the store's newer copy is
+    /// not kept twice while thousands of records are written.
+    existing: std::sync::Mutex<HashMap<String, Arc<ClusterUpgradeRecord>>>,
+    /// The records patched in this reconcile, by cluster (name, spec as written).
+    patched: std::sync::Mutex<HashMap<String, (String, ClusterUpgradeRecordSpec)>>,
     place: String,
     /// The records created (or found on a 409) in this reconcile, by cluster: later writes in
     /// the same reconcile diff against them, and retention looks at their clusters.
@@ -274,7 +279,8 @@ impl<'a> Book<'a> {
             u,
             object,
             api: Api::namespaced(u.client(), &namespace),
-            existing,
+            existing: std::sync::Mutex::new(existing),
+            patched: std::sync::Mutex::default(),
             place: place(object, source),
             created: std::sync::Mutex::default(),
             deferred: std::sync::Mutex::default(),
@@ -325,26 +331,35 @@ impl<'a> Book<'a> {
         if !needs_record(entry) {
             return None;
         }
-        let created = self
-            .created
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&entry.name).cloned());
-        let known = created
-            .as_ref()
-            .map(|(name, spec)| (name.clone(), spec))
-            .or_else(|| {
-                self.existing
-                    .get(&entry.name)
-                    .map(|r| (r.name_any(), &r.spec))
-            });
-        let want = self.desired(entry, status, known.as_ref().map(|k| k.1), acted);
+        let known = self.known(&entry.name);
+        let want = self.desired(entry, status, known.as_ref().map(|k| &k.1), acted);
         match known {
             None => Some((None, want)),
             // A finished record never goes back (a store behind the API server).
             Some((_, old)) if old.is_finished() && !want.is_finished() => None,
-            Some((name, old)) => diff(old, &want).map(|p| (Some((name, p)), want)),
+            Some((name, old)) => diff(&old, &want).map(|p| (Some((name, p)), want)),
         }
+    }
+
+    /// The record of `cluster` as this reconcile knows it last (name, spec): created or
+    /// patched here, else as found.
+    fn known(&self, cluster: &str) -> Option<(String, ClusterUpgradeRecordSpec)> {
+        let written =
+            |m: &std::sync::Mutex<HashMap<String, (String, ClusterUpgradeRecordSpec)>>| {
+                m.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(cluster)
+                    .cloned()
+            };
+        written(&self.created)
+            .or_else(|| written(&self.patched))
+            .or_else(|| {
+                self.existing
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(cluster)
+                    .map(|r| (r.name_any(), r.spec.clone()))
+            })
     }
 
     /// Carries out one [`Book::write_of`].
@@ -357,10 +372,22 @@ impl<'a> Book<'a> {
             None => self.create(want).await,
             Some((name, patch)) => {
                 self.patch(&name, patch).await?;
-                if let Ok(mut c) = self.created.lock()
-                    && let Some(entry) = c.get_mut(&want.cluster)
-                {
+                let mut created = self
+                    .created
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(entry) = created.get_mut(&want.cluster) {
                     entry.1 = want;
+                } else {
+                    drop(created);
+                    self.existing
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&want.cluster);
+                    self.patched
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(want.cluster.clone(), (name, want));
                 }
                 Ok(())
             }
