@@ -23,6 +23,7 @@ mod cmd;
 mod discover;
 mod fleet;
 mod management;
+mod memory;
 mod out;
 mod render;
 mod repo_clusters;
@@ -107,6 +108,7 @@ pub(crate) enum Outcome {
 }
 
 fn main() -> ExitCode {
+    memory::one_arena();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Quickstart(a) => cmd::quickstart::run(&a),
