@@ -9,7 +9,7 @@
 //! - [`framework`] holds what every kind shares — the context, the one error type, status
 //!   writing, conditions and the run loop — so a kind module holds only its gather, decide and
 //!   act. Kinds depend on the framework and on shared modules named for what they hold
-//!   ([`tags`], [`discovery`], [`gitops`], [`cluster_app`],
+//!   ([`tags`], [`scan_requests`], [`discovery`], [`gitops`], [`cluster_app`],
 //!   [`cluster_cache`]: the one Cluster watch the cluster kinds share), never on each other; the module graph is a DAG
 //!   (checked by `tests/module_shape.rs`).
 //! - Status conditions follow kstatus: `Ready`, `Reconciling` and `Stalled`, with
@@ -29,6 +29,7 @@ pub mod discovery;
 pub mod framework;
 pub mod gitops;
 pub mod metrics;
+pub mod scan_requests;
 pub mod shutdown;
 pub mod tags;
 
