@@ -19,7 +19,8 @@
 //!   closing, an exclusion or freeze ending), never by polling.
 //! - Operations live beside the reconcilers, not in them: [`leader`] runs the list of
 //!   [`controllers`] only while holding a Lease, [`metrics`] counts and times reconciles,
-//!   [`serve`] answers `/metrics`, `/healthz` and `/readyz`.
+//!   [`serve`] answers `/metrics`, `/healthz` and `/readyz`, [`receiver`] accepts registry push
+//!   notifications.
 
 // The framework and the shared modules (no kind in them).
 pub mod alerts;
@@ -46,4 +47,5 @@ pub mod source;
 // Running them.
 pub mod controllers;
 pub mod leader;
+pub mod receiver;
 pub mod serve;

@@ -1,0 +1,2 @@
+//! Table tests of notification parsing, authentication and matching.
+use super::*;
