@@ -181,7 +181,12 @@ mod tests {
                 None,
                 "a request at the scan's very start is answered by it",
             ),
-            (&[], "2026-01-01T10:00:03Z", None, "no request, nothing open"),
+            (
+                &[],
+                "2026-01-01T10:00:03Z",
+                None,
+                "no request, nothing open",
+            ),
         ];
         for (made, started, open, reason) in cases {
             let requests = ScanRequests::new();

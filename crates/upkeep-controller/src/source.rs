@@ -269,8 +269,8 @@ pub async fn run_sources(
     d: Arc<Discovery>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = lean_controller(Api::<ChartSource>::all(d.client()))
-        .reconcile_on(d.requests.triggers());
+    let controller =
+        lean_controller(Api::<ChartSource>::all(d.client())).reconcile_on(d.requests.triggers());
     let requests = Arc::clone(&d.requests);
     requests.set_sources(Some(controller.store()));
     crate::framework::run(controller, "ChartSource", reconcile_source, d, shutdown).await;

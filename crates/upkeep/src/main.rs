@@ -24,6 +24,7 @@ mod discover;
 mod fleet;
 mod management;
 mod out;
+mod pushes;
 mod render;
 mod repo_clusters;
 mod repo_input;
