@@ -302,8 +302,9 @@ impl Walk {
         v: &'v Value,
         field: &str,
     ) -> Result<&'v Map<String, Value>, NotificationError> {
+        let name = if field.is_empty() { "body" } else { field };
         v.as_object()
-            .ok_or_else(|| self.bad(field, "must be an object"))
+            .ok_or_else(|| self.bad(name, "must be an object"))
     }
 
     fn get<'v>(
