@@ -277,7 +277,7 @@ async fn accept(
         outcome.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
         return outcome;
     }
-    if let Some(outcome) = check_headers(&state.settings, request.headers()) {
+    if let Some(outcome) = check_headers(&state.settings, sender, request.headers()) {
         return outcome;
     }
     let (parts, body) = request.into_parts();
@@ -311,8 +311,13 @@ async fn accept(
     }
 }
 
-/// 413 for a declared length over the limit, 415 for a content type that is not JSON.
-fn check_headers(settings: &ReceiverSettings, headers: &http::HeaderMap) -> Option<Outcome> {
+/// 413 for a declared length over the limit, 415 for a content type that is not JSON (GitHub
+/// may also send a form).
+fn check_headers(
+    settings: &ReceiverSettings,
+    sender: Sender,
+    headers: &http::HeaderMap,
+) -> Option<Outcome> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -323,7 +328,8 @@ fn check_headers(settings: &ReceiverSettings, headers: &http::HeaderMap) -> Opti
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or(""));
-    if content_type.is_some_and(|t| !t.to_ascii_lowercase().contains("json")) {
+    let github_form = sender == Sender::GitHub && notification::is_form(headers);
+    if !github_form && content_type.is_some_and(|t| !t.to_ascii_lowercase().contains("json")) {
         return Some(Outcome::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be JSON: set the webhook's content type to application/json",
@@ -371,7 +377,7 @@ fn respond(outcome: Outcome) -> Response<Full<Bytes>> {
     if outcome.allow_post {
         headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
-    if outcome.status.is_client_error() && outcome.status != StatusCode::TOO_MANY_REQUESTS {
+    if !outcome.status.is_success() {
         // The body may not have been read; do not try to reuse the connection.
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

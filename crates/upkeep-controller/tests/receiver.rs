@@ -186,17 +186,24 @@ async fn every_answer_over_http() {
         Some(&b"POST"[..])
     );
 
+    let text = send(
+        post("/hook/harbor")
+            .header("content-type", "text/plain")
+            .body(good.clone()),
+    )
+    .await;
+    assert_eq!(
+        text.status, 415,
+        "a body that is not JSON is refused with a hint"
+    );
+    assert!(text.body.contains("application/json"), "{}", text.body);
     let form = send(
-        post("/hook/github")
+        post("/hook/acr")
             .header("content-type", "application/x-www-form-urlencoded")
             .body("payload=%7B%7D"),
     )
     .await;
-    assert_eq!(
-        form.status, 415,
-        "GitHub's form encoding is refused with a hint"
-    );
-    assert!(form.body.contains("application/json"), "{}", form.body);
+    assert_eq!(form.status, 415, "only GitHub sends forms");
 
     let big = "x".repeat(5000);
     let declared = send(
@@ -267,6 +274,10 @@ async fn each_sender_authenticates() {
         "repository": {"repo_full_name": "proj/app"}}})
     .to_string();
     let gh_body = json!({"zen": "Design for failure.", "hook_id": 1}).to_string();
+    let gh_form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &gh_body)
+        .finish();
+    let form_sig = notification::signature(SECRET.as_bytes(), gh_form.as_bytes());
     let dist_body = distribution_push("reg.example", "app", "1.0.0");
     let gh_sig = notification::signature(SECRET.as_bytes(), gh_body.as_bytes());
     let wrong_sig = notification::signature(b"not-the-secret-at-all", gh_body.as_bytes());
@@ -370,6 +381,17 @@ async fn each_sender_authenticates() {
             401,
             "github: unsigned",
         ),
+        (
+            "/hook/github",
+            vec![
+                ("x-github-event", "ping".into()),
+                ("x-hub-signature-256", form_sig),
+                ("content-type", "application/x-www-form-urlencoded".into()),
+            ],
+            &gh_form,
+            202,
+            "github: a signed ping in GitHub's default form encoding",
+        ),
         (&hub_path, vec![], &hub_body, 202, "dockerhub: token path"),
         (
             "/hook/dockerhub/0123abcd",
@@ -471,6 +493,13 @@ async fn slow_clients_are_cut_off() {
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "headers that never end: closed: {answer:?}"
+    );
+
+    let mut idle = TcpStream::connect(receiver.addr).await.expect("connect");
+    let answer = read_to_close(&mut idle).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "a connection that sends nothing: closed: {answer:?}"
     );
 
     let mut stalled_body = TcpStream::connect(receiver.addr).await.expect("connect");

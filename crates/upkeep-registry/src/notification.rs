@@ -254,13 +254,26 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// The pushes a notification reports. A valid payload without manifest pushes (pulls, blob
 /// uploads, deletions, pings) gives an empty list; a body that is not `sender`'s shape is
-/// [`NotificationError::Malformed`]. GitHub needs the `X-GitHub-Event` header.
+/// [`NotificationError::Malformed`]. GitHub needs the `X-GitHub-Event` header; its body may
+/// be JSON or a form whose `payload` field is the JSON ([`is_form`]).
 pub fn parse(
     sender: Sender,
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<Vec<Pushed>, NotificationError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let form;
+    let json = if sender == Sender::GitHub && is_form(headers) {
+        form = url::form_urlencoded::parse(body)
+            .find(|(key, _)| key == "payload")
+            .map(|(_, value)| value.into_owned())
+            .ok_or_else(|| {
+                NotificationError::malformed(sender, "payload", "form field is missing")
+            })?;
+        form.as_bytes()
+    } else {
+        body
+    };
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
         let detail = if e.is_syntax() || e.is_eof() || e.is_io() {
             format!("is not JSON (line {}, column {})", e.line(), e.column())
         } else {
@@ -276,6 +289,16 @@ pub fn parse(
         Sender::GitHub => w.github(header(headers, "x-github-event"), &value),
         Sender::DockerHub => w.dockerhub(&value),
     }
+}
+
+/// Whether the body is a form (`application/x-www-form-urlencoded`), which GitHub sends when
+/// a webhook's content type is left at its default: the JSON is then the `payload` field.
+pub fn is_form(headers: &http::HeaderMap) -> bool {
+    header(headers, "content-type").is_some_and(|t| {
+        t.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    })
 }
 
 /// Manifest media types (Docker and OCI); a distribution push of anything else is a blob.

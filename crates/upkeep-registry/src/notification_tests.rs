@@ -680,6 +680,26 @@ fn bad_payloads_are_refused_by_field() {
 }
 
 #[test]
+fn github_form_encoding() {
+    let json = github_package("published", "CONTAINER").to_string();
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &json)
+        .finish();
+    let hdrs = headers(&[
+        ("x-github-event", "package"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ]);
+    let got = parse(Sender::GitHub, &hdrs, form.as_bytes()).expect("the payload field parses");
+    assert_eq!(got.len(), 1, "the same push as in JSON: {got:?}");
+    assert_eq!(got[0].repository, "octo-org/charts/app");
+    let missing = parse(Sender::GitHub, &hdrs, b"other=1");
+    assert!(
+        matches!(missing, Err(NotificationError::Malformed { ref field, .. }) if field == "payload"),
+        "a form without `payload`: {missing:?}"
+    );
+}
+
+#[test]
 fn unsupported_github_events_are_refused() {
     let body = json!({"ref": "refs/heads/main"}).to_string();
     let got = parse(
