@@ -18,6 +18,9 @@ use upkeep_testenv::{NotificationEndpoint, Registry, RegistryKind, RegistryOptio
 
 const SECRET: &str = "receiver-test-secret-0123456789";
 
+/// path, headers, body, expected status, why.
+type AuthCase<'a> = (&'a str, Vec<(&'static str, String)>, &'a str, u16, &'a str);
+
 /// A running receiver; `stop` ends it and waits for the server task.
 struct Receiver {
     addr: SocketAddr,
@@ -182,7 +185,7 @@ async fn every_answer_over_http() {
     let get = send(http.get(receiver.url("/hook/github"))).await;
     assert_eq!(get.status, 405, "GET on a hook");
     assert_eq!(
-        get.headers.get("allow").map(|v| v.as_bytes()),
+        get.headers.get("allow").map(http::HeaderValue::as_bytes),
         Some(&b"POST"[..])
     );
 
@@ -284,8 +287,7 @@ async fn each_sender_authenticates() {
     let dist_sig = notification::signature(SECRET.as_bytes(), dist_body.as_bytes());
     let hub_path = format!("/hook/dockerhub/{token}");
     let secret_path = format!("/hook/dockerhub/{SECRET}");
-    type Case<'a> = (&'a str, Vec<(&'static str, String)>, &'a str, u16, &'a str);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<AuthCase> = vec![
         (
             "/hook/distribution",
             vec![("authorization", bearer())],

@@ -164,16 +164,19 @@ pub fn authenticate(
 ) -> Result<(), NotificationError> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let refuse = |reason| Err(NotificationError::Unauthenticated { sender, reason });
+    if secret.is_empty() {
+        return refuse("the receiver has no secret");
+    }
     let token_ok =
         |given: &[u8]| hmac::verify(&key, given, hmac::sign(&key, secret).as_ref()).is_ok();
     match sender {
         Sender::GitHub => match header(headers, "x-hub-signature-256") {
             None => refuse("no X-Hub-Signature-256 header (set the webhook's secret)"),
-            Some(value) => check_signature(&key, value, body).or_else(|reason| refuse(reason)),
+            Some(value) => check_signature(&key, value, body).or_else(&refuse),
         },
         Sender::Distribution | Sender::Acr => {
             if let Some(value) = header(headers, "x-signature") {
-                return check_signature(&key, value, body).or_else(|reason| refuse(reason));
+                return check_signature(&key, value, body).or_else(&refuse);
             }
             match header(headers, "authorization") {
                 None => refuse("no Authorization header"),
@@ -243,7 +246,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -575,14 +578,13 @@ impl Walk {
             .opt_string(version, version_field, "package_url")?
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
-        let full = match from_url {
-            Some(url) => url,
-            None => {
-                let registry = self.get(package, key, "registry")?;
-                let base = self.string(registry, &join(key, "registry"), "url")?;
-                let name = self.string(package, key, "name")?;
-                format!("{}/{name}", base.trim_end_matches('/'))
-            }
+        let full = if let Some(url) = from_url {
+            url
+        } else {
+            let registry = self.get(package, key, "registry")?;
+            let base = self.string(registry, &join(key, "registry"), "url")?;
+            let name = self.string(package, key, "name")?;
+            format!("{}/{name}", base.trim_end_matches('/'))
         };
         let full = full.to_ascii_lowercase();
         let full = full

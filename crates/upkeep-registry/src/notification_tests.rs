@@ -9,6 +9,22 @@ use super::*;
 
 const SECRET: &[u8] = b"test-secret-0123456789";
 
+/// Request headers of a case.
+type Hdrs = &'static [(&'static str, &'static str)];
+/// sender, headers, body, the pushes it reports, why.
+type ParseCase = (Sender, Hdrs, serde_json::Value, Vec<Pushed>, &'static str);
+/// sender, headers, body, the field the error names, why.
+type BadCase = (Sender, Hdrs, String, &'static str, &'static str);
+/// sender, headers, path token, accepted, why.
+type AuthCase<'a> = (
+    Sender,
+    Vec<(&'static str, &'a str)>,
+    Option<&'a str>,
+    bool,
+    &'a str,
+);
+const GH: Hdrs = &[("x-github-event", "package")];
+
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
@@ -129,7 +145,7 @@ fn acr_chart_push() -> serde_json::Value {
 fn harbor_push() -> serde_json::Value {
     json!({
         "type": "PUSH_ARTIFACT",
-        "occur_at": 1586922308,
+        "occur_at": 1_586_922_308,
         "operator": "admin",
         "event_data": {
             "resources": [{
@@ -138,7 +154,7 @@ fn harbor_push() -> serde_json::Value {
                 "resource_url": "hub.harbor.com/test-webhook/debian:latest"
             }],
             "repository": {
-                "date_created": 1586922308,
+                "date_created": 1_586_922_308,
                 "name": "debian",
                 "namespace": "test-webhook",
                 "repo_full_name": "test-webhook/debian",
@@ -164,7 +180,7 @@ fn harbor_cloudevents() -> serde_json::Value {
                 "tag": "sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c",
                 "resource_url": "harbor.dev/library/busybox@sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c"
             }],
-            "repository": {"date_created": 1677053165, "name": "busybox", "namespace": "library",
+            "repository": {"date_created": 1_677_053_165, "name": "busybox", "namespace": "library",
                            "repo_full_name": "library/busybox", "repo_type": "public"}
         },
         "operator": "robot$library+scanner"
@@ -176,14 +192,14 @@ fn github_package(action: &str, package_type: &str) -> serde_json::Value {
     json!({
         "action": action,
         "package": {
-            "id": 1234567,
+            "id": 1_234_567,
             "name": "charts/app",
             "namespace": "Octo-Org",
             "ecosystem": "CONTAINER",
             "package_type": package_type,
             "html_url": "https://github.com/orgs/Octo-Org/packages/container/package/charts%2Fapp",
             "package_version": {
-                "id": 7654321,
+                "id": 7_654_321,
                 "version": "sha256:3f5bbbd1e5b1d6c4c6b1f1d4e7c0bb0cf2a7e0dfe0c9e2f4b2b4d5c1a2e3f4a5",
                 "name": "sha256:3f5bbbd1e5b1d6c4c6b1f1d4e7c0bb0cf2a7e0dfe0c9e2f4b2b4d5c1a2e3f4a5",
                 "package_url": "ghcr.io/octo-org/charts/app:1.2.3",
@@ -205,9 +221,9 @@ fn github_package(action: &str, package_type: &str) -> serde_json::Value {
 fn dockerhub_doc(repo_name: &str) -> serde_json::Value {
     json!({
         "callback_url": "https://registry.hub.docker.com/u/svendowideit/testhook/hook/2141b5bi5i5b02bec211i4eeih0242eg11000a/",
-        "push_data": {"pushed_at": 1417566161, "pusher": "trustedbuilder", "tag": "latest"},
+        "push_data": {"pushed_at": 1_417_566_161, "pusher": "trustedbuilder", "tag": "latest"},
         "repository": {
-            "comment_count": 0, "date_created": 1417494799, "description": "",
+            "comment_count": 0, "date_created": 1_417_494_799, "description": "",
             "is_official": false, "is_private": true, "is_trusted": true,
             "name": "testhook", "namespace": "svendowideit", "owner": "svendowideit",
             "repo_name": repo_name,
@@ -233,15 +249,8 @@ fn without(mut v: serde_json::Value, pointer: &str) -> serde_json::Value {
 
 #[test]
 fn documented_payloads_parse() {
-    let gh = [("x-github-event", "package")];
     let gh_registry = json!({"action": "published", "registry_package": github_package("published", "CONTAINER")["package"].clone()});
-    let cases: Vec<(
-        Sender,
-        &[(&'static str, &str)],
-        serde_json::Value,
-        Vec<Pushed>,
-        &str,
-    )> = vec![
+    let cases: Vec<ParseCase> = vec![
         (
             Sender::Distribution,
             &[],
@@ -364,7 +373,7 @@ fn documented_payloads_parse() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             github_package("published", "CONTAINER"),
             vec![pushed(
                 Some("ghcr.io"),
@@ -376,7 +385,7 @@ fn documented_payloads_parse() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             github_package("updated", "container"),
             vec![pushed(
                 Some("ghcr.io"),
@@ -400,7 +409,7 @@ fn documented_payloads_parse() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             without(
                 github_package("published", "CONTAINER"),
                 "/package/package_version/package_url",
@@ -415,14 +424,14 @@ fn documented_payloads_parse() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             github_package("published", "npm"),
             vec![],
             "github: a non-container package is not a registry push",
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             github_package("deleted", "CONTAINER"),
             vec![],
             "github: a deletion is not a push",
@@ -467,9 +476,8 @@ fn documented_payloads_parse() {
 
 #[test]
 fn bad_payloads_are_refused_by_field() {
-    let gh = [("x-github-event", "package")];
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let cases: Vec<(Sender, &[(&'static str, &str)], String, &str, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             Sender::Distribution,
             &[],
@@ -634,7 +642,7 @@ fn bad_payloads_are_refused_by_field() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             without(
                 github_package("published", "CONTAINER"),
                 "/package/package_version",
@@ -645,7 +653,7 @@ fn bad_payloads_are_refused_by_field() {
         ),
         (
             Sender::GitHub,
-            &gh,
+            GH,
             json!({"action": "published"}).to_string(),
             "package",
             "github: no package object",
@@ -772,14 +780,7 @@ fn authentication() {
     let token = path_token(SECRET);
     let bearer = format!("Bearer {}", std::str::from_utf8(SECRET).expect("utf8"));
     let bare = std::str::from_utf8(SECRET).expect("utf8").to_owned();
-    type Case<'a> = (
-        Sender,
-        Vec<(&'static str, &'a str)>,
-        Option<&'a str>,
-        bool,
-        &'a str,
-    );
-    let cases: Vec<Case> = vec![
+    let cases: Vec<AuthCase> = vec![
         (
             Sender::GitHub,
             vec![("x-hub-signature-256", &sig)],
@@ -945,6 +946,17 @@ fn authentication() {
             );
         }
     }
+    let empty = authenticate(
+        Sender::Harbor,
+        b"",
+        &headers(&[("authorization", "")]),
+        None,
+        body,
+    );
+    assert!(
+        empty.is_err(),
+        "an empty secret accepts nothing, not even an empty header"
+    );
     let tampered = br#"{"events":[1]}"#;
     assert!(
         authenticate(
