@@ -192,7 +192,9 @@ pub async fn serve_receiver(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // e.g. out of file descriptors: wait instead of spinning.
                     tracing::warn!(%error, "accepting a receiver connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
