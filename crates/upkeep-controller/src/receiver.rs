@@ -7,12 +7,13 @@
 //!   (the controller and `upkeep run` wire it to their scans). So this module is the same for
 //!   both shapes and testable over real HTTP without a cluster.
 //! - hyper 1 directly, like [`crate::serve`]: five POST routes need no framework.
-//! - Cheap refusals come first, so an anonymous flood costs little: unknown path (404), wrong
-//!   method (405), rate limit (429 + `Retry-After`, a token bucket per client IP and one for
-//!   everybody), declared size (413), content type (415). Then the body is read under a size
+//! - Cheap refusals come first, so an anonymous flood costs little: rate limit (429 +
+//!   `Retry-After`, a token bucket per client IP and one for everybody; logged at debug level
+//!   only), unknown path (404), wrong method (405), declared size (413), content type (415). Then the body is read under a size
 //!   cap and a timeout (413/408), authenticated before anything parses it (401), parsed (400)
-//!   and handed to [`OnPush`] (202). Header reads have their own timeout, so a slow client
-//!   cannot hold a connection forever.
+//!   and handed to [`OnPush`] (202). Header reads have their own timeout (idle keep-alive
+//!   connections included) and at most `max_connections` are served at once, so slow clients
+//!   cannot hold the receiver.
 //! - One log line per request: sender, status, events, matched, client IP. Never the path
 //!   (the Docker Hub token is in it), headers or body.
 //! - Shutdown stops accepting and aborts the connections in flight.
@@ -31,6 +32,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use upkeep_registry::notification::{self, NotificationError, Pushed, Sender};
 
@@ -61,6 +63,8 @@ pub struct ReceiverSettings {
     pub header_timeout: Duration,
     /// Time to send the body (default 10 s).
     pub body_timeout: Duration,
+    /// Connections served at once (default 256); more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for ReceiverSettings {
@@ -72,6 +76,7 @@ impl std::fmt::Debug for ReceiverSettings {
             .field("global", &self.global)
             .field("header_timeout", &self.header_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -128,6 +133,7 @@ impl ReceiverSettings {
             global: Self::GLOBAL,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            max_connections: 256,
         })
     }
 
@@ -161,26 +167,41 @@ pub async fn serve_receiver(
     stop: StopSignal,
 ) {
     let state = Arc::new(State {
-        limiter: Mutex::new(Limiter::new(settings.per_client, settings.global)),
+        limiter: Mutex::new(Limiter::new(
+            settings.per_client,
+            settings.global,
+            Instant::now(),
+        )),
         settings,
         on_push,
     });
     let mut connections = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
     tokio::pin!(stop);
     loop {
         while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = &mut stop => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // e.g. out of file descriptors: wait instead of spinning.
                     tracing::warn!(%error, "accepting a receiver connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
         let state = state.clone();
         connections.spawn(async move {
+            let _slot = slot;
             let header_timeout = state.settings.header_timeout;
             let service = service_fn(move |request| {
                 let state = state.clone();
@@ -236,16 +257,29 @@ async fn handle(
 ) -> Response<Full<Bytes>> {
     let route = Sender::from_path(request.uri().path())
         .map(|(sender, token)| (sender, token.map(str::to_owned)));
-    let sender = route.as_ref().map(|(s, _)| *s);
-    let outcome = match route {
-        None => Outcome::error(
+    let sender = route.as_ref().map_or("-", |(s, _)| s.name());
+    let limited = state
+        .limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .check(peer.ip(), Instant::now());
+    let outcome = match (limited, route) {
+        (Err(wait), _) => {
+            let mut outcome = Outcome::error(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+            outcome.retry_after =
+                Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
+            // A flood is refused without a log line per request at the default level.
+            tracing::debug!(sender, status = 429, client = %peer.ip(), "registry notification");
+            return respond(outcome);
+        }
+        (Ok(()), None) => Outcome::error(
             StatusCode::NOT_FOUND,
             "unknown path: use POST /hook/<sender>",
         ),
-        Some((sender, token)) => accept(state, peer.ip(), sender, token.as_deref(), request).await,
+        (Ok(()), Some((sender, token))) => accept(state, sender, token.as_deref(), request).await,
     };
     tracing::info!(
-        sender = sender.map_or("-", Sender::name),
+        sender,
         status = outcome.status.as_u16(),
         events = outcome.events,
         matched = outcome.matched,
@@ -257,7 +291,6 @@ async fn handle(
 
 async fn accept(
     state: &State,
-    client: IpAddr,
     sender: Sender,
     token: Option<&str>,
     request: Request<Incoming>,
@@ -267,17 +300,7 @@ async fn accept(
         outcome.allow_post = true;
         return outcome;
     }
-    let limited = state
-        .limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .check(client, Instant::now());
-    if let Err(wait) = limited {
-        let mut outcome = Outcome::error(StatusCode::TOO_MANY_REQUESTS, "rate limited");
-        outcome.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-        return outcome;
-    }
-    if let Some(outcome) = check_headers(&state.settings, request.headers()) {
+    if let Some(outcome) = check_headers(&state.settings, sender, request.headers()) {
         return outcome;
     }
     let (parts, body) = request.into_parts();
@@ -311,8 +334,13 @@ async fn accept(
     }
 }
 
-/// 413 for a declared length over the limit, 415 for a content type that is not JSON.
-fn check_headers(settings: &ReceiverSettings, headers: &http::HeaderMap) -> Option<Outcome> {
+/// 413 for a declared length over the limit, 415 for a content type that is not JSON (GitHub
+/// may also send a form).
+fn check_headers(
+    settings: &ReceiverSettings,
+    sender: Sender,
+    headers: &http::HeaderMap,
+) -> Option<Outcome> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -323,7 +351,8 @@ fn check_headers(settings: &ReceiverSettings, headers: &http::HeaderMap) -> Opti
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or(""));
-    if content_type.is_some_and(|t| !t.to_ascii_lowercase().contains("json")) {
+    let github_form = sender == Sender::GitHub && notification::is_form(headers);
+    if !github_form && content_type.is_some_and(|t| !t.to_ascii_lowercase().contains("json")) {
         return Some(Outcome::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be JSON: set the webhook's content type to application/json",
@@ -371,7 +400,7 @@ fn respond(outcome: Outcome) -> Response<Full<Bytes>> {
     if outcome.allow_post {
         headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
-    if outcome.status.is_client_error() && outcome.status != StatusCode::TOO_MANY_REQUESTS {
+    if !outcome.status.is_success() {
         // The body may not have been read; do not try to reuse the connection.
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -425,11 +454,11 @@ struct Limiter {
 }
 
 impl Limiter {
-    fn new(per_client: RateLimit, global: RateLimit) -> Self {
+    fn new(per_client: RateLimit, global: RateLimit, now: Instant) -> Self {
         Self {
             per_client,
             global_limit: global,
-            global: Bucket::full(global, Instant::now()),
+            global: Bucket::full(global, now),
             clients: HashMap::new(),
         }
     }
@@ -462,12 +491,14 @@ mod tests {
             burst: 3.0,
         };
         let start = Instant::now();
+        let later = start + Duration::from_millis(500);
         let mut limiter = Limiter::new(
             limit,
             RateLimit {
-                per_second: 100.0,
+                per_second: 1.0,
                 burst: 5.0,
             },
+            start,
         );
         let a: IpAddr = [127, 0, 0, 1].into();
         let b: IpAddr = [127, 0, 0, 2].into();
@@ -486,16 +517,16 @@ mod tests {
             "one token flows in per 1/2 s"
         );
         assert!(
-            limiter.check(a, start + Duration::from_millis(500)).is_ok(),
+            limiter.check(a, later).is_ok(),
             "after the wait a token is there"
         );
         assert!(
-            limiter.check(b, start).is_ok(),
+            limiter.check(b, later).is_ok(),
             "another client has its own bucket"
         );
         assert!(
-            limiter.check(b, start).is_err(),
-            "the global burst of 5 is spent"
+            limiter.check(b, later).is_err(),
+            "the global bucket (burst 5, 1/s) is spent although b has tokens left"
         );
     }
 

@@ -164,16 +164,19 @@ pub fn authenticate(
 ) -> Result<(), NotificationError> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let refuse = |reason| Err(NotificationError::Unauthenticated { sender, reason });
+    if secret.is_empty() {
+        return refuse("the receiver has no secret");
+    }
     let token_ok =
         |given: &[u8]| hmac::verify(&key, given, hmac::sign(&key, secret).as_ref()).is_ok();
     match sender {
         Sender::GitHub => match header(headers, "x-hub-signature-256") {
             None => refuse("no X-Hub-Signature-256 header (set the webhook's secret)"),
-            Some(value) => check_signature(&key, value, body).or_else(|reason| refuse(reason)),
+            Some(value) => check_signature(&key, value, body).or_else(&refuse),
         },
         Sender::Distribution | Sender::Acr => {
             if let Some(value) = header(headers, "x-signature") {
-                return check_signature(&key, value, body).or_else(|reason| refuse(reason));
+                return check_signature(&key, value, body).or_else(&refuse);
             }
             match header(headers, "authorization") {
                 None => refuse("no Authorization header"),
@@ -243,7 +246,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -254,13 +257,26 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// The pushes a notification reports. A valid payload without manifest pushes (pulls, blob
 /// uploads, deletions, pings) gives an empty list; a body that is not `sender`'s shape is
-/// [`NotificationError::Malformed`]. GitHub needs the `X-GitHub-Event` header.
+/// [`NotificationError::Malformed`]. GitHub needs the `X-GitHub-Event` header; its body may
+/// be JSON or a form whose `payload` field is the JSON ([`is_form`]).
 pub fn parse(
     sender: Sender,
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<Vec<Pushed>, NotificationError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let form;
+    let json = if sender == Sender::GitHub && is_form(headers) {
+        form = url::form_urlencoded::parse(body)
+            .find(|(key, _)| key == "payload")
+            .map(|(_, value)| value.into_owned())
+            .ok_or_else(|| {
+                NotificationError::malformed(sender, "payload", "form field is missing")
+            })?;
+        form.as_bytes()
+    } else {
+        body
+    };
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
         let detail = if e.is_syntax() || e.is_eof() || e.is_io() {
             format!("is not JSON (line {}, column {})", e.line(), e.column())
         } else {
@@ -276,6 +292,16 @@ pub fn parse(
         Sender::GitHub => w.github(header(headers, "x-github-event"), &value),
         Sender::DockerHub => w.dockerhub(&value),
     }
+}
+
+/// Whether the body is a form (`application/x-www-form-urlencoded`), which GitHub sends when
+/// a webhook's content type is left at its default: the JSON is then the `payload` field.
+pub fn is_form(headers: &http::HeaderMap) -> bool {
+    header(headers, "content-type").is_some_and(|t| {
+        t.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    })
 }
 
 /// Manifest media types (Docker and OCI); a distribution push of anything else is a blob.
@@ -302,8 +328,9 @@ impl Walk {
         v: &'v Value,
         field: &str,
     ) -> Result<&'v Map<String, Value>, NotificationError> {
+        let name = if field.is_empty() { "body" } else { field };
         v.as_object()
-            .ok_or_else(|| self.bad(field, "must be an object"))
+            .ok_or_else(|| self.bad(name, "must be an object"))
     }
 
     fn get<'v>(
@@ -551,14 +578,13 @@ impl Walk {
             .opt_string(version, version_field, "package_url")?
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
-        let full = match from_url {
-            Some(url) => url,
-            None => {
-                let registry = self.get(package, key, "registry")?;
-                let base = self.string(registry, &join(key, "registry"), "url")?;
-                let name = self.string(package, key, "name")?;
-                format!("{}/{name}", base.trim_end_matches('/'))
-            }
+        let full = if let Some(url) = from_url {
+            url
+        } else {
+            let registry = self.get(package, key, "registry")?;
+            let base = self.string(registry, &join(key, "registry"), "url")?;
+            let name = self.string(package, key, "name")?;
+            format!("{}/{name}", base.trim_end_matches('/'))
         };
         let full = full.to_ascii_lowercase();
         let full = full

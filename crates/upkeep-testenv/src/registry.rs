@@ -8,6 +8,7 @@
 //! registry's configuration and knows how to push to it.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ impl NotificationEndpoint {
     }
 
     /// Adds a header sent with every notification.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -104,13 +106,13 @@ impl NotificationEndpoint {
         if !self.headers.is_empty() {
             out.push_str("      headers:\n");
             for (name, value) in &self.headers {
-                out.push_str(&format!("        {}: [{}]\n", q(name), q(value)));
+                let _ = writeln!(out, "        {}: [{}]", q(name), q(value));
             }
         }
         if !self.ignored_media_types.is_empty() {
             out.push_str("      ignoredmediatypes:\n");
             for t in &self.ignored_media_types {
-                out.push_str(&format!("        - {}\n", q(t)));
+                let _ = writeln!(out, "        - {}", q(t));
             }
         }
         out
