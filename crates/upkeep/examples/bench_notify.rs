@@ -19,6 +19,8 @@
 //! (so a push lands anywhere in the polling cycle, as in real life); in notify mode it follows
 //! at once. Prints JSON on stdout (p50/p95 per mode and the ratio), progress on stderr.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -211,7 +213,7 @@ impl Jitter {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        f64::from(u32::try_from(self.0 >> 32).unwrap_or(0)) / f64::from(u32::MAX)
     }
 }
 
@@ -281,7 +283,7 @@ async fn measure(
         let before = tip(&bare);
         let passes = run.passes();
         registry
-            .push_tags(&repo, &[version.clone()])
+            .push_tags(&repo, std::slice::from_ref(&version))
             .await
             .expect("push");
         let pushed = Instant::now();
@@ -308,18 +310,18 @@ async fn measure(
     samples
 }
 
-/// Nearest-rank percentile.
-fn percentile(samples: &[f64], p: f64) -> f64 {
+/// Nearest-rank percentile (`p` in percent).
+fn percentile(samples: &[f64], p: usize) -> f64 {
     let mut s = samples.to_vec();
     s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
+    let rank = (p * s.len()).div_ceil(100).max(1);
     s[rank.min(s.len()) - 1]
 }
 
 fn summary(samples: &[f64]) -> serde_json::Value {
     json!({
-        "p50_s": percentile(samples, 50.0),
-        "p95_s": percentile(samples, 95.0),
+        "p50_s": percentile(samples, 50),
+        "p95_s": percentile(samples, 95),
         "samples_s": samples,
     })
 }
@@ -354,7 +356,7 @@ async fn main() {
     let addr = format!("127.0.0.1:{port}");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
+        .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs())
         | 1;
     let mut jitter = Jitter(seed);
     eprintln!(
@@ -376,7 +378,7 @@ async fn main() {
         a.pushes
     );
     let poll = measure("poll", &a, &registry, &git_server, None, &mut jitter).await;
-    let (n50, p50) = (percentile(&notify, 50.0), percentile(&poll, 50.0));
+    let (n50, p50) = (percentile(&notify, 50), percentile(&poll, 50));
     let out = json!({
         "pushes": a.pushes,
         "poll_interval_s": a.poll_interval.as_secs(),

@@ -14,6 +14,7 @@
 //!   are the same as before it.
 //! - Waits poll with a generous deadline; nothing asserts how fast.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -69,7 +70,8 @@ spec:
         ("aged", "\n  minimumReleaseAge: 720h", "anytime"),
         ("closed", "", "closed"),
     ] {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "---
 apiVersion: upkeep.dev/v1alpha1
 kind: ChartSource
@@ -95,7 +97,7 @@ spec:
     author: {{name: upkeep, email: upkeep@example.com}}
   push: {{branch: upkeep/{name}}}
 "
-        ));
+        );
     }
     out
 }
