@@ -33,10 +33,33 @@ pub(crate) enum Woken {
     Due,
 }
 
+/// The run loop's end of the channel a matched push wakes it through.
+struct Wakes(Receiver<()>);
+
+impl Wakes {
+    /// Forgets the wakes already sent; whether there were any.
+    fn drain(&self) -> bool {
+        self.0.try_iter().count() > 0
+    }
+
+    /// Waits up to `wait` for a wake.
+    fn wait(&self, wait: Duration) -> Woken {
+        match self.0.recv_timeout(wait) {
+            Ok(()) => Woken::Pushed,
+            Err(RecvTimeoutError::Timeout) => Woken::Due,
+            // The receiver's thread ended (it said why): sleep as without one.
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(wait);
+                Woken::Due
+            }
+        }
+    }
+}
+
 /// A running receiver; dropping it stops the server and its thread.
 pub(crate) struct Pushes {
     urls: Arc<Mutex<Vec<String>>>,
-    woken: Receiver<()>,
+    woken: Wakes,
     stop: ShutdownTrigger,
     thread: Option<std::thread::JoinHandle<()>>,
     /// The address the receiver listens on.
@@ -83,7 +106,7 @@ impl Pushes {
             .map_err(|e| format!("starting the receiver: {e}"))?;
         Ok(Pushes {
             urls,
-            woken,
+            woken: Wakes(woken),
             stop,
             thread: Some(thread),
             addr: bound,
@@ -95,22 +118,15 @@ impl Pushes {
         *lock(&self.urls) = urls;
     }
 
-    /// Forgets the pushes already received; whether there were any.
+    /// Forgets the pushes already received (the pass about to start answers them); whether
+    /// there were any.
     pub(crate) fn drain(&self) -> bool {
-        self.woken.try_iter().count() > 0
+        self.woken.drain()
     }
 
     /// Waits up to `wait` for a matched push.
     pub(crate) fn wait(&self, wait: Duration) -> Woken {
-        match self.woken.recv_timeout(wait) {
-            Ok(()) => Woken::Pushed,
-            Err(RecvTimeoutError::Timeout) => Woken::Due,
-            // The receiver's thread ended (it said why): sleep as without one.
-            Err(RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(wait);
-                Woken::Due
-            }
-        }
+        self.woken.wait(wait)
     }
 }
 
@@ -167,6 +183,34 @@ mod tests {
             tag: Some("1.2.3".into()),
             digest: None,
         }
+    }
+
+    /// Pushes during a pass: the wait after it ends at once (one more pass), that pass drains
+    /// the rest, and the wait after it is a wait again; a receiver that ended wakes nothing.
+    #[test]
+    fn pushes_during_a_pass_make_exactly_one_more_pass() {
+        let (wake, woken) = std::sync::mpsc::channel();
+        let wakes = Wakes(woken);
+        for _ in 0..3 {
+            wake.send(()).expect("send");
+        }
+        assert_eq!(
+            wakes.wait(Duration::from_secs(60)),
+            Woken::Pushed,
+            "three pushes during a pass: the next pass starts at once"
+        );
+        assert!(wakes.drain(), "that pass answers the other two");
+        assert_eq!(
+            wakes.wait(Duration::from_millis(10)),
+            Woken::Due,
+            "and after it there is nothing left to wake the loop"
+        );
+        drop(wake);
+        assert_eq!(
+            wakes.wait(Duration::from_millis(10)),
+            Woken::Due,
+            "a receiver that ended is no push (the wait sleeps instead)"
+        );
     }
 
     #[test]
