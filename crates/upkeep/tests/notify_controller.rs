@@ -12,6 +12,9 @@
 //!   test's deadline can only come from its notification. Scans are counted on `/metrics`.
 //! - A push to an unrelated repository is received (the receiver logs it with `matched: 0`)
 //!   and changes nothing: no scan, no ref moved.
+//! - Only the leader listens: with two replicas (each its own address, as two Pods; the
+//!   registry notifies both), the standby's address refuses connections, and after the leader
+//!   is killed the new leader's term serves and its receiver carries a push to Git.
 //! - Waits poll with deadlines; nothing asserts how fast. The process is killed on drop and the
 //!   servers stop with their handles.
 
@@ -67,7 +70,7 @@ struct Controller {
 }
 
 impl Controller {
-    fn spawn(kubeconfig: &Path, workdir: &Path, receiver: &str, secret: &Path) -> Self {
+    fn spawn(kubeconfig: &Path, workdir: &Path, receiver: &str, secret: &Path, pod: &str) -> Self {
         let metrics = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
             .args([
@@ -84,7 +87,7 @@ impl Controller {
                 path_str(secret),
             ])
             .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAME", "upkeep-notify")
+            .env("POD_NAME", pod)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -116,6 +119,16 @@ impl Controller {
         self.log.lock().expect("log").clone()
     }
 
+    fn serving(&self) -> bool {
+        self.log().contains("serving registry push notifications")
+    }
+
+    /// SIGKILL: no Lease release, the other replica waits the Lease out.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `upkeep_scans_total{result="success"}` from the process's /metrics (0 while it is
     /// not there).
     fn successful_scans(&self) -> u64 {
@@ -143,8 +156,7 @@ impl Controller {
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -243,49 +255,100 @@ fn receiver_lines(log: &str) -> Vec<(String, u64, String)> {
         .collect()
 }
 
+/// The servers, the tenant's objects and the receiver's flags one scenario runs with.
+struct World {
+    server: KubeApiServer,
+    registry: Registry,
+    bare: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
+    secret: std::path::PathBuf,
+    /// The receiver addresses the registry notifies (one endpoint each), by replica.
+    receivers: Vec<String>,
+    dir: tempfile::TempDir,
+    _git: GitServer,
+}
+
+impl World {
+    /// Servers for `replicas` controllers, each with a receiver address of its own that the
+    /// registry notifies.
+    async fn start(replicas: usize) -> Self {
+        let receivers: Vec<String> = (0..replicas)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let notifications = receivers
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let mut e = NotificationEndpoint::new(format!("http://{addr}/hook/distribution"))
+                    .header("Authorization", format!("Bearer {SECRET}"));
+                e.name = format!("upkeep-{i}");
+                e
+            })
+            .collect();
+        let (server, registry, git_server) = tokio::join!(
+            KubeApiServer::start(),
+            Registry::start_with(RegistryKind::Plain, RegistryOptions { notifications }),
+            GitServer::start(None),
+        );
+        let server = server.expect("kube-apiserver");
+        let registry = registry.expect("registry");
+        let git_server = git_server.expect("git server");
+        let url = git_server
+            .create_repo("fleet", &[(FILE, app("6.5.4").as_bytes())])
+            .expect("repo");
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        server
+            .apply_crd_files(&deploy.join("crds"))
+            .expect("the CRDs are established");
+        server
+            .kubectl(&["apply", "-f", path_str(&deploy.join("namespace.yaml"))])
+            .expect("namespace");
+        server
+            .kubectl_stdin(&["apply", "-f", "-"], &manifests(registry.host(), &url))
+            .expect("the tenant's objects");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        server
+            .write_kubeconfig(&kubeconfig, KubeUser::Admin)
+            .expect("kubeconfig");
+        let secret = dir.path().join("receiver-secret");
+        std::fs::write(&secret, SECRET).expect("secret file");
+        World {
+            bare: git_server.bare_path("fleet"),
+            server,
+            registry,
+            kubeconfig,
+            secret,
+            receivers,
+            dir,
+            _git: git_server,
+        }
+    }
+
+    /// An `upkeep controller` with the receiver flags (the `replica`th address), as Pod `pod`.
+    fn spawn(&self, replica: usize, pod: &str) -> Controller {
+        let workdir = self.dir.path().join(pod);
+        let addr = &self.receivers[replica];
+        Controller::spawn(&self.kubeconfig, &workdir, addr, &self.secret, pod)
+    }
+
+    async fn push(&self, repo: &str, tag: &str) {
+        self.registry
+            .push_tags(repo, &[tag.to_owned()])
+            .await
+            .unwrap_or_else(|e| panic!("push {repo}:{tag}: {e}"));
+    }
+
+    fn branch_file(&self) -> String {
+        bare_git(&self.bare, &["show", &format!("{BRANCH}:{FILE}")])
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_intervals() {
-    let port = free_port();
-    let endpoint = NotificationEndpoint::new(format!("http://127.0.0.1:{port}/hook/distribution"))
-        .header("Authorization", format!("Bearer {SECRET}"));
-    let (server, registry, git_server) = tokio::join!(
-        KubeApiServer::start(),
-        Registry::start_with(
-            RegistryKind::Plain,
-            RegistryOptions {
-                notifications: vec![endpoint],
-            }
-        ),
-        GitServer::start(None),
-    );
-    let server = server.expect("kube-apiserver");
-    let registry = registry.expect("registry");
-    let git_server = git_server.expect("git server");
-    let url = git_server
-        .create_repo("fleet", &[(FILE, app("6.5.4").as_bytes())])
-        .expect("repo");
-    let bare = git_server.bare_path("fleet");
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
-    server
-        .apply_crd_files(&deploy.join("crds"))
-        .expect("the CRDs are established");
-    server
-        .kubectl(&["apply", "-f", path_str(&deploy.join("namespace.yaml"))])
-        .expect("namespace");
-    server
-        .kubectl_stdin(&["apply", "-f", "-"], &manifests(registry.host(), &url))
-        .expect("the tenant's objects");
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    server
-        .write_kubeconfig(&kubeconfig, KubeUser::Admin)
-        .expect("kubeconfig");
-    let secret = dir.path().join("receiver-secret");
-    std::fs::write(&secret, SECRET).expect("secret file");
-    let workdir = dir.path().join("work");
-    let receiver = format!("127.0.0.1:{port}");
-    let c = Controller::spawn(&kubeconfig, &workdir, &receiver, &secret);
+    let w = World::start(1).await;
+    let (server, registry, bare) = (&w.server, &w.registry, &w.bare);
+    let c = w.spawn(0, "upkeep-notify");
 
     // Nothing is pushed yet: the first scan fails (the repository does not exist) and the
     // source waits for its retry; the receiver of the leader's term listens.
@@ -293,7 +356,7 @@ async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_
         &c,
         "the first scan fails and the receiver serves",
         || {
-            let source = status(&server, "chartsource", "podinfo");
+            let source = status(server, "chartsource", "podinfo");
             let ready = source["conditions"]
                 .as_array()
                 .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
@@ -316,12 +379,12 @@ async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_
         &c,
         "the scan of 6.5.4 and the policy's selection",
         || {
-            let policy = status(&server, "versionpolicy", "podinfo");
+            let policy = status(server, "versionpolicy", "podinfo");
             (c.successful_scans(), policy["latestVersion"].clone())
         },
         |(scans, version)| *scans == 1 && *version == "6.5.4",
     );
-    let refs = bare_git(&bare, &["for-each-ref"]);
+    let refs = bare_git(bare, &["for-each-ref"]);
 
     // A push to an unrelated repository: received, no source matched, no scan, nothing written.
     registry
@@ -344,7 +407,7 @@ async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_
         "the unrelated push matches no source: {lines:?}"
     );
     assert_eq!(c.successful_scans(), 1, "no scan for an unrelated push");
-    assert_eq!(bare_git(&bare, &["for-each-ref"]), refs, "no ref moved");
+    assert_eq!(bare_git(bare, &["for-each-ref"]), refs, "no ref moved");
 
     // A new tag of the source's repository: a scan now, and the commit on the branch.
     registry
@@ -354,11 +417,11 @@ async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_
     eventually(
         &c,
         "the commit of 6.6.0 on the upgrade branch",
-        || bare_git(&bare, &["show", &format!("{BRANCH}:{FILE}")]),
+        || bare_git(bare, &["show", &format!("{BRANCH}:{FILE}")]),
         |text| *text == app("6.6.0").trim(),
     );
     assert_eq!(
-        bare_git(&bare, &["rev-parse", "main"]),
+        bare_git(bare, &["rev-parse", "main"]),
         refs.lines()
             .find(|l| l.ends_with("refs/heads/main"))
             .and_then(|l| l.split_whitespace().next())
@@ -371,5 +434,57 @@ async fn a_registry_push_reaches_git_through_the_controller_without_waiting_for_
         lines.get(2).map(|(_, m, _)| *m),
         Some(1),
         "the notification of 6.6.0 matched the source: {lines:?}"
+    );
+}
+
+/// Only the leader listens: two replicas (each with its own address, as two Pods have, and
+/// the registry notifying both), the standby's address refuses connections while the other
+/// leads; when the leader dies without releasing the Lease, the new leader's term binds its
+/// address, the registry's retries reach it, and a push reaches Git through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_follows_the_lease() {
+    let w = World::start(2).await;
+    w.push(REPO, "6.5.4").await;
+    let mut a = w.spawn(0, "replica-a");
+    eventually(&a, "replica-a leads and serves", || a.serving(), |s| *s);
+    let b = w.spawn(1, "replica-b");
+    eventually(
+        &b,
+        "replica-b campaigns",
+        || b.log().contains("campaigning for the Lease"),
+        |c| *c,
+    );
+    eventually(
+        &a,
+        "the policy selects 6.5.4",
+        || status(&w.server, "versionpolicy", "podinfo")["latestVersion"].clone(),
+        |v| *v == "6.5.4",
+    );
+    let refused = std::net::TcpStream::connect(&w.receivers[1]).is_err();
+    assert!(refused, "the standby does not listen\n{}", b.log());
+    assert!(
+        !b.serving(),
+        "the standby says it does not serve\n{}",
+        b.log()
+    );
+
+    a.kill();
+    eventually(
+        &b,
+        "replica-b takes the Lease and serves",
+        || b.serving(),
+        |s| *s,
+    );
+    w.push(REPO, "6.6.0").await;
+    eventually(
+        &b,
+        "the commit of 6.6.0 through the new leader's receiver",
+        || w.branch_file(),
+        |text| *text == app("6.6.0").trim(),
+    );
+    assert!(
+        receiver_lines(&b.log()).iter().any(|(_, m, _)| *m == 1),
+        "the new leader's receiver matched a push\n{}",
+        b.log()
     );
 }

@@ -351,9 +351,19 @@ impl Receiver {
         };
         let settings = ReceiverSettings::from_secret_file(file)
             .map_err(|e| miette::miette!("--receiver-secret-file: {e}"))?;
-        std::net::TcpListener::bind(addr)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("listening on --receiver-addr {addr}"))?;
+        // An address in use may be the leader's on the same host (two replicas outside a
+        // cluster): each term retries it. Anything else cannot heal.
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::warn!(%addr, "--receiver-addr is in use now; binding it when leading");
+            }
+            Err(e) => {
+                return Err(e)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("listening on --receiver-addr {addr}"));
+            }
+        }
         Ok(Some(Receiver { addr, settings }))
     }
 
