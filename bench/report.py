@@ -424,7 +424,24 @@ def clusters_section(out, problems):
     return lines
 
 
-GROUPS = ("select", "windows", "registry", "gitops", "controller", "clusters")
+def notify_section(out):
+    """G: a pushed tag until upkeep's commit is on the Git server, with notifications and with
+    polling; the target is p50 <= 2 s with notifications."""
+    n = load(out, "notify")
+    table = [("mode", "pushes", "p50 s", "p95 s")]
+    table.append(("notifications (--interval 1h)", str(n["pushes"]),
+                  f"{n['notify']['p50_s']:.3f}", f"{n['notify']['p95_s']:.3f}"))
+    table.append((f"polling (--interval {n['poll_interval_s']}s)", str(n["pushes"]),
+                  f"{n['poll']['p50_s']:.3f}", f"{n['poll']['p95_s']:.3f}"))
+    lines = ["push -> commit on the Git server (upkeep run, real registry and git http-backend)"]
+    lines.extend(format_table(table))
+    lines.append(f"ratio p50 polling / notifications: {n['ratio_p50']:.1f}x; target p50 <= "
+                 f"{n['target_p50_s']:.0f} s with notifications: "
+                 f"{'met' if n['met'] else 'NOT met'}")
+    return lines
+
+
+GROUPS = ("select", "windows", "registry", "gitops", "controller", "clusters", "notify")
 
 
 def main():
@@ -492,6 +509,8 @@ def main():
         clusters_lines = clusters_section(out, problems)
         ok &= len(problems) == before
 
+    notify_lines = notify_section(out) if "notify" in groups else []
+
     header = ("benchmark", "peer", "upkeep ms", "peer ms", "ratio", "target", "met", "agree")
     table = [header]
     for name, peer, ours, theirs, target, agree, _good in rows:
@@ -523,6 +542,12 @@ def main():
         if rows or scan_lines or gitops_lines or controller_lines:
             print()
         for line in clusters_lines:
+            print(line)
+
+    if notify_lines:
+        if rows or scan_lines or gitops_lines or controller_lines or clusters_lines:
+            print()
+        for line in notify_lines:
             print(line)
 
     if not ok:

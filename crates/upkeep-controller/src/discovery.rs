@@ -7,6 +7,8 @@
 //!   reconciler fills it *before* writing the source's status, and the policy controller watches
 //!   ChartSources, so by the time a policy reconciles because its source's status changed, the
 //!   new tags are in the cache. `controllers::run_discovery` runs both over one context.
+//! - Scan requests ([`ScanRequests`], from registry push notifications) belong to the process,
+//!   not to a leadership term: the context holds the process's one set.
 //! - One registry [`upkeep_registry::Client`] for all sources keeps connections per registry
 //!   host bounded, however many ChartSources point at it.
 //! - Credentials are read from the Secret on every use (a rotated Secret is picked up without a
@@ -25,6 +27,7 @@ use upkeep_api::chart_source::SourceSettings;
 use upkeep_registry::{CaBundle, Credentials, DockerConfig, RegistryError, Source, SourceOptions};
 
 use crate::framework::{Context, Error, SecretProblem, Shared};
+use crate::scan_requests::ScanRequests;
 use crate::tags::{SourceKey, TagCache};
 
 /// The key of a `kubernetes.io/dockerconfigjson` Secret.
@@ -46,6 +49,9 @@ pub struct Discovery {
     /// starts before the cache shows the status just written decides "changed" again from the
     /// stale object, and must not publish the same Event twice.
     pub announced: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Requests for an immediate scan (registry push notifications); shared with the
+    /// process's receiver, so it outlives this context.
+    pub requests: Arc<ScanRequests>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -74,6 +80,7 @@ impl Discovery {
             registry: upkeep_registry::Client::new(upkeep_registry::ClientConfig::default()),
             base_dir: None,
             announced: std::sync::Mutex::default(),
+            requests: Arc::new(ScanRequests::new()),
         }
     }
 
@@ -91,6 +98,13 @@ impl Discovery {
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.ctx = Arc::new(self.ctx.as_ref().clone().with_retry_after(wait));
+        self
+    }
+
+    /// The same, answering the scan requests of `requests` (the process's receiver fills it).
+    #[must_use]
+    pub fn with_scan_requests(mut self, requests: Arc<ScanRequests>) -> Self {
+        self.requests = requests;
         self
     }
 

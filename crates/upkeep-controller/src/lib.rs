@@ -9,7 +9,7 @@
 //! - [`framework`] holds what every kind shares — the context, the one error type, status
 //!   writing, conditions and the run loop — so a kind module holds only its gather, decide and
 //!   act. Kinds depend on the framework and on shared modules named for what they hold
-//!   ([`tags`], [`discovery`], [`gitops`], [`cluster_app`],
+//!   ([`tags`], [`scan_requests`], [`discovery`], [`gitops`], [`cluster_app`],
 //!   [`cluster_cache`]: the one Cluster watch the cluster kinds share), never on each other; the module graph is a DAG
 //!   (checked by `tests/module_shape.rs`).
 //! - Status conditions follow kstatus: `Ready`, `Reconciling` and `Stalled`, with
@@ -19,7 +19,8 @@
 //!   closing, an exclusion or freeze ending), never by polling.
 //! - Operations live beside the reconcilers, not in them: [`leader`] runs the list of
 //!   [`controllers`] only while holding a Lease, [`metrics`] counts and times reconciles,
-//!   [`serve`] answers `/metrics`, `/healthz` and `/readyz`.
+//!   [`serve`] answers `/metrics`, `/healthz` and `/readyz`, [`receiver`] accepts registry push
+//!   notifications.
 
 // The framework and the shared modules (no kind in them).
 pub mod alerts;
@@ -29,6 +30,7 @@ pub mod discovery;
 pub mod framework;
 pub mod gitops;
 pub mod metrics;
+pub mod scan_requests;
 pub mod shutdown;
 pub mod tags;
 
@@ -45,4 +47,5 @@ pub mod source;
 // Running them.
 pub mod controllers;
 pub mod leader;
+pub mod receiver;
 pub mod serve;

@@ -1,4 +1,5 @@
-//! ChartSource (a kind): scan the registry on `spec.interval`, keep the tags in the shared
+//! ChartSource (a kind): scan the registry on `spec.interval` (and at once when a registry
+//! push notification asked for it, see [`crate::scan_requests`]), keep the tags in the shared
 //! cache and summarise the scan in status (`lastScan {time, tagCount, latestTags}` and
 //! conditions).
 //!
@@ -36,17 +37,22 @@ pub const LATEST_TAGS: usize = 5;
 ///
 /// Scan now when this process has no scan of the object (or of an older object of the same
 /// name), when the spec changed since, when the last attempt did not succeed (`ready` is
-/// false), or once `interval` has passed since the last scan.
+/// false), when a scan was requested (a registry push notification) after the last scan
+/// started, or once `interval` has passed since the last scan.
 pub fn next_scan(
     last: Option<&Scan>,
     uid: Option<&str>,
     generation: Option<i64>,
     ready: bool,
+    requested: Option<Timestamp>,
     interval: SignedDuration,
     now: Timestamp,
 ) -> Option<Timestamp> {
     let last = last?;
     if last.uid.as_deref() != uid || last.generation != generation || !ready {
+        return None;
+    }
+    if requested.is_some_and(|r| r > last.time) {
         return None;
     }
     let at = last.time.checked_add(interval).ok()?;
@@ -185,6 +191,7 @@ async fn gather(d: &Discovery, object: &ChartSource, now: Timestamp) -> (Gathere
         object.metadata.uid.as_deref(),
         object.metadata.generation,
         ready,
+        d.requests.requested(&key),
         interval,
         now,
     );
@@ -192,7 +199,10 @@ async fn gather(d: &Discovery, object: &ChartSource, now: Timestamp) -> (Gathere
         return (Gathered::NotDue(at), interval);
     }
     let gathered = match scan(d, object, &settings, now).await {
-        Ok(scan) => Gathered::Scanned(d.tags.insert(key, scan)),
+        Ok(scan) => {
+            d.requests.answered(&key, now);
+            Gathered::Scanned(d.tags.insert(key, scan))
+        }
         Err(failure) => Gathered::Failed(failure),
     };
     (gathered, interval)
@@ -252,13 +262,19 @@ async fn scan(
     })
 }
 
-/// Runs the ChartSource controller until `shutdown` resolves.
+/// Runs the ChartSource controller until `shutdown` resolves. A scan request
+/// ([`crate::scan_requests`]) reconciles its object at once; while it runs, the controller's
+/// cache is what push notifications are matched against.
 pub async fn run_sources(
     d: Arc<Discovery>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = lean_controller(Api::<ChartSource>::all(d.client()));
+    let controller =
+        lean_controller(Api::<ChartSource>::all(d.client())).reconcile_on(d.requests.triggers());
+    let requests = Arc::clone(&d.requests);
+    requests.set_sources(Some(controller.store()));
     crate::framework::run(controller, "ChartSource", reconcile_source, d, shutdown).await;
+    requests.set_sources(None);
 }
 
 #[cfg(test)]
@@ -269,12 +285,13 @@ mod tests {
         s.parse().expect("timestamp")
     }
 
-    // (last scan, uid, generation, ready, now, expected, reason)
+    // (last scan, uid, generation, ready, requested at, now, expected, reason)
     type Case<'a> = (
         Option<&'a Scan>,
         &'a str,
         i64,
         bool,
+        Option<&'a str>,
         &'a str,
         Option<Timestamp>,
         &'a str,
@@ -290,76 +307,43 @@ mod tests {
             tags: Arc::from(Vec::new()),
         };
         let interval = SignedDuration::from_mins(10);
-        let later = ts("2026-01-01T10:10:00Z");
+        let later = Some(ts("2026-01-01T10:10:00Z"));
+        let l = Some(&last);
+        let minute = "2026-01-01T10:01:00Z";
+        #[rustfmt::skip]
         let cases: &[Case<'_>] = &[
-            (
-                None,
-                "u1",
-                2,
-                true,
-                "2026-01-01T10:01:00Z",
-                None,
-                "never scanned in this process: scan now",
-            ),
-            (
-                Some(&last),
-                "u1",
-                2,
-                true,
-                "2026-01-01T10:01:00Z",
-                Some(later),
-                "scanned a minute ago: wait for the interval, not polling",
-            ),
-            (
-                Some(&last),
-                "u1",
-                2,
-                true,
-                "2026-01-01T10:10:00Z",
-                None,
-                "the interval has passed: scan",
-            ),
-            (
-                Some(&last),
-                "u1",
-                3,
-                true,
-                "2026-01-01T10:01:00Z",
-                None,
-                "the spec changed: scan now",
-            ),
-            (
-                Some(&last),
-                "u2",
-                2,
-                true,
-                "2026-01-01T10:01:00Z",
-                None,
-                "a new object of the same name: scan now",
-            ),
-            (
-                Some(&last),
-                "u1",
-                2,
-                false,
-                "2026-01-01T10:01:00Z",
-                None,
-                "the last attempt failed: retry (the error backoff paces it)",
-            ),
+            (None, "u1", 2, true, None, minute, None,
+             "never scanned in this process: scan now"),
+            (l, "u1", 2, true, None, minute, later,
+             "scanned a minute ago: wait for the interval, not polling"),
+            (l, "u1", 2, true, None, "2026-01-01T10:10:00Z", None,
+             "the interval has passed: scan"),
+            (l, "u1", 3, true, None, minute, None, "the spec changed: scan now"),
+            (l, "u2", 2, true, None, minute, None,
+             "a new object of the same name: scan now"),
+            (l, "u1", 2, false, None, minute, None,
+             "the last attempt failed: retry (the error backoff paces it)"),
+            (l, "u1", 2, true, Some("2026-01-01T10:00:30Z"), minute, None,
+             "a push was notified after the last scan started: scan now, within the interval"),
+            (l, "u1", 2, true, Some("2026-01-01T09:59:59Z"), minute, later,
+             "a request the last scan answered (made before it started): wait"),
+            (l, "u1", 2, true, Some("2026-01-01T10:00:00Z"), minute, later,
+             "a request at the last scan's very start: answered by it"),
+            (None, "u1", 2, true, Some("2026-01-01T10:00:30Z"), minute, None,
+             "a request for a source never scanned: scan now (as without one)"),
         ];
-        for (scan, uid, generation, ready, now, expected, reason) in cases {
-            assert_eq!(
-                next_scan(
-                    *scan,
-                    Some(uid),
-                    Some(*generation),
-                    *ready,
-                    interval,
-                    ts(now)
-                ),
-                *expected,
-                "{reason}"
+        for (scan, uid, generation, ready, requested, now, expected, reason) in cases {
+            let requested = requested.map(ts);
+            let got = next_scan(
+                *scan,
+                Some(uid),
+                Some(*generation),
+                *ready,
+                requested,
+                interval,
+                ts(now),
             );
+            assert_eq!(got, *expected, "{reason}");
         }
     }
 

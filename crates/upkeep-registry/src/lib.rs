@@ -12,6 +12,8 @@
 //!   keeps connections bounded.
 //! - Secrets are typed ([`Secret`]) and redacted in `Debug`; errors name server and request
 //!   but never credentials.
+//! - Registry push notifications ([`notification`]) are parsed and authenticated here, as pure
+//!   functions, so the HTTP endpoint above only moves bytes.
 //! - First-seen bookkeeping ([`FirstSeenStore`]) takes `now` as a parameter, like the core.
 
 mod auth;
@@ -20,6 +22,7 @@ mod first_seen;
 mod helm;
 mod layout;
 mod location;
+pub mod notification;
 mod scan;
 mod source;
 mod transport;
@@ -35,6 +38,7 @@ pub use helm::{
 };
 pub use layout::{blob_path, split_ref_name};
 pub use location::Location;
+pub use notification::{NotificationError, Pushed, Sender};
 pub use scan::{ScanResult, scan_all};
 pub use source::{
     CaBundle, MANIFEST_ACCEPT, MAX_TAGS, SizeLimits, Source, SourceOptions, Tag, TagList,

@@ -51,7 +51,10 @@ pub use kube::{
 };
 pub use pr_standin::{ForgeFlavor, InjectedFailure, PrStandIn, StandInPr, StandInPrState};
 pub use proxy::{Fault, FaultProxy, LinkStyle, RequestRecord};
-pub use registry::{Registry, RegistryKind, TEST_PASSWORD, TEST_USER, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use registry::{
+    NotificationEndpoint, Registry, RegistryKind, RegistryOptions, TEST_PASSWORD, TEST_USER,
+    TOKEN_ISSUER, TOKEN_SERVICE,
+};
 pub use ssh_server::{SshServer, generate_ssh_key};
 pub use static_files::StaticServer;
 

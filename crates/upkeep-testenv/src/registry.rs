@@ -1,11 +1,14 @@
 //! The real OCI registry: Debian's `docker-registry` (CNCF distribution 2.8) on a free
-//! 127.0.0.1 port, storage in a tempdir, in four set-ups (plain, htpasswd, TLS, token).
+//! 127.0.0.1 port, storage in a tempdir, in four set-ups (plain, htpasswd, TLS, token), and
+//! optionally with `notifications.endpoints` ([`RegistryOptions`]) so tests see the registry's
+//! own push notifications.
 //!
 //! Process handling (watchdog, free port with retry, readiness against a deadline) is shared
 //! with the other process-backed components in [`crate::process`]; this module only writes the
 //! registry's configuration and knows how to push to it.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +51,94 @@ impl RegistryKind {
     pub const ALL: [Self; 4] = [Self::Plain, Self::Htpasswd, Self::Tls, Self::Token];
 }
 
+/// One `notifications.endpoints` entry: where the registry POSTs its event envelopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationEndpoint {
+    /// Endpoint name in the configuration.
+    pub name: String,
+    /// e.g. `http://127.0.0.1:PORT/hook/distribution`.
+    pub url: String,
+    /// Headers sent with every request, e.g. `("Authorization", "Bearer …")`.
+    pub headers: Vec<(String, String)>,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// Failures before the endpoint backs off.
+    pub threshold: u32,
+    /// Wait after `threshold` failures.
+    pub backoff: Duration,
+    /// Media types whose events are not sent (e.g. blob layers).
+    pub ignored_media_types: Vec<String>,
+}
+
+impl NotificationEndpoint {
+    /// An endpoint named `upkeep` at `url`, 1 s timeout, threshold 3, 1 s backoff.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            name: "upkeep".to_owned(),
+            url: url.into(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            threshold: 3,
+            backoff: Duration::from_secs(1),
+            ignored_media_types: Vec::new(),
+        }
+    }
+
+    /// Adds a header sent with every notification.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The endpoint's YAML (under `notifications.endpoints`); strings are JSON-quoted, which
+    /// YAML reads as the same strings.
+    fn yaml(&self) -> String {
+        let q = |s: &str| serde_json::Value::from(s).to_string();
+        let mut out = format!(
+            "    - name: {}\n      url: {}\n      timeout: {}ms\n      threshold: {}\n      backoff: {}ms\n",
+            q(&self.name),
+            q(&self.url),
+            self.timeout.as_millis(),
+            self.threshold,
+            self.backoff.as_millis()
+        );
+        if !self.headers.is_empty() {
+            out.push_str("      headers:\n");
+            for (name, value) in &self.headers {
+                let _ = writeln!(out, "        {}: [{}]", q(name), q(value));
+            }
+        }
+        if !self.ignored_media_types.is_empty() {
+            out.push_str("      ignoredmediatypes:\n");
+            for t in &self.ignored_media_types {
+                let _ = writeln!(out, "        - {}", q(t));
+            }
+        }
+        out
+    }
+}
+
+/// Optional parts of a registry's configuration ([`Registry::start_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryOptions {
+    /// `notifications.endpoints`; none when empty.
+    pub notifications: Vec<NotificationEndpoint>,
+}
+
+impl RegistryOptions {
+    fn yaml(&self) -> String {
+        if self.notifications.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("notifications:\n  endpoints:\n");
+        for endpoint in &self.notifications {
+            out.push_str(&endpoint.yaml());
+        }
+        out
+    }
+}
+
 /// A running registry; dropping it stops the process and deletes its storage.
 #[derive(Debug)]
 pub struct Registry {
@@ -67,6 +158,15 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry of the given kind and waits until `GET /v2/` answers (200 or 401).
     pub async fn start(kind: RegistryKind) -> Result<Self, TestEnvError> {
+        Self::start_with(kind, RegistryOptions::default()).await
+    }
+
+    /// Like [`Registry::start`], with the optional parts of the configuration in `options`
+    /// (e.g. notification endpoints).
+    pub async fn start_with(
+        kind: RegistryKind,
+        options: RegistryOptions,
+    ) -> Result<Self, TestEnvError> {
         crate::install_crypto_provider();
         let binary = find_binary(
             "UPKEEP_TESTENV_DOCKER_REGISTRY",
@@ -141,6 +241,7 @@ impl Registry {
             "http"
         };
         let client = crate::http_client(ca_pem_path.as_deref(), Duration::from_secs(2))?;
+        let notifications_yaml = options.yaml();
         let log_path = root.join("registry.log");
         let config_path = root.join("config.yml");
         let launch = Launch {
@@ -153,7 +254,7 @@ impl Registry {
         };
         let started = start_on_free_port(&launch, |host, attempt| {
             let config = format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {host}\n  secret: upkeep-testenv-secret\n{tls_yaml}{auth_yaml}",
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {host}\n  secret: upkeep-testenv-secret\n{tls_yaml}{auth_yaml}{notifications_yaml}",
                 root.join("storage").display()
             );
             write(&config_path, config.as_bytes())?;

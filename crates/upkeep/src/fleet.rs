@@ -53,6 +53,9 @@ pub(crate) struct Fleet {
     pub(crate) unparsable: Vec<String>,
     /// The shortest `interval` of any ChartSource or AppUpgradeAutomation (for `upkeep run`).
     pub(crate) min_interval: Option<jiff::SignedDuration>,
+    /// The `spec.url` of every ChartSource (what `upkeep run --receiver-addr` matches pushes
+    /// against).
+    pub(crate) source_urls: Vec<String>,
     /// Upkeep objects that did not load (reported when loading); what depends on them is held.
     pub(crate) invalid: Vec<upkeep_api::InvalidObject>,
     /// Why a VersionPolicy has no decision although it loaded: its source is missing,
@@ -136,6 +139,7 @@ impl Fleet {
             cluster_policies: Vec::new(),
             clusters: Vec::new(),
             min_interval: None,
+            source_urls: Vec::new(),
             invalid: loaded.invalid.clone(),
             problems: BTreeMap::new(),
             marked: marked
@@ -198,6 +202,10 @@ impl Fleet {
                     .filter_map(|a| upkeep_api::duration::parse_duration(&a.spec.interval).ok()),
             );
         fleet.min_interval = intervals.min();
+        fleet.source_urls = chart_sources
+            .values()
+            .map(|(object, _, _)| object.spec.url.clone())
+            .collect();
         let rt = crate::discover::runtime().into_diagnostic()?;
         let (listed, sources) = scan_sources(&rt, &chart_sources, credentials);
         let mut wanted = Vec::new();

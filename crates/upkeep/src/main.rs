@@ -25,6 +25,7 @@ mod fleet;
 mod management;
 mod memory;
 mod out;
+mod pushes;
 mod render;
 mod repo_clusters;
 mod repo_input;

@@ -1,6 +1,7 @@
 //! `upkeep controller`: the in-cluster shape. Connects with the in-cluster service account or
 //! the kubeconfig (`KUBECONFIG`, `~/.kube/config`), campaigns for a Lease and, while holding it,
-//! runs the reconcilers; serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics`; logs JSON lines to stderr
+//! runs the reconcilers; serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` (and,
+//! with `--receiver-addr`, registry push notifications); logs JSON lines to stderr
 //! (text with `--log-format text`, coloured only when stderr is a terminal and `NO_COLOR` is
 //! unset).
 //!
@@ -18,15 +19,19 @@ use upkeep_controller::alerts::{Alertmanager, Webhook};
 use upkeep_controller::automation::run_automations;
 use upkeep_controller::cluster_upgrade::{self, Silences};
 use upkeep_controller::cluster_upgrade_policy::run_cluster_upgrade_policies;
-use upkeep_controller::controllers::{Controllers, Shutdown};
-use upkeep_controller::controllers::{run_cluster_controllers, run_discovery};
+use upkeep_controller::controllers::{Controllers, Shutdown, StopSignal};
+use upkeep_controller::controllers::{run_cluster_controllers, run_discovery_with};
+use upkeep_controller::discovery::Discovery;
 use upkeep_controller::flux_automation::run_flux_automations;
 use upkeep_controller::framework::Context;
 use upkeep_controller::gitops::GitWorkspace;
 use upkeep_controller::leader::{LeaderElector, LeaseConfig, default_identity};
 use upkeep_controller::metrics::Metrics;
+use upkeep_controller::receiver::{OnPush, ReceiverSettings, serve_receiver};
+use upkeep_controller::scan_requests::ScanRequests;
 use upkeep_controller::schedule::run_schedules;
 use upkeep_controller::serve::{Endpoints, Health, bind, serve};
+use upkeep_registry::notification::{Pushed, matches};
 
 use crate::Outcome;
 
@@ -43,7 +48,7 @@ pub(crate) enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Reconciles MaintenanceSchedules (summary, activeWindow, activeExclusion, nextWindows, requeued at each boundary and as the summary text ages), ChartSources, VersionPolicies, AppUpgradeAutomations, ClusterUpgrades (patching Cluster API clusters' release label or topology version; silences in --alertmanager-url while a cluster upgrades) and ClusterUpgradePolicies. Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
+    after_help = "Reconciles MaintenanceSchedules (summary, activeWindow, activeExclusion, nextWindows, requeued at each boundary and as the summary text ages), ChartSources, VersionPolicies, AppUpgradeAutomations, ClusterUpgrades (patching Cluster API clusters' release label or topology version; silences in --alertmanager-url while a cluster upgrades) and ClusterUpgradePolicies. Install the CRDs first: `upkeep crds | kubectl apply -f -`.\n\nWith --receiver-addr and --receiver-secret-file the leader accepts registry push notifications (CNCF distribution, Harbor, GitHub packages, Azure Container Registry, Docker Hub; see docs/receiver.md): a push to the repository of a ChartSource scans it at once, and the VersionPolicies and AppUpgradeAutomations over it follow without waiting for their intervals (schedules and minimumReleaseAge still apply). A replica that is not leading does not listen; senders retry.\n\nThe log level comes from RUST_LOG (default info). The identity in the Lease is $POD_NAME, else hostname-pid. RBAC: get, create and update on leases.coordination.k8s.io in the lease namespace."
 )]
 pub(crate) struct Args {
     /// Run the reconcilers only while holding the Lease (use `--leader-elect=false` for a
@@ -89,6 +94,15 @@ pub(crate) struct Args {
     /// Allow a --ui-addr other than loopback (the pages have no login).
     #[arg(long, requires = "ui_addr")]
     ui_allow_remote: bool,
+    /// Accept registry push notifications on this address (plain HTTP; see docs/receiver.md):
+    /// a push to the repository of a ChartSource scans it at once instead of at its next
+    /// interval. Only the leading replica listens (the scans run there); senders retry.
+    #[arg(long, value_name = "ADDR", requires = "receiver_secret_file")]
+    receiver_addr: Option<SocketAddr>,
+    /// The shared secret notifications are authenticated with (the HMAC key of senders that
+    /// sign, the token of those that do not); in the Deployment, a file of a mounted Secret.
+    #[arg(long, value_name = "FILE", requires = "receiver_addr")]
+    receiver_secret_file: Option<std::path::PathBuf>,
 }
 
 /// What the ClusterUpgrade controller needs from the flags, checked before anything starts.
@@ -133,12 +147,18 @@ impl UpgradeSettings {
     }
 }
 
-/// The controllers this binary runs. One line per kind.
-fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Controllers {
+/// The controllers this binary runs. One line per kind. `requests` are the scan requests the
+/// receiver makes (one set for the process, handed to each leadership term's discovery).
+fn controllers(
+    workdir: &std::path::Path,
+    upgrades: &UpgradeSettings,
+    requests: &Arc<ScanRequests>,
+) -> Controllers {
     let workdir = workdir.to_path_buf();
     let cluster_workdir = workdir.join("cluster-upgrades");
     let flux_workdir = workdir.clone();
     let upgrades = upgrades.clone();
+    let requests = Arc::clone(requests);
     // The retry intervals each controller had before they shared one context type.
     let retry_after = |ctx: &Arc<Context>, secs| {
         Arc::new(
@@ -150,7 +170,9 @@ fn controllers(workdir: &std::path::Path, upgrades: &UpgradeSettings) -> Control
     Controllers::new()
         .with("MaintenanceSchedule", run_schedules)
         .with("ChartSource+VersionPolicy", move |ctx, stop| {
-            run_discovery(retry_after(&ctx, 30), stop)
+            let discovery =
+                Discovery::new(retry_after(&ctx, 30)).with_scan_requests(Arc::clone(&requests));
+            run_discovery_with(Arc::new(discovery), stop)
         })
         .with("AppUpgradeAutomation", move |ctx, stop| {
             let writer = Arc::new(GitWorkspace {
@@ -208,6 +230,7 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
 
 async fn run_async(args: &Args) -> miette::Result<Outcome> {
     let upgrades = UpgradeSettings::from_args(args)?;
+    let receiver = Receiver::from_args(args)?;
     if let Some(ui_addr) = args.ui_addr {
         crate::ui::check_bind(ui_addr, args.ui_allow_remote).map_err(|m| {
             miette::miette!(
@@ -273,7 +296,15 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
     }
 
     let ctx = Arc::new(Context::new(client.clone()));
-    let controllers = controllers(&args.workdir, &upgrades);
+    let requests = Arc::new(ScanRequests::new());
+    let mut controllers = controllers(&args.workdir, &upgrades, &requests);
+    if let Some(receiver) = receiver {
+        // Only the leader can act on a push (the scans run there): a follower does not listen,
+        // and a sender's retry reaches the leader.
+        controllers = controllers.with("Receiver", move |_ctx, stop| {
+            receiver.clone().serve(Arc::clone(&requests), stop)
+        });
+    }
     if args.leader_elect {
         let config = LeaseConfig::new(
             args.lease_name.clone(),
@@ -302,6 +333,66 @@ async fn run_async(args: &Args) -> miette::Result<Outcome> {
     let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     tracing::info!("stopped");
     Ok(Outcome::Success)
+}
+
+/// The push-notification receiver of `--receiver-addr`, checked before anything starts.
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    settings: ReceiverSettings,
+}
+
+impl Receiver {
+    /// The flags, the secret file read and the address tried (so a bad one is an error of the
+    /// command, not a log line of the first leadership term).
+    fn from_args(args: &Args) -> miette::Result<Option<Self>> {
+        let (Some(addr), Some(file)) = (args.receiver_addr, &args.receiver_secret_file) else {
+            return Ok(None);
+        };
+        let settings = ReceiverSettings::from_secret_file(file)
+            .map_err(|e| miette::miette!("--receiver-secret-file: {e}"))?;
+        // An address in use may be the leader's on the same host (two replicas outside a
+        // cluster): each term retries it. Anything else cannot heal.
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::warn!(%addr, "--receiver-addr is in use now; binding it when leading");
+            }
+            Err(e) => {
+                return Err(e)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("listening on --receiver-addr {addr}"));
+            }
+        }
+        Ok(Some(Receiver { addr, settings }))
+    }
+
+    /// Serves until `stop` (the end of the leadership term): a matched push requests a scan of
+    /// every ChartSource over the pushed repository, from the running controller's watch cache.
+    /// The address is bound for the term, retried each second while it is taken.
+    async fn serve(self, requests: Arc<ScanRequests>, mut stop: StopSignal) {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    tracing::warn!(addr = %self.addr, %error, "binding --receiver-addr; retrying");
+                    tokio::select! {
+                        () = &mut stop => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        let on_push: OnPush = Arc::new(move |pushed: &[Pushed]| {
+            let now = jiff::Timestamp::now();
+            let matched = requests.request_matching(now, |source| {
+                pushed.iter().any(|p| matches(&source.spec.url, p))
+            });
+            matched.unwrap_or(0)
+        });
+        tracing::info!(addr = %self.addr, "serving registry push notifications");
+        serve_receiver(listener, self.settings, on_push, stop).await;
+    }
 }
 
 fn init_logging(format: LogFormat) {

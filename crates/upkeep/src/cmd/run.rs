@@ -1,7 +1,8 @@
 //! `upkeep run`: the standalone runner. Each pass scans every source, plans and applies, and
 //! records the run, its changes and its errors in the store; then it sleeps until the shortest
 //! `interval` of the fleet's sources and automations has passed (or stops after one pass with
-//! `--once`, for cron and CI).
+//! `--once`, for cron and CI). With `--receiver-addr` a registry push notification that
+//! matches one of the fleet's ChartSources ends that sleep at once ([`crate::pushes`]).
 //!
 //! Each pass also carries out every ClusterUpgrade campaign in the repository, with the store
 //! as the campaign's status ([`crate::campaigns`]); a campaign's `releaseRef` resolves to its
@@ -21,12 +22,18 @@ use upkeep_store::{Outcome as RunOutcome, Store};
 use crate::Outcome;
 use crate::app_write::{Settings, apply_fleet, outcome_of, print_results, record};
 use crate::fleet::Fleet;
+use crate::pushes::{Pushes, Woken};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Each pass: fetch (for a URL), scan every ChartSource, plan every marked field, write what is \
 allowed now, push (and open or update pull requests where spec.push.pullRequest says so), record \
 the run in the store. Credentials come from the environment as for `upkeep apply`.\n\n\
+Between passes upkeep sleeps for --interval; with --receiver-addr and --receiver-secret-file it \
+also accepts registry push notifications (CNCF distribution, Harbor, GitHub packages, Azure \
+Container Registry, Docker Hub; see docs/receiver.md), and a push to the repository of one of \
+the fleet's ChartSources starts the next pass at once (pushes during a pass make one more pass \
+right after it). Schedules and minimumReleaseAge still apply.\n\n\
 Each pass also carries out every ClusterUpgrade in the repository, as the in-cluster controller \
 does, with the store (--store) as the campaign's status: the same rollout decision (stages, \
 maxConcurrency, soak, timeout, schedules, freezes, after); a releaseRef resolves to its \
@@ -81,6 +88,15 @@ pub(crate) struct Args {
     /// How long to wait for another upkeep working on the same checkout.
     #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = crate::timearg::parse_wait)]
     lock_timeout: std::time::Duration,
+    /// Accept registry push notifications on this address (plain HTTP; see docs/receiver.md):
+    /// a push to the repository of one of the fleet's ChartSources starts a pass at once
+    /// instead of at the next interval. Not with --once.
+    #[arg(long, value_name = "ADDR", requires = "receiver_secret_file")]
+    receiver_addr: Option<std::net::SocketAddr>,
+    /// The shared secret notifications are authenticated with (the HMAC key of senders that
+    /// sign, the token of those that do not).
+    #[arg(long, value_name = "FILE", requires = "receiver_addr")]
+    receiver_secret_file: Option<PathBuf>,
 }
 
 fn is_url(repo: &str) -> bool {
@@ -160,9 +176,17 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
             }
         },
     };
+    let pushes = match start_receiver(args) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
     loop {
+        // Pushes received so far are answered by this pass (it scans after them).
+        if let Some(p) = &pushes {
+            p.drain();
+        }
         let started = at.take().unwrap_or_else(Timestamp::now);
-        let (outcome, next) = pass(args, &store, &credentials, &auth, started)?;
+        let (outcome, next) = pass(args, &store, &credentials, &auth, started, pushes.as_ref())?;
         if args.once || outcome == Outcome::Invalid {
             return Ok(outcome);
         }
@@ -172,8 +196,40 @@ pub(crate) fn run(args: &Args) -> miette::Result<Outcome> {
         let at = started.checked_add(wait).unwrap_or(started);
         eprintln!("next pass at {}", crate::render::utc(at));
         let left = at.duration_since(Timestamp::now());
-        if left.is_positive() {
-            std::thread::sleep(Duration::try_from(left).unwrap_or(Duration::from_secs(600)));
+        let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+        match &pushes {
+            Some(p) if p.wait(left) == Woken::Pushed => {
+                eprintln!("a registry push matched a ChartSource: next pass now");
+            }
+            Some(_) => {}
+            None => std::thread::sleep(left),
+        }
+    }
+}
+
+/// The receiver of `--receiver-addr`, started before the first pass; an error is printed.
+fn start_receiver(args: &Args) -> Result<Option<Pushes>, Outcome> {
+    let (Some(addr), Some(secret)) = (args.receiver_addr, &args.receiver_secret_file) else {
+        return Ok(None);
+    };
+    if args.once {
+        crate::render::error_with_hint(
+            "--receiver-addr needs a running `upkeep run`, not --once",
+            Some(
+                "drop --once to keep upkeep running and let pushes start passes, or drop --receiver-addr and have the registry's CI call `upkeep run --once`"
+                    .to_owned(),
+            ),
+        );
+        return Err(Outcome::Invalid);
+    }
+    match Pushes::start(addr, secret) {
+        Ok(p) => {
+            eprintln!("accepting registry push notifications on {}", p.addr);
+            Ok(Some(p))
+        }
+        Err(message) => {
+            crate::render::error_with_hint(&message, None);
+            Err(Outcome::Invalid)
         }
     }
 }
@@ -185,6 +241,7 @@ fn pass(
     credentials: &upkeep_registry::Credentials,
     auth: &upkeep_git::Auth,
     now: Timestamp,
+    pushes: Option<&Pushes>,
 ) -> miette::Result<(Outcome, Option<SignedDuration>)> {
     let run = store.begin_run(now).map_err(|e| miette::miette!("{e}"))?;
     let finish = |outcome: RunOutcome, error: Option<&str>| {
@@ -222,6 +279,9 @@ fn pass(
             return Ok((outcome, None));
         }
     };
+    if let Some(p) = pushes {
+        p.set_sources(fleet.source_urls.clone());
+    }
     let settings = Settings {
         push,
         pull_request: push,
