@@ -59,7 +59,7 @@ pub(super) fn campaign(target: &str) -> Campaign {
 pub(super) fn cl<'a>(name: &str, current: Option<&str>) -> ClusterInput<'a> {
     ClusterInput {
         name: name.to_owned(),
-        labels: Default::default(),
+        labels: std::borrow::Cow::default(),
         current: current.map(str::to_owned),
         provider: None,
         freeze: None,
