@@ -17,6 +17,7 @@
 
 mod alertmanager;
 mod background;
+mod captured;
 mod chart;
 mod error;
 mod git_server;
@@ -40,6 +41,7 @@ pub mod cluster_app;
 pub mod webhook;
 
 pub use alertmanager::Alertmanager;
+pub use captured::Captured;
 pub use chart::{
     HELM_CHART_LAYER_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, write_layout,
 };

@@ -21,15 +21,13 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use upkeep_testenv::{
-    GitServer, NotificationEndpoint, Registry, RegistryKind, RegistryOptions, git,
+    Captured, GitServer, NotificationEndpoint, Registry, RegistryKind, RegistryOptions, git,
 };
 
 const SECRET: &str = "bench-notify-receiver-secret-0123456789";
@@ -117,7 +115,7 @@ spec:
 /// The `upkeep run` process of one mode; killed on drop.
 struct Run {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    stderr: Captured,
 }
 
 impl Run {
@@ -131,39 +129,22 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn upkeep run");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut from = child.stderr.take().expect("stderr");
-        let into = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                into.lock()
-                    .expect("log")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let (stderr, _) = Captured::start(child.stderr.take().expect("stderr"));
         Run { child, stderr }
     }
 
     /// How many passes have finished (each ends with "next pass at").
     fn passes(&self) -> usize {
-        self.stderr
-            .lock()
-            .expect("log")
-            .matches("next pass at")
-            .count()
+        self.stderr.with(|t| t.matches("next pass at").count())
     }
 
     fn wait_text(&mut self, text: &str) {
         let deadline = Instant::now() + STEP_DEADLINE;
-        while !self.stderr.lock().expect("log").contains(text) {
+        while !self.stderr.with(|t| t.contains(text)) {
             assert!(
                 self.child.try_wait().expect("wait").is_none() && Instant::now() < deadline,
                 "upkeep run: never printed {text}\n{}",
-                self.stderr.lock().expect("log")
+                self.stderr.text()
             );
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -175,7 +156,7 @@ impl Run {
             assert!(
                 self.child.try_wait().expect("wait").is_none() && Instant::now() < deadline,
                 "upkeep run: no pass {n}\n{}",
-                self.stderr.lock().expect("log")
+                self.stderr.text()
             );
             std::thread::sleep(Duration::from_millis(5));
         }

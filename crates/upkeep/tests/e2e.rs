@@ -18,18 +18,16 @@
 //! - Waits poll with deadlines; each failure message carries the tail of every controller's
 //!   log so a red run says what the process was doing.
 
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use upkeep_testenv::{
-    ForgeFlavor, GitServer, KUBE_CONTROLLER_USER, KubeApiServer, KubeUser, PrStandIn, Registry,
-    RegistryKind, TEST_PASSWORD, git,
+    Captured, ForgeFlavor, GitServer, KUBE_CONTROLLER_USER, KubeApiServer, KubeUser, PrStandIn,
+    Registry, RegistryKind, TEST_PASSWORD, git,
 };
 
 const NS: &str = "tenant-a";
@@ -88,7 +86,7 @@ struct Controller {
     name: String,
     child: Child,
     metrics: SocketAddr,
-    log: Arc<Mutex<String>>,
+    log: Captured,
     reader: Option<std::thread::JoinHandle<()>>,
     _workdir: tempfile::TempDir,
 }
@@ -119,22 +117,7 @@ impl Controller {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn upkeep controller");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().expect("stderr");
-        let reader = std::thread::spawn({
-            let log = log.clone();
-            move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    log.lock()
-                        .expect("log")
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
+        let (log, reader) = Captured::start(child.stderr.take().expect("stderr"));
         Self {
             name: pod_name.to_owned(),
             child,
@@ -146,7 +129,7 @@ impl Controller {
     }
 
     fn stderr(&self) -> String {
-        self.log.lock().expect("log").clone()
+        self.log.text()
     }
 
     fn tail(&self) -> String {

@@ -21,12 +21,11 @@
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use upkeep_testenv::{
-    GitServer, KubeApiServer, KubeUser, NotificationEndpoint, Registry, RegistryKind,
+    Captured, GitServer, KubeApiServer, KubeUser, NotificationEndpoint, Registry, RegistryKind,
     RegistryOptions, git,
 };
 
@@ -65,7 +64,7 @@ fn path_str(path: &Path) -> &str {
 /// The `upkeep controller` process; killed and reaped on drop, its stderr read all the time.
 struct Controller {
     child: Child,
-    log: Arc<Mutex<String>>,
+    log: Captured,
     metrics: String,
 }
 
@@ -94,20 +93,7 @@ impl Controller {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn upkeep controller");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().expect("stderr");
-        let into = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                into.lock()
-                    .expect("log")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let (log, _) = Captured::start(child.stderr.take().expect("stderr"));
         Controller {
             child,
             log,
@@ -116,7 +102,7 @@ impl Controller {
     }
 
     fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
+        self.log.text()
     }
 
     fn serving(&self) -> bool {

@@ -17,11 +17,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use upkeep_testenv::{
-    GitServer, NotificationEndpoint, Registry, RegistryKind, RegistryOptions, git,
+    Captured, GitServer, NotificationEndpoint, Registry, RegistryKind, RegistryOptions, git,
 };
 
 const SECRET: &str = "wire-test-receiver-secret-0123456789";
@@ -105,25 +104,8 @@ spec:
 /// A running `upkeep run`; killed and reaped on drop. Both streams are read all the time.
 struct Run {
     child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn reader(mut from: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let into = text.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            into.lock()
-                .expect("log")
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    text
+    stdout: Captured,
+    stderr: Captured,
 }
 
 impl Run {
@@ -136,8 +118,8 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn upkeep run");
-        let stdout = reader(child.stdout.take().expect("stdout"));
-        let stderr = reader(child.stderr.take().expect("stderr"));
+        let (stdout, _) = Captured::start(child.stdout.take().expect("stdout"));
+        let (stderr, _) = Captured::start(child.stderr.take().expect("stderr"));
         Run {
             child,
             stdout,
@@ -146,11 +128,11 @@ impl Run {
     }
 
     fn stdout(&self) -> String {
-        self.stdout.lock().expect("log").clone()
+        self.stdout.text()
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().expect("log").clone()
+        self.stderr.text()
     }
 
     fn both(&self) -> String {
