@@ -55,9 +55,9 @@ pub struct ReceiverSettings {
     secret: Arc<[u8]>,
     /// Largest body accepted (default 1 MiB).
     pub max_body: usize,
-    /// Per client IP (default 10/s, burst 20).
+    /// Per client IP (default 50/s, burst 200).
     pub per_client: RateLimit,
-    /// For all clients together (default 50/s, burst 100).
+    /// For all clients together (default 200/s, burst 500).
     pub global: RateLimit,
     /// Time to send the request headers (default 10 s).
     pub header_timeout: Duration,
@@ -98,15 +98,17 @@ impl ReceiverSettings {
     pub const MIN_SECRET_LEN: usize = 16;
     /// Default body limit.
     pub const MAX_BODY: usize = 1 << 20;
-    /// Default per-client limit.
+    /// Default per-client limit. A registry is one client that sends about five
+    /// notifications per chart pushed (blobs, then the manifest) unless told to ignore blob
+    /// events, and a release pipeline pushes dozens of charts at once: 40 such pushes pass.
     pub const PER_CLIENT: RateLimit = RateLimit {
-        per_second: 10.0,
-        burst: 20.0,
+        per_second: 50.0,
+        burst: 200.0,
     };
     /// Default global limit.
     pub const GLOBAL: RateLimit = RateLimit {
-        per_second: 50.0,
-        burst: 100.0,
+        per_second: 200.0,
+        burst: 500.0,
     };
 
     /// Settings with defaults around `secret`; `origin` names it in errors (e.g. a file).

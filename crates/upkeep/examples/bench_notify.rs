@@ -316,8 +316,8 @@ async fn main() {
         .port();
     // As docs/receiver.md recommends: no blob events (uploads and HEADs of layers are
     // `application/octet-stream`), only manifest pushes. Each push sends about five blob
-    // events otherwise, and pushes every few hundred milliseconds exceed the receiver's
-    // per-client limit (10/s, bursts of 20): the 429 costs a retry after `backoff` (1 s).
+    // events otherwise: work for nothing, and a burst of pushes can exceed the receiver's
+    // per-client limit (a 429 costs a retry after the registry's `backoff`, 1 s here).
     let mut endpoint =
         NotificationEndpoint::new(format!("http://127.0.0.1:{port}/hook/distribution"))
             .header("Authorization", format!("Bearer {SECRET}"));
