@@ -84,6 +84,13 @@ impl NotificationEndpoint {
         }
     }
 
+    /// An endpoint posting to an upkeep receiver at `addr` (`host:port`): its distribution
+    /// path, with `secret` as the Bearer token the receiver checks.
+    pub fn upkeep_receiver(addr: &str, secret: &str) -> Self {
+        Self::new(format!("http://{addr}/hook/distribution"))
+            .header("Authorization", format!("Bearer {secret}"))
+    }
+
     /// Adds a header sent with every notification.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {

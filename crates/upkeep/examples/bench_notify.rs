@@ -318,9 +318,7 @@ async fn main() {
     // `application/octet-stream`), only manifest pushes. Each push sends about five blob
     // events otherwise: work for nothing, and a burst of pushes can exceed the receiver's
     // per-client limit (a 429 costs a retry after the registry's `backoff`, 1 s here).
-    let mut endpoint =
-        NotificationEndpoint::new(format!("http://127.0.0.1:{port}/hook/distribution"))
-            .header("Authorization", format!("Bearer {SECRET}"));
+    let mut endpoint = NotificationEndpoint::upkeep_receiver(&format!("127.0.0.1:{port}"), SECRET);
     endpoint.ignored_media_types = vec!["application/octet-stream".to_owned()];
     let options = RegistryOptions {
         notifications: vec![endpoint],

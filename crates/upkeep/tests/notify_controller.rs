@@ -265,8 +265,7 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, addr)| {
-                let mut e = NotificationEndpoint::new(format!("http://{addr}/hook/distribution"))
-                    .header("Authorization", format!("Bearer {SECRET}"));
+                let mut e = NotificationEndpoint::upkeep_receiver(addr, SECRET);
                 e.name = format!("upkeep-{i}");
                 e
             })

@@ -185,8 +185,7 @@ async fn push(registry: &Registry, repo: &str, tag: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_push_starts_a_pass_that_commits_through_schedules_and_release_age() {
     let port = free_port();
-    let endpoint = NotificationEndpoint::new(format!("http://127.0.0.1:{port}/hook/distribution"))
-        .header("Authorization", format!("Bearer {SECRET}"));
+    let endpoint = NotificationEndpoint::upkeep_receiver(&format!("127.0.0.1:{port}"), SECRET);
     let options = RegistryOptions {
         notifications: vec![endpoint],
     };
