@@ -14,9 +14,10 @@
 //!   of object references for `Controller::reconcile_on`: a new term subscribes afresh, and a
 //!   slow controller sees one wake for any number of requests, never a backlog.
 //! - The receiver matches pushes against the ChartSources of the running controller's watch
-//!   cache, published here by the controller while it runs: a process that is not leading has
-//!   no cache, and says so ([`ScanRequests::request_matching`] returns `None`), so its
-//!   receiver can answer 503 and the sender retries against the leader.
+//!   cache, published here by the controller while it runs. Without one (no term running)
+//!   [`ScanRequests::request_matching`] returns `None`; the binary serves the receiver only
+//!   while leading (a follower's port refuses connections, so senders that retry reach the
+//!   leader), and counts that moment at a term's start as no match.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
