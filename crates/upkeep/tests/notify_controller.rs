@@ -460,6 +460,14 @@ async fn the_receiver_follows_the_lease() {
         || b.serving(),
         |s| *s,
     );
+    // A new leader scans every source once when it starts; only a push after that scan can
+    // show that its receiver carries pushes (else the start-up scan may find the tag first).
+    eventually(
+        &b,
+        "replica-b's start-up scan",
+        || b.successful_scans(),
+        |n| *n >= 1,
+    );
     w.push(REPO, "6.6.0").await;
     eventually(
         &b,
